@@ -1,0 +1,78 @@
+/**
+ * Help text: the command list and each command's page.
+ *
+ * @module
+ */
+
+import { type Command, type FlagSpec, GLOBAL_FLAGS } from "./command.ts";
+
+/** The exit statuses, as help and the README list them. */
+export const EXIT_STATUS_HELP = `Exit status:
+  0   success
+  1   failure (the operation failed or found nothing; or the command is not in this build)
+  2   usage error (unknown command or flag, bad argument)
+  3   invalid or unreadable configuration
+  4   identity key missing, unreadable or corrupt
+  5   data directory cannot be created, read or written
+  6   init refused: the data directory already holds an identity
+  70  internal error (a bug: please report it)`;
+
+/**
+ * The overview `rhizome help` prints.
+ *
+ * @param commands Every command.
+ * @returns The text.
+ */
+export function overviewHelp(commands: readonly Command[]): string {
+  const width = Math.max(...commands.map((command) => command.name.length));
+  const list = commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`);
+  return [
+    "rhizome: an anonymous peer-to-peer discussion network on a Kademlia DHT",
+    "",
+    "Usage: rhizome <command> [flags]",
+    "",
+    "Commands:",
+    ...list,
+    "",
+    "Global flags (every command):",
+    ...flagLines(GLOBAL_FLAGS),
+    "",
+    EXIT_STATUS_HELP,
+    "",
+    "Run 'rhizome help <command>' for a command's flags and examples.",
+  ].join("\n");
+}
+
+/**
+ * The page `rhizome help <command>` prints.
+ *
+ * @param command The command.
+ * @returns The text.
+ */
+export function commandHelp(command: Command): string {
+  const own = Object.keys(command.flags).length > 0
+    ? ["", "Flags:", ...flagLines(command.flags)]
+    : [];
+  return [
+    `Usage: rhizome ${command.usage}`,
+    "",
+    command.description,
+    ...own,
+    "",
+    "Global flags:",
+    ...flagLines(GLOBAL_FLAGS),
+    "",
+    "Examples:",
+    ...command.examples.map((example) => `  ${example}`),
+  ].join("\n");
+}
+
+function flagLines(flags: Record<string, FlagSpec>): string[] {
+  const labels = Object.entries(flags).map(([name, spec]) => {
+    const short = spec.short ? `-${spec.short}, ` : "    ";
+    const value = spec.type === "string" ? ` ${spec.valueName ?? "VALUE"}` : "";
+    return [`${short}--${name}${value}`, spec.description];
+  });
+  const width = Math.max(...labels.map(([label]) => label.length));
+  return labels.map(([label, description]) => `  ${label.padEnd(width)}  ${description}`);
+}

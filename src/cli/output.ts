@@ -1,0 +1,109 @@
+/**
+ * Where command output goes: results on stdout (text, or one JSON object with `--json`), logs and
+ * errors on stderr.
+ *
+ * @module
+ */
+
+import { ExitStatus, exitStatusOf, RhizomeError } from "../core/errors.ts";
+
+/** The process's streams, as functions so tests can capture them. */
+export interface CliIo {
+  /** The environment. */
+  env: Record<string, string>;
+  /** Writes to stdout. */
+  stdout(text: string): void;
+  /** Writes to stderr. */
+  stderr(text: string): void;
+}
+
+/** Formats results and errors for people or for scripts. */
+export class Output {
+  readonly #io: CliIo;
+  readonly #json: boolean;
+  readonly #jsonErrors: boolean;
+
+  /**
+   * @param io The streams.
+   * @param options `json`: results as JSON on stdout; `jsonErrors`: errors as JSON lines on
+   *   stderr (with `--log-format json`).
+   */
+  constructor(io: CliIo, options: { json: boolean; jsonErrors: boolean }) {
+    this.#io = io;
+    this.#json = options.json;
+    this.#jsonErrors = options.jsonErrors;
+  }
+
+  /** @returns Whether results are printed as JSON. */
+  get json(): boolean {
+    return this.#json;
+  }
+
+  /**
+   * Prints a command's result.
+   *
+   * @param text What people see (a newline is added).
+   * @param value What scripts get with `--json`.
+   */
+  result(text: string, value: unknown): void {
+    if (this.#json) this.#io.stdout(JSON.stringify(value) + "\n");
+    else this.#io.stdout(text + "\n");
+  }
+
+  /**
+   * Prints text on stdout whatever the mode (help text).
+   *
+   * @param text The text (a newline is added).
+   */
+  text(text: string): void {
+    this.#io.stdout(text + "\n");
+  }
+
+  /**
+   * Reports a failure: one line on stderr (a JSON line with `--log-format json`) and, with
+   * `--json`, an error object on stdout so scripts that parse stdout see it too.
+   *
+   * @param error What was thrown.
+   * @param options `allLines`: print every line of a multi-line message (for
+   *   `config validate`) instead of the first and a count.
+   * @returns The exit status for the error.
+   */
+  error(error: unknown, options: { allLines?: boolean } = {}): ExitStatus {
+    const status = exitStatusOf(error);
+    const code = error instanceof RhizomeError ? error.code : "INTERNAL";
+    const lines = messageOf(error).split("\n");
+    const shown = options.allLines || lines.length === 1
+      ? lines
+      : [`${lines[0]} (and ${lines.length - 1} more: run 'rhizome config validate')`];
+    for (const line of shown) {
+      if (this.#jsonErrors) {
+        this.#io.stderr(
+          JSON.stringify({
+            "@timestamp": new Date().toISOString(),
+            level: "ERROR",
+            code,
+            message: line,
+          }) +
+            "\n",
+        );
+      } else {
+        this.#io.stderr(`rhizome: ${line}\n`);
+      }
+    }
+    if (this.#json) {
+      this.#io.stdout(
+        JSON.stringify({ error: { code, message: lines.join("\n"), exit_status: status } }) + "\n",
+      );
+    }
+    return status;
+  }
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof RhizomeError) return error.message;
+  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return `Internal error (a bug in rhizome, please report it): ${detail.split("\n")[0]}`;
+}
+
+/** The exit status of a command that succeeded. */
+export const OK: number = ExitStatus.ok;

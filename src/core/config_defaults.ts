@@ -1,0 +1,116 @@
+/**
+ * The embedded default configuration: the one source of every default value. It is compiled into
+ * the program, parsed at start, and also written (commented out) by `rhizome init`, so the file an
+ * operator edits documents exactly what the program would do without it.
+ *
+ * @module
+ */
+
+/** The defaults, as TOML with a comment on every setting. */
+export const DEFAULT_CONFIG_TOML = `# Rhizome configuration.
+#
+# Every setting below shows its default, commented out. Uncomment a line to change it. The order
+# of precedence is: built-in defaults < this file < RHIZOME_* environment variables < flags.
+# An environment variable's name is RHIZOME_ followed by the setting's path in capitals with "_"
+# between the parts: RHIZOME_DHT_K=24, RHIZOME_LOG_LEVEL=debug, RHIZOME_NODE_BOOTSTRAP=uri,uri.
+# Sizes are bytes, or text such as "512 MiB". Durations carry their unit in the name (_s, _ms).
+
+[node]
+# Node type: "auto" measures disk, memory and CPU at start and picks one of the profiles below;
+# or one of "seed", "full", "light", "mobile".
+type = "auto"
+# host:port the DHT listens on for UDP datagrams. "[::]:7447" listens on IPv6 as well.
+listen = "0.0.0.0:7447"
+# host:port other nodes should use to reach this one (behind NAT or a proxy). Empty: the listen
+# address, with a wildcard host replaced by 127.0.0.1.
+advertise = ""
+# host:port of the local control API (HTTP). Loopback addresses only.
+api = "127.0.0.1:7448"
+# Contacts to join through (rhz:// URIs). Empty: this node starts a new network.
+bootstrap = []
+
+[log]
+# Lowest level written to stderr: "trace", "debug", "info", "warning", "error" or "fatal".
+level = "info"
+# "text" for people, "json" for one JSON object per line.
+format = "text"
+# Lines per second each log category may write; the excess is dropped and then counted in a
+# single "suppressed" line, so a flood of bad datagrams cannot fill the disk with logs.
+lines_per_second_max = 50
+
+[dht]
+# Bucket size and replication factor: the k closest nodes hold each value. 20 survives the
+# loss of most of a bucket between two refreshes at the churn rates measured in public DHTs.
+k = 20
+# Requests in flight per lookup.
+alpha = 3
+# Contacts kept per bucket to replace peers that stop answering.
+replacement_cache_max = 8
+# Refresh a bucket that saw no lookup for this long.
+bucket_refresh_s = 3600
+# Holders push their values to the current k closest this often.
+replicate_s = 3600
+# The original publisher stores its values again this often.
+republish_s = 86400
+# Lifetime of a stored value that is not republished or read.
+record_ttl_s = 86400
+# A read extends a value's lifetime by this much, up to record_ttl_max_s in all.
+record_ttl_extension_s = 3600
+record_ttl_max_s = 604800
+# First timeout of a request; it then adapts to each peer's measured round-trip time, up to the
+# maximum.
+rpc_timeout_ms = 1000
+rpc_timeout_ms_max = 4000
+# Resends of a request that got no answer (so 1 + this many sends in all).
+rpc_retries_max = 2
+# A peer that fails this many requests in a row leaves the routing table.
+peer_failures_max = 3
+# An iterative lookup gives up after this long.
+lookup_timeout_ms = 10000
+
+# Budgets for each node type. "auto" picks the largest profile the machine can honour.
+[profiles.seed]
+# Disk space for stored records.
+disk_bytes_max = "200 GiB"
+# Memory for caches and tables.
+memory_bytes_max = "4 GiB"
+# Contacts kept in the routing table.
+routing_contacts_max = 3200
+# Requests this node may have in flight at once.
+rpc_inflight_max = 256
+# Whether the node stores values for others (DHT server) or only asks (DHT client).
+stores_for_others = true
+
+[profiles.full]
+disk_bytes_max = "20 GiB"
+memory_bytes_max = "1 GiB"
+routing_contacts_max = 3200
+rpc_inflight_max = 64
+stores_for_others = true
+
+[profiles.light]
+disk_bytes_max = "1 GiB"
+memory_bytes_max = "256 MiB"
+routing_contacts_max = 640
+rpc_inflight_max = 16
+stores_for_others = true
+
+[profiles.mobile]
+disk_bytes_max = "64 MiB"
+memory_bytes_max = "64 MiB"
+routing_contacts_max = 160
+rpc_inflight_max = 8
+stores_for_others = false
+`;
+
+/**
+ * The defaults with every setting commented out: what `rhizome init` writes. Section headers stay,
+ * so uncommenting a line puts it in the right table.
+ *
+ * @returns The commented TOML text.
+ */
+export function commentedDefaultConfigToml(): string {
+  return DEFAULT_CONFIG_TOML.split("\n")
+    .map((line) => (/^[a-z_]+ = /.test(line) ? `# ${line}` : line))
+    .join("\n");
+}

@@ -1,0 +1,341 @@
+/**
+ * The schema every configuration must satisfy, whatever its source. Each rule carries the message
+ * an operator sees: "expected …", to which the loader adds the field path, what was found and
+ * where it came from.
+ *
+ * @module
+ */
+
+import * as v from "valibot";
+import { contactUriProblem, hostProblem } from "./contact_uri.ts";
+import { bootstrapContactsMax } from "./limits.ts";
+
+/** The four node types, strongest first. */
+export const NODE_TYPES = ["seed", "full", "light", "mobile"] as const;
+/** A node type. */
+export type NodeType = typeof NODE_TYPES[number];
+
+/** Log levels, most verbose first (LogTape's names). */
+export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
+/** A log level. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** Log output formats. */
+export const LOG_FORMATS = ["text", "json"] as const;
+/** A log output format. */
+export type LogFormat = typeof LOG_FORMATS[number];
+
+const sizeUnits: Record<string, number> = {
+  "": 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
+
+/**
+ * Reads a size: a whole number of bytes, or text such as "512 MiB" or "1.5 GB".
+ *
+ * @param value A number or text.
+ * @returns The size in bytes, or `NaN` when `value` is not a size.
+ */
+export function parseByteSize(value: string | number): number {
+  if (typeof value === "number") return Number.isSafeInteger(value) ? value : NaN;
+  if (typeof value !== "string") return NaN;
+  const match = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  const unit = match ? sizeUnits[match[2].toLowerCase()] : undefined;
+  if (!match || unit === undefined) return NaN;
+  const bytes = Math.round(Number(match[1]) * unit);
+  return Number.isSafeInteger(bytes) ? bytes : NaN;
+}
+
+function integer(min: number, max: number) {
+  const message = `expected an integer ${min}..${max}`;
+  return v.pipe(
+    v.number(message),
+    v.integer(message),
+    v.minValue(min, message),
+    v.maxValue(max, message),
+  );
+}
+
+function byteSize(min: number) {
+  const message = `expected a size of at least ${min} bytes (a number, or text like "4 GiB")`;
+  return v.pipe(
+    v.union([v.number(), v.string()], message),
+    v.transform(parseByteSize),
+    v.number(message),
+    v.minValue(min, message),
+  );
+}
+
+function oneOf<const T extends readonly string[]>(options: T) {
+  return v.picklist(options, `expected one of ${options.map((o) => `"${o}"`).join(", ")}`);
+}
+
+function table<const T extends v.ObjectEntries>(entries: T) {
+  return v.strictObject(
+    entries,
+    (issue) => (issue.expected === "never" ? "unknown setting" : "expected a table"),
+  );
+}
+
+const hostPortPattern = /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+):([0-9]{1,5})$/;
+
+/**
+ * Splits "host:port" ("[v6]:port" for IPv6).
+ *
+ * @param text The address.
+ * @returns The host (without brackets) and port, or `undefined` when malformed.
+ */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const match = hostPortPattern.exec(text);
+  if (!match) return undefined;
+  const port = Number(match[2]);
+  const host = match[1].replace(/^\[(.*)\]$/, "$1");
+  const bracketed = match[1].startsWith("[");
+  if (port > 65535 || bracketed !== host.includes(":") || hostProblem(host)) return undefined;
+  return { host, port };
+}
+
+const hostPortMessage = "expected host:port, for example 0.0.0.0:7447 or [::]:7447";
+const hostPort = v.pipe(
+  v.string(hostPortMessage),
+  v.check((text) => parseHostPort(text) !== undefined, hostPortMessage),
+);
+
+const loopbackMessage = "expected a loopback host:port (127.0.0.1, [::1] or localhost)";
+const loopbackHostPort = v.pipe(
+  v.string(loopbackMessage),
+  v.check((text) => {
+    const address = parseHostPort(text);
+    if (!address) return false;
+    return address.host === "localhost" || address.host === "::1" ||
+      /^127\.[0-9]+\.[0-9]+\.[0-9]+$/.test(address.host);
+  }, loopbackMessage),
+);
+
+const contactUri = v.pipe(
+  v.string("expected a contact URI (rhz://<public key>@<host>:<port>)"),
+  v.check(
+    (text) => contactUriProblem(text) === undefined,
+    (issue) => `expected a contact URI (${contactUriProblem(String(issue.input))})`,
+  ),
+);
+
+/** The budgets of one node type. */
+export interface NodeProfile {
+  /** Disk space for stored records, in bytes. */
+  disk_bytes_max: number;
+  /** Memory for caches and tables, in bytes. */
+  memory_bytes_max: number;
+  /** Contacts kept in the routing table. */
+  routing_contacts_max: number;
+  /** Requests this node may have in flight at once. */
+  rpc_inflight_max: number;
+  /** Whether the node stores values for others (DHT server) or only asks (DHT client). */
+  stores_for_others: boolean;
+}
+
+/**
+ * A validated configuration: every field present, sizes in bytes. Field names are the config
+ * file's own (snake_case), so a message's path is exactly what the operator writes. The meaning
+ * of each field is documented beside its default in `config_defaults.ts`.
+ */
+export interface Config {
+  /** Who the node is on the network and how it is reached. */
+  node: {
+    /** `auto` or a node type. */
+    type: "auto" | NodeType;
+    /** UDP `host:port` to listen on. */
+    listen: string;
+    /** `host:port` others reach this node at; empty for the listen address. */
+    advertise: string;
+    /** Loopback `host:port` of the control API. */
+    api: string;
+    /** Contact URIs to join through. */
+    bootstrap: string[];
+  };
+  /** Logging on stderr. */
+  log: {
+    /** Lowest level written. */
+    level: LogLevel;
+    /** `text` or `json`. */
+    format: LogFormat;
+    /** Lines per second per category before suppression. */
+    lines_per_second_max: number;
+  };
+  /** Kademlia parameters and periods. */
+  dht: {
+    /** Bucket size and replication factor. */
+    k: number;
+    /** Requests in flight per lookup. */
+    alpha: number;
+    /** Standby contacts per bucket. */
+    replacement_cache_max: number;
+    /** Idle time before a bucket is refreshed, in seconds. */
+    bucket_refresh_s: number;
+    /** Replication period of holders, in seconds. */
+    replicate_s: number;
+    /** Republish period of publishers, in seconds. */
+    republish_s: number;
+    /** Lifetime of a stored value, in seconds. */
+    record_ttl_s: number;
+    /** Lifetime added by a read, in seconds. */
+    record_ttl_extension_s: number;
+    /** Longest lifetime reads may extend a value to, in seconds. */
+    record_ttl_max_s: number;
+    /** First request timeout, in milliseconds. */
+    rpc_timeout_ms: number;
+    /** Longest adaptive request timeout, in milliseconds. */
+    rpc_timeout_ms_max: number;
+    /** Resends of an unanswered request. */
+    rpc_retries_max: number;
+    /** Failures in a row that drop a peer from the table. */
+    peer_failures_max: number;
+    /** Time limit of one lookup, in milliseconds. */
+    lookup_timeout_ms: number;
+  };
+  /** Budgets by node type. */
+  profiles: Record<NodeType, NodeProfile>;
+}
+
+const profile = table({
+  disk_bytes_max: byteSize(1024 * 1024),
+  memory_bytes_max: byteSize(16 * 1024 * 1024),
+  routing_contacts_max: integer(20, 100_000),
+  rpc_inflight_max: integer(1, 4096),
+  stores_for_others: v.boolean("expected true or false"),
+});
+
+/** The schema of a whole configuration; its output type is checked against {@link Config}. */
+const configSchema: v.GenericSchema<unknown, Config> = table({
+  node: table({
+    type: oneOf(["auto", ...NODE_TYPES] as const),
+    listen: hostPort,
+    advertise: v.union(
+      [v.literal(""), hostPort],
+      `${hostPortMessage}, or "" for the listen address`,
+    ),
+    api: loopbackHostPort,
+    bootstrap: v.pipe(
+      v.array(contactUri, "expected a list of contact URIs"),
+      v.maxLength(bootstrapContactsMax, `expected at most ${bootstrapContactsMax} contacts`),
+    ),
+  }),
+  log: table({
+    level: oneOf(LOG_LEVELS),
+    format: oneOf(LOG_FORMATS),
+    lines_per_second_max: integer(1, 100_000),
+  }),
+  dht: table({
+    k: integer(1, 64),
+    alpha: integer(1, 16),
+    replacement_cache_max: integer(0, 64),
+    bucket_refresh_s: integer(60, 7 * 86400),
+    replicate_s: integer(60, 7 * 86400),
+    republish_s: integer(60, 30 * 86400),
+    record_ttl_s: integer(60, 365 * 86400),
+    record_ttl_extension_s: integer(0, 365 * 86400),
+    record_ttl_max_s: integer(60, 365 * 86400),
+    rpc_timeout_ms: integer(50, 60_000),
+    rpc_timeout_ms_max: integer(50, 60_000),
+    rpc_retries_max: integer(0, 10),
+    peer_failures_max: integer(1, 100),
+    lookup_timeout_ms: integer(100, 600_000),
+  }),
+  profiles: table({
+    seed: profile,
+    full: profile,
+    light: profile,
+    mobile: profile,
+  }),
+});
+
+/** One way a configuration breaks the schema. */
+export interface SchemaIssue {
+  /** The field's path: `dht.k`, `node.bootstrap[2]`; empty for the whole configuration. */
+  path: string;
+  /** What was expected, or "unknown setting". */
+  message: string;
+  /** Whether the field is not a setting at all (then there is no value to show). */
+  unknownSetting: boolean;
+}
+
+/**
+ * Checks a merged table of settings against the schema, field by field.
+ *
+ * @param table The merged settings.
+ * @returns The configuration (sizes converted to bytes), or every issue found.
+ */
+export function checkConfigSchema(table: unknown): { config: Config } | { issues: SchemaIssue[] } {
+  const result = v.safeParse(configSchema, table, { abortEarly: false });
+  if (result.success) return { config: result.output };
+  return {
+    issues: result.issues.map((issue) => ({
+      path: issuePath(issue.path),
+      message: issue.message,
+      unknownSetting: issue.expected === "never",
+    })),
+  };
+}
+
+function issuePath(path: readonly { key: unknown }[] | undefined): string {
+  let text = "";
+  for (const item of path ?? []) {
+    text += typeof item.key === "number"
+      ? `[${item.key}]`
+      : `${text ? "." : ""}${String(item.key)}`;
+  }
+  return text;
+}
+
+/** A rule that ties several fields together, checked after every field is valid on its own. */
+export interface CrossFieldRule {
+  /** The field the message names. */
+  path: string;
+  /** Whether the configuration satisfies the rule. */
+  holds: (config: Config) => boolean;
+  /** What is expected, naming the other fields. */
+  expected: string;
+}
+
+/** Rules between fields; each message says which other field is involved and why. */
+export const crossFieldRules: readonly CrossFieldRule[] = [
+  {
+    path: "dht.alpha",
+    holds: (c) => c.dht.alpha <= c.dht.k,
+    expected: "expected at most dht.k (a lookup cannot ask more than k nodes at once)",
+  },
+  {
+    path: "dht.rpc_timeout_ms",
+    holds: (c) => c.dht.rpc_timeout_ms <= c.dht.rpc_timeout_ms_max,
+    expected: "expected at most dht.rpc_timeout_ms_max",
+  },
+  {
+    path: "dht.lookup_timeout_ms",
+    holds: (c) => c.dht.rpc_timeout_ms * (c.dht.rpc_retries_max + 1) < c.dht.lookup_timeout_ms,
+    expected:
+      "expected more than dht.rpc_timeout_ms × (dht.rpc_retries_max + 1), so one request can time out without failing the lookup",
+  },
+  {
+    path: "dht.record_ttl_s",
+    holds: (c) => c.dht.record_ttl_s <= c.dht.record_ttl_max_s,
+    expected: "expected at most dht.record_ttl_max_s",
+  },
+  {
+    path: "dht.republish_s",
+    holds: (c) => c.dht.republish_s <= c.dht.record_ttl_s,
+    expected: "expected at most dht.record_ttl_s, or values expire before they are republished",
+  },
+  {
+    path: "dht.replicate_s",
+    holds: (c) => c.dht.replicate_s <= c.dht.record_ttl_s,
+    expected: "expected at most dht.record_ttl_s, or values expire before they are replicated",
+  },
+];

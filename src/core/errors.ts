@@ -1,0 +1,180 @@
+/**
+ * The one error hierarchy of Rhizome.
+ *
+ * Every error a caller may meet carries a stable `code` (scripts and tests match on it; never
+ * renamed) and a human message that reads as a sentence. The CLI maps each code to a stable
+ * process exit status through {@link exitStatusOf}.
+ *
+ * @module
+ */
+
+/** Process exit statuses. They are part of the CLI's contract: values never change meaning. */
+export const ExitStatus = {
+  /** The command did what it was asked. */
+  ok: 0,
+  /** The command ran but failed, or found nothing (for example `get` of a missing key). */
+  failure: 1,
+  /** The command line is wrong: unknown command or flag, missing or malformed argument. */
+  usage: 2,
+  /** The configuration (file, environment or flags) is unreadable or invalid. */
+  config: 3,
+  /** The node identity is missing, unreadable or corrupt. */
+  identity: 4,
+  /** The data directory cannot be created, read or written. */
+  dataDir: 5,
+  /** `init` refused because the data directory already holds an identity. */
+  exists: 6,
+  /** A bug in Rhizome: an assertion failed or an unexpected exception escaped. */
+  internal: 70,
+} as const;
+
+/** One of the values of {@link ExitStatus}. */
+export type ExitStatus = typeof ExitStatus[keyof typeof ExitStatus];
+
+/** A stable error code, for example `CONFIG_INVALID`. */
+export type ErrorCode =
+  | "USAGE"
+  | "INVALID_INPUT"
+  | "CONFIG_INVALID"
+  | "CONFIG_UNREADABLE"
+  | "IDENTITY_MISSING"
+  | "IDENTITY_UNREADABLE"
+  | "IDENTITY_CORRUPT"
+  | "IDENTITY_EXISTS"
+  | "DATA_DIR_UNUSABLE"
+  | "UNAVAILABLE";
+
+/** Stable error codes and the exit status each one ends the CLI with. */
+const exitStatusByCode: Record<ErrorCode, ExitStatus> = {
+  USAGE: ExitStatus.usage,
+  INVALID_INPUT: ExitStatus.usage,
+  CONFIG_INVALID: ExitStatus.config,
+  CONFIG_UNREADABLE: ExitStatus.config,
+  IDENTITY_MISSING: ExitStatus.identity,
+  IDENTITY_UNREADABLE: ExitStatus.identity,
+  IDENTITY_CORRUPT: ExitStatus.identity,
+  IDENTITY_EXISTS: ExitStatus.exists,
+  DATA_DIR_UNUSABLE: ExitStatus.dataDir,
+  UNAVAILABLE: ExitStatus.failure,
+};
+
+/** Every error code, in a stable order (for documentation and tests). */
+export const errorCodes: readonly ErrorCode[] = Object.keys(exitStatusByCode) as ErrorCode[];
+
+/** Options shared by every {@link RhizomeError}. */
+export interface RhizomeErrorOptions {
+  /** The lower-level error that caused this one. */
+  cause?: unknown;
+}
+
+/**
+ * The base of every error Rhizome raises on purpose.
+ *
+ * @example Matching on the stable code
+ * ```ts
+ * import { RhizomeError } from "./errors.ts";
+ * const error = new RhizomeError("UNAVAILABLE", "Cannot serve: not built yet");
+ * if (error.code !== "UNAVAILABLE") throw new Error("unexpected code");
+ * ```
+ */
+export class RhizomeError extends Error {
+  /** The stable code. */
+  readonly code: ErrorCode;
+
+  /**
+   * Makes an error with a stable code.
+   *
+   * @param code The stable code.
+   * @param message A sentence: "Cannot <action>: <reason>".
+   * @param options The cause, when there is one.
+   */
+  constructor(code: ErrorCode, message: string, options: RhizomeErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The command line is wrong: an unknown command or flag, or a bad argument. */
+export class UsageError extends RhizomeError {
+  /**
+   * Makes a usage error.
+   *
+   * @param message What is wrong, naming the offending word and where to find help.
+   */
+  constructor(message: string) {
+    super("USAGE", message);
+  }
+}
+
+/** A value from outside (an argument, a URI, an ID) does not parse. */
+export class InvalidInputError extends RhizomeError {
+  /**
+   * Makes an invalid-input error.
+   *
+   * @param message What was expected and what was found.
+   * @param options The cause, when there is one.
+   */
+  constructor(message: string, options: RhizomeErrorOptions = {}) {
+    super("INVALID_INPUT", message, options);
+  }
+}
+
+/** The configuration cannot be read, or a value in it is invalid. */
+export class ConfigError extends RhizomeError {
+  /**
+   * Makes a configuration error.
+   *
+   * @param code `CONFIG_INVALID` or `CONFIG_UNREADABLE`.
+   * @param message One line per problem, each naming the field path.
+   */
+  constructor(
+    code: "CONFIG_INVALID" | "CONFIG_UNREADABLE",
+    message: string,
+    options: RhizomeErrorOptions = {},
+  ) {
+    super(code, message, options);
+  }
+}
+
+/** The node identity (its key file) is missing, unreadable, corrupt, or already there. */
+export class IdentityError extends RhizomeError {
+  /**
+   * Makes an identity error.
+   *
+   * @param code Which identity problem this is.
+   * @param message The key file's path and what is wrong with it.
+   */
+  constructor(
+    code: "IDENTITY_MISSING" | "IDENTITY_UNREADABLE" | "IDENTITY_CORRUPT" | "IDENTITY_EXISTS",
+    message: string,
+    options: RhizomeErrorOptions = {},
+  ) {
+    super(code, message, options);
+  }
+}
+
+/** The data directory cannot be created, read or written. */
+export class DataDirError extends RhizomeError {
+  /**
+   * Makes a data-directory error.
+   *
+   * @param message The path and the operating system's reason.
+   * @param options The cause, when there is one.
+   */
+  constructor(message: string, options: RhizomeErrorOptions = {}) {
+    super("DATA_DIR_UNUSABLE", message, options);
+  }
+}
+
+/**
+ * The exit status the CLI ends with for an error: the code's status for a {@link RhizomeError},
+ * {@link ExitStatus.internal} for anything else (an escaped exception is a bug).
+ *
+ * @param error Anything that was thrown.
+ * @returns The process exit status.
+ */
+export function exitStatusOf(error: unknown): ExitStatus {
+  if (error instanceof RhizomeError) return exitStatusByCode[error.code];
+  return ExitStatus.internal;
+}

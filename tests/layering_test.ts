@@ -1,0 +1,124 @@
+/**
+ * Architecture rules, checked on the source text:
+ * 1. Layers depend downward only (cli → api → node → services → content → dht → net, store →
+ *    core); a folder may use itself and lower layers.
+ * 2. The protocol core stays sans-I/O: `src/dht/`, `src/sim/` and the core files they build on
+ *    never touch the Deno namespace, wall time, timers or ambient randomness.
+ */
+
+import assert from "node:assert/strict";
+import { dirname, join, relative, resolve } from "node:path";
+
+const srcRoot = new URL("../src", import.meta.url).pathname;
+
+/** Each folder under src/ and its rank; a file may import only ranks at or below its own. */
+const layerRank: Record<string, number> = {
+  core: 0,
+  net: 1,
+  store: 1,
+  dht: 2,
+  content: 3,
+  services: 4,
+  node: 5,
+  sim: 5,
+  api: 6,
+  cli: 7,
+};
+
+/** Core files the protocol core may use; they must be as pure as the DHT itself. */
+const pureCoreFiles = [
+  "assert.ts",
+  "bytes.ts",
+  "clock.ts",
+  "contact_uri.ts",
+  "crypto.ts",
+  "errors.ts",
+  "limits.ts",
+  "node_id.ts",
+];
+
+const impure = [
+  /\bDeno\./,
+  /\bDate\.now\(/,
+  /\bnew Date\(/,
+  /\bperformance\.now\(/,
+  /\bMath\.random\(/,
+  /\bsetTimeout\(/,
+  /\bsetInterval\(/,
+  /\bgetRandomValues\(/,
+];
+
+async function sourceFiles(directory: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(directory)) {
+    const path = join(directory, entry.name);
+    if (entry.isDirectory) files.push(...await sourceFiles(path));
+    else if (entry.name.endsWith(".ts")) files.push(path);
+  }
+  return files.sort();
+}
+
+function withoutComments(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
+}
+
+function relativeImports(text: string): string[] {
+  const specifiers = [...text.matchAll(/(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g)];
+  return specifiers.map((match) => match[1]);
+}
+
+function layerOf(path: string): string {
+  return relative(srcRoot, path).split("/")[0];
+}
+
+Deno.test("every folder under src/ is a known layer", async () => {
+  for await (const entry of Deno.readDir(srcRoot)) {
+    if (entry.isDirectory) assert.ok(entry.name in layerRank, `unknown layer src/${entry.name}`);
+  }
+});
+
+Deno.test("layers import only themselves and lower layers", async () => {
+  const violations: string[] = [];
+  for (const file of await sourceFiles(srcRoot)) {
+    const from = layerOf(file);
+    for (const specifier of relativeImports(await Deno.readTextFile(file))) {
+      const target = resolve(dirname(file), specifier);
+      if (!target.startsWith(srcRoot + "/")) {
+        if (!target.endsWith("/deno.json")) {
+          violations.push(`${relative(srcRoot, file)} → ${specifier}`);
+        }
+        continue;
+      }
+      const to = layerOf(target);
+      if (to !== from && layerRank[to] >= layerRank[from]) {
+        violations.push(
+          `${relative(srcRoot, file)} (${from}) → ${relative(srcRoot, target)} (${to})`,
+        );
+      }
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+Deno.test("the protocol core and the core files it uses are sans-I/O", async () => {
+  const files = [
+    ...pureCoreFiles.map((name) => join(srcRoot, "core", name)),
+    ...(await sourceFiles(srcRoot)).filter((file) => ["dht", "sim"].includes(layerOf(file))),
+  ];
+  const violations: string[] = [];
+  for (const file of files) {
+    const text = withoutComments(await Deno.readTextFile(file));
+    for (const pattern of impure) {
+      if (pattern.test(text)) violations.push(`${relative(srcRoot, file)} uses ${pattern.source}`);
+    }
+    for (const specifier of relativeImports(text)) {
+      const target = relative(join(srcRoot, "core"), resolve(dirname(file), specifier));
+      if (
+        layerOf(resolve(dirname(file), specifier)) === "core" && !pureCoreFiles.includes(target)
+      ) {
+        violations.push(`${relative(srcRoot, file)} imports impure core file ${target}`);
+      }
+    }
+  }
+  assert.deepEqual(violations, []);
+});
