@@ -31,3 +31,68 @@ export const contactUriLengthMax: number = 6 + 52 + 1 + 253 + 6;
  * At the limit: `CONFIG_INVALID`.
  */
 export const bootstrapContactsMax = 256;
+
+/**
+ * Largest DHT datagram: IPv6's minimum MTU (1280) less 48 bytes of IPv6 and UDP headers, so no
+ * datagram is ever fragmented. A reply with k = 20 IPv6 contacts takes about 900 bytes. Larger
+ * payloads use the stream transport. At the limit: the sender refuses to build the message; a
+ * receiver drops a longer datagram unread and counts it.
+ */
+export const datagramBytesMax = 1232;
+
+/**
+ * Largest value carried in one datagram: what is left of {@link datagramBytesMax} after the
+ * header, key and token of a STORE (about 60 bytes), rounded down. At the limit: `put` refuses
+ * the value with a `RangeError`; a STORE carrying more is dropped as malformed.
+ */
+export const datagramValueBytesMax = 1100;
+
+/**
+ * Requests waiting for an in-flight slot (the slots themselves are the node type's
+ * `rpc_inflight_max`). A burst of lookups queues here; past the limit a new request fails at
+ * once (the lookup treats it like a timeout) rather than growing memory.
+ */
+export const rpcPendingMax = 256;
+
+/**
+ * Requests one lookup may send, retries not counted. A lookup that keeps hearing of closer nodes
+ * (a lying or churning neighbourhood) stops here and returns the best k it has. Three rounds of
+ * k = 20 is 60.
+ */
+export const lookupQueriesMax = 60;
+
+/**
+ * Candidates one lookup remembers. Only the closest matter: beyond 4 × k the farther ones can
+ * never be among the k closest once the nearer ones answer. At the limit: the farthest is dropped.
+ */
+export const lookupCandidatesMax = 80;
+
+/**
+ * Lookups that background maintenance (bucket refresh, replication, republishing) runs at once.
+ * Keeps a node that wakes with a backlog from flooding the network; the rest wait for the next
+ * maintenance pass.
+ */
+export const maintenanceLookupsMax = 4;
+
+/**
+ * How often a node checks what maintenance is due. Periods in the configuration are an hour or
+ * more, so a minute of lateness is noise, and a sleeping node costs one wake-up a minute.
+ */
+export const maintenanceIntervalMs = 60_000;
+
+/**
+ * How long a write token stays valid: a STORE must echo a token from a FIND_NODE/FIND_VALUE reply
+ * received within one to two of these periods (two secrets rotate). Five minutes covers a slow
+ * lookup followed by its STOREs.
+ */
+export const tokenRotationMs = 5 * 60_000;
+
+/** Length of a write token in bytes: 64 bits of keyed hash. */
+export const tokenBytes = 8;
+
+/**
+ * Least-recently-seen contacts are pinged before eviction only when not heard from for this long;
+ * a contact seen within the last minute stays without a ping, so a busy node does not ping its
+ * whole table on every newcomer.
+ */
+export const contactFreshMs = 60_000;

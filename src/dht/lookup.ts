@@ -1,0 +1,207 @@
+/**
+ * The iterative lookup as a state machine: which peers to ask next and when the answer is
+ * complete. The node feeds it replies and failures and sends what it asks for; the lookup itself
+ * never touches the network or the clock.
+ *
+ * Rules (Kademlia, with the Mainline DHT remedies of Jimenez et al.):
+ * - keep `alpha` requests in flight to the closest candidates not yet asked;
+ * - when a reply brings no candidate closer than the closest already known, ask all of the k
+ *   closest not yet asked at once;
+ * - a request whose first attempt timed out ("stalled") frees its slot; its late reply still
+ *   counts;
+ * - the lookup ends when the k closest candidates that did not fail or stall have all answered,
+ *   or nothing is left to ask, or `lookupQueriesMax` requests were sent.
+ *
+ * @module
+ */
+
+import { lookupCandidatesMax, lookupQueriesMax } from "../core/limits.ts";
+import type { NodeId } from "../core/node_id.ts";
+import type { Contact } from "./types.ts";
+
+/** Where a candidate stands. */
+export type CandidateState = "new" | "asking" | "stalled" | "answered" | "failed";
+
+/** A peer the lookup knows of. */
+export interface Candidate {
+  /** Who. */
+  readonly contact: Contact;
+  /** Round trips from the lookup's start to this peer: 1 for contacts the node already knew. */
+  hop: number;
+  /** Where it stands. */
+  state: CandidateState;
+  /** The write token from its reply, for a STORE that follows the lookup. */
+  token?: Uint8Array;
+}
+
+/** One lookup's state. */
+export class LookupState {
+  /** The ID looked up. */
+  readonly target: NodeId;
+  readonly #self: NodeId;
+  readonly #k: number;
+  readonly #alpha: number;
+  /** Sorted by distance to the target, nearest first; at most `lookupCandidatesMax`. */
+  readonly #candidates: Candidate[] = [];
+  readonly #seen = new Set<string>();
+  #queries = 0;
+  #parallelism: number;
+
+  /**
+   * Starts a lookup.
+   *
+   * @param target The ID to find the closest nodes to.
+   * @param self This node's ID (never a candidate).
+   * @param k How many closest nodes the lookup settles.
+   * @param alpha Requests in flight.
+   */
+  constructor(target: NodeId, self: NodeId, k: number, alpha: number) {
+    this.target = target;
+    this.#self = self;
+    this.#k = k;
+    this.#alpha = alpha;
+    this.#parallelism = alpha;
+  }
+
+  /**
+   * Requests sent so far (one per candidate asked; resends are not queries).
+   *
+   * @returns The count.
+   */
+  get queries(): number {
+    return this.#queries;
+  }
+
+  /**
+   * Adds peers the lookup may ask. Known ones keep their state; the smaller hop count wins.
+   *
+   * @param contacts The peers.
+   * @param hop Their round-trip distance from the start.
+   * @returns Whether one of them is closer than every candidate known before.
+   */
+  add(contacts: readonly Contact[], hop: number): boolean {
+    const nearestBefore = this.#candidates[0]?.contact.id;
+    let closer = false;
+    for (const contact of contacts) {
+      if (contact.id.equals(this.#self)) continue;
+      const hex = contact.id.toHex();
+      if (this.#seen.has(hex)) {
+        const known = this.#candidates.find((c) => c.contact.id.equals(contact.id));
+        if (known && hop < known.hop && known.state === "new") known.hop = hop;
+        continue;
+      }
+      this.#seen.add(hex);
+      if (!nearestBefore || this.target.compareDistance(contact.id, nearestBefore) < 0) {
+        closer = true;
+      }
+      this.#insert({ contact, hop, state: "new" });
+    }
+    return closer;
+  }
+
+  /**
+   * The candidates to ask now; they become "asking".
+   *
+   * @returns Up to the free slots' worth, nearest first.
+   */
+  next(): Candidate[] {
+    let active = 0;
+    for (const candidate of this.#candidates) if (candidate.state === "asking") active++;
+    const chosen: Candidate[] = [];
+    let rank = 0;
+    for (const candidate of this.#candidates) {
+      if (candidate.state === "failed" || candidate.state === "stalled") continue;
+      if (rank++ >= this.#k) break;
+      if (active + chosen.length >= this.#parallelism || this.#queries >= lookupQueriesMax) break;
+      if (candidate.state !== "new") continue;
+      candidate.state = "asking";
+      this.#queries++;
+      chosen.push(candidate);
+    }
+    return chosen;
+  }
+
+  /**
+   * Records a reply naming more peers.
+   *
+   * @param candidate Who answered.
+   * @param contacts The peers it named.
+   * @param token Its write token.
+   */
+  answered(candidate: Candidate, contacts: readonly Contact[], token?: Uint8Array): void {
+    candidate.state = "answered";
+    candidate.token = token;
+    const closer = this.add(contacts, candidate.hop + 1);
+    // A reply that brings nothing closer: ask all of the k closest not yet asked.
+    this.#parallelism = closer ? this.#alpha : this.#k;
+  }
+
+  /**
+   * Records that a candidate's request stalled (its first attempt timed out).
+   *
+   * @param candidate The candidate.
+   */
+  stalled(candidate: Candidate): void {
+    if (candidate.state === "asking") candidate.state = "stalled";
+  }
+
+  /**
+   * Records that a candidate failed (no reply at all, or a reply that did not verify).
+   *
+   * @param candidate The candidate.
+   */
+  failed(candidate: Candidate): void {
+    candidate.state = "failed";
+  }
+
+  /**
+   * Whether the lookup is over: the k closest live candidates all answered, or nothing more
+   * can be asked and nothing is in flight.
+   *
+   * @returns `true` when done.
+   */
+  isDone(): boolean {
+    let rank = 0;
+    let waiting = false;
+    for (const candidate of this.#candidates) {
+      if (candidate.state === "failed" || candidate.state === "stalled") continue;
+      if (rank++ >= this.#k) break;
+      if (candidate.state === "asking") return false;
+      if (candidate.state === "new") waiting = true;
+    }
+    return !waiting || this.#queries >= lookupQueriesMax;
+  }
+
+  /**
+   * The candidates that answered, nearest first.
+   *
+   * @param count How many at most.
+   * @returns The candidates.
+   */
+  closestAnswered(count: number): Candidate[] {
+    const answered: Candidate[] = [];
+    for (const candidate of this.#candidates) {
+      if (candidate.state !== "answered") continue;
+      answered.push(candidate);
+      if (answered.length >= count) break;
+    }
+    return answered;
+  }
+
+  #insert(candidate: Candidate): void {
+    const list = this.#candidates;
+    let low = 0;
+    let high = list.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (this.target.compareDistance(list[middle].contact.id, candidate.contact.id) < 0) {
+        low = middle + 1;
+      } else {
+        high = middle;
+      }
+    }
+    if (low >= lookupCandidatesMax) return;
+    list.splice(low, 0, candidate);
+    if (list.length > lookupCandidatesMax) list.pop();
+  }
+}

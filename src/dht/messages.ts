@@ -1,0 +1,226 @@
+/**
+ * DHT messages and their wire form.
+ *
+ * A datagram is the 3-byte protocol ID "RHZ", a version byte, then one MessagePack array:
+ * `[type, transaction, sender, flags, ...body]`. The protocol ID keeps other networks' traffic
+ * out; the version lets a later format coexist. Decoding checks the size before parsing and the
+ * shape of every field after: anything else is `undefined`, never an exception.
+ *
+ * @module
+ */
+
+import { Packr } from "msgpackr";
+import { datagramBytesMax, datagramValueBytesMax, tokenBytes } from "../core/limits.ts";
+import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
+import { decodeAddress, encodeAddress } from "../net/address.ts";
+import type { Contact } from "./types.ts";
+
+/** "RHZ": the first bytes of every Rhizome DHT datagram. */
+export const PROTOCOL_ID: Uint8Array = new Uint8Array([0x52, 0x48, 0x5a]);
+/** The wire version this build speaks. */
+export const PROTOCOL_VERSION = 1;
+/** Contacts in one NODES reply at most: 25 IPv6 contacts (43 bytes each) fit one datagram. */
+export const contactsPerReplyMax = 25;
+
+/** Message types; requests are odd, their replies even. */
+export const MessageType = {
+  ping: 1,
+  pong: 2,
+  findNode: 3,
+  nodes: 4,
+  findValue: 5,
+  value: 6,
+  store: 7,
+  stored: 8,
+} as const;
+
+/** Header flag: the sender is a DHT client (it asks but does not store or route for others). */
+export const FLAG_CLIENT = 1;
+
+/** Why a STORE was refused. */
+export const StoreStatus = {
+  ok: 0,
+  /** The token was missing, wrong or expired. */
+  badToken: 1,
+  /** The value does not verify against its key, or is too large. */
+  invalid: 2,
+  /** This node does not store for others (a client), or is out of space. */
+  declined: 3,
+} as const;
+
+/** Fields every message carries. */
+interface Header {
+  /** Transaction ID: a reply echoes its request's. */
+  tx: number;
+  /** The sender's node ID. */
+  sender: NodeId;
+  /** {@link FLAG_CLIENT} or 0. */
+  flags: number;
+}
+
+/** A DHT message. */
+export type Message =
+  | Header & { type: typeof MessageType.ping }
+  | Header & { type: typeof MessageType.pong }
+  | Header & { type: typeof MessageType.findNode; target: NodeId }
+  | Header & { type: typeof MessageType.nodes; contacts: Contact[]; token: Uint8Array }
+  | Header & { type: typeof MessageType.findValue; key: NodeId }
+  | Header & { type: typeof MessageType.value; value: Uint8Array; token: Uint8Array }
+  | Header & { type: typeof MessageType.store; key: NodeId; value: Uint8Array; token: Uint8Array }
+  | Header & { type: typeof MessageType.stored; status: number };
+
+const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
+
+/**
+ * The datagram of a message.
+ *
+ * @param message The message; its fields must already respect the limits.
+ * @returns The bytes, at most `datagramBytesMax`.
+ * @throws {RangeError} When the message would not fit in one datagram (a bug in the caller).
+ */
+export function encodeMessage(message: Message): Uint8Array {
+  const head = [message.type, message.tx, message.sender.toBytes(), message.flags];
+  let body: unknown[];
+  switch (message.type) {
+    case MessageType.ping:
+    case MessageType.pong:
+      body = [];
+      break;
+    case MessageType.findNode:
+      body = [message.target.toBytes()];
+      break;
+    case MessageType.nodes:
+      body = [
+        message.contacts.map((c) => [c.id.toBytes(), encodeAddress(c.address)!]),
+        message.token,
+      ];
+      break;
+    case MessageType.findValue:
+      body = [message.key.toBytes()];
+      break;
+    case MessageType.value:
+      body = [message.value, message.token];
+      break;
+    case MessageType.store:
+      body = [message.key.toBytes(), message.value, message.token];
+      break;
+    case MessageType.stored:
+      body = [message.status];
+      break;
+  }
+  const packed = packr.pack([...head, ...body]);
+  const bytes = new Uint8Array(PROTOCOL_ID.length + 1 + packed.length);
+  bytes.set(PROTOCOL_ID, 0);
+  bytes[PROTOCOL_ID.length] = PROTOCOL_VERSION;
+  bytes.set(packed, PROTOCOL_ID.length + 1);
+  if (bytes.length > datagramBytesMax) {
+    throw new RangeError(
+      `Cannot encode message type ${message.type}: ${bytes.length} bytes, limit ${datagramBytesMax}`,
+    );
+  }
+  return bytes;
+}
+
+/** Why a datagram did not decode, for the counters. */
+export type DecodeFailure = "oversize" | "protocol" | "version" | "malformed";
+
+/**
+ * A message from a datagram, or why there is none.
+ *
+ * @param bytes The datagram as received.
+ * @returns The message, or the reason it was dropped.
+ */
+export function decodeMessage(bytes: Uint8Array): Message | DecodeFailure {
+  if (bytes.length > datagramBytesMax) return "oversize";
+  if (bytes.length < PROTOCOL_ID.length + 2) return "malformed";
+  for (let i = 0; i < PROTOCOL_ID.length; i++) {
+    if (bytes[i] !== PROTOCOL_ID[i]) return "protocol";
+  }
+  if (bytes[PROTOCOL_ID.length] !== PROTOCOL_VERSION) return "version";
+  let fields: unknown;
+  try {
+    fields = packr.unpack(bytes.subarray(PROTOCOL_ID.length + 1));
+  } catch {
+    return "malformed";
+  }
+  return (Array.isArray(fields) ? messageOf(fields) : undefined) ?? "malformed";
+}
+
+function messageOf(fields: unknown[]): Message | undefined {
+  const [type, tx, senderBytes, flags] = fields;
+  if (!isUint32(tx) || !isUint32(flags) || !isId(senderBytes)) return undefined;
+  const header = { tx, sender: NodeId.fromBytes(senderBytes), flags };
+  switch (type) {
+    case MessageType.ping:
+    case MessageType.pong:
+      return fields.length === 4 ? { ...header, type } : undefined;
+    case MessageType.findNode:
+      return fields.length === 5 && isId(fields[4])
+        ? { ...header, type, target: NodeId.fromBytes(fields[4]) }
+        : undefined;
+    case MessageType.findValue:
+      return fields.length === 5 && isId(fields[4])
+        ? { ...header, type, key: NodeId.fromBytes(fields[4]) }
+        : undefined;
+    case MessageType.nodes: {
+      if (fields.length !== 6 || !isToken(fields[5])) return undefined;
+      const contacts = contactsOf(fields[4]);
+      return contacts ? { ...header, type, contacts, token: copy(fields[5]) } : undefined;
+    }
+    case MessageType.value:
+      return fields.length === 6 && isValue(fields[4]) && isToken(fields[5])
+        ? { ...header, type, value: copy(fields[4]), token: copy(fields[5]) }
+        : undefined;
+    case MessageType.store:
+      return fields.length === 7 && isId(fields[4]) && isValue(fields[5]) && isToken(fields[6])
+        ? {
+          ...header,
+          type,
+          key: NodeId.fromBytes(fields[4]),
+          value: copy(fields[5]),
+          token: copy(fields[6]),
+        }
+        : undefined;
+    case MessageType.stored:
+      return fields.length === 5 && isUint32(fields[4])
+        ? { ...header, type, status: fields[4] }
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function contactsOf(field: unknown): Contact[] | undefined {
+  if (!Array.isArray(field) || field.length > contactsPerReplyMax) return undefined;
+  const contacts: Contact[] = [];
+  for (const entry of field) {
+    if (!Array.isArray(entry) || entry.length !== 2 || !isId(entry[0])) return undefined;
+    if (!(entry[1] instanceof Uint8Array)) return undefined;
+    const address = decodeAddress(entry[1]);
+    if (address === undefined) return undefined;
+    contacts.push({ id: NodeId.fromBytes(entry[0]), address });
+  }
+  return contacts;
+}
+
+/** Decoded byte fields are views into the datagram, whose buffer a driver may reuse: copy. */
+function copy(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+function isUint32(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 &&
+    value <= 0xffffffff;
+}
+
+function isId(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array && value.length === NODE_ID_BYTES;
+}
+
+function isToken(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array && value.length === tokenBytes;
+}
+
+function isValue(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array && value.length <= datagramValueBytesMax;
+}

@@ -1,0 +1,709 @@
+/**
+ * A DHT node: the routing table, the RPCs, lookups, and the upkeep of values (replication,
+ * republishing, expiry), driven from outside. It reaches time only through the injected `Clock`,
+ * the network only through the injected `Transport`, and randomness only through the injected
+ * `Rng`; a driver hands it datagrams (`receive`) and wakes it when `nextWakeupMs()` comes
+ * (`tick`). Production and the simulator drive this same code.
+ *
+ * Operations report through callbacks that run inside `receive`, `tick` or the starting call,
+ * never later on their own.
+ *
+ * @module
+ */
+
+import { assert } from "../core/assert.ts";
+import {
+  datagramValueBytesMax,
+  maintenanceIntervalMs,
+  maintenanceLookupsMax,
+} from "../core/limits.ts";
+import type { NodeId } from "../core/node_id.ts";
+import { randomInt } from "../core/rng.ts";
+import type { Address } from "../net/address.ts";
+import type { StoredValue } from "../store/value_store.ts";
+import { contentKey, matchesContentKey } from "./content_key.ts";
+import { type Candidate, LookupState } from "./lookup.ts";
+import {
+  contactsPerReplyMax,
+  type DecodeFailure,
+  decodeMessage,
+  encodeMessage,
+  FLAG_CLIENT,
+  type Message,
+  MessageType,
+  StoreStatus,
+} from "./messages.ts";
+import { RoutingTable } from "./routing_table.ts";
+import { RpcClient, type RpcStats } from "./rpc.ts";
+import { WriteTokens } from "./tokens.ts";
+import type {
+  BootstrapResult,
+  Contact,
+  DhtNodeOptions,
+  GetResult,
+  LookupResult,
+  PutResult,
+} from "./types.ts";
+
+/** Counters of one node, for metrics and tests. */
+export interface DhtStats {
+  /** Datagrams dropped before use, by reason. */
+  dropped: Record<DecodeFailure | "self" | "stopped", number>;
+  /** Requests answered, by message type. */
+  requests: Record<number, number>;
+  /** STOREs accepted and written. */
+  stored: number;
+  /** STOREs refused, by status. */
+  storeRefused: Record<number, number>;
+  /** Values received that did not verify against their key. */
+  invalidValues: number;
+  /** Lookups started and finished. */
+  lookups: number;
+  /** Values pushed to other nodes by replication, republishing or caching. */
+  replicated: number;
+  /** The RPC layer's counters. */
+  rpc: RpcStats;
+}
+
+interface LookupOperation {
+  state: LookupState;
+  wantValue: boolean;
+  startMs: number;
+  deadlineMs: number;
+  messages: number;
+  value?: Uint8Array;
+  valueHop: number;
+  finished: boolean;
+  done: (result: GetResult, operation: LookupOperation) => void;
+}
+
+/** One node of the Kademlia DHT. */
+export class DhtNode {
+  readonly #options: DhtNodeOptions;
+  readonly #self: NodeId;
+  readonly #table: RoutingTable;
+  readonly #rpc: RpcClient;
+  readonly #tokens: WriteTokens;
+  readonly #lookups = new Set<LookupOperation>();
+  /** Last time each held value was replicated by us or stored to us by another holder. */
+  readonly #replicatedMs = new Map<string, number>();
+  /** Contacts being pinged before a possible eviction. */
+  readonly #pinging = new Set<string>();
+  readonly #flags: number;
+  #maintenanceMs: number;
+  #maintenanceLookups = 0;
+  #stopped = false;
+  readonly #stats: Omit<DhtStats, "rpc">;
+
+  /**
+   * Makes a node. It does nothing until driven: call {@link bootstrap} to join.
+   *
+   * @param options Identity, injected clock, transport, store and randomness, and settings.
+   */
+  constructor(options: DhtNodeOptions) {
+    const { dht, profile } = options.settings;
+    assert(dht.alpha <= dht.k, "alpha must not exceed k");
+    this.#options = options;
+    this.#self = options.nodeId;
+    this.#flags = profile.stores_for_others ? 0 : FLAG_CLIENT;
+    this.#table = new RoutingTable(options.nodeId, {
+      k: dht.k,
+      replacementCacheMax: dht.replacement_cache_max,
+      contactsMax: profile.routing_contacts_max,
+      peerFailuresMax: dht.peer_failures_max,
+    });
+    this.#rpc = new RpcClient(options.clock, options.transport, options.rng, {
+      timeoutMs: dht.rpc_timeout_ms,
+      timeoutMsMax: dht.rpc_timeout_ms_max,
+      retriesMax: dht.rpc_retries_max,
+      inflightMax: profile.rpc_inflight_max,
+    });
+    const nowMs = options.clock.nowMs();
+    this.#tokens = new WriteTokens(options.rng, nowMs);
+    // Spread the first upkeep over one interval so nodes started together do not wake together.
+    this.#maintenanceMs = nowMs + randomInt(options.rng, maintenanceIntervalMs);
+    this.#stats = {
+      dropped: { oversize: 0, protocol: 0, version: 0, malformed: 0, self: 0, stopped: 0 },
+      requests: {},
+      stored: 0,
+      storeRefused: {},
+      invalidValues: 0,
+      lookups: 0,
+      replicated: 0,
+    };
+  }
+
+  /**
+   * This node's ID.
+   *
+   * @returns The ID.
+   */
+  get id(): NodeId {
+    return this.#self;
+  }
+
+  /**
+   * Contacts in the routing table.
+   *
+   * @returns The count.
+   */
+  routingTableSize(): number {
+    return this.#table.size;
+  }
+
+  /**
+   * The routing table's contacts closest to `target`.
+   *
+   * @param target Any ID.
+   * @param count How many at most.
+   * @returns The contacts, nearest first.
+   */
+  closestContacts(target: NodeId, count: number): Contact[] {
+    return this.#table.closest(target, count).map(({ id, address }) => ({ id, address }));
+  }
+
+  /**
+   * Counters.
+   *
+   * @returns A snapshot.
+   */
+  stats(): DhtStats {
+    return structuredClone({ ...this.#stats, rpc: this.#rpc.stats });
+  }
+
+  /**
+   * Handles one datagram. Malformed, oversized or foreign datagrams are counted and dropped;
+   * nothing a peer sends makes this throw.
+   *
+   * @param from The address it came from (as the transport saw it).
+   * @param bytes The datagram.
+   */
+  receive(from: Address, bytes: Uint8Array): void {
+    if (this.#stopped) {
+      this.#stats.dropped.stopped++;
+      return;
+    }
+    const message = decodeMessage(bytes);
+    if (typeof message === "string") {
+      this.#stats.dropped[message]++;
+      return;
+    }
+    if (message.sender.equals(this.#self)) {
+      this.#stats.dropped.self++;
+      return;
+    }
+    if (message.type % 2 === 1) {
+      this.#observe(message, from);
+      this.#answer(message, from);
+    } else if (this.#rpc.handleReply(message, from)) {
+      this.#observe(message, from);
+    }
+  }
+
+  /** Runs what is due: resends and timeouts, lookup deadlines, upkeep. Harmless when early. */
+  tick(): void {
+    if (this.#stopped) return;
+    this.#rpc.tick();
+    const nowMs = this.#options.clock.nowMs();
+    for (const operation of [...this.#lookups]) {
+      if (nowMs >= operation.deadlineMs) this.#finish(operation, false);
+    }
+    if (nowMs >= this.#maintenanceMs) {
+      this.#maintenanceMs = nowMs + maintenanceIntervalMs;
+      this.#maintain(nowMs);
+    }
+  }
+
+  /**
+   * When {@link tick} must next run.
+   *
+   * @returns A time in ms of the injected clock, or `Infinity` once stopped.
+   */
+  nextWakeupMs(): number {
+    if (this.#stopped) return Infinity;
+    let next = Math.min(this.#rpc.nextDeadlineMs(), this.#maintenanceMs);
+    for (const operation of this.#lookups) next = Math.min(next, operation.deadlineMs);
+    return next;
+  }
+
+  /**
+   * Joins the network: asks each seed for the nodes closest to this one, then looks itself up.
+   * With no seeds, this node starts a new network.
+   *
+   * @param seeds Addresses of nodes already in the network.
+   * @param done Called once with the outcome.
+   */
+  bootstrap(seeds: readonly Address[], done: (result: BootstrapResult) => void): void {
+    if (seeds.length === 0) {
+      this.#options.log?.info("no bootstrap contacts: starting a new network");
+      done({ ok: true, contacts: 0 });
+      return;
+    }
+    let waiting = seeds.length;
+    let answered = 0;
+    const learnt: Contact[] = [];
+    const settle = () => {
+      if (--waiting > 0) return;
+      if (answered === 0) {
+        done({ ok: false, contacts: this.#table.size });
+        return;
+      }
+      this.#lookup(this.#self, false, learnt, () => {
+        done({ ok: true, contacts: this.#table.size });
+      });
+    };
+    for (const seed of seeds) {
+      this.#rpc.request({
+        to: seed,
+        build: (tx) => this.#message(tx, { type: MessageType.findNode, target: this.#self }),
+        onReply: (reply) => {
+          answered++;
+          if (reply.type === MessageType.nodes) learnt.push(...reply.contacts);
+          settle();
+        },
+        onFail: settle,
+      });
+    }
+  }
+
+  /**
+   * Finds the k nodes closest to `target`.
+   *
+   * @param target Any ID.
+   * @param done Called once with the closest responsive nodes.
+   */
+  findNode(target: NodeId, done: (result: LookupResult) => void): void {
+    this.#lookup(target, false, [], (result) => done(result));
+  }
+
+  /**
+   * Finds the value stored under `key`; it stops at the first value that verifies, and caches it
+   * at the closest node on the path that lacked it. A value this node holds is returned at once.
+   *
+   * @param key The value's key.
+   * @param done Called once; `value` is set when found.
+   */
+  get(key: NodeId, done: (result: GetResult) => void): void {
+    const nowMs = this.#options.clock.nowMs();
+    const held = this.#options.store.get(key);
+    if (held && held.expiresAtMs > nowMs) {
+      const value = new Uint8Array(held.value);
+      done({ ok: true, value, closest: [], rounds: 0, messages: 0, durationMs: 0 });
+      return;
+    }
+    this.#lookup(key, true, [], (result, operation) => {
+      if (result.value) this.#cacheOnPath(operation, result.value);
+      done(result);
+    });
+  }
+
+  /**
+   * Publishes a value: keeps it here (this node republishes it) and stores it at the k nodes
+   * closest to its key.
+   *
+   * @param value At most `datagramValueBytesMax` bytes.
+   * @param done Called once with how many nodes acknowledged it durably.
+   * @returns The value's key (its content address).
+   * @throws {RangeError} When the value is too large for a datagram.
+   */
+  put(value: Uint8Array, done: (result: PutResult) => void): NodeId {
+    if (value.length > datagramValueBytesMax) {
+      throw new RangeError(
+        `Cannot store value: size is ${value.length} bytes, limit is ${datagramValueBytesMax}`,
+      );
+    }
+    const key = contentKey(value);
+    const nowMs = this.#options.clock.nowMs();
+    const ttlMs = this.#options.settings.dht.record_ttl_s * 1000;
+    this.#write({ key, value, expiresAtMs: nowMs + ttlMs, storedAtMs: nowMs, published: true });
+    this.#replicatedMs.set(key.toHex(), nowMs);
+    this.#storeAtClosest(key, value, (stored) => {
+      done({ ok: stored > 0, key, stored, durationMs: this.#options.clock.nowMs() - nowMs });
+    });
+    return key;
+  }
+
+  /** Leaves: fails every pending operation and request, then ignores all input. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#rpc.stop();
+    for (const operation of [...this.#lookups]) this.#finish(operation, false);
+  }
+
+  // --- answering requests ---
+
+  #answer(request: Message, from: Address): void {
+    this.#stats.requests[request.type] = (this.#stats.requests[request.type] ?? 0) + 1;
+    switch (request.type) {
+      case MessageType.ping:
+        this.#reply(from, request.tx, { type: MessageType.pong });
+        return;
+      case MessageType.findNode:
+        this.#replyNodes(from, request.tx, request.target, request.sender);
+        return;
+      case MessageType.findValue: {
+        const held = this.#options.store.get(request.key);
+        const nowMs = this.#options.clock.nowMs();
+        if (held && held.expiresAtMs > nowMs) {
+          this.#extendOnRead(held, nowMs);
+          const token = this.#tokens.issue(from);
+          this.#reply(from, request.tx, { type: MessageType.value, value: held.value, token });
+        } else {
+          this.#replyNodes(from, request.tx, request.key, request.sender);
+        }
+        return;
+      }
+      case MessageType.store:
+        this.#acceptStore(request, from);
+        return;
+    }
+  }
+
+  #replyNodes(to: Address, tx: number, target: NodeId, requester: NodeId): void {
+    const count = Math.min(this.#options.settings.dht.k, contactsPerReplyMax);
+    const contacts = this.#table.closest(target, count, requester)
+      .map(({ id, address }) => ({ id, address }));
+    this.#reply(to, tx, { type: MessageType.nodes, contacts, token: this.#tokens.issue(to) });
+  }
+
+  #acceptStore(request: Message & { type: typeof MessageType.store }, from: Address): void {
+    const refuse = (status: number) => {
+      this.#stats.storeRefused[status] = (this.#stats.storeRefused[status] ?? 0) + 1;
+      this.#reply(from, request.tx, { type: MessageType.stored, status });
+    };
+    if (!this.#options.settings.profile.stores_for_others) return refuse(StoreStatus.declined);
+    if (!this.#tokens.verify(from, request.token)) return refuse(StoreStatus.badToken);
+    if (!matchesContentKey(request.key, request.value)) {
+      this.#stats.invalidValues++;
+      return refuse(StoreStatus.invalid);
+    }
+    const nowMs = this.#options.clock.nowMs();
+    const held = this.#options.store.get(request.key);
+    const ttlMs = this.#options.settings.dht.record_ttl_s * 1000;
+    const entry: StoredValue = {
+      key: request.key,
+      value: request.value,
+      expiresAtMs: Math.max(held?.expiresAtMs ?? 0, nowMs + ttlMs),
+      storedAtMs: held?.storedAtMs ?? nowMs,
+      published: held?.published ?? false,
+    };
+    // Another holder is replicating this value, so this node need not for a while (Kademlia).
+    this.#replicatedMs.set(request.key.toHex(), nowMs);
+    // Durable before acknowledged: the reply waits for the store's commit.
+    this.#options.store.put(entry, (error) => {
+      if (error) {
+        this.#options.log?.warning("cannot store value {key}: {error}", {
+          key: request.key.toHex(),
+          error: error.message,
+        });
+        return refuse(StoreStatus.declined);
+      }
+      this.#stats.stored++;
+      this.#reply(from, request.tx, { type: MessageType.stored, status: StoreStatus.ok });
+    });
+  }
+
+  /** A read keeps a value alive for at least one more extension period, within the cap. */
+  #extendOnRead(held: StoredValue, nowMs: number): void {
+    const { record_ttl_extension_s, record_ttl_max_s } = this.#options.settings.dht;
+    const extensionMs = record_ttl_extension_s * 1000;
+    const capMs = held.storedAtMs + record_ttl_max_s * 1000;
+    const expiresAtMs = Math.min(Math.max(held.expiresAtMs, nowMs + extensionMs), capMs);
+    // Only write when it moves the expiry by a quarter period: reads of a hot value stay reads.
+    if (expiresAtMs - held.expiresAtMs < extensionMs / 4) return;
+    this.#write({ ...held, expiresAtMs });
+  }
+
+  // --- lookups ---
+
+  #lookup(
+    target: NodeId,
+    wantValue: boolean,
+    extra: readonly Contact[],
+    done: (result: GetResult, operation: LookupOperation) => void,
+  ): void {
+    const { k, alpha, lookup_timeout_ms } = this.#options.settings.dht;
+    const nowMs = this.#options.clock.nowMs();
+    const state = new LookupState(target, this.#self, k, alpha);
+    state.add(this.#table.closest(target, k), 1);
+    state.add(extra, 2);
+    this.#table.touch(target, nowMs);
+    const operation: LookupOperation = {
+      state,
+      wantValue,
+      startMs: nowMs,
+      deadlineMs: nowMs + lookup_timeout_ms,
+      messages: 0,
+      valueHop: 0,
+      finished: false,
+      done,
+    };
+    this.#lookups.add(operation);
+    this.#stats.lookups++;
+    this.#advance(operation);
+  }
+
+  #advance(operation: LookupOperation): void {
+    if (operation.finished) return;
+    const { state } = operation;
+    for (const candidate of state.next()) this.#query(operation, candidate);
+    if (state.isDone()) this.#finish(operation, true);
+  }
+
+  #query(operation: LookupOperation, candidate: Candidate): void {
+    const { state, wantValue } = operation;
+    const { id, address } = candidate.contact;
+    const entry = this.#table.get(id);
+    this.#rpc.request({
+      to: address,
+      expectedId: id,
+      rtt: entry,
+      build: (tx) =>
+        this.#message(
+          tx,
+          wantValue
+            ? { type: MessageType.findValue, key: state.target }
+            : { type: MessageType.findNode, target: state.target },
+        ),
+      onReply: (reply, attempts, rttMs) => {
+        if (rttMs !== undefined) this.#table.recordRtt(id, rttMs);
+        if (operation.finished) return;
+        operation.messages += attempts + 1;
+        if (reply.type === MessageType.nodes) {
+          state.answered(candidate, reply.contacts, reply.token);
+        } else if (
+          reply.type === MessageType.value && matchesContentKey(state.target, reply.value)
+        ) {
+          state.answered(candidate, []);
+          operation.value = reply.value;
+          operation.valueHop = candidate.hop;
+          this.#finish(operation, true);
+          return;
+        } else {
+          this.#stats.invalidValues++;
+          state.failed(candidate);
+        }
+        this.#advance(operation);
+      },
+      onFail: (reason, attempts) => {
+        if (reason === "timeout") this.#table.recordFailure(id);
+        if (operation.finished) return;
+        operation.messages += attempts;
+        state.failed(candidate);
+        this.#advance(operation);
+      },
+      onStall: () => {
+        if (operation.finished) return;
+        state.stalled(candidate);
+        this.#advance(operation);
+      },
+    });
+  }
+
+  #finish(operation: LookupOperation, completed: boolean): void {
+    if (operation.finished) return;
+    operation.finished = true;
+    this.#lookups.delete(operation);
+    const { k } = this.#options.settings.dht;
+    const answered = operation.state.closestAnswered(k);
+    const closest = answered.map((candidate) => candidate.contact);
+    const ok = operation.wantValue
+      ? operation.value !== undefined
+      : completed && closest.length > 0;
+    const rounds = operation.value !== undefined
+      ? operation.valueHop
+      : answered.reduce((most, candidate) => Math.max(most, candidate.hop), 0);
+    operation.done({
+      ok,
+      closest,
+      rounds,
+      messages: operation.messages,
+      durationMs: this.#options.clock.nowMs() - operation.startMs,
+      value: operation.value,
+    }, operation);
+  }
+
+  /** After a successful get: store the value at the closest node asked that lacked it. */
+  #cacheOnPath(operation: LookupOperation, value: Uint8Array): void {
+    const lacking = operation.state.closestAnswered(1_000)
+      .find((candidate) => candidate.token !== undefined);
+    if (lacking) this.#storeAt(lacking, operation.state.target, value, () => {});
+  }
+
+  /** Finds the k closest nodes to `key` and stores the value at each; reports the acks. */
+  #storeAtClosest(key: NodeId, value: Uint8Array, done: (stored: number) => void): void {
+    this.#lookup(key, false, [], (_result, operation) => {
+      const targets = operation.state.closestAnswered(this.#options.settings.dht.k)
+        .filter((candidate) => candidate.token !== undefined);
+      let waiting = targets.length;
+      let stored = 0;
+      if (waiting === 0) return done(0);
+      for (const candidate of targets) {
+        this.#storeAt(candidate, key, value, (ok) => {
+          if (ok) stored++;
+          if (--waiting === 0) done(stored);
+        });
+      }
+    });
+  }
+
+  #storeAt(candidate: Candidate, key: NodeId, value: Uint8Array, done: (ok: boolean) => void) {
+    const { id, address } = candidate.contact;
+    const token = candidate.token!;
+    this.#stats.replicated++;
+    this.#rpc.request({
+      to: address,
+      expectedId: id,
+      rtt: this.#table.get(id),
+      build: (tx) => this.#message(tx, { type: MessageType.store, key, value, token }),
+      onReply: (reply) =>
+        done(reply.type === MessageType.stored && reply.status === StoreStatus.ok),
+      onFail: () => done(false),
+    });
+  }
+
+  // --- the routing table ---
+
+  /** Every valid message updates the table with its sender (DHT clients excepted). */
+  #observe(message: Message, from: Address): void {
+    if ((message.flags & FLAG_CLIENT) !== 0) return;
+    const nowMs = this.#options.clock.nowMs();
+    const outcome = this.#table.observe({ id: message.sender, address: from }, nowMs);
+    if (outcome.kind === "added") this.#offerValuesTo({ id: message.sender, address: from });
+    if (outcome.kind === "standby" && outcome.ping) this.#pingBeforeEvict(outcome.ping);
+  }
+
+  #pingBeforeEvict(contact: Contact): void {
+    const hex = contact.id.toHex();
+    if (this.#pinging.has(hex)) return;
+    this.#pinging.add(hex);
+    this.#rpc.request({
+      to: contact.address,
+      expectedId: contact.id,
+      rtt: this.#table.get(contact.id),
+      build: (tx) => this.#message(tx, { type: MessageType.ping }),
+      onReply: () => this.#pinging.delete(hex),
+      onFail: (reason) => {
+        this.#pinging.delete(hex);
+        if (reason === "timeout") this.#table.remove(contact.id);
+      },
+    });
+  }
+
+  /**
+   * A newcomer that is now among the k closest known nodes to a held value should hold it too,
+   * when this node is itself one of the value's k closest (a far publisher or a cache does not
+   * hand values out). Ask it for the value (its reply carries the token a STORE needs) and store
+   * where it lacks one. Large stores skip this; periodic replication reaches the newcomer within
+   * one period.
+   */
+  #offerValuesTo(newcomer: Contact): void {
+    const store = this.#options.store;
+    if (store.stats().values === 0 || store.stats().values > newcomerValuesScanMax) return;
+    const { k } = this.#options.settings.dht;
+    for (const held of store.values()) {
+      const closest = this.#table.closest(held.key, k);
+      if (!closest.some((entry) => entry.id.equals(newcomer.id))) continue;
+      const farthest = closest[closest.length - 1];
+      const responsible = closest.length < k ||
+        held.key.compareDistance(this.#self, farthest.id) < 0;
+      if (!responsible) continue;
+      this.#rpc.request({
+        to: newcomer.address,
+        expectedId: newcomer.id,
+        build: (tx) => this.#message(tx, { type: MessageType.findValue, key: held.key }),
+        onReply: (reply) => {
+          if (reply.type !== MessageType.nodes) return;
+          const candidate: Candidate = {
+            contact: newcomer,
+            hop: 1,
+            state: "answered",
+            token: reply.token,
+          };
+          this.#storeAt(candidate, held.key, held.value, () => {});
+        },
+        onFail: () => {},
+      });
+    }
+  }
+
+  // --- upkeep ---
+
+  #maintain(nowMs: number): void {
+    this.#tokens.rotate(nowMs);
+    const { dht } = this.#options.settings;
+    const store = this.#options.store;
+    const due: (() => void)[] = [];
+    for (const held of store.values()) {
+      const hex = held.key.toHex();
+      if (held.expiresAtMs <= nowMs) {
+        store.delete(held.key);
+        this.#replicatedMs.delete(hex);
+        continue;
+      }
+      const lastMs = this.#replicatedMs.get(hex) ?? held.storedAtMs;
+      const periodMs = (held.published ? dht.republish_s : dht.replicate_s) * 1000;
+      if (nowMs - lastMs < periodMs * this.#jitterOf(held.key)) continue;
+      due.push(() => {
+        this.#replicatedMs.set(hex, nowMs);
+        if (held.published) {
+          const ttlMs = dht.record_ttl_s * 1000;
+          this.#write({ ...held, expiresAtMs: Math.max(held.expiresAtMs, nowMs + ttlMs) });
+        }
+        this.#maintenanceLookups++;
+        this.#storeAtClosest(held.key, held.value, () => this.#maintenanceLookups--);
+      });
+    }
+    for (const index of this.#table.bucketsToRefresh(nowMs, dht.bucket_refresh_s * 1000)) {
+      due.push(() => {
+        this.#maintenanceLookups++;
+        const target = this.#table.randomIdInBucket(index, this.#options.rng);
+        this.#lookup(target, false, [], () => this.#maintenanceLookups--);
+      });
+    }
+    for (const start of due) {
+      if (this.#maintenanceLookups >= maintenanceLookupsMax) break;
+      start();
+    }
+  }
+
+  /**
+   * 1.0 to 1.1, fixed per node and key: holders of one value come due at slightly different
+   * times, so the first one's STOREs reset the others' clocks instead of all replicating at once.
+   */
+  #jitterOf(key: NodeId): number {
+    return 1 + (key.byteAt(19) ^ this.#self.byteAt(19)) / 2550;
+  }
+
+  #write(entry: StoredValue): void {
+    this.#options.store.put(entry, (error) => {
+      if (error) {
+        this.#options.log?.warning("cannot write value {key}: {error}", {
+          key: entry.key.toHex(),
+          error: error.message,
+        });
+      }
+    });
+  }
+
+  // --- messages ---
+
+  #message(tx: number, body: MessageBody): Message {
+    return { ...body, tx, sender: this.#self, flags: this.#flags } as Message;
+  }
+
+  #reply(to: Address, tx: number, body: MessageBody): void {
+    this.#options.transport.send(to, encodeMessage(this.#message(tx, body)));
+  }
+}
+
+/** A message without its header. */
+type MessageBody = DistributiveOmit<Message, "tx" | "sender" | "flags">;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * Held values scanned when a newcomer joins nearby. Beyond this, walking the store for every
+ * newcomer costs more than it saves; periodic replication reaches the newcomer within a period.
+ */
+const newcomerValuesScanMax = 1000;

@@ -1,0 +1,347 @@
+/**
+ * The Kademlia routing table: one bucket per shared-prefix length with this node's ID (160), each
+ * holding up to k contacts in least-recently-seen order and a replacement cache of standbys.
+ *
+ * Only peers heard from directly enter the table (contacts merely named in replies do not). When
+ * a bucket is full, a newcomer waits in the replacement cache and the bucket's least recently
+ * seen contact is pinged if it has been quiet: it is evicted only if that ping fails (old,
+ * proven contacts are worth more than new ones). A contact that fails `peerFailuresMax` requests
+ * in a row is dropped and the freshest standby takes its place.
+ *
+ * @module
+ */
+
+import { assert } from "../core/assert.ts";
+import { contactFreshMs } from "../core/limits.ts";
+import { NODE_ID_BITS, NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
+import { randomBytes, type Rng } from "../core/rng.ts";
+import type { Address } from "../net/address.ts";
+import type { Contact } from "./types.ts";
+
+/** A contact in the table, with what the node has learnt about it. */
+export interface TableEntry extends Contact {
+  /** When it was last heard from. */
+  lastSeenMs: number;
+  /** Requests it failed in a row. */
+  failures: number;
+  /** Smoothed round-trip time in ms (0: not measured yet). */
+  rttMs: number;
+  /** Round-trip time variation in ms. */
+  rttVarMs: number;
+}
+
+interface Bucket {
+  /** Least recently seen first. */
+  entries: TableEntry[];
+  /** Standbys, most recently seen last. */
+  replacements: TableEntry[];
+  /** Last time a lookup aimed into this bucket, or it was refreshed. */
+  touchedMs: number;
+}
+
+/** Sizes of a {@link RoutingTable}. */
+export interface RoutingTableOptions {
+  /** Contacts per bucket. */
+  k: number;
+  /** Standbys per bucket. */
+  replacementCacheMax: number;
+  /** Contacts in the whole table at most (the node type's budget). */
+  contactsMax: number;
+  /** Failed requests in a row that drop a contact. */
+  peerFailuresMax: number;
+}
+
+/** What {@link RoutingTable.observe} did with a contact. */
+export type ObserveOutcome =
+  | { kind: "updated" }
+  | { kind: "added" }
+  | { kind: "standby"; ping?: TableEntry }
+  | { kind: "ignored" };
+
+/** The routing table of one node. */
+export class RoutingTable {
+  readonly #self: NodeId;
+  readonly #options: RoutingTableOptions;
+  readonly #buckets: (Bucket | undefined)[] = new Array(NODE_ID_BITS).fill(undefined);
+  #size = 0;
+
+  /**
+   * Makes an empty table.
+   *
+   * @param self This node's ID (never stored).
+   * @param options Sizes.
+   */
+  constructor(self: NodeId, options: RoutingTableOptions) {
+    assert(options.k >= 1, "k must be at least 1");
+    this.#self = self;
+    this.#options = options;
+  }
+
+  /**
+   * Contacts in the table, standbys not counted.
+   *
+   * @returns The count.
+   */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * The bucket a given ID belongs in.
+   *
+   * @param id Any ID but this node's.
+   * @returns 0..159: the length of the prefix `id` shares with this node's ID.
+   */
+  bucketIndexOf(id: NodeId): number {
+    return this.#self.commonPrefixLength(id);
+  }
+
+  /**
+   * The entry of a contact, when it is in the table.
+   *
+   * @param id The contact's ID.
+   * @returns The entry, or `undefined`.
+   */
+  get(id: NodeId): TableEntry | undefined {
+    const index = this.#self.commonPrefixLength(id);
+    if (index === NODE_ID_BITS) return undefined;
+    return this.#buckets[index]?.entries.find((entry) => entry.id.equals(id));
+  }
+
+  /**
+   * Records that a contact was heard from directly: it moves to the fresh end of its bucket, or
+   * joins it, or waits as a standby when the bucket is full.
+   *
+   * @param contact Who was heard, and from which address.
+   * @param nowMs The time.
+   * @returns What happened; for a full bucket, possibly a stale contact to ping before eviction.
+   */
+  observe(contact: Contact, nowMs: number): ObserveOutcome {
+    const index = this.#self.commonPrefixLength(contact.id);
+    if (index === NODE_ID_BITS) return { kind: "ignored" };
+    const bucket = this.#bucketAt(index, nowMs);
+    const position = bucket.entries.findIndex((entry) => entry.id.equals(contact.id));
+    if (position >= 0) {
+      const entry = bucket.entries[position];
+      if (entry.address !== contact.address) {
+        // A known ID from a new address: keep the proven address until it fails; a node that
+        // really moved is re-learnt once the old address stops answering.
+        return { kind: "ignored" };
+      }
+      entry.lastSeenMs = nowMs;
+      entry.failures = 0;
+      bucket.entries.splice(position, 1);
+      bucket.entries.push(entry);
+      return { kind: "updated" };
+    }
+    if (bucket.entries.some((entry) => entry.address === contact.address)) {
+      return { kind: "ignored" };
+    }
+    const entry: TableEntry = {
+      id: contact.id,
+      address: contact.address,
+      lastSeenMs: nowMs,
+      failures: 0,
+      rttMs: 0,
+      rttVarMs: 0,
+    };
+    if (bucket.entries.length < this.#options.k && this.#size < this.#options.contactsMax) {
+      bucket.entries.push(entry);
+      this.#size++;
+      return { kind: "added" };
+    }
+    this.#addStandby(bucket, entry);
+    const oldest = bucket.entries[0];
+    if (oldest && nowMs - oldest.lastSeenMs > contactFreshMs) {
+      return { kind: "standby", ping: oldest };
+    }
+    return { kind: "standby" };
+  }
+
+  /**
+   * Records a failed request to a contact; after `peerFailuresMax` in a row it leaves the table
+   * and the freshest standby takes its place.
+   *
+   * @param id The contact's ID.
+   * @returns Whether the contact was removed.
+   */
+  recordFailure(id: NodeId): boolean {
+    const index = this.#self.commonPrefixLength(id);
+    if (index === NODE_ID_BITS) return false;
+    const bucket = this.#buckets[index];
+    if (!bucket) return false;
+    const standby = bucket.replacements.findIndex((entry) => entry.id.equals(id));
+    if (standby >= 0) bucket.replacements.splice(standby, 1);
+    const position = bucket.entries.findIndex((entry) => entry.id.equals(id));
+    if (position < 0) return false;
+    const entry = bucket.entries[position];
+    entry.failures++;
+    if (entry.failures < this.#options.peerFailuresMax) return false;
+    this.#evict(bucket, position);
+    return true;
+  }
+
+  /**
+   * Removes a contact at once (it left, or its eviction ping failed) and promotes a standby.
+   *
+   * @param id The contact's ID.
+   * @returns Whether it was in the table.
+   */
+  remove(id: NodeId): boolean {
+    const index = this.#self.commonPrefixLength(id);
+    if (index === NODE_ID_BITS) return false;
+    const bucket = this.#buckets[index];
+    if (!bucket) return false;
+    const position = bucket.entries.findIndex((entry) => entry.id.equals(id));
+    if (position < 0) return false;
+    this.#evict(bucket, position);
+    return true;
+  }
+
+  /**
+   * Updates a contact's round-trip estimate (RFC 6298 smoothing).
+   *
+   * @param id The contact's ID.
+   * @param sampleMs A measured round trip of a request that was not resent.
+   */
+  recordRtt(id: NodeId, sampleMs: number): void {
+    const entry = this.get(id);
+    if (!entry) return;
+    if (entry.rttMs === 0) {
+      entry.rttMs = sampleMs;
+      entry.rttVarMs = sampleMs / 2;
+      return;
+    }
+    entry.rttVarMs = 0.75 * entry.rttVarMs + 0.25 * Math.abs(entry.rttMs - sampleMs);
+    entry.rttMs = 0.875 * entry.rttMs + 0.125 * sampleMs;
+  }
+
+  /**
+   * The contacts closest to `target` by XOR distance, nearest first.
+   *
+   * Buckets are visited in distance order, so only the buckets that can hold the nearest
+   * contacts are read: the target's own bucket, then the deeper ones, then the shallower ones.
+   *
+   * @param target Any ID.
+   * @param count How many at most.
+   * @param exclude An ID to leave out (the requester), if any.
+   * @returns Up to `count` contacts.
+   */
+  closest(target: NodeId, count: number, exclude?: NodeId): TableEntry[] {
+    const found: TableEntry[] = [];
+    const take = (bucket: Bucket | undefined) => {
+      if (!bucket) return;
+      for (const entry of bucket.entries) {
+        if (!exclude || !entry.id.equals(exclude)) found.push(entry);
+      }
+    };
+    const index = this.#self.commonPrefixLength(target);
+    if (index < NODE_ID_BITS) take(this.#buckets[index]);
+    if (found.length < count) {
+      for (let i = index + 1; i < NODE_ID_BITS; i++) take(this.#buckets[i]);
+    }
+    for (let i = Math.min(index, NODE_ID_BITS) - 1; i >= 0 && found.length < count; i--) {
+      take(this.#buckets[i]);
+    }
+    found.sort((a, b) => target.compareDistance(a.id, b.id));
+    return found.length > count ? found.slice(0, count) : found;
+  }
+
+  /**
+   * Every contact, bucket by bucket (for persistence and tests).
+   *
+   * @returns The entries.
+   */
+  entries(): TableEntry[] {
+    const all: TableEntry[] = [];
+    for (const bucket of this.#buckets) if (bucket) all.push(...bucket.entries);
+    return all;
+  }
+
+  /**
+   * Marks the bucket a lookup aimed into as fresh: it needs no refresh for a while.
+   *
+   * @param target The lookup's target.
+   * @param nowMs The time.
+   */
+  touch(target: NodeId, nowMs: number): void {
+    const index = this.#self.commonPrefixLength(target);
+    if (index < NODE_ID_BITS) this.#bucketAt(index, nowMs).touchedMs = nowMs;
+  }
+
+  /**
+   * Buckets that need a refresh lookup: untouched for `idleMs`. Only buckets up to one past the
+   * deepest non-empty one count: deeper ones are empty in any network of this size, and a lookup
+   * for them would find nothing new.
+   *
+   * @param nowMs The time.
+   * @param idleMs The refresh interval.
+   * @returns Bucket indexes, shallowest first.
+   */
+  bucketsToRefresh(nowMs: number, idleMs: number): number[] {
+    let deepest = -1;
+    for (let i = 0; i < NODE_ID_BITS; i++) if (this.#buckets[i]?.entries.length) deepest = i;
+    const due: number[] = [];
+    for (let i = 0; i <= Math.min(deepest + 1, NODE_ID_BITS - 1); i++) {
+      const bucket = this.#buckets[i];
+      if (!bucket || nowMs - bucket.touchedMs >= idleMs) due.push(i);
+    }
+    return due;
+  }
+
+  /**
+   * A random ID that falls in bucket `index`: the target of a refresh lookup.
+   *
+   * @param index 0..159.
+   * @param rng The randomness.
+   * @returns An ID sharing exactly `index` leading bits with this node's.
+   */
+  randomIdInBucket(index: number, rng: Rng): NodeId {
+    assert(index >= 0 && index < NODE_ID_BITS, `bucket index ${index} out of range`);
+    const bytes = randomBytes(rng, new Uint8Array(NODE_ID_BYTES));
+    const self = this.#self.toBytes();
+    const byte = index >> 3;
+    const bit = 7 - (index & 7);
+    for (let i = 0; i < byte; i++) bytes[i] = self[i];
+    const keepMask = (0xff << (bit + 1)) & 0xff;
+    bytes[byte] = (self[byte] & keepMask) | (~self[byte] & (1 << bit)) |
+      (bytes[byte] & ((1 << bit) - 1));
+    return NodeId.fromBytes(bytes);
+  }
+
+  /**
+   * The address a contact in the table uses, if any (replies must come from it).
+   *
+   * @param id The contact's ID.
+   * @returns The address, or `undefined`.
+   */
+  addressOf(id: NodeId): Address | undefined {
+    return this.get(id)?.address;
+  }
+
+  #bucketAt(index: number, nowMs: number): Bucket {
+    let bucket = this.#buckets[index];
+    if (!bucket) {
+      bucket = { entries: [], replacements: [], touchedMs: nowMs };
+      this.#buckets[index] = bucket;
+    }
+    return bucket;
+  }
+
+  #addStandby(bucket: Bucket, entry: TableEntry): void {
+    const known = bucket.replacements.findIndex((standby) => standby.id.equals(entry.id));
+    if (known >= 0) bucket.replacements.splice(known, 1);
+    bucket.replacements.push(entry);
+    if (bucket.replacements.length > this.#options.replacementCacheMax) bucket.replacements.shift();
+  }
+
+  #evict(bucket: Bucket, position: number): void {
+    bucket.entries.splice(position, 1);
+    this.#size--;
+    const standby = bucket.replacements.pop();
+    if (standby) {
+      bucket.entries.push(standby);
+      this.#size++;
+    }
+  }
+}

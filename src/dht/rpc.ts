@@ -1,0 +1,268 @@
+/**
+ * Requests and their replies: transaction IDs, timeouts adapted to each peer's measured round
+ * trip, bounded resends, and a cap on requests in flight with a bounded queue behind it.
+ *
+ * A request whose first attempt times out is reported as stalled before it is resent: a lookup
+ * then frees that request's slot for another peer instead of waiting (Jimenez et al.'s remedy
+ * for slow Mainline DHT lookups), and a late reply is still accepted until the last attempt
+ * expires.
+ *
+ * @module
+ */
+
+import { assert } from "../core/assert.ts";
+import type { Clock } from "../core/clock.ts";
+import { rpcPendingMax } from "../core/limits.ts";
+import type { NodeId } from "../core/node_id.ts";
+import type { Rng } from "../core/rng.ts";
+import type { Address } from "../net/address.ts";
+import type { Transport } from "../net/transport.ts";
+import { encodeMessage, type Message, MessageType } from "./messages.ts";
+
+/** Why a request failed. */
+export type RpcFailure = "timeout" | "overload" | "stopped";
+
+/** One request. */
+export interface RpcRequest {
+  /** Where to send it. */
+  to: Address;
+  /** The ID the peer must reply with, when known; a reply from another ID is ignored. */
+  expectedId?: NodeId;
+  /** Builds the message for a transaction ID. */
+  build: (tx: number) => Message;
+  /**
+   * The peer's smoothed round trip and its variation in ms, when measured (0 when not): sets
+   * the timeout.
+   */
+  rtt?: { rttMs: number; rttVarMs: number };
+  /** The reply arrived. `attempts` counts sends; `rttMs` is set when it was the first. */
+  onReply: (reply: Message, attempts: number, rttMs: number | undefined) => void;
+  /** No reply: every attempt timed out, or the request could not be sent. */
+  onFail: (reason: RpcFailure, attempts: number) => void;
+  /** The first attempt timed out; the request goes on. */
+  onStall?: () => void;
+}
+
+/** Timing and limits of an {@link RpcClient}. */
+export interface RpcOptions {
+  /** Timeout of a first attempt to a peer with no measured round trip. */
+  timeoutMs: number;
+  /** Longest timeout of any attempt. */
+  timeoutMsMax: number;
+  /** Resends after the first attempt. */
+  retriesMax: number;
+  /** Requests in flight at once. */
+  inflightMax: number;
+}
+
+/** Counters for metrics and tests. */
+export interface RpcStats {
+  /** Datagrams sent for requests, resends included. */
+  sent: number;
+  /** Resends. */
+  retries: number;
+  /** Requests that failed after every attempt. */
+  timeouts: number;
+  /** Requests refused because the queue was full. */
+  overloaded: number;
+  /** Replies matched to a request. */
+  replies: number;
+  /** Replies matching no request (late, duplicated, spoofed or unsolicited). */
+  unmatched: number;
+}
+
+interface Pending {
+  tx: number;
+  request: RpcRequest;
+  bytes: Uint8Array;
+  type: number;
+  attempts: number;
+  firstSentMs: number;
+  deadlineMs: number;
+}
+
+/** Shortest timeout ever used: below this, a loaded peer's scheduling noise looks like loss. */
+const timeoutMsMin = 50;
+
+const replyTypeOf: Record<number, readonly number[]> = {
+  [MessageType.ping]: [MessageType.pong],
+  [MessageType.findNode]: [MessageType.nodes],
+  [MessageType.findValue]: [MessageType.nodes, MessageType.value],
+  [MessageType.store]: [MessageType.stored],
+};
+
+/** Sends requests and matches replies for one node. */
+export class RpcClient {
+  readonly #clock: Clock;
+  readonly #transport: Transport;
+  readonly #rng: Rng;
+  readonly #options: RpcOptions;
+  readonly #inflight = new Map<number, Pending>();
+  readonly #queue: RpcRequest[] = [];
+  /** Requests refused at submission; failed on the next tick so callers never re-enter. */
+  readonly #refused: RpcRequest[] = [];
+  #nextDeadlineMs = Infinity;
+  readonly stats: RpcStats = {
+    sent: 0,
+    retries: 0,
+    timeouts: 0,
+    overloaded: 0,
+    replies: 0,
+    unmatched: 0,
+  };
+
+  /**
+   * Makes a client.
+   *
+   * @param clock Time.
+   * @param transport Where datagrams go.
+   * @param rng Source of transaction IDs.
+   * @param options Timing and limits.
+   */
+  constructor(clock: Clock, transport: Transport, rng: Rng, options: RpcOptions) {
+    assert(options.inflightMax >= 1, "inflightMax must be at least 1");
+    this.#clock = clock;
+    this.#transport = transport;
+    this.#rng = rng;
+    this.#options = options;
+  }
+
+  /**
+   * Requests in flight.
+   *
+   * @returns The count.
+   */
+  get inflight(): number {
+    return this.#inflight.size;
+  }
+
+  /**
+   * Sends a request now, or queues it while `inflightMax` requests are in flight. Callbacks
+   * never run inside this call.
+   *
+   * @param request The request.
+   */
+  request(request: RpcRequest): void {
+    if (this.#inflight.size < this.#options.inflightMax) {
+      this.#send(request);
+    } else if (this.#queue.length < rpcPendingMax) {
+      this.#queue.push(request);
+    } else {
+      this.stats.overloaded++;
+      this.#refused.push(request);
+      this.#nextDeadlineMs = this.#clock.nowMs();
+    }
+  }
+
+  /**
+   * Matches a reply to its request: same transaction, from the address the request went to,
+   * from the expected ID, of a type that answers the request.
+   *
+   * @param reply A decoded reply.
+   * @param from The address it came from.
+   * @returns Whether it answered a pending request (then `onReply` ran).
+   */
+  handleReply(reply: Message, from: Address): boolean {
+    const pending = this.#inflight.get(reply.tx);
+    if (
+      !pending || pending.request.to !== from ||
+      (pending.request.expectedId && !pending.request.expectedId.equals(reply.sender)) ||
+      !replyTypeOf[pending.type]?.includes(reply.type)
+    ) {
+      this.stats.unmatched++;
+      return false;
+    }
+    this.#inflight.delete(reply.tx);
+    this.stats.replies++;
+    const rttMs = pending.attempts === 1 ? this.#clock.nowMs() - pending.firstSentMs : undefined;
+    pending.request.onReply(reply, pending.attempts, rttMs);
+    this.#drainQueue();
+    return true;
+  }
+
+  /**
+   * Resends and fails what is due.
+   */
+  tick(): void {
+    const nowMs = this.#clock.nowMs();
+    if (nowMs < this.#nextDeadlineMs) return;
+    for (const request of this.#refused.splice(0)) request.onFail("overload", 0);
+    for (const pending of [...this.#inflight.values()]) {
+      if (pending.deadlineMs > nowMs || !this.#inflight.has(pending.tx)) continue;
+      if (pending.attempts <= this.#options.retriesMax) {
+        if (pending.attempts === 1) pending.request.onStall?.();
+        pending.attempts++;
+        pending.deadlineMs = nowMs + this.#timeoutOf(pending.request, pending.attempts);
+        this.stats.retries++;
+        this.stats.sent++;
+        this.#transport.send(pending.request.to, pending.bytes);
+      } else {
+        this.#inflight.delete(pending.tx);
+        this.stats.timeouts++;
+        pending.request.onFail("timeout", pending.attempts);
+      }
+    }
+    this.#drainQueue();
+    this.#recomputeDeadline();
+  }
+
+  /**
+   * When {@link tick} next has something to do.
+   *
+   * @returns A time in ms, or `Infinity`.
+   */
+  nextDeadlineMs(): number {
+    return this.#nextDeadlineMs;
+  }
+
+  /** Fails every queued and in-flight request ("stopped"). */
+  stop(): void {
+    const failing = [...this.#refused.splice(0), ...this.#queue.splice(0)];
+    const inflight = [...this.#inflight.values()];
+    this.#inflight.clear();
+    this.#nextDeadlineMs = Infinity;
+    for (const request of failing) request.onFail("stopped", 0);
+    for (const pending of inflight) pending.request.onFail("stopped", pending.attempts);
+  }
+
+  #send(request: RpcRequest): void {
+    let tx = this.#rng.nextUint32();
+    while (this.#inflight.has(tx)) tx = this.#rng.nextUint32();
+    const message = request.build(tx);
+    const nowMs = this.#clock.nowMs();
+    const pending: Pending = {
+      tx,
+      request,
+      bytes: encodeMessage(message),
+      type: message.type,
+      attempts: 1,
+      firstSentMs: nowMs,
+      deadlineMs: nowMs + this.#timeoutOf(request, 1),
+    };
+    this.#inflight.set(tx, pending);
+    this.#nextDeadlineMs = Math.min(this.#nextDeadlineMs, pending.deadlineMs);
+    this.stats.sent++;
+    this.#transport.send(request.to, pending.bytes);
+  }
+
+  /** RFC 6298's RTO (smoothed RTT + 4 × variation) when measured, doubled on each resend. */
+  #timeoutOf(request: RpcRequest, attempt: number): number {
+    const rtt = request.rtt;
+    const base = rtt && rtt.rttMs > 0
+      ? Math.max(timeoutMsMin, rtt.rttMs + 4 * rtt.rttVarMs, rtt.rttMs * 1.5)
+      : this.#options.timeoutMs;
+    return Math.min(this.#options.timeoutMsMax, base * 2 ** (attempt - 1));
+  }
+
+  #drainQueue(): void {
+    while (this.#queue.length > 0 && this.#inflight.size < this.#options.inflightMax) {
+      this.#send(this.#queue.shift()!);
+    }
+  }
+
+  #recomputeDeadline(): void {
+    let next = this.#refused.length > 0 ? this.#clock.nowMs() : Infinity;
+    for (const pending of this.#inflight.values()) next = Math.min(next, pending.deadlineMs);
+    this.#nextDeadlineMs = next;
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The public shapes of the DHT: contacts, settings, and the results of its operations.
+ *
+ * @module
+ */
+
+import type { Clock } from "../core/clock.ts";
+import type { Config, NodeProfile } from "../core/config_schema.ts";
+import type { Log } from "../core/log.ts";
+import type { NodeId } from "../core/node_id.ts";
+import type { Rng } from "../core/rng.ts";
+import type { Address } from "../net/address.ts";
+import type { Transport } from "../net/transport.ts";
+import type { ValueStore } from "../store/value_store.ts";
+
+/** A peer as the DHT knows it: who and where. */
+export interface Contact {
+  /** The peer's node ID. */
+  readonly id: NodeId;
+  /** The peer's UDP address. */
+  readonly address: Address;
+}
+
+/** Everything a {@link DhtNodeOptions} needs from the configuration. */
+export interface DhtSettings {
+  /** The `[dht]` table. */
+  dht: Config["dht"];
+  /** The budgets of this node's type. */
+  profile: NodeProfile;
+}
+
+/** What a DHT node is built from. */
+export interface DhtNodeOptions {
+  /** This node's ID (derived from its public key). */
+  nodeId: NodeId;
+  /** The address others reach this node at (sent in replies, never trusted from peers). */
+  address: Address;
+  /** The only source of time. */
+  clock: Clock;
+  /** The only way out to the network. */
+  transport: Transport;
+  /** Where held values live. */
+  store: ValueStore;
+  /** The only source of randomness. */
+  rng: Rng;
+  /** Kademlia parameters and budgets. */
+  settings: DhtSettings;
+  /** Where to log; nothing is logged when absent. */
+  log?: Log;
+}
+
+/** How an iterative lookup ended. */
+export interface LookupResult {
+  /** Whether the lookup reached its goal (k closest found; for a get, a valid value found). */
+  ok: boolean;
+  /** The closest responsive contacts found, nearest first (at most k). */
+  closest: Contact[];
+  /** Round trips on the longest path that led to the result (1 = answered by a known contact). */
+  rounds: number;
+  /** Datagrams this lookup sent and received (requests, retries and replies). */
+  messages: number;
+  /** Time from start to end, in ms of the injected clock. */
+  durationMs: number;
+}
+
+/** How a get (FIND_VALUE lookup) ended. */
+export interface GetResult extends LookupResult {
+  /** The value, when found and valid. */
+  value?: Uint8Array;
+}
+
+/** How a put ended. */
+export interface PutResult {
+  /** Whether at least one of the k closest nodes acknowledged the value durably. */
+  ok: boolean;
+  /** The value's key. */
+  key: NodeId;
+  /** How many nodes acknowledged the STORE. */
+  stored: number;
+  /** Time from start to end, in ms of the injected clock. */
+  durationMs: number;
+}
+
+/** How joining the network ended. */
+export interface BootstrapResult {
+  /** Whether at least one bootstrap contact answered. */
+  ok: boolean;
+  /** Contacts in the routing table afterwards. */
+  contacts: number;
+}

@@ -1,0 +1,21 @@
+/**
+ * The network as the protocol core sees it: a way to send one datagram. Receiving is the
+ * driver's job: it hands each datagram to the core (`DhtNode.receive`). Production wires a UDP
+ * socket; the simulator wires its virtual network.
+ *
+ * @module
+ */
+
+import type { Address } from "./address.ts";
+
+/** Sends datagrams. Delivery is not guaranteed: datagrams may be lost, duplicated or reordered. */
+export interface Transport {
+  /**
+   * Sends one datagram. Never throws and never blocks: a datagram that cannot be sent is lost,
+   * like one dropped on the way.
+   *
+   * @param to The peer's address.
+   * @param bytes The datagram, at most `datagramBytesMax` bytes.
+   */
+  send(to: Address, bytes: Uint8Array): void;
+}

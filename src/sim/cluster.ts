@@ -1,0 +1,460 @@
+/**
+ * Many DHT nodes on one {@link SimNetwork}: deterministic identities and addresses, one in-memory
+ * store and one forked generator per node, and the driver's half of the sans-I/O contract: after
+ * anything touches a node, its `nextWakeupMs()` is read again and a wake-up queued. Churn is
+ * explicit: `join`, `leave` (graceful) and `crash` (the node object is simply dropped).
+ *
+ * @module
+ */
+
+import { assert } from "../core/assert.ts";
+import { NodeId } from "../core/node_id.ts";
+import { Prng, randomBytes, randomInt } from "../core/rng.ts";
+import { DhtNode } from "../dht/mod.ts";
+import type {
+  BootstrapResult,
+  DhtNodeOptions,
+  DhtSettings,
+  GetResult,
+  LookupResult,
+  PutResult,
+} from "../dht/types.ts";
+import type { Address } from "../net/address.ts";
+import { MemoryValueStore } from "../store/memory_value_store.ts";
+import { deriveSeed } from "./hash.ts";
+import { IndexSet } from "./index_set.ts";
+import type { SimNetwork } from "./network.ts";
+
+/** The port every simulated node listens on; nodes differ by loopback host. */
+export const SIM_PORT = 7447;
+
+/** Host bytes per /24 used for addresses (.1 to .254: no network or broadcast-looking .0/.255). */
+const hostsPerBlock = 254;
+
+/** Most nodes one cluster addresses: 127.0.0.0/8 with .0 and .255 host bytes skipped. */
+export const SIM_NODES_MAX = hostsPerBlock * 256 * 256;
+
+/**
+ * Ticks one node may take at a single virtual instant. After `tick()` nothing should be due at
+ * the same instant any more, so a node that keeps asking to wake "now" is livelocked; a handful
+ * of repeats is tolerated (a callback may start work that is due at once), a hundred is a bug.
+ */
+export const SIM_TICKS_PER_INSTANT_MAX = 100;
+
+/** What the cluster needs of a DHT node: the `DhtNode` API. */
+export interface SimNode {
+  /** Hands the node one datagram. */
+  receive(from: Address, bytes: Uint8Array): void;
+  /** Runs whatever is due now. */
+  tick(): void;
+  /** When `tick()` must next run (`Infinity` if never). */
+  nextWakeupMs(): number;
+  /** Joins through `seeds` (`[]`: the first node of a new network). */
+  bootstrap(seeds: Address[], done: (result: BootstrapResult) => void): void;
+  /** Finds the k closest nodes to `target`. */
+  findNode(target: NodeId, done: (result: LookupResult) => void): void;
+  /** Finds the value under `key`. */
+  get(key: NodeId, done: (result: GetResult) => void): void;
+  /** Stores `value` and returns its key. */
+  put(value: Uint8Array, done: (result: PutResult) => void): NodeId;
+  /** Leaves gracefully, failing pending operations. */
+  stop(): void;
+  /** Contacts in the routing table. */
+  routingTableSize(): number;
+}
+
+/** Builds one node (the real `DhtNode`, or a stand-in for tests). */
+export type SimNodeFactory = (options: DhtNodeOptions) => SimNode;
+
+/**
+ * The default {@link SimNodeFactory}: the real DHT node.
+ *
+ * @param options The node's options.
+ * @returns A new `DhtNode`.
+ */
+export function createDhtNode(options: DhtNodeOptions): SimNode {
+  return new DhtNode(options);
+}
+
+/** How a {@link SimCluster} builds its nodes. */
+export interface SimClusterOptions {
+  /** Seed of identities, per-node generators and random picks. */
+  simSeed: number;
+  /** Kademlia parameters and budgets, shared by every node. */
+  settings: DhtSettings;
+  /**
+   * Builds a node from its options (a stand-in, for tests of the driver itself).
+   * @default {@link createDhtNode}
+   */
+  createNode?: SimNodeFactory;
+}
+
+/**
+ * Where a node is in its life. `idle`: built and attached, not yet joined; `joining`: bootstrap
+ * running; `joined` / `failed`: how bootstrap ended (a failed node stays attached); `left` and
+ * `crashed`: gone for good.
+ */
+export type SimNodeState = "idle" | "joining" | "joined" | "failed" | "left" | "crashed";
+
+/** What the cluster keeps per node. */
+interface Slot {
+  readonly index: number;
+  readonly address: Address;
+  readonly nodeId: NodeId;
+  readonly store: MemoryValueStore;
+  node: SimNode | undefined;
+  state: SimNodeState;
+  /** Time of the wake-up queued for this node, `Infinity` when none. */
+  wakeupMs: number;
+  /** Time of the last tick, and how many ticks ran at that time. */
+  lastTickMs: number;
+  ticksAtLastTickMs: number;
+}
+
+/** Counters of the driver's own work. */
+export interface SimClusterCounters {
+  /** `tick()` calls made. */
+  ticks: number;
+  /** Wake-ups that popped after being superseded by an earlier one, and were skipped. */
+  wakeupsSkipped: number;
+}
+
+/**
+ * The loopback address of node `index`: `127.x.y.z:7447`, host bytes counting from 127.0.0.1 and
+ * skipping .0 and .255.
+ *
+ * @param index 0 to `SIM_NODES_MAX - 1`.
+ * @returns The address.
+ */
+export function simAddress(index: number): Address {
+  assert(Number.isSafeInteger(index) && index >= 0 && index < SIM_NODES_MAX, `bad index ${index}`);
+  const z = (index % hostsPerBlock) + 1;
+  const y = Math.floor(index / hostsPerBlock) % 256;
+  const x = Math.floor(index / hostsPerBlock / 256);
+  return `127.${x}.${y}.${z}:${SIM_PORT}`;
+}
+
+/**
+ * A set of simulated DHT nodes and their wake-ups.
+ *
+ * Every call into a node goes through the cluster (`join`, `get`, `call`, …) so that its wake-up
+ * is rescheduled afterwards. Wake-ups use lazy invalidation: the time of the queued wake-up is
+ * kept per node; a new one is queued only when the node wants to wake earlier, and a popped
+ * wake-up that no longer matches is skipped. A wake-up that is early is harmless: `tick()` then
+ * does nothing and the next one is queued.
+ */
+export class SimCluster {
+  readonly #network: SimNetwork;
+  readonly #options: SimClusterOptions;
+  readonly #buildPrng: Prng;
+  readonly #pickPrng: Prng;
+  readonly #slots: Slot[] = [];
+  readonly #live = new IndexSet();
+  readonly #joined = new IndexSet();
+  readonly #counters: SimClusterCounters = { ticks: 0, wakeupsSkipped: 0 };
+
+  /**
+   * Makes an empty cluster on `network`.
+   *
+   * @param network The network (and clock) the nodes share.
+   * @param options Seed, settings and node factory.
+   */
+  constructor(network: SimNetwork, options: SimClusterOptions) {
+    this.#network = network;
+    this.#options = options;
+    this.#buildPrng = new Prng(deriveSeed(options.simSeed, "nodes"));
+    this.#pickPrng = new Prng(deriveSeed(options.simSeed, "picks"));
+  }
+
+  /** Nodes ever added (indexes run from 0 to `size - 1`). */
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  /** Nodes attached now (any state but `left` and `crashed`). */
+  get liveCount(): number {
+    return this.#live.size;
+  }
+
+  /** Nodes whose bootstrap succeeded and that are still live. */
+  get joinedCount(): number {
+    return this.#joined.size;
+  }
+
+  /**
+   * A copy of the counters.
+   *
+   * @returns The counters now.
+   */
+  counters(): SimClusterCounters {
+    return { ...this.#counters };
+  }
+
+  /**
+   * Builds a node with the next index, attaches it to the network and queues its first wake-up.
+   * It knows nobody until {@link SimCluster.join}.
+   *
+   * @returns The new node's index.
+   */
+  add(): number {
+    const index = this.#slots.length;
+    const nodeId = NodeId.fromPublicKey(randomBytes(this.#buildPrng, new Uint8Array(32)));
+    const slot: Slot = {
+      index,
+      address: simAddress(index),
+      nodeId,
+      store: new MemoryValueStore(),
+      node: undefined,
+      state: "idle",
+      wakeupMs: Infinity,
+      lastTickMs: -Infinity,
+      ticksAtLastTickMs: 0,
+    };
+    this.#slots.push(slot);
+    const transport = this.#network.attach(slot.address, (from, bytes) => {
+      const node = slot.node;
+      if (!node) return;
+      node.receive(from, bytes);
+      this.#reschedule(slot);
+    });
+    slot.node = (this.#options.createNode ?? createDhtNode)({
+      nodeId,
+      address: slot.address,
+      clock: this.#network.clock,
+      transport,
+      store: slot.store,
+      rng: this.#buildPrng.fork(),
+      settings: this.#options.settings,
+    });
+    this.#live.add(index);
+    this.#reschedule(slot);
+    return index;
+  }
+
+  /**
+   * Starts node `index`'s bootstrap through the given nodes (`[]`: it founds a new network).
+   *
+   * @param index An `idle` node.
+   * @param seedIndexes Nodes to join through.
+   * @param done Called with the result, after the node's state is updated.
+   */
+  join(
+    index: number,
+    seedIndexes: readonly number[],
+    done: (result: BootstrapResult) => void = () => {},
+  ): void {
+    const slot = this.#slot(index);
+    assert(slot.state === "idle", `node ${index} cannot join: it is ${slot.state}`);
+    slot.state = "joining";
+    const seeds = seedIndexes.map((seedIndex) => this.#slot(seedIndex).address);
+    this.call(index, (node) =>
+      node.bootstrap(seeds, (result) => {
+        // A node that left or crashed meanwhile keeps that state.
+        if (slot.state === "joining") {
+          slot.state = result.ok ? "joined" : "failed";
+          if (result.ok) this.#joined.add(index);
+        }
+        done(result);
+      }));
+  }
+
+  /**
+   * Node `index` leaves gracefully: `stop()` (pending operations fail, goodbyes may be sent),
+   * then its address is detached.
+   *
+   * @param index A live node.
+   */
+  leave(index: number): void {
+    const slot = this.#liveSlot(index);
+    this.#forget(slot, "left");
+    slot.node!.stop();
+    this.#network.detach(slot.address);
+    slot.node = undefined;
+  }
+
+  /**
+   * Node `index` crashes: its address is detached and the node object dropped without `stop()`;
+   * its pending operations never finish.
+   *
+   * @param index A live node.
+   */
+  crash(index: number): void {
+    const slot = this.#liveSlot(index);
+    this.#forget(slot, "crashed");
+    this.#network.detach(slot.address);
+    slot.node = undefined;
+  }
+
+  /**
+   * Runs `fn` on node `index`, then reschedules its wake-up: the one way to call a node.
+   *
+   * @param index A live node.
+   * @param fn What to do with it.
+   * @returns What `fn` returns.
+   */
+  call<T>(index: number, fn: (node: SimNode) => T): T {
+    const slot = this.#liveSlot(index);
+    const result = fn(slot.node!);
+    this.#reschedule(slot);
+    return result;
+  }
+
+  /**
+   * Starts a FIND_VALUE lookup on node `index`.
+   *
+   * @param index A live node.
+   * @param key The key.
+   * @param done Called with the result.
+   */
+  get(index: number, key: NodeId, done: (result: GetResult) => void): void {
+    this.call(index, (node) => node.get(key, done));
+  }
+
+  /**
+   * Starts a FIND_NODE lookup on node `index`.
+   *
+   * @param index A live node.
+   * @param target The ID to look for.
+   * @param done Called with the result.
+   */
+  findNode(index: number, target: NodeId, done: (result: LookupResult) => void): void {
+    this.call(index, (node) => node.findNode(target, done));
+  }
+
+  /**
+   * Publishes `value` from node `index`.
+   *
+   * @param index A live node.
+   * @param value The value.
+   * @param done Called with the result.
+   * @returns The value's key.
+   */
+  put(index: number, value: Uint8Array, done: (result: PutResult) => void): NodeId {
+    return this.call(index, (node) => node.put(value, done));
+  }
+
+  /**
+   * The state of node `index`.
+   *
+   * @param index Any added node.
+   * @returns Its state.
+   */
+  state(index: number): SimNodeState {
+    return this.#slot(index).state;
+  }
+
+  /**
+   * The address of node `index`.
+   *
+   * @param index Any added node.
+   * @returns Its address.
+   */
+  address(index: number): Address {
+    return this.#slot(index).address;
+  }
+
+  /**
+   * The ID of node `index`.
+   *
+   * @param index Any added node.
+   * @returns Its ID.
+   */
+  nodeId(index: number): NodeId {
+    return this.#slot(index).nodeId;
+  }
+
+  /**
+   * The value store of node `index` (kept after it leaves or crashes, for checkers).
+   *
+   * @param index Any added node.
+   * @returns Its store.
+   */
+  store(index: number): MemoryValueStore {
+    return this.#slot(index).store;
+  }
+
+  /**
+   * The live nodes, ascending.
+   *
+   * @returns Their indexes.
+   */
+  liveIndexes(): number[] {
+    return this.#live.sorted();
+  }
+
+  /**
+   * A uniformly random live node, drawn from the cluster's seeded generator.
+   *
+   * @returns Its index, or `undefined` when none is live.
+   */
+  pickLive(): number | undefined {
+    return pick(this.#live, this.#pickPrng);
+  }
+
+  /**
+   * A uniformly random joined (bootstrapped and live) node, drawn from the seeded generator.
+   *
+   * @returns Its index, or `undefined` when none has joined.
+   */
+  pickJoined(): number | undefined {
+    return pick(this.#joined, this.#pickPrng);
+  }
+
+  #slot(index: number): Slot {
+    const slot = this.#slots[index];
+    assert(slot !== undefined, `no node ${index}`);
+    return slot;
+  }
+
+  #liveSlot(index: number): Slot {
+    const slot = this.#slot(index);
+    assert(slot.node !== undefined, `node ${index} is not live: it is ${slot.state}`);
+    return slot;
+  }
+
+  #forget(slot: Slot, state: "left" | "crashed"): void {
+    slot.state = state;
+    this.#live.delete(slot.index);
+    this.#joined.delete(slot.index);
+  }
+
+  #reschedule(slot: Slot): void {
+    const node = slot.node;
+    if (!node) return;
+    const wakeupMs = node.nextWakeupMs();
+    assert(!Number.isNaN(wakeupMs), `node ${slot.index} asked to wake at NaN`);
+    if (wakeupMs === Infinity) return;
+    const atMs = Math.max(wakeupMs, this.#network.clock.nowMs());
+    // An earlier (or equal) wake-up is queued already; it ticks early, which is harmless, and
+    // reschedules then.
+    if (atMs >= slot.wakeupMs) return;
+    slot.wakeupMs = atMs;
+    this.#network.schedule(atMs, () => this.#wake(slot, atMs));
+  }
+
+  #wake(slot: Slot, atMs: number): void {
+    const node = slot.node;
+    if (!node || slot.wakeupMs !== atMs) {
+      this.#counters.wakeupsSkipped++;
+      return;
+    }
+    slot.wakeupMs = Infinity;
+    if (atMs === slot.lastTickMs) {
+      slot.ticksAtLastTickMs++;
+      assert(
+        slot.ticksAtLastTickMs <= SIM_TICKS_PER_INSTANT_MAX,
+        `node ${slot.index} is livelocked: ticked ${slot.ticksAtLastTickMs} times at ${atMs} ms`,
+      );
+    } else {
+      slot.lastTickMs = atMs;
+      slot.ticksAtLastTickMs = 1;
+    }
+    this.#counters.ticks++;
+    node.tick();
+    this.#reschedule(slot);
+  }
+}
+
+function pick(set: IndexSet, prng: Prng): number | undefined {
+  return set.size === 0 ? undefined : set.at(randomInt(prng, set.size));
+}

@@ -1,0 +1,370 @@
+/**
+ * The standard simulation: grow a network node by node, let it settle, store values, look them
+ * up, crash part of the network and look again, then report. Everything runs in virtual time on
+ * one thread; one seed gives one byte-identical report (apart from `wall_ms` and `memory`, which
+ * depend on the machine).
+ *
+ * @module
+ */
+
+import { datagramValueBytesMax } from "../core/limits.ts";
+import { Prng, randomBytes, randomInt } from "../core/rng.ts";
+import type { NodeId } from "../core/node_id.ts";
+import type { DhtSettings, GetResult } from "../dht/types.ts";
+import { countReplicas } from "./checkers.ts";
+import { SimCluster, type SimNodeFactory } from "./cluster.ts";
+import { deriveSeed } from "./hash.ts";
+import { SIM_EVENTS_MAX, SimNetwork } from "./network.ts";
+import { runOperations } from "./operations.ts";
+import { buildReport, type LookupSample, type ScenarioReport } from "./scenario_report.ts";
+
+export type { ScenarioReport } from "./scenario_report.ts";
+
+/** Settings of {@link runScenario}; every field but `simSeed` and `settings` has a default. */
+export interface ScenarioOptions {
+  /** The run's seed. */
+  simSeed: number;
+  /** Kademlia parameters and budgets of every node. */
+  settings: DhtSettings;
+  /** Builds each node. @default the real `DhtNode` */
+  createNode?: SimNodeFactory;
+  /** Nodes in the network. @default 1000 */
+  nodes?: number;
+  /** Gets measured for the lookup figures. @default 1000 */
+  lookups?: number;
+  /** Values stored. @default 100 */
+  values?: number;
+  /** Fraction of nodes crashed at once before the last round of gets (0..1). @default 0.3 */
+  churnFraction?: number;
+  /** Probability a datagram is lost. @default 0.01 */
+  lossRate?: number;
+  /** Probability a datagram is delivered twice. @default 0 */
+  duplicateRate?: number;
+  /** Lowest base latency of a link, in ms. @default 20 */
+  latencyMsMin?: number;
+  /** Highest base latency of a link, in ms. @default 200 */
+  latencyMsMax?: number;
+  /** Per-datagram jitter as a fraction of the link's base latency. @default 0.1 */
+  jitterFraction?: number;
+  /** Node i starts joining at i × this, in ms. @default 1000 */
+  joinSpacingMs?: number;
+  /** Virtual time the network runs idle after the last join, in ms. @default 300000 */
+  settleMs?: number;
+  /** Puts or gets running at once. @default 16 */
+  operationsInflightMax?: number;
+  /** Smallest value stored, in bytes. @default 32 */
+  valueBytesMin?: number;
+  /** Largest value stored, in bytes. @default 256 */
+  valueBytesMax?: number;
+  /** Events one phase may process before it fails as a liveness bug. @default SIM_EVENTS_MAX */
+  eventsMax?: number;
+}
+
+/** Every option of {@link ScenarioOptions} with a number, resolved. */
+export type ScenarioNumbers = Required<Omit<ScenarioOptions, "settings" | "createNode">>;
+
+/** Callbacks into the environment; the scenario itself stays pure. */
+export interface ScenarioHooks {
+  /** Bytes of heap in use now (after a garbage collection, ideally). */
+  heapBytes?: () => number;
+  /** Receives one line of progress. */
+  progress?: (line: string) => void;
+}
+
+/**
+ * An operation is declared hung after this many lookup timeouts: a bootstrap or put is a lookup
+ * plus a few RPC rounds, so ten lookup timeouts is far past any legitimate end.
+ */
+const operationLookupTimeoutsMax = 10;
+
+/**
+ * Runs the standard scenario.
+ *
+ * @param options Seed, sizes, faults and node settings.
+ * @param hooks Heap measurement and progress output.
+ * @returns The report: plain JSON-serialisable data.
+ * @throws {RangeError} When an option is out of range.
+ * @throws {Error} When the run hits a bug (an assertion, a liveness failure); the message starts
+ *   with the seed so the run can be replayed.
+ */
+export function runScenario(options: ScenarioOptions, hooks: ScenarioHooks = {}): ScenarioReport {
+  const numbers = resolveOptions(options);
+  const heapBytesBefore = hooks.heapBytes?.() ?? 0;
+  const network = new SimNetwork({
+    simSeed: numbers.simSeed,
+    latencyMsMin: numbers.latencyMsMin,
+    latencyMsMax: numbers.latencyMsMax,
+    jitterFraction: numbers.jitterFraction,
+    lossRate: numbers.lossRate,
+    duplicateRate: numbers.duplicateRate,
+    eventsMax: numbers.eventsMax,
+  });
+  try {
+    return runPhases(network, numbers, options, { ...hooks, heapBytesBefore });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`Simulation failed with simSeed ${numbers.simSeed}: ${message}`, {
+      cause: error,
+    });
+  }
+}
+
+function runPhases(
+  network: SimNetwork,
+  numbers: ScenarioNumbers,
+  options: ScenarioOptions,
+  hooks: ScenarioHooks & { heapBytesBefore: number },
+): ScenarioReport {
+  const progress = hooks.progress ?? (() => {});
+  const startMs = network.clock.nowMs();
+  const cluster = new SimCluster(network, {
+    simSeed: numbers.simSeed,
+    settings: options.settings,
+    createNode: options.createNode,
+  });
+  const prng = new Prng(deriveSeed(numbers.simSeed, "scenario"));
+  const operationMsMax = operationLookupTimeoutsMax * options.settings.dht.lookup_timeout_ms;
+  const phase = (line: string) =>
+    progress(`${line} (virtual ${Math.round((network.clock.nowMs() - startMs) / 1000)} s)`);
+
+  for (let i = 0; i < numbers.nodes; i++) cluster.add();
+  const join = joinAll(cluster, network, numbers, operationMsMax, phase);
+  network.run({ untilMs: network.clock.nowMs() + numbers.settleMs });
+  phase(`settled for ${numbers.settleMs / 1000} s`);
+  const heapBytesAfter = hooks.heapBytes?.() ?? 0;
+  const routingTableSizes = cluster.liveIndexes().map((index) =>
+    cluster.call(index, (node) => node.routingTableSize())
+  );
+
+  const stored = putValues(cluster, network, prng, numbers, operationMsMax);
+  phase(`stored ${stored.values.length} of ${numbers.values} values`);
+  const keys = stored.values.map((entry) => entry.key);
+  const replicas = keys.map((key) => countReplicas(cluster, key, network.clock.nowMs()));
+  const lookupKeys = keys.length === 0
+    ? []
+    : Array.from({ length: numbers.lookups }, () => stored.values[randomInt(prng, keys.length)]);
+  const lookups = getValues(cluster, network, numbers, operationMsMax, "get", lookupKeys);
+  phase(`ran ${lookups.length} gets`);
+  const retrievable = getValues(
+    cluster,
+    network,
+    numbers,
+    operationMsMax,
+    "get-each",
+    stored.values,
+  );
+  phase(`fetched each stored value once`);
+  const replicasBeforeChurn = keys.map((key) => countReplicas(cluster, key, network.clock.nowMs()));
+
+  const crashCount = Math.min(
+    Math.round(numbers.churnFraction * cluster.liveCount),
+    cluster.liveCount - 1,
+  );
+  for (let i = 0; i < crashCount; i++) cluster.crash(cluster.pickLive()!);
+  phase(`crashed ${crashCount} nodes`);
+  network.run({ untilMs: network.clock.nowMs() + options.settings.dht.replicate_s * 1000 });
+  phase(`ran one replication period`);
+  const replicasAfterChurn = keys.map((key) => countReplicas(cluster, key, network.clock.nowMs()));
+  const afterChurn = getValues(
+    cluster,
+    network,
+    numbers,
+    operationMsMax,
+    "get-after-churn",
+    stored.values,
+  );
+  phase(`fetched each stored value once after the crash`);
+
+  return buildReport({
+    numbers,
+    settings: options.settings,
+    network: network.counters(),
+    cluster: cluster.counters(),
+    virtualMs: network.clock.nowMs() - startMs,
+    bytesPerNode: (heapBytesAfter - hooks.heapBytesBefore) / numbers.nodes,
+    join,
+    routingTableSizes,
+    putsFailed: numbers.values - stored.values.length,
+    putAcks: stored.acks,
+    crashed: crashCount,
+    replicas,
+    replicasBeforeChurn,
+    replicasAfterChurn,
+    lookups,
+    retrievable,
+    afterChurn,
+  });
+}
+
+/** How the join phase went. */
+interface JoinOutcome {
+  ok: number;
+  failed: number;
+  virtualMs: number;
+}
+
+function joinAll(
+  cluster: SimCluster,
+  network: SimNetwork,
+  numbers: ScenarioNumbers,
+  operationMsMax: number,
+  phase: (line: string) => void,
+): JoinOutcome {
+  const startMs = network.clock.nowMs();
+  const step = Math.max(1, Math.floor(numbers.nodes / 10));
+  let ok = 0;
+  let finished = 0;
+  runOperations(network, {
+    label: "join",
+    count: numbers.nodes,
+    startAtMs: (index) => startMs + index * numbers.joinSpacingMs,
+    operationMsMax,
+  }, (index, done) => {
+    // Node 0 founds the network; the others join through a random node that has joined (node 0
+    // itself while it is the only one, or while its own bootstrap is still running).
+    const seeds = index === 0 ? [] : [cluster.pickJoined() ?? 0];
+    cluster.join(index, seeds, (result) => {
+      if (result.ok) ok++;
+      finished++;
+      if (finished % step === 0 || finished === numbers.nodes) {
+        phase(`joined ${finished}/${numbers.nodes} nodes, ${ok} successfully`);
+      }
+      done();
+    });
+  });
+  return { ok, failed: numbers.nodes - ok, virtualMs: network.clock.nowMs() - startMs };
+}
+
+/** A value stored by the scenario. */
+interface StoredEntry {
+  key: NodeId;
+  value: Uint8Array;
+}
+
+function putValues(
+  cluster: SimCluster,
+  network: SimNetwork,
+  prng: Prng,
+  numbers: ScenarioNumbers,
+  operationMsMax: number,
+): { values: StoredEntry[]; acks: number[] } {
+  const values: StoredEntry[] = [];
+  const acks: number[] = [];
+  runOperations(network, {
+    label: "put",
+    count: numbers.values,
+    inflightMax: numbers.operationsInflightMax,
+    operationMsMax,
+  }, (_index, done) => {
+    const spanBytes = numbers.valueBytesMax - numbers.valueBytesMin + 1;
+    const value = randomBytes(
+      prng,
+      new Uint8Array(numbers.valueBytesMin + randomInt(prng, spanBytes)),
+    );
+    const publisher = cluster.pickJoined() ?? cluster.pickLive()!;
+    cluster.put(publisher, value, (result) => {
+      acks.push(result.stored);
+      if (result.ok) values.push({ key: result.key, value });
+      done();
+    });
+  });
+  return { values, acks };
+}
+
+function getValues(
+  cluster: SimCluster,
+  network: SimNetwork,
+  numbers: ScenarioNumbers,
+  operationMsMax: number,
+  label: string,
+  entries: readonly StoredEntry[],
+): LookupSample[] {
+  const samples: LookupSample[] = [];
+  runOperations(network, {
+    label,
+    count: entries.length,
+    inflightMax: numbers.operationsInflightMax,
+    operationMsMax,
+  }, (index, done) => {
+    const entry = entries[index];
+    const asker = cluster.pickJoined() ?? cluster.pickLive()!;
+    const startMs = network.clock.nowMs();
+    cluster.get(asker, entry.key, (result: GetResult) => {
+      samples.push({
+        found: result.value !== undefined && sameBytes(result.value, entry.value),
+        wrongValue: result.value !== undefined && !sameBytes(result.value, entry.value),
+        rounds: result.rounds,
+        messages: result.messages,
+        latencyMs: network.clock.nowMs() - startMs,
+      });
+      done();
+    });
+  });
+  return samples;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Fills in defaults and checks every option.
+ *
+ * @param options The caller's options.
+ * @returns Every numeric option, resolved.
+ * @throws {RangeError} Naming the first option out of range and its value.
+ */
+export function resolveOptions(options: ScenarioOptions): ScenarioNumbers {
+  const numbers: ScenarioNumbers = {
+    simSeed: options.simSeed,
+    nodes: options.nodes ?? 1000,
+    lookups: options.lookups ?? 1000,
+    values: options.values ?? 100,
+    churnFraction: options.churnFraction ?? 0.3,
+    lossRate: options.lossRate ?? 0.01,
+    duplicateRate: options.duplicateRate ?? 0,
+    latencyMsMin: options.latencyMsMin ?? 20,
+    latencyMsMax: options.latencyMsMax ?? 200,
+    jitterFraction: options.jitterFraction ?? 0.1,
+    joinSpacingMs: options.joinSpacingMs ?? 1000,
+    settleMs: options.settleMs ?? 300_000,
+    operationsInflightMax: options.operationsInflightMax ?? 16,
+    valueBytesMin: options.valueBytesMin ?? 32,
+    valueBytesMax: options.valueBytesMax ?? 256,
+    eventsMax: options.eventsMax ?? SIM_EVENTS_MAX,
+  };
+  const problem = (name: string, expected: string) =>
+    new RangeError(
+      `Cannot run the scenario: ${name} is ${
+        numbers[name as keyof ScenarioNumbers]
+      }, expected ${expected}`,
+    );
+  const integers: [keyof ScenarioNumbers, number][] = [
+    ["nodes", 1],
+    ["lookups", 0],
+    ["values", 0],
+    ["joinSpacingMs", 0],
+    ["settleMs", 0],
+    ["operationsInflightMax", 1],
+    ["valueBytesMin", 1],
+    ["eventsMax", 1],
+  ];
+  if (!Number.isSafeInteger(numbers.simSeed)) throw problem("simSeed", "an integer");
+  for (const [name, minimum] of integers) {
+    if (!Number.isSafeInteger(numbers[name]) || numbers[name] < minimum) {
+      throw problem(name, `an integer ≥ ${minimum}`);
+    }
+  }
+  if (
+    !(numbers.valueBytesMax >= numbers.valueBytesMin &&
+      numbers.valueBytesMax <= datagramValueBytesMax)
+  ) {
+    throw problem("valueBytesMax", `valueBytesMin..${datagramValueBytesMax}`);
+  }
+  if (!(numbers.churnFraction >= 0 && numbers.churnFraction < 1)) {
+    throw problem("churnFraction", "0 ≤ fraction < 1");
+  }
+  return numbers;
+}

@@ -1,0 +1,124 @@
+// Goal: `deno task sim` validates every flag (one line on stderr, exit 2) and prints its JSON
+// report as the last line of stdout, with the machine-dependent figures filled in.
+// Method: parseSimFlags() directly for the flag rules; one small run as a real process with the
+// task's exact permissions for the output contract.
+
+import assert from "node:assert/strict";
+import { parseSimFlags, UsageError } from "../../scripts/sim.ts";
+
+const root = new URL("../../", import.meta.url).pathname;
+/** The `sim` task's command after `deno`, as deno.json is to have it. */
+const taskArgs = [
+  "run",
+  "--no-prompt",
+  "--v8-flags=--expose-gc",
+  "--allow-read",
+  "--allow-env",
+  "scripts/sim.ts",
+];
+
+Deno.test("parseSimFlags() fills in the defaults", () => {
+  assert.deepEqual(parseSimFlags([]), {
+    nodes: 1000,
+    lookups: 1000,
+    values: 100,
+    simSeed: 1,
+    lossRate: 0.01,
+    churnFraction: 0.3,
+    latencyMsMin: 20,
+    latencyMsMax: 200,
+    jsonOnly: false,
+  });
+  assert.equal(parseSimFlags(["--help"]), "help");
+});
+
+Deno.test("parseSimFlags() reads every flag", () => {
+  const flags = parseSimFlags([
+    "--nodes=200",
+    "--lookups",
+    "50",
+    "--values",
+    "0",
+    "--seed",
+    "4294967295",
+    "--loss",
+    "0.25",
+    "--churn",
+    ".5",
+    "--latency",
+    "5-5",
+    "--json-only",
+  ]);
+  assert.deepEqual(flags, {
+    nodes: 200,
+    lookups: 50,
+    values: 0,
+    simSeed: 4294967295,
+    lossRate: 0.25,
+    churnFraction: 0.5,
+    latencyMsMin: 5,
+    latencyMsMax: 5,
+    jsonOnly: true,
+  });
+});
+
+Deno.test("parseSimFlags() refuses bad values, naming the flag", () => {
+  const bad: [string[], RegExp][] = [
+    [["--nodes", "0"], /--nodes/],
+    [["--nodes", "1e3"], /--nodes/],
+    [["--nodes", "-5"], /--nodes/],
+    [["--lookups", "x"], /--lookups/],
+    [["--values", "1.5"], /--values/],
+    [["--seed", "4294967296"], /--seed/],
+    [["--loss", "1.5"], /--loss/],
+    [["--loss", ""], /--loss/],
+    [["--loss", "-0.1"], /--loss/],
+    [["--churn", "1"], /--churn/],
+    [["--latency", "200-20"], /--latency/],
+    [["--latency", "20"], /--latency/],
+    [["--latency", "a-b"], /--latency/],
+    [["--bogus"], /bogus/],
+    [["stray"], /stray|positional/i],
+    [["--nodes"], /nodes/],
+  ];
+  for (const [args, pattern] of bad) {
+    assert.throws(() => parseSimFlags(args), (error: unknown) => {
+      assert.ok(error instanceof UsageError, `${args.join(" ")}: ${error}`);
+      assert.match(error.message, pattern, args.join(" "));
+      return true;
+    });
+  }
+});
+
+Deno.test("deno task sim exits 2 with one line on stderr for a bad flag", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [...taskArgs, "--loss", "2"],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 2);
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(stderr.trimEnd().split("\n").length, 1, stderr);
+  assert.match(stderr, /^sim: --loss: /);
+  assert.equal(output.stdout.length, 0);
+});
+
+Deno.test("deno task sim prints progress on stderr and the JSON report last on stdout", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [...taskArgs, "--nodes", "30", "--lookups", "20", "--values", "5", "--seed", "9"],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, stderr);
+  assert.match(stderr, /^sim: joined 30\/30 nodes/m);
+  const lines = new TextDecoder().decode(output.stdout).trimEnd().split("\n");
+  const report = JSON.parse(lines.at(-1)!);
+  assert.equal(report.nodes, 30);
+  assert.equal(report.seed, 9);
+  assert.ok(report.wall_ms > 0, "the script measures wall time");
+  assert.ok(report.memory.bytes_per_node > 0, "and heap growth, with --expose-gc");
+  assert.equal(report.lookup.count, 20);
+});
