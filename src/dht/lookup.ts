@@ -43,7 +43,6 @@ export class LookupState {
   readonly #alpha: number;
   /** Sorted by distance to the target, nearest first; at most `lookupCandidatesMax`. */
   readonly #candidates: Candidate[] = [];
-  readonly #seen = new Set<string>();
   #queries = 0;
   #parallelism: number;
 
@@ -84,13 +83,12 @@ export class LookupState {
     let closer = false;
     for (const contact of contacts) {
       if (contact.id.equals(this.#self)) continue;
-      const hex = contact.id.toHex();
-      if (this.#seen.has(hex)) {
-        const known = this.#candidates.find((c) => c.contact.id.equals(contact.id));
-        if (known && hop < known.hop && known.state === "new") known.hop = hop;
+      // At most lookupCandidatesMax candidates: a scan is cheaper than hashing every ID.
+      const known = this.#candidates.find((c) => c.contact.id.equals(contact.id));
+      if (known) {
+        if (hop < known.hop && known.state === "new") known.hop = hop;
         continue;
       }
-      this.#seen.add(hex);
       if (!nearestBefore || this.target.compareDistance(contact.id, nearestBefore) < 0) {
         closer = true;
       }

@@ -90,10 +90,7 @@ export function encodeMessage(message: Message): Uint8Array {
       body = [message.target.toBytes()];
       break;
     case MessageType.nodes:
-      body = [
-        message.contacts.map((c) => [c.id.toBytes(), encodeAddress(c.address)!]),
-        message.token,
-      ];
+      body = [encodeContacts(message.contacts), message.token];
       break;
     case MessageType.findValue:
       body = [message.key.toBytes()];
@@ -190,15 +187,39 @@ function messageOf(fields: unknown[]): Message | undefined {
   }
 }
 
+/**
+ * Contacts travel as one binary field, each as its 20-byte ID, a length byte (6 or 18) and the
+ * wire address: one field instead of two per contact keeps decoding cheap.
+ */
+function encodeContacts(contacts: readonly Contact[]): Uint8Array {
+  const addresses = contacts.map((contact) => encodeAddress(contact.address)!);
+  let length = 0;
+  for (const address of addresses) length += NODE_ID_BYTES + 1 + address.length;
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (let i = 0; i < contacts.length; i++) {
+    contacts[i].id.writeTo(bytes, offset);
+    bytes[offset + NODE_ID_BYTES] = addresses[i].length;
+    bytes.set(addresses[i], offset + NODE_ID_BYTES + 1);
+    offset += NODE_ID_BYTES + 1 + addresses[i].length;
+  }
+  return bytes;
+}
+
 function contactsOf(field: unknown): Contact[] | undefined {
-  if (!Array.isArray(field) || field.length > contactsPerReplyMax) return undefined;
+  if (!(field instanceof Uint8Array)) return undefined;
   const contacts: Contact[] = [];
-  for (const entry of field) {
-    if (!Array.isArray(entry) || entry.length !== 2 || !isId(entry[0])) return undefined;
-    if (!(entry[1] instanceof Uint8Array)) return undefined;
-    const address = decodeAddress(entry[1]);
+  let offset = 0;
+  while (offset < field.length) {
+    if (contacts.length >= contactsPerReplyMax) return undefined;
+    if (offset + NODE_ID_BYTES + 1 > field.length) return undefined;
+    const addressLength = field[offset + NODE_ID_BYTES];
+    const start = offset + NODE_ID_BYTES + 1;
+    if (start + addressLength > field.length) return undefined;
+    const address = decodeAddress(field.subarray(start, start + addressLength));
     if (address === undefined) return undefined;
-    contacts.push({ id: NodeId.fromBytes(entry[0]), address });
+    contacts.push({ id: NodeId.fromBytesAt(field, offset), address });
+    offset = start + addressLength;
   }
   return contacts;
 }

@@ -35,7 +35,7 @@ interface Bucket {
   entries: TableEntry[];
   /** Standbys, most recently seen last. */
   replacements: TableEntry[];
-  /** Last time a lookup aimed into this bucket, or it was refreshed. */
+  /** Last time a contact in it was heard from, or a lookup aimed into it (BEP 5's "changed"). */
   touchedMs: number;
 }
 
@@ -130,6 +130,7 @@ export class RoutingTable {
       }
       entry.lastSeenMs = nowMs;
       entry.failures = 0;
+      bucket.touchedMs = nowMs;
       bucket.entries.splice(position, 1);
       bucket.entries.push(entry);
       return { kind: "updated" };
@@ -148,6 +149,7 @@ export class RoutingTable {
     if (bucket.entries.length < this.#options.k && this.#size < this.#options.contactsMax) {
       bucket.entries.push(entry);
       this.#size++;
+      bucket.touchedMs = nowMs;
       return { kind: "added" };
     }
     this.#addStandby(bucket, entry);
@@ -270,7 +272,8 @@ export class RoutingTable {
   }
 
   /**
-   * Buckets that need a refresh lookup: untouched for `idleMs`. Only buckets up to one past the
+   * Buckets that need a refresh lookup: no contact in them heard from and no lookup aimed into
+   * them for `idleMs`. Only buckets up to one past the
    * deepest non-empty one count: deeper ones are empty in any network of this size, and a lookup
    * for them would find nothing new.
    *

@@ -21,6 +21,25 @@ export const ADDRESS_V6_BYTES = 18;
  *   an IP address and port.
  */
 export function encodeAddress(address: Address): Uint8Array | undefined {
+  const cached = encodedAddresses.get(address);
+  if (cached) return cached;
+  const bytes = parseAddress(address);
+  if (bytes) {
+    // Replies name the same neighbours again and again: parse each address once.
+    if (encodedAddresses.size >= encodedAddressesMax) encodedAddresses.clear();
+    encodedAddresses.set(address, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * Addresses whose wire form is kept. A node talks to a few thousand peers; past this the cache
+ * starts over rather than grow.
+ */
+const encodedAddressesMax = 4096;
+const encodedAddresses = new Map<Address, Uint8Array>();
+
+function parseAddress(address: Address): Uint8Array | undefined {
   const v4 = /^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3}):([0-9]{1,5})$/.exec(address);
   if (v4) {
     const bytes = new Uint8Array(ADDRESS_V4_BYTES);
