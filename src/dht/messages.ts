@@ -66,7 +66,14 @@ export type Message =
   | Header & { type: typeof MessageType.nodes; contacts: Contact[]; token: Uint8Array }
   | Header & { type: typeof MessageType.findValue; key: NodeId }
   | Header & { type: typeof MessageType.value; value: Uint8Array; token: Uint8Array }
-  | Header & { type: typeof MessageType.store; key: NodeId; value: Uint8Array; token: Uint8Array }
+  | Header & {
+    type: typeof MessageType.store;
+    key: NodeId;
+    value: Uint8Array;
+    token: Uint8Array;
+    /** Seconds the value has left to live: a replica never outlives the copy it came from. */
+    ttlS: number;
+  }
   | Header & { type: typeof MessageType.stored; status: number };
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
@@ -99,7 +106,7 @@ export function encodeMessage(message: Message): Uint8Array {
       body = [message.value, message.token];
       break;
     case MessageType.store:
-      body = [message.key.toBytes(), message.value, message.token];
+      body = [message.key.toBytes(), message.value, message.token, message.ttlS];
       break;
     case MessageType.stored:
       body = [message.status];
@@ -169,13 +176,15 @@ function messageOf(fields: unknown[]): Message | undefined {
         ? { ...header, type, value: copy(fields[4]), token: copy(fields[5]) }
         : undefined;
     case MessageType.store:
-      return fields.length === 7 && isId(fields[4]) && isValue(fields[5]) && isToken(fields[6])
+      return fields.length === 8 && isId(fields[4]) && isValue(fields[5]) &&
+          isToken(fields[6]) && isUint32(fields[7])
         ? {
           ...header,
           type,
           key: NodeId.fromBytes(fields[4]),
           value: copy(fields[5]),
           token: copy(fields[6]),
+          ttlS: fields[7],
         }
         : undefined;
     case MessageType.stored:
@@ -192,16 +201,22 @@ function messageOf(fields: unknown[]): Message | undefined {
  * wire address: one field instead of two per contact keeps decoding cheap.
  */
 function encodeContacts(contacts: readonly Contact[]): Uint8Array {
-  const addresses = contacts.map((contact) => encodeAddress(contact.address)!);
+  const encoded: [Contact, Uint8Array][] = [];
   let length = 0;
-  for (const address of addresses) length += NODE_ID_BYTES + 1 + address.length;
+  for (const contact of contacts) {
+    // A contact whose address has no wire form (a host name) is left out, never sent broken.
+    const address = encodeAddress(contact.address);
+    if (!address) continue;
+    encoded.push([contact, address]);
+    length += NODE_ID_BYTES + 1 + address.length;
+  }
   const bytes = new Uint8Array(length);
   let offset = 0;
-  for (let i = 0; i < contacts.length; i++) {
-    contacts[i].id.writeTo(bytes, offset);
-    bytes[offset + NODE_ID_BYTES] = addresses[i].length;
-    bytes.set(addresses[i], offset + NODE_ID_BYTES + 1);
-    offset += NODE_ID_BYTES + 1 + addresses[i].length;
+  for (const [contact, address] of encoded) {
+    contact.id.writeTo(bytes, offset);
+    bytes[offset + NODE_ID_BYTES] = address.length;
+    bytes.set(address, offset + NODE_ID_BYTES + 1);
+    offset += NODE_ID_BYTES + 1 + address.length;
   }
   return bytes;
 }

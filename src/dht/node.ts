@@ -19,7 +19,7 @@ import {
 } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import { randomInt } from "../core/rng.ts";
-import type { Address } from "../net/address.ts";
+import { type Address, encodeAddress } from "../net/address.ts";
 import type { StoredValue } from "../store/value_store.ts";
 import { contentKey, matchesContentKey } from "./content_key.ts";
 import { type Candidate, LookupState } from "./lookup.ts";
@@ -317,7 +317,7 @@ export class DhtNode {
     const ttlMs = this.#options.settings.dht.record_ttl_s * 1000;
     this.#write({ key, value, expiresAtMs: nowMs + ttlMs, storedAtMs: nowMs, published: true });
     this.#replicatedMs.set(key.toHex(), nowMs);
-    this.#storeAtClosest(key, value, (stored) => {
+    this.#storeAtClosest(key, value, this.#options.settings.dht.record_ttl_s, (stored) => {
       done({ ok: stored > 0, key, stored, durationMs: this.#options.clock.nowMs() - nowMs });
     });
     return key;
@@ -378,9 +378,12 @@ export class DhtNode {
       this.#stats.invalidValues++;
       return refuse(StoreStatus.invalid);
     }
+    if (request.ttlS === 0) return refuse(StoreStatus.invalid);
     const nowMs = this.#options.clock.nowMs();
     const held = this.#options.store.get(request.key);
-    const ttlMs = this.#options.settings.dht.record_ttl_s * 1000;
+    // The sender's remaining lifetime, capped: replicas renewing each other never outlive the
+    // publisher's last republish.
+    const ttlMs = Math.min(request.ttlS, this.#options.settings.dht.record_ttl_s) * 1000;
     const entry: StoredValue = {
       key: request.key,
       value: request.value,
@@ -528,11 +531,18 @@ export class DhtNode {
   #cacheOnPath(operation: LookupOperation, value: Uint8Array): void {
     const lacking = operation.state.closestAnswered(1_000)
       .find((candidate) => candidate.token !== undefined);
-    if (lacking) this.#storeAt(lacking, operation.state.target, value, () => {});
+    // A cached copy lives one extension period: long enough to serve a burst of reads.
+    const ttlS = this.#options.settings.dht.record_ttl_extension_s;
+    if (lacking && ttlS > 0) this.#storeAt(lacking, operation.state.target, value, ttlS, () => {});
   }
 
   /** Finds the k closest nodes to `key` and stores the value at each; reports the acks. */
-  #storeAtClosest(key: NodeId, value: Uint8Array, done: (stored: number) => void): void {
+  #storeAtClosest(
+    key: NodeId,
+    value: Uint8Array,
+    ttlS: number,
+    done: (stored: number) => void,
+  ): void {
     this.#lookup(key, false, [], (_result, operation) => {
       const targets = operation.state.closestAnswered(this.#options.settings.dht.k)
         .filter((candidate) => candidate.token !== undefined);
@@ -540,7 +550,7 @@ export class DhtNode {
       let stored = 0;
       if (waiting === 0) return done(0);
       for (const candidate of targets) {
-        this.#storeAt(candidate, key, value, (ok) => {
+        this.#storeAt(candidate, key, value, ttlS, (ok) => {
           if (ok) stored++;
           if (--waiting === 0) done(stored);
         });
@@ -548,7 +558,13 @@ export class DhtNode {
     });
   }
 
-  #storeAt(candidate: Candidate, key: NodeId, value: Uint8Array, done: (ok: boolean) => void) {
+  #storeAt(
+    candidate: Candidate,
+    key: NodeId,
+    value: Uint8Array,
+    ttlS: number,
+    done: (ok: boolean) => void,
+  ) {
     const { id, address } = candidate.contact;
     const token = candidate.token!;
     this.#stats.replicated++;
@@ -556,7 +572,7 @@ export class DhtNode {
       to: address,
       expectedId: id,
       rtt: this.#table.get(id),
-      build: (tx) => this.#message(tx, { type: MessageType.store, key, value, token }),
+      build: (tx) => this.#message(tx, { type: MessageType.store, key, value, token, ttlS }),
       onReply: (reply) =>
         done(reply.type === MessageType.stored && reply.status === StoreStatus.ok),
       onFail: () => done(false),
@@ -568,6 +584,8 @@ export class DhtNode {
   /** Every valid message updates the table with its sender (DHT clients excepted). */
   #observe(message: Message, from: Address): void {
     if ((message.flags & FLAG_CLIENT) !== 0) return;
+    // Only peers whose address can be passed on to others enter the table.
+    if (encodeAddress(from) === undefined) return;
     const nowMs = this.#options.clock.nowMs();
     const outcome = this.#table.observe({ id: message.sender, address: from }, nowMs);
     if (outcome.kind === "added") this.#offerValuesTo({ id: message.sender, address: from });
@@ -621,7 +639,8 @@ export class DhtNode {
             state: "answered",
             token: reply.token,
           };
-          this.#storeAt(candidate, held.key, held.value, () => {});
+          const ttlS = Math.ceil((held.expiresAtMs - this.#options.clock.nowMs()) / 1000);
+          if (ttlS > 0) this.#storeAt(candidate, held.key, held.value, ttlS, () => {});
         },
         onFail: () => {},
       });
@@ -651,8 +670,11 @@ export class DhtNode {
           const ttlMs = dht.record_ttl_s * 1000;
           this.#write({ ...held, expiresAtMs: Math.max(held.expiresAtMs, nowMs + ttlMs) });
         }
+        const ttlS = held.published
+          ? dht.record_ttl_s
+          : Math.ceil((held.expiresAtMs - nowMs) / 1000);
         this.#maintenanceLookups++;
-        this.#storeAtClosest(held.key, held.value, () => this.#maintenanceLookups--);
+        this.#storeAtClosest(held.key, held.value, ttlS, () => this.#maintenanceLookups--);
       });
     }
     for (const index of this.#table.bucketsToRefresh(nowMs, dht.bucket_refresh_s * 1000)) {

@@ -147,6 +147,8 @@ export class RoutingTable {
       rttVarMs: 0,
     };
     if (bucket.entries.length < this.#options.k && this.#size < this.#options.contactsMax) {
+      const standby = bucket.replacements.findIndex((other) => other.id.equals(entry.id));
+      if (standby >= 0) bucket.replacements.splice(standby, 1);
       bucket.entries.push(entry);
       this.#size++;
       bucket.touchedMs = nowMs;
@@ -343,7 +345,10 @@ export class RoutingTable {
     this.#size--;
     const standby = bucket.replacements.pop();
     if (standby) {
-      bucket.entries.push(standby);
+      // Keep least-recently-seen order: the standby goes where its last sighting puts it.
+      let at = bucket.entries.length;
+      while (at > 0 && bucket.entries[at - 1].lastSeenMs > standby.lastSeenMs) at--;
+      bucket.entries.splice(at, 0, standby);
       this.#size++;
     }
   }

@@ -22,12 +22,12 @@ export const ADDRESS_V6_BYTES = 18;
  */
 export function encodeAddress(address: Address): Uint8Array | undefined {
   const cached = encodedAddresses.get(address);
-  if (cached) return cached;
+  if (cached) return cached.slice();
   const bytes = parseAddress(address);
   if (bytes) {
     // Replies name the same neighbours again and again: parse each address once.
     if (encodedAddresses.size >= encodedAddressesMax) encodedAddresses.clear();
-    encodedAddresses.set(address, bytes);
+    encodedAddresses.set(address, bytes.slice());
   }
   return bytes;
 }

@@ -1,0 +1,173 @@
+/**
+ * Shared fixtures for the DHT tests: settings, seeded IDs, a recording transport, a DhtNode
+ * driven by hand on a VirtualClock, and a joined SimCluster.
+ */
+
+import assert from "node:assert/strict";
+import { VirtualClock } from "../../src/core/clock.ts";
+import { resolveConfig } from "../../src/core/config.ts";
+import type { NodeProfile } from "../../src/core/config_schema.ts";
+import { NODE_ID_BYTES, NodeId } from "../../src/core/node_id.ts";
+import { Prng, randomBytes } from "../../src/core/rng.ts";
+import { DhtNode } from "../../src/dht/node.ts";
+import { decodeMessage, type Message } from "../../src/dht/messages.ts";
+import type { DhtSettings } from "../../src/dht/types.ts";
+import type { Address } from "../../src/net/address.ts";
+import type { Transport } from "../../src/net/transport.ts";
+import { SimCluster } from "../../src/sim/cluster.ts";
+import { SimNetwork } from "../../src/sim/network.ts";
+import { runOperations } from "../../src/sim/operations.ts";
+import { MemoryValueStore } from "../../src/store/memory_value_store.ts";
+
+/** The built-in settings of a node type, with some `[dht]` fields changed. */
+export function settingsFor(
+  profile: "seed" | "full" | "light" | "mobile" = "full",
+  dht: Partial<DhtSettings["dht"]> = {},
+  profileChanges: Partial<NodeProfile> = {},
+): DhtSettings {
+  const { config } = resolveConfig();
+  return {
+    dht: { ...config.dht, ...dht },
+    profile: { ...config.profiles[profile], ...profileChanges },
+  };
+}
+
+/** A random node ID from a seeded generator. */
+export function randomId(prng: Prng): NodeId {
+  return NodeId.fromBytes(randomBytes(prng, new Uint8Array(NODE_ID_BYTES)));
+}
+
+/** An ID from 20 bytes given as a short prefix, the rest zero. */
+export function idFromPrefix(...prefix: number[]): NodeId {
+  const bytes = new Uint8Array(NODE_ID_BYTES);
+  bytes.set(prefix);
+  return NodeId.fromBytes(bytes);
+}
+
+/** `id` with bit `bit` (0 = most significant) flipped. */
+export function flipBit(id: NodeId, bit: number): NodeId {
+  const bytes = id.toBytes();
+  bytes[bit >> 3] ^= 0x80 >> (bit & 7);
+  return NodeId.fromBytes(bytes);
+}
+
+/** One datagram a node sent. */
+export interface Sent {
+  to: Address;
+  bytes: Uint8Array;
+}
+
+/** A transport that only records. */
+export class RecordingTransport implements Transport {
+  readonly sent: Sent[] = [];
+
+  send(to: Address, bytes: Uint8Array): void {
+    this.sent.push({ to, bytes: bytes.slice() });
+  }
+
+  /** Removes and decodes everything sent so far. */
+  take(): { to: Address; message: Message }[] {
+    return this.sent.splice(0).map(({ to, bytes }) => {
+      const message = decodeMessage(bytes);
+      assert.ok(typeof message !== "string", `the node sent an undecodable datagram: ${message}`);
+      return { to, message };
+    });
+  }
+}
+
+/** A DhtNode driven by hand: a virtual clock, a recording transport, an in-memory store. */
+export class NodeHarness {
+  readonly clock: VirtualClock;
+  readonly transport = new RecordingTransport();
+  readonly store = new MemoryValueStore();
+  readonly node: DhtNode;
+  readonly address: Address;
+
+  constructor(seed: number, settings: DhtSettings, address: Address = "10.0.0.1:7447") {
+    const prng = new Prng(seed);
+    this.clock = new VirtualClock(1_735_689_600_000);
+    this.address = address;
+    this.node = new DhtNode({
+      nodeId: randomId(prng),
+      address,
+      clock: this.clock,
+      transport: this.transport,
+      store: this.store,
+      rng: prng.fork(),
+      settings,
+    });
+  }
+
+  /** Moves the clock forward by `ms`, ticking at every wake-up on the way. */
+  advance(ms: number): void {
+    const endMs = this.clock.nowMs() + ms;
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      const wakeMs = Math.max(this.node.nextWakeupMs(), this.clock.nowMs());
+      if (wakeMs > endMs) break;
+      this.clock.advanceTo(wakeMs);
+      this.node.tick();
+    }
+    this.clock.advanceTo(endMs);
+    this.node.tick();
+  }
+}
+
+/** A cluster whose nodes all joined, on a lossless network. */
+export interface JoinedCluster {
+  network: SimNetwork;
+  cluster: SimCluster;
+  /** The DhtNode objects by index (the cluster exposes them only as SimNode). */
+  nodes: DhtNode[];
+}
+
+/**
+ * Builds `count` nodes, joins them one after another through random joined nodes, then lets
+ * the network settle for `settleMs`.
+ */
+export function joinedCluster(
+  simSeed: number,
+  count: number,
+  settings: DhtSettings,
+  options: { settleMs?: number; settingsOf?: (index: number) => DhtSettings | undefined } = {},
+): JoinedCluster {
+  const network = new SimNetwork({ simSeed, latencyMsMin: 10, latencyMsMax: 100 });
+  const nodes: DhtNode[] = [];
+  const cluster = new SimCluster(network, {
+    simSeed,
+    settings,
+    createNode: (nodeOptions) => {
+      const index = nodes.length;
+      const node = new DhtNode({
+        ...nodeOptions,
+        settings: options.settingsOf?.(index) ?? nodeOptions.settings,
+      });
+      nodes.push(node);
+      return node;
+    },
+  });
+  for (let i = 0; i < count; i++) cluster.add();
+  runOperations(network, {
+    label: "join",
+    count,
+    startAtMs: (index) => network.clock.nowMs() + index * 300,
+    operationMsMax: 100_000,
+  }, (index, done) => cluster.join(index, index === 0 ? [] : [cluster.pickJoined() ?? 0], done));
+  assert.equal(cluster.joinedCount, count, `every node joined, simSeed ${simSeed}`);
+  network.run({ untilMs: network.clock.nowMs() + (options.settleMs ?? 30_000) });
+  return { network, cluster, nodes };
+}
+
+/** Runs one operation on the network to completion and returns its result. */
+export function runOne<T>(network: SimNetwork, start: (done: (result: T) => void) => void): T {
+  let result: T | undefined;
+  runOperations(
+    network,
+    { label: "op", count: 1, operationMsMax: 100_000 },
+    (_i, done) =>
+      start((r) => {
+        result = r;
+        done();
+      }),
+  );
+  return result!;
+}

@@ -1,0 +1,256 @@
+// Goal: the iterative lookup asks the right peers at the right time and stops at the right
+// moment: alpha requests at first, all of the k closest once a reply brings nothing closer, a
+// stalled request frees its slot, the query cap holds, hop counts follow the reply chain; and,
+// end to end, a lookup on a small lossless network returns exactly the k closest live nodes.
+// Method: LookupState driven by hand with IDs at chosen XOR distances from the target (the ID
+// whose last bytes read n is at distance n from the all-zero target); then a seeded 80-node
+// SimCluster whose findNode() results are compared with a brute-force sort of every live ID.
+
+import assert from "node:assert/strict";
+import { lookupCandidatesMax, lookupQueriesMax } from "../../src/core/limits.ts";
+import { NODE_ID_BYTES, NodeId } from "../../src/core/node_id.ts";
+import { Prng } from "../../src/core/rng.ts";
+import { type Candidate, LookupState } from "../../src/dht/lookup.ts";
+import type { Contact } from "../../src/dht/types.ts";
+import type { LookupResult } from "../../src/dht/types.ts";
+import { joinedCluster, randomId, runOne, settingsFor } from "./_helpers.ts";
+
+const target = NodeId.fromBytes(new Uint8Array(NODE_ID_BYTES));
+/** Far from every test contact: this node's own ID. */
+const self = NodeId.fromBytes(new Uint8Array(NODE_ID_BYTES).fill(0xff));
+
+/** The contact at XOR distance `distance` (1..2^32-1) from the all-zero target. */
+function at(distance: number): Contact {
+  const bytes = new Uint8Array(NODE_ID_BYTES);
+  new DataView(bytes.buffer).setUint32(NODE_ID_BYTES - 4, distance);
+  return {
+    id: NodeId.fromBytes(bytes),
+    address: `10.0.${distance >> 8 & 255}.${distance & 255}:7447`,
+  };
+}
+
+const distanceOf = (c: Candidate) => new DataView(c.contact.id.toBytes().buffer).getUint32(16);
+const distances = (cs: readonly Candidate[]) => cs.map(distanceOf);
+const range = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => at(from + i));
+
+Deno.test("a lookup first asks the alpha closest candidates, nearest first", () => {
+  const lookup = new LookupState(target, self, 5, 3);
+  lookup.add(range(1, 10).reverse(), 1);
+  const first = lookup.next();
+  assert.deepEqual(distances(first), [1, 2, 3]);
+  assert.ok(first.every((c) => c.state === "asking" && c.hop === 1));
+  assert.equal(lookup.queries, 3);
+  assert.deepEqual(lookup.next(), [], "every slot is taken");
+  assert.equal(lookup.isDone(), false);
+});
+
+Deno.test("this node's own ID is never a candidate", () => {
+  const lookup = new LookupState(target, self, 5, 3);
+  assert.equal(lookup.add([{ id: self, address: "10.9.9.9:7447" }], 1), false);
+  assert.deepEqual(lookup.next(), []);
+  assert.equal(lookup.isDone(), true, "nothing to ask: done at once");
+});
+
+Deno.test("add() reports whether a contact is closer than every candidate known before", () => {
+  const lookup = new LookupState(target, self, 5, 3);
+  assert.equal(lookup.add([at(10)], 1), true, "the first contact is closer than nothing");
+  assert.equal(lookup.add([at(20), at(15)], 1), false);
+  assert.equal(lookup.add([at(30), at(5)], 1), true);
+  assert.equal(lookup.add([at(5)], 1), false, "a known contact is not news");
+});
+
+Deno.test("a reply that brings a closer candidate keeps alpha requests in flight", () => {
+  const lookup = new LookupState(target, self, 5, 2);
+  lookup.add(range(10, 20), 1);
+  const [a] = lookup.next();
+  lookup.answered(a, [at(3)]);
+  const next = lookup.next();
+  assert.deepEqual(distances(next), [3], "one free slot, given to the new nearest candidate");
+  assert.equal(next[0].hop, 2);
+});
+
+Deno.test("a reply that brings nothing closer escalates to all of the k closest not yet asked", () => {
+  const lookup = new LookupState(target, self, 5, 2);
+  lookup.add(range(1, 10), 1);
+  const [a] = lookup.next(); // 1 and 2 asking.
+  lookup.answered(a, [at(50), at(60)]);
+  assert.deepEqual(distances(lookup.next()), [3, 4, 5], "the rest of the 5 closest at once");
+  assert.deepEqual(lookup.next(), [], "never past the k closest");
+  // A later reply that brings something closer returns to alpha in flight.
+  const lookup2 = new LookupState(target, self, 5, 2);
+  lookup2.add(range(10, 20), 1);
+  const [b, c] = lookup2.next();
+  lookup2.answered(b, []);
+  assert.equal(lookup2.next().length, 3, "escalated: 4 in flight");
+  lookup2.answered(c, [at(1)]);
+  assert.deepEqual(lookup2.next(), [], "back to alpha = 2, and 3 are still in flight");
+});
+
+Deno.test("a stalled request frees its slot; its late reply still counts", () => {
+  const lookup = new LookupState(target, self, 4, 2);
+  lookup.add(range(1, 8), 1);
+  const [a, b] = lookup.next();
+  lookup.stalled(a);
+  assert.equal(a.state, "stalled");
+  assert.deepEqual(distances(lookup.next()), [3], "the stalled slot is reused");
+  // The stalled candidate no longer counts among the k closest: the window slides to 5.
+  lookup.answered(b, []);
+  assert.deepEqual(distances(lookup.next()), [4, 5]);
+  // Its late reply is accepted.
+  lookup.answered(a, []);
+  assert.equal(a.state, "answered");
+  assert.deepEqual(distances(lookup.closestAnswered(10)), [1, 2]);
+  // stalled() only applies to a request in flight.
+  lookup.stalled(a);
+  assert.equal(a.state, "answered");
+});
+
+Deno.test("a lookup is done when the k closest live candidates have all answered", () => {
+  const lookup = new LookupState(target, self, 3, 3);
+  lookup.add(range(1, 6), 1);
+  const asked = lookup.next();
+  assert.equal(lookup.isDone(), false, "requests in flight");
+  lookup.answered(asked[0], []);
+  lookup.answered(asked[1], []);
+  assert.equal(lookup.isDone(), false, "one of the 3 closest still in flight");
+  lookup.answered(asked[2], []);
+  assert.equal(lookup.isDone(), true, "farther candidates never asked do not matter");
+  assert.deepEqual(lookup.next(), []);
+});
+
+Deno.test("failed and stalled candidates do not count among the k closest", () => {
+  const lookup = new LookupState(target, self, 2, 2);
+  lookup.add(range(1, 5), 1);
+  const [a, b] = lookup.next();
+  lookup.failed(a);
+  lookup.answered(b, []);
+  assert.equal(lookup.isDone(), false, "candidate 3 now ranks among the 2 closest, unasked");
+  const [c] = lookup.next();
+  assert.equal(distanceOf(c), 3);
+  lookup.stalled(c);
+  assert.equal(lookup.isDone(), false, "candidate 4 moves up");
+  const [d] = lookup.next();
+  assert.equal(distanceOf(d), 4);
+  lookup.answered(d, []);
+  assert.equal(lookup.isDone(), true, "2 and 4 answered; 1 failed, 3 stalled");
+  assert.deepEqual(distances(lookup.closestAnswered(5)), [2, 4]);
+});
+
+Deno.test("a lookup with nothing left to ask and nothing in flight is done", () => {
+  const empty = new LookupState(target, self, 20, 3);
+  assert.equal(empty.isDone(), true);
+  const lookup = new LookupState(target, self, 20, 3);
+  lookup.add(range(1, 2), 1);
+  const asked = lookup.next();
+  asked.forEach((c) => lookup.failed(c));
+  assert.equal(lookup.isDone(), true, "every candidate failed");
+  assert.deepEqual(lookup.closestAnswered(20), []);
+});
+
+Deno.test("a lookup stops asking after lookupQueriesMax requests", () => {
+  const k = 20;
+  const lookup = new LookupState(target, self, k, 3);
+  // Every reply names three new candidates closer than all before: an endless stream of news.
+  let nextDistance = 1_000_000;
+  lookup.add([at(nextDistance--), at(nextDistance--), at(nextDistance--)], 1);
+  const inFlight: Candidate[] = [...lookup.next()];
+  while (inFlight.length > 0) {
+    const candidate = inFlight.shift()!;
+    lookup.answered(candidate, [at(nextDistance--), at(nextDistance--), at(nextDistance--)]);
+    inFlight.push(...lookup.next());
+    assert.ok(lookup.queries <= lookupQueriesMax, `queries ${lookup.queries}`);
+  }
+  assert.equal(lookup.queries, lookupQueriesMax);
+  assert.deepEqual(lookup.next(), []);
+  assert.equal(lookup.isDone(), true, "done at the cap, with candidates never asked");
+  assert.equal(lookup.closestAnswered(k).length, k);
+});
+
+Deno.test("hop counts follow the reply chain, and the shortest path wins", () => {
+  const lookup = new LookupState(target, self, 20, 1);
+  lookup.add([at(100)], 1);
+  const [first] = lookup.next();
+  assert.equal(first.hop, 1);
+  lookup.answered(first, [at(50), at(70)]);
+  const [second] = lookup.next();
+  assert.equal(distanceOf(second), 50);
+  assert.equal(second.hop, 2);
+  lookup.answered(second, [at(10), at(70)]);
+  const [third] = lookup.next();
+  assert.equal(distanceOf(third), 10);
+  assert.equal(third.hop, 3);
+  // 70 was heard of at hop 2 first; hearing of it again at hop 3 keeps 2.
+  lookup.answered(third, [at(70)]);
+  const [fourth] = lookup.next();
+  assert.equal(distanceOf(fourth), 70);
+  assert.equal(fourth.hop, 2);
+  // A candidate not yet asked takes a shorter path when one appears.
+  const relay = new LookupState(target, self, 20, 1);
+  relay.add([at(5)], 3);
+  relay.add([at(5)], 1);
+  assert.equal(relay.next()[0].hop, 1);
+});
+
+Deno.test("a lookup keeps only the lookupCandidatesMax nearest candidates", () => {
+  const n = lookupCandidatesMax + 20;
+  const lookup = new LookupState(target, self, n, n);
+  lookup.add(range(1, n).reverse(), 1);
+  const asked = lookup.next();
+  assert.equal(asked.length, Math.min(lookupCandidatesMax, lookupQueriesMax));
+  assert.deepEqual(distances(asked), range(1, asked.length).map((_, i) => i + 1));
+  // Candidates beyond the cap are dropped, not just unasked: answer all and check what is left.
+  asked.forEach((c) => lookup.answered(c, []));
+  assert.equal(lookup.closestAnswered(n).length, asked.length);
+});
+
+Deno.test("closestAnswered() lists the answered candidates nearest first", () => {
+  const lookup = new LookupState(target, self, 6, 6);
+  lookup.add(range(1, 6), 1);
+  const asked = lookup.next();
+  for (const index of [4, 0, 2]) lookup.answered(asked[index], []);
+  lookup.failed(asked[1]);
+  assert.deepEqual(distances(lookup.closestAnswered(10)), [1, 3, 5]);
+  assert.deepEqual(distances(lookup.closestAnswered(2)), [1, 3]);
+});
+
+// --- end to end ---
+
+Deno.test("lookups agree with a brute-force k-closest set in small networks", () => {
+  const settings = settingsFor("full");
+  const { k } = settings.dht;
+  for (
+    const { simSeed, nodes } of [{ simSeed: 4_101, nodes: 50 }, { simSeed: 4_102, nodes: 100 }]
+  ) {
+    const { network, cluster } = joinedCluster(simSeed, nodes, settings);
+    const prng = new Prng(simSeed);
+    for (const asker of [0, 1, 17, 42, nodes - 1]) {
+      // Random targets and a target equal to another node's ID.
+      const targets = [randomId(prng), randomId(prng), cluster.nodeId((asker + 7) % nodes)];
+      for (const target of targets) {
+        const result = runOne<LookupResult>(
+          network,
+          (done) => cluster.findNode(asker, target, done),
+        );
+        const expected = cluster.liveIndexes()
+          .filter((index) => index !== asker)
+          .sort((a, b) => target.compareDistance(cluster.nodeId(a), cluster.nodeId(b)))
+          .slice(0, k);
+        const why = `${nodes} nodes, asker ${asker}, target ${target.toHex()}, simSeed ${simSeed}`;
+        assert.ok(result.ok, why);
+        assert.deepEqual(
+          result.closest.map((c) => c.id.toHex()),
+          expected.map((index) => cluster.nodeId(index).toHex()),
+          why,
+        );
+        assert.deepEqual(
+          result.closest.map((c) => c.address),
+          expected.map((index) => cluster.address(index)),
+          why,
+        );
+        assert.ok(result.rounds >= 1 && result.rounds <= 6, `rounds ${result.rounds}; ${why}`);
+        assert.ok(result.messages >= 2 * k, `messages ${result.messages}; ${why}`);
+      }
+    }
+  }
+});
