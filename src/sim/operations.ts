@@ -83,3 +83,24 @@ export function runOperations(
   // Unreachable while a watchdog is queued for every pending operation; kept as the invariant.
   assert(finished === count, `${label}: the network went idle with operations pending`);
 }
+
+/**
+ * Runs one operation to completion and returns its result (for tests and small scenarios).
+ *
+ * @param network The network to run.
+ * @param start Starts the operation; it calls `done` with the result.
+ * @returns The result.
+ */
+export function runOne<T>(network: SimNetwork, start: (done: (result: T) => void) => void): T {
+  let result: T | undefined;
+  runOperations(
+    network,
+    { label: "op", count: 1, operationMsMax: 100_000 },
+    (_index, done) =>
+      start((value) => {
+        result = value;
+        done();
+      }),
+  );
+  return result!;
+}

@@ -19,20 +19,7 @@ import {
   utf8Encode,
 } from "../../src/core/bytes.ts";
 import { InvalidInputError } from "../../src/core/errors.ts";
-
-/** Runs `fn`, expecting it to throw InvalidInputError whose message matches `pattern`. */
-function assertInvalid(fn: () => unknown, pattern: RegExp): InvalidInputError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof InvalidInputError, `expected InvalidInputError, got ${caught}`);
-  assert.equal(caught.code, "INVALID_INPUT");
-  assert.match(caught.message, pattern);
-  return caught;
-}
+import { assertInvalid } from "./_assert.ts";
 
 /** Mulberry32: a small deterministic PRNG, so the randomized tests are reproducible. */
 function prng(seed: number): () => number {

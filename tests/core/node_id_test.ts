@@ -6,19 +6,8 @@
 import assert from "node:assert/strict";
 import { compareBytes, toBase32 } from "../../src/core/bytes.ts";
 import { ed25519KeyPairFromSecretKey, sha256 } from "../../src/core/crypto.ts";
-import { InvalidInputError } from "../../src/core/errors.ts";
 import { NODE_ID_BITS, NODE_ID_BYTES, NodeId } from "../../src/core/node_id.ts";
-
-function assertInvalid(fn: () => unknown, pattern: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof InvalidInputError, `expected InvalidInputError, got ${caught}`);
-  assert.match(caught.message, pattern);
-}
+import { assertInvalid } from "./_assert.ts";
 
 /** Mulberry32: a small deterministic PRNG, so the randomized tests are reproducible. */
 function prng(seed: number): () => number {

@@ -156,18 +156,3 @@ export function joinedCluster(
   network.run({ untilMs: network.clock.nowMs() + (options.settleMs ?? 30_000) });
   return { network, cluster, nodes };
 }
-
-/** Runs one operation on the network to completion and returns its result. */
-export function runOne<T>(network: SimNetwork, start: (done: (result: T) => void) => void): T {
-  let result: T | undefined;
-  runOperations(
-    network,
-    { label: "op", count: 1, operationMsMax: 100_000 },
-    (_i, done) =>
-      start((r) => {
-        result = r;
-        done();
-      }),
-  );
-  return result!;
-}

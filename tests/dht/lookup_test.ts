@@ -13,7 +13,8 @@ import { Prng } from "../../src/core/rng.ts";
 import { type Candidate, LookupState } from "../../src/dht/lookup.ts";
 import type { Contact } from "../../src/dht/types.ts";
 import type { LookupResult } from "../../src/dht/types.ts";
-import { joinedCluster, randomId, runOne, settingsFor } from "./_helpers.ts";
+import { runOne } from "../../src/sim/operations.ts";
+import { joinedCluster, randomId, settingsFor } from "./_helpers.ts";
 
 const target = NodeId.fromBytes(new Uint8Array(NODE_ID_BYTES));
 /** Far from every test contact: this node's own ID. */

@@ -23,14 +23,8 @@ import {
 } from "../../src/dht/messages.ts";
 import type { Contact, GetResult, LookupResult, PutResult } from "../../src/dht/types.ts";
 import type { Address } from "../../src/net/address.ts";
-import {
-  idFromPrefix,
-  joinedCluster,
-  NodeHarness,
-  randomId,
-  runOne,
-  settingsFor,
-} from "./_helpers.ts";
+import { idFromPrefix, joinedCluster, NodeHarness, randomId, settingsFor } from "./_helpers.ts";
+import { runOne } from "../../src/sim/operations.ts";
 
 const SEED = 0x0de;
 const PEER: Address = "192.0.2.10:7447";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { SimCluster } from "../../src/sim/cluster.ts";
 import { SimNetwork } from "../../src/sim/network.ts";
-import { runOperations } from "../../src/sim/operations.ts";
+import { runOne, runOperations } from "../../src/sim/operations.ts";
 import type { GetResult, LookupResult, PutResult } from "../../src/dht/types.ts";
 import { defaultSettings } from "./_settings.ts";
 
@@ -27,26 +27,11 @@ function joinedCluster(simSeed: number) {
   return { network, cluster };
 }
 
-/** Runs one operation on the cluster to completion and returns its result. */
-function await1<T>(network: SimNetwork, start: (done: (result: T) => void) => void): T {
-  let result: T | undefined;
-  runOperations(
-    network,
-    { label: "op", count: 1, operationMsMax: 100_000 },
-    (_i, done) =>
-      start((r) => {
-        result = r;
-        done();
-      }),
-  );
-  return result!;
-}
-
 Deno.test("SimCluster with DhtNode: findNode() finds a node's own ID among the closest", () => {
   const simSeed = 21;
   const { network, cluster } = joinedCluster(simSeed);
   for (const [asker, target] of [[0, 39], [39, 0], [17, 5]]) {
-    const result = await1<LookupResult>(
+    const result = runOne<LookupResult>(
       network,
       (done) => cluster.findNode(asker, cluster.nodeId(target), done),
     );
@@ -70,7 +55,7 @@ Deno.test("SimCluster with DhtNode: leave() fails the leaver's pending get via i
   network.run({ untilMs: network.clock.nowMs() + 60_000 });
   assert.equal(results.length, 1, "and only once");
   // The rest of the network still works, and routes around the departed node.
-  const found = await1<LookupResult>(
+  const found = runOne<LookupResult>(
     network,
     (done) => cluster.findNode(4, cluster.nodeId(3), done),
   );
@@ -85,13 +70,13 @@ Deno.test("SimCluster with DhtNode: a value stored on one side of a partition ap
   const right = Array.from({ length: nodes / 2 }, (_, i) => cluster.address(i + nodes / 2));
   network.partition([left, right]);
   const value = new TextEncoder().encode("stored during the partition, on the left");
-  const put = await1<PutResult>(network, (done) => cluster.put(2, value, done));
+  const put = runOne<PutResult>(network, (done) => cluster.put(2, value, done));
   assert.ok(put.ok, `the left half stores it, simSeed ${simSeed}`);
   const dropped = network.counters().droppedPartition;
   assert.ok(dropped > 0, `the put tried the right half too, simSeed ${simSeed}`);
-  const hidden = await1<GetResult>(network, (done) => cluster.get(35, put.key, done));
+  const hidden = runOne<GetResult>(network, (done) => cluster.get(35, put.key, done));
   assert.equal(hidden.value, undefined, `the right half cannot see it, simSeed ${simSeed}`);
   network.heal();
-  const seen = await1<GetResult>(network, (done) => cluster.get(35, put.key, done));
+  const seen = runOne<GetResult>(network, (done) => cluster.get(35, put.key, done));
   assert.deepEqual(seen.value, value, `after heal the right half finds it, simSeed ${simSeed}`);
 });
