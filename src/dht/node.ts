@@ -392,7 +392,8 @@ export class DhtNode {
       published: held?.published ?? false,
     };
     // Another holder is replicating this value, so this node need not for a while (Kademlia).
-    this.#replicatedMs.set(request.key.toHex(), nowMs);
+    // A publisher's republish clock is its own: replicas must not postpone the republish.
+    if (!entry.published) this.#replicatedMs.set(request.key.toHex(), nowMs);
     // Durable before acknowledged: the reply waits for the store's commit.
     this.#options.store.put(entry, (error) => {
       if (error) {

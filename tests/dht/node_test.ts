@@ -542,6 +542,24 @@ Deno.test("a published value outlives record_ttl_s while its publisher republish
   );
 });
 
+Deno.test("replication STOREs reaching the publisher do not postpone its republishing", () => {
+  // Regression: a publisher among the k closest got replication STOREs every replicate_s, each
+  // of which reset its republish clock, so it never republished and the value expired.
+  const simSeed = 5_007;
+  const settings = settingsFor("full", {
+    record_ttl_s: 2 * 3600,
+    replicate_s: 3600,
+    republish_s: 5400,
+  });
+  const { network, cluster } = joinedCluster(simSeed, 22, settings);
+  const put = runOne<PutResult>(network, (done) => cluster.put(5, text("republished"), done));
+  network.run({ untilMs: network.clock.nowMs() + 8 * HOUR });
+  const holders = cluster.liveIndexes().filter((i) => cluster.store(i).get(put.key));
+  assert.ok(holders.length >= settings.dht.k - 2, `held by ${holders.length}, simSeed ${simSeed}`);
+  const got = runOne<GetResult>(network, (done) => cluster.get(20, put.key, done));
+  assert.ok(got.ok, `simSeed ${simSeed}`);
+});
+
 Deno.test("values stored before and during a partition are found on both sides after heal", () => {
   const simSeed = 5_007;
   const n = 40;
