@@ -96,3 +96,16 @@ export const tokenBytes = 8;
  * whole table on every newcomer.
  */
 export const contactFreshMs = 60_000;
+
+/**
+ * Largest record, checked before decoding: a long message with its metadata fits, and a record
+ * this size still moves over the stream transport in one piece. At the limit: `put` refuses
+ * with an error; a record arriving larger is refused unread.
+ */
+export const recordBytesMax = 64 * 1024;
+
+/**
+ * Most entries a set may be configured to hold: 65,535 fits the two policy bytes that go into a
+ * set's key. A set at its own limit drops the entries that expire first.
+ */
+export const setEntriesMax = 65_535;
