@@ -58,9 +58,6 @@ const exitStatusByCode: Record<ErrorCode, ExitStatus> = {
   UNAVAILABLE: ExitStatus.failure,
 };
 
-/** Every error code, in a stable order (for documentation and tests). */
-export const errorCodes: readonly ErrorCode[] = Object.keys(exitStatusByCode) as ErrorCode[];
-
 /** Options shared by every {@link RhizomeError}. */
 export interface RhizomeErrorOptions {
   /** The lower-level error that caused this one. */

@@ -534,7 +534,9 @@ export class DhtNode {
       .find((candidate) => candidate.token !== undefined);
     // A cached copy lives one extension period: long enough to serve a burst of reads.
     const ttlS = this.#options.settings.dht.record_ttl_extension_s;
-    if (lacking && ttlS > 0) this.#storeAt(lacking, operation.state.target, value, ttlS, () => {});
+    if (lacking && ttlS > 0) {
+      this.#storeAt(lacking.contact, lacking.token!, operation.state.target, value, ttlS, () => {});
+    }
   }
 
   /** Finds the k closest nodes to `key` and stores the value at each; reports the acks. */
@@ -551,7 +553,7 @@ export class DhtNode {
       let stored = 0;
       if (waiting === 0) return done(0);
       for (const candidate of targets) {
-        this.#storeAt(candidate, key, value, ttlS, (ok) => {
+        this.#storeAt(candidate.contact, candidate.token!, key, value, ttlS, (ok) => {
           if (ok) stored++;
           if (--waiting === 0) done(stored);
         });
@@ -560,14 +562,14 @@ export class DhtNode {
   }
 
   #storeAt(
-    candidate: Candidate,
+    contact: Contact,
+    token: Uint8Array,
     key: NodeId,
     value: Uint8Array,
     ttlS: number,
     done: (ok: boolean) => void,
   ) {
-    const { id, address } = candidate.contact;
-    const token = candidate.token!;
+    const { id, address } = contact;
     this.#stats.replicated++;
     this.#rpc.request({
       to: address,
@@ -619,7 +621,8 @@ export class DhtNode {
    */
   #offerValuesTo(newcomer: Contact): void {
     const store = this.#options.store;
-    if (store.stats().values === 0 || store.stats().values > newcomerValuesScanMax) return;
+    const count = store.stats().values;
+    if (count === 0 || count > newcomerValuesScanMax) return;
     const { k } = this.#options.settings.dht;
     for (const held of store.values()) {
       const closest = this.#table.closest(held.key, k);
@@ -634,14 +637,8 @@ export class DhtNode {
         build: (tx) => this.#message(tx, { type: MessageType.findValue, key: held.key }),
         onReply: (reply) => {
           if (reply.type !== MessageType.nodes) return;
-          const candidate: Candidate = {
-            contact: newcomer,
-            hop: 1,
-            state: "answered",
-            token: reply.token,
-          };
-          const ttlS = Math.ceil((held.expiresAtMs - this.#options.clock.nowMs()) / 1000);
-          if (ttlS > 0) this.#storeAt(candidate, held.key, held.value, ttlS, () => {});
+          const ttlS = remainingTtlS(held, this.#options.clock.nowMs());
+          if (ttlS > 0) this.#storeAt(newcomer, reply.token, held.key, held.value, ttlS, () => {});
         },
         onFail: () => {},
       });
@@ -671,9 +668,7 @@ export class DhtNode {
           const ttlMs = dht.record_ttl_s * 1000;
           this.#write({ ...held, expiresAtMs: Math.max(held.expiresAtMs, nowMs + ttlMs) });
         }
-        const ttlS = held.published
-          ? dht.record_ttl_s
-          : Math.ceil((held.expiresAtMs - nowMs) / 1000);
+        const ttlS = held.published ? dht.record_ttl_s : remainingTtlS(held, nowMs);
         this.#maintenanceLookups++;
         this.#storeAtClosest(held.key, held.value, ttlS, () => this.#maintenanceLookups--);
       });
@@ -724,6 +719,11 @@ export class DhtNode {
 /** A message without its header. */
 type MessageBody = DistributiveOmit<Message, "tx" | "sender" | "flags">;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** Whole seconds a held value has left to live: what a replica of it may be given. */
+function remainingTtlS(held: StoredValue, nowMs: number): number {
+  return Math.ceil((held.expiresAtMs - nowMs) / 1000);
+}
 
 /**
  * Held values scanned when a newcomer joins nearby. Beyond this, walking the store for every

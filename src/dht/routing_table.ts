@@ -15,7 +15,6 @@ import { assert } from "../core/assert.ts";
 import { contactFreshMs } from "../core/limits.ts";
 import { NODE_ID_BITS, NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import { randomBytes, type Rng } from "../core/rng.ts";
-import type { Address } from "../net/address.ts";
 import type { Contact } from "./types.ts";
 
 /** A contact in the table, with what the node has learnt about it. */
@@ -312,16 +311,6 @@ export class RoutingTable {
     bytes[byte] = (self[byte] & keepMask) | (~self[byte] & (1 << bit)) |
       (bytes[byte] & ((1 << bit) - 1));
     return NodeId.fromBytes(bytes);
-  }
-
-  /**
-   * The address a contact in the table uses, if any (replies must come from it).
-   *
-   * @param id The contact's ID.
-   * @returns The address, or `undefined`.
-   */
-  addressOf(id: NodeId): Address | undefined {
-    return this.get(id)?.address;
   }
 
   #bucketAt(index: number, nowMs: number): Bucket {

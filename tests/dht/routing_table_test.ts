@@ -69,7 +69,7 @@ Deno.test("a new contact joins the bucket of the prefix length it shares with th
     assert.ok(entry.id.equals(id));
     assert.equal(entry.lastSeenMs, T0);
     assert.equal(entry.failures, 0);
-    assert.equal(t.addressOf(id), contact(id).address);
+    assert.equal(t.get(id)!.address, contact(id).address);
   }
   assert.equal(t.size, 6);
 });
@@ -91,7 +91,7 @@ Deno.test("a known ID heard from a new address keeps its proven address", () => 
   const a = inBucket(0, 1);
   t.observe({ id: a, address: "10.0.0.1:7447" }, T0);
   assert.deepEqual(t.observe({ id: a, address: "10.6.6.6:7447" }, T0 + 5), { kind: "ignored" });
-  assert.equal(t.addressOf(a), "10.0.0.1:7447");
+  assert.equal(t.get(a)!.address, "10.0.0.1:7447");
   assert.equal(t.get(a)!.lastSeenMs, T0, "a claim from another address does not refresh it");
 });
 
