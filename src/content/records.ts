@@ -16,7 +16,7 @@
  */
 
 import { Packr } from "msgpackr";
-import { concatBytes, toHex, utf8Encode } from "../core/bytes.ts";
+import { bytesEqual, concatBytes, toHex, utf8Encode } from "../core/bytes.ts";
 import {
   ED25519_PUBLIC_KEY_BYTES,
   ED25519_SIGNATURE_BYTES,
@@ -25,6 +25,7 @@ import {
   ed25519Verify,
   sha256,
 } from "../core/crypto.ts";
+import { RhizomeError } from "../core/errors.ts";
 import { recordBytesMax, setEntriesMax } from "../core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 
@@ -98,16 +99,15 @@ export interface SetRecord {
 /** Any record. */
 export type DhtRecord = ImmutableRecord | MutableRecord | SetRecord;
 
-/** Why a record was refused. */
-export class RecordError extends Error {
+/** Why a record was refused (code `RECORD_INVALID`). */
+export class RecordError extends RhizomeError {
   /**
    * Makes a record error.
    *
    * @param message What is wrong with the record.
    */
   constructor(message: string) {
-    super(message);
-    this.name = "RecordError";
+    super("RECORD_INVALID", message);
   }
 }
 
@@ -235,14 +235,7 @@ export function encodeRecord(record: DhtRecord): Uint8Array {
       ];
       break;
     case RecordKind.set:
-      fields = [
-        RECORD_VERSION,
-        record.kind,
-        record.name,
-        record.policy.onePerWriter,
-        record.policy.entriesMax,
-        record.entries.map((e) => [e.writer, e.seq, e.expiresAtS, e.payload, e.signature]),
-      ];
+      fields = setFields(record);
       break;
   }
   const bytes = new Uint8Array(packr.pack(fields));
@@ -261,10 +254,30 @@ export function encodeRecord(record: DhtRecord): Uint8Array {
  *
  * @param key The key the record was stored or found under.
  * @param bytes The record's bytes.
+ * @param known A version of this set already verified: its identical entries are not checked
+ *   again.
  * @returns The record.
  * @throws {RecordError} Saying what is wrong.
  */
-export function decodeRecord(key: NodeId, bytes: Uint8Array): DhtRecord {
+export function decodeRecord(key: NodeId, bytes: Uint8Array, known?: DhtRecord): DhtRecord {
+  const record = decodeStoredRecord(bytes);
+  if (!recordKey(record).equals(key)) {
+    throw new RecordError("Cannot accept record: it does not belong under this key");
+  }
+  verifySignatures(key, record, known?.kind === RecordKind.set ? known : undefined);
+  return record;
+}
+
+/**
+ * Decodes a record without checking its key or signatures: for bytes this node verified when it
+ * stored them (and whose integrity hash it has checked since). Size, version and shape are
+ * still checked.
+ *
+ * @param bytes The record's bytes.
+ * @returns The record.
+ * @throws {RecordError} When the bytes are not a well-formed record.
+ */
+export function decodeStoredRecord(bytes: Uint8Array): DhtRecord {
   if (bytes.length > recordBytesMax) {
     throw new RecordError(
       `Cannot accept record: ${bytes.length} bytes, the limit is ${recordBytesMax}`,
@@ -286,12 +299,7 @@ export function decodeRecord(key: NodeId, bytes: Uint8Array): DhtRecord {
       } is not supported (expected ${RECORD_VERSION})`,
     );
   }
-  const record = recordOf(fields);
-  if (!recordKey(record).equals(key)) {
-    throw new RecordError("Cannot accept record: it does not belong under this key");
-  }
-  verifySignatures(key, record);
-  return record;
+  return recordOf(fields);
 }
 
 /**
@@ -310,7 +318,7 @@ export function replaces(held: MutableRecord, incoming: MutableRecord): boolean 
 /**
  * The union of two versions of a set, both verified: expired entries dropped, one entry per
  * writer when the policy says so (the highest sequence wins), exact duplicates removed, and at
- * most `entriesMax` entries, the ones that expire first going first.
+ * most `entriesMax` entries in at most `recordBytesMax` bytes, the ones that expire first going first.
  *
  * @param a One version.
  * @param b The other (same key, so the same name and policy).
@@ -327,12 +335,34 @@ export function mergeSets(a: SetRecord, b: SetRecord, nowS: number): SetRecord {
     if (!known || entry.seq > known.seq) byId.set(id, entry);
   }
   let entries = [...byId.values()];
-  if (entries.length > a.policy.entriesMax) {
-    entries.sort((x, y) => y.expiresAtS - x.expiresAtS || compareEntries(x, y));
-    entries = entries.slice(0, a.policy.entriesMax);
+  // Latest expiry first: what is cut to fit goes in the order it would expire anyway.
+  entries.sort((x, y) => y.expiresAtS - x.expiresAtS || compareEntries(x, y));
+  entries = entries.slice(0, a.policy.entriesMax);
+  // Two sets that each fit may not fit together: cut by estimated size, then check exactly.
+  let bytes = packr.pack(setFields({ ...a, entries })).length;
+  while (bytes > recordBytesMax) {
+    let excess = bytes - recordBytesMax;
+    while (excess > 0 && entries.length > 0) excess -= entryBytesEstimate(entries.pop()!);
+    bytes = packr.pack(setFields({ ...a, entries })).length;
   }
   entries.sort(compareEntries);
   return { ...a, entries };
+}
+
+/** An entry's encoded size, at least: its byte fields, two numbers and the array header. */
+function entryBytesEstimate(entry: SetEntry): number {
+  return entry.writer.length + entry.payload.length + entry.signature.length + 8;
+}
+
+function setFields(record: SetRecord): unknown[] {
+  return [
+    RECORD_VERSION,
+    record.kind,
+    record.name,
+    record.policy.onePerWriter,
+    record.policy.entriesMax,
+    record.entries.map((e) => [e.writer, e.seq, e.expiresAtS, e.payload, e.signature]),
+  ];
 }
 
 function recordOf(fields: unknown[]): DhtRecord {
@@ -402,7 +432,12 @@ function setEntryOf(entry: unknown, fail: (what: string) => never): SetEntry {
   };
 }
 
-function verifySignatures(key: NodeId, record: DhtRecord): void {
+/**
+ * Checks the owner's or every writer's signature. An entry of a set identical to one in `known`
+ * (a version of the set this node verified before: same writer, sequence and signature bytes)
+ * is not verified again, so merging a large set costs only its new entries.
+ */
+function verifySignatures(key: NodeId, record: DhtRecord, known?: SetRecord): void {
   if (record.kind === RecordKind.mutable) {
     const signed = mutableSigned(record.owner, record.name, record.seq, record.payload);
     if (!ed25519Verify(record.owner, signed, record.signature)) {
@@ -410,7 +445,9 @@ function verifySignatures(key: NodeId, record: DhtRecord): void {
     }
   }
   if (record.kind === RecordKind.set) {
+    const verified = new Map(known?.entries.map((entry) => [toHex(entry.signature), entry]));
     for (const entry of record.entries) {
+      if (sameEntry(entry, verified.get(toHex(entry.signature)))) continue;
       const signed = setEntrySigned(key, entry.writer, entry.seq, entry.expiresAtS, entry.payload);
       if (!ed25519Verify(entry.writer, signed, entry.signature)) {
         throw new RecordError("Cannot accept record: a set entry's signature does not verify");
@@ -432,6 +469,11 @@ function setEntrySigned(
 ): Uint8Array {
   const fields = packr.pack([key.toBytes(), writer, seq, expiresAtS, payload]);
   return concatBytes(setEntryDomain, new Uint8Array(fields));
+}
+
+function sameEntry(entry: SetEntry, other: SetEntry | undefined): boolean {
+  return other !== undefined && entry.seq === other.seq && entry.expiresAtS === other.expiresAtS &&
+    bytesEqual(entry.writer, other.writer) && bytesEqual(entry.payload, other.payload);
 }
 
 function hashKey(...parts: Uint8Array[]): NodeId {

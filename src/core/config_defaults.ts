@@ -68,10 +68,52 @@ peer_failures_max = 3
 # An iterative lookup gives up after this long.
 lookup_timeout_ms = 10000
 
+[store]
+# The expiry sweep runs this often; it deletes in small batches, so reads never wait for it.
+sweep_s = 60
+
+# Record classes: each record on disk has one. "popular" is what the popularity ranking marks;
+# "active", what was read or written lately; "normal", everything else; "personal", what this
+# node's own user published. For each class:
+#   ttl_s        the lifetime of a record stored without a TTL of its own;
+#   extension_s  how far a read (activity) pushes the expiry out...
+#   ttl_max_s    ...but never past this long after the record was first stored;
+#   retention_s  how long after it was stored no quota eviction may remove it. (Expiry still
+#                does: a record whose publisher lets it lapse is gone.)
+# When the disk budget or record count of the node type is reached, expired records go first,
+# then the least valuable (lowest score, normal before active before popular before personal,
+# longest unread first), never one inside its retention. If that cannot make room, the write is
+# refused and counted.
+[store.popular]
+ttl_s = 604800
+extension_s = 86400
+ttl_max_s = 7776000
+retention_s = 604800
+
+[store.active]
+ttl_s = 259200
+extension_s = 43200
+ttl_max_s = 2592000
+retention_s = 86400
+
+[store.normal]
+ttl_s = 86400
+extension_s = 3600
+ttl_max_s = 604800
+retention_s = 3600
+
+[store.personal]
+ttl_s = 2592000
+extension_s = 86400
+ttl_max_s = 31536000
+retention_s = 2592000
+
 # Budgets for each node type. "auto" picks the largest profile the machine can honour.
 [profiles.seed]
-# Disk space for stored records.
+# Disk space for stored records (their bytes plus a fixed overhead per record).
 disk_bytes_max = "200 GiB"
+# Records stored at most.
+records_max = 100000000
 # Memory for caches and tables.
 memory_bytes_max = "4 GiB"
 # Contacts kept in the routing table.
@@ -83,6 +125,7 @@ stores_for_others = true
 
 [profiles.full]
 disk_bytes_max = "20 GiB"
+records_max = 10000000
 memory_bytes_max = "1 GiB"
 routing_contacts_max = 3200
 rpc_inflight_max = 64
@@ -90,6 +133,7 @@ stores_for_others = true
 
 [profiles.light]
 disk_bytes_max = "1 GiB"
+records_max = 1000000
 memory_bytes_max = "256 MiB"
 routing_contacts_max = 640
 rpc_inflight_max = 16
@@ -97,6 +141,7 @@ stores_for_others = true
 
 [profiles.mobile]
 disk_bytes_max = "64 MiB"
+records_max = 50000
 memory_bytes_max = "64 MiB"
 routing_contacts_max = 160
 rpc_inflight_max = 8

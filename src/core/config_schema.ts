@@ -132,6 +132,8 @@ const contactUri = v.pipe(
 export interface NodeProfile {
   /** Disk space for stored records, in bytes. */
   disk_bytes_max: number;
+  /** Records stored at most. */
+  records_max: number;
   /** Memory for caches and tables, in bytes. */
   memory_bytes_max: number;
   /** Contacts kept in the routing table. */
@@ -201,16 +203,47 @@ export interface Config {
     /** Time limit of one lookup, in milliseconds. */
     lookup_timeout_ms: number;
   };
+  /** The record store: expiry sweep and record classes. */
+  store: {
+    /** Period of the expiry sweep, in seconds. */
+    sweep_s: number;
+  } & Record<RecordClass, RecordClassPolicy>;
   /** Budgets by node type. */
   profiles: Record<NodeType, NodeProfile>;
 }
 
+/** The classes a stored record belongs to, which decide its lifetime and eviction order. */
+export const RECORD_CLASSES = ["popular", "active", "normal", "personal"] as const;
+
+/** A record class. */
+export type RecordClass = typeof RECORD_CLASSES[number];
+
+/** How long records of one class live and are protected, in seconds. */
+export interface RecordClassPolicy {
+  /** Lifetime of a record stored without its own TTL. */
+  ttl_s: number;
+  /** How far activity (a read) pushes the expiry out. */
+  extension_s: number;
+  /** Longest lifetime activity may extend a record to, counted from when it was stored. */
+  ttl_max_s: number;
+  /** How long after it was stored no quota eviction may remove it. */
+  retention_s: number;
+}
+
 const profile = table({
   disk_bytes_max: byteSize(1024 * 1024),
+  records_max: integer(100, 1_000_000_000),
   memory_bytes_max: byteSize(16 * 1024 * 1024),
   routing_contacts_max: integer(20, 100_000),
   rpc_inflight_max: integer(1, 4096),
   stores_for_others: v.boolean("expected true or false"),
+});
+
+const recordClass = table({
+  ttl_s: integer(60, 10 * 365 * 86400),
+  extension_s: integer(0, 10 * 365 * 86400),
+  ttl_max_s: integer(60, 10 * 365 * 86400),
+  retention_s: integer(0, 10 * 365 * 86400),
 });
 
 /** The schema of a whole configuration; its output type is checked against {@link Config}. */
@@ -248,6 +281,13 @@ const configSchema: v.GenericSchema<unknown, Config> = table({
     rpc_retries_max: integer(0, 10),
     peer_failures_max: integer(1, 100),
     lookup_timeout_ms: integer(100, 600_000),
+  }),
+  store: table({
+    sweep_s: integer(1, 86400),
+    popular: recordClass,
+    active: recordClass,
+    normal: recordClass,
+    personal: recordClass,
   }),
   profiles: table({
     seed: profile,
@@ -338,4 +378,17 @@ export const crossFieldRules: readonly CrossFieldRule[] = [
     holds: (c) => c.dht.replicate_s <= c.dht.record_ttl_s,
     expected: "expected at most dht.record_ttl_s, or values expire before they are replicated",
   },
+  ...RECORD_CLASSES.flatMap((name): CrossFieldRule[] => [
+    {
+      path: `store.${name}.ttl_s`,
+      holds: (c) => c.store[name].ttl_s <= c.store[name].ttl_max_s,
+      expected: `expected at most store.${name}.ttl_max_s`,
+    },
+    {
+      path: `store.${name}.retention_s`,
+      holds: (c) => c.store[name].retention_s <= c.store[name].ttl_s,
+      expected:
+        `expected at most store.${name}.ttl_s (a record cannot be kept longer than it lives)`,
+    },
+  ]),
 ];

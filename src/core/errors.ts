@@ -42,6 +42,10 @@ export type ErrorCode =
   | "IDENTITY_CORRUPT"
   | "IDENTITY_EXISTS"
   | "DATA_DIR_UNUSABLE"
+  | "RECORD_INVALID"
+  | "RECORD_STALE"
+  | "STORE_FULL"
+  | "STORE_UNUSABLE"
   | "UNAVAILABLE";
 
 /** Stable error codes and the exit status each one ends the CLI with. */
@@ -55,6 +59,10 @@ const exitStatusByCode: Record<ErrorCode, ExitStatus> = {
   IDENTITY_CORRUPT: ExitStatus.identity,
   IDENTITY_EXISTS: ExitStatus.exists,
   DATA_DIR_UNUSABLE: ExitStatus.dataDir,
+  RECORD_INVALID: ExitStatus.failure,
+  RECORD_STALE: ExitStatus.failure,
+  STORE_FULL: ExitStatus.failure,
+  STORE_UNUSABLE: ExitStatus.dataDir,
   UNAVAILABLE: ExitStatus.failure,
 };
 
@@ -161,6 +169,29 @@ export class DataDirError extends RhizomeError {
    */
   constructor(message: string, options: RhizomeErrorOptions = {}) {
     super("DATA_DIR_UNUSABLE", message, options);
+  }
+}
+
+/**
+ * A record was refused, or the record store cannot do what was asked. `RECORD_INVALID`: the record
+ * does not verify (forged, truncated, oversize, wrong key or version); `RECORD_STALE`: it is
+ * older than the one held; `STORE_FULL`: nothing can be evicted to make room; `STORE_UNUSABLE`:
+ * the store cannot be opened or written (closed, read-only, disk error).
+ */
+export class StoreError extends RhizomeError {
+  /**
+   * Makes a store error.
+   *
+   * @param code Which problem this is.
+   * @param message A sentence: "Cannot <action>: <reason>".
+   * @param options The cause, when there is one.
+   */
+  constructor(
+    code: "RECORD_INVALID" | "RECORD_STALE" | "STORE_FULL" | "STORE_UNUSABLE",
+    message: string,
+    options: RhizomeErrorOptions = {},
+  ) {
+    super(code, message, options);
   }
 }
 

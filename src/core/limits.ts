@@ -109,3 +109,42 @@ export const recordBytesMax = 64 * 1024;
  * set's key. A set at its own limit drops the entries that expire first.
  */
 export const setEntriesMax = 65_535;
+
+/**
+ * What each stored record counts against the disk budget beyond its own bytes: its metadata
+ * (about 70 bytes), its expiry-index entry (28 bytes) and LMDB's per-entry and page overhead.
+ * Counting it keeps a budget full of tiny records honest about the disk it takes.
+ */
+export const recordOverheadBytes = 256;
+
+/**
+ * Records examined to choose eviction victims when the store is over its quota: all of them in a
+ * smaller store; beyond that a window of this many from a random key (keys are hashes, so the
+ * window is a fair sample), as Redis samples for its LRU. Bounds the time one write can spend
+ * choosing. At the limit: the least valuable of the sample goes, not of the whole store.
+ */
+export const evictionSampleMax = 4096;
+
+/**
+ * Share of the quota an eviction frees beyond what the write needs, so the writes that follow
+ * find room without another scan. 1% of a budget is a few seconds of writes at full speed.
+ */
+export const evictionSlackFraction = 0.01;
+
+/**
+ * Expired records one sweep transaction deletes. Small enough that the transaction's callback
+ * holds the main thread for about a millisecond, so reads and writes go on between batches.
+ */
+export const sweepBatchMax = 1000;
+
+/**
+ * Batches one sweep runs. A larger backlog (after a long downtime) is cleared by the next sweeps;
+ * reads treat expired records as absent meanwhile.
+ */
+export const sweepBatchesMax = 100;
+
+/**
+ * Records kept in quarantine (failed their integrity check) for an operator to inspect. At the
+ * limit a new failure is still reported and counted, but its bytes are not kept.
+ */
+export const quarantineMax = 1000;

@@ -32,7 +32,13 @@ async function compile(args: string[], env: Record<string, string> = {}) {
 
 Deno.test("permissionFlags() takes the permission words of the rhizome task, no -A", () => {
   const flags = permissionFlags(denoConfig.tasks.rhizome);
-  assert.deepEqual(flags, ["--no-prompt", "--allow-read", "--allow-write", "--allow-env"]);
+  assert.deepEqual(flags, [
+    "--no-prompt",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-ffi",
+  ]);
   assert.ok(!denoConfig.tasks.rhizome.includes(" -A"));
   assert.ok(!denoConfig.tasks.rhizome.includes("--allow-all"));
 });

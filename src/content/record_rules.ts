@@ -1,0 +1,56 @@
+/**
+ * Rhizome's record rules for the store: verification by {@link decodeRecord}, a higher sequence
+ * replacing a mutable record, sets merged by union.
+ *
+ * @module
+ */
+
+import { bytesEqual } from "../core/bytes.ts";
+import { recordBytesMax } from "../core/limits.ts";
+import type { NodeId } from "../core/node_id.ts";
+import type { MergeResult, RecordRules, VerifiedRecord } from "../store/record_rules.ts";
+import {
+  decodeRecord,
+  decodeStoredRecord,
+  type DhtRecord,
+  encodeRecord,
+  mergeSets,
+  RecordKind,
+} from "./records.ts";
+
+/** A verified record with its decoded form, so merging does not decode it twice. */
+export interface VerifiedDhtRecord extends VerifiedRecord {
+  /** The decoded record. */
+  readonly record: DhtRecord;
+}
+
+/** The rules the record store applies to Rhizome's three record kinds. */
+export const recordRules: RecordRules<VerifiedDhtRecord> = {
+  kindNames: ["immutable", "mutable", "set"],
+  recordBytesMax,
+
+  verify(key: NodeId, bytes: Uint8Array, held: Uint8Array | undefined): VerifiedDhtRecord {
+    const known = held === undefined ? undefined : decodeStoredRecord(held);
+    const record = decodeRecord(key, bytes, known);
+    return { kind: record.kind, bytes, record };
+  },
+
+  merge(held: Uint8Array, incoming: VerifiedDhtRecord, nowMs: number): MergeResult {
+    if (bytesEqual(held, incoming.bytes)) return { outcome: "keep" };
+    const heldRecord = decodeStoredRecord(held);
+    const record = incoming.record;
+    if (record.kind === RecordKind.mutable && heldRecord.kind === RecordKind.mutable) {
+      if (record.seq > heldRecord.seq) return { outcome: "replace", bytes: incoming.bytes };
+      return {
+        outcome: "stale",
+        reason: `sequence ${record.seq} is not above the held ${heldRecord.seq}`,
+      };
+    }
+    if (record.kind === RecordKind.set && heldRecord.kind === RecordKind.set) {
+      const merged = encodeRecord(mergeSets(heldRecord, record, Math.floor(nowMs / 1000)));
+      return bytesEqual(merged, held) ? { outcome: "keep" } : { outcome: "replace", bytes: merged };
+    }
+    // Same key, same immutable content (the key is its hash); kinds cannot differ under one key.
+    return { outcome: "keep" };
+  },
+};

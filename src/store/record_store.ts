@@ -1,0 +1,805 @@
+/**
+ * The record store: one LMDB environment in the data directory holding the records a node keeps,
+ * keyed by their DHT key. Every write is verified by the {@link RecordRules} and acknowledged
+ * only once its transaction is committed and flushed. Every read checks the record's integrity
+ * hash; a record that fails is moved to quarantine and not served. Quotas come from the node
+ * type's profile; the eviction order is in `eviction.ts`.
+ *
+ * Databases in the environment:
+ * - `records`: key (20 bytes) → record bytes;
+ * - `meta`: key → {@link RecordMeta} (small, so scans never touch records);
+ * - `expiry`: expiresAtMs (8 bytes, big-endian) ‖ key → nothing, for the sweep;
+ * - `quarantine`: key → MessagePack `[atMs, reason, bytes]`;
+ * - `info`: `format` → the store format, checked at open.
+ *
+ * A second process may open the same file read-only (LMDB readers never block the writer):
+ * `rhizome snapshot export` reads a node's store while it runs.
+ *
+ * @module
+ */
+
+import { type Database, open, type RootDatabase } from "lmdb";
+import { Packr } from "msgpackr";
+import { getRandomValues } from "node:crypto";
+import { bytesEqual, toHex } from "../core/bytes.ts";
+import type { Clock } from "../core/clock.ts";
+import { RECORD_CLASSES, type RecordClass, type RecordClassPolicy } from "../core/config_schema.ts";
+import { sha256 } from "../core/crypto.ts";
+import { RhizomeError, StoreError } from "../core/errors.ts";
+import {
+  evictionSampleMax,
+  evictionSlackFraction,
+  quarantineMax,
+  recordOverheadBytes,
+  sweepBatchesMax,
+  sweepBatchMax,
+} from "../core/limits.ts";
+import type { Log } from "../core/log.ts";
+import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
+import { describeOsError } from "../core/os_error.ts";
+import {
+  classScore,
+  type EvictionCandidate,
+  planEviction,
+  type RecordScore,
+  type Room,
+} from "./eviction.ts";
+import { decodeMeta, encodeMeta, type RecordMeta } from "./record_meta.ts";
+import type { RecordRules, VerifiedRecord } from "./record_rules.ts";
+import type { StoredValue, ValueStore, ValueStoreStats } from "./value_store.ts";
+
+/** The on-disk format this build reads and writes. */
+export const STORE_FORMAT = "rhizome-store/1";
+
+/** What a {@link RecordStore} is opened with. */
+export interface RecordStoreOptions {
+  /** The LMDB file (its lock file sits beside it, with `-lock` appended). */
+  path: string;
+  /** How records verify and merge. */
+  rules: RecordRules;
+  /** The only source of time. */
+  clock: Clock;
+  /** Each record class's lifetimes (the config's `[store]` tables). */
+  classes: Record<RecordClass, RecordClassPolicy>;
+  /** The node type's budgets. */
+  quota: { bytesMax: number; recordsMax: number };
+  /** The value of a record when choosing what to evict; by class when absent. */
+  score?: RecordScore;
+  /** Open for reading only (a second process beside the running node). */
+  readOnly?: boolean;
+  /** Where to report quarantined records and failed writes. */
+  log?: Log;
+}
+
+/** How to store a record. */
+export interface PutOptions {
+  /** Its class; when absent, the held record's, else `personal` if published, else `normal`. */
+  class?: RecordClass;
+  /** Its lifetime from now, capped at the class's `ttl_max_s`; the class's `ttl_s` when absent. */
+  ttlMs?: number;
+  /** Whether this node publishes it (and republishes it). */
+  published?: boolean;
+}
+
+/** What a put did. */
+export interface PutOutcome {
+  /** `stored` (new), `replaced` (newer version or merged set), `renewed` (same bytes kept). */
+  status: "stored" | "replaced" | "renewed";
+  /** When the record now expires. */
+  expiresAtMs: number;
+  /** Records evicted to make room. */
+  evicted: number;
+}
+
+/** A record with everything the store knows of it. */
+export interface StoredRecord extends StoredValue {
+  /** The kind's name. */
+  readonly kind: string;
+  /** Its class. */
+  readonly class: RecordClass;
+  /** When it was last stored or read. */
+  readonly activityMs: number;
+}
+
+/** Records and bytes of one group. */
+export interface RecordCount {
+  /** Records. */
+  records: number;
+  /** Bytes of records (without overhead). */
+  bytes: number;
+}
+
+/** Counts for metrics. */
+export interface RecordStoreStats extends ValueStoreStats {
+  /** Bytes counted against the disk budget (record bytes plus overhead). */
+  quotaBytes: number;
+  /** The budgets. */
+  quota: { bytesMax: number; recordsMax: number };
+  /** By kind name. */
+  byKind: Record<string, RecordCount>;
+  /** By class. */
+  byClass: Record<RecordClass, RecordCount>;
+  /** Records evicted for room since open. */
+  evicted: number;
+  /** Records removed by the expiry sweep since open. */
+  expired: number;
+  /** Writes refused since open, by reason. */
+  refused: { invalid: number; stale: number; full: number };
+  /** Reads that failed the integrity check since open. */
+  integrityFailures: number;
+  /** Records in quarantine now. */
+  quarantined: number;
+}
+
+/** A record that failed its integrity check. */
+export interface QuarantinedRecord {
+  /** Its key. */
+  key: NodeId;
+  /** When it was found. */
+  atMs: number;
+  /** What was wrong. */
+  reason: string;
+  /** Its bytes as found (empty when missing). */
+  bytes: Uint8Array;
+}
+
+type Db = Database<Uint8Array, Uint8Array>;
+type Applied = { outcome: PutOutcome } | { refused: StoreError };
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+const binary = { encoding: "binary", keyEncoding: "binary" } as const;
+
+/** Records on LMDB. Implements the DHT's {@link ValueStore}. */
+export class RecordStore implements ValueStore {
+  readonly #options: RecordStoreOptions;
+  readonly #root: RootDatabase;
+  readonly #records: Db;
+  readonly #meta: Db;
+  readonly #expiry: Db;
+  readonly #quarantine: Db;
+  readonly #score: RecordScore;
+  readonly #retentionMs: Record<RecordClass, number>;
+  readonly #pending = new Set<Promise<unknown>>();
+  readonly #quarantining = new Set<string>();
+  #counts = emptyCounts([]);
+  #closed = false;
+  readonly #events = {
+    evicted: 0,
+    expired: 0,
+    refused: { invalid: 0, stale: 0, full: 0 },
+    integrityFailures: 0,
+  };
+
+  private constructor(options: RecordStoreOptions, root: RootDatabase) {
+    this.#options = options;
+    this.#root = root;
+    this.#records = root.openDB<Uint8Array, Uint8Array>({ name: "records", ...binary });
+    this.#meta = root.openDB<Uint8Array, Uint8Array>({ name: "meta", ...binary });
+    this.#expiry = root.openDB<Uint8Array, Uint8Array>({ name: "expiry", ...binary });
+    this.#quarantine = root.openDB<Uint8Array, Uint8Array>({ name: "quarantine", ...binary });
+    this.#score = options.score ?? classScore;
+    this.#retentionMs = Object.fromEntries(
+      RECORD_CLASSES.map((name) => [name, options.classes[name].retention_s * 1000]),
+    ) as Record<RecordClass, number>;
+  }
+
+  /**
+   * Opens (creating when writable) the store.
+   *
+   * @param options Where, with which rules, budgets and classes.
+   * @returns The open store.
+   * @throws {StoreError} `STORE_UNUSABLE` when the file cannot be opened or has another format.
+   */
+  static open(options: RecordStoreOptions): RecordStore {
+    const readOnly = options.readOnly ?? false;
+    let root: RootDatabase;
+    try {
+      root = open({ path: options.path, maxDbs: 8, noSubdir: true, readOnly });
+    } catch (error) {
+      throw new StoreError(
+        "STORE_UNUSABLE",
+        `Cannot open the record store ${options.path}: ${describeOsError(error)}`,
+        { cause: error },
+      );
+    }
+    try {
+      const info = root.openDB({ name: "info", encoding: "string" });
+      const format = info.get("format");
+      if (format === undefined && !readOnly) {
+        info.putSync("format", STORE_FORMAT);
+      } else if (format !== STORE_FORMAT) {
+        throw new StoreError(
+          "STORE_UNUSABLE",
+          `Cannot open the record store ${options.path}: its format is ${
+            JSON.stringify(format ?? "missing")
+          }, this build reads ${STORE_FORMAT}`,
+        );
+      }
+      const store = new RecordStore(options, root);
+      store.#recount();
+      return store;
+    } catch (error) {
+      void root.close();
+      if (error instanceof RhizomeError) throw error;
+      throw new StoreError(
+        "STORE_UNUSABLE",
+        `Cannot open the record store ${options.path}: ${describeOsError(error)}`,
+        { cause: error },
+      );
+    }
+  }
+
+  // --- reads ---
+
+  /**
+   * The record under `key`, if held, not expired and intact.
+   *
+   * @param key The key.
+   * @returns The record with its bookkeeping, or `undefined`.
+   */
+  getRecord(key: NodeId): StoredRecord | undefined {
+    this.#assertOpen();
+    const keyBytes = key.toBytes();
+    const found = this.#readChecked(keyBytes);
+    if (!found || found.meta.expiresAtMs <= this.#options.clock.nowMs()) return undefined;
+    return this.#storedRecord(key, found.meta, found.bytes);
+  }
+
+  /**
+   * The value under `key` (the DHT's view of {@link getRecord}).
+   *
+   * @param key The key.
+   * @returns The stored value, or `undefined`.
+   */
+  get(key: NodeId): StoredValue | undefined {
+    return this.getRecord(key);
+  }
+
+  /**
+   * Every live, intact record, read from one snapshot (writes meanwhile do not disturb the walk).
+   *
+   * @returns The records, in key order.
+   */
+  *values(): Iterable<StoredRecord> {
+    this.#assertOpen();
+    const nowMs = this.#options.clock.nowMs();
+    for (const { key, value } of this.#meta.getRange({})) {
+      const meta = decodeMeta(value);
+      if (meta && meta.expiresAtMs <= nowMs) continue;
+      const keyBytes = plain(key);
+      const found = this.#readChecked(keyBytes);
+      if (found) yield this.#storedRecord(NodeId.fromBytes(keyBytes), found.meta, found.bytes);
+    }
+  }
+
+  /**
+   * Records in quarantine.
+   *
+   * @returns Them, in key order.
+   */
+  quarantined(): QuarantinedRecord[] {
+    this.#assertOpen();
+    const found: QuarantinedRecord[] = [];
+    for (const { key, value } of this.#quarantine.getRange({})) {
+      const [atMs, reason, bytes] = packr.unpack(value) as [number, string, Uint8Array];
+      found.push({ key: NodeId.fromBytes(plain(key)), atMs, reason, bytes: new Uint8Array(bytes) });
+    }
+    return found;
+  }
+
+  /**
+   * Counts for metrics. A read-only store counts afresh, since another process writes.
+   *
+   * @returns The counts now.
+   */
+  stats(): RecordStoreStats {
+    this.#assertOpen();
+    if (this.#options.readOnly) this.#recount();
+    const counts = this.#counts;
+    return {
+      values: counts.records,
+      bytes: counts.bytes,
+      quotaBytes: counts.bytes + counts.records * recordOverheadBytes,
+      quota: { ...this.#options.quota },
+      byKind: structuredClone(counts.byKind),
+      byClass: structuredClone(counts.byClass),
+      evicted: this.#events.evicted,
+      expired: this.#events.expired,
+      refused: { ...this.#events.refused },
+      integrityFailures: this.#events.integrityFailures,
+      quarantined: this.#quarantine.getCount(),
+    };
+  }
+
+  // --- writes ---
+
+  /**
+   * Verifies a record and stores it, merged with the version held. Resolves once the write is
+   * committed and flushed to disk.
+   *
+   * @param key The record's key.
+   * @param bytes The record.
+   * @param options Class, lifetime, publisher.
+   * @returns What the put did.
+   * @throws {StoreError} `RECORD_INVALID` (does not verify), `RECORD_STALE` (older than the held
+   *   version), `STORE_FULL` (no room and nothing evictable), `STORE_UNUSABLE` (closed,
+   *   read-only, disk error). Nothing is changed then.
+   */
+  async putRecord(key: NodeId, bytes: Uint8Array, options: PutOptions = {}): Promise<PutOutcome> {
+    this.#assertWritable();
+    const { rules } = this.#options;
+    if (options.ttlMs !== undefined && !(options.ttlMs > 0)) {
+      throw new StoreError(
+        "RECORD_INVALID",
+        `Cannot store record ${key.toHex()}: its TTL is not positive`,
+      );
+    }
+    let verified: VerifiedRecord;
+    try {
+      if (bytes.length > rules.recordBytesMax) {
+        throw new StoreError(
+          "RECORD_INVALID",
+          `Cannot accept record: ${bytes.length} bytes, the limit is ${rules.recordBytesMax}`,
+        );
+      }
+      const held = this.#readChecked(key.toBytes());
+      verified = rules.verify(key, bytes, held?.bytes);
+    } catch (error) {
+      this.#events.refused.invalid++;
+      if (error instanceof RhizomeError) throw error;
+      throw new StoreError("RECORD_INVALID", `Cannot accept record: ${String(error)}`);
+    }
+    const applied = await this.#write(() => this.#apply(key.toBytes(), verified, options));
+    if ("refused" in applied) {
+      if (applied.refused.code === "RECORD_STALE") this.#events.refused.stale++;
+      if (applied.refused.code === "STORE_FULL") this.#events.refused.full++;
+      throw applied.refused;
+    }
+    return applied.outcome;
+  }
+
+  /**
+   * Stores a value for the DHT: {@link putRecord} with the entry's expiry as the TTL.
+   *
+   * @param entry The value and its bookkeeping.
+   * @param done Called once the write is durable, or with the error that stopped it.
+   */
+  put(entry: StoredValue, done: (error?: Error) => void): void {
+    const ttlMs = entry.expiresAtMs - this.#options.clock.nowMs();
+    this.putRecord(entry.key, entry.value, { ttlMs, published: entry.published })
+      .then(() => done(), (error: Error) => done(error));
+  }
+
+  /**
+   * Records activity on a record: its expiry moves out by its class's extension, never past the
+   * class's cap counted from when it was stored. Writes only when the expiry or the activity time
+   * moves by a quarter of the extension, so a hot record's reads stay reads.
+   *
+   * @param key The record's key.
+   * @returns Whether the record is held (and live).
+   */
+  async touch(key: NodeId): Promise<boolean> {
+    this.#assertWritable();
+    return await this.#write(() => {
+      const keyBytes = key.toBytes();
+      const meta = this.#metaAt(keyBytes);
+      const nowMs = this.#options.clock.nowMs();
+      if (!meta || meta.expiresAtMs <= nowMs) return false;
+      const policy = this.#options.classes[meta.class];
+      const extensionMs = policy.extension_s * 1000;
+      const capMs = meta.storedAtMs + policy.ttl_max_s * 1000;
+      const expiresAtMs = Math.max(meta.expiresAtMs, Math.min(nowMs + extensionMs, capMs));
+      const moved = Math.max(expiresAtMs - meta.expiresAtMs, nowMs - meta.activityMs);
+      if (moved >= extensionMs / 4) {
+        this.#writeMeta(keyBytes, meta, { ...meta, expiresAtMs, activityMs: nowMs });
+      }
+      return true;
+    });
+  }
+
+  /**
+   * Moves a record to another class (the popularity service marks records popular or active).
+   *
+   * @param key The record's key.
+   * @param recordClass The new class.
+   * @returns Whether the record is held.
+   */
+  async setClass(key: NodeId, recordClass: RecordClass): Promise<boolean> {
+    this.#assertWritable();
+    return await this.#write(() => {
+      const keyBytes = key.toBytes();
+      const meta = this.#metaAt(keyBytes);
+      if (!meta) return false;
+      if (meta.class !== recordClass) {
+        this.#writeMeta(keyBytes, meta, { ...meta, class: recordClass });
+      }
+      return true;
+    });
+  }
+
+  /**
+   * Removes a record; resolves once durable.
+   *
+   * @param key The record's key.
+   * @returns Whether it was held.
+   */
+  async remove(key: NodeId): Promise<boolean> {
+    this.#assertWritable();
+    return await this.#write(() => {
+      const keyBytes = key.toBytes();
+      const meta = this.#metaAt(keyBytes);
+      this.#removeInTxn(keyBytes, meta);
+      return meta !== undefined;
+    });
+  }
+
+  /**
+   * Forgets a value (the DHT's expiry). The removal commits in the background; a failure is
+   * logged.
+   *
+   * @param key The key.
+   */
+  delete(key: NodeId): void {
+    this.remove(key).catch((error) =>
+      this.#options.log?.warning("cannot remove record {key}: {error}", {
+        key: key.toHex(),
+        error: describeOsError(error),
+      })
+    );
+  }
+
+  /**
+   * Deletes expired records, oldest expiry first, in batches of {@link sweepBatchMax}; reads and
+   * writes go on between batches. At most {@link sweepBatchesMax} batches per call.
+   *
+   * @returns How many records were removed.
+   */
+  async sweep(): Promise<number> {
+    this.#assertWritable();
+    let removed = 0;
+    for (let batch = 0; batch < sweepBatchesMax && !this.#closed; batch++) {
+      const nowMs = this.#options.clock.nowMs();
+      const keys = [...this.#expiry.getKeys({ end: expiryKey(nowMs + 1), limit: sweepBatchMax })];
+      if (keys.length === 0) break;
+      removed += await this.#write(() => {
+        let count = 0;
+        for (const indexKey of keys) {
+          const keyBytes = plain(indexKey).slice(8);
+          const meta = this.#metaAt(keyBytes);
+          // Renewed since the batch was listed: its old index entry goes, the record stays.
+          if (meta && meta.expiresAtMs > nowMs) {
+            if (!bytesEqual(expiryKey(meta.expiresAtMs, keyBytes), plain(indexKey))) {
+              this.#expiry.remove(indexKey);
+            }
+            continue;
+          }
+          this.#expiry.remove(indexKey);
+          if (meta) this.#removeInTxn(keyBytes, meta);
+          count++;
+        }
+        this.#events.expired += count;
+        return count;
+      });
+    }
+    return removed;
+  }
+
+  /**
+   * Waits for pending writes, then closes the environment.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await Promise.allSettled([...this.#pending]);
+    this.#closed = true;
+    await this.#root.close();
+  }
+
+  // --- internals ---
+
+  /** Runs `action` in the next write transaction; resolves after commit and flush. */
+  async #write<T>(action: () => T): Promise<T> {
+    const done = (async () => {
+      let result: T;
+      try {
+        result = await this.#root.transaction(action);
+        await this.#root.flushed;
+      } catch (error) {
+        // The transaction's counts were applied in memory but not committed: count afresh.
+        this.#recount();
+        throw new StoreError(
+          "STORE_UNUSABLE",
+          `Cannot write to the record store ${this.#options.path}: ${describeOsError(error)}`,
+          { cause: error },
+        );
+      }
+      return result;
+    })();
+    this.#pending.add(done);
+    try {
+      return await done;
+    } finally {
+      this.#pending.delete(done);
+    }
+  }
+
+  /** The write of a verified record, inside the transaction. Never throws. */
+  #apply(keyBytes: Uint8Array, verified: VerifiedRecord, options: PutOptions): Applied {
+    const nowMs = this.#options.clock.nowMs();
+    const hex = toHex(keyBytes);
+    let held = this.#metaAt(keyBytes);
+    let heldBytes = held ? this.#recordAt(keyBytes) : undefined;
+    if (held && (!heldBytes || !bytesEqual(sha256(heldBytes), held.hash))) {
+      // A damaged held version is replaced by the verified incoming one: that is its repair.
+      this.#events.integrityFailures++;
+      this.#removeInTxn(keyBytes, held);
+      held = undefined;
+      heldBytes = undefined;
+    }
+    let bytes = verified.bytes;
+    let status: PutOutcome["status"] = "stored";
+    if (held && heldBytes) {
+      let merged;
+      try {
+        merged = this.#options.rules.merge(heldBytes, verified, nowMs);
+      } catch (error) {
+        return {
+          refused: new StoreError("RECORD_INVALID", `Cannot merge record ${hex}: ${String(error)}`),
+        };
+      }
+      if (merged.outcome === "stale") {
+        return {
+          refused: new StoreError("RECORD_STALE", `Cannot store record ${hex}: ${merged.reason}`),
+        };
+      }
+      status = merged.outcome === "keep" ? "renewed" : "replaced";
+      bytes = merged.outcome === "keep" ? heldBytes : merged.bytes;
+    }
+    const recordClass = options.class ?? held?.class ?? (options.published ? "personal" : "normal");
+    const policy = this.#options.classes[recordClass];
+    const ttlMs = Math.min(options.ttlMs ?? policy.ttl_s * 1000, policy.ttl_max_s * 1000);
+    const meta: RecordMeta = {
+      kind: verified.kind,
+      class: recordClass,
+      storedAtMs: held?.storedAtMs ?? nowMs,
+      expiresAtMs: Math.max(held?.expiresAtMs ?? 0, nowMs + ttlMs),
+      activityMs: nowMs,
+      bytes: bytes.length,
+      hash: status === "renewed" && held ? held.hash : sha256(bytes),
+      published: (options.published ?? false) || (held?.published ?? false),
+    };
+    const { quota } = this.#options;
+    const counts = this.#counts;
+    const need: Room = {
+      bytes: counts.bytes + counts.records * recordOverheadBytes + quotaBytes(meta) -
+        (held ? quotaBytes(held) : 0) - quota.bytesMax,
+      records: counts.records + (held ? 0 : 1) - quota.recordsMax,
+    };
+    let evicted = 0;
+    if (need.bytes > 0 || need.records > 0) {
+      const victims = planEviction({
+        candidates: this.#evictionCandidates(keyBytes, nowMs),
+        need: { bytes: Math.max(0, need.bytes), records: Math.max(0, need.records) },
+        want: {
+          bytes: Math.max(0, need.bytes) + Math.ceil(quota.bytesMax * evictionSlackFraction),
+          records: Math.max(0, need.records) + Math.ceil(quota.recordsMax * evictionSlackFraction),
+        },
+        nowMs,
+        retentionMs: this.#retentionMs,
+        score: this.#score,
+        quotaBytes,
+      });
+      if (!victims) {
+        return {
+          refused: new StoreError(
+            "STORE_FULL",
+            `Cannot store record ${hex}: the store is full (${counts.records} of ${quota.recordsMax} records, ${
+              counts.bytes + counts.records * recordOverheadBytes
+            } of ${quota.bytesMax} bytes) and every other record is inside its guaranteed retention`,
+          ),
+        };
+      }
+      for (const victim of victims) this.#removeInTxn(victim.key, victim.meta);
+      evicted = victims.length;
+      this.#events.evicted += evicted;
+    }
+    if (status !== "renewed") this.#records.put(keyBytes, bytes);
+    this.#writeMeta(keyBytes, held, meta);
+    return { outcome: { status, expiresAtMs: meta.expiresAtMs, evicted } };
+  }
+
+  /** Expired records first (from the index), then a sample of the rest; never `exclude`. */
+  #evictionCandidates(exclude: Uint8Array, nowMs: number): EvictionCandidate[] {
+    const seen = new Set<string>([toHex(exclude)]);
+    const candidates: EvictionCandidate[] = [];
+    const consider = (keyBytes: Uint8Array, meta: RecordMeta | undefined) => {
+      const hex = toHex(keyBytes);
+      if (!meta || seen.has(hex)) return;
+      seen.add(hex);
+      candidates.push({ key: keyBytes, meta });
+    };
+    const expiredKeys = this.#expiry.getKeys({
+      end: expiryKey(nowMs + 1),
+      limit: evictionSampleMax,
+    });
+    for (const indexKey of expiredKeys) {
+      const keyBytes = plain(indexKey).slice(8);
+      consider(keyBytes, this.#metaAt(keyBytes));
+    }
+    const start = this.#counts.records > evictionSampleMax
+      ? getRandomValues(new Uint8Array(NODE_ID_BYTES))
+      : undefined;
+    const ranges = start ? [{ start }, { end: start }] : [{}];
+    for (const range of ranges) {
+      for (const { key, value } of this.#meta.getRange({ ...range, limit: evictionSampleMax })) {
+        if (candidates.length >= 2 * evictionSampleMax) return candidates;
+        consider(plain(key), decodeMeta(value));
+      }
+    }
+    return candidates;
+  }
+
+  /** Writes a record's metadata and expiry index entry, and updates the counts. In a transaction. */
+  #writeMeta(keyBytes: Uint8Array, old: RecordMeta | undefined, meta: RecordMeta): void {
+    if (old && old.expiresAtMs !== meta.expiresAtMs) {
+      this.#expiry.remove(expiryKey(old.expiresAtMs, keyBytes));
+    }
+    this.#expiry.put(expiryKey(meta.expiresAtMs, keyBytes), new Uint8Array(0));
+    this.#meta.put(keyBytes, encodeMeta(meta));
+    if (old) this.#count(old, -1);
+    this.#count(meta, 1);
+  }
+
+  /** Removes a record with its metadata and index entry. In a transaction. */
+  #removeInTxn(keyBytes: Uint8Array, meta: RecordMeta | undefined): void {
+    this.#records.remove(keyBytes);
+    this.#meta.remove(keyBytes);
+    if (meta) {
+      this.#expiry.remove(expiryKey(meta.expiresAtMs, keyBytes));
+      this.#count(meta, -1);
+    }
+  }
+
+  /** Reads a record and checks it against its metadata; quarantines it when damaged. */
+  #readChecked(keyBytes: Uint8Array): { meta: RecordMeta; bytes: Uint8Array } | undefined {
+    const metaBytes = this.#meta.getBinary(keyBytes);
+    if (metaBytes === undefined) return undefined;
+    const meta = decodeMeta(metaBytes);
+    const bytes = this.#recordAt(keyBytes);
+    let problem: string | undefined;
+    if (!meta) problem = "its metadata is damaged";
+    else if (!bytes) problem = "its bytes are missing";
+    else if (bytes.length !== meta.bytes || !bytesEqual(sha256(bytes), meta.hash)) {
+      problem = "its bytes do not match their integrity hash";
+    }
+    if (problem === undefined) return { meta: meta!, bytes: bytes! };
+    this.#quarantineLater(keyBytes, problem, bytes);
+    return undefined;
+  }
+
+  /** Moves a damaged record to quarantine in the background (once per record); counts it. */
+  #quarantineLater(keyBytes: Uint8Array, reason: string, bytes: Uint8Array | undefined): void {
+    const hex = toHex(keyBytes);
+    if (this.#quarantining.has(hex)) return;
+    this.#events.integrityFailures++;
+    this.#options.log?.error("record {key} failed its integrity check: {reason}; quarantined", {
+      key: hex,
+      reason,
+    });
+    if (this.#options.readOnly || this.#closed) return;
+    this.#quarantining.add(hex);
+    this.#write(() => {
+      const meta = this.#metaAt(keyBytes);
+      // Rewritten meanwhile by a put that repaired it: nothing to quarantine.
+      const current = this.#recordAt(keyBytes);
+      if (meta && current && bytesEqual(sha256(current), meta.hash)) return;
+      if (this.#quarantine.getCount() < quarantineMax) {
+        const entry = packr.pack([this.#options.clock.nowMs(), reason, bytes ?? new Uint8Array(0)]);
+        this.#quarantine.put(keyBytes, entry);
+      }
+      this.#removeInTxn(keyBytes, meta);
+    }).catch((error) =>
+      this.#options.log?.error("cannot quarantine record {key}: {error}", {
+        key: hex,
+        error: describeOsError(error),
+      })
+    ).finally(() => this.#quarantining.delete(hex));
+  }
+
+  #metaAt(keyBytes: Uint8Array): RecordMeta | undefined {
+    const bytes = this.#meta.getBinary(keyBytes);
+    return bytes === undefined ? undefined : decodeMeta(bytes);
+  }
+
+  #recordAt(keyBytes: Uint8Array): Uint8Array | undefined {
+    const bytes = this.#records.getBinary(keyBytes);
+    return bytes === undefined ? undefined : plain(bytes);
+  }
+
+  #storedRecord(key: NodeId, meta: RecordMeta, bytes: Uint8Array): StoredRecord {
+    return {
+      key,
+      value: bytes,
+      expiresAtMs: meta.expiresAtMs,
+      storedAtMs: meta.storedAtMs,
+      published: meta.published,
+      kind: this.#options.rules.kindNames[meta.kind] ?? `kind ${meta.kind}`,
+      class: meta.class,
+      activityMs: meta.activityMs,
+    };
+  }
+
+  #count(meta: RecordMeta, sign: 1 | -1): void {
+    const counts = this.#counts;
+    const kindName = this.#options.rules.kindNames[meta.kind] ?? `kind ${meta.kind}`;
+    counts.byKind[kindName] ??= { records: 0, bytes: 0 };
+    for (const group of [counts, counts.byKind[kindName], counts.byClass[meta.class]]) {
+      group.records += sign;
+      group.bytes += sign * meta.bytes;
+    }
+  }
+
+  /** Counts every record afresh from the metadata. */
+  #recount(): void {
+    this.#counts = emptyCounts(this.#options.rules.kindNames);
+    for (const { value } of this.#meta.getRange({})) {
+      const meta = decodeMeta(value);
+      if (meta) this.#count(meta, 1);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) {
+      throw new StoreError(
+        "STORE_UNUSABLE",
+        `Cannot use the record store ${this.#options.path}: it is closed`,
+      );
+    }
+  }
+
+  #assertWritable(): void {
+    this.#assertOpen();
+    if (this.#options.readOnly) {
+      throw new StoreError(
+        "STORE_UNUSABLE",
+        `Cannot write to the record store ${this.#options.path}: it is open read-only`,
+      );
+    }
+  }
+}
+
+interface Counts extends RecordCount {
+  byKind: Record<string, RecordCount>;
+  byClass: Record<RecordClass, RecordCount>;
+}
+
+function emptyCounts(kindNames: readonly string[]): Counts {
+  return {
+    records: 0,
+    bytes: 0,
+    byKind: Object.fromEntries(kindNames.map((name) => [name, { records: 0, bytes: 0 }])),
+    byClass: Object.fromEntries(
+      RECORD_CLASSES.map((name) => [name, { records: 0, bytes: 0 }]),
+    ) as Record<
+      RecordClass,
+      RecordCount
+    >,
+  };
+}
+
+/** What a record counts against the disk budget. */
+function quotaBytes(meta: RecordMeta): number {
+  return meta.bytes + recordOverheadBytes;
+}
+
+/** The expiry index key: time (8 bytes, big-endian) then the record's key (absent: the earliest). */
+function expiryKey(atMs: number, keyBytes: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const bytes = new Uint8Array(8 + keyBytes.length);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(Math.max(0, Math.floor(atMs))));
+  bytes.set(keyBytes, 8);
+  return bytes;
+}
+
+/** A plain `Uint8Array` view of a Node `Buffer` (no copy). */
+function plain(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+}
