@@ -15,6 +15,8 @@ export const DATA_DIR_FILES = {
   config: "config.toml",
   /** The node's Ed25519 key pair (mode 0600). */
   identity: "identity.key",
+  /** The record store (LMDB; its lock file is this name with `-lock` appended). */
+  records: "records.mdb",
 } as const;
 
 /**
@@ -54,6 +56,11 @@ export class DataDir {
   /** @returns The path of the identity key file. */
   get identityPath(): string {
     return join(this.path, DATA_DIR_FILES.identity);
+  }
+
+  /** @returns The path of the record store's LMDB file. */
+  get recordsPath(): string {
+    return join(this.path, DATA_DIR_FILES.records);
   }
 
   /**

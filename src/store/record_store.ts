@@ -328,14 +328,14 @@ export class RecordStore implements ValueStore {
   async putRecord(key: NodeId, bytes: Uint8Array, options: PutOptions = {}): Promise<PutOutcome> {
     this.#assertWritable();
     const { rules } = this.#options;
-    if (options.ttlMs !== undefined && !(options.ttlMs > 0)) {
-      throw new StoreError(
-        "RECORD_INVALID",
-        `Cannot store record ${key.toHex()}: its TTL is not positive`,
-      );
-    }
     let verified: VerifiedRecord;
     try {
+      if (options.ttlMs !== undefined && !(options.ttlMs > 0)) {
+        throw new StoreError(
+          "RECORD_INVALID",
+          `Cannot store record ${key.toHex()}: its TTL is not positive`,
+        );
+      }
       if (bytes.length > rules.recordBytesMax) {
         throw new StoreError(
           "RECORD_INVALID",
@@ -579,9 +579,14 @@ export class RecordStore implements ValueStore {
       const victims = planEviction({
         candidates: this.#evictionCandidates(keyBytes, nowMs),
         need: { bytes: Math.max(0, need.bytes), records: Math.max(0, need.records) },
+        // Slack only where the quota is exceeded: a full record count frees records, not bytes.
         want: {
-          bytes: Math.max(0, need.bytes) + Math.ceil(quota.bytesMax * evictionSlackFraction),
-          records: Math.max(0, need.records) + Math.ceil(quota.recordsMax * evictionSlackFraction),
+          bytes: need.bytes > 0
+            ? need.bytes + Math.floor(quota.bytesMax * evictionSlackFraction)
+            : 0,
+          records: need.records > 0
+            ? need.records + Math.floor(quota.recordsMax * evictionSlackFraction)
+            : 0,
         },
         nowMs,
         retentionMs: this.#retentionMs,

@@ -323,6 +323,20 @@ Deno.test("resolveConfig() rejects dht.republish_s greater than dht.record_ttl_s
   ]);
 });
 
+Deno.test("resolveConfig() reads the record classes and checks each against its cap", () => {
+  const { config } = resolveConfig({ env: { RHIZOME_STORE_POPULAR_TTL_S: "1209600" } });
+  assert.equal(config.store.popular.ttl_s, 1_209_600);
+  assert.equal(config.store.normal.retention_s, 3600);
+  assert.equal(config.profiles.mobile.records_max, 50_000);
+  assert.deepEqual(
+    problems({ file: file("[store.active]\nttl_s = 99999999\nretention_s = 100000000\n") }),
+    [
+      "store.active.ttl_s: expected at most store.active.ttl_max_s, got 99999999 (from f.toml)",
+      "store.active.retention_s: expected at most store.active.ttl_s (a record cannot be kept longer than it lives), got 100000000 (from f.toml)",
+    ],
+  );
+});
+
 Deno.test("resolveConfig() reports every broken cross-field rule", () => {
   const lines = problems({
     file: file("[dht]\nrecord_ttl_s = 600\nrpc_timeout_ms = 5000\nlookup_timeout_ms = 1000\n"),
@@ -433,7 +447,7 @@ Deno.test({
 Deno.test("settingEnvironmentNames() gives every setting its own RHIZOME_ variable", () => {
   const names = settingEnvironmentNames();
   const leaves = leafCount(defaultConfigTable());
-  assert.equal(leaves, 42);
+  assert.equal(leaves, 63);
   assert.equal(
     names.size,
     leaves + Object.keys(ENV_ALIASES).length,
@@ -475,6 +489,7 @@ Deno.test("commentedDefaultConfigToml() parses to tables without any setting", (
     node: {},
     log: {},
     dht: {},
+    store: { popular: {}, active: {}, normal: {}, personal: {} },
     profiles: { seed: {}, full: {}, light: {}, mobile: {} },
   });
 });
