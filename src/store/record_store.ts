@@ -489,8 +489,9 @@ export class RecordStore implements ValueStore {
    */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await Promise.allSettled([...this.#pending]);
+    // Closed to new calls at once; writes already started finish first.
     this.#closed = true;
+    await Promise.allSettled([...this.#pending]);
     await this.#root.close();
   }
 
@@ -530,8 +531,13 @@ export class RecordStore implements ValueStore {
     let heldBytes = held ? this.#recordAt(keyBytes) : undefined;
     if (held && (!heldBytes || !bytesEqual(sha256(heldBytes), held.hash))) {
       // A damaged held version is replaced by the verified incoming one: that is its repair.
-      this.#events.integrityFailures++;
-      this.#removeInTxn(keyBytes, held);
+      if (!this.#quarantining.has(hex)) this.#events.integrityFailures++;
+      this.#quarantineInTxn(
+        keyBytes,
+        "its bytes do not match their integrity hash",
+        heldBytes,
+        held,
+      );
       held = undefined;
       heldBytes = undefined;
     }
@@ -697,17 +703,27 @@ export class RecordStore implements ValueStore {
       // Rewritten meanwhile by a put that repaired it: nothing to quarantine.
       const current = this.#recordAt(keyBytes);
       if (meta && current && bytesEqual(sha256(current), meta.hash)) return;
-      if (this.#quarantine.getCount() < quarantineMax) {
-        const entry = packr.pack([this.#options.clock.nowMs(), reason, bytes ?? new Uint8Array(0)]);
-        this.#quarantine.put(keyBytes, entry);
-      }
-      this.#removeInTxn(keyBytes, meta);
+      this.#quarantineInTxn(keyBytes, reason, bytes, meta);
     }).catch((error) =>
       this.#options.log?.error("cannot quarantine record {key}: {error}", {
         key: hex,
         error: describeOsError(error),
       })
     ).finally(() => this.#quarantining.delete(hex));
+  }
+
+  /** Keeps a damaged record's bytes in quarantine (while there is room) and removes it. */
+  #quarantineInTxn(
+    keyBytes: Uint8Array,
+    reason: string,
+    bytes: Uint8Array | undefined,
+    meta: RecordMeta | undefined,
+  ): void {
+    if (this.#quarantine.getCount() < quarantineMax) {
+      const entry = packr.pack([this.#options.clock.nowMs(), reason, bytes ?? new Uint8Array(0)]);
+      this.#quarantine.put(keyBytes, entry);
+    }
+    this.#removeInTxn(keyBytes, meta);
   }
 
   #metaAt(keyBytes: Uint8Array): RecordMeta | undefined {
