@@ -10,7 +10,7 @@ import { recordBytesMax } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import type { MergeResult, RecordRules, VerifiedRecord } from "../store/record_rules.ts";
 import {
-  decodeRecord,
+  checkRecord,
   decodeStoredRecord,
   type DhtRecord,
   encodeRecord,
@@ -29,9 +29,11 @@ export const recordRules: RecordRules<VerifiedDhtRecord> = {
   kindNames: ["immutable", "mutable", "set"],
   recordBytesMax,
 
-  verify(key: NodeId, bytes: Uint8Array, held: Uint8Array | undefined): VerifiedDhtRecord {
-    const known = held === undefined ? undefined : decodeStoredRecord(held);
-    const record = decodeRecord(key, bytes, known);
+  verify(key: NodeId, bytes: Uint8Array, held: () => Uint8Array | undefined): VerifiedDhtRecord {
+    const record = decodeStoredRecord(bytes);
+    // Only a set gains from the held version (its known entries skip verification).
+    const heldBytes = record.kind === RecordKind.set ? held() : undefined;
+    checkRecord(key, record, heldBytes && decodeStoredRecord(heldBytes));
     return { kind: record.kind, bytes, record };
   },
 

@@ -261,11 +261,24 @@ export function encodeRecord(record: DhtRecord): Uint8Array {
  */
 export function decodeRecord(key: NodeId, bytes: Uint8Array, known?: DhtRecord): DhtRecord {
   const record = decodeStoredRecord(bytes);
+  checkRecord(key, record, known);
+  return record;
+}
+
+/**
+ * Checks a decoded record against its key: the key itself, then every signature.
+ *
+ * @param key The key the record was stored or found under.
+ * @param record The decoded record.
+ * @param known A version of this set already verified: its identical entries are not checked
+ *   again.
+ * @throws {RecordError} Saying what is wrong.
+ */
+export function checkRecord(key: NodeId, record: DhtRecord, known?: DhtRecord): void {
   if (!recordKey(record).equals(key)) {
     throw new RecordError("Cannot accept record: it does not belong under this key");
   }
   verifySignatures(key, record, known?.kind === RecordKind.set ? known : undefined);
-  return record;
 }
 
 /**

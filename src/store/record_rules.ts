@@ -37,12 +37,12 @@ export interface RecordRules<V extends VerifiedRecord = VerifiedRecord> {
    *
    * @param key The key.
    * @param bytes The record.
-   * @param held The version held under the key, integrity-checked, when there is one (a set may
-   *   skip entries already verified in it).
+   * @param held Reads the version held under the key, integrity-checked, when there is one (a
+   *   set may skip entries already verified in it); called only by kinds that use it.
    * @returns The verified record.
    * @throws {RhizomeError} `RECORD_INVALID`, saying what is wrong.
    */
-  verify(key: NodeId, bytes: Uint8Array, held: Uint8Array | undefined): V;
+  verify(key: NodeId, bytes: Uint8Array, held: () => Uint8Array | undefined): V;
 
   /**
    * Combines a verified incoming record with the version held under the same key. Runs inside

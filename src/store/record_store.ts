@@ -342,8 +342,7 @@ export class RecordStore implements ValueStore {
           `Cannot accept record: ${bytes.length} bytes, the limit is ${rules.recordBytesMax}`,
         );
       }
-      const held = this.#readChecked(key.toBytes());
-      verified = rules.verify(key, bytes, held?.bytes);
+      verified = rules.verify(key, bytes, () => this.#readChecked(key.toBytes())?.bytes);
     } catch (error) {
       this.#events.refused.invalid++;
       if (error instanceof RhizomeError) throw error;
@@ -497,12 +496,15 @@ export class RecordStore implements ValueStore {
 
   // --- internals ---
 
-  /** Runs `action` in the next write transaction; resolves after commit and flush. */
+  /**
+   * Runs `action` in a child of the next batched write transaction, so an action that throws
+   * undoes its own writes and no one else's; resolves after commit and flush.
+   */
   async #write<T>(action: () => T): Promise<T> {
     const done = (async () => {
       let result: T;
       try {
-        result = await this.#root.transaction(action);
+        result = await this.#root.childTransaction(action);
         await this.#root.flushed;
       } catch (error) {
         // The transaction's counts were applied in memory but not committed: count afresh.
@@ -643,7 +645,7 @@ export class RecordStore implements ValueStore {
     for (const range of ranges) {
       for (const { key, value } of this.#meta.getRange({ ...range, limit: evictionSampleMax })) {
         if (candidates.length >= 2 * evictionSampleMax) return candidates;
-        consider(plain(key), decodeMeta(value));
+        consider(plain(key).slice(), decodeMeta(value));
       }
     }
     return candidates;

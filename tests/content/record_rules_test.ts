@@ -41,9 +41,9 @@ Deno.test("an entry copying a held entry's signature over another payload is ref
   const held = set([entry(0, 1, utf8Encode("real"))]);
   const copied = decodeStoredRecord(held) as SetRecord;
   const forged = set([{ ...copied.entries[0], payload: utf8Encode("forged") }]);
-  assert.throws(() => recordRules.verify(key, forged, held), RecordError);
+  assert.throws(() => recordRules.verify(key, forged, () => held), RecordError);
   // The identical entry is accepted (and skipped, being known).
-  assert.equal(recordRules.verify(key, held, held).kind, RecordKind.set);
+  assert.equal(recordRules.verify(key, held, () => held).kind, RecordKind.set);
 });
 
 Deno.test("merging two sets that each fit keeps the result within the record size limit", () => {
@@ -51,7 +51,7 @@ Deno.test("merging two sets that each fit keeps the result within the record siz
   const first = set(writers.slice(0, 30).map((_, i) => entry(i, 1, big, expiresAtS + i)));
   const second = set(writers.slice(10).map((_, i) => entry(i + 10, 2, big, expiresAtS + 100 + i)));
   assert.ok(first.length < recordBytesMax && second.length < recordBytesMax);
-  const verified = recordRules.verify(key, second, first);
+  const verified = recordRules.verify(key, second, () => first);
   const result = recordRules.merge(first, verified, nowMs);
   assert.equal(result.outcome, "replace");
   if (result.outcome !== "replace") return;
@@ -66,10 +66,10 @@ Deno.test("merging two sets that each fit keeps the result within the record siz
 
 Deno.test("merge: identical bytes keep; expired entries of the incoming set add nothing", () => {
   const held = set([entry(0, 1, utf8Encode("a"))]);
-  assert.deepEqual(recordRules.merge(held, recordRules.verify(key, held, undefined), nowMs), {
+  assert.deepEqual(recordRules.merge(held, recordRules.verify(key, held, () => undefined), nowMs), {
     outcome: "keep",
   });
   const stale = set([entry(1, 1, utf8Encode("old"), nowMs / 1000 - 1)]);
-  const result = recordRules.merge(held, recordRules.verify(key, stale, held), nowMs);
+  const result = recordRules.merge(held, recordRules.verify(key, stale, () => held), nowMs);
   assert.deepEqual(result, { outcome: "keep" });
 });
