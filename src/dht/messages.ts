@@ -46,6 +46,8 @@ export const StoreStatus = {
   invalid: 2,
   /** This node does not store for others (a client), or is out of space. */
   declined: 3,
+  /** The value is an older version (a lower sequence) than the one held. */
+  stale: 4,
 } as const;
 
 /** Fields every message carries. */

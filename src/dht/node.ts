@@ -12,6 +12,7 @@
  */
 
 import { assert } from "../core/assert.ts";
+import { RhizomeError } from "../core/errors.ts";
 import {
   datagramValueBytesMax,
   maintenanceIntervalMs,
@@ -397,11 +398,16 @@ export class DhtNode {
     // Durable before acknowledged: the reply waits for the store's commit.
     this.#options.store.put(entry, (error) => {
       if (error) {
-        this.#options.log?.warning("cannot store value {key}: {error}", {
-          key: request.key.toHex(),
-          error: error.message,
-        });
-        return refuse(StoreStatus.declined);
+        const status = storeStatusOf(error);
+        // A peer's bad or old value is its problem (counted); a failing store is ours (logged).
+        if (status === StoreStatus.invalid) this.#stats.invalidValues++;
+        if (status === StoreStatus.declined) {
+          this.#options.log?.warning("cannot store value {key}: {error}", {
+            key: request.key.toHex(),
+            error: error.message,
+          });
+        }
+        return refuse(status);
       }
       this.#stats.stored++;
       this.#reply(from, request.tx, { type: MessageType.stored, status: StoreStatus.ok });
@@ -719,6 +725,17 @@ export class DhtNode {
 /** A message without its header. */
 type MessageBody = DistributiveOmit<Message, "tx" | "sender" | "flags">;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * The STORED status for a store's refusal: its record checks are the DHT's too (a value that does
+ * not verify is `invalid`, an older version `stale`); anything else (full, disk error) `declined`.
+ */
+function storeStatusOf(error: Error): number {
+  if (!(error instanceof RhizomeError)) return StoreStatus.declined;
+  if (error.code === "RECORD_INVALID") return StoreStatus.invalid;
+  if (error.code === "RECORD_STALE") return StoreStatus.stale;
+  return StoreStatus.declined;
+}
 
 /** Whole seconds a held value has left to live: what a replica of it may be given. */
 function remainingTtlS(held: StoredValue, nowMs: number): number {

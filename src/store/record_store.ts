@@ -256,16 +256,15 @@ export class RecordStore implements ValueStore {
   }
 
   /**
-   * Every live, intact record, read from one snapshot (writes meanwhile do not disturb the walk).
+   * Every intact record held, read from one snapshot (writes meanwhile do not disturb the walk).
+   * Expired records not yet swept are included, as the DHT expects: its upkeep deletes the
+   * expired values it meets (check `expiresAtMs`).
    *
    * @returns The records, in key order.
    */
   *values(): Iterable<StoredRecord> {
     this.#assertOpen();
-    const nowMs = this.#options.clock.nowMs();
-    for (const { key, value } of this.#meta.getRange({})) {
-      const meta = decodeMeta(value);
-      if (meta && meta.expiresAtMs <= nowMs) continue;
+    for (const { key } of this.#meta.getRange({})) {
       const keyBytes = plain(key);
       const found = this.#readChecked(keyBytes);
       if (found) yield this.#storedRecord(NodeId.fromBytes(keyBytes), found.meta, found.bytes);
