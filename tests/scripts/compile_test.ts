@@ -38,6 +38,7 @@ Deno.test("permissionFlags() takes the permission words of the rhizome task, no 
     "--allow-write",
     "--allow-env",
     "--allow-ffi",
+    "--allow-net",
   ]);
   assert.ok(!denoConfig.tasks.rhizome.includes(" -A"));
   assert.ok(!denoConfig.tasks.rhizome.includes("--allow-all"));

@@ -1,0 +1,709 @@
+/**
+ * The local control API: HTTP on a loopback address, for the CLI commands that talk to a running
+ * node (`status`, `peers`, `put`, `get`, `stop`). Every request must carry the bearer token the
+ * node wrote to `api.token` (mode 0600) in its data directory; `api.json` beside it says where
+ * the API listens, so `--data-dir` is all the CLI needs to find the node.
+ *
+ * | Route               | Method | Body in           | 2xx answer                              |
+ * | ------------------- | ------ | ----------------- | --------------------------------------- |
+ * | `/v1/status`        | GET    |                   | 200 {@link StatusReport}                |
+ * | `/v1/peers`         | GET    |                   | 200 `{ "peers": PeerReport[] }`         |
+ * | `/v1/put?ttl=S`     | POST   | the value's bytes | 200 {@link PutReport}                   |
+ * | `/v1/get/<hex key>` | GET    |                   | 200 the value's bytes (404 when absent) |
+ * | `/v1/stop`          | POST   |                   | 202 `{ "stopping": true }`              |
+ *
+ * Every failure is `{ "error": { "code", "message" } }`: `code` is a Rhizome {@link ErrorCode}
+ * (so the CLI can relay it and pick the exit status), the HTTP status tells the cases apart.
+ *
+ * @module
+ */
+
+import { timingSafeEqual } from "node:crypto";
+import { join } from "node:path";
+import { concatBytes, toBase64Url } from "../core/bytes.ts";
+import { sha256 } from "../core/crypto.ts";
+import { DataDirError, type ErrorCode, InvalidInputError, RhizomeError } from "../core/errors.ts";
+import { recordBytesMax } from "../core/limits.ts";
+import type { Log } from "../core/log.ts";
+import { NODE_ID_BYTES } from "../core/node_id.ts";
+import { describeOsError } from "../core/os_error.ts";
+import { writeFileAtomic } from "../store/atomic_file.ts";
+
+/** Names of the control API's files inside the data directory. */
+export const CONTROL_API_FILES = {
+  /** `{ "url": "http://127.0.0.1:PORT", "pid": N }`: where the running node's API listens. */
+  address: "api.json",
+  /** The bearer token (base64url, mode 0600). Whoever can read it controls the node. */
+  token: "api.token",
+} as const;
+
+/**
+ * Largest request body: a put's value. Equal to the record limit, because a larger value could
+ * never be stored; refusing it before reading keeps a runaway `put -` from filling memory.
+ * At the limit: 413, nothing read further, the handler not called.
+ */
+export const controlBodyBytesMax: number = recordBytesMax;
+
+/**
+ * Requests served at once. Callers are the CLI and local scripts, one request each at a time;
+ * 16 covers scripts running in parallel while capping the lookups API callers can start (each
+ * put and get is one) so they cannot crowd out the node's own traffic. Beyond it: 503 with
+ * `Retry-After`. A request keeps its slot until its handler settles, even after a timeout.
+ */
+export const controlConcurrentRequestsMax = 16;
+
+/**
+ * Longest a request may take, body included. A put or get is one bounded lookup, normally done
+ * in seconds; 30 s leaves room for a slow network and keeps a stuck caller or handler from
+ * holding the CLI forever. At the limit: 504; the handler is not cancelled but its answer is
+ * dropped.
+ */
+export const controlRequestTimeoutMs = 30_000;
+
+/** Random bytes in the bearer token: 256 bits, beyond guessing. */
+export const controlTokenBytes = 32;
+
+/**
+ * Largest `ttl` a put accepts: ten years, the largest TTL any configuration allows. The node
+ * still clamps it to its own `record_ttl_max_s`. Larger: 400.
+ */
+export const controlTtlSecondsMax = 10 * 365 * 86_400;
+
+/** The routes, for the server and the client alike. */
+export const CONTROL_ROUTES = {
+  /** GET: the node's {@link StatusReport}. */
+  status: "/v1/status",
+  /** GET: `{ "peers": PeerReport[] }`. */
+  peers: "/v1/peers",
+  /** POST the value's bytes, `?ttl=S` optional: a {@link PutReport}. */
+  put: "/v1/put",
+  /** GET, followed by the key in hex: the value's bytes, or 404. */
+  get: "/v1/get/",
+  /** POST: the node stops after answering 202. */
+  stop: "/v1/stop",
+} as const;
+
+/** A value JSON can carry. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [field: string]: JsonValue };
+
+/** What `GET /v1/status` answers. The node may add fields of its own. */
+export interface StatusReport {
+  /** The node ID in hex. */
+  node_id: string;
+  /** The contact URI others join through (`rhz://…`). */
+  contact: string;
+  /** The node type (`full`, `light`, …). */
+  node_type: string;
+  /** Seconds since the node started. */
+  uptime_s: number;
+  /** Contacts in the routing table. */
+  contacts: number;
+  /** Records in the local store. */
+  stored_records: number;
+  /** Anything else the node reports (bytes stored, traffic counters, version, …). */
+  [field: string]: JsonValue;
+}
+
+/** One entry of `GET /v1/peers`. The node may add fields of its own. */
+export interface PeerReport {
+  /** The peer's node ID in hex. */
+  node_id: string;
+  /** The peer's `host:port`. */
+  address: string;
+  /** Anything else the node knows (last seen, bucket, round-trip time, …). */
+  [field: string]: JsonValue;
+}
+
+/** What `POST /v1/put` answers. */
+export interface PutReport {
+  /** The value's key in hex. */
+  key: string;
+  /** How many nodes acknowledged the value. */
+  stored: number;
+}
+
+/** What the node does for each route; the API only authenticates, checks and relays. */
+export interface ControlHandlers {
+  /** The node's state. */
+  status(): Promise<StatusReport>;
+  /** The routing table's contacts. */
+  peers(): Promise<PeerReport[]>;
+  /**
+   * Stores a value in the network.
+   *
+   * @param value At most {@link controlBodyBytesMax} bytes.
+   * @param ttlS Seconds to keep it (1 to {@link controlTtlSecondsMax}); the node's default when
+   *   absent.
+   * @throws {RhizomeError} `INVALID_INPUT` or `RECORD_INVALID` (400), `STORE_FULL` (507),
+   *   `UNAVAILABLE` (503); anything else is answered 500.
+   */
+  put(value: Uint8Array, ttlS?: number): Promise<PutReport>;
+  /**
+   * Finds a value.
+   *
+   * @param key 40 lower-case hex digits.
+   * @returns The value, or `undefined` when the network does not hold it.
+   */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /**
+   * Stops the node. Called after the answer is on its way and not awaited by the request, so it
+   * may close this API (whose shutdown waits for requests in flight).
+   */
+  stop(): Promise<void>;
+}
+
+/** Limits a test may lower; the defaults are the named constants. */
+export interface ControlApiLimits {
+  /**
+   * Requests served at once.
+   * @default {@link controlConcurrentRequestsMax}
+   */
+  concurrentRequestsMax: number;
+  /**
+   * Longest a request may take, in ms.
+   * @default {@link controlRequestTimeoutMs}
+   */
+  requestTimeoutMs: number;
+}
+
+/** What {@link ControlApi.start} needs. */
+export interface ControlApiOptions {
+  /** A loopback host (`127.x.y.z`, `::1` or `localhost`) and a port (0 picks a free one). */
+  listen: { host: string; port: number };
+  /** The node's data directory; `api.json` and `api.token` go there. */
+  dataDirPath: string;
+  /** What the node does for each route. */
+  handlers: ControlHandlers;
+  /** Where to log; nothing is logged when absent. */
+  log?: Log;
+  /** Lower limits, for tests. */
+  limits?: Partial<ControlApiLimits>;
+}
+
+/** The body of every error answer. */
+export interface ControlErrorBody {
+  /** The stable code and a one-line sentence ("Cannot <action>: <reason>"). */
+  error: { code: ErrorCode; message: string };
+}
+
+/** The content of `api.json`. */
+export interface ControlAddress {
+  /** `http://127.0.0.1:PORT` or `http://[::1]:PORT`. */
+  url: string;
+  /** The node's process ID. */
+  pid: number;
+}
+
+/**
+ * Whether `host` is a loopback host: `localhost`, `127.0.0.0/8`, `::1` (bracketed or not) or an
+ * IPv4-mapped `::ffff:127.x.y.z`.
+ *
+ * @param host A host name or IP address.
+ * @returns `true` for loopback.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  if (bare === "localhost" || bare === "::1") return true;
+  const v4 = /^(?:::ffff:)?127\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/.exec(bare);
+  return v4 !== null && v4.slice(1).every((octet) => Number(octet) <= 255);
+}
+
+/**
+ * Checks a content key given in hex.
+ *
+ * @param text The key as typed or as found in a URL.
+ * @returns The key in lower case.
+ * @throws {InvalidInputError} When it is not {@link NODE_ID_BYTES} bytes of hex.
+ */
+export function parseKeyHex(text: string): string {
+  const digits = NODE_ID_BYTES * 2;
+  if (!new RegExp(`^[0-9a-fA-F]{${digits}}$`).test(text)) {
+    throw new InvalidInputError(
+      `Cannot read the key: expected ${digits} hex digits, got "${clip(text)}"`,
+    );
+  }
+  return text.toLowerCase();
+}
+
+/**
+ * Checks a TTL given in seconds.
+ *
+ * @param text Decimal digits.
+ * @returns The TTL.
+ * @throws {InvalidInputError} When it is not a whole number from 1 to
+ *   {@link controlTtlSecondsMax}.
+ */
+export function parseTtlSeconds(text: string): number {
+  const ttlS = /^[0-9]{1,10}$/.test(text) ? Number(text) : NaN;
+  if (!(ttlS >= 1 && ttlS <= controlTtlSecondsMax)) {
+    throw new InvalidInputError(
+      `Cannot read the TTL: expected whole seconds from 1 to ${controlTtlSecondsMax}, ` +
+        `got "${clip(text)}"`,
+    );
+  }
+  return ttlS;
+}
+
+/**
+ * Reads a body, stopping as soon as it is longer than `bytesMax`.
+ *
+ * @param body The stream (`null` reads as empty).
+ * @param bytesMax The most bytes accepted.
+ * @param signal Cancels the read (the stream is cancelled, the promise rejects).
+ * @returns The bytes, or `undefined` when there were more than `bytesMax` (the rest unread).
+ */
+export async function readBytesLimited(
+  body: ReadableStream<Uint8Array> | null,
+  bytesMax: number,
+  signal?: AbortSignal,
+): Promise<Uint8Array | undefined> {
+  if (body === null) return new Uint8Array(0);
+  const reader = body.getReader();
+  const cancel = () => void reader.cancel().catch(() => {});
+  signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    const chunks: Uint8Array[] = [];
+    let length = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      // A cancelled stream reads as ended: the bytes so far are not the whole body.
+      signal?.throwIfAborted();
+      if (done) return concatBytes(...chunks);
+      length += value.length;
+      if (length > bytesMax) {
+        await reader.cancel().catch(() => {});
+        return undefined;
+      }
+      chunks.push(value);
+    }
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+    reader.releaseLock();
+  }
+}
+
+/** A route's name, as in {@link CONTROL_ROUTES}. */
+type RouteName = keyof typeof CONTROL_ROUTES;
+
+const routeMethods: Record<RouteName, "GET" | "POST"> = {
+  status: "GET",
+  peers: "GET",
+  put: "POST",
+  get: "GET",
+  stop: "POST",
+};
+
+/** What each route does, for "Cannot <action>: …" messages. */
+const routeActions: Record<RouteName, string> = {
+  status: "report the node's status",
+  peers: "list the node's peers",
+  put: "put the value",
+  get: "get the value",
+  stop: "stop the node",
+};
+
+const routeList = Object.entries(CONTROL_ROUTES)
+  .map(([name, path]) => `${routeMethods[name as RouteName]} ${path}${name === "get" ? "KEY" : ""}`)
+  .join(", ");
+
+/**
+ * The HTTP status for a handler's {@link RhizomeError}: the caller's fault is 4xx, the node's
+ * state 5xx.
+ */
+function httpStatusOf(code: ErrorCode): number {
+  switch (code) {
+    case "USAGE":
+    case "INVALID_INPUT":
+    case "RECORD_INVALID":
+      return 400;
+    case "RECORD_STALE":
+      return 409;
+    case "STORE_FULL":
+      return 507;
+    case "UNAVAILABLE":
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+/**
+ * A running control API.
+ *
+ * @example Serving a node
+ * ```ts ignore
+ * const api = await ControlApi.start({
+ *   listen: { host: "127.0.0.1", port: 7448 },
+ *   dataDirPath: dataDir.path,
+ *   handlers: node,
+ *   log: getLog("api"),
+ * });
+ * // … later, when the node stops:
+ * await api.close();
+ * ```
+ */
+export class ControlApi {
+  /** Where the API listens: `http://127.0.0.1:PORT` (the real port when 0 was asked). */
+  readonly url: string;
+  /** The port listened on. */
+  readonly port: number;
+
+  readonly #server: Deno.HttpServer<Deno.NetAddr>;
+  readonly #state: RequestState;
+  readonly #addressPath: string;
+  readonly #tokenPath: string;
+  readonly #addressText: string;
+  #closing?: Promise<void>;
+
+  private constructor(
+    server: Deno.HttpServer<Deno.NetAddr>,
+    state: RequestState,
+    dataDirPath: string,
+    host: string,
+  ) {
+    this.#server = server;
+    this.#state = state;
+    this.port = server.addr.port;
+    this.url = `http://${host.includes(":") ? `[${host}]` : host}:${this.port}`;
+    this.#addressPath = join(dataDirPath, CONTROL_API_FILES.address);
+    this.#tokenPath = join(dataDirPath, CONTROL_API_FILES.token);
+    const address: ControlAddress = { url: this.url, pid: Deno.pid };
+    this.#addressText = JSON.stringify(address) + "\n";
+  }
+
+  /**
+   * Listens, then writes a fresh token and the address into the data directory (token first, so
+   * a client that finds the address also finds the token).
+   *
+   * @param options Where to listen, the data directory, the handlers.
+   * @returns The running API.
+   * @throws {InvalidInputError} When the host is not loopback or the port is out of range.
+   * @throws {RhizomeError} `UNAVAILABLE` when the address cannot be listened on.
+   * @throws {DataDirError} When the files cannot be written (the API is shut down again).
+   */
+  static async start(options: ControlApiOptions): Promise<ControlApi> {
+    const { host: requestedHost, port } = options.listen;
+    const shown = `${requestedHost}:${port}`;
+    if (!isLoopbackHost(requestedHost)) {
+      throw new InvalidInputError(
+        `Cannot start the control API on ${shown}: the host must be loopback ` +
+          `(127.0.0.1, ::1 or localhost) so only this machine can reach it`,
+      );
+    }
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+      throw new InvalidInputError(
+        `Cannot start the control API on ${shown}: the port must be 0 to 65535`,
+      );
+    }
+    // "localhost" could resolve to anything /etc/hosts says; bind the address it means.
+    const bareHost = requestedHost.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+    const host = bareHost === "localhost" ? "127.0.0.1" : bareHost;
+    const token = toBase64Url(crypto.getRandomValues(new Uint8Array(controlTokenBytes)));
+    const state = new RequestState(token, options);
+    let server: Deno.HttpServer<Deno.NetAddr>;
+    try {
+      server = Deno.serve({
+        hostname: host,
+        port,
+        // The default prints "Listening on …" to stdout, which belongs to command output.
+        onListen: () => {},
+        onError: (error) => {
+          options.log?.error("control API request failed: {error}", { error });
+          return errorResponse(500, "UNAVAILABLE", "Cannot answer: internal error in the node");
+        },
+      }, (request, info) => state.answer(request, info));
+    } catch (error) {
+      throw new RhizomeError(
+        "UNAVAILABLE",
+        `Cannot start the control API on ${shown}: ${describeOsError(error)}` +
+          (error instanceof Deno.errors.AddrInUse ? " (another node? change node.api)" : ""),
+        { cause: error },
+      );
+    }
+    const api = new ControlApi(server, state, options.dataDirPath, host);
+    try {
+      await writeFileAtomic(api.#tokenPath, token + "\n", { mode: 0o600 });
+      await writeFileAtomic(api.#addressPath, api.#addressText, { mode: 0o600 });
+    } catch (error) {
+      await server.shutdown();
+      await api.#removeOwnFiles();
+      throw new DataDirError(
+        `Cannot write the control API files into ${options.dataDirPath}: ` +
+          describeOsError(error),
+        { cause: error },
+      );
+    }
+    options.log?.info("control API listening on {url}", { url: api.url });
+    return api;
+  }
+
+  /**
+   * Removes `api.json` and `api.token` (when they are still this API's), then stops listening,
+   * waiting for requests in flight (each answers within the request timeout). Safe to call more
+   * than once, including from {@link ControlHandlers.stop}.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#removeOwnFiles();
+      await this.#server.shutdown();
+    })();
+    return this.#closing;
+  }
+
+  /** Same as {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Removes the address, then the token, each only if it is still the one this API wrote. */
+  async #removeOwnFiles(): Promise<void> {
+    const owned: [string, string][] = [
+      [this.#addressPath, this.#addressText],
+      [this.#tokenPath, this.#state.token + "\n"],
+    ];
+    for (const [path, text] of owned) {
+      try {
+        // A node started since (after this one hung) owns the files now; leave them.
+        if (await Deno.readTextFile(path) === text) await Deno.remove(path);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) continue;
+        this.#state.log?.warning("cannot remove {path}: {reason}", {
+          path,
+          reason: describeOsError(error),
+        });
+      }
+    }
+  }
+}
+
+/** Everything a request needs: the token, the handlers, the limits and the in-flight count. */
+class RequestState {
+  readonly token: string;
+  readonly log?: Log;
+  readonly #tokenDigest: Uint8Array;
+  readonly #handlers: ControlHandlers;
+  readonly #limits: ControlApiLimits;
+  #inFlight = 0;
+  #stopping?: Promise<void>;
+
+  constructor(token: string, options: ControlApiOptions) {
+    this.token = token;
+    this.#tokenDigest = sha256(token);
+    this.#handlers = options.handlers;
+    this.log = options.log;
+    this.#limits = {
+      concurrentRequestsMax: options.limits?.concurrentRequestsMax ??
+        controlConcurrentRequestsMax,
+      requestTimeoutMs: options.limits?.requestTimeoutMs ?? controlRequestTimeoutMs,
+    };
+  }
+
+  /** Checks caller, token and load, then routes under the timeout. Never rejects. */
+  async answer(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Promise<Response> {
+    const response = await this.#checkedAnswer(request, info);
+    this.log?.debug("control API {method} {path}: {status}", {
+      method: request.method,
+      path: new URL(request.url).pathname,
+      status: response.status,
+    });
+    return response;
+  }
+
+  async #checkedAnswer(
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Promise<Response> {
+    // The listener is loopback-only already; this guards against a mistaken bind.
+    const caller = info.remoteAddr.hostname;
+    if (!isLoopbackHost(caller)) {
+      return errorResponse(
+        403,
+        "UNAVAILABLE",
+        `Cannot serve ${clip(caller)}: the control API answers this machine only`,
+      );
+    }
+    if (!this.#authorized(request)) {
+      return errorResponse(
+        401,
+        "UNAVAILABLE",
+        "Cannot run the request: missing or wrong bearer token (see api.token in the data dir)",
+        { "www-authenticate": 'Bearer realm="rhizome"' },
+      );
+    }
+    if (this.#inFlight >= this.#limits.concurrentRequestsMax) {
+      return errorResponse(
+        503,
+        "UNAVAILABLE",
+        `Cannot run the request: the node is serving ${this.#inFlight} already; retry shortly`,
+        { "retry-after": "1" },
+      );
+    }
+    this.#inFlight++;
+    const abort = new AbortController();
+    const routed = this.#route(request, abort.signal).finally(() => this.#inFlight--);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<Response>((resolve) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        resolve(errorResponse(
+          504,
+          "UNAVAILABLE",
+          `Cannot finish the request: no answer within ${this.#limits.requestTimeoutMs / 1000} s`,
+        ));
+      }, this.#limits.requestTimeoutMs);
+    });
+    try {
+      return await Promise.race([routed, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Compares digests, so the comparison takes the same time whatever the length presented. */
+  #authorized(request: Request): boolean {
+    const header = request.headers.get("authorization") ?? "";
+    const presented = /^Bearer +(\S+)$/i.exec(header.trim())?.[1];
+    if (presented === undefined) return false;
+    return timingSafeEqual(sha256(presented), this.#tokenDigest);
+  }
+
+  /** Finds the route and runs it. Never rejects: failures become error answers. */
+  async #route(request: Request, signal: AbortSignal): Promise<Response> {
+    const url = new URL(request.url);
+    const name = routeOf(url.pathname);
+    if (name === undefined) {
+      return errorResponse(
+        404,
+        "USAGE",
+        `Cannot find ${clip(url.pathname)}: the control API has ${routeList}`,
+      );
+    }
+    const method = routeMethods[name];
+    if (request.method !== method) {
+      return errorResponse(
+        405,
+        "USAGE",
+        `Cannot ${request.method.slice(0, 10)} ${CONTROL_ROUTES[name]}: use ${method}`,
+        { allow: method },
+      );
+    }
+    try {
+      checkQuery(url, name === "put" ? ["ttl"] : []);
+      return await this.#run(name, request, url, signal);
+    } catch (error) {
+      return this.#failure(name, error);
+    }
+  }
+
+  async #run(
+    name: RouteName,
+    request: Request,
+    url: URL,
+    signal: AbortSignal,
+  ): Promise<Response> {
+    switch (name) {
+      case "status":
+        return jsonResponse(200, await this.#handlers.status());
+      case "peers":
+        return jsonResponse(200, { peers: await this.#handlers.peers() });
+      case "put": {
+        const ttlText = url.searchParams.get("ttl");
+        const ttlS = ttlText === null ? undefined : parseTtlSeconds(ttlText);
+        const declared = Number(request.headers.get("content-length") ?? 0);
+        const value = declared > controlBodyBytesMax
+          ? undefined
+          : await readBytesLimited(request.body, controlBodyBytesMax, signal);
+        if (value === undefined) {
+          return errorResponse(
+            413,
+            "INVALID_INPUT",
+            `Cannot put the value: it is larger than ${controlBodyBytesMax} bytes`,
+          );
+        }
+        return jsonResponse(200, await this.#handlers.put(value, ttlS));
+      }
+      case "get": {
+        const key = parseKeyHex(url.pathname.slice(CONTROL_ROUTES.get.length));
+        const value = await this.#handlers.get(key);
+        if (value === undefined) {
+          return errorResponse(404, "UNAVAILABLE", `Cannot get ${key}: no value found`);
+        }
+        return new Response(value as Uint8Array<ArrayBuffer>, {
+          headers: { "content-type": "application/octet-stream" },
+        });
+      }
+      case "stop":
+        // Not awaited: stopping closes this API, and closing waits for this very request.
+        this.#stopping ??= Promise.resolve()
+          .then(() => this.#handlers.stop())
+          .catch((error) => this.log?.error("stopping the node failed: {error}", { error }));
+        return jsonResponse(202, { stopping: true });
+    }
+  }
+
+  #failure(name: RouteName, error: unknown): Response {
+    if (error instanceof RhizomeError) {
+      return errorResponse(httpStatusOf(error.code), error.code, error.message);
+    }
+    this.log?.error("control API {route} failed: {error}", { route: name, error });
+    const reason = error instanceof Error ? error.message : String(error);
+    return errorResponse(
+      500,
+      "UNAVAILABLE",
+      `Cannot ${routeActions[name]}: internal error in the node (${reason})`,
+    );
+  }
+}
+
+function routeOf(path: string): RouteName | undefined {
+  if (path.startsWith(CONTROL_ROUTES.get)) return "get";
+  for (const name of ["status", "peers", "put", "stop"] as const) {
+    if (path === CONTROL_ROUTES[name]) return name;
+  }
+  return undefined;
+}
+
+/** Refuses unknown query parameters, so a typo (`?tll=60`) is not silently ignored. */
+function checkQuery(url: URL, allowed: string[]): void {
+  for (const name of url.searchParams.keys()) {
+    if (!allowed.includes(name)) {
+      throw new InvalidInputError(
+        `Cannot read the request: unknown parameter "${clip(name)}" ` +
+          (allowed.length > 0 ? `(expected ${allowed.join(", ")})` : "(none expected)"),
+      );
+    }
+  }
+}
+
+function jsonResponse(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body) + "\n", {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+/** An error answer; the message is cut to its first line. */
+function errorResponse(
+  status: number,
+  code: ErrorCode,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  const body: ControlErrorBody = { error: { code, message: message.split("\n")[0] } };
+  return new Response(JSON.stringify(body) + "\n", {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+/** Caller-supplied text shown in a message, cut short so a message stays one short line. */
+function clip(text: string): string {
+  const oneLine = text.replace(/\p{Cc}/gu, "?");
+  return oneLine.length > 64 ? `${oneLine.slice(0, 64)}…` : oneLine;
+}
