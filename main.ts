@@ -14,11 +14,30 @@ function writeStdout(text: string): void {
   while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
 }
 
+/** Standard input to its end, or the first `limit` bytes and one more (so callers see excess). */
+async function readStdin(limit: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of Deno.stdin.readable) {
+    chunks.push(chunk);
+    length += chunk.length;
+    if (length > limit) break;
+  }
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes.subarray(0, Math.min(length, limit + 1));
+}
+
 if (import.meta.main) {
   const status = await runCli(Deno.args, {
     env: Deno.env.toObject(),
     stdout: writeStdout,
     stderr: writeStderr,
+    readStdin,
   });
   Deno.exit(status);
 }

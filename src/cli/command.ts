@@ -6,7 +6,7 @@
  */
 
 import type { Config } from "../core/config_schema.ts";
-import type { ResolvedConfig } from "../core/config.ts";
+import type { ConfigOverride, ResolvedConfig } from "../core/config.ts";
 import type { DataDir } from "../node/data_dir.ts";
 import type { Output } from "./output.ts";
 
@@ -82,7 +82,14 @@ export interface CommandContext {
   config(): Promise<Config>;
   /** The configuration with the origin of each setting (loaded once). */
   resolvedConfig(): Promise<ResolvedConfig>;
+  /**
+   * Standard input, read to its end or until `limit` bytes.
+   *
+   * @param limit Most bytes read.
+   */
+  readStdin(limit: number): Promise<Uint8Array>;
 }
+
 
 /** Where the config file is, and why there. */
 export interface ConfigLocation {
@@ -108,6 +115,8 @@ export interface Command {
   flags: Record<string, FlagSpec>;
   /** How many words may follow the command name. */
   positionals: { min: number; max: number };
+  /** Settings the command's flags override (validated with the rest of the configuration). */
+  configOverrides?(flags: Record<string, string | boolean | undefined>): ConfigOverride[];
   /**
    * Runs the command.
    *

@@ -7,7 +7,12 @@
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolve } from "node:path";
-import { readConfigFile, resolveConfig, type ResolvedConfig } from "../core/config.ts";
+import {
+  type ConfigOverride,
+  readConfigFile,
+  resolveConfig,
+  type ResolvedConfig,
+} from "../core/config.ts";
 import {
   type Config,
   LOG_FORMATS,
@@ -15,7 +20,7 @@ import {
   type LogFormat,
   type LogLevel,
 } from "../core/config_schema.ts";
-import { UsageError } from "../core/errors.ts";
+import { InvalidInputError, UsageError } from "../core/errors.ts";
 import { configureLogging, flushLogging } from "../core/log.ts";
 import { DataDir, defaultDataDirPath } from "../node/data_dir.ts";
 import {
@@ -30,6 +35,13 @@ import { configCommand } from "./commands/config.ts";
 import { helpCommand } from "./commands/help.ts";
 import { idCommand } from "./commands/id.ts";
 import { initCommand } from "./commands/init.ts";
+import {
+  getCommand,
+  peersCommand,
+  putCommand,
+  statusCommand,
+  stopCommand,
+} from "./commands/node_commands.ts";
 import { runCommand } from "./commands/run.ts";
 import { versionCommand } from "./commands/version.ts";
 import { commandHelp, overviewHelp } from "./help.ts";
@@ -40,6 +52,11 @@ export type { CliIo } from "./output.ts";
 /** Every command, in the order help lists them. */
 export const COMMANDS: readonly Command[] = [
   runCommand,
+  statusCommand,
+  peersCommand,
+  putCommand,
+  getCommand,
+  stopCommand,
   initCommand,
   idCommand,
   configCommand,
@@ -176,7 +193,7 @@ function earlyLogSettings(global: GlobalFlags, io: CliIo) {
 }
 
 function makeContext(
-  _command: Command,
+  command: Command,
   values: Record<string, string | boolean | (string | boolean)[] | undefined>,
   positionals: string[],
   global: GlobalFlags,
@@ -201,8 +218,13 @@ function makeContext(
       return { path: context.dataDir().configPath, source: "data-dir" };
     },
     resolvedConfig() {
-      resolved ??= loadConfig(context.configLocation(), global, io);
+      const commandOverrides = command.configOverrides?.(context.flags) ?? [];
+      resolved ??= loadConfig(context.configLocation(), global, io, commandOverrides);
       return resolved;
+    },
+    async readStdin(limit: number): Promise<Uint8Array> {
+      if (!io.readStdin) throw new InvalidInputError("Cannot read standard input here");
+      return await io.readStdin(limit);
     },
     async config(): Promise<Config> {
       return (await context.resolvedConfig()).config;
@@ -215,6 +237,7 @@ async function loadConfig(
   location: ConfigLocation,
   global: GlobalFlags,
   io: CliIo,
+  commandOverrides: readonly ConfigOverride[],
 ): Promise<ResolvedConfig> {
   let file: { path: string; text: string } | undefined;
   try {
@@ -231,6 +254,7 @@ async function loadConfig(
   if (global.logFormat !== undefined) {
     overrides.push({ path: "log.format", value: global.logFormat, origin: "--log-format" });
   }
+  overrides.push(...commandOverrides);
   const result = resolveConfig({ file, env: io.env, overrides });
   configureLogging({
     level: result.config.log.level,

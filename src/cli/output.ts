@@ -15,6 +15,10 @@ export interface CliIo {
   stdout(text: string): void;
   /** Writes to stderr. */
   stderr(text: string): void;
+  /**
+   * Reads standard input to its end, or until `limit` bytes; absent where there is none (tests).
+   */
+  readStdin?(limit: number): Promise<Uint8Array>;
 }
 
 /** Formats results and errors for people or for scripts. */

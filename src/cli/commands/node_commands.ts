@@ -1,0 +1,160 @@
+/**
+ * The commands that talk to a running node through its control API: `status`, `peers`, `put`,
+ * `get` and `stop`. They find the node by its data directory (`api.json` and `api.token`).
+ *
+ * @module
+ */
+
+import { toBase64Url, utf8Decode, utf8Encode } from "../../core/bytes.ts";
+import { InvalidInputError, RhizomeError } from "../../core/errors.ts";
+import { recordBytesMax } from "../../core/limits.ts";
+import { ControlClient } from "../../api/control_client.ts";
+import { parseKeyHex, parseTtlSeconds } from "../../api/control_api.ts";
+import type { Command, CommandContext } from "../command.ts";
+import { OK } from "../output.ts";
+
+/** Exit status of `get` when the network does not hold the key. */
+const NOT_FOUND = 1;
+
+async function client(context: CommandContext): Promise<ControlClient> {
+  return await ControlClient.fromDataDir(context.dataDir().path);
+}
+
+/** `rhizome status`. */
+export const statusCommand: Command = {
+  name: "status",
+  summary: "Show the running node's state",
+  usage: "status",
+  description: [
+    "Asks the node running with this data directory for its state: node ID, contact URI, type,",
+    "uptime, routing table size, stored records and traffic counters. Exit 1 when no node runs.",
+  ].join("\n"),
+  examples: ["rhizome status", "rhizome status --json | jq .contacts"],
+  flags: {},
+  positionals: { min: 0, max: 0 },
+  async run(context) {
+    const status = await (await client(context)).status();
+    const lines = Object.entries(status).map(([field, value]) =>
+      `${field.padEnd(16)}${typeof value === "object" ? JSON.stringify(value) : value}`
+    );
+    context.output.result(lines.join("\n"), status);
+    return OK;
+  },
+};
+
+/** `rhizome peers`. */
+export const peersCommand: Command = {
+  name: "peers",
+  summary: "List the running node's routing table",
+  usage: "peers",
+  description: "Lists the contacts in the running node's routing table, nearest first.",
+  examples: ["rhizome peers", "rhizome peers --json | jq '.peers | length'"],
+  flags: {},
+  positionals: { min: 0, max: 0 },
+  async run(context) {
+    const peers = await (await client(context)).peers();
+    const lines = peers.map((peer) => `${peer.node_id}  ${peer.address}`);
+    context.output.result(lines.length > 0 ? lines.join("\n") : "(no peers)", { peers });
+    return OK;
+  },
+};
+
+/** `rhizome put`. */
+export const putCommand: Command = {
+  name: "put",
+  summary: "Store a value in the network; print its key",
+  usage: "put VALUE|- [--ttl S]",
+  description: [
+    "Stores VALUE (or standard input, with -) in the network as an immutable record through the",
+    "running node, and prints its key (40 hex digits). --ttl keeps it S seconds unless",
+    "republished or read (default: the node's). Values up to 1,000 bytes travel in one",
+    "datagram; larger ones are refused for now.",
+  ].join("\n"),
+  examples: ['rhizome put "hello"', "echo hi | rhizome put -", "rhizome put --ttl 3600 x --json"],
+  flags: { ttl: { type: "string", valueName: "S", description: "Seconds to keep the value" } },
+  positionals: { min: 1, max: 1 },
+  async run(context) {
+    const ttl = context.flags.ttl;
+    const ttlS = typeof ttl === "string" ? parseTtlSeconds(ttl) : undefined;
+    const [word] = context.positionals;
+    const value = word === "-" ? await readAllStdin(context) : utf8Encode(word);
+    const report = await (await client(context)).put(value, ttlS);
+    context.output.result(report.key, report);
+    return OK;
+  },
+};
+
+/** `rhizome get`. */
+export const getCommand: Command = {
+  name: "get",
+  summary: "Find a value by its key; exit 1 if the network does not hold it",
+  usage: "get KEY",
+  description: [
+    "Finds the value stored under KEY (40 hex digits) through the running node and prints it",
+    "as text. A value that is not UTF-8 is printed with --json only (as base64url). Exit 1 when",
+    "the network does not hold the key.",
+  ].join("\n"),
+  examples: ["rhizome get 3f2a…", "rhizome get $(rhizome put hello)"],
+  flags: {},
+  positionals: { min: 1, max: 1 },
+  async run(context) {
+    const key = parseKeyHex(context.positionals[0]);
+    const value = await (await client(context)).get(key);
+    if (value === undefined) {
+      context.output.result(`not found: ${key}`, { key, found: false });
+      return NOT_FOUND;
+    }
+    let text: string | undefined;
+    try {
+      text = utf8Decode(value);
+    } catch {
+      text = undefined;
+    }
+    if (text === undefined && !context.output.json) {
+      throw new InvalidInputError(
+        `Cannot print the value of ${key}: it is binary (${value.length} bytes); use --json`,
+      );
+    }
+    context.output.result(text ?? "", {
+      key,
+      found: true,
+      value: text ?? null,
+      value_base64url: toBase64Url(value),
+    });
+    return OK;
+  },
+};
+
+/** `rhizome stop`. */
+export const stopCommand: Command = {
+  name: "stop",
+  summary: "Stop the running node and wait until it is gone",
+  usage: "stop",
+  description: [
+    "Asks the node running with this data directory to shut down cleanly, then waits (up to 10",
+    "seconds) until its control API stops answering.",
+  ].join("\n"),
+  examples: ["rhizome stop", "rhizome stop --data-dir /srv/rhizome"],
+  flags: {},
+  positionals: { min: 0, max: 0 },
+  async run(context) {
+    const api = await client(context);
+    await api.stop();
+    const gone = await api.waitUntilGone();
+    if (!gone) {
+      throw new RhizomeError("UNAVAILABLE", "Cannot confirm the stop: the node still answers");
+    }
+    context.output.result("stopped", { stopped: true });
+    return OK;
+  },
+};
+
+async function readAllStdin(context: CommandContext): Promise<Uint8Array> {
+  const bytes = await context.readStdin(recordBytesMax + 1);
+  if (bytes.length > recordBytesMax) {
+    throw new InvalidInputError(
+      `Cannot put the value: standard input holds more than ${recordBytesMax} bytes`,
+    );
+  }
+  return bytes;
+}
