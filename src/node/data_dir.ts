@@ -17,6 +17,8 @@ export const DATA_DIR_FILES = {
   identity: "identity.key",
   /** The record store (LMDB; its lock file is this name with `-lock` appended). */
   records: "records.mdb",
+  /** The single-writer lock: the running node's PID, under an OS lock (data_dir_lock.ts). */
+  lock: "node.lock",
 } as const;
 
 /**

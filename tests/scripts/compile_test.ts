@@ -39,6 +39,7 @@ Deno.test("permissionFlags() takes the permission words of the rhizome task, no 
     "--allow-env",
     "--allow-ffi",
     "--allow-net",
+    "--allow-sys",
   ]);
   assert.ok(!denoConfig.tasks.rhizome.includes(" -A"));
   assert.ok(!denoConfig.tasks.rhizome.includes("--allow-all"));
