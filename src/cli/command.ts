@@ -90,7 +90,6 @@ export interface CommandContext {
   readStdin(limit: number): Promise<Uint8Array>;
 }
 
-
 /** Where the config file is, and why there. */
 export interface ConfigLocation {
   /** The file's absolute path. */

@@ -10,7 +10,7 @@
  */
 
 import { Packr } from "msgpackr";
-import { datagramBytesMax, datagramValueBytesMax, tokenBytes } from "../core/limits.ts";
+import { datagramValueBytesMax, dhtMessageBytesMax, tokenBytes } from "../core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import { decodeAddress, encodeAddress } from "../net/address.ts";
 import type { Contact } from "./types.ts";
@@ -84,7 +84,7 @@ const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObject
  * The datagram of a message.
  *
  * @param message The message; its fields must already respect the limits.
- * @returns The bytes, at most `datagramBytesMax`.
+ * @returns The bytes, at most `dhtMessageBytesMax`.
  * @throws {RangeError} When the message would not fit in one datagram (a bug in the caller).
  */
 export function encodeMessage(message: Message): Uint8Array {
@@ -119,9 +119,9 @@ export function encodeMessage(message: Message): Uint8Array {
   bytes.set(PROTOCOL_ID, 0);
   bytes[PROTOCOL_ID.length] = PROTOCOL_VERSION;
   bytes.set(packed, PROTOCOL_ID.length + 1);
-  if (bytes.length > datagramBytesMax) {
+  if (bytes.length > dhtMessageBytesMax) {
     throw new RangeError(
-      `Cannot encode message type ${message.type}: ${bytes.length} bytes, limit ${datagramBytesMax}`,
+      `Cannot encode message type ${message.type}: ${bytes.length} bytes, limit ${dhtMessageBytesMax}`,
     );
   }
   return bytes;
@@ -137,7 +137,7 @@ export type DecodeFailure = "oversize" | "protocol" | "version" | "malformed";
  * @returns The message, or the reason it was dropped.
  */
 export function decodeMessage(bytes: Uint8Array): Message | DecodeFailure {
-  if (bytes.length > datagramBytesMax) return "oversize";
+  if (bytes.length > dhtMessageBytesMax) return "oversize";
   if (bytes.length < PROTOCOL_ID.length + 2) return "malformed";
   for (let i = 0; i < PROTOCOL_ID.length; i++) {
     if (bytes[i] !== PROTOCOL_ID[i]) return "protocol";

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Packr } from "msgpackr";
-import { datagramBytesMax, datagramValueBytesMax, tokenBytes } from "../../src/core/limits.ts";
+import { datagramValueBytesMax, dhtMessageBytesMax, tokenBytes } from "../../src/core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../../src/core/node_id.ts";
 import { Prng, randomBytes, randomInt } from "../../src/core/rng.ts";
 import {
@@ -137,7 +137,7 @@ function decodeSafely(datagram: Uint8Array, why: string): Message | DecodeFailur
 
 function assertRoundTrip(message: Message, why = "") {
   const datagram = encodeMessage(message);
-  assert.ok(datagram.length <= datagramBytesMax, `${datagram.length} bytes; ${why}`);
+  assert.ok(datagram.length <= dhtMessageBytesMax, `${datagram.length} bytes; ${why}`);
   assert.deepEqual(plain(decodeOrThrow(datagram)), plain(message), why);
 }
 
@@ -169,7 +169,7 @@ Deno.test("a NODES reply with contactsPerReplyMax IPv6 contacts fits in one data
     contacts,
     token: token(),
   });
-  assert.ok(datagram.length <= datagramBytesMax, `${datagram.length} > ${datagramBytesMax}`);
+  assert.ok(datagram.length <= dhtMessageBytesMax, `${datagram.length} > ${dhtMessageBytesMax}`);
 });
 
 Deno.test("a STORE and a VALUE carrying datagramValueBytesMax bytes fit in one datagram", () => {
@@ -181,7 +181,7 @@ Deno.test("a STORE and a VALUE carrying datagramValueBytesMax bytes fit in one d
       { ...header, type: MessageType.value, value, token: token() },
     ] as Message[]
   ) {
-    assert.ok(encodeMessage(message).length <= datagramBytesMax, `type ${message.type}`);
+    assert.ok(encodeMessage(message).length <= dhtMessageBytesMax, `type ${message.type}`);
   }
 });
 
@@ -193,7 +193,7 @@ Deno.test("encodeMessage refuses a message too large for one datagram", () => {
         tx: 1,
         sender: id(),
         flags: 0,
-        value: bytes(datagramBytesMax),
+        value: bytes(dhtMessageBytesMax),
         token: token(),
       }),
     RangeError,
@@ -266,7 +266,7 @@ Deno.test("a datagram of another protocol, another version, or too many bytes is
     other[PROTOCOL_ID.length] = version;
     assert.equal(decodeMessage(other), "version", `version ${version}`);
   }
-  const oversize = new Uint8Array(datagramBytesMax + 1);
+  const oversize = new Uint8Array(dhtMessageBytesMax + 1);
   oversize.set(datagram);
   assert.equal(decodeMessage(oversize), "oversize");
   assert.equal(decodeMessage(new Uint8Array(1 << 16)), "oversize");
@@ -373,7 +373,7 @@ Deno.test("fields of the wrong type or length make a message malformed", () => {
   ];
   for (const [what, fields] of hostile) {
     const datagram = frame(fields);
-    assert.ok(datagram.length <= datagramBytesMax, `${what} fits in a datagram`);
+    assert.ok(datagram.length <= dhtMessageBytesMax, `${what} fits in a datagram`);
     assert.equal(decodeSafely(datagram, what), "malformed", what);
   }
   // The same frames with valid fields decode: the rejections above are about the bad field.
@@ -399,7 +399,7 @@ Deno.test("random bytes never make decodeMessage throw", () => {
   const header = frame([1]).subarray(0, PROTOCOL_ID.length + 1);
   let decoded = 0;
   for (let i = 0; i < 20_000; i++) {
-    const length = randomInt(random, i % 10 === 0 ? datagramBytesMax + 50 : 64);
+    const length = randomInt(random, i % 10 === 0 ? dhtMessageBytesMax + 50 : 64);
     const datagram = randomBytes(random, new Uint8Array(length));
     // Mostly behind a valid header, so the bytes reach the MessagePack parser.
     if (i % 4 !== 0 && length >= header.length) datagram.set(header);

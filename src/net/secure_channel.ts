@@ -1,0 +1,1000 @@
+/**
+ * The secure channel of one node: every datagram between two node identities authenticated and
+ * encrypted, between the UDP socket and the DHT.
+ *
+ * `send(to, expectedNodeId, plaintext)` seals into the current session for that address or, when
+ * there is none, queues the plaintext and starts a handshake; `receive(from, datagram)` answers
+ * handshakes and opens DATA packets, returning the plaintext with the peer's proven identity.
+ * Both run to completion and emit datagrams through the injected `Transport`; `tick()` (due at
+ * `nextWakeupMs()`) resends INITs, abandons dead handshakes and sweeps expired sessions.
+ *
+ * Sessions rotate: after {@link sessionRekeyPackets} packets or {@link sessionRekeyMs}, the next
+ * send starts a new handshake while the old session keeps carrying traffic, until
+ * {@link sessionRejectPackets} or {@link sessionRejectMs} retire it for good. A session whose
+ * sends went unanswered for {@link sessionUnansweredMs} is suspect (the peer may have restarted):
+ * sends wait behind a new handshake instead. A responder's new
+ * session is used for sending only after the initiator's first DATA packet on it proves the
+ * initiator holds its keys (an empty DATA packet, a keepalive, does that when nothing is queued).
+ *
+ * Hostile input never throws: `receive` returns `undefined` and counts the reason in
+ * `stats().dropped`. Every table and queue has a named ceiling with a decided behaviour.
+ *
+ * Sans-I/O: time comes from the injected `Clock`, randomness from the injected `randomBytes`.
+ *
+ * @module
+ */
+
+import { assert } from "../core/assert.ts";
+import { bytesEqual, toHex } from "../core/bytes.ts";
+import type { Clock } from "../core/clock.ts";
+import type { Ed25519KeyPair } from "../core/crypto.ts";
+import { datagramBytesMax } from "../core/limits.ts";
+import { NodeId } from "../core/node_id.ts";
+import type { Address } from "./address.ts";
+import {
+  answerHandshake,
+  decodeInit,
+  decodeResponse,
+  finishHandshake,
+  type InitiatorState,
+  PACKET_HEADER_BYTES,
+  PacketType,
+  packetTypeOf,
+  SESSION_ID_BYTES,
+  sessionIdKey,
+  startHandshake,
+  verifyInit,
+  X25519_SECRET_KEY_BYTES,
+} from "./handshake.ts";
+import { DATA_OVERHEAD_BYTES, Session, sessionPlaintextBytesMax } from "./session.ts";
+import type { Transport } from "./transport.ts";
+
+/**
+ * Sessions held at once, across all peers. A node keeps a few hundred routing contacts and
+ * talks to a few hundred more during lookups; a rekey briefly doubles a peer's sessions. About
+ * 600 bytes each, so 4096 cost under 3 MB. At the limit: the least recently used session is
+ * evicted (its peer re-handshakes on its next send).
+ */
+export const sessionsMax = 4096;
+
+/**
+ * Handshakes this node has started and not yet finished. A burst of lookups contacts at most
+ * `lookupAlpha` new peers per round per lookup; 256 covers dozens of lookups at once. At the
+ * limit: a send needing a new handshake is dropped and counted (`handshakesPendingFull`).
+ */
+export const handshakesPendingMax = 256;
+
+/**
+ * Plaintexts queued for one peer while its handshake runs. The DHT sends a peer a few requests
+ * at a time (`peerInflightMax` 4); 8 leaves room for replies and retries. At the limit: the
+ * oldest queued plaintext is dropped and counted (`queueFull`): it is the likeliest to have
+ * timed out already.
+ */
+export const handshakeQueuePacketsMax = 8;
+
+/**
+ * Wait before an unanswered INIT is sent again (a fresh one: new ephemeral key, session ID and
+ * timestamp). Matches the DHT's first RPC timeout, so a lost INIT costs what a lost request does.
+ */
+export const handshakeRetryMs = 1000;
+
+/**
+ * INITs sent for one handshake, the first included. At the limit: the handshake is abandoned
+ * after one more {@link handshakeRetryMs} and its queued plaintexts are dropped and counted
+ * (`handshakeTimeout`); the next send starts afresh.
+ */
+export const handshakeAttemptsMax = 3;
+
+/**
+ * Largest difference between an INIT's timestamp and our clock. NTP-synchronised hosts differ by
+ * milliseconds; two minutes tolerates a badly kept clock while bounding how long a captured
+ * INIT stays replayable once its sender's last timestamp is forgotten. At the limit: the INIT
+ * is dropped (`staleTimestamp`) before its signature is checked, so old INITs cost nothing.
+ */
+export const handshakeClockSkewMsMax = 120_000;
+
+/**
+ * Initiators whose latest accepted INIT timestamp is remembered. An INIT no newer than the last
+ * one from the same key is a replay (`handshakeReplay`), inside the skew window too. Twice
+ * {@link sessionsMax}, so every peer with a session is remembered. At the limit: the least
+ * recently heard initiator is forgotten; its replays are then stopped only by the skew window,
+ * and can create only a session nobody can use.
+ */
+export const handshakeTimestampsMax = 2 * sessionsMax;
+
+/**
+ * INITs whose signature this node checks and answers per second, bursts included. Each answer
+ * costs about 190 µs of public-key crypto (bench/net_bench.ts); 200 a second caps that at 4% of
+ * a core while leaving room for 20,000 peers to rekey every two minutes. At the limit: the INIT is
+ * dropped (`handshakeRate`); the initiator retries.
+ */
+export const handshakesAnsweredPerSecondMax = 200;
+
+/**
+ * Packets one session seals before the next send starts a rekey. The 64-bit nonce never runs
+ * out; rotating bounds how much traffic one key protects and how much a stolen session key
+ * reveals. 2^20 packets is about two minutes at 10,000 packets a second, matching the time limit.
+ */
+export const sessionRekeyPackets = 2 ** 20;
+
+/**
+ * Packets one session seals at most. Room after {@link sessionRekeyPackets} for the new
+ * handshake to finish. At the limit: sends wait in the handshake queue.
+ */
+export const sessionRejectPackets = 2 ** 21;
+
+/**
+ * Age at which the initiator of a session rekeys on its next send (WireGuard's two minutes):
+ * bounds the traffic exposed if a session key leaks, for forward secrecy over time.
+ */
+export const sessionRekeyMs = 120_000;
+
+/**
+ * How much later the responder of a session rekeys than the initiator, so the two rarely start
+ * rival handshakes for the same pair.
+ */
+export const sessionResponderRekeyDelayMs = 30_000;
+
+/**
+ * Age at which a session is retired: it neither seals nor opens. A minute after
+ * {@link sessionRekeyMs}, time for several handshake attempts. At the limit: sends queue behind
+ * a handshake, DATA packets are dropped (`expired`).
+ */
+export const sessionRejectMs = 180_000;
+
+/**
+ * How long sent packets may go without any reply before the session is suspect: the peer may
+ * have restarted and lost its keys, and would otherwise drop everything until the session
+ * expired. At the limit: sends queue behind a new handshake instead of going into the session;
+ * a reply on the old session lifts the suspicion.
+ */
+export const sessionUnansweredMs = 15_000;
+
+/** How often expired sessions are swept out of the table, so memory follows the live ones. */
+export const sessionSweepIntervalMs = 10_000;
+
+/** Every ceiling and period of a {@link SecureChannel}; tests shrink them. */
+export interface SecureChannelLimits {
+  /**
+   * Sessions held at once.
+   *
+   * @default {@link sessionsMax}
+   */
+  sessionsMax: number;
+  /**
+   * Handshakes started and not finished.
+   *
+   * @default {@link handshakesPendingMax}
+   */
+  handshakesPendingMax: number;
+  /**
+   * Plaintexts queued per peer while its handshake runs.
+   *
+   * @default {@link handshakeQueuePacketsMax}
+   */
+  handshakeQueuePacketsMax: number;
+  /**
+   * Wait before a fresh INIT replaces an unanswered one.
+   *
+   * @default {@link handshakeRetryMs}
+   */
+  handshakeRetryMs: number;
+  /**
+   * INITs per handshake before it is abandoned.
+   *
+   * @default {@link handshakeAttemptsMax}
+   */
+  handshakeAttemptsMax: number;
+  /**
+   * Largest accepted distance between an INIT timestamp and our clock.
+   *
+   * @default {@link handshakeClockSkewMsMax}
+   */
+  handshakeClockSkewMsMax: number;
+  /**
+   * Initiators whose last INIT timestamp is remembered.
+   *
+   * @default {@link handshakeTimestampsMax}
+   */
+  handshakeTimestampsMax: number;
+  /**
+   * INITs checked and answered per second.
+   *
+   * @default {@link handshakesAnsweredPerSecondMax}
+   */
+  handshakesAnsweredPerSecondMax: number;
+  /**
+   * Packets sealed before a send starts a rekey.
+   *
+   * @default {@link sessionRekeyPackets}
+   */
+  sessionRekeyPackets: number;
+  /**
+   * Packets sealed before a session stops sealing.
+   *
+   * @default {@link sessionRejectPackets}
+   */
+  sessionRejectPackets: number;
+  /**
+   * Age at which the initiator rekeys.
+   *
+   * @default {@link sessionRekeyMs}
+   */
+  sessionRekeyMs: number;
+  /**
+   * How much later than the initiator the responder rekeys.
+   *
+   * @default {@link sessionResponderRekeyDelayMs}
+   */
+  sessionResponderRekeyDelayMs: number;
+  /**
+   * Age at which a session is retired.
+   *
+   * @default {@link sessionRejectMs}
+   */
+  sessionRejectMs: number;
+  /**
+   * Silence after a send before the session is suspect.
+   *
+   * @default {@link sessionUnansweredMs}
+   */
+  sessionUnansweredMs: number;
+  /**
+   * Period of the sweep of retired sessions.
+   *
+   * @default {@link sessionSweepIntervalMs}
+   */
+  sessionSweepIntervalMs: number;
+}
+
+/** The built-in limits. */
+export const secureChannelLimitsDefault: Readonly<SecureChannelLimits> = Object.freeze({
+  sessionsMax,
+  handshakesPendingMax,
+  handshakeQueuePacketsMax,
+  handshakeRetryMs,
+  handshakeAttemptsMax,
+  handshakeClockSkewMsMax,
+  handshakeTimestampsMax,
+  handshakesAnsweredPerSecondMax,
+  sessionRekeyPackets,
+  sessionRejectPackets,
+  sessionRekeyMs,
+  sessionResponderRekeyDelayMs,
+  sessionRejectMs,
+  sessionUnansweredMs,
+  sessionSweepIntervalMs,
+});
+
+/** What a {@link SecureChannel} is built from. */
+export interface SecureChannelOptions {
+  /** This node's Ed25519 identity: it signs every handshake. */
+  identity: Ed25519KeyPair;
+  /** Time, for timestamps, retries and session ages. */
+  clock: Clock;
+  /** Where datagrams go. */
+  transport: Transport;
+  /**
+   * Fresh random bytes: ephemeral keys and session IDs. Production passes node:crypto's
+   * `randomBytes` (a CSPRNG: ephemeral keys are secrets); the simulator a seeded generator.
+   */
+  randomBytes: (byteLength: number) => Uint8Array;
+  /** Ceilings and periods to change. */
+  limits?: Partial<SecureChannelLimits>;
+}
+
+/** Why an incoming datagram was dropped. */
+export type ReceiveDropReason =
+  /** Longer than `datagramBytesMax`: not even looked at. */
+  | "oversize"
+  /** Too short, unknown type, wrong length for its type, unusable X25519 key. */
+  | "malformed"
+  /** Not "RHZS": another protocol or network. */
+  | "protocol"
+  /** A packet-format version this build does not speak. */
+  | "version"
+  /** A DATA packet or RESPONSE naming no session or handshake of ours. */
+  | "unknownSession"
+  /** A DATA packet for a session past {@link sessionRejectMs}. */
+  | "expired"
+  /** A DATA packet whose tag does not verify (tampered, forged, wrong key). */
+  | "unauthenticated"
+  /** A DATA packet whose counter was seen already or is older than the replay window. */
+  | "replay"
+  /** A handshake packet whose signature does not verify. */
+  | "badSignature"
+  /** A RESPONSE from a key whose node ID is not the one expected, or an INIT of our own key. */
+  | "wrongNodeId"
+  /** An INIT whose timestamp is outside {@link handshakeClockSkewMsMax}. */
+  | "staleTimestamp"
+  /** An INIT no newer than the last one accepted from the same key. */
+  | "handshakeReplay"
+  /** An INIT beyond {@link handshakesAnsweredPerSecondMax}. */
+  | "handshakeRate";
+
+/** Why an outgoing plaintext was dropped instead of sent. */
+export type SendDropReason =
+  /** The peer's handshake queue was full: the oldest queued plaintext went. */
+  | "queueFull"
+  /** A new handshake was needed and {@link handshakesPendingMax} were already running. */
+  | "handshakesPendingFull"
+  /** The handshake was abandoned after {@link handshakeAttemptsMax} INITs. */
+  | "handshakeTimeout"
+  /** The handshake reached a node other than the one this plaintext was meant for. */
+  | "wrongPeer";
+
+/** Counters of one channel, for metrics and tests. */
+export interface SecureChannelStats {
+  /** Incoming datagrams dropped, by reason. */
+  dropped: Record<ReceiveDropReason, number>;
+  /** Outgoing plaintexts dropped, by reason. */
+  sendDropped: Record<SendDropReason, number>;
+  /** Handshakes started (first INITs). */
+  handshakesStarted: number;
+  /** Of those, started to replace a live session (rekey by age, packets or silence). */
+  rekeys: number;
+  /** INITs resent. */
+  handshakeRetries: number;
+  /** Handshakes given up after the last attempt. */
+  handshakesAbandoned: number;
+  /** RESPONSEs verified: sessions made as initiator. */
+  handshakesCompleted: number;
+  /** INITs answered: sessions made as responder. */
+  handshakesAnswered: number;
+  /** Sessions evicted from a full table. */
+  sessionsEvicted: number;
+  /** Sessions retired by age or packet count. */
+  sessionsExpired: number;
+  /** DATA packets sealed, keepalives included. */
+  packetsSealed: number;
+  /** DATA packets opened, keepalives included. */
+  packetsOpened: number;
+  /** Empty DATA packets sent to confirm a new session. */
+  keepalivesSent: number;
+  /** Sessions held now. */
+  sessions: number;
+  /** Handshakes running now. */
+  handshakesPending: number;
+}
+
+/** What a send did with the plaintext. */
+export type SendOutcome = "sent" | "queued" | "dropped";
+
+/** A plaintext received, with the identity its session proved. */
+export interface Received {
+  /** The sender's node ID, derived from its key. */
+  peer: NodeId;
+  /** The sender's Ed25519 key, as proven in the handshake. */
+  publicKey: Uint8Array;
+  /** The decrypted payload, 1 to {@link sessionPlaintextBytesMax} bytes. */
+  plaintext: Uint8Array;
+}
+
+interface SessionEntry {
+  readonly session: Session;
+  readonly idKey: string;
+  /** Where the handshake ran; sends to this address use this session once it is confirmed. */
+  readonly address: Address;
+  /** The peer proved it holds the keys: always for our INITs, after a DATA packet otherwise. */
+  confirmed: boolean;
+  /** The first send since the last packet opened, for {@link sessionUnansweredMs}. */
+  firstUnansweredMs: number | undefined;
+}
+
+interface QueuedPlaintext {
+  readonly plaintext: Uint8Array;
+  readonly expectedNodeId: NodeId | undefined;
+}
+
+interface PendingHandshake {
+  readonly to: Address;
+  expectedNodeId: NodeId | undefined;
+  state: InitiatorState;
+  idKey: string;
+  attempts: number;
+  nextRetryMs: number;
+  readonly queue: QueuedPlaintext[];
+}
+
+const receiveDropReasons: readonly ReceiveDropReason[] = [
+  "oversize",
+  "malformed",
+  "protocol",
+  "version",
+  "unknownSession",
+  "expired",
+  "unauthenticated",
+  "replay",
+  "badSignature",
+  "wrongNodeId",
+  "staleTimestamp",
+  "handshakeReplay",
+  "handshakeRate",
+];
+
+const sendDropReasons: readonly SendDropReason[] = [
+  "queueFull",
+  "handshakesPendingFull",
+  "handshakeTimeout",
+  "wrongPeer",
+];
+
+/** Draws of a fresh session ID before concluding the random source is broken. */
+const sessionIdDrawsMax = 4;
+
+/**
+ * Authenticated, encrypted datagrams between node identities, for one local node.
+ *
+ * @example Two channels wired back to back
+ * ```ts
+ * import { randomBytes } from "node:crypto";
+ * import { VirtualClock } from "../core/clock.ts";
+ * import { generateEd25519KeyPair } from "../core/crypto.ts";
+ * import { NodeId } from "../core/node_id.ts";
+ * import { SecureChannel } from "./secure_channel.ts";
+ *
+ * const clock = new VirtualClock(1_700_000_000_000);
+ * const wire: { to: string; bytes: Uint8Array }[] = [];
+ * const transport = { send: (to: string, bytes: Uint8Array) => wire.push({ to, bytes }) };
+ * const bob = generateEd25519KeyPair();
+ * const alice = generateEd25519KeyPair();
+ * const a = new SecureChannel({ identity: alice, clock, transport, randomBytes });
+ * const b = new SecureChannel({ identity: bob, clock, transport, randomBytes });
+ * a.send("192.0.2.2:7447", NodeId.fromPublicKey(bob.publicKey), new Uint8Array([42]));
+ * b.receive("192.0.2.1:7447", wire.shift()!.bytes); // INIT; b answers
+ * a.receive("192.0.2.2:7447", wire.shift()!.bytes); // RESPONSE; a sends the queued plaintext
+ * const got = b.receive("192.0.2.1:7447", wire.shift()!.bytes);
+ * if (got?.plaintext[0] !== 42) throw new Error("not delivered");
+ * ```
+ */
+export class SecureChannel {
+  readonly #identity: Ed25519KeyPair;
+  readonly #clock: Clock;
+  readonly #transport: Transport;
+  readonly #randomBytes: (byteLength: number) => Uint8Array;
+  readonly #limits: SecureChannelLimits;
+  /** Every session by our session ID, least recently used first (Map order). */
+  readonly #sessionsById = new Map<string, SessionEntry>();
+  /** The confirmed session each address's sends go to. */
+  readonly #currentByAddress = new Map<Address, SessionEntry>();
+  /** Running handshakes by address, earliest retry first (all share one retry period). */
+  readonly #pendingByAddress = new Map<Address, PendingHandshake>();
+  readonly #pendingById = new Map<string, PendingHandshake>();
+  /** Latest INIT timestamp accepted per initiator key (hex), least recently heard first. */
+  readonly #initTimestamps = new Map<string, number>();
+  #lastInitTimestampMs = -1;
+  #handshakeTokens: number;
+  #handshakeTokensMs: number;
+  #nextSweepMs: number;
+  readonly #stats: Omit<SecureChannelStats, "sessions" | "handshakesPending">;
+
+  /**
+   * Makes a channel with no sessions.
+   *
+   * @param options Identity, clock, transport, random source and limits.
+   * @throws {RangeError} When a limit is not a positive integer, or a reject limit is not above
+   *   its rekey limit.
+   */
+  constructor(options: SecureChannelOptions) {
+    this.#limits = validLimits({ ...secureChannelLimitsDefault, ...options.limits });
+    this.#identity = options.identity;
+    this.#clock = options.clock;
+    this.#transport = options.transport;
+    this.#randomBytes = options.randomBytes;
+    const nowMs = this.#clock.nowMs();
+    this.#handshakeTokens = this.#limits.handshakesAnsweredPerSecondMax;
+    this.#handshakeTokensMs = nowMs;
+    this.#nextSweepMs = nowMs + this.#limits.sessionSweepIntervalMs;
+    this.#stats = {
+      dropped: Object.fromEntries(receiveDropReasons.map((reason) => [reason, 0])) as Record<
+        ReceiveDropReason,
+        number
+      >,
+      sendDropped: Object.fromEntries(sendDropReasons.map((reason) => [reason, 0])) as Record<
+        SendDropReason,
+        number
+      >,
+      handshakesStarted: 0,
+      rekeys: 0,
+      handshakeRetries: 0,
+      handshakesAbandoned: 0,
+      handshakesCompleted: 0,
+      handshakesAnswered: 0,
+      sessionsEvicted: 0,
+      sessionsExpired: 0,
+      packetsSealed: 0,
+      packetsOpened: 0,
+      keepalivesSent: 0,
+    };
+  }
+
+  /**
+   * This node's ID.
+   *
+   * @returns The ID of the identity key.
+   */
+  get localNodeId(): NodeId {
+    return NodeId.fromPublicKey(this.#identity.publicKey);
+  }
+
+  /**
+   * Sends a plaintext to the node at `to`: sealed at once into the current session, or queued
+   * behind a handshake (started here if none is running).
+   *
+   * @param to The peer's address.
+   * @param expectedNodeId The node ID the peer must prove, when known (contacts learned from
+   *   the DHT); `undefined` accepts whoever answers at `to` (bootstrap by address).
+   * @param plaintext 1 to {@link sessionPlaintextBytesMax} bytes; copied when queued.
+   * @returns Whether it was sent, queued or dropped (counted in `stats().sendDropped`).
+   * @throws {RangeError} When the plaintext is empty or over the limit: a bug in the caller.
+   */
+  send(to: Address, expectedNodeId: NodeId | undefined, plaintext: Uint8Array): SendOutcome {
+    if (plaintext.length === 0 || plaintext.length > sessionPlaintextBytesMax) {
+      throw new RangeError(
+        `Cannot send to ${to}: the plaintext is ${plaintext.length} bytes, ` +
+          `expected 1 to ${sessionPlaintextBytesMax}`,
+      );
+    }
+    const nowMs = this.#clock.nowMs();
+    const entry = this.#sendableSession(to, expectedNodeId, nowMs);
+    if (entry === undefined) return this.#enqueue(to, expectedNodeId, plaintext, nowMs, false);
+    if (this.#isUnanswered(entry, nowMs)) {
+      // The peer may have restarted and lost its keys: what we seal now could be lost, so it
+      // waits for a new handshake. A late reply on this session clears the suspicion.
+      return this.#enqueue(to, expectedNodeId, plaintext, nowMs, true);
+    }
+    this.#seal(entry, plaintext, nowMs);
+    const canStart = !this.#pendingByAddress.has(to) &&
+      this.#pendingByAddress.size < this.#limits.handshakesPendingMax;
+    if (canStart && this.#wantsRekey(entry.session, nowMs)) {
+      // The old session keeps carrying traffic until the new one is ready.
+      this.#startHandshake(to, entry.session.peerNodeId, nowMs, true);
+    }
+    return "sent";
+  }
+
+  /**
+   * Takes one datagram from the network: answers an INIT, finishes our handshake on a RESPONSE,
+   * opens a DATA packet. Never throws on hostile bytes.
+   *
+   * @param from The address it came from.
+   * @param datagram The bytes as received.
+   * @returns The plaintext and the sender's proven identity for a DATA packet carrying one;
+   *   `undefined` otherwise (handshakes, keepalives, and drops, counted in `stats().dropped`).
+   */
+  receive(from: Address, datagram: Uint8Array): Received | undefined {
+    if (datagram.length > datagramBytesMax) return this.#drop("oversize");
+    const type = packetTypeOf(datagram);
+    const nowMs = this.#clock.nowMs();
+    switch (type) {
+      case "malformed":
+      case "protocol":
+      case "version":
+        return this.#drop(type);
+      case PacketType.init:
+        this.#onInit(from, datagram, nowMs);
+        return undefined;
+      case PacketType.response:
+        this.#onResponse(datagram, nowMs);
+        return undefined;
+      case PacketType.data:
+        return this.#onData(datagram, nowMs);
+      default:
+        return this.#drop("malformed");
+    }
+  }
+
+  /**
+   * Resends due INITs, abandons handshakes out of attempts, and sweeps expired sessions. An
+   * early or repeated call is harmless.
+   */
+  tick(): void {
+    const nowMs = this.#clock.nowMs();
+    const due: PendingHandshake[] = [];
+    for (const pending of this.#pendingByAddress.values()) {
+      if (pending.nextRetryMs > nowMs) break;
+      due.push(pending);
+    }
+    for (const pending of due) {
+      if (pending.attempts >= this.#limits.handshakeAttemptsMax) {
+        this.#removePending(pending);
+        this.#stats.handshakesAbandoned++;
+        this.#stats.sendDropped.handshakeTimeout += pending.queue.length;
+      } else {
+        this.#retryHandshake(pending, nowMs);
+      }
+    }
+    if (nowMs >= this.#nextSweepMs) {
+      this.#nextSweepMs = nowMs + this.#limits.sessionSweepIntervalMs;
+      for (const entry of [...this.#sessionsById.values()]) {
+        if (nowMs - entry.session.createdMs >= this.#limits.sessionRejectMs) {
+          this.#expire(entry);
+        }
+      }
+    }
+  }
+
+  /**
+   * When {@link tick} must next run.
+   *
+   * @returns A time in ms of the injected clock (possibly past), or `Infinity` when nothing
+   *   waits.
+   */
+  nextWakeupMs(): number {
+    const sweepMs = this.#sessionsById.size > 0 ? this.#nextSweepMs : Infinity;
+    // The first pending handshake has the earliest retry: see #retryHandshake.
+    const firstPending = this.#pendingByAddress.values().next().value;
+    return Math.min(sweepMs, firstPending?.nextRetryMs ?? Infinity);
+  }
+
+  /**
+   * A snapshot of the counters.
+   *
+   * @returns A copy, safe to keep.
+   */
+  stats(): SecureChannelStats {
+    return {
+      ...this.#stats,
+      dropped: { ...this.#stats.dropped },
+      sendDropped: { ...this.#stats.sendDropped },
+      sessions: this.#sessionsById.size,
+      handshakesPending: this.#pendingByAddress.size,
+    };
+  }
+
+  /**
+   * The session that sends to `to` would use now, for tests and diagnostics.
+   *
+   * @param to The peer's address.
+   * @returns The session, or `undefined` when a send would queue.
+   */
+  currentSession(to: Address): Session | undefined {
+    return this.#currentByAddress.get(to)?.session;
+  }
+
+  #sendableSession(
+    to: Address,
+    expectedNodeId: NodeId | undefined,
+    nowMs: number,
+  ): SessionEntry | undefined {
+    const entry = this.#currentByAddress.get(to);
+    if (entry === undefined) return undefined;
+    // Another node now answers at this address: its session says nothing about the one wanted.
+    if (expectedNodeId !== undefined && !entry.session.peerNodeId.equals(expectedNodeId)) {
+      return undefined;
+    }
+    const { session } = entry;
+    if (nowMs - session.createdMs >= this.#limits.sessionRejectMs) {
+      this.#expire(entry);
+      return undefined;
+    }
+    if (session.packetsSealedCount >= this.#limits.sessionRejectPackets) {
+      // Retired for sending only: the peer's packets already on their way still open here
+      // until the session ages out.
+      this.#currentByAddress.delete(to);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #wantsRekey(session: Session, nowMs: number): boolean {
+    const rekeyMs = session.role === "initiator"
+      ? this.#limits.sessionRekeyMs
+      : this.#limits.sessionRekeyMs + this.#limits.sessionResponderRekeyDelayMs;
+    if (nowMs - session.createdMs >= rekeyMs) return true;
+    return session.packetsSealedCount >= this.#limits.sessionRekeyPackets;
+  }
+
+  #isUnanswered(entry: SessionEntry, nowMs: number): boolean {
+    return entry.firstUnansweredMs !== undefined &&
+      nowMs - entry.firstUnansweredMs >= this.#limits.sessionUnansweredMs;
+  }
+
+  #enqueue(
+    to: Address,
+    expectedNodeId: NodeId | undefined,
+    plaintext: Uint8Array,
+    nowMs: number,
+    rekey: boolean,
+  ): SendOutcome {
+    let pending = this.#pendingByAddress.get(to);
+    if (pending === undefined) {
+      if (this.#pendingByAddress.size >= this.#limits.handshakesPendingMax) {
+        this.#stats.sendDropped.handshakesPendingFull++;
+        return "dropped";
+      }
+      pending = this.#startHandshake(to, expectedNodeId, nowMs, rekey);
+    } else if (pending.expectedNodeId === undefined) {
+      // A stricter expectation only narrows whom the handshake accepts; queued plaintexts
+      // with no expectation are fine with anyone.
+      pending.expectedNodeId = expectedNodeId;
+    }
+    if (pending.queue.length >= this.#limits.handshakeQueuePacketsMax) {
+      pending.queue.shift();
+      this.#stats.sendDropped.queueFull++;
+    }
+    pending.queue.push({ plaintext: plaintext.slice(), expectedNodeId });
+    return "queued";
+  }
+
+  #startHandshake(
+    to: Address,
+    expectedNodeId: NodeId | undefined,
+    nowMs: number,
+    rekey: boolean,
+  ): PendingHandshake {
+    assert(!this.#pendingByAddress.has(to), `a handshake with ${to} is already running`);
+    const { state, idKey } = this.#newInit(nowMs);
+    const pending: PendingHandshake = {
+      to,
+      expectedNodeId,
+      state,
+      idKey,
+      attempts: 1,
+      nextRetryMs: nowMs + this.#limits.handshakeRetryMs,
+      queue: [],
+    };
+    this.#pendingByAddress.set(to, pending);
+    this.#pendingById.set(idKey, pending);
+    this.#stats.handshakesStarted++;
+    if (rekey) this.#stats.rekeys++;
+    this.#transport.send(to, state.initBytes);
+    return pending;
+  }
+
+  #retryHandshake(pending: PendingHandshake, nowMs: number): void {
+    // A fresh INIT each time: a RESPONSE to the old one is then unknown and dropped, and the
+    // responder, which may have answered the old one already, accepts the newer timestamp.
+    this.#pendingById.delete(pending.idKey);
+    const { state, idKey } = this.#newInit(nowMs);
+    pending.state = state;
+    pending.idKey = idKey;
+    pending.attempts++;
+    pending.nextRetryMs = nowMs + this.#limits.handshakeRetryMs;
+    // Re-inserting keeps the map in retry order: every deadline is now + one fixed period.
+    this.#pendingByAddress.delete(pending.to);
+    this.#pendingByAddress.set(pending.to, pending);
+    this.#pendingById.set(idKey, pending);
+    this.#stats.handshakeRetries++;
+    this.#transport.send(pending.to, state.initBytes);
+  }
+
+  #newInit(nowMs: number): { state: InitiatorState; idKey: string } {
+    const initiatorSessionId = this.#newSessionId();
+    // Responders refuse an INIT no newer than the last from our key, so timestamps must rise
+    // even when the clock stands still between two handshakes.
+    const timestampMs = Math.max(nowMs, this.#lastInitTimestampMs + 1);
+    this.#lastInitTimestampMs = timestampMs;
+    const state = startHandshake(this.#identity, this.#random(X25519_SECRET_KEY_BYTES), {
+      initiatorSessionId,
+      timestampMs,
+    });
+    return { state, idKey: sessionIdKey(initiatorSessionId) };
+  }
+
+  #removePending(pending: PendingHandshake): void {
+    this.#pendingByAddress.delete(pending.to);
+    this.#pendingById.delete(pending.idKey);
+  }
+
+  #onInit(from: Address, bytes: Uint8Array, nowMs: number): void {
+    const init = decodeInit(bytes);
+    if (init === undefined) return this.#drop("malformed");
+    // Cheap checks first: an old or hostile INIT must not cost a signature check.
+    if (Math.abs(nowMs - init.timestampMs) > this.#limits.handshakeClockSkewMsMax) {
+      return this.#drop("staleTimestamp");
+    }
+    if (bytesEqual(init.staticPublicKey, this.#identity.publicKey)) {
+      return this.#drop("wrongNodeId");
+    }
+    if (!this.#takeHandshakeToken(nowMs)) return this.#drop("handshakeRate");
+    if (!verifyInit(bytes, init)) return this.#drop("badSignature");
+    const initiatorKey = toHex(init.staticPublicKey);
+    const lastTimestampMs = this.#initTimestamps.get(initiatorKey);
+    if (lastTimestampMs !== undefined && init.timestampMs <= lastTimestampMs) {
+      return this.#drop("handshakeReplay");
+    }
+    const responderSessionId = this.#newSessionId();
+    const answer = answerHandshake(
+      this.#identity,
+      this.#random(X25519_SECRET_KEY_BYTES),
+      bytes,
+      init,
+      responderSessionId,
+    );
+    if (answer === undefined) return this.#drop("malformed");
+    this.#rememberInitTimestamp(initiatorKey, init.timestampMs);
+    const session = new Session({
+      role: "responder",
+      localSessionId: responderSessionId,
+      remoteSessionId: init.initiatorSessionId,
+      keys: answer.keys,
+      peerPublicKey: init.staticPublicKey,
+      createdMs: nowMs,
+    });
+    // Not confirmed: a replayed INIT makes a session only the real initiator could use, and
+    // it must not displace the session our sends to this address rely on.
+    this.#addSession(session, from, false);
+    this.#stats.handshakesAnswered++;
+    this.#transport.send(from, answer.responseBytes);
+  }
+
+  #onResponse(bytes: Uint8Array, nowMs: number): void {
+    const response = decodeResponse(bytes);
+    if (response === undefined) return this.#drop("malformed");
+    const pending = this.#pendingById.get(sessionIdKey(response.initiatorSessionId));
+    if (pending === undefined) return this.#drop("unknownSession");
+    // Before the signature, since a hash is cheaper: nobody may claim a node ID without its key.
+    const peerNodeId = NodeId.fromPublicKey(response.staticPublicKey);
+    if (pending.expectedNodeId !== undefined && !peerNodeId.equals(pending.expectedNodeId)) {
+      // The handshake stays pending: a forger must not be able to cancel the real one.
+      return this.#drop("wrongNodeId");
+    }
+    const keys = finishHandshake(pending.state, bytes, response);
+    if (typeof keys === "string") return this.#drop(keys);
+    this.#removePending(pending);
+    const session = new Session({
+      role: "initiator",
+      localSessionId: pending.state.initiatorSessionId,
+      remoteSessionId: response.responderSessionId,
+      keys,
+      peerPublicKey: response.staticPublicKey,
+      createdMs: nowMs,
+    });
+    const entry = this.#addSession(session, pending.to, true);
+    this.#currentByAddress.set(pending.to, entry);
+    this.#stats.handshakesCompleted++;
+    let sentCount = 0;
+    for (const queued of pending.queue) {
+      if (queued.expectedNodeId !== undefined && !queued.expectedNodeId.equals(peerNodeId)) {
+        this.#stats.sendDropped.wrongPeer++;
+        continue;
+      }
+      this.#seal(entry, queued.plaintext, nowMs);
+      sentCount++;
+    }
+    if (sentCount === 0) {
+      // The responder sends on its side only once it has seen us use the keys.
+      this.#seal(entry, new Uint8Array(0), nowMs);
+      this.#stats.keepalivesSent++;
+    }
+  }
+
+  #onData(bytes: Uint8Array, nowMs: number): Received | undefined {
+    if (bytes.length < DATA_OVERHEAD_BYTES) return this.#drop("malformed");
+    const entry = this.#sessionsById.get(sessionIdKey(bytes, PACKET_HEADER_BYTES));
+    if (entry === undefined) return this.#drop("unknownSession");
+    if (nowMs - entry.session.createdMs >= this.#limits.sessionRejectMs) {
+      this.#expire(entry);
+      return this.#drop("expired");
+    }
+    const plaintext = entry.session.open(bytes);
+    if (typeof plaintext === "string") return this.#drop(plaintext);
+    this.#touch(entry);
+    entry.firstUnansweredMs = undefined;
+    this.#stats.packetsOpened++;
+    if (!entry.confirmed) this.#confirm(entry);
+    if (plaintext.length === 0) return undefined;
+    const { peerNodeId, peerPublicKey } = entry.session;
+    return { peer: peerNodeId, publicKey: peerPublicKey, plaintext };
+  }
+
+  /** A responder's session proved by the initiator: sends to its address may now use it. */
+  #confirm(entry: SessionEntry): void {
+    entry.confirmed = true;
+    const current = this.#currentByAddress.get(entry.address);
+    if (current === undefined || current.session.createdMs <= entry.session.createdMs) {
+      this.#currentByAddress.set(entry.address, entry);
+    }
+  }
+
+  #seal(entry: SessionEntry, plaintext: Uint8Array, nowMs: number): void {
+    const packet = entry.session.seal(plaintext);
+    this.#touch(entry);
+    entry.firstUnansweredMs ??= nowMs;
+    this.#stats.packetsSealed++;
+    this.#transport.send(entry.address, packet);
+  }
+
+  #addSession(session: Session, address: Address, confirmed: boolean): SessionEntry {
+    while (this.#sessionsById.size >= this.#limits.sessionsMax) {
+      const leastRecentlyUsed = this.#sessionsById.values().next().value!;
+      this.#removeSession(leastRecentlyUsed);
+      this.#stats.sessionsEvicted++;
+    }
+    const idKey = sessionIdKey(session.localSessionId);
+    assert(!this.#sessionsById.has(idKey), "session IDs are unique");
+    const entry: SessionEntry = {
+      session,
+      idKey,
+      address,
+      confirmed,
+      firstUnansweredMs: undefined,
+    };
+    this.#sessionsById.set(idKey, entry);
+    return entry;
+  }
+
+  /** Moves a session to the most recently used end of the table. */
+  #touch(entry: SessionEntry): void {
+    this.#sessionsById.delete(entry.idKey);
+    this.#sessionsById.set(entry.idKey, entry);
+  }
+
+  #expire(entry: SessionEntry): void {
+    this.#removeSession(entry);
+    this.#stats.sessionsExpired++;
+  }
+
+  #removeSession(entry: SessionEntry): void {
+    this.#sessionsById.delete(entry.idKey);
+    if (this.#currentByAddress.get(entry.address) === entry) {
+      this.#currentByAddress.delete(entry.address);
+    }
+  }
+
+  #rememberInitTimestamp(initiatorKey: string, timestampMs: number): void {
+    this.#initTimestamps.delete(initiatorKey);
+    this.#initTimestamps.set(initiatorKey, timestampMs);
+    if (this.#initTimestamps.size > this.#limits.handshakeTimestampsMax) {
+      this.#initTimestamps.delete(this.#initTimestamps.keys().next().value!);
+    }
+  }
+
+  /** A token bucket refilled at the answer rate and holding one second of it. */
+  #takeHandshakeToken(nowMs: number): boolean {
+    const ratePerSecond = this.#limits.handshakesAnsweredPerSecondMax;
+    const elapsedMs = Math.max(0, nowMs - this.#handshakeTokensMs);
+    this.#handshakeTokens = Math.min(
+      ratePerSecond,
+      this.#handshakeTokens + (elapsedMs * ratePerSecond) / 1000,
+    );
+    this.#handshakeTokensMs = nowMs;
+    if (this.#handshakeTokens < 1) return false;
+    this.#handshakeTokens -= 1;
+    return true;
+  }
+
+  #newSessionId(): Uint8Array {
+    for (let draw = 0; draw < sessionIdDrawsMax; draw++) {
+      const id = this.#random(SESSION_ID_BYTES);
+      const key = sessionIdKey(id);
+      if (!this.#sessionsById.has(key) && !this.#pendingById.has(key)) return id;
+    }
+    // Four collisions in a row among 2^64 values: the injected random source is broken.
+    assert(false, `${sessionIdDrawsMax} session IDs drawn in a row were all in use`);
+  }
+
+  #random(byteLength: number): Uint8Array {
+    const bytes = this.#randomBytes(byteLength);
+    assert(bytes.length === byteLength, `the random source gave ${bytes.length} bytes`);
+    return new Uint8Array(bytes);
+  }
+
+  #drop(reason: ReceiveDropReason): undefined {
+    this.#stats.dropped[reason]++;
+    return undefined;
+  }
+}
+
+function validLimits(limits: SecureChannelLimits): SecureChannelLimits {
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(`Cannot use limit ${name}: ${value} is not a positive integer`);
+    }
+  }
+  if (limits.sessionRejectPackets <= limits.sessionRekeyPackets) {
+    throw new RangeError(
+      `Cannot use limit sessionRejectPackets: ${limits.sessionRejectPackets} is not above ` +
+        `sessionRekeyPackets ${limits.sessionRekeyPackets}`,
+    );
+  }
+  const responderRekeyMs = limits.sessionRekeyMs + limits.sessionResponderRekeyDelayMs;
+  if (limits.sessionRejectMs <= responderRekeyMs) {
+    throw new RangeError(
+      `Cannot use limit sessionRejectMs: ${limits.sessionRejectMs} is not above ` +
+        `sessionRekeyMs + sessionResponderRekeyDelayMs ${responderRekeyMs}`,
+    );
+  }
+  return limits;
+}
