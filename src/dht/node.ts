@@ -12,6 +12,7 @@
  */
 
 import { assert } from "../core/assert.ts";
+import type { NodeProfile } from "../core/config_schema.ts";
 import { RhizomeError } from "../core/errors.ts";
 import {
   datagramValueBytesMax,
@@ -48,8 +49,11 @@ import type {
 
 /** Counters of one node, for metrics and tests. */
 export interface DhtStats {
-  /** Datagrams dropped before use, by reason. */
-  dropped: Record<DecodeFailure | "self" | "stopped", number>;
+  /**
+   * Datagrams dropped before use, by reason (`impostor`: the message names a sender other than
+   * the one the transport authenticated).
+   */
+  dropped: Record<DecodeFailure | "self" | "stopped" | "impostor", number>;
   /** Requests answered, by message type. */
   requests: Record<number, number>;
   /** STOREs accepted and written. */
@@ -90,7 +94,8 @@ export class DhtNode {
   readonly #replicatedMs = new Map<string, number>();
   /** Contacts being pinged before a possible eviction. */
   readonly #pinging = new Set<string>();
-  readonly #flags: number;
+  #flags: number;
+  #profile: NodeProfile;
   #maintenanceMs: number;
   #maintenanceLookups = 0;
   #stopped = false;
@@ -106,6 +111,7 @@ export class DhtNode {
     assert(dht.alpha <= dht.k, "alpha must not exceed k");
     this.#options = options;
     this.#self = options.nodeId;
+    this.#profile = profile;
     this.#flags = profile.stores_for_others ? 0 : FLAG_CLIENT;
     this.#table = new RoutingTable(options.nodeId, {
       k: dht.k,
@@ -124,7 +130,15 @@ export class DhtNode {
     // Spread the first upkeep over one interval so nodes started together do not wake together.
     this.#maintenanceMs = nowMs + randomInt(options.rng, maintenanceIntervalMs);
     this.#stats = {
-      dropped: { oversize: 0, protocol: 0, version: 0, malformed: 0, self: 0, stopped: 0 },
+      dropped: {
+        oversize: 0,
+        protocol: 0,
+        version: 0,
+        malformed: 0,
+        self: 0,
+        stopped: 0,
+        impostor: 0,
+      },
       requests: {},
       stored: 0,
       storeRefused: {},
@@ -178,8 +192,10 @@ export class DhtNode {
    *
    * @param from The address it came from (as the transport saw it).
    * @param bytes The datagram.
+   * @param peer The sender's node ID when the transport authenticated it (the secure channel):
+   *   a message naming another sender is dropped, so no node speaks for another.
    */
-  receive(from: Address, bytes: Uint8Array): void {
+  receive(from: Address, bytes: Uint8Array, peer?: NodeId): void {
     if (this.#stopped) {
       this.#stats.dropped.stopped++;
       return;
@@ -187,6 +203,10 @@ export class DhtNode {
     const message = decodeMessage(bytes);
     if (typeof message === "string") {
       this.#stats.dropped[message]++;
+      return;
+    }
+    if (peer !== undefined && !message.sender.equals(peer)) {
+      this.#stats.dropped.impostor++;
       return;
     }
     if (message.sender.equals(this.#self)) {
@@ -304,10 +324,12 @@ export class DhtNode {
    *
    * @param value At most `datagramValueBytesMax` bytes.
    * @param done Called once with how many nodes acknowledged it durably.
+   * @param ttlS The copies' lifetime, at most `record_ttl_max_s`; `record_ttl_s` when absent.
+   *   This node keeps republishing the value while it runs, as for any value it publishes.
    * @returns The value's key (its content address).
    * @throws {RangeError} When the value is too large for a datagram.
    */
-  put(value: Uint8Array, done: (result: PutResult) => void): NodeId {
+  put(value: Uint8Array, done: (result: PutResult) => void, ttlS?: number): NodeId {
     if (value.length > datagramValueBytesMax) {
       throw new RangeError(
         `Cannot store value: size is ${value.length} bytes, limit is ${datagramValueBytesMax}`,
@@ -315,13 +337,28 @@ export class DhtNode {
     }
     const key = contentKey(value);
     const nowMs = this.#options.clock.nowMs();
-    const ttlMs = this.#options.settings.dht.record_ttl_s * 1000;
-    this.#write({ key, value, expiresAtMs: nowMs + ttlMs, storedAtMs: nowMs, published: true });
+    const { record_ttl_s, record_ttl_max_s } = this.#options.settings.dht;
+    const lifetimeS = Math.max(1, Math.min(ttlS ?? record_ttl_s, record_ttl_max_s));
+    const expiresAtMs = nowMs + lifetimeS * 1000;
+    this.#write({ key, value, expiresAtMs, storedAtMs: nowMs, published: true });
     this.#replicatedMs.set(key.toHex(), nowMs);
-    this.#storeAtClosest(key, value, this.#options.settings.dht.record_ttl_s, (stored) => {
+    this.#storeAtClosest(key, value, lifetimeS, (stored) => {
       done({ ok: stored > 0, key, stored, durationMs: this.#options.clock.nowMs() - nowMs });
     });
     return key;
+  }
+
+  /**
+   * Takes the budgets of another node type (the node re-classified itself): whether it stores for
+   * others, its routing table cap and its requests in flight.
+   *
+   * @param profile The new type's budgets.
+   */
+  setProfile(profile: NodeProfile): void {
+    this.#profile = profile;
+    this.#flags = profile.stores_for_others ? 0 : FLAG_CLIENT;
+    this.#table.setContactsMax(profile.routing_contacts_max);
+    this.#rpc.setInflightMax(profile.rpc_inflight_max);
   }
 
   /** Leaves: fails every pending operation and request, then ignores all input. */
@@ -373,7 +410,7 @@ export class DhtNode {
       this.#stats.storeRefused[status] = (this.#stats.storeRefused[status] ?? 0) + 1;
       this.#reply(from, request.tx, { type: MessageType.stored, status });
     };
-    if (!this.#options.settings.profile.stores_for_others) return refuse(StoreStatus.declined);
+    if (!this.#profile.stores_for_others) return refuse(StoreStatus.declined);
     if (!this.#tokens.verify(from, request.token)) return refuse(StoreStatus.badToken);
     if (!matchesContentKey(request.key, request.value)) {
       this.#stats.invalidValues++;

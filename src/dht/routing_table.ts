@@ -60,7 +60,7 @@ export type ObserveOutcome =
 /** The routing table of one node. */
 export class RoutingTable {
   readonly #self: NodeId;
-  readonly #options: RoutingTableOptions;
+  #options: RoutingTableOptions;
   readonly #buckets: (Bucket | undefined)[] = new Array(NODE_ID_BITS).fill(undefined);
   #size = 0;
 
@@ -83,6 +83,16 @@ export class RoutingTable {
    */
   get size(): number {
     return this.#size;
+  }
+
+  /**
+   * Changes the cap on contacts (the node changed type). A lower cap is reached as contacts
+   * leave: none is dropped at once, no new one joins until the table is under the cap.
+   *
+   * @param contactsMax The new cap.
+   */
+  setContactsMax(contactsMax: number): void {
+    this.#options = { ...this.#options, contactsMax };
   }
 
   /**

@@ -96,7 +96,7 @@ export class RpcClient {
   readonly #clock: Clock;
   readonly #transport: Transport;
   readonly #rng: Rng;
-  readonly #options: RpcOptions;
+  #options: RpcOptions;
   readonly #inflight = new Map<number, Pending>();
   readonly #queue: RpcRequest[] = [];
   /** Requests refused at submission; failed on the next tick so callers never re-enter. */
@@ -134,6 +134,18 @@ export class RpcClient {
    */
   get inflight(): number {
     return this.#inflight.size;
+  }
+
+  /**
+   * Changes the cap on requests in flight (the node changed type). Requests already in flight
+   * finish; new ones wait in the queue until there is room under the new cap.
+   *
+   * @param inflightMax The new cap, at least 1.
+   */
+  setInflightMax(inflightMax: number): void {
+    assert(inflightMax >= 1, "inflightMax must be at least 1");
+    this.#options = { ...this.#options, inflightMax };
+    this.#drainQueue();
   }
 
   /**

@@ -162,6 +162,7 @@ export class RecordStore implements ValueStore {
   readonly #pending = new Set<Promise<unknown>>();
   readonly #quarantining = new Set<string>();
   #counts = emptyCounts([]);
+  #quota: { bytesMax: number; recordsMax: number };
   #closed = false;
   readonly #events = {
     evicted: 0,
@@ -178,6 +179,7 @@ export class RecordStore implements ValueStore {
     this.#expiry = root.openDB<Uint8Array, Uint8Array>({ name: "expiry", ...binary });
     this.#quarantine = root.openDB<Uint8Array, Uint8Array>({ name: "quarantine", ...binary });
     this.#score = options.score ?? classScore;
+    this.#quota = { ...options.quota };
     this.#retentionMs = Object.fromEntries(
       RECORD_CLASSES.map((name) => [name, options.classes[name].retention_s * 1000]),
     ) as Record<RecordClass, number>;
@@ -299,7 +301,7 @@ export class RecordStore implements ValueStore {
       values: counts.records,
       bytes: counts.bytes,
       quotaBytes: counts.bytes + counts.records * recordOverheadBytes,
-      quota: { ...this.#options.quota },
+      quota: { ...this.#quota },
       byKind: structuredClone(counts.byKind),
       byClass: structuredClone(counts.byClass),
       evicted: this.#events.evicted,
@@ -413,6 +415,16 @@ export class RecordStore implements ValueStore {
       }
       return true;
     });
+  }
+
+  /**
+   * Changes the budgets (the node changed type). A smaller budget is reached by evicting as
+   * writes come, in the usual order; nothing is evicted at once.
+   *
+   * @param quota The new budgets.
+   */
+  setQuota(quota: { bytesMax: number; recordsMax: number }): void {
+    this.#quota = { ...quota };
   }
 
   /**
@@ -574,7 +586,7 @@ export class RecordStore implements ValueStore {
       hash: status === "renewed" && held ? held.hash : sha256(bytes),
       published: (options.published ?? false) || (held?.published ?? false),
     };
-    const { quota } = this.#options;
+    const quota = this.#quota;
     const counts = this.#counts;
     const need: Room = {
       bytes: counts.bytes + counts.records * recordOverheadBytes + quotaBytes(meta) -

@@ -583,3 +583,37 @@ Deno.test("values stored before and during a partition are found on both sides a
     }
   }
 });
+
+// --- what the node driver relies on ---
+
+Deno.test("a message naming a sender other than the authenticated peer is dropped", () => {
+  const h = new NodeHarness(SEED, settingsFor("full"));
+  const message = { type: MessageType.ping, tx: 5, sender: peerId, flags: 0 } as const;
+  h.node.receive(PEER, encodeMessage(message), idFromPrefix(0x40));
+  assert.equal(h.transport.take().length, 0, "no PONG to an impostor");
+  assert.equal(h.node.stats().dropped.impostor, 1);
+  assert.equal(h.node.routingTableSize(), 0);
+  h.node.receive(PEER, encodeMessage(message), peerId);
+  assert.equal(h.transport.take()[0]?.message.type, MessageType.pong, "the real peer is answered");
+});
+
+Deno.test("put() takes a lifetime, capped at record_ttl_max_s", () => {
+  const settings = settingsFor("full");
+  const h = new NodeHarness(SEED, settings);
+  const now = h.clock.nowMs();
+  const short = h.node.put(text("short-lived"), () => {}, 60);
+  assert.equal(h.store.get(short)?.expiresAtMs, now + 60_000);
+  const long = h.node.put(text("long-lived"), () => {}, 10 * settings.dht.record_ttl_max_s);
+  assert.equal(h.store.get(long)?.expiresAtMs, now + settings.dht.record_ttl_max_s * 1000);
+});
+
+Deno.test("setProfile() turns a server into a client that declines STOREs", () => {
+  const h = new NodeHarness(SEED, settingsFor("full"));
+  const token = tokenFor(h, PEER);
+  const value = text("declined once a client");
+  h.node.setProfile(settingsFor("mobile").profile);
+  assert.equal(
+    storeStatus(h, PEER, { key: contentKey(value), value, token }),
+    StoreStatus.declined,
+  );
+});

@@ -35,7 +35,7 @@ export const statusCommand: Command = {
   async run(context) {
     const status = await (await client(context)).status();
     const lines = Object.entries(status).map(([field, value]) =>
-      `${field.padEnd(16)}${typeof value === "object" ? JSON.stringify(value) : value}`
+      `${field.padEnd(17)} ${typeof value === "object" ? JSON.stringify(value) : value}`
     );
     context.output.result(lines.join("\n"), status);
     return OK;

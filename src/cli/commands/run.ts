@@ -1,30 +1,112 @@
 /**
- * `rhizome run`: the node daemon. This build has no DHT node yet, so the command says so plainly
- * and fails instead of pretending to serve.
+ * `rhizome run`: the node daemon, until SIGINT or SIGTERM.
  *
  * @module
  */
 
-import { RhizomeError } from "../../core/errors.ts";
+import { ControlApi, type StatusReport } from "../../api/control_api.ts";
+import { type NodeType, parseHostPort } from "../../core/config_schema.ts";
+import { UsageError } from "../../core/errors.ts";
+import { getLog } from "../../core/log.ts";
+import { RhizomeNode } from "../../node/node.ts";
 import type { Command } from "../command.ts";
+import { OK } from "../output.ts";
 
-/** Starts a node (not in this build: it reports that and exits 1). */
+const TYPE_FLAGS = ["seed", "full", "light", "mobile"] as const;
+
+/** Starts a node and serves until a signal or `rhizome stop`. */
 export const runCommand: Command = {
   name: "run",
-  summary: "Start a node (not in this build yet: the node arrives with the DHT and node work)",
-  usage: "run",
+  summary: "Start a node and serve until SIGINT, SIGTERM or 'rhizome stop'",
+  usage: "run [--seed|--full|--light|--mobile] [--listen HOST:PORT] [--api HOST:PORT] " +
+    "[--bootstrap URI,...]",
   description: [
-    "Will start a node on the configured addresses and serve until SIGINT or SIGTERM. This",
-    "build does not contain the node yet: the command exits with status 1 and says so. What",
-    "works today: init, id, config, version, help.",
+    "Starts a node: creates its identity on first start, locks the data directory, picks the",
+    "node type (a flag, node.type, or measured resources), opens the record store, listens for",
+    "encrypted UDP datagrams, serves the control API on loopback, and joins the network through",
+    "the bootstrap contacts (node.bootstrap, RHIZOME_BOOTSTRAP or --bootstrap) and the peers it",
+    "saved last time. With none it starts a new network. SIGINT or SIGTERM stop it cleanly",
+    "within 5 seconds. Logs go to stderr.",
   ].join("\n"),
-  examples: ["rhizome run", "deno task start"],
-  flags: {},
+  examples: [
+    "rhizome run --seed",
+    "rhizome run --listen 0.0.0.0:7447 --bootstrap rhz://…@203.0.113.7:7447",
+    "deno task start",
+  ],
+  flags: {
+    seed: { type: "boolean", description: "Run as a seed (high availability, large disk)" },
+    full: { type: "boolean", description: "Run as a full node (the main workload)" },
+    light: { type: "boolean", description: "Run as a light node (limited resources)" },
+    mobile: { type: "boolean", description: "Run as a mobile node (DHT client, smallest)" },
+    listen: { type: "string", valueName: "HOST:PORT", description: "UDP address (node.listen)" },
+    api: { type: "string", valueName: "HOST:PORT", description: "Control API (node.api)" },
+    bootstrap: {
+      type: "string",
+      valueName: "URI,...",
+      description: "Contacts to join through, comma-separated (node.bootstrap)",
+    },
+  },
   positionals: { min: 0, max: 0 },
-  run() {
-    throw new RhizomeError(
-      "UNAVAILABLE",
-      "Cannot run a node: this build has no DHT node yet; available now: init, id, config, version, help",
-    );
+  configOverrides(flags) {
+    const overrides = [];
+    if (typeof flags.listen === "string") {
+      overrides.push({ path: "node.listen", value: flags.listen, origin: "--listen" });
+    }
+    if (typeof flags.api === "string") {
+      overrides.push({ path: "node.api", value: flags.api, origin: "--api" });
+    }
+    if (typeof flags.bootstrap === "string") {
+      const uris = flags.bootstrap.split(",").map((uri) => uri.trim()).filter((uri) => uri);
+      overrides.push({ path: "node.bootstrap", value: uris, origin: "--bootstrap" });
+    }
+    return overrides;
+  },
+  async run(context) {
+    const chosen = TYPE_FLAGS.filter((type) => context.flags[type] === true);
+    if (chosen.length > 1) {
+      throw new UsageError(
+        `Choose one node type, not ${chosen.map((t) => `--${t}`).join(" and ")}`,
+      );
+    }
+    const flagType: NodeType | undefined = chosen[0];
+    const config = await context.config();
+    const dataDir = context.dataDir();
+    const node = await RhizomeNode.start({ dataDir, config, flagType });
+    const log = getLog("node");
+    let api: ControlApi;
+    try {
+      api = await ControlApi.start({
+        listen: parseHostPort(config.node.api)!,
+        dataDirPath: dataDir.path,
+        handlers: {
+          status: () => Promise.resolve(node.status() as StatusReport),
+          peers: () => Promise.resolve(node.peers()),
+          put: (value, ttlS) => node.put(value, ttlS),
+          get: (key) => node.get(key),
+          stop: () => node.stop("asked through the control API"),
+        },
+        log: getLog("api"),
+      });
+    } catch (error) {
+      await node.stop("the control API cannot start");
+      throw error;
+    }
+    log.info("control API on {url}", { url: api.url });
+    const onSignal = (signal: Deno.Signal) => () => void node.stop(`received ${signal}`);
+    const listeners = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+      const listener = onSignal(signal);
+      Deno.addSignalListener(signal, listener);
+      return () => Deno.removeSignalListener(signal, listener);
+    });
+    context.output.result(`node ${node.nodeId.toHex()} running as ${node.type}; ${node.contact}`, {
+      node_id: node.nodeId.toHex(),
+      node_type: node.type,
+      contact: node.contact,
+    });
+    await node.stopped;
+    await api.close();
+    for (const remove of listeners) remove();
+    log.debug("exiting");
+    return OK;
   },
 };

@@ -1,0 +1,497 @@
+/**
+ * The UDP transport: one datagram socket behind the {@link Transport} interface the simulator
+ * also implements, so the DHT runs unchanged on a real network.
+ *
+ * Built on `node:dgram` because it is stable in Deno 2.9 and needs only `--allow-net`;
+ * `Deno.listenDatagram` still needs `--unstable-net`, and an unstable flag in the `rhizome` task
+ * would tie releases to an API that may change.
+ *
+ * Address families: an IPv4 host gets a `udp4` socket, an IPv6 host a `udp6` socket. A `udp6`
+ * socket on `::` is dual-stack where the operating system allows it (Linux with
+ * `net.ipv6.bindv6only = 0`, the default, and other systems whose IPv6 sockets start
+ * dual-stack; the tests check it on the machine they run on): IPv4 peers then arrive as
+ * IPv4-mapped addresses (`::ffff:192.0.2.1`), which are reported as plain IPv4 addresses
+ * (`192.0.2.1:7447`), and sends to IPv4 addresses go out through the same socket. Where IPv6
+ * sockets are IPv6-only (Linux with `bindv6only = 1`, OpenBSD) `[::]` hears IPv6 peers only,
+ * and sends to IPv4 addresses fail and are counted as send errors; a node that wants both
+ * families there needs two transports.
+ *
+ * Socket buffer sizes are left at the system's defaults (on Linux `net.core.rmem_default`,
+ * typically 208 KiB). Deno 2.9.6's `setRecvBufferSize` and `setSendBufferSize` never reach the
+ * socket (no `setsockopt`): they only set the size of the buffer Deno allocates for each
+ * received datagram, doubled. Asking for 4 MiB made every receive allocate 8 MiB and cut a
+ * loopback echo from about 19,000 to 1,500 round trips a second, so they are not called. Real
+ * sizing would need `setsockopt` through FFI on the socket's descriptor.
+ *
+ * Deno reports every send error other than "message too long" and "bad socket" as `UNKNOWN`,
+ * so a send-error line cannot say whether the host was unreachable or the network down.
+ *
+ * @module
+ */
+
+import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { InvalidInputError, RhizomeError } from "../core/errors.ts";
+import { datagramBytesMax } from "../core/limits.ts";
+import type { Log, LogFields } from "../core/log.ts";
+import { describeOsError } from "../core/os_error.ts";
+import { type Address, ADDRESS_V6_BYTES, decodeAddress, encodeAddress } from "./address.ts";
+import type { Transport } from "./transport.ts";
+
+/** Where to listen. */
+export interface ListenAddress {
+  /** An IPv4 or IPv6 address (without brackets), or a host name resolved once at bind time. */
+  host: string;
+  /** The UDP port; 0 lets the operating system choose one (see {@link UdpTransport.address}). */
+  port: number;
+}
+
+/**
+ * Receives one datagram. Called once per datagram of at most `datagramBytesMax` bytes; the bytes
+ * belong to the receiver.
+ */
+export type UdpReceiver = (from: Address, bytes: Uint8Array) => void;
+
+/** Options of {@link UdpTransport.bind}. */
+export interface UdpTransportOptions {
+  /** Where send and receive problems are reported, at most one line per problem per 10 s. */
+  log?: Log;
+}
+
+/** What a {@link UdpTransport} has done since it was bound. */
+export interface UdpTransportStats {
+  /** Datagrams the operating system accepted for sending. */
+  datagramsSent: number;
+  /** Bytes in {@link datagramsSent}. */
+  bytesSent: number;
+  /** Datagrams handed to the receiver. */
+  datagramsReceived: number;
+  /** Bytes in {@link datagramsReceived}. */
+  bytesReceived: number;
+  /**
+   * Sends that failed: the operating system refused them (no route, unreachable host, wrong
+   * address family), or the address was not an IP address and port.
+   */
+  sendErrors: number;
+  /** Sends refused because the datagram was longer than `datagramBytesMax`. */
+  oversizeSendsRefused: number;
+  /** Received datagrams longer than `datagramBytesMax`, dropped unread. */
+  oversizeReceivesDropped: number;
+  /** Sends dropped because {@link sendsInFlightMax} sends were already waiting for the OS. */
+  sendsDroppedBacklog: number;
+  /** Sends after `close()`: nothing was sent. */
+  sendsAfterClose: number;
+  /** Errors the socket reported while receiving, and datagrams from unreadable addresses. */
+  receiveErrors: number;
+  /** Datagrams whose receiver threw (a bug above the transport; the error is logged). */
+  receiverErrors: number;
+}
+
+/**
+ * Sends handed to the socket and not yet finished. `node:dgram` queues sends without limit; when
+ * the operating system stops taking datagrams (a full send buffer on a saturated link) this
+ * bound keeps the queue to about 5 MiB of datagrams, and further sends are dropped and counted,
+ * as a full network card would drop them.
+ */
+export const sendsInFlightMax = 4096;
+
+/**
+ * Least time between two log lines about the same recurring problem (send errors, receive
+ * errors, receiver errors). A dead network makes every send fail; one line every 10 s, with the
+ * count since the previous line, says so without drowning the log.
+ */
+const problemLogIntervalMs = 10_000;
+
+/**
+ * Canonical IPv6 texts of senders already seen. A node hears from a few thousand peers; past this
+ * the cache starts over rather than grow.
+ */
+const canonicalV6AddressesMax = 4096;
+const canonicalV6Addresses = new Map<string, Address>();
+
+/** An IPv4 octet as operating systems print it: 0 to 255 without leading zeros. */
+const octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+const canonicalIpv4Pattern = new RegExp(`^${octet}(?:\\.${octet}){3}$`);
+const embeddedIpv4Pattern = /^(.*:)([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/;
+const hostNamePattern = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]{1,63})*$/;
+
+/**
+ * The canonical {@link Address} of a UDP peer: `a.b.c.d:port` for IPv4 and for IPv4-mapped IPv6
+ * (`::ffff:192.0.2.1` is the IPv4 peer 192.0.2.1 seen through a dual-stack socket), otherwise
+ * `[v6]:port` in RFC 5952 form (lower case, the longest run of zero groups as `::`).
+ *
+ * @param host An IPv4 address in dotted-decimal form without leading zeros, or an IPv6 address
+ *   in any RFC 4291 text form (also with a dotted IPv4 tail), without brackets or zone.
+ * @param port 1 to 65535.
+ * @returns The address, or `undefined` when `host` or `port` is not one of those.
+ */
+export function canonicalUdpAddress(host: string, port: number): Address | undefined {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  if (canonicalIpv4Pattern.test(host)) return `${host}:${port}`;
+  if (!host.includes(":")) return undefined;
+  const key = `${host} ${port}`;
+  const cached = canonicalV6Addresses.get(key);
+  if (cached !== undefined) return cached;
+  const address = canonicalIpv6Address(host, port);
+  if (address !== undefined) {
+    if (canonicalV6Addresses.size >= canonicalV6AddressesMax) canonicalV6Addresses.clear();
+    canonicalV6Addresses.set(key, address);
+  }
+  return address;
+}
+
+function canonicalIpv6Address(host: string, port: number): Address | undefined {
+  let text = host.toLowerCase();
+  const dotted = embeddedIpv4Pattern.exec(text);
+  if (dotted) {
+    const octets = dotted.slice(2).map(Number);
+    if (octets.some((octet) => octet > 255)) return undefined;
+    const high = ((octets[0] << 8) | octets[1]).toString(16);
+    const low = ((octets[2] << 8) | octets[3]).toString(16);
+    text = `${dotted[1]}${high}:${low}`;
+  }
+  const bytes = encodeAddress(`[${text}]:${port}`);
+  if (bytes === undefined || bytes.length !== ADDRESS_V6_BYTES) return undefined;
+  if (isIpv4Mapped(bytes)) return `${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}:${port}`;
+  return decodeAddress(bytes);
+}
+
+/** `::ffff:0:0/96`: eighty zero bits, sixteen one bits, then the IPv4 address. */
+function isIpv4Mapped(bytes: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
+  return bytes[10] === 0xff && bytes[11] === 0xff;
+}
+
+/**
+ * The error a failed bind ends with: one line, code `UNAVAILABLE`, naming the address.
+ *
+ * @param shown The address as the operator wrote it, for example `0.0.0.0:7447`.
+ * @param error What binding threw or emitted.
+ * @returns For example "Cannot listen on 0.0.0.0:7447: the port is in use".
+ */
+export function bindError(shown: string, error: unknown): RhizomeError {
+  return new RhizomeError("UNAVAILABLE", `Cannot listen on ${shown}: ${bindProblem(error)}`, {
+    cause: error,
+  });
+}
+
+const netPermissionMissing = "network access was not granted (run with --allow-net)";
+
+function bindProblem(error: unknown): string {
+  if (error instanceof Deno.errors.NotCapable) return netPermissionMissing;
+  switch ((error as { code?: unknown } | null)?.code) {
+    case "EADDRINUSE":
+      return "the port is in use";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EADDRNOTAVAIL":
+      return "the address is not available here";
+    case "EAFNOSUPPORT":
+      return "the address family is not supported here";
+  }
+  return describeOsError(error);
+}
+
+/** `host:port`, with brackets around an IPv6 host. */
+function hostPortText(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Logs a recurring problem at most once per {@link problemLogIntervalMs}, with a count. */
+class ProblemLog {
+  readonly #log: Log | undefined;
+  readonly #message: string;
+  readonly #level: "warning" | "error";
+  #loggedAtMs = -Infinity;
+  #unlogged = 0;
+
+  constructor(log: Log | undefined, message: string, level: "warning" | "error" = "warning") {
+    this.#log = log;
+    this.#message = message;
+    this.#level = level;
+  }
+
+  report(fields: LogFields): void {
+    this.#unlogged++;
+    if (this.#log === undefined) return;
+    const nowMs = performance.now();
+    if (nowMs - this.#loggedAtMs < problemLogIntervalMs) return;
+    this.#log[this.#level](this.#message, { ...fields, occurrences: this.#unlogged });
+    this.#loggedAtMs = nowMs;
+    this.#unlogged = 0;
+  }
+}
+
+/**
+ * A bound UDP socket that sends and receives datagrams of at most `datagramBytesMax` bytes.
+ *
+ * @example Two transports on loopback
+ * ```ts ignore
+ * const a = await UdpTransport.bind({ host: "127.0.0.1", port: 0 }, (from, bytes) => {});
+ * const b = await UdpTransport.bind({ host: "127.0.0.1", port: 0 }, (from, bytes) => {
+ *   // from === a.address
+ * });
+ * a.send(b.address, new Uint8Array([1, 2, 3]));
+ * await a.close();
+ * await b.close();
+ * ```
+ */
+export class UdpTransport implements Transport {
+  /** The bound address, with the port the operating system chose when port 0 was asked. */
+  readonly address: Address;
+
+  readonly #socket: Socket;
+  readonly #ipv4Only: boolean;
+  readonly #receive: UdpReceiver;
+  readonly #stats: UdpTransportStats = {
+    datagramsSent: 0,
+    bytesSent: 0,
+    datagramsReceived: 0,
+    bytesReceived: 0,
+    sendErrors: 0,
+    oversizeSendsRefused: 0,
+    oversizeReceivesDropped: 0,
+    sendsDroppedBacklog: 0,
+    sendsAfterClose: 0,
+    receiveErrors: 0,
+    receiverErrors: 0,
+  };
+  readonly #sendErrorLog: ProblemLog;
+  readonly #oversizeSendLog: ProblemLog;
+  readonly #backlogLog: ProblemLog;
+  readonly #receiveErrorLog: ProblemLog;
+  readonly #receiverErrorLog: ProblemLog;
+  #sendsInFlight = 0;
+  #sendsDrained: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(socket: Socket, receive: UdpReceiver, log: Log | undefined) {
+    const bound = socket.address();
+    // The operating system reports an IP address and a real port, so this is never undefined.
+    this.address = canonicalUdpAddress(bound.address, bound.port) ??
+      hostPortText(bound.address, bound.port);
+    this.#socket = socket;
+    this.#ipv4Only = bound.family === "IPv4";
+    this.#receive = receive;
+    this.#sendErrorLog = new ProblemLog(log, "cannot send to {to}: {reason}");
+    this.#oversizeSendLog = new ProblemLog(
+      log,
+      `refused to send {bytes} bytes to {to}: datagrams are at most ${datagramBytesMax} bytes`,
+    );
+    this.#backlogLog = new ProblemLog(
+      log,
+      `dropped a datagram to {to}: ${sendsInFlightMax} sends are waiting for the network`,
+    );
+    this.#receiveErrorLog = new ProblemLog(log, "cannot receive on {address}: {reason}");
+    // A receiver that throws is a bug, not a network problem: logged as an error.
+    this.#receiverErrorLog = new ProblemLog(
+      log,
+      "a datagram from {from} failed: {error}",
+      "error",
+    );
+    socket.on("message", this.#onMessage);
+    socket.on("error", (error) => {
+      this.#stats.receiveErrors++;
+      this.#receiveErrorLog.report({ address: this.address, reason: describeOsError(error) });
+    });
+  }
+
+  /**
+   * Opens a UDP socket on `listen`.
+   *
+   * @param listen The host and port; a host name is resolved once, here.
+   * @param receive Called with each datagram that arrives, until `close()`.
+   * @param options Where to log.
+   * @returns The bound transport.
+   * @throws {InvalidInputError} When the host is neither an IP address nor a host name, or the
+   *   port is not 0 to 65535.
+   * @throws {RhizomeError} `UNAVAILABLE`, one line naming the address, when the socket cannot
+   *   be bound: "Cannot listen on 0.0.0.0:7447: the port is in use" (or "permission denied",
+   *   "the address is not available here", "the host name does not resolve", "network access was
+   *   not granted (run with --allow-net)").
+   */
+  static async bind(
+    listen: ListenAddress,
+    receive: UdpReceiver,
+    options: UdpTransportOptions = {},
+  ): Promise<UdpTransport> {
+    const shown = hostPortText(listen.host, listen.port);
+    if (!Number.isInteger(listen.port) || listen.port < 0 || listen.port > 65535) {
+      throw new InvalidInputError(
+        `Cannot listen on ${shown}: the port must be a whole number from 0 to 65535`,
+      );
+    }
+    const host = await resolveListenHost(listen.host, shown);
+    // Without the permission Deno throws from inside node:dgram, where nothing can catch it.
+    const permission = await Deno.permissions.query({
+      name: "net",
+      host: hostPortText(host.address, listen.port),
+    });
+    if (permission.state !== "granted") throw bindError(shown, new Deno.errors.NotCapable());
+    const socket = createSocket({ type: host.family === 6 ? "udp6" : "udp4" });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once("error", reject);
+        socket.bind({ address: host.address, port: listen.port }, () => {
+          socket.off("error", reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      throw bindError(shown, error);
+    }
+    return new UdpTransport(socket, receive, options.log);
+  }
+
+  /**
+   * Sends one datagram. Never throws and never blocks; `bytes` is copied, so the caller may
+   * reuse it at once. A datagram longer than `datagramBytesMax`, to an address that is not an IP
+   * address and port, or sent after `close()`, is dropped and counted.
+   *
+   * @param to The peer's canonical address.
+   * @param bytes At most `datagramBytesMax` bytes.
+   */
+  send(to: Address, bytes: Uint8Array): void {
+    const stats = this.#stats;
+    if (this.#closing !== undefined) {
+      stats.sendsAfterClose++;
+      return;
+    }
+    if (bytes.length > datagramBytesMax) {
+      stats.oversizeSendsRefused++;
+      this.#oversizeSendLog.report({ to, bytes: bytes.length });
+      return;
+    }
+    if (this.#sendsInFlight >= sendsInFlightMax) {
+      stats.sendsDroppedBacklog++;
+      this.#backlogLog.report({ to });
+      return;
+    }
+    // encodeAddress validates (and caches) the address; a host name would make node:dgram
+    // resolve it on every send.
+    if (encodeAddress(to) === undefined) {
+      this.#sendFailed(to, "not an IP address and port");
+      return;
+    }
+    const portAt = to.lastIndexOf(":");
+    const ipv6 = to.startsWith("[");
+    if (ipv6 && this.#ipv4Only) {
+      this.#sendFailed(to, "an IPv6 address cannot be reached from an IPv4 socket");
+      return;
+    }
+    const host = ipv6 ? to.slice(1, portAt - 1) : to.slice(0, portAt);
+    const port = Number(to.slice(portAt + 1));
+    const length = bytes.length;
+    this.#sendsInFlight++;
+    try {
+      // node:dgram reads the bytes a tick later; the copy keeps the caller free to reuse its own.
+      this.#socket.send(bytes.slice(), port, host, (error) => this.#sendDone(to, length, error));
+    } catch (error) {
+      this.#sendDone(to, length, error);
+    }
+  }
+
+  #sendDone(to: Address, length: number, error: unknown): void {
+    this.#sendsInFlight--;
+    if (error) {
+      this.#sendFailed(to, describeOsError(error));
+    } else {
+      this.#stats.datagramsSent++;
+      this.#stats.bytesSent += length;
+    }
+    if (this.#sendsInFlight === 0) this.#sendsDrained?.();
+  }
+
+  #sendFailed(to: Address, reason: string): void {
+    this.#stats.sendErrors++;
+    this.#sendErrorLog.report({ to, reason });
+  }
+
+  #onMessage = (message: Uint8Array, remote: RemoteInfo): void => {
+    const stats = this.#stats;
+    if (this.#closing !== undefined) return;
+    if (message.length > datagramBytesMax) {
+      stats.oversizeReceivesDropped++;
+      return;
+    }
+    const from = canonicalUdpAddress(remote.address, remote.port);
+    if (from === undefined) {
+      stats.receiveErrors++;
+      this.#receiveErrorLog.report({
+        address: this.address,
+        reason: `unreadable sender address ${JSON.stringify(remote.address)}`,
+      });
+      return;
+    }
+    // Deno hands each datagram up as a view of a fresh 64 KiB buffer; a receiver that keeps the
+    // bytes would keep all 64 KiB.
+    const bytes = new Uint8Array(message.length);
+    bytes.set(message);
+    stats.datagramsReceived++;
+    stats.bytesReceived += bytes.length;
+    try {
+      this.#receive(from, bytes);
+    } catch (error) {
+      // node:dgram in Deno swallows what a message listener throws; say so rather than lose it.
+      stats.receiverErrors++;
+      this.#receiverErrorLog.report({ from, error });
+    }
+  };
+
+  /**
+   * What this transport has done so far.
+   *
+   * @returns A copy of the counters.
+   */
+  stats(): UdpTransportStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Stops receiving, lets the sends already handed to the socket finish, and closes it. Sends
+   * after this are dropped and counted. Calling it again returns the same promise.
+   *
+   * @returns Resolves once the socket is closed.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    if (this.#sendsInFlight > 0) {
+      await new Promise<void>((resolve) => this.#sendsDrained = resolve);
+    }
+    await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+  }
+}
+
+/** The IP address to bind: `host` itself, or what the host name resolves to. */
+async function resolveListenHost(
+  host: string,
+  shown: string,
+): Promise<{ address: string; family: number }> {
+  const family = isIP(host);
+  if (family !== 0) return { address: host, family };
+  // All digits and dots is a malformed IPv4 address, not a name: never ask DNS about it.
+  if (/^[0-9.]*$/.test(host) || !hostNamePattern.test(host)) {
+    throw new InvalidInputError(
+      `Cannot listen on ${shown}: "${host}" is not an IP address or host name`,
+    );
+  }
+  try {
+    return await lookup(host);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    throw new RhizomeError(
+      "UNAVAILABLE",
+      `Cannot listen on ${shown}: ${
+        code === "EPERM" ? netPermissionMissing : "the host name does not resolve"
+      }`,
+      { cause: error },
+    );
+  }
+}

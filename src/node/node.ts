@@ -1,0 +1,569 @@
+/**
+ * A running Rhizome node: the DHT core on the LMDB record store, speaking through the secure
+ * channel over UDP, driven by wall time, with the local control API. This is the one place where
+ * the sans-I/O core meets real sockets, timers and files:
+ *
+ * - each datagram goes UDP → {@link SecureChannel.receive} (authenticated, decrypted) →
+ *   {@link DhtNode.receive} with the peer's proven node ID; the DHT's sends go back through the
+ *   channel;
+ * - one timer wakes the core at `min(dht.nextWakeupMs(), channel.nextWakeupMs())`;
+ * - the store's expiry sweep, the routing-table save and the resource check run on their own
+ *   periods;
+ * - `stop()` fails what is in flight, saves the routing table and closes socket, store and lock
+ *   within {@link stopTimeoutMs}.
+ *
+ * @module
+ */
+
+import { formatContactUri, makeContact, parseContactUri } from "../core/contact_uri.ts";
+import type { Clock } from "../core/clock.ts";
+import type { Config, NodeType } from "../core/config_schema.ts";
+import { parseHostPort } from "../core/config_schema.ts";
+import { IdentityError, InvalidInputError, RhizomeError } from "../core/errors.ts";
+import type { Identity } from "../core/identity.ts";
+import { datagramValueBytesMax } from "../core/limits.ts";
+import { getLog, type Log } from "../core/log.ts";
+import { NodeId } from "../core/node_id.ts";
+import { SystemClock } from "../core/system_clock.ts";
+import { decodeRecord, encodeRecord, RecordKind } from "../content/records.ts";
+import { recordRules } from "../content/record_rules.ts";
+import { DhtNode } from "../dht/node.ts";
+import type { Contact } from "../dht/types.ts";
+import type { Address } from "../net/address.ts";
+import { SecureChannel } from "../net/secure_channel.ts";
+import { UdpTransport } from "../net/udp_transport.ts";
+import { RecordStore } from "../store/record_store.ts";
+import { cryptoRandomBytes, CryptoRng } from "./crypto_rng.ts";
+import { acquireDataDirLock, type DataDirLock } from "./data_dir_lock.ts";
+import type { DataDir } from "./data_dir.ts";
+import { createIdentity, readIdentity } from "./identity_file.ts";
+import { chooseNodeType, type NodeTypeChoice, shouldReclassify } from "./node_type.ts";
+import { readPeerFile, writePeerFile } from "./peer_file.ts";
+import { describeResources, measureResources } from "./resources.ts";
+import { join } from "node:path";
+
+/**
+ * Longest a clean shutdown may take. In-flight requests are failed at once, so the time goes to
+ * the last writes: the routing table file and LMDB's final commit.
+ */
+export const stopTimeoutMs = 5_000;
+
+/**
+ * Longest the core sleeps between wake-ups even when nothing is due, so a clock step (suspend,
+ * NTP) is noticed within a minute.
+ */
+const wakeupIntervalMaxMs = 60_000;
+
+/** How often the routing table is saved to `peers.json`, besides at stop. */
+const peerSaveIntervalMs = 5 * 60_000;
+
+/** Saved contacts asked at start (the nearest ones); more would flood the first second. */
+const savedContactsBootstrapMax = 16;
+
+/** Bootstrap retries back off from 1 s, doubling, to this. A node keeps trying while it runs. */
+const bootstrapRetryMaxMs = 60_000;
+
+/** How often an `auto` node measures its resources again. */
+const reclassifyIntervalMs = 10 * 60_000;
+
+/** The file in the data dir holding the routing table. */
+const PEER_FILE = "peers.json";
+
+/** What {@link RhizomeNode.status} reports (JSON). */
+export interface NodeStatus {
+  /** The node ID in hex. */
+  node_id: string;
+  /** The contact URI. */
+  contact: string;
+  /** The node type it runs as. */
+  node_type: string;
+  /** Seconds since start. */
+  uptime_s: number;
+  /** Contacts in the routing table. */
+  contacts: number;
+  /** Records held. */
+  stored_records: number;
+  /** Counters and details. */
+  [field: string]: unknown;
+}
+
+/** What a node is started with. */
+export interface NodeOptions {
+  /** Its data directory (created with mode 0700 when missing). */
+  dataDir: DataDir;
+  /** The validated configuration (flags already applied). */
+  config: Config;
+  /** A type forced by `--seed|--full|--light|--mobile`. */
+  flagType?: NodeType;
+  /** Where to log; the `node` category when absent. */
+  log?: Log;
+  /** Time; the system clock when absent. */
+  clock?: Clock;
+}
+
+/** A running node. */
+export class RhizomeNode {
+  readonly #options: NodeOptions;
+  readonly #log: Log;
+  readonly #clock: Clock;
+  readonly #startedMs: number;
+  readonly #identity: Identity;
+  readonly #lock: DataDirLock;
+  readonly #store: RecordStore;
+  readonly #udp: UdpTransport;
+  readonly #channel: SecureChannel;
+  readonly #dht: DhtNode;
+  readonly #contact: string;
+  #choice: NodeTypeChoice;
+  #wakeTimer: ReturnType<typeof setTimeout> | undefined;
+  #wakeAtMs = Infinity;
+  readonly #intervals: ReturnType<typeof setInterval>[] = [];
+  #bootstrapTimer: ReturnType<typeof setTimeout> | undefined;
+  #stopping: Promise<void> | undefined;
+  #resolveStopped!: () => void;
+  /** Resolves once the node has stopped, whoever stopped it. */
+  readonly stopped: Promise<void> = new Promise((resolve) => this.#resolveStopped = resolve);
+
+  private constructor(
+    options: NodeOptions,
+    parts: {
+      log: Log;
+      clock: Clock;
+      identity: Identity;
+      lock: DataDirLock;
+      store: RecordStore;
+      udp: UdpTransport;
+      choice: NodeTypeChoice;
+      advertised: Address;
+      contact: string;
+    },
+  ) {
+    this.#options = options;
+    this.#log = parts.log;
+    this.#clock = parts.clock;
+    this.#startedMs = parts.clock.nowMs();
+    this.#identity = parts.identity;
+    this.#lock = parts.lock;
+    this.#store = parts.store;
+    this.#udp = parts.udp;
+    this.#choice = parts.choice;
+    this.#contact = parts.contact;
+    this.#channel = new SecureChannel({
+      identity: parts.identity.keyPair,
+      clock: parts.clock,
+      transport: parts.udp,
+      randomBytes: cryptoRandomBytes,
+    });
+    const channel = this.#channel;
+    this.#dht = new DhtNode({
+      nodeId: parts.identity.nodeId,
+      address: parts.advertised,
+      clock: parts.clock,
+      transport: { send: (to, bytes) => void channel.send(to, undefined, bytes) },
+      store: parts.store,
+      rng: new CryptoRng(),
+      settings: { dht: options.config.dht, profile: options.config.profiles[parts.choice.type] },
+      log: getLog("dht"),
+    });
+  }
+
+  /**
+   * Starts a node: lock the data dir, load or create the identity, choose the type, open the
+   * store, bind UDP, start the control API, then join the network in the background.
+   *
+   * @param options Data dir, configuration, forced type.
+   * @returns The running node.
+   * @throws {RhizomeError} One line saying what could not start (data dir in use, port in use,
+   *   store unusable, identity damaged); whatever was opened is closed again.
+   */
+  static async start(options: NodeOptions): Promise<RhizomeNode> {
+    const log = options.log ?? getLog("node");
+    const clock = options.clock ?? new SystemClock();
+    const { dataDir, config } = options;
+    await dataDir.create();
+    const lock = await acquireDataDirLock(dataDir.path, { log });
+    const opened: { close(): Promise<void> }[] = [];
+    try {
+      const identity = await loadOrCreateIdentity(dataDir, log);
+      const resources = await measureResources(dataDir.path);
+      for (const problem of resources.problems) log.warning("resources: {problem}", { problem });
+      const choice = chooseNodeType(config.node.type, options.flagType, resources, config.profiles);
+      log.info("node type {type} ({reason}); {resources}", {
+        type: choice.type,
+        reason: choice.reason,
+        resources: describeResources(resources),
+      });
+      const profile = config.profiles[choice.type];
+      const store = RecordStore.open({
+        path: dataDir.recordsPath,
+        rules: recordRules,
+        clock,
+        classes: config.store,
+        quota: { bytesMax: profile.disk_bytes_max, recordsMax: profile.records_max },
+        log: getLog("store"),
+      });
+      opened.push(store);
+      let receive = (_from: Address, _bytes: Uint8Array) => {};
+      const listen = parseHostPort(config.node.listen)!;
+      const udp = await UdpTransport.bind(
+        listen,
+        (from, bytes) => receive(from, bytes),
+        { log: getLog("udp") },
+      );
+      opened.push(udp);
+      const advertised = advertisedHostPort(config, udp.address);
+      const contact = formatContactUri(
+        makeContact(identity.keyPair.publicKey, advertised.host, advertised.port),
+      );
+      const node = new RhizomeNode(options, {
+        log,
+        clock,
+        identity,
+        lock,
+        store,
+        udp,
+        choice,
+        advertised: advertised.address,
+        contact,
+      });
+      receive = (from, bytes) => node.#receive(from, bytes);
+      log.info("node {id} listening on {udp}; contact {contact}", {
+        id: identity.nodeId.toHex(),
+        udp: udp.address,
+        contact,
+      });
+      node.#startTimers();
+      await node.#join();
+      return node;
+    } catch (error) {
+      for (const part of opened.reverse()) await part.close().catch(() => {});
+      await lock.release();
+      throw error;
+    }
+  }
+
+  /** This node's ID. */
+  get nodeId(): NodeId {
+    return this.#identity.nodeId;
+  }
+
+  /** The contact URI others join through. */
+  get contact(): string {
+    return this.#contact;
+  }
+
+  /** The node type it runs as. */
+  get type(): NodeType {
+    return this.#choice.type;
+  }
+
+  /**
+   * Stops the node cleanly: in-flight requests fail, the routing table is saved, socket, store and
+   * lock are closed. Resolves within {@link stopTimeoutMs}; later calls return the same promise.
+   *
+   * @param reason Why, for the log.
+   * @returns When stopped.
+   */
+  stop(reason = "asked to stop"): Promise<void> {
+    this.#stopping ??= this.#shutDown(reason);
+    return this.#stopping;
+  }
+
+  // --- the core's driver ---
+
+  #receive(from: Address, datagram: Uint8Array): void {
+    if (this.#stopping) return;
+    const received = this.#channel.receive(from, datagram);
+    if (received) this.#dht.receive(from, received.plaintext, received.peer);
+    this.#schedule();
+  }
+
+  /** (Re)arms the one timer at the core's next deadline. */
+  #schedule(): void {
+    if (this.#stopping) return;
+    const nowMs = this.#clock.nowMs();
+    const next = Math.min(
+      this.#dht.nextWakeupMs(),
+      this.#channel.nextWakeupMs(),
+      nowMs + wakeupIntervalMaxMs,
+    );
+    if (this.#wakeTimer !== undefined && next >= this.#wakeAtMs) return;
+    clearTimeout(this.#wakeTimer);
+    this.#wakeAtMs = next;
+    this.#wakeTimer = setTimeout(() => {
+      this.#wakeTimer = undefined;
+      this.#wakeAtMs = Infinity;
+      this.#channel.tick();
+      this.#dht.tick();
+      this.#schedule();
+    }, Math.max(0, next - nowMs));
+  }
+
+  #startTimers(): void {
+    const { config } = this.#options;
+    const every = (ms: number, task: () => Promise<void>) => {
+      this.#intervals.push(setInterval(() => {
+        task().catch((error) =>
+          this.#log.warning("background task failed: {error}", { error: String(error) })
+        );
+      }, ms));
+    };
+    every(config.store.sweep_s * 1000, async () => {
+      const removed = await this.#store.sweep();
+      if (removed > 0) this.#log.debug("swept {removed} expired records", { removed });
+    });
+    every(peerSaveIntervalMs, () => this.#savePeers());
+    if (this.#choice.source === "auto") every(reclassifyIntervalMs, () => this.#reclassify());
+    this.#schedule();
+  }
+
+  // --- joining ---
+
+  async #join(): Promise<void> {
+    const addresses: Address[] = [];
+    const saved = await readPeerFile(join(this.#options.dataDir.path, PEER_FILE));
+    if (saved && "problem" in saved) {
+      this.#log.warning("ignoring the saved routing table: {problem}", { problem: saved.problem });
+    } else if (saved) {
+      const nearest = [...saved.contacts]
+        .sort((a, b) => a.id.compareDistance(b.id, this.nodeId))
+        .slice(0, savedContactsBootstrapMax);
+      addresses.push(...nearest.map((contact) => contact.address));
+    }
+    for (const uri of this.#options.config.node.bootstrap) {
+      const contact = parseContactUri(uri);
+      if (contact.nodeId.equals(this.nodeId)) continue;
+      const address = addressOf(contact.host, contact.port);
+      if (address === undefined) {
+        this.#log.warning("skipping bootstrap contact {uri}: host names are not resolved yet", {
+          uri,
+        });
+        continue;
+      }
+      if (!addresses.includes(address)) addresses.push(address);
+    }
+    if (addresses.length === 0) {
+      this.#log.info("no bootstrap contacts: starting a new network");
+      return;
+    }
+    this.#bootstrap(addresses, 1000);
+  }
+
+  #bootstrap(addresses: readonly Address[], retryMs: number): void {
+    if (this.#stopping) return;
+    this.#dht.bootstrap(addresses, (result) => {
+      if (result.ok) {
+        // The count is taken before the last replies are filed: `status` has the settled one.
+        this.#log.info("joined the network through {seeds} bootstrap contacts", {
+          seeds: addresses.length,
+        });
+        // Saved at once, so a node killed before its first periodic save still rejoins alone.
+        this.#savePeers().catch((error) =>
+          this.#log.warning("cannot save the routing table: {error}", { error: String(error) })
+        );
+        return;
+      }
+      this.#log.warning(
+        "no bootstrap contact answered ({count} tried); trying again in {seconds} s",
+        { count: addresses.length, seconds: retryMs / 1000 },
+      );
+      this.#bootstrapTimer = setTimeout(
+        () => this.#bootstrap(addresses, Math.min(retryMs * 2, bootstrapRetryMaxMs)),
+        retryMs,
+      );
+    });
+    this.#schedule();
+  }
+
+  // --- upkeep ---
+
+  async #savePeers(): Promise<void> {
+    const profile = this.#options.config.profiles[this.#choice.type];
+    const contacts = this.#dht.closestContacts(this.nodeId, profile.routing_contacts_max);
+    if (contacts.length === 0) return;
+    await writePeerFile(join(this.#options.dataDir.path, PEER_FILE), contacts, this.#clock.nowMs());
+  }
+
+  async #reclassify(): Promise<void> {
+    const resources = await measureResources(this.#options.dataDir.path);
+    const { config } = this.#options;
+    const next = chooseNodeType("auto", undefined, resources, config.profiles).classification;
+    const change = shouldReclassify(this.#choice.type, next);
+    if (!change) return;
+    const profile = config.profiles[change.type];
+    this.#log.warning("resources changed: {reason}; now a {type} node", {
+      reason: change.reason,
+      type: change.type,
+    });
+    this.#choice = { ...this.#choice, type: change.type, reason: change.reason };
+    this.#store.setQuota({ bytesMax: profile.disk_bytes_max, recordsMax: profile.records_max });
+    this.#dht.setProfile(profile);
+  }
+
+  async #shutDown(reason: string): Promise<void> {
+    this.#log.info("stopping: {reason}", { reason });
+    clearTimeout(this.#wakeTimer);
+    clearTimeout(this.#bootstrapTimer);
+    for (const interval of this.#intervals) clearInterval(interval);
+    const steps = async () => {
+      this.#dht.stop();
+      await this.#savePeers().catch((error) =>
+        this.#log.warning("cannot save the routing table: {error}", { error: String(error) })
+      );
+      await this.#udp.close();
+      await this.#store.close();
+    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) =>
+      timer = setTimeout(() => resolve("late"), stopTimeoutMs)
+    );
+    const outcome = await Promise.race([steps().then(() => "done" as const), late]);
+    clearTimeout(timer);
+    if (outcome === "late") {
+      this.#log.error("shutdown took longer than {ms} ms; stopping anyway", { ms: stopTimeoutMs });
+    }
+    await this.#lock.release();
+    this.#log.info("stopped");
+    this.#resolveStopped();
+  }
+
+  // --- what the control API asks ---
+
+  /**
+   * The node's state, as plain JSON: identity, type, uptime, table size, and the counters of
+   * store, DHT, secure channel and UDP socket.
+   *
+   * @returns The report.
+   */
+  status(): NodeStatus {
+    const store = this.#store.stats();
+    return json({
+      node_id: this.nodeId.toHex(),
+      contact: this.#contact,
+      node_type: this.#choice.type,
+      node_type_reason: this.#choice.reason,
+      uptime_s: Math.floor((this.#clock.nowMs() - this.#startedMs) / 1000),
+      contacts: this.#dht.routingTableSize(),
+      stored_records: store.values,
+      listen: this.#udp.address,
+      store,
+      dht: this.#dht.stats(),
+      channel: this.#channel.stats(),
+      udp: this.#udp.stats(),
+    }) as NodeStatus;
+  }
+
+  /**
+   * The routing table's contacts, nearest first.
+   *
+   * @returns ID and address of each.
+   */
+  peers(): { node_id: string; address: string }[] {
+    const contacts: Contact[] = this.#dht.closestContacts(this.nodeId, 100_000);
+    return contacts.map((contact) => ({ node_id: contact.id.toHex(), address: contact.address }));
+  }
+
+  /**
+   * Publishes a value as an immutable record.
+   *
+   * @param value The content.
+   * @param ttlS The copies' lifetime (the DHT's default when absent).
+   * @returns The record's key and how many nodes acknowledged it durably.
+   * @throws {InvalidInputError} When the record would not fit a datagram.
+   */
+  async put(value: Uint8Array, ttlS?: number): Promise<{ key: string; stored: number }> {
+    const record = encodeRecord({ kind: RecordKind.immutable, payload: value });
+    if (record.length > datagramValueBytesMax) {
+      throw new InvalidInputError(
+        `Cannot put the value: ${value.length} bytes; values up to ${
+          datagramValueBytesMax - (record.length - value.length)
+        } bytes fit one datagram, and the stream transport for larger ones is not built yet`,
+      );
+    }
+    return await new Promise((resolve) => {
+      this.#dht.put(record, (result) => {
+        resolve({ key: result.key.toHex(), stored: result.stored });
+      }, ttlS);
+      this.#schedule();
+    });
+  }
+
+  /**
+   * Finds a value: the payload of an immutable record, or the bytes of any other value.
+   *
+   * @param keyHex The key, 40 hex digits.
+   * @returns The value, or `undefined` when the network does not hold it.
+   */
+  async get(keyHex: string): Promise<Uint8Array | undefined> {
+    const key = NodeId.fromHex(keyHex);
+    return await new Promise((resolve) => {
+      this.#dht.get(key, (result) => {
+        if (!result.value) return resolve(undefined);
+        try {
+          const record = decodeRecord(key, result.value);
+          resolve(record.kind === RecordKind.immutable ? record.payload : result.value);
+        } catch {
+          // Not a record (the DHT checked the content key only): a raw value.
+          resolve(result.value);
+        }
+      });
+      this.#schedule();
+    });
+  }
+}
+
+async function loadOrCreateIdentity(dataDir: DataDir, log: Log): Promise<Identity> {
+  try {
+    const { identity, exposed } = await readIdentity(dataDir.identityPath);
+    if (exposed) {
+      log.warning("the identity key {path} is readable by other users; run: chmod 600 {path}", {
+        path: dataDir.identityPath,
+      });
+    }
+    return identity;
+  } catch (error) {
+    if (!(error instanceof IdentityError) || error.code !== "IDENTITY_MISSING") throw error;
+    const { identity } = await createIdentity(dataDir.identityPath, {
+      created: new Date().toISOString(),
+    });
+    log.info("created a new identity: node {id}", { id: identity.nodeId.toHex() });
+    return identity;
+  }
+}
+
+/** The address others reach this node at, with the real port when the config asked for 0. */
+function advertisedHostPort(
+  config: Config,
+  bound: Address,
+): { host: string; port: number; address: Address } {
+  const boundPort = Number(bound.slice(bound.lastIndexOf(":") + 1));
+  const chosen = parseHostPort(config.node.advertise || config.node.listen)!;
+  let host = chosen.host;
+  if (host === "0.0.0.0") host = "127.0.0.1";
+  if (host === "::") host = "::1";
+  const port = config.node.advertise ? chosen.port : boundPort;
+  const address = addressOf(host, port);
+  if (address === undefined) {
+    throw new RhizomeError(
+      "UNAVAILABLE",
+      `Cannot advertise ${host}:${port}: node.advertise must be an IP address for now`,
+    );
+  }
+  return { host, port, address };
+}
+
+/** Canonical address text for an IP host (`localhost` taken as 127.0.0.1); else `undefined`. */
+function addressOf(host: string, port: number): Address | undefined {
+  if (host === "localhost") return `127.0.0.1:${port}`;
+  if (/^[0-9]+(\.[0-9]+){3}$/.test(host)) return `${host}:${port}`;
+  if (host.includes(":")) return `[${host.toLowerCase()}]:${port}`;
+  return undefined;
+}
+
+/** A plain JSON copy (drops class instances and `undefined`s; NodeIds become hex). */
+function json(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value, (_key, field) => {
+    if (field instanceof NodeId) return field.toHex();
+    return field;
+  }));
+}
