@@ -67,6 +67,14 @@ rpc_retries_max = 2
 peer_failures_max = 3
 # An iterative lookup gives up after this long.
 lookup_timeout_ms = 10000
+# Incoming requests (PING, FIND_NODE, FIND_VALUE, STORE) admitted per second from one peer
+# address, after a burst, and from all peers together; the excess is dropped and counted
+# (status: dht.dropped.peerRateLimited, rateLimited). Replies to this node's own requests are
+# never limited.
+peer_requests_per_s = 50
+peer_requests_burst = 200
+requests_per_s = 5000
+requests_burst = 10000
 
 [store]
 # The expiry sweep runs this often; it deletes in small batches, so reads never wait for it.

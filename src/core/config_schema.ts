@@ -202,6 +202,14 @@ export interface Config {
     peer_failures_max: number;
     /** Time limit of one lookup, in milliseconds. */
     lookup_timeout_ms: number;
+    /** Requests per second admitted from one peer address. */
+    peer_requests_per_s: number;
+    /** Requests one peer may send at once. */
+    peer_requests_burst: number;
+    /** Requests per second admitted from all peers. */
+    requests_per_s: number;
+    /** Requests all peers may send at once. */
+    requests_burst: number;
   };
   /** The record store: expiry sweep and record classes. */
   store: {
@@ -281,6 +289,10 @@ const configSchema: v.GenericSchema<unknown, Config> = table({
     rpc_retries_max: integer(0, 10),
     peer_failures_max: integer(1, 100),
     lookup_timeout_ms: integer(100, 600_000),
+    peer_requests_per_s: integer(1, 1_000_000),
+    peer_requests_burst: integer(1, 1_000_000),
+    requests_per_s: integer(1, 10_000_000),
+    requests_burst: integer(1, 10_000_000),
   }),
   store: table({
     sweep_s: integer(1, 86400),

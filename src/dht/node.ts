@@ -35,6 +35,7 @@ import {
   MessageType,
   StoreStatus,
 } from "./messages.ts";
+import { RequestLimiter } from "./request_limiter.ts";
 import { RoutingTable } from "./routing_table.ts";
 import { RpcClient, type RpcStats } from "./rpc.ts";
 import { WriteTokens } from "./tokens.ts";
@@ -53,7 +54,10 @@ export interface DhtStats {
    * Datagrams dropped before use, by reason (`impostor`: the message names a sender other than
    * the one the transport authenticated).
    */
-  dropped: Record<DecodeFailure | "self" | "stopped" | "impostor", number>;
+  dropped: Record<
+    DecodeFailure | "self" | "stopped" | "impostor" | "peerRateLimited" | "rateLimited",
+    number
+  >;
   /** Requests answered, by message type. */
   requests: Record<number, number>;
   /** STOREs accepted and written. */
@@ -96,6 +100,7 @@ export class DhtNode {
   readonly #pinging = new Set<string>();
   #flags: number;
   #profile: NodeProfile;
+  readonly #limiter: RequestLimiter;
   #maintenanceMs: number;
   #maintenanceLookups = 0;
   #stopped = false;
@@ -113,6 +118,12 @@ export class DhtNode {
     this.#self = options.nodeId;
     this.#profile = profile;
     this.#flags = profile.stores_for_others ? 0 : FLAG_CLIENT;
+    this.#limiter = new RequestLimiter(options.clock, {
+      peerRequestsPerS: dht.peer_requests_per_s,
+      peerRequestsBurst: dht.peer_requests_burst,
+      requestsPerS: dht.requests_per_s,
+      requestsBurst: dht.requests_burst,
+    });
     this.#table = new RoutingTable(options.nodeId, {
       k: dht.k,
       replacementCacheMax: dht.replacement_cache_max,
@@ -138,6 +149,8 @@ export class DhtNode {
         self: 0,
         stopped: 0,
         impostor: 0,
+        peerRateLimited: 0,
+        rateLimited: 0,
       },
       requests: {},
       stored: 0,
@@ -208,6 +221,13 @@ export class DhtNode {
     if (peer !== undefined && !message.sender.equals(peer)) {
       this.#stats.dropped.impostor++;
       return;
+    }
+    if (message.type % 2 === 1) {
+      const verdict = this.#limiter.admit(from);
+      if (verdict !== "ok") {
+        this.#stats.dropped[verdict === "peer" ? "peerRateLimited" : "rateLimited"]++;
+        return;
+      }
     }
     if (message.sender.equals(this.#self)) {
       this.#stats.dropped.self++;

@@ -392,8 +392,11 @@ Deno.test("an unknown RHIZOME_ variable is a config error naming it", async () =
   });
 });
 
-Deno.test("run says plainly that this build has no node, and exits 1", async () => {
-  const run = await runInProcess(["run"]);
-  assert.equal(run.status, ExitStatus.failure);
-  assert.match(run.stderr, /^rhizome: Cannot run a node: this build has no DHT node yet/);
+Deno.test("run refuses two node types, and a bad --listen names the flag", async () => {
+  const two = await runInProcess(["run", "--seed", "--light"]);
+  assert.equal(two.status, ExitStatus.usage);
+  assert.match(two.stderr, /^rhizome: Choose one node type, not --seed and --light/);
+  const listen = await runInProcess(["run", "--data-dir", "/nonexistent/x", "--listen", "nowhere"]);
+  assert.equal(listen.status, ExitStatus.config);
+  assert.match(listen.stderr, /^rhizome: node\.listen: expected host:port.*\(from --listen\)/);
 });

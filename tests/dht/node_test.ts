@@ -617,3 +617,19 @@ Deno.test("setProfile() turns a server into a client that declines STOREs", () =
     StoreStatus.declined,
   );
 });
+
+Deno.test("requests beyond a peer's burst are dropped and counted; replies are not limited", () => {
+  const settings = settingsFor("full");
+  const h = new NodeHarness(SEED, {
+    ...settings,
+    dht: { ...settings.dht, peer_requests_burst: 3, peer_requests_per_s: 1 },
+  });
+  for (let tx = 1; tx <= 5; tx++) {
+    deliver(h, PEER, { type: MessageType.ping, tx, sender: peerId, flags: 0 });
+  }
+  assert.equal(h.transport.take().length, 3, "three PONGs, then silence");
+  assert.equal(h.node.stats().dropped.peerRateLimited, 2);
+  h.clock.advanceBy(1000);
+  deliver(h, PEER, { type: MessageType.ping, tx: 9, sender: peerId, flags: 0 });
+  assert.equal(h.transport.take().length, 1, "one more token a second later");
+});

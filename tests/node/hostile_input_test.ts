@@ -42,16 +42,17 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
       const ownId = NodeId.fromPublicKey(identity.publicKey);
       const captured: Uint8Array[] = [];
       const replies: number[] = [];
-      let channel: SecureChannel | undefined;
+      // Filled once the channel exists: the socket's receiver needs it, the channel the socket.
+      const link: { channel?: SecureChannel } = {};
       attacker = await UdpTransport.bind({ host: "127.0.0.1", port: 0 }, (from, bytes) => {
-        const received = channel?.receive(from, bytes);
+        const received = link.channel?.receive(from, bytes);
         if (received) {
           const message = decodeMessage(received.plaintext);
           if (typeof message !== "string") replies.push(message.type);
         }
       });
       const wire = attacker;
-      channel = new SecureChannel({
+      const channel = new SecureChannel({
         identity,
         clock: { nowMs: () => Date.now() },
         transport: {
@@ -62,11 +63,12 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
         },
         randomBytes: cryptoRandomBytes,
       });
+      link.channel = channel;
       const ping = (sender: NodeId, tx: number) =>
         encodeMessage({ type: MessageType.ping, tx, sender, flags: 0 });
       channel.send(targetAddress, NodeId.fromHex(target.nodeId), ping(ownId, 1));
       await waitFor("a PONG through a real session", () => {
-        channel!.tick();
+        channel.tick();
         return Promise.resolve(replies.includes(MessageType.pong));
       }, 10_000);
       const [init, ...sessionPackets] = captured;
