@@ -2,13 +2,14 @@
  * What our network stack costs per request: authenticated DHT round trips per second that one
  * real node serves on loopback, against a bare UDP echo measured in the same run (issue 5). The
  * ratio between them is the price of the secure channel, the DHT's decoding and answering, and
- * the node's driver (timer re-arming, counters) over what the kernel and node:dgram cost anyway.
+ * the node's driver (request limiter, timer re-arming, counters) over what the kernel and
+ * node:dgram cost anyway.
  *
  * Every bench in the group runs {@link ROUND_TRIPS} round trips with {@link WINDOW} requests in
- * flight, the datagrams about the size of an encrypted PING ({@link pingDatagramBytes}):
+ * flight, the datagrams about the size of an encrypted PING ({@link pingDatagramBytes}, 72 B):
  * - raw node:dgram echo (the baseline): two sockets, the echoer sends back what it gets;
  * - {@link UdpTransport} echo: the same through our transport (copies, address canonicalisation);
- * - {@link SecureChannel} echo: a session's seal and open on both sides, no DHT;
+ * - SecureChannel echo: a session's seal and open on both sides, no DHT;
  * - node PING: a {@link RhizomeNode} started in this process (LMDB store in a temp dir), and a
  *   client with its own identity, channel and socket sending encoded DHT PINGs and decoding the
  *   PONGs: everything a peer's request costs the node, and what the client costs itself;
@@ -16,109 +17,60 @@
  *   peers first so each NODES reply carries 20 contacts and a write token (about 580 bytes).
  *
  * Client and node share this process's one JavaScript thread, as both echo ends do: a figure is
- * the throughput of both ends on one core, so the node alone serves more. `scripts/
+ * the throughput of both ends on one core, so a node alone serves more. `scripts/
  * bench_network.ts` measures a node in its own process too. Each iteration starts what it
- * measures afresh (node, handshakes) outside the timed part, and stops it afterwards.
+ * measures afresh (node, sockets, handshakes) outside the timed part, and stops it afterwards.
  *
  * Needs `--allow-net`, `--allow-read`, `--allow-write`, `--allow-env` and `--allow-ffi` (LMDB),
- * all in the `bench` task. Without `--allow-sys` the node cannot measure memory and disk; it logs
- * that (to nowhere here) and runs as the `full` type it is given.
+ * all in the `bench` task. Without `--allow-sys` the node cannot measure memory and disk; it notes
+ * that (in a log nobody reads here) and runs as the `full` type it is given.
  *
  * @module
  */
 
-import { createSocket, type Socket } from "node:dgram";
-import { generateEd25519KeyPair } from "../src/core/crypto.ts";
 import { resolveConfig } from "../src/core/config.ts";
 import { NodeId } from "../src/core/node_id.ts";
-import { SystemClock } from "../src/core/system_clock.ts";
-import { decodeMessage, encodeMessage, type Message, MessageType } from "../src/dht/messages.ts";
+import { type Message, MessageType } from "../src/dht/messages.ts";
 import type { Address } from "../src/net/address.ts";
-import { SecureChannel } from "../src/net/secure_channel.ts";
 import { DATA_OVERHEAD_BYTES } from "../src/net/session.ts";
 import { UdpTransport } from "../src/net/udp_transport.ts";
 import { cryptoRandomBytes } from "../src/node/crypto_rng.ts";
 import { DataDir } from "../src/node/data_dir.ts";
 import { RhizomeNode } from "../src/node/node.ts";
+import {
+  dhtEndpoint,
+  Endpoint,
+  pingDatagramBytes,
+  rawBind,
+  rawClose,
+  txBase,
+  WINDOW,
+  windowed,
+  type WindowedRun,
+} from "./_loopback_rpc.ts";
 
-/** Round trips per timed iteration. */
+/** Round trips per timed iteration: long enough that start-up noise does not matter. */
 const ROUND_TRIPS = 4_000;
-/** Requests in flight at once, as a busy peer's RPC client keeps them. */
-const WINDOW = 32;
 /** Peers put in the node's table before the FIND_NODE bench: a full NODES reply. */
 const TABLE_PEERS = 20;
-/** Longest one iteration may wait for its replies before failing (a lost datagram). */
-const STALL_MS = 30_000;
 const ITERATIONS = { n: 10, warmup: 2 };
 const GROUP = `loopback round trips, ${WINDOW} in flight`;
 
-const clock = new SystemClock();
-const { config } = resolveConfig({
-  overrides: [{ path: "node.listen", value: "127.0.0.1:0", origin: "bench" }],
-});
-
-/** A transaction ID as the RPC client draws them: a random 32-bit number (5 bytes packed). */
-const txBase = 0x80000000;
-
-/** The datagram an encrypted PING makes: the size every echo bench sends. */
-const pingDatagramBytes = encodeMessage({
-  type: MessageType.ping,
-  tx: txBase,
-  sender: NodeId.fromPublicKey(generateEd25519KeyPair().publicKey),
-  flags: 0,
-}).length + DATA_OVERHEAD_BYTES;
-
 /**
- * Sends `total` requests, `window` at a time: `send(i)` sends request `i`, and the returned
- * `answered` is to be called once per reply. `done` resolves after the last reply and rejects
- * when replies stop coming for {@link STALL_MS}.
+ * The node's settings: defaults, a random loopback port, and the request limits lifted. By
+ * default a node admits 50 requests a second from one peer address (bursts of 200) and 5,000 from
+ * all (`[dht]` `peer_requests_per_s`, `requests_per_s`): this bench measures the stack, so the
+ * limiter still runs on every request but never refuses one.
  */
-function windowed(
-  total: number,
-  window: number,
-  send: (index: number) => void,
-): { answered: () => void; start: () => void; abort: (error: Error) => void; done: Promise<void> } {
-  let sent = 0;
-  let received = 0;
-  let finish = () => {};
-  let fail = (_error: Error) => {};
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const watch = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      fail(new Error(`stalled: ${received} of ${total} replies after ${sent} sends`));
-    }, STALL_MS);
-  };
-  const done = new Promise<void>((resolve, reject) => {
-    finish = resolve;
-    fail = reject;
-  }).finally(() => clearTimeout(timer));
-  return {
-    answered() {
-      received++;
-      if (received === total) finish();
-      else if (sent < total) send(sent++);
-      if (received % 512 === 0) watch();
-    },
-    abort: (error) => fail(error),
-    start() {
-      watch();
-      while (sent < Math.min(window, total)) send(sent++);
-    },
-    done,
-  };
-}
-
-function rawBind(): Promise<Socket> {
-  return new Promise((resolve) => {
-    const socket = createSocket({ type: "udp4" });
-    socket.bind({ address: "127.0.0.1", port: 0 }, () => resolve(socket));
-  });
-}
-
-function rawClose(socket: Socket): Promise<void> {
-  return new Promise((resolve) => socket.close(() => resolve()));
-}
+const { config } = resolveConfig({
+  overrides: [
+    { path: "node.listen", value: "127.0.0.1:0" },
+    { path: "dht.peer_requests_per_s", value: 1_000_000 },
+    { path: "dht.peer_requests_burst", value: 1_000_000 },
+    { path: "dht.requests_per_s", value: 10_000_000 },
+    { path: "dht.requests_burst", value: 10_000_000 },
+  ].map((setting) => ({ ...setting, origin: "bench" })),
+});
 
 /** The baseline: two node:dgram sockets, the echoer returning each datagram as it came. */
 async function rawEcho(b: Deno.BenchContext): Promise<void> {
@@ -156,100 +108,22 @@ async function transportEcho(b: Deno.BenchContext): Promise<void> {
   await echoer.close();
 }
 
-/** A DHT message before the sender fills in its ID and flags. */
-type WithoutHeader<T> = T extends unknown ? Omit<T, "sender" | "flags"> : never;
-
-/** One side of a secure-channel link: an identity, a socket and a channel over it. */
-class Endpoint {
-  readonly keyPair = generateEd25519KeyPair();
-  readonly id: NodeId = NodeId.fromPublicKey(this.keyPair.publicKey);
-  /** Called with each plaintext received, and who sent it from where. */
-  onPlaintext: (from: Address, peer: NodeId, plaintext: Uint8Array) => void = () => {};
-  #udp!: UdpTransport;
-  #channel!: SecureChannel;
-
-  static async open(): Promise<Endpoint> {
-    const endpoint = new Endpoint();
-    endpoint.#udp = await UdpTransport.bind(
-      { host: "127.0.0.1", port: 0 },
-      (from, bytes) => {
-        const received = endpoint.#channel.receive(from, bytes);
-        if (received) endpoint.onPlaintext(from, received.peer, received.plaintext);
-      },
-    );
-    endpoint.#channel = new SecureChannel({
-      identity: endpoint.keyPair,
-      clock,
-      transport: endpoint.#udp,
-      randomBytes: cryptoRandomBytes,
-    });
-    return endpoint;
-  }
-
-  get address(): Address {
-    return this.#udp.address;
-  }
-
-  send(to: Address, peer: NodeId, plaintext: Uint8Array): void {
-    this.#channel.send(to, peer, plaintext);
-  }
-
-  /** Sends a DHT message from this endpoint's identity. */
-  request(to: Address, peer: NodeId, message: WithoutHeader<Message>): void {
-    this.send(to, peer, encodeMessage({ ...message, sender: this.id, flags: 0 } as Message));
-  }
-
-  /** Drives handshake retries until `ready()` holds; throws after 10 s. */
-  async until(what: string, ready: () => boolean): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (!ready()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      this.#channel.tick();
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-
-  close(): Promise<void> {
-    return this.#udp.close();
-  }
-}
-
-/** A peer the node may ask things: it answers PINGs, and hands other DHT replies on. */
-async function dhtEndpoint(onReply: (message: Message) => void): Promise<Endpoint> {
-  const endpoint = await Endpoint.open();
-  endpoint.onPlaintext = (from, peer, plaintext) => {
-    const message = decodeMessage(plaintext);
-    if (typeof message === "string") return;
-    if (message.type === MessageType.ping) {
-      endpoint.request(from, peer, { type: MessageType.pong, tx: message.tx });
-    } else if (message.type % 2 === 0) {
-      onReply(message);
-    }
-  };
-  return endpoint;
-}
-
-/** The echo through a session: seal, send, open, seal back, open. */
+/** The echo through a session: seal, send, open, seal back, send, open. */
 async function channelEcho(b: Deno.BenchContext): Promise<void> {
   const plaintext = new Uint8Array(pingDatagramBytes - DATA_OVERHEAD_BYTES);
   const echoer = await Endpoint.open();
   const pinger = await Endpoint.open();
   echoer.onPlaintext = (from, peer, bytes) => echoer.send(from, peer, bytes);
-  let answered = () => {};
+  let run: WindowedRun | undefined;
   let warm = false;
   pinger.onPlaintext = () => {
     warm = true;
-    answered();
+    run?.answered();
   };
   try {
     pinger.send(echoer.address, echoer.id, plaintext);
     await pinger.until("the echo's handshake", () => warm);
-    const run = windowed(
-      ROUND_TRIPS,
-      WINDOW,
-      () => pinger.send(echoer.address, echoer.id, plaintext),
-    );
-    answered = run.answered;
+    run = windowed(ROUND_TRIPS, WINDOW, () => pinger.send(echoer.address, echoer.id, plaintext));
     b.start();
     run.start();
     await run.done;
@@ -277,43 +151,47 @@ async function withNode(
   }
 }
 
+/** Peers PING the node, so they enter its table (their flags say they are not clients). */
+async function fillTable(node: RhizomeNode, address: Address, into: Endpoint[]): Promise<void> {
+  let pongs = 0;
+  for (let i = 0; i < TABLE_PEERS; i++) {
+    const peer = await dhtEndpoint(() => pongs++);
+    into.push(peer);
+    peer.request(address, node.nodeId, { type: MessageType.ping, tx: txBase });
+  }
+  await into[0].until("the table's peers", () => pongs === TABLE_PEERS);
+  const contacts = node.status().contacts;
+  if (contacts !== TABLE_PEERS) throw new Error(`the node took ${contacts} of the peers`);
+}
+
 /** Authenticated DHT requests to a node in this process: PING or FIND_NODE. */
 async function nodeRoundTrips(b: Deno.BenchContext, kind: "ping" | "findNode"): Promise<void> {
   await withNode(async (node, address) => {
     const endpoints: Endpoint[] = [];
     try {
-      if (kind === "findNode") {
-        // Peers that PING the node enter its table (their flags say they are not clients).
-        let pongs = 0;
-        for (let i = 0; i < TABLE_PEERS; i++) {
-          const peer = await dhtEndpoint(() => pongs++);
-          endpoints.push(peer);
-          peer.request(address, node.nodeId, { type: MessageType.ping, tx: txBase });
-        }
-        await endpoints[0].until("the table's peers", () => pongs === TABLE_PEERS);
-        if (node.status().contacts !== TABLE_PEERS) throw new Error("the peers were not added");
-      }
+      if (kind === "findNode") await fillTable(node, address, endpoints);
       const targets = Array.from({ length: 64 }, () => NodeId.fromBytes(cryptoRandomBytes(20)));
       const expected = kind === "ping" ? MessageType.pong : MessageType.nodes;
-      let run: ReturnType<typeof windowed> | undefined;
+      const run = windowed(ROUND_TRIPS, WINDOW, (index) => send(index));
       let warm = false;
-      const client = await dhtEndpoint((reply) => {
-        if (reply.type !== expected) run?.abort(new Error(`unexpected reply type ${reply.type}`));
+      const client = await dhtEndpoint((reply: Message) => {
+        if (reply.type !== expected) run.abort(new Error(`got reply type ${reply.type}`));
+        // The first reply is the one to the warm-up request, before the run.
+        if (warm) run.answered();
         warm = true;
-        run?.answered();
       });
       endpoints.push(client);
       const send = (index: number) => {
         const tx = (txBase + index) >>> 0;
-        if (kind === "ping") client.request(address, node.nodeId, { type: MessageType.ping, tx });
-        else {
+        if (kind === "ping") {
+          client.request(address, node.nodeId, { type: MessageType.ping, tx });
+        } else {
           const target = targets[index % targets.length];
           client.request(address, node.nodeId, { type: MessageType.findNode, tx, target });
         }
       };
       send(0);
       await client.until("the client's handshake", () => warm);
-      run = windowed(ROUND_TRIPS, WINDOW, send);
       b.start();
       run.start();
       await run.done;

@@ -64,9 +64,9 @@ const raw = rawRoot.openDB<Uint8Array, Uint8Array>({
 });
 
 globalThis.addEventListener("unload", () => {
-  // Nothing is in flight once the benches are done; the process exits right after.
-  void store.close();
-  void rawRoot.close();
+  // Nothing is in flight once the benches are done. The environments are left to the process's
+  // exit (LMDB is crash-safe): closing them here cannot be awaited, and an exit during the close
+  // crashed the native addon (exit 139).
   Deno.removeSync(dir, { recursive: true });
 });
 

@@ -12,7 +12,7 @@
 import { Packr } from "msgpackr";
 import { datagramValueBytesMax, dhtMessageBytesMax, tokenBytes } from "../core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
-import { decodeAddress, encodeAddress } from "../net/address.ts";
+import { decodeAddress, sharedWireForm } from "../net/address.ts";
 import type { Contact } from "./types.ts";
 
 /** "RHZ": the first bytes of every Rhizome DHT datagram. */
@@ -207,7 +207,7 @@ function encodeContacts(contacts: readonly Contact[]): Uint8Array {
   let length = 0;
   for (const contact of contacts) {
     // A contact whose address has no wire form (a host name) is left out, never sent broken.
-    const address = encodeAddress(contact.address);
+    const address = sharedWireForm(contact.address);
     if (!address) continue;
     encoded.push([contact, address]);
     length += NODE_ID_BYTES + 1 + address.length;

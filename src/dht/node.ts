@@ -21,7 +21,7 @@ import {
 } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import { randomInt } from "../core/rng.ts";
-import { type Address, encodeAddress } from "../net/address.ts";
+import { type Address, sharedWireForm } from "../net/address.ts";
 import type { StoredValue } from "../store/value_store.ts";
 import { contentKey, matchesContentKey } from "./content_key.ts";
 import { type Candidate, LookupState } from "./lookup.ts";
@@ -651,7 +651,7 @@ export class DhtNode {
   #observe(message: Message, from: Address): void {
     if ((message.flags & FLAG_CLIENT) !== 0) return;
     // Only peers whose address can be passed on to others enter the table.
-    if (encodeAddress(from) === undefined) return;
+    if (sharedWireForm(from) === undefined) return;
     const nowMs = this.#options.clock.nowMs();
     const outcome = this.#table.observe({ id: message.sender, address: from }, nowMs);
     if (outcome.kind === "added") this.#offerValuesTo({ id: message.sender, address: from });

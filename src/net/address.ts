@@ -21,13 +21,25 @@ export const ADDRESS_V6_BYTES = 18;
  *   an IP address and port.
  */
 export function encodeAddress(address: Address): Uint8Array | undefined {
+  return sharedWireForm(address)?.slice();
+}
+
+/**
+ * The wire form of an address without a copy, for the hot paths that only read it (a NODES
+ * reply names up to 25 contacts; copying each cost 8% of a FIND_NODE). The array is the cache's
+ * own: never change it, or use {@link encodeAddress}.
+ *
+ * @param address Canonical text with an IP host.
+ * @returns The cached bytes, or `undefined` when `address` is not an IP address and port.
+ */
+export function sharedWireForm(address: Address): Readonly<Uint8Array> | undefined {
   const cached = encodedAddresses.get(address);
-  if (cached) return cached.slice();
+  if (cached) return cached;
   const bytes = parseAddress(address);
   if (bytes) {
     // Replies name the same neighbours again and again: parse each address once.
     if (encodedAddresses.size >= encodedAddressesMax) encodedAddresses.clear();
-    encodedAddresses.set(address, bytes.slice());
+    encodedAddresses.set(address, bytes);
   }
   return bytes;
 }
