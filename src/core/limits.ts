@@ -50,6 +50,13 @@ export const datagramBytesMax = 1232;
 export const dhtMessageBytesMax = 1194;
 
 /**
+ * Largest DHT message on the stream transport (a STORE or VALUE carrying a value too large for a
+ * datagram): the largest record plus 1 KiB for the message around it, which is what one stream
+ * frame carries (`src/net/stream_transport.ts`). At the limit: refused like a datagram.
+ */
+export const streamDhtMessageBytesMax: number = 64 * 1024 + 1024;
+
+/**
  * Largest value carried in one datagram: what is left of {@link datagramBytesMax} after the
  * header, key and token of a STORE (about 60 bytes), rounded down. At the limit: `put` refuses
  * the value with a `RangeError`; a STORE carrying more is dropped as malformed.

@@ -10,7 +10,13 @@
  */
 
 import { Packr } from "msgpackr";
-import { datagramValueBytesMax, dhtMessageBytesMax, tokenBytes } from "../core/limits.ts";
+import {
+  datagramValueBytesMax,
+  dhtMessageBytesMax,
+  recordBytesMax,
+  streamDhtMessageBytesMax,
+  tokenBytes,
+} from "../core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import { decodeAddress, sharedWireForm } from "../net/address.ts";
 import type { Contact } from "./types.ts";
@@ -32,6 +38,8 @@ export const MessageType = {
   value: 6,
   store: 7,
   stored: 8,
+  /** A reply to FIND_VALUE: "I hold it, but it is too large for a datagram: ask by stream". */
+  valueRef: 10,
 } as const;
 
 /** Header flag: the sender is a DHT client (it asks but does not store or route for others). */
@@ -76,18 +84,32 @@ export type Message =
     /** Seconds the value has left to live: a replica never outlives the copy it came from. */
     ttlS: number;
   }
-  | Header & { type: typeof MessageType.stored; status: number };
+  | Header & { type: typeof MessageType.stored; status: number }
+  | Header & { type: typeof MessageType.valueRef; size: number; token: Uint8Array };
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
 
+/** How large a message may be: one datagram, or one stream frame. */
+export type MessageSize = "datagram" | "stream";
+
+const bytesMax: Record<MessageSize, number> = {
+  datagram: dhtMessageBytesMax,
+  stream: streamDhtMessageBytesMax,
+};
+const valueBytesMax: Record<MessageSize, number> = {
+  datagram: datagramValueBytesMax,
+  stream: recordBytesMax,
+};
+
 /**
- * The datagram of a message.
+ * The bytes of a message.
  *
  * @param message The message; its fields must already respect the limits.
- * @returns The bytes, at most `dhtMessageBytesMax`.
- * @throws {RangeError} When the message would not fit in one datagram (a bug in the caller).
+ * @param size Whether it goes in a datagram (the default) or on the stream transport.
+ * @returns The bytes, at most `dhtMessageBytesMax` (or `streamDhtMessageBytesMax`).
+ * @throws {RangeError} When the message would not fit (a bug in the caller).
  */
-export function encodeMessage(message: Message): Uint8Array {
+export function encodeMessage(message: Message, size: MessageSize = "datagram"): Uint8Array {
   const head = [message.type, message.tx, message.sender.toBytes(), message.flags];
   let body: unknown[];
   switch (message.type) {
@@ -113,15 +135,18 @@ export function encodeMessage(message: Message): Uint8Array {
     case MessageType.stored:
       body = [message.status];
       break;
+    case MessageType.valueRef:
+      body = [message.size, message.token];
+      break;
   }
   const packed = packr.pack([...head, ...body]);
   const bytes = new Uint8Array(PROTOCOL_ID.length + 1 + packed.length);
   bytes.set(PROTOCOL_ID, 0);
   bytes[PROTOCOL_ID.length] = PROTOCOL_VERSION;
   bytes.set(packed, PROTOCOL_ID.length + 1);
-  if (bytes.length > dhtMessageBytesMax) {
+  if (bytes.length > bytesMax[size]) {
     throw new RangeError(
-      `Cannot encode message type ${message.type}: ${bytes.length} bytes, limit ${dhtMessageBytesMax}`,
+      `Cannot encode message type ${message.type}: ${bytes.length} bytes, limit ${bytesMax[size]}`,
     );
   }
   return bytes;
@@ -133,11 +158,15 @@ export type DecodeFailure = "oversize" | "protocol" | "version" | "malformed";
 /**
  * A message from a datagram, or why there is none.
  *
- * @param bytes The datagram as received.
+ * @param bytes The datagram (or stream frame) as received.
+ * @param size Where it came from: a datagram (the default) or the stream transport.
  * @returns The message, or the reason it was dropped.
  */
-export function decodeMessage(bytes: Uint8Array): Message | DecodeFailure {
-  if (bytes.length > dhtMessageBytesMax) return "oversize";
+export function decodeMessage(
+  bytes: Uint8Array,
+  size: MessageSize = "datagram",
+): Message | DecodeFailure {
+  if (bytes.length > bytesMax[size]) return "oversize";
   if (bytes.length < PROTOCOL_ID.length + 2) return "malformed";
   for (let i = 0; i < PROTOCOL_ID.length; i++) {
     if (bytes[i] !== PROTOCOL_ID[i]) return "protocol";
@@ -149,10 +178,13 @@ export function decodeMessage(bytes: Uint8Array): Message | DecodeFailure {
   } catch {
     return "malformed";
   }
-  return (Array.isArray(fields) ? messageOf(fields) : undefined) ?? "malformed";
+  return (Array.isArray(fields) ? messageOf(fields, valueBytesMax[size]) : undefined) ??
+    "malformed";
 }
 
-function messageOf(fields: unknown[]): Message | undefined {
+function messageOf(fields: unknown[], valueMax: number): Message | undefined {
+  const isValue = (value: unknown): value is Uint8Array =>
+    value instanceof Uint8Array && value.length <= valueMax;
   const [type, tx, senderBytes, flags] = fields;
   if (!isUint32(tx) || !isUint32(flags) || !isId(senderBytes)) return undefined;
   const header = { tx, sender: NodeId.fromBytes(senderBytes), flags };
@@ -192,6 +224,10 @@ function messageOf(fields: unknown[]): Message | undefined {
     case MessageType.stored:
       return fields.length === 5 && isUint32(fields[4])
         ? { ...header, type, status: fields[4] }
+        : undefined;
+    case MessageType.valueRef:
+      return fields.length === 6 && isUint32(fields[4]) && isToken(fields[5])
+        ? { ...header, type, size: fields[4], token: copy(fields[5]) }
         : undefined;
     default:
       return undefined;
@@ -257,8 +293,4 @@ function isId(value: unknown): value is Uint8Array {
 
 function isToken(value: unknown): value is Uint8Array {
   return value instanceof Uint8Array && value.length === tokenBytes;
-}
-
-function isValue(value: unknown): value is Uint8Array {
-  return value instanceof Uint8Array && value.length <= datagramValueBytesMax;
 }

@@ -18,6 +18,7 @@ import {
   datagramValueBytesMax,
   maintenanceIntervalMs,
   maintenanceLookupsMax,
+  recordBytesMax,
 } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import { randomInt } from "../core/rng.ts";
@@ -32,6 +33,7 @@ import {
   encodeMessage,
   FLAG_CLIENT,
   type Message,
+  type MessageSize,
   MessageType,
   StoreStatus,
 } from "./messages.ts";
@@ -83,6 +85,8 @@ interface LookupOperation {
   value?: Uint8Array;
   valueHop: number;
   finished: boolean;
+  /** Values being fetched by stream (announced by VALUE_REF): the lookup waits for them. */
+  streams: number;
   done: (result: GetResult, operation: LookupOperation) => void;
 }
 
@@ -235,7 +239,8 @@ export class DhtNode {
     }
     if (message.type % 2 === 1) {
       this.#observe(message, from);
-      this.#answer(message, from);
+      const subject = peer?.toHex() ?? from;
+      this.#answer(message, subject, "datagram", (body) => this.#reply(from, message.tx, body));
     } else if (this.#rpc.handleReply(message, from)) {
       this.#observe(message, from);
     }
@@ -342,7 +347,8 @@ export class DhtNode {
    * Publishes a value: keeps it here (this node republishes it) and stores it at the k nodes
    * closest to its key.
    *
-   * @param value At most `datagramValueBytesMax` bytes.
+   * @param value At most `datagramValueBytesMax` bytes; with the stream transport, at most
+   *   `recordBytesMax` (larger values then travel by stream).
    * @param done Called once with how many nodes acknowledged it durably.
    * @param ttlS The copies' lifetime, at most `record_ttl_max_s`; `record_ttl_s` when absent.
    *   This node keeps republishing the value while it runs, as for any value it publishes.
@@ -350,9 +356,10 @@ export class DhtNode {
    * @throws {RangeError} When the value is too large for a datagram.
    */
   put(value: Uint8Array, done: (result: PutResult) => void, ttlS?: number): NodeId {
-    if (value.length > datagramValueBytesMax) {
+    const valueMax = this.#options.streams ? recordBytesMax : datagramValueBytesMax;
+    if (value.length > valueMax) {
       throw new RangeError(
-        `Cannot store value: size is ${value.length} bytes, limit is ${datagramValueBytesMax}`,
+        `Cannot store value: size is ${value.length} bytes, limit is ${valueMax}`,
       );
     }
     const key = contentKey(value);
@@ -391,47 +398,99 @@ export class DhtNode {
 
   // --- answering requests ---
 
-  #answer(request: Message, from: Address): void {
+  /**
+   * Answers one request from the stream transport (a FIND_VALUE or STORE whose value is too large
+   * for a datagram), from a peer the stream authenticated.
+   *
+   * @param bytes The request, encoded for the stream.
+   * @param peer The peer's node ID, proven by the stream's handshake.
+   * @param done Called once with the encoded answer, or `undefined` for a request that gets none
+   *   (malformed, another kind, over the rate limit, or this node stopped).
+   */
+  answerStream(bytes: Uint8Array, peer: NodeId, done: (answer?: Uint8Array) => void): void {
+    const message = this.#stopped ? "stopped" as const : decodeMessage(bytes, "stream");
+    if (typeof message === "string") {
+      this.#stats.dropped[message]++;
+      return done();
+    }
+    if (!message.sender.equals(peer)) {
+      this.#stats.dropped.impostor++;
+      return done();
+    }
+    if (message.type !== MessageType.findValue && message.type !== MessageType.store) {
+      this.#stats.dropped.malformed++;
+      return done();
+    }
+    const subject = peer.toHex();
+    const verdict = this.#limiter.admit(`stream:${subject}`);
+    if (verdict !== "ok") {
+      this.#stats.dropped[verdict === "peer" ? "peerRateLimited" : "rateLimited"]++;
+      return done();
+    }
+    this.#answer(message, subject, "stream", (body) => {
+      done(encodeMessage(this.#message(message.tx, body), "stream"));
+    });
+  }
+
+  /**
+   * Answers a request. `subject` is who write tokens are issued to: the peer's node ID when the
+   * transport authenticated it (then a token got by datagram is good on the stream), else its
+   * address.
+   */
+  #answer(
+    request: Message,
+    subject: string,
+    size: MessageSize,
+    reply: (body: MessageBody) => void,
+  ): void {
     this.#stats.requests[request.type] = (this.#stats.requests[request.type] ?? 0) + 1;
     switch (request.type) {
       case MessageType.ping:
-        this.#reply(from, request.tx, { type: MessageType.pong });
+        reply({ type: MessageType.pong });
         return;
       case MessageType.findNode:
-        this.#replyNodes(from, request.tx, request.target, request.sender);
+        reply(this.#nodesBody(request.target, request.sender, subject));
         return;
       case MessageType.findValue: {
         const held = this.#options.store.get(request.key);
         const nowMs = this.#options.clock.nowMs();
         if (held && held.expiresAtMs > nowMs) {
           this.#extendOnRead(held, nowMs);
-          const token = this.#tokens.issue(from);
-          this.#reply(from, request.tx, { type: MessageType.value, value: held.value, token });
+          const token = this.#tokens.issue(subject);
+          if (size === "datagram" && held.value.length > datagramValueBytesMax) {
+            reply({ type: MessageType.valueRef, size: held.value.length, token });
+          } else {
+            reply({ type: MessageType.value, value: held.value, token });
+          }
         } else {
-          this.#replyNodes(from, request.tx, request.key, request.sender);
+          reply(this.#nodesBody(request.key, request.sender, subject));
         }
         return;
       }
       case MessageType.store:
-        this.#acceptStore(request, from);
+        this.#acceptStore(request, subject, reply);
         return;
     }
   }
 
-  #replyNodes(to: Address, tx: number, target: NodeId, requester: NodeId): void {
+  #nodesBody(target: NodeId, requester: NodeId, subject: string): MessageBody {
     const count = Math.min(this.#options.settings.dht.k, contactsPerReplyMax);
     const contacts = this.#table.closest(target, count, requester)
       .map(({ id, address }) => ({ id, address }));
-    this.#reply(to, tx, { type: MessageType.nodes, contacts, token: this.#tokens.issue(to) });
+    return { type: MessageType.nodes, contacts, token: this.#tokens.issue(subject) };
   }
 
-  #acceptStore(request: Message & { type: typeof MessageType.store }, from: Address): void {
+  #acceptStore(
+    request: Message & { type: typeof MessageType.store },
+    subject: string,
+    reply: (body: MessageBody) => void,
+  ): void {
     const refuse = (status: number) => {
       this.#stats.storeRefused[status] = (this.#stats.storeRefused[status] ?? 0) + 1;
-      this.#reply(from, request.tx, { type: MessageType.stored, status });
+      reply({ type: MessageType.stored, status });
     };
     if (!this.#profile.stores_for_others) return refuse(StoreStatus.declined);
-    if (!this.#tokens.verify(from, request.token)) return refuse(StoreStatus.badToken);
+    if (!this.#tokens.verify(subject, request.token)) return refuse(StoreStatus.badToken);
     if (!matchesContentKey(request.key, request.value)) {
       this.#stats.invalidValues++;
       return refuse(StoreStatus.invalid);
@@ -467,7 +526,7 @@ export class DhtNode {
         return refuse(status);
       }
       this.#stats.stored++;
-      this.#reply(from, request.tx, { type: MessageType.stored, status: StoreStatus.ok });
+      reply({ type: MessageType.stored, status: StoreStatus.ok });
     });
   }
 
@@ -504,6 +563,7 @@ export class DhtNode {
       messages: 0,
       valueHop: 0,
       finished: false,
+      streams: 0,
       done,
     };
     this.#lookups.add(operation);
@@ -515,7 +575,7 @@ export class DhtNode {
     if (operation.finished) return;
     const { state } = operation;
     for (const candidate of state.next()) this.#query(operation, candidate);
-    if (state.isDone()) this.#finish(operation, true);
+    if (state.isDone() && operation.streams === 0) this.#finish(operation, true);
   }
 
   #query(operation: LookupOperation, candidate: Candidate): void {
@@ -547,6 +607,9 @@ export class DhtNode {
           operation.valueHop = candidate.hop;
           this.#finish(operation, true);
           return;
+        } else if (reply.type === MessageType.valueRef && this.#options.streams) {
+          state.answered(candidate, []);
+          this.#fetchByStream(operation, candidate);
         } else {
           this.#stats.invalidValues++;
           state.failed(candidate);
@@ -565,6 +628,34 @@ export class DhtNode {
         state.stalled(candidate);
         this.#advance(operation);
       },
+    });
+  }
+
+  /** Asks a holder that announced a large value for it on the stream transport. */
+  #fetchByStream(operation: LookupOperation, candidate: Candidate): void {
+    const { id, address } = candidate.contact;
+    const key = operation.state.target;
+    const request = this.#message(0, { type: MessageType.findValue, key });
+    operation.streams++;
+    operation.messages++;
+    this.#options.streams!.request(address, id, encodeMessage(request, "stream"), (answer) => {
+      operation.streams--;
+      if (operation.finished) return;
+      operation.messages++;
+      const reply = answer && decodeMessage(answer, "stream");
+      if (
+        reply && typeof reply !== "string" && reply.type === MessageType.value &&
+        reply.sender.equals(id) && matchesContentKey(key, reply.value)
+      ) {
+        operation.value = reply.value;
+        operation.valueHop = candidate.hop;
+        this.#finish(operation, true);
+        return;
+      }
+      if (reply && typeof reply !== "string" && reply.type === MessageType.value) {
+        this.#stats.invalidValues++;
+      }
+      this.#advance(operation);
     });
   }
 
@@ -634,6 +725,19 @@ export class DhtNode {
   ) {
     const { id, address } = contact;
     this.#stats.replicated++;
+    if (value.length > datagramValueBytesMax) {
+      const streams = this.#options.streams;
+      if (!streams) return done(false);
+      const request = this.#message(0, { type: MessageType.store, key, value, token, ttlS });
+      streams.request(address, id, encodeMessage(request, "stream"), (answer) => {
+        const reply = answer && decodeMessage(answer, "stream");
+        done(
+          reply !== undefined && typeof reply !== "string" && reply.type === MessageType.stored &&
+            reply.sender.equals(id) && reply.status === StoreStatus.ok,
+        );
+      });
+      return;
+    }
     this.#rpc.request({
       to: address,
       expectedId: id,

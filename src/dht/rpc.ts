@@ -87,7 +87,7 @@ const timeoutMsMin = 50;
 const replyTypeOf: Record<number, readonly number[]> = {
   [MessageType.ping]: [MessageType.pong],
   [MessageType.findNode]: [MessageType.nodes],
-  [MessageType.findValue]: [MessageType.nodes, MessageType.value],
+  [MessageType.findValue]: [MessageType.nodes, MessageType.value, MessageType.valueRef],
   [MessageType.store]: [MessageType.stored],
 };
 

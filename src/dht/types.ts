@@ -47,6 +47,30 @@ export interface DhtNodeOptions {
   settings: DhtSettings;
   /** Where to log; nothing is logged when absent. */
   log?: Log;
+  /**
+   * The stream transport, for values too large for a datagram. Without it (the simulator) such
+   * values are refused.
+   */
+  streams?: StreamRequester;
+}
+
+/** Sends one request on the stream transport (authenticated like the datagrams) and waits. */
+export interface StreamRequester {
+  /**
+   * Sends a message (encoded for the stream) and hands back the answer.
+   *
+   * @param to The peer's address.
+   * @param expectedId The peer's node ID: the stream refuses anyone else.
+   * @param message The encoded request.
+   * @param done Called once: the encoded answer, or `undefined` when there was none (refused,
+   *   timed out, unreachable).
+   */
+  request(
+    to: Address,
+    expectedId: NodeId,
+    message: Uint8Array,
+    done: (answer: Uint8Array | undefined) => void,
+  ): void;
 }
 
 /** How an iterative lookup ended. */

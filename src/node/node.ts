@@ -21,7 +21,7 @@ import type { Config, NodeType } from "../core/config_schema.ts";
 import { parseHostPort } from "../core/config_schema.ts";
 import { IdentityError, InvalidInputError, RhizomeError } from "../core/errors.ts";
 import type { Identity } from "../core/identity.ts";
-import { datagramValueBytesMax } from "../core/limits.ts";
+import { recordBytesMax } from "../core/limits.ts";
 import { getLog, type Log } from "../core/log.ts";
 import { NodeId } from "../core/node_id.ts";
 import { SystemClock } from "../core/system_clock.ts";
@@ -31,6 +31,7 @@ import { DhtNode } from "../dht/node.ts";
 import type { Contact } from "../dht/types.ts";
 import type { Address } from "../net/address.ts";
 import { SecureChannel } from "../net/secure_channel.ts";
+import { StreamClient, StreamListener, type StreamPeer } from "../net/stream_transport.ts";
 import { UdpTransport } from "../net/udp_transport.ts";
 import { RecordStore } from "../store/record_store.ts";
 import { cryptoRandomBytes, CryptoRng } from "./crypto_rng.ts";
@@ -111,6 +112,7 @@ export class RhizomeNode {
   readonly #lock: DataDirLock;
   readonly #store: RecordStore;
   readonly #udp: UdpTransport;
+  readonly #streams: StreamListener;
   readonly #channel: SecureChannel;
   readonly #dht: DhtNode;
   readonly #contact: string;
@@ -133,6 +135,7 @@ export class RhizomeNode {
       lock: DataDirLock;
       store: RecordStore;
       udp: UdpTransport;
+      streams: StreamListener;
       choice: NodeTypeChoice;
       advertised: Address;
       contact: string;
@@ -146,6 +149,7 @@ export class RhizomeNode {
     this.#lock = parts.lock;
     this.#store = parts.store;
     this.#udp = parts.udp;
+    this.#streams = parts.streams;
     this.#choice = parts.choice;
     this.#contact = parts.contact;
     this.#channel = new SecureChannel({
@@ -164,6 +168,14 @@ export class RhizomeNode {
       rng: new CryptoRng(),
       settings: { dht: options.config.dht, profile: options.config.profiles[parts.choice.type] },
       log: getLog("dht"),
+      // Large values go over TCP to the peer's stream listener, on the port of its UDP address.
+      streams: {
+        request: (to, expectedId, message, done) => {
+          StreamClient.request(to, expectedId, parts.identity.keyPair, message)
+            .then((answer) => done(answer.response), () => done(undefined))
+            .finally(() => this.#schedule());
+        },
+      },
     });
   }
 
@@ -211,6 +223,16 @@ export class RhizomeNode {
         { log: getLog("udp") },
       );
       opened.push(udp);
+      let answerStream = (_peer: StreamPeer, _request: Uint8Array) =>
+        Promise.reject<Uint8Array>(new Error("the node is starting"));
+      const udpPort = Number(udp.address.slice(udp.address.lastIndexOf(":") + 1));
+      const streams = StreamListener.listen(
+        { host: listen.host, port: udpPort },
+        identity.keyPair,
+        (peer, request) => answerStream(peer, request),
+        { log: getLog("stream") },
+      );
+      opened.push(streams);
       const advertised = advertisedHostPort(config, udp.address);
       const contact = formatContactUri(
         makeContact(identity.keyPair.publicKey, advertised.host, advertised.port),
@@ -222,11 +244,13 @@ export class RhizomeNode {
         lock,
         store,
         udp,
+        streams,
         choice,
         advertised: advertised.address,
         contact,
       });
       receive = (from, bytes) => node.#receive(from, bytes);
+      answerStream = (peer, request) => node.#answerStream(peer, request);
       log.info("node {id} listening on {udp}; contact {contact}", {
         id: identity.nodeId.toHex(),
         udp: udp.address,
@@ -276,6 +300,17 @@ export class RhizomeNode {
     const received = this.#channel.receive(from, datagram);
     if (received) this.#dht.receive(from, received.plaintext, received.peer);
     this.#schedule();
+  }
+
+  /** A request that came by stream: the DHT answers it, or the connection is closed. */
+  #answerStream(peer: StreamPeer, request: Uint8Array): Promise<Uint8Array> {
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.#dht.answerStream(request, peer.nodeId, (answer) => {
+        if (answer) resolve(answer);
+        else reject(new Error("the request gets no answer"));
+        this.#schedule();
+      });
+    });
   }
 
   /** (Re)arms the one timer at the core's next deadline. */
@@ -410,6 +445,7 @@ export class RhizomeNode {
       await this.#savePeers().catch((error) =>
         this.#log.warning("cannot save the routing table: {error}", { error: String(error) })
       );
+      await this.#streams.close();
       await this.#udp.close();
       await this.#store.close();
     };
@@ -450,6 +486,7 @@ export class RhizomeNode {
       dht: this.#dht.stats(),
       channel: this.#channel.stats(),
       udp: this.#udp.stats(),
+      stream: this.#streams.stats(),
     }) as NodeStatus;
   }
 
@@ -472,14 +509,13 @@ export class RhizomeNode {
    * @throws {InvalidInputError} When the record would not fit a datagram.
    */
   async put(value: Uint8Array, ttlS?: number): Promise<{ key: string; stored: number }> {
-    const record = encodeRecord({ kind: RecordKind.immutable, payload: value });
-    if (record.length > datagramValueBytesMax) {
+    const overhead = 6; // the immutable record's array, version, kind and byte-string headers
+    if (value.length + overhead > recordBytesMax) {
       throw new InvalidInputError(
-        `Cannot put the value: ${value.length} bytes; values up to ${
-          datagramValueBytesMax - (record.length - value.length)
-        } bytes fit one datagram, and the stream transport for larger ones is not built yet`,
+        `Cannot put the value: ${value.length} bytes, the limit is ${recordBytesMax - overhead}`,
       );
     }
+    const record = encodeRecord({ kind: RecordKind.immutable, payload: value });
     return await new Promise((resolve) => {
       this.#dht.put(record, (result) => {
         resolve({ key: result.key.toHex(), stored: result.stored });

@@ -11,7 +11,7 @@ import { NODE_ID_BYTES, NodeId } from "../../src/core/node_id.ts";
 import { Prng, randomBytes } from "../../src/core/rng.ts";
 import { DhtNode } from "../../src/dht/node.ts";
 import { decodeMessage, type Message } from "../../src/dht/messages.ts";
-import type { DhtSettings } from "../../src/dht/types.ts";
+import type { DhtSettings, StreamRequester } from "../../src/dht/types.ts";
 import type { Address } from "../../src/net/address.ts";
 import type { Transport } from "../../src/net/transport.ts";
 import { SimCluster } from "../../src/sim/cluster.ts";
@@ -112,6 +112,18 @@ export class NodeHarness {
   }
 }
 
+/**
+ * A node as the secure channel drives it: every datagram comes with its sender's node ID (here
+ * taken from the message, since the simulated network has no handshake), so write tokens are
+ * bound to node IDs and good on the stream transport too.
+ */
+class AuthenticatedDhtNode extends DhtNode {
+  override receive(from: Address, bytes: Uint8Array): void {
+    const message = decodeMessage(bytes);
+    super.receive(from, bytes, typeof message === "string" ? undefined : message.sender);
+  }
+}
+
 /** A cluster whose nodes all joined, on a lossless network. */
 export interface JoinedCluster {
   network: SimNetwork;
@@ -128,20 +140,38 @@ export function joinedCluster(
   simSeed: number,
   count: number,
   settings: DhtSettings,
-  options: { settleMs?: number; settingsOf?: (index: number) => DhtSettings | undefined } = {},
+  options: {
+    settleMs?: number;
+    settingsOf?: (index: number) => DhtSettings | undefined;
+    /** Give every node a stream transport: requests reach the peer's `answerStream` in 20 ms. */
+    streams?: boolean;
+  } = {},
 ): JoinedCluster {
   const network = new SimNetwork({ simSeed, latencyMsMin: 10, latencyMsMax: 100 });
   const nodes: DhtNode[] = [];
+  const byAddress = new Map<Address, DhtNode>();
+  const streamFor = (self: NodeId): StreamRequester => ({
+    request(to, expectedId, message, done) {
+      const peer = byAddress.get(to);
+      const later = (action: () => void) => network.schedule(network.clock.nowMs() + 20, action);
+      if (!peer || !peer.id.equals(expectedId)) return later(() => done(undefined));
+      later(() => peer.answerStream(message, self, (answer) => later(() => done(answer))));
+    },
+  });
   const cluster = new SimCluster(network, {
     simSeed,
     settings,
     createNode: (nodeOptions) => {
       const index = nodes.length;
-      const node = new DhtNode({
+      const nodeSettings = {
         ...nodeOptions,
         settings: options.settingsOf?.(index) ?? nodeOptions.settings,
-      });
+      };
+      const node = options.streams
+        ? new AuthenticatedDhtNode({ ...nodeSettings, streams: streamFor(nodeOptions.nodeId) })
+        : new DhtNode(nodeSettings);
       nodes.push(node);
+      byAddress.set(nodeOptions.address, node);
       return node;
     },
   });

@@ -10,7 +10,12 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Packr } from "msgpackr";
-import { datagramValueBytesMax, dhtMessageBytesMax, tokenBytes } from "../../src/core/limits.ts";
+import {
+  datagramValueBytesMax,
+  dhtMessageBytesMax,
+  recordBytesMax,
+  tokenBytes,
+} from "../../src/core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../../src/core/node_id.ts";
 import { Prng, randomBytes, randomInt } from "../../src/core/rng.ts";
 import {
@@ -78,6 +83,7 @@ function examples(): Message[] {
       type: MessageType.stored,
       status,
     })),
+    { ...header, type: MessageType.valueRef, size: 65_000, token: token() },
   ];
 }
 
@@ -418,7 +424,7 @@ Deno.test("random bytes never make decodeMessage throw", () => {
 Deno.test("bit flips and byte changes in valid messages never make decodeMessage throw", () => {
   const seed = 0xf11b;
   const random = new Prng(seed);
-  const datagrams = examples().map(encodeMessage);
+  const datagrams = examples().map((message) => encodeMessage(message));
   for (let i = 0; i < 10_000; i++) {
     const datagram = datagrams[i % datagrams.length].slice();
     const changes = 1 + randomInt(random, 4);
@@ -466,4 +472,25 @@ Deno.test("encoding does not keep references to the message's bytes", () => {
   value.fill(0);
   message.token.fill(0);
   assert.deepEqual(datagram, copy);
+});
+
+Deno.test("a value too large for a datagram travels in a stream-sized message only", () => {
+  const store: Message = {
+    type: MessageType.store,
+    tx: 3,
+    sender: id(),
+    flags: 0,
+    key: id(),
+    value: bytes(recordBytesMax),
+    token: token(),
+    ttlS: 60,
+  };
+  assert.throws(() => encodeMessage(store), RangeError);
+  const encoded = encodeMessage(store, "stream");
+  assert.equal(decodeMessage(encoded), "oversize", "never accepted as a datagram");
+  const decoded = decodeMessage(encoded, "stream");
+  assert.ok(typeof decoded !== "string" && decoded.type === MessageType.store);
+  assert.equal(decoded.value.length, recordBytesMax);
+  const tooLarge = { ...store, value: bytes(recordBytesMax + 1) };
+  assert.equal(decodeMessage(encodeMessage(tooLarge, "stream"), "stream"), "malformed");
 });

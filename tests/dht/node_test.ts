@@ -633,3 +633,23 @@ Deno.test("requests beyond a peer's burst are dropped and counted; replies are n
   deliver(h, PEER, { type: MessageType.ping, tx: 9, sender: peerId, flags: 0 });
   assert.equal(h.transport.take().length, 1, "one more token a second later");
 });
+
+Deno.test("a value too large for a datagram is stored and found through the stream transport", () => {
+  const { network, cluster, nodes } = joinedCluster(SEED, 30, settingsFor("full"), {
+    streams: true,
+  });
+  const value = randomBytes(new Prng(SEED), new Uint8Array(40_000));
+  const put = runOne<PutResult>(network, (done) => cluster.put(3, value, done));
+  assert.ok(put.ok && put.stored >= 10, `stored at ${put.stored}, seed ${SEED}`);
+  const holders = nodes.filter((node) => node.stats().stored > 0).length;
+  assert.ok(holders >= 10, `${holders} nodes accepted the STORE by stream`);
+  for (const index of [0, 11, 29]) {
+    const got = runOne<GetResult>(network, (done) => cluster.get(index, put.key, done));
+    assert.ok(got.ok && got.value?.length === value.length, `node ${index}, seed ${SEED}`);
+  }
+});
+
+Deno.test("without a stream transport a large value is refused at put()", () => {
+  const h = new NodeHarness(SEED, settingsFor("full"));
+  assert.throws(() => h.node.put(new Uint8Array(5_000), () => {}), RangeError);
+});

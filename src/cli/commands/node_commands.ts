@@ -67,8 +67,8 @@ export const putCommand: Command = {
   description: [
     "Stores VALUE (or standard input, with -) in the network as an immutable record through the",
     "running node, and prints its key (40 hex digits). --ttl keeps it S seconds unless",
-    "republished or read (default: the node's). Values up to 1,000 bytes travel in one",
-    "datagram; larger ones are refused for now.",
+    "republished or read (default: the node's). Values up to 1,094 bytes travel in one",
+    "datagram, larger ones (up to 65,530) over the authenticated TCP stream.",
   ].join("\n"),
   examples: ['rhizome put "hello"', "echo hi | rhizome put -", "rhizome put --ttl 3600 x --json"],
   flags: { ttl: { type: "string", valueName: "S", description: "Seconds to keep the value" } },
