@@ -16,6 +16,7 @@ import {
   encodeRecord,
   mergeSets,
   RecordKind,
+  replaces,
 } from "./records.ts";
 
 /** A verified record with its decoded form, so merging does not decode it twice. */
@@ -42,7 +43,7 @@ export const recordRules: RecordRules<VerifiedDhtRecord> = {
     const heldRecord = decodeStoredRecord(held);
     const record = incoming.record;
     if (record.kind === RecordKind.mutable && heldRecord.kind === RecordKind.mutable) {
-      if (record.seq > heldRecord.seq) return { outcome: "replace", bytes: incoming.bytes };
+      if (replaces(heldRecord, record)) return { outcome: "replace", bytes: incoming.bytes };
       return {
         outcome: "stale",
         reason: `sequence ${record.seq} is not above the held ${heldRecord.seq}`,

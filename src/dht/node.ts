@@ -227,7 +227,8 @@ export class DhtNode {
       return;
     }
     if (message.type % 2 === 1) {
-      const verdict = this.#limiter.admit(from);
+      // One bucket per peer whichever transport it uses: its node ID when authenticated.
+      const verdict = this.#limiter.admit(peer?.toHex() ?? from);
       if (verdict !== "ok") {
         this.#stats.dropped[verdict === "peer" ? "peerRateLimited" : "rateLimited"]++;
         return;
@@ -350,7 +351,7 @@ export class DhtNode {
    * @param value At most `datagramValueBytesMax` bytes; with the stream transport, at most
    *   `recordBytesMax` (larger values then travel by stream).
    * @param done Called once with how many nodes acknowledged it durably.
-   * @param ttlS The copies' lifetime, at most `record_ttl_max_s`; `record_ttl_s` when absent.
+   * @param ttlS The copies' lifetime, at most (and by default) `record_ttl_s`.
    *   This node keeps republishing the value while it runs, as for any value it publishes.
    * @returns The value's key (its content address).
    * @throws {RangeError} When the value is too large for a datagram.
@@ -364,8 +365,9 @@ export class DhtNode {
     }
     const key = contentKey(value);
     const nowMs = this.#options.clock.nowMs();
-    const { record_ttl_s, record_ttl_max_s } = this.#options.settings.dht;
-    const lifetimeS = Math.max(1, Math.min(ttlS ?? record_ttl_s, record_ttl_max_s));
+    // Every holder caps a copy's lifetime at record_ttl_s: a longer life comes from republishing.
+    const { record_ttl_s } = this.#options.settings.dht;
+    const lifetimeS = Math.max(1, Math.min(ttlS ?? record_ttl_s, record_ttl_s));
     const expiresAtMs = nowMs + lifetimeS * 1000;
     this.#write({ key, value, expiresAtMs, storedAtMs: nowMs, published: true });
     this.#replicatedMs.set(key.toHex(), nowMs);
@@ -422,7 +424,7 @@ export class DhtNode {
       return done();
     }
     const subject = peer.toHex();
-    const verdict = this.#limiter.admit(`stream:${subject}`);
+    const verdict = this.#limiter.admit(subject);
     if (verdict !== "ok") {
       this.#stats.dropped[verdict === "peer" ? "peerRateLimited" : "rateLimited"]++;
       return done();
@@ -568,6 +570,8 @@ export class DhtNode {
     };
     this.#lookups.add(operation);
     this.#stats.lookups++;
+    // A stopped node asks nobody: the lookup ends at once, unanswered, so its caller hears back.
+    if (this.#stopped) return this.#finish(operation, false);
     this.#advance(operation);
   }
 
@@ -727,7 +731,7 @@ export class DhtNode {
     this.#stats.replicated++;
     if (value.length > datagramValueBytesMax) {
       const streams = this.#options.streams;
-      if (!streams) return done(false);
+      if (!streams || this.#stopped) return done(false);
       const request = this.#message(0, { type: MessageType.store, key, value, token, ttlS });
       streams.request(address, id, encodeMessage(request, "stream"), (answer) => {
         const reply = answer && decodeMessage(answer, "stream");

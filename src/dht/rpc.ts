@@ -97,6 +97,7 @@ export class RpcClient {
   readonly #transport: Transport;
   readonly #rng: Rng;
   #options: RpcOptions;
+  #stopped = false;
   readonly #inflight = new Map<number, Pending>();
   readonly #queue: RpcRequest[] = [];
   /** Requests refused at submission; failed on the next tick so callers never re-enter. */
@@ -155,6 +156,8 @@ export class RpcClient {
    * @param request The request.
    */
   request(request: RpcRequest): void {
+    // After stop() nothing ticks any more: a request would wait forever, so it fails at once.
+    if (this.#stopped) return request.onFail("stopped", 0);
     if (this.#inflight.size < this.#options.inflightMax) {
       this.#send(request);
     } else if (this.#queue.length < rpcPendingMax) {
@@ -229,6 +232,7 @@ export class RpcClient {
 
   /** Fails every queued and in-flight request ("stopped"). */
   stop(): void {
+    this.#stopped = true;
     const failing = [...this.#refused.splice(0), ...this.#queue.splice(0)];
     const inflight = [...this.#inflight.values()];
     this.#inflight.clear();

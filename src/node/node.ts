@@ -19,9 +19,8 @@ import { formatContactUri, makeContact, parseContactUri } from "../core/contact_
 import type { Clock } from "../core/clock.ts";
 import type { Config, NodeType } from "../core/config_schema.ts";
 import { parseHostPort } from "../core/config_schema.ts";
-import { IdentityError, InvalidInputError, RhizomeError } from "../core/errors.ts";
+import { IdentityError, RhizomeError } from "../core/errors.ts";
 import type { Identity } from "../core/identity.ts";
-import { recordBytesMax } from "../core/limits.ts";
 import { getLog, type Log } from "../core/log.ts";
 import { NodeId } from "../core/node_id.ts";
 import { SystemClock } from "../core/system_clock.ts";
@@ -387,6 +386,7 @@ export class RhizomeNode {
   #bootstrap(addresses: readonly Address[], retryMs: number): void {
     if (this.#stopping) return;
     this.#dht.bootstrap(addresses, (result) => {
+      if (this.#stopping) return;
       if (result.ok) {
         // The count is taken before the last replies are filed: `status` has the settled one.
         this.#log.info("joined the network through {seeds} bootstrap contacts", {
@@ -453,14 +453,23 @@ export class RhizomeNode {
     const late = new Promise<"late">((resolve) =>
       timer = setTimeout(() => resolve("late"), stopTimeoutMs)
     );
-    const outcome = await Promise.race([steps().then(() => "done" as const), late]);
-    clearTimeout(timer);
-    if (outcome === "late") {
-      this.#log.error("shutdown took longer than {ms} ms; stopping anyway", { ms: stopTimeoutMs });
+    try {
+      const done = steps().then(() => "done" as const, (error) => {
+        this.#log.error("shutdown step failed: {error}", { error: String(error) });
+        return "failed" as const;
+      });
+      const outcome = await Promise.race([done, late]);
+      if (outcome === "late") {
+        this.#log.error("shutdown took longer than {ms} ms; stopping anyway", {
+          ms: stopTimeoutMs,
+        });
+      }
+    } finally {
+      clearTimeout(timer);
+      await this.#lock.release().catch(() => {});
+      this.#log.info("stopped");
+      this.#resolveStopped();
     }
-    await this.#lock.release();
-    this.#log.info("stopped");
-    this.#resolveStopped();
   }
 
   // --- what the control API asks ---
@@ -506,15 +515,10 @@ export class RhizomeNode {
    * @param value The content.
    * @param ttlS The copies' lifetime (the DHT's default when absent).
    * @returns The record's key and how many nodes acknowledged it durably.
-   * @throws {InvalidInputError} When the record would not fit a datagram.
+   * @throws {RecordError} When the record would exceed `recordBytesMax`.
    */
   async put(value: Uint8Array, ttlS?: number): Promise<{ key: string; stored: number }> {
-    const overhead = 6; // the immutable record's array, version, kind and byte-string headers
-    if (value.length + overhead > recordBytesMax) {
-      throw new InvalidInputError(
-        `Cannot put the value: ${value.length} bytes, the limit is ${recordBytesMax - overhead}`,
-      );
-    }
+    // encodeRecord refuses a record over recordBytesMax (RECORD_INVALID, one line).
     const record = encodeRecord({ kind: RecordKind.immutable, payload: value });
     return await new Promise((resolve) => {
       this.#dht.put(record, (result) => {

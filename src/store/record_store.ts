@@ -484,7 +484,10 @@ export class RecordStore implements ValueStore {
             continue;
           }
           this.#expiry.remove(indexKey);
-          if (meta) this.#removeInTxn(keyBytes, meta);
+          // An index entry whose record is gone already (deleted by the DHT's upkeep) is only
+          // tidied, not counted.
+          if (!meta) continue;
+          this.#removeInTxn(keyBytes, meta);
           count++;
         }
         this.#events.expired += count;

@@ -1,7 +1,8 @@
 /**
  * Values too large for a datagram travel over the stream transport between real nodes: a 60 KiB
- * value put on one of five processes is got back whole from every other, and the stream
- * listener's counters show the connections.
+ * value put on one of five processes is stored by stream at the other four, and a mobile node
+ * (which holds nothing for others) gets it back whole: VALUE_REF by datagram, then the value by
+ * stream, as the holders' stream counters show.
  */
 
 import assert from "node:assert/strict";
@@ -27,17 +28,31 @@ Deno.test("a 60 KiB value is stored and found through the stream transport", asy
       const value = randomBytes(new Prng(60), new Uint8Array(60 * 1024));
       const put = await (await nodes[2].client()).put(value);
       assert.equal(put.stored, 4, "every other node acknowledged it");
-      for (const [index, node] of nodes.entries()) {
-        const got = await (await node.client()).get(put.key);
-        assert.ok(got && bytesEqual(got, value), `node ${index} got the whole value`);
-      }
-      const streams = await Promise.all(
-        nodes.map(async (node) =>
-          ((await (await node.client()).status()).stream as { connectionsAccepted: number })
-            .connectionsAccepted
-        ),
-      );
-      assert.ok(streams.reduce((a, b) => a + b, 0) >= 4, `stream connections: ${streams}`);
+      const accepted = async () => {
+        const counts = await Promise.all(nodes.map(async (node) => {
+          const status = await (await node.client()).status();
+          return (status.stream as { connectionsAccepted: number }).connectionsAccepted;
+        }));
+        return counts.reduce((a, b) => a + b, 0);
+      };
+      assert.ok(await accepted() >= 4, "the STOREs went by stream");
+
+      const mobile = await startNode(nodeDir(root, 5), [
+        "--mobile",
+        "--bootstrap",
+        nodes[0].contact,
+      ]);
+      nodes.push(mobile);
+      await waitFor("the mobile node to know peers", async () => {
+        const status = await (await mobile.client()).status();
+        return (status.contacts as number) >= 4;
+      });
+      const before = await accepted();
+      const got = await (await mobile.client()).get(put.key);
+      assert.ok(got && bytesEqual(got, value), "the mobile node got the whole value");
+      assert.ok(await accepted() > before, "it came by stream");
+      const mobileStatus = await (await mobile.client()).status();
+      assert.equal(mobileStatus.stored_records, 0, "a mobile node keeps no copy for others");
     } catch (error) {
       for (const [index, node] of nodes.entries()) {
         console.error(`--- node ${index} stderr ---\n${node.stderr().slice(-2000)}`);

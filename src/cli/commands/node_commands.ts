@@ -66,9 +66,10 @@ export const putCommand: Command = {
   usage: "put VALUE|- [--ttl S]",
   description: [
     "Stores VALUE (or standard input, with -) in the network as an immutable record through the",
-    "running node, and prints its key (40 hex digits). --ttl keeps it S seconds unless",
-    "republished or read (default: the node's). Values up to 1,094 bytes travel in one",
-    "datagram, larger ones (up to 65,530) over the authenticated TCP stream.",
+    "running node, and prints its key (40 hex digits). --ttl keeps the copies S seconds, at",
+    "most dht.record_ttl_s (the default); the node republishes what it published while it",
+    "runs. Values up to 1,094 bytes travel in one datagram, larger ones (up to 65,530) over",
+    "the authenticated TCP stream.",
   ].join("\n"),
   examples: ['rhizome put "hello"', "echo hi | rhizome put -", "rhizome put --ttl 3600 x --json"],
   flags: { ttl: { type: "string", valueName: "S", description: "Seconds to keep the value" } },
