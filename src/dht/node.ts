@@ -808,8 +808,12 @@ export class DhtNode {
         build: (tx) => this.#message(tx, { type: MessageType.findValue, key: held.key }),
         onReply: (reply) => {
           if (reply.type !== MessageType.nodes) return;
-          const ttlS = remainingTtlS(held, this.#options.clock.nowMs());
-          if (ttlS > 0) this.#storeAt(newcomer, reply.token, held.key, held.value, ttlS, () => {});
+          const current = this.#options.store.get(held.key);
+          if (!current) return;
+          const ttlS = remainingTtlS(current, this.#options.clock.nowMs());
+          if (ttlS > 0) {
+            this.#storeAt(newcomer, reply.token, held.key, current.value, ttlS, () => {});
+          }
         },
         onFail: () => {},
       });
@@ -823,6 +827,7 @@ export class DhtNode {
     const { dht } = this.#options.settings;
     const store = this.#options.store;
     const due: (() => void)[] = [];
+    // The walk reads bookkeeping only; a due value's bytes are read (and checked) when it is sent.
     for (const held of store.values()) {
       const hex = held.key.toHex();
       if (held.expiresAtMs <= nowMs) {
@@ -835,13 +840,15 @@ export class DhtNode {
       if (nowMs - lastMs < periodMs * this.#jitterOf(held.key)) continue;
       due.push(() => {
         this.#replicatedMs.set(hex, nowMs);
-        if (held.published) {
+        const current = store.get(held.key);
+        if (!current) return;
+        if (current.published) {
           const ttlMs = dht.record_ttl_s * 1000;
-          this.#write({ ...held, expiresAtMs: Math.max(held.expiresAtMs, nowMs + ttlMs) });
+          this.#write({ ...current, expiresAtMs: Math.max(current.expiresAtMs, nowMs + ttlMs) });
         }
-        const ttlS = held.published ? dht.record_ttl_s : remainingTtlS(held, nowMs);
+        const ttlS = current.published ? dht.record_ttl_s : remainingTtlS(current, nowMs);
         this.#maintenanceLookups++;
-        this.#storeAtClosest(held.key, held.value, ttlS, () => this.#maintenanceLookups--);
+        this.#storeAtClosest(held.key, current.value, ttlS, () => this.#maintenanceLookups--);
       });
     }
     for (const index of this.#table.bucketsToRefresh(nowMs, dht.bucket_refresh_s * 1000)) {

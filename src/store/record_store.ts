@@ -258,18 +258,39 @@ export class RecordStore implements ValueStore {
   }
 
   /**
-   * Every intact record held, read from one snapshot (writes meanwhile do not disturb the walk).
-   * Expired records not yet swept are included, as the DHT expects: its upkeep deletes the
-   * expired values it meets (check `expiresAtMs`).
+   * Every record held, from its metadata only (one snapshot: writes meanwhile do not disturb the
+   * walk). Expired records not yet swept are included, as the DHT expects: its upkeep deletes the
+   * expired values it meets (check `expiresAtMs`). A record's bytes are read, and checked against
+   * their integrity hash, only when its `value` is read: walking a large store costs no hashing.
    *
    * @returns The records, in key order.
+   * @throws {StoreError} `STORE_UNUSABLE` from reading `value` when the record is gone or damaged
+   *   (then quarantined) since the walk began; use {@link getRecord} to get `undefined` instead.
    */
   *values(): Iterable<StoredRecord> {
     this.#assertOpen();
-    for (const { key } of this.#meta.getRange({})) {
-      const keyBytes = plain(key);
-      const found = this.#readChecked(keyBytes);
-      if (found) yield this.#storedRecord(NodeId.fromBytes(keyBytes), found.meta, found.bytes);
+    for (const { key, value } of this.#meta.getRange({})) {
+      const meta = decodeMeta(value);
+      const keyBytes = plain(key).slice();
+      if (!meta) {
+        this.#readChecked(keyBytes); // damaged metadata: reported and quarantined
+        continue;
+      }
+      const store = this;
+      const recordKey = NodeId.fromBytes(keyBytes);
+      yield {
+        ...this.#storedRecord(recordKey, meta, new Uint8Array(0)),
+        get value(): Uint8Array {
+          const found = store.#readChecked(keyBytes);
+          if (!found) {
+            throw new StoreError(
+              "STORE_UNUSABLE",
+              `Cannot read record ${recordKey.toHex()}: it is gone or failed its integrity check`,
+            );
+          }
+          return found.bytes;
+        },
+      };
     }
   }
 

@@ -58,7 +58,8 @@ export interface ValueStore {
 
   /**
    * Every value held, in no particular order. The DHT walks this for replication and expiry, so
-   * it must tolerate `put` and `delete` between steps.
+   * it must tolerate `put` and `delete` between steps. The walk reads only the bookkeeping; the
+   * DHT fetches a value with {@link get} when it sends it, so a store may load `value` lazily.
    *
    * @returns The values.
    */

@@ -401,6 +401,11 @@ Deno.test("a record that fails its integrity check is quarantined, reported, not
     await raw.close();
 
     const reopened = RecordStore.open(options);
+    const listed = [...reopened.values()];
+    assert.equal(listed.length, 2, "the walk lists both: it reads metadata only");
+    assert.equal(reopened.stats().integrityFailures, 0, "and hashes nothing");
+    const damagedListed = listed.find((record) => record.key.equals(damaged.key))!;
+    assert.throws(() => damagedListed.value, /failed its integrity check/);
     assert.equal(reopened.getRecord(damaged.key), undefined);
     assert.equal(reopened.stats().integrityFailures, 1);
     assert.ok(reopened.getRecord(intact.key));
