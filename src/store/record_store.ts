@@ -276,12 +276,12 @@ export class RecordStore implements ValueStore {
         this.#readChecked(keyBytes); // damaged metadata: reported and quarantined
         continue;
       }
-      const store = this;
       const recordKey = NodeId.fromBytes(keyBytes);
+      const read = () => this.#readChecked(keyBytes);
       yield {
         ...this.#storedRecord(recordKey, meta, new Uint8Array(0)),
         get value(): Uint8Array {
-          const found = store.#readChecked(keyBytes);
+          const found = read();
           if (!found) {
             throw new StoreError(
               "STORE_UNUSABLE",

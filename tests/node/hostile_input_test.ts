@@ -78,6 +78,9 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
       const prng = new Prng(seed);
       for (let i = 0; i < 200; i++) {
         await sendRaw(randomBytes(prng, new Uint8Array(1 + randomInt(prng, 1232))));
+        // Paced: a burst of 200 would overflow the socket's receive buffer on a busy machine,
+        // and datagrams the kernel drops are never seen, let alone counted.
+        if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 5));
       }
       for (const packet of sessionPackets) await sendRaw(packet); // replays
       for (const packet of sessionPackets) await sendRaw(packet.subarray(0, packet.length - 5));
