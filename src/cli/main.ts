@@ -43,6 +43,7 @@ import {
   stopCommand,
 } from "./commands/node_commands.ts";
 import { runCommand } from "./commands/run.ts";
+import { snapshotCommand } from "./commands/snapshot.ts";
 import { versionCommand } from "./commands/version.ts";
 import { commandHelp, overviewHelp } from "./help.ts";
 import { type CliIo, Output } from "./output.ts";
@@ -60,6 +61,7 @@ export const COMMANDS: readonly Command[] = [
   initCommand,
   idCommand,
   configCommand,
+  snapshotCommand,
   versionCommand,
   helpCommand(() => COMMANDS),
 ];

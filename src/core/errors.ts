@@ -46,6 +46,8 @@ export type ErrorCode =
   | "RECORD_STALE"
   | "STORE_FULL"
   | "STORE_UNUSABLE"
+  | "SNAPSHOT_INVALID"
+  | "SNAPSHOT_UNWRITABLE"
   | "UNAVAILABLE";
 
 /** Stable error codes and the exit status each one ends the CLI with. */
@@ -63,6 +65,8 @@ const exitStatusByCode: Record<ErrorCode, ExitStatus> = {
   RECORD_STALE: ExitStatus.failure,
   STORE_FULL: ExitStatus.failure,
   STORE_UNUSABLE: ExitStatus.dataDir,
+  SNAPSHOT_INVALID: ExitStatus.failure,
+  SNAPSHOT_UNWRITABLE: ExitStatus.failure,
   UNAVAILABLE: ExitStatus.failure,
 };
 
@@ -188,6 +192,29 @@ export class StoreError extends RhizomeError {
    */
   constructor(
     code: "RECORD_INVALID" | "RECORD_STALE" | "STORE_FULL" | "STORE_UNUSABLE",
+    message: string,
+    options: RhizomeErrorOptions = {},
+  ) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * A snapshot file is refused (`SNAPSHOT_INVALID`: bad format or version, truncated, hash or
+ * signature wrong, a record that does not verify), or one cannot be written
+ * (`SNAPSHOT_UNWRITABLE`: target missing, unwritable or full). Kept apart from the store's codes
+ * so a cron job can tell a bad target from a bad store.
+ */
+export class SnapshotError extends RhizomeError {
+  /**
+   * Makes a snapshot error.
+   *
+   * @param code Which problem this is.
+   * @param message A sentence: "Cannot <action>: <reason>".
+   * @param options The cause, when there is one.
+   */
+  constructor(
+    code: "SNAPSHOT_INVALID" | "SNAPSHOT_UNWRITABLE",
     message: string,
     options: RhizomeErrorOptions = {},
   ) {

@@ -369,10 +369,19 @@ export class DhtNode {
     const { record_ttl_s } = this.#options.settings.dht;
     const lifetimeS = Math.max(1, Math.min(ttlS ?? record_ttl_s, record_ttl_s));
     const expiresAtMs = nowMs + lifetimeS * 1000;
-    this.#write({ key, value, expiresAtMs, storedAtMs: nowMs, published: true });
-    this.#replicatedMs.set(key.toHex(), nowMs);
-    this.#storeAtClosest(key, value, lifetimeS, (stored) => {
+    // Done once both the local copy is durable and the remote STOREs are answered, so a caller
+    // told "published" finds the value here even if no other node took it.
+    let waiting = 2;
+    let stored = 0;
+    const settle = () => {
+      if (--waiting > 0) return;
       done({ ok: stored > 0, key, stored, durationMs: this.#options.clock.nowMs() - nowMs });
+    };
+    this.#write({ key, value, expiresAtMs, storedAtMs: nowMs, published: true }, settle);
+    this.#replicatedMs.set(key.toHex(), nowMs);
+    this.#storeAtClosest(key, value, lifetimeS, (count) => {
+      stored = count;
+      settle();
     });
     return key;
   }
@@ -872,7 +881,7 @@ export class DhtNode {
     return 1 + (key.byteAt(19) ^ this.#self.byteAt(19)) / 2550;
   }
 
-  #write(entry: StoredValue): void {
+  #write(entry: StoredValue, written: () => void = () => {}): void {
     this.#options.store.put(entry, (error) => {
       if (error) {
         this.#options.log?.warning("cannot write value {key}: {error}", {
@@ -880,6 +889,7 @@ export class DhtNode {
           error: error.message,
         });
       }
+      written();
     });
   }
 

@@ -68,8 +68,12 @@ export async function writeFileAtomic(
   }
 }
 
-/** Makes a rename or link in `directory` durable. Windows cannot open directories; it skips. */
-async function syncDirectory(directory: string): Promise<void> {
+/**
+ * Makes a rename or link in `directory` durable. Windows cannot open directories; it skips.
+ *
+ * @param directory The directory whose entries changed.
+ */
+export async function syncDirectory(directory: string): Promise<void> {
   if (Deno.build.os === "windows") return;
   const handle = await Deno.open(directory, { read: true });
   try {

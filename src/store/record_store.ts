@@ -101,6 +101,36 @@ export interface StoredRecord extends StoredValue {
   readonly activityMs: number;
 }
 
+/** A record as {@link RecordStore.readTransactionSnapshot} yields it. */
+export interface ExportedRecord {
+  /** Its 20-byte key. */
+  readonly key: Uint8Array;
+  /** The kind's name. */
+  readonly kind: string;
+  /** Its class. */
+  readonly class: RecordClass;
+  /** When it was first stored here. */
+  readonly storedAtMs: number;
+  /** When it expires. */
+  readonly expiresAtMs: number;
+  /** Whether this node published it. */
+  readonly published: boolean;
+  /** Its bytes exactly as stored (integrity-checked). */
+  readonly bytes: Uint8Array;
+}
+
+/** One read transaction's view of the store; see {@link RecordStore.readTransactionSnapshot}. */
+export interface RecordStoreSnapshot {
+  /** Live records by kind name, counted in the same transaction as `records`. */
+  readonly countsByKind: Record<string, number>;
+  /** The live, intact records in key order. */
+  readonly records: Iterator<ExportedRecord>;
+  /** Records left out so far because they failed their integrity check. */
+  readonly damaged: number;
+  /** Ends the read transaction; the walk yields nothing more. */
+  close(): void;
+}
+
 /** Records and bytes of one group. */
 export interface RecordCount {
   /** Records. */
@@ -292,6 +322,71 @@ export class RecordStore implements ValueStore {
         },
       };
     }
+  }
+
+  /**
+   * Every live record with its bookkeeping, all from ONE LMDB read transaction: a consistent
+   * point in time however long the caller takes, while another process (the node) keeps
+   * writing; LMDB readers never block the writer. Records expired at `nowMs` and records that
+   * fail their integrity check are left out (the latter counted in `damaged`; not quarantined
+   * here, since a read-only store cannot write). Call `close()` when done: an open read
+   * transaction keeps the pages it sees from being reused, so the file grows while it is held.
+   *
+   * @param nowMs The time that decides what has expired.
+   * @returns The counts by kind name and a walk over the records in key order.
+   */
+  readTransactionSnapshot(nowMs: number): RecordStoreSnapshot {
+    this.#assertOpen();
+    const transaction = this.#root.useReadTransaction();
+    const kindNames = this.#options.rules.kindNames;
+    const countsByKind: Record<string, number> = {};
+    for (const name of kindNames) countsByKind[name] = 0;
+    for (const { value } of this.#meta.getRange({ transaction })) {
+      const meta = decodeMeta(value);
+      if (!meta || meta.expiresAtMs <= nowMs) continue;
+      const name = kindNames[meta.kind] ?? `kind ${meta.kind}`;
+      countsByKind[name] = (countsByKind[name] ?? 0) + 1;
+    }
+    const progress = { damaged: 0 };
+    const records = this.#records;
+    const metaDb = this.#meta;
+    let closed = false;
+    function* walk(): Generator<ExportedRecord> {
+      for (const { key, value } of metaDb.getRange({ transaction })) {
+        if (closed) return;
+        const meta = decodeMeta(value);
+        if (meta && meta.expiresAtMs <= nowMs) continue;
+        const found = records.get(key, { transaction });
+        const bytes = found === undefined ? undefined : plain(found).slice();
+        if (
+          !meta || !bytes || bytes.length !== meta.bytes || !bytesEqual(sha256(bytes), meta.hash)
+        ) {
+          progress.damaged++;
+          continue;
+        }
+        yield {
+          key: plain(key).slice(),
+          kind: kindNames[meta.kind] ?? `kind ${meta.kind}`,
+          class: meta.class,
+          storedAtMs: meta.storedAtMs,
+          expiresAtMs: meta.expiresAtMs,
+          published: meta.published,
+          bytes,
+        };
+      }
+    }
+    return {
+      countsByKind,
+      records: walk(),
+      get damaged() {
+        return progress.damaged;
+      },
+      close() {
+        if (closed) return;
+        closed = true;
+        transaction.done();
+      },
+    };
   }
 
   /**

@@ -1,0 +1,208 @@
+/**
+ * `rhizome snapshot export|verify|import|list`.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { UsageError } from "../../core/errors.ts";
+import { getLog } from "../../core/log.ts";
+import { formatBytes } from "../../node/node_type.ts";
+import { SNAPSHOT_SCOPES, type SnapshotScope } from "../../node/snapshot_format.ts";
+import { exportSnapshot, SNAPSHOTS_FOLDER } from "../../node/snapshot_export.ts";
+import { importSnapshot, listSnapshots, verifySnapshot } from "../../node/snapshot_import.ts";
+import type { Command, CommandContext } from "../command.ts";
+import { OK } from "../output.ts";
+
+const actions = ["export", "verify", "import", "list"];
+const exportOnlyFlags = ["out", "scope", "keep", "quiet"];
+
+/** Exports, checks, restores and lists snapshots of the record store. */
+export const snapshotCommand: Command = {
+  name: "snapshot",
+  summary: "Export, verify, import or list snapshots of the record store",
+  usage: "snapshot export [--out PATH|DIR|-] [--scope all|global] [--keep N] [--quiet] | " +
+    "verify FILE | import FILE | list [DIR]",
+  description: [
+    "export  writes every live record of the store, from one read transaction, to one signed",
+    "        gzip file (docs/snapshots.md). Works while a node runs on the data dir. --out is a",
+    "        file, a directory (named rhizome-<UTC time>-<node ID>.snapshot.gz; default",
+    "        DIR/snapshots) or - for stdout. --keep N (with a directory) then deletes this",
+    "        node's oldest snapshots there beyond N. --quiet prints nothing on success.",
+    "verify  checks the format, the hash, the signature and every record; prints counts by",
+    "        kind; exit 0 only when all is sound, else one line naming the first problem.",
+    "import  verifies the whole file, then stores every record into a stopped node's data dir",
+    "        (expired ones skipped, newer versions held kept). Importing twice changes nothing.",
+    "list    the snapshots in DIR (default DIR/snapshots): time, node, scope, counts, size.",
+  ].join("\n"),
+  examples: [
+    "rhizome snapshot export --out /var/backups/rhizome/ --keep 24 --quiet",
+    "rhizome snapshot export --out - | ssh backup 'cat > rhizome.snapshot.gz'",
+    "rhizome snapshot verify rhizome-20270115T120000Z-3f2a9c1b7d4e.snapshot.gz",
+    "rhizome snapshot import --data-dir /srv/rhizome backup.snapshot.gz",
+    "rhizome snapshot list /var/backups/rhizome --json",
+  ],
+  flags: {
+    out: { type: "string", valueName: "PATH", description: "export: file, directory or -" },
+    scope: { type: "string", valueName: "SCOPE", description: "export: all (default) or global" },
+    keep: { type: "string", valueName: "N", description: "export: keep N snapshots in --out DIR" },
+    quiet: { type: "boolean", description: "export: print nothing on success" },
+  },
+  positionals: { min: 1, max: 2 },
+  run(context) {
+    const [action, argument] = context.positionals;
+    if (!actions.includes(action)) {
+      throw new UsageError(
+        `unknown action "${action}" for 'rhizome snapshot': expected one of ${actions.join(", ")}`,
+      );
+    }
+    if (action !== "export") {
+      const misplaced = exportOnlyFlags.find((flag) => context.flags[flag] !== undefined);
+      if (misplaced) throw new UsageError(`flag --${misplaced} is for 'rhizome snapshot export'`);
+    }
+    if ((action === "verify" || action === "import") && argument === undefined) {
+      throw new UsageError(`'rhizome snapshot ${action}' needs a FILE`);
+    }
+    if (action === "export" && argument !== undefined) {
+      throw new UsageError(`unexpected argument "${argument}" (use --out PATH)`);
+    }
+    if (action === "export") return runExport(context);
+    if (action === "verify") return runVerify(context, argument);
+    if (action === "import") return runImport(context, argument);
+    return runList(context, argument);
+  },
+};
+
+async function runExport(context: CommandContext): Promise<number> {
+  const scope = (context.flags.scope as string | undefined) ?? "all";
+  if (!(SNAPSHOT_SCOPES as readonly string[]).includes(scope)) {
+    throw new UsageError(`flag --scope takes ${SNAPSHOT_SCOPES.join(" or ")}, got "${scope}"`);
+  }
+  const keepText = context.flags.keep as string | undefined;
+  const keep = keepText === undefined ? undefined : Number(keepText);
+  if (keep !== undefined && (!/^\d+$/.test(keepText!) || keep < 1)) {
+    throw new UsageError(`flag --keep takes a count of at least 1, got "${keepText}"`);
+  }
+  const config = await context.config();
+  const out = context.flags.out as string | undefined;
+  const summary = await exportSnapshot({
+    dataDir: context.dataDir(),
+    classes: config.store,
+    out,
+    scope: scope as SnapshotScope,
+    keep,
+  });
+  if (summary.damaged > 0) {
+    getLog("cli").warning(
+      "{count} records failed their integrity check in the store and were left out",
+      { count: summary.damaged },
+    );
+  }
+  // The snapshot itself is on stdout with `--out -`: nothing else may go there.
+  if (context.flags.quiet === true || out === "-") return OK;
+  const lines = [
+    `snapshot ${summary.path}: ${describeCounts(summary.records, summary.countsByKind)}, ${
+      formatBytes(summary.bytes)
+    }, in ${(summary.durationMs / 1000).toFixed(1)} s`,
+    ...summary.deleted.map((path) => `deleted ${path}`),
+  ];
+  context.output.result(lines.join("\n"), {
+    path: summary.path,
+    node_id: summary.nodeId,
+    created_at: new Date(summary.createdAtMs).toISOString(),
+    scope: summary.scope,
+    records: summary.records,
+    counts_by_kind: summary.countsByKind,
+    damaged: summary.damaged,
+    bytes: summary.bytes,
+    deleted: summary.deleted,
+    duration_ms: summary.durationMs,
+  });
+  return OK;
+}
+
+async function runVerify(context: CommandContext, path: string): Promise<number> {
+  const summary = await verifySnapshot(path);
+  const { header } = summary;
+  context.output.result(
+    `snapshot ${path} is sound: node ${header.nodeId.toHex()}, created ${
+      new Date(header.createdAtMs).toISOString()
+    }, scope ${header.scope}, ${describeCounts(summary.records, summary.countsByKind)}`,
+    {
+      path,
+      sound: true,
+      version: header.version,
+      node_id: header.nodeId.toHex(),
+      created_at: new Date(header.createdAtMs).toISOString(),
+      scope: header.scope,
+      records: summary.records,
+      counts_by_kind: summary.countsByKind,
+      size_bytes: summary.sizeBytes,
+    },
+  );
+  return OK;
+}
+
+async function runImport(context: CommandContext, path: string): Promise<number> {
+  const config = await context.config();
+  const dataDir = context.dataDir();
+  const summary = await importSnapshot({ dataDir, config, path });
+  context.output.result(
+    `imported ${path} into ${dataDir.path}: ${summary.imported} imported, ${summary.unchanged} ` +
+      `unchanged, ${summary.expired} expired (skipped), ${summary.keptNewer} kept newer` +
+      (summary.refusedFull > 0 ? `, ${summary.refusedFull} refused (store full)` : "") +
+      ` (of ${summary.records} records)`,
+    {
+      path,
+      data_dir: dataDir.path,
+      node_id: summary.nodeId,
+      records: summary.records,
+      imported: summary.imported,
+      unchanged: summary.unchanged,
+      expired: summary.expired,
+      kept_newer: summary.keptNewer,
+      refused_full: summary.refusedFull,
+    },
+  );
+  return summary.refusedFull > 0 ? 1 : OK;
+}
+
+async function runList(context: CommandContext, directory: string | undefined): Promise<number> {
+  const folder = directory ?? join(context.dataDir().path, SNAPSHOTS_FOLDER);
+  const listed = await listSnapshots(folder);
+  const lines = listed.map((entry) => {
+    const size = formatBytes(entry.sizeBytes).padStart(10);
+    if (!entry.header) return `unreadable            ${size}  ${entry.path}: ${entry.problem}`;
+    const { header } = entry;
+    const total = Object.values(header.countsByKind).reduce((sum, count) => sum + count, 0);
+    return [
+      new Date(header.createdAtMs).toISOString().replace(/\.\d+Z$/, "Z"),
+      header.nodeId.toHex().slice(0, 12),
+      header.scope.padEnd(6),
+      describeCounts(total, header.countsByKind),
+      size,
+      entry.path,
+    ].join("  ");
+  });
+  context.output.result(
+    lines.length > 0 ? lines.join("\n") : `(no snapshots in ${folder})`,
+    listed.map((entry) => ({
+      path: entry.path,
+      size_bytes: entry.sizeBytes,
+      ...(entry.header
+        ? {
+          created_at: new Date(entry.header.createdAtMs).toISOString(),
+          node_id: entry.header.nodeId.toHex(),
+          scope: entry.header.scope,
+          counts_by_kind: entry.header.countsByKind,
+        }
+        : { problem: entry.problem }),
+    })),
+  );
+  return OK;
+}
+
+function describeCounts(total: number, byKind: Record<string, number>): string {
+  const parts = Object.entries(byKind).map(([kind, count]) => `${kind} ${count}`);
+  return `${total} records (${parts.join(", ")})`;
+}

@@ -1,0 +1,437 @@
+/**
+ * `rhizome snapshot export`: every live record of a data dir's store, from one LMDB read
+ * transaction, into one signed, gzip-compressed file (`docs/snapshots.md`). It works beside a
+ * running node (the store is opened read-only; LMDB readers never block the writer) and never
+ * writes to the store.
+ *
+ * The file is streamed to `<target>.tmp-<pid>` beside the target, fsynced, then moved into place
+ * and the directory fsynced: a crash, a kill or a full disk never leaves a partial file under
+ * the final name. `--keep N` deletes older snapshots only after the new one is complete.
+ *
+ * @module
+ */
+
+import { basename, dirname, join, resolve } from "node:path";
+import type { Clock } from "../core/clock.ts";
+import type { RecordClass, RecordClassPolicy } from "../core/config_schema.ts";
+import {
+  DataDirError,
+  RhizomeError,
+  SnapshotError,
+  StoreError,
+  UsageError,
+} from "../core/errors.ts";
+import { describeOsError } from "../core/os_error.ts";
+import { SystemClock } from "../core/system_clock.ts";
+import { recordRules } from "../content/record_rules.ts";
+import { syncDirectory } from "../store/atomic_file.ts";
+import { RecordStore } from "../store/record_store.ts";
+import type { DataDir } from "./data_dir.ts";
+import { readIdentity } from "./identity_file.ts";
+import { SnapshotFrameWriter, type SnapshotScope } from "./snapshot_format.ts";
+
+/** The folder of the data dir that `export` writes to when no `--out` is given. */
+export const SNAPSHOTS_FOLDER = "snapshots";
+
+/** Record frames gathered into one chunk for the compressor: fewer, larger writes. */
+const CHUNK_BYTES_TARGET = 256 * 1024;
+
+/** A snapshot file name `export` gives in a directory: UTC time, node ID prefix, a counter. */
+const SNAPSHOT_NAME = /^rhizome-(\d{8}T\d{6}Z)-([0-9a-f]{12})(?:-(\d+))?\.snapshot\.gz$/;
+
+/** What {@link exportSnapshot} is asked to do. */
+export interface ExportOptions {
+  /** The data dir whose store and identity are used. */
+  dataDir: DataDir;
+  /** The record classes (config `[store]`), needed to open the store. */
+  classes: Record<RecordClass, RecordClassPolicy>;
+  /** A file, a directory (existing, or ending in `/`), or `-` (stdout); default DIR/snapshots. */
+  out?: string;
+  /** What to export. */
+  scope: SnapshotScope;
+  /** With a directory: keep this many of this node's snapshots there, deleting the oldest. */
+  keep?: number;
+  /** The time source (tests). */
+  clock?: Clock;
+  /** Where `-` writes. */
+  stdout?: WritableStream<Uint8Array>;
+}
+
+/** What an export did. */
+export interface ExportSummary {
+  /** The snapshot's path, or `-` for standard output. */
+  path: string;
+  /** The exporting node. */
+  nodeId: string;
+  /** When the read transaction began. */
+  createdAtMs: number;
+  /** What it holds. */
+  scope: SnapshotScope;
+  /** Records written. */
+  records: number;
+  /** By kind name. */
+  countsByKind: Record<string, number>;
+  /** Records left out because they failed their integrity check in the store. */
+  damaged: number;
+  /** Compressed bytes written. */
+  bytes: number;
+  /** Older snapshots deleted by `keep`. */
+  deleted: string[];
+  /** How long it took. */
+  durationMs: number;
+}
+
+/**
+ * Exports the store of a data dir to a snapshot file.
+ *
+ * @param options What to export and where.
+ * @returns What was written.
+ * @throws {RhizomeError} One line: `UNAVAILABLE` (scope global), `DATA_DIR_UNUSABLE`, identity
+ *   errors, `STORE_UNUSABLE`, `SNAPSHOT_UNWRITABLE`; nothing is left under the final name then.
+ */
+export async function exportSnapshot(options: ExportOptions): Promise<ExportSummary> {
+  const clock = options.clock ?? new SystemClock();
+  const startedMs = Date.now();
+  if (options.scope === "global") {
+    throw new RhizomeError(
+      "UNAVAILABLE",
+      "Cannot export --scope global: the key schema of the global indexes (threads, popular, " +
+        "recent, seeds) arrives with issue 6; use --scope all",
+    );
+  }
+  const { dataDir } = options;
+  await requireDirectory(dataDir.path, "data directory");
+  const { identity } = await readIdentity(dataDir.identityPath);
+  if (!await exists(dataDir.recordsPath)) {
+    throw new StoreError(
+      "STORE_UNUSABLE",
+      `Cannot export: ${dataDir.path} has no record store (${basename(dataDir.recordsPath)}); ` +
+        "has a node run there?",
+    );
+  }
+  const target = await resolveTarget(options, identity.nodeId.toHex(), clock.nowMs());
+  if (target.kind === "directory" && options.keep !== undefined && options.keep < 1) {
+    throw new UsageError("--keep needs a count of at least 1");
+  }
+  const store = RecordStore.open({
+    path: dataDir.recordsPath,
+    rules: recordRules,
+    clock,
+    classes: options.classes,
+    // A read-only store never writes, so its quota is never applied.
+    quota: { bytesMax: Number.MAX_SAFE_INTEGER, recordsMax: Number.MAX_SAFE_INTEGER },
+    readOnly: true,
+  });
+  try {
+    const createdAtMs = clock.nowMs();
+    const view = store.readTransactionSnapshot(createdAtMs);
+    try {
+      const writer = new SnapshotFrameWriter(identity);
+      const frames = frameStream(writer, view, options.scope, createdAtMs);
+      let path = "-";
+      let bytes = 0;
+      if (target.kind === "stdout") {
+        bytes = await pipeCompressed(frames, options.stdout ?? Deno.stdout.writable, false);
+      } else {
+        const written = await writeAtomically(frames, target);
+        path = written.path;
+        bytes = written.bytes;
+      }
+      const deleted = target.kind === "directory" && options.keep !== undefined
+        ? await deleteBeyond(target.directory, identity.nodeId.toHex(), options.keep, path)
+        : [];
+      return {
+        path,
+        nodeId: identity.nodeId.toHex(),
+        createdAtMs,
+        scope: options.scope,
+        records: writer.recordCount,
+        countsByKind: view.countsByKind,
+        damaged: view.damaged,
+        bytes,
+        deleted,
+        durationMs: Date.now() - startedMs,
+      };
+    } finally {
+      view.close();
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+type Target =
+  | { kind: "stdout" }
+  | { kind: "file"; path: string }
+  | { kind: "directory"; directory: string; stamp: string; nodePrefix: string };
+
+async function resolveTarget(
+  options: ExportOptions,
+  nodeIdHex: string,
+  nowMs: number,
+): Promise<Target> {
+  const out = options.out;
+  if (out === "-") {
+    if (options.keep !== undefined) throw new UsageError("--keep needs --out DIR, not -");
+    return { kind: "stdout" };
+  }
+  const path = resolve(out ?? join(options.dataDir.path, SNAPSHOTS_FOLDER));
+  const info = await Deno.stat(path).catch(() => undefined);
+  // Absent, it is a directory when named so (a final slash), or when `--keep` implies one.
+  const isDirectory = info
+    ? info.isDirectory
+    : out === undefined || /[/\\]$/.test(out) || options.keep !== undefined;
+  if (!isDirectory) {
+    if (options.keep !== undefined) throw new UsageError("--keep needs --out DIR, not a file");
+    await requireDirectory(dirname(path), "target directory");
+    return { kind: "file", path };
+  }
+  if (!info) {
+    try {
+      await Deno.mkdir(path, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw unwritable(path, error);
+    }
+  }
+  return {
+    kind: "directory",
+    directory: path,
+    stamp: new Date(nowMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z"),
+    nodePrefix: nodeIdHex.slice(0, 12),
+  };
+}
+
+/** The frames of the snapshot, produced as the compressor asks for them (flat memory). */
+function frameStream(
+  writer: SnapshotFrameWriter,
+  view: ReturnType<RecordStore["readTransactionSnapshot"]>,
+  scope: SnapshotScope,
+  createdAtMs: number,
+): ReadableStream<Uint8Array> {
+  let ended = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(writer.header({ createdAtMs, scope, countsByKind: view.countsByKind }));
+    },
+    pull(controller) {
+      if (ended) return;
+      const parts: Uint8Array[] = [];
+      let size = 0;
+      while (size < CHUNK_BYTES_TARGET) {
+        const next = view.records.next();
+        if (next.done) {
+          parts.push(writer.trailer());
+          ended = true;
+          break;
+        }
+        const { key, class: recordClass, storedAtMs, expiresAtMs, published, bytes } = next.value;
+        const frame = writer.record({
+          key,
+          class: recordClass,
+          storedAtMs,
+          expiresAtMs,
+          published,
+          bytes,
+        });
+        parts.push(frame);
+        size += frame.length;
+      }
+      controller.enqueue(joinParts(parts));
+      if (ended) controller.close();
+    },
+  }, { highWaterMark: 1 });
+}
+
+function joinParts(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** Compresses `frames` into `sink`; returns the compressed byte count. */
+async function pipeCompressed(
+  frames: ReadableStream<Uint8Array>,
+  sink: WritableStream<Uint8Array>,
+  preventClose: boolean,
+): Promise<number> {
+  let bytes = 0;
+  const gzip = new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>;
+  const counted = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      bytes += chunk.length;
+      controller.enqueue(chunk);
+    },
+  });
+  await frames.pipeThrough(gzip).pipeThrough(counted).pipeTo(sink, { preventClose });
+  return bytes;
+}
+
+/** Streams to a temporary file, fsyncs it, moves it into place, fsyncs the directory. */
+async function writeAtomically(
+  frames: ReadableStream<Uint8Array>,
+  target: Exclude<Target, { kind: "stdout" }>,
+): Promise<{ path: string; bytes: number }> {
+  const firstPath = target.kind === "file"
+    ? target.path
+    : join(target.directory, `rhizome-${target.stamp}-${target.nodePrefix}.snapshot.gz`);
+  const temporary = `${firstPath}.tmp-${Deno.pid}`;
+  // A write past `ulimit -f` raises SIGXFSZ, whose default action kills the process before it
+  // can remove its temporary file; with a handler installed the write fails with EFBIG instead.
+  const ignoreSignal = () => {};
+  const catchesSignal = Deno.build.os !== "windows";
+  if (catchesSignal) Deno.addSignalListener("SIGXFSZ", ignoreSignal);
+  let file: Deno.FsFile | undefined;
+  try {
+    file = await Deno.open(temporary, { write: true, create: true, truncate: true, mode: 0o600 });
+    const opened = file;
+    const sink = new WritableStream<Uint8Array>({
+      async write(chunk) {
+        let written = 0;
+        while (written < chunk.length) written += await opened.write(chunk.subarray(written));
+      },
+    });
+    const bytes = await pipeCompressed(frames, sink, true);
+    await file.sync();
+    file.close();
+    file = undefined;
+    const path = target.kind === "file"
+      ? (await Deno.rename(temporary, target.path), target.path)
+      : await linkUnderFreeName(temporary, target);
+    await syncDirectory(dirname(path));
+    return { path, bytes };
+  } catch (error) {
+    try {
+      file?.close();
+    } catch {
+      // Already closed.
+    }
+    await Deno.remove(temporary).catch(() => {});
+    if (error instanceof RhizomeError) throw error;
+    throw unwritable(firstPath, error);
+  } finally {
+    if (catchesSignal) Deno.removeSignalListener("SIGXFSZ", ignoreSignal);
+  }
+}
+
+/**
+ * Links the finished file under a new name for its second, never replacing another snapshot,
+ * then drops the temporary name. When exports share a second, a counter above every one already
+ * there is added, so the newest always sorts last (a freed lower number is not reused).
+ */
+async function linkUnderFreeName(
+  temporary: string,
+  target: Extract<Target, { kind: "directory" }>,
+): Promise<string> {
+  let counter = 1;
+  for (const old of await snapshotsOf(target.directory, target.nodePrefix)) {
+    if (old.stamp === target.stamp) counter = Math.max(counter, old.counter + 1);
+  }
+  for (;; counter++) {
+    const suffix = counter === 1 ? "" : `-${counter}`;
+    const path = join(
+      target.directory,
+      `rhizome-${target.stamp}-${target.nodePrefix}${suffix}.snapshot.gz`,
+    );
+    try {
+      await Deno.link(temporary, path);
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) continue;
+      throw error;
+    }
+    await Deno.remove(temporary);
+    return path;
+  }
+}
+
+interface NamedSnapshot {
+  name: string;
+  stamp: string;
+  counter: number;
+}
+
+/** This node's snapshots in `directory` by their names, oldest first. */
+async function snapshotsOf(directory: string, nodePrefix: string): Promise<NamedSnapshot[]> {
+  const ours: NamedSnapshot[] = [];
+  for await (const entry of Deno.readDir(directory)) {
+    const match = SNAPSHOT_NAME.exec(entry.name);
+    if (!entry.isFile || !match || match[2] !== nodePrefix) continue;
+    ours.push({ name: entry.name, stamp: match[1], counter: Number(match[3] ?? 1) });
+  }
+  return ours.sort((a, b) =>
+    a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : a.counter - b.counter
+  );
+}
+
+/**
+ * Deletes this node's oldest snapshots in `directory` beyond `keep`, never the one just written;
+ * returns their paths.
+ */
+async function deleteBeyond(
+  directory: string,
+  nodeIdHex: string,
+  keep: number,
+  written: string,
+): Promise<string[]> {
+  const ours = (await snapshotsOf(directory, nodeIdHex.slice(0, 12)))
+    .filter((old) => join(directory, old.name) !== written);
+  // The one just written counts as one of the `keep`.
+  const othersKept = keep - 1;
+  const deleted: string[] = [];
+  for (const old of ours.slice(0, Math.max(0, ours.length - othersKept))) {
+    const path = join(directory, old.name);
+    try {
+      await Deno.remove(path);
+      deleted.push(path);
+    } catch (error) {
+      throw new SnapshotError(
+        "SNAPSHOT_UNWRITABLE",
+        `Cannot delete old snapshot ${path} (the new one is complete): ${describeOsError(error)}`,
+        { cause: error },
+      );
+    }
+  }
+  if (deleted.length > 0) await syncDirectory(directory);
+  return deleted;
+}
+
+function unwritable(path: string, error: unknown): SnapshotError {
+  return new SnapshotError(
+    "SNAPSHOT_UNWRITABLE",
+    `Cannot write snapshot ${path}: ${describeOsError(error)}`,
+    { cause: error },
+  );
+}
+
+async function requireDirectory(path: string, what: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    if (what === "data directory") {
+      throw new DataDirError(`Cannot use ${what} ${path}: ${describeOsError(error)}`, {
+        cause: error,
+      });
+    }
+    throw unwritable(path, error);
+  }
+  if (!info.isDirectory) {
+    const message = `Cannot use ${what} ${path}: it is not a directory`;
+    throw what === "data directory"
+      ? new DataDirError(message)
+      : new SnapshotError("SNAPSHOT_UNWRITABLE", message);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

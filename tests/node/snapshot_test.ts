@@ -1,0 +1,425 @@
+/**
+ * Snapshots: export → import round trips byte for byte; damaged, truncated, wrongly versioned and
+ * forged files are refused by verify and import with one line and change nothing; an export
+ * beside a running node holds every acknowledged record; `--keep`; a full target (`ulimit -f`)
+ * leaves nothing behind.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
+import denoConfig from "../../deno.json" with { type: "json" };
+import { permissionFlags } from "../../scripts/compile.ts";
+import { toHex } from "../../src/core/bytes.ts";
+import { VirtualClock } from "../../src/core/clock.ts";
+import { ed25519Sign, sha256 } from "../../src/core/crypto.ts";
+import { recordRules } from "../../src/content/record_rules.ts";
+import { signedMessage, SnapshotFrameReader } from "../../src/node/snapshot_format.ts";
+import { RecordStore } from "../../src/store/record_store.ts";
+import { linesOf, runInProcess, withTempDir } from "../_rhizome.ts";
+import { startNode, waitFor } from "../_node_process.ts";
+import {
+  alice,
+  bob,
+  defaultClasses,
+  immutable,
+  mutable,
+  openStore,
+  votes,
+} from "../store/_store.ts";
+
+/** A data dir with an identity and a store: `count` immutable records, a mutable, a set. */
+async function makeDataDir(
+  directory: string,
+  options: { count?: number; payload?: (index: number) => string } = {},
+): Promise<void> {
+  const init = await runInProcess(["init", "--data-dir", directory]);
+  assert.equal(init.status, 0, init.stderr);
+  const { store } = openStore(directory, { clock: new VirtualClock(Date.now()) });
+  const payload = options.payload ?? ((index) => `value ${index}`);
+  for (let index = 0; index < (options.count ?? 50); index++) {
+    const record = immutable(payload(index));
+    await store.putRecord(record.key, record.bytes);
+  }
+  const profile = mutable(3);
+  await store.putRecord(profile.key, profile.bytes, { published: true });
+  const expiresAtS = Math.floor(Date.now() / 1000) + 86_400;
+  const set = votes([
+    { writer: alice, seq: 1, expiresAtS, text: "a" },
+    { writer: bob, seq: 1, expiresAtS, text: "b" },
+  ]);
+  await store.putRecord(set.key, set.bytes, { class: "popular" });
+  await store.close();
+}
+
+/** Every record in a data dir's store: key hex → bytes hex (empty when there is no store). */
+function recordsIn(directory: string): Map<string, string> {
+  const found = new Map<string, string>();
+  try {
+    Deno.statSync(join(directory, "records.mdb"));
+  } catch {
+    return found;
+  }
+  const store = RecordStore.open({
+    path: join(directory, "records.mdb"),
+    rules: recordRules,
+    clock: { nowMs: () => Date.now() },
+    classes: defaultClasses,
+    quota: { bytesMax: 1 << 30, recordsMax: 1_000_000 },
+    readOnly: true,
+  });
+  for (const record of store.values()) found.set(record.key.toHex(), toHex(record.value));
+  void store.close();
+  return found;
+}
+
+async function snapshotKeys(path: string): Promise<Set<string>> {
+  const keys = new Set<string>();
+  const file = await Deno.open(path);
+  for await (const frame of new SnapshotFrameReader(file.readable, path).frames()) {
+    if (frame.type === "record") keys.add(toHex(frame.record.key));
+  }
+  return keys;
+}
+
+async function exportTo(dataDir: string, out: string, ...more: string[]) {
+  return await runInProcess(["snapshot", "export", "--data-dir", dataDir, "--out", out, ...more]);
+}
+
+Deno.test("export → import into a fresh data dir: the same records byte for byte", async () => {
+  await withTempDir(async (root) => {
+    const source = join(root, "source");
+    const target = join(root, "target");
+    const file = join(root, "s.snapshot.gz");
+    await makeDataDir(source);
+    const exported = await exportTo(source, file, "--json");
+    assert.equal(exported.status, 0, exported.stderr);
+    const summary = JSON.parse(exported.stdout);
+    assert.equal(summary.records, 52);
+    assert.deepEqual(summary.counts_by_kind, { immutable: 50, mutable: 1, set: 1 });
+
+    const verified = await runInProcess(["snapshot", "verify", file, "--json"]);
+    assert.equal(verified.status, 0, verified.stderr);
+    assert.deepEqual(JSON.parse(verified.stdout).counts_by_kind, summary.counts_by_kind);
+
+    const imported = await runInProcess([
+      "snapshot",
+      "import",
+      file,
+      "--data-dir",
+      target,
+      "--json",
+    ]);
+    assert.equal(imported.status, 0, imported.stderr);
+    assert.equal(JSON.parse(imported.stdout).imported, 52);
+    const before = recordsIn(source);
+    assert.equal(before.size, 52);
+    assert.deepEqual(recordsIn(target), before);
+
+    // Twice: nothing changes.
+    const again = await runInProcess(["snapshot", "import", file, "--data-dir", target, "--json"]);
+    assert.equal(again.status, 0, again.stderr);
+    const counts = JSON.parse(again.stdout);
+    assert.equal(counts.imported, 0);
+    assert.equal(counts.unchanged, 52);
+    assert.deepEqual(recordsIn(target), before);
+
+    const listed = await runInProcess(["snapshot", "list", root, "--json"]);
+    assert.equal(listed.status, 0, listed.stderr);
+    const entries = JSON.parse(listed.stdout);
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0].node_id, summary.node_id);
+  });
+});
+
+Deno.test("import keeps a newer version held and counts it", async () => {
+  await withTempDir(async (root) => {
+    const source = join(root, "source");
+    const target = join(root, "target");
+    const file = join(root, "s.snapshot.gz");
+    await makeDataDir(source, { count: 2 });
+    assert.equal((await exportTo(source, file)).status, 0);
+    await makeDataDir(target, { count: 0 });
+    const { store } = openStore(target, { clock: new VirtualClock(Date.now()) });
+    const newer = mutable(9);
+    await store.putRecord(newer.key, newer.bytes);
+    await store.close();
+    const imported = await runInProcess([
+      "snapshot",
+      "import",
+      file,
+      "--data-dir",
+      target,
+      "--json",
+    ]);
+    assert.equal(imported.status, 0, imported.stderr);
+    const counts = JSON.parse(imported.stdout);
+    assert.equal(counts.kept_newer, 1);
+    assert.equal(recordsIn(target).get(newer.key.toHex()), toHex(newer.bytes));
+  });
+});
+
+/** Ways to damage a snapshot, each with what the refusal must say. */
+const damages: { name: string; expect: RegExp; damage(file: Uint8Array): Uint8Array }[] = [
+  {
+    name: "a flipped byte",
+    expect: /refused: .*(truncated or not a gzip|hash|does not verify|malformed)/,
+    damage(file) {
+      const damaged = file.slice();
+      damaged[Math.floor(damaged.length / 2)] ^= 0x40;
+      return damaged;
+    },
+  },
+  {
+    name: "a flipped byte inside a record",
+    expect: /refused: record \d+ \([0-9a-f]{40}\) does not verify/,
+    damage: (file) =>
+      rewritten(file, (plain) => {
+        // The last byte of the first record frame is the last byte of its record.
+        const headerLength = new DataView(plain.buffer).getUint32(0);
+        const recordStart = 4 + headerLength;
+        const recordLength = new DataView(plain.buffer).getUint32(recordStart);
+        plain[recordStart + 4 + recordLength - 1] ^= 0x01;
+      }),
+  },
+  {
+    name: "a truncated file",
+    expect: /refused: it is truncated/,
+    damage: (file) => file.slice(0, Math.floor(file.length * 0.6)),
+  },
+  {
+    name: "a wrong version",
+    expect: /refused: its format version is 2, this build reads 1/,
+    // u32 length, array tag, the magic as a 17-byte fixstr, then the version.
+    damage: (file) => rewritten(file, (plain) => plain[4 + 1 + 17] = 2),
+  },
+  {
+    name: "a forged signature",
+    expect: /refused: its signature is not by node [0-9a-f]{40}/,
+    damage: (file) =>
+      rewritten(file, (plain) => {
+        // The trailer ends with the hash (bin 32) and the signature (bin 64).
+        const hash = plain.slice(plain.length - 66 - 32, plain.length - 66);
+        plain.set(ed25519Sign(bob, signedMessage(hash)), plain.length - 64);
+      }),
+  },
+];
+
+function rewritten(file: Uint8Array, change: (plain: Uint8Array) => void): Uint8Array {
+  const plain = new Uint8Array(gunzipSync(file));
+  change(plain);
+  return new Uint8Array(gzipSync(plain));
+}
+
+for (const { name, expect, damage } of damages) {
+  Deno.test(`${name} is refused by verify and by import, which change nothing`, async () => {
+    await withTempDir(async (root) => {
+      const source = join(root, "source");
+      const file = join(root, "s.snapshot.gz");
+      await makeDataDir(source, { count: 20 });
+      assert.equal((await exportTo(source, file)).status, 0);
+      const bad = join(root, "bad.snapshot.gz");
+      await Deno.writeFile(bad, damage(await Deno.readFile(file)));
+
+      const verified = await runInProcess(["snapshot", "verify", bad]);
+      assert.equal(verified.status, 1, verified.stdout);
+      assert.equal(linesOf(verified.stderr).length, 1, verified.stderr);
+      assert.match(verified.stderr, expect);
+
+      // Into a data dir holding other records: unchanged.
+      const held = join(root, "held");
+      await makeDataDir(held, { count: 3, payload: (index) => `held ${index}` });
+      const before = recordsIn(held);
+      const imported = await runInProcess(["snapshot", "import", bad, "--data-dir", held]);
+      assert.equal(imported.status, 1, imported.stdout);
+      assert.equal(linesOf(imported.stderr).length, 1, imported.stderr);
+      assert.match(imported.stderr, expect);
+      assert.deepEqual(recordsIn(held), before);
+
+      // Into a data dir that does not exist: still does not.
+      const fresh = join(root, "fresh");
+      const intoFresh = await runInProcess(["snapshot", "import", bad, "--data-dir", fresh]);
+      assert.equal(intoFresh.status, 1);
+      await assert.rejects(Deno.stat(fresh), Deno.errors.NotFound);
+    });
+  });
+}
+
+Deno.test("--keep keeps the newest N of this node's snapshots", async () => {
+  await withTempDir(async (root) => {
+    const source = join(root, "source");
+    const out = join(root, "snapshots");
+    await makeDataDir(source, { count: 5 });
+    const other = join(out, "rhizome-20000101T000000Z-000000000000.snapshot.gz");
+    await Deno.mkdir(out);
+    await Deno.writeFile(other, new Uint8Array([1]));
+    const paths: string[] = [];
+    for (let round = 0; round < 4; round++) {
+      const exported = await exportTo(source, out, "--keep", "2", "--json");
+      assert.equal(exported.status, 0, exported.stderr);
+      paths.push(JSON.parse(exported.stdout).path);
+    }
+    const left = [...Deno.readDirSync(out)].map((entry) => join(out, entry.name)).sort();
+    // Another node's snapshot is not this export's to delete.
+    assert.deepEqual(left, [other, ...paths.slice(2)].sort());
+    const quiet = await exportTo(source, out, "--keep", "2", "--quiet");
+    assert.equal(quiet.status, 0, quiet.stderr);
+    assert.equal(quiet.stdout, "");
+    assert.equal(quiet.stderr, "");
+  });
+});
+
+Deno.test("export refuses scope global, a missing data dir, a bad --keep in one line", async () => {
+  await withTempDir(async (root) => {
+    const source = join(root, "source");
+    await makeDataDir(source, { count: 1 });
+    const global = await exportTo(source, join(root, "x.gz"), "--scope", "global");
+    assert.equal(global.status, 1);
+    assert.match(global.stderr, /^rhizome: .*arrives with issue 6.*\n$/);
+    const missing = await exportTo(join(root, "nowhere"), join(root, "x.gz"));
+    assert.equal(missing.status, 5);
+    assert.equal(linesOf(missing.stderr).length, 1);
+    const keep = await exportTo(source, join(root, "x.gz"), "--keep", "0");
+    assert.equal(keep.status, 2);
+    await assert.rejects(Deno.stat(join(root, "x.gz")), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("import into a data dir where a node runs is refused in one line", async () => {
+  await withTempDir(async (root) => {
+    const source = join(root, "source");
+    const file = join(root, "s.snapshot.gz");
+    await makeDataDir(source, { count: 1 });
+    assert.equal((await exportTo(source, file)).status, 0);
+    const node = await startNode(join(root, "running"));
+    try {
+      const imported = await runInProcess(["snapshot", "import", file, "--data-dir", node.dataDir]);
+      assert.equal(imported.status, 5);
+      assert.equal(linesOf(imported.stderr).length, 1, imported.stderr);
+      assert.match(imported.stderr, /is running there: stop it before importing/);
+    } finally {
+      await (await node.client()).stop().catch(() => {});
+      await node.exited;
+    }
+  });
+});
+
+Deno.test("an export beside a running node holds every record acknowledged before it", async () => {
+  await withTempDir(async (root) => {
+    // Records reach the exported node through the network: a second node puts them, and its
+    // put resolves once the first one acknowledged a durable write.
+    const holder = await startNode(join(root, "holder"), ["--full"]);
+    const writerNode = await startNode(join(root, "writer"), ["--bootstrap", holder.contact]);
+    const client = await writerNode.client();
+    await waitFor("the writer to know the holder", async () => (await client.peers()).length > 0);
+    const acknowledged: string[] = [];
+    let writing = true;
+    const writer = (async () => {
+      for (let index = 0; writing; index++) {
+        const report = await client.put(new TextEncoder().encode(`record ${index}`));
+        if (report.stored >= 1) acknowledged.push(report.key);
+      }
+    })();
+    try {
+      await waitFor("30 acknowledged puts", () => Promise.resolve(acknowledged.length >= 30));
+      const before = [...acknowledged];
+      const file = join(root, "live.snapshot.gz");
+      const exported = await runProcessExport(holder.dataDir, file);
+      assert.equal(exported.status, 0, exported.stderr);
+      const verified = await runInProcess(["snapshot", "verify", file, "--json"]);
+      assert.equal(verified.status, 0, verified.stderr);
+      const keys = await snapshotKeys(file);
+      for (const key of before) assert.ok(keys.has(key), `acknowledged ${key} is missing`);
+      // Writes went on during the export.
+      const during = acknowledged.length;
+      await waitFor("more puts", () => Promise.resolve(acknowledged.length >= during + 5));
+    } finally {
+      writing = false;
+      await writer.catch(() => {});
+      for (const node of [writerNode, holder]) {
+        await (await node.client()).stop().catch(() => {});
+        await node.exited;
+      }
+    }
+  });
+});
+
+const mainPath = new URL("../../main.ts", import.meta.url).pathname;
+
+/** `rhizome snapshot export` as its own process, optionally under a shell limit first. */
+async function runProcessExport(dataDir: string, out: string, limit?: string, ...more: string[]) {
+  const deno = [
+    Deno.execPath(),
+    "run",
+    // V8's code cache is a file too; under `ulimit -f` it would be the first to fail.
+    "--no-code-cache",
+    ...permissionFlags(denoConfig.tasks.rhizome),
+    mainPath,
+    "snapshot",
+    "export",
+    "--data-dir",
+    dataDir,
+    "--out",
+    out,
+    ...more,
+  ];
+  const result = await new Deno.Command("sh", {
+    args: ["-c", `${limit ?? ":"}; exec "$@"`, "sh", ...deno],
+    // The real HOME: Deno's module cache is under it.
+    env: {
+      NO_COLOR: "1",
+      HOME: Deno.env.get("HOME") ?? "/nonexistent",
+      PATH: Deno.env.get("PATH") ?? "",
+    },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    status: result.code,
+    stdout: decoder.decode(result.stdout),
+    stderr: decoder.decode(result.stderr),
+  };
+}
+
+Deno.test("an export out of space leaves no file nor temp file, older ones kept", async () => {
+  await withTempDir(async (root) => {
+    const source = join(root, "source");
+    const out = join(root, "snapshots");
+    // Random payloads do not compress: about 320 KB, beyond the 100 KB limit below.
+    await makeDataDir(source, {
+      count: 40,
+      payload: () => toHex(crypto.getRandomValues(new Uint8Array(4000))),
+    });
+    const older: string[] = [];
+    for (let round = 0; round < 2; round++) {
+      const exported = await exportTo(source, out, "--keep", "2", "--json");
+      assert.equal(exported.status, 0, exported.stderr);
+      older.push(JSON.parse(exported.stdout).path);
+    }
+    const storeHash = toHex(sha256(await Deno.readFile(join(source, "records.mdb"))));
+
+    // dash counts ulimit -f in 512-byte blocks: 200 = 100 KB.
+    const full = await runProcessExport(source, out + "/", "ulimit -f 200", "--keep", "1");
+    assert.equal(full.status, 1, full.stderr);
+    assert.equal(linesOf(full.stderr).length, 1, full.stderr);
+    assert.match(full.stderr, /^rhizome: Cannot write snapshot .*: File too large/);
+    const left = [...Deno.readDirSync(out)].map((entry) => join(out, entry.name)).sort();
+    assert.deepEqual(left, older.sort());
+    for (const path of older) {
+      assert.equal((await runInProcess(["snapshot", "verify", path])).status, 0);
+    }
+    assert.equal(toHex(sha256(await Deno.readFile(join(source, "records.mdb")))), storeHash);
+
+    // The same to a named file.
+    const named = join(root, "named.snapshot.gz");
+    const toFile = await runProcessExport(source, named, "ulimit -f 200");
+    assert.equal(toFile.status, 1, toFile.stderr);
+    assert.deepEqual(
+      [...Deno.readDirSync(root)].map((entry) => entry.name).sort(),
+      ["snapshots", "source"],
+    );
+  });
+});
