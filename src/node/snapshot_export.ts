@@ -55,6 +55,8 @@ export interface ExportOptions {
   clock?: Clock;
   /** Where `-` writes. */
   stdout?: WritableStream<Uint8Array>;
+  /** Called as records are read: records and their bytes so far, and the total records. */
+  onProgress?: (records: number, bytes: number, total: number) => void;
 }
 
 /** What an export did. */
@@ -127,7 +129,7 @@ export async function exportSnapshot(options: ExportOptions): Promise<ExportSumm
     const view = store.readTransactionSnapshot(createdAtMs);
     try {
       const writer = new SnapshotFrameWriter(identity);
-      const frames = frameStream(writer, view, options.scope, createdAtMs);
+      const frames = frameStream(writer, view, options.scope, createdAtMs, options.onProgress);
       let path = "-";
       let bytes = 0;
       if (target.kind === "stdout") {
@@ -207,8 +209,11 @@ function frameStream(
   view: ReturnType<RecordStore["readTransactionSnapshot"]>,
   scope: SnapshotScope,
   createdAtMs: number,
+  onProgress?: (records: number, bytes: number, total: number) => void,
 ): ReadableStream<Uint8Array> {
   let ended = false;
+  let recordBytes = 0;
+  const total = Object.values(view.countsByKind).reduce((sum, count) => sum + count, 0);
   return new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(writer.header({ createdAtMs, scope, countsByKind: view.countsByKind }));
@@ -235,7 +240,9 @@ function frameStream(
         });
         parts.push(frame);
         size += frame.length;
+        recordBytes += bytes.length;
       }
+      onProgress?.(writer.recordCount, recordBytes, total);
       controller.enqueue(joinParts(parts));
       if (ended) controller.close();
     },

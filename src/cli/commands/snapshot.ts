@@ -13,6 +13,7 @@ import { exportSnapshot, SNAPSHOTS_FOLDER } from "../../node/snapshot_export.ts"
 import { importSnapshot, listSnapshots, verifySnapshot } from "../../node/snapshot_import.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { OK } from "../output.ts";
+import { Progress } from "../progress.ts";
 
 const actions = ["export", "verify", "import", "list"];
 const exportOnlyFlags = ["out", "scope", "keep", "quiet"];
@@ -85,13 +86,20 @@ async function runExport(context: CommandContext): Promise<number> {
   }
   const config = await context.config();
   const out = context.flags.out as string | undefined;
-  const summary = await exportSnapshot({
-    dataDir: context.dataDir(),
-    classes: config.store,
-    out,
-    scope: scope as SnapshotScope,
-    keep,
-  });
+  const progress = progressFor(context, "exported");
+  let summary;
+  try {
+    summary = await exportSnapshot({
+      dataDir: context.dataDir(),
+      classes: config.store,
+      out,
+      scope: scope as SnapshotScope,
+      keep,
+      onProgress: (records, bytes, total) => progress.update(records, bytes, total),
+    });
+  } finally {
+    progress.finish();
+  }
   if (summary.damaged > 0) {
     getLog("cli").warning(
       "{count} records failed their integrity check in the store and were left out",
@@ -146,7 +154,18 @@ async function runVerify(context: CommandContext, path: string): Promise<number>
 async function runImport(context: CommandContext, path: string): Promise<number> {
   const config = await context.config();
   const dataDir = context.dataDir();
-  const summary = await importSnapshot({ dataDir, config, path });
+  const progress = progressFor(context, "imported");
+  let summary;
+  try {
+    summary = await importSnapshot({
+      dataDir,
+      config,
+      path,
+      onProgress: (records, bytes, total) => progress.update(records, bytes, total),
+    });
+  } finally {
+    progress.finish();
+  }
   context.output.result(
     `imported ${path} into ${dataDir.path}: ${summary.imported} imported, ${summary.unchanged} ` +
       `unchanged, ${summary.expired} expired (skipped), ${summary.keptNewer} kept newer` +
@@ -200,6 +219,19 @@ async function runList(context: CommandContext, directory: string | undefined): 
     })),
   );
   return OK;
+}
+
+/** A progress bar on stderr: only on a terminal, and never with `--json` or `--quiet`. */
+function progressFor(context: CommandContext, label: string): Progress {
+  const encoder = new TextEncoder();
+  return new Progress({
+    enabled: Deno.stderr.isTerminal() && !context.global.json && context.flags.quiet !== true,
+    write: (text) => {
+      let bytes = encoder.encode(text);
+      while (bytes.length > 0) bytes = bytes.subarray(Deno.stderr.writeSync(bytes));
+    },
+    label,
+  });
 }
 
 function describeCounts(total: number, byKind: Record<string, number>): string {

@@ -1,0 +1,196 @@
+/**
+ * Peak memory of `rhizome snapshot export` on a ~100 MB and a ~1 GB store: the export streams
+ * from one read transaction, so its memory must stay flat as the store grows (issue 8: the larger
+ * may peak at most 1.2× the smaller).
+ *
+ * Builds both stores in a temporary directory, then exports each in a child `deno run` with the
+ * `rhizome` task's permissions, sampling the child's `VmRSS` and `VmHWM` from
+ * `/proc/<pid>/status` (through `cat`: Deno refuses direct `/proc` reads without `-A`) every
+ * {@link SAMPLE_MS} ms. Prints one JSON object; the directory is removed at the end. Linux only.
+ *
+ *     deno run --no-prompt --allow-read --allow-write --allow-env --allow-ffi --allow-run \
+ *       --allow-sys scripts/snapshot_rss.ts
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import denoConfig from "../deno.json" with { type: "json" };
+import { resolveConfig } from "../src/core/config.ts";
+import { SystemClock } from "../src/core/system_clock.ts";
+import { recordRules } from "../src/content/record_rules.ts";
+import {
+  encodeRecord,
+  type ImmutableRecord,
+  recordKey,
+  RecordKind,
+} from "../src/content/records.ts";
+import { DataDir } from "../src/node/data_dir.ts";
+import { createIdentity } from "../src/node/identity_file.ts";
+import { RecordStore } from "../src/store/record_store.ts";
+import { permissionFlags } from "./compile.ts";
+
+/** Payload bytes of a record. */
+const PAYLOAD_BYTES = 4096;
+/** Concurrent puts while building (LMDB commits one event-loop turn's together). */
+const BUILD_BATCH = 2_000;
+/** How often the child's memory is read. */
+const SAMPLE_MS = 50;
+/** The stores measured: record bytes of each. */
+const SIZES = [{ name: "100MB", bytes: 100e6 }, { name: "1GB", bytes: 1e9 }];
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const { config } = resolveConfig({});
+
+/** Fills a fresh data dir with `records` immutable records; returns their bytes. */
+async function build(dataDir: DataDir, records: number): Promise<number> {
+  await dataDir.create();
+  await createIdentity(dataDir.identityPath, { created: new Date().toISOString() });
+  const store = RecordStore.open({
+    path: dataDir.recordsPath,
+    rules: recordRules,
+    clock: new SystemClock(),
+    classes: config.store,
+    quota: { bytesMax: 4 * 1024 ** 3, recordsMax: 10_000_000 },
+  });
+  const filler = new Uint8Array(PAYLOAD_BYTES).map((_, i) => (i * 131 + 7) & 0xff);
+  let bytes = 0;
+  for (let start = 0; start < records; start += BUILD_BATCH) {
+    const puts: Promise<unknown>[] = [];
+    for (let index = start; index < Math.min(records, start + BUILD_BATCH); index++) {
+      const payload = filler.slice();
+      new DataView(payload.buffer).setFloat64(0, index);
+      const record: ImmutableRecord = { kind: RecordKind.immutable, payload };
+      const encoded = encodeRecord(record);
+      bytes += encoded.length;
+      puts.push(store.putRecord(recordKey(record), encoded));
+    }
+    await Promise.all(puts);
+  }
+  await store.close();
+  return bytes;
+}
+
+/** What a process holds, in kB. */
+interface Memory {
+  /** Resident, all of it: `VmRSS`. */
+  rss: number;
+  /** The kernel's high-water mark of `VmRSS`: `VmHWM`. */
+  hwm: number;
+  /** Resident anonymous memory (heap, stacks, buffers): `RssAnon`. */
+  anon: number;
+  /** Resident file-backed pages, the store's memory map among them: `RssFile`. */
+  file: number;
+}
+
+/** The memory of a process, or undefined once it is gone. */
+async function memoryOf(pid: number): Promise<Memory | undefined> {
+  const { code, stdout } = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/status`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  if (code !== 0) return undefined;
+  const text = new TextDecoder().decode(stdout);
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1]);
+  const rss = field("VmRSS");
+  if (!Number.isFinite(rss)) return undefined;
+  return { rss, hwm: field("VmHWM"), anon: field("RssAnon"), file: field("RssFile") };
+}
+
+/** Exports a data dir in a child process, sampling its memory; returns seconds and peaks (MB). */
+async function measureExport(dataDir: DataDir, out: string) {
+  const started = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...permissionFlags(denoConfig.tasks.rhizome),
+      MAIN,
+      "snapshot",
+      "export",
+      "--data-dir",
+      dataDir.path,
+      "--out",
+      out,
+      "--json",
+    ],
+    env: { NO_COLOR: "1", HOME: Deno.env.get("HOME") ?? "/nonexistent" },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const peak: Memory = { rss: 0, hwm: 0, anon: 0, file: 0 };
+  let done = false;
+  const sampling = (async () => {
+    while (!done) {
+      const memory = await memoryOf(child.pid);
+      for (const name of ["rss", "hwm", "anon", "file"] as const) {
+        if (Number.isFinite(memory?.[name])) peak[name] = Math.max(peak[name], memory![name]);
+      }
+      await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
+    }
+  })();
+  const result = await child.output();
+  const seconds = (performance.now() - started) / 1000;
+  done = true;
+  await sampling;
+  if (result.code !== 0) {
+    throw new Error(`export failed (${result.code}): ${new TextDecoder().decode(result.stderr)}`);
+  }
+  const summary = JSON.parse(new TextDecoder().decode(result.stdout));
+  return { seconds, peak, summary };
+}
+
+const root = await Deno.makeTempDir({ prefix: "rhizome-snapshot-rss-" });
+try {
+  const results: Record<string, unknown> = {};
+  const peaks: number[] = [];
+  const anonPeaks: number[] = [];
+  for (const size of SIZES) {
+    const dataDir = new DataDir(join(root, size.name));
+    const records = Math.ceil(size.bytes / (PAYLOAD_BYTES + 8));
+    const buildStarted = performance.now();
+    const recordBytes = await build(dataDir, records);
+    const buildSeconds = (performance.now() - buildStarted) / 1000;
+    const storeFileBytes = (await Deno.stat(dataDir.recordsPath)).size;
+    const out = join(root, `${size.name}.snapshot.gz`);
+    const measured = await measureExport(dataDir, out);
+    // VmHWM is the kernel's own high-water mark, exact; the sampled VmRSS may miss a spike.
+    peaks.push(Math.max(measured.peak.rss, measured.peak.hwm));
+    anonPeaks.push(measured.peak.anon);
+    const mb = (kb: number) => Number((kb / 1024).toFixed(1));
+    results[size.name] = {
+      records,
+      record_bytes: recordBytes,
+      store_file_bytes: storeFileBytes,
+      build_seconds: Number(buildSeconds.toFixed(1)),
+      exported_records: measured.summary.records,
+      snapshot_bytes: measured.summary.bytes,
+      export_seconds: Number(measured.seconds.toFixed(2)),
+      export_duration_ms: measured.summary.duration_ms,
+      mb_per_s: Number((recordBytes / 1e6 / measured.seconds).toFixed(1)),
+      records_per_s: Math.round(records / measured.seconds),
+      peak_rss_sampled_mb: mb(measured.peak.rss),
+      peak_rss_hwm_mb: mb(measured.peak.hwm),
+      peak_rss_anon_mb: mb(measured.peak.anon),
+      peak_rss_file_mb: mb(measured.peak.file),
+    };
+    await Deno.remove(dataDir.path, { recursive: true });
+    await Deno.remove(out);
+  }
+  // The store is read through a memory map: its pages count in VmRSS as they are read (RssFile,
+  // page cache the kernel reclaims at will), so the whole RSS grows with the store however flat
+  // the export's own memory is. RssAnon is the export's own memory.
+  const ratio = peaks[1] / peaks[0];
+  const anonRatio = anonPeaks[1] / anonPeaks[0];
+  console.log(JSON.stringify({
+    ...results,
+    peak_rss_ratio: Number(ratio.toFixed(3)),
+    peak_rss_anon_ratio: Number(anonRatio.toFixed(3)),
+    flat_rss: ratio <= 1.2,
+    flat_anon: anonRatio <= 1.2,
+  }));
+} finally {
+  await Deno.remove(root, { recursive: true });
+}
