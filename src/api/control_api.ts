@@ -27,6 +27,7 @@ import { recordBytesMax } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { NODE_ID_BYTES } from "../core/node_id.ts";
 import { describeOsError } from "../core/os_error.ts";
+import type { NodeStatus } from "../node/node.ts";
 import { writeFileAtomic } from "../store/atomic_file.ts";
 
 /** Names of the control API's files inside the data directory. */
@@ -92,23 +93,8 @@ export type JsonValue =
   | JsonValue[]
   | { [field: string]: JsonValue };
 
-/** What `GET /v1/status` answers. The node may add fields of its own. */
-export interface StatusReport {
-  /** The node ID in hex. */
-  node_id: string;
-  /** The contact URI others join through (`rhz://…`). */
-  contact: string;
-  /** The node type (`full`, `light`, …). */
-  node_type: string;
-  /** Seconds since the node started. */
-  uptime_s: number;
-  /** Contacts in the routing table. */
-  contacts: number;
-  /** Records in the local store. */
-  stored_records: number;
-  /** Anything else the node reports (bytes stored, traffic counters, version, …). */
-  [field: string]: JsonValue;
-}
+/** What `GET /v1/status` answers: the node's own report (`RhizomeNode.status`). */
+export type StatusReport = NodeStatus;
 
 /** One entry of `GET /v1/peers`. The node may add fields of its own. */
 export interface PeerReport {

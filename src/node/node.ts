@@ -31,7 +31,7 @@ import type { Contact } from "../dht/types.ts";
 import type { Address } from "../net/address.ts";
 import { SecureChannel } from "../net/secure_channel.ts";
 import { StreamClient, StreamListener, type StreamPeer } from "../net/stream_transport.ts";
-import { UdpTransport } from "../net/udp_transport.ts";
+import { canonicalUdpAddress, UdpTransport } from "../net/udp_transport.ts";
 import { RecordStore } from "../store/record_store.ts";
 import { cryptoRandomBytes, CryptoRng } from "./crypto_rng.ts";
 import { acquireDataDirLock, type DataDirLock } from "./data_dir_lock.ts";
@@ -69,7 +69,7 @@ const reclassifyIntervalMs = 10 * 60_000;
 /** The file in the data dir holding the routing table. */
 const PEER_FILE = "peers.json";
 
-/** What {@link RhizomeNode.status} reports (JSON). */
+/** What {@link RhizomeNode.status} reports, and `GET /v1/status` answers (plain JSON). */
 export interface NodeStatus {
   /** The node ID in hex. */
   node_id: string;
@@ -592,12 +592,12 @@ function advertisedHostPort(
   return { host, port, address };
 }
 
-/** Canonical address text for an IP host (`localhost` taken as 127.0.0.1); else `undefined`. */
+/**
+ * Canonical address text for an IP host (`localhost` taken as 127.0.0.1), the same form the UDP
+ * transport gives senders, so a contact and its datagrams agree; else `undefined`.
+ */
 function addressOf(host: string, port: number): Address | undefined {
-  if (host === "localhost") return `127.0.0.1:${port}`;
-  if (/^[0-9]+(\.[0-9]+){3}$/.test(host)) return `${host}:${port}`;
-  if (host.includes(":")) return `[${host.toLowerCase()}]:${port}`;
-  return undefined;
+  return canonicalUdpAddress(host === "localhost" ? "127.0.0.1" : host, port);
 }
 
 /** A plain JSON copy (drops class instances and `undefined`s; NodeIds become hex). */

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ControlApi, type StatusReport } from "../../api/control_api.ts";
+import { ControlApi } from "../../api/control_api.ts";
 import { type NodeType, parseHostPort } from "../../core/config_schema.ts";
 import { UsageError } from "../../core/errors.ts";
 import { getLog } from "../../core/log.ts";
@@ -79,7 +79,7 @@ export const runCommand: Command = {
         listen: parseHostPort(config.node.api)!,
         dataDirPath: dataDir.path,
         handlers: {
-          status: () => Promise.resolve(node.status() as StatusReport),
+          status: () => Promise.resolve(node.status()),
           peers: () => Promise.resolve(node.peers()),
           put: (value, ttlS) => node.put(value, ttlS),
           get: (key) => node.get(key),
