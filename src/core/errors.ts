@@ -48,6 +48,10 @@ export type ErrorCode =
   | "STORE_UNUSABLE"
   | "SNAPSHOT_INVALID"
   | "SNAPSHOT_UNWRITABLE"
+  | "CONTENT_INVALID"
+  | "NOT_FOUND"
+  | "VOTE_REPEATED"
+  | "AUTHOR_MISSING"
   | "UNAVAILABLE";
 
 /** Stable error codes and the exit status each one ends the CLI with. */
@@ -67,6 +71,10 @@ const exitStatusByCode: Record<ErrorCode, ExitStatus> = {
   STORE_UNUSABLE: ExitStatus.dataDir,
   SNAPSHOT_INVALID: ExitStatus.failure,
   SNAPSHOT_UNWRITABLE: ExitStatus.failure,
+  CONTENT_INVALID: ExitStatus.failure,
+  NOT_FOUND: ExitStatus.failure,
+  VOTE_REPEATED: ExitStatus.failure,
+  AUTHOR_MISSING: ExitStatus.identity,
   UNAVAILABLE: ExitStatus.failure,
 };
 
@@ -232,4 +240,27 @@ export class SnapshotError extends RhizomeError {
 export function exitStatusOf(error: unknown): ExitStatus {
   if (error instanceof RhizomeError) return exitStatusByCode[error.code];
   return ExitStatus.internal;
+}
+
+/**
+ * Content refused or not found when publishing or reading discussions. `CONTENT_INVALID`: a
+ * title, body, tag or profile field breaks the content rules (size, UTF-8, time); `NOT_FOUND`:
+ * the thread, parent message, vote target or profile is not on the network; `VOTE_REPEATED`: the
+ * author already cast this very vote; `AUTHOR_MISSING`: no author key to sign with.
+ */
+export class ContentError extends RhizomeError {
+  /**
+   * Makes a content error.
+   *
+   * @param code Which problem this is.
+   * @param message A sentence: "Cannot <action>: <reason>".
+   * @param options The cause, when there is one.
+   */
+  constructor(
+    code: "CONTENT_INVALID" | "NOT_FOUND" | "VOTE_REPEATED" | "AUTHOR_MISSING",
+    message: string,
+    options: RhizomeErrorOptions = {},
+  ) {
+    super(code, message, options);
+  }
 }

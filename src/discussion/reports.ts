@@ -1,0 +1,186 @@
+/**
+ * The shapes discussions travel in between the node, its control API and the CLI: what a caller
+ * asks for (requests) and what it gets back (reports). Plain JSON: IDs and keys in lower-case hex,
+ * times as ISO 8601 strings in UTC, field names in snake_case like the rest of the API.
+ *
+ * @module
+ */
+
+/** `thread new`: a new thread. */
+export interface NewThreadRequest {
+  /** The title (1..`titleBytesMax` bytes of UTF-8, one line). */
+  title: string;
+  /** The opening post (0..`bodyBytesMax` bytes of UTF-8). */
+  body: string;
+  /** Tags (lower-case words), at most `tagsMax`. */
+  tags?: string[];
+  /** The author key's name in the data directory; the current author when absent. */
+  author?: string;
+}
+
+/** `post`: a message in a thread, or a reply to one of its messages. */
+export interface PostRequest {
+  /** The thread's ID. */
+  thread: string;
+  /** The message replied to; the thread itself when absent (a top-level post). */
+  reply_to?: string;
+  /** The text (1..`bodyBytesMax` bytes of UTF-8). */
+  body: string;
+  /** The author key's name; the current author when absent. */
+  author?: string;
+}
+
+/** `vote`: an up or down vote on a thread or a message. */
+export interface VoteRequest {
+  /** The thread's or message's ID. */
+  target: string;
+  /** Which way. */
+  direction: "up" | "down";
+  /** The author key's name; the current author when absent. */
+  author?: string;
+}
+
+/** `profile set`: the fields to change (absent fields keep their published value). */
+export interface ProfileRequest {
+  /** Display name (0..`profileNameBytesMax` bytes). */
+  name?: string;
+  /** A few words about the author (0..`profileAboutBytesMax` bytes). */
+  about?: string;
+  /** Other public keys of the same person (hex), at most `profileKeysMax`. */
+  keys?: string[];
+  /** The author key's name; the current author when absent. */
+  author?: string;
+}
+
+/** Which listing `thread list` reads. */
+export type ThreadOrder = "recent" | "popular";
+
+/** `thread list`. */
+export interface ThreadListRequest {
+  /** Newest first, or by activity score. */
+  order: ThreadOrder;
+  /** Threads per page (1..`threadPageMax`). */
+  limit: number;
+  /** Where the previous page ended (its `next_cursor`); the first page when absent. */
+  cursor?: string;
+}
+
+/** `thread show`. */
+export interface ThreadShowRequest {
+  /** The thread's ID. */
+  thread: string;
+  /** Messages per page (1..`messagePageMax`). */
+  limit: number;
+  /** Where the previous page ended; the first page when absent. */
+  cursor?: string;
+}
+
+/** What a publish did: the record, and the indexes updated at the responsible nodes. */
+export interface PublishReport {
+  /** The new record's ID (thread, message) or key (vote set, profile). */
+  id: string;
+  /** What was published. */
+  kind: "thread" | "message" | "vote" | "profile" | "record";
+  /** Nodes that acknowledged the record itself durably (this node's own copy not counted). */
+  stored: number;
+  /** Each index updated, by name (`recent`, `thread_index`, `refs`, …): nodes that acknowledged. */
+  indexes: Record<string, number>;
+  /** The author's public key, hex (absent for a raw record). */
+  author?: string;
+}
+
+/** Up and down votes counted. */
+export interface VoteCount {
+  /** Voters whose current vote is up. */
+  up: number;
+  /** Voters whose current vote is down. */
+  down: number;
+}
+
+/** A thread in a listing. */
+export interface ThreadSummary {
+  /** The thread's ID (the key of its record). */
+  id: string;
+  /** Its title. */
+  title: string;
+  /** The author's public key. */
+  author: string;
+  /** When the author says it was written. */
+  created_at: string;
+  /** Its tags. */
+  tags: string[];
+  /** The activity score (for `--popular`). */
+  score?: number;
+}
+
+/** One page of a listing. */
+export interface ThreadList {
+  /** The threads, in the order asked for. */
+  threads: ThreadSummary[];
+  /** Pass as `cursor` for the next page; `null` at the end. */
+  next_cursor: string | null;
+  /** What could not be read (IDs listed but not found, index pieces unreachable), one per line. */
+  missing: string[];
+}
+
+/** A message and its replies. */
+export interface MessageView {
+  /** The message's ID. */
+  id: string;
+  /** The author's public key. */
+  author: string;
+  /** When the author says it was written. */
+  created_at: string;
+  /** The message it replies to; `null` for a top-level post. */
+  parent: string | null;
+  /** `true` when it replies to a message that could not be read (it is then shown at top level). */
+  parent_missing?: boolean;
+  /** The text. */
+  body: string;
+  /** Its votes. */
+  votes: VoteCount;
+  /** Replies on this page, oldest first. */
+  replies: MessageView[];
+}
+
+/** A thread as `thread show` assembles it. */
+export interface ThreadView {
+  /** The thread itself, with its opening post and votes. */
+  thread: ThreadSummary & { body: string; votes: VoteCount; messages: number };
+  /** This page's messages as a tree: top-level posts (and orphans), oldest first. */
+  messages: MessageView[];
+  /** Pass as `cursor` for the next page; `null` at the end. */
+  next_cursor: string | null;
+  /** What could not be read (messages, votes, index pages), one per line. */
+  missing: string[];
+  /** Lookups the assembly made (bounded by the page size). */
+  lookups: number;
+}
+
+/** An author's profile. */
+export interface ProfileView {
+  /** The author's public key. */
+  author: string;
+  /** Display name. */
+  name: string;
+  /** About. */
+  about: string;
+  /** Other public keys of the same person. */
+  keys: string[];
+  /** When it was last set. */
+  updated_at: string;
+  /** Its version (higher replaces lower). */
+  seq: number;
+}
+
+/** An author key in the data directory. */
+export interface AuthorReport {
+  /** Its name (lower-case letters, digits, `-` and `_`; 1..32). */
+  name: string;
+  /** Its public key. */
+  public_key: string;
+  /** Whether publishing commands use it by default. */
+  current: boolean;
+  /** When it was made. */
+  created_at: string;
+}
