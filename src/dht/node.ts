@@ -24,7 +24,7 @@ import type { NodeId } from "../core/node_id.ts";
 import { randomInt } from "../core/rng.ts";
 import { type Address, sharedWireForm } from "../net/address.ts";
 import type { StoredValue } from "../store/value_store.ts";
-import { contentKey, matchesContentKey } from "./content_key.ts";
+import { contentAddressedValues, contentKey } from "./content_key.ts";
 import { type Candidate, LookupState } from "./lookup.ts";
 import {
   contactsPerReplyMax,
@@ -48,6 +48,7 @@ import type {
   GetResult,
   LookupResult,
   PutResult,
+  ValueRules,
 } from "./types.ts";
 
 /** Counters of one node, for metrics and tests. */
@@ -82,6 +83,7 @@ interface LookupOperation {
   startMs: number;
   deadlineMs: number;
   messages: number;
+  /** The value found; for a versioned value, every verified copy so far (and the held one) reconciled. */
   value?: Uint8Array;
   valueHop: number;
   finished: boolean;
@@ -94,6 +96,7 @@ interface LookupOperation {
 export class DhtNode {
   readonly #options: DhtNodeOptions;
   readonly #self: NodeId;
+  readonly #values: ValueRules;
   readonly #table: RoutingTable;
   readonly #rpc: RpcClient;
   readonly #tokens: WriteTokens;
@@ -120,6 +123,7 @@ export class DhtNode {
     assert(dht.alpha <= dht.k, "alpha must not exceed k");
     this.#options = options;
     this.#self = options.nodeId;
+    this.#values = options.values ?? contentAddressedValues;
     this.#profile = profile;
     this.#flags = profile.stores_for_others ? 0 : FLAG_CLIENT;
     this.#limiter = new RequestLimiter(options.clock, {
@@ -324,8 +328,11 @@ export class DhtNode {
   }
 
   /**
-   * Finds the value stored under `key`; it stops at the first value that verifies, and caches it
-   * at the closest node on the path that lacked it. A value this node holds is returned at once.
+   * Finds the value stored under `key`, and caches it at the closest node on the path that
+   * lacked it. A final (content-addressed) value: the lookup stops at the first copy that
+   * verifies, and one this node holds is returned at once. A versioned value (signed record,
+   * set): the lookup asks every holder among the k closest and reconciles what they and this
+   * node hold, so the newest version and every set entry they know come back.
    *
    * @param key The value's key.
    * @param done Called once; `value` is set when found.
@@ -333,15 +340,15 @@ export class DhtNode {
   get(key: NodeId, done: (result: GetResult) => void): void {
     const nowMs = this.#options.clock.nowMs();
     const held = this.#options.store.get(key);
-    if (held && held.expiresAtMs > nowMs) {
-      const value = new Uint8Array(held.value);
-      done({ ok: true, value, closest: [], rounds: 0, messages: 0, durationMs: 0 });
+    const heldValue = held && held.expiresAtMs > nowMs ? new Uint8Array(held.value) : undefined;
+    if (heldValue && this.#values.isFinal(heldValue)) {
+      done({ ok: true, value: heldValue, closest: [], rounds: 0, messages: 0, durationMs: 0 });
       return;
     }
     this.#lookup(key, true, [], (result, operation) => {
       if (result.value) this.#cacheOnPath(operation, result.value);
       done(result);
-    });
+    }, heldValue);
   }
 
   /**
@@ -357,13 +364,32 @@ export class DhtNode {
    * @throws {RangeError} When the value is too large for a datagram.
    */
   put(value: Uint8Array, done: (result: PutResult) => void, ttlS?: number): NodeId {
+    const key = contentKey(value);
+    this.putAt(key, value, done, ttlS);
+    return key;
+  }
+
+  /**
+   * Publishes a value under a key of its own (a signed record, a set): as {@link put}, for any
+   * value the node's {@link ValueRules} verify under `key`. Holders merge a set with the version
+   * they hold and keep the higher sequence of a signed record.
+   *
+   * @param key The key; the value must verify under it.
+   * @param value The value, within the same size limits as {@link put}.
+   * @param done Called once with how many nodes acknowledged it durably.
+   * @param ttlS The copies' lifetime, at most (and by default) `record_ttl_s`.
+   * @throws {RangeError} When the value is too large or does not verify under `key`.
+   */
+  putAt(key: NodeId, value: Uint8Array, done: (result: PutResult) => void, ttlS?: number): void {
     const valueMax = this.#options.streams ? recordBytesMax : datagramValueBytesMax;
     if (value.length > valueMax) {
       throw new RangeError(
         `Cannot store value: size is ${value.length} bytes, limit is ${valueMax}`,
       );
     }
-    const key = contentKey(value);
+    if (!this.#values.verify(key, value)) {
+      throw new RangeError(`Cannot store value: it does not verify under key ${key.toHex()}`);
+    }
     const nowMs = this.#options.clock.nowMs();
     // Every holder caps a copy's lifetime at record_ttl_s: a longer life comes from republishing.
     const { record_ttl_s } = this.#options.settings.dht;
@@ -373,17 +399,21 @@ export class DhtNode {
     // told "published" finds the value here even if no other node took it.
     let waiting = 2;
     let stored = 0;
+    let localError: Error | undefined;
     const settle = () => {
       if (--waiting > 0) return;
-      done({ ok: stored > 0, key, stored, durationMs: this.#options.clock.nowMs() - nowMs });
+      const durationMs = this.#options.clock.nowMs() - nowMs;
+      done({ ok: stored > 0, key, stored, localError, durationMs });
     };
-    this.#write({ key, value, expiresAtMs, storedAtMs: nowMs, published: true }, settle);
+    this.#write({ key, value, expiresAtMs, storedAtMs: nowMs, published: true }, (error) => {
+      localError = error;
+      settle();
+    });
     this.#replicatedMs.set(key.toHex(), nowMs);
     this.#storeAtClosest(key, value, lifetimeS, (count) => {
       stored = count;
       settle();
     });
-    return key;
   }
 
   /**
@@ -502,13 +532,13 @@ export class DhtNode {
     };
     if (!this.#profile.stores_for_others) return refuse(StoreStatus.declined);
     if (!this.#tokens.verify(subject, request.token)) return refuse(StoreStatus.badToken);
-    if (!matchesContentKey(request.key, request.value)) {
-      this.#stats.invalidValues++;
-      return refuse(StoreStatus.invalid);
-    }
     if (request.ttlS === 0) return refuse(StoreStatus.invalid);
     const nowMs = this.#options.clock.nowMs();
     const held = this.#options.store.get(request.key);
+    if (!this.#values.verify(request.key, request.value, held?.value)) {
+      this.#stats.invalidValues++;
+      return refuse(StoreStatus.invalid);
+    }
     // The sender's remaining lifetime, capped: replicas renewing each other never outlive the
     // publisher's last republish.
     const ttlMs = Math.min(request.ttlS, this.#options.settings.dht.record_ttl_s) * 1000;
@@ -559,6 +589,7 @@ export class DhtNode {
     wantValue: boolean,
     extra: readonly Contact[],
     done: (result: GetResult, operation: LookupOperation) => void,
+    held?: Uint8Array,
   ): void {
     const { k, alpha, lookup_timeout_ms } = this.#options.settings.dht;
     const nowMs = this.#options.clock.nowMs();
@@ -572,6 +603,7 @@ export class DhtNode {
       startMs: nowMs,
       deadlineMs: nowMs + lookup_timeout_ms,
       messages: 0,
+      value: held,
       valueHop: 0,
       finished: false,
       streams: 0,
@@ -613,13 +645,11 @@ export class DhtNode {
         if (reply.type === MessageType.nodes) {
           state.answered(candidate, reply.contacts, reply.token);
         } else if (
-          reply.type === MessageType.value && matchesContentKey(state.target, reply.value)
+          reply.type === MessageType.value &&
+          this.#values.verify(state.target, reply.value, operation.value)
         ) {
           state.answered(candidate, []);
-          operation.value = reply.value;
-          operation.valueHop = candidate.hop;
-          this.#finish(operation, true);
-          return;
+          if (this.#found(operation, reply.value, candidate.hop)) return;
         } else if (reply.type === MessageType.valueRef && this.#options.streams) {
           state.answered(candidate, []);
           this.#fetchByStream(operation, candidate);
@@ -658,11 +688,10 @@ export class DhtNode {
       const reply = answer && decodeMessage(answer, "stream");
       if (
         reply && typeof reply !== "string" && reply.type === MessageType.value &&
-        reply.sender.equals(id) && matchesContentKey(key, reply.value)
+        reply.sender.equals(id) && this.#values.verify(key, reply.value, operation.value)
       ) {
-        operation.value = reply.value;
-        operation.valueHop = candidate.hop;
-        this.#finish(operation, true);
+        if (this.#found(operation, reply.value, candidate.hop)) return;
+        this.#advance(operation);
         return;
       }
       if (reply && typeof reply !== "string" && reply.type === MessageType.value) {
@@ -670,6 +699,24 @@ export class DhtNode {
       }
       this.#advance(operation);
     });
+  }
+
+  /**
+   * Takes a verified value into a get: a final one ends the lookup (returns `true`); a versioned
+   * one is reconciled with what was found so far and the lookup goes on to the other holders.
+   */
+  #found(operation: LookupOperation, value: Uint8Array, hop: number): boolean {
+    const key = operation.state.target;
+    operation.valueHop = Math.max(operation.valueHop, hop);
+    if (this.#values.isFinal(value)) {
+      operation.value = value;
+      this.#finish(operation, true);
+      return true;
+    }
+    operation.value = operation.value === undefined
+      ? value
+      : this.#values.reconcile(key, operation.value, value, this.#options.clock.nowMs());
+    return false;
   }
 
   #finish(operation: LookupOperation, completed: boolean): void {
@@ -881,7 +928,7 @@ export class DhtNode {
     return 1 + (key.byteAt(19) ^ this.#self.byteAt(19)) / 2550;
   }
 
-  #write(entry: StoredValue, written: () => void = () => {}): void {
+  #write(entry: StoredValue, written: (error?: Error) => void = () => {}): void {
     this.#options.store.put(entry, (error) => {
       if (error) {
         this.#options.log?.warning("cannot write value {key}: {error}", {
@@ -889,7 +936,7 @@ export class DhtNode {
           error: error.message,
         });
       }
-      written();
+      written(error);
     });
   }
 

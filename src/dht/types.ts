@@ -143,6 +143,11 @@ export interface PutResult {
   key: NodeId;
   /** How many nodes acknowledged the STORE. */
   stored: number;
+  /**
+   * The local store's refusal, when this node could not keep the value itself (full, disk error,
+   * a newer version held); `undefined` when its copy is durable.
+   */
+  localError?: Error;
   /** Time from start to end, in ms of the injected clock. */
   durationMs: number;
 }

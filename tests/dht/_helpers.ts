@@ -11,13 +11,45 @@ import { NODE_ID_BYTES, NodeId } from "../../src/core/node_id.ts";
 import { Prng, randomBytes } from "../../src/core/rng.ts";
 import { DhtNode } from "../../src/dht/node.ts";
 import { decodeMessage, type Message } from "../../src/dht/messages.ts";
-import type { DhtSettings, StreamRequester } from "../../src/dht/types.ts";
+import type { DhtSettings, StreamRequester, ValueRules } from "../../src/dht/types.ts";
 import type { Address } from "../../src/net/address.ts";
 import type { Transport } from "../../src/net/transport.ts";
 import { SimCluster } from "../../src/sim/cluster.ts";
 import { SimNetwork } from "../../src/sim/network.ts";
 import { runOperations } from "../../src/sim/operations.ts";
 import { MemoryValueStore } from "../../src/store/memory_value_store.ts";
+import type { StoredValue, ValueStore } from "../../src/store/value_store.ts";
+
+/**
+ * A memory store that reconciles an incoming version with the held one, as the record store
+ * merges sets and keeps the higher sequence: what versioned values need from any store.
+ */
+export class ReconcilingStore implements ValueStore {
+  constructor(
+    readonly inner: ValueStore,
+    readonly rules: ValueRules,
+    readonly nowMs: () => number,
+  ) {}
+  get(key: NodeId): StoredValue | undefined {
+    return this.inner.get(key);
+  }
+  put(entry: StoredValue, done: (error?: Error) => void): void {
+    const held = this.inner.get(entry.key);
+    const value = held
+      ? this.rules.reconcile(entry.key, held.value, entry.value, this.nowMs())
+      : entry.value;
+    this.inner.put({ ...entry, value }, done);
+  }
+  delete(key: NodeId): void {
+    this.inner.delete(key);
+  }
+  values(): Iterable<StoredValue> {
+    return this.inner.values();
+  }
+  stats() {
+    return this.inner.stats();
+  }
+}
 
 /** The built-in settings of a node type, with some `[dht]` fields changed. */
 export function settingsFor(
@@ -145,6 +177,8 @@ export function joinedCluster(
     settingsOf?: (index: number) => DhtSettings | undefined;
     /** Give every node a stream transport: requests reach the peer's `answerStream` in 20 ms. */
     streams?: boolean;
+    /** Value rules for every node; their stores then reconcile versions ({@link ReconcilingStore}). */
+    values?: ValueRules;
   } = {},
 ): JoinedCluster {
   const network = new SimNetwork({ simSeed, latencyMsMin: 10, latencyMsMax: 100 });
@@ -163,9 +197,14 @@ export function joinedCluster(
     settings,
     createNode: (nodeOptions) => {
       const index = nodes.length;
+      const values = options.values;
       const nodeSettings = {
         ...nodeOptions,
         settings: options.settingsOf?.(index) ?? nodeOptions.settings,
+        ...(values && {
+          values,
+          store: new ReconcilingStore(nodeOptions.store, values, () => network.clock.nowMs()),
+        }),
       };
       const node = options.streams
         ? new AuthenticatedDhtNode({ ...nodeSettings, streams: streamFor(nodeOptions.nodeId) })

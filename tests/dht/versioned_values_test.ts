@@ -1,0 +1,79 @@
+/**
+ * Versioned values on the DHT (signed records, multi-writer sets): a get asks every holder among
+ * the k closest and reconciles what they hold, a put is checked by the node's value rules, and a
+ * STORE that does not verify is refused. The rules here are a toy set (strictly increasing bytes,
+ * union on merge) so the DHT's part is tested apart from Rhizome's records.
+ */
+
+import assert from "node:assert/strict";
+import type { NodeId } from "../../src/core/node_id.ts";
+import type { DhtNode } from "../../src/dht/node.ts";
+import type { GetResult, PutResult, ValueRules } from "../../src/dht/types.ts";
+import { runOne } from "../../src/sim/operations.ts";
+import { idFromPrefix, joinedCluster, settingsFor } from "./_helpers.ts";
+
+/** A set of bytes 0..239: its encoding is the members in increasing order. */
+const toySets: ValueRules = {
+  verify: (_key, value) =>
+    value.length > 0 && value.every((byte, i) => byte < 240 && (i === 0 || byte > value[i - 1])),
+  isFinal: () => false,
+  reconcile: (_key, a, b) => new Uint8Array([...new Set([...a, ...b])].sort((x, y) => x - y)),
+};
+
+function putAt(
+  network: ReturnType<typeof joinedCluster>["network"],
+  cluster: ReturnType<typeof joinedCluster>["cluster"],
+  nodes: DhtNode[],
+  index: number,
+  key: NodeId,
+  value: number[],
+): PutResult {
+  return runOne<PutResult>(network, (done) => {
+    cluster.call(index, () => nodes[index].putAt(key, new Uint8Array(value), done));
+  });
+}
+
+Deno.test("a get reconciles the versions every holder has, including the getter's own", () => {
+  const simSeed = 6_101;
+  const settings = settingsFor("full");
+  const { network, cluster, nodes } = joinedCluster(simSeed, 40, settings, { values: toySets });
+  const key = idFromPrefix(0x5a, 0x11);
+  const first = putAt(network, cluster, nodes, 3, key, [1]);
+  const second = putAt(network, cluster, nodes, 9, key, [2]);
+  assert.ok(first.ok && second.ok, `both puts stored, simSeed ${simSeed}`);
+  assert.equal(first.localError, undefined);
+  for (const reader of [3, 9, 20, 39]) {
+    const got = runOne<GetResult>(network, (done) => cluster.get(reader, key, done));
+    assert.ok(got.ok, `get from ${reader}, simSeed ${simSeed}`);
+    assert.deepEqual([...got.value!], [1, 2], `get from ${reader}, simSeed ${simSeed}`);
+  }
+});
+
+Deno.test("an entry only one holder has still reaches every reader", () => {
+  const simSeed = 6_102;
+  const settings = settingsFor("full");
+  const { network, cluster, nodes } = joinedCluster(simSeed, 40, settings, { values: toySets });
+  const key = idFromPrefix(0x33, 0x99);
+  const put = putAt(network, cluster, nodes, 5, key, [7]);
+  assert.ok(put.stored >= settings.dht.k / 2, `stored at ${put.stored}, simSeed ${simSeed}`);
+  // One holder alone learns of 8 (as if the others missed its STORE).
+  const holder = [...Array(40).keys()].find((i) => i !== 5 && cluster.store(i).get(key))!;
+  const held = cluster.store(holder).get(key)!;
+  cluster.store(holder).put({ ...held, value: new Uint8Array([7, 8]) }, () => {});
+  for (const reader of [0, 17, 33]) {
+    if (reader === holder) continue;
+    const got = runOne<GetResult>(network, (done) => cluster.get(reader, key, done));
+    assert.deepEqual([...got.value!], [7, 8], `get from ${reader}, simSeed ${simSeed}`);
+  }
+});
+
+Deno.test("a value that does not verify under its key is refused by putAt, storing nothing", () => {
+  const simSeed = 6_103;
+  const { cluster, nodes } = joinedCluster(simSeed, 20, settingsFor("full"), { values: toySets });
+  const key = idFromPrefix(0x71);
+  assert.throws(
+    () => cluster.call(2, () => nodes[2].putAt(key, new Uint8Array([3, 1]), () => {})),
+    /does not verify under key/,
+  );
+  assert.equal(cluster.store(2).get(key), undefined);
+});
