@@ -1,19 +1,41 @@
 /**
  * The local control API: HTTP on a loopback address, for the CLI commands that talk to a running
- * node (`status`, `peers`, `put`, `get`, `stop`). Every request must carry the bearer token the
- * node wrote to `api.token` (mode 0600) in its data directory; `api.json` beside it says where
- * the API listens, so `--data-dir` is all the CLI needs to find the node.
+ * node (`status`, `peers`, `put`, `get`, `stop`, `thread`, `post`, `vote`, `profile`). Every
+ * request must carry the bearer token the node wrote to `api.token` (mode 0600) in its data
+ * directory; `api.json` beside it says where the API listens, so `--data-dir` is all the CLI
+ * needs to find the node.
  *
- * | Route               | Method | Body in           | 2xx answer                              |
- * | ------------------- | ------ | ----------------- | --------------------------------------- |
- * | `/v1/status`        | GET    |                   | 200 {@link StatusReport}                |
- * | `/v1/peers`         | GET    |                   | 200 `{ "peers": PeerReport[] }`         |
- * | `/v1/put?ttl=S`     | POST   | the value's bytes | 200 {@link PutReport}                   |
- * | `/v1/get/<hex key>` | GET    |                   | 200 the value's bytes (404 when absent) |
- * | `/v1/stop`          | POST   |                   | 202 `{ "stopping": true }`              |
+ * | Route                            | Body in                  | Answer                      |
+ * | -------------------------------- | ------------------------ | --------------------------- |
+ * | GET `/v1/status`                 |                          | {@link StatusReport}        |
+ * | GET `/v1/peers`                  |                          | `{ "peers": PeerReport[] }` |
+ * | POST `/v1/put?ttl=S`             | the value's bytes        | {@link PutReport}           |
+ * | GET `/v1/get/<hex key>`          |                          | the value (404: absent)     |
+ * | POST `/v1/stop`                  |                          | 202 `{ "stopping": true }`  |
+ * | POST `/v1/threads`               | {@link NewThreadRequest} | {@link PublishReport}       |
+ * | GET `/v1/threads?order&…`        |                          | {@link ThreadList}          |
+ * | GET `/v1/threads/<id>?limit&…`   |                          | {@link ThreadView}          |
+ * | POST `/v1/posts`                 | {@link PostRequest}      | {@link PublishReport}       |
+ * | POST `/v1/votes`                 | {@link VoteRequest}      | {@link PublishReport}       |
+ * | POST `/v1/profile`               | {@link ProfileRequest}   | {@link PublishReport}       |
+ * | GET `/v1/profiles/<author key>`  |                          | {@link ProfileView}         |
+ * | POST `/v1/records?key=<hex key>` | an encoded record        | {@link PublishReport}       |
+ *
+ * Answers are 200 unless marked. Routes match exactly: `/v1/threads` lists (GET) or starts
+ * (POST) threads, `/v1/threads/<id>` (one more path segment) shows one. JSON bodies need
+ * `Content-Type: application/json` and may hold only the request's fields, with the right types
+ * (src/api/request_shapes.ts); IDs and keys in a body are lower-case hex, in a path or query any
+ * case. Query: `order` is `recent` (default) or `popular`; `limit` is 1 to {@link threadPageMax}
+ * threads (default {@link threadPageDefault}) or 1 to {@link messagePageMax} messages (default
+ * {@link messagePageDefault}); `cursor` is a page's `next_cursor`. A malformed request answers
+ * 400 and reaches no handler.
  *
  * Every failure is `{ "error": { "code", "message" } }`: `code` is a Rhizome {@link ErrorCode}
- * (so the CLI can relay it and pick the exit status), the HTTP status tells the cases apart.
+ * (so the CLI can relay it and pick the exit status), the HTTP status tells the cases apart:
+ * 400 `INVALID_INPUT` (malformed request), 404 `NOT_FOUND` (no such thread, message or profile),
+ * 409 `VOTE_REPEATED` or `RECORD_STALE`, 413 (body over {@link controlBodyBytesMax}), 422
+ * `CONTENT_INVALID`, `RECORD_INVALID` or `AUTHOR_MISSING` (well-formed but refused), 503
+ * `UNAVAILABLE`, 507 `STORE_FULL`.
  *
  * @module
  */
@@ -27,8 +49,38 @@ import { recordBytesMax } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { NODE_ID_BYTES } from "../core/node_id.ts";
 import { describeOsError } from "../core/os_error.ts";
+import type {
+  NewThreadRequest,
+  PostRequest,
+  ProfileRequest,
+  ProfileView,
+  PublishReport,
+  ThreadList,
+  ThreadListRequest,
+  ThreadShowRequest,
+  ThreadView,
+  VoteRequest,
+} from "../discussion/reports.ts";
 import type { NodeStatus } from "../node/node.ts";
 import { writeFileAtomic } from "../store/atomic_file.ts";
+import {
+  parseAuthorKeyHex,
+  parseIdHex,
+  parseNewThreadRequest,
+  parsePostRequest,
+  parseProfileRequest,
+  parseThreadListQuery,
+  parseThreadShowQuery,
+  parseVoteRequest,
+} from "./request_shapes.ts";
+
+export {
+  messagePageDefault,
+  messagePageMax,
+  threadPageDefault,
+  threadPageMax,
+} from "../discussion/mod.ts";
+export { cursorLengthMax } from "./request_shapes.ts";
 
 /** Names of the control API's files inside the data directory. */
 export const CONTROL_API_FILES = {
@@ -39,9 +91,11 @@ export const CONTROL_API_FILES = {
 } as const;
 
 /**
- * Largest request body: a put's value. Equal to the record limit, because a larger value could
- * never be stored; refusing it before reading keeps a runaway `put -` from filling memory.
- * At the limit: 413, nothing read further, the handler not called.
+ * Largest request body: a put's value, a raw record, or a JSON request. Equal to the record
+ * limit, because a larger value or record could never be stored, and a JSON request holds at
+ * most one body of `bodyBytesMax` (16 KiB) with its escapes; refusing it before reading keeps a
+ * runaway `put -` from filling memory. Beyond it: 413, nothing read further, the handler not
+ * called.
  */
 export const controlBodyBytesMax: number = recordBytesMax;
 
@@ -82,6 +136,22 @@ export const CONTROL_ROUTES = {
   get: "/v1/get/",
   /** POST: the node stops after answering 202. */
   stop: "/v1/stop",
+  /** POST a JSON {@link NewThreadRequest}: a {@link PublishReport}. */
+  newThread: "/v1/threads",
+  /** GET, `?order=recent|popular&limit=N&cursor=C` optional: a {@link ThreadList}. */
+  listThreads: "/v1/threads",
+  /** GET, followed by the thread's ID, `?limit=N&cursor=C` optional: a {@link ThreadView}. */
+  showThread: "/v1/threads/",
+  /** POST a JSON {@link PostRequest}: a {@link PublishReport}. */
+  post: "/v1/posts",
+  /** POST a JSON {@link VoteRequest}: a {@link PublishReport}. */
+  vote: "/v1/votes",
+  /** POST a JSON {@link ProfileRequest}: a {@link PublishReport}. */
+  setProfile: "/v1/profile",
+  /** GET, followed by the author's public key in hex: a {@link ProfileView}, or 404. */
+  showProfile: "/v1/profiles/",
+  /** POST an encoded record, `?key=<hex>` required: a {@link PublishReport}. */
+  publishRecord: "/v1/records",
 } as const;
 
 /** A value JSON can carry. */
@@ -126,7 +196,7 @@ export interface ControlHandlers {
    * @param value At most {@link controlBodyBytesMax} bytes.
    * @param ttlS Seconds to keep it (1 to {@link controlTtlSecondsMax}); the node's default when
    *   absent.
-   * @throws {RhizomeError} `INVALID_INPUT` or `RECORD_INVALID` (400), `STORE_FULL` (507),
+   * @throws {RhizomeError} `INVALID_INPUT` (400), `RECORD_INVALID` (422), `STORE_FULL` (507),
    *   `UNAVAILABLE` (503); anything else is answered 500.
    */
   put(value: Uint8Array, ttlS?: number): Promise<PutReport>;
@@ -142,6 +212,71 @@ export interface ControlHandlers {
    * may close this API (whose shutdown waits for requests in flight).
    */
   stop(): Promise<void>;
+  /**
+   * Starts a thread.
+   *
+   * @param request Checked for shape; the content rules are the handler's.
+   * @returns What was published.
+   * @throws {RhizomeError} `CONTENT_INVALID` or `AUTHOR_MISSING` (422), `UNAVAILABLE` (503).
+   */
+  newThread(request: NewThreadRequest): Promise<PublishReport>;
+  /**
+   * Lists threads.
+   *
+   * @param request The order, a limit of 1 to {@link threadPageMax} and the cursor.
+   * @returns One page.
+   */
+  listThreads(request: ThreadListRequest): Promise<ThreadList>;
+  /**
+   * Reads a thread.
+   *
+   * @param request The ID (lower case), a limit of 1 to {@link messagePageMax} and the cursor.
+   * @returns The thread and one page of its messages.
+   * @throws {RhizomeError} `NOT_FOUND` (404) when the thread is not on the network.
+   */
+  showThread(request: ThreadShowRequest): Promise<ThreadView>;
+  /**
+   * Posts a message or a reply.
+   *
+   * @param request Checked for shape; the content rules are the handler's.
+   * @returns What was published.
+   * @throws {RhizomeError} `NOT_FOUND` (404) for a missing thread or parent, `CONTENT_INVALID`
+   *   or `AUTHOR_MISSING` (422).
+   */
+  post(request: PostRequest): Promise<PublishReport>;
+  /**
+   * Votes on a thread or message.
+   *
+   * @param request Checked for shape.
+   * @returns What was published.
+   * @throws {RhizomeError} `NOT_FOUND` (404), `VOTE_REPEATED` (409), `AUTHOR_MISSING` (422).
+   */
+  vote(request: VoteRequest): Promise<PublishReport>;
+  /**
+   * Publishes the author's profile.
+   *
+   * @param request Checked for shape; the content rules are the handler's.
+   * @returns What was published.
+   * @throws {RhizomeError} `CONTENT_INVALID` or `AUTHOR_MISSING` (422).
+   */
+  setProfile(request: ProfileRequest): Promise<PublishReport>;
+  /**
+   * Reads an author's profile.
+   *
+   * @param author The author's public key, 64 lower-case hex digits.
+   * @returns The profile.
+   * @throws {RhizomeError} `NOT_FOUND` (404) when the author has none.
+   */
+  showProfile(author: string): Promise<ProfileView>;
+  /**
+   * Publishes a record signed elsewhere (any kind).
+   *
+   * @param key The record's key, 40 lower-case hex digits.
+   * @param record The encoded record, at most {@link controlBodyBytesMax} bytes.
+   * @returns What was published.
+   * @throws {RhizomeError} `RECORD_INVALID` (422) when it does not verify under the key.
+   */
+  publishRecord(key: string, record: Uint8Array): Promise<PublishReport>;
 }
 
 /** Limits a test may lower; the defaults are the named constants. */
@@ -277,12 +412,22 @@ export async function readBytesLimited(
 /** A route's name, as in {@link CONTROL_ROUTES}. */
 type RouteName = keyof typeof CONTROL_ROUTES;
 
+const routeNames = Object.keys(CONTROL_ROUTES) as RouteName[];
+
 const routeMethods: Record<RouteName, "GET" | "POST"> = {
   status: "GET",
   peers: "GET",
   put: "POST",
   get: "GET",
   stop: "POST",
+  newThread: "POST",
+  listThreads: "GET",
+  showThread: "GET",
+  post: "POST",
+  vote: "POST",
+  setProfile: "POST",
+  showProfile: "GET",
+  publishRecord: "POST",
 };
 
 /** What each route does, for "Cannot <action>: …" messages. */
@@ -292,10 +437,42 @@ const routeActions: Record<RouteName, string> = {
   put: "put the value",
   get: "get the value",
   stop: "stop the node",
+  newThread: "start the thread",
+  listThreads: "list threads",
+  showThread: "show the thread",
+  post: "post the message",
+  vote: "cast the vote",
+  setProfile: "set the profile",
+  showProfile: "show the profile",
+  publishRecord: "publish the record",
 };
 
-const routeList = Object.entries(CONTROL_ROUTES)
-  .map(([name, path]) => `${routeMethods[name as RouteName]} ${path}${name === "get" ? "KEY" : ""}`)
+/** The query parameters each route accepts; any other is refused. */
+const routeQueries: Record<RouteName, readonly string[]> = {
+  status: [],
+  peers: [],
+  put: ["ttl"],
+  get: [],
+  stop: [],
+  newThread: [],
+  listThreads: ["order", "limit", "cursor"],
+  showThread: ["limit", "cursor"],
+  post: [],
+  vote: [],
+  setProfile: [],
+  showProfile: [],
+  publishRecord: ["key"],
+};
+
+/** What follows a parameter route's prefix, for the route list in messages. */
+const routeParameters: Partial<Record<RouteName, string>> = {
+  get: "KEY",
+  showThread: "ID",
+  showProfile: "AUTHOR",
+};
+
+const routeList = routeNames
+  .map((name) => `${routeMethods[name]} ${CONTROL_ROUTES[name]}${routeParameters[name] ?? ""}`)
   .join(", ");
 
 /**
@@ -306,10 +483,16 @@ function httpStatusOf(code: ErrorCode): number {
   switch (code) {
     case "USAGE":
     case "INVALID_INPUT":
-    case "RECORD_INVALID":
       return 400;
+    case "NOT_FOUND":
+      return 404;
     case "RECORD_STALE":
+    case "VOTE_REPEATED":
       return 409;
+    case "RECORD_INVALID":
+    case "CONTENT_INVALID":
+    case "AUTHOR_MISSING":
+      return 422;
     case "STORE_FULL":
       return 507;
     case "UNAVAILABLE":
@@ -562,25 +745,27 @@ class RequestState {
   /** Finds the route and runs it. Never rejects: failures become error answers. */
   async #route(request: Request, signal: AbortSignal): Promise<Response> {
     const url = new URL(request.url);
-    const name = routeOf(url.pathname);
-    if (name === undefined) {
+    const candidates = routesAt(url.pathname);
+    if (candidates.length === 0) {
       return errorResponse(
         404,
         "USAGE",
         `Cannot find ${clip(url.pathname)}: the control API has ${routeList}`,
       );
     }
-    const method = routeMethods[name];
-    if (request.method !== method) {
+    const name = candidates.find((candidate) => routeMethods[candidate] === request.method);
+    if (name === undefined) {
+      const methods = candidates.map((candidate) => routeMethods[candidate]);
       return errorResponse(
         405,
         "USAGE",
-        `Cannot ${request.method.slice(0, 10)} ${CONTROL_ROUTES[name]}: use ${method}`,
-        { allow: method },
+        `Cannot ${request.method.slice(0, 10)} ${CONTROL_ROUTES[candidates[0]]}: ` +
+          `use ${methods.join(" or ")}`,
+        { allow: methods.join(", ") },
       );
     }
     try {
-      checkQuery(url, name === "put" ? ["ttl"] : []);
+      checkQuery(url, routeQueries[name]);
       return await this.#run(name, request, url, signal);
     } catch (error) {
       return this.#failure(name, error);
@@ -601,21 +786,11 @@ class RequestState {
       case "put": {
         const ttlText = url.searchParams.get("ttl");
         const ttlS = ttlText === null ? undefined : parseTtlSeconds(ttlText);
-        const declared = Number(request.headers.get("content-length") ?? 0);
-        const value = declared > controlBodyBytesMax
-          ? undefined
-          : await readBytesLimited(request.body, controlBodyBytesMax, signal);
-        if (value === undefined) {
-          return errorResponse(
-            413,
-            "INVALID_INPUT",
-            `Cannot put the value: it is larger than ${controlBodyBytesMax} bytes`,
-          );
-        }
+        const value = await readBody(name, request, signal);
         return jsonResponse(200, await this.#handlers.put(value, ttlS));
       }
       case "get": {
-        const key = parseKeyHex(url.pathname.slice(CONTROL_ROUTES.get.length));
+        const key = parseKeyHex(pathParameter(name, url));
         const value = await this.#handlers.get(key);
         if (value === undefined) {
           return errorResponse(404, "UNAVAILABLE", `Cannot get ${key}: no value found`);
@@ -630,10 +805,54 @@ class RequestState {
           .then(() => this.#handlers.stop())
           .catch((error) => this.log?.error("stopping the node failed: {error}", { error }));
         return jsonResponse(202, { stopping: true });
+      case "newThread": {
+        const thread = parseNewThreadRequest(await readJson(name, request, signal));
+        return jsonResponse(200, await this.#handlers.newThread(thread));
+      }
+      case "listThreads":
+        return jsonResponse(
+          200,
+          await this.#handlers.listThreads(parseThreadListQuery(url.searchParams)),
+        );
+      case "showThread": {
+        const show = parseThreadShowQuery(pathParameter(name, url), url.searchParams);
+        return jsonResponse(200, await this.#handlers.showThread(show));
+      }
+      case "post": {
+        const post = parsePostRequest(await readJson(name, request, signal));
+        return jsonResponse(200, await this.#handlers.post(post));
+      }
+      case "vote": {
+        const vote = parseVoteRequest(await readJson(name, request, signal));
+        return jsonResponse(200, await this.#handlers.vote(vote));
+      }
+      case "setProfile": {
+        const profile = parseProfileRequest(await readJson(name, request, signal));
+        return jsonResponse(200, await this.#handlers.setProfile(profile));
+      }
+      case "showProfile": {
+        const author = parseAuthorKeyHex(pathParameter(name, url));
+        return jsonResponse(200, await this.#handlers.showProfile(author));
+      }
+      case "publishRecord": {
+        const keyText = url.searchParams.get("key");
+        if (keyText === null) {
+          throw new InvalidInputError(
+            'Cannot read the request: parameter "key" is missing (the record\'s key, ' +
+              `${NODE_ID_BYTES * 2} hex digits)`,
+          );
+        }
+        const key = parseIdHex(keyText, "record key");
+        const record = await readBody(name, request, signal);
+        return jsonResponse(200, await this.#handlers.publishRecord(key, record));
+      }
     }
   }
 
   #failure(name: RouteName, error: unknown): Response {
+    if (error instanceof BodyTooLargeError) {
+      return errorResponse(413, error.code, error.message);
+    }
     if (error instanceof RhizomeError) {
       return errorResponse(httpStatusOf(error.code), error.code, error.message);
     }
@@ -647,16 +866,30 @@ class RequestState {
   }
 }
 
-function routeOf(path: string): RouteName | undefined {
-  if (path.startsWith(CONTROL_ROUTES.get)) return "get";
-  for (const name of ["status", "peers", "put", "stop"] as const) {
-    if (path === CONTROL_ROUTES[name]) return name;
-  }
-  return undefined;
+/**
+ * The routes at a path, in {@link CONTROL_ROUTES} order. A path ending in `/` there takes
+ * exactly one more segment (`/v1/threads/<id>`, not `/v1/threads/<id>/x`); any other matches
+ * only itself, so `/v1/threads` and `/v1/threads/<id>` never meet.
+ */
+function routesAt(path: string): RouteName[] {
+  return routeNames.filter((name) => {
+    const route = CONTROL_ROUTES[name];
+    if (!route.endsWith("/")) return path === route;
+    return path.startsWith(route) && !path.slice(route.length).includes("/");
+  });
 }
 
-/** Refuses unknown query parameters, so a typo (`?tll=60`) is not silently ignored. */
-function checkQuery(url: URL, allowed: string[]): void {
+/** The path segment after a parameter route's prefix. */
+function pathParameter(name: RouteName, url: URL): string {
+  return url.pathname.slice(CONTROL_ROUTES[name].length);
+}
+
+/**
+ * Refuses unknown or repeated query parameters, so a typo (`?tll=60`) or a second value is not
+ * silently ignored.
+ */
+function checkQuery(url: URL, allowed: readonly string[]): void {
+  const seen = new Set<string>();
   for (const name of url.searchParams.keys()) {
     if (!allowed.includes(name)) {
       throw new InvalidInputError(
@@ -664,6 +897,54 @@ function checkQuery(url: URL, allowed: string[]): void {
           (allowed.length > 0 ? `(expected ${allowed.join(", ")})` : "(none expected)"),
       );
     }
+    if (seen.has(name)) {
+      throw new InvalidInputError(`Cannot read the request: parameter "${name}" is repeated`);
+    }
+    seen.add(name);
+  }
+}
+
+/** A body over {@link controlBodyBytesMax}: answered 413. */
+class BodyTooLargeError extends InvalidInputError {}
+
+/** The whole body, refusing one over {@link controlBodyBytesMax} before reading it all. */
+async function readBody(
+  name: RouteName,
+  request: Request,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
+  const declared = Number(request.headers.get("content-length") ?? 0);
+  const body = declared > controlBodyBytesMax
+    ? undefined
+    : await readBytesLimited(request.body, controlBodyBytesMax, signal);
+  if (body === undefined) {
+    throw new BodyTooLargeError(
+      `Cannot ${routeActions[name]}: it is larger than ${controlBodyBytesMax} bytes`,
+    );
+  }
+  return body;
+}
+
+/** The body parsed as JSON; it must say it is JSON and be UTF-8. Its shape is checked after. */
+async function readJson(name: RouteName, request: Request, signal: AbortSignal): Promise<unknown> {
+  const type = request.headers.get("content-type");
+  if (type === null || !/^application\/json\s*(;|$)/i.test(type)) {
+    throw new InvalidInputError(
+      "Cannot read the request: the body must be JSON (Content-Type: application/json), got " +
+        (type === null ? "no Content-Type" : `"${clip(type)}"`),
+    );
+  }
+  const bytes = await readBody(name, request, signal);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new InvalidInputError("Cannot read the request: the body is not UTF-8");
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new InvalidInputError("Cannot read the request: the body is not valid JSON");
   }
 }
 

@@ -15,6 +15,18 @@ import {
   RhizomeError,
 } from "../core/errors.ts";
 import { describeOsError } from "../core/os_error.ts";
+import type {
+  NewThreadRequest,
+  PostRequest,
+  ProfileRequest,
+  ProfileView,
+  PublishReport,
+  ThreadList,
+  ThreadListRequest,
+  ThreadShowRequest,
+  ThreadView,
+  VoteRequest,
+} from "../discussion/reports.ts";
 import {
   CONTROL_API_FILES,
   CONTROL_ROUTES,
@@ -28,6 +40,7 @@ import {
   readBytesLimited,
   type StatusReport,
 } from "./control_api.ts";
+import { parseAuthorKeyHex, parseIdHex } from "./request_shapes.ts";
 
 /**
  * How long the client waits for an answer: the server's own timeout plus a margin, so a slow
@@ -200,11 +213,7 @@ export class ControlClient {
    * @throws {RhizomeError} When the node does not answer or refuses.
    */
   async put(value: Uint8Array, ttlS?: number): Promise<PutReport> {
-    if (value.length > controlBodyBytesMax) {
-      throw new InvalidInputError(
-        `Cannot put the value: it is ${value.length} bytes, the limit is ${controlBodyBytesMax}`,
-      );
-    }
+    checkBodySize("put the value", value);
     const query = ttlS === undefined ? "" : `?ttl=${encodeURIComponent(String(ttlS))}`;
     const body = await this.#json("POST", CONTROL_ROUTES.put + query, value);
     if (!isObject(body) || typeof body.key !== "string" || typeof body.stored !== "number") {
@@ -245,6 +254,126 @@ export class ControlClient {
   }
 
   /**
+   * `POST /v1/threads`.
+   *
+   * @param request The thread.
+   * @returns What was published.
+   * @throws {InvalidInputError} When the request encodes to more than
+   *   {@link controlBodyBytesMax} bytes (nothing is sent).
+   * @throws {RhizomeError} When the node does not answer or refuses (`CONTENT_INVALID`,
+   *   `AUTHOR_MISSING`, …).
+   */
+  async newThread(request: NewThreadRequest): Promise<PublishReport> {
+    return this.#publishReport(await this.#postJson(CONTROL_ROUTES.newThread, request));
+  }
+
+  /**
+   * `GET /v1/threads`.
+   *
+   * @param request The order, page size and cursor.
+   * @returns One page of threads.
+   * @throws {RhizomeError} When the node does not answer or refuses.
+   */
+  async listThreads(request: ThreadListRequest): Promise<ThreadList> {
+    const query = new URLSearchParams({ order: request.order, limit: String(request.limit) });
+    if (request.cursor !== undefined) query.set("cursor", request.cursor);
+    const body = await this.#json("GET", `${CONTROL_ROUTES.listThreads}?${query}`);
+    if (!isObject(body) || !Array.isArray(body.threads) || !Array.isArray(body.missing)) {
+      throw this.#malformed("thread list", "no threads");
+    }
+    return body as unknown as ThreadList;
+  }
+
+  /**
+   * `GET /v1/threads/<id>`.
+   *
+   * @param request The thread's ID, page size and cursor.
+   * @returns The thread and one page of its messages.
+   * @throws {InvalidInputError} When the ID is not 40 hex digits (nothing is sent).
+   * @throws {RhizomeError} When the node does not answer or refuses (`NOT_FOUND`, …).
+   */
+  async showThread(request: ThreadShowRequest): Promise<ThreadView> {
+    const id = parseIdHex(request.thread, "thread ID");
+    const query = new URLSearchParams({ limit: String(request.limit) });
+    if (request.cursor !== undefined) query.set("cursor", request.cursor);
+    const body = await this.#json("GET", `${CONTROL_ROUTES.showThread}${id}?${query}`);
+    if (!isObject(body) || !isObject(body.thread) || !Array.isArray(body.messages)) {
+      throw this.#malformed("thread show", "no thread");
+    }
+    return body as unknown as ThreadView;
+  }
+
+  /**
+   * `POST /v1/posts`.
+   *
+   * @param request The message.
+   * @returns What was published.
+   * @throws {InvalidInputError} When the request is too large (nothing is sent).
+   * @throws {RhizomeError} When the node does not answer or refuses (`NOT_FOUND`,
+   *   `CONTENT_INVALID`, `AUTHOR_MISSING`, …).
+   */
+  async post(request: PostRequest): Promise<PublishReport> {
+    return this.#publishReport(await this.#postJson(CONTROL_ROUTES.post, request));
+  }
+
+  /**
+   * `POST /v1/votes`.
+   *
+   * @param request The vote.
+   * @returns What was published.
+   * @throws {RhizomeError} When the node does not answer or refuses (`NOT_FOUND`,
+   *   `VOTE_REPEATED`, `AUTHOR_MISSING`, …).
+   */
+  async vote(request: VoteRequest): Promise<PublishReport> {
+    return this.#publishReport(await this.#postJson(CONTROL_ROUTES.vote, request));
+  }
+
+  /**
+   * `POST /v1/profile`.
+   *
+   * @param request The fields to change.
+   * @returns What was published.
+   * @throws {InvalidInputError} When the request is too large (nothing is sent).
+   * @throws {RhizomeError} When the node does not answer or refuses (`CONTENT_INVALID`,
+   *   `AUTHOR_MISSING`, …).
+   */
+  async setProfile(request: ProfileRequest): Promise<PublishReport> {
+    return this.#publishReport(await this.#postJson(CONTROL_ROUTES.setProfile, request));
+  }
+
+  /**
+   * `GET /v1/profiles/<author>`.
+   *
+   * @param author The author's public key in hex.
+   * @returns The profile.
+   * @throws {InvalidInputError} When the key is not 64 hex digits (nothing is sent).
+   * @throws {RhizomeError} When the node does not answer or refuses (`NOT_FOUND`, …).
+   */
+  async showProfile(author: string): Promise<ProfileView> {
+    const body = await this.#json("GET", CONTROL_ROUTES.showProfile + parseAuthorKeyHex(author));
+    if (!isObject(body) || typeof body.author !== "string") {
+      throw this.#malformed("profile show", "no author");
+    }
+    return body as unknown as ProfileView;
+  }
+
+  /**
+   * `POST /v1/records?key=<hex>`.
+   *
+   * @param key The record's key in hex.
+   * @param record The encoded record, at most {@link controlBodyBytesMax} bytes.
+   * @returns What was published.
+   * @throws {InvalidInputError} When the key is malformed or the record too large (nothing is
+   *   sent).
+   * @throws {RhizomeError} When the node does not answer or refuses (`RECORD_INVALID`, …).
+   */
+  async publishRecord(key: string, record: Uint8Array): Promise<PublishReport> {
+    const path = `${CONTROL_ROUTES.publishRecord}?key=${parseIdHex(key, "record key")}`;
+    checkBodySize("publish the record", record);
+    return this.#publishReport(await this.#json("POST", path, record));
+  }
+
+  /**
    * Waits until the API stops answering (its port refuses connections), polling.
    *
    * @param timeoutMs How long to wait.
@@ -264,8 +393,20 @@ export class ControlClient {
     }
   }
 
-  async #json(method: string, path: string, body?: Uint8Array): Promise<unknown> {
-    const response = await this.#send(method, path, body);
+  /** Sends `request` as a JSON body (checked for size first). */
+  async #postJson(path: string, request: object): Promise<unknown> {
+    const body = new TextEncoder().encode(JSON.stringify(request));
+    checkBodySize("send the request", body);
+    return await this.#json("POST", path, body, { "content-type": "application/json" });
+  }
+
+  async #json(
+    method: string,
+    path: string,
+    body?: Uint8Array,
+    headers: Record<string, string> = {},
+  ): Promise<unknown> {
+    const response = await this.#send(method, path, body, headers);
     if (!response.ok) throw await this.#errorOf(response);
     const bytes = await this.#bytesOf(response);
     try {
@@ -276,13 +417,18 @@ export class ControlClient {
   }
 
   /** Sends one request; a refused connection or a timeout becomes `UNAVAILABLE`. */
-  async #send(method: string, path: string, body?: Uint8Array): Promise<Response> {
+  async #send(
+    method: string,
+    path: string,
+    body?: Uint8Array,
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), this.#timeoutMs);
     try {
       return await fetch(this.url + path, {
         method,
-        headers: { authorization: `Bearer ${this.#token}` },
+        headers: { ...headers, authorization: `Bearer ${this.#token}` },
         body: body as Uint8Array<ArrayBuffer> | undefined,
         signal: abort.signal,
       });
@@ -337,10 +483,30 @@ export class ControlClient {
     return new ControlApiError(response.status, knownCode(error.code), message);
   }
 
+  /** The answer of a publishing route, checked for the fields every report has. */
+  #publishReport(body: unknown): PublishReport {
+    if (
+      !isObject(body) || typeof body.id !== "string" || typeof body.kind !== "string" ||
+      typeof body.stored !== "number" || !isObject(body.indexes)
+    ) {
+      throw this.#malformed("publish", "no publish report");
+    }
+    return body as unknown as PublishReport;
+  }
+
   #malformed(what: string, problem: string): RhizomeError {
     return new RhizomeError(
       "UNAVAILABLE",
       `Cannot read the node's answer to ${what}: ${problem} (is ${this.url} a rhizome node?)`,
+    );
+  }
+}
+
+/** Refuses a body the API would refuse, before sending it. */
+function checkBodySize(action: string, body: Uint8Array): void {
+  if (body.length > controlBodyBytesMax) {
+    throw new InvalidInputError(
+      `Cannot ${action}: it is ${body.length} bytes, the limit is ${controlBodyBytesMax}`,
     );
   }
 }

@@ -18,6 +18,8 @@ export interface FlagSpec {
   short?: string;
   /** The value's placeholder in help, for string flags. */
   valueName?: string;
+  /** A string flag that may be given more than once; its value is then every one, in order. */
+  multiple?: boolean;
   /** One line for help. */
   description: string;
 }
@@ -64,8 +66,8 @@ export interface GlobalFlags {
 
 /** Everything a command's `run` gets. */
 export interface CommandContext {
-  /** The command's own flags, by long name. */
-  flags: Record<string, string | boolean | undefined>;
+  /** The command's own flags, by long name (an array for {@link FlagSpec.multiple} ones). */
+  flags: Record<string, string | boolean | string[] | undefined>;
   /** Words after the command name. */
   positionals: string[];
   /** The global flags. */
@@ -115,7 +117,9 @@ export interface Command {
   /** How many words may follow the command name. */
   positionals: { min: number; max: number };
   /** Settings the command's flags override (validated with the rest of the configuration). */
-  configOverrides?(flags: Record<string, string | boolean | undefined>): ConfigOverride[];
+  configOverrides?(
+    flags: Record<string, string | boolean | string[] | undefined>,
+  ): ConfigOverride[];
   /**
    * Runs the command.
    *

@@ -9,10 +9,11 @@ import { type Command, type FlagSpec, GLOBAL_FLAGS } from "./command.ts";
 /** The exit statuses, as help and the README list them. */
 export const EXIT_STATUS_HELP = `Exit status:
   0   success
-  1   failure (the operation failed or found nothing; or the command is not in this build)
+  1   failure (the operation failed or found nothing, the content was refused; or the
+      command is not in this build)
   2   usage error (unknown command or flag, bad argument)
   3   invalid or unreadable configuration
-  4   identity key missing, unreadable or corrupt
+  4   identity or author key missing, unreadable or corrupt
   5   data directory cannot be created, read or written
   6   init refused: the data directory already holds an identity
   70  internal error (a bug: please report it)`;

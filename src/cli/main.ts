@@ -31,7 +31,9 @@ import {
   GLOBAL_FLAGS,
   type GlobalFlags,
 } from "./command.ts";
+import { authorCommand } from "./commands/author.ts";
 import { configCommand } from "./commands/config.ts";
+import { postCommand, profileCommand, threadCommand, voteCommand } from "./commands/discussion.ts";
 import { helpCommand } from "./commands/help.ts";
 import { idCommand } from "./commands/id.ts";
 import { initCommand } from "./commands/init.ts";
@@ -58,6 +60,11 @@ export const COMMANDS: readonly Command[] = [
   putCommand,
   getCommand,
   stopCommand,
+  threadCommand,
+  postCommand,
+  voteCommand,
+  profileCommand,
+  authorCommand,
   initCommand,
   idCommand,
   configCommand,
@@ -133,7 +140,11 @@ function parseFlags(command: Command, args: readonly string[]) {
   const options: ParseArgsConfig["options"] = {};
   const all: Record<string, FlagSpec> = { ...GLOBAL_FLAGS, ...command.flags };
   for (const [name, spec] of Object.entries(all)) {
-    options[name] = spec.short ? { type: spec.type, short: spec.short } : { type: spec.type };
+    options[name] = {
+      type: spec.type,
+      ...(spec.short ? { short: spec.short } : {}),
+      ...(spec.multiple ? { multiple: true } : {}),
+    };
   }
   try {
     return parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
@@ -205,7 +216,7 @@ function makeContext(
   let dataDir: DataDir | undefined;
   let resolved: Promise<ResolvedConfig> | undefined;
   const context: CommandContext = {
-    flags: values as Record<string, string | boolean | undefined>,
+    flags: values as Record<string, string | boolean | string[] | undefined>,
     positionals,
     global,
     env: io.env,

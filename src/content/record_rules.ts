@@ -1,5 +1,7 @@
 /**
- * Rhizome's record rules for the store: verification by {@link decodeRecord}, a higher sequence
+ * Rhizome's record rules for the store: verification by {@link checkRecord} (key and signatures)
+ * and {@link checkContent} (the content rules without the time rules: the store's verify is given
+ * no time; the DHT applies them at its clock, src/content/dht_rules.ts), a higher sequence
  * replacing a mutable record, sets merged by union.
  *
  * @module
@@ -9,6 +11,7 @@ import { bytesEqual } from "../core/bytes.ts";
 import { recordBytesMax } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import type { MergeResult, RecordRules, VerifiedRecord } from "../store/record_rules.ts";
+import { checkContent } from "./key_schema.ts";
 import {
   checkRecord,
   decodeStoredRecord,
@@ -35,6 +38,7 @@ export const recordRules: RecordRules<VerifiedDhtRecord> = {
     // Only a set gains from the held version (its known entries skip verification).
     const heldBytes = record.kind === RecordKind.set ? held() : undefined;
     checkRecord(key, record, heldBytes && decodeStoredRecord(heldBytes));
+    checkContent(key, record);
     return { kind: record.kind, bytes, record };
   },
 

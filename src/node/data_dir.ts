@@ -19,6 +19,8 @@ export const DATA_DIR_FILES = {
   records: "records.mdb",
   /** The single-writer lock: the running node's PID, under an OS lock (data_dir_lock.ts). */
   lock: "node.lock",
+  /** The author keys (`<name>.key`, mode 0600) and `current` (author_keys.ts). */
+  authors: "authors",
 } as const;
 
 /**
@@ -63,6 +65,11 @@ export class DataDir {
   /** @returns The path of the record store's LMDB file. */
   get recordsPath(): string {
     return join(this.path, DATA_DIR_FILES.records);
+  }
+
+  /** @returns The path of the author keys folder. */
+  get authorsPath(): string {
+    return join(this.path, DATA_DIR_FILES.authors);
   }
 
   /**

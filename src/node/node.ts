@@ -24,8 +24,24 @@ import type { Identity } from "../core/identity.ts";
 import { getLog, type Log } from "../core/log.ts";
 import { NodeId } from "../core/node_id.ts";
 import { SystemClock } from "../core/system_clock.ts";
-import { decodeRecord, encodeRecord, RecordKind } from "../content/records.ts";
+import { recordValueRules } from "../content/dht_rules.ts";
+import { checkContent } from "../content/key_schema.ts";
+import { decodeRecord, encodeRecord, recordKey, RecordKind } from "../content/records.ts";
 import { recordRules } from "../content/record_rules.ts";
+import { Publisher } from "../discussion/publisher.ts";
+import { Reader } from "../discussion/reader.ts";
+import type {
+  NewThreadRequest,
+  PostRequest,
+  ProfileRequest,
+  ProfileView,
+  PublishReport,
+  ThreadList,
+  ThreadListRequest,
+  ThreadShowRequest,
+  ThreadView,
+  VoteRequest,
+} from "../discussion/reports.ts";
 import { DhtNode } from "../dht/node.ts";
 import type { Contact } from "../dht/types.ts";
 import type { Address } from "../net/address.ts";
@@ -33,7 +49,9 @@ import { SecureChannel } from "../net/secure_channel.ts";
 import { StreamClient, StreamListener, type StreamPeer } from "../net/stream_transport.ts";
 import { canonicalUdpAddress, UdpTransport } from "../net/udp_transport.ts";
 import { RecordStore } from "../store/record_store.ts";
+import { AuthorKeys } from "./author_keys.ts";
 import { cryptoRandomBytes, CryptoRng } from "./crypto_rng.ts";
+import { DhtRecordNetwork } from "./dht_record_network.ts";
 import { acquireDataDirLock, type DataDirLock } from "./data_dir_lock.ts";
 import type { DataDir } from "./data_dir.ts";
 import { createIdentity, readIdentity } from "./identity_file.ts";
@@ -114,6 +132,8 @@ export class RhizomeNode {
   readonly #streams: StreamListener;
   readonly #channel: SecureChannel;
   readonly #dht: DhtNode;
+  readonly #publisher: Publisher;
+  readonly #reader: Reader;
   readonly #contact: string;
   #choice: NodeTypeChoice;
   #wakeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -164,6 +184,8 @@ export class RhizomeNode {
       clock: parts.clock,
       transport: { send: (to, bytes) => void channel.send(to, undefined, bytes) },
       store: parts.store,
+      // Rhizome's records: keys, signatures and content rules checked on every value received.
+      values: recordValueRules(parts.clock),
       rng: new CryptoRng(),
       settings: { dht: options.config.dht, profile: options.config.profiles[parts.choice.type] },
       log: getLog("dht"),
@@ -176,6 +198,14 @@ export class RhizomeNode {
         },
       },
     });
+    const network = new DhtRecordNetwork(this.#dht, () => this.#schedule());
+    const authors = new AuthorKeys(options.dataDir.authorsPath);
+    this.#publisher = new Publisher({
+      network,
+      clock: parts.clock,
+      authors: (name) => authors.load(name),
+    });
+    this.#reader = new Reader({ network, clock: parts.clock });
   }
 
   /**
@@ -518,8 +548,11 @@ export class RhizomeNode {
    * @throws {RecordError} When the record would exceed `recordBytesMax`.
    */
   async put(value: Uint8Array, ttlS?: number): Promise<{ key: string; stored: number }> {
-    // encodeRecord refuses a record over recordBytesMax (RECORD_INVALID, one line).
-    const record = encodeRecord({ kind: RecordKind.immutable, payload: value });
+    const immutable = { kind: RecordKind.immutable, payload: value } as const;
+    // encodeRecord refuses a record over recordBytesMax; checkContent a payload that looks like a
+    // document but does not verify (both RECORD_INVALID, one line).
+    const record = encodeRecord(immutable);
+    checkContent(recordKey(immutable), immutable, this.#clock.nowMs());
     return await new Promise((resolve) => {
       this.#dht.put(record, (result) => {
         resolve({ key: result.key.toHex(), stored: result.stored });
@@ -549,6 +582,89 @@ export class RhizomeNode {
       });
       this.#schedule();
     });
+  }
+
+  // --- discussions (src/discussion/): the control API's routes for threads, posts, votes ---
+
+  /**
+   * Starts a thread, signed by an author key of the data dir.
+   *
+   * @param request Title, body, tags, author.
+   * @returns What was published and where.
+   */
+  newThread(request: NewThreadRequest): Promise<PublishReport> {
+    return this.#publisher.newThread(request);
+  }
+
+  /**
+   * Posts a message in a thread, or a reply to one of its messages.
+   *
+   * @param request Thread, parent, body, author.
+   * @returns What was published and where.
+   */
+  post(request: PostRequest): Promise<PublishReport> {
+    return this.#publisher.post(request);
+  }
+
+  /**
+   * Votes on a thread or message; a new vote by the same author replaces the old one.
+   *
+   * @param request Target, direction, author.
+   * @returns What was published and where.
+   */
+  vote(request: VoteRequest): Promise<PublishReport> {
+    return this.#publisher.vote(request);
+  }
+
+  /**
+   * Publishes an author's profile.
+   *
+   * @param request The fields to change, and the author.
+   * @returns What was published and where.
+   */
+  setProfile(request: ProfileRequest): Promise<PublishReport> {
+    return this.#publisher.setProfile(request);
+  }
+
+  /**
+   * Publishes a record someone signed elsewhere, checked as if it came from the network.
+   *
+   * @param keyHex The key it claims, 40 hex digits.
+   * @param bytes The encoded record.
+   * @returns What was published and where.
+   */
+  publishRecord(keyHex: string, bytes: Uint8Array): Promise<PublishReport> {
+    return this.#publisher.publishRecord(NodeId.fromHex(keyHex), bytes);
+  }
+
+  /**
+   * Lists threads, newest or most active first.
+   *
+   * @param request Order, page size, cursor.
+   * @returns One page.
+   */
+  listThreads(request: ThreadListRequest): Promise<ThreadList> {
+    return this.#reader.listThreads(request);
+  }
+
+  /**
+   * Assembles a thread: its record, one page of messages as a reply tree, votes.
+   *
+   * @param request Thread, page size, cursor.
+   * @returns The page, with what could not be read.
+   */
+  showThread(request: ThreadShowRequest): Promise<ThreadView> {
+    return this.#reader.showThread(request);
+  }
+
+  /**
+   * Finds an author's profile.
+   *
+   * @param authorHex The author's public key, 64 hex digits.
+   * @returns The profile.
+   */
+  showProfile(authorHex: string): Promise<ProfileView> {
+    return this.#reader.showProfile(authorHex);
   }
 }
 

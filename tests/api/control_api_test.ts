@@ -19,6 +19,7 @@ import {
 } from "../../src/api/control_api.ts";
 import { ControlApiError, ControlClient } from "../../src/api/control_client.ts";
 import { withTempDir } from "../_rhizome.ts";
+import { FakeHandlers } from "./_fake_handlers.ts";
 
 const status: StatusReport = {
   node_id: "ab".repeat(20),
@@ -33,8 +34,11 @@ const peers: PeerReport[] = [{ node_id: "cd".repeat(20), address: "192.0.2.7:744
 const storedKey = "0123456789abcdef0123456789abcdef01234567";
 const storedValue = new Uint8Array([0, 1, 2, 255]);
 
-/** Fake handlers that count every call, so a test can prove a handler was not reached. */
-class FakeNode implements ControlHandlers {
+/**
+ * Fake handlers that count every call, so a test can prove a handler was not reached (the
+ * discussion handlers record theirs in `received`).
+ */
+class FakeNode extends FakeHandlers implements ControlHandlers {
   calls = 0;
   puts: { value: Uint8Array; ttlS?: number }[] = [];
   gets: string[] = [];
@@ -46,27 +50,27 @@ class FakeNode implements ControlHandlers {
   /** Run by stop, when set. */
   onStop?: () => Promise<void>;
 
-  async status(): Promise<StatusReport> {
+  override async status(): Promise<StatusReport> {
     this.calls++;
     await this.gate;
     return status;
   }
-  peers(): Promise<PeerReport[]> {
+  override peers(): Promise<PeerReport[]> {
     this.calls++;
     return Promise.resolve(peers);
   }
-  put(value: Uint8Array, ttlS?: number): Promise<{ key: string; stored: number }> {
+  override put(value: Uint8Array, ttlS?: number): Promise<{ key: string; stored: number }> {
     this.calls++;
     if (this.putError) return Promise.reject(this.putError);
     this.puts.push({ value, ttlS });
     return Promise.resolve({ key: storedKey, stored: 2 });
   }
-  get(key: string): Promise<Uint8Array | undefined> {
+  override get(key: string): Promise<Uint8Array | undefined> {
     this.calls++;
     this.gets.push(key);
     return Promise.resolve(key === storedKey ? storedValue : undefined);
   }
-  async stop(): Promise<void> {
+  override async stop(): Promise<void> {
     this.calls++;
     this.stops++;
     await this.onStop?.();
@@ -203,6 +207,14 @@ Deno.test("without the right token every route answers 401 and no handler runs",
       ["POST", "/v1/stop"],
       ["GET", "/v1/nothing"],
       ["DELETE", "/v1/status"],
+      ["POST", "/v1/threads"],
+      ["GET", "/v1/threads"],
+      ["GET", `/v1/threads/${storedKey}`],
+      ["POST", "/v1/posts"],
+      ["POST", "/v1/votes"],
+      ["POST", "/v1/profile"],
+      ["GET", `/v1/profiles/${"ab".repeat(32)}`],
+      ["POST", `/v1/records?key=${storedKey}`],
     ];
     const wrongTokens = [
       {},
@@ -221,6 +233,7 @@ Deno.test("without the right token every route answers 401 and no handler runs",
       }
     }
     assert.equal(node.calls, 0);
+    assert.deepEqual(node.received, []);
     const wrongClient = new ControlClient(api.url, token.slice(1) + "x");
     await assert.rejects(wrongClient.status(), (error: unknown) => {
       assert.ok(error instanceof ControlApiError);

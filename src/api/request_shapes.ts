@@ -1,0 +1,322 @@
+/**
+ * The shape checks of the control API's discussion requests: JSON bodies with only known fields
+ * of the right types, IDs and keys in hex, page sizes and cursors in range. They run before any
+ * handler, so a malformed request changes nothing and reaches nothing; the content rules (sizes,
+ * UTF-8 lines, times, signatures) are the discussion service's. The CLI uses the same checks on
+ * what people type.
+ *
+ * @module
+ */
+
+import { ED25519_PUBLIC_KEY_BYTES } from "../core/crypto.ts";
+import { InvalidInputError } from "../core/errors.ts";
+import { NODE_ID_BYTES } from "../core/node_id.ts";
+import type {
+  NewThreadRequest,
+  PostRequest,
+  ProfileRequest,
+  ThreadListRequest,
+  ThreadOrder,
+  ThreadShowRequest,
+  VoteRequest,
+} from "../discussion/reports.ts";
+import {
+  messagePageDefault,
+  messagePageMax,
+  threadPageDefault,
+  threadPageMax,
+} from "../discussion/mod.ts";
+import { AUTHOR_NAME_PATTERN } from "../node/author_keys.ts";
+
+/**
+ * Longest cursor: the service's cursors are a few dozen base64url characters; 256 leaves room
+ * while keeping a pasted paragraph out of the service. Longer, or not base64url: 400.
+ */
+export const cursorLengthMax = 256;
+
+/** The orders `thread list` reads. */
+export const THREAD_ORDERS: readonly ThreadOrder[] = ["recent", "popular"];
+
+/** A JSON object as parsed, before its fields are checked. */
+type JsonObject = Record<string, unknown>;
+
+/**
+ * Checks an ID (thread, message, record key) typed by a person or found in a URL path.
+ *
+ * @param text The ID.
+ * @param what What it is, for the message ("thread ID").
+ * @returns The ID in lower case.
+ * @throws {InvalidInputError} When it is not {@link NODE_ID_BYTES} bytes of hex.
+ */
+export function parseIdHex(text: string, what: string): string {
+  return parseHex(text, NODE_ID_BYTES, what);
+}
+
+/**
+ * Checks an author's public key typed by a person or found in a URL path.
+ *
+ * @param text The key.
+ * @returns The key in lower case.
+ * @throws {InvalidInputError} When it is not {@link ED25519_PUBLIC_KEY_BYTES} bytes of hex.
+ */
+export function parseAuthorKeyHex(text: string): string {
+  return parseHex(text, ED25519_PUBLIC_KEY_BYTES, "author key");
+}
+
+/**
+ * Checks a page size.
+ *
+ * @param text Decimal digits.
+ * @param limitMax The largest size allowed.
+ * @returns The size.
+ * @throws {InvalidInputError} When it is not a whole number from 1 to `limitMax`.
+ */
+export function parsePageLimit(text: string, limitMax: number): number {
+  const limit = /^[0-9]{1,6}$/.test(text) ? Number(text) : NaN;
+  if (!(limit >= 1 && limit <= limitMax)) {
+    throw new InvalidInputError(
+      `Cannot read the limit: expected a whole number from 1 to ${limitMax}, got "${clip(text)}"`,
+    );
+  }
+  return limit;
+}
+
+/**
+ * Checks a cursor (a page's `next_cursor`, passed back).
+ *
+ * @param text The cursor.
+ * @returns The cursor.
+ * @throws {InvalidInputError} When it is empty, longer than {@link cursorLengthMax} or not
+ *   base64url.
+ */
+export function parseCursor(text: string): string {
+  if (!new RegExp(`^[A-Za-z0-9_-]{1,${cursorLengthMax}}$`).test(text)) {
+    throw new InvalidInputError(
+      `Cannot read the cursor: expected 1 to ${cursorLengthMax} base64url characters ` +
+        `(a page's next_cursor), got "${clip(text)}"`,
+    );
+  }
+  return text;
+}
+
+/**
+ * Checks the query of `GET /v1/threads`: `order` (default `recent`), `limit` (default
+ * {@link threadPageDefault}) and `cursor`.
+ *
+ * @param params The query parameters (unknown ones are refused by the caller).
+ * @returns The request.
+ * @throws {InvalidInputError} When a parameter is malformed.
+ */
+export function parseThreadListQuery(params: URLSearchParams): ThreadListRequest {
+  const order = params.get("order") ?? "recent";
+  if (!(THREAD_ORDERS as readonly string[]).includes(order)) {
+    throw new InvalidInputError(
+      `Cannot read the order: expected ${THREAD_ORDERS.join(" or ")}, got "${clip(order)}"`,
+    );
+  }
+  const limit = params.get("limit");
+  const cursor = params.get("cursor");
+  return {
+    order: order as ThreadOrder,
+    limit: limit === null ? threadPageDefault : parsePageLimit(limit, threadPageMax),
+    ...(cursor === null ? {} : { cursor: parseCursor(cursor) }),
+  };
+}
+
+/**
+ * Checks `GET /v1/threads/<id>`: the ID, `limit` (default {@link messagePageDefault}) and
+ * `cursor`.
+ *
+ * @param thread The ID from the path (any case).
+ * @param params The query parameters (unknown ones are refused by the caller).
+ * @returns The request, the ID in lower case.
+ * @throws {InvalidInputError} When the ID or a parameter is malformed.
+ */
+export function parseThreadShowQuery(thread: string, params: URLSearchParams): ThreadShowRequest {
+  const limit = params.get("limit");
+  const cursor = params.get("cursor");
+  return {
+    thread: parseIdHex(thread, "thread ID"),
+    limit: limit === null ? messagePageDefault : parsePageLimit(limit, messagePageMax),
+    ...(cursor === null ? {} : { cursor: parseCursor(cursor) }),
+  };
+}
+
+/**
+ * Checks the body of `POST /v1/threads`.
+ *
+ * @param value The parsed JSON.
+ * @returns The request.
+ * @throws {InvalidInputError} On an unknown, missing or mistyped field.
+ */
+export function parseNewThreadRequest(value: unknown): NewThreadRequest {
+  const fields = objectWith(value, ["title", "body", "tags", "author"]);
+  return {
+    title: required(fields, "title", stringValue),
+    body: required(fields, "body", stringValue),
+    ...optional(fields, "tags", stringArray),
+    ...optional(fields, "author", authorName),
+  };
+}
+
+/**
+ * Checks the body of `POST /v1/posts`.
+ *
+ * @param value The parsed JSON.
+ * @returns The request.
+ * @throws {InvalidInputError} On an unknown, missing or mistyped field.
+ */
+export function parsePostRequest(value: unknown): PostRequest {
+  const fields = objectWith(value, ["thread", "reply_to", "body", "author"]);
+  return {
+    thread: required(fields, "thread", idValue),
+    ...optional(fields, "reply_to", idValue),
+    body: required(fields, "body", stringValue),
+    ...optional(fields, "author", authorName),
+  };
+}
+
+/**
+ * Checks the body of `POST /v1/votes`.
+ *
+ * @param value The parsed JSON.
+ * @returns The request.
+ * @throws {InvalidInputError} On an unknown, missing or mistyped field.
+ */
+export function parseVoteRequest(value: unknown): VoteRequest {
+  const fields = objectWith(value, ["target", "direction", "author"]);
+  return {
+    target: required(fields, "target", idValue),
+    direction: required(fields, "direction", directionValue),
+    ...optional(fields, "author", authorName),
+  };
+}
+
+/**
+ * Checks the body of `POST /v1/profile`.
+ *
+ * @param value The parsed JSON.
+ * @returns The request.
+ * @throws {InvalidInputError} On an unknown or mistyped field.
+ */
+export function parseProfileRequest(value: unknown): ProfileRequest {
+  const fields = objectWith(value, ["name", "about", "keys", "author"]);
+  return {
+    ...optional(fields, "name", stringValue),
+    ...optional(fields, "about", stringValue),
+    ...optional(fields, "keys", (field, item) =>
+      stringArray(field, item).map((key, i) => {
+        if (!lowerHex(ED25519_PUBLIC_KEY_BYTES).test(key)) {
+          throw new InvalidInputError(
+            `Cannot read the request: field "keys" item ${i} must be ` +
+              `${ED25519_PUBLIC_KEY_BYTES * 2} lower-case hex digits, got "${clip(key)}"`,
+          );
+        }
+        return key;
+      })),
+    ...optional(fields, "author", authorName),
+  };
+}
+
+function parseHex(text: string, bytes: number, what: string): string {
+  if (!new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`).test(text)) {
+    throw new InvalidInputError(
+      `Cannot read the ${what}: expected ${bytes * 2} hex digits, got "${clip(text)}"`,
+    );
+  }
+  return text.toLowerCase();
+}
+
+function lowerHex(bytes: number): RegExp {
+  return new RegExp(`^[0-9a-f]{${bytes * 2}}$`);
+}
+
+/** The value as an object holding only `known` fields. */
+function objectWith(value: unknown, known: readonly string[]): JsonObject {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidInputError("Cannot read the request: the body must be a JSON object");
+  }
+  const unknown = Object.keys(value).find((field) => !known.includes(field));
+  if (unknown !== undefined) {
+    throw new InvalidInputError(
+      `Cannot read the request: unknown field "${clip(unknown)}" (expected ${known.join(", ")})`,
+    );
+  }
+  return value as JsonObject;
+}
+
+/** `{ [field]: checked value }` when the field is present, `{}` when it is absent. */
+function optional<T, F extends string>(
+  fields: JsonObject,
+  field: F,
+  check: (field: string, value: unknown) => T,
+): { [K in F]?: T } {
+  if (!Object.hasOwn(fields, field)) return {};
+  return { [field]: check(field, fields[field]) } as { [K in F]?: T };
+}
+
+/** The checked value of a field that must be present. */
+function required<T>(
+  fields: JsonObject,
+  field: string,
+  check: (field: string, value: unknown) => T,
+): T {
+  if (!Object.hasOwn(fields, field)) {
+    throw new InvalidInputError(`Cannot read the request: field "${field}" is missing`);
+  }
+  return check(field, fields[field]);
+}
+
+function stringValue(field: string, value: unknown): string {
+  if (typeof value !== "string") {
+    throw new InvalidInputError(`Cannot read the request: field "${field}" must be a string`);
+  }
+  return value;
+}
+
+function stringArray(field: string, value: unknown): string[] {
+  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
+    throw new InvalidInputError(
+      `Cannot read the request: field "${field}" must be an array of strings`,
+    );
+  }
+  return value;
+}
+
+function idValue(field: string, value: unknown): string {
+  const text = stringValue(field, value);
+  if (!lowerHex(NODE_ID_BYTES).test(text)) {
+    throw new InvalidInputError(
+      `Cannot read the request: field "${field}" must be ${NODE_ID_BYTES * 2} lower-case hex ` +
+        `digits, got "${clip(text)}"`,
+    );
+  }
+  return text;
+}
+
+function directionValue(field: string, value: unknown): "up" | "down" {
+  const text = stringValue(field, value);
+  if (text !== "up" && text !== "down") {
+    throw new InvalidInputError(
+      `Cannot read the request: field "${field}" must be "up" or "down", got "${clip(text)}"`,
+    );
+  }
+  return text;
+}
+
+function authorName(field: string, value: unknown): string {
+  const text = stringValue(field, value);
+  if (!AUTHOR_NAME_PATTERN.test(text)) {
+    throw new InvalidInputError(
+      `Cannot read the request: field "${field}" must be an author name (1 to 32 lower-case ` +
+        `letters, digits, - or _), got "${clip(text)}"`,
+    );
+  }
+  return text;
+}
+
+/** Caller-supplied text shown in a message, cut short so a message stays one short line. */
+function clip(text: string): string {
+  const oneLine = text.replace(/\p{Cc}/gu, "?");
+  return oneLine.length > 64 ? `${oneLine.slice(0, 64)}…` : oneLine;
+}

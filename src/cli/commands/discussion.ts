@@ -1,0 +1,447 @@
+/**
+ * The discussion commands, which talk to the running node through its control API: `thread
+ * new|list|show`, `post`, `vote` and `profile set|show`. Publishing commands sign with an author
+ * key from the data directory (`rhizome author`): the one `--author NAME` names, else the
+ * current one. The CLI checks that key, and the body's size and UTF-8, before it sends anything.
+ *
+ * @module
+ */
+
+import { ControlClient } from "../../api/control_client.ts";
+import {
+  parseAuthorKeyHex,
+  parseCursor,
+  parseIdHex,
+  parsePageLimit,
+} from "../../api/request_shapes.ts";
+import { toHex, utf8Encode } from "../../core/bytes.ts";
+import { ContentError, UsageError } from "../../core/errors.ts";
+import { getLog } from "../../core/log.ts";
+import { bodyBytesMax } from "../../content/documents.ts";
+import {
+  messagePageDefault,
+  messagePageMax,
+  threadPageDefault,
+  threadPageMax,
+} from "../../discussion/mod.ts";
+import type {
+  MessageView,
+  ProfileRequest,
+  PublishReport,
+  ThreadList,
+  ThreadView,
+  VoteCount,
+} from "../../discussion/reports.ts";
+import { AuthorKeys } from "../../node/author_keys.ts";
+import type { Command, CommandContext, FlagSpec } from "../command.ts";
+import { OK } from "../output.ts";
+
+const authorFlag: FlagSpec = {
+  type: "string",
+  valueName: "NAME",
+  description: "Sign with this author key (default: the current author)",
+};
+
+/** Each `thread` action's own flags; any other `thread` flag is refused with it. */
+const threadActionFlags: Record<string, readonly string[]> = {
+  new: ["title", "tag", "author"],
+  list: ["recent", "popular", "limit", "cursor"],
+  show: ["limit", "cursor"],
+};
+
+/** `rhizome thread new|list|show`. */
+export const threadCommand: Command = {
+  name: "thread",
+  summary: "Start a thread, list threads, or show one with its messages",
+  usage: "thread new --title T [--tag X]... [--author NAME] [BODY|-] | " +
+    "list [--recent|--popular] [--limit N] [--cursor C] | show ID [--limit N] [--cursor C]",
+  description: [
+    "new   publishes a thread: a one-line title (up to 200 bytes), an opening post (BODY, or",
+    "      standard input with - or no BODY; UTF-8, up to 16 KiB) and up to 8 tags (lower-case",
+    "      words). Prints its ID.",
+    "list  one page of threads, newest first (--recent, the default) or by activity (--popular):",
+    `      ID, time, title. --limit N threads (1..${threadPageMax}, default ${threadPageDefault});`,
+    "      the next page with the printed --cursor C.",
+    "show  the thread ID with one page of its messages as a tree of replies, and the votes.",
+    `      --limit N messages (1..${messagePageMax}, default ${messagePageDefault}); the next page`,
+    "      with --cursor C. Pieces the network could not return are listed as missing.",
+    "Needs a running node on the data directory. Exit 1 when the node refuses the content or",
+    "cannot find the thread; exit 4 without an author key (see 'rhizome author').",
+  ].join("\n"),
+  examples: [
+    'rhizome thread new --title "Hello" --tag intro "First post"',
+    "cat notes.md | rhizome thread new --title Notes -",
+    "rhizome thread list --popular --limit 10",
+    "rhizome thread show $(rhizome thread list --json | jq -r '.threads[0].id')",
+  ],
+  flags: {
+    title: { type: "string", valueName: "T", description: "new: the title (one line)" },
+    tag: {
+      type: "string",
+      valueName: "X",
+      multiple: true,
+      description: "new: a tag; repeat for more",
+    },
+    author: { ...authorFlag, description: `new: ${authorFlag.description.toLowerCase()}` },
+    recent: { type: "boolean", description: "list: newest first (the default)" },
+    popular: { type: "boolean", description: "list: by activity" },
+    limit: { type: "string", valueName: "N", description: "list, show: items per page" },
+    cursor: { type: "string", valueName: "C", description: "list, show: the next page" },
+  },
+  positionals: { min: 1, max: 2 },
+  run(context) {
+    const [action, argument] = context.positionals;
+    const ownFlags = threadActionFlags[action];
+    if (ownFlags === undefined) {
+      throw new UsageError(
+        `unknown action "${action}" for 'rhizome thread': expected one of ` +
+          Object.keys(threadActionFlags).join(", "),
+      );
+    }
+    const misplaced = Object.keys(threadCommand.flags)
+      .find((flag) => context.flags[flag] !== undefined && !ownFlags.includes(flag));
+    if (misplaced) {
+      throw new UsageError(`flag --${misplaced} is not for 'rhizome thread ${action}'`);
+    }
+    if (action === "new") return runNewThread(context, argument);
+    if (argument !== undefined && action === "list") {
+      throw new UsageError(`unexpected argument "${argument}" for 'rhizome thread list'`);
+    }
+    if (action === "list") return runListThreads(context);
+    if (argument === undefined) throw new UsageError("'rhizome thread show' needs a thread ID");
+    return runShowThread(context, argument);
+  },
+};
+
+/** `rhizome post`. */
+export const postCommand: Command = {
+  name: "post",
+  summary: "Post a message in a thread, or a reply to one of its messages",
+  usage: "post THREAD_ID [--reply-to MSG_ID] [--author NAME] BODY|-",
+  description: [
+    "Publishes a message in the thread THREAD_ID: BODY, or standard input with - (UTF-8, 1 byte",
+    "to 16 KiB). --reply-to makes it a reply to that message of the thread. The thread's index,",
+    "the parent's replies and the author's list are updated on the nodes responsible for them.",
+    "Prints the message's ID. Exit 1 when the thread or the parent cannot be found or the body",
+    "is refused; exit 4 without an author key.",
+  ].join("\n"),
+  examples: [
+    'rhizome post 3f2a… "I agree"',
+    "rhizome post 3f2a… --reply-to 9c1b… - < reply.txt",
+    "rhizome post 3f2a… --author bob --json 'Hello' | jq -r .id",
+  ],
+  flags: {
+    "reply-to": { type: "string", valueName: "MSG_ID", description: "Reply to this message" },
+    author: authorFlag,
+  },
+  positionals: { min: 2, max: 2 },
+  async run(context) {
+    const [threadText, word] = context.positionals;
+    const thread = parseIdHex(threadText, "thread ID");
+    const replyText = context.flags["reply-to"];
+    const replyTo = typeof replyText === "string" ? parseIdHex(replyText, "message ID") : undefined;
+    const body = await readBody(context, word, "post the message");
+    const author = await signingAuthor(context);
+    const report = await (await client(context)).post({
+      thread,
+      ...(replyTo === undefined ? {} : { reply_to: replyTo }),
+      body,
+      author,
+    });
+    context.output.result(publishedLine(report), report);
+    return OK;
+  },
+};
+
+/** `rhizome vote`. */
+export const voteCommand: Command = {
+  name: "vote",
+  summary: "Vote a thread or a message up or down",
+  usage: "vote ID up|down [--author NAME]",
+  description: [
+    "Publishes the author's vote on the thread or message ID. One vote per author and target:",
+    "a new vote replaces the author's earlier one; casting the same vote again is refused",
+    "(VOTE_REPEATED, exit 1) and changes nothing. Exit 1 when the target cannot be found.",
+  ].join("\n"),
+  examples: ["rhizome vote 3f2a… up", "rhizome vote 9c1b… down --author bob --json"],
+  flags: { author: authorFlag },
+  positionals: { min: 2, max: 2 },
+  async run(context) {
+    const [targetText, direction] = context.positionals;
+    const target = parseIdHex(targetText, "vote target ID");
+    if (direction !== "up" && direction !== "down") {
+      throw new UsageError(`'rhizome vote' takes up or down, got "${direction}"`);
+    }
+    const author = await signingAuthor(context);
+    const report = await (await client(context)).vote({ target, direction, author });
+    context.output.result(publishedLine(report), report);
+    return OK;
+  },
+};
+
+/** `rhizome profile set|show`. */
+export const profileCommand: Command = {
+  name: "profile",
+  summary: "Publish your author profile, or show anyone's",
+  usage: "profile set [--name N] [--about A] [--key HEX]... [--author NAME] | " +
+    "show [AUTHOR_KEY_HEX]",
+  description: [
+    "set   publishes the author's profile: a display name (up to 64 bytes), a few words about",
+    "      the author (up to 1 KiB) and other public keys of the same person (64 hex digits",
+    "      each, up to 8). Fields not given keep their published value.",
+    "show  the profile of the author with that public key (64 hex digits); the current",
+    "      author's when none is given. Exit 1 when the author has published none.",
+  ].join("\n"),
+  examples: [
+    'rhizome profile set --name "Alice" --about "Gardener, Lyon"',
+    "rhizome profile show",
+    "rhizome profile show 5d41… --json | jq -r .name",
+  ],
+  flags: {
+    name: { type: "string", valueName: "N", description: "set: the display name" },
+    about: { type: "string", valueName: "A", description: "set: a few words about the author" },
+    key: {
+      type: "string",
+      valueName: "HEX",
+      multiple: true,
+      description: "set: another public key of the same person; repeat for more",
+    },
+    author: { ...authorFlag, description: `set: ${authorFlag.description.toLowerCase()}` },
+  },
+  positionals: { min: 1, max: 2 },
+  run(context) {
+    const [action, argument] = context.positionals;
+    if (action === "set") {
+      if (argument !== undefined) {
+        throw new UsageError(
+          `unexpected argument "${argument}" for 'rhizome profile set' (use --name, --about)`,
+        );
+      }
+      return runSetProfile(context);
+    }
+    if (action === "show") {
+      const misplaced = Object.keys(profileCommand.flags)
+        .find((flag) => context.flags[flag] !== undefined);
+      if (misplaced) throw new UsageError(`flag --${misplaced} is for 'rhizome profile set'`);
+      return runShowProfile(context, argument);
+    }
+    throw new UsageError(
+      `unknown action "${action}" for 'rhizome profile': expected one of set, show`,
+    );
+  },
+};
+
+async function runNewThread(context: CommandContext, word: string | undefined): Promise<number> {
+  const title = context.flags.title;
+  if (typeof title !== "string") {
+    throw new UsageError("'rhizome thread new' needs --title T");
+  }
+  const tags = context.flags.tag;
+  const body = await readBody(context, word, "start the thread");
+  const author = await signingAuthor(context);
+  const report = await (await client(context)).newThread({
+    title,
+    body,
+    ...(Array.isArray(tags) ? { tags } : {}),
+    author,
+  });
+  context.output.result(publishedLine(report), report);
+  return OK;
+}
+
+async function runListThreads(context: CommandContext): Promise<number> {
+  if (context.flags.recent === true && context.flags.popular === true) {
+    throw new UsageError("Choose one order, not --recent and --popular");
+  }
+  const limit = context.flags.limit;
+  const cursor = context.flags.cursor;
+  const list = await (await client(context)).listThreads({
+    order: context.flags.popular === true ? "popular" : "recent",
+    limit: typeof limit === "string" ? parsePageLimit(limit, threadPageMax) : threadPageDefault,
+    ...(typeof cursor === "string" ? { cursor: parseCursor(cursor) } : {}),
+  });
+  if (!context.output.json) {
+    const log = getLog("cli");
+    for (const what of list.missing) {
+      log.warning("missing: {what}", { what: printableLine(what) });
+    }
+  }
+  context.output.result(threadListText(list), list);
+  return OK;
+}
+
+async function runShowThread(context: CommandContext, idText: string): Promise<number> {
+  const thread = parseIdHex(idText, "thread ID");
+  const limit = context.flags.limit;
+  const cursor = context.flags.cursor;
+  const view = await (await client(context)).showThread({
+    thread,
+    limit: typeof limit === "string" ? parsePageLimit(limit, messagePageMax) : messagePageDefault,
+    ...(typeof cursor === "string" ? { cursor: parseCursor(cursor) } : {}),
+  });
+  context.output.result(threadViewText(view), view);
+  return OK;
+}
+
+async function runSetProfile(context: CommandContext): Promise<number> {
+  const { name, about, key } = context.flags;
+  if (name === undefined && about === undefined && key === undefined) {
+    throw new UsageError("'rhizome profile set' needs --name, --about or --key");
+  }
+  const request: ProfileRequest = {
+    ...(typeof name === "string" ? { name } : {}),
+    ...(typeof about === "string" ? { about } : {}),
+    ...(Array.isArray(key) ? { keys: key.map(parseAuthorKeyHex) } : {}),
+    author: await signingAuthor(context),
+  };
+  const report = await (await client(context)).setProfile(request);
+  context.output.result(publishedLine(report), report);
+  return OK;
+}
+
+async function runShowProfile(context: CommandContext, keyText?: string): Promise<number> {
+  const author = keyText === undefined
+    ? toHex((await authorKeys(context).load()).keyPair.publicKey)
+    : parseAuthorKeyHex(keyText);
+  const profile = await (await client(context)).showProfile(author);
+  const lines = [
+    `name     ${printableLine(profile.name)}`,
+    `about    ${printable(profile.about).replaceAll("\n", "\n         ")}`,
+    ...profile.keys.map((key) => `key      ${key}`),
+    `author   ${profile.author}`,
+    `updated  ${profile.updated_at} (version ${profile.seq})`,
+  ];
+  context.output.result(lines.join("\n"), profile);
+  return OK;
+}
+
+async function client(context: CommandContext): Promise<ControlClient> {
+  return await ControlClient.fromDataDir(context.dataDir().path);
+}
+
+function authorKeys(context: CommandContext): AuthorKeys {
+  return new AuthorKeys(context.dataDir().authorsPath);
+}
+
+/**
+ * The name of the author to sign with: `--author`, else the current one. Loaded here, so a
+ * missing or damaged key is reported before the node is asked anything.
+ */
+async function signingAuthor(context: CommandContext): Promise<string> {
+  const flag = context.flags.author;
+  return (await authorKeys(context).load(typeof flag === "string" ? flag : undefined)).name;
+}
+
+/**
+ * A body: the word itself, or standard input for `-` or no word. Refused before any request
+ * when over {@link bodyBytesMax} or (from standard input) not UTF-8.
+ */
+async function readBody(
+  context: CommandContext,
+  word: string | undefined,
+  action: string,
+): Promise<string> {
+  if (word !== undefined && word !== "-") {
+    const length = utf8Encode(word).length;
+    if (length > bodyBytesMax) {
+      throw new ContentError(
+        "CONTENT_INVALID",
+        `Cannot ${action}: the body is ${length} bytes, the limit is ${bodyBytesMax}`,
+      );
+    }
+    return word;
+  }
+  const bytes = await context.readStdin(bodyBytesMax);
+  if (bytes.length > bodyBytesMax) {
+    throw new ContentError(
+      "CONTENT_INVALID",
+      `Cannot ${action}: standard input holds more than ${bodyBytesMax} bytes (the body limit)`,
+    );
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ContentError(
+      "CONTENT_INVALID",
+      `Cannot ${action}: standard input is not valid UTF-8 text`,
+    );
+  }
+}
+
+/** One line saying what a publish did. */
+function publishedLine(report: PublishReport): string {
+  const indexes = Object.entries(report.indexes).map(([name, count]) => `${name} ${count}`);
+  return `published ${report.kind} ${report.id}: stored by ${report.stored} ` +
+    `node${report.stored === 1 ? "" : "s"}` +
+    (indexes.length > 0 ? `; indexes ${indexes.join(", ")}` : "");
+}
+
+function threadListText(list: ThreadList): string {
+  const lines = list.threads.map((thread) =>
+    [
+      thread.id,
+      thread.created_at,
+      ...(thread.score === undefined ? [] : [`score ${thread.score}`]),
+      printableLine(thread.title),
+    ].join("  ")
+  );
+  if (lines.length === 0) lines.push("(no threads)");
+  if (list.next_cursor !== null) lines.push(`next: --cursor ${list.next_cursor}`);
+  return lines.join("\n");
+}
+
+function threadViewText(view: ThreadView): string {
+  const { thread } = view;
+  const lines = [
+    printableLine(thread.title),
+    `  id        ${thread.id}`,
+    `  author    ${thread.author}`,
+    `  created   ${thread.created_at}`,
+    ...(thread.tags.length > 0 ? [`  tags      ${thread.tags.map(printableLine).join(", ")}`] : []),
+    `  votes     ${votesText(thread.votes)}`,
+    `  messages  ${thread.messages}`,
+  ];
+  if (thread.body !== "") lines.push("", ...indented(thread.body, "  "));
+  lines.push("");
+  if (view.messages.length === 0) lines.push("(no messages on this page)");
+  for (const message of view.messages) lines.push(...messageLines(message, ""));
+  if (view.missing.length > 0) {
+    lines.push("", ...view.missing.map((what) => `missing: ${printableLine(what)}`));
+  }
+  if (view.next_cursor !== null) lines.push("", `next: --cursor ${view.next_cursor}`);
+  return lines.join("\n");
+}
+
+/** A message, its body, then its replies one level deeper. */
+function messageLines(message: MessageView, indent: string): string[] {
+  const orphan = message.parent_missing
+    ? `  (reply to ${message.parent}, which could not be read)`
+    : "";
+  return [
+    `${indent}- ${message.id}  ${message.created_at}  ${votesText(message.votes)}`,
+    `${indent}  by ${message.author}${orphan}`,
+    ...indented(message.body, `${indent}  `),
+    ...message.replies.flatMap((reply) => messageLines(reply, `${indent}  `)),
+  ];
+}
+
+function votesText(votes: VoteCount): string {
+  return `+${votes.up} -${votes.down}`;
+}
+
+function indented(text: string, indent: string): string[] {
+  return printable(text).split("\n").map((line) => indent + line);
+}
+
+/**
+ * Text from the network, safe to print on a terminal: control characters other than newline
+ * and tab (escape sequences could rewrite the screen or the title bar) become U+FFFD.
+ */
+function printable(text: string): string {
+  return text.replace(/[^\P{Cc}\n\t]/gu, "\uFFFD");
+}
+
+/** {@link printable}, and on one line: for titles, names and tags. */
+function printableLine(text: string): string {
+  return text.replace(/\p{Cc}/gu, "\uFFFD");
+}

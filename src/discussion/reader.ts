@@ -1,0 +1,644 @@
+/**
+ * Reading discussions: thread listings, a thread with its messages as a reply tree, profiles.
+ * Everything is assembled from the key schema's records (`src/content/key_schema.ts`) with a
+ * bounded number of lookups per call, and survives missing pieces: what cannot be read is left
+ * out and named in `missing`, never fatal (except the thread or profile asked for itself).
+ *
+ * Index entries only point at records; what is shown comes from the signed documents themselves,
+ * so a writer of a bogus index entry can at most point at something that exists (or not).
+ *
+ * @module
+ */
+
+import { fromHex, toHex } from "../core/bytes.ts";
+import type { Clock } from "../core/clock.ts";
+import { ContentError, InvalidInputError, RhizomeError } from "../core/errors.ts";
+import { NodeId } from "../core/node_id.ts";
+import {
+  type AuthoredDoc,
+  clockSkewMs,
+  decodeProfile,
+  docOfRecord,
+  type MessageDoc,
+  profileKey,
+  type ThreadDoc,
+} from "../content/documents.ts";
+import {
+  entryLifetimeS,
+  hourOf,
+  type IndexKind,
+  liveEntries,
+  popularIndex,
+  recentIndex,
+  type SetAddress,
+  threadIndex,
+  threadIndexPageSize,
+  threadsByHourIndex,
+  threadStatsIndex,
+  votesIndex,
+} from "../content/key_schema.ts";
+import { type DhtRecord, RecordError, RecordKind } from "../content/records.ts";
+import {
+  decodeListCursor,
+  decodeThreadCursor,
+  encodeListCursor,
+  encodeThreadCursor,
+  type ListCursor,
+  listStart,
+  type Position,
+  type ThreadCursor,
+  threadStart,
+} from "./cursor.ts";
+import { threadIndexPagesUsedMax } from "./publisher.ts";
+import type { RecordNetwork } from "./record_network.ts";
+import type {
+  MessageView,
+  ProfileView,
+  ThreadList,
+  ThreadListRequest,
+  ThreadShowRequest,
+  ThreadSummary,
+  ThreadView,
+  VoteCount,
+} from "./reports.ts";
+
+/**
+ * Most threads on one listing page. A page's threads are fetched one lookup each, so this bounds
+ * a listing's cost; 100 is more than a screen. At the limit: `INVALID_INPUT`.
+ */
+export const threadPageMax = 100;
+
+/** Threads on a listing page when the caller does not say. */
+export const threadPageDefault = 20;
+
+/**
+ * Most messages on one `thread show` page. Each costs up to three lookups (the message, its
+ * votes, its parent when that is on another page); 200 is a long page. Below
+ * `threadIndexPageSize`, so a page spans at most two index pages. At the limit: `INVALID_INPUT`.
+ */
+export const messagePageMax = 200;
+
+/** Messages on a thread page when the caller does not say. */
+export const messagePageDefault = 50;
+
+/**
+ * Hour shards one `thread list --recent` call reads once the recent set is exhausted: a day of
+ * shards is 24 lookups, the cost of about one page of threads. A page that reaches the limit
+ * before it is full ends early, with a cursor that resumes at the next hour.
+ */
+export const hourShardsPerListMax = 24;
+
+/**
+ * Lookups a reader keeps in flight at once: enough to hide a lookup's latency behind others,
+ * few enough that one reader does not flood this node's RPC slots (the DHT allows 64).
+ */
+export const readConcurrencyMax = 8;
+
+/**
+ * Index pages one `thread show` call reads: a page of at most `messagePageMax` messages starting
+ * anywhere in an index page of `threadIndexPageSize` ends in it or in the next one.
+ */
+export const indexPagesPerShowMax = 2;
+
+/**
+ * The most lookups `thread show` makes for a page of `limit` messages: the thread, its votes and
+ * its stats; the index pages; then per message its document, its votes, and its parent when
+ * that is not on the page.
+ *
+ * @param limit Messages per page.
+ * @returns The bound.
+ */
+export function showThreadLookupsMax(limit: number): number {
+  return 3 + indexPagesPerShowMax + 3 * limit;
+}
+
+/**
+ * The most lookups `thread list` makes for a page of `limit` threads: the recent set and the
+ * hour shards (or the popular set), then one per thread.
+ *
+ * @param limit Threads per page.
+ * @returns The bound.
+ */
+export function listThreadsLookupsMax(limit: number): number {
+  return 1 + hourShardsPerListMax + limit;
+}
+
+/** What a {@link Reader} is built from. */
+export interface ReaderOptions {
+  /** Where records come from. */
+  network: RecordNetwork;
+  /** The only source of time (which index entries are still live, the age of a listing). */
+  clock: Clock;
+  /**
+   * Called with the key of every record a read found. The hook the popularity work drives: a
+   * node that sees what its users read can keep more copies of it and spread it further. It must
+   * not throw.
+   */
+  onRead?: (key: NodeId) => void;
+}
+
+/** A thread a listing page names: its ID, and its score in the popular listing. */
+interface ListedThread {
+  id: NodeId;
+  score?: number;
+}
+
+/** Reads discussions from the network. */
+export class Reader {
+  readonly #network: RecordNetwork;
+  readonly #clock: Clock;
+  readonly #onRead: (key: NodeId) => void;
+
+  /**
+   * Makes a reader.
+   *
+   * @param options The network, the clock and the read hook.
+   */
+  constructor(options: ReaderOptions) {
+    this.#network = options.network;
+    this.#clock = options.clock;
+    this.#onRead = options.onRead ?? (() => {});
+  }
+
+  /**
+   * One page of threads, newest first or by activity score. Threads the index names but that
+   * cannot be read are left out and named in `missing`.
+   *
+   * Newest first: the recent set (threads of the last week) first, then the hourly shards going
+   * back from the hour the listing reached, at most `hourShardsPerListMax` per call, until entries
+   * have expired (`entryLifetimeS`); a page may so hold fewer than `limit` threads while
+   * `next_cursor` is not `null`. A thread missing from the recent set but newer than its oldest
+   * entry is not listed: the recent set is where new threads are announced.
+   * By score: the popular set's live activity summed per thread, highest first.
+   *
+   * @param request The order, the page size and the cursor.
+   * @returns The page; at most {@link listThreadsLookupsMax}(limit) lookups.
+   * @throws {InvalidInputError} When the limit is out of range or the cursor is malformed.
+   */
+  async listThreads(request: ThreadListRequest): Promise<ThreadList> {
+    checkLimit(request.limit, threadPageMax, "list threads");
+    const cursor = request.cursor === undefined ? undefined : decodeListCursor(request.cursor);
+    const popular = request.order === "popular";
+    if (cursor !== undefined && (cursor.source === "popular") !== popular) {
+      throw new InvalidInputError(
+        `Cannot list threads: the cursor belongs to the ${popular ? "recent" : "popular"} listing`,
+      );
+    }
+    const read = new ReadSession(this.#network, this.#onRead, secondsOf(this.#clock.nowMs()));
+    const page = popular
+      ? await this.#popularPage(
+        read,
+        request.limit,
+        cursor?.source === "popular" ? cursor.offset : 0,
+      )
+      : await this.#recentPage(read, request.limit, cursor);
+    const docs = await mapBounded(page.threads, readConcurrencyMax, async ({ id, score }) => {
+      const what = `thread ${id.toHex()}`;
+      const doc = await read.doc(id, what);
+      if (doc?.type === "thread") return summaryOf(id, doc, score);
+      if (doc !== undefined) read.missing.push(`${what}: not a thread`);
+      return undefined;
+    });
+    return {
+      threads: docs.filter((summary) => summary !== undefined),
+      next_cursor: page.next === undefined ? null : encodeListCursor(page.next),
+      missing: read.missing,
+    };
+  }
+
+  /**
+   * A thread and one page of its messages, oldest first, as a reply tree: a reply whose parent
+   * is on the page is nested under it; one whose parent is on another page is shown at top
+   * level with its `parent`, and with `parent_missing` when the parent cannot be read.
+   *
+   * @param request The thread, the page size and the cursor.
+   * @returns The thread and the page; at most {@link showThreadLookupsMax}(limit) lookups.
+   * @throws {InvalidInputError} When the ID, the limit or the cursor is malformed.
+   * @throws {ContentError} `NOT_FOUND` when the thread is not on the network.
+   */
+  async showThread(request: ThreadShowRequest): Promise<ThreadView> {
+    const thread = parseId(request.thread, "show thread");
+    checkLimit(request.limit, messagePageMax, "show thread");
+    const cursor = request.cursor === undefined
+      ? { page: 0, after: threadStart }
+      : decodeThreadCursor(request.cursor);
+    const read = new ReadSession(this.#network, this.#onRead, secondsOf(this.#clock.nowMs()));
+    const record = await read.record(thread, `thread ${thread.toHex()}`);
+    const doc = typeof record === "object" ? docIn(record) : undefined;
+    if (doc?.type !== "thread") {
+      throw new ContentError(
+        "NOT_FOUND",
+        `Cannot show thread: ${thread.toHex()} is not on the network`,
+      );
+    }
+    const [votes, messages, page] = await Promise.all([
+      read.votes(thread),
+      this.#messageCount(read, thread),
+      this.#messagePage(read, thread, request.limit, cursor),
+    ]);
+    const views = await this.#messageViews(read, thread, page.refs);
+    return {
+      thread: { ...summaryOf(thread, doc), body: doc.body, votes, messages },
+      messages: views,
+      next_cursor: page.next === undefined ? null : encodeThreadCursor(page.next),
+      missing: read.missing,
+      lookups: read.lookups,
+    };
+  }
+
+  /**
+   * An author's profile.
+   *
+   * @param authorHex The author's public key, 64 hex digits.
+   * @returns The profile.
+   * @throws {InvalidInputError} When the key is not 64 hex digits.
+   * @throws {ContentError} `NOT_FOUND` when the author has published no profile.
+   */
+  async showProfile(authorHex: string): Promise<ProfileView> {
+    if (typeof authorHex !== "string" || !/^[0-9a-fA-F]{64}$/.test(authorHex)) {
+      throw new InvalidInputError(
+        `Cannot show profile: the author key must be 64 hex digits, got ${
+          JSON.stringify(authorHex)
+        }`,
+      );
+    }
+    const author = fromHex(authorHex);
+    const read = new ReadSession(this.#network, this.#onRead, secondsOf(this.#clock.nowMs()));
+    const record = await read.record(profileKey(author), "profile");
+    if (typeof record !== "object" || record.kind !== RecordKind.mutable) {
+      throw new ContentError(
+        "NOT_FOUND",
+        `Cannot show profile: author ${toHex(author)} has no profile on the network`,
+      );
+    }
+    const profile = decodeProfile(record.payload);
+    return {
+      author: toHex(author),
+      name: profile.name,
+      about: profile.about,
+      keys: profile.keys.map(toHex),
+      updated_at: isoTimeOf(profile.updatedMs),
+      seq: record.seq,
+    };
+  }
+
+  /** A page of the recent listing: the recent set while it lasts, then the hour shards. */
+  async #recentPage(
+    read: ReadSession,
+    limit: number,
+    cursor: ListCursor | undefined,
+  ): Promise<{ threads: ListedThread[]; next?: ListCursor }> {
+    let after = cursor?.source === "recent" || cursor?.source === "hours"
+      ? cursor.after
+      : listStart;
+    const threads: ListedThread[] = [];
+    let hour: number;
+    if (cursor?.source === "hours") {
+      hour = cursor.hour;
+    } else {
+      const refs = newestFirst(await read.threadRefs(recentIndex(), "recent index"), after);
+      const taken = refs.slice(0, limit);
+      threads.push(...taken);
+      after = taken.at(-1) ?? after;
+      if (refs.length > limit) return { threads, next: { source: "recent", after } };
+      // Older threads are in the shards from the last one listed back (threads dated at most
+      // clockSkewMs ahead when nothing was listed yet).
+      const listedNone = after.createdMs === listStart.createdMs;
+      hour = hourOf(listedNone ? read.nowS * 1000 + clockSkewMs : after.createdMs);
+    }
+    const oldestHour = hourOf((read.nowS - entryLifetimeS) * 1000);
+    for (let shards = 0; shards < hourShardsPerListMax; shards++) {
+      if (threads.length === limit || hour < oldestHour) break;
+      const shard = threadsByHourIndex(hour);
+      const refs = newestFirst(await read.threadRefs(shard, `threads of hour ${hour}`), after)
+        .filter((ref) => hourOf(ref.createdMs) === hour);
+      const taken = refs.slice(0, limit - threads.length);
+      threads.push(...taken);
+      after = taken.at(-1) ?? after;
+      if (taken.length < refs.length) return { threads, next: { source: "hours", after, hour } };
+      hour--;
+    }
+    return { threads, next: hour < oldestHour ? undefined : { source: "hours", after, hour } };
+  }
+
+  /** A page of the popular listing: live activity summed per thread, highest first. */
+  async #popularPage(
+    read: ReadSession,
+    limit: number,
+    offset: number,
+  ): Promise<{ threads: ListedThread[]; next?: ListCursor }> {
+    const address = popularIndex();
+    const scores = new Map<string, { id: NodeId; score: number }>();
+    for (const entry of await read.entries(address, "popular index")) {
+      const key = entry.value.target.toHex();
+      const held = scores.get(key) ?? { id: entry.value.target, score: 0 };
+      held.score += entry.value.weight;
+      scores.set(key, held);
+    }
+    const ranked = [...scores.values()].sort((a, b) => b.score - a.score || a.id.compare(b.id));
+    const threads = ranked.slice(offset, offset + limit);
+    const end = offset + limit;
+    return { threads, next: end < ranked.length ? { source: "popular", offset: end } : undefined };
+  }
+
+  /** Messages in a thread: the sum of its authors' post counts. */
+  async #messageCount(read: ReadSession, thread: NodeId): Promise<number> {
+    const entries = await read.entries(threadStatsIndex(thread), `stats of ${thread.toHex()}`);
+    return entries.reduce((sum, entry) => sum + entry.value.posts, 0);
+  }
+
+  /**
+   * One page of a thread's index: entries after the cursor, oldest first, moving to the next
+   * index page when one is full (publishers fill pages in order).
+   */
+  async #messagePage(
+    read: ReadSession,
+    thread: NodeId,
+    limit: number,
+    cursor: ThreadCursor,
+  ): Promise<{ refs: Position[]; next?: ThreadCursor }> {
+    const refs: Position[] = [];
+    let { page, after } = cursor;
+    for (let pages = 0; pages < indexPagesPerShowMax; pages++) {
+      const entries = await read.entries(threadIndex(thread, page), `index page ${page}`);
+      const onPage = oldestFirst(entries.map((entry) => entry.value), after);
+      const taken = onPage.slice(0, limit - refs.length);
+      refs.push(...taken);
+      after = taken.at(-1) ?? after;
+      if (taken.length < onPage.length) return { refs, next: { page, after } };
+      const full = entries.length >= threadIndexPageSize;
+      if (!full || page + 1 >= threadIndexPagesUsedMax) return { refs };
+      page++;
+      after = threadStart;
+      if (refs.length === limit) break;
+    }
+    return { refs, next: { page, after } };
+  }
+
+  /** The page's messages, their votes and missing parents, assembled into a reply tree. */
+  async #messageViews(
+    read: ReadSession,
+    thread: NodeId,
+    refs: Position[],
+  ): Promise<MessageView[]> {
+    const loaded = await mapBounded(refs, readConcurrencyMax, async ({ id }) => {
+      const what = `message ${id.toHex()}`;
+      const doc = await read.doc(id, what);
+      if (doc === undefined) return undefined;
+      if (doc.type !== "message" || !doc.thread.equals(thread)) {
+        read.missing.push(`${what}: not a message of this thread`);
+        return undefined;
+      }
+      return { id, doc, votes: await read.votes(id) };
+    });
+    const messages = loaded.filter((message) => message !== undefined);
+    // Parents on this page are known (read or missing); only the others need a lookup.
+    const onPage = new Set(refs.map(({ id }) => id.toHex()));
+    const elsewhere = [...new Set(messages.map((message) => message.doc.parent.toHex()))]
+      .filter((parent) => parent !== thread.toHex() && !onPage.has(parent));
+    const found = await mapBounded(elsewhere, readConcurrencyMax, async (parent) => {
+      const doc = await read.doc(NodeId.fromHex(parent), `message ${parent}`);
+      return doc?.type === "message" && doc.thread.equals(thread) ? parent : undefined;
+    });
+    return replyTree(thread, messages, new Set(found.filter((parent) => parent !== undefined)));
+  }
+}
+
+/** A message read for a page. */
+interface LoadedMessage {
+  id: NodeId;
+  doc: MessageDoc;
+  votes: VoteCount;
+}
+
+/**
+ * Nests each message under its parent when the parent is on the page; the others are top level.
+ * `messages` are oldest first, so every list of replies is too.
+ */
+function replyTree(
+  thread: NodeId,
+  messages: LoadedMessage[],
+  parentsElsewhere: Set<string>,
+): MessageView[] {
+  const ordered = [...messages].sort((a, b) =>
+    a.doc.createdMs - b.doc.createdMs || a.id.compare(b.id)
+  );
+  const views = new Map<string, MessageView>();
+  for (const { id, doc, votes } of ordered) {
+    const parent = doc.parent.equals(thread) ? null : doc.parent.toHex();
+    const view: MessageView = {
+      id: id.toHex(),
+      author: toHex(doc.author),
+      created_at: isoTimeOf(doc.createdMs),
+      parent,
+      body: doc.body,
+      votes,
+      replies: [],
+    };
+    views.set(view.id, view);
+  }
+  const topLevel: MessageView[] = [];
+  for (const view of views.values()) {
+    const parent = view.parent === null ? undefined : views.get(view.parent);
+    if (view.parent !== null && parent === undefined && !parentsElsewhere.has(view.parent)) {
+      view.parent_missing = true;
+    }
+    (parent?.replies ?? topLevel).push(view);
+  }
+  return topLevel;
+}
+
+/**
+ * The lookups of one call: counts them, reports each record found to the read hook, and notes
+ * what could not be read.
+ */
+class ReadSession {
+  /** Lookups made. */
+  lookups = 0;
+  /** What could not be read, one line each. */
+  readonly missing: string[] = [];
+  /** The time entries are judged live at, in seconds since the epoch. */
+  readonly nowS: number;
+  readonly #network: RecordNetwork;
+  readonly #onRead: (key: NodeId) => void;
+
+  constructor(network: RecordNetwork, onRead: (key: NodeId) => void, nowS: number) {
+    this.#network = network;
+    this.#onRead = onRead;
+    this.nowS = nowS;
+  }
+
+  /**
+   * The record under `key`: `undefined` when nobody holds it, `unreachable` (and noted as
+   * "<what>: unreachable") when the network could not be asked.
+   */
+  async record(key: NodeId, what: string): Promise<DhtRecord | undefined | "unreachable"> {
+    this.lookups++;
+    try {
+      const record = await this.#network.fetch(key);
+      if (record !== undefined) this.#onRead(key);
+      return record;
+    } catch (error) {
+      if (!(error instanceof RhizomeError)) throw error;
+      this.missing.push(`${what}: unreachable`);
+      return "unreachable";
+    }
+  }
+
+  /** The document under `id`, or `undefined`, noted as "<what>: not found" or the like. */
+  async doc(id: NodeId, what: string): Promise<AuthoredDoc | undefined> {
+    const record = await this.record(id, what);
+    if (record === "unreachable") return undefined;
+    const doc = record === undefined ? undefined : docIn(record);
+    if (doc === undefined) this.missing.push(`${what}: ${record ? "not a document" : "not found"}`);
+    return doc;
+  }
+
+  /** The live entries of the set at `address`; none when it is absent or unreachable. */
+  async entries<K extends IndexKind>(address: SetAddress<K>, what: string) {
+    const record = await this.record(address.key, what);
+    return typeof record === "object" && record.kind === RecordKind.set
+      ? liveEntries(record, address.kind, this.nowS)
+      : [];
+  }
+
+  /** The thread references of the recent set or an hour shard. */
+  async threadRefs(
+    address: SetAddress<"recent"> | SetAddress<"threadsByHour">,
+    what: string,
+  ): Promise<Position[]> {
+    const entries = await this.entries<"recent" | "threadsByHour">(address, what);
+    return entries.map((entry) => ({ id: entry.value.thread, createdMs: entry.value.createdMs }));
+  }
+
+  /** The current votes on a thread or message. */
+  async votes(target: NodeId): Promise<VoteCount> {
+    const entries = await this.entries(votesIndex(target), `votes of ${target.toHex()}`);
+    const up = entries.filter((entry) => entry.value.direction === 1).length;
+    return { up, down: entries.length - up };
+  }
+}
+
+/**
+ * The document a record carries. The network verifies what it returns, so a malformed document
+ * should not arrive; if one does, it counts as no document rather than failing the whole read.
+ */
+function docIn(record: DhtRecord): AuthoredDoc | undefined {
+  try {
+    return docOfRecord(record);
+  } catch (error) {
+    if (error instanceof RecordError) return undefined;
+    throw error;
+  }
+}
+
+/** Positions after `after` in newest-first order (time descending, then ID), deduplicated. */
+function newestFirst(positions: Position[], after: Position): Position[] {
+  const order = (a: Position, b: Position) => b.createdMs - a.createdMs || a.id.compare(b.id);
+  return deduplicated(positions.filter((position) => order(after, position) < 0).sort(order));
+}
+
+/** Positions after `after` in oldest-first order (time ascending, then ID), deduplicated. */
+function oldestFirst(
+  refs: { message: NodeId; createdMs: number }[],
+  after: Position,
+): Position[] {
+  const order = (a: Position, b: Position) => a.createdMs - b.createdMs || a.id.compare(b.id);
+  const positions = refs.map((ref) => ({ id: ref.message, createdMs: ref.createdMs }));
+  return deduplicated(positions.filter((position) => order(after, position) < 0).sort(order));
+}
+
+/** Sorted positions with each ID kept once (its first place). */
+function deduplicated(positions: Position[]): Position[] {
+  const seen = new Set<string>();
+  return positions.filter((position) => {
+    const key = position.id.toHex();
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function summaryOf(id: NodeId, doc: ThreadDoc, score?: number): ThreadSummary {
+  const summary: ThreadSummary = {
+    id: id.toHex(),
+    title: doc.title,
+    author: toHex(doc.author),
+    created_at: isoTimeOf(doc.createdMs),
+    tags: doc.tags,
+  };
+  if (score !== undefined) summary.score = score;
+  return summary;
+}
+
+/** Runs `work` over `items` with at most `concurrency` in flight; results in input order. */
+async function mapBounded<T, R>(
+  items: T[],
+  concurrency: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return results;
+}
+
+function checkLimit(limit: number, limitMax: number, action: string): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > limitMax) {
+    throw new InvalidInputError(
+      `Cannot ${action}: the limit must be 1..${limitMax}, got ${JSON.stringify(limit)}`,
+    );
+  }
+}
+
+function parseId(text: string, action: string): NodeId {
+  if (typeof text !== "string" || !/^[0-9a-fA-F]{40}$/.test(text)) {
+    throw new InvalidInputError(
+      `Cannot ${action}: the thread ID must be 40 hex digits, got ${JSON.stringify(text)}`,
+    );
+  }
+  return NodeId.fromHex(text);
+}
+
+function secondsOf(ms: number): number {
+  return Math.floor(ms / 1000);
+}
+
+/**
+ * A time as ISO 8601 in UTC with milliseconds (what `Date.prototype.toISOString` writes), computed
+ * without `Date` so this layer stays free of wall-clock APIs. Days to a civil date by Howard
+ * Hinnant's `civil_from_days` (proleptic Gregorian calendar, eras of 400 years).
+ */
+function isoTimeOf(ms: number): string {
+  const msPerDay = 86_400_000;
+  const days = Math.floor(ms / msPerDay);
+  let rest = ms - days * msPerDay;
+  const shifted = days + 719_468; // days from 0000-03-01 to 1970-01-01
+  const era = Math.floor(shifted / 146_097);
+  const dayOfEra = shifted - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) -
+      Math.floor(dayOfEra / 146_096)) / 365,
+  );
+  const dayOfYear = dayOfEra -
+    (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const monthFromMarch = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * monthFromMarch + 2) / 5) + 1;
+  const month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9;
+  const year = era * 400 + yearOfEra + (month <= 2 ? 1 : 0);
+  const hours = Math.floor(rest / 3_600_000);
+  rest -= hours * 3_600_000;
+  const minutes = Math.floor(rest / 60_000);
+  rest -= minutes * 60_000;
+  const seconds = Math.floor(rest / 1000);
+  const pad = (value: number, width: number) => String(value).padStart(width, "0");
+  return `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hours, 2)}:${pad(minutes, 2)}:${
+    pad(seconds, 2)
+  }.${pad(rest - seconds * 1000, 3)}Z`;
+}

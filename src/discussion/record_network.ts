@@ -1,0 +1,46 @@
+/**
+ * What the discussion service needs from the network: put a record where it belongs, get the
+ * current version of a key. The node implements it on its DHT and record store; tests implement
+ * it in memory. Keeping it this small keeps the service sans-I/O.
+ *
+ * @module
+ */
+
+import type { NodeId } from "../core/node_id.ts";
+import type { DhtRecord } from "../content/records.ts";
+
+/** How a publish ended. */
+export interface PublishResult {
+  /** The record's key. */
+  key: NodeId;
+  /** Remote nodes among the k closest that acknowledged it durably (this node not counted). */
+  stored: number;
+}
+
+/**
+ * Records in, records out. Failures a caller is meant to cope with (the network stopped, the
+ * local store refused the record) are thrown as a `RhizomeError` with a stable code; any other
+ * exception is a bug and the service lets it through.
+ */
+export interface RecordNetwork {
+  /**
+   * Stores a record durably on this node first, then at the k nodes closest to its key. Sets
+   * merge with what is held; a mutable record replaces a lower sequence.
+   *
+   * @param record A record that verifies under its key.
+   * @returns Its key and the number of remote nodes that acknowledged it.
+   * @throws {RhizomeError} When this node cannot keep it (the record is invalid or stale, the
+   *   store is full or closed).
+   */
+  publish(record: DhtRecord): Promise<PublishResult>;
+
+  /**
+   * Finds the current version of a key: every copy verified against the key, mutable records
+   * reconciled to the highest sequence and sets merged across the holders asked.
+   *
+   * @param key The key.
+   * @returns The record, or `undefined` when nobody holds a valid one.
+   * @throws {RhizomeError} When the network cannot be asked at all.
+   */
+  fetch(key: NodeId): Promise<DhtRecord | undefined>;
+}

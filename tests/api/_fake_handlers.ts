@@ -1,0 +1,181 @@
+/**
+ * Fake control API handlers for the discussion routes: they record every call and answer with
+ * canned reports, so API, client and CLI tests can check what reached the node (and that a bad
+ * request reached nothing) without a network.
+ */
+
+import { ContentError } from "../../src/core/errors.ts";
+import type {
+  NewThreadRequest,
+  PostRequest,
+  ProfileRequest,
+  ProfileView,
+  PublishReport,
+  ThreadList,
+  ThreadListRequest,
+  ThreadShowRequest,
+  ThreadView,
+  VoteRequest,
+} from "../../src/discussion/reports.ts";
+import type {
+  ControlHandlers,
+  PeerReport,
+  PutReport,
+  StatusReport,
+} from "../../src/api/control_api.ts";
+
+/** A thread the fake knows. */
+export const threadId = "1f".repeat(20);
+/** A message of that thread. */
+export const messageId = "2e".repeat(20);
+/** A reply to that message. */
+export const replyId = "3d".repeat(20);
+/** An author with a profile. */
+export const authorKey = "4c".repeat(32);
+/** A cursor the fake hands out. */
+export const nextCursor = "Y3Vyc29yLTE";
+
+/** A publish report of `kind`. */
+export function publishReport(kind: PublishReport["kind"], id = threadId): PublishReport {
+  return { id, kind, stored: 3, indexes: { recent: 2, author_threads: 1 }, author: authorKey };
+}
+
+/** The listing the fake answers. */
+export const threadList: ThreadList = {
+  threads: [{
+    id: threadId,
+    title: "Hello\u001b[2J world",
+    author: authorKey,
+    created_at: "2027-01-15T12:00:00.000Z",
+    tags: ["intro"],
+  }],
+  next_cursor: nextCursor,
+  missing: ["thread 5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b (not found)"],
+};
+
+/** The thread view the fake answers. */
+export const threadView: ThreadView = {
+  thread: {
+    ...threadList.threads[0],
+    body: "Opening post\nsecond line",
+    votes: { up: 3, down: 1 },
+    messages: 2,
+  },
+  messages: [{
+    id: messageId,
+    author: authorKey,
+    created_at: "2027-01-15T12:01:00.000Z",
+    parent: null,
+    body: "First reply",
+    votes: { up: 1, down: 0 },
+    replies: [{
+      id: replyId,
+      author: authorKey,
+      created_at: "2027-01-15T12:02:00.000Z",
+      parent: messageId,
+      body: "A reply to it",
+      votes: { up: 0, down: 2 },
+      replies: [],
+    }],
+  }],
+  next_cursor: null,
+  missing: ["votes of 2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e (unreachable)"],
+  lookups: 5,
+};
+
+/** The profile the fake answers for {@link authorKey}. */
+export const profileView: ProfileView = {
+  author: authorKey,
+  name: "Alice",
+  about: "Gardener",
+  keys: [],
+  updated_at: "2027-01-15T12:00:00.000Z",
+  seq: 7,
+};
+
+/** One call that reached the fake: the handler's name and its arguments. */
+export type FakeCall = [string, ...unknown[]];
+
+/** Handlers for every route; the discussion ones record their calls. */
+export class FakeHandlers implements ControlHandlers {
+  /** Every call, in order. */
+  readonly received: FakeCall[] = [];
+  /** Thrown by the next discussion calls, when set. */
+  error?: unknown;
+
+  status(): Promise<StatusReport> {
+    return this.#answer(["status"], {
+      node_id: "ab".repeat(20),
+      contact: "rhz://example@127.0.0.1:7447",
+      node_type: "full",
+      uptime_s: 1,
+      contacts: 0,
+      stored_records: 0,
+      version: "0.1.0",
+    });
+  }
+  peers(): Promise<PeerReport[]> {
+    return this.#answer(["peers"], []);
+  }
+  put(value: Uint8Array, ttlS?: number): Promise<PutReport> {
+    return this.#answer(["put", value, ttlS], { key: "00".repeat(20), stored: 1 });
+  }
+  get(key: string): Promise<Uint8Array | undefined> {
+    return this.#answer(["get", key], undefined);
+  }
+  stop(): Promise<void> {
+    return this.#answer(["stop"], undefined);
+  }
+  newThread(request: NewThreadRequest): Promise<PublishReport> {
+    return this.#answer(["newThread", request], publishReport("thread"));
+  }
+  listThreads(request: ThreadListRequest): Promise<ThreadList> {
+    return this.#answer(["listThreads", request], threadList);
+  }
+  showThread(request: ThreadShowRequest): Promise<ThreadView> {
+    if (request.thread !== threadId) {
+      return this.#fail(
+        ["showThread", request],
+        new ContentError("NOT_FOUND", `Cannot show thread ${request.thread}: it is not found`),
+      );
+    }
+    return this.#answer(["showThread", request], threadView);
+  }
+  post(request: PostRequest): Promise<PublishReport> {
+    return this.#answer(["post", request], publishReport("message", messageId));
+  }
+  vote(request: VoteRequest): Promise<PublishReport> {
+    return this.#answer(["vote", request], publishReport("vote", "5a".repeat(20)));
+  }
+  setProfile(request: ProfileRequest): Promise<PublishReport> {
+    return this.#answer(["setProfile", request], publishReport("profile", "6b".repeat(20)));
+  }
+  showProfile(author: string): Promise<ProfileView> {
+    if (author !== authorKey) {
+      return this.#fail(
+        ["showProfile", author],
+        new ContentError("NOT_FOUND", `Cannot show the profile of ${author}: none published`),
+      );
+    }
+    return this.#answer(["showProfile", author], profileView);
+  }
+  publishRecord(key: string, record: Uint8Array): Promise<PublishReport> {
+    return this.#answer(["publishRecord", key, record], {
+      id: key,
+      kind: "record",
+      stored: 2,
+      indexes: {},
+    });
+  }
+
+  #answer<T>(call: FakeCall, value: T): Promise<T> {
+    this.received.push(call);
+    if (this.error !== undefined) return Promise.reject(this.error);
+    return Promise.resolve(value);
+  }
+
+  #fail<T>(call: FakeCall, error: unknown): Promise<T> {
+    this.received.push(call);
+    return Promise.reject(error);
+  }
+}

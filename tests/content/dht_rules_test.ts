@@ -1,0 +1,141 @@
+/**
+ * Goal: the DHT holds only records that verify and keep the content rules at its clock, never
+ * throws on a peer's bytes, stops a get at an immutable record, and reconciles versions as the
+ * store does: the higher sequence for a mutable record, the union for a set.
+ * Method: real records from fixed keys, a virtual clock, hand-made breakage, and fast-check
+ * (fixed seed) over random bytes and single-byte corruptions of valid records.
+ */
+
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { utf8Encode } from "../../src/core/bytes.ts";
+import { VirtualClock } from "../../src/core/clock.ts";
+import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
+import { recordValueRules } from "../../src/content/dht_rules.ts";
+import { docRecord, profileKey, signProfile, signThread } from "../../src/content/documents.ts";
+import { signedEntrySet, votesIndex } from "../../src/content/key_schema.ts";
+import {
+  decodeStoredRecord,
+  encodeRecord,
+  recordKey,
+  RecordKind,
+  type SetRecord,
+  signMutable,
+} from "../../src/content/records.ts";
+
+const SEED = 0x5eed_d47;
+const alice = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(1));
+const bob = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(2));
+const nowMs = 1_800_000_000_000;
+const nowS = nowMs / 1000;
+const clock = new VirtualClock(nowMs);
+const rules = recordValueRules(clock);
+
+const thread = signThread(alice, { createdMs: nowMs, title: "T", body: "B", tags: [] });
+const threadBytes = encodeRecord(docRecord(thread));
+const threadKey = recordKey(docRecord(thread));
+const votes = votesIndex(threadKey);
+
+function profile(seq: number): Uint8Array {
+  const record = signProfile(alice, seq, { name: `v${seq}`, about: "", keys: [], updatedMs: seq });
+  return encodeRecord(record);
+}
+
+function vote(writer: typeof alice, direction: 1 | -1, seq = nowMs): Uint8Array {
+  return encodeRecord(signedEntrySet(writer, votes, seq, nowS + 3600, { direction }));
+}
+
+Deno.test("verify() accepts a document, a profile and a set under their keys", () => {
+  assert.ok(rules.verify(threadKey, threadBytes));
+  assert.ok(rules.verify(profileKey(alice.publicKey), profile(1)));
+  assert.ok(rules.verify(votes.key, vote(alice, 1)));
+  assert.ok(rules.verify(votes.key, vote(bob, -1), vote(alice, 1)), "with a known version");
+  const raw = encodeRecord({ kind: RecordKind.immutable, payload: utf8Encode("raw") });
+  assert.ok(rules.verify(recordKey(decodeStoredRecord(raw)), raw));
+});
+
+Deno.test("verify() returns false for garbage, a wrong key, a forgery and content-rule breaks", () => {
+  assert.equal(rules.verify(threadKey, new Uint8Array([1, 2, 3])), false);
+  assert.equal(rules.verify(threadKey, new Uint8Array(0)), false);
+  assert.equal(rules.verify(votes.key, threadBytes), false, "under another key");
+  const forged = encodeRecord(docRecord({ ...thread, author: bob.publicKey }));
+  assert.equal(rules.verify(recordKey(decodeStoredRecord(forged)), forged), false);
+  const other = encodeRecord(signMutable(alice, utf8Encode("status"), 1, utf8Encode("x")));
+  assert.equal(rules.verify(recordKey(decodeStoredRecord(other)), other), false, "not a profile");
+  const tooLong = encodeRecord(
+    signedEntrySet(alice, votes, 1, nowS + 91 * 86400, { direction: 1 }),
+  );
+  assert.equal(rules.verify(votes.key, tooLong), false, "an entry living past its kind's lifetime");
+});
+
+Deno.test("verify() refuses a document from the future until the clock catches up", () => {
+  const clock = new VirtualClock(nowMs);
+  const rules = recordValueRules(clock);
+  const doc = docRecord(
+    signThread(alice, { createdMs: nowMs + 3_600_000, title: "T", body: "", tags: [] }),
+  );
+  const bytes = encodeRecord(doc);
+  assert.equal(rules.verify(recordKey(doc), bytes), false);
+  clock.advanceBy(3_600_000 - 5 * 60_000);
+  assert.equal(rules.verify(recordKey(doc), bytes), true);
+});
+
+Deno.test("verify() never throws on random bytes or on a valid record with one byte changed", () => {
+  const valid = [threadBytes, profile(3), vote(alice, 1)];
+  const keys = [threadKey, profileKey(alice.publicKey), votes.key];
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 0, max: 2 }), (bytes, i) => {
+      assert.equal(rules.verify(keys[i], bytes), false, `seed ${SEED}`);
+    }),
+    { seed: SEED, numRuns: 300 },
+  );
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 2 }),
+      fc.nat(),
+      fc.integer({ min: 1, max: 255 }),
+      (i, at, flip) => {
+        const bytes = new Uint8Array(valid[i]);
+        bytes[at % bytes.length] ^= flip;
+        assert.equal(typeof rules.verify(keys[i], bytes), "boolean", `seed ${SEED}`);
+      },
+    ),
+    { seed: SEED, numRuns: 300 },
+  );
+});
+
+Deno.test("isFinal() is true for immutable records only", () => {
+  assert.equal(rules.isFinal(threadBytes), true);
+  assert.equal(rules.isFinal(profile(1)), false);
+  assert.equal(rules.isFinal(vote(alice, 1)), false);
+  assert.equal(rules.isFinal(new Uint8Array([0xc1])), false);
+});
+
+Deno.test("reconcile() picks the higher sequence of a mutable record, the first on a tie", () => {
+  const key = profileKey(alice.publicKey);
+  const [one, two] = [profile(1), profile(2)];
+  assert.equal(rules.reconcile(key, one, two, nowMs), two);
+  assert.equal(rules.reconcile(key, two, one, nowMs), two);
+  const rival = encodeRecord(
+    signProfile(alice, 2, { name: "rival", about: "", keys: [], updatedMs: 2 }),
+  );
+  assert.equal(rules.reconcile(key, two, rival, nowMs), two);
+  assert.equal(rules.reconcile(key, rival, two, nowMs), rival);
+});
+
+Deno.test("reconcile() unions two versions of a set, one vote per voter, expired entries gone", () => {
+  const merged = rules.reconcile(votes.key, vote(alice, 1, nowMs), vote(bob, -1), nowMs);
+  assert.ok(rules.verify(votes.key, merged));
+  const set = decodeStoredRecord(merged) as SetRecord;
+  assert.equal(set.entries.length, 2);
+  const changed = rules.reconcile(votes.key, merged, vote(alice, -1, nowMs + 1), nowMs);
+  const after = decodeStoredRecord(changed) as SetRecord;
+  assert.equal(after.entries.length, 2, "alice's new vote replaced her old one");
+  const later = rules.reconcile(votes.key, changed, vote(bob, -1), nowMs + 3601_000);
+  assert.equal((decodeStoredRecord(later) as SetRecord).entries.length, 0);
+});
+
+Deno.test("reconcile() keeps the first copy of an immutable record", () => {
+  const copy = new Uint8Array(threadBytes);
+  assert.equal(rules.reconcile(threadKey, threadBytes, copy, nowMs), threadBytes);
+});

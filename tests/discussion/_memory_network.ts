@@ -1,0 +1,100 @@
+/**
+ * A RecordNetwork in memory, for the discussion tests: one map from key to record bytes, checked
+ * and reconciled with the same value rules the DHT applies (signatures, content rules at the
+ * clock's time, a higher sequence replacing a mutable record, sets merged). Tests can make keys
+ * vanish (`lose`) or fail (`cutOff`) to exercise missing pieces, and count what was asked.
+ */
+
+import type { Clock } from "../../src/core/clock.ts";
+import { RhizomeError } from "../../src/core/errors.ts";
+import type { NodeId } from "../../src/core/node_id.ts";
+import { recordValueRules } from "../../src/content/dht_rules.ts";
+import {
+  decodeStoredRecord,
+  type DhtRecord,
+  encodeRecord,
+  RecordError,
+  recordKey,
+} from "../../src/content/records.ts";
+import type { PublishResult, RecordNetwork } from "../../src/discussion/record_network.ts";
+import type { ValueRules } from "../../src/dht/types.ts";
+
+/** What a test can tune. */
+export interface MemoryNetworkOptions {
+  /** The remote acknowledgements every publish reports. */
+  replicas?: number;
+}
+
+/** An in-memory record network. */
+export class MemoryRecordNetwork implements RecordNetwork {
+  /** Fetches asked so far. */
+  fetches = 0;
+  /** Publishes that stored something. */
+  publishes = 0;
+  readonly #records = new Map<string, Uint8Array>();
+  readonly #cutOff = new Set<string>();
+  readonly #rules: ValueRules;
+  readonly #clock: Clock;
+  readonly #replicas: number;
+
+  constructor(clock: Clock, options: MemoryNetworkOptions = {}) {
+    this.#clock = clock;
+    this.#rules = recordValueRules(clock);
+    this.#replicas = options.replicas ?? 3;
+  }
+
+  publish(record: DhtRecord): Promise<PublishResult> {
+    const key = recordKey(record);
+    if (this.#cutOff.has(key.toHex())) return Promise.reject(unavailable(key));
+    const bytes = encodeRecord(record);
+    const held = this.#records.get(key.toHex());
+    if (!this.#rules.verify(key, bytes, held)) {
+      return Promise.reject(new RecordError("Cannot publish record: it does not verify"));
+    }
+    const kept = held === undefined
+      ? bytes
+      : this.#rules.reconcile(key, held, bytes, this.#clock.nowMs());
+    this.#records.set(key.toHex(), kept);
+    this.publishes++;
+    return Promise.resolve({ key, stored: this.#replicas });
+  }
+
+  fetch(key: NodeId): Promise<DhtRecord | undefined> {
+    this.fetches++;
+    if (this.#cutOff.has(key.toHex())) return Promise.reject(unavailable(key));
+    const bytes = this.#records.get(key.toHex());
+    return Promise.resolve(bytes === undefined ? undefined : decodeStoredRecord(bytes));
+  }
+
+  /** Keys held. */
+  get size(): number {
+    return this.#records.size;
+  }
+
+  /** A snapshot of every key and its bytes, to check that nothing changed. */
+  snapshot(): Map<string, Uint8Array> {
+    return new Map(this.#records);
+  }
+
+  /**
+   * Forgets a key, as if every holder had gone.
+   *
+   * @param key The key.
+   */
+  lose(key: NodeId): void {
+    this.#records.delete(key.toHex());
+  }
+
+  /**
+   * Makes a key unreachable: fetches and publishes of it throw `UNAVAILABLE`.
+   *
+   * @param key The key.
+   */
+  cutOff(key: NodeId): void {
+    this.#cutOff.add(key.toHex());
+  }
+}
+
+function unavailable(key: NodeId): RhizomeError {
+  return new RhizomeError("UNAVAILABLE", `Cannot reach key ${key.toHex()}: cut off by the test`);
+}

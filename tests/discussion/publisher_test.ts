@@ -1,0 +1,358 @@
+/**
+ * Publishing discussions: what each request puts on the network (the record, then its index
+ * entries), and that every refusal (bad input, a missing thread or parent, a repeated vote, a
+ * forged record, no author key) throws one coded line and changes nothing on the network.
+ * Method: a Publisher over the in-memory network and a virtual clock; the indexes are read back
+ * with the key schema.
+ */
+
+import assert from "node:assert/strict";
+import { bytesEqual, toHex } from "../../src/core/bytes.ts";
+import { sha256 } from "../../src/core/crypto.ts";
+import { NodeId } from "../../src/core/node_id.ts";
+import { decodeProfile, docOfRecord, profileKey } from "../../src/content/documents.ts";
+import {
+  authorThreadsIndex,
+  hourOf,
+  type IndexKind,
+  liveEntries,
+  popularIndex,
+  recentIndex,
+  refsIndex,
+  type SetAddress,
+  signedEntrySet,
+  threadIndex,
+  threadIndexPageSize,
+  threadPopularIndex,
+  threadsByHourIndex,
+  threadStatsIndex,
+  votesIndex,
+} from "../../src/content/key_schema.ts";
+import {
+  encodeRecord,
+  mergeSets,
+  recordKey,
+  RecordKind,
+  type SetRecord,
+} from "../../src/content/records.ts";
+import { rejects, startMs, type World, world } from "./_world.ts";
+
+async function entries<K extends IndexKind>(w: World, address: SetAddress<K>) {
+  const record = await w.network.fetch(address.key);
+  if (record === undefined) return [];
+  assert.equal(record.kind, RecordKind.set);
+  return liveEntries(record as SetRecord, address.kind, Math.floor(w.clock.nowMs() / 1000));
+}
+
+async function thread(w: World, title = "Gardens"): Promise<NodeId> {
+  const report = await w.publisher.newThread({ title, body: "Let us talk.", tags: ["plants"] });
+  return NodeId.fromHex(report.id);
+}
+
+Deno.test("Publisher.newThread() publishes the thread and announces it in four indexes", async () => {
+  const w = world();
+  const report = await w.publisher.newThread({ title: "Gardens", body: "Let us talk." });
+  assert.deepEqual(report, {
+    id: report.id,
+    kind: "thread",
+    stored: 3,
+    indexes: { recent: 3, threads_by_hour: 3, author_threads: 3, popular: 3 },
+    author: toHex(w.alice.keyPair.publicKey),
+  });
+  const id = NodeId.fromHex(report.id);
+  const doc = docOfRecord((await w.network.fetch(id))!);
+  assert.equal(doc?.type, "thread");
+  assert.equal(doc?.type === "thread" && doc.title, "Gardens");
+  assert.equal(doc?.createdMs, startMs);
+  const ref = { thread: id, createdMs: startMs };
+  assert.deepEqual((await entries(w, recentIndex())).map((e) => e.value), [ref]);
+  assert.deepEqual(
+    (await entries(w, threadsByHourIndex(hourOf(startMs)))).map((e) => e.value),
+    [ref],
+  );
+  assert.deepEqual(
+    (await entries(w, authorThreadsIndex(w.alice.keyPair.publicKey))).map((e) => e.value),
+    [ref],
+  );
+  assert.deepEqual((await entries(w, popularIndex())).map((e) => e.value), [
+    { target: id, weight: 2 },
+  ]);
+  assert.deepEqual(await entries(w, threadStatsIndex(id)), [], "no stats before the first post");
+  assert.equal(w.network.size, 5);
+});
+
+Deno.test("Publisher.newThread() refuses bad fields and a missing author, publishing nothing", async () => {
+  const w = world();
+  await rejects(
+    w.publisher.newThread({ title: "", body: "x" }),
+    "CONTENT_INVALID",
+    /^Cannot publish thread: the title is empty$/,
+  );
+  await rejects(
+    w.publisher.newThread({ title: "T", body: "x".repeat(16 * 1024 + 1) }),
+    "CONTENT_INVALID",
+    /^Cannot publish thread: the body is 16385 bytes, the limit is 16384$/,
+  );
+  await rejects(
+    w.publisher.newThread({ title: "T", body: "x", tags: ["Bad Tag"] }),
+    "CONTENT_INVALID",
+    /tag "Bad Tag" must be lower-case/,
+  );
+  await rejects(
+    w.publisher.newThread({ title: "T", body: "x", author: "carol" }),
+    "AUTHOR_MISSING",
+    /no author key named carol/,
+  );
+  assert.equal(w.network.size, 0);
+});
+
+Deno.test("Publisher.post() publishes a message, then its index page, refs, stats and activity", async () => {
+  const w = world();
+  const id = await thread(w);
+  w.clock.advanceBy(1000);
+  const first = await w.publisher.post({ thread: id.toHex(), body: "First." });
+  assert.equal(first.kind, "message");
+  assert.deepEqual(first.indexes, { thread_index: 3, refs: 3, thread_stats: 3, popular: 3 });
+  const message = NodeId.fromHex(first.id);
+  const ref = { message, parent: id, createdMs: startMs + 1000 };
+  assert.deepEqual((await entries(w, threadIndex(id, 0))).map((e) => e.value), [ref]);
+  assert.deepEqual((await entries(w, refsIndex(id))).map((e) => e.value), [ref]);
+  assert.deepEqual((await entries(w, threadStatsIndex(id))).map((e) => e.value), [
+    { posts: 1, lastPostMs: startMs + 1000 },
+  ]);
+
+  w.clock.advanceBy(1000);
+  const reply = await w.publisher.post({
+    thread: id.toHex(),
+    reply_to: message.toHex(),
+    body: "A reply.",
+  });
+  const replyRef = {
+    message: NodeId.fromHex(reply.id),
+    parent: message,
+    createdMs: startMs + 2000,
+  };
+  assert.deepEqual((await entries(w, refsIndex(message))).map((e) => e.value), [replyRef]);
+  assert.equal((await entries(w, threadIndex(id, 0))).length, 2);
+  assert.deepEqual((await entries(w, threadStatsIndex(id))).map((e) => e.value), [
+    { posts: 2, lastPostMs: startMs + 2000 },
+  ], "the author's one stats entry counts both posts");
+  const activity = (await entries(w, popularIndex())).map((e) => e.value.weight).sort();
+  assert.deepEqual(activity, [1, 1, 2]);
+
+  // Replying to the thread itself is a top-level post.
+  const top = await w.publisher.post({ thread: id.toHex(), reply_to: id.toHex(), body: "Top." });
+  const doc = docOfRecord((await w.network.fetch(NodeId.fromHex(top.id)))!);
+  assert.ok(doc?.type === "message" && doc.parent.equals(id));
+});
+
+Deno.test("Publisher.post() refuses a missing thread or parent and bad IDs, publishing nothing", async () => {
+  const w = world();
+  const id = await thread(w);
+  const other = await thread(w, "Elsewhere");
+  const elsewhere = await w.publisher.post({ thread: other.toHex(), body: "There." });
+  const before = w.network.snapshot();
+  const absent = "ab".repeat(20);
+  await rejects(
+    w.publisher.post({ thread: absent, body: "Hello" }),
+    "NOT_FOUND",
+    new RegExp(`^Cannot post: thread ${absent} is not on the network$`),
+  );
+  await rejects(
+    w.publisher.post({ thread: id.toHex(), reply_to: absent, body: "Hello" }),
+    "NOT_FOUND",
+    new RegExp(`^Cannot post: the message replied to, ${absent}, is not on the network$`),
+  );
+  await rejects(
+    w.publisher.post({ thread: id.toHex(), reply_to: other.toHex(), body: "Hello" }),
+    "CONTENT_INVALID",
+    new RegExp(`^Cannot post: the message replied to, ${other.toHex()}, is another thread$`),
+  );
+  await rejects(
+    w.publisher.post({ thread: id.toHex(), reply_to: elsewhere.id, body: "Hello" }),
+    "CONTENT_INVALID",
+    new RegExp(`belongs to thread ${other.toHex()}`),
+  );
+  await rejects(
+    w.publisher.post({ thread: "xyz", body: "Hello" }),
+    "INVALID_INPUT",
+    /^Cannot post: the thread ID must be 40 hex digits, got "xyz"$/,
+  );
+  await rejects(
+    w.publisher.post({ thread: id.toHex(), body: "" }),
+    "CONTENT_INVALID",
+    /^Cannot publish message: the body is empty$/,
+  );
+  assert.deepEqual(w.network.snapshot(), before);
+});
+
+Deno.test("Publisher.post() fills thread index pages in order", async () => {
+  const w = world();
+  const id = await thread(w);
+  // Page 0 is full: threadIndexPageSize references (to messages that need not exist here).
+  const writer = w.bob.keyPair;
+  const page0 = threadIndex(id, 0);
+  const expiresAtS = Math.floor(startMs / 1000) + 86400;
+  let full: SetRecord | undefined;
+  for (let i = 0; i < threadIndexPageSize; i++) {
+    const message = NodeId.fromBytes(sha256(`message ${i}`).subarray(0, 20));
+    const one = signedEntrySet(writer, page0, i + 1, expiresAtS, {
+      message,
+      parent: id,
+      createdMs: startMs,
+    });
+    full = full ? mergeSets(full, one, Math.floor(startMs / 1000)) : one;
+  }
+  await w.network.publish(full!);
+  const report = await w.publisher.post({ thread: id.toHex(), body: "On page 1." });
+  assert.equal((await entries(w, threadIndex(id, 0))).length, threadIndexPageSize);
+  assert.deepEqual((await entries(w, threadIndex(id, 1))).map((e) => e.value.message.toHex()), [
+    report.id,
+  ]);
+});
+
+Deno.test("Publisher.post() reports an index it could not update as 0 and still publishes", async () => {
+  const w = world();
+  const id = await thread(w);
+  w.network.cutOff(refsIndex(id).key);
+  const report = await w.publisher.post({ thread: id.toHex(), body: "Hello" });
+  assert.deepEqual(report.indexes, { thread_index: 3, refs: 0, thread_stats: 3, popular: 3 });
+  assert.ok(await w.network.fetch(NodeId.fromHex(report.id)));
+});
+
+Deno.test("Publisher.vote() keeps one vote per author: the other way replaces, the same is refused", async () => {
+  const w = world();
+  const id = await thread(w);
+  const up = await w.publisher.vote({ target: id.toHex(), direction: "up" });
+  assert.equal(up.kind, "vote");
+  assert.equal(up.id, votesIndex(id).key.toHex());
+  assert.deepEqual(up.indexes, { popular: 3 });
+  assert.deepEqual((await entries(w, votesIndex(id))).map((e) => e.value), [{ direction: 1 }]);
+
+  const before = w.network.snapshot();
+  await rejects(
+    w.publisher.vote({ target: id.toHex(), direction: "up" }),
+    "VOTE_REPEATED",
+    new RegExp(`^Cannot vote: you already voted up on ${id.toHex()}$`),
+  );
+  assert.deepEqual(w.network.snapshot(), before, "a repeated vote changes nothing");
+
+  await w.publisher.vote({ target: id.toHex(), direction: "down" });
+  const votes = await entries(w, votesIndex(id));
+  assert.deepEqual(votes.map((e) => e.value), [{ direction: -1 }], "the down vote replaced it");
+  assert.ok(votes[0].seq > startMs, "a sequence above the first vote's even at the same time");
+
+  await w.publisher.vote({ target: id.toHex(), direction: "up", author: "bob" });
+  assert.equal((await entries(w, votesIndex(id))).length, 2, "one vote per author");
+  const activity = (await entries(w, popularIndex())).map((e) => e.value.weight);
+  assert.equal(activity.reduce((a, b) => a + b, 0), 2 + 1 - 1 + 1);
+});
+
+Deno.test("Publisher.vote() on a message also counts in its thread's popular index", async () => {
+  const w = world();
+  const id = await thread(w);
+  const message = NodeId.fromHex((await w.publisher.post({ thread: id.toHex(), body: "Hi" })).id);
+  const report = await w.publisher.vote({ target: message.toHex(), direction: "down" });
+  assert.deepEqual(report.indexes, { popular: 3, thread_popular: 3 });
+  assert.deepEqual((await entries(w, threadPopularIndex(id))).map((e) => e.value), [
+    { target: message, weight: -1 },
+  ]);
+  const popular = (await entries(w, popularIndex())).map((e) => e.value);
+  assert.ok(popular.every((activity) => activity.target.equals(id)), "counted for the thread");
+});
+
+Deno.test("Publisher.vote() refuses a missing target and a bad direction, publishing nothing", async () => {
+  const w = world();
+  await thread(w);
+  const before = w.network.snapshot();
+  await rejects(
+    w.publisher.vote({ target: "cd".repeat(20), direction: "up" }),
+    "NOT_FOUND",
+    /^Cannot vote: (cd)+ is not on the network$/,
+  );
+  await rejects(
+    w.publisher.vote({ target: "cd".repeat(20), direction: "sideways" as "up" }),
+    "INVALID_INPUT",
+    /^Cannot vote: the direction must be "up" or "down", got "sideways"$/,
+  );
+  assert.deepEqual(w.network.snapshot(), before);
+});
+
+Deno.test("Publisher.setProfile() merges the fields given over the published profile", async () => {
+  const w = world();
+  const key = toHex(w.bob.keyPair.publicKey);
+  const first = await w.publisher.setProfile({ name: "Alice", keys: [key] });
+  assert.equal(first.kind, "profile");
+  assert.equal(first.id, profileKey(w.alice.keyPair.publicKey).toHex());
+  w.clock.advanceBy(10);
+  await w.publisher.setProfile({ about: "Gardener." });
+  const record = await w.network.fetch(profileKey(w.alice.keyPair.publicKey));
+  assert.equal(record?.kind, RecordKind.mutable);
+  const profile = decodeProfile(
+    record!.kind === RecordKind.mutable ? record!.payload : new Uint8Array(),
+  );
+  assert.equal(profile.name, "Alice");
+  assert.equal(profile.about, "Gardener.");
+  assert.ok(profile.keys.length === 1 && bytesEqual(profile.keys[0], w.bob.keyPair.publicKey));
+  assert.equal(profile.updatedMs, startMs + 10);
+  assert.equal(record!.kind === RecordKind.mutable && record!.seq, startMs + 10);
+
+  // Two changes within one millisecond still get increasing sequence numbers.
+  await w.publisher.setProfile({ name: "Al" });
+  const again = await w.network.fetch(profileKey(w.alice.keyPair.publicKey));
+  assert.equal(again!.kind === RecordKind.mutable && again!.seq, startMs + 11);
+});
+
+Deno.test("Publisher.setProfile() refuses a malformed key or field, publishing nothing", async () => {
+  const w = world();
+  await rejects(
+    w.publisher.setProfile({ keys: ["abc"] }),
+    "INVALID_INPUT",
+    /^Cannot set profile: a key must be 64 hex digits, got "abc"$/,
+  );
+  await rejects(
+    w.publisher.setProfile({ name: "x".repeat(65) }),
+    "CONTENT_INVALID",
+    /^Cannot publish profile: the name is 65 bytes, the limit is 64$/,
+  );
+  assert.equal(w.network.size, 0);
+});
+
+Deno.test("Publisher.publishRecord() publishes a valid record and refuses a forged one", async () => {
+  const w = world();
+  const address = recentIndex();
+  const entry = signedEntrySet(w.bob.keyPair, address, 7, Math.floor(startMs / 1000) + 60, {
+    thread: NodeId.fromBytes(new Uint8Array(20).fill(9)),
+    createdMs: startMs,
+  });
+  const bytes = encodeRecord(entry);
+  const report = await w.publisher.publishRecord(address.key, bytes);
+  assert.deepEqual(report, { id: address.key.toHex(), kind: "record", stored: 3, indexes: {} });
+
+  const before = w.network.snapshot();
+  const forged = encodeRecord({
+    ...entry,
+    entries: [{ ...entry.entries[0], seq: 8 }],
+  });
+  await rejects(
+    w.publisher.publishRecord(address.key, forged),
+    "RECORD_INVALID",
+    /^Cannot accept record: a set entry's signature does not verify$/,
+  );
+  await rejects(
+    w.publisher.publishRecord(recordKey({ kind: RecordKind.immutable, payload: bytes }), bytes),
+    "RECORD_INVALID",
+    /does not belong under this key/,
+  );
+  // Signed, but an entry living longer than its kind allows breaks the content rules.
+  const lasting = signedEntrySet(w.bob.keyPair, address, 7, Math.floor(startMs / 1000) + 10 ** 8, {
+    thread: NodeId.fromBytes(new Uint8Array(20).fill(9)),
+    createdMs: startMs,
+  });
+  await rejects(
+    w.publisher.publishRecord(address.key, encodeRecord(lasting)),
+    "RECORD_INVALID",
+    /a recent entry expires/,
+  );
+  assert.deepEqual(w.network.snapshot(), before);
+});

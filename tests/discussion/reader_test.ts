@@ -1,0 +1,357 @@
+/**
+ * Reading discussions: a thread assembled as a reply tree with votes and counts, paged with
+ * cursors; listings newest first (the recent set, then the hour shards) and by activity score;
+ * profiles. Missing pieces are shown as what they are and never hide the rest, and every call
+ * stays within its documented lookup bound (checked against the network's own fetch count).
+ * Method: content published with the Publisher over the in-memory network, read back with the
+ * Reader, the virtual clock moved between posts.
+ */
+
+import assert from "node:assert/strict";
+import { toHex } from "../../src/core/bytes.ts";
+import { NodeId } from "../../src/core/node_id.ts";
+import { profileKey } from "../../src/content/documents.ts";
+import { recentIndex, votesIndex } from "../../src/content/key_schema.ts";
+import {
+  listThreadsLookupsMax,
+  messagePageMax,
+  type Reader,
+  showThreadLookupsMax,
+  threadPageMax,
+} from "../../src/discussion/reader.ts";
+import type {
+  MessageView,
+  ThreadList,
+  ThreadListRequest,
+  ThreadShowRequest,
+  ThreadView,
+} from "../../src/discussion/reports.ts";
+import { rejects, startMs, type World, world } from "./_world.ts";
+
+const hourMs = 3_600_000;
+const dayMs = 24 * hourMs;
+
+async function newThread(w: World, title: string): Promise<string> {
+  return (await w.publisher.newThread({ title, body: `About ${title}.` })).id;
+}
+
+async function post(w: World, thread: string, body: string, replyTo?: string, author?: string) {
+  w.clock.advanceBy(1000);
+  return (await w.publisher.post({ thread, reply_to: replyTo, body, author })).id;
+}
+
+/** Shows a page and checks the lookups it reports are the ones it made, within the bound. */
+async function show(w: World, request: ThreadShowRequest): Promise<ThreadView> {
+  const before = w.network.fetches;
+  const view = await w.reader.showThread(request);
+  assert.equal(view.lookups, w.network.fetches - before, "lookups counts every fetch");
+  assert.ok(view.lookups <= showThreadLookupsMax(request.limit), `${view.lookups} lookups`);
+  return view;
+}
+
+/** Lists a page and checks its lookups stay within the bound. */
+async function list(w: World, request: ThreadListRequest): Promise<ThreadList> {
+  const before = w.network.fetches;
+  const page = await w.reader.listThreads(request);
+  const lookups = w.network.fetches - before;
+  assert.ok(lookups <= listThreadsLookupsMax(request.limit), `${lookups} lookups`);
+  return page;
+}
+
+/** Every page of a listing, in order (at most `callsMax` calls). */
+async function listAll(w: World, order: "recent" | "popular", limit: number, callsMax = 200) {
+  const ids: string[] = [];
+  let cursor: string | undefined;
+  for (let calls = 0; calls < callsMax; calls++) {
+    const page = await list(w, { order, limit, cursor });
+    assert.ok(page.threads.length <= limit);
+    ids.push(...page.threads.map((thread) => thread.id));
+    if (page.next_cursor === null) return ids;
+    cursor = page.next_cursor;
+  }
+  throw new Error(`the listing did not end within ${callsMax} calls`);
+}
+
+function shape(messages: MessageView[]): unknown[] {
+  return messages.map((m) => ({ id: m.id, replies: shape(m.replies) }));
+}
+
+Deno.test("Reader.showThread() assembles the thread, its votes and counts, and a reply tree", async () => {
+  const w = world();
+  const thread = await newThread(w, "Gardens");
+  const m1 = await post(w, thread, "First.");
+  const r1 = await post(w, thread, "Reply to first.", m1, "bob");
+  const m2 = await post(w, thread, "Second.");
+  const r2 = await post(w, thread, "Reply to the reply.", r1);
+  await w.publisher.vote({ target: thread, direction: "up", author: "bob" });
+  await w.publisher.vote({ target: m1, direction: "down" });
+
+  const view = await show(w, { thread, limit: 50 });
+  assert.deepEqual(view.thread, {
+    id: thread,
+    title: "Gardens",
+    author: toHex(w.alice.keyPair.publicKey),
+    created_at: new Date(startMs).toISOString(),
+    tags: [],
+    body: "About Gardens.",
+    votes: { up: 1, down: 0 },
+    messages: 4,
+  });
+  assert.deepEqual(shape(view.messages), [
+    { id: m1, replies: [{ id: r1, replies: [{ id: r2, replies: [] }] }] },
+    { id: m2, replies: [] },
+  ]);
+  const [first, second] = view.messages;
+  assert.deepEqual({ ...first, replies: [] }, {
+    id: m1,
+    author: toHex(w.alice.keyPair.publicKey),
+    created_at: new Date(startMs + 1000).toISOString(),
+    parent: null,
+    body: "First.",
+    votes: { up: 0, down: 1 },
+    replies: [],
+  });
+  assert.equal(first.replies[0].parent, m1);
+  assert.equal(first.replies[0].author, toHex(w.bob.keyPair.publicKey));
+  assert.equal(second.parent, null);
+  assert.equal(view.next_cursor, null);
+  assert.deepEqual(view.missing, []);
+  assert.ok(w.read.some((key) => key.toHex() === thread), "the read hook saw the thread");
+});
+
+Deno.test("Reader.showThread() pages oldest first; a reply to an earlier page names its parent", async () => {
+  const w = world();
+  const thread = await newThread(w, "Paging");
+  const ids: string[] = [];
+  for (let i = 0; i < 7; i++) {
+    // Every other post replies to the first message, which is on the first page.
+    ids.push(await post(w, thread, `Post ${i}.`, i % 2 === 1 ? ids[0] : undefined));
+  }
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  for (let calls = 0; calls < 10; calls++) {
+    const view = await show(w, { thread, limit: 3, cursor });
+    const flat = (messages: MessageView[]): MessageView[] =>
+      messages.flatMap((m) => [m, ...flat(m.replies)]);
+    for (const message of flat(view.messages)) {
+      seen.push(message.id);
+      assert.equal(message.parent_missing, undefined);
+    }
+    if (calls > 0) {
+      // The first message is on page one: its replies here are top level, naming it.
+      const replies = view.messages.filter((m) => m.parent === ids[0]);
+      assert.ok(replies.every((m) => m.replies.length === 0));
+    }
+    assert.deepEqual(view.missing, []);
+    if (view.next_cursor === null) break;
+    cursor = view.next_cursor;
+  }
+  assert.deepEqual(seen.toSorted(), ids.toSorted());
+  assert.equal(seen.length, 7, "no message twice");
+});
+
+Deno.test("Reader.showThread() continues into the next index page once one is full", async () => {
+  const w = world();
+  const thread = await newThread(w, "Long");
+  const ids: string[] = [];
+  for (let i = 0; i < 260; i++) ids.push(await post(w, thread, `Post ${i}.`));
+  const first = await show(w, { thread, limit: messagePageMax });
+  assert.equal(first.messages.length, messagePageMax);
+  assert.equal(first.thread.messages, 260);
+  const second = await show(w, { thread, limit: messagePageMax, cursor: first.next_cursor! });
+  assert.equal(second.next_cursor, null);
+  const shown = [...first.messages, ...second.messages].map((m) => m.id);
+  assert.deepEqual(shown, ids, "every message once, oldest first, across both index pages");
+});
+
+Deno.test("Reader.showThread() shows what it has and names what is missing", async () => {
+  const w = world();
+  const thread = await newThread(w, "Holes");
+  const m1 = await post(w, thread, "Lost.");
+  const r1 = await post(w, thread, "Reply to the lost one.", m1);
+  const m2 = await post(w, thread, "Still here.");
+  w.network.lose(NodeId.fromHex(m1));
+  w.network.cutOff(votesIndex(NodeId.fromHex(m2)).key);
+
+  const view = await show(w, { thread, limit: 50 });
+  assert.deepEqual(view.messages.map((m) => [m.id, m.parent, m.parent_missing]), [
+    [r1, m1, true],
+    [m2, null, undefined],
+  ]);
+  assert.deepEqual(view.missing, [`message ${m1}: not found`, `votes of ${m2}: unreachable`]);
+});
+
+Deno.test("Reader.showThread() marks a reply whose parent on an earlier page is gone", async () => {
+  const w = world();
+  const thread = await newThread(w, "Gone");
+  const m1 = await post(w, thread, "Soon gone.");
+  const r1 = await post(w, thread, "Reply.", m1);
+  w.network.lose(NodeId.fromHex(m1));
+  const first = await show(w, { thread, limit: 1 });
+  assert.deepEqual(first.messages, []);
+  const second = await show(w, { thread, limit: 1, cursor: first.next_cursor! });
+  assert.deepEqual(second.messages.map((m) => [m.id, m.parent_missing]), [[r1, true]]);
+  assert.deepEqual(second.missing, [`message ${m1}: not found`]);
+});
+
+Deno.test("Reader.showThread() refuses an absent thread and malformed requests", async () => {
+  const w = world();
+  const thread = await newThread(w, "T");
+  const message = await post(w, thread, "A message is not a thread.");
+  for (const id of ["ef".repeat(20), message]) {
+    await rejects(
+      w.reader.showThread({ thread: id, limit: 10 }),
+      "NOT_FOUND",
+      new RegExp(`^Cannot show thread: ${id} is not on the network$`),
+    );
+  }
+  await rejects(
+    w.reader.showThread({ thread: "nope", limit: 10 }),
+    "INVALID_INPUT",
+    /^Cannot show thread: the thread ID must be 40 hex digits, got "nope"$/,
+  );
+  for (const limit of [0, messagePageMax + 1, 1.5]) {
+    await rejects(
+      w.reader.showThread({ thread, limit }),
+      "INVALID_INPUT",
+      new RegExp(`^Cannot show thread: the limit must be 1..${messagePageMax}, got ${limit}$`),
+    );
+  }
+  for (const cursor of ["", "!!", "AAAA", "BAAA"]) {
+    await rejects(
+      w.reader.showThread({ thread, limit: 10, cursor }),
+      "INVALID_INPUT",
+      /^Cannot show thread: the cursor is malformed$/,
+    );
+  }
+});
+
+Deno.test("Reader.listThreads() pages newest first through the recent set, then the hour shards", async () => {
+  const w = world();
+  const old: string[] = [];
+  for (const offsetMs of [0, hourMs, 30 * hourMs]) {
+    w.clock.advanceTo(startMs + offsetMs);
+    old.push(await newThread(w, `Old ${offsetMs}`));
+  }
+  // A week and a day later the old threads have left the recent set; only the shards hold them.
+  const fresh: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    w.clock.advanceTo(startMs + 8 * dayMs + i * 60_000);
+    fresh.push(await newThread(w, `Fresh ${i}`));
+  }
+  const first = await list(w, { order: "recent", limit: 2 });
+  assert.deepEqual(first.threads.map((t) => t.id), fresh.toReversed().slice(0, 2));
+  assert.equal(first.threads[0].title, "Fresh 2");
+  assert.equal(first.threads[0].created_at, new Date(startMs + 8 * dayMs + 120_000).toISOString());
+  assert.deepEqual(first.missing, []);
+  assert.deepEqual(await listAll(w, "recent", 2), [...old, ...fresh].toReversed());
+  assert.deepEqual(await listAll(w, "recent", threadPageMax), [...old, ...fresh].toReversed());
+});
+
+Deno.test("Reader.listThreads() lists from the hour shards when the recent set is unreachable", async () => {
+  const w = world();
+  const a = await newThread(w, "A");
+  w.clock.advanceBy(2 * hourMs);
+  const b = await newThread(w, "B");
+  w.network.cutOff(recentIndex().key);
+  const page = await list(w, { order: "recent", limit: 5 });
+  assert.deepEqual(page.threads.map((t) => t.id), [b, a]);
+  assert.deepEqual(page.missing, ["recent index: unreachable"]);
+  assert.notEqual(page.next_cursor, null, "older hours remain to be read");
+});
+
+Deno.test("Reader.listThreads() names listed threads it cannot read and lists the others", async () => {
+  const w = world();
+  const a = await newThread(w, "A");
+  w.clock.advanceBy(1000);
+  const b = await newThread(w, "B");
+  w.network.lose(NodeId.fromHex(a));
+  const page = await list(w, { order: "recent", limit: 5 });
+  assert.deepEqual(page.threads.map((t) => t.id), [b]);
+  assert.deepEqual(page.missing, [`thread ${a}: not found`]);
+});
+
+Deno.test("Reader.listThreads() orders by summed activity and pages by offset", async () => {
+  const w = world();
+  const quiet = await newThread(w, "Quiet");
+  const busy = await newThread(w, "Busy");
+  const disliked = await newThread(w, "Disliked");
+  await post(w, busy, "Hello.");
+  await w.publisher.vote({ target: busy, direction: "up", author: "bob" });
+  await w.publisher.vote({ target: disliked, direction: "down", author: "bob" });
+  const first = await list(w, { order: "popular", limit: 2 });
+  assert.deepEqual(first.threads.map((t) => [t.id, t.score]), [[busy, 4], [quiet, 2]]);
+  const second = await list(w, { order: "popular", limit: 2, cursor: first.next_cursor! });
+  assert.deepEqual(second.threads.map((t) => [t.id, t.score]), [[disliked, 1]]);
+  assert.equal(second.next_cursor, null);
+  await rejects(
+    w.reader.listThreads({ order: "recent", limit: 2, cursor: first.next_cursor! }),
+    "INVALID_INPUT",
+    /^Cannot list threads: the cursor belongs to the popular listing$/,
+  );
+});
+
+Deno.test("Reader.listThreads() refuses a malformed limit or cursor", async () => {
+  const w = world();
+  for (const limit of [0, threadPageMax + 1]) {
+    await rejects(
+      w.reader.listThreads({ order: "recent", limit }),
+      "INVALID_INPUT",
+      new RegExp(`^Cannot list threads: the limit must be 1..${threadPageMax}, got ${limit}$`),
+    );
+  }
+  for (const cursor of ["x", "AQ", "BAAA", "AwAAAAAA"]) {
+    await rejects(
+      w.reader.listThreads({ order: "popular", limit: 5, cursor }),
+      "INVALID_INPUT",
+      /^Cannot list threads: the cursor is malformed$/,
+    );
+  }
+});
+
+Deno.test("Reader.showProfile() shows a published profile and refuses an absent one", async () => {
+  const w = world();
+  await w.publisher.setProfile({ name: "Alice", about: "Gardener.", keys: [] });
+  const author = toHex(w.alice.keyPair.publicKey);
+  assert.deepEqual(await w.reader.showProfile(author), {
+    author,
+    name: "Alice",
+    about: "Gardener.",
+    keys: [],
+    updated_at: new Date(startMs).toISOString(),
+    seq: startMs,
+  });
+  assert.deepEqual(w.read.map((key) => key.toHex()), [
+    profileKey(w.alice.keyPair.publicKey).toHex(),
+  ]);
+  const bob = toHex(w.bob.keyPair.publicKey);
+  await rejects(
+    w.reader.showProfile(bob),
+    "NOT_FOUND",
+    new RegExp(`^Cannot show profile: author ${bob} has no profile on the network$`),
+  );
+  await rejects(
+    w.reader.showProfile("12"),
+    "INVALID_INPUT",
+    /^Cannot show profile: the author key must be 64 hex digits, got "12"$/,
+  );
+});
+
+Deno.test("Reader writes times as Date.prototype.toISOString() does, without Date", async () => {
+  const w: World = world();
+  const reader: Reader = w.reader;
+  const times = [
+    startMs,
+    Date.UTC(2028, 1, 29, 23, 59, 59, 999), // a leap day
+    Date.UTC(2028, 2, 1),
+    Date.UTC(2100, 1, 28, 7, 8, 9, 10), // 2100 is no leap year
+    Date.UTC(2100, 2, 1),
+    Date.UTC(2400, 1, 29, 12), // 2400 is one
+  ];
+  for (const timeMs of times) {
+    w.clock.advanceTo(timeMs);
+    const id = await newThread(w, "When");
+    const view = await reader.showThread({ thread: id, limit: 1 });
+    assert.equal(view.thread.created_at, new Date(timeMs).toISOString());
+  }
+});
