@@ -13,11 +13,17 @@
  *   is among the key's k closest nodes (and so should hold a copy already);
  * - `memory_after_join`, `memory_after_put_get`: each node's resident memory (`rss_mb`, VmRSS)
  *   and its peak (`peak_rss_mb`, VmHWM), from /proc, so a machine can be sized for many nodes;
+ * - `discussion`: `--posts` times, a post made through one random node's control API into a thread
+ *   of its own (created beforehand on another random node), then `thread show` on a third node,
+ *   back to back, until the message is there: the post's own latency, and the time from starting
+ *   the post to seeing it elsewhere (median, p95); then `posts_per_s`: `--burst` posts into one
+ *   thread through one node, 8 at a time, the rate that node accepts them (each acknowledged after
+ *   its record and index entries are durable here and stored at the k closest);
  * - `counters`: the nodes' RPC and drop counters summed (retries, rate-limited requests, …).
  *
  * Usage: deno run --no-prompt --allow-read --allow-write --allow-env --allow-ffi --allow-net
  *   --allow-sys --allow-run scripts/bench_network.ts [--nodes 100] [--samples 50]
- *   [--start-concurrency 4] [--min-contacts 5] [--timeout-s 480]
+ *   [--posts 30] [--burst 200] [--start-concurrency 4] [--min-contacts 5] [--timeout-s 480]
  *
  * Every wait is bounded, the whole run by `--timeout-s`; every child is killed and every temp dir
  * removed on the way out, also on SIGINT and SIGTERM. Linux only (/proc). Exit status: 0 measured,
@@ -30,6 +36,7 @@ import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
 import denoConfig from "../deno.json" with { type: "json" };
 import { ControlClient } from "../src/api/control_client.ts";
+import { AuthorKeys } from "../src/node/author_keys.ts";
 import { utf8Decode, utf8Encode } from "../src/core/bytes.ts";
 import { NodeId } from "../src/core/node_id.ts";
 import { permissionFlags } from "./compile.ts";
@@ -155,13 +162,17 @@ async function startNode(
     while (!(await lines.read()).done) { /* nothing more is expected */ }
   })().catch(() => {});
   const started = JSON.parse(first.slice(0, first.indexOf("\n")));
+  const client = await ControlClient.fromDataDir(dataDir, { timeoutMs: 30_000 }).catch((error) => {
+    kill(proc);
+    throw new Error(`${(error as Error).message}\n${logged.slice(-2000)}`);
+  });
   return {
     index,
     dataDir,
     nodeId: started.node_id,
     contact: started.contact,
     proc,
-    client: await ControlClient.fromDataDir(dataDir, { timeoutMs: 30_000 }),
+    client,
     stderr: () => logged,
     exited,
   };
@@ -453,6 +464,97 @@ async function measurePutGet(nodes: readonly Child[], samples: number, deadlineM
   };
 }
 
+/** Longest one post may take to show on another node before the sample counts as not seen. */
+const visibleTimeoutMs = 15_000;
+
+/** Post → visible on another node, and the rate one node accepts posts (see the module doc). */
+async function measureDiscussion(
+  nodes: readonly Child[],
+  samples: number,
+  burst: number,
+  deadlineMs: number,
+) {
+  await pool(nodes, 8, (node) => new AuthorKeys(join(node.dataDir, "authors")).create("bench"));
+  const threads: string[] = [];
+  const threadMs: number[] = [];
+  for (let sample = 0; sample < samples; sample++) {
+    const creator = nodes[randomIndex(nodes.length)];
+    const started = performance.now();
+    const created = await within(
+      "a new thread",
+      left(deadlineMs),
+      creator.client.newThread({ title: `bench thread ${sample}`, body: "" }),
+    );
+    threadMs.push(performance.now() - started);
+    threads.push(created.id);
+  }
+  const postMs: number[] = [];
+  const visibleMs: number[] = [];
+  const polls: number[] = [];
+  let seen = 0;
+  for (const [sample, thread] of threads.entries()) {
+    const poster = nodes[randomIndex(nodes.length)];
+    const viewer = nodes[randomIndex(nodes.length, poster.index)];
+    const started = performance.now();
+    const post = await within(
+      "a post",
+      left(deadlineMs),
+      poster.client.post({ thread, body: `bench post ${sample}` }),
+    );
+    postMs.push(performance.now() - started);
+    let count = 0;
+    while (performance.now() - started < visibleTimeoutMs) {
+      count++;
+      const view = await within(
+        "a thread show",
+        left(deadlineMs),
+        viewer.client.showThread({ thread, limit: 10 }),
+      );
+      if (view.messages.some((message) => message.id === post.id)) {
+        visibleMs.push(performance.now() - started);
+        seen++;
+        break;
+      }
+    }
+    polls.push(count);
+    if ((sample + 1) % 10 === 0) progress(`${sample + 1} of ${samples} post→visible samples`);
+  }
+  const busy = nodes[randomIndex(nodes.length)];
+  const burstThread = await busy.client.newThread({ title: "bench burst", body: "" });
+  const sentBefore = (await networkCounters(nodes)).rpc_sent ?? 0;
+  let next = 0;
+  const burstStarted = performance.now();
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < burst) {
+      const index = next++;
+      await within(
+        "a burst post",
+        left(deadlineMs),
+        busy.client.post({ thread: burstThread.id, body: `burst ${index}` }),
+      );
+    }
+  }));
+  const burstS = (performance.now() - burstStarted) / 1000;
+  const sentDuring = ((await networkCounters(nodes)).rpc_sent ?? 0) - sentBefore;
+  return {
+    samples,
+    seen,
+    new_thread_ms: summary(threadMs),
+    post_ms: summary(postMs),
+    post_to_visible_elsewhere_ms: summary(visibleMs),
+    thread_show_polls: { median: quantile(polls, 0.5), max: Math.max(...polls) },
+    burst: {
+      posts: burst,
+      in_flight: 8,
+      seconds: round(burstS, 2),
+      posts_per_s: round(burst / burstS),
+      // Every node's requests, not only the poster's: what one post costs the network.
+      network_rpcs_per_post: round(sentDuring / burst),
+      network_rpcs_per_s: round(sentDuring / burstS),
+    },
+  };
+}
+
 async function measureRss(nodes: readonly Child[]) {
   const memory = await memoryOf(nodes.map((node) => node.proc.pid));
   const rss = [...memory.values()].map((entry) => entry.rss);
@@ -495,6 +597,8 @@ async function main(args: string[]): Promise<number> {
       options: {
         nodes: { type: "string", default: "100" },
         samples: { type: "string", default: "50" },
+        posts: { type: "string", default: "30" },
+        burst: { type: "string", default: "200" },
         "start-concurrency": { type: "string", default: "4" },
         "min-contacts": { type: "string", default: "5" },
         "timeout-s": { type: "string", default: "480" },
@@ -557,6 +661,8 @@ async function main(args: string[]): Promise<number> {
     progress(`${joined.joined} of ${count} joined; ${numbers.samples} put→get samples`);
     const putGet = await measurePutGet(nodes, numbers.samples, deadlineMs);
     const rssAfterPutGet = await measureRss(nodes);
+    progress(`${numbers.posts} post→visible samples, then a burst of ${numbers.burst} posts`);
+    const discussion = await measureDiscussion(nodes, numbers.posts, numbers.burst, deadlineMs);
     const counters = await networkCounters(nodes);
     const contacts = (await pool(nodes, 8, (node) => node.client.status().catch(() => undefined)))
       .map((status) => (status?.contacts as number | undefined) ?? 0);
@@ -584,6 +690,7 @@ async function main(args: string[]): Promise<number> {
       put_get: putGet,
       memory_after_join: rssAfterJoin,
       memory_after_put_get: rssAfterPutGet,
+      discussion,
       counters,
       elapsed_s: round((Date.now() - startMs) / 1000),
     };

@@ -330,7 +330,8 @@ export function replaces(held: MutableRecord, incoming: MutableRecord): boolean 
 
 /**
  * The union of two versions of a set, both verified: expired entries dropped, one entry per
- * writer when the policy says so (the highest sequence wins), exact duplicates removed, and at
+ * writer when the policy says so (the highest sequence wins; at equal sequence, the later expiry),
+ * exact duplicates removed, and at
  * most `entriesMax` entries in at most `recordBytesMax` bytes, the ones that expire first going first.
  *
  * @param a One version.
@@ -345,7 +346,13 @@ export function mergeSets(a: SetRecord, b: SetRecord, nowS: number): SetRecord {
     const writer = toHex(entry.writer);
     const id = a.policy.onePerWriter ? writer : `${writer}:${entry.seq}`;
     const known = byId.get(id);
-    if (!known || entry.seq > known.seq) byId.set(id, entry);
+    // A higher sequence replaces; the same entry signed again with a later expiry renews it.
+    if (
+      !known || entry.seq > known.seq ||
+      (entry.seq === known.seq && entry.expiresAtS > known.expiresAtS)
+    ) {
+      byId.set(id, entry);
+    }
   }
   let entries = [...byId.values()];
   // Latest expiry first: what is cut to fit goes in the order it would expire anyway.

@@ -64,6 +64,15 @@ export const streamDhtMessageBytesMax: number = 64 * 1024 + 1024;
 export const datagramValueBytesMax = 1100;
 
 /**
+ * Holders whose copies a get of a versioned value (signed record, set) reconciles before it
+ * answers (fewer when fewer are found). A publisher stores each version at the k closest nodes,
+ * so an entry is missed only if all of these lack it, and holders merge their copies at every
+ * replication; asking all k instead would fetch up to k full copies (each up to 64 KiB by stream)
+ * for every read of a large set.
+ */
+export const versionedReadHolders = 5;
+
+/**
  * Requests waiting for an in-flight slot (the slots themselves are the node type's
  * `rpc_inflight_max`). A burst of lookups queues here; past the limit a new request fails at
  * once (the lookup treats it like a timeout) rather than growing memory.

@@ -19,6 +19,7 @@ import {
   maintenanceIntervalMs,
   maintenanceLookupsMax,
   recordBytesMax,
+  versionedReadHolders,
 } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import { randomInt } from "../core/rng.ts";
@@ -86,6 +87,8 @@ interface LookupOperation {
   /** The value found; for a versioned value, every verified copy so far (and the held one) reconciled. */
   value?: Uint8Array;
   valueHop: number;
+  /** Holders that answered with a versioned value. */
+  holders: number;
   finished: boolean;
   /** Values being fetched by stream (announced by VALUE_REF): the lookup waits for them. */
   streams: number;
@@ -328,11 +331,12 @@ export class DhtNode {
   }
 
   /**
-   * Finds the value stored under `key`, and caches it at the closest node on the path that
-   * lacked it. A final (content-addressed) value: the lookup stops at the first copy that
-   * verifies, and one this node holds is returned at once. A versioned value (signed record,
-   * set): the lookup asks every holder among the k closest and reconciles what they and this
-   * node hold, so the newest version and every set entry they know come back.
+   * Finds the value stored under `key`. A final (content-addressed) value: the lookup stops at
+   * the first copy that verifies, and caches it at the closest node on the path that lacked it;
+   * one this node holds is returned at once. A versioned value (signed record, set): the lookup
+   * goes on until `versionedReadHolders` holders answered (or the k closest were asked) and
+   * reconciles what they and this node hold, so the newest version and every set entry they
+   * know come back.
    *
    * @param key The value's key.
    * @param done Called once; `value` is set when found.
@@ -346,7 +350,11 @@ export class DhtNode {
       return;
     }
     this.#lookup(key, true, [], (result, operation) => {
-      if (result.value) this.#cacheOnPath(operation, result.value);
+      // Only a final value is cached on the path: a cached version of a set or signed record
+      // would not hear of later ones, and a reader meeting it early would get stale entries.
+      if (result.value && this.#values.isFinal(result.value)) {
+        this.#cacheOnPath(operation, result.value);
+      }
       done(result);
     }, heldValue);
   }
@@ -605,6 +613,7 @@ export class DhtNode {
       messages: 0,
       value: held,
       valueHop: 0,
+      holders: 0,
       finished: false,
       streams: 0,
       done,
@@ -716,7 +725,9 @@ export class DhtNode {
     operation.value = operation.value === undefined
       ? value
       : this.#values.reconcile(key, operation.value, value, this.#options.clock.nowMs());
-    return false;
+    if (++operation.holders < versionedReadHolders) return false;
+    this.#finish(operation, true);
+    return true;
   }
 
   #finish(operation: LookupOperation, completed: boolean): void {

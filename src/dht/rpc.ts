@@ -81,8 +81,14 @@ interface Pending {
   deadlineMs: number;
 }
 
-/** Shortest timeout ever used: below this, a loaded peer's scheduling noise looks like loss. */
-const timeoutMsMin = 50;
+/**
+ * Shortest timeout ever used: below this, a loaded peer's scheduling noise looks like loss. A
+ * busy node's replies can take hundreds of ms even on loopback (100 nodes on 2 cores: nearly all
+ * resends at a 50 ms floor were answered by the first attempt's late reply, adding load that
+ * slowed replies further). A lost datagram or a dead peer now stalls a lookup's slot 250 ms
+ * before another candidate is asked, instead of 50.
+ */
+const timeoutMsMin = 250;
 
 const replyTypeOf: Record<number, readonly number[]> = {
   [MessageType.ping]: [MessageType.pong],

@@ -173,8 +173,9 @@ export class Publisher {
   /**
    * Posts a message in a thread, at top level or as a reply. The thread (and the message replied
    * to) must be on the network. After the message, updates the thread's index page, the refs of
-   * the message replied to (of the thread for a top-level post), the author's thread stats entry
-   * and the popular index (weight 1).
+   * the message replied to (of the thread for a top-level post), the recent index and the
+   * author's threads (the thread, renewed), the author's thread stats entry and the popular index
+   * (weight 1).
    *
    * @param request The thread, the message replied to, the text and the author.
    * @returns The message's ID and where it and its index entries were stored.
@@ -195,7 +196,7 @@ export class Publisher {
       parent,
       body: request.body,
     });
-    await this.#checkPostTarget(thread, parent);
+    const threadCreatedMs = await this.#checkPostTarget(thread, parent);
     const [page, stats] = await Promise.all([
       this.#openIndexPage(thread),
       this.#ownEntry(threadStatsIndex(thread), author.keyPair.publicKey),
@@ -207,9 +208,25 @@ export class Publisher {
     const messageRef = { message: id, parent, createdMs: doc.createdMs };
     const nowMs = this.#clock.nowMs();
     const threadStats = { posts: (stats?.value.posts ?? 0) + 1, lastPostMs: doc.createdMs };
+    // The thread, as the recent index and the author's threads know it: one entry per author and
+    // thread (numbered by the thread's ID), renewed by each post, so an active thread stays in
+    // the recent set and a thread the author took part in is among their threads.
+    const threadRef = { thread, createdMs: threadCreatedMs };
+    const threadSeq = entrySeqOf(thread);
     const indexes = await this.#updateIndexes([
       ["thread_index", this.#entry(writer, page, seq, entryLifetimeS, messageRef)],
       ["refs", this.#entry(writer, refsIndex(parent), seq, entryLifetimeS, messageRef)],
+      ["recent", this.#entry(writer, recentIndex(), threadSeq, activityLifetimeS, threadRef)],
+      [
+        "author_threads",
+        this.#entry(
+          writer,
+          authorThreadsIndex(writer.publicKey),
+          threadSeq,
+          entryLifetimeS,
+          threadRef,
+        ),
+      ],
       [
         "thread_stats",
         this.#entry(
@@ -340,8 +357,11 @@ export class Publisher {
     return { id: key.toHex(), kind: "record", stored: published.stored, indexes: {} };
   }
 
-  /** Refuses a post whose thread or parent is not on the network, or whose parent is elsewhere. */
-  async #checkPostTarget(thread: NodeId, parent: NodeId): Promise<void> {
+  /**
+   * Refuses a post whose thread or parent is not on the network, or whose parent is elsewhere.
+   * Returns when the thread was created.
+   */
+  async #checkPostTarget(thread: NodeId, parent: NodeId): Promise<number> {
     const [threadDoc, parentDoc] = await Promise.all([
       this.#fetchDoc(thread),
       parent.equals(thread) ? undefined : this.#fetchDoc(parent),
@@ -352,7 +372,7 @@ export class Publisher {
         `Cannot post: thread ${thread.toHex()} is not on the network`,
       );
     }
-    if (parent.equals(thread)) return;
+    if (parent.equals(thread)) return threadDoc.createdMs;
     if (parentDoc?.type === "thread") {
       throw new ContentError(
         "CONTENT_INVALID",
@@ -371,6 +391,7 @@ export class Publisher {
         `Cannot post: the message replied to, ${parent.toHex()}, belongs to thread ${parentDoc.thread.toHex()}`,
       );
     }
+    return threadDoc.createdMs;
   }
 
   /**

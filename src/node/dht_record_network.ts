@@ -8,14 +8,47 @@
 
 import { RhizomeError } from "../core/errors.ts";
 import type { NodeId } from "../core/node_id.ts";
-import { decodeStoredRecord, type DhtRecord, encodeRecord, recordKey } from "../content/records.ts";
+import {
+  decodeStoredRecord,
+  type DhtRecord,
+  encodeRecord,
+  recordKey,
+  RecordKind,
+} from "../content/records.ts";
 import type { DhtNode } from "../dht/node.ts";
 import type { RecordNetwork } from "../discussion/record_network.ts";
 
+/**
+ * Immutable records kept in memory after a fetch or publish. They never change, so a copy is
+ * always right; posting into a thread reads the thread (and the parent) each time, and without
+ * this every post would start with a lookup for a record the node already verified. 4,096 records
+ * of at most 16 KiB of text each stay well under 100 MB; beyond it, the least recently used goes.
+ */
+export const immutableCacheMax = 4096;
+
+/**
+ * Publishes in flight at once. Each is a lookup (α requests) then a STORE at each of the k closest
+ * nodes, about 23 requests at its peak; eight stay within a full node's 64 requests in flight
+ * plus its queue of 256, so every publish gets all its STOREs out. Beyond it, publishes wait their
+ * turn (a post's seven records queue behind another post's) instead of failing in the RPC layer.
+ */
+export const publishesInFlightMax = 8;
+
+/**
+ * Publishes waiting for a slot. The control API admits 16 requests at once and a post publishes
+ * seven records, so 256 is never reached by the API alone; past it a publish fails at once with
+ * `UNAVAILABLE` rather than queueing without bound.
+ */
+export const publishesQueuedMax = 256;
+
 /** {@link RecordNetwork} on a running node's DHT. */
 export class DhtRecordNetwork implements RecordNetwork {
-  readonly #dht: DhtNode;
+  readonly #dht: Pick<DhtNode, "putAt" | "get">;
   readonly #wake: () => void;
+  /** Least recently used first (a Map keeps insertion order). */
+  readonly #immutables = new Map<string, DhtRecord>();
+  #publishing = 0;
+  readonly #waiting: (() => void)[] = [];
 
   /**
    * Wraps a DHT node.
@@ -23,7 +56,7 @@ export class DhtRecordNetwork implements RecordNetwork {
    * @param dht The node's DHT (its value rules verify Rhizome's records).
    * @param wake Reschedules the DHT's driver after an operation starts.
    */
-  constructor(dht: DhtNode, wake: () => void) {
+  constructor(dht: Pick<DhtNode, "putAt" | "get">, wake: () => void) {
     this.#dht = dht;
     this.#wake = wake;
   }
@@ -36,10 +69,41 @@ export class DhtRecordNetwork implements RecordNetwork {
    * @throws {RhizomeError} `RECORD_INVALID` when it does not verify; `UNAVAILABLE` when no node,
    *   this one included, could keep it.
    */
-  publish(record: DhtRecord): Promise<{ key: NodeId; stored: number }> {
+  async publish(record: DhtRecord): Promise<{ key: NodeId; stored: number }> {
     const key = recordKey(record);
     const bytes = encodeRecord(record);
-    return new Promise((resolve, reject) => {
+    await this.#slot(key);
+    try {
+      return await this.#put(key, record, bytes);
+    } finally {
+      // The slot passes straight to the next waiter, so none can be taken in between.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#publishing--;
+    }
+  }
+
+  /** Waits for one of the {@link publishesInFlightMax} slots. */
+  async #slot(key: NodeId): Promise<void> {
+    if (this.#publishing >= publishesInFlightMax) {
+      if (this.#waiting.length >= publishesQueuedMax) {
+        throw new RhizomeError(
+          "UNAVAILABLE",
+          `Cannot publish ${key.toHex()}: ${publishesQueuedMax} publishes are already waiting`,
+        );
+      }
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+      return;
+    }
+    this.#publishing++;
+  }
+
+  #put(
+    key: NodeId,
+    record: DhtRecord,
+    bytes: Uint8Array,
+  ): Promise<{ key: NodeId; stored: number }> {
+    return new Promise<{ key: NodeId; stored: number }>((resolve, reject) => {
       try {
         this.#dht.putAt(key, bytes, (result) => {
           if (result.localError && result.stored === 0) {
@@ -57,6 +121,9 @@ export class DhtRecordNetwork implements RecordNetwork {
         return reject(new RhizomeError("RECORD_INVALID", reason));
       }
       this.#wake();
+    }).then((published) => {
+      this.#remember(key, record);
+      return published;
     });
   }
 
@@ -68,12 +135,29 @@ export class DhtRecordNetwork implements RecordNetwork {
    * @returns The record, or `undefined` when no holder answered with it.
    */
   fetch(key: NodeId): Promise<DhtRecord | undefined> {
+    const hex = key.toHex();
+    const cached = this.#immutables.get(hex);
+    if (cached) {
+      this.#immutables.delete(hex);
+      this.#immutables.set(hex, cached);
+      return Promise.resolve(cached);
+    }
     return new Promise((resolve) => {
       this.#dht.get(key, (result) => {
         // The DHT's value rules verified it (key, signatures, content rules) before it got here.
-        resolve(result.value ? decodeStoredRecord(result.value) : undefined);
+        const record = result.value ? decodeStoredRecord(result.value) : undefined;
+        if (record) this.#remember(key, record);
+        resolve(record);
       });
       this.#wake();
     });
+  }
+
+  #remember(key: NodeId, record: DhtRecord): void {
+    if (record.kind !== RecordKind.immutable) return;
+    this.#immutables.set(key.toHex(), record);
+    if (this.#immutables.size > immutableCacheMax) {
+      this.#immutables.delete(this.#immutables.keys().next().value!);
+    }
   }
 }

@@ -13,6 +13,7 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import type { Clock } from "../core/clock.ts";
+import type { NodeId } from "../core/node_id.ts";
 import type { RecordClass, RecordClassPolicy } from "../core/config_schema.ts";
 import {
   DataDirError,
@@ -23,9 +24,16 @@ import {
 } from "../core/errors.ts";
 import { describeOsError } from "../core/os_error.ts";
 import { SystemClock } from "../core/system_clock.ts";
+import { globalIndexReferences } from "../content/global_indexes.ts";
+import { decodeStoredRecord } from "../content/records.ts";
 import { recordRules } from "../content/record_rules.ts";
+import { toHex } from "../core/bytes.ts";
 import { syncDirectory } from "../store/atomic_file.ts";
-import { RecordStore } from "../store/record_store.ts";
+import {
+  type ExportedRecord,
+  RecordStore,
+  type RecordStoreSnapshot,
+} from "../store/record_store.ts";
 import type { DataDir } from "./data_dir.ts";
 import { readIdentity } from "./identity_file.ts";
 import { SnapshotFrameWriter, type SnapshotScope } from "./snapshot_format.ts";
@@ -88,19 +96,12 @@ export interface ExportSummary {
  *
  * @param options What to export and where.
  * @returns What was written.
- * @throws {RhizomeError} One line: `UNAVAILABLE` (scope global), `DATA_DIR_UNUSABLE`, identity
+ * @throws {RhizomeError} One line: `DATA_DIR_UNUSABLE`, identity
  *   errors, `STORE_UNUSABLE`, `SNAPSHOT_UNWRITABLE`; nothing is left under the final name then.
  */
 export async function exportSnapshot(options: ExportOptions): Promise<ExportSummary> {
   const clock = options.clock ?? new SystemClock();
   const startedMs = Date.now();
-  if (options.scope === "global") {
-    throw new RhizomeError(
-      "UNAVAILABLE",
-      "Cannot export --scope global: the key schema of the global indexes (threads, popular, " +
-        "recent, seeds) arrives with issue 6; use --scope all",
-    );
-  }
   const { dataDir } = options;
   await requireDirectory(dataDir.path, "data directory");
   const { identity } = await readIdentity(dataDir.identityPath);
@@ -129,7 +130,8 @@ export async function exportSnapshot(options: ExportOptions): Promise<ExportSumm
     const view = store.readTransactionSnapshot(createdAtMs);
     try {
       const writer = new SnapshotFrameWriter(identity);
-      const frames = frameStream(writer, view, options.scope, createdAtMs, options.onProgress);
+      const selection = options.scope === "global" ? selectGlobal(view, createdAtMs) : view;
+      const frames = frameStream(writer, selection, options.scope, createdAtMs, options.onProgress);
       let path = "-";
       let bytes = 0;
       if (target.kind === "stdout") {
@@ -148,7 +150,7 @@ export async function exportSnapshot(options: ExportOptions): Promise<ExportSumm
         createdAtMs,
         scope: options.scope,
         records: writer.recordCount,
-        countsByKind: view.countsByKind,
+        countsByKind: selection.countsByKind,
         damaged: view.damaged,
         bytes,
         deleted,
@@ -203,10 +205,54 @@ async function resolveTarget(
   };
 }
 
+/** The records a snapshot holds, and their counts for its header. */
+interface Selection {
+  countsByKind: Record<string, number>;
+  records: Iterator<ExportedRecord>;
+}
+
+/**
+ * The global indexes and the threads they list, from one read transaction: a first walk finds
+ * the indexes and gathers the IDs they reference, the second yields those records. The IDs are
+ * held in memory: at most the entries of the global indexes (400 per hour shard kept).
+ */
+function selectGlobal(view: RecordStoreSnapshot, nowMs: number): Selection {
+  const countsByKind: Record<string, number> = {};
+  for (const kind of Object.keys(view.countsByKind)) countsByKind[kind] = 0;
+  const chosen = new Set<string>();
+  const referenced = new Map<string, NodeId>();
+  const walk = view.walk();
+  for (let next = walk.next(); !next.done; next = walk.next()) {
+    const found = next.value;
+    if (found.kind !== "set") continue;
+    const references = globalIndexReferences(decodeStoredRecord(found.bytes), nowMs / 1000);
+    if (references === undefined) continue;
+    chosen.add(toHex(found.key));
+    countsByKind.set++;
+    for (const id of references) referenced.set(id.toHex(), id);
+  }
+  for (const [hex, id] of referenced) {
+    const kind = view.kindOf(id.toBytes());
+    if (kind === undefined || chosen.has(hex)) continue;
+    chosen.add(hex);
+    countsByKind[kind] = (countsByKind[kind] ?? 0) + 1;
+  }
+  const all = view.walk();
+  const records: Iterator<ExportedRecord> = {
+    next() {
+      for (let next = all.next(); !next.done; next = all.next()) {
+        if (chosen.has(toHex(next.value.key))) return next;
+      }
+      return { done: true, value: undefined };
+    },
+  };
+  return { countsByKind, records };
+}
+
 /** The frames of the snapshot, produced as the compressor asks for them (flat memory). */
 function frameStream(
   writer: SnapshotFrameWriter,
-  view: ReturnType<RecordStore["readTransactionSnapshot"]>,
+  view: Selection,
   scope: SnapshotScope,
   createdAtMs: number,
   onProgress?: (records: number, bytes: number, total: number) => void,

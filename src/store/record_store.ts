@@ -125,6 +125,19 @@ export interface RecordStoreSnapshot {
   readonly countsByKind: Record<string, number>;
   /** The live, intact records in key order. */
   readonly records: Iterator<ExportedRecord>;
+  /**
+   * Walks the live, intact records again, in the same transaction (so the same records).
+   *
+   * @returns A fresh walk in key order.
+   */
+  walk(): Iterator<ExportedRecord>;
+  /**
+   * The kind of a live record in this transaction.
+   *
+   * @param key A 20-byte key.
+   * @returns Its kind's name, or `undefined` when it is absent or expired.
+   */
+  kindOf(key: Uint8Array): string | undefined;
   /** Records left out so far because they failed their integrity check. */
   readonly damaged: number;
   /** Ends the read transaction; the walk yields nothing more. */
@@ -347,7 +360,8 @@ export class RecordStore implements ValueStore {
       const name = kindNames[meta.kind] ?? `kind ${meta.kind}`;
       countsByKind[name] = (countsByKind[name] ?? 0) + 1;
     }
-    const progress = { damaged: 0 };
+    // By key: a record left out of several walks counts once.
+    const damaged = new Set<string>();
     const records = this.#records;
     const metaDb = this.#meta;
     let closed = false;
@@ -361,7 +375,7 @@ export class RecordStore implements ValueStore {
         if (
           !meta || !bytes || bytes.length !== meta.bytes || !bytesEqual(sha256(bytes), meta.hash)
         ) {
-          progress.damaged++;
+          damaged.add(toHex(plain(key)));
           continue;
         }
         yield {
@@ -378,8 +392,16 @@ export class RecordStore implements ValueStore {
     return {
       countsByKind,
       records: walk(),
+      walk,
+      kindOf(key: Uint8Array): string | undefined {
+        if (closed) return undefined;
+        const found = metaDb.get(key, { transaction });
+        const meta = found === undefined ? undefined : decodeMeta(found);
+        if (!meta || meta.expiresAtMs <= nowMs) return undefined;
+        return kindNames[meta.kind] ?? `kind ${meta.kind}`;
+      },
       get damaged() {
-        return progress.damaged;
+        return damaged.size;
       },
       close() {
         if (closed) return;

@@ -231,9 +231,9 @@ Deno.test("with retriesMax 0 a request fails at its first timeout without a stal
 
 Deno.test("a measured round trip sets the timeout (RFC 6298), within its floor and ceiling", () => {
   const cases: [{ rttMs: number; rttVarMs: number }, number][] = [
-    [{ rttMs: 100, rttVarMs: 10 }, 150], // max(50, 100 + 40, 1.5 × 100)
+    [{ rttMs: 200, rttVarMs: 10 }, 300], // max(250, 200 + 40, 1.5 × 200)
     [{ rttMs: 100, rttVarMs: 40 }, 260], // 100 + 4 × 40
-    [{ rttMs: 10, rttVarMs: 1 }, 50], // the 50 ms floor
+    [{ rttMs: 10, rttVarMs: 1 }, 250], // the 250 ms floor
     [{ rttMs: 3000, rttVarMs: 1000 }, 4000], // timeoutMsMax
     [{ rttMs: 0, rttVarMs: 0 }, 1000], // not measured: timeoutMs
   ];

@@ -106,13 +106,20 @@ Deno.test("Publisher.newThread() refuses bad fields and a missing author, publis
   assert.equal(w.network.size, 0);
 });
 
-Deno.test("Publisher.post() publishes a message, then its index page, refs, stats and activity", async () => {
+Deno.test("Publisher.post() publishes a message, then its index page, refs, recent, author's threads, stats and activity", async () => {
   const w = world();
   const id = await thread(w);
   w.clock.advanceBy(1000);
   const first = await w.publisher.post({ thread: id.toHex(), body: "First." });
   assert.equal(first.kind, "message");
-  assert.deepEqual(first.indexes, { thread_index: 3, refs: 3, thread_stats: 3, popular: 3 });
+  assert.deepEqual(first.indexes, {
+    thread_index: 3,
+    refs: 3,
+    recent: 3,
+    author_threads: 3,
+    thread_stats: 3,
+    popular: 3,
+  });
   const message = NodeId.fromHex(first.id);
   const ref = { message, parent: id, createdMs: startMs + 1000 };
   assert.deepEqual((await entries(w, threadIndex(id, 0))).map((e) => e.value), [ref]);
@@ -216,7 +223,14 @@ Deno.test("Publisher.post() reports an index it could not update as 0 and still 
   const id = await thread(w);
   w.network.cutOff(refsIndex(id).key);
   const report = await w.publisher.post({ thread: id.toHex(), body: "Hello" });
-  assert.deepEqual(report.indexes, { thread_index: 3, refs: 0, thread_stats: 3, popular: 3 });
+  assert.deepEqual(report.indexes, {
+    thread_index: 3,
+    refs: 0,
+    recent: 3,
+    author_threads: 3,
+    thread_stats: 3,
+    popular: 3,
+  });
   assert.ok(await w.network.fetch(NodeId.fromHex(report.id)));
 });
 
@@ -355,4 +369,18 @@ Deno.test("Publisher.publishRecord() publishes a valid record and refuses a forg
     /a recent entry expires/,
   );
   assert.deepEqual(w.network.snapshot(), before);
+});
+
+Deno.test("a post renews its thread in the recent index and adds it to the poster's threads", async () => {
+  const w = world();
+  const id = await thread(w);
+  const before = (await entries(w, recentIndex())).map((e) => e.expiresAtS);
+  w.clock.advanceBy(3_600_000);
+  await w.publisher.post({ thread: id.toHex(), body: "Still here." });
+  const recent = await entries(w, recentIndex());
+  assert.equal(recent.length, 1, "one entry per author and thread");
+  assert.ok(recent[0].expiresAtS > before[0], "the post renewed the entry");
+  await w.publisher.post({ thread: id.toHex(), body: "Me too.", author: "bob" });
+  const bobs = await entries(w, authorThreadsIndex(w.bob.keyPair.publicKey));
+  assert.deepEqual(bobs.map((e) => e.value.thread.toHex()), [id.toHex()]);
 });

@@ -1,6 +1,7 @@
 /**
  * Shared fixtures of the record store tests: a store on a temporary LMDB file with a virtual
- * clock, and records of each kind from fixed keys.
+ * clock, and records of each kind from fixed keys, all valid under Rhizome's content schema (the
+ * store's rules check it): raw immutable records, profiles, and index sets of the key schema.
  */
 
 import { join } from "node:path";
@@ -8,19 +9,18 @@ import { utf8Encode } from "../../src/core/bytes.ts";
 import { VirtualClock } from "../../src/core/clock.ts";
 import { resolveConfig } from "../../src/core/config.ts";
 import type { RecordClass, RecordClassPolicy } from "../../src/core/config_schema.ts";
-import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
+import { type Ed25519KeyPair, ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
 import type { NodeId } from "../../src/core/node_id.ts";
-import { recordRules } from "../../src/content/record_rules.ts";
+import { profileKey, signProfile } from "../../src/content/documents.ts";
 import {
-  encodeRecord,
-  mutableKey,
-  recordKey,
-  RecordKind,
-  setKey,
-  type SetPolicy,
-  signMutable,
-  signSetEntry,
-} from "../../src/content/records.ts";
+  type EntryValues,
+  type IndexKind,
+  type SetAddress,
+  signedEntrySet,
+  votesIndex,
+} from "../../src/content/key_schema.ts";
+import { recordRules } from "../../src/content/record_rules.ts";
+import { encodeRecord, recordKey, RecordKind, type SetRecord } from "../../src/content/records.ts";
 import { RecordStore, type RecordStoreOptions } from "../../src/store/record_store.ts";
 
 /** The virtual clock's start: 2027-01-15. */
@@ -74,28 +74,66 @@ export function immutable(text: string): { key: NodeId; bytes: Uint8Array } {
   return { key: recordKey(record), bytes: encodeRecord(record) };
 }
 
-/** Alice's mutable record "profile" at `seq`. */
-export function mutable(seq: number, text = `v${seq}`): { key: NodeId; bytes: Uint8Array } {
-  const name = utf8Encode("profile");
-  const record = signMutable(alice, name, seq, utf8Encode(text));
-  return { key: mutableKey(alice.publicKey, name), bytes: encodeRecord(record) };
+/**
+ * Alice's profile (her mutable record "profile") at `seq`, with `about` as its about text and an
+ * update time fixed by `seq`, so the same arguments give the same bytes.
+ */
+export function mutable(seq: number, about = `v${seq}`): { key: NodeId; bytes: Uint8Array } {
+  const record = signProfile(alice, seq, {
+    name: "alice",
+    about,
+    keys: [],
+    updatedMs: startMs + seq,
+  });
+  return { key: profileKey(alice.publicKey), bytes: encodeRecord(record) };
 }
 
-/** The policy of the test set "votes". */
-export const votesPolicy: SetPolicy = { onePerWriter: true, entriesMax: 3 };
+/** The thread or message the test votes are cast on. */
+export const votedOn: NodeId = immutable("the voted-on thread").key;
 
-/** The key of the test set "votes". */
-export const votesKey: NodeId = setKey(utf8Encode("votes"), votesPolicy);
+/** The index of the votes on {@link votedOn}: one entry per writer, at most 512. */
+export const votesAddress: SetAddress<"votes"> = votesIndex(votedOn);
 
-/** The set "votes" with one entry per given writer/seq/expiry. */
-export function votes(
-  entries: { writer: typeof alice; seq: number; expiresAtS: number; text: string }[],
-  policy: SetPolicy = votesPolicy,
-): { key: NodeId; bytes: Uint8Array } {
-  const key = setKey(utf8Encode("votes"), policy);
-  const signed = entries.map((entry) =>
-    signSetEntry(entry.writer, key, entry.seq, entry.expiresAtS, utf8Encode(entry.text))
+/** The key of {@link votesAddress}. */
+export const votesKey: NodeId = votesAddress.key;
+
+/** A vote in a test set: its writer, sequence, expiry and direction. */
+export interface TestVote {
+  writer: Ed25519KeyPair;
+  seq: number;
+  expiresAtS: number;
+  direction: 1 | -1;
+}
+
+/** The votes set on {@link votedOn} with one entry per given vote. */
+export function votes(entries: TestVote[]): { key: NodeId; bytes: Uint8Array } {
+  const signed = entries.map(({ writer, seq, expiresAtS, direction }) => ({
+    writer,
+    seq,
+    expiresAtS,
+    value: { direction },
+  }));
+  return { key: votesKey, bytes: encodeRecord(indexSet(votesAddress, signed)) };
+}
+
+/** One entry of an index set: who writes it, its sequence and expiry, and its value. */
+export interface TestEntry<K extends IndexKind> {
+  writer: Ed25519KeyPair;
+  seq: number;
+  expiresAtS: number;
+  value: EntryValues[K];
+}
+
+/**
+ * A set of an index of the key schema holding one signed entry per given entry, in the given
+ * order: what several writers' {@link signedEntrySet}s merge into.
+ */
+export function indexSet<K extends IndexKind>(
+  address: SetAddress<K>,
+  entries: TestEntry<K>[],
+): SetRecord {
+  const signed = entries.map(({ writer, seq, expiresAtS, value }) =>
+    signedEntrySet(writer, address, seq, expiresAtS, value).entries[0]
   );
-  const record = { kind: RecordKind.set, name: utf8Encode("votes"), policy, entries: signed };
-  return { key, bytes: encodeRecord(record) };
+  return { kind: RecordKind.set, name: address.name, policy: address.policy, entries: signed };
 }

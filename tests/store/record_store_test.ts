@@ -10,7 +10,8 @@ import { bytesEqual } from "../../src/core/bytes.ts";
 import { RhizomeError } from "../../src/core/errors.ts";
 import { recordBytesMax, recordOverheadBytes } from "../../src/core/limits.ts";
 import { NodeId } from "../../src/core/node_id.ts";
-import { decodeStoredRecord, RecordKind } from "../../src/content/records.ts";
+import { entrySeqOf, recentIndex } from "../../src/content/key_schema.ts";
+import { decodeStoredRecord, encodeRecord, RecordKind } from "../../src/content/records.ts";
 import { RecordStore } from "../../src/store/record_store.ts";
 import { withTempDir } from "../_rhizome.ts";
 import {
@@ -18,11 +19,13 @@ import {
   bob,
   defaultClasses,
   immutable,
+  indexSet,
   mutable,
   openStore,
   startMs,
+  type TestEntry,
   votes,
-  votesPolicy,
+  votesAddress,
 } from "./_store.ts";
 
 const hourMs = 3_600_000;
@@ -43,10 +46,10 @@ function assertBytes(actual: Uint8Array | undefined, expected: Uint8Array): void
   assert.ok(actual && bytesEqual(actual, expected), `${actual} ≠ ${expected}`);
 }
 
-function payloadOf(bytes: Uint8Array): string {
+function entryCount(bytes: Uint8Array): number {
   const record = decodeStoredRecord(bytes);
-  if (record.kind === RecordKind.set) return record.entries.length.toString();
-  return new TextDecoder().decode(record.payload);
+  if (record.kind !== RecordKind.set) throw new Error("not a set");
+  return record.entries.length;
 }
 
 Deno.test("an immutable record is stored durably, read back, and renewed by a second put", async () => {
@@ -101,7 +104,7 @@ Deno.test("bad records are refused with RECORD_INVALID, counted, and change noth
     assert.equal(after.refused.invalid, 6);
     assert.equal(after.values, before.values);
     assert.equal(after.bytes, before.bytes);
-    assert.equal(payloadOf(store.getRecord(good.key)!.value), "v1");
+    assertBytes(store.getRecord(good.key)!.value, good.bytes);
     await store.close();
   });
 });
@@ -117,7 +120,7 @@ Deno.test("a mutable record is replaced by a higher sequence only", async () => 
     const rival = mutable(2, "another v2");
     await rejects(store.putRecord(rival.key, rival.bytes), "RECORD_STALE", /sequence 2/);
     assert.equal((await store.putRecord(v2.key, v2.bytes)).status, "renewed");
-    assert.equal(payloadOf(store.getRecord(v2.key)!.value), "v2");
+    assertBytes(store.getRecord(v2.key)!.value, v2.bytes);
     assert.equal(store.stats().refused.stale, 2);
     assert.deepEqual(store.stats().byKind.mutable, { records: 1, bytes: v2.bytes.length });
     await store.close();
@@ -128,28 +131,28 @@ Deno.test("sets merge by union, one entry per writer, within their bound", async
   await withTempDir(async (directory) => {
     const { store } = openStore(directory);
     const expiresAtS = startMs / 1000 + 86_400;
-    const a = votes([{ writer: alice, seq: 1, expiresAtS, text: "up" }]);
-    const b = votes([{ writer: bob, seq: 1, expiresAtS, text: "down" }]);
+    const a = votes([{ writer: alice, seq: 1, expiresAtS, direction: 1 }]);
+    const b = votes([{ writer: bob, seq: 1, expiresAtS, direction: -1 }]);
     await store.putRecord(a.key, a.bytes);
     assert.equal((await store.putRecord(b.key, b.bytes)).status, "replaced");
-    assert.equal(payloadOf(store.getRecord(a.key)!.value), "2", "alice's and bob's entries");
+    assert.equal(entryCount(store.getRecord(a.key)!.value), 2, "alice's and bob's entries");
 
     // Alice changes her vote: her higher sequence replaces her entry, bob's stays.
-    const changed = votes([{ writer: alice, seq: 2, expiresAtS, text: "down" }]);
+    const changed = votes([{ writer: alice, seq: 2, expiresAtS, direction: -1 }]);
     await store.putRecord(changed.key, changed.bytes);
     const merged = decodeStoredRecord(store.getRecord(a.key)!.value);
     assert.equal(merged.kind, RecordKind.set);
     if (merged.kind !== RecordKind.set) return;
     assert.deepEqual(merged.entries.map((entry) => entry.seq).sort(), [1, 2]);
-    assert.equal(merged.policy.entriesMax, votesPolicy.entriesMax);
+    assert.equal(merged.policy.entriesMax, votesAddress.policy.entriesMax);
 
     // Re-sending what is held adds nothing.
     assert.equal((await store.putRecord(a.key, a.bytes)).status, "renewed");
 
     // A forged entry is refused even beside valid ones.
     const forged = votes([
-      { writer: alice, seq: 3, expiresAtS, text: "up" },
-      { writer: bob, seq: 2, expiresAtS, text: "up" },
+      { writer: alice, seq: 3, expiresAtS, direction: 1 },
+      { writer: bob, seq: 2, expiresAtS, direction: 1 },
     ]);
     forged.bytes[forged.bytes.length - 1] ^= 1;
     await rejects(store.putRecord(a.key, forged.bytes), "RECORD_INVALID", /signature/);
@@ -160,21 +163,32 @@ Deno.test("sets merge by union, one entry per writer, within their bound", async
 Deno.test("a set over its entry bound keeps the entries that expire last", async () => {
   await withTempDir(async (directory) => {
     const { store } = openStore(directory);
-    const policy = { onePerWriter: false, entriesMax: 3 };
+    // The global "recent" index: many entries per writer, at most 400. Alice's 201 entries and
+    // bob's 200 interleave by expiry; together they are one over the bound, and the one that
+    // expires first (alice's earliest) goes.
+    const address = recentIndex();
+    const entriesMax = address.policy.entriesMax;
     const baseS = startMs / 1000;
-    const first = votes([
-      { writer: alice, seq: 1, expiresAtS: baseS + 100, text: "a" },
-      { writer: alice, seq: 2, expiresAtS: baseS + 400, text: "b" },
-    ], policy);
-    const second = votes([
-      { writer: bob, seq: 1, expiresAtS: baseS + 200, text: "c" },
-      { writer: bob, seq: 2, expiresAtS: baseS + 300, text: "d" },
-    ], policy);
-    await store.putRecord(first.key, first.bytes);
-    await store.putRecord(second.key, second.bytes);
-    const held = decodeStoredRecord(store.getRecord(first.key)!.value);
+    const entry = (writer: typeof alice, index: number): TestEntry<"recent"> => {
+      const thread = immutable(`thread ${index}`).key;
+      return {
+        writer,
+        seq: entrySeqOf(thread),
+        expiresAtS: baseS + 1000 + index,
+        value: { thread, createdMs: startMs },
+      };
+    };
+    const indices = Array.from({ length: entriesMax + 1 }, (_, index) => index);
+    const first = indexSet(address, indices.filter((i) => i % 2 === 0).map((i) => entry(alice, i)));
+    const second = indexSet(address, indices.filter((i) => i % 2 === 1).map((i) => entry(bob, i)));
+    await store.putRecord(address.key, encodeRecord(first));
+    await store.putRecord(address.key, encodeRecord(second));
+    const held = decodeStoredRecord(store.getRecord(address.key)!.value);
     if (held.kind !== RecordKind.set) throw new Error("not a set");
-    assert.deepEqual(held.entries.map((e) => e.expiresAtS - baseS).sort(), [200, 300, 400]);
+    assert.deepEqual(
+      held.entries.map((e) => e.expiresAtS - baseS).sort((x, y) => x - y),
+      indices.slice(1).map((i) => 1000 + i),
+    );
     await store.close();
   });
 });

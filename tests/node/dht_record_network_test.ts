@@ -1,0 +1,95 @@
+/**
+ * The discussion service's network on the node's DHT: immutable records remembered after a fetch,
+ * publishes capped in flight (the rest wait, never fail in the RPC layer), and a publish nobody
+ * could keep refused with the store's own error.
+ */
+
+import assert from "node:assert/strict";
+import { StoreError } from "../../src/core/errors.ts";
+import type { NodeId } from "../../src/core/node_id.ts";
+import { utf8Encode } from "../../src/core/bytes.ts";
+import { encodeRecord, recordKey, RecordKind } from "../../src/content/records.ts";
+import type { GetResult, PutResult } from "../../src/dht/types.ts";
+import {
+  DhtRecordNetwork,
+  publishesInFlightMax,
+  publishesQueuedMax,
+} from "../../src/node/dht_record_network.ts";
+
+const record = (text: string) =>
+  ({ kind: RecordKind.immutable, payload: utf8Encode(text) }) as const;
+
+/** A DHT stand-in: puts wait until released; gets answer from a map and are counted. */
+function fakeDht() {
+  const held = new Map<string, Uint8Array>();
+  const puts: { key: NodeId; done: (result: PutResult) => void }[] = [];
+  let gets = 0;
+  const dht = {
+    putAt(key: NodeId, value: Uint8Array, done: (result: PutResult) => void) {
+      held.set(key.toHex(), value);
+      puts.push({ key, done });
+    },
+    get(key: NodeId, done: (result: GetResult) => void) {
+      gets++;
+      const value = held.get(key.toHex());
+      done({ ok: value !== undefined, value, closest: [], rounds: 1, messages: 1, durationMs: 1 });
+    },
+  };
+  const release = (result: Partial<PutResult> = {}) => {
+    const put = puts.shift()!;
+    put.done({ ok: true, key: put.key, stored: 3, durationMs: 1, ...result });
+  };
+  return { dht, puts, release, gets: () => gets };
+}
+
+Deno.test("an immutable record is fetched from the DHT once, then remembered", async () => {
+  const fake = fakeDht();
+  const network = new DhtRecordNetwork(fake.dht, () => {});
+  const key = recordKey(record("a"));
+  fake.dht.putAt(key, encodeRecord(record("a")), () => {});
+  assert.deepEqual(await network.fetch(key), record("a"));
+  assert.deepEqual(await network.fetch(key), record("a"));
+  assert.equal(fake.gets(), 1);
+});
+
+Deno.test("publishes beyond the cap wait for a slot and all complete", async () => {
+  const fake = fakeDht();
+  const network = new DhtRecordNetwork(fake.dht, () => {});
+  const published = Array.from(
+    { length: publishesInFlightMax + 3 },
+    (_, i) => network.publish(record(`post ${i}`)),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(fake.puts.length, publishesInFlightMax, "only the cap reaches the DHT");
+  while (fake.puts.length > 0) {
+    fake.release();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.ok(fake.puts.length <= publishesInFlightMax);
+  }
+  const results = await Promise.all(published);
+  assert.deepEqual(results.map((result) => result.stored), published.map(() => 3));
+});
+
+Deno.test("a publish over the queue's bound fails at once with UNAVAILABLE", async () => {
+  const fake = fakeDht();
+  const network = new DhtRecordNetwork(fake.dht, () => {});
+  const accepted = Array.from(
+    { length: publishesInFlightMax + publishesQueuedMax },
+    (_, i) => network.publish(record(`queued ${i}`)),
+  );
+  await assert.rejects(network.publish(record("one too many")), { code: "UNAVAILABLE" });
+  while (fake.puts.length > 0) {
+    fake.release();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  assert.equal((await Promise.all(accepted)).length, accepted.length);
+});
+
+Deno.test("a publish neither this node nor any other kept is refused with the store's error", async () => {
+  const fake = fakeDht();
+  const network = new DhtRecordNetwork(fake.dht, () => {});
+  const publishing = network.publish(record("no room"));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  fake.release({ stored: 0, localError: new StoreError("STORE_FULL", "Cannot store: full") });
+  await assert.rejects(publishing, { code: "STORE_FULL" });
+});
