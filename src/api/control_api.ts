@@ -1,27 +1,32 @@
 /**
  * The local control API: HTTP on a loopback address, for the CLI commands that talk to a running
- * node (`status`, `peers`, `put`, `get`, `stop`, `thread`, `post`, `vote`, `profile`). Every
+ * node (`status`, `peers`, `put`, `get`, `stop`, `thread`, `post`, `vote`, `profile`,
+ * `snapshot import`). Every
  * request must carry the bearer token the node wrote to `api.token` (mode 0600) in its data
  * directory; `api.json` beside it says where the API listens, so `--data-dir` is all the CLI
  * needs to find the node.
  *
- * | Route                            | Body in                  | Answer                      |
- * | -------------------------------- | ------------------------ | --------------------------- |
- * | GET `/v1/status`                 |                          | {@link StatusReport}        |
- * | GET `/v1/peers`                  |                          | `{ "peers": PeerReport[] }` |
- * | POST `/v1/put?ttl=S`             | the value's bytes        | {@link PutReport}           |
- * | GET `/v1/get/<hex key>`          |                          | the value (404: absent)     |
- * | POST `/v1/stop`                  |                          | 202 `{ "stopping": true }`  |
- * | POST `/v1/threads`               | {@link NewThreadRequest} | {@link PublishReport}       |
- * | GET `/v1/threads?order&…`        |                          | {@link ThreadList}          |
- * | GET `/v1/threads/<id>?limit&…`   |                          | {@link ThreadView}          |
- * | POST `/v1/posts`                 | {@link PostRequest}      | {@link PublishReport}       |
- * | POST `/v1/votes`                 | {@link VoteRequest}      | {@link PublishReport}       |
- * | POST `/v1/profile`               | {@link ProfileRequest}   | {@link PublishReport}       |
- * | GET `/v1/profiles/<author key>`  |                          | {@link ProfileView}         |
- * | POST `/v1/records?key=<hex key>` | an encoded record        | {@link PublishReport}       |
+ * | Route                            | Body in                       | Answer                      |
+ * | -------------------------------- | ----------------------------- | --------------------------- |
+ * | GET `/v1/status`                 |                               | {@link StatusReport}        |
+ * | GET `/v1/peers`                  |                               | `{ "peers": PeerReport[] }` |
+ * | POST `/v1/put?ttl=S`             | the value's bytes             | {@link PutReport}           |
+ * | GET `/v1/get/<hex key>`          |                               | the value (404: absent)     |
+ * | POST `/v1/stop`                  |                               | 202 `{ "stopping": true }`  |
+ * | POST `/v1/threads`               | {@link NewThreadRequest}      | {@link PublishReport}       |
+ * | GET `/v1/threads?order&…`        |                               | {@link ThreadList}          |
+ * | GET `/v1/threads/<id>?limit&…`   |                               | {@link ThreadView}          |
+ * | POST `/v1/posts`                 | {@link PostRequest}           | {@link PublishReport}       |
+ * | POST `/v1/votes`                 | {@link VoteRequest}           | {@link PublishReport}       |
+ * | POST `/v1/profile`               | {@link ProfileRequest}        | {@link PublishReport}       |
+ * | GET `/v1/profiles/<author key>`  |                               | {@link ProfileView}         |
+ * | POST `/v1/records?key=<hex key>` | an encoded record             | {@link PublishReport}       |
+ * | POST `/v1/snapshots/import`      | {@link SnapshotImportRequest} | {@link ImportReport}        |
  *
- * Answers are 200 unless marked. Routes match exactly: `/v1/threads` lists (GET) or starts
+ * Answers are 200 unless marked. Every request must answer within {@link controlRequestTimeoutMs}
+ * except `/v1/snapshots/import`, which has {@link controlImportTimeoutMs}: the node reads the
+ * named snapshot file (an absolute path on its machine) itself, twice, and a large one takes
+ * minutes. Routes match exactly: `/v1/threads` lists (GET) or starts
  * (POST) threads, `/v1/threads/<id>` (one more path segment) shows one. JSON bodies need
  * `Content-Type: application/json` and may hold only the request's fields, with the right types
  * (src/api/request_shapes.ts); IDs and keys in a body are lower-case hex, in a path or query any
@@ -34,8 +39,9 @@
  * (so the CLI can relay it and pick the exit status), the HTTP status tells the cases apart:
  * 400 `INVALID_INPUT` (malformed request), 404 `NOT_FOUND` (no such thread, message or profile),
  * 409 `VOTE_REPEATED` or `RECORD_STALE`, 413 (body over {@link controlBodyBytesMax}), 422
- * `CONTENT_INVALID`, `RECORD_INVALID` or `AUTHOR_MISSING` (well-formed but refused), 503
- * `UNAVAILABLE`, 507 `STORE_FULL`.
+ * `CONTENT_INVALID`, `RECORD_INVALID`, `AUTHOR_MISSING` or `SNAPSHOT_INVALID` (well-formed but
+ * refused), 503 `UNAVAILABLE` (also: an import already running), 504 (past the route's timeout),
+ * 507 `STORE_FULL`; any other code (`STORE_UNUSABLE`, …) is 500.
  *
  * @module
  */
@@ -62,6 +68,7 @@ import type {
   VoteRequest,
 } from "../discussion/reports.ts";
 import type { NodeStatus } from "../node/node.ts";
+import type { ImportReport } from "../node/snapshot_import.ts";
 import { writeFileAtomic } from "../store/atomic_file.ts";
 import {
   parseAuthorKeyHex,
@@ -69,9 +76,11 @@ import {
   parseNewThreadRequest,
   parsePostRequest,
   parseProfileRequest,
+  parseSnapshotImportRequest,
   parseThreadListQuery,
   parseThreadShowQuery,
   parseVoteRequest,
+  type SnapshotImportRequest,
 } from "./request_shapes.ts";
 
 export {
@@ -80,7 +89,9 @@ export {
   threadPageDefault,
   threadPageMax,
 } from "../discussion/mod.ts";
-export { cursorLengthMax } from "./request_shapes.ts";
+export { cursorLengthMax, snapshotPathLengthMax } from "./request_shapes.ts";
+export type { SnapshotImportRequest } from "./request_shapes.ts";
+export type { ImportReport } from "../node/snapshot_import.ts";
 
 /** Names of the control API's files inside the data directory. */
 export const CONTROL_API_FILES = {
@@ -114,6 +125,15 @@ export const controlConcurrentRequestsMax = 16;
  * dropped.
  */
 export const controlRequestTimeoutMs = 30_000;
+
+/**
+ * Longest `POST /v1/snapshots/import` may take, instead of {@link controlRequestTimeoutMs}. An
+ * import reads the file twice and writes every record: a 1 GB snapshot takes one to two
+ * minutes, a slow disk or a busy node several times that. One hour covers any snapshot a node's
+ * disk quota admits while still ending a request that is truly stuck. At the limit: 504, and the
+ * import goes on in the node (its records are stored; the summary is lost).
+ */
+export const controlImportTimeoutMs = 60 * 60_000;
 
 /** Random bytes in the bearer token: 256 bits, beyond guessing. */
 export const controlTokenBytes = 32;
@@ -152,6 +172,8 @@ export const CONTROL_ROUTES = {
   showProfile: "/v1/profiles/",
   /** POST an encoded record, `?key=<hex>` required: a {@link PublishReport}. */
   publishRecord: "/v1/records",
+  /** POST a JSON {@link SnapshotImportRequest}: an {@link ImportReport}. */
+  importSnapshot: "/v1/snapshots/import",
 } as const;
 
 /** A value JSON can carry. */
@@ -277,6 +299,16 @@ export interface ControlHandlers {
    * @throws {RhizomeError} `RECORD_INVALID` (422) when it does not verify under the key.
    */
   publishRecord(key: string, record: Uint8Array): Promise<PublishReport>;
+  /**
+   * Imports a snapshot file into the node's store (`RhizomeNode.importSnapshot`). May take
+   * minutes: the route's timeout is {@link controlImportTimeoutMs}.
+   *
+   * @param path The file, an absolute path of at most {@link snapshotPathLengthMax} characters.
+   * @returns What happened to its records.
+   * @throws {RhizomeError} `SNAPSHOT_INVALID` (422, nothing imported), `UNAVAILABLE` (503,
+   *   another import is running), `STORE_FULL` (507); `STORE_UNUSABLE` and anything else 500.
+   */
+  importSnapshot(path: string): Promise<ImportReport>;
 }
 
 /** Limits a test may lower; the defaults are the named constants. */
@@ -291,6 +323,11 @@ export interface ControlApiLimits {
    * @default {@link controlRequestTimeoutMs}
    */
   requestTimeoutMs: number;
+  /**
+   * Longest `POST /v1/snapshots/import` may take, in ms.
+   * @default {@link controlImportTimeoutMs}
+   */
+  importTimeoutMs: number;
 }
 
 /** What {@link ControlApi.start} needs. */
@@ -428,6 +465,7 @@ const routeMethods: Record<RouteName, "GET" | "POST"> = {
   setProfile: "POST",
   showProfile: "GET",
   publishRecord: "POST",
+  importSnapshot: "POST",
 };
 
 /** What each route does, for "Cannot <action>: …" messages. */
@@ -445,6 +483,7 @@ const routeActions: Record<RouteName, string> = {
   setProfile: "set the profile",
   showProfile: "show the profile",
   publishRecord: "publish the record",
+  importSnapshot: "import the snapshot",
 };
 
 /** The query parameters each route accepts; any other is refused. */
@@ -462,6 +501,15 @@ const routeQueries: Record<RouteName, readonly string[]> = {
   setProfile: [],
   showProfile: [],
   publishRecord: ["key"],
+  importSnapshot: [],
+};
+
+/**
+ * Routes with a timeout of their own (the limit's name); the others have
+ * {@link ControlApiLimits.requestTimeoutMs}.
+ */
+const routeTimeouts: Partial<Record<RouteName, "importTimeoutMs">> = {
+  importSnapshot: "importTimeoutMs",
 };
 
 /** What follows a parameter route's prefix, for the route list in messages. */
@@ -492,6 +540,7 @@ function httpStatusOf(code: ErrorCode): number {
     case "RECORD_INVALID":
     case "CONTENT_INVALID":
     case "AUTHOR_MISSING":
+    case "SNAPSHOT_INVALID":
       return 422;
     case "STORE_FULL":
       return 507;
@@ -670,6 +719,7 @@ class RequestState {
       concurrentRequestsMax: options.limits?.concurrentRequestsMax ??
         controlConcurrentRequestsMax,
       requestTimeoutMs: options.limits?.requestTimeoutMs ?? controlRequestTimeoutMs,
+      importTimeoutMs: options.limits?.importTimeoutMs ?? controlImportTimeoutMs,
     };
   }
 
@@ -714,6 +764,7 @@ class RequestState {
       );
     }
     this.#inFlight++;
+    const timeoutMs = this.#timeoutMsOf(request);
     const abort = new AbortController();
     const routed = this.#route(request, abort.signal).finally(() => this.#inFlight--);
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -723,15 +774,23 @@ class RequestState {
         resolve(errorResponse(
           504,
           "UNAVAILABLE",
-          `Cannot finish the request: no answer within ${this.#limits.requestTimeoutMs / 1000} s`,
+          `Cannot finish the request: no answer within ${timeoutMs / 1000} s`,
         ));
-      }, this.#limits.requestTimeoutMs);
+      }, timeoutMs);
     });
     try {
       return await Promise.race([routed, timedOut]);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** The request's timeout: its route's own, else {@link ControlApiLimits.requestTimeoutMs}. */
+  #timeoutMsOf(request: Request): number {
+    const path = new URL(request.url).pathname;
+    const name = routesAt(path).find((candidate) => routeMethods[candidate] === request.method);
+    const limit = name === undefined ? undefined : routeTimeouts[name];
+    return this.#limits[limit ?? "requestTimeoutMs"];
   }
 
   /** Compares digests, so the comparison takes the same time whatever the length presented. */
@@ -845,6 +904,12 @@ class RequestState {
         const key = parseIdHex(keyText, "record key");
         const record = await readBody(name, request, signal);
         return jsonResponse(200, await this.#handlers.publishRecord(key, record));
+      }
+      case "importSnapshot": {
+        const body: SnapshotImportRequest = parseSnapshotImportRequest(
+          await readJson(name, request, signal),
+        );
+        return jsonResponse(200, await this.#handlers.importSnapshot(body.path));
       }
     }
   }

@@ -32,7 +32,9 @@ import {
   CONTROL_ROUTES,
   type ControlAddress,
   controlBodyBytesMax,
+  controlImportTimeoutMs,
   controlRequestTimeoutMs,
+  type ImportReport,
   isLoopbackHost,
   parseKeyHex,
   type PeerReport,
@@ -40,13 +42,19 @@ import {
   readBytesLimited,
   type StatusReport,
 } from "./control_api.ts";
-import { parseAuthorKeyHex, parseIdHex } from "./request_shapes.ts";
+import { parseAuthorKeyHex, parseIdHex, parseSnapshotImportRequest } from "./request_shapes.ts";
 
 /**
  * How long the client waits for an answer: the server's own timeout plus a margin, so a slow
  * request ends with the server's 504 and its message rather than the client's.
  */
 export const controlClientTimeoutMs: number = controlRequestTimeoutMs + 5_000;
+
+/**
+ * How long the client waits for a snapshot import: the server's import timeout plus the same
+ * margin, for the same reason.
+ */
+export const controlClientImportTimeoutMs: number = controlImportTimeoutMs + 5_000;
 
 /**
  * Largest answer read. The biggest real ones are a value (at most {@link controlBodyBytesMax})
@@ -85,6 +93,11 @@ export interface ControlClientOptions {
    * @default {@link controlClientTimeoutMs}
    */
   timeoutMs?: number;
+  /**
+   * How long to wait for the answer to {@link ControlClient.importSnapshot}.
+   * @default {@link controlClientImportTimeoutMs}
+   */
+  importTimeoutMs?: number;
 }
 
 /**
@@ -102,6 +115,7 @@ export class ControlClient {
   readonly url: string;
   readonly #token: string;
   readonly #timeoutMs: number;
+  readonly #importTimeoutMs: number;
 
   /**
    * A client for the API at `url` (see {@link fromDataDir} to find it through a data dir).
@@ -117,6 +131,7 @@ export class ControlClient {
     this.url = url.replace(/\/+$/, "");
     this.#token = token;
     this.#timeoutMs = options.timeoutMs ?? controlClientTimeoutMs;
+    this.#importTimeoutMs = options.importTimeoutMs ?? controlClientImportTimeoutMs;
   }
 
   /**
@@ -374,6 +389,33 @@ export class ControlClient {
   }
 
   /**
+   * `POST /v1/snapshots/import`: the node imports the file into its own store. Waits up to the
+   * import timeout (an hour by default); there is no progress report on the way.
+   *
+   * @param path The snapshot, an absolute path on the node's machine.
+   * @returns What happened to its records.
+   * @throws {InvalidInputError} When the path is relative, empty or too long (nothing is sent).
+   * @throws {RhizomeError} When the node does not answer or refuses (`SNAPSHOT_INVALID`,
+   *   `UNAVAILABLE` when another import runs, …).
+   */
+  async importSnapshot(path: string): Promise<ImportReport> {
+    const request = parseSnapshotImportRequest({ path });
+    const body = await this.#postJson(
+      CONTROL_ROUTES.importSnapshot,
+      request,
+      this.#importTimeoutMs,
+    );
+    const counts = ["records", "imported", "unchanged", "expired", "kept_newer", "refused_full"];
+    if (
+      !isObject(body) || typeof body.path !== "string" || typeof body.node_id !== "string" ||
+      !counts.every((field) => typeof body[field] === "number")
+    ) {
+      throw this.#malformed("snapshot import", "no import counts");
+    }
+    return body as unknown as ImportReport;
+  }
+
+  /**
    * Waits until the API stops answering (its port refuses connections), polling.
    *
    * @param timeoutMs How long to wait.
@@ -394,10 +436,10 @@ export class ControlClient {
   }
 
   /** Sends `request` as a JSON body (checked for size first). */
-  async #postJson(path: string, request: object): Promise<unknown> {
+  async #postJson(path: string, request: object, timeoutMs?: number): Promise<unknown> {
     const body = new TextEncoder().encode(JSON.stringify(request));
     checkBodySize("send the request", body);
-    return await this.#json("POST", path, body, { "content-type": "application/json" });
+    return await this.#json("POST", path, body, { "content-type": "application/json" }, timeoutMs);
   }
 
   async #json(
@@ -405,8 +447,9 @@ export class ControlClient {
     path: string,
     body?: Uint8Array,
     headers: Record<string, string> = {},
+    timeoutMs?: number,
   ): Promise<unknown> {
-    const response = await this.#send(method, path, body, headers);
+    const response = await this.#send(method, path, body, headers, timeoutMs);
     if (!response.ok) throw await this.#errorOf(response);
     const bytes = await this.#bytesOf(response);
     try {
@@ -416,15 +459,19 @@ export class ControlClient {
     }
   }
 
-  /** Sends one request; a refused connection or a timeout becomes `UNAVAILABLE`. */
+  /**
+   * Sends one request, waiting `timeoutMs` (the client's timeout by default); a refused
+   * connection or a timeout becomes `UNAVAILABLE`.
+   */
   async #send(
     method: string,
     path: string,
     body?: Uint8Array,
     headers: Record<string, string> = {},
+    timeoutMs = this.#timeoutMs,
   ): Promise<Response> {
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), this.#timeoutMs);
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
     try {
       return await fetch(this.url + path, {
         method,
@@ -437,7 +484,7 @@ export class ControlClient {
         throw new RhizomeError(
           "UNAVAILABLE",
           `Cannot reach the node: the node at ${this.url} did not answer within ` +
-            `${this.#timeoutMs / 1000} s`,
+            `${timeoutMs / 1000} s`,
           { cause: error },
         );
       }

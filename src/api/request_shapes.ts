@@ -1,13 +1,15 @@
 /**
- * The shape checks of the control API's discussion requests: JSON bodies with only known fields
- * of the right types, IDs and keys in hex, page sizes and cursors in range. They run before any
- * handler, so a malformed request changes nothing and reaches nothing; the content rules (sizes,
- * UTF-8 lines, times, signatures) are the discussion service's. The CLI uses the same checks on
- * what people type.
+ * The shape checks of the control API's discussion and snapshot requests: JSON bodies with only
+ * known fields
+ * of the right types, IDs and keys in hex, page sizes and cursors in range, file paths absolute.
+ * They run before any handler, so a malformed request changes nothing and reaches nothing; the
+ * content rules (sizes, UTF-8 lines, times, signatures) are the discussion service's, and a
+ * snapshot's soundness is the import's. The CLI uses the same checks on what people type.
  *
  * @module
  */
 
+import { isAbsolute } from "node:path";
 import { ED25519_PUBLIC_KEY_BYTES } from "../core/crypto.ts";
 import { InvalidInputError } from "../core/errors.ts";
 import { NODE_ID_BYTES } from "../core/node_id.ts";
@@ -33,6 +35,21 @@ import { AUTHOR_NAME_PATTERN } from "../node/author_keys.ts";
  * while keeping a pasted paragraph out of the service. Longer, or not base64url: 400.
  */
 export const cursorLengthMax = 256;
+
+/**
+ * Longest snapshot path `POST /v1/snapshots/import` accepts, in characters: Linux's `PATH_MAX`
+ * (4,096 bytes), beyond which no system call would take it anyway. Longer: 400.
+ */
+export const snapshotPathLengthMax = 4096;
+
+/** The body of `POST /v1/snapshots/import`. */
+export interface SnapshotImportRequest {
+  /**
+   * The snapshot file, as an absolute path on the node's machine: the node reads it itself, so
+   * a path relative to the caller's working directory would name another file.
+   */
+  path: string;
+}
 
 /** The orders `thread list` reads. */
 export const THREAD_ORDERS: readonly ThreadOrder[] = ["recent", "popular"];
@@ -216,6 +233,33 @@ export function parseProfileRequest(value: unknown): ProfileRequest {
       })),
     ...optional(fields, "author", authorName),
   };
+}
+
+/**
+ * Checks the body of `POST /v1/snapshots/import`: only `path`, a non-empty absolute path of at
+ * most {@link snapshotPathLengthMax} characters, without NUL (which no path can hold).
+ *
+ * @param value The parsed JSON.
+ * @returns The request.
+ * @throws {InvalidInputError} On an unknown, missing or mistyped field, or a path that is empty,
+ *   relative or too long.
+ */
+export function parseSnapshotImportRequest(value: unknown): SnapshotImportRequest {
+  const fields = objectWith(value, ["path"]);
+  const path = required(fields, "path", stringValue);
+  if (path === "" || path.length > snapshotPathLengthMax || path.includes("\0")) {
+    throw new InvalidInputError(
+      `Cannot read the request: field "path" must be a file path of 1 to ` +
+        `${snapshotPathLengthMax} characters without NUL, got ${path.length} characters`,
+    );
+  }
+  if (!isAbsolute(path)) {
+    throw new InvalidInputError(
+      `Cannot read the request: field "path" must be an absolute path (the node reads the ` +
+        `file itself, from its own working directory), got "${clip(path)}"`,
+    );
+  }
+  return { path };
 }
 
 function parseHex(text: string, bytes: number, what: string): string {

@@ -104,11 +104,20 @@ const directionOf = { up: 1, down: -1 } as const;
  */
 const activityWeight = { thread: 2, post: 1, up: 1, down: -1 } as const;
 
+/**
+ * Threads whose open index page is remembered. Without it every post walks the thread's pages from
+ * the first (one lookup each); 1,024 threads cover what one node posts into, at a few bytes each.
+ * Beyond it, the least recently posted-to thread is forgotten and walked from page 0 next time.
+ */
+export const openPagesRememberedMax = 1024;
+
 /** Signs and publishes discussions for the authors whose keys it is given. */
 export class Publisher {
   readonly #network: RecordNetwork;
   readonly #clock: Clock;
   readonly #authors: AuthorSource;
+  /** Per thread (hex), the index page last found open; least recently used first. */
+  readonly #openPages = new Map<string, number>();
 
   /**
    * Makes a publisher.
@@ -400,13 +409,22 @@ export class Publisher {
    */
   async #openIndexPage(thread: NodeId): Promise<SetAddress<"threadIndex">> {
     const nowS = secondsOf(this.#clock.nowMs());
-    for (let page = 0; page < threadIndexPagesUsedMax; page++) {
+    const hex = thread.toHex();
+    // Pages fill in order, so the walk starts at the page this node last found open.
+    for (let page = this.#openPages.get(hex) ?? 0; page < threadIndexPagesUsedMax; page++) {
       const address = threadIndex(thread, page);
       const record = await this.#network.fetch(address.key);
       const held = record?.kind === RecordKind.set
         ? liveEntries(record, "threadIndex", nowS).length
         : 0;
-      if (held < threadIndexPageSize) return address;
+      if (held < threadIndexPageSize) {
+        this.#openPages.delete(hex);
+        this.#openPages.set(hex, page);
+        if (this.#openPages.size > openPagesRememberedMax) {
+          this.#openPages.delete(this.#openPages.keys().next().value!);
+        }
+        return address;
+      }
     }
     throw new ContentError(
       "CONTENT_INVALID",

@@ -57,6 +57,7 @@ import type { DataDir } from "./data_dir.ts";
 import { createIdentity, readIdentity } from "./identity_file.ts";
 import { chooseNodeType, type NodeTypeChoice, shouldReclassify } from "./node_type.ts";
 import { readPeerFile, writePeerFile } from "./peer_file.ts";
+import { importSnapshotInto, type ImportSummary } from "./snapshot_import.ts";
 import { describeResources, measureResources } from "./resources.ts";
 import { join } from "node:path";
 
@@ -665,6 +666,52 @@ export class RhizomeNode {
    */
   showProfile(authorHex: string): Promise<ProfileView> {
     return this.#reader.showProfile(authorHex);
+  }
+
+  // --- snapshots (src/node/snapshot_import.ts): the control API's import route ---
+
+  /** The snapshot being imported, while one is: a node imports one at a time. */
+  #importing: string | undefined;
+
+  /**
+   * Imports a snapshot file into this node's own open store while it keeps running. The file is
+   * never trusted: it is verified whole first (a corrupt snapshot imports nothing), then every
+   * record is stored through the store's own checks with its class and remaining lifetime;
+   * expired records are skipped, a newer version held is kept, and importing the same file
+   * twice changes nothing. The imported records are then held like any others: the DHT's
+   * periodic replication offers them to the k nodes closest to each key (republishing those the
+   * snapshot marks as published), and expiry removes them in their time.
+   *
+   * @param path The snapshot file, as this process sees it (the control API sends an absolute
+   *   path).
+   * @returns Counts of what happened to the records.
+   * @throws {RhizomeError} `UNAVAILABLE` when another import is running on this node or the
+   *   node is stopping; `SNAPSHOT_INVALID` (nothing imported); `STORE_UNUSABLE` when the store
+   *   fails or closes midway (what was stored before stays).
+   */
+  async importSnapshot(path: string): Promise<ImportSummary> {
+    if (this.#stopping) {
+      throw new RhizomeError("UNAVAILABLE", `Cannot import ${path}: the node is stopping`);
+    }
+    if (this.#importing !== undefined) {
+      throw new RhizomeError(
+        "UNAVAILABLE",
+        `Cannot import ${path}: this node is importing ${this.#importing}; one import at a time`,
+      );
+    }
+    this.#importing = path;
+    try {
+      this.#log.info("importing snapshot {path}", { path });
+      const summary = await importSnapshotInto(this.#store, path, this.#clock);
+      this.#log.info(
+        "imported snapshot {path}: {imported} imported, {unchanged} unchanged, {expired} " +
+          "expired, {keptNewer} kept newer, {refusedFull} refused (store full)",
+        { ...summary },
+      );
+      return summary;
+    } finally {
+      this.#importing = undefined;
+    }
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * Reading snapshots: `verify` (format, hash, signature, every record against its key), `import`
- * into a stopped node's data dir, and `list`. A snapshot is never trusted: `import` verifies the
- * whole file before it opens the store, so a corrupt snapshot imports nothing, and then stores
- * each record through the store's own checks, as if it came from the network.
+ * (into a stopped node's data dir, or into the open store of a running node, which its control
+ * API asks for), and `list`. A snapshot is never trusted: `import` verifies the whole file before
+ * it writes anything, so a corrupt snapshot imports nothing, and then stores each record through
+ * the store's own checks, as if it came from the network.
  *
  * @module
  */
@@ -27,14 +28,13 @@ import {
   type SnapshotRecord,
 } from "./snapshot_format.ts";
 
-/** What a sound snapshot holds. */
-
 /**
  * Record writes an import keeps in flight. Enough for LMDB to batch hundreds per commit; few
  * enough that a failure stops the import within one batch. At the limit the reader waits.
  */
 const importWritesInFlightMax = 256;
 
+/** What a sound snapshot holds. */
 export interface VerifySummary {
   /** The file. */
   path: string;
@@ -130,8 +130,51 @@ export interface ImportSummary {
 }
 
 /**
+ * An import's counts in the snake_case JSON of `rhizome snapshot import --json` and of
+ * `POST /v1/snapshots/import`: one shape for both.
+ */
+export interface ImportReport {
+  /** The snapshot, as an absolute path. */
+  path: string;
+  /** The node that made it, in hex. */
+  node_id: string;
+  /** Records in the snapshot. */
+  records: number;
+  /** {@link ImportSummary.imported}. */
+  imported: number;
+  /** {@link ImportSummary.unchanged}. */
+  unchanged: number;
+  /** {@link ImportSummary.expired}. */
+  expired: number;
+  /** {@link ImportSummary.keptNewer}. */
+  kept_newer: number;
+  /** {@link ImportSummary.refusedFull}. */
+  refused_full: number;
+}
+
+/**
+ * An import's summary as JSON.
+ *
+ * @param summary What {@link importSnapshot} or {@link importSnapshotInto} returned.
+ * @returns The same counts, snake_case.
+ */
+export function importReport(summary: ImportSummary): ImportReport {
+  return {
+    path: summary.path,
+    node_id: summary.nodeId,
+    records: summary.records,
+    imported: summary.imported,
+    unchanged: summary.unchanged,
+    expired: summary.expired,
+    kept_newer: summary.keptNewer,
+    refused_full: summary.refusedFull,
+  };
+}
+
+/**
  * Imports a snapshot into a stopped node's data dir: takes the data-dir lock, verifies the whole
- * file, then stores every record with its class and remaining lifetime.
+ * file, then opens the store and stores every record with its class and remaining lifetime
+ * (as {@link importSnapshotInto} does into a store already open).
  *
  * @param options Where from and to.
  * @returns Counts of what happened to the records.
@@ -160,60 +203,102 @@ export async function importSnapshot(options: ImportOptions): Promise<ImportSumm
       classes: config.store,
       quota: { bytesMax: profile.disk_bytes_max, recordsMax: profile.records_max },
     });
-    const summary: ImportSummary = {
-      path,
-      nodeId: verified.header.nodeId.toHex(),
-      records: verified.records,
-      imported: 0,
-      unchanged: 0,
-      expired: 0,
-      keptNewer: 0,
-      refusedFull: 0,
-    };
     try {
-      // Read again rather than held in memory: the file may be larger than memory. The second
-      // pass checks everything again, so a file changed in between still fails at its end.
-      let done = 0;
-      let doneBytes = 0;
-      // Writes overlap so LMDB commits many per transaction (one at a time, each waited for its
-      // own flush, ran at 1,700 records/s). Keys are unique in a snapshot, so order is free.
-      const writing = new Set<Promise<void>>();
-      let failure: unknown;
-      await verifySnapshot(path, async (record) => {
-        options.onProgress?.(done++, doneBytes, verified.records);
-        doneBytes += record.bytes.length;
-        const ttlMs = record.expiresAtMs - clock.nowMs();
-        if (ttlMs <= 0) {
-          summary.expired++;
-          return;
-        }
-        const write: Promise<void> = store.putRecord(NodeId.fromBytes(record.key), record.bytes, {
-          class: record.class,
-          ttlMs,
-          published: record.published,
-        }).then((outcome) => {
-          if (outcome.status === "renewed") summary.unchanged++;
-          else summary.imported++;
-        }, (error) => {
-          if (error instanceof StoreError && error.code === "RECORD_STALE") summary.keptNewer++;
-          else if (error instanceof StoreError && error.code === "STORE_FULL") {
-            summary.refusedFull++;
-          } else failure ??= error;
-        }).then(() => void writing.delete(write));
-        writing.add(write);
-        if (writing.size >= importWritesInFlightMax) await Promise.race(writing);
-        if (failure !== undefined) throw failure;
-      });
-      await Promise.all(writing);
-      if (failure !== undefined) throw failure;
-      options.onProgress?.(done, doneBytes, verified.records);
+      return await storeVerified(store, path, verified, clock, options.onProgress);
     } finally {
       await store.close();
     }
-    return summary;
   } finally {
     await lock?.release();
   }
+}
+
+/**
+ * Imports a snapshot into a record store that is already open for writing (a running node's
+ * own): verifies the whole file first, so a corrupt snapshot imports nothing, then reads it
+ * again and stores every record through the store's own checks, with its class and remaining
+ * lifetime. Expired records are skipped, a newer version held is kept, the same record only
+ * renews, so importing twice changes nothing. The caller keeps the store open throughout and
+ * closes it.
+ *
+ * @param store The store, open and writable.
+ * @param path The snapshot (made absolute against the working directory).
+ * @param clock The time source that decides what has expired.
+ * @param onProgress Called as records are stored: records and their bytes so far, and the total.
+ * @returns Counts of what happened to the records.
+ * @throws {RhizomeError} `SNAPSHOT_INVALID` (nothing imported when found in the first pass),
+ *   `STORE_UNUSABLE` (the store closed or failed; what was stored before stays).
+ */
+export async function importSnapshotInto(
+  store: RecordStore,
+  path: string,
+  clock: Clock,
+  onProgress?: ImportOptions["onProgress"],
+): Promise<ImportSummary> {
+  const absolute = resolve(path);
+  const verified = await verifySnapshot(absolute);
+  return await storeVerified(store, absolute, verified, clock, onProgress);
+}
+
+/** The second pass of an import: the file verified already, its records stored. */
+async function storeVerified(
+  store: RecordStore,
+  path: string,
+  verified: VerifySummary,
+  clock: Clock,
+  onProgress?: ImportOptions["onProgress"],
+): Promise<ImportSummary> {
+  const summary: ImportSummary = {
+    path,
+    nodeId: verified.header.nodeId.toHex(),
+    records: verified.records,
+    imported: 0,
+    unchanged: 0,
+    expired: 0,
+    keptNewer: 0,
+    refusedFull: 0,
+  };
+  // Read again rather than held in memory: the file may be larger than memory. The second
+  // pass checks everything again, so a file changed in between still fails at its end.
+  let done = 0;
+  let doneBytes = 0;
+  // Writes overlap so LMDB commits many per transaction (one at a time, each waited for its
+  // own flush, ran at 1,700 records/s). Keys are unique in a snapshot, so order is free.
+  const writing = new Set<Promise<void>>();
+  let failure: unknown;
+  try {
+    await verifySnapshot(path, async (record) => {
+      onProgress?.(done++, doneBytes, verified.records);
+      doneBytes += record.bytes.length;
+      const ttlMs = record.expiresAtMs - clock.nowMs();
+      if (ttlMs <= 0) {
+        summary.expired++;
+        return;
+      }
+      const write: Promise<void> = store.putRecord(NodeId.fromBytes(record.key), record.bytes, {
+        class: record.class,
+        ttlMs,
+        published: record.published,
+      }).then((outcome) => {
+        if (outcome.status === "renewed") summary.unchanged++;
+        else summary.imported++;
+      }, (error) => {
+        if (error instanceof StoreError && error.code === "RECORD_STALE") summary.keptNewer++;
+        else if (error instanceof StoreError && error.code === "STORE_FULL") {
+          summary.refusedFull++;
+        } else failure ??= error;
+      }).then(() => void writing.delete(write));
+      writing.add(write);
+      if (writing.size >= importWritesInFlightMax) await Promise.race(writing);
+      if (failure !== undefined) throw failure;
+    });
+  } finally {
+    // Settle every write before returning or failing: none may outlive the caller's store.
+    await Promise.all(writing);
+  }
+  if (failure !== undefined) throw failure;
+  onProgress?.(done, doneBytes, verified.records);
+  return summary;
 }
 
 async function lockFor(dataDir: DataDir): Promise<DataDirLock> {
@@ -222,8 +307,7 @@ async function lockFor(dataDir: DataDir): Promise<DataDirLock> {
   } catch (error) {
     if (error instanceof DataDirError && /is running there/.test(error.message)) {
       throw new DataDirError(
-        `${error.message}: stop it before importing (importing through a running node's ` +
-          "control API is not built yet)",
+        `${error.message}: stop it before importing, or import while its control API answers`,
       );
     }
     throw error;
@@ -288,6 +372,8 @@ export async function listSnapshots(directory: string): Promise<ListedSnapshot[]
 
 async function openSnapshot(path: string): Promise<{ file: Deno.FsFile; sizeBytes: number }> {
   try {
+    // Checked before opening: opening a FIFO would wait for a writer, forever.
+    if (!(await Deno.stat(path)).isFile) throw new Error("it is not a file");
     const file = await Deno.open(path, { read: true });
     const info = await file.stat();
     if (!info.isFile) {

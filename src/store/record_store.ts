@@ -239,7 +239,15 @@ export class RecordStore implements ValueStore {
     const readOnly = options.readOnly ?? false;
     let root: RootDatabase;
     try {
-      root = open({ path: options.path, maxDbs: 8, noSubdir: true, readOnly });
+      // A reader (snapshot export) maps the file in chunks it unmaps again, so walking a large
+      // store does not leave every page it touched resident in this process.
+      root = open({
+        path: options.path,
+        maxDbs: 8,
+        noSubdir: true,
+        readOnly,
+        remapChunks: readOnly,
+      });
     } catch (error) {
       throw new StoreError(
         "STORE_UNUSABLE",

@@ -1,7 +1,7 @@
 /**
- * Fake control API handlers for the discussion routes: they record every call and answer with
- * canned reports, so API, client and CLI tests can check what reached the node (and that a bad
- * request reached nothing) without a network.
+ * Fake control API handlers for the discussion and snapshot routes: they record every call and
+ * answer with canned reports, so API, client and CLI tests can check what reached the node (and
+ * that a bad request reached nothing) without a network.
  */
 
 import { ContentError } from "../../src/core/errors.ts";
@@ -19,6 +19,7 @@ import type {
 } from "../../src/discussion/reports.ts";
 import type {
   ControlHandlers,
+  ImportReport,
   PeerReport,
   PutReport,
   StatusReport,
@@ -93,6 +94,20 @@ export const profileView: ProfileView = {
   seq: 7,
 };
 
+/** The import report the fake answers for `path`. */
+export function importReportFor(path: string): ImportReport {
+  return {
+    path,
+    node_id: "ab".repeat(20),
+    records: 52,
+    imported: 50,
+    unchanged: 1,
+    expired: 1,
+    kept_newer: 0,
+    refused_full: 0,
+  };
+}
+
 /** One call that reached the fake: the handler's name and its arguments. */
 export type FakeCall = [string, ...unknown[]];
 
@@ -166,6 +181,9 @@ export class FakeHandlers implements ControlHandlers {
       stored: 2,
       indexes: {},
     });
+  }
+  importSnapshot(path: string): Promise<ImportReport> {
+    return this.#answer(["importSnapshot", path], importReportFor(path));
   }
 
   #answer<T>(call: FakeCall, value: T): Promise<T> {

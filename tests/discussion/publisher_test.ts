@@ -216,6 +216,12 @@ Deno.test("Publisher.post() fills thread index pages in order", async () => {
   assert.deepEqual((await entries(w, threadIndex(id, 1))).map((e) => e.value.message.toHex()), [
     report.id,
   ]);
+  // The next post starts where this one found room: no fetch of the full page 0 again.
+  const before = w.network.fetches;
+  await w.publisher.post({ thread: id.toHex(), body: "Also on page 1." });
+  // The thread, the open page, the author's stats entry.
+  assert.equal(w.network.fetches - before, 3);
+  assert.equal((await entries(w, threadIndex(id, 1))).length, 2);
 });
 
 Deno.test("Publisher.post() reports an index it could not update as 0 and still publishes", async () => {

@@ -1,12 +1,13 @@
 /**
  * Snapshots: export → import round trips byte for byte; damaged, truncated, wrongly versioned and
- * forged files are refused by verify and import with one line and change nothing; an export
- * beside a running node holds every acknowledged record; `--keep`; a full target (`ulimit -f`)
- * leaves nothing behind.
+ * forged files are refused by verify and import with one line and change nothing; import through
+ * a running node's control API stores records the node then serves, repeats as a no-op and
+ * refuses a corrupt file whole; an export beside a running node holds every acknowledged
+ * record; `--keep`; a full target (`ulimit -f`) leaves nothing behind.
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import denoConfig from "../../deno.json" with { type: "json" };
 import { permissionFlags } from "../../scripts/compile.ts";
@@ -14,6 +15,10 @@ import { toHex } from "../../src/core/bytes.ts";
 import { VirtualClock } from "../../src/core/clock.ts";
 import { ed25519Sign, sha256 } from "../../src/core/crypto.ts";
 import { recordRules } from "../../src/content/record_rules.ts";
+import { resolveConfig } from "../../src/core/config.ts";
+import { RhizomeError } from "../../src/core/errors.ts";
+import { DataDir } from "../../src/node/data_dir.ts";
+import { RhizomeNode } from "../../src/node/node.ts";
 import { signedMessage, SnapshotFrameReader } from "../../src/node/snapshot_format.ts";
 import { RecordStore } from "../../src/store/record_store.ts";
 import { linesOf, runInProcess, withTempDir } from "../_rhizome.ts";
@@ -359,21 +364,175 @@ Deno.test("export refuses a missing data dir and a bad --keep in one line", asyn
   });
 });
 
-Deno.test("import into a data dir where a node runs is refused in one line", async () => {
+/** `rhizome status --json` of the node on `dataDir`: its stored record count. */
+async function storedRecords(dataDir: string): Promise<number> {
+  const status = await runInProcess(["status", "--data-dir", dataDir, "--json"]);
+  assert.equal(status.status, 0, status.stderr);
+  return JSON.parse(status.stdout).stored_records;
+}
+
+/** The snapshot with the last byte of its last record flipped: that record does not verify. */
+function lastRecordFlipped(file: Uint8Array): Uint8Array {
+  return rewritten(file, (plain) => {
+    const view = new DataView(plain.buffer);
+    const starts: number[] = [];
+    for (let offset = 0; offset < plain.length; offset += 4 + view.getUint32(offset)) {
+      starts.push(offset);
+    }
+    // The last frame is the trailer; the one before it the last record.
+    const last = starts[starts.length - 2];
+    plain[last + 4 + view.getUint32(last) - 1] ^= 0x01;
+  });
+}
+
+Deno.test("import through a running node: found by get, twice unchanged, corrupt imports nothing", async () => {
+  await withTempDir(async (root) => {
+    const source = join(root, "source");
+    const file = join(root, "s.snapshot.gz");
+    await makeDataDir(source, { count: 20 });
+    assert.equal((await exportTo(source, file)).status, 0);
+    const other = join(root, "other");
+    const bad = join(root, "bad.snapshot.gz");
+    await makeDataDir(other, { count: 20, payload: (index) => `other ${index}` });
+    assert.equal((await exportTo(other, join(root, "other.snapshot.gz"))).status, 0);
+    await Deno.writeFile(
+      bad,
+      lastRecordFlipped(await Deno.readFile(join(root, "other.snapshot.gz"))),
+    );
+
+    const node = await startNode(join(root, "running"));
+    try {
+      const before = await storedRecords(node.dataDir);
+      // A relative path: the CLI sends the node the absolute one.
+      const relativePath = relative(Deno.cwd(), file);
+      const imported = await runInProcess([
+        "snapshot",
+        "import",
+        relativePath,
+        "--data-dir",
+        node.dataDir,
+        "--json",
+      ]);
+      assert.equal(imported.status, 0, imported.stderr);
+      assert.equal(imported.stderr, "");
+      assert.deepEqual(JSON.parse(imported.stdout), {
+        path: relativePath,
+        data_dir: node.dataDir,
+        node_id: JSON.parse((await runInProcess(["id", "--data-dir", source, "--json"])).stdout)
+          .node_id,
+        records: 22,
+        imported: 22,
+        unchanged: 0,
+        expired: 0,
+        kept_newer: 0,
+        refused_full: 0,
+      });
+      assert.equal(await storedRecords(node.dataDir), before + 22);
+      for (const index of [0, 7, 19]) {
+        const key = immutable(`value ${index}`).key.toHex();
+        const got = await runInProcess(["get", key, "--data-dir", node.dataDir]);
+        assert.equal(got.status, 0, got.stderr);
+        assert.equal(got.stdout, `value ${index}\n`);
+      }
+
+      // Twice: everything unchanged; the human summary is the local import's.
+      const again = await runInProcess(["snapshot", "import", file, "--data-dir", node.dataDir]);
+      assert.equal(again.status, 0, again.stderr);
+      assert.equal(
+        again.stdout,
+        `imported ${file} into ${node.dataDir}: 0 imported, 22 unchanged, 0 expired (skipped), ` +
+          "0 kept newer (of 22 records)\n",
+      );
+      assert.equal(await storedRecords(node.dataDir), before + 22);
+
+      // A corrupt snapshot (its last record damaged) imports nothing, not even the records
+      // before the damage.
+      const refused = await runInProcess(["snapshot", "import", bad, "--data-dir", node.dataDir]);
+      assert.equal(refused.status, 1, refused.stdout);
+      assert.equal(linesOf(refused.stderr).length, 1, refused.stderr);
+      assert.match(refused.stderr, /refused: record 22 \([0-9a-f]{40}\) does not verify/);
+      assert.equal(await storedRecords(node.dataDir), before + 22);
+      const otherKey = immutable("other 0").key.toHex();
+      const absent = await runInProcess(["get", otherKey, "--data-dir", node.dataDir]);
+      assert.equal(absent.status, 1, absent.stdout);
+
+      // A file that is not there: one line, nothing imported.
+      const missing = await runInProcess([
+        "snapshot",
+        "import",
+        join(root, "missing.snapshot.gz"),
+        "--data-dir",
+        node.dataDir,
+      ]);
+      assert.equal(missing.status, 1);
+      assert.equal(linesOf(missing.stderr).length, 1, missing.stderr);
+      assert.match(missing.stderr, /^rhizome: Cannot read snapshot .*missing\.snapshot\.gz: /);
+      assert.equal(await storedRecords(node.dataDir), before + 22);
+    } finally {
+      await (await node.client()).stop().catch(() => {});
+      await node.exited;
+    }
+  });
+});
+
+Deno.test("import beside a node whose control API does not answer is refused in one line", async () => {
   await withTempDir(async (root) => {
     const source = join(root, "source");
     const file = join(root, "s.snapshot.gz");
     await makeDataDir(source, { count: 1 });
     assert.equal((await exportTo(source, file)).status, 0);
     const node = await startNode(join(root, "running"));
+    const address = join(node.dataDir, "api.json");
+    const saved = await Deno.readTextFile(address);
     try {
+      // Without api.json the CLI cannot reach the node; the data-dir lock still shows it.
+      await Deno.remove(address);
       const imported = await runInProcess(["snapshot", "import", file, "--data-dir", node.dataDir]);
       assert.equal(imported.status, 5);
       assert.equal(linesOf(imported.stderr).length, 1, imported.stderr);
-      assert.match(imported.stderr, /is running there: stop it before importing/);
+      assert.match(
+        imported.stderr,
+        /is running there: stop it before importing, or import while its control API answers$/m,
+      );
     } finally {
+      await Deno.writeTextFile(address, saved);
       await (await node.client()).stop().catch(() => {});
       await node.exited;
+    }
+  });
+});
+
+Deno.test("a node imports one snapshot at a time and holds what it imported", async () => {
+  await withTempDir(async (root) => {
+    const source = join(root, "source");
+    const file = join(root, "s.snapshot.gz");
+    await makeDataDir(source, { count: 5 });
+    assert.equal((await exportTo(source, file)).status, 0);
+    const { config } = resolveConfig({
+      overrides: [
+        { path: "node.listen", value: "127.0.0.1:0", origin: "test" },
+        { path: "node.type", value: "full", origin: "test" },
+      ],
+    });
+    const node = await RhizomeNode.start({ dataDir: new DataDir(join(root, "node")), config });
+    try {
+      const first = node.importSnapshot(file);
+      await assert.rejects(node.importSnapshot(file), (error: unknown) => {
+        assert.ok(error instanceof RhizomeError);
+        assert.equal(error.code, "UNAVAILABLE");
+        assert.match(error.message, /is importing .*s\.snapshot\.gz; one import at a time$/);
+        return true;
+      });
+      const summary = await first;
+      assert.equal(summary.imported, 7);
+      assert.equal(node.status().stored_records, 7);
+      // Once it is done, another may start: the same file changes nothing.
+      const again = await node.importSnapshot(file);
+      assert.equal(again.unchanged, 7);
+      assert.equal(again.imported, 0);
+      assert.equal(node.status().stored_records, 7);
+    } finally {
+      await node.stop("the test is over");
     }
   });
 });

@@ -9,6 +9,7 @@ import { type NodeType, parseHostPort } from "../../core/config_schema.ts";
 import { UsageError } from "../../core/errors.ts";
 import { getLog } from "../../core/log.ts";
 import { RhizomeNode } from "../../node/node.ts";
+import { importReport } from "../../node/snapshot_import.ts";
 import type { Command } from "../command.ts";
 import { OK } from "../output.ts";
 
@@ -92,6 +93,7 @@ export const runCommand: Command = {
           setProfile: (request) => node.setProfile(request),
           showProfile: (author) => node.showProfile(author),
           publishRecord: (key, record) => node.publishRecord(key, record),
+          importSnapshot: async (path) => importReport(await node.importSnapshot(path)),
         },
         log: getLog("api"),
       });

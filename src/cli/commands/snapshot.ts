@@ -4,13 +4,20 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { ControlApiError, ControlClient } from "../../api/control_client.ts";
 import { UsageError } from "../../core/errors.ts";
 import { getLog } from "../../core/log.ts";
 import { formatBytes } from "../../node/node_type.ts";
 import { SNAPSHOT_SCOPES, type SnapshotScope } from "../../node/snapshot_format.ts";
 import { exportSnapshot, SNAPSHOTS_FOLDER } from "../../node/snapshot_export.ts";
-import { importSnapshot, listSnapshots, verifySnapshot } from "../../node/snapshot_import.ts";
+import {
+  type ImportReport,
+  importReport,
+  importSnapshot,
+  listSnapshots,
+  verifySnapshot,
+} from "../../node/snapshot_import.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { OK } from "../output.ts";
 import { Progress } from "../progress.ts";
@@ -32,8 +39,11 @@ export const snapshotCommand: Command = {
     "        node's oldest snapshots there beyond N. --quiet prints nothing on success.",
     "verify  checks the format, the hash, the signature and every record; prints counts by",
     "        kind; exit 0 only when all is sound, else one line naming the first problem.",
-    "import  verifies the whole file, then stores every record into a stopped node's data dir",
-    "        (expired ones skipped, newer versions held kept). Importing twice changes nothing.",
+    "import  verifies the whole file, then stores every record (expired ones skipped, newer",
+    "        versions held kept); importing twice changes nothing. When a node runs on the data",
+    "        dir and its control API answers, the node imports the file (its absolute path; the",
+    "        node must be able to read it) while it keeps running, with no progress bar; else",
+    "        into the stopped node's data dir, with a progress bar on a terminal.",
     "list    the snapshots in DIR (default DIR/snapshots): time, node, scope, counts, size.",
   ].join("\n"),
   examples: [
@@ -152,38 +162,77 @@ async function runVerify(context: CommandContext, path: string): Promise<number>
 }
 
 async function runImport(context: CommandContext, path: string): Promise<number> {
-  const config = await context.config();
   const dataDir = context.dataDir();
-  const progress = progressFor(context, "imported");
-  let summary;
-  try {
-    summary = await importSnapshot({
-      dataDir,
-      config,
-      path,
-      onProgress: (records, bytes, total) => progress.update(records, bytes, total),
-    });
-  } finally {
-    progress.finish();
+  const node = await runningNode(dataDir.path);
+  let report: ImportReport;
+  if (node) {
+    // The node reads the file itself, from its own working directory: send the absolute path.
+    report = await node.importSnapshot(resolve(path));
+  } else {
+    const config = await context.config();
+    const progress = progressFor(context, "imported");
+    try {
+      report = importReport(
+        await importSnapshot({
+          dataDir,
+          config,
+          path,
+          onProgress: (records, bytes, total) => progress.update(records, bytes, total),
+        }),
+      );
+    } finally {
+      progress.finish();
+    }
   }
   context.output.result(
-    `imported ${path} into ${dataDir.path}: ${summary.imported} imported, ${summary.unchanged} ` +
-      `unchanged, ${summary.expired} expired (skipped), ${summary.keptNewer} kept newer` +
-      (summary.refusedFull > 0 ? `, ${summary.refusedFull} refused (store full)` : "") +
-      ` (of ${summary.records} records)`,
+    `imported ${path} into ${dataDir.path}: ${report.imported} imported, ${report.unchanged} ` +
+      `unchanged, ${report.expired} expired (skipped), ${report.kept_newer} kept newer` +
+      (report.refused_full > 0 ? `, ${report.refused_full} refused (store full)` : "") +
+      ` (of ${report.records} records)`,
     {
       path,
       data_dir: dataDir.path,
-      node_id: summary.nodeId,
-      records: summary.records,
-      imported: summary.imported,
-      unchanged: summary.unchanged,
-      expired: summary.expired,
-      kept_newer: summary.keptNewer,
-      refused_full: summary.refusedFull,
+      node_id: report.node_id,
+      records: report.records,
+      imported: report.imported,
+      unchanged: report.unchanged,
+      expired: report.expired,
+      kept_newer: report.kept_newer,
+      refused_full: report.refused_full,
     },
   );
-  return summary.refusedFull > 0 ? 1 : OK;
+  return report.refused_full > 0 ? 1 : OK;
+}
+
+/**
+ * How long `import` waits for a running node to answer its status before importing into the
+ * data dir instead. A node answers in milliseconds; a hung one is then refused by the data-dir
+ * lock after this wait rather than the client's full timeout.
+ */
+const nodeProbeTimeoutMs = 10_000;
+
+/**
+ * The control API of the node running on the data dir, when one answers; else `undefined`, and
+ * the import goes to the data dir itself (which refuses, in one line, when the data-dir lock
+ * shows a node that does not answer).
+ *
+ * @throws {ControlApiError} When the node answered with an error (a wrong token, too busy):
+ *   it runs, so importing into its data dir is not an option.
+ */
+async function runningNode(dataDirPath: string): Promise<ControlClient | undefined> {
+  let client: ControlClient;
+  try {
+    client = await ControlClient.fromDataDir(dataDirPath, { timeoutMs: nodeProbeTimeoutMs });
+  } catch {
+    return undefined;
+  }
+  try {
+    await client.status();
+    return client;
+  } catch (error) {
+    if (error instanceof ControlApiError) throw error;
+    return undefined;
+  }
 }
 
 async function runList(context: CommandContext, directory: string | undefined): Promise<number> {
