@@ -29,6 +29,7 @@ import {
 import { ContentError } from "../core/errors.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import {
+  describeValue,
   type DhtRecord,
   type ImmutableRecord,
   mutableKey,
@@ -389,7 +390,7 @@ function signedBytes(doc: UnsignedDoc): Uint8Array {
 function docOf(fields: unknown[]): AuthoredDoc {
   const [type, author, createdMs] = fields;
   if (type !== DocType.thread && type !== DocType.message) {
-    return refuse(`document type ${JSON.stringify(type)} is unknown`);
+    return refuse(`document type ${describeValue(type)} is unknown`);
   }
   if (fields.length !== 7) refuse("the document is not a 7-field array");
   if (!isBytes(author, ED25519_PUBLIC_KEY_BYTES)) refuse("the author key is not 32 bytes");

@@ -30,6 +30,7 @@ import {
   PROFILE_NAME,
 } from "./documents.ts";
 import {
+  describeValue,
   type DhtRecord,
   RecordError,
   recordKey,
@@ -156,6 +157,15 @@ export const threadIndexPagesMax = 65_536;
 export const entryLifetimeS: number = 90 * 86400;
 
 /**
+ * How much longer than its kind's lifetime a received entry may live, in seconds: one day. The
+ * check is the whole set's: a set holding one entry past the limit is refused by the node checking
+ * it, so a slack as small as the clock skew would let a writer at the limit make the set unreadable
+ * to every node whose clock is a second behind the holder's. A day covers any honest clock; an
+ * entry living a day longer harms nothing.
+ */
+export const entryExpirySlackS: number = 86400;
+
+/**
  * How long an entry of `recent`, `popular` or `threadPopular` lives, in seconds: 7 days. These
  * listings show what is happening now; a week-old event has stopped counting.
  */
@@ -252,7 +262,7 @@ const schema: { [K in IndexKind]: IndexSchema<EntryValues[K]> } = {
     parse: ([direction]) =>
       direction === 1 || direction === -1
         ? { direction }
-        : `holds direction ${JSON.stringify(direction)} (expected 1 or -1)`,
+        : `holds direction ${describeValue(direction)} (expected 1 or -1)`,
   },
   authorThreads: threadRefIndex(10, ED25519_PUBLIC_KEY_BYTES, entryLifetimeS),
   reputation: {
@@ -598,9 +608,20 @@ function checkSetContent(record: SetRecord, nowMs: number | undefined): void {
   const { kind, name } = addressOfSet(record);
   const expiresAtSMax = nowMs === undefined
     ? Infinity
-    : Math.floor((nowMs + clockSkewMs) / 1000) + schema[kind].lifetimeS;
+    : Math.floor(nowMs / 1000) + entryExpirySlackS + schema[kind].lifetimeS;
+  const createdMsMax = nowMs === undefined ? Infinity : nowMs + clockSkewMs;
   for (const entry of record.entries) {
     const value = decodeEntry(kind, entry.payload);
+    // A reference dated ahead would pin its thread or message on top of every listing.
+    const createdMs = (value as Partial<ThreadRef & MessageRef & ThreadStats>).createdMs ??
+      (value as Partial<ThreadStats>).lastPostMs;
+    if (createdMs !== undefined && createdMs > createdMsMax) {
+      throw new RecordError(
+        `Cannot accept record: a ${kind} entry is dated ${
+          Math.round((createdMs - nowMs!) / 1000)
+        } s in the future (clock skew limit ${clockSkewMs / 1000} s)`,
+      );
+    }
     if (kind === "authorThreads" && !bytesEqual(entry.writer, name.subarray(1))) {
       throw new RecordError(
         "Cannot accept record: an authorThreads entry is not written by the author it lists",
@@ -616,7 +637,7 @@ function checkSetContent(record: SetRecord, nowMs: number | undefined): void {
       const aheadS = entry.expiresAtS - Math.floor(nowMs! / 1000);
       throw new RecordError(
         `Cannot accept record: a ${kind} entry expires ${aheadS} s from now, the limit is ${
-          schema[kind].lifetimeS + clockSkewMs / 1000
+          schema[kind].lifetimeS + entryExpirySlackS
         } s`,
       );
     }
@@ -665,7 +686,7 @@ function activityIndex(
     parse: ([target, weight]) => {
       if (!isId(target)) return "holds a target ID that is not 20 bytes";
       if (!Number.isInteger(weight) || (weight as number) < -1 || (weight as number) > 2) {
-        return `holds weight ${JSON.stringify(weight)} (expected a whole number, -1..2)`;
+        return `holds weight ${describeValue(weight)} (expected a whole number, -1..2)`;
       }
       return { target: NodeId.fromBytes(target), weight: weight as number };
     },

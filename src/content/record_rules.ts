@@ -37,8 +37,10 @@ export const recordRules: RecordRules<VerifiedDhtRecord> = {
     const record = decodeStoredRecord(bytes);
     // Only a set gains from the held version (its known entries skip verification).
     const heldBytes = record.kind === RecordKind.set ? held() : undefined;
-    checkRecord(key, record, heldBytes && decodeStoredRecord(heldBytes));
+    // The content rules first: they are cheap (names, policies, shapes), so a set no index of the
+    // schema could be costs no signature checks.
     checkContent(key, record);
+    checkRecord(key, record, heldBytes && decodeStoredRecord(heldBytes));
     return { kind: record.kind, bytes, record };
   },
 

@@ -29,6 +29,24 @@ import { RhizomeError } from "../core/errors.ts";
 import { recordBytesMax, setEntriesMax } from "../core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 
+/**
+ * A decoded value from a peer, for an error message. MessagePack's 64-bit integers decode as
+ * BigInt, which `JSON.stringify` cannot write: a peer's bytes must never make a message throw.
+ *
+ * @param value Anything decoded.
+ * @returns A short description.
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === "bigint") return `${value}n`;
+  if (value instanceof Uint8Array) return `${value.length} bytes`;
+  try {
+    const text = JSON.stringify(value) ?? String(value);
+    return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  } catch {
+    return typeof value;
+  }
+}
+
 /** The record format version this build writes and reads. */
 export const RECORD_VERSION = 1;
 
@@ -308,7 +326,7 @@ export function decodeStoredRecord(bytes: Uint8Array): DhtRecord {
   if (fields[0] !== RECORD_VERSION) {
     throw new RecordError(
       `Cannot accept record: version ${
-        JSON.stringify(fields[0])
+        describeValue(fields[0])
       } is not supported (expected ${RECORD_VERSION})`,
     );
   }
@@ -346,17 +364,20 @@ export function mergeSets(a: SetRecord, b: SetRecord, nowS: number): SetRecord {
     const writer = toHex(entry.writer);
     const id = a.policy.onePerWriter ? writer : `${writer}:${entry.seq}`;
     const known = byId.get(id);
-    // A higher sequence replaces; the same entry signed again with a later expiry renews it.
+    // A higher sequence replaces; the same entry signed again with a later expiry renews it;
+    // two that differ in nothing else are ordered by signature, so every holder keeps the same.
     if (
       !known || entry.seq > known.seq ||
-      (entry.seq === known.seq && entry.expiresAtS > known.expiresAtS)
+      (entry.seq === known.seq && entry.expiresAtS > known.expiresAtS) ||
+      (entry.seq === known.seq && entry.expiresAtS === known.expiresAtS &&
+        compareBytes(entry.signature, known.signature) > 0)
     ) {
       byId.set(id, entry);
     }
   }
   let entries = [...byId.values()];
   // Latest expiry first: what is cut to fit goes in the order it would expire anyway.
-  entries.sort((x, y) => y.expiresAtS - x.expiresAtS || compareEntries(x, y));
+  entries.sort((x, y) => y.expiresAtS - x.expiresAtS || compareSetEntries(x, y));
   entries = entries.slice(0, a.policy.entriesMax);
   // Two sets that each fit may not fit together: cut by estimated size, then check exactly.
   let bytes = packr.pack(setFields({ ...a, entries })).length;
@@ -365,7 +386,7 @@ export function mergeSets(a: SetRecord, b: SetRecord, nowS: number): SetRecord {
     while (excess > 0 && entries.length > 0) excess -= entryBytesEstimate(entries.pop()!);
     bytes = packr.pack(setFields({ ...a, entries })).length;
   }
-  entries.sort(compareEntries);
+  entries.sort(compareSetEntries);
   return { ...a, entries };
 }
 
@@ -424,15 +445,29 @@ function recordOf(fields: unknown[]): DhtRecord {
       if (!Array.isArray(entries) || entries.length > (entriesMax as number)) {
         fail("the set holds more entries than its limit");
       }
+      const parsed = (entries as unknown[]).map((entry) => setEntryOf(entry, fail));
+      // Canonical, as every merge leaves it: ordered by writer then sequence, no entry twice, one
+      // per writer when the policy says so. Otherwise one writer's entry could count many times.
+      for (let i = 1; i < parsed.length; i++) {
+        const order = compareSetEntries(parsed[i - 1], parsed[i]);
+        const sameWriter = bytesEqual(parsed[i - 1].writer, parsed[i].writer);
+        if (order >= 0 || (onePerWriter && sameWriter)) {
+          fail(
+            order > 0
+              ? "the set's entries are out of order"
+              : "the set holds a writer's entry twice",
+          );
+        }
+      }
       return {
         kind: RecordKind.set,
         name: copy(name as Uint8Array),
         policy: { onePerWriter: onePerWriter as boolean, entriesMax: entriesMax as number },
-        entries: (entries as unknown[]).map((entry) => setEntryOf(entry, fail)),
+        entries: parsed,
       };
     }
     default:
-      return fail(`kind ${JSON.stringify(fields[1])} is unknown`);
+      return fail(`kind ${describeValue(fields[1])} is unknown`);
   }
 }
 
@@ -500,8 +535,24 @@ function hashKey(...parts: Uint8Array[]): NodeId {
   return NodeId.fromBytes(sha256(...parts).subarray(0, NODE_ID_BYTES));
 }
 
-function compareEntries(x: SetEntry, y: SetEntry): number {
-  const byWriter = toHex(x.writer).localeCompare(toHex(y.writer));
+function compareBytes(x: Uint8Array, y: Uint8Array): number {
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] !== y[i]) return x[i] - y[i];
+  }
+  return x.length - y.length;
+}
+
+/**
+ * The canonical order of a set's entries: by writer key (bytes), then sequence. A set whose entries
+ * are not strictly in this order is refused.
+ *
+ * @param x One entry.
+ * @param y Another.
+ * @returns Negative, zero or positive, as for `Array.prototype.sort`.
+ */
+export function compareSetEntries(x: SetEntry, y: SetEntry): number {
+  // Byte order of the writer keys (the order of their hex, without a locale's say in it).
+  const byWriter = compareBytes(x.writer, y.writer);
   return byWriter !== 0 ? byWriter : x.seq - y.seq;
 }
 

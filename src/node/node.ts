@@ -195,6 +195,7 @@ export class RhizomeNode {
         request: (to, expectedId, message, done) => {
           StreamClient.request(to, expectedId, parts.identity.keyPair, message)
             .then((answer) => done(answer.response), () => done(undefined))
+            .catch((error) => this.#log.error("stream answer failed: {error}", { error }))
             .finally(() => this.#schedule());
         },
       },

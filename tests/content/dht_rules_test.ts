@@ -12,6 +12,7 @@ import { utf8Encode } from "../../src/core/bytes.ts";
 import { VirtualClock } from "../../src/core/clock.ts";
 import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
 import { recordValueRules } from "../../src/content/dht_rules.ts";
+import { contentKey } from "../../src/dht/content_key.ts";
 import { docRecord, profileKey, signProfile, signThread } from "../../src/content/documents.ts";
 import { signedEntrySet, votesIndex } from "../../src/content/key_schema.ts";
 import {
@@ -63,7 +64,7 @@ Deno.test("verify() returns false for garbage, a wrong key, a forgery and conten
   const other = encodeRecord(signMutable(alice, utf8Encode("status"), 1, utf8Encode("x")));
   assert.equal(rules.verify(recordKey(decodeStoredRecord(other)), other), false, "not a profile");
   const tooLong = encodeRecord(
-    signedEntrySet(alice, votes, 1, nowS + 91 * 86400, { direction: 1 }),
+    signedEntrySet(alice, votes, 1, nowS + 92 * 86400, { direction: 1 }),
   );
   assert.equal(rules.verify(votes.key, tooLong), false, "an entry living past its kind's lifetime");
 });
@@ -138,4 +139,10 @@ Deno.test("reconcile() unions two versions of a set, one vote per voter, expired
 Deno.test("reconcile() keeps the first copy of an immutable record", () => {
   const copy = new Uint8Array(threadBytes);
   assert.equal(rules.reconcile(threadKey, threadBytes, copy, nowMs), threadBytes);
+});
+
+Deno.test("verify() answers false, never throws, for 64-bit integers where small ones belong", () => {
+  const version64 = new Uint8Array([0x93, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1, 0x00, 0xc4, 0x00]);
+  assert.equal(rules.verify(contentKey(version64), version64), false);
+  assert.equal(rules.isFinal(version64), false);
 });

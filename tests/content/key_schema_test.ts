@@ -24,6 +24,7 @@ import {
   checkContent,
   decodeEntry,
   encodeEntry,
+  entryExpirySlackS,
   entryLifetimeS,
   entryLifetimeSOf,
   entrySeqOf,
@@ -49,6 +50,7 @@ import {
 } from "../../src/content/key_schema.ts";
 import { recordRules } from "../../src/content/record_rules.ts";
 import {
+  compareSetEntries,
   decodeStoredRecord,
   type DhtRecord,
   encodeRecord,
@@ -163,25 +165,34 @@ Deno.test("a full set of each kind's largest entries, really signed, fits in one
     authorThreads: { thread: big, createdMs: Number.MAX_SAFE_INTEGER },
     reputation: { score: Number.MIN_SAFE_INTEGER },
   };
+  // A one-per-writer set holds one entry per writer: as many writers as entries.
+  const writers = Array.from(
+    { length: 512 },
+    (_, i) =>
+      ed25519KeyPairFromSecretKey(
+        new Uint8Array(32).fill(0).map((_, j) => j === 0 ? i & 0xff : j === 1 ? i >> 8 : 7),
+      ),
+  );
   for (const kind of kinds) {
     const address = examples[kind][0];
-    const payload = encodeEntry(kind, largest[kind]);
-    const entries = Array.from(
-      { length: address.policy.entriesMax },
-      (_, i) =>
-        signSetEntry(
-          alice,
-          address.key,
-          Number.MAX_SAFE_INTEGER - i,
-          Number.MAX_SAFE_INTEGER,
-          payload,
-        ),
-    );
+    const entries = Array.from({ length: address.policy.entriesMax }, (_, i) => {
+      const writer = address.policy.onePerWriter ? writers[i] : alice;
+      const value = kind === "seeds"
+        ? { contact: formatContactUri(makeContact(writer.publicKey, host, 65535)) }
+        : largest[kind];
+      return signSetEntry(
+        writer,
+        address.key,
+        Number.MAX_SAFE_INTEGER - i,
+        Number.MAX_SAFE_INTEGER,
+        encodeEntry(kind, value as never),
+      );
+    });
     const record: SetRecord = {
       kind: RecordKind.set,
       name: address.name,
       policy: address.policy,
-      entries,
+      entries: entries.sort(compareSetEntries),
     };
     const bytes = encodeRecord(record);
     assert.ok(bytes.length <= recordBytesMax, `${kind}: ${bytes.length} bytes`);
@@ -408,7 +419,7 @@ Deno.test("checkContent() refuses votes other than ±1, unknown tags and wrong p
 });
 
 Deno.test("checkContent() with the time refuses entries set to outlive their kind's lifetime", () => {
-  const slackS = clockSkewMs / 1000;
+  const slackS = entryExpirySlackS;
   const cases: [SetAddress, unknown, number][] = [
     [recentIndex(), examples.recent[1], activityLifetimeS],
     [popularIndex(), examples.popular[1], activityLifetimeS],
@@ -442,4 +453,18 @@ Deno.test("the store's rules refuse a record that breaks the content rules", () 
     recordRules.verify(votes.key, encodeRecord(good), () => undefined).kind,
     RecordKind.set,
   );
+});
+
+Deno.test("checkContent() with the time refuses index entries dated ahead of the clock skew", () => {
+  const ahead = nowMs + clockSkewMs + 60_000;
+  const cases: [SetAddress, unknown][] = [
+    [recentIndex(), { thread, createdMs: ahead }],
+    [threadIndex(thread, 0), { message, parent: thread, createdMs: ahead }],
+    [threadStatsIndex(thread), { posts: 1, lastPostMs: ahead }],
+  ];
+  for (const [address, value] of cases) {
+    const set = signedEntrySet(alice, address, 1, nowS + 3600, value as never);
+    refused(() => checkContent(address.key, set, nowMs), /dated 360 s in the future/);
+    checkContent(address.key, set);
+  }
 });

@@ -13,6 +13,7 @@ import { encodeEntry, recentIndex, type ThreadRef } from "../../src/content/key_
 import { recordRules, type VerifiedDhtRecord } from "../../src/content/record_rules.ts";
 import {
   checkRecord,
+  compareSetEntries,
   decodeStoredRecord,
   encodeRecord,
   RecordError,
@@ -38,6 +39,7 @@ function threadRef(n: number): ThreadRef {
 }
 
 function set(entries: SetRecord["entries"]): Uint8Array {
+  entries = [...entries].sort(compareSetEntries);
   return encodeRecord({ kind: RecordKind.set, name: recent.name, policy: recent.policy, entries });
 }
 
@@ -80,7 +82,7 @@ Deno.test("merging two sets that each fit keeps the result within the record siz
   const bigEntry = (writer: number, seq: number, expiry: number) =>
     signSetEntry(writers[writer], key, seq, expiry, big);
   const bigSet = (entries: SetRecord["entries"]) =>
-    encodeRecord({ kind: RecordKind.set, name, policy, entries });
+    encodeRecord({ kind: RecordKind.set, name, policy, entries: entries.sort(compareSetEntries) });
   const first = bigSet(writers.slice(0, 30).map((_, i) => bigEntry(i, 1, expiresAtS + i)));
   const second = bigSet(
     writers.slice(10).map((_, i) => bigEntry(i + 10, 2, expiresAtS + 100 + i)),

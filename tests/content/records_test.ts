@@ -12,6 +12,7 @@ import { recordBytesMax } from "../../src/core/limits.ts";
 import { NodeId } from "../../src/core/node_id.ts";
 import { contentKey } from "../../src/dht/content_key.ts";
 import {
+  compareSetEntries,
   decodeRecord,
   encodeRecord,
   type ImmutableRecord,
@@ -112,7 +113,12 @@ Deno.test("encodeRecord() refuses a record over recordBytesMax", () => {
 });
 
 function setOf(policy: SetPolicy, entries: SetRecord["entries"]): SetRecord {
-  return { kind: RecordKind.set, name: utf8Encode("votes"), policy, entries };
+  return {
+    kind: RecordKind.set,
+    name: utf8Encode("votes"),
+    policy,
+    entries: [...entries].sort(compareSetEntries),
+  };
 }
 
 Deno.test("a set verifies every entry's signature against the set's key", () => {
@@ -178,4 +184,58 @@ Deno.test("mergeSets() unions entries, drops expired and duplicates, and honours
     "the one expiring first went first",
   );
   assert.deepEqual(decodeRecord(key, encodeRecord(merged)), merged, "a merged set still verifies");
+});
+
+Deno.test("64-bit integers from a peer are refused in one line, never thrown as a TypeError", () => {
+  // [version as uint64 1, kind as uint64 0, empty payload]: msgpackr decodes these as BigInt.
+  const version64 = new Uint8Array([0x93, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1, 0x00, 0xc4, 0x00]);
+  assert.throws(() => decodeRecord(contentKey(version64), version64), /version 1n is not/);
+  const kind64 = new Uint8Array([0x93, 0x01, 0xcf, 0, 0, 0, 0, 0, 0, 0, 0, 0xc4, 0x00]);
+  assert.throws(() => decodeRecord(contentKey(kind64), kind64), /kind 0n is unknown/);
+});
+
+Deno.test("a set must be canonical: ordered, no entry twice, one per writer when so ruled", () => {
+  const policy = { onePerWriter: true, entriesMax: 10 };
+  const key = setKey(utf8Encode("votes"), policy);
+  const a1 = signSetEntry(alice, key, 1, nowS + 60, utf8Encode("up"));
+  const a2 = signSetEntry(alice, key, 2, nowS + 60, utf8Encode("down"));
+  const b1 = signSetEntry(bob, key, 1, nowS + 60, utf8Encode("up"));
+  const encode = (entries: SetRecord["entries"]) =>
+    encodeRecord({ kind: RecordKind.set, name: utf8Encode("votes"), policy, entries });
+  const [first, second] = compareSetEntries(a1, b1) < 0 ? [a1, b1] : [b1, a1];
+  assert.ok(decodeRecord(key, encode([first, second])));
+  assert.throws(() => decodeRecord(key, encode([second, first])), /out of order/);
+  assert.throws(() => decodeRecord(key, encode([a1, a1])), /a writer's entry twice/);
+  assert.throws(() => decodeRecord(key, encode([a1, a2])), /a writer's entry twice/);
+  const many = { onePerWriter: false, entriesMax: 10 };
+  const manyKey = setKey(utf8Encode("votes"), many);
+  const m1 = signSetEntry(alice, manyKey, 1, nowS + 60, utf8Encode("x"));
+  assert.throws(
+    () =>
+      decodeRecord(
+        manyKey,
+        encodeRecord({
+          kind: RecordKind.set,
+          name: utf8Encode("votes"),
+          policy: many,
+          entries: [m1, m1],
+        }),
+      ),
+    /a writer's entry twice/,
+  );
+});
+
+Deno.test("merging two entries that differ only in payload keeps the same one whatever the order", () => {
+  const policy = { onePerWriter: true, entriesMax: 10 };
+  const key = setKey(utf8Encode("votes"), policy);
+  const up = signSetEntry(alice, key, 5, nowS + 60, utf8Encode("up"));
+  const down = signSetEntry(alice, key, 5, nowS + 60, utf8Encode("down"));
+  const one = (entry: typeof up) =>
+    ({
+      kind: RecordKind.set,
+      name: utf8Encode("votes"),
+      policy,
+      entries: [entry],
+    }) as SetRecord;
+  assert.deepEqual(mergeSets(one(up), one(down), nowS), mergeSets(one(down), one(up), nowS));
 });

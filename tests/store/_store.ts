@@ -20,7 +20,13 @@ import {
   votesIndex,
 } from "../../src/content/key_schema.ts";
 import { recordRules } from "../../src/content/record_rules.ts";
-import { encodeRecord, recordKey, RecordKind, type SetRecord } from "../../src/content/records.ts";
+import {
+  compareSetEntries,
+  encodeRecord,
+  recordKey,
+  RecordKind,
+  type SetRecord,
+} from "../../src/content/records.ts";
 import { RecordStore, type RecordStoreOptions } from "../../src/store/record_store.ts";
 
 /** The virtual clock's start: 2027-01-15. */
@@ -135,5 +141,6 @@ export function indexSet<K extends IndexKind>(
   const signed = entries.map(({ writer, seq, expiresAtS, value }) =>
     signedEntrySet(writer, address, seq, expiresAtS, value).entries[0]
   );
+  signed.sort(compareSetEntries);
   return { kind: RecordKind.set, name: address.name, policy: address.policy, entries: signed };
 }
