@@ -5,7 +5,11 @@
  *
  * Order is what keeps the network consistent: every check that can refuse a request (the fields,
  * the thread and parent being on the network, a repeated vote, a full thread) runs before anything
- * is published, so refused input changes nothing. The record itself is published next and must be
+ * is published, so refused input changes nothing. Every read those checks make must have been
+ * answered: a read the network could not serve rejects (`UNAVAILABLE`, see `RecordNetwork.fetch`)
+ * and the request fails with it, publishing nothing, rather than taking the record for absent (a
+ * profile rebuilt from nothing, a repeated vote let through, a full index page taken for an empty
+ * one). The record itself is published next and must be
  * durable on this node; only then are the indexes updated, in parallel. A failed index update is
  * reported (0 nodes) rather than thrown: the record is already out, and the node republishes what
  * it holds.
@@ -192,6 +196,8 @@ export class Publisher {
    * @throws {ContentError} `CONTENT_INVALID` for a bad body, a parent in another thread or a
    *   full thread; `NOT_FOUND` when the thread or parent is not on the network;
    *   `AUTHOR_MISSING`.
+   * @throws {RhizomeError} `UNAVAILABLE` when the thread, the parent, an index page or the
+   *   author's stats entry could not be read; nothing is published then.
    */
   async post(request: PostRequest): Promise<PublishReport> {
     const thread = parseId(request.thread, "post", "thread");
@@ -268,6 +274,8 @@ export class Publisher {
    *   `up` or `down`.
    * @throws {ContentError} `NOT_FOUND` when the target is not on the network; `VOTE_REPEATED`
    *   when the author's current vote on it is the same; `AUTHOR_MISSING`.
+   * @throws {RhizomeError} `UNAVAILABLE` when the target or the votes on it could not be read;
+   *   nothing is published then.
    */
   async vote(request: VoteRequest): Promise<PublishReport> {
     const target = parseId(request.target, "vote", "target");
@@ -329,11 +337,15 @@ export class Publisher {
    * @returns The profile's key and where it was stored.
    * @throws {InvalidInputError} When a key is not 64 hex digits.
    * @throws {ContentError} `CONTENT_INVALID` when a field breaks the rules; `AUTHOR_MISSING`.
+   * @throws {RhizomeError} `UNAVAILABLE` when the published profile could not be read (the new
+   *   one would lose its fields); nothing is published then.
    */
   async setProfile(request: ProfileRequest): Promise<PublishReport> {
     const keys = request.keys?.map(parseAuthorKey);
     const author = await this.#authors(request.author);
     const key = profileKey(author.keyPair.publicKey);
+    // A failed read rejects (UNAVAILABLE) and ends here: only a profile known to be absent starts
+    // from empty fields.
     const held = await this.#network.fetch(key);
     const current = held?.kind === RecordKind.mutable ? held : undefined;
     const previous: Profile = current
@@ -405,7 +417,8 @@ export class Publisher {
 
   /**
    * The first index page of a thread that is not full, read from page 0 on (publishers fill
-   * pages in order, so readers find messages by paging forward).
+   * pages in order, so readers find messages by paging forward). A page that cannot be read
+   * rejects (`UNAVAILABLE`) rather than count as empty: it may be full.
    */
   async #openIndexPage(thread: NodeId): Promise<SetAddress<"threadIndex">> {
     const nowS = secondsOf(this.#clock.nowMs());
@@ -434,7 +447,10 @@ export class Publisher {
     );
   }
 
-  /** The author's live entry in a one-per-writer set, if any. */
+  /**
+   * The author's live entry in a one-per-writer set, if any (rejects with `UNAVAILABLE` when the
+   * set cannot be read: no entry is not the same as an unknown one).
+   */
   async #ownEntry<K extends IndexKind>(
     address: SetAddress<K>,
     writer: Uint8Array,

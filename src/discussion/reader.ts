@@ -5,7 +5,12 @@
  * out and named in `missing`, never fatal (except the thread or profile asked for itself).
  *
  * Index entries only point at records; what is shown comes from the signed documents themselves,
- * so a writer of a bogus index entry can at most point at something that exists (or not).
+ * so a writer of a bogus index entry can at most point at something that exists (or not). An
+ * entry's own claims are checked against the document it names: a thread or message reference
+ * whose creation time is not the document's, or that names a document of another type (another
+ * thread's message), is dropped without a word (it is no missing piece, only noise), so a bogus
+ * time can neither move a thread or message nor show it twice. Votes count once per writer and
+ * activity once per entry, however a set arrives.
  *
  * @module
  */
@@ -24,6 +29,7 @@ import {
   type ThreadDoc,
 } from "../content/documents.ts";
 import {
+  activityLifetimeS,
   entryLifetimeS,
   hourOf,
   type IndexKind,
@@ -32,12 +38,11 @@ import {
   recentIndex,
   type SetAddress,
   threadIndex,
-  threadIndexPageSize,
   threadsByHourIndex,
   threadStatsIndex,
   votesIndex,
 } from "../content/key_schema.ts";
-import { type DhtRecord, RecordError, RecordKind } from "../content/records.ts";
+import { type DhtRecord, RecordError, RecordKind, type SetRecord } from "../content/records.ts";
 import {
   decodeListCursor,
   decodeThreadCursor,
@@ -96,7 +101,9 @@ export const readConcurrencyMax = 8;
 
 /**
  * Index pages one `thread show` call reads: a page of at most `messagePageMax` messages starting
- * anywhere in an index page of `threadIndexPageSize` ends in it or in the next one.
+ * anywhere in a full index page of `threadIndexPageSize` ends in it or in the next one. Pages
+ * thinned by expired entries may take more calls: a call that reaches the limit of index pages
+ * ends with a cursor at the next one.
  */
 export const indexPagesPerShowMax = 2;
 
@@ -137,9 +144,13 @@ export interface ReaderOptions {
   onRead?: (key: NodeId) => void;
 }
 
-/** A thread a listing page names: its ID, and its score in the popular listing. */
+/**
+ * A thread a listing page names: its ID, the creation time the index entry claims (recent
+ * listing; checked against the document), and its score (popular listing).
+ */
 interface ListedThread {
   id: NodeId;
+  createdMs?: number;
   score?: number;
 }
 
@@ -164,12 +175,17 @@ export class Reader {
    * One page of threads, newest first or by activity score. Threads the index names but that
    * cannot be read are left out and named in `missing`.
    *
-   * Newest first: the recent set (threads of the last week) first, then the hourly shards going
-   * back from the hour the listing reached, at most `hourShardsPerListMax` per call, until entries
-   * have expired (`entryLifetimeS`); a page may so hold fewer than `limit` threads while
-   * `next_cursor` is not `null`. A thread missing from the recent set but newer than its oldest
-   * entry is not listed: the recent set is where new threads are announced.
-   * By score: the popular set's live activity summed per thread, highest first.
+   * Newest first: the recent set is where new threads are announced, and it speaks for every
+   * thread created after its boundary (see {@link recentBoundaryMs}: a week ago, later when the
+   * set is full and may have been trimmed). Threads after the boundary come from the recent set;
+   * older ones from the hourly shards, walked back from the boundary's hour, at most
+   * `hourShardsPerListMax` per call, until entries have expired (`entryLifetimeS`). A page may so
+   * hold fewer than `limit` threads while `next_cursor` is not `null`. A thread missing from the
+   * recent set but created after the boundary is not listed. When the recent set cannot be read
+   * (or is absent) it speaks for nothing, and the shards are walked from now.
+   * Threads are ordered by their documents' creation time (then ID); an entry whose time is not
+   * its document's, or that names no thread, is dropped.
+   * By score: the popular set's live activity summed per thread (each entry once), highest first.
    *
    * @param request The order, the page size and the cursor.
    * @returns The page; at most {@link listThreadsLookupsMax}(limit) lookups.
@@ -184,7 +200,7 @@ export class Reader {
         `Cannot list threads: the cursor belongs to the ${popular ? "recent" : "popular"} listing`,
       );
     }
-    const read = new ReadSession(this.#network, this.#onRead, secondsOf(this.#clock.nowMs()));
+    const read = new ReadSession(this.#network, this.#onRead, this.#clock.nowMs());
     const page = popular
       ? await this.#popularPage(
         read,
@@ -192,18 +208,43 @@ export class Reader {
         cursor?.source === "popular" ? cursor.offset : 0,
       )
       : await this.#recentPage(read, request.limit, cursor);
-    const docs = await mapBounded(page.threads, readConcurrencyMax, async ({ id, score }) => {
-      const what = `thread ${id.toHex()}`;
-      const doc = await read.doc(id, what);
-      if (doc?.type === "thread") return summaryOf(id, doc, score);
-      if (doc !== undefined) read.missing.push(`${what}: not a thread`);
-      return undefined;
-    });
     return {
-      threads: docs.filter((summary) => summary !== undefined),
+      threads: await this.#summaries(read, page.threads, !popular),
       next_cursor: page.next === undefined ? null : encodeListCursor(page.next),
       missing: read.missing,
     };
+  }
+
+  /**
+   * The summaries of a page's threads, each read once: a thread that cannot be read is named in
+   * `missing`; an entry whose document is no thread, or (when `byTime`) whose claimed creation
+   * time is not the document's, is dropped. With `byTime`, ordered newest first by the documents'
+   * own times, then ID; otherwise in the page's order.
+   */
+  async #summaries(
+    read: ReadSession,
+    listed: ListedThread[],
+    byTime: boolean,
+  ): Promise<ThreadSummary[]> {
+    const byId = new Map<string, { id: NodeId; claims: number[]; score?: number }>();
+    for (const { id, createdMs, score } of listed) {
+      const held = byId.get(id.toHex()) ?? { id, claims: [], score };
+      if (createdMs !== undefined) held.claims.push(createdMs);
+      byId.set(id.toHex(), held);
+    }
+    const checked = await mapBounded([...byId.values()], readConcurrencyMax, async (thread) => {
+      const doc = await read.doc(thread.id, `thread ${thread.id.toHex()}`);
+      if (doc?.type !== "thread") return undefined;
+      if (byTime && !thread.claims.includes(doc.createdMs)) return undefined;
+      return {
+        id: thread.id,
+        createdMs: doc.createdMs,
+        summary: summaryOf(thread.id, doc, thread.score),
+      };
+    });
+    const found = checked.filter((thread) => thread !== undefined);
+    if (byTime) found.sort(newestOrder);
+    return found.map((thread) => thread.summary);
   }
 
   /**
@@ -222,7 +263,7 @@ export class Reader {
     const cursor = request.cursor === undefined
       ? { page: 0, after: threadStart }
       : decodeThreadCursor(request.cursor);
-    const read = new ReadSession(this.#network, this.#onRead, secondsOf(this.#clock.nowMs()));
+    const read = new ReadSession(this.#network, this.#onRead, this.#clock.nowMs());
     const record = await read.record(thread, `thread ${thread.toHex()}`);
     const doc = typeof record === "object" ? docIn(record) : undefined;
     if (doc?.type !== "thread") {
@@ -263,7 +304,7 @@ export class Reader {
       );
     }
     const author = fromHex(authorHex);
-    const read = new ReadSession(this.#network, this.#onRead, secondsOf(this.#clock.nowMs()));
+    const read = new ReadSession(this.#network, this.#onRead, this.#clock.nowMs());
     const record = await read.record(profileKey(author), "profile");
     if (typeof record !== "object" || record.kind !== RecordKind.mutable) {
       throw new ContentError(
@@ -282,29 +323,33 @@ export class Reader {
     };
   }
 
-  /** A page of the recent listing: the recent set while it lasts, then the hour shards. */
+  /**
+   * A page of the recent listing: the recent set's threads after its boundary, then the hour
+   * shards from the boundary back. Positions are the entries' claims; the documents are checked
+   * against them afterwards (`#summaries`), and a claim that does not hold is dropped there.
+   */
   async #recentPage(
     read: ReadSession,
     limit: number,
     cursor: ListCursor | undefined,
   ): Promise<{ threads: ListedThread[]; next?: ListCursor }> {
-    let after = cursor?.source === "recent" || cursor?.source === "hours"
-      ? cursor.after
-      : listStart;
     const threads: ListedThread[] = [];
+    let after: Position;
     let hour: number;
     if (cursor?.source === "hours") {
-      hour = cursor.hour;
+      ({ after, hour } = cursor);
     } else {
-      const refs = newestFirst(await read.threadRefs(recentIndex(), "recent index"), after);
+      after = cursor?.source === "recent" ? cursor.after : listStart;
+      const recent = await this.#recentSet(read);
+      const refs = newestFirst(recent.refs, after);
       const taken = refs.slice(0, limit);
       threads.push(...taken);
       after = taken.at(-1) ?? after;
       if (refs.length > limit) return { threads, next: { source: "recent", after } };
-      // Older threads are in the shards from the last one listed back (threads dated at most
-      // clockSkewMs ahead when nothing was listed yet).
-      const listedNone = after.createdMs === listStart.createdMs;
-      hour = hourOf(listedNone ? read.nowS * 1000 + clockSkewMs : after.createdMs);
+      // Older threads are in the shards: from the boundary (inclusive) back, or from where the
+      // listing already is when that is further. No entry's claimed time decides where.
+      after = later(after, { createdMs: recent.boundaryMs, id: listStart.id });
+      hour = hourOf(after.createdMs);
     }
     const oldestHour = hourOf((read.nowS - entryLifetimeS) * 1000);
     for (let shards = 0; shards < hourShardsPerListMax; shards++) {
@@ -321,6 +366,25 @@ export class Reader {
     return { threads, next: hour < oldestHour ? undefined : { source: "hours", after, hour } };
   }
 
+  /**
+   * The recent set's references to threads created after its boundary (and not dated beyond
+   * this node's clock plus the skew allowed), with the boundary. An unreadable or absent set
+   * speaks for nothing: its boundary is now (plus the skew), so the shards are walked from now.
+   */
+  async #recentSet(read: ReadSession): Promise<{ refs: Position[]; boundaryMs: number }> {
+    const address = recentIndex();
+    const record = await read.record(address.key, "recent index");
+    const horizonMs = read.nowMs + clockSkewMs;
+    if (typeof record !== "object" || record.kind !== RecordKind.set) {
+      return { refs: [], boundaryMs: horizonMs };
+    }
+    const boundaryMs = Math.min(recentBoundaryMs(record, read.nowS), horizonMs);
+    const refs = liveEntries(record, "recent", read.nowS)
+      .map((entry) => ({ id: entry.value.thread, createdMs: entry.value.createdMs }))
+      .filter((ref) => ref.createdMs > boundaryMs && ref.createdMs <= horizonMs);
+    return { refs, boundaryMs };
+  }
+
   /** A page of the popular listing: live activity summed per thread, highest first. */
   async #popularPage(
     read: ReadSession,
@@ -329,8 +393,13 @@ export class Reader {
   ): Promise<{ threads: ListedThread[]; next?: ListCursor }> {
     const address = popularIndex();
     const scores = new Map<string, { id: NodeId; score: number }>();
+    // Each entry counts once, however the set arrived: a writer's entry is its (writer, seq).
+    const counted = new Set<string>();
     for (const entry of await read.entries(address, "popular index")) {
       const key = entry.value.target.toHex();
+      const entryKey = `${toHex(entry.writer)}:${key}:${entry.seq}`;
+      if (counted.has(entryKey)) continue;
+      counted.add(entryKey);
       const held = scores.get(key) ?? { id: entry.value.target, score: 0 };
       held.score += entry.value.weight;
       scores.set(key, held);
@@ -348,8 +417,10 @@ export class Reader {
   }
 
   /**
-   * One page of a thread's index: entries after the cursor, oldest first, moving to the next
-   * index page when one is full (publishers fill pages in order).
+   * One page of a thread's index: entries after the cursor, oldest first, going on to the next
+   * index page whenever this one exists (a record was found for it, however few of its entries
+   * still live: expired entries leave room that later posts fill, while the next page holds
+   * messages written meanwhile), stopping at the first page that is absent or unreadable.
    */
   async #messagePage(
     read: ReadSession,
@@ -360,14 +431,13 @@ export class Reader {
     const refs: Position[] = [];
     let { page, after } = cursor;
     for (let pages = 0; pages < indexPagesPerShowMax; pages++) {
-      const entries = await read.entries(threadIndex(thread, page), `index page ${page}`);
+      const { found, entries } = await read.set(threadIndex(thread, page), `index page ${page}`);
       const onPage = oldestFirst(entries.map((entry) => entry.value), after);
       const taken = onPage.slice(0, limit - refs.length);
       refs.push(...taken);
       after = taken.at(-1) ?? after;
       if (taken.length < onPage.length) return { refs, next: { page, after } };
-      const full = entries.length >= threadIndexPageSize;
-      if (!full || page + 1 >= threadIndexPagesUsedMax) return { refs };
+      if (!found || page + 1 >= threadIndexPagesUsedMax) return { refs };
       page++;
       after = threadStart;
       if (refs.length === limit) break;
@@ -375,32 +445,45 @@ export class Reader {
     return { refs, next: { page, after } };
   }
 
-  /** The page's messages, their votes and missing parents, assembled into a reply tree. */
+  /**
+   * The page's messages, their votes and missing parents, assembled into a reply tree. Each
+   * message is read once; an entry naming something that is not a message of this thread, or
+   * claiming another creation time than its document's, is dropped.
+   */
   async #messageViews(
     read: ReadSession,
     thread: NodeId,
     refs: Position[],
   ): Promise<MessageView[]> {
-    const loaded = await mapBounded(refs, readConcurrencyMax, async ({ id }) => {
-      const what = `message ${id.toHex()}`;
-      const doc = await read.doc(id, what);
-      if (doc === undefined) return undefined;
-      if (doc.type !== "message" || !doc.thread.equals(thread)) {
-        read.missing.push(`${what}: not a message of this thread`);
-        return undefined;
-      }
-      return { id, doc, votes: await read.votes(id) };
+    const claims = new Map<string, { id: NodeId; times: number[] }>();
+    for (const { id, createdMs } of refs) {
+      const held = claims.get(id.toHex()) ?? { id, times: [] };
+      held.times.push(createdMs);
+      claims.set(id.toHex(), held);
+    }
+    const loaded = await mapBounded([...claims.values()], readConcurrencyMax, async (claim) => {
+      const doc = await read.doc(claim.id, `message ${claim.id.toHex()}`);
+      if (doc?.type !== "message" || !doc.thread.equals(thread)) return undefined;
+      if (!claim.times.includes(doc.createdMs)) return { id: claim.id, doc, shown: false };
+      return { id: claim.id, doc, shown: true, votes: await read.votes(claim.id) };
     });
-    const messages = loaded.filter((message) => message !== undefined);
-    // Parents on this page are known (read or missing); only the others need a lookup.
-    const onPage = new Set(refs.map(({ id }) => id.toHex()));
+    const messages: LoadedMessage[] = [];
+    // Messages of this thread read for the page, shown or not: a reply to one is not orphaned.
+    const known = new Set<string>();
+    for (const message of loaded) {
+      if (message === undefined) continue;
+      known.add(message.id.toHex());
+      if (message.shown) messages.push({ id: message.id, doc: message.doc, votes: message.votes! });
+    }
+    // Parents looked up for the page are known (read or missing); only the others need a lookup.
     const elsewhere = [...new Set(messages.map((message) => message.doc.parent.toHex()))]
-      .filter((parent) => parent !== thread.toHex() && !onPage.has(parent));
+      .filter((parent) => parent !== thread.toHex() && !claims.has(parent));
     const found = await mapBounded(elsewhere, readConcurrencyMax, async (parent) => {
       const doc = await read.doc(NodeId.fromHex(parent), `message ${parent}`);
       return doc?.type === "message" && doc.thread.equals(thread) ? parent : undefined;
     });
-    return replyTree(thread, messages, new Set(found.filter((parent) => parent !== undefined)));
+    for (const parent of found) if (parent !== undefined) known.add(parent);
+    return replyTree(thread, messages, known);
   }
 }
 
@@ -412,13 +495,14 @@ interface LoadedMessage {
 }
 
 /**
- * Nests each message under its parent when the parent is on the page; the others are top level.
- * `messages` are oldest first, so every list of replies is too.
+ * Nests each message under its parent when the parent is on the page; the others are top level,
+ * marked `parent_missing` unless their parent is among `parentsKnown`. Ordered oldest first by the
+ * documents' creation time, then ID, and so is every list of replies.
  */
 function replyTree(
   thread: NodeId,
   messages: LoadedMessage[],
-  parentsElsewhere: Set<string>,
+  parentsKnown: Set<string>,
 ): MessageView[] {
   const ordered = [...messages].sort((a, b) =>
     a.doc.createdMs - b.doc.createdMs || a.id.compare(b.id)
@@ -440,7 +524,7 @@ function replyTree(
   const topLevel: MessageView[] = [];
   for (const view of views.values()) {
     const parent = view.parent === null ? undefined : views.get(view.parent);
-    if (view.parent !== null && parent === undefined && !parentsElsewhere.has(view.parent)) {
+    if (view.parent !== null && parent === undefined && !parentsKnown.has(view.parent)) {
       view.parent_missing = true;
     }
     (parent?.replies ?? topLevel).push(view);
@@ -457,15 +541,18 @@ class ReadSession {
   lookups = 0;
   /** What could not be read, one line each. */
   readonly missing: string[] = [];
+  /** The time of the call, in ms since the epoch. */
+  readonly nowMs: number;
   /** The time entries are judged live at, in seconds since the epoch. */
   readonly nowS: number;
   readonly #network: RecordNetwork;
   readonly #onRead: (key: NodeId) => void;
 
-  constructor(network: RecordNetwork, onRead: (key: NodeId) => void, nowS: number) {
+  constructor(network: RecordNetwork, onRead: (key: NodeId) => void, nowMs: number) {
     this.#network = network;
     this.#onRead = onRead;
-    this.nowS = nowS;
+    this.nowMs = nowMs;
+    this.nowS = secondsOf(nowMs);
   }
 
   /**
@@ -496,10 +583,17 @@ class ReadSession {
 
   /** The live entries of the set at `address`; none when it is absent or unreachable. */
   async entries<K extends IndexKind>(address: SetAddress<K>, what: string) {
+    return (await this.set(address, what)).entries;
+  }
+
+  /**
+   * Whether the set at `address` was found, and its live entries (none when it is absent or
+   * unreachable).
+   */
+  async set<K extends IndexKind>(address: SetAddress<K>, what: string) {
     const record = await this.record(address.key, what);
-    return typeof record === "object" && record.kind === RecordKind.set
-      ? liveEntries(record, address.kind, this.nowS)
-      : [];
+    const found = typeof record === "object" && record.kind === RecordKind.set;
+    return { found, entries: found ? liveEntries(record, address.kind, this.nowS) : [] };
   }
 
   /** The thread references of the recent set or an hour shard. */
@@ -511,11 +605,23 @@ class ReadSession {
     return entries.map((entry) => ({ id: entry.value.thread, createdMs: entry.value.createdMs }));
   }
 
-  /** The current votes on a thread or message. */
+  /**
+   * The current votes on a thread or message: one per writer, its entry of the highest sequence
+   * (a set from a peer could hold a writer's entry more than once).
+   */
   async votes(target: NodeId): Promise<VoteCount> {
     const entries = await this.entries(votesIndex(target), `votes of ${target.toHex()}`);
-    const up = entries.filter((entry) => entry.value.direction === 1).length;
-    return { up, down: entries.length - up };
+    const latest = new Map<string, { seq: number; direction: number }>();
+    for (const { writer, seq, value } of entries) {
+      const key = toHex(writer);
+      const held = latest.get(key);
+      if (held === undefined || seq > held.seq) {
+        latest.set(key, { seq, direction: value.direction });
+      }
+    }
+    const directions = [...latest.values()].map((vote) => vote.direction);
+    const up = directions.filter((direction) => direction === 1).length;
+    return { up, down: directions.length - up };
   }
 }
 
@@ -532,10 +638,45 @@ function docIn(record: DhtRecord): AuthoredDoc | undefined {
   }
 }
 
+/**
+ * Where the recent set stops speaking for every thread: it holds an entry for each thread created
+ * after the returned time (in ms). Entries live `activityLifetimeS` from when they are written, and
+ * a thread's first entry is written when it is created, so every thread created since a week ago
+ * still has one. A full set may have been cut (`mergeSets` drops the entries that expire first):
+ * whatever was cut expired no later than the soonest-expiring entry held, so was first written
+ * (the thread created) at most a lifetime before that; newer threads are all still there. Only the
+ * entries' expiry decides this, never the creation times they claim.
+ *
+ * @param record The recent set as fetched.
+ * @param nowS The time, in seconds since the epoch.
+ * @returns The boundary: threads created after it are all in the set.
+ */
+function recentBoundaryMs(record: SetRecord, nowS: number): number {
+  let safeFromS = nowS;
+  if (record.entries.length >= record.policy.entriesMax) {
+    const soonestS = Math.min(...record.entries.map((entry) => entry.expiresAtS));
+    safeFromS = Math.max(nowS, soonestS);
+  }
+  // An entry written at ms w expires at floor(w / 1000) + lifetime; it outlives safeFromS when
+  // w >= (safeFromS - lifetime + 1) * 1000.
+  return (safeFromS - activityLifetimeS + 1) * 1000 - 1;
+}
+
+/** Newest-first order: time descending, then ID. */
+function newestOrder(a: Position, b: Position): number {
+  return b.createdMs - a.createdMs || a.id.compare(b.id);
+}
+
+/** Of two positions of a newest-first listing, the one further along. */
+function later(a: Position, b: Position): Position {
+  return newestOrder(a, b) < 0 ? b : a;
+}
+
 /** Positions after `after` in newest-first order (time descending, then ID), deduplicated. */
 function newestFirst(positions: Position[], after: Position): Position[] {
-  const order = (a: Position, b: Position) => b.createdMs - a.createdMs || a.id.compare(b.id);
-  return deduplicated(positions.filter((position) => order(after, position) < 0).sort(order));
+  return deduplicated(
+    positions.filter((position) => newestOrder(after, position) < 0).sort(newestOrder),
+  );
 }
 
 /** Positions after `after` in oldest-first order (time ascending, then ID), deduplicated. */
@@ -548,11 +689,14 @@ function oldestFirst(
   return deduplicated(positions.filter((position) => order(after, position) < 0).sort(order));
 }
 
-/** Sorted positions with each ID kept once (its first place). */
+/**
+ * Sorted positions with each (time, ID) kept once. The same ID at two times stays twice: at most
+ * one of them is its document's time, and only that one is shown.
+ */
 function deduplicated(positions: Position[]): Position[] {
   const seen = new Set<string>();
   return positions.filter((position) => {
-    const key = position.id.toHex();
+    const key = `${position.createdMs}:${position.id.toHex()}`;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

@@ -38,9 +38,15 @@ export interface RecordNetwork {
    * Finds the current version of a key: every copy verified against the key, mutable records
    * reconciled to the highest sequence and sets merged across the holders asked.
    *
+   * `undefined` means absent: nodes were asked and none holds a valid copy (or this node knows no
+   * other, and holds none itself). A read that asked nobody is no answer, and never `undefined`:
+   * it rejects, so a caller cannot take a failed read for an absent record (and, say, publish a
+   * profile over one it could not see).
+   *
    * @param key The key.
    * @returns The record, or `undefined` when nobody holds a valid one.
-   * @throws {RhizomeError} When the network cannot be asked at all.
+   * @throws {RhizomeError} `UNAVAILABLE` when the network could not be asked: this node knows
+   *   peers but none of them answered (or the network is stopped).
    */
   fetch(key: NodeId): Promise<DhtRecord | undefined>;
 }

@@ -45,6 +45,7 @@ export const publishesQueuedMax = 256;
 export class DhtRecordNetwork implements RecordNetwork {
   readonly #dht: Pick<DhtNode, "putAt" | "get">;
   readonly #wake: () => void;
+  readonly #peers: () => number;
   /** Least recently used first (a Map keeps insertion order). */
   readonly #immutables = new Map<string, DhtRecord>();
   #publishing = 0;
@@ -55,10 +56,13 @@ export class DhtRecordNetwork implements RecordNetwork {
    *
    * @param dht The node's DHT (its value rules verify Rhizome's records).
    * @param wake Reschedules the DHT's driver after an operation starts.
+   * @param peers How many peers the node knows (its routing table's size): a get that found no
+   *   value and heard from none of them failed; with none to ask, the key is simply absent.
    */
-  constructor(dht: Pick<DhtNode, "putAt" | "get">, wake: () => void) {
+  constructor(dht: Pick<DhtNode, "putAt" | "get">, wake: () => void, peers: () => number) {
     this.#dht = dht;
     this.#wake = wake;
+    this.#peers = peers;
   }
 
   /**
@@ -132,7 +136,11 @@ export class DhtRecordNetwork implements RecordNetwork {
    * signed record or set, reconciled.
    *
    * @param key The key.
-   * @returns The record, or `undefined` when no holder answered with it.
+   * @returns The record, or `undefined` when the nodes asked answered without it (or this node
+   *   knows no peer and holds none).
+   * @throws {RhizomeError} `UNAVAILABLE` ("Cannot read <key>: no node answered") when no value
+   *   was found and none of the peers this node knew when it started answered: that is no
+   *   answer, not an absent record.
    */
   fetch(key: NodeId): Promise<DhtRecord | undefined> {
     const hex = key.toHex();
@@ -142,12 +150,20 @@ export class DhtRecordNetwork implements RecordNetwork {
       this.#immutables.set(hex, cached);
       return Promise.resolve(cached);
     }
-    return new Promise((resolve) => {
+    // Counted before the lookup: contacts that time out during it may leave the table.
+    const peersKnown = this.#peers();
+    return new Promise((resolve, reject) => {
       this.#dht.get(key, (result) => {
         // The DHT's value rules verified it (key, signatures, content rules) before it got here.
         const record = result.value ? decodeStoredRecord(result.value) : undefined;
-        if (record) this.#remember(key, record);
-        resolve(record);
+        if (record) {
+          this.#remember(key, record);
+          return resolve(record);
+        }
+        if (peersKnown > 0 && result.closest.length === 0) {
+          return reject(new RhizomeError("UNAVAILABLE", `Cannot read ${hex}: no node answered`));
+        }
+        resolve(undefined);
       });
       this.#wake();
     });

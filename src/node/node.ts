@@ -200,7 +200,11 @@ export class RhizomeNode {
         },
       },
     });
-    const network = new DhtRecordNetwork(this.#dht, () => this.#schedule());
+    const network = new DhtRecordNetwork(
+      this.#dht,
+      () => this.#schedule(),
+      () => this.#dht.routingTableSize(),
+    );
     const authors = new AuthorKeys(options.dataDir.authorsPath);
     this.#publisher = new Publisher({
       network,

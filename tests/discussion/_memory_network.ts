@@ -2,7 +2,9 @@
  * A RecordNetwork in memory, for the discussion tests: one map from key to record bytes, checked
  * and reconciled with the same value rules the DHT applies (signatures, content rules at the
  * clock's time, a higher sequence replacing a mutable record, sets merged). Tests can make keys
- * vanish (`lose`) or fail (`cutOff`) to exercise missing pieces, and count what was asked.
+ * vanish (`lose`) or fail (`cutOff`, or `failReads` for reads only) to exercise missing pieces
+ * and failed reads, serve a record no rule checked
+ * (`plant`, a peer's forgery that a check might miss), and count what was asked.
  */
 
 import type { Clock } from "../../src/core/clock.ts";
@@ -33,6 +35,8 @@ export class MemoryRecordNetwork implements RecordNetwork {
   publishes = 0;
   readonly #records = new Map<string, Uint8Array>();
   readonly #cutOff = new Set<string>();
+  readonly #readsFail = new Set<string>();
+  readonly #planted = new Map<string, DhtRecord>();
   readonly #rules: ValueRules;
   readonly #clock: Clock;
   readonly #replicas: number;
@@ -61,7 +65,11 @@ export class MemoryRecordNetwork implements RecordNetwork {
 
   fetch(key: NodeId): Promise<DhtRecord | undefined> {
     this.fetches++;
-    if (this.#cutOff.has(key.toHex())) return Promise.reject(unavailable(key));
+    if (this.#cutOff.has(key.toHex()) || this.#readsFail.has(key.toHex())) {
+      return Promise.reject(unavailable(key));
+    }
+    const planted = this.#planted.get(key.toHex());
+    if (planted !== undefined) return Promise.resolve(planted);
     const bytes = this.#records.get(key.toHex());
     return Promise.resolve(bytes === undefined ? undefined : decodeStoredRecord(bytes));
   }
@@ -86,12 +94,33 @@ export class MemoryRecordNetwork implements RecordNetwork {
   }
 
   /**
+   * Serves `record` for `key` from now on, as it is: not verified, not merged, not even encoded
+   * (so a set need not be canonical). Defensive reading is tested with it.
+   *
+   * @param key The key.
+   * @param record What every fetch of the key returns.
+   */
+  plant(key: NodeId, record: DhtRecord): void {
+    this.#planted.set(key.toHex(), record);
+  }
+
+  /**
    * Makes a key unreachable: fetches and publishes of it throw `UNAVAILABLE`.
    *
    * @param key The key.
    */
   cutOff(key: NodeId): void {
     this.#cutOff.add(key.toHex());
+  }
+
+  /**
+   * Makes reads of a key fail with `UNAVAILABLE` (no node answered) while publishes of it still
+   * succeed, as on a node that keeps what it publishes but hears from nobody.
+   *
+   * @param key The key.
+   */
+  failReads(key: NodeId): void {
+    this.#readsFail.add(key.toHex());
   }
 }
 

@@ -4,6 +4,11 @@
  * forged record, no author key) throws one coded line and changes nothing on the network.
  * Method: a Publisher over the in-memory network and a virtual clock; the indexes are read back
  * with the key schema.
+ *
+ * Regression: a read that failed counted as an absent record, so `profile set` on a node that
+ * could not read the profile published one with the other fields emptied, a repeated vote went
+ * through and a post could take a full index page for an empty one. Now a failed read
+ * (`UNAVAILABLE`) refuses the request before anything is published.
  */
 
 import assert from "node:assert/strict";
@@ -389,4 +394,51 @@ Deno.test("a post renews its thread in the recent index and adds it to the poste
   await w.publisher.post({ thread: id.toHex(), body: "Me too.", author: "bob" });
   const bobs = await entries(w, authorThreadsIndex(w.bob.keyPair.publicKey));
   assert.deepEqual(bobs.map((e) => e.value.thread.toHex()), [id.toHex()]);
+});
+
+Deno.test("Publisher.setProfile() refuses when the published profile cannot be read, publishing nothing", async () => {
+  const w = world();
+  await w.publisher.setProfile({ name: "Alice", about: "Gardener." });
+  const key = profileKey(w.alice.keyPair.publicKey);
+  w.network.failReads(key);
+  const before = w.network.snapshot();
+  w.clock.advanceBy(1000);
+  await rejects(
+    w.publisher.setProfile({ about: "Beekeeper." }),
+    "UNAVAILABLE",
+    new RegExp(`^Cannot reach key ${key.toHex()}: `),
+  );
+  assert.deepEqual(w.network.snapshot(), before, "the name was not wiped");
+});
+
+Deno.test("Publisher.vote() refuses when the votes cannot be read, publishing nothing", async () => {
+  const w = world();
+  const id = await thread(w);
+  await w.publisher.vote({ target: id.toHex(), direction: "up" });
+  w.network.failReads(votesIndex(id).key);
+  const before = w.network.snapshot();
+  for (const direction of ["up", "down"] as const) {
+    await rejects(
+      w.publisher.vote({ target: id.toHex(), direction }),
+      "UNAVAILABLE",
+      new RegExp(`^Cannot reach key ${votesIndex(id).key.toHex()}: `),
+    );
+  }
+  assert.deepEqual(w.network.snapshot(), before);
+});
+
+Deno.test("Publisher.post() refuses when an index page or the author's stats cannot be read, publishing nothing", async () => {
+  for (const unreadable of [(id: NodeId) => threadIndex(id, 0), threadStatsIndex]) {
+    const w = world();
+    const id = await thread(w);
+    const key = unreadable(id).key;
+    w.network.failReads(key);
+    const before = w.network.snapshot();
+    await rejects(
+      w.publisher.post({ thread: id.toHex(), body: "Hello" }),
+      "UNAVAILABLE",
+      new RegExp(`^Cannot reach key ${key.toHex()}: `),
+    );
+    assert.deepEqual(w.network.snapshot(), before);
+  }
 });

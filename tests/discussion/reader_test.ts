@@ -5,13 +5,35 @@
  * stays within its documented lookup bound (checked against the network's own fetch count).
  * Method: content published with the Publisher over the in-memory network, read back with the
  * Reader, the virtual clock moved between posts.
+ *
+ * Regressions: a post renewing an old thread in the recent set hid the threads created since;
+ * a full recent set hid threads it had cut; messages on a later index page vanished once entries
+ * of the page before expired; an index entry's forged creation time cut, reordered or doubled a
+ * listing; one writer's entries counted many times as votes or activity. Forged sets a verifying
+ * network would refuse are served as they are (`plant`): the reader must not rely on the checks.
  */
 
 import assert from "node:assert/strict";
 import { toHex } from "../../src/core/bytes.ts";
+import { ed25519KeyPairFromSecretKey, sha256 } from "../../src/core/crypto.ts";
 import { NodeId } from "../../src/core/node_id.ts";
 import { profileKey } from "../../src/content/documents.ts";
-import { recentIndex, votesIndex } from "../../src/content/key_schema.ts";
+import {
+  activityLifetimeS,
+  encodeEntry,
+  type EntryValues,
+  type IndexKind,
+  liveEntries,
+  popularIndex,
+  recentIndex,
+  type SetAddress,
+  signedEntrySet,
+  threadIndex,
+  threadIndexPageSize,
+  votesIndex,
+} from "../../src/content/key_schema.ts";
+import { mergeSets, RecordKind, type SetRecord, signSetEntry } from "../../src/content/records.ts";
+import { Publisher } from "../../src/discussion/publisher.ts";
 import {
   listThreadsLookupsMax,
   messagePageMax,
@@ -159,7 +181,11 @@ Deno.test("Reader.showThread() continues into the next index page once one is fu
   assert.equal(first.messages.length, messagePageMax);
   assert.equal(first.thread.messages, 260);
   const second = await show(w, { thread, limit: messagePageMax, cursor: first.next_cursor! });
-  assert.equal(second.next_cursor, null);
+  // Page 1 exists, so page 2 may too: one more call finds it absent and ends the thread.
+  assert.notEqual(second.next_cursor, null);
+  const third = await show(w, { thread, limit: messagePageMax, cursor: second.next_cursor! });
+  assert.deepEqual(third.messages, []);
+  assert.equal(third.next_cursor, null);
   const shown = [...first.messages, ...second.messages].map((m) => m.id);
   assert.deepEqual(shown, ids, "every message once, oldest first, across both index pages");
 });
@@ -354,4 +380,229 @@ Deno.test("Reader writes times as Date.prototype.toISOString() does, without Dat
     const view = await reader.showThread({ thread: id, limit: 1 });
     assert.equal(view.thread.created_at, new Date(timeMs).toISOString());
   }
+});
+
+/** A writer of forged index entries. */
+const mallory = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(9));
+
+function nowS(w: World): number {
+  return Math.floor(w.clock.nowMs() / 1000);
+}
+
+/** The set at `address` as the network holds it (an empty one when absent). */
+async function held<K extends IndexKind>(w: World, address: SetAddress<K>): Promise<SetRecord> {
+  const record = await w.network.fetch(address.key);
+  if (record === undefined) {
+    return { kind: RecordKind.set, name: address.name, policy: address.policy, entries: [] };
+  }
+  assert.equal(record.kind, RecordKind.set);
+  return record as SetRecord;
+}
+
+/** Serves the held set at `address` with mallory's `forged` entries added, unmerged, unchecked. */
+async function forge<K extends IndexKind>(
+  w: World,
+  address: SetAddress<K>,
+  forged: { seq: number; value: EntryValues[K] }[],
+): Promise<void> {
+  const set = await held(w, address);
+  const expiresAtS = nowS(w) + activityLifetimeS;
+  const entries = forged.map(({ seq, value }) =>
+    signSetEntry(mallory, address.key, seq, expiresAtS, encodeEntry(address.kind, value))
+  );
+  w.network.plant(address.key, { ...set, entries: [...set.entries, ...entries] });
+}
+
+/** Every message of a thread, page by page, in the order shown (replies after their parent). */
+async function showAll(w: World, thread: string, limit: number, callsMax = 50) {
+  const ids: string[] = [];
+  const missing: string[] = [];
+  const flat = (messages: MessageView[]): MessageView[] =>
+    messages.flatMap((m) => [m, ...flat(m.replies)]);
+  let cursor: string | undefined;
+  for (let calls = 0; calls < callsMax; calls++) {
+    const view = await show(w, { thread, limit, cursor });
+    ids.push(...flat(view.messages).map((m) => m.id));
+    missing.push(...view.missing);
+    if (view.next_cursor === null) return { ids, missing };
+    cursor = view.next_cursor;
+  }
+  throw new Error(`the thread did not end within ${callsMax} calls`);
+}
+
+Deno.test("Reader.listThreads() lists the threads created after an old thread a post renewed", async () => {
+  const w = world();
+  const old = await newThread(w, "Old");
+  w.clock.advanceBy(10 * dayMs);
+  const mid = await newThread(w, "Mid");
+  w.clock.advanceBy(10 * dayMs);
+  const fresh = await newThread(w, "Fresh");
+  assert.deepEqual(await listAll(w, "recent", 20), [fresh, mid, old]);
+  // The post renews Old's recent entry, which keeps Old's creation time (day 0).
+  await post(w, old, "Bump.");
+  const renewed = (await held(w, recentIndex())).entries.length;
+  assert.equal(renewed, 2, "Fresh and the renewed Old are in the recent set");
+  assert.deepEqual(await listAll(w, "recent", 20), [fresh, mid, old]);
+  assert.deepEqual(await listAll(w, "recent", 1), [fresh, mid, old]);
+});
+
+Deno.test("Reader.listThreads() finds a thread a full recent set cut, in its hour shard", async () => {
+  const w = world();
+  const cut = await newThread(w, "Cut");
+  w.clock.advanceBy(2 * dayMs);
+  // A full set of threads from before Cut, renewed now: they expire after Cut's entry, so the
+  // merge keeps them and cuts Cut's. Their creation times are older than Cut's.
+  const address = recentIndex();
+  let full = await held(w, address);
+  for (let i = 0; i < address.policy.entriesMax; i++) {
+    const thread = NodeId.fromBytes(sha256(`renewed ${i}`).subarray(0, 20));
+    const one = signedEntrySet(mallory, address, i + 1, nowS(w) + activityLifetimeS, {
+      thread,
+      createdMs: startMs - 4 * dayMs,
+    });
+    full = mergeSets(full, one, nowS(w));
+  }
+  await w.network.publish(full);
+  const recent = liveEntries(await held(w, address), "recent", nowS(w));
+  assert.equal(recent.length, address.policy.entriesMax);
+  assert.ok(recent.every((entry) => entry.value.thread.toHex() !== cut), "Cut was cut");
+  // The full set speaks only for threads created after its soonest expiry less a lifetime (now):
+  // the shards are walked from now, a day per call, and reach Cut's hour on the third.
+  const pages: ThreadList[] = [];
+  let cursor: string | undefined;
+  do {
+    pages.push(await list(w, { order: "recent", limit: 5, cursor }));
+    cursor = pages.at(-1)!.next_cursor ?? undefined;
+  } while (cursor !== undefined && pages.length < 3);
+  assert.deepEqual(pages.map((page) => page.threads.map((t) => t.id)), [[], [], [cut]]);
+  assert.ok(pages.every((page) => page.missing.length === 0));
+  assert.deepEqual(await listAll(w, "recent", 5), [cut]);
+});
+
+Deno.test("Reader.showThread() goes on past a page whose entries expired and shows what fills it", async () => {
+  const w = world();
+  const thread = await newThread(w, "Busy");
+  const early: string[] = [];
+  for (let i = 0; i < threadIndexPageSize; i++) early.push(await post(w, thread, `Early ${i}.`));
+  w.clock.advanceBy(85 * dayMs);
+  const late = await post(w, thread, "Late, on page 1.");
+  // 90 days and 100 s after the first post: the first 100 early entries of page 0 expired.
+  w.clock.advanceTo(startMs + 90 * dayMs + 100_000);
+  assert.equal((await held(w, threadIndex(NodeId.fromHex(thread), 0))).entries.length, 256);
+  const survivors = early.slice(100);
+  assert.deepEqual((await showAll(w, thread, messagePageMax)).ids, [...survivors, late]);
+  // A node that never posted here writes into page 0's room; its message is shown too, after
+  // the late one within the view (by creation time).
+  const other = new Publisher({
+    network: w.network,
+    clock: w.clock,
+    authors: () => Promise.resolve(w.bob),
+  });
+  const fresh = (await other.post({ thread, body: "Into page 0's room." })).id;
+  const page0 = liveEntries(
+    await held(w, threadIndex(NodeId.fromHex(thread), 0)),
+    "threadIndex",
+    nowS(w),
+  );
+  assert.ok(page0.some((entry) => entry.value.message.toHex() === fresh), "written to page 0");
+  const view = await show(w, { thread, limit: messagePageMax });
+  assert.deepEqual(view.messages.map((m) => m.id), [...survivors, late, fresh]);
+  assert.deepEqual(
+    (await showAll(w, thread, 7)).ids.toSorted(),
+    [...survivors, late, fresh].toSorted(),
+  );
+});
+
+Deno.test("Reader.listThreads() is neither cut nor reordered by a recent entry's forged time", async () => {
+  const w = world();
+  const old = await newThread(w, "Old");
+  w.clock.advanceBy(7 * dayMs + hourMs);
+  const fresh = await newThread(w, "Fresh");
+  // Dated 0: it used to make the listing start its shard walk at hour 0, after every old thread.
+  const nobody = NodeId.fromBytes(new Uint8Array(20).fill(7));
+  await forge(w, recentIndex(), [{ seq: 1, value: { thread: nobody, createdMs: 0 } }]);
+  assert.deepEqual(await listAll(w, "recent", 10), [fresh, old]);
+  assert.deepEqual(await listAll(w, "recent", 1), [fresh, old]);
+});
+
+Deno.test("Reader.listThreads() places a thread by its document: a forged entry cannot pin or double it", async () => {
+  const w = world();
+  const pinned = await newThread(w, "Pinned");
+  w.clock.advanceBy(hourMs);
+  const newer = await newThread(w, "Newer");
+  const message = await post(w, newer, "A message is not a thread.");
+  const messageMs = w.clock.nowMs();
+  await forge(w, recentIndex(), [
+    { seq: 1, value: { thread: NodeId.fromHex(pinned), createdMs: Number.MAX_SAFE_INTEGER - 1 } },
+    { seq: 2, value: { thread: NodeId.fromHex(pinned), createdMs: w.clock.nowMs() } },
+    { seq: 3, value: { thread: NodeId.fromHex(message), createdMs: messageMs } },
+  ]);
+  const page = await list(w, { order: "recent", limit: 10 });
+  assert.deepEqual(page.threads.map((t) => t.title), ["Newer", "Pinned"]);
+  assert.deepEqual(page.missing, [], "forged entries are dropped, not reported");
+  assert.deepEqual(await listAll(w, "recent", 1), [newer, pinned]);
+  assert.deepEqual(await listAll(w, "recent", 10), [newer, pinned]);
+});
+
+Deno.test("Reader.showThread() orders messages by their documents; forged index entries neither move nor double them", async () => {
+  const w = world();
+  const thread = await newThread(w, "Ordered");
+  const other = await newThread(w, "Elsewhere");
+  const m1 = await post(w, thread, "First.");
+  const m2 = await post(w, thread, "Second.");
+  const r2 = await post(w, thread, "Reply to the second.", m2);
+  const foreign = await post(w, other, "In another thread.");
+  const id = (hex: string) => NodeId.fromHex(hex);
+  await forge(w, threadIndex(id(thread), 0), [
+    { seq: 1, value: { message: id(m2), parent: id(thread), createdMs: 0 } },
+    { seq: 2, value: { message: id(r2), parent: id(m2), createdMs: Number.MAX_SAFE_INTEGER } },
+    { seq: 3, value: { message: id(thread), parent: id(thread), createdMs: startMs } },
+    { seq: 4, value: { message: id(foreign), parent: id(thread), createdMs: startMs + 1 } },
+  ]);
+  const view = await show(w, { thread, limit: 50 });
+  assert.deepEqual(shape(view.messages), [
+    { id: m1, replies: [] },
+    { id: m2, replies: [{ id: r2, replies: [] }] },
+  ]);
+  assert.deepEqual(view.missing, []);
+  for (const limit of [1, 2]) {
+    const all = await showAll(w, thread, limit);
+    assert.deepEqual(all.ids, [m1, m2, r2], `limit ${limit}: each once, in order`);
+    assert.deepEqual(all.missing, []);
+  }
+});
+
+Deno.test("Reader counts one vote per writer (its latest) and each activity entry once", async () => {
+  const w = world();
+  const quiet = await newThread(w, "Quiet");
+  const busy = await newThread(w, "Busy");
+  await w.publisher.vote({ target: busy, direction: "up" });
+  const target = NodeId.fromHex(busy);
+  // Mallory's 50 entries in a one-per-writer set (a set no verifying node would pass on): the
+  // highest sequence, first here, is a down vote.
+  await forge(w, votesIndex(target), [
+    { seq: 50, value: { direction: -1 } },
+    ...Array.from({ length: 49 }, (_, i) => ({ seq: i + 1, value: { direction: 1 as const } })),
+  ]);
+  const view = await show(w, { thread: busy, limit: 10 });
+  assert.deepEqual(view.thread.votes, { up: 1, down: 1 });
+  // One activity entry, twenty copies; and an entry for a message, which is no thread.
+  const message = await post(w, busy, "Hi.");
+  const popular = await held(w, popularIndex());
+  w.network.lose(popularIndex().key);
+  const copy = { seq: 7, value: { target, weight: 2 } };
+  await forge(w, popularIndex(), [
+    ...Array.from({ length: 20 }, () => copy),
+    { seq: 8, value: { target: NodeId.fromHex(message), weight: 2 } },
+  ]);
+  const planted = await held(w, popularIndex());
+  assert.equal(planted.entries.length, 21);
+  w.network.plant(popularIndex().key, {
+    ...planted,
+    entries: [...popular.entries, ...planted.entries],
+  });
+  const page = await list(w, { order: "popular", limit: 10 });
+  // Busy: 2 (thread) + 1 (up vote) + 1 (post) + 2 (mallory, once); Quiet: 2.
+  assert.deepEqual(page.threads.map((t) => [t.id, t.score]), [[busy, 6], [quiet, 2]]);
+  assert.deepEqual(page.missing, []);
 });

@@ -1,15 +1,16 @@
 /**
  * The discussion service's network on the node's DHT: immutable records remembered after a fetch,
- * publishes capped in flight (the rest wait, never fail in the RPC layer), and a publish nobody
- * could keep refused with the store's own error.
+ * publishes capped in flight (the rest wait, never fail in the RPC layer), a publish nobody
+ * could keep refused with the store's own error, and a get nobody answered refused as
+ * `UNAVAILABLE` rather than taken for an absent record (a regression: it read as absent).
  */
 
 import assert from "node:assert/strict";
 import { StoreError } from "../../src/core/errors.ts";
-import type { NodeId } from "../../src/core/node_id.ts";
+import { NodeId } from "../../src/core/node_id.ts";
 import { utf8Encode } from "../../src/core/bytes.ts";
 import { encodeRecord, recordKey, RecordKind } from "../../src/content/records.ts";
-import type { GetResult, PutResult } from "../../src/dht/types.ts";
+import type { Contact, GetResult, PutResult } from "../../src/dht/types.ts";
 import {
   DhtRecordNetwork,
   publishesInFlightMax,
@@ -19,8 +20,11 @@ import {
 const record = (text: string) =>
   ({ kind: RecordKind.immutable, payload: utf8Encode(text) }) as const;
 
-/** A DHT stand-in: puts wait until released; gets answer from a map and are counted. */
-function fakeDht() {
+/**
+ * A DHT stand-in: puts wait until released; gets answer from a map and are counted, naming
+ * `answered` as the contacts that answered.
+ */
+function fakeDht(answered: Contact[] = []) {
   const held = new Map<string, Uint8Array>();
   const puts: { key: NodeId; done: (result: PutResult) => void }[] = [];
   let gets = 0;
@@ -32,7 +36,8 @@ function fakeDht() {
     get(key: NodeId, done: (result: GetResult) => void) {
       gets++;
       const value = held.get(key.toHex());
-      done({ ok: value !== undefined, value, closest: [], rounds: 1, messages: 1, durationMs: 1 });
+      const closest = answered;
+      done({ ok: value !== undefined, value, closest, rounds: 1, messages: 1, durationMs: 1 });
     },
   };
   const release = (result: Partial<PutResult> = {}) => {
@@ -44,7 +49,7 @@ function fakeDht() {
 
 Deno.test("an immutable record is fetched from the DHT once, then remembered", async () => {
   const fake = fakeDht();
-  const network = new DhtRecordNetwork(fake.dht, () => {});
+  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 0);
   const key = recordKey(record("a"));
   fake.dht.putAt(key, encodeRecord(record("a")), () => {});
   assert.deepEqual(await network.fetch(key), record("a"));
@@ -54,7 +59,7 @@ Deno.test("an immutable record is fetched from the DHT once, then remembered", a
 
 Deno.test("publishes beyond the cap wait for a slot and all complete", async () => {
   const fake = fakeDht();
-  const network = new DhtRecordNetwork(fake.dht, () => {});
+  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 0);
   const published = Array.from(
     { length: publishesInFlightMax + 3 },
     (_, i) => network.publish(record(`post ${i}`)),
@@ -72,7 +77,7 @@ Deno.test("publishes beyond the cap wait for a slot and all complete", async () 
 
 Deno.test("a publish over the queue's bound fails at once with UNAVAILABLE", async () => {
   const fake = fakeDht();
-  const network = new DhtRecordNetwork(fake.dht, () => {});
+  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 0);
   const accepted = Array.from(
     { length: publishesInFlightMax + publishesQueuedMax },
     (_, i) => network.publish(record(`queued ${i}`)),
@@ -87,9 +92,29 @@ Deno.test("a publish over the queue's bound fails at once with UNAVAILABLE", asy
 
 Deno.test("a publish neither this node nor any other kept is refused with the store's error", async () => {
   const fake = fakeDht();
-  const network = new DhtRecordNetwork(fake.dht, () => {});
+  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 0);
   const publishing = network.publish(record("no room"));
   await new Promise((resolve) => setTimeout(resolve, 0));
   fake.release({ stored: 0, localError: new StoreError("STORE_FULL", "Cannot store: full") });
   await assert.rejects(publishing, { code: "STORE_FULL" });
+});
+
+Deno.test("a get that no known peer answered is UNAVAILABLE; a lone node's or an answered miss is absent", async () => {
+  const key = NodeId.fromBytes(new Uint8Array(20).fill(3));
+  const unanswered = new DhtRecordNetwork(fakeDht().dht, () => {}, () => 5);
+  await assert.rejects(unanswered.fetch(key), {
+    code: "UNAVAILABLE",
+    message: `Cannot read ${key.toHex()}: no node answered`,
+  });
+  const lone = new DhtRecordNetwork(fakeDht().dht, () => {}, () => 0);
+  assert.equal(await lone.fetch(key), undefined);
+  const peer = { id: NodeId.fromBytes(new Uint8Array(20).fill(4)), address: "127.0.0.1:4000" };
+  const answered = new DhtRecordNetwork(fakeDht([peer]).dht, () => {}, () => 5);
+  assert.equal(await answered.fetch(key), undefined);
+  // A value found (here, this node's own copy) is returned whoever answered.
+  const fake = fakeDht();
+  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 5);
+  const found = recordKey(record("held here"));
+  fake.dht.putAt(found, encodeRecord(record("held here")), () => {});
+  assert.deepEqual(await network.fetch(found), record("held here"));
 });
