@@ -73,6 +73,13 @@ export const stopTimeoutMs = 5_000;
  */
 const wakeupIntervalMaxMs = 60_000;
 
+/**
+ * Ports tried when the system picks one (`node.listen` port 0) and the TCP port of the UDP port it
+ * picked is taken. Each try fails only if another process holds that exact TCP port, so eight in
+ * a row means something else is wrong; the last error is reported then.
+ */
+const portAttemptsMax = 8;
+
 /** How often the routing table is saved to `peers.json`, besides at stop. */
 const peerSaveIntervalMs = 5 * 60_000;
 
@@ -252,22 +259,15 @@ export class RhizomeNode {
       opened.push(store);
       let receive = (_from: Address, _bytes: Uint8Array) => {};
       const listen = parseHostPort(config.node.listen)!;
-      const udp = await UdpTransport.bind(
-        listen,
-        (from, bytes) => receive(from, bytes),
-        { log: getLog("udp") },
-      );
-      opened.push(udp);
       let answerStream = (_peer: StreamPeer, _request: Uint8Array) =>
         Promise.reject<Uint8Array>(new Error("the node is starting"));
-      const udpPort = Number(udp.address.slice(udp.address.lastIndexOf(":") + 1));
-      const streams = StreamListener.listen(
-        { host: listen.host, port: udpPort },
-        identity.keyPair,
+      const { udp, streams } = await bindPorts(
+        listen,
+        identity,
+        (from, bytes) => receive(from, bytes),
         (peer, request) => answerStream(peer, request),
-        { log: getLog("stream") },
       );
-      opened.push(streams);
+      opened.push(udp, streams);
       const advertised = advertisedHostPort(config, udp.address);
       const contact = formatContactUri(
         makeContact(identity.keyPair.publicKey, advertised.host, advertised.port),
@@ -716,6 +716,33 @@ export class RhizomeNode {
       return summary;
     } finally {
       this.#importing = undefined;
+    }
+  }
+}
+
+/**
+ * Binds UDP and the stream listener on one port number. With port 0 the system picks a free UDP
+ * port, whose TCP twin may be taken (by any process's connection): then it picks again, up to
+ * {@link portAttemptsMax} times.
+ */
+async function bindPorts(
+  listen: { host: string; port: number },
+  identity: Identity,
+  receive: (from: Address, bytes: Uint8Array) => void,
+  answer: (peer: StreamPeer, request: Uint8Array) => Promise<Uint8Array>,
+): Promise<{ udp: UdpTransport; streams: StreamListener }> {
+  for (let attempt = 1;; attempt++) {
+    const udp = await UdpTransport.bind(listen, receive, { log: getLog("udp") });
+    const port = Number(udp.address.slice(udp.address.lastIndexOf(":") + 1));
+    try {
+      const streams = StreamListener.listen({ host: listen.host, port }, identity.keyPair, answer, {
+        log: getLog("stream"),
+      });
+      return { udp, streams };
+    } catch (error) {
+      await udp.close();
+      const taken = error instanceof RhizomeError && error.cause instanceof Deno.errors.AddrInUse;
+      if (listen.port !== 0 || !taken || attempt >= portAttemptsMax) throw error;
     }
   }
 }
