@@ -558,8 +558,11 @@ export class DhtNode {
       published: held?.published ?? false,
     };
     // Another holder is replicating this value, so this node need not for a while (Kademlia).
-    // A publisher's republish clock is its own: replicas must not postpone the republish.
-    if (!entry.published) this.#replicatedMs.set(request.key.toHex(), nowMs);
+    // A publisher's republish clock is its own: replicas must not postpone the republish. A
+    // versioned copy that holds what the sender's lacks must still go out, or it never spreads.
+    if (!entry.published && this.#covers(request.key, request.value, held?.value, nowMs)) {
+      this.#replicatedMs.set(request.key.toHex(), nowMs);
+    }
     // Durable before acknowledged: the reply waits for the store's commit.
     this.#options.store.put(entry, (error) => {
       if (error) {
@@ -577,6 +580,16 @@ export class DhtNode {
       this.#stats.stored++;
       reply({ type: MessageType.stored, status: StoreStatus.ok });
     });
+  }
+
+  /** Whether `incoming` holds all that `held` does (always, for a final value). */
+  #covers(key: NodeId, incoming: Uint8Array, held: Uint8Array | undefined, nowMs: number): boolean {
+    if (held === undefined || this.#values.isFinal(incoming)) return true;
+    // A smaller set cannot hold all of a larger one; skipping the merge then costs at most one
+    // replication more (a newer, shorter signed record keeps this node's own schedule).
+    if (incoming.length < held.length) return false;
+    const merged = this.#values.reconcile(key, held, incoming, nowMs);
+    return merged.length === incoming.length && merged.every((byte, i) => byte === incoming[i]);
   }
 
   /** A read keeps a value alive for at least one more extension period, within the cap. */

@@ -179,9 +179,16 @@ export function joinedCluster(
     streams?: boolean;
     /** Value rules for every node; their stores then reconcile versions ({@link ReconcilingStore}). */
     values?: ValueRules;
+    /** Probability a datagram is lost (joins included). */
+    lossRate?: number;
   } = {},
 ): JoinedCluster {
-  const network = new SimNetwork({ simSeed, latencyMsMin: 10, latencyMsMax: 100 });
+  const network = new SimNetwork({
+    simSeed,
+    latencyMsMin: 10,
+    latencyMsMax: 100,
+    lossRate: options.lossRate ?? 0,
+  });
   const nodes: DhtNode[] = [];
   const byAddress = new Map<Address, DhtNode>();
   const streamFor = (self: NodeId): StreamRequester => ({

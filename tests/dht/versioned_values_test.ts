@@ -81,3 +81,35 @@ Deno.test("a value that does not verify under its key is refused by putAt, stori
   );
   assert.equal(cluster.store(2).get(key), undefined);
 });
+
+Deno.test("under 10% loss, every reader sees every writer's entry, and replication completes every holder's copy", () => {
+  const simSeed = 6_107;
+  const settings = settingsFor("full");
+  const { network, cluster, nodes } = joinedCluster(simSeed, 40, settings, {
+    values: toySets,
+    lossRate: 0.1,
+  });
+  const key = idFromPrefix(0x2e, 0x40);
+  const writers = [1, 6, 11, 16, 21, 26, 31, 36];
+  for (const [i, writer] of writers.entries()) putAt(network, cluster, nodes, writer, key, [i]);
+  const all = writers.map((_, i) => i);
+  for (const reader of [0, 9, 19, 29, 39]) {
+    const got = runOne<GetResult>(network, (done) => cluster.get(reader, key, done));
+    assert.deepEqual([...(got.value ?? [])], all, `get from ${reader}, simSeed ${simSeed}`);
+  }
+  // The k nodes closest to the key are the ones responsible for holding the whole set.
+  const responsible = [...Array(40).keys()]
+    .sort((a, b) => key.compareDistance(nodes[a].id, nodes[b].id))
+    .slice(0, settings.dht.k);
+  const complete = () =>
+    responsible.filter((i) => cluster.store(i).get(key)?.value.length === all.length).length;
+  const before = complete();
+  // One replication period: holders push their copies to each other and the union spreads.
+  network.run({ untilMs: network.clock.nowMs() + settings.dht.replicate_s * 1000 * 1.2 });
+  const after = complete();
+  assert.equal(
+    after,
+    responsible.length,
+    `complete copies ${before} → ${after}, simSeed ${simSeed}`,
+  );
+});
