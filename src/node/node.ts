@@ -25,7 +25,12 @@ import { getLog, type Log } from "../core/log.ts";
 import { NodeId } from "../core/node_id.ts";
 import { SystemClock } from "../core/system_clock.ts";
 import { recordValueRules } from "../content/dht_rules.ts";
-import { checkContent } from "../content/key_schema.ts";
+import {
+  checkContent,
+  seedEntryLifetimeS,
+  seedsIndex,
+  signedEntrySet,
+} from "../content/key_schema.ts";
 import { decodeRecord, encodeRecord, recordKey, RecordKind } from "../content/records.ts";
 import { recordRules } from "../content/record_rules.ts";
 import { Publisher } from "../discussion/publisher.ts";
@@ -79,6 +84,12 @@ const wakeupIntervalMaxMs = 60_000;
  * a row means something else is wrong; the last error is reported then.
  */
 const portAttemptsMax = 8;
+
+/**
+ * How often a seed renews its entry in the seeds index: four times in the entry's day, so a few
+ * failed renewals never let it lapse.
+ */
+const seedAnnounceIntervalMs = 6 * 3600_000;
 
 /** How often the routing table is saved to `peers.json`, besides at stop. */
 const peerSaveIntervalMs = 5 * 60_000;
@@ -140,7 +151,10 @@ export class RhizomeNode {
   readonly #streams: StreamListener;
   readonly #channel: SecureChannel;
   readonly #dht: DhtNode;
+  readonly #network: DhtRecordNetwork;
   readonly #publisher: Publisher;
+  /** The sequence of this node's last entry in the seeds index. */
+  #seedSeq = 0;
   readonly #reader: Reader;
   readonly #contact: string;
   #choice: NodeTypeChoice;
@@ -212,6 +226,7 @@ export class RhizomeNode {
       () => this.#schedule(),
       () => this.#dht.routingTableSize(),
     );
+    this.#network = network;
     const authors = new AuthorKeys(options.dataDir.authorsPath);
     this.#publisher = new Publisher({
       network,
@@ -384,6 +399,7 @@ export class RhizomeNode {
     });
     every(peerSaveIntervalMs, () => this.#savePeers());
     if (this.#choice.source === "auto") every(reclassifyIntervalMs, () => this.#reclassify());
+    every(seedAnnounceIntervalMs, () => this.#announceSeed());
     this.#schedule();
   }
 
@@ -414,6 +430,7 @@ export class RhizomeNode {
     }
     if (addresses.length === 0) {
       this.#log.info("no bootstrap contacts: starting a new network");
+      this.#announceSeedInBackground();
       return;
     }
     this.#bootstrap(addresses, 1000);
@@ -432,6 +449,7 @@ export class RhizomeNode {
         this.#savePeers().catch((error) =>
           this.#log.warning("cannot save the routing table: {error}", { error: String(error) })
         );
+        this.#announceSeedInBackground();
         return;
       }
       this.#log.warning(
@@ -447,6 +465,31 @@ export class RhizomeNode {
   }
 
   // --- upkeep ---
+
+  /**
+   * A seed announces its contact in the global seeds index (ROADMAP §4.1), signed by its node
+   * identity, so nodes and scripts find seeds through the network itself. The entry lives a day
+   * (`seedEntryLifetimeS`); the seed renews it every {@link seedAnnounceIntervalMs}.
+   */
+  async #announceSeed(): Promise<void> {
+    if (this.#choice.type !== "seed" || this.#stopping) return;
+    const nowMs = this.#clock.nowMs();
+    this.#seedSeq = Math.max(this.#seedSeq + 1, nowMs);
+    const expiresAtS = Math.floor(nowMs / 1000) + seedEntryLifetimeS;
+    const entry = signedEntrySet(this.#identity.keyPair, seedsIndex(), this.#seedSeq, expiresAtS, {
+      contact: this.#contact,
+    });
+    const { stored } = await this.#network.publish(entry);
+    this.#log.info("announced this seed in the seeds index (stored by {stored} nodes)", {
+      stored,
+    });
+  }
+
+  #announceSeedInBackground(): void {
+    this.#announceSeed().catch((error) =>
+      this.#log.warning("cannot announce this seed: {error}", { error: String(error) })
+    );
+  }
 
   async #savePeers(): Promise<void> {
     const profile = this.#options.config.profiles[this.#choice.type];
