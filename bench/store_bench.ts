@@ -25,12 +25,12 @@ import { ed25519KeyPairFromSecretKey } from "../src/core/crypto.ts";
 import type { NodeId } from "../src/core/node_id.ts";
 import { SystemClock } from "../src/core/system_clock.ts";
 import { recordRules } from "../src/content/record_rules.ts";
+import { profileAboutBytesMax, signProfile } from "../src/content/documents.ts";
 import {
   encodeRecord,
   type ImmutableRecord,
   recordKey,
   RecordKind,
-  signMutable,
 } from "../src/content/records.ts";
 import { RecordStore } from "../src/store/record_store.ts";
 
@@ -84,22 +84,25 @@ function immutableBatch(): Entry[] {
   return Array.from({ length: BATCH }, immutableEntry);
 }
 
-// Mutable records of one owner: a new name for each new key, or a higher sequence for a held one.
-const owner = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(9));
-const encoder = new TextEncoder();
-function mutableEntry(name: string, seq: number): Entry {
-  const record = signMutable(owner, encoder.encode(name), seq, filler);
+// Mutable records are profiles (the only mutable record the content rules allow), one per
+// owner: a new owner for each new key, or a higher sequence for a held one. About 1 KiB each.
+const about = "x".repeat(profileAboutBytesMax);
+function mutableEntry(ownerIndex: number, seq: number): Entry {
+  const secret = new Uint8Array(32);
+  new DataView(secret.buffer).setUint32(0, ownerIndex);
+  const owner = ed25519KeyPairFromSecretKey(secret);
+  const record = signProfile(owner, seq, { name: "bench", about, keys: [], updatedMs: seq });
   const key = recordKey(record);
   return { key, keyBytes: key.toBytes(), bytes: encodeRecord(record) };
 }
-let names = 0;
+let owners = BATCH;
 function newMutableBatch(): Entry[] {
-  return Array.from({ length: BATCH }, () => mutableEntry(`bench/new/${names++}`, 0));
+  return Array.from({ length: BATCH }, () => mutableEntry(owners++, 0));
 }
 let seq = 0;
 function updateBatch(): Entry[] {
   seq++;
-  return Array.from({ length: BATCH }, (_, i) => mutableEntry(`bench/update/${i}`, seq));
+  return Array.from({ length: BATCH }, (_, i) => mutableEntry(i, seq));
 }
 
 // Records for the gets, in both databases, before any bench runs.
