@@ -14,7 +14,7 @@
 
 import { join } from "node:path";
 import { toHex } from "../core/bytes.ts";
-import { type Ed25519KeyPair, generateEd25519KeyPair } from "../core/crypto.ts";
+import { generateEd25519KeyPair } from "../core/crypto.ts";
 import {
   ContentError,
   DataDirError,
@@ -31,6 +31,7 @@ import {
 import { identityFileBytesMax } from "../core/limits.ts";
 import { getLog } from "../core/log.ts";
 import { describeOsError } from "../core/os_error.ts";
+import type { Author } from "../discussion/publisher.ts";
 import type { AuthorReport } from "../discussion/reports.ts";
 import { writeFileAtomic } from "../store/atomic_file.ts";
 
@@ -53,16 +54,6 @@ export const AUTHOR_KEY_SUFFIX = ".key";
  */
 const currentFileBytesMax = 256;
 
-/**
- * An author key loaded to sign with. The discussion service's `Author`
- * (src/discussion/publisher.ts) has the same shape, so one passes for the other.
- */
-export interface Author {
-  /** Its name in the data directory. */
-  name: string;
-  /** The Ed25519 key pair. */
-  keyPair: Ed25519KeyPair;
-}
 
 /**
  * Checks an author name.
