@@ -1,6 +1,6 @@
 /**
- * The network's global indexes — the recent threads, the threads by hour, the popular index and
- * the seeds — and what they reference: what a `--scope global` snapshot keeps, so a network can
+ * The network's global indexes — the recent threads, the threads by hour (and the hours that have
+ * any), the popular index and the seeds — and what they reference: what a `--scope global` snapshot keeps, so a network can
  * be restored with its threads findable even when the per-thread data must come back from peers.
  *
  * @module
@@ -14,6 +14,7 @@ import { type DhtRecord, RecordKind } from "./records.ts";
 export const GLOBAL_INDEX_KINDS: ReadonlySet<IndexKind> = new Set<IndexKind>([
   "recent",
   "threadsByHour",
+  "threadHours",
   "popular",
   "seeds",
 ]);
@@ -24,7 +25,7 @@ export const GLOBAL_INDEX_KINDS: ReadonlySet<IndexKind> = new Set<IndexKind>([
  * @param record A verified record.
  * @param nowS The time, in seconds since the epoch (expired entries reference nothing).
  * @returns `undefined` when the record is not a global index; else the IDs of the threads it
- *   lists (none for the seeds, whose entries are contacts).
+ *   lists (none for the seeds, whose entries are contacts, nor for the thread hours).
  */
 export function globalIndexReferences(record: DhtRecord, nowS: number): NodeId[] | undefined {
   if (record.kind !== RecordKind.set) return undefined;
@@ -36,6 +37,7 @@ export function globalIndexReferences(record: DhtRecord, nowS: number): NodeId[]
     case "popular":
       return liveEntries(record, kind, nowS).map((entry) => entry.value.target);
     case "seeds":
+    case "threadHours":
       return [];
     default:
       return undefined;

@@ -3,7 +3,7 @@
  * index set hold. Documents (threads, messages) are immutable records and profiles mutable ones
  * (src/content/documents.ts); everything that lists or counts them is a set, one kind per index:
  *
- * - global: `recent`, `threadsByHour`, `popular`, `seeds`;
+ * - global: `recent`, `threadsByHour`, `threadHours`, `popular`, `seeds`;
  * - per thread: `threadIndex` (pages of its messages), `threadPopular`, `threadStats`;
  * - per message (or thread): `refs` (its replies), `votes`;
  * - per author: `authorThreads`, `reputation`.
@@ -87,6 +87,12 @@ export interface SeedEntry {
   contact: string;
 }
 
+/** An hour of a day in which threads were created. */
+export interface ThreadHour {
+  /** The hour of the day, 0..23 (UTC). */
+  hour: number;
+}
+
 /** A score given to an author (reserved for the popularity issue). */
 export interface Reputation {
   /** The score: a whole number. */
@@ -99,6 +105,8 @@ export interface EntryValues {
   recent: ThreadRef;
   /** Threads created in one hour (a lasting, paged listing of all threads). */
   threadsByHour: ThreadRef;
+  /** The hours of one day whose `threadsByHour` shard holds threads, so listings skip the rest. */
+  threadHours: ThreadHour;
   /** Activity on threads, for the global popularity listing. */
   popular: Activity;
   /** Seed nodes' contacts. */
@@ -176,6 +184,16 @@ export const activityLifetimeS: number = 7 * 86400;
  * seed that left the network drops out of the list within a day.
  */
 export const seedEntryLifetimeS = 86400;
+
+/**
+ * The day a time falls in, as `threadHours` names it.
+ *
+ * @param ms A time in ms since the epoch.
+ * @returns Whole days since the epoch (UTC).
+ */
+export function dayOf(ms: number): number {
+  return Math.floor(ms / 86_400_000);
+}
 
 /**
  * The hour a time falls in, as `threadsByHour` names it.
@@ -265,6 +283,20 @@ const schema: { [K in IndexKind]: IndexSchema<EntryValues[K]> } = {
         : `holds direction ${describeValue(direction)} (expected 1 or -1)`,
   },
   authorThreads: threadRefIndex(10, ED25519_PUBLIC_KEY_BYTES, entryLifetimeS),
+  threadHours: {
+    tag: 12,
+    fieldBytes: 4,
+    fieldCount: 1,
+    // One entry per writer and hour (its seq is the hour since the epoch): a full set means a
+    // busy day, whose hours a reader then walks all.
+    policy: { onePerWriter: false, entriesMax: 480 },
+    lifetimeS: entryLifetimeS,
+    fields: (value) => [value.hour],
+    parse: ([hour]) =>
+      Number.isInteger(hour) && (hour as number) >= 0 && (hour as number) <= 23
+        ? { hour: hour as number }
+        : `holds hour ${describeValue(hour)} (expected 0..23)`,
+  },
   reputation: {
     tag: 11,
     fieldBytes: ED25519_PUBLIC_KEY_BYTES,
@@ -309,6 +341,22 @@ export function threadsByHourIndex(hour: number): SetAddress<"threadsByHour"> {
   const fields = new Uint8Array(4);
   new DataView(fields.buffer).setUint32(0, hour);
   return address("threadsByHour", fields);
+}
+
+/**
+ * The index of the hours of one day in which threads were created.
+ *
+ * @param day Whole days since the epoch ({@link dayOf}).
+ * @returns Its address.
+ * @throws {RangeError} When `day` is not a whole number in 0..2^32-1.
+ */
+export function threadHoursIndex(day: number): SetAddress<"threadHours"> {
+  if (!Number.isInteger(day) || day < 0 || day > 0xffff_ffff) {
+    throw new RangeError(`Cannot make the thread hours index: day ${day} is outside 0..2^32-1`);
+  }
+  const fields = new Uint8Array(4);
+  new DataView(fields.buffer).setUint32(0, day);
+  return address("threadHours", fields);
 }
 
 /**

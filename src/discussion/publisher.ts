@@ -38,6 +38,7 @@ import {
   activityLifetimeS,
   authorThreadsIndex,
   checkContent,
+  dayOf,
   entryLifetimeS,
   entrySeqOf,
   type EntryValues,
@@ -49,6 +50,7 @@ import {
   refsIndex,
   type SetAddress,
   signedEntrySet,
+  threadHoursIndex,
   threadIndex,
   threadIndexPageSize,
   threadPopularIndex,
@@ -136,7 +138,8 @@ export class Publisher {
 
   /**
    * Starts a thread: signs it, publishes it, then adds it to the recent index, its creation
-   * hour's shard, its author's threads and the popular index (weight 2). No thread stats entry
+   * hour's shard (and that hour to its day's thread hours), its author's threads and the popular
+   * index (weight 2). No thread stats entry
    * is written: a thread without posts has none, and readers count 0 messages.
    *
    * @param request The title, opening post, tags and author.
@@ -166,6 +169,16 @@ export class Publisher {
           seq,
           entryLifetimeS,
           threadRef,
+        ),
+      ],
+      [
+        "thread_hours",
+        this.#entry(
+          writer,
+          threadHoursIndex(dayOf(doc.createdMs)),
+          hourOf(doc.createdMs),
+          entryLifetimeS,
+          { hour: hourOf(doc.createdMs) % 24 },
         ),
       ],
       [

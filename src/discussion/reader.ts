@@ -37,6 +37,7 @@ import {
   popularIndex,
   recentIndex,
   type SetAddress,
+  threadHoursIndex,
   threadIndex,
   threadsByHourIndex,
   threadStatsIndex,
@@ -94,6 +95,12 @@ export const messagePageDefault = 50;
 export const hourShardsPerListMax = 24;
 
 /**
+ * Days whose thread hours one `thread list` call reads while walking back: 30, so even a quiet
+ * network's listing reaches its end (entries live 90 days) in three calls, at one lookup a day.
+ */
+export const threadHoursPerListMax = 30;
+
+/**
  * Lookups a reader keeps in flight at once: enough to hide a lookup's latency behind others,
  * few enough that one reader does not flood this node's RPC slots (the DHT allows 64).
  */
@@ -120,14 +127,14 @@ export function showThreadLookupsMax(limit: number): number {
 }
 
 /**
- * The most lookups `thread list` makes for a page of `limit` threads: the recent set and the
- * hour shards (or the popular set), then one per thread.
+ * The most lookups `thread list` makes for a page of `limit` threads: the recent set, the days'
+ * thread hours and the hour shards (or the popular set), then one per thread.
  *
  * @param limit Threads per page.
  * @returns The bound.
  */
 export function listThreadsLookupsMax(limit: number): number {
-  return 1 + hourShardsPerListMax + limit;
+  return 1 + threadHoursPerListMax + hourShardsPerListMax + limit;
 }
 
 /** What a {@link Reader} is built from. */
@@ -352,8 +359,22 @@ export class Reader {
       hour = hourOf(after.createdMs);
     }
     const oldestHour = hourOf((read.nowS - entryLifetimeS) * 1000);
-    for (let shards = 0; shards < hourShardsPerListMax; shards++) {
-      if (threads.length === limit || hour < oldestHour) break;
+    // Each day's thread hours say which of its hour shards hold threads: the rest are skipped.
+    const activeByDay = new Map<number, ReadonlySet<number> | "all">();
+    let shards = 0;
+    while (threads.length < limit && hour >= oldestHour) {
+      const day = Math.floor(hour / 24);
+      let active = activeByDay.get(day);
+      if (active === undefined) {
+        if (activeByDay.size === threadHoursPerListMax) break;
+        active = await this.#activeHours(read, day);
+        activeByDay.set(day, active);
+      }
+      if (active !== "all" && !active.has(hour % 24)) {
+        hour--;
+        continue;
+      }
+      if (shards++ === hourShardsPerListMax) break;
       const shard = threadsByHourIndex(hour);
       const refs = newestFirst(await read.threadRefs(shard, `threads of hour ${hour}`), after)
         .filter((ref) => hourOf(ref.createdMs) === hour);
@@ -364,6 +385,19 @@ export class Reader {
       hour--;
     }
     return { threads, next: hour < oldestHour ? undefined : { source: "hours", after, hour } };
+  }
+
+  /**
+   * The hours of `day` whose shards hold threads. "all" when that cannot be known: the day's set
+   * is unreadable, or full (a busy day, its earliest entries possibly cut).
+   */
+  async #activeHours(read: ReadSession, day: number): Promise<ReadonlySet<number> | "all"> {
+    const address = threadHoursIndex(day);
+    const record = await read.record(address.key, `thread hours of day ${day}`);
+    if (record === "unreachable") return "all";
+    if (record === undefined || record.kind !== RecordKind.set) return new Set();
+    if (record.entries.length >= address.policy.entriesMax) return "all";
+    return new Set(liveEntries(record, "threadHours", read.nowS).map((entry) => entry.value.hour));
   }
 
   /**

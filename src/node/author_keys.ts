@@ -54,7 +54,6 @@ export const AUTHOR_KEY_SUFFIX = ".key";
  */
 const currentFileBytesMax = 256;
 
-
 /**
  * Checks an author name.
  *

@@ -22,6 +22,7 @@ import {
   addressOfSet,
   authorThreadsIndex,
   checkContent,
+  dayOf,
   decodeEntry,
   encodeEntry,
   entryExpirySlackS,
@@ -40,6 +41,7 @@ import {
   seedsIndex,
   type SetAddress,
   signedEntrySet,
+  threadHoursIndex,
   threadIndex,
   threadIndexPageSize,
   threadIndexPagesMax,
@@ -84,6 +86,7 @@ function refused(action: () => unknown, pattern: RegExp): void {
 const examples: { [K in IndexKind]: [SetAddress<K>, EntryValues[K]] } = {
   recent: [recentIndex(), { thread, createdMs: nowMs }],
   threadsByHour: [threadsByHourIndex(hourOf(nowMs)), { thread, createdMs: nowMs }],
+  threadHours: [threadHoursIndex(dayOf(nowMs)), { hour: 17 }],
   popular: [popularIndex(), { target: thread, weight: 2 }],
   seeds: [seedsIndex(), { contact: formatContactUri(makeContact(alice.publicKey, "::1", 7447)) }],
   threadIndex: [threadIndex(thread, 3), { message, parent: thread, createdMs: nowMs }],
@@ -155,6 +158,7 @@ Deno.test("a full set of each kind's largest entries, really signed, fits in one
   const largest: { [K in IndexKind]: EntryValues[K] } = {
     recent: { thread: big, createdMs: Number.MAX_SAFE_INTEGER },
     threadsByHour: { thread: big, createdMs: Number.MAX_SAFE_INTEGER },
+    threadHours: { hour: 23 },
     popular: { target: big, weight: -1 },
     seeds: { contact },
     threadIndex: { message: big, parent: big, createdMs: Number.MAX_SAFE_INTEGER },
@@ -246,6 +250,7 @@ Deno.test("every kind's entries round-trip through encodeEntry() and decodeEntry
   const arbitraries: { [K in IndexKind]: fc.Arbitrary<EntryValues[K]> } = {
     recent: threadRef,
     threadsByHour: threadRef,
+    threadHours: fc.integer({ min: 0, max: 23 }).map((hour) => ({ hour })),
     popular: activity,
     seeds: fc.tuple(
       fc.uint8Array({ minLength: 32, maxLength: 32 }),

@@ -18,6 +18,7 @@ import { NodeId } from "../../src/core/node_id.ts";
 import { decodeProfile, docOfRecord, profileKey } from "../../src/content/documents.ts";
 import {
   authorThreadsIndex,
+  dayOf,
   hourOf,
   type IndexKind,
   liveEntries,
@@ -26,6 +27,7 @@ import {
   refsIndex,
   type SetAddress,
   signedEntrySet,
+  threadHoursIndex,
   threadIndex,
   threadIndexPageSize,
   threadPopularIndex,
@@ -54,14 +56,14 @@ async function thread(w: World, title = "Gardens"): Promise<NodeId> {
   return NodeId.fromHex(report.id);
 }
 
-Deno.test("Publisher.newThread() publishes the thread and announces it in four indexes", async () => {
+Deno.test("Publisher.newThread() publishes the thread and announces it in five indexes", async () => {
   const w = world();
   const report = await w.publisher.newThread({ title: "Gardens", body: "Let us talk." });
   assert.deepEqual(report, {
     id: report.id,
     kind: "thread",
     stored: 3,
-    indexes: { recent: 3, threads_by_hour: 3, author_threads: 3, popular: 3 },
+    indexes: { recent: 3, threads_by_hour: 3, thread_hours: 3, author_threads: 3, popular: 3 },
     author: toHex(w.alice.keyPair.publicKey),
   });
   const id = NodeId.fromHex(report.id);
@@ -82,8 +84,12 @@ Deno.test("Publisher.newThread() publishes the thread and announces it in four i
   assert.deepEqual((await entries(w, popularIndex())).map((e) => e.value), [
     { target: id, weight: 2 },
   ]);
+  assert.deepEqual(
+    (await entries(w, threadHoursIndex(dayOf(startMs)))).map((e) => e.value),
+    [{ hour: hourOf(startMs) % 24 }],
+  );
   assert.deepEqual(await entries(w, threadStatsIndex(id)), [], "no stats before the first post");
-  assert.equal(w.network.size, 5);
+  assert.equal(w.network.size, 6);
 });
 
 Deno.test("Publisher.newThread() refuses bad fields and a missing author, publishing nothing", async () => {
