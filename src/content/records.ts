@@ -16,7 +16,7 @@
  */
 
 import { Packr } from "msgpackr";
-import { bytesEqual, concatBytes, toHex, utf8Encode } from "../core/bytes.ts";
+import { bytesEqual, compareBytes, concatBytes, toHex, utf8Encode } from "../core/bytes.ts";
 import {
   ED25519_PUBLIC_KEY_BYTES,
   ED25519_SIGNATURE_BYTES,
@@ -533,13 +533,6 @@ function sameEntry(entry: SetEntry, other: SetEntry | undefined): boolean {
 
 function hashKey(...parts: Uint8Array[]): NodeId {
   return NodeId.fromBytes(sha256(...parts).subarray(0, NODE_ID_BYTES));
-}
-
-function compareBytes(x: Uint8Array, y: Uint8Array): number {
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    if (x[i] !== y[i]) return x[i] - y[i];
-  }
-  return x.length - y.length;
 }
 
 /**

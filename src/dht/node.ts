@@ -12,6 +12,7 @@
  */
 
 import { assert } from "../core/assert.ts";
+import { bytesEqual } from "../core/bytes.ts";
 import type { NodeProfile } from "../core/config_schema.ts";
 import { RhizomeError } from "../core/errors.ts";
 import {
@@ -589,7 +590,7 @@ export class DhtNode {
     // replication more (a newer, shorter signed record keeps this node's own schedule).
     if (incoming.length < held.length) return false;
     const merged = this.#values.reconcile(key, held, incoming, nowMs);
-    return merged.length === incoming.length && merged.every((byte, i) => byte === incoming[i]);
+    return bytesEqual(merged, incoming);
   }
 
   /** A read keeps a value alive for at least one more extension period, within the cap. */
