@@ -28,7 +28,7 @@ import {
 import { DataDir } from "../src/node/data_dir.ts";
 import { createIdentity } from "../src/node/identity_file.ts";
 import { exportSnapshot } from "../src/node/snapshot_export.ts";
-import { importSnapshot } from "../src/node/snapshot_import.ts";
+import { importSnapshot, verifySnapshot } from "../src/node/snapshot_import.ts";
 import { RecordStore } from "../src/store/record_store.ts";
 
 /** Records in the store. */
@@ -104,6 +104,24 @@ Deno.bench({
       scope: "all",
     });
     if (summary.records !== RECORDS) throw new Error(`exported ${summary.records} records`);
+  },
+});
+
+Deno.bench({
+  name: `snapshot verify (${label})`,
+  group: "snapshot",
+  n: 5,
+  async fn() {
+    if (!await Deno.stat(snapshotPath).catch(() => undefined)) {
+      await exportSnapshot({
+        dataDir: source,
+        classes: config.store,
+        out: snapshotPath,
+        scope: "all",
+      });
+    }
+    const summary = await verifySnapshot(snapshotPath);
+    if (summary.records !== RECORDS) throw new Error(`verified ${summary.records} records`);
   },
 });
 

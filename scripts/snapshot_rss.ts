@@ -1,20 +1,27 @@
 /**
- * Peak memory of `rhizome snapshot export` on a ~100 MB, a ~1 GB and a ~3 GB store: the export
+ * Peak memory of `rhizome snapshot export` on stores of ~100 MB, ~1 GB and ~3 GB: the export
  * streams from one read transaction, so its memory must stay flat as the store grows (issue 8:
  * the larger may peak at most 1.2× the smaller).
  *
- * Builds both stores in a temporary directory, then exports each in a child `deno run` with the
- * `rhizome` task's permissions, sampling the child's `VmRSS` and `VmHWM` from
- * `/proc/<pid>/status` (through `cat`: Deno refuses direct `/proc` reads without `-A`) every
- * {@link SAMPLE_MS} ms. Prints one JSON object; the directory is removed at the end. Linux only.
+ * Builds each store in a temporary directory, then exports it in a child `deno run` with the
+ * `rhizome` task's permissions, reading the child's `VmHWM` (the kernel's own peak of `VmRSS`),
+ * `RssAnon` and `RssFile` from `/proc/<pid>/status` (through `cat`: Deno refuses direct `/proc`
+ * reads without `-A`) every {@link SAMPLE_MS} ms. Prints one JSON object; the directory is
+ * removed at the end. Linux only. `deno task bench` runs it for 100MB and 1GB after the benches;
+ * `deno task bench:snapshot-rss` for all three sizes.
  *
  *     deno run --no-prompt --allow-read --allow-write --allow-env --allow-ffi --allow-run \
- *       --allow-sys scripts/snapshot_rss.ts
+ *       --allow-sys scripts/snapshot_rss.ts [--sizes 100MB,1GB,3GB] [--stores DIR] [--trace]
+ *
+ * `--stores DIR` builds the stores in DIR and keeps them there, reusing those already built (a
+ * store is rebuilt when its record count differs); `--trace` prints to stderr, as JSON lines,
+ * each sample at which the export's peak rose, with the time since it started.
  *
  * @module
  */
 
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import denoConfig from "../deno.json" with { type: "json" };
 import { resolveConfig } from "../src/core/config.ts";
 import { SystemClock } from "../src/core/system_clock.ts";
@@ -32,11 +39,15 @@ import { permissionFlags } from "./compile.ts";
 
 /** Payload bytes of a record. */
 const PAYLOAD_BYTES = 4096;
+/** An encoded record's bytes beyond its payload. */
+const RECORD_OVERHEAD_BYTES =
+  encodeRecord({ kind: RecordKind.immutable, payload: new Uint8Array(PAYLOAD_BYTES) }).length -
+  PAYLOAD_BYTES;
 /** Concurrent puts while building (LMDB commits one event-loop turn's together). */
 const BUILD_BATCH = 2_000;
 /** How often the child's memory is read. */
 const SAMPLE_MS = 50;
-/** The stores measured: record bytes of each. */
+/** The stores that can be measured: record bytes of each. */
 const SIZES = [
   { name: "100MB", bytes: 100e6 },
   { name: "1GB", bytes: 1e9 },
@@ -75,6 +86,24 @@ async function build(dataDir: DataDir, records: number): Promise<number> {
   return bytes;
 }
 
+/** The records of a store already built in `dataDir`, or undefined when there is none. */
+async function builtCount(dataDir: DataDir): Promise<number | undefined> {
+  if (!await Deno.stat(dataDir.recordsPath).catch(() => undefined)) return undefined;
+  const store = RecordStore.open({
+    path: dataDir.recordsPath,
+    rules: recordRules,
+    clock: new SystemClock(),
+    classes: config.store,
+    quota: { bytesMax: Number.MAX_SAFE_INTEGER, recordsMax: Number.MAX_SAFE_INTEGER },
+    readOnly: true,
+  });
+  try {
+    return store.stats().values;
+  } finally {
+    await store.close();
+  }
+}
+
 /** What a process holds, in kB. */
 interface Memory {
   /** Resident, all of it: `VmRSS`. */
@@ -102,8 +131,22 @@ async function memoryOf(pid: number): Promise<Memory | undefined> {
   return { rss, hwm: field("VmHWM"), anon: field("RssAnon"), file: field("RssFile") };
 }
 
+/**
+ * Runs `rhizome --version` once, unmeasured: the first `deno run` after a source change
+ * transpiles the changed modules, memory the export itself never needs (a compiled binary never
+ * transpiles), so the first store measured would not be measured like the others.
+ */
+async function warmUp(): Promise<void> {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissionFlags(denoConfig.tasks.rhizome), MAIN, "--version"],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) throw new Error(`rhizome --version failed: ${new TextDecoder().decode(stderr)}`);
+}
+
 /** Exports a data dir in a child process, sampling its memory; returns seconds and peaks (MB). */
-async function measureExport(dataDir: DataDir, out: string) {
+async function measureExport(dataDir: DataDir, out: string, trace: boolean) {
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -129,6 +172,10 @@ async function measureExport(dataDir: DataDir, out: string) {
   const sampling = (async () => {
     while (!done) {
       const memory = await memoryOf(child.pid);
+      if (trace && memory && memory.hwm > peak.hwm) {
+        const seconds = Number(((performance.now() - started) / 1000).toFixed(2));
+        console.error(JSON.stringify({ seconds, ...memory }));
+      }
       for (const name of ["rss", "hwm", "anon", "file"] as const) {
         if (Number.isFinite(memory?.[name])) peak[name] = Math.max(peak[name], memory![name]);
       }
@@ -146,20 +193,45 @@ async function measureExport(dataDir: DataDir, out: string) {
   return { seconds, peak, summary };
 }
 
-const root = await Deno.makeTempDir({ prefix: "rhizome-snapshot-rss-" });
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    sizes: { type: "string", default: SIZES.map((size) => size.name).join(",") },
+    stores: { type: "string" },
+    trace: { type: "boolean", default: false },
+  },
+});
+const chosen = values.sizes.split(",").map((name) => {
+  const size = SIZES.find((known) => known.name === name);
+  if (!size) {
+    console.error(`--sizes: unknown size ${JSON.stringify(name)} (known: 100MB, 1GB, 3GB)`);
+    Deno.exit(2);
+  }
+  return size;
+});
+
+await warmUp();
+const root = values.stores ?? await Deno.makeTempDir({ prefix: "rhizome-snapshot-rss-" });
+if (values.stores) await Deno.mkdir(root, { recursive: true });
 try {
   const results: Record<string, unknown> = {};
   const peaks: number[] = [];
   const anonPeaks: number[] = [];
-  for (const size of SIZES) {
+  for (const size of chosen) {
     const dataDir = new DataDir(join(root, size.name));
-    const records = Math.ceil(size.bytes / (PAYLOAD_BYTES + 8));
+    const records = Math.ceil(size.bytes / (PAYLOAD_BYTES + RECORD_OVERHEAD_BYTES));
     const buildStarted = performance.now();
-    const recordBytes = await build(dataDir, records);
+    const built = values.stores ? await builtCount(dataDir) : undefined;
+    if (built !== undefined && built !== records) {
+      await Deno.remove(dataDir.path, { recursive: true });
+    }
+    const recordBytes = built === records
+      ? records * (PAYLOAD_BYTES + RECORD_OVERHEAD_BYTES)
+      : await build(dataDir, records);
     const buildSeconds = (performance.now() - buildStarted) / 1000;
     const storeFileBytes = (await Deno.stat(dataDir.recordsPath)).size;
     const out = join(root, `${size.name}.snapshot.gz`);
-    const measured = await measureExport(dataDir, out);
+    const measured = await measureExport(dataDir, out, values.trace);
     // VmHWM is the kernel's own high-water mark, exact; the sampled VmRSS may miss a spike.
     peaks.push(Math.max(measured.peak.rss, measured.peak.hwm));
     anonPeaks.push(measured.peak.anon);
@@ -180,23 +252,25 @@ try {
       peak_rss_anon_mb: mb(measured.peak.anon),
       peak_rss_file_mb: mb(measured.peak.file),
     };
-    await Deno.remove(dataDir.path, { recursive: true });
+    if (!values.stores) await Deno.remove(dataDir.path, { recursive: true });
     await Deno.remove(out);
   }
-  // The store is read through memory maps: pages count in VmRSS as they are read (RssFile). The
-  // read-only store maps the file in chunks and unmaps the least recently used once LMDB's chunk
-  // cache is full, so RssFile grows with the store until that bound (about 0.5 GB here) and then
-  // stays; RssAnon is the export's own memory (V8's heap grows lazily before it collects).
-  const ratio = (a: number, b: number) => Number((b / a).toFixed(3));
+  // The store is read through a memory map: the pages a read touches count in VmRSS (RssFile)
+  // until the read-only store unmaps them again, every few hundred entries. RssAnon is the
+  // export's own memory, which a garbage collection every 32 MiB of records keeps level.
+  const ratios: Record<string, number> = {};
+  const anonRatios: Record<string, number> = {};
+  for (let index = 1; index < chosen.length; index++) {
+    const pair = `${chosen[index].name}/${chosen[index - 1].name}`;
+    ratios[pair] = Number((peaks[index] / peaks[index - 1]).toFixed(3));
+    anonRatios[pair] = Number((anonPeaks[index] / anonPeaks[index - 1]).toFixed(3));
+  }
   console.log(JSON.stringify({
     ...results,
-    peak_rss_ratio_1gb_to_100mb: ratio(peaks[0], peaks[1]),
-    peak_rss_ratio_3gb_to_1gb: ratio(peaks[1], peaks[2]),
-    peak_rss_anon_ratio_1gb_to_100mb: ratio(anonPeaks[0], anonPeaks[1]),
-    peak_rss_anon_ratio_3gb_to_1gb: ratio(anonPeaks[1], anonPeaks[2]),
-    flat_rss_100mb_to_1gb: ratio(peaks[0], peaks[1]) <= 1.2,
-    flat_rss_1gb_to_3gb: ratio(peaks[1], peaks[2]) <= 1.2,
+    peak_rss_ratio: ratios,
+    peak_rss_anon_ratio: anonRatios,
+    flat: Object.values(ratios).every((ratio) => ratio <= 1.2),
   }));
 } finally {
-  await Deno.remove(root, { recursive: true });
+  if (!values.stores) await Deno.remove(root, { recursive: true });
 }

@@ -22,6 +22,7 @@ import {
   StoreError,
   UsageError,
 } from "../core/errors.ts";
+import { collectGarbage } from "../core/heap.ts";
 import { describeOsError } from "../core/os_error.ts";
 import { SystemClock } from "../core/system_clock.ts";
 import { globalIndexReferences } from "../content/global_indexes.ts";
@@ -43,6 +44,13 @@ export const SNAPSHOTS_FOLDER = "snapshots";
 
 /** Record frames gathered into one chunk for the compressor: fewer, larger writes. */
 const CHUNK_BYTES_TARGET = 256 * 1024;
+
+/**
+ * Record bytes between two full garbage collections. Each record is copied a few times on its
+ * way to the compressor; collected this often, the heap and the dead buffers stay at the same few
+ * tens of MiB for a store of 100 MB or of 3 GB, at a few milliseconds per collection.
+ */
+const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
 
 /** A snapshot file name `export` gives in a directory: UTC time, node ID prefix, a counter. */
 const SNAPSHOT_NAME = /^rhizome-(\d{8}T\d{6}Z)-([0-9a-f]{12})(?:-(\d+))?\.snapshot\.gz$/;
@@ -131,6 +139,8 @@ export async function exportSnapshot(options: ExportOptions): Promise<ExportSumm
     try {
       const writer = new SnapshotFrameWriter(identity);
       const selection = options.scope === "global" ? selectGlobal(view, createdAtMs) : view;
+      // The counting walks left garbage; the export's own memory starts from a clean heap.
+      collectGarbage();
       const frames = frameStream(writer, selection, options.scope, createdAtMs, options.onProgress);
       let path = "-";
       let bytes = 0;
@@ -259,6 +269,7 @@ function frameStream(
 ): ReadableStream<Uint8Array> {
   let ended = false;
   let recordBytes = 0;
+  let collectedAtBytes = 0;
   const total = Object.values(view.countsByKind).reduce((sum, count) => sum + count, 0);
   return new ReadableStream<Uint8Array>({
     start(controller) {
@@ -289,6 +300,10 @@ function frameStream(
         recordBytes += bytes.length;
       }
       onProgress?.(writer.recordCount, recordBytes, total);
+      if (recordBytes - collectedAtBytes >= COLLECT_EVERY_BYTES) {
+        collectGarbage();
+        collectedAtBytes = recordBytes;
+      }
       controller.enqueue(joinParts(parts));
       if (ended) controller.close();
     },

@@ -13,7 +13,9 @@
  * - `info`: `format` → the store format, checked at open.
  *
  * A second process may open the same file read-only (LMDB readers never block the writer):
- * `rhizome snapshot export` reads a node's store while it runs.
+ * `rhizome snapshot export` reads a node's store while it runs. Such a reader unmaps the pages
+ * its reads mapped every few hundred entries, so a walk of the whole store keeps its memory
+ * flat (`mapped_pages.ts`).
  *
  * @module
  */
@@ -44,6 +46,7 @@ import {
   type RecordScore,
   type Room,
 } from "./eviction.ts";
+import { MappedFilePages } from "./mapped_pages.ts";
 import { decodeMeta, encodeMeta, type RecordMeta } from "./record_meta.ts";
 import type { RecordRules, VerifiedRecord } from "./record_rules.ts";
 import type { StoredValue, ValueStore, ValueStoreStats } from "./value_store.ts";
@@ -207,6 +210,8 @@ export class RecordStore implements ValueStore {
   #counts = emptyCounts([]);
   #quota: { bytesMax: number; recordsMax: number };
   #closed = false;
+  /** A read-only store's releaser of mapped pages; undefined when writable or unsupported. */
+  readonly #mappedPages: MappedFilePages | undefined;
   readonly #events = {
     evicted: 0,
     expired: 0,
@@ -222,6 +227,7 @@ export class RecordStore implements ValueStore {
     this.#expiry = root.openDB<Uint8Array, Uint8Array>({ name: "expiry", ...binary });
     this.#quarantine = root.openDB<Uint8Array, Uint8Array>({ name: "quarantine", ...binary });
     this.#score = options.score ?? classScore;
+    this.#mappedPages = options.readOnly ? MappedFilePages.open(options.path) : undefined;
     this.#quota = { ...options.quota };
     this.#retentionMs = Object.fromEntries(
       RECORD_CLASSES.map((name) => [name, options.classes[name].retention_s * 1000]),
@@ -239,15 +245,7 @@ export class RecordStore implements ValueStore {
     const readOnly = options.readOnly ?? false;
     let root: RootDatabase;
     try {
-      // A reader (snapshot export) maps the file in chunks it unmaps again, so walking a large
-      // store does not leave every page it touched resident in this process.
-      root = open({
-        path: options.path,
-        maxDbs: 8,
-        noSubdir: true,
-        readOnly,
-        remapChunks: readOnly,
-      });
+      root = open({ path: options.path, maxDbs: 8, noSubdir: true, readOnly });
     } catch (error) {
       throw new StoreError(
         "STORE_UNUSABLE",
@@ -269,7 +267,8 @@ export class RecordStore implements ValueStore {
         );
       }
       const store = new RecordStore(options, root);
-      store.#recount();
+      // A read-only store counts when asked (`stats`), since another process writes.
+      if (!readOnly) store.#recount();
       return store;
     } catch (error) {
       void root.close();
@@ -363,6 +362,7 @@ export class RecordStore implements ValueStore {
     const countsByKind: Record<string, number> = {};
     for (const name of kindNames) countsByKind[name] = 0;
     for (const { value } of this.#meta.getRange({ transaction })) {
+      this.#mappedPages?.afterRead();
       const meta = decodeMeta(value);
       if (!meta || meta.expiresAtMs <= nowMs) continue;
       const name = kindNames[meta.kind] ?? `kind ${meta.kind}`;
@@ -372,6 +372,7 @@ export class RecordStore implements ValueStore {
     const damaged = new Set<string>();
     const records = this.#records;
     const metaDb = this.#meta;
+    const mappedPages = this.#mappedPages;
     let closed = false;
     function* walk(): Generator<ExportedRecord> {
       for (const { key, value } of metaDb.getRange({ transaction })) {
@@ -380,6 +381,7 @@ export class RecordStore implements ValueStore {
         if (meta && meta.expiresAtMs <= nowMs) continue;
         const found = records.get(key, { transaction });
         const bytes = found === undefined ? undefined : plain(found).slice();
+        mappedPages?.afterRead();
         if (
           !meta || !bytes || bytes.length !== meta.bytes || !bytesEqual(sha256(bytes), meta.hash)
         ) {
@@ -404,6 +406,7 @@ export class RecordStore implements ValueStore {
       kindOf(key: Uint8Array): string | undefined {
         if (closed) return undefined;
         const found = metaDb.get(key, { transaction });
+        mappedPages?.afterRead();
         const meta = found === undefined ? undefined : decodeMeta(found);
         if (!meta || meta.expiresAtMs <= nowMs) return undefined;
         return kindNames[meta.kind] ?? `kind ${meta.kind}`;
@@ -925,6 +928,7 @@ export class RecordStore implements ValueStore {
   #recount(): void {
     this.#counts = emptyCounts(this.#options.rules.kindNames);
     for (const { value } of this.#meta.getRange({})) {
+      this.#mappedPages?.afterRead();
       const meta = decodeMeta(value);
       if (meta) this.#count(meta, 1);
     }
