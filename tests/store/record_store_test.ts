@@ -127,6 +127,59 @@ Deno.test("a mutable record is replaced by a higher sequence only", async () => 
   });
 });
 
+Deno.test("putRecords stores many in one transaction, each put refused or done on its own", async () => {
+  await withTempDir(async (directory) => {
+    const { store } = openStore(directory, { quota: { bytesMax: 1 << 30, recordsMax: 5 } });
+    const v2 = mutable(2);
+    await store.putRecord(v2.key, v2.bytes);
+    const fresh = immutable("fresh");
+    const forged = mutable(3);
+    forged.bytes[forged.bytes.length - 1] ^= 1;
+    const stale = mutable(1);
+    const again = immutable("fresh");
+    const results = await store.putRecords([
+      { key: fresh.key, bytes: fresh.bytes, options: { class: "popular", ttlMs: 60_000 } },
+      { key: forged.key, bytes: forged.bytes },
+      { key: stale.key, bytes: stale.bytes },
+      // The same record later in the batch sees the first one's write.
+      { key: again.key, bytes: again.bytes },
+      { key: v2.key, bytes: v2.bytes },
+    ]);
+    assert.equal(results.length, 5);
+    assert.deepEqual(
+      results.map((result) => "status" in result ? result.status : result.code),
+      ["stored", "RECORD_INVALID", "RECORD_STALE", "renewed", "renewed"],
+    );
+    assert.match((results[1] as Error).message, /signature/);
+    const held = store.getRecord(fresh.key)!;
+    assert.equal(held.class, "popular");
+    assertBytes(store.getRecord(v2.key)!.value, v2.bytes);
+    const stats = store.stats();
+    assert.equal(stats.values, 2);
+    assert.equal(stats.refused.invalid, 1);
+    assert.equal(stats.refused.stale, 1);
+
+    // Past the quota, only the puts that find no room are refused.
+    const many = Array.from({ length: 5 }, (_, index) => immutable(`many ${index}`));
+    const full = await store.putRecords(
+      many.map(({ key, bytes }) => ({ key, bytes, options: { class: "personal" } })),
+    );
+    assert.deepEqual(
+      full.map((result) => "status" in result ? result.status : result.code),
+      ["stored", "stored", "stored", "STORE_FULL", "STORE_FULL"],
+    );
+    assert.equal(store.stats().values, 5);
+    assert.equal(store.stats().refused.full, 2);
+    assert.deepEqual(await store.putRecords([]), []);
+    await store.close();
+    await rejects(
+      store.putRecords([{ key: fresh.key, bytes: fresh.bytes }]),
+      "STORE_UNUSABLE",
+      /closed/,
+    );
+  });
+});
+
 Deno.test("sets merge by union, one entry per writer, within their bound", async () => {
   await withTempDir(async (directory) => {
     const { store } = openStore(directory);
