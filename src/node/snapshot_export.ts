@@ -23,6 +23,7 @@ import {
   UsageError,
 } from "../core/errors.ts";
 import { collectGarbage } from "../core/heap.ts";
+import { getLog } from "../core/log.ts";
 import { describeOsError } from "../core/os_error.ts";
 import { SystemClock } from "../core/system_clock.ts";
 import { globalIndexReferences } from "../content/global_indexes.ts";
@@ -132,6 +133,7 @@ export async function exportSnapshot(options: ExportOptions): Promise<ExportSumm
     // A read-only store never writes, so its quota is never applied.
     quota: { bytesMax: Number.MAX_SAFE_INTEGER, recordsMax: Number.MAX_SAFE_INTEGER },
     readOnly: true,
+    log: getLog("store"),
   });
   try {
     const createdAtMs = clock.nowMs();

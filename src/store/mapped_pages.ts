@@ -10,14 +10,22 @@
  * through.
  *
  * The mapping's address is not exposed by lmdb-js, so each release reads `/proc/self/maps`
- * afresh (LMDB moves the map when the file outgrows it) and advises only the ranges that map
- * this file without write permission. Both go through libc by FFI: Deno refuses to read
- * `/proc/self` without `--allow-all`, and the store already needs `--allow-ffi`.
+ * afresh (LMDB maps the file anew when it outgrows the map) and advises only the ranges that map
+ * this file shared and without write permission, as LMDB maps a read-only environment. Both go
+ * through libc by FFI: Deno refuses to read `/proc/self` without `--allow-all`, and the store
+ * already needs `--allow-ffi`.
+ *
+ * Why a range read from the maps is still the file's when it is advised: the two happen in one
+ * synchronous run on the JavaScript thread, which is the only one that reads through this
+ * environment, and lmdb-js unmaps a read-only environment's map only when it closes (a larger
+ * file gets a new mapping; the old one stays). Were a range unmapped and reused in between,
+ * `MADV_DONTNEED` would zero the memory mapped there; so this must never be used with lmdb-js's
+ * `remapChunks`, which unmaps chunks as reads go.
  *
  * When to release: {@link MappedFilePages.afterRead} releases every {@link mappedReleaseReads}
  * reads.
  *
- * Linux only; elsewhere {@link MappedFilePages.open} returns `undefined` and pages stay mapped
+ * Linux with glibc only; elsewhere {@link MappedFilePages.open} throws and pages stay mapped
  * until the store closes.
  *
  * @module
@@ -34,8 +42,11 @@ const MAPS_BYTES_MAX = 4 * 1024 * 1024;
 /** One read of `/proc/self/maps`. */
 const MAPS_READ_BYTES = 64 * 1024;
 
-/** A mapping's line: start-end perms offset dev inode, then the path after the padding. */
-const MAPS_LINE = /^([0-9a-f]+)-([0-9a-f]+) ([r-][w-][x-][ps]) \S+ \S+ \S+ +(.*)$/;
+/**
+ * A shared read-only mapping's line: start-end, permissions `r--s` or `r-xs`, offset, device,
+ * inode, then the path after the padding.
+ */
+const MAPS_LINE = /^([0-9a-f]+)-([0-9a-f]+) r-[x-]s \S+ \S+ \S+ +(.*)$/;
 
 const LIBC_SYMBOLS = {
   fopen: { parameters: ["buffer", "buffer"], result: "pointer" },
@@ -46,17 +57,19 @@ const LIBC_SYMBOLS = {
 
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 
-let libc: Libc | null | undefined;
+let libc: { symbols?: Libc; problem: string } | undefined;
 
-/** libc's functions, or `null` where this is not Linux with glibc or FFI is not allowed. */
-function loadLibc(): Libc | null {
-  if (libc !== undefined) return libc;
-  libc = null;
-  if (Deno.build.os !== "linux") return libc;
+/** libc's functions, or why they are not to be had: not Linux, no glibc, FFI not allowed. */
+function loadLibc(): { symbols?: Libc; problem: string } {
+  if (libc) return libc;
+  if (Deno.build.os !== "linux") {
+    libc = { problem: `${Deno.build.os} has no /proc/self/maps` };
+    return libc;
+  }
   try {
-    libc = Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
-  } catch {
-    // No glibc (musl), or no FFI permission: pages then stay mapped; reads are unaffected.
+    libc = { symbols: Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols, problem: "" };
+  } catch (error) {
+    libc = { problem: `cannot load libc.so.6: ${(error as Error).message ?? error}` };
   }
   return libc;
 }
@@ -76,24 +89,25 @@ export class MappedFilePages {
    * Prepares to release the pages of `path`'s mappings.
    *
    * @param path The mapped file (resolved: `/proc/self/maps` names files by their real path).
-   * @returns The releaser, or `undefined` where releasing is not possible (not Linux, no glibc,
-   *   no FFI permission, the path unresolvable).
+   * @returns The releaser.
+   * @throws {Error} Saying why releasing is not possible: not Linux, no glibc, no FFI
+   *   permission, the path unresolvable.
    */
-  static open(path: string): MappedFilePages | undefined {
+  static open(path: string): MappedFilePages {
     const found = loadLibc();
-    if (!found) return undefined;
-    try {
-      return new MappedFilePages(found, Deno.realPathSync(path));
-    } catch {
-      return undefined;
-    }
+    if (!found.symbols) throw new Error(found.problem);
+    return new MappedFilePages(found.symbols, Deno.realPathSync(path));
   }
 
-  /** Counts one read through the mapping; every {@link mappedReleaseReads}, releases. */
-  afterRead(): void {
-    if (++this.#readsSinceRelease < mappedReleaseReads) return;
+  /**
+   * Counts one read through the mapping; every {@link mappedReleaseReads}, releases.
+   *
+   * @returns The bytes advised when it released, else `undefined`.
+   */
+  afterRead(): number | undefined {
+    if (++this.#readsSinceRelease < mappedReleaseReads) return undefined;
     this.#readsSinceRelease = 0;
-    this.release();
+    return this.release();
   }
 
   /**
@@ -106,7 +120,7 @@ export class MappedFilePages {
     let advised = 0;
     for (const line of this.#mapsLines()) {
       const match = MAPS_LINE.exec(line);
-      if (!match || match[4] !== this.#path || match[3][1] === "w") continue;
+      if (!match || match[3] !== this.#path) continue;
       const start = BigInt(`0x${match[1]}`);
       const length = BigInt(`0x${match[2]}`) - start;
       // A failure (the range gone meanwhile) leaves the pages mapped: harmless, so not raised.

@@ -222,6 +222,7 @@ export class RecordStore implements ValueStore {
   #closed = false;
   /** A read-only store's releaser of mapped pages; undefined when writable or unsupported. */
   readonly #mappedPages: MappedFilePages | undefined;
+  #releaseMissWarned = false;
   readonly #events = {
     evicted: 0,
     expired: 0,
@@ -237,7 +238,7 @@ export class RecordStore implements ValueStore {
     this.#expiry = root.openDB<Uint8Array, Uint8Array>({ name: "expiry", ...binary });
     this.#quarantine = root.openDB<Uint8Array, Uint8Array>({ name: "quarantine", ...binary });
     this.#score = options.score ?? classScore;
-    this.#mappedPages = options.readOnly ? MappedFilePages.open(options.path) : undefined;
+    this.#mappedPages = options.readOnly ? this.#openMappedPages() : undefined;
     this.#quota = { ...options.quota };
     this.#retentionMs = Object.fromEntries(
       RECORD_CLASSES.map((name) => [name, options.classes[name].retention_s * 1000]),
@@ -372,7 +373,7 @@ export class RecordStore implements ValueStore {
     const countsByKind: Record<string, number> = {};
     for (const name of kindNames) countsByKind[name] = 0;
     for (const { value } of this.#meta.getRange({ transaction })) {
-      this.#mappedPages?.afterRead();
+      this.#afterRead();
       const meta = decodeMeta(value);
       if (!meta || meta.expiresAtMs <= nowMs) continue;
       const name = kindNames[meta.kind] ?? `kind ${meta.kind}`;
@@ -382,7 +383,7 @@ export class RecordStore implements ValueStore {
     const damaged = new Set<string>();
     const records = this.#records;
     const metaDb = this.#meta;
-    const mappedPages = this.#mappedPages;
+    const afterRead = () => this.#afterRead();
     let closed = false;
     function* walk(): Generator<ExportedRecord> {
       for (const { key, value } of metaDb.getRange({ transaction })) {
@@ -391,7 +392,7 @@ export class RecordStore implements ValueStore {
         if (meta && meta.expiresAtMs <= nowMs) continue;
         const found = records.get(key, { transaction });
         const bytes = found === undefined ? undefined : plain(found).slice();
-        mappedPages?.afterRead();
+        afterRead();
         if (
           !meta || !bytes || bytes.length !== meta.bytes || !bytesEqual(sha256(bytes), meta.hash)
         ) {
@@ -416,7 +417,7 @@ export class RecordStore implements ValueStore {
       kindOf(key: Uint8Array): string | undefined {
         if (closed) return undefined;
         const found = metaDb.get(key, { transaction });
-        mappedPages?.afterRead();
+        afterRead();
         const meta = found === undefined ? undefined : decodeMeta(found);
         if (!meta || meta.expiresAtMs <= nowMs) return undefined;
         return kindNames[meta.kind] ?? `kind ${meta.kind}`;
@@ -980,11 +981,38 @@ export class RecordStore implements ValueStore {
     }
   }
 
+  #openMappedPages(): MappedFilePages | undefined {
+    try {
+      return MappedFilePages.open(this.#options.path);
+    } catch (error) {
+      // Expected where there is no /proc/self/maps; on Linux it means memory grows with reads.
+      if (Deno.build.os === "linux") {
+        this.#options.log?.warning(
+          "cannot release the mapped pages of {path} ({problem}): a walk of the whole store " +
+            "keeps them all resident",
+          { path: this.#options.path, problem: (error as Error).message ?? String(error) },
+        );
+      }
+      return undefined;
+    }
+  }
+
+  /** After a read of a read-only store: its mapped pages are released every so many reads. */
+  #afterRead(): void {
+    if (this.#mappedPages?.afterRead() !== 0 || this.#releaseMissWarned) return;
+    this.#releaseMissWarned = true;
+    this.#options.log?.warning(
+      "found no mapping of {path} to release (moved or replaced while open?): a walk of the " +
+        "whole store keeps its pages resident",
+      { path: this.#options.path },
+    );
+  }
+
   /** Counts every record afresh from the metadata. */
   #recount(): void {
     this.#counts = emptyCounts(this.#options.rules.kindNames);
     for (const { value } of this.#meta.getRange({})) {
-      this.#mappedPages?.afterRead();
+      this.#afterRead();
       const meta = decodeMeta(value);
       if (meta) this.#count(meta, 1);
     }
