@@ -2,7 +2,8 @@
  * Snapshot export and import rates, beside a raw LMDB scan of the same store in the same run:
  * the scan is the floor an export cannot beat (it reads the same records), so the ratios
  * `deno task bench` prints are what framing, signing, hashing and gzip cost on top of reading,
- * and what verification and validated puts cost on an import.
+ * what a `verify` costs (gunzip, hash, signature, every record checked), and what an import costs
+ * (a verify, then a second read whose records go through the store's validated puts).
  *
  * The store ({@link RECORDS} immutable records of {@link PAYLOAD_BYTES} payload bytes) is built
  * once, outside the timings. Every bench handles the whole store, so records/s is
@@ -107,19 +108,18 @@ Deno.bench({
   },
 });
 
+/** The file the export bench wrote, or one made here when a bench runs alone (`--filter`). */
+async function ensureSnapshot(): Promise<void> {
+  if (await Deno.stat(snapshotPath).catch(() => undefined)) return;
+  await exportSnapshot({ dataDir: source, classes: config.store, out: snapshotPath, scope: "all" });
+}
+
 Deno.bench({
   name: `snapshot verify (${label})`,
   group: "snapshot",
   n: 5,
   async fn() {
-    if (!await Deno.stat(snapshotPath).catch(() => undefined)) {
-      await exportSnapshot({
-        dataDir: source,
-        classes: config.store,
-        out: snapshotPath,
-        scope: "all",
-      });
-    }
+    await ensureSnapshot();
     const summary = await verifySnapshot(snapshotPath);
     if (summary.records !== RECORDS) throw new Error(`verified ${summary.records} records`);
   },
@@ -131,15 +131,7 @@ Deno.bench({
   group: "snapshot",
   n: 3,
   async fn(b) {
-    // The file the export bench wrote, or one made here when this bench runs alone.
-    if (!await Deno.stat(snapshotPath).catch(() => undefined)) {
-      await exportSnapshot({
-        dataDir: source,
-        classes: config.store,
-        out: snapshotPath,
-        scope: "all",
-      });
-    }
+    await ensureSnapshot();
     const target = join(dir, `import-${imports++}`);
     b.start();
     const summary = await importSnapshot({
