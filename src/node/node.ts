@@ -32,7 +32,6 @@ import {
   signedEntrySet,
 } from "../content/key_schema.ts";
 import { decodeRecord, encodeRecord, recordKey, RecordKind } from "../content/records.ts";
-import { recordRules } from "../content/record_rules.ts";
 import { Publisher } from "../discussion/publisher.ts";
 import { Reader } from "../discussion/reader.ts";
 import type {
@@ -53,12 +52,13 @@ import type { Address } from "../net/address.ts";
 import { SecureChannel } from "../net/secure_channel.ts";
 import { StreamClient, StreamListener, type StreamPeer } from "../net/stream_transport.ts";
 import { canonicalUdpAddress, UdpTransport } from "../net/udp_transport.ts";
-import { RecordStore } from "../store/record_store.ts";
+import type { RecordStore } from "../store/record_store.ts";
 import { AuthorKeys } from "./author_keys.ts";
 import { cryptoRandomBytes, CryptoRng } from "./crypto_rng.ts";
 import { DhtRecordNetwork } from "./dht_record_network.ts";
 import { acquireDataDirLock, type DataDirLock } from "./data_dir_lock.ts";
 import type { DataDir } from "./data_dir.ts";
+import { openDataDirStore } from "./data_dir_store.ts";
 import { createIdentity, readIdentity } from "./identity_file.ts";
 import { chooseNodeType, type NodeTypeChoice, shouldReclassify } from "./node_type.ts";
 import { readPeerFile, writePeerFile } from "./peer_file.ts";
@@ -263,13 +263,10 @@ export class RhizomeNode {
         resources: describeResources(resources),
       });
       const profile = config.profiles[choice.type];
-      const store = RecordStore.open({
-        path: dataDir.recordsPath,
-        rules: recordRules,
+      const store = openDataDirStore(dataDir, {
         clock,
         classes: config.store,
         quota: { bytesMax: profile.disk_bytes_max, recordsMax: profile.records_max },
-        log: getLog("store"),
       });
       opened.push(store);
       let receive = (_from: Address, _bytes: Uint8Array) => {};

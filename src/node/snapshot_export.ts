@@ -23,20 +23,15 @@ import {
   UsageError,
 } from "../core/errors.ts";
 import { collectGarbage } from "../core/heap.ts";
-import { getLog } from "../core/log.ts";
 import { describeOsError } from "../core/os_error.ts";
 import { SystemClock } from "../core/system_clock.ts";
 import { globalIndexReferences } from "../content/global_indexes.ts";
 import { decodeStoredRecord } from "../content/records.ts";
-import { recordRules } from "../content/record_rules.ts";
 import { toHex } from "../core/bytes.ts";
 import { syncDirectory } from "../store/atomic_file.ts";
-import {
-  type ExportedRecord,
-  RecordStore,
-  type RecordStoreSnapshot,
-} from "../store/record_store.ts";
+import type { ExportedRecord, RecordStoreSnapshot } from "../store/record_store.ts";
 import type { DataDir } from "./data_dir.ts";
+import { openDataDirStore } from "./data_dir_store.ts";
 import { readIdentity } from "./identity_file.ts";
 import { SnapshotFrameWriter, type SnapshotScope } from "./snapshot_format.ts";
 
@@ -125,16 +120,7 @@ export async function exportSnapshot(options: ExportOptions): Promise<ExportSumm
   if (target.kind === "directory" && options.keep !== undefined && options.keep < 1) {
     throw new UsageError("--keep needs a count of at least 1");
   }
-  const store = RecordStore.open({
-    path: dataDir.recordsPath,
-    rules: recordRules,
-    clock,
-    classes: options.classes,
-    // A read-only store never writes, so its quota is never applied.
-    quota: { bytesMax: Number.MAX_SAFE_INTEGER, recordsMax: Number.MAX_SAFE_INTEGER },
-    readOnly: true,
-    log: getLog("store"),
-  });
+  const store = openDataDirStore(dataDir, { clock, classes: options.classes, readOnly: true });
   try {
     const createdAtMs = clock.nowMs();
     const view = store.readTransactionSnapshot(createdAtMs);

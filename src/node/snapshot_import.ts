@@ -16,8 +16,9 @@ import { NodeId } from "../core/node_id.ts";
 import { describeOsError } from "../core/os_error.ts";
 import { SystemClock } from "../core/system_clock.ts";
 import { recordRules } from "../content/record_rules.ts";
-import { type PutOutcome, type RecordPut, RecordStore } from "../store/record_store.ts";
+import type { PutOutcome, RecordPut, RecordStore } from "../store/record_store.ts";
 import type { DataDir } from "./data_dir.ts";
+import { openDataDirStore } from "./data_dir_store.ts";
 import { acquireDataDirLock, type DataDirLock } from "./data_dir_lock.ts";
 import { chooseNodeType } from "./node_type.ts";
 import { measureResources } from "./resources.ts";
@@ -214,9 +215,7 @@ export async function importSnapshot(options: ImportOptions): Promise<ImportSumm
     const resources = await measureResources(dataDir.path);
     const type = chooseNodeType(config.node.type, undefined, resources, config.profiles).type;
     const profile = config.profiles[type];
-    const store = RecordStore.open({
-      path: dataDir.recordsPath,
-      rules: recordRules,
+    const store = openDataDirStore(dataDir, {
       clock,
       classes: config.store,
       quota: { bytesMax: profile.disk_bytes_max, recordsMax: profile.records_max },
