@@ -14,8 +14,8 @@
  *
  * A second process may open the same file read-only (LMDB readers never block the writer):
  * `rhizome snapshot export` reads a node's store while it runs. Such a reader unmaps the pages
- * its reads mapped every few hundred entries, so a walk of the whole store keeps its memory
- * flat (`mapped_pages.ts`).
+ * its reads mapped every 128 reads, so a walk of the whole store keeps its memory flat
+ * (`mapped_pages.ts`).
  *
  * @module
  */
