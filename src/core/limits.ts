@@ -33,6 +33,22 @@ export const contactUriLengthMax: number = 6 + 52 + 1 + 253 + 6;
 export const bootstrapContactsMax = 256;
 
 /**
+ * How long a node waits for the resolver to answer for one bootstrap host name. A name that
+ * resolves at all does so in well under a second; past this the contact is skipped for this
+ * attempt (the node retries joining with backoff, and resolves again then).
+ */
+export const hostResolveTimeoutMs = 5_000;
+
+/**
+ * Addresses kept of one bootstrap host name. A name for a pool of seeds may list many; a handful
+ * is enough to join, and the DHT finds the rest.
+ */
+export const hostAddressesMax = 8;
+
+/** Bootstrap host names resolved at once: the resolver is asked in parallel, but not 256 times. */
+export const hostResolvesInFlightMax = 8;
+
+/**
  * Largest DHT datagram: IPv6's minimum MTU (1280) less 48 bytes of IPv6 and UDP headers, so no
  * datagram is ever fragmented. A reply with k = 20 IPv6 contacts takes about 900 bytes. Larger
  * payloads use the stream transport. At the limit: the sender refuses to build the message; a

@@ -59,6 +59,7 @@ import {
 import { handshakeClockSkewMsMax } from "./secure_channel.ts";
 import { AEAD_TAG_BYTES } from "./session.ts";
 import { bindError, canonicalUdpAddress } from "./udp_transport.ts";
+import { isHostName } from "./host_names.ts";
 
 /** Bytes of the length prefix before every frame: a u32, big-endian. */
 export const STREAM_LENGTH_PREFIX_BYTES = 4;
@@ -277,9 +278,6 @@ export interface StreamListenerStats {
   /** Connections open now. */
   connections: number;
 }
-
-/** A DNS name as `udp_transport.ts` accepts one: letters, digits, hyphens, dots. */
-const hostNamePattern = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]{1,63})*$/;
 
 /** Wait after a failed accept before the next, so a persistent error does not spin the loop. */
 const acceptRetryDelayMs = 100;
@@ -606,11 +604,7 @@ export class StreamListener {
         `Cannot listen on ${shown}: the port must be a whole number from 0 to 65535`,
       );
     }
-    // All digits and dots is a malformed IPv4 address, not a name: never ask DNS about it.
-    if (
-      isIP(listen.host) === 0 &&
-      (/^[0-9.]*$/.test(listen.host) || !hostNamePattern.test(listen.host))
-    ) {
+    if (isIP(listen.host) === 0 && !isHostName(listen.host)) {
       throw new InvalidInputError(
         `Cannot listen on ${shown}: "${listen.host}" is not an IP address or host name`,
       );

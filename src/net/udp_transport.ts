@@ -38,6 +38,7 @@ import type { Log, LogFields } from "../core/log.ts";
 import { describeOsError } from "../core/os_error.ts";
 import { type Address, ADDRESS_V6_BYTES, decodeAddress, encodeAddress } from "./address.ts";
 import type { Transport } from "./transport.ts";
+import { isHostName } from "./host_names.ts";
 
 /** Where to listen. */
 export interface ListenAddress {
@@ -114,7 +115,6 @@ const canonicalV6Addresses = new Map<string, Address>();
 const octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
 const canonicalIpv4Pattern = new RegExp(`^${octet}(?:\\.${octet}){3}$`);
 const embeddedIpv4Pattern = /^(.*:)([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/;
-const hostNamePattern = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]{1,63})*$/;
 
 /**
  * The canonical {@link Address} of a UDP peer: `a.b.c.d:port` for IPv4 and for IPv4-mapped IPv6
@@ -476,8 +476,7 @@ async function resolveListenHost(
 ): Promise<{ address: string; family: number }> {
   const family = isIP(host);
   if (family !== 0) return { address: host, family };
-  // All digits and dots is a malformed IPv4 address, not a name: never ask DNS about it.
-  if (/^[0-9.]*$/.test(host) || !hostNamePattern.test(host)) {
+  if (!isHostName(host)) {
     throw new InvalidInputError(
       `Cannot listen on ${shown}: "${host}" is not an IP address or host name`,
     );

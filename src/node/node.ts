@@ -49,6 +49,7 @@ import type {
 import { DhtNode } from "../dht/node.ts";
 import type { Contact } from "../dht/types.ts";
 import type { Address } from "../net/address.ts";
+import { type HostResolver, resolveHostName } from "../net/host_names.ts";
 import { SecureChannel } from "../net/secure_channel.ts";
 import { StreamClient, StreamListener, type StreamPeer } from "../net/stream_transport.ts";
 import { canonicalUdpAddress, UdpTransport } from "../net/udp_transport.ts";
@@ -59,6 +60,7 @@ import { DhtRecordNetwork } from "./dht_record_network.ts";
 import { acquireDataDirLock, type DataDirLock } from "./data_dir_lock.ts";
 import type { DataDir } from "./data_dir.ts";
 import { openDataDirStore } from "./data_dir_store.ts";
+import { bootstrapAddresses, type BootstrapContact } from "./bootstrap_addresses.ts";
 import { createIdentity, readIdentity } from "./identity_file.ts";
 import { chooseNodeType, type NodeTypeChoice, shouldReclassify } from "./node_type.ts";
 import { readPeerFile, writePeerFile } from "./peer_file.ts";
@@ -136,6 +138,8 @@ export interface NodeOptions {
   log?: Log;
   /** Time; the system clock when absent. */
   clock?: Clock;
+  /** How bootstrap host names become IP addresses; the operating system's resolver when absent. */
+  resolveHost?: HostResolver;
 }
 
 /** A running node. */
@@ -403,38 +407,66 @@ export class RhizomeNode {
   // --- joining ---
 
   async #join(): Promise<void> {
-    const addresses: Address[] = [];
-    const saved = await readPeerFile(join(this.#options.dataDir.path, PEER_FILE));
-    if (saved && "problem" in saved) {
-      this.#log.warning("ignoring the saved routing table: {problem}", { problem: saved.problem });
-    } else if (saved) {
-      const nearest = [...saved.contacts]
+    const saved: Address[] = [];
+    const savedFile = await readPeerFile(join(this.#options.dataDir.path, PEER_FILE));
+    if (savedFile && "problem" in savedFile) {
+      this.#log.warning("ignoring the saved routing table: {problem}", {
+        problem: savedFile.problem,
+      });
+    } else if (savedFile) {
+      const nearest = [...savedFile.contacts]
         .sort((a, b) => a.id.compareDistance(b.id, this.nodeId))
         .slice(0, savedContactsBootstrapMax);
-      addresses.push(...nearest.map((contact) => contact.address));
+      saved.push(...nearest.map((contact) => contact.address));
     }
+    const contacts: BootstrapContact[] = [];
     for (const uri of this.#options.config.node.bootstrap) {
       const contact = parseContactUri(uri);
-      if (contact.nodeId.equals(this.nodeId)) continue;
-      const address = addressOf(contact.host, contact.port);
-      if (address === undefined) {
-        this.#log.warning("skipping bootstrap contact {uri}: host names are not resolved yet", {
-          uri,
-        });
-        continue;
-      }
-      if (!addresses.includes(address)) addresses.push(address);
+      if (!contact.nodeId.equals(this.nodeId)) contacts.push({ uri, ...contact });
     }
-    if (addresses.length === 0) {
+    if (saved.length === 0 && contacts.length === 0) {
       this.#log.info("no bootstrap contacts: starting a new network");
       this.#announceSeedInBackground();
       return;
     }
-    this.#bootstrap(addresses, 1000);
+    this.#bootstrap(saved, contacts, 1000);
   }
 
-  #bootstrap(addresses: readonly Address[], retryMs: number): void {
+  /**
+   * One attempt to join through the saved peers and the bootstrap contacts, their host names
+   * resolved anew; on failure the next attempt follows after `retryMs`, doubling up to
+   * {@link bootstrapRetryMaxMs}.
+   */
+  #bootstrap(saved: readonly Address[], contacts: readonly BootstrapContact[], retryMs: number) {
     if (this.#stopping) return;
+    const retry = (tried: number, why: string) => {
+      this.#log.warning("{why} ({count} tried); trying again in {seconds} s", {
+        why,
+        count: tried,
+        seconds: retryMs / 1000,
+      });
+      this.#bootstrapTimer = setTimeout(
+        () => this.#bootstrap(saved, contacts, Math.min(retryMs * 2, bootstrapRetryMaxMs)),
+        retryMs,
+      );
+    };
+    const ipv4Only = !this.#udp.address.startsWith("[");
+    const resolve = this.#options.resolveHost ?? resolveHostName;
+    void bootstrapAddresses(contacts, resolve, ipv4Only).then((found) => {
+      if (this.#stopping) return;
+      for (const { uri, problem } of found.problems) {
+        this.#log.warning("skipping bootstrap contact {uri}: {problem}", { uri, problem });
+      }
+      const addresses = [...new Set([...saved, ...found.addresses])];
+      if (addresses.length === 0) {
+        retry(contacts.length, "no bootstrap contact has a usable address");
+        return;
+      }
+      this.#joinThrough(addresses, retry);
+    });
+  }
+
+  #joinThrough(addresses: readonly Address[], retry: (tried: number, why: string) => void) {
     this.#dht.bootstrap(addresses, (result) => {
       if (this.#stopping) return;
       if (result.ok) {
@@ -449,14 +481,7 @@ export class RhizomeNode {
         this.#announceSeedInBackground();
         return;
       }
-      this.#log.warning(
-        "no bootstrap contact answered ({count} tried); trying again in {seconds} s",
-        { count: addresses.length, seconds: retryMs / 1000 },
-      );
-      this.#bootstrapTimer = setTimeout(
-        () => this.#bootstrap(addresses, Math.min(retryMs * 2, bootstrapRetryMaxMs)),
-        retryMs,
-      );
+      retry(addresses.length, "no bootstrap contact answered");
     });
     this.#schedule();
   }
