@@ -33,15 +33,22 @@ export const contactUriLengthMax: number = 6 + 52 + 1 + 253 + 6;
 export const bootstrapContactsMax = 256;
 
 /**
- * How long a node waits for the resolver to answer for one bootstrap host name. A name that
- * resolves at all does so in well under a second; past this the contact is skipped for this
- * attempt (the node retries joining with backoff, and resolves again then).
+ * How long a node waits for the resolver, for one host name and for all the bootstrap names of
+ * one join attempt together. A name that resolves at all does so in well under a second; past
+ * this the names not resolved are skipped for this attempt (the node retries joining with
+ * backoff, and resolves again then), so a dead resolver delays each attempt by at most this.
  */
 export const hostResolveTimeoutMs = 5_000;
 
 /**
- * Addresses kept of one bootstrap host name. A name for a pool of seeds may list many; a handful
- * is enough to join, and the DHT finds the rest.
+ * Lookups of host names not yet settled in a process, counting those whose wait timed out (a
+ * lookup cannot be cancelled). Past this a resolve is refused at once with `UNAVAILABLE`.
+ */
+export const hostLookupsOutstandingMax = 16;
+
+/**
+ * Addresses kept of one bootstrap host name, of the family the node can reach. A name for a pool
+ * of seeds may list many; a handful is enough to join, and the DHT finds the rest.
  */
 export const hostAddressesMax = 8;
 

@@ -1,14 +1,18 @@
 /**
  * The UDP addresses a node's bootstrap contacts name. A contact URI's host is an IP address or a
- * host name (`rhz://…@seed.example.org:7447`); names are resolved through the operating system on
+ * host name (`rhz://…@seed.example.org:7447`). Names are resolved through the operating system on
  * every join attempt, so a seed that moved, or a resolver that was down at start, is found on the
- * next attempt. Only addresses of a family the node's socket can reach are kept.
+ * next attempt. Only addresses of a family the node's socket can reach are asked for and kept.
+ *
+ * `localhost` is 127.0.0.1 without asking the resolver, as the node's own addresses take it: a
+ * node on `[::]` would otherwise also try `::1`, and its join attempt would wait for that
+ * address to time out when the other node listens on IPv4 only.
  *
  * @module
  */
 
 import { RhizomeError } from "../core/errors.ts";
-import { hostResolvesInFlightMax } from "../core/limits.ts";
+import { hostResolvesInFlightMax, hostResolveTimeoutMs } from "../core/limits.ts";
 import type { Address } from "../net/address.ts";
 import { type HostResolver, isHostName } from "../net/host_names.ts";
 import { canonicalUdpAddress } from "../net/udp_transport.ts";
@@ -27,65 +31,86 @@ export interface BootstrapContact {
 export interface BootstrapAddresses {
   /** The addresses, each once, in the contacts' order. */
   addresses: Address[];
-  /** The contacts that gave no address, and why (one line each). */
+  /** The contacts that gave no address, and why (one line each), in the contacts' order. */
   problems: { uri: string; problem: string }[];
 }
 
 /**
- * The addresses of `contacts`: IP hosts as they are, host names resolved (at most
- * {@link hostResolvesInFlightMax} at a time).
+ * The addresses of `contacts`: IP hosts as they are, host names resolved, at most
+ * {@link hostResolvesInFlightMax} at a time and all within `timeoutMs` together.
  *
  * @param contacts The bootstrap contacts.
  * @param resolve How a host name becomes IP addresses.
  * @param ipv4Only Whether the node's socket reaches IPv4 peers only (it listens on an IPv4
  *   address); a dual-stack IPv6 socket reaches both.
+ * @param timeoutMs How long the names may take in all; those not resolved by then are problems.
  * @returns The addresses, and the contacts that gave none.
  */
 export async function bootstrapAddresses(
   contacts: readonly BootstrapContact[],
   resolve: HostResolver,
   ipv4Only: boolean,
+  timeoutMs: number = hostResolveTimeoutMs,
 ): Promise<BootstrapAddresses> {
   const found: Address[][] = contacts.map(() => []);
-  const problems: ({ uri: string; problem: string } | undefined)[] = contacts.map(() => undefined);
+  const problems: (string | undefined)[] = contacts.map(() => undefined);
   const named: number[] = [];
-  contacts.forEach((contact, index) => {
-    if (isHostName(contact.host)) named.push(index);
-    else usable(index, [contact.host]);
+  contacts.forEach(({ host }, index) => {
+    if (host === "localhost") usable(index, ["127.0.0.1"]);
+    else if (isHostName(host)) named.push(index);
+    else usable(index, [host]);
   });
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<"expired">((done) => timer = setTimeout(done, timeoutMs, "expired"));
+  let timedOut = false;
+  void expired.then(() => timedOut = true);
   // A fixed number of workers, each taking the next name: never more resolves than that at once.
   let next = 0;
   const worker = async () => {
-    while (next < named.length) {
+    while (next < named.length && !timedOut) {
       const index = named[next++];
       try {
-        usable(index, await resolve(contacts[index].host));
+        const hosts = await Promise.race([
+          resolve(contacts[index].host, ipv4Only ? 4 : 0),
+          expired,
+        ]);
+        if (hosts === "expired") break;
+        usable(index, hosts);
       } catch (error) {
-        problems[index] = { uri: contacts[index].uri, problem: describe(error) };
+        problems[index] = error instanceof RhizomeError || error instanceof Error
+          ? error.message
+          : String(error);
       }
     }
   };
-  await Promise.all(
-    Array.from({ length: Math.min(hostResolvesInFlightMax, named.length) }, worker),
-  );
-  const addresses = [...new Set(found.flat())];
-  return { addresses, problems: problems.filter((problem) => problem !== undefined) };
+  try {
+    await Promise.all(
+      Array.from({ length: Math.min(hostResolvesInFlightMax, named.length) }, worker),
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  for (const index of named) {
+    if (found[index].length === 0 && problems[index] === undefined) {
+      problems[index] = `the resolver did not answer within ${timeoutMs / 1000} s`;
+    }
+  }
+  return {
+    addresses: [...new Set(found.flat())],
+    problems: problems.flatMap((problem, index) =>
+      problem === undefined ? [] : [{ uri: contacts[index].uri, problem }]
+    ),
+  };
 
   function usable(index: number, hosts: readonly string[]): void {
-    const { uri, port } = contacts[index];
-    const reachable = hosts.filter((host) => !(ipv4Only && host.includes(":")));
-    found[index] = reachable.flatMap((host) => canonicalUdpAddress(host, port) ?? []);
+    const { port } = contacts[index];
+    const addresses = hosts.flatMap((host) => canonicalUdpAddress(host, port) ?? []);
+    // IPv4-mapped IPv6 hosts come out as IPv4 addresses, which an IPv4 socket reaches.
+    found[index] = addresses.filter((address) => !(ipv4Only && address.startsWith("[")));
     if (found[index].length > 0) return;
-    problems[index] = {
-      uri,
-      problem: reachable.length < hosts.length
-        ? `it has only IPv6 addresses (${hosts.join(", ")}), and this node listens on IPv4`
-        : `it is not an IP address and port (${hosts.join(", ")})`,
-    };
+    problems[index] = addresses.length > 0
+      ? `it has only IPv6 addresses (${hosts.join(", ")}), and this node listens on IPv4`
+      : `it is not an IP address and port (${hosts.join(", ")})`;
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof RhizomeError) return error.message;
-  return error instanceof Error ? error.message : String(error);
 }

@@ -166,6 +166,8 @@ export class RhizomeNode {
   #wakeAtMs = Infinity;
   readonly #intervals: ReturnType<typeof setInterval>[] = [];
   #bootstrapTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Each bootstrap contact's problem at the last join attempt: a warning only when it changes. */
+  readonly #bootstrapProblems = new Map<string, string>();
   #stopping: Promise<void> | undefined;
   #resolveStopped!: () => void;
   /** Resolves once the node has stopped, whoever stopped it. */
@@ -440,8 +442,8 @@ export class RhizomeNode {
   #bootstrap(saved: readonly Address[], contacts: readonly BootstrapContact[], retryMs: number) {
     if (this.#stopping) return;
     const retry = (tried: number, why: string) => {
-      this.#log.warning("{why} ({count} tried); trying again in {seconds} s", {
-        why,
+      if (this.#stopping) return;
+      this.#log.warning(`${why} ({count} tried); trying again in {seconds} s`, {
         count: tried,
         seconds: retryMs / 1000,
       });
@@ -452,18 +454,30 @@ export class RhizomeNode {
     };
     const ipv4Only = !this.#udp.address.startsWith("[");
     const resolve = this.#options.resolveHost ?? resolveHostName;
-    void bootstrapAddresses(contacts, resolve, ipv4Only).then((found) => {
+    bootstrapAddresses(contacts, resolve, ipv4Only).then((found) => {
       if (this.#stopping) return;
-      for (const { uri, problem } of found.problems) {
-        this.#log.warning("skipping bootstrap contact {uri}: {problem}", { uri, problem });
-      }
+      this.#reportBootstrapProblems(found.problems);
       const addresses = [...new Set([...saved, ...found.addresses])];
       if (addresses.length === 0) {
         retry(contacts.length, "no bootstrap contact has a usable address");
         return;
       }
       this.#joinThrough(addresses, retry);
+    }).catch((error) => {
+      this.#log.error("joining failed: {error}", { error: String(error) });
+      retry(contacts.length, "joining failed");
     });
+  }
+
+  /** Logs each contact's problem as a warning when it is new or changed, else at debug level. */
+  #reportBootstrapProblems(problems: readonly { uri: string; problem: string }[]): void {
+    const now = new Map(problems.map(({ uri, problem }) => [uri, problem]));
+    for (const [uri, problem] of now) {
+      const level = this.#bootstrapProblems.get(uri) === problem ? "debug" : "warning";
+      this.#log[level]("skipping bootstrap contact {uri}: {problem}", { uri, problem });
+    }
+    this.#bootstrapProblems.clear();
+    for (const [uri, problem] of now) this.#bootstrapProblems.set(uri, problem);
   }
 
   #joinThrough(addresses: readonly Address[], retry: (tried: number, why: string) => void) {
@@ -537,6 +551,9 @@ export class RhizomeNode {
   }
 
   async #shutDown(reason: string): Promise<void> {
+    // Begin once `stop` has set #stopping: the steps below end pending requests, whose callbacks
+    // then see the node stopping and schedule nothing more (no retry after the timers are gone).
+    await Promise.resolve();
     this.#log.info("stopping: {reason}", { reason });
     clearTimeout(this.#wakeTimer);
     clearTimeout(this.#bootstrapTimer);

@@ -3,8 +3,7 @@
  * put on one node is got from every other, a third of the nodes are killed with SIGKILL and the
  * value is still got from the rest, and a killed node restarted on its data dir (with no
  * bootstrap flag) has the same ID, its stored records, and rejoins from its saved peers. The rest
- * stop cleanly on SIGTERM within 5 seconds. And a node joins through a contact whose host is a
- * name (`localhost`, resolved by the system).
+ * stop cleanly on SIGTERM within 5 seconds.
  */
 
 import assert from "node:assert/strict";
@@ -94,26 +93,4 @@ Deno.test({
       }
     });
   },
-});
-
-Deno.test("a node joins through a bootstrap contact named by a host name (localhost)", async () => {
-  await withTempDir(async (root) => {
-    const first = await startNode(nodeDir(root, 0));
-    let second: NodeProcess | undefined;
-    try {
-      const named = first.contact.replace("@127.0.0.1:", "@localhost:");
-      assert.notEqual(named, first.contact);
-      second = await startNode(nodeDir(root, 1), ["--bootstrap", named]);
-      const client = await second.client();
-      await waitFor("the second node to know the first", async () => {
-        const peers = await client.peers();
-        return peers.some((peer) => peer.node_id === first.nodeId);
-      }).catch((error) => {
-        throw new Error(`${error.message}; its log:\n${second!.stderr().slice(-3000)}`);
-      });
-      assert.doesNotMatch(second.stderr(), /skipping bootstrap contact/);
-    } finally {
-      for (const node of [second, first]) if (node) await killNode(node);
-    }
-  });
 });
