@@ -96,7 +96,9 @@ export interface ExportSummary {
 }
 
 /**
- * Exports the store of a data dir to a snapshot file.
+ * Exports the store of a data dir to a snapshot file. Meant for a process of its own (`rhizome
+ * snapshot export`): it collects garbage on a schedule to keep its memory flat, which turns on
+ * V8's `--expose-gc` for the whole process (`core/heap.ts`).
  *
  * @param options What to export and where.
  * @returns What was written.
