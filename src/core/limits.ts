@@ -198,6 +198,14 @@ export const sweepBatchesMax = 100;
 export const quarantineMax = 1000;
 
 /**
+ * Longest a batch put (`RecordStore.putRecords`) verifies records without yielding to the event
+ * loop. A batch of 256 sets of 512 signed entries takes seconds to verify; in slices of this
+ * size a running node's timers, datagrams and control API are served between them (its RPC
+ * timeout floor is 250 ms).
+ */
+export const verifyYieldEveryMs = 20;
+
+/**
  * Reads a read-only store makes before it unmaps the pages its reads mapped (see
  * `store/mapped_pages.ts`). A read faults in a page or two, and the kernel maps cached neighbours
  * with each fault (64 KiB or a whole large folio), so this bounds what a walk holds resident to a

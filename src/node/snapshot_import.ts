@@ -8,9 +8,11 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { basename, join, resolve } from "node:path";
 import type { Clock } from "../core/clock.ts";
 import type { Config } from "../core/config_schema.ts";
+import { bytesEqual } from "../core/bytes.ts";
 import { DataDirError, RhizomeError, SnapshotError, StoreError } from "../core/errors.ts";
 import { NodeId } from "../core/node_id.ts";
 import { describeOsError } from "../core/os_error.ts";
@@ -65,24 +67,27 @@ export interface VerifySummary {
  * @throws {SnapshotError} `SNAPSHOT_INVALID` naming the first problem.
  */
 export async function verifySnapshot(path: string): Promise<VerifySummary> {
-  return await readSnapshot(path, true);
+  return (await readSnapshot(path, true)).summary;
 }
 
 /**
  * Reads a snapshot through, checking its format, sizes, hash and signature, and each record
  * against its key when `verifyRecords` (an import's second pass leaves that to the store, which
- * checks every record it is given).
+ * checks every record it is given). Returns, besides the summary, a digest of each group of
+ * {@link importBatchRecords} records, in order: an import's second pass compares its groups
+ * with them before it stores any record of a group.
  */
 async function readSnapshot(
   path: string,
   verifyRecords: boolean,
-  onRecord?: (record: SnapshotRecord) => Promise<void>,
-): Promise<VerifySummary> {
+  onRecord?: (record: SnapshotRecord, index: number) => Promise<void>,
+): Promise<{ summary: VerifySummary; groups: Uint8Array[] }> {
   const { file, sizeBytes } = await openSnapshot(path);
   let header: SnapshotHeader | undefined;
   let records = 0;
   const countsByKind: Record<string, number> = {};
   for (const name of recordRules.kindNames) countsByKind[name] = 0;
+  const groups = new GroupDigests();
   for await (const frame of new SnapshotFrameReader(file.readable, path).frames()) {
     if (frame.type === "header") header = frame.header;
     if (frame.type !== "record") continue;
@@ -91,9 +96,42 @@ async function readSnapshot(
       const kind = verifyRecord(path, frame, records);
       countsByKind[kind] = (countsByKind[kind] ?? 0) + 1;
     }
-    await onRecord?.(frame.record);
+    groups.add(frame.record);
+    await onRecord?.(frame.record, records);
   }
-  return { path, sizeBytes, header: header!, records, countsByKind };
+  return {
+    summary: { path, sizeBytes, header: header!, records, countsByKind },
+    groups: groups.finish(),
+  };
+}
+
+/**
+ * SHA-256 digests of a snapshot's records in groups of {@link importBatchRecords}, each over every
+ * field of its records. 32 bytes per group: about 125 KB for a million records.
+ */
+class GroupDigests {
+  readonly #done: Uint8Array[] = [];
+  #hash = createHash("sha256");
+  #inGroup = 0;
+
+  add(record: SnapshotRecord): void {
+    const { key, bytes } = record;
+    this.#hash.update(key).update(bytes).update(
+      `${record.class} ${record.storedAtMs} ${record.expiresAtMs} ${record.published} ` +
+        `${bytes.length}\n`,
+    );
+    if (++this.#inGroup < importBatchRecords) return;
+    this.#done.push(new Uint8Array(this.#hash.digest()));
+    this.#hash = createHash("sha256");
+    this.#inGroup = 0;
+  }
+
+  /** The digests; the last group's too when it is not full. */
+  finish(): Uint8Array[] {
+    if (this.#inGroup > 0) this.#done.push(new Uint8Array(this.#hash.digest()));
+    this.#inGroup = 0;
+    return this.#done;
+  }
 }
 
 function verifyRecord(
@@ -207,7 +245,7 @@ export async function importSnapshot(options: ImportOptions): Promise<ImportSumm
   // Fail fast when a node runs there; but create nothing before the file is known to be sound.
   let lock = await exists(dataDir.path) ? await lockFor(dataDir) : undefined;
   try {
-    const verified = await verifySnapshot(path);
+    const verified = await readSnapshot(path, true);
     if (!lock) {
       await dataDir.create();
       lock = await lockFor(dataDir);
@@ -253,15 +291,19 @@ export async function importSnapshotInto(
   onProgress?: ImportOptions["onProgress"],
 ): Promise<ImportSummary> {
   const absolute = resolve(path);
-  const verified = await verifySnapshot(absolute);
+  const verified = await readSnapshot(absolute, true);
   return await storeVerified(store, absolute, verified, clock, onProgress);
 }
 
-/** The second pass of an import: the file verified already, its records stored. */
+/**
+ * The second pass of an import: the file verified already, its records stored in groups of
+ * {@link importBatchRecords}, each group compared with the first pass's digest of it before any
+ * of its records is stored.
+ */
 async function storeVerified(
   store: RecordStore,
   path: string,
-  verified: VerifySummary,
+  { summary: verified, groups }: { summary: VerifySummary; groups: Uint8Array[] },
   clock: Clock,
   onProgress?: ImportOptions["onProgress"],
 ): Promise<ImportSummary> {
@@ -275,51 +317,87 @@ async function storeVerified(
     keptNewer: 0,
     refusedFull: 0,
   };
-  // Read again rather than held in memory: the file may be larger than memory. The second
-  // pass checks the framing, hash and signature again, so a file changed in between still fails
-  // at its end, and the store verifies each record it is given, as it does any from the network
-  // (so the first pass's check of each record is not repeated here).
+  // Read again rather than held in memory: the file may be larger than memory. Each group of
+  // records must match the first pass's digest of it before any of them is stored, so a file
+  // changed in between stores nothing from the first changed group on; the framing, hash and
+  // signature are checked again too. The store verifies each record it is given, as it does any
+  // from the network (so the first pass's check of each record is not repeated here).
   let done = 0;
   let doneBytes = 0;
-  let batch: RecordPut[] = [];
+  let group = new GroupDigests();
+  let groupIndex = 0;
+  let batch: { put: RecordPut; index: number }[] = [];
   const writing = new Set<Promise<void>>();
   let failure: unknown;
-  const count = (result: PutOutcome | RhizomeError) => {
+  const refused = (index: number, put: RecordPut, reason: string) =>
+    new SnapshotError(
+      "SNAPSHOT_INVALID",
+      `Snapshot ${path} is refused: record ${index} (${put.key.toHex()}) ${reason}`,
+    );
+  const count = (result: PutOutcome | RhizomeError, { put, index }: (typeof batch)[number]) => {
     if (!(result instanceof RhizomeError)) {
       if (result.status === "renewed") summary.unchanged++;
       else summary.imported++;
     } else if (result instanceof StoreError && result.code === "RECORD_STALE") summary.keptNewer++;
     else if (result instanceof StoreError && result.code === "STORE_FULL") summary.refusedFull++;
-    else failure ??= result;
+    else if (result.code === "STORE_UNUSABLE") failure ??= result;
+    else failure ??= refused(index, put, `was refused by the store: ${result.message}`);
   };
-  const flush = async () => {
+  const flush = async (records: number) => {
+    const expected = groups[groupIndex++];
+    const found = group.finish()[0];
+    group = new GroupDigests();
+    if (!expected || !found || !bytesEqual(expected, found)) {
+      const first = (groupIndex - 1) * importBatchRecords + 1;
+      throw new SnapshotError(
+        "SNAPSHOT_INVALID",
+        `Snapshot ${path} is refused: it changed after it was verified (records ${first} to ${
+          first + records - 1
+        } differ); the records before them are imported`,
+      );
+    }
     const puts = batch;
     batch = [];
-    const write: Promise<void> = store.putRecords(puts).then(
-      (results) => results.forEach(count),
+    if (puts.length === 0) return;
+    const write: Promise<void> = store.putRecords(puts.map(({ put }) => put)).then(
+      (results) => results.forEach((result, at) => count(result, puts[at])),
       (error) => void (failure ??= error),
     ).then(() => void writing.delete(write));
     writing.add(write);
     if (writing.size >= importBatchesInFlightMax) await Promise.race(writing);
     if (failure !== undefined) throw failure;
   };
+  let inGroup = 0;
   try {
-    await readSnapshot(path, false, async (record) => {
+    await readSnapshot(path, false, async (record, index) => {
       onProgress?.(done++, doneBytes, verified.records);
       doneBytes += record.bytes.length;
+      group.add(record);
+      inGroup++;
       const ttlMs = record.expiresAtMs - clock.nowMs();
-      if (ttlMs <= 0) {
-        summary.expired++;
-        return;
+      if (ttlMs <= 0) summary.expired++;
+      else {
+        batch.push({
+          put: {
+            key: NodeId.fromBytes(record.key),
+            bytes: record.bytes,
+            options: { class: record.class, ttlMs, published: record.published },
+          },
+          index,
+        });
       }
-      batch.push({
-        key: NodeId.fromBytes(record.key),
-        bytes: record.bytes,
-        options: { class: record.class, ttlMs, published: record.published },
-      });
-      if (batch.length >= importBatchRecords) await flush();
+      if (inGroup === importBatchRecords) {
+        inGroup = 0;
+        await flush(importBatchRecords);
+      }
     });
-    if (batch.length > 0) await flush();
+    if (inGroup > 0) await flush(inGroup);
+    if (groupIndex !== groups.length) {
+      throw new SnapshotError(
+        "SNAPSHOT_INVALID",
+        `Snapshot ${path} is refused: it changed after it was verified (it holds fewer records)`,
+      );
+    }
   } finally {
     // Settle every write before returning or failing: none may outlive the caller's store.
     await Promise.all(writing);

@@ -35,6 +35,7 @@ import {
   recordOverheadBytes,
   sweepBatchesMax,
   sweepBatchMax,
+  verifyYieldEveryMs,
 } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
@@ -490,15 +491,16 @@ export class RecordStore implements ValueStore {
     this.#assertWritable();
     const verified = this.#verifyForPut({ key, bytes, options });
     const applied = await this.#write(() => this.#apply(key.toBytes(), verified, options));
-    if ("refused" in applied) throw this.#refused(applied.refused);
-    return applied.outcome;
+    return this.#settled(applied);
   }
 
   /**
    * {@link putRecord} for many records in one transaction, which costs far less per record than
    * a transaction each (a snapshot import stores hundreds at a time). Each record is verified and
    * applied on its own: one refused does not refuse the others. Resolves once the transaction is
-   * committed and flushed to disk.
+   * committed and flushed to disk. Verifying a batch of signed records takes a while (a set may
+   * carry hundreds of signatures), so it yields to the event loop every
+   * {@link verifyYieldEveryMs} ms: a running node keeps answering meanwhile.
    *
    * @param puts The records, applied in this order.
    * @returns For each record, what its put did, or the error that refused it: a
@@ -509,14 +511,20 @@ export class RecordStore implements ValueStore {
   async putRecords(puts: readonly RecordPut[]): Promise<(PutOutcome | RhizomeError)[]> {
     this.#assertWritable();
     const results: (PutOutcome | RhizomeError)[] = [];
-    const verified: (VerifiedRecord | undefined)[] = puts.map((put, index) => {
+    const verified: (VerifiedRecord | undefined)[] = [];
+    let sliceStartedMs = performance.now();
+    for (const [index, put] of puts.entries()) {
+      if (performance.now() - sliceStartedMs >= verifyYieldEveryMs) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        this.#assertWritable();
+        sliceStartedMs = performance.now();
+      }
       try {
-        return this.#verifyForPut(put);
+        verified[index] = this.#verifyForPut(put);
       } catch (error) {
         results[index] = error as RhizomeError;
-        return undefined;
       }
-    });
+    }
     const applied = await this.#write(() =>
       puts.map((put, index) => {
         const record = verified[index];
@@ -525,7 +533,11 @@ export class RecordStore implements ValueStore {
     );
     applied.forEach((outcome, index) => {
       if (outcome === undefined) return;
-      results[index] = "refused" in outcome ? this.#refused(outcome.refused) : outcome.outcome;
+      try {
+        results[index] = this.#settled(outcome);
+      } catch (refusal) {
+        results[index] = refusal as StoreError;
+      }
     });
     return results;
   }
@@ -543,6 +555,14 @@ export class RecordStore implements ValueStore {
           `Cannot store record ${key.toHex()}: its TTL is not positive`,
         );
       }
+      if (options.class !== undefined && !RECORD_CLASSES.includes(options.class)) {
+        throw new StoreError(
+          "RECORD_INVALID",
+          `Cannot store record ${key.toHex()}: its class ${
+            JSON.stringify(options.class)
+          } is not one of ${RECORD_CLASSES.join(", ")}`,
+        );
+      }
       if (bytes.length > rules.recordBytesMax) {
         throw new StoreError(
           "RECORD_INVALID",
@@ -557,11 +577,18 @@ export class RecordStore implements ValueStore {
     }
   }
 
-  /** A put's refusal, counted. */
-  #refused(refusal: StoreError): StoreError {
-    if (refusal.code === "RECORD_STALE") this.#events.refused.stale++;
-    if (refusal.code === "STORE_FULL") this.#events.refused.full++;
-    return refusal;
+  /**
+   * A committed put's outcome, counted: its evictions (only once committed, so a transaction
+   * rolled back counts none), or its refusal, thrown.
+   */
+  #settled(applied: Applied): PutOutcome {
+    if ("refused" in applied) {
+      if (applied.refused.code === "RECORD_STALE") this.#events.refused.stale++;
+      if (applied.refused.code === "STORE_FULL") this.#events.refused.full++;
+      throw applied.refused;
+    }
+    this.#events.evicted += applied.outcome.evicted;
+    return applied.outcome;
   }
 
   /**
@@ -833,7 +860,6 @@ export class RecordStore implements ValueStore {
       }
       for (const victim of victims) this.#removeInTxn(victim.key, victim.meta);
       evicted = victims.length;
-      this.#events.evicted += evicted;
     }
     if (status !== "renewed") this.#records.put(keyBytes, bytes);
     this.#writeMeta(keyBytes, held, meta);

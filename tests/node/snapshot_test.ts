@@ -19,6 +19,7 @@ import { resolveConfig } from "../../src/core/config.ts";
 import { RhizomeError } from "../../src/core/errors.ts";
 import { DataDir } from "../../src/node/data_dir.ts";
 import { RhizomeNode } from "../../src/node/node.ts";
+import { importSnapshotInto } from "../../src/node/snapshot_import.ts";
 import { signedMessage, SnapshotFrameReader } from "../../src/node/snapshot_format.ts";
 import { RecordStore } from "../../src/store/record_store.ts";
 import { linesOf, runInProcess, withTempDir } from "../_rhizome.ts";
@@ -654,5 +655,80 @@ Deno.test("an export out of space leaves no file nor temp file, older ones kept"
       [...Deno.readDirSync(root)].map((entry) => entry.name).sort(),
       ["snapshots", "source"],
     );
+  });
+});
+
+/** The byte offset, in a snapshot's plain (gunzipped) bytes, of the last byte of record `index`. */
+function lastByteOfRecord(plain: Uint8Array, index: number): number {
+  const view = new DataView(plain.buffer, plain.byteOffset, plain.length);
+  let at = 4 + view.getUint32(0); // past the header frame
+  for (let record = 1; record < index; record++) at += 4 + view.getUint32(at);
+  return at + 4 + view.getUint32(at) - 1;
+}
+
+Deno.test("an import of 1,100 records in groups of 256 stores them all, twice unchanged", async () => {
+  await withTempDir(async (root) => {
+    const source = join(root, "source");
+    const file = join(root, "big.snapshot.gz");
+    await makeDataDir(source, { count: 1_100 });
+    assert.equal((await exportTo(source, file)).status, 0);
+    const { store } = openStore(join(root, "target"), { clock: new VirtualClock(Date.now()) });
+    try {
+      const clock = new VirtualClock(Date.now());
+      const first = await importSnapshotInto(store, file, clock);
+      assert.equal(first.records, 1_102);
+      assert.equal(first.imported, 1_102);
+      const again = await importSnapshotInto(store, file, clock);
+      assert.equal(again.unchanged, 1_102);
+      assert.equal(again.imported, 0);
+      assert.equal(store.stats().values, 1_102);
+    } finally {
+      await store.close();
+    }
+    assert.deepEqual(recordsIn(join(root, "target")), recordsIn(source));
+  });
+});
+
+Deno.test("a snapshot changed between the two passes stores nothing from the changed group on", async () => {
+  await withTempDir(async (root) => {
+    const source = join(root, "source");
+    const good = join(root, "good.snapshot.gz");
+    const changed = join(root, "changed.snapshot.gz");
+    await makeDataDir(source, { count: 1_000 });
+    assert.equal((await exportTo(source, good)).status, 0);
+    const plain = new Uint8Array(gunzipSync(await Deno.readFile(good)));
+    plain[lastByteOfRecord(plain, 300)] ^= 1;
+    await Deno.writeFile(changed, new Uint8Array(gzipSync(plain)));
+    // The second pass opens the file again: it gets the changed one, as if swapped meanwhile.
+    const realOpen = Deno.open;
+    let opens = 0;
+    Object.defineProperty(Deno, "open", {
+      value: (path: string | URL, options?: Deno.OpenOptions) =>
+        realOpen(path === good && ++opens === 2 ? changed : path, options),
+      configurable: true,
+      writable: true,
+    });
+    const { store } = openStore(join(root, "target"), { clock: new VirtualClock(Date.now()) });
+    try {
+      await assert.rejects(
+        importSnapshotInto(store, good, new VirtualClock(Date.now())),
+        (error: unknown) => {
+          assert.ok(error instanceof RhizomeError);
+          assert.equal(error.code, "SNAPSHOT_INVALID");
+          assert.match(
+            error.message,
+            /is refused: it changed after it was verified \(records 257 to 512 differ\)/,
+          );
+          return true;
+        },
+      );
+      assert.equal(opens, 2);
+      // Groups 1 (records 1–256) went in whole; nothing of record 257 on.
+      assert.equal(store.stats().values, 256);
+      assert.equal(store.stats().refused.invalid, 0);
+    } finally {
+      Object.defineProperty(Deno, "open", { value: realOpen, configurable: true, writable: true });
+      await store.close();
+    }
   });
 });

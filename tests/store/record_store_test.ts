@@ -7,12 +7,14 @@
 import assert from "node:assert/strict";
 import { open } from "lmdb";
 import { bytesEqual } from "../../src/core/bytes.ts";
-import { RhizomeError } from "../../src/core/errors.ts";
+import { RhizomeError, type StoreError } from "../../src/core/errors.ts";
 import { recordBytesMax, recordOverheadBytes } from "../../src/core/limits.ts";
 import { NodeId } from "../../src/core/node_id.ts";
 import { entrySeqOf, recentIndex } from "../../src/content/key_schema.ts";
 import { decodeStoredRecord, encodeRecord, RecordKind } from "../../src/content/records.ts";
+import { recordRules, type VerifiedDhtRecord } from "../../src/content/record_rules.ts";
 import { RecordStore } from "../../src/store/record_store.ts";
+import type { RecordRules } from "../../src/store/record_rules.ts";
 import { withTempDir } from "../_rhizome.ts";
 import {
   alice,
@@ -171,12 +173,54 @@ Deno.test("putRecords stores many in one transaction, each put refused or done o
     assert.equal(store.stats().values, 5);
     assert.equal(store.stats().refused.full, 2);
     assert.deepEqual(await store.putRecords([]), []);
+
+    // A class the store does not know refuses that put alone, before any write.
+    const odd = immutable("odd class");
+    const oddPuts = await store.putRecords([
+      { key: odd.key, bytes: odd.bytes, options: { class: "bogus" as "normal" } },
+      { key: fresh.key, bytes: fresh.bytes },
+    ]);
+    assert.equal((oddPuts[0] as StoreError).code, "RECORD_INVALID");
+    assert.match((oddPuts[0] as Error).message, /class "bogus" is not one of/);
+    assert.equal("status" in oddPuts[1] && oddPuts[1].status, "renewed");
+    assert.equal(store.getRecord(odd.key), undefined);
     await store.close();
     await rejects(
       store.putRecords([{ key: fresh.key, bytes: fresh.bytes }]),
       "STORE_UNUSABLE",
       /closed/,
     );
+  });
+});
+
+Deno.test("putRecords yields to the event loop while it verifies a long batch", async () => {
+  await withTempDir(async (directory) => {
+    let ticks = 0;
+    const ticking = setInterval(() => ticks++, 0);
+    const ticksAtVerify: number[] = [];
+    // Each verify takes 5 ms: 20 of them are 100 ms without a write, five slices of 20 ms.
+    const slow: RecordRules<VerifiedDhtRecord> = {
+      ...recordRules,
+      verify(key, bytes, held) {
+        const until = performance.now() + 5;
+        while (performance.now() < until) { /* a slow signature check */ }
+        ticksAtVerify.push(ticks);
+        return recordRules.verify(key, bytes, held);
+      },
+    };
+    const { store } = openStore(directory, { rules: slow });
+    try {
+      const records = Array.from({ length: 20 }, (_, index) => immutable(`slow ${index}`));
+      const results = await store.putRecords(records);
+      assert.ok(results.every((result) => "status" in result && result.status === "stored"));
+      assert.ok(
+        ticksAtVerify[19] > ticksAtVerify[0],
+        `timers ran between verifications: ${ticksAtVerify.join(",")}`,
+      );
+    } finally {
+      clearInterval(ticking);
+      await store.close();
+    }
   });
 });
 
