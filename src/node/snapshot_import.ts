@@ -281,7 +281,8 @@ export async function importSnapshot(options: ImportOptions): Promise<ImportSumm
  * @param clock The time source that decides what has expired.
  * @param onProgress Called as records are stored: records and their bytes so far, and the total.
  * @returns Counts of what happened to the records.
- * @throws {RhizomeError} `SNAPSHOT_INVALID` (nothing imported when found in the first pass),
+ * @throws {RhizomeError} `SNAPSHOT_INVALID` (nothing imported when found in the first pass; a
+ *   file changed after it keeps the groups of 256 records stored before the first changed one),
  *   `STORE_UNUSABLE` (the store closed or failed; what was stored before stays).
  */
 export async function importSnapshotInto(
