@@ -67,19 +67,19 @@ export interface VerifySummary {
  * @throws {SnapshotError} `SNAPSHOT_INVALID` naming the first problem.
  */
 export async function verifySnapshot(path: string): Promise<VerifySummary> {
-  return (await readSnapshot(path, true)).summary;
+  return (await readSnapshot(path, { verifyRecords: true, digestGroups: false })).summary;
 }
 
 /**
  * Reads a snapshot through, checking its format, sizes, hash and signature, and each record
  * against its key when `verifyRecords` (an import's second pass leaves that to the store, which
- * checks every record it is given). Returns, besides the summary, a digest of each group of
- * {@link importBatchRecords} records, in order: an import's second pass compares its groups
- * with them before it stores any record of a group.
+ * checks every record it is given). With `digestGroups` (an import's first pass) it returns,
+ * besides the summary, a digest of each group of {@link importBatchRecords} records, in order:
+ * the second pass compares its groups with them before it stores any record of a group.
  */
 async function readSnapshot(
   path: string,
-  verifyRecords: boolean,
+  { verifyRecords, digestGroups }: { verifyRecords: boolean; digestGroups: boolean },
   onRecord?: (record: SnapshotRecord, index: number) => Promise<void>,
 ): Promise<{ summary: VerifySummary; groups: Uint8Array[] }> {
   const { file, sizeBytes } = await openSnapshot(path);
@@ -96,7 +96,7 @@ async function readSnapshot(
       const kind = verifyRecord(path, frame, records);
       countsByKind[kind] = (countsByKind[kind] ?? 0) + 1;
     }
-    groups.add(frame.record);
+    if (digestGroups) groups.add(frame.record);
     await onRecord?.(frame.record, records);
   }
   return {
@@ -245,7 +245,7 @@ export async function importSnapshot(options: ImportOptions): Promise<ImportSumm
   // Fail fast when a node runs there; but create nothing before the file is known to be sound.
   let lock = await exists(dataDir.path) ? await lockFor(dataDir) : undefined;
   try {
-    const verified = await readSnapshot(path, true);
+    const verified = await readSnapshot(path, { verifyRecords: true, digestGroups: true });
     if (!lock) {
       await dataDir.create();
       lock = await lockFor(dataDir);
@@ -292,7 +292,7 @@ export async function importSnapshotInto(
   onProgress?: ImportOptions["onProgress"],
 ): Promise<ImportSummary> {
   const absolute = resolve(path);
-  const verified = await readSnapshot(absolute, true);
+  const verified = await readSnapshot(absolute, { verifyRecords: true, digestGroups: true });
   return await storeVerified(store, absolute, verified, clock, onProgress);
 }
 
@@ -370,28 +370,32 @@ async function storeVerified(
   };
   let inGroup = 0;
   try {
-    await readSnapshot(path, false, async (record, index) => {
-      onProgress?.(done++, doneBytes, verified.records);
-      doneBytes += record.bytes.length;
-      group.add(record);
-      inGroup++;
-      const ttlMs = record.expiresAtMs - clock.nowMs();
-      if (ttlMs <= 0) summary.expired++;
-      else {
-        batch.push({
-          put: {
-            key: NodeId.fromBytes(record.key),
-            bytes: record.bytes,
-            options: { class: record.class, ttlMs, published: record.published },
-          },
-          index,
-        });
-      }
-      if (inGroup === importBatchRecords) {
-        inGroup = 0;
-        await flush(importBatchRecords);
-      }
-    });
+    await readSnapshot(
+      path,
+      { verifyRecords: false, digestGroups: false },
+      async (record, index) => {
+        onProgress?.(done++, doneBytes, verified.records);
+        doneBytes += record.bytes.length;
+        group.add(record);
+        inGroup++;
+        const ttlMs = record.expiresAtMs - clock.nowMs();
+        if (ttlMs <= 0) summary.expired++;
+        else {
+          batch.push({
+            put: {
+              key: NodeId.fromBytes(record.key),
+              bytes: record.bytes,
+              options: { class: record.class, ttlMs, published: record.published },
+            },
+            index,
+          });
+        }
+        if (inGroup === importBatchRecords) {
+          inGroup = 0;
+          await flush(importBatchRecords);
+        }
+      },
+    );
     if (inGroup > 0) await flush(inGroup);
     if (groupIndex !== groups.length) {
       throw new SnapshotError(
