@@ -71,6 +71,17 @@ async function makeDataDir(
   await store.close();
 }
 
+/** {@link makeDataDir}, then a snapshot of it exported to `file`. */
+async function makeSnapshot(
+  directory: string,
+  file: string,
+  options?: Parameters<typeof makeDataDir>[1],
+): Promise<void> {
+  await makeDataDir(directory, options);
+  const exported = await exportTo(directory, file);
+  assert.equal(exported.status, 0, exported.stderr);
+}
+
 /** Every record in a data dir's store: key hex → bytes hex (empty when there is no store). */
 function recordsIn(directory: string): Map<string, string> {
   const found = new Map<string, string>();
@@ -156,8 +167,7 @@ Deno.test("import keeps a newer version held and counts it", async () => {
     const source = join(root, "source");
     const target = join(root, "target");
     const file = join(root, "s.snapshot.gz");
-    await makeDataDir(source, { count: 2 });
-    assert.equal((await exportTo(source, file)).status, 0);
+    await makeSnapshot(source, file, { count: 2 });
     await makeDataDir(target, { count: 0 });
     const { store } = openStore(target, { clock: new VirtualClock(Date.now()) });
     const newer = mutable(9);
@@ -235,8 +245,7 @@ for (const { name, expect, damage } of damages) {
     await withTempDir(async (root) => {
       const source = join(root, "source");
       const file = join(root, "s.snapshot.gz");
-      await makeDataDir(source, { count: 20 });
-      assert.equal((await exportTo(source, file)).status, 0);
+      await makeSnapshot(source, file, { count: 20 });
       const bad = join(root, "bad.snapshot.gz");
       await Deno.writeFile(bad, damage(await Deno.readFile(file)));
 
@@ -390,8 +399,7 @@ Deno.test("import through a running node: found by get, twice unchanged, corrupt
   await withTempDir(async (root) => {
     const source = join(root, "source");
     const file = join(root, "s.snapshot.gz");
-    await makeDataDir(source, { count: 20 });
-    assert.equal((await exportTo(source, file)).status, 0);
+    await makeSnapshot(source, file, { count: 20 });
     const other = join(root, "other");
     const bad = join(root, "bad.snapshot.gz");
     await makeDataDir(other, { count: 20, payload: (index) => `other ${index}` });
@@ -480,8 +488,7 @@ Deno.test("import beside a node whose control API does not answer is refused in 
   await withTempDir(async (root) => {
     const source = join(root, "source");
     const file = join(root, "s.snapshot.gz");
-    await makeDataDir(source, { count: 1 });
-    assert.equal((await exportTo(source, file)).status, 0);
+    await makeSnapshot(source, file, { count: 1 });
     const node = await startNode(join(root, "running"));
     const address = join(node.dataDir, "api.json");
     const saved = await Deno.readTextFile(address);
@@ -507,8 +514,7 @@ Deno.test("a node imports one snapshot at a time and holds what it imported", as
   await withTempDir(async (root) => {
     const source = join(root, "source");
     const file = join(root, "s.snapshot.gz");
-    await makeDataDir(source, { count: 5 });
-    assert.equal((await exportTo(source, file)).status, 0);
+    await makeSnapshot(source, file, { count: 5 });
     const { config } = resolveConfig({
       overrides: [
         { path: "node.listen", value: "127.0.0.1:0", origin: "test" },
@@ -670,8 +676,7 @@ Deno.test("an import of 1,100 records in groups of 256 stores them all, twice un
   await withTempDir(async (root) => {
     const source = join(root, "source");
     const file = join(root, "big.snapshot.gz");
-    await makeDataDir(source, { count: 1_100 });
-    assert.equal((await exportTo(source, file)).status, 0);
+    await makeSnapshot(source, file, { count: 1_100 });
     const { store } = openStore(join(root, "target"), { clock: new VirtualClock(Date.now()) });
     try {
       const clock = new VirtualClock(Date.now());
@@ -694,8 +699,7 @@ Deno.test("a snapshot changed between the two passes stores nothing from the cha
     const source = join(root, "source");
     const good = join(root, "good.snapshot.gz");
     const changed = join(root, "changed.snapshot.gz");
-    await makeDataDir(source, { count: 1_000 });
-    assert.equal((await exportTo(source, good)).status, 0);
+    await makeSnapshot(source, good, { count: 1_000 });
     const plain = new Uint8Array(gunzipSync(await Deno.readFile(good)));
     plain[lastByteOfRecord(plain, 300)] ^= 1;
     await Deno.writeFile(changed, new Uint8Array(gzipSync(plain)));
