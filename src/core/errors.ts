@@ -24,6 +24,21 @@ export const ExitStatus = {
   dataDir: 5,
   /** `init` refused because the data directory already holds an identity. */
   exists: 6,
+  /**
+   * A write was refused because this node's record store is full (its quota, with nothing
+   * evictable, or the disk) or cannot write (an I/O error): `STORE_FULL`. Nothing new is held.
+   */
+  storeFull: 7,
+  /**
+   * A put or publish is durable on this node but fewer than `dht.write_quorum` holders
+   * acknowledged it: `NOT_REPLICATED`. The node keeps it and republishes it; retrying is safe.
+   */
+  notReplicated: 8,
+  /**
+   * A put or publish is durable nowhere that counts: this node did not keep it (a client node, or
+   * no copy here) and fewer than `dht.write_quorum` holders acknowledged it: `NOT_STORED`.
+   */
+  notStored: 9,
   /** A bug in Rhizome: an assertion failed or an unexpected exception escaped. */
   internal: 70,
 } as const;
@@ -46,6 +61,8 @@ export type ErrorCode =
   | "RECORD_STALE"
   | "STORE_FULL"
   | "STORE_UNUSABLE"
+  | "NOT_REPLICATED"
+  | "NOT_STORED"
   | "SNAPSHOT_INVALID"
   | "SNAPSHOT_UNWRITABLE"
   | "CONTENT_INVALID"
@@ -67,8 +84,10 @@ const exitStatusByCode: Record<ErrorCode, ExitStatus> = {
   DATA_DIR_UNUSABLE: ExitStatus.dataDir,
   RECORD_INVALID: ExitStatus.failure,
   RECORD_STALE: ExitStatus.failure,
-  STORE_FULL: ExitStatus.failure,
+  STORE_FULL: ExitStatus.storeFull,
   STORE_UNUSABLE: ExitStatus.dataDir,
+  NOT_REPLICATED: ExitStatus.notReplicated,
+  NOT_STORED: ExitStatus.notStored,
   SNAPSHOT_INVALID: ExitStatus.failure,
   SNAPSHOT_UNWRITABLE: ExitStatus.failure,
   CONTENT_INVALID: ExitStatus.failure,
@@ -187,8 +206,10 @@ export class DataDirError extends RhizomeError {
 /**
  * A record was refused, or the record store cannot do what was asked. `RECORD_INVALID`: the record
  * does not verify (forged, truncated, oversize, wrong key or version); `RECORD_STALE`: it is
- * older than the one held; `STORE_FULL`: nothing can be evicted to make room; `STORE_UNUSABLE`:
- * the store cannot be opened or written (closed, read-only, disk error).
+ * older than the one held; `STORE_FULL`: a write refused for lack of room (nothing can be evicted
+ * within the quota, the disk is at its reserve) or because the disk failed it (a commit's I/O
+ * error): nothing changed and reads go on; `STORE_UNUSABLE`: the store cannot be opened or used
+ * at all (closed, read-only, wrong format).
  */
 export class StoreError extends RhizomeError {
   /**

@@ -180,6 +180,17 @@ export const evictionSampleMax = 4096;
 export const evictionSlackFraction = 0.01;
 
 /**
+ * Free disk the record store leaves on its file system: a put is refused (`STORE_FULL`) when the
+ * disk has less than this free beyond the record. LMDB copies pages on write, so even a delete
+ * needs a few free pages to commit, and the node's other files (`api.json` and `api.token` at
+ * every start, the saved routing table of up to ~3,200 contacts written beside the old one, the
+ * lock file) need room too: 4 MiB holds all of them several times over, so a node that filled
+ * its disk still frees space by expiry and restarts. On a disk filled by another program the
+ * commit's own failure is the refusal.
+ */
+export const storeDiskFreeBytesMin = 4 * 1024 * 1024;
+
+/**
  * Expired records one sweep transaction deletes. Small enough that the transaction's callback
  * holds the main thread for about a millisecond, so reads and writes go on between batches.
  */

@@ -23,6 +23,8 @@
 import { type Database, open, type RootDatabase } from "lmdb";
 import { Packr } from "msgpackr";
 import { getRandomValues } from "node:crypto";
+import { statfsSync } from "node:fs";
+import { dirname } from "node:path";
 import { bytesEqual, toHex } from "../core/bytes.ts";
 import type { Clock } from "../core/clock.ts";
 import { RECORD_CLASSES, type RecordClass, type RecordClassPolicy } from "../core/config_schema.ts";
@@ -33,6 +35,7 @@ import {
   evictionSlackFraction,
   quarantineMax,
   recordOverheadBytes,
+  storeDiskFreeBytesMin,
   sweepBatchesMax,
   sweepBatchMax,
   verifyYieldEveryMs,
@@ -51,6 +54,13 @@ import { MappedFilePages } from "./mapped_pages.ts";
 import { decodeMeta, encodeMeta, type RecordMeta } from "./record_meta.ts";
 import type { RecordRules, VerifiedRecord } from "./record_rules.ts";
 import type { StoredValue, ValueStore, ValueStoreStats } from "./value_store.ts";
+
+/**
+ * How long closing waits for LMDB after a failed commit. Closing normally takes milliseconds; a
+ * disk that fails every write could keep lmdb waiting for a flush that never comes, and a node
+ * that is stopping must not hang on it.
+ */
+const storeCloseWaitMs = 5000;
 
 /** The on-disk format this build reads and writes. */
 export const STORE_FORMAT = "rhizome-store/1";
@@ -73,6 +83,16 @@ export interface RecordStoreOptions {
   readOnly?: boolean;
   /** Where to report quarantined records and failed writes. */
   log?: Log;
+  /**
+   * Free disk a put must leave on the store's file system, in bytes; {@link storeDiskFreeBytesMin}
+   * when absent, 0 for no check (then only a failing commit refuses).
+   */
+  diskFreeBytesMin?: number;
+  /**
+   * Measures the free disk, in bytes, or `undefined` when it cannot; `statfs` of the store's
+   * directory when absent. Tests inject a full disk here.
+   */
+  diskFreeBytes?: () => number | undefined;
 }
 
 /** How to store a record. */
@@ -221,6 +241,8 @@ export class RecordStore implements ValueStore {
   #counts = emptyCounts([]);
   #quota: { bytesMax: number; recordsMax: number };
   #closed = false;
+  /** Whether the latest write transaction failed to commit (see {@link close}). */
+  #lastCommitFailed = false;
   /** A read-only store's releaser of mapped pages; undefined when writable or unsupported. */
   readonly #mappedPages: MappedFilePages | undefined;
   #releaseMissWarned = false;
@@ -257,7 +279,17 @@ export class RecordStore implements ValueStore {
     const readOnly = options.readOnly ?? false;
     let root: RootDatabase;
     try {
-      root = open({ path: options.path, maxDbs: 8, noSubdir: true, readOnly });
+      // No event-turn batching: with it, lmdb starts each batch with a commit promise of its own
+      // that nobody awaits, so a commit that fails (disk full) ends the process with an
+      // unhandled "Commit failed". Without it, writes made in one turn still share a transaction
+      // (lmdb commits them on the next setImmediate), and every commit's promise is a caller's.
+      root = open({
+        path: options.path,
+        maxDbs: 8,
+        noSubdir: true,
+        readOnly,
+        eventTurnBatching: false,
+      });
     } catch (error) {
       throw new StoreError(
         "STORE_UNUSABLE",
@@ -484,12 +516,18 @@ export class RecordStore implements ValueStore {
    * @param options Class, lifetime, publisher.
    * @returns What the put did.
    * @throws {StoreError} `RECORD_INVALID` (does not verify), `RECORD_STALE` (older than the held
-   *   version), `STORE_FULL` (no room and nothing evictable), `STORE_UNUSABLE` (closed,
-   *   read-only, disk error). Nothing is changed then.
+   *   version), `STORE_FULL` (no room in the quota and nothing evictable, less free disk than
+   *   the store keeps, or the disk failed the commit), `STORE_UNUSABLE` (closed, read-only).
+   *   Nothing is changed then.
    */
   async putRecord(key: NodeId, bytes: Uint8Array, options: PutOptions = {}): Promise<PutOutcome> {
     this.#assertWritable();
     const verified = this.#verifyForPut({ key, bytes, options });
+    const noRoom = this.#diskRefusal(`store record ${key.toHex()}`, verified.bytes.length);
+    if (noRoom) {
+      this.#events.refused.full++;
+      throw noRoom;
+    }
     const applied = await this.#write(() => this.#apply(key.toBytes(), verified, options));
     return this.#settled(applied);
   }
@@ -505,8 +543,9 @@ export class RecordStore implements ValueStore {
    * @param puts The records, applied in this order.
    * @returns For each record, what its put did, or the error that refused it: a
    *   {@link StoreError} (`RECORD_INVALID`, `RECORD_STALE`, `STORE_FULL`) or the content rules'
-   *   `CONTENT_INVALID`.
-   * @throws {StoreError} `STORE_UNUSABLE` (closed, read-only, disk error): nothing is stored then.
+   *   `CONTENT_INVALID`. Less free disk than the store keeps refuses every record `STORE_FULL`.
+   * @throws {StoreError} `STORE_FULL` when the disk failed the commit, `STORE_UNUSABLE` (closed,
+   *   read-only): nothing is stored then.
    */
   async putRecords(puts: readonly RecordPut[]): Promise<(PutOutcome | RhizomeError)[]> {
     this.#assertWritable();
@@ -524,6 +563,16 @@ export class RecordStore implements ValueStore {
       } catch (error) {
         results[index] = error as RhizomeError;
       }
+    }
+    const batchBytes = verified.reduce((sum, record) => sum + (record?.bytes.length ?? 0), 0);
+    const noRoom = this.#diskRefusal(`store ${puts.length} records`, batchBytes);
+    if (noRoom) {
+      verified.forEach((record, index) => {
+        if (!record) return;
+        this.#events.refused.full++;
+        results[index] = noRoom;
+      });
+      return results;
     }
     const applied = await this.#write(() =>
       puts.map((put, index) => {
@@ -738,7 +787,22 @@ export class RecordStore implements ValueStore {
     // Closed to new calls at once; writes already started finish first.
     this.#closed = true;
     await Promise.allSettled([...this.#pending]);
-    await this.#root.close();
+    // lmdb's close waits for the last commit's flush, which never comes when that commit failed
+    // (a full disk): an empty transaction (it writes only the meta page, already on disk) becomes
+    // the last one. Should that fail too, the wait is bounded and the process ends regardless.
+    if (this.#lastCommitFailed) await this.#root.transaction(() => {}).catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const closed = await Promise.race([
+      this.#root.close().then(() => true),
+      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), storeCloseWaitMs)),
+    ]);
+    clearTimeout(timer);
+    if (!closed) {
+      this.#options.log?.warning(
+        "the record store {path} did not close within {ms} ms after a failed write",
+        { path: this.#options.path, ms: storeCloseWaitMs },
+      );
+    }
   }
 
   // --- internals ---
@@ -753,14 +817,12 @@ export class RecordStore implements ValueStore {
       try {
         result = await this.#root.childTransaction(action);
         await this.#root.flushed;
+        this.#lastCommitFailed = false;
       } catch (error) {
+        this.#lastCommitFailed = true;
         // The transaction's counts were applied in memory but not committed: count afresh.
         this.#recount();
-        throw new StoreError(
-          "STORE_UNUSABLE",
-          `Cannot write to the record store ${this.#options.path}: ${describeOsError(error)}`,
-          { cause: error },
-        );
+        throw await this.#writeFailure(error);
       }
       return result;
     })();
@@ -769,6 +831,77 @@ export class RecordStore implements ValueStore {
       return await done;
     } finally {
       this.#pending.delete(done);
+    }
+  }
+
+  /**
+   * The refusal of a failed write transaction. A commit that fails (disk full, I/O error) rejects
+   * each write with lmdb's "Commit failed" and keeps the real error in a second promise,
+   * `commitError`, which rejects too: it is taken here, or it would escape as an unhandled
+   * rejection and end the process. Such a failure is `STORE_FULL`, a refusal like a full quota:
+   * nothing was written, LMDB rolled the transaction back, and reads and later writes go on.
+   */
+  async #writeFailure(error: unknown): Promise<StoreError> {
+    const commitError = (error as { commitError?: Promise<unknown> } | undefined)?.commitError;
+    let cause: unknown = error;
+    if (commitError instanceof Promise) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      // lmdb rejects it in the same callback as the writes; the timer only bounds the wait.
+      cause = await Promise.race([
+        commitError.then(() => error, (reason) => reason),
+        new Promise((resolve) => timer = setTimeout(() => resolve(error), 0)),
+      ]);
+      clearTimeout(timer);
+    }
+    const path = this.#options.path;
+    if (this.#closed) {
+      return new StoreError(
+        "STORE_UNUSABLE",
+        `Cannot write to the record store ${path}: it is closed`,
+        { cause },
+      );
+    }
+    const freeBytes = this.#diskFreeBytes();
+    const reason = freeBytes !== undefined && freeBytes < storeDiskFreeBytesMin
+      ? `the disk is full (${freeBytes} bytes free)`
+      : `the disk failed the write (${describeOsError(cause)})`;
+    this.#options.log?.warning("record store write refused: {reason}", { reason });
+    return new StoreError("STORE_FULL", `Cannot write to the record store ${path}: ${reason}`, {
+      cause,
+    });
+  }
+
+  /**
+   * The refusal of a write of `bytes` that would leave less free disk than the store keeps
+   * ({@link storeDiskFreeBytesMin}), or `undefined` when there is room or free disk is unknown.
+   */
+  #diskRefusal(action: string, bytes: number): StoreError | undefined {
+    const reserveBytes = this.#diskFreeBytesMin();
+    if (reserveBytes <= 0) return undefined;
+    const freeBytes = this.#diskFreeBytes();
+    if (freeBytes === undefined || freeBytes - bytes >= reserveBytes) return undefined;
+    return new StoreError(
+      "STORE_FULL",
+      `Cannot ${action}: the disk is full (${freeBytes} bytes free at ${
+        dirname(this.#options.path)
+      }, the store keeps ${reserveBytes} free)`,
+    );
+  }
+
+  #diskFreeBytesMin(): number {
+    return this.#options.diskFreeBytesMin ?? storeDiskFreeBytesMin;
+  }
+
+  /** Free disk on the store's file system, or `undefined` when it cannot be measured. */
+  #diskFreeBytes(): number | undefined {
+    if (this.#options.diskFreeBytes) return this.#options.diskFreeBytes();
+    try {
+      const stats = statfsSync(dirname(this.#options.path));
+      const free = stats.bavail * stats.bsize;
+      return Number.isSafeInteger(free) ? free : undefined;
+    } catch {
+      // No statfs here (or no permission): only a failing commit refuses.
+      return undefined;
     }
   }
 
