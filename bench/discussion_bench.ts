@@ -48,7 +48,7 @@ const local: RecordNetwork = {
   async publish(record: DhtRecord) {
     const key = recordKey(record);
     await store.putRecord(key, encodeRecord(record));
-    return { key, stored: 0 };
+    return { key, stored: 0, holders: 1, quorum: 1 };
   },
   fetch(key: NodeId) {
     const held = store.getRecord(key);

@@ -43,6 +43,14 @@
  * refused), 503 `UNAVAILABLE` (also: an import already running), 504 (past the route's timeout),
  * 507 `STORE_FULL`; any other code (`STORE_UNUSABLE`, …) is 500.
  *
+ * A write (`put`, `threads`, `posts`, `votes`, `profile`, `records`) answers 200 only once its
+ * record is durable on this node (unless the node is a DHT client) and acknowledged by
+ * `dht.write_quorum` holders; its answer says how many (`stored`: other nodes; `holders`: copies
+ * counted, this node's own when it is one of the k closest; `quorum`: copies needed). Short of
+ * that it fails: 507 `STORE_FULL` (this node's store has no room, its disk is full or failed the
+ * write: nothing new is kept here), 503 `NOT_REPLICATED` (kept and republished by this node, but
+ * too few holders acknowledged it; safe to retry) or 503 `NOT_STORED` (kept nowhere that counts).
+ *
  * @module
  */
 
@@ -202,8 +210,12 @@ export interface PeerReport {
 export interface PutReport {
   /** The value's key in hex. */
   key: string;
-  /** How many nodes acknowledged the value. */
+  /** How many other nodes acknowledged the value durably. */
   stored: number;
+  /** Durable copies acknowledged: `stored`, plus this node's own when it is one of the holders. */
+  holders: number;
+  /** Holders the put needed (`dht.write_quorum`, fewer in a network that small). */
+  quorum: number;
 }
 
 /** What the node does for each route; the API only authenticates, checks and relays. */
@@ -218,8 +230,12 @@ export interface ControlHandlers {
    * @param value At most {@link controlBodyBytesMax} bytes.
    * @param ttlS Seconds to keep it (1 to {@link controlTtlSecondsMax}); the node's default when
    *   absent.
-   * @throws {RhizomeError} `INVALID_INPUT` (400), `RECORD_INVALID` (422), `STORE_FULL` (507),
-   *   `UNAVAILABLE` (503); anything else is answered 500.
+   * @returns The key and the acknowledgements: answered only once the value is durable on this
+   *   node (unless it is a DHT client) and `quorum` holders acknowledged it.
+   * @throws {RhizomeError} `INVALID_INPUT` (400), `RECORD_INVALID` (422), `STORE_FULL` (507:
+   *   this node's store has no room or its disk failed; nothing new kept here), `NOT_REPLICATED`
+   *   (503: kept here, fewer holders than the quorum), `NOT_STORED` (503: kept nowhere that
+   *   counts), `UNAVAILABLE` (503); anything else is answered 500.
    */
   put(value: Uint8Array, ttlS?: number): Promise<PutReport>;
   /**
@@ -545,6 +561,8 @@ function httpStatusOf(code: ErrorCode): number {
     case "STORE_FULL":
       return 507;
     case "UNAVAILABLE":
+    case "NOT_REPLICATED":
+    case "NOT_STORED":
       return 503;
     default:
       return 500;

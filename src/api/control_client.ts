@@ -223,7 +223,8 @@ export class ControlClient {
    *
    * @param value At most {@link controlBodyBytesMax} bytes.
    * @param ttlS Seconds to keep it; the node's default when absent.
-   * @returns The key (hex) and how many nodes stored the value.
+   * @returns The key (hex) and how many nodes stored the value (`stored`: others; `holders`:
+   *   copies counted toward `quorum`).
    * @throws {InvalidInputError} When the value is too large (nothing is sent).
    * @throws {RhizomeError} When the node does not answer or refuses.
    */
@@ -234,7 +235,10 @@ export class ControlClient {
     if (!isObject(body) || typeof body.key !== "string" || typeof body.stored !== "number") {
       throw this.#malformed("put", "no key and count");
     }
-    return { key: body.key, stored: body.stored };
+    // An older node answers without the holder counts.
+    const holders = typeof body.holders === "number" ? body.holders : body.stored;
+    const quorum = typeof body.quorum === "number" ? body.quorum : 1;
+    return { key: body.key, stored: body.stored, holders, quorum };
   }
 
   /**

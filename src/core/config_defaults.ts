@@ -44,6 +44,15 @@ lines_per_second_max = 50
 k = 20
 # Requests in flight per lookup.
 alpha = 3
+# Durable copies a put or publish needs before it reports success: this node's own copy counts
+# as one when the node stores for others and is itself among the k closest to the key; STORE
+# acknowledgements from other holders count one each. 2 means the record outlives the loss of
+# any one node (this one included) from the moment it is acknowledged, at no extra cost in
+# latency (the put waits for all k STOREs anyway); more would fail puts in small networks. A
+# node that knows fewer peers than this asks only for as many copies as there can be holders, so
+# a one-node development network still succeeds with its own copy. Short of the quorum a put
+# fails with NOT_REPLICATED (kept here, republished later) or NOT_STORED (kept nowhere).
+write_quorum = 2
 # Contacts kept per bucket to replace peers that stop answering.
 replacement_cache_max = 8
 # Refresh a bucket that saw no lookup for this long.

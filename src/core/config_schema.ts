@@ -178,6 +178,8 @@ export interface Config {
     k: number;
     /** Requests in flight per lookup. */
     alpha: number;
+    /** Durable copies (holders) a put or publish needs to report success. */
+    write_quorum: number;
     /** Standby contacts per bucket. */
     replacement_cache_max: number;
     /** Idle time before a bucket is refreshed, in seconds. */
@@ -277,6 +279,7 @@ const configSchema: v.GenericSchema<unknown, Config> = table({
   dht: table({
     k: integer(1, 64),
     alpha: integer(1, 16),
+    write_quorum: integer(1, 64),
     replacement_cache_max: integer(0, 64),
     bucket_refresh_s: integer(60, 7 * 86400),
     replicate_s: integer(60, 7 * 86400),
@@ -363,6 +366,11 @@ export const crossFieldRules: readonly CrossFieldRule[] = [
     path: "dht.alpha",
     holds: (c) => c.dht.alpha <= c.dht.k,
     expected: "expected at most dht.k (a lookup cannot ask more than k nodes at once)",
+  },
+  {
+    path: "dht.write_quorum",
+    holds: (c) => c.dht.write_quorum <= c.dht.k,
+    expected: "expected at most dht.k (only the k closest nodes hold a value)",
   },
   {
     path: "dht.rpc_timeout_ms",

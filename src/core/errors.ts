@@ -285,3 +285,42 @@ export class ContentError extends RhizomeError {
     super(code, message, options);
   }
 }
+
+/** How many durable copies a put or publish got, and needed. */
+export interface Acknowledgements {
+  /** Other nodes that acknowledged it durably. */
+  stored: number;
+  /** Durable copies acknowledged, this node's own included when it counts. */
+  holders: number;
+  /** Holders it needed (`dht.write_quorum`, fewer in a network that small). */
+  quorum: number;
+}
+
+/**
+ * A put or publish short of its write quorum. `NOT_REPLICATED`: durable on this node, which keeps
+ * and republishes it, but fewer holders acknowledged it than the quorum (a retry is safe, and
+ * changes nothing that is not already true); `NOT_STORED`: durable nowhere that counts (this node
+ * keeps no copy and too few holders acknowledged it).
+ */
+export class ReplicationError extends RhizomeError {
+  /** What was acknowledged. */
+  readonly acknowledgements: Acknowledgements;
+
+  /**
+   * Makes a replication error.
+   *
+   * @param code Which outcome this is.
+   * @param message A sentence: "Cannot <action>: <reason>", naming the key and the counts.
+   * @param acknowledgements What was acknowledged.
+   * @param options The cause (this node's store refusal), when there is one.
+   */
+  constructor(
+    code: "NOT_REPLICATED" | "NOT_STORED",
+    message: string,
+    acknowledgements: Acknowledgements,
+    options: RhizomeErrorOptions = {},
+  ) {
+    super(code, message, options);
+    this.acknowledgements = { ...acknowledgements };
+  }
+}

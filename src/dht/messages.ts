@@ -52,10 +52,15 @@ export const StoreStatus = {
   badToken: 1,
   /** The value does not verify against its key, or is too large. */
   invalid: 2,
-  /** This node does not store for others (a client), or is out of space. */
+  /** This node does not store for others (a client), or its store failed otherwise. */
   declined: 3,
   /** The value is an older version (a lower sequence) than the one held. */
   stale: 4,
+  /**
+   * This node's store has no room (its quota holds nothing evictable, or its disk is full or
+   * failed the write). It keeps serving reads; the sender should store elsewhere.
+   */
+  full: 5,
 } as const;
 
 /** Fields every message carries. */

@@ -404,23 +404,34 @@ export class DhtNode {
     const { record_ttl_s } = this.#options.settings.dht;
     const lifetimeS = Math.max(1, Math.min(ttlS ?? record_ttl_s, record_ttl_s));
     const expiresAtMs = nowMs + lifetimeS * 1000;
+    const storesHere = this.#profile.stores_for_others;
+    // As many holders as can exist: this node (when it stores) and the peers it knows now.
+    const holdersPossible = Math.min(
+      this.#options.settings.dht.k,
+      this.#table.size + (storesHere ? 1 : 0),
+    );
+    const quorum = Math.max(1, Math.min(this.#options.settings.dht.write_quorum, holdersPossible));
     // Done once both the local copy is durable and the remote STOREs are answered, so a caller
     // told "published" finds the value here even if no other node took it.
     let waiting = 2;
     let stored = 0;
+    let selfAmongClosest = false;
     let localError: Error | undefined;
     const settle = () => {
       if (--waiting > 0) return;
       const durationMs = this.#options.clock.nowMs() - nowMs;
-      done({ ok: stored > 0, key, stored, localError, durationMs });
+      const holders = stored + (storesHere && !localError && selfAmongClosest ? 1 : 0);
+      const ok = holders >= quorum && (!storesHere || !localError);
+      done({ ok, key, stored, holders, quorum, storesHere, localError, durationMs });
     };
     this.#write({ key, value, expiresAtMs, storedAtMs: nowMs, published: true }, (error) => {
       localError = error;
       settle();
     });
     this.#replicatedMs.set(key.toHex(), nowMs);
-    this.#storeAtClosest(key, value, lifetimeS, (count) => {
+    this.#storeAtClosest(key, value, lifetimeS, (count, selfIsClose) => {
       stored = count;
+      selfAmongClosest = selfIsClose;
       settle();
     });
   }
@@ -570,7 +581,7 @@ export class DhtNode {
         const status = storeStatusOf(error);
         // A peer's bad or old value is its problem (counted); a failing store is ours (logged).
         if (status === StoreStatus.invalid) this.#stats.invalidValues++;
-        if (status === StoreStatus.declined) {
+        if (status === StoreStatus.declined || status === StoreStatus.full) {
           this.#options.log?.warning("cannot store value {key}: {error}", {
             key: request.key.toHex(),
             error: error.message,
@@ -778,23 +789,29 @@ export class DhtNode {
     }
   }
 
-  /** Finds the k closest nodes to `key` and stores the value at each; reports the acks. */
+  /**
+   * Finds the k closest nodes to `key` and stores the value at each; reports the acks, and whether
+   * this node is itself among the k closest (fewer than k answered, or it is closer than the k-th).
+   */
   #storeAtClosest(
     key: NodeId,
     value: Uint8Array,
     ttlS: number,
-    done: (stored: number) => void,
+    done: (stored: number, selfAmongClosest: boolean) => void,
   ): void {
     this.#lookup(key, false, [], (_result, operation) => {
-      const targets = operation.state.closestAnswered(this.#options.settings.dht.k)
-        .filter((candidate) => candidate.token !== undefined);
+      const { k } = this.#options.settings.dht;
+      const closest = operation.state.closestAnswered(k);
+      const selfAmongClosest = closest.length < k ||
+        key.compareDistance(this.#self, closest[k - 1].contact.id) < 0;
+      const targets = closest.filter((candidate) => candidate.token !== undefined);
       let waiting = targets.length;
       let stored = 0;
-      if (waiting === 0) return done(0);
+      if (waiting === 0) return done(0, selfAmongClosest);
       for (const candidate of targets) {
         this.#storeAt(candidate.contact, candidate.token!, key, value, ttlS, (ok) => {
           if (ok) stored++;
-          if (--waiting === 0) done(stored);
+          if (--waiting === 0) done(stored, selfAmongClosest);
         });
       }
     });
@@ -982,12 +999,14 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 /**
  * The STORED status for a store's refusal: its record checks are the DHT's too (a value that does
- * not verify is `invalid`, an older version `stale`); anything else (full, disk error) `declined`.
+ * not verify is `invalid`, an older version `stale`); no room (quota, full disk, a failed commit)
+ * is `full`; anything else `declined`.
  */
 function storeStatusOf(error: Error): number {
   if (!(error instanceof RhizomeError)) return StoreStatus.declined;
   if (error.code === "RECORD_INVALID") return StoreStatus.invalid;
   if (error.code === "RECORD_STALE") return StoreStatus.stale;
+  if (error.code === "STORE_FULL") return StoreStatus.full;
   return StoreStatus.declined;
 }
 

@@ -137,12 +137,27 @@ export interface GetResult extends LookupResult {
 
 /** How a put ended. */
 export interface PutResult {
-  /** Whether at least one of the k closest nodes acknowledged the value durably. */
+  /**
+   * Whether the put is acknowledged: `holders` reached `quorum` and, on a node that stores for
+   * others, this node's own copy is durable.
+   */
   ok: boolean;
   /** The value's key. */
   key: NodeId;
-  /** How many nodes acknowledged the STORE. */
+  /** How many other nodes acknowledged the STORE durably. */
   stored: number;
+  /**
+   * Durable copies acknowledged: `stored`, plus this node's own copy when it counts (the node
+   * stores for others, its copy is durable, and it is itself among the k closest to the key).
+   */
+  holders: number;
+  /**
+   * Holders the put needed: `dht.write_quorum`, or fewer when the node knew fewer peers when the
+   * put began (so many holders cannot exist; a lone node's own copy is then enough), at least 1.
+   */
+  quorum: number;
+  /** Whether this node stores for others, so its own copy must be durable and may count. */
+  storesHere: boolean;
   /**
    * The local store's refusal, when this node could not keep the value itself (full, disk error,
    * a newer version held); `undefined` when its copy is durable.

@@ -20,7 +20,7 @@
 import type { Clock } from "../core/clock.ts";
 import { bytesEqual, fromHex, toHex } from "../core/bytes.ts";
 import { type Ed25519KeyPair, sha256 } from "../core/crypto.ts";
-import { ContentError, InvalidInputError, RhizomeError } from "../core/errors.ts";
+import { ContentError, InvalidInputError, ReplicationError, RhizomeError } from "../core/errors.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import {
   type AuthoredDoc,
@@ -58,7 +58,13 @@ import {
   threadStatsIndex,
   votesIndex,
 } from "../content/key_schema.ts";
-import { decodeRecord, type DhtRecord, RecordKind, type SetRecord } from "../content/records.ts";
+import {
+  decodeRecord,
+  type DhtRecord,
+  recordKey,
+  RecordKind,
+  type SetRecord,
+} from "../content/records.ts";
 import type {
   NewThreadRequest,
   PostRequest,
@@ -66,7 +72,7 @@ import type {
   PublishReport,
   VoteRequest,
 } from "./reports.ts";
-import type { RecordNetwork } from "./record_network.ts";
+import type { PublishResult, RecordNetwork } from "./record_network.ts";
 
 /** An author key, ready to sign. */
 export interface Author {
@@ -155,7 +161,7 @@ export class Publisher {
       tags: request.tags ?? [],
     });
     const id = docId(doc);
-    const published = await this.#network.publish(docRecord(doc));
+    const published = await this.#publishIndexed(docRecord(doc));
     const writer = author.keyPair;
     const seq = entrySeqOf(id);
     const threadRef = { thread: id, createdMs: doc.createdMs };
@@ -193,7 +199,7 @@ export class Publisher {
         }),
       ],
     ]);
-    return report(id, "thread", published.stored, indexes, author);
+    return report(id, "thread", published, indexes, author);
   }
 
   /**
@@ -230,7 +236,7 @@ export class Publisher {
       this.#ownEntry(threadStatsIndex(thread), author.keyPair.publicKey),
     ]);
     const id = docId(doc);
-    const published = await this.#network.publish(docRecord(doc));
+    const published = await this.#publishIndexed(docRecord(doc));
     const writer = author.keyPair;
     const seq = entrySeqOf(id);
     const messageRef = { message: id, parent, createdMs: doc.createdMs };
@@ -273,7 +279,7 @@ export class Publisher {
         }),
       ],
     ]);
-    return report(id, "message", published.stored, indexes, author);
+    return report(id, "message", published, indexes, author);
   }
 
   /**
@@ -318,7 +324,7 @@ export class Publisher {
     const votes = this.#entry(writer, address, nextSeq(previous, nowMs), entryLifetimeS, {
       direction,
     });
-    const published = await this.#network.publish(votes);
+    const published = await this.#publishIndexed(votes);
     // A vote is no record of its own: its activity entries are numbered by a hash of the vote
     // entry's signature, unique to this vote, so an author's successive votes add up (to at
     // most ±1 per target, as a repeat is refused) and republishing one replaces nothing.
@@ -339,7 +345,7 @@ export class Publisher {
       ]);
     }
     const indexes = await this.#updateIndexes(updates);
-    return report(published.key, "vote", published.stored, indexes, author);
+    return report(published.key, "vote", published, indexes, author);
   }
 
   /**
@@ -372,7 +378,7 @@ export class Publisher {
       updatedMs: nowMs,
     });
     const published = await this.#network.publish(record);
-    return report(published.key, "profile", published.stored, {}, author);
+    return report(published.key, "profile", published, {}, author);
   }
 
   /**
@@ -388,7 +394,8 @@ export class Publisher {
     const record = decodeRecord(key, bytes);
     checkContent(key, record, this.#clock.nowMs());
     const published = await this.#network.publish(record);
-    return { id: key.toHex(), kind: "record", stored: published.stored, indexes: {} };
+    const { stored, holders, quorum } = published;
+    return { id: key.toHex(), kind: "record", stored, holders, quorum, indexes: {} };
   }
 
   /**
@@ -494,12 +501,31 @@ export class Publisher {
     return signedEntrySet(writer, address, seq, expiresAtS, value);
   }
 
-  /** Publishes index updates in parallel; each reports its acknowledgements, 0 when it failed. */
+  /**
+   * Publishes a record that indexes will point to. Short of its write quorum but kept here
+   * (`NOT_REPLICATED`), it is on the network as far as this node can make it so (the node
+   * republishes it): the indexes are still updated, and {@link report} then throws the shortfall,
+   * so the caller learns of it and a retry finds the indexes done.
+   */
+  async #publishIndexed(record: DhtRecord): Promise<PublishResult & { shortfall?: RhizomeError }> {
+    try {
+      return await this.#network.publish(record);
+    } catch (error) {
+      if (!(error instanceof ReplicationError) || error.code !== "NOT_REPLICATED") throw error;
+      return { key: recordKey(record), ...error.acknowledgements, shortfall: error };
+    }
+  }
+
+  /**
+   * Publishes index updates in parallel; each reports the other nodes that acknowledged it, 0
+   * when it failed.
+   */
   async #updateIndexes(updates: [string, DhtRecord][]): Promise<Record<string, number>> {
     const stored = await Promise.all(updates.map(async ([, record]) => {
       try {
         return (await this.#network.publish(record)).stored;
       } catch (error) {
+        if (error instanceof ReplicationError) return error.acknowledgements.stored;
         if (error instanceof RhizomeError) return 0;
         throw error;
       }
@@ -523,14 +549,21 @@ function nextSeq(previous: { seq: number } | undefined, nowMs: number): number {
   return previous === undefined ? nowMs : Math.max(previous.seq + 1, nowMs);
 }
 
+/**
+ * The report of a publish, or its record's shortfall (`NOT_REPLICATED`) thrown once the indexes
+ * are done.
+ */
 function report(
   id: NodeId,
   kind: PublishReport["kind"],
-  stored: number,
+  published: PublishResult & { shortfall?: RhizomeError },
   indexes: Record<string, number>,
   author: Author,
 ): PublishReport {
-  return { id: id.toHex(), kind, stored, indexes, author: toHex(author.keyPair.publicKey) };
+  if (published.shortfall) throw published.shortfall;
+  const { stored, holders, quorum } = published;
+  const authorHex = toHex(author.keyPair.publicKey);
+  return { id: id.toHex(), kind, stored, holders, quorum, indexes, author: authorHex };
 }
 
 function parseId(text: string, action: string, what: string): NodeId {

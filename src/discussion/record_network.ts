@@ -15,6 +15,10 @@ export interface PublishResult {
   key: NodeId;
   /** Remote nodes among the k closest that acknowledged it durably (this node not counted). */
   stored: number;
+  /** Durable copies acknowledged, this node's own included when it counts as a holder. */
+  holders: number;
+  /** Holders needed (`dht.write_quorum`, fewer in a network that small). */
+  quorum: number;
 }
 
 /**
@@ -28,9 +32,10 @@ export interface RecordNetwork {
    * merge with what is held; a mutable record replaces a lower sequence.
    *
    * @param record A record that verifies under its key.
-   * @returns Its key and the number of remote nodes that acknowledged it.
+   * @returns Its key and its acknowledgements, once `quorum` holders acknowledged it.
    * @throws {RhizomeError} When this node cannot keep it (the record is invalid or stale, the
-   *   store is full or closed).
+   *   store is full or closed); a `ReplicationError` (`NOT_REPLICATED`: kept here, too few other
+   *   holders; `NOT_STORED`: kept nowhere that counts) when the quorum was not reached.
    */
   publish(record: DhtRecord): Promise<PublishResult>;
 

@@ -83,6 +83,13 @@ export interface PublishReport {
   kind: "thread" | "message" | "vote" | "profile" | "record";
   /** Nodes that acknowledged the record itself durably (this node's own copy not counted). */
   stored: number;
+  /**
+   * Durable copies of the record acknowledged: `stored`, plus this node's own when it is one of
+   * the holders (it stores for others and is among the k closest to the key).
+   */
+  holders: number;
+  /** Holders the publish needed (`dht.write_quorum`, fewer in a network that small). */
+  quorum: number;
   /** Each index updated, by name (`recent`, `thread_index`, `refs`, …): nodes that acknowledged. */
   indexes: Record<string, number>;
   /** The author's public key, hex (absent for a raw record). */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { RhizomeError } from "../core/errors.ts";
+import { type Acknowledgements, ReplicationError, RhizomeError } from "../core/errors.ts";
 import type { NodeId } from "../core/node_id.ts";
 import {
   decodeStoredRecord,
@@ -16,7 +16,62 @@ import {
   RecordKind,
 } from "../content/records.ts";
 import type { DhtNode } from "../dht/node.ts";
-import type { RecordNetwork } from "../discussion/record_network.ts";
+import type { PutResult } from "../dht/types.ts";
+import type { PublishResult, RecordNetwork } from "../discussion/record_network.ts";
+
+/**
+ * What a put's acknowledgements mean for its caller: success only when it is durable on this node
+ * (unless the node is a DHT client, which keeps no copy others can read) and `holders` reached
+ * the write quorum; otherwise the error that says which promise was not kept.
+ *
+ * @param result The DHT's put result.
+ * @returns The acknowledgements, when the put is acknowledged.
+ * @throws {RhizomeError} This node's store refusal, with the counts added to its message:
+ *   `STORE_FULL` (no room, disk full or failing), `RECORD_STALE`, `RECORD_INVALID`,
+ *   `STORE_UNUSABLE` (the store closed: the node is stopping).
+ * @throws {ReplicationError} `NOT_REPLICATED` when it is durable here but fewer holders than the
+ *   quorum acknowledged it; `NOT_STORED` when it is durable nowhere that counts.
+ */
+export function acknowledgedPut(result: PutResult): Acknowledgements {
+  const { key, stored, holders, quorum, storesHere, localError } = result;
+  const acknowledgements = { stored, holders, quorum };
+  if (result.ok) return acknowledgements;
+  const hex = key.toHex();
+  const counts = `${holders} of the ${quorum} holders needed acknowledged it (dht.write_quorum)`;
+  if (storesHere && localError instanceof RhizomeError) {
+    const others = `${stored} other node${stored === 1 ? "" : "s"} acknowledged it`;
+    return fail(
+      new RhizomeError(localError.code, `${localError.message}; ${others}`, { cause: localError }),
+    );
+  }
+  if (storesHere && localError === undefined) {
+    return fail(
+      new ReplicationError(
+        "NOT_REPLICATED",
+        `Cannot replicate ${hex}: it is stored on this node, but only ${counts}; the node ` +
+          "keeps it and publishes it again",
+        acknowledgements,
+      ),
+    );
+  }
+  const why = storesHere
+    ? `this node could not keep it (${localError?.message ?? "unknown error"})`
+    : "this node is a DHT client and keeps no copy others can read";
+  return fail(
+    new ReplicationError(
+      "NOT_STORED",
+      `Cannot store ${hex}: ${why}, and ${counts}`,
+      acknowledgements,
+      {
+        cause: localError,
+      },
+    ),
+  );
+}
+
+function fail(error: RhizomeError): never {
+  throw error;
+}
 
 /**
  * Immutable records kept in memory after a fetch or publish. They never change, so a copy is
@@ -69,11 +124,11 @@ export class DhtRecordNetwork implements RecordNetwork {
    * Publishes a record: this node's copy is durable, then the k closest nodes are asked to store it.
    *
    * @param record The record (already signed).
-   * @returns Its key and how many other nodes acknowledged it durably.
-   * @throws {RhizomeError} `RECORD_INVALID` when it does not verify; `UNAVAILABLE` when no node,
-   *   this one included, could keep it.
+   * @returns Its key and its acknowledgements, once the write quorum is reached.
+   * @throws {RhizomeError} `RECORD_INVALID` when it does not verify; `UNAVAILABLE` when too many
+   *   publishes wait; otherwise as {@link acknowledgedPut}.
    */
-  async publish(record: DhtRecord): Promise<{ key: NodeId; stored: number }> {
+  async publish(record: DhtRecord): Promise<PublishResult> {
     const key = recordKey(record);
     const bytes = encodeRecord(record);
     await this.#slot(key);
@@ -102,22 +157,15 @@ export class DhtRecordNetwork implements RecordNetwork {
     this.#publishing++;
   }
 
-  #put(
-    key: NodeId,
-    record: DhtRecord,
-    bytes: Uint8Array,
-  ): Promise<{ key: NodeId; stored: number }> {
-    return new Promise<{ key: NodeId; stored: number }>((resolve, reject) => {
+  #put(key: NodeId, record: DhtRecord, bytes: Uint8Array): Promise<PublishResult> {
+    return new Promise<PublishResult>((resolve, reject) => {
       try {
         this.#dht.putAt(key, bytes, (result) => {
-          if (result.localError && result.stored === 0) {
-            const reason = result.localError.message;
-            if (result.localError instanceof RhizomeError) return reject(result.localError);
-            return reject(
-              new RhizomeError("UNAVAILABLE", `Cannot publish ${key.toHex()}: ${reason}`),
-            );
+          try {
+            resolve({ key, ...acknowledgedPut(result) });
+          } catch (error) {
+            reject(error);
           }
-          resolve({ key, stored: result.stored });
         });
       } catch (error) {
         // putAt refuses only a record its own rules refuse: say so in the record's terms.

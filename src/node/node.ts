@@ -19,7 +19,7 @@ import { formatContactUri, makeContact, parseContactUri } from "../core/contact_
 import type { Clock } from "../core/clock.ts";
 import type { Config, NodeType } from "../core/config_schema.ts";
 import { parseHostPort } from "../core/config_schema.ts";
-import { IdentityError, RhizomeError } from "../core/errors.ts";
+import { type Acknowledgements, IdentityError, RhizomeError } from "../core/errors.ts";
 import type { Identity } from "../core/identity.ts";
 import { getLog, type Log } from "../core/log.ts";
 import { NodeId } from "../core/node_id.ts";
@@ -56,7 +56,7 @@ import { canonicalUdpAddress, UdpTransport } from "../net/udp_transport.ts";
 import type { RecordStore } from "../store/record_store.ts";
 import { AuthorKeys } from "./author_keys.ts";
 import { cryptoRandomBytes, CryptoRng } from "./crypto_rng.ts";
-import { DhtRecordNetwork } from "./dht_record_network.ts";
+import { acknowledgedPut, DhtRecordNetwork } from "./dht_record_network.ts";
 import { acquireDataDirLock, type DataDirLock } from "./data_dir_lock.ts";
 import type { DataDir } from "./data_dir.ts";
 import { openDataDirStore } from "./data_dir_store.ts";
@@ -632,18 +632,23 @@ export class RhizomeNode {
    *
    * @param value The content.
    * @param ttlS The copies' lifetime (the DHT's default when absent).
-   * @returns The record's key and how many nodes acknowledged it durably.
+   * @returns The record's key and its acknowledgements, once the write quorum is reached.
    * @throws {RecordError} When the record would exceed `recordBytesMax`.
+   * @throws {RhizomeError} As `acknowledgedPut`: `STORE_FULL`, `NOT_REPLICATED`, `NOT_STORED`.
    */
-  async put(value: Uint8Array, ttlS?: number): Promise<{ key: string; stored: number }> {
+  async put(value: Uint8Array, ttlS?: number): Promise<{ key: string } & Acknowledgements> {
     const immutable = { kind: RecordKind.immutable, payload: value } as const;
     // encodeRecord refuses a record over recordBytesMax; checkContent a payload that looks like a
     // document but does not verify (both RECORD_INVALID, one line).
     const record = encodeRecord(immutable);
     checkContent(recordKey(immutable), immutable, this.#clock.nowMs());
-    return await new Promise((resolve) => {
+    return await new Promise((resolve, reject) => {
       this.#dht.put(record, (result) => {
-        resolve({ key: result.key.toHex(), stored: result.stored });
+        try {
+          resolve({ key: result.key.toHex(), ...acknowledgedPut(result) });
+        } catch (error) {
+          reject(error);
+        }
       }, ttlS);
       this.#schedule();
     });

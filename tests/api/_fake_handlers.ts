@@ -38,7 +38,15 @@ export const nextCursor = "Y3Vyc29yLTE";
 
 /** A publish report of `kind`. */
 export function publishReport(kind: PublishReport["kind"], id = threadId): PublishReport {
-  return { id, kind, stored: 3, indexes: { recent: 2, author_threads: 1 }, author: authorKey };
+  return {
+    id,
+    kind,
+    stored: 3,
+    holders: 4,
+    quorum: 2,
+    indexes: { recent: 2, author_threads: 1 },
+    author: authorKey,
+  };
 }
 
 /** The listing the fake answers. */
@@ -133,7 +141,12 @@ export class FakeHandlers implements ControlHandlers {
     return this.#answer(["peers"], []);
   }
   put(value: Uint8Array, ttlS?: number): Promise<PutReport> {
-    return this.#answer(["put", value, ttlS], { key: "00".repeat(20), stored: 1 });
+    return this.#answer(["put", value, ttlS], {
+      key: "00".repeat(20),
+      stored: 1,
+      holders: 2,
+      quorum: 2,
+    });
   }
   get(key: string): Promise<Uint8Array | undefined> {
     return this.#answer(["get", key], undefined);
@@ -179,6 +192,8 @@ export class FakeHandlers implements ControlHandlers {
       id: key,
       kind: "record",
       stored: 2,
+      holders: 3,
+      quorum: 2,
       indexes: {},
     });
   }

@@ -15,6 +15,7 @@ import {
   type ControlHandlers,
   isLoopbackHost,
   type PeerReport,
+  type PutReport,
   type StatusReport,
 } from "../../src/api/control_api.ts";
 import { ControlApiError, ControlClient } from "../../src/api/control_client.ts";
@@ -59,11 +60,11 @@ class FakeNode extends FakeHandlers implements ControlHandlers {
     this.calls++;
     return Promise.resolve(peers);
   }
-  override put(value: Uint8Array, ttlS?: number): Promise<{ key: string; stored: number }> {
+  override put(value: Uint8Array, ttlS?: number): Promise<PutReport> {
     this.calls++;
     if (this.putError) return Promise.reject(this.putError);
     this.puts.push({ value, ttlS });
-    return Promise.resolve({ key: storedKey, stored: 2 });
+    return Promise.resolve({ key: storedKey, stored: 2, holders: 3, quorum: 2 });
   }
   override get(key: string): Promise<Uint8Array | undefined> {
     this.calls++;
@@ -173,8 +174,18 @@ Deno.test("the client reaches every route", async () => {
   await withApi(async ({ client, node }) => {
     assert.deepEqual(await client.status(), status);
     assert.deepEqual(await client.peers(), peers);
-    assert.deepEqual(await client.put(storedValue, 600), { key: storedKey, stored: 2 });
-    assert.deepEqual(await client.put(new Uint8Array(0)), { key: storedKey, stored: 2 });
+    assert.deepEqual(await client.put(storedValue, 600), {
+      key: storedKey,
+      stored: 2,
+      holders: 3,
+      quorum: 2,
+    });
+    assert.deepEqual(await client.put(new Uint8Array(0)), {
+      key: storedKey,
+      stored: 2,
+      holders: 3,
+      quorum: 2,
+    });
     assert.deepEqual(node.puts, [
       { value: storedValue, ttlS: 600 },
       { value: new Uint8Array(0), ttlS: undefined },

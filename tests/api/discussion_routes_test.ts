@@ -131,6 +131,8 @@ Deno.test("the client reaches every discussion route and gets the handler's repo
       id: threadId,
       kind: "record",
       stored: 2,
+      holders: 3,
+      quorum: 2,
       indexes: {},
     });
     assert.deepEqual(node.received, [

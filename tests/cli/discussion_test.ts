@@ -134,7 +134,8 @@ Deno.test("thread new sends title, body, tags and the current author; prints one
     assert.equal(text.status, 0, text.stderr);
     assert.equal(
       text.stdout,
-      `published thread ${threadId}: stored by 3 nodes; indexes recent 2, author_threads 1\n`,
+      `published thread ${threadId}: stored by 3 nodes, 4 holders (2 needed); indexes recent 2, ` +
+        "author_threads 1\n",
     );
     const json = await rhizome(["thread", "new", "--title", "Hi", "--json", "body"]);
     assert.deepEqual(JSON.parse(json.stdout), publishReport("thread"));

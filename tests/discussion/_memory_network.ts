@@ -60,7 +60,12 @@ export class MemoryRecordNetwork implements RecordNetwork {
       : this.#rules.reconcile(key, held, bytes, this.#clock.nowMs());
     this.#records.set(key.toHex(), kept);
     this.publishes++;
-    return Promise.resolve({ key, stored: this.#replicas });
+    return Promise.resolve({
+      key,
+      stored: this.#replicas,
+      holders: this.#replicas + 1,
+      quorum: 1,
+    });
   }
 
   fetch(key: NodeId): Promise<DhtRecord | undefined> {

@@ -63,6 +63,8 @@ Deno.test("Publisher.newThread() publishes the thread and announces it in five i
     id: report.id,
     kind: "thread",
     stored: 3,
+    holders: 4,
+    quorum: 1,
     indexes: { recent: 3, threads_by_hour: 3, thread_hours: 3, author_threads: 3, popular: 3 },
     author: toHex(w.alice.keyPair.publicKey),
   });
@@ -358,7 +360,14 @@ Deno.test("Publisher.publishRecord() publishes a valid record and refuses a forg
   });
   const bytes = encodeRecord(entry);
   const report = await w.publisher.publishRecord(address.key, bytes);
-  assert.deepEqual(report, { id: address.key.toHex(), kind: "record", stored: 3, indexes: {} });
+  assert.deepEqual(report, {
+    id: address.key.toHex(),
+    kind: "record",
+    stored: 3,
+    holders: 4,
+    quorum: 1,
+    indexes: {},
+  });
 
   const before = w.network.snapshot();
   const forged = encodeRecord({

@@ -6,12 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { StoreError } from "../../src/core/errors.ts";
+import { ReplicationError, StoreError } from "../../src/core/errors.ts";
 import { NodeId } from "../../src/core/node_id.ts";
 import { utf8Encode } from "../../src/core/bytes.ts";
 import { encodeRecord, recordKey, RecordKind } from "../../src/content/records.ts";
 import type { Contact, GetResult, PutResult } from "../../src/dht/types.ts";
 import {
+  acknowledgedPut,
   DhtRecordNetwork,
   publishesInFlightMax,
   publishesQueuedMax,
@@ -42,7 +43,16 @@ function fakeDht(answered: Contact[] = []) {
   };
   const release = (result: Partial<PutResult> = {}) => {
     const put = puts.shift()!;
-    put.done({ ok: true, key: put.key, stored: 3, durationMs: 1, ...result });
+    put.done({
+      ok: true,
+      key: put.key,
+      stored: 3,
+      holders: 4,
+      quorum: 2,
+      storesHere: true,
+      durationMs: 1,
+      ...result,
+    });
   };
   return { dht, puts, release, gets: () => gets };
 }
@@ -95,8 +105,58 @@ Deno.test("a publish neither this node nor any other kept is refused with the st
   const network = new DhtRecordNetwork(fake.dht, () => {}, () => 0);
   const publishing = network.publish(record("no room"));
   await new Promise((resolve) => setTimeout(resolve, 0));
-  fake.release({ stored: 0, localError: new StoreError("STORE_FULL", "Cannot store: full") });
-  await assert.rejects(publishing, { code: "STORE_FULL" });
+  fake.release({
+    ok: false,
+    stored: 0,
+    holders: 0,
+    localError: new StoreError("STORE_FULL", "Cannot store: full"),
+  });
+  await assert.rejects(publishing, { code: "STORE_FULL", message: /0 other nodes acknowledged/ });
+});
+
+/** A put result: the defaults of a put acknowledged by 3 others and this node, quorum 2. */
+function putResult(result: Partial<PutResult>): PutResult {
+  return {
+    ok: true,
+    key: recordKey(record("x")),
+    stored: 3,
+    holders: 4,
+    quorum: 2,
+    storesHere: true,
+    durationMs: 1,
+    ...result,
+  };
+}
+
+Deno.test("acknowledgedPut: success reports the counts; each shortfall has its own code", () => {
+  assert.deepEqual(acknowledgedPut(putResult({})), { stored: 3, holders: 4, quorum: 2 });
+  // Durable here, nobody else: kept and republished, but not replicated.
+  assert.throws(() => acknowledgedPut(putResult({ ok: false, stored: 0, holders: 1 })), (error) => {
+    assert.ok(error instanceof ReplicationError);
+    assert.equal(error.code, "NOT_REPLICATED");
+    assert.deepEqual(error.acknowledgements, { stored: 0, holders: 1, quorum: 2 });
+    assert.match(error.message, /stored on this node, but only 1 of the 2 holders needed/);
+    return true;
+  });
+  // This node's store refused: its code, even when others acknowledged.
+  const full = new StoreError("STORE_FULL", "Cannot store record x: the disk is full");
+  assert.throws(
+    () => acknowledgedPut(putResult({ ok: false, stored: 2, holders: 2, localError: full })),
+    { code: "STORE_FULL", message: /the disk is full; 2 other nodes acknowledged it/ },
+  );
+  // A DHT client keeps no copy others can read: short of the quorum, nothing is stored.
+  assert.throws(
+    () => acknowledgedPut(putResult({ ok: false, stored: 1, holders: 1, storesHere: false })),
+    { code: "NOT_STORED", message: /DHT client/ },
+  );
+  // A failure that is no Rhizome error (a bug in a store) is NOT_STORED, never success.
+  assert.throws(
+    () =>
+      acknowledgedPut(
+        putResult({ ok: false, stored: 0, holders: 0, localError: new Error("boom") }),
+      ),
+    { code: "NOT_STORED", message: /boom/ },
+  );
 });
 
 Deno.test("a get that no known peer answered is UNAVAILABLE; a lone node's or an answered miss is absent", async () => {

@@ -77,7 +77,7 @@ export class FakeNode implements SimNode {
 
   put(value: Uint8Array, done: (result: PutResult) => void): NodeId {
     const key = NodeId.fromPublicKey(value);
-    done({ ok: false, key, stored: 0, durationMs: 0 });
+    done({ ok: false, key, stored: 0, holders: 0, quorum: 1, storesHere: true, durationMs: 0 });
     return key;
   }
 

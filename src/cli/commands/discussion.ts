@@ -372,7 +372,8 @@ async function readBody(
 function publishedLine(report: PublishReport): string {
   const indexes = Object.entries(report.indexes).map(([name, count]) => `${name} ${count}`);
   return `published ${report.kind} ${report.id}: stored by ${report.stored} ` +
-    `node${report.stored === 1 ? "" : "s"}` +
+    `node${report.stored === 1 ? "" : "s"}, ${report.holders} ` +
+    `holder${report.holders === 1 ? "" : "s"} (${report.quorum} needed)` +
     (indexes.length > 0 ? `; indexes ${indexes.join(", ")}` : "");
 }
 
