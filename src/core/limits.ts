@@ -191,6 +191,14 @@ export const evictionSlackFraction = 0.01;
 export const storeDiskFreeBytesMin = 4 * 1024 * 1024;
 
 /**
+ * Size of the data directory's reserve file (`disk.reserve`), deleted by a start that finds less
+ * than this free so the node can still write its lock and control API files on a disk another
+ * program filled to the last byte (and serve what it holds). 1 MiB holds those files (a few KiB)
+ * and a saved routing table many times over; it is written again once the disk has room.
+ */
+export const diskReserveBytes = 1024 * 1024;
+
+/**
  * Expired records one sweep transaction deletes. Small enough that the transaction's callback
  * holds the main thread for about a millisecond, so reads and writes go on between batches.
  */

@@ -21,6 +21,8 @@ export const DATA_DIR_FILES = {
   lock: "node.lock",
   /** The author keys (`<name>.key`, mode 0600) and `current` (author_keys.ts). */
   authors: "authors",
+  /** Zeros kept in reserve for a start on a full disk (disk_reserve.ts). */
+  reserve: "disk.reserve",
 } as const;
 
 /**

@@ -60,6 +60,7 @@ import { acknowledgedPut, DhtRecordNetwork } from "./dht_record_network.ts";
 import { acquireDataDirLock, type DataDirLock } from "./data_dir_lock.ts";
 import type { DataDir } from "./data_dir.ts";
 import { openDataDirStore } from "./data_dir_store.ts";
+import { keepDiskReserve, releaseDiskReserveWhenFull } from "./disk_reserve.ts";
 import { bootstrapAddresses, type BootstrapContact } from "./bootstrap_addresses.ts";
 import { createIdentity, readIdentity } from "./identity_file.ts";
 import { chooseNodeType, type NodeTypeChoice, shouldReclassify } from "./node_type.ts";
@@ -256,6 +257,7 @@ export class RhizomeNode {
     const clock = options.clock ?? new SystemClock();
     const { dataDir, config } = options;
     await dataDir.create();
+    await releaseDiskReserveWhenFull(dataDir.path, log);
     const lock = await acquireDataDirLock(dataDir.path, { log });
     const opened: { close(): Promise<void> }[] = [];
     try {
@@ -275,6 +277,7 @@ export class RhizomeNode {
         quota: { bytesMax: profile.disk_bytes_max, recordsMax: profile.records_max },
       });
       opened.push(store);
+      await keepDiskReserve(dataDir.path, log);
       let receive = (_from: Address, _bytes: Uint8Array) => {};
       const listen = parseHostPort(config.node.listen)!;
       let answerStream = (_peer: StreamPeer, _request: Uint8Array) =>

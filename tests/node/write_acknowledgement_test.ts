@@ -3,7 +3,8 @@
  * quota, a node whose only peer is full, and a node on a small tmpfs filled past full (when the
  * tests run as root), through the control API and the CLI. Every put that succeeded is readable
  * afterwards, also after a restart; every one that did not says so with its own code, HTTP status
- * and exit status (STORE_FULL 507/7, NOT_REPLICATED 503/8). The node never crashes.
+ * and exit status (STORE_FULL 507/7, NOT_REPLICATED 503/8). The node never crashes, and restarts
+ * on a disk full to the last byte.
  */
 
 import assert from "node:assert/strict";
@@ -211,12 +212,15 @@ Deno.test({
         assertStoreFull([await apiPut(node, valueText(2000, 60_000))]);
         assertStoreFull([await cliPut(node, valueText(2001, 60_000), true)]);
         await assertReadable(node, acknowledged.slice(-5));
-        await Deno.remove(ballast);
 
+        // A restart on the disk full to the last byte: the node releases its reserve file to
+        // write its lock and API files, serves every record, and refuses writes.
         await stopNode(node);
         node = await startNode(dataDir);
         await assertReadable(node, acknowledged);
         assertStoreFull([await apiPut(node, valueText(2002, 60_000))]);
+        assert.match(node.stderr(), /released the reserve/);
+        await Deno.remove(ballast);
       } finally {
         await killNode(node);
       }
