@@ -49,8 +49,8 @@ alpha = 3
 # acknowledgements from other holders count one each. 2 means the record outlives the loss of
 # any one node (this one included) from the moment it is acknowledged, at no extra cost in
 # latency (the put waits for all k STOREs anyway); more would fail puts in small networks. A
-# node that knows fewer peers than this asks only for as many copies as there can be holders, so
-# a one-node development network still succeeds with its own copy. Short of the quorum a put
+# node that has never known more peers than this asks only for as many copies as there can be
+# holders, so a one-node development network still succeeds with its own copy. Short of the quorum a put
 # fails with NOT_REPLICATED (kept here, republished later) or NOT_STORED (kept nowhere).
 write_quorum = 2
 # Contacts kept per bucket to replace peers that stop answering.

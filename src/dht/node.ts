@@ -114,6 +114,12 @@ export class DhtNode {
   readonly #limiter: RequestLimiter;
   #maintenanceMs: number;
   #maintenanceLookups = 0;
+  /**
+   * The most peers the routing table held when a put began: a node whose table has emptied since
+   * (its peers left, or it is cut off) still asks for the write quorum instead of taking itself
+   * for a one-node network, where its own copy is all there can be.
+   */
+  #peersKnownMax = 0;
   #stopped = false;
   readonly #stats: Omit<DhtStats, "rpc">;
 
@@ -405,10 +411,11 @@ export class DhtNode {
     const lifetimeS = Math.max(1, Math.min(ttlS ?? record_ttl_s, record_ttl_s));
     const expiresAtMs = nowMs + lifetimeS * 1000;
     const storesHere = this.#profile.stores_for_others;
-    // As many holders as can exist: this node (when it stores) and the peers it knows now.
+    // As many holders as can exist: this node (when it stores) and the most peers it has known.
+    this.#peersKnownMax = Math.max(this.#peersKnownMax, this.#table.size);
     const holdersPossible = Math.min(
       this.#options.settings.dht.k,
-      this.#table.size + (storesHere ? 1 : 0),
+      this.#peersKnownMax + (storesHere ? 1 : 0),
     );
     const quorum = Math.max(1, Math.min(this.#options.settings.dht.write_quorum, holdersPossible));
     // Done once both the local copy is durable and the remote STOREs are answered, so a caller

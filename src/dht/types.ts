@@ -152,8 +152,8 @@ export interface PutResult {
    */
   holders: number;
   /**
-   * Holders the put needed: `dht.write_quorum`, or fewer when the node knew fewer peers when the
-   * put began (so many holders cannot exist; a lone node's own copy is then enough), at least 1.
+   * Holders the put needed: `dht.write_quorum`, or fewer when the node has never known that many
+   * peers (so many holders cannot exist; a lone node's own copy is then enough), at least 1.
    */
   quorum: number;
   /** Whether this node stores for others, so its own copy must be durable and may count. */

@@ -118,3 +118,31 @@ Deno.test("a client's own copy never counts as one of the holders", () => {
   assert.equal(put.holders, put.stored, "the client's copy is not one of the holders");
   assert.equal(put.storesHere, false);
 });
+
+Deno.test("a node that knew peers and lost them all is not a one-node network: short of quorum", () => {
+  const h = new NodeHarness(SEED, settingsFor("full"));
+  h.node.receive(PEER, encodeMessage({ type: MessageType.ping, tx: 1, sender: peerId, flags: 0 }));
+  h.transport.take();
+  assert.equal(h.node.routingTableSize(), 1);
+  let first: PutResult | undefined;
+  h.node.put(text("while the peer is there"), (done) => first = done);
+  // The peer never answers: its requests time out and it leaves the table.
+  h.advance(120_000);
+  assert.ok(first);
+  assert.equal(first.quorum, 2);
+  assert.equal(first.ok, false, `its only peer never answered, seed ${SEED}`);
+  for (let attempt = 0; attempt < 5 && h.node.routingTableSize() > 0; attempt++) {
+    h.node.put(text(`again ${attempt}`), () => {});
+    h.advance(120_000);
+  }
+  assert.equal(h.node.routingTableSize(), 0, "the silent peer left the table");
+  let alone: PutResult | undefined;
+  h.node.put(text("after the peer left"), (done) => alone = done);
+  h.advance(120_000);
+  assert.ok(alone);
+  assert.deepEqual({ ok: alone.ok, holders: alone.holders, quorum: alone.quorum }, {
+    ok: false,
+    holders: 1,
+    quorum: 2,
+  });
+});
