@@ -8,7 +8,7 @@
  */
 
 import type { Clock } from "../../src/core/clock.ts";
-import { RhizomeError } from "../../src/core/errors.ts";
+import { ReplicationError, RhizomeError } from "../../src/core/errors.ts";
 import type { NodeId } from "../../src/core/node_id.ts";
 import { recordValueRules } from "../../src/content/dht_rules.ts";
 import {
@@ -33,6 +33,11 @@ export class MemoryRecordNetwork implements RecordNetwork {
   fetches = 0;
   /** Publishes that stored something. */
   publishes = 0;
+  /**
+   * Holders a publish needs (this node's copy counts one, each replica one); short of it a
+   * publish keeps the record and rejects `NOT_REPLICATED`, as a node's does.
+   */
+  quorum = 1;
   readonly #records = new Map<string, Uint8Array>();
   readonly #cutOff = new Set<string>();
   readonly #readsFail = new Set<string>();
@@ -60,12 +65,22 @@ export class MemoryRecordNetwork implements RecordNetwork {
       : this.#rules.reconcile(key, held, bytes, this.#clock.nowMs());
     this.#records.set(key.toHex(), kept);
     this.publishes++;
-    return Promise.resolve({
-      key,
+    const acknowledgements = {
       stored: this.#replicas,
       holders: this.#replicas + 1,
-      quorum: 1,
-    });
+      quorum: this.quorum,
+    };
+    if (acknowledgements.holders < this.quorum) {
+      return Promise.reject(
+        new ReplicationError(
+          "NOT_REPLICATED",
+          `Cannot replicate ${key.toHex()}: it is stored on this node, but only ` +
+            `${acknowledgements.holders} of the ${this.quorum} holders needed acknowledged it`,
+          acknowledgements,
+        ),
+      );
+    }
+    return Promise.resolve({ key, ...acknowledgements });
   }
 
   fetch(key: NodeId): Promise<DhtRecord | undefined> {

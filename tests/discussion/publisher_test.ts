@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { bytesEqual, toHex } from "../../src/core/bytes.ts";
 import { sha256 } from "../../src/core/crypto.ts";
+import { ReplicationError } from "../../src/core/errors.ts";
 import { NodeId } from "../../src/core/node_id.ts";
 import { decodeProfile, docOfRecord, profileKey } from "../../src/content/documents.ts";
 import {
@@ -456,4 +457,23 @@ Deno.test("Publisher.post() refuses when an index page or the author's stats can
     );
     assert.deepEqual(w.network.snapshot(), before);
   }
+});
+
+Deno.test("a thread short of its write quorum is still indexed, then reported NOT_REPLICATED", async () => {
+  const w = world();
+  w.network.quorum = 10;
+  await assert.rejects(
+    w.publisher.newThread({ title: "Lonely", body: "Nobody else holds this." }),
+    (error) => {
+      assert.ok(error instanceof ReplicationError);
+      assert.equal(error.code, "NOT_REPLICATED");
+      assert.deepEqual(error.acknowledgements, { stored: 3, holders: 4, quorum: 10 });
+      return true;
+    },
+  );
+  // Kept on this node and announced: a reader finds it, and the node republishes it.
+  const [ref] = (await entries(w, recentIndex())).map((entry) => entry.value);
+  assert.ok(ref, "the recent index names the thread");
+  const doc = docOfRecord((await w.network.fetch(ref.thread))!);
+  assert.equal(doc?.type === "thread" && doc.title, "Lonely");
 });
