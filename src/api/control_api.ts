@@ -255,7 +255,8 @@ export interface ControlHandlers {
    *
    * @param request Checked for shape; the content rules are the handler's.
    * @returns What was published.
-   * @throws {RhizomeError} `CONTENT_INVALID` or `AUTHOR_MISSING` (422), `UNAVAILABLE` (503).
+   * @throws {RhizomeError} `CONTENT_INVALID` or `AUTHOR_MISSING` (422), `UNAVAILABLE` (503); as
+   *   every write, `STORE_FULL` (507), `NOT_REPLICATED` or `NOT_STORED` (503).
    */
   newThread(request: NewThreadRequest): Promise<PublishReport>;
   /**
@@ -279,7 +280,8 @@ export interface ControlHandlers {
    * @param request Checked for shape; the content rules are the handler's.
    * @returns What was published.
    * @throws {RhizomeError} `NOT_FOUND` (404) for a missing thread or parent, `CONTENT_INVALID`
-   *   or `AUTHOR_MISSING` (422).
+   *   or `AUTHOR_MISSING` (422); as every write, `STORE_FULL` (507), `NOT_REPLICATED` or
+   *   `NOT_STORED` (503).
    */
   post(request: PostRequest): Promise<PublishReport>;
   /**
@@ -287,7 +289,8 @@ export interface ControlHandlers {
    *
    * @param request Checked for shape.
    * @returns What was published.
-   * @throws {RhizomeError} `NOT_FOUND` (404), `VOTE_REPEATED` (409), `AUTHOR_MISSING` (422).
+   * @throws {RhizomeError} `NOT_FOUND` (404), `VOTE_REPEATED` (409), `AUTHOR_MISSING` (422); as
+   *   every write, `STORE_FULL` (507), `NOT_REPLICATED` or `NOT_STORED` (503).
    */
   vote(request: VoteRequest): Promise<PublishReport>;
   /**
@@ -295,7 +298,8 @@ export interface ControlHandlers {
    *
    * @param request Checked for shape; the content rules are the handler's.
    * @returns What was published.
-   * @throws {RhizomeError} `CONTENT_INVALID` or `AUTHOR_MISSING` (422).
+   * @throws {RhizomeError} `CONTENT_INVALID` or `AUTHOR_MISSING` (422); as every write,
+   *   `STORE_FULL` (507), `NOT_REPLICATED` or `NOT_STORED` (503).
    */
   setProfile(request: ProfileRequest): Promise<PublishReport>;
   /**
@@ -312,7 +316,8 @@ export interface ControlHandlers {
    * @param key The record's key, 40 lower-case hex digits.
    * @param record The encoded record, at most {@link controlBodyBytesMax} bytes.
    * @returns What was published.
-   * @throws {RhizomeError} `RECORD_INVALID` (422) when it does not verify under the key.
+   * @throws {RhizomeError} `RECORD_INVALID` (422) when it does not verify under the key; as every
+   *   write, `STORE_FULL` (507), `NOT_REPLICATED` or `NOT_STORED` (503).
    */
   publishRecord(key: string, record: Uint8Array): Promise<PublishReport>;
   /**
