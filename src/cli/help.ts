@@ -16,6 +16,9 @@ export const EXIT_STATUS_HELP = `Exit status:
   4   identity or author key missing, unreadable or corrupt
   5   data directory cannot be created, read or written
   6   init refused: the data directory already holds an identity
+  7   store full: this node's store refused the write (no room, or the disk failed it)
+  8   not replicated: kept on this node, fewer holders than dht.write_quorum acknowledged
+  9   not stored: kept nowhere that counts (fewer holders than dht.write_quorum)
   70  internal error (a bug: please report it)`;
 
 /**
