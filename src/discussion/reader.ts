@@ -101,8 +101,10 @@ export const hourShardsPerListMax = 24;
 export const threadHoursPerListMax = 30;
 
 /**
- * Lookups a reader keeps in flight at once: enough to hide a lookup's latency behind others,
- * few enough that one reader does not flood this node's RPC slots (the DHT allows 64).
+ * Lookups one read call keeps in flight at once: enough to hide a lookup's latency behind others,
+ * few enough that one reader does not flood this node's RPC slots (the DHT allows 64). The call
+ * reads ahead (the days' thread hours, the shards, the documents of a page) up to it; beyond it,
+ * lookups wait their turn within the call's time budget.
  */
 export const readConcurrencyMax = 8;
 
@@ -659,6 +661,9 @@ class ReadSession {
   readonly #clock: Clock;
   /** When lookups must have answered (ms since the epoch); `undefined`: no budget. */
   #deadlineMs: number | undefined;
+  /** Lookups in flight, and those waiting for one of the {@link readConcurrencyMax} slots. */
+  #inFlight = 0;
+  readonly #waiting: (() => void)[] = [];
 
   constructor(
     network: RecordNetwork,
@@ -687,6 +692,22 @@ class ReadSession {
    */
   async record(key: NodeId, what: string): Promise<ReadResult> {
     this.lookups++;
+    if (this.#inFlight >= readConcurrencyMax) {
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    } else {
+      this.#inFlight++;
+    }
+    try {
+      return await this.#fetch(key, what);
+    } finally {
+      // The slot passes straight to the next waiter, so none can be taken in between.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#inFlight--;
+    }
+  }
+
+  async #fetch(key: NodeId, what: string): Promise<ReadResult> {
     try {
       if (this.#deadlineMs === undefined) {
         const record = await this.#network.fetch(key);
@@ -697,7 +718,7 @@ class ReadSession {
       const { record, complete } = await this.#network.fetchWithin(key, waitMsMax);
       if (record !== undefined) this.#onRead(key);
       if (!complete) {
-        const budgetS = readBudgetMs / 1000;
+        const budgetS = (this.#deadlineMs - this.nowMs) / 1000;
         this.missing.push(
           record === undefined
             ? `${what}: no answer within ${budgetS} s`

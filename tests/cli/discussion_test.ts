@@ -235,7 +235,7 @@ Deno.test("thread list prints full IDs, the next cursor, and missing pieces as w
       `${threadId}  2027-01-15T12:00:00.000Z  Hello\uFFFD[2J world`,
       `next: --cursor ${nextCursor}`,
     ]);
-    assert.match(text.stderr, /WARN .*missing: .*thread 5b5b.* \(not found\)/);
+    assert.match(text.stderr, /^\S+ WARN .*missing 1: .*thread 5b5b.* \(not found\)"\n$/);
     const json = await rhizome(["thread", "list", "--popular", "--limit", "5", "--cursor", "abc"]);
     assert.equal(json.status, 0, json.stderr);
     const scripted = await rhizome(["thread", "list", "--recent", "--json"]);
@@ -303,6 +303,7 @@ Deno.test("thread show prints the thread, the reply tree, votes, missing pieces"
         "",
       ].join("\n"),
     );
+    assert.match(text.stderr, /^\S+ WARN .*missing 1: "votes of [0-9a-f]{40} \(unreachable\)"\n$/);
     const json = await rhizome(["thread", "show", threadId, "--cursor", nextCursor, "--json"]);
     assert.deepEqual(JSON.parse(json.stdout), threadView);
     assert.deepEqual(node.received, [

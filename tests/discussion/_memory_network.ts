@@ -185,6 +185,14 @@ export class MemoryRecordNetwork implements RecordNetwork {
   }
 
   /**
+   * Ends every stall: reads answer at once again.
+   */
+  unstallAll(): void {
+    this.#stalled.clear();
+    this.#versionedStall = undefined;
+  }
+
+  /**
    * Makes reads of every key not holding an immutable record stall, as when one of the holders
    * every versioned read waits for has died.
    *
