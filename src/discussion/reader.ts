@@ -402,7 +402,11 @@ export class Reader {
       ? 0
       : Math.min(threadHoursPerListMax, firstDay - Math.floor(oldestHour / 24) + 1);
     const days = Array.from({ length: daysCount }, (_, index) => firstDay - index);
-    const activeOf = lookahead(days, readConcurrencyMax, (day) => this.#activeHours(read, day));
+    const activeOf = read.ahead(
+      days,
+      (day) => `thread hours of day ${day}`,
+      (day) => this.#activeHours(read, day),
+    );
     let shardsRead = 0;
     for (let index = 0; index < days.length && threads.length < limit; index++) {
       const day = days[index];
@@ -412,9 +416,9 @@ export class Reader {
         if (active === "all" || active.has(shardHour % 24)) hours.push(shardHour);
       }
       const allowed = hours.slice(0, hourShardsPerListMax - shardsRead);
-      const refsOf = lookahead(
+      const refsOf = read.ahead(
         allowed,
-        readConcurrencyMax,
+        (shardHour) => `threads of hour ${shardHour}`,
         (shardHour) =>
           read.threadRefs(threadsByHourIndex(shardHour), `threads of hour ${shardHour}`),
       );
@@ -530,9 +534,9 @@ export class Reader {
       { length: Math.max(1, Math.min(indexPagesPerShowMax, threadIndexPagesUsedMax - page)) },
       (_, index) => page + index,
     );
-    const indexOf = lookahead(
+    const indexOf = read.ahead(
       pages,
-      indexPagesPerShowMax,
+      (number) => `index page ${number}`,
       (number) => read.set(threadIndex(thread, number), `index page ${number}`),
     );
     for (let index = 0; index < pages.length; index++) {
@@ -664,6 +668,8 @@ class ReadSession {
   /** Lookups in flight, and those waiting for one of the {@link readConcurrencyMax} slots. */
   #inFlight = 0;
   readonly #waiting: (() => void)[] = [];
+  /** Pieces read ahead and not yet taken, with the notes they made meanwhile. */
+  readonly #aheadNotes = new Map<string, string[]>();
 
   constructor(
     network: RecordNetwork,
@@ -677,6 +683,48 @@ class ReadSession {
     this.nowMs = clock.nowMs();
     this.nowS = secondsOf(this.nowMs);
     this.#deadlineMs = budgeted ? this.nowMs + indexReadBudgetMs : undefined;
+  }
+
+  /**
+   * Reads ahead: the returned `take(index)` awaits the work on `items[index]`, having started it
+   * and the work on the items after it, up to {@link readConcurrencyMax} beyond the one taken, so
+   * a caller taking results in order keeps lookups in flight and stops early at the cost of a few.
+   * What a piece could not read is noted only once it is taken: a piece read ahead and never used
+   * is no gap in the answer.
+   *
+   * @param items The pieces, in the order they will be taken.
+   * @param nameOf A piece's name, as its lookups note it ("<name>: <why>").
+   * @param work Reads a piece.
+   * @returns `take`.
+   */
+  ahead<T, R>(
+    items: T[],
+    nameOf: (item: T) => string,
+    work: (item: T) => Promise<R>,
+  ): (index: number) => Promise<R> {
+    const started: Promise<R>[] = [];
+    return async (index) => {
+      while (started.length < Math.min(items.length, index + readConcurrencyMax)) {
+        const item = items[started.length];
+        this.#aheadNotes.set(nameOf(item), []);
+        const reading = work(item);
+        // Awaited when taken; one never taken must not reject unnoticed.
+        reading.catch(() => {});
+        started.push(reading);
+      }
+      const result = await started[index];
+      const name = nameOf(items[index]);
+      this.missing.push(...this.#aheadNotes.get(name) ?? []);
+      this.#aheadNotes.delete(name);
+      return result;
+    };
+  }
+
+  /** Notes what `what` could not read: at once, or when it is taken if it was read ahead. */
+  #note(what: string, why: string): void {
+    const held = this.#aheadNotes.get(what);
+    if (held === undefined) this.missing.push(`${what}: ${why}`);
+    else held.push(`${what}: ${why}`);
   }
 
   /** From now on lookups have the whole {@link readBudgetMs}: the index is read, documents next. */
@@ -719,17 +767,18 @@ class ReadSession {
       if (record !== undefined) this.#onRead(key);
       if (!complete) {
         const budgetS = (this.#deadlineMs - this.nowMs) / 1000;
-        this.missing.push(
+        this.#note(
+          what,
           record === undefined
-            ? `${what}: no answer within ${budgetS} s`
-            : `${what}: only this node's copy (no complete answer within ${budgetS} s)`,
+            ? `no answer within ${budgetS} s`
+            : `only this node's copy (no complete answer within ${budgetS} s)`,
         );
         if (record === undefined) return "late";
       }
       return record;
     } catch (error) {
       if (!(error instanceof RhizomeError)) throw error;
-      this.missing.push(`${what}: unreachable`);
+      this.#note(what, "unreachable");
       return "unreachable";
     }
   }
@@ -739,7 +788,7 @@ class ReadSession {
     const record = await this.record(id, what);
     if (record === "unreachable" || record === "late") return undefined;
     const doc = record === undefined ? undefined : docIn(record);
-    if (doc === undefined) this.missing.push(`${what}: ${record ? "not a document" : "not found"}`);
+    if (doc === undefined) this.#note(what, record ? "not a document" : "not found");
     return doc;
   }
 
@@ -880,28 +929,6 @@ function summaryOf(id: NodeId, doc: ThreadDoc, score?: number): ThreadSummary {
   };
   if (score !== undefined) summary.score = score;
   return summary;
-}
-
-/**
- * Reads ahead: `get(index)` awaits the work on `items[index]`, having started it and the work on
- * up to `ahead - 1` items after it, so a caller taking results in order keeps `ahead` in flight
- * and stops early at the cost of at most that many. Work started but never awaited must not
- * reject unnoticed: its rejection is held for a `get` that may never come.
- */
-function lookahead<T, R>(
-  items: T[],
-  ahead: number,
-  work: (item: T) => Promise<R>,
-): (index: number) => Promise<R> {
-  const started: Promise<R>[] = [];
-  return (index) => {
-    while (started.length < Math.min(items.length, index + ahead)) {
-      const promise = work(items[started.length]);
-      promise.catch(() => {});
-      started.push(promise);
-    }
-    return started[index];
-  };
 }
 
 /** Runs `work` over `items` with at most `concurrency` in flight; results in input order. */

@@ -647,6 +647,11 @@ Deno.test("Reader.listThreads() answers within its budget from this node's copie
     page.missing.join("\n"),
   );
   assert.notEqual(page.next_cursor, null, "the late hours are still to be read");
+  // Named: the recent set, then the first day and shard of the walk, where the page stopped;
+  // not the days and shards read ahead of them and never used.
+  assert.equal(page.missing.length, 3, page.missing.join("\n"));
+  assert.match(page.missing[1], /^thread hours of day \d+: no answer within 1 s$/);
+  assert.match(page.missing[2], /^threads of hour \d+: no answer within 1 s$/);
   // Once the holder is gone from the lookups, the cursor goes on to the end, listing nothing twice.
   w.network.unstallAll();
   assert.deepEqual(await listAll(w, "recent", 20, 10), ids.toReversed());
