@@ -119,9 +119,11 @@ export const readBudgetMs = 1_500;
 
 /**
  * The part of {@link readBudgetMs} the index pieces of a call (the recent set, thread hours, hour
- * shards, a thread's index pages, votes and stats) have, in ms: the documents they name get the
- * rest, so a slow index leaves time to read what it lists. Documents are immutable and usually
- * held or cached here, so the rest (0.5 s) is plenty for a page of them.
+ * shards, a thread's index pages, votes and stats: every versioned record) have, in ms, counted
+ * from the call's start: the documents they name (threads, messages) get the rest, so a slow
+ * index leaves time to read what it lists. Documents are immutable and usually held or cached
+ * here, so the rest (0.5 s) is plenty for a page of them. Votes read after the documents get
+ * what is left of this part, often nothing: this node's copy.
  */
 export const indexReadBudgetMs = 1_000;
 
@@ -258,7 +260,6 @@ export class Reader {
       if (createdMs !== undefined) held.claims.push(createdMs);
       byId.set(id.toHex(), held);
     }
-    read.readDocuments();
     const checked = await mapBounded([...byId.values()], readConcurrencyMax, async (thread) => {
       const doc = await read.doc(thread.id, `thread ${thread.id.toHex()}`);
       if (doc?.type !== "thread") return undefined;
@@ -293,7 +294,7 @@ export class Reader {
     const read = new ReadSession(this.#network, this.#onRead, this.#clock);
     // The thread, its votes, its stats and its index are read at once: none depends on another.
     const [record, votes, messages, page] = await Promise.all([
-      read.record(thread, `thread ${thread.toHex()}`),
+      read.record(thread, `thread ${thread.toHex()}`, "document"),
       read.votes(thread),
       this.#messageCount(read, thread),
       this.#messagePage(read, thread, request.limit, cursor),
@@ -313,7 +314,6 @@ export class Reader {
         `Cannot show thread: ${thread.toHex()} is not on the network`,
       );
     }
-    read.readDocuments();
     const views = await this.#messageViews(read, thread, page.refs);
     return {
       thread: { ...summaryOf(thread, doc), body: doc.body, votes, messages },
@@ -647,8 +647,8 @@ type ReadResult = DhtRecord | undefined | "unreachable" | "late";
 
 /**
  * The lookups of one call: counts them, reports each record found to the read hook, notes what
- * could not be read, and keeps the call's time budget: index pieces are asked to answer by
- * {@link indexReadBudgetMs} after the call began, documents (after `readDocuments()`) by
+ * could not be read, and keeps the call's time budget: index pieces (sets: indexes, votes,
+ * stats) are asked to answer by {@link indexReadBudgetMs} after the call began, documents by
  * {@link readBudgetMs}.
  */
 class ReadSession {
@@ -663,8 +663,8 @@ class ReadSession {
   readonly #network: RecordNetwork;
   readonly #onRead: (key: NodeId) => void;
   readonly #clock: Clock;
-  /** When lookups must have answered (ms since the epoch); `undefined`: no budget. */
-  #deadlineMs: number | undefined;
+  /** Whether lookups have a deadline (else they wait for the network's own answer). */
+  readonly #budgeted: boolean;
   /** Lookups in flight, and those waiting for one of the {@link readConcurrencyMax} slots. */
   #inFlight = 0;
   readonly #waiting: (() => void)[] = [];
@@ -682,7 +682,7 @@ class ReadSession {
     this.#clock = clock;
     this.nowMs = clock.nowMs();
     this.nowS = secondsOf(this.nowMs);
-    this.#deadlineMs = budgeted ? this.nowMs + indexReadBudgetMs : undefined;
+    this.#budgeted = budgeted;
   }
 
   /**
@@ -727,18 +727,18 @@ class ReadSession {
     else held.push(`${what}: ${why}`);
   }
 
-  /** From now on lookups have the whole {@link readBudgetMs}: the index is read, documents next. */
-  readDocuments(): void {
-    if (this.#deadlineMs !== undefined) this.#deadlineMs = this.nowMs + readBudgetMs;
-  }
-
   /**
    * The record under `key`: `undefined` when nobody holds it; `unreachable` (noted as
    * "<what>: unreachable") when the network could not be asked; `late` (noted) when nothing came
    * within the budget. A copy only this node holds, the rest of the network silent in time, is
-   * returned and noted too: it may lack what others hold.
+   * returned and noted too: it may lack what others hold. `budget` says which deadline applies:
+   * a document's, or (by default) an index piece's.
    */
-  async record(key: NodeId, what: string): Promise<ReadResult> {
+  async record(
+    key: NodeId,
+    what: string,
+    budget: "index" | "document" = "index",
+  ): Promise<ReadResult> {
     this.lookups++;
     if (this.#inFlight >= readConcurrencyMax) {
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
@@ -746,7 +746,7 @@ class ReadSession {
       this.#inFlight++;
     }
     try {
-      return await this.#fetch(key, what);
+      return await this.#fetch(key, what, budget === "index" ? indexReadBudgetMs : readBudgetMs);
     } finally {
       // The slot passes straight to the next waiter, so none can be taken in between.
       const next = this.#waiting.shift();
@@ -755,18 +755,18 @@ class ReadSession {
     }
   }
 
-  async #fetch(key: NodeId, what: string): Promise<ReadResult> {
+  async #fetch(key: NodeId, what: string, budgetMs: number): Promise<ReadResult> {
     try {
-      if (this.#deadlineMs === undefined) {
+      if (!this.#budgeted) {
         const record = await this.#network.fetch(key);
         if (record !== undefined) this.#onRead(key);
         return record;
       }
-      const waitMsMax = Math.max(0, this.#deadlineMs - this.#clock.nowMs());
+      const waitMsMax = Math.max(0, this.nowMs + budgetMs - this.#clock.nowMs());
       const { record, complete } = await this.#network.fetchWithin(key, waitMsMax);
       if (record !== undefined) this.#onRead(key);
       if (!complete) {
-        const budgetS = (this.#deadlineMs - this.nowMs) / 1000;
+        const budgetS = budgetMs / 1000;
         this.#note(
           what,
           record === undefined
@@ -785,7 +785,7 @@ class ReadSession {
 
   /** The document under `id`, or `undefined`, noted as "<what>: not found" or the like. */
   async doc(id: NodeId, what: string): Promise<AuthoredDoc | undefined> {
-    const record = await this.record(id, what);
+    const record = await this.record(id, what, "document");
     if (record === "unreachable" || record === "late") return undefined;
     const doc = record === undefined ? undefined : docIn(record);
     if (doc === undefined) this.#note(what, record ? "not a document" : "not found");

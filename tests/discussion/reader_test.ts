@@ -37,6 +37,7 @@ import {
 import { mergeSets, RecordKind, type SetRecord, signSetEntry } from "../../src/content/records.ts";
 import { Publisher } from "../../src/discussion/publisher.ts";
 import {
+  indexReadBudgetMs,
   listThreadsLookupsMax,
   messagePageMax,
   readBudgetMs,
@@ -741,5 +742,23 @@ Deno.test("Reader.showThread() says UNAVAILABLE, not NOT_FOUND, when the thread 
     w.reader.showThread({ thread, limit: 10 }),
     "UNAVAILABLE",
     /^Cannot show thread: [0-9a-f]{40} could not be read \(no answer within 1\.5 s\)$/,
+  );
+});
+
+Deno.test("Reader.showThread() answers from this node's copies by the index budget while versioned reads stall", async () => {
+  const w = world();
+  const thread = await newThread(w, "Held");
+  const first = await post(w, thread, "First");
+  await w.publisher.vote({ target: first, direction: "up" });
+  w.network.stallVersioned(true);
+  const { result: view, tookMs } = await timed(w, () => show(w, { thread, limit: 10 }));
+  // Votes read after the messages have no index time left: this node's copy, at once.
+  assert.ok(tookMs <= indexReadBudgetMs, `took ${tookMs} ms`);
+  assert.deepEqual(view.messages.map((m) => [m.id, m.votes]), [[first, { up: 1, down: 0 }]]);
+  assert.ok(
+    view.missing.includes(
+      `votes of ${first}: only this node's copy (no complete answer within 1 s)`,
+    ),
+    view.missing.join("\n"),
   );
 });
