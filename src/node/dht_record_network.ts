@@ -263,9 +263,9 @@ export class DhtRecordNetwork implements RecordNetwork {
     const nowMs = this.#held?.clock.nowMs() ?? 0;
     if (log === undefined || nowMs - this.#lateWarnedMs < lateReadWarningIntervalMs) return;
     log.warning(
-      "{count} reads got no complete answer in time (the latest: {key}): the nodes closest " +
-        "to their keys did not all answer, which is usually contacts that left or stopped " +
-        "answering; listings showed this node's copies instead",
+      "Reads are running late: {count} since the last such warning got no complete answer " +
+        "in time (the latest: {key}); the nodes closest to their keys did not all answer, " +
+        "usually contacts that left or stopped answering; listings showed this node's copies",
       { count: this.#lateReads, key: key.toHex() },
     );
     this.#lateReads = 0;

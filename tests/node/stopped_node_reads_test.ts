@@ -106,6 +106,11 @@ Deno.test({
         console.log(`thread list ms (3 nodes x ${triesPerNode} tries): ${listMs.join(" ")}`);
         console.log(`thread show ms (3 nodes x ${triesPerNode} tries): ${showMs.join(" ")}`);
         console.log(`GET /v1/threads ms, API only: ${apiListMs.join(" ")}`);
+        // Not asserted: once stopped nodes are dropped fast, reads may never run late at all.
+        const warned = nodes[1].stderr().split("\n").find((line) =>
+          line.includes("Reads are running late")
+        );
+        console.log(`the full node's log: ${warned ?? "(no late-read warning)"}`);
       } finally {
         for (const node of nodes) {
           try {
