@@ -462,3 +462,28 @@ Deno.test("help lists the discussion commands and their flags", async () => {
     assert.match(thread.stdout, /^Usage: rhizome thread new --title T/);
   });
 });
+
+Deno.test("a partial page is exit 0 with one warning line naming the first pieces and the count", async () => {
+  await withNode(async ({ node, rhizome }) => {
+    const missing = [
+      "recent index: only this node's copy (no complete answer within 1 s)",
+      "thread hours of day 20787: no answer within 1 s",
+      "threads of hour 498906: no answer within 1 s",
+      `thread ${threadId}: no answer within 1.5 s`,
+      "threads of hour 498905: no answer within 1 s",
+    ];
+    node.listThreads = () => Promise.resolve({ ...threadList, missing });
+    const text = await rhizome(["thread", "list"]);
+    assert.equal(text.status, 0, text.stderr);
+    const lines = linesOf(text.stderr);
+    assert.equal(lines.length, 1, text.stderr);
+    assert.match(
+      lines[0],
+      /WARN .*missing 5: "recent index: only this node's copy .*; thread hours of day 20787: .*; threads of hour 498906: no answer within 1 s; and 2 more \(--json lists them\)"$/,
+    );
+    const json = await rhizome(["thread", "list", "--json"]);
+    assert.equal(json.status, 0);
+    assert.deepEqual(JSON.parse(json.stdout).missing, missing);
+    assert.equal(json.stderr, "");
+  });
+});
