@@ -223,7 +223,12 @@ export class DhtRecordNetwork implements RecordNetwork {
       const timer = setTimeout(() => {
         settled = true;
         this.#noteLate(key);
-        resolve(this.#heldAnswer(key));
+        // Nothing may escape a timer: a failure here is the read's, not the process's.
+        try {
+          resolve(this.#heldAnswer(key));
+        } catch (error) {
+          reject(error);
+        }
       }, waitMsMax);
       this.fetch(key).then(
         (record) => {
