@@ -35,6 +35,13 @@
  * {@link messagePageDefault}); `cursor` is a page's `next_cursor`. A malformed request answers
  * 400 and reaches no handler.
  *
+ * `GET /v1/threads` and `GET /v1/threads/<id>` answer within the reader's time budget
+ * (`readBudgetMs` in src/discussion/reader.ts, 1.5 s) whatever the network does: a page whose
+ * pieces did not all answer in time is still 200, with what was read and, in `missing`, one line
+ * per piece left out or shown from this node's own copy (`"<piece>: <why>"`); its `next_cursor`
+ * resumes at the first index piece that did not answer. `GET /v1/threads/<id>` is 503
+ * `UNAVAILABLE` when the thread itself could not be read in time.
+ *
  * Every failure is `{ "error": { "code", "message" } }`: `code` is a Rhizome {@link ErrorCode}
  * (so the CLI can relay it and pick the exit status), the HTTP status tells the cases apart:
  * 400 `INVALID_INPUT` (malformed request), 404 `NOT_FOUND` (no such thread, message or profile),
@@ -263,15 +270,18 @@ export interface ControlHandlers {
    * Lists threads.
    *
    * @param request The order, a limit of 1 to {@link threadPageMax} and the cursor.
-   * @returns One page.
+   * @returns One page, within the reader's time budget: what could not be read in time is named
+   *   in its `missing`.
    */
   listThreads(request: ThreadListRequest): Promise<ThreadList>;
   /**
    * Reads a thread.
    *
    * @param request The ID (lower case), a limit of 1 to {@link messagePageMax} and the cursor.
-   * @returns The thread and one page of its messages.
-   * @throws {RhizomeError} `NOT_FOUND` (404) when the thread is not on the network.
+   * @returns The thread and one page of its messages, within the reader's time budget: what
+   *   could not be read in time is named in its `missing`.
+   * @throws {RhizomeError} `NOT_FOUND` (404) when the thread is not on the network;
+   *   `UNAVAILABLE` (503) when it could not be read in time.
    */
   showThread(request: ThreadShowRequest): Promise<ThreadView>;
   /**

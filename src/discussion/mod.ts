@@ -7,7 +7,7 @@
  * @module
  */
 
-export type { PublishResult, RecordNetwork } from "./record_network.ts";
+export type { PublishResult, RecordNetwork, TimedFetch } from "./record_network.ts";
 export {
   type Author,
   type AuthorSource,

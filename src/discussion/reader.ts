@@ -101,10 +101,31 @@ export const hourShardsPerListMax = 24;
 export const threadHoursPerListMax = 30;
 
 /**
- * Lookups a reader keeps in flight at once: enough to hide a lookup's latency behind others,
- * few enough that one reader does not flood this node's RPC slots (the DHT allows 64).
+ * Lookups one read call keeps in flight at once: enough to hide a lookup's latency behind others,
+ * few enough that one reader does not flood this node's RPC slots (the DHT allows 64). The call
+ * reads ahead (the days' thread hours, the shards, the documents of a page) up to it; beyond it,
+ * lookups wait their turn within the call's time budget.
  */
 export const readConcurrencyMax = 8;
+
+/**
+ * The time one `thread list` or `thread show` call has to read everything, in ms. Well under the
+ * 2 s a reader should wait for a page and under the control API's request timeout, so a listing
+ * answers even while some holders are dead or slow (a lookup waiting on a dead contact's retries
+ * takes seconds). When it runs out, the call answers with what it read and names the rest in
+ * `missing`; pieces not yet read are asked with no time left, which is this node's own copy.
+ */
+export const readBudgetMs = 1_500;
+
+/**
+ * The part of {@link readBudgetMs} the index pieces of a call (the recent set, thread hours, hour
+ * shards, a thread's index pages, votes and stats: every versioned record) have, in ms, counted
+ * from the call's start: the documents they name (threads, messages) get the rest, so a slow
+ * index leaves time to read what it lists. Documents are immutable and usually held or cached
+ * here, so the rest (0.5 s) is plenty for a page of them. Votes read after the documents get
+ * what is left of this part, often nothing: this node's copy.
+ */
+export const indexReadBudgetMs = 1_000;
 
 /**
  * Index pages one `thread show` call reads: a page of at most `messagePageMax` messages starting
@@ -207,7 +228,7 @@ export class Reader {
         `Cannot list threads: the cursor belongs to the ${popular ? "recent" : "popular"} listing`,
       );
     }
-    const read = new ReadSession(this.#network, this.#onRead, this.#clock.nowMs());
+    const read = new ReadSession(this.#network, this.#onRead, this.#clock);
     const page = popular
       ? await this.#popularPage(
         read,
@@ -270,20 +291,29 @@ export class Reader {
     const cursor = request.cursor === undefined
       ? { page: 0, after: threadStart }
       : decodeThreadCursor(request.cursor);
-    const read = new ReadSession(this.#network, this.#onRead, this.#clock.nowMs());
-    const record = await read.record(thread, `thread ${thread.toHex()}`);
-    const doc = typeof record === "object" ? docIn(record) : undefined;
+    const read = new ReadSession(this.#network, this.#onRead, this.#clock);
+    // The thread, its votes, its stats and its index are read at once: none depends on another.
+    const [record, votes, messages, page] = await Promise.all([
+      read.record(thread, `thread ${thread.toHex()}`, "document"),
+      read.votes(thread),
+      this.#messageCount(read, thread),
+      this.#messagePage(read, thread, request.limit, cursor),
+    ]);
+    if (record === "unreachable" || record === "late") {
+      throw new RhizomeError(
+        "UNAVAILABLE",
+        `Cannot show thread: ${thread.toHex()} could not be read (${
+          record === "late" ? `no answer within ${readBudgetMs / 1000} s` : "no node answered"
+        })`,
+      );
+    }
+    const doc = record === undefined ? undefined : docIn(record);
     if (doc?.type !== "thread") {
       throw new ContentError(
         "NOT_FOUND",
         `Cannot show thread: ${thread.toHex()} is not on the network`,
       );
     }
-    const [votes, messages, page] = await Promise.all([
-      read.votes(thread),
-      this.#messageCount(read, thread),
-      this.#messagePage(read, thread, request.limit, cursor),
-    ]);
     const views = await this.#messageViews(read, thread, page.refs);
     return {
       thread: { ...summaryOf(thread, doc), body: doc.body, votes, messages },
@@ -311,7 +341,8 @@ export class Reader {
       );
     }
     const author = fromHex(authorHex);
-    const read = new ReadSession(this.#network, this.#onRead, this.#clock.nowMs());
+    // A profile is one record, read without a budget: its own copy here may be an old version.
+    const read = new ReadSession(this.#network, this.#onRead, this.#clock, false);
     const record = await read.record(profileKey(author), "profile");
     if (typeof record !== "object" || record.kind !== RecordKind.mutable) {
       throw new ContentError(
@@ -334,6 +365,12 @@ export class Reader {
    * A page of the recent listing: the recent set's threads after its boundary, then the hour
    * shards from the boundary back. Positions are the entries' claims; the documents are checked
    * against them afterwards (`#summaries`), and a claim that does not hold is dropped there.
+   *
+   * The days' thread hours are read ahead, and each day's shards, up to `readConcurrencyMax`
+   * lookups at a time, then taken in order. A shard that answers nothing within the budget
+   * ends the page there, its cursor resuming at that shard; unless the page has made no
+   * progress yet, in which case the shard is passed over (named in `missing`) so that paging
+   * always moves on.
    */
   async #recentPage(
     read: ReadSession,
@@ -360,41 +397,68 @@ export class Reader {
     }
     const oldestHour = hourOf((read.nowS - entryLifetimeS) * 1000);
     // Each day's thread hours say which of its hour shards hold threads: the rest are skipped.
-    const activeByDay = new Map<number, ReadonlySet<number> | "all">();
-    let shards = 0;
-    while (threads.length < limit && hour >= oldestHour) {
-      const day = Math.floor(hour / 24);
-      let active = activeByDay.get(day);
-      if (active === undefined) {
-        if (activeByDay.size === threadHoursPerListMax) break;
-        active = await this.#activeHours(read, day);
-        activeByDay.set(day, active);
+    const firstDay = Math.floor(hour / 24);
+    const daysCount = hour < oldestHour
+      ? 0
+      : Math.min(threadHoursPerListMax, firstDay - Math.floor(oldestHour / 24) + 1);
+    const days = Array.from({ length: daysCount }, (_, index) => firstDay - index);
+    const activeOf = read.ahead(
+      days,
+      (day) => `thread hours of day ${day}`,
+      (day) => this.#activeHours(read, day),
+    );
+    let shardsRead = 0;
+    for (let index = 0; index < days.length && threads.length < limit; index++) {
+      const day = days[index];
+      const active = await activeOf(index);
+      const hours: number[] = [];
+      for (let shardHour = hour; shardHour >= Math.max(day * 24, oldestHour); shardHour--) {
+        if (active === "all" || active.has(shardHour % 24)) hours.push(shardHour);
       }
-      if (active !== "all" && !active.has(hour % 24)) {
-        hour--;
-        continue;
+      const allowed = hours.slice(0, hourShardsPerListMax - shardsRead);
+      const refsOf = read.ahead(
+        allowed,
+        (shardHour) => `threads of hour ${shardHour}`,
+        (shardHour) =>
+          read.threadRefs(threadsByHourIndex(shardHour), `threads of hour ${shardHour}`),
+      );
+      for (let shard = 0; shard < allowed.length && threads.length < limit; shard++) {
+        const shardHour = allowed[shard];
+        const answer = await refsOf(shard);
+        if (answer === "late" && (shardsRead > 0 || threads.length > 0)) {
+          return { threads, next: { source: "hours", after, hour: shardHour } };
+        }
+        shardsRead++;
+        const refs = answer === "late"
+          ? []
+          : newestFirst(answer, after).filter((ref) => hourOf(ref.createdMs) === shardHour);
+        const taken = refs.slice(0, limit - threads.length);
+        threads.push(...taken);
+        after = taken.at(-1) ?? after;
+        if (taken.length < refs.length) {
+          return { threads, next: { source: "hours", after, hour: shardHour } };
+        }
+        hour = shardHour - 1;
       }
-      if (shards++ === hourShardsPerListMax) break;
-      const shard = threadsByHourIndex(hour);
-      const refs = newestFirst(await read.threadRefs(shard, `threads of hour ${hour}`), after)
-        .filter((ref) => hourOf(ref.createdMs) === hour);
-      const taken = refs.slice(0, limit - threads.length);
-      threads.push(...taken);
-      after = taken.at(-1) ?? after;
-      if (taken.length < refs.length) return { threads, next: { source: "hours", after, hour } };
-      hour--;
+      if (threads.length >= limit) break;
+      if (allowed.length < hours.length) {
+        // The call's shards are spent: the next page starts at the first shard not read.
+        hour = hours[allowed.length];
+        break;
+      }
+      hour = day * 24 - 1;
     }
     return { threads, next: hour < oldestHour ? undefined : { source: "hours", after, hour } };
   }
 
   /**
    * The hours of `day` whose shards hold threads. "all" when that cannot be known: the day's set
-   * is unreadable, or full (a busy day, its earliest entries possibly cut).
+   * is unreadable (or came too late), or full (a busy day, its earliest entries possibly cut).
    */
   async #activeHours(read: ReadSession, day: number): Promise<ReadonlySet<number> | "all"> {
     const address = threadHoursIndex(day);
     const record = await read.record(address.key, `thread hours of day ${day}`);
-    if (record === "unreachable") return "all";
+    if (record === "unreachable" || record === "late") return "all";
     if (record === undefined || record.kind !== RecordKind.set) return new Set();
     if (record.entries.length >= address.policy.entriesMax) return "all";
     return new Set(liveEntries(record, "threadHours", read.nowS).map((entry) => entry.value.hour));
@@ -454,7 +518,9 @@ export class Reader {
    * One page of a thread's index: entries after the cursor, oldest first, going on to the next
    * index page whenever this one exists (a record was found for it, however few of its entries
    * still live: expired entries leave room that later posts fill, while the next page holds
-   * messages written meanwhile), stopping at the first page that is absent or unreadable.
+   * messages written meanwhile), stopping at the first page that is absent or unreadable. The
+   * index pages are read at once; one that answers nothing within the budget ends the page with
+   * a cursor at it, so the next call asks again.
    */
   async #messagePage(
     read: ReadSession,
@@ -464,8 +530,18 @@ export class Reader {
   ): Promise<{ refs: Position[]; next?: ThreadCursor }> {
     const refs: Position[] = [];
     let { page, after } = cursor;
-    for (let pages = 0; pages < indexPagesPerShowMax; pages++) {
-      const { found, entries } = await read.set(threadIndex(thread, page), `index page ${page}`);
+    const pages = Array.from(
+      { length: Math.max(1, Math.min(indexPagesPerShowMax, threadIndexPagesUsedMax - page)) },
+      (_, index) => page + index,
+    );
+    const indexOf = read.ahead(
+      pages,
+      (number) => `index page ${number}`,
+      (number) => read.set(threadIndex(thread, number), `index page ${number}`),
+    );
+    for (let index = 0; index < pages.length; index++) {
+      const { found, late, entries } = await indexOf(index);
+      if (late) return { refs, next: { page, after } };
       const onPage = oldestFirst(entries.map((entry) => entry.value), after);
       const taken = onPage.slice(0, limit - refs.length);
       refs.push(...taken);
@@ -566,9 +642,14 @@ function replyTree(
   return topLevel;
 }
 
+/** A record as one lookup of a call found it. */
+type ReadResult = DhtRecord | undefined | "unreachable" | "late";
+
 /**
- * The lookups of one call: counts them, reports each record found to the read hook, and notes
- * what could not be read.
+ * The lookups of one call: counts them, reports each record found to the read hook, notes what
+ * could not be read, and keeps the call's time budget: index pieces (sets: indexes, votes,
+ * stats) are asked to answer by {@link indexReadBudgetMs} after the call began, documents by
+ * {@link readBudgetMs}.
  */
 class ReadSession {
   /** Lookups made. */
@@ -581,61 +662,162 @@ class ReadSession {
   readonly nowS: number;
   readonly #network: RecordNetwork;
   readonly #onRead: (key: NodeId) => void;
+  readonly #clock: Clock;
+  /** Whether lookups have a deadline (else they wait for the network's own answer). */
+  readonly #budgeted: boolean;
+  /** Lookups in flight, and those waiting for one of the {@link readConcurrencyMax} slots. */
+  #inFlight = 0;
+  readonly #waiting: (() => void)[] = [];
+  /** Pieces read ahead and not yet taken, with the notes they made meanwhile. */
+  readonly #aheadNotes = new Map<string, string[]>();
 
-  constructor(network: RecordNetwork, onRead: (key: NodeId) => void, nowMs: number) {
+  constructor(
+    network: RecordNetwork,
+    onRead: (key: NodeId) => void,
+    clock: Clock,
+    budgeted = true,
+  ) {
     this.#network = network;
     this.#onRead = onRead;
-    this.nowMs = nowMs;
-    this.nowS = secondsOf(nowMs);
+    this.#clock = clock;
+    this.nowMs = clock.nowMs();
+    this.nowS = secondsOf(this.nowMs);
+    this.#budgeted = budgeted;
   }
 
   /**
-   * The record under `key`: `undefined` when nobody holds it, `unreachable` (and noted as
-   * "<what>: unreachable") when the network could not be asked.
+   * Reads ahead: the returned `take(index)` awaits the work on `items[index]`, having started it
+   * and the work on the items after it, up to {@link readConcurrencyMax} beyond the one taken, so
+   * a caller taking results in order keeps lookups in flight and stops early at the cost of a few.
+   * What a piece could not read is noted only once it is taken: a piece read ahead and never used
+   * is no gap in the answer.
+   *
+   * @param items The pieces, in the order they will be taken.
+   * @param nameOf A piece's name, as its lookups note it ("<name>: <why>").
+   * @param work Reads a piece.
+   * @returns `take`.
    */
-  async record(key: NodeId, what: string): Promise<DhtRecord | undefined | "unreachable"> {
+  ahead<T, R>(
+    items: T[],
+    nameOf: (item: T) => string,
+    work: (item: T) => Promise<R>,
+  ): (index: number) => Promise<R> {
+    const started: Promise<R>[] = [];
+    return async (index) => {
+      while (started.length < Math.min(items.length, index + readConcurrencyMax)) {
+        const item = items[started.length];
+        this.#aheadNotes.set(nameOf(item), []);
+        const reading = work(item);
+        // Awaited when taken; one never taken must not reject unnoticed.
+        reading.catch(() => {});
+        started.push(reading);
+      }
+      const result = await started[index];
+      const name = nameOf(items[index]);
+      this.missing.push(...this.#aheadNotes.get(name) ?? []);
+      this.#aheadNotes.delete(name);
+      return result;
+    };
+  }
+
+  /** Notes what `what` could not read: at once, or when it is taken if it was read ahead. */
+  #note(what: string, why: string): void {
+    const held = this.#aheadNotes.get(what);
+    if (held === undefined) this.missing.push(`${what}: ${why}`);
+    else held.push(`${what}: ${why}`);
+  }
+
+  /**
+   * The record under `key`: `undefined` when nobody holds it; `unreachable` (noted as
+   * "<what>: unreachable") when the network could not be asked; `late` (noted) when nothing came
+   * within the budget. A copy only this node holds, the rest of the network silent in time, is
+   * returned and noted too: it may lack what others hold. `budget` says which deadline applies:
+   * a document's, or (by default) an index piece's.
+   */
+  async record(
+    key: NodeId,
+    what: string,
+    budget: "index" | "document" = "index",
+  ): Promise<ReadResult> {
     this.lookups++;
+    if (this.#inFlight >= readConcurrencyMax) {
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    } else {
+      this.#inFlight++;
+    }
     try {
-      const record = await this.#network.fetch(key);
+      return await this.#fetch(key, what, budget === "index" ? indexReadBudgetMs : readBudgetMs);
+    } finally {
+      // The slot passes straight to the next waiter, so none can be taken in between.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#inFlight--;
+    }
+  }
+
+  async #fetch(key: NodeId, what: string, budgetMs: number): Promise<ReadResult> {
+    try {
+      if (!this.#budgeted) {
+        const record = await this.#network.fetch(key);
+        if (record !== undefined) this.#onRead(key);
+        return record;
+      }
+      const waitMsMax = Math.max(0, this.nowMs + budgetMs - this.#clock.nowMs());
+      const { record, complete } = await this.#network.fetchWithin(key, waitMsMax);
       if (record !== undefined) this.#onRead(key);
+      if (!complete) {
+        const budgetS = budgetMs / 1000;
+        this.#note(
+          what,
+          record === undefined
+            ? `no answer within ${budgetS} s`
+            : `only this node's copy (no complete answer within ${budgetS} s)`,
+        );
+        if (record === undefined) return "late";
+      }
       return record;
     } catch (error) {
       if (!(error instanceof RhizomeError)) throw error;
-      this.missing.push(`${what}: unreachable`);
+      this.#note(what, "unreachable");
       return "unreachable";
     }
   }
 
   /** The document under `id`, or `undefined`, noted as "<what>: not found" or the like. */
   async doc(id: NodeId, what: string): Promise<AuthoredDoc | undefined> {
-    const record = await this.record(id, what);
-    if (record === "unreachable") return undefined;
+    const record = await this.record(id, what, "document");
+    if (record === "unreachable" || record === "late") return undefined;
     const doc = record === undefined ? undefined : docIn(record);
-    if (doc === undefined) this.missing.push(`${what}: ${record ? "not a document" : "not found"}`);
+    if (doc === undefined) this.#note(what, record ? "not a document" : "not found");
     return doc;
   }
 
-  /** The live entries of the set at `address`; none when it is absent or unreachable. */
+  /** The live entries of the set at `address`; none when it is absent or could not be read. */
   async entries<K extends IndexKind>(address: SetAddress<K>, what: string) {
     return (await this.set(address, what)).entries;
   }
 
   /**
-   * Whether the set at `address` was found, and its live entries (none when it is absent or
-   * unreachable).
+   * Whether the set at `address` was found, whether it came too late, and its live entries (none
+   * when it is absent or could not be read).
    */
   async set<K extends IndexKind>(address: SetAddress<K>, what: string) {
     const record = await this.record(address.key, what);
     const found = typeof record === "object" && record.kind === RecordKind.set;
-    return { found, entries: found ? liveEntries(record, address.kind, this.nowS) : [] };
+    return {
+      found,
+      late: record === "late",
+      entries: found ? liveEntries(record, address.kind, this.nowS) : [],
+    };
   }
 
-  /** The thread references of the recent set or an hour shard. */
+  /** The thread references of the recent set or an hour shard; `late` when none came in time. */
   async threadRefs(
     address: SetAddress<"recent"> | SetAddress<"threadsByHour">,
     what: string,
-  ): Promise<Position[]> {
-    const entries = await this.entries<"recent" | "threadsByHour">(address, what);
+  ): Promise<Position[] | "late"> {
+    const { late, entries } = await this.set<"recent" | "threadsByHour">(address, what);
+    if (late) return "late";
     return entries.map((entry) => ({ id: entry.value.thread, createdMs: entry.value.createdMs }));
   }
 

@@ -54,4 +54,31 @@ export interface RecordNetwork {
    *   peers but none of them answered (or the network is stopped).
    */
   fetch(key: NodeId): Promise<DhtRecord | undefined>;
+
+  /**
+   * As {@link fetch}, but answers within `waitMsMax` whatever the network does: a read with a
+   * deadline, for listings that must answer in time even while contacts are dead or slow. When
+   * the lookup has not finished by then, the answer is this node's own copy of the key (if it
+   * holds one), marked incomplete. With `waitMsMax` at 0 no lookup is started: the answer is
+   * this node's copy, complete only for an immutable record (which cannot change).
+   *
+   * @param key The key.
+   * @param waitMsMax The longest the answer may take, in ms (0 or more).
+   * @returns What was found, and whether the lookup finished.
+   * @throws {RhizomeError} `UNAVAILABLE` as {@link fetch}: the lookup finished in time and no
+   *   node answered.
+   */
+  fetchWithin(key: NodeId, waitMsMax: number): Promise<TimedFetch>;
+}
+
+/** What a read with a deadline found ({@link RecordNetwork.fetchWithin}). */
+export interface TimedFetch {
+  /**
+   * The record: the current version when `complete`; otherwise this node's own copy (possibly an
+   * older version, or a set lacking entries other holders have). `undefined` when absent (when
+   * `complete`) or when nothing arrived in time (when not).
+   */
+  record: DhtRecord | undefined;
+  /** Whether the lookup finished in time, so `record` is the network's answer. */
+  complete: boolean;
 }

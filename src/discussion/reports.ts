@@ -126,7 +126,11 @@ export interface ThreadList {
   threads: ThreadSummary[];
   /** Pass as `cursor` for the next page; `null` at the end. */
   next_cursor: string | null;
-  /** What could not be read (IDs listed but not found, index pieces unreachable), one per line. */
+  /**
+   * What could not be read, one per line as "<piece>: <why>": IDs listed but not found, index
+   * pieces unreachable or with no answer within the read's time budget, pieces shown from this
+   * node's own copy only because the others did not answer in time.
+   */
   missing: string[];
 }
 
@@ -158,7 +162,10 @@ export interface ThreadView {
   messages: MessageView[];
   /** Pass as `cursor` for the next page; `null` at the end. */
   next_cursor: string | null;
-  /** What could not be read (messages, votes, index pages), one per line. */
+  /**
+   * What could not be read (messages, votes, index pages), one per line as "<piece>: <why>", as
+   * in {@link ThreadList.missing}.
+   */
   missing: string[];
   /** Lookups the assembly made (bounded by the page size). */
   lookups: number;

@@ -6,7 +6,9 @@
  * @module
  */
 
+import type { Clock } from "../core/clock.ts";
 import { type Acknowledgements, ReplicationError, RhizomeError } from "../core/errors.ts";
+import type { Log } from "../core/log.ts";
 import type { NodeId } from "../core/node_id.ts";
 import {
   decodeStoredRecord,
@@ -17,7 +19,8 @@ import {
 } from "../content/records.ts";
 import type { DhtNode } from "../dht/node.ts";
 import type { PutResult } from "../dht/types.ts";
-import type { PublishResult, RecordNetwork } from "../discussion/record_network.ts";
+import type { PublishResult, RecordNetwork, TimedFetch } from "../discussion/record_network.ts";
+import type { ValueStore } from "../store/value_store.ts";
 
 /**
  * What a put's acknowledgements mean for its caller: success only when it is durable on this node
@@ -96,6 +99,25 @@ export const publishesInFlightMax = 8;
  */
 export const publishesQueuedMax = 256;
 
+/**
+ * The shortest interval between two warnings about reads that ran out of time: one line per
+ * minute says how many did and why, however many listings a busy or cut-off node serves.
+ */
+export const lateReadWarningIntervalMs = 60_000;
+
+/**
+ * What lets a read with a deadline answer from this node's own copy: the record store and the
+ * clock its expiry times are read against, and the log that says when reads keep running late.
+ */
+export interface HeldRecords {
+  /** The node's store (only `get` is used). */
+  store: Pick<ValueStore, "get">;
+  /** The node's clock. */
+  clock: Clock;
+  /** Where late reads are reported (rate-limited, see {@link lateReadWarningIntervalMs}). */
+  log?: Log;
+}
+
 /** {@link RecordNetwork} on a running node's DHT. */
 export class DhtRecordNetwork implements RecordNetwork {
   readonly #dht: Pick<DhtNode, "putAt" | "get">;
@@ -105,6 +127,10 @@ export class DhtRecordNetwork implements RecordNetwork {
   readonly #immutables = new Map<string, DhtRecord>();
   #publishing = 0;
   readonly #waiting: (() => void)[] = [];
+  readonly #held: HeldRecords | undefined;
+  /** Reads that ran out of time since the last warning, and when that was. */
+  #lateReads = 0;
+  #lateWarnedMs = -Infinity;
 
   /**
    * Wraps a DHT node.
@@ -113,11 +139,19 @@ export class DhtRecordNetwork implements RecordNetwork {
    * @param wake Reschedules the DHT's driver after an operation starts.
    * @param peers How many peers the node knows (its routing table's size): a get that found no
    *   value and heard from none of them failed; with none to ask, the key is simply absent.
+   * @param held The node's store and clock, for reads with a deadline to fall back on the copy
+   *   held here; without them such a read that runs out of time has nothing to show.
    */
-  constructor(dht: Pick<DhtNode, "putAt" | "get">, wake: () => void, peers: () => number) {
+  constructor(
+    dht: Pick<DhtNode, "putAt" | "get">,
+    wake: () => void,
+    peers: () => number,
+    held?: HeldRecords,
+  ) {
     this.#dht = dht;
     this.#wake = wake;
     this.#peers = peers;
+    this.#held = held;
   }
 
   /**
@@ -215,6 +249,80 @@ export class DhtRecordNetwork implements RecordNetwork {
       });
       this.#wake();
     });
+  }
+
+  /**
+   * Finds a record within `waitMsMax`: the lookup's answer when it comes in time, else this
+   * node's own copy (complete only when immutable). A lookup that ends late is not cancelled
+   * (the DHT bounds it by its own timeout); its answer is dropped, except that an immutable
+   * record is remembered.
+   *
+   * @param key The key.
+   * @param waitMsMax The longest the answer may take; at 0 no lookup starts.
+   * @returns The record and whether the lookup finished in time.
+   * @throws {RhizomeError} `UNAVAILABLE` when the lookup finished in time and nobody answered.
+   */
+  fetchWithin(key: NodeId, waitMsMax: number): Promise<TimedFetch> {
+    const cached = this.#immutables.get(key.toHex());
+    if (cached) return Promise.resolve({ record: cached, complete: true });
+    if (!(waitMsMax > 0)) return Promise.resolve(this.#heldAnswer(key));
+    return new Promise<TimedFetch>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        this.#noteLate(key);
+        // Nothing may escape a timer: a failure here is the read's, not the process's.
+        try {
+          resolve(this.#heldAnswer(key));
+        } catch (error) {
+          reject(error);
+        }
+      }, waitMsMax);
+      this.fetch(key).then(
+        (record) => {
+          if (settled) return;
+          clearTimeout(timer);
+          resolve({ record, complete: true });
+        },
+        (error) => {
+          if (settled) return;
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** This node's own live copy of `key`, as the answer to a read that ran out of time. */
+  #heldAnswer(key: NodeId): TimedFetch {
+    const nothing = { record: undefined, complete: false };
+    if (this.#held === undefined) return nothing;
+    try {
+      const held = this.#held.store.get(key);
+      if (held === undefined || held.expiresAtMs <= this.#held.clock.nowMs()) return nothing;
+      const record = decodeStoredRecord(held.value);
+      return { record, complete: record.kind === RecordKind.immutable };
+    } catch (error) {
+      // A copy that cannot be read (store failing, record damaged) is no copy: still incomplete.
+      if (error instanceof RhizomeError) return nothing;
+      throw error;
+    }
+  }
+
+  /** Counts a late read; warns at most once per {@link lateReadWarningIntervalMs}. */
+  #noteLate(key: NodeId): void {
+    this.#lateReads++;
+    const log = this.#held?.log;
+    const nowMs = this.#held?.clock.nowMs() ?? 0;
+    if (log === undefined || nowMs - this.#lateWarnedMs < lateReadWarningIntervalMs) return;
+    log.warning(
+      "Reads are running late: {count} since the last such warning got no complete answer " +
+        "in time (the latest: {key}); the nodes closest to their keys did not all answer, " +
+        "usually contacts that left or stopped answering; listings showed this node's copies",
+      { count: this.#lateReads, key: key.toHex() },
+    );
+    this.#lateReads = 0;
+    this.#lateWarnedMs = nowMs;
   }
 
   #remember(key: NodeId, record: DhtRecord): void {

@@ -232,6 +232,7 @@ export class RhizomeNode {
       this.#dht,
       () => this.#schedule(),
       () => this.#dht.routingTableSize(),
+      { store: parts.store, clock: parts.clock, log: getLog("reads") },
     );
     this.#network = network;
     const authors = new AuthorKeys(options.dataDir.authorsPath);

@@ -236,7 +236,7 @@ Deno.test("thread list prints full IDs, the next cursor, and missing pieces as w
       `${threadId}  2027-01-15T12:00:00.000Z  Hello\uFFFD[2J world`,
       `next: --cursor ${nextCursor}`,
     ]);
-    assert.match(text.stderr, /WARN .*missing: .*thread 5b5b.* \(not found\)/);
+    assert.match(text.stderr, /^\S+ WARN .*missing 1: .*thread 5b5b.* \(not found\)"\n$/);
     const json = await rhizome(["thread", "list", "--popular", "--limit", "5", "--cursor", "abc"]);
     assert.equal(json.status, 0, json.stderr);
     const scripted = await rhizome(["thread", "list", "--recent", "--json"]);
@@ -304,6 +304,7 @@ Deno.test("thread show prints the thread, the reply tree, votes, missing pieces"
         "",
       ].join("\n"),
     );
+    assert.match(text.stderr, /^\S+ WARN .*missing 1: "votes of [0-9a-f]{40} \(unreachable\)"\n$/);
     const json = await rhizome(["thread", "show", threadId, "--cursor", nextCursor, "--json"]);
     assert.deepEqual(JSON.parse(json.stdout), threadView);
     assert.deepEqual(node.received, [
@@ -460,5 +461,30 @@ Deno.test("help lists the discussion commands and their flags", async () => {
     const thread = await run(dataDir, ["help", "thread"]);
     assert.match(thread.stdout, /--tag X +new: a tag; repeat for more/);
     assert.match(thread.stdout, /^Usage: rhizome thread new --title T/);
+  });
+});
+
+Deno.test("a partial page is exit 0 with one warning line naming the first pieces and the count", async () => {
+  await withNode(async ({ node, rhizome }) => {
+    const missing = [
+      "recent index: only this node's copy (no complete answer within 1 s)",
+      "thread hours of day 20787: no answer within 1 s",
+      "threads of hour 498906: no answer within 1 s",
+      `thread ${threadId}: no answer within 1.5 s`,
+      "threads of hour 498905: no answer within 1 s",
+    ];
+    node.listThreads = () => Promise.resolve({ ...threadList, missing });
+    const text = await rhizome(["thread", "list"]);
+    assert.equal(text.status, 0, text.stderr);
+    const lines = linesOf(text.stderr);
+    assert.equal(lines.length, 1, text.stderr);
+    assert.match(
+      lines[0],
+      /WARN .*missing 5: "recent index: only this node's copy .*; thread hours of day 20787: .*; threads of hour 498906: no answer within 1 s; and 2 more \(--json lists them\)"$/,
+    );
+    const json = await rhizome(["thread", "list", "--json"]);
+    assert.equal(json.status, 0);
+    assert.deepEqual(JSON.parse(json.stdout).missing, missing);
+    assert.equal(json.stderr, "");
   });
 });

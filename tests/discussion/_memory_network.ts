@@ -4,10 +4,13 @@
  * clock's time, a higher sequence replacing a mutable record, sets merged). Tests can make keys
  * vanish (`lose`) or fail (`cutOff`, or `failReads` for reads only) to exercise missing pieces
  * and failed reads, serve a record no rule checked
- * (`plant`, a peer's forgery that a check might miss), and count what was asked.
+ * (`plant`, a peer's forgery that a check might miss), and count what was asked. Reads can be
+ * made to stall (`stall`, `stallVersioned`): their lookup never ends, as when a holder is dead,
+ * so a read with a deadline answers at its deadline (moving the virtual clock there) with the
+ * copy "this node" holds, if the test says it holds one.
  */
 
-import type { Clock } from "../../src/core/clock.ts";
+import type { VirtualClock } from "../../src/core/clock.ts";
 import { ReplicationError, RhizomeError } from "../../src/core/errors.ts";
 import type { NodeId } from "../../src/core/node_id.ts";
 import { recordValueRules } from "../../src/content/dht_rules.ts";
@@ -17,8 +20,13 @@ import {
   encodeRecord,
   RecordError,
   recordKey,
+  RecordKind,
 } from "../../src/content/records.ts";
-import type { PublishResult, RecordNetwork } from "../../src/discussion/record_network.ts";
+import type {
+  PublishResult,
+  RecordNetwork,
+  TimedFetch,
+} from "../../src/discussion/record_network.ts";
 import type { ValueRules } from "../../src/dht/types.ts";
 
 /** What a test can tune. */
@@ -31,6 +39,9 @@ export interface MemoryNetworkOptions {
 export class MemoryRecordNetwork implements RecordNetwork {
   /** Fetches asked so far. */
   fetches = 0;
+  /** Fetches in flight now, and the most there were at once. */
+  inFlight = 0;
+  inFlightMax = 0;
   /** Publishes that stored something. */
   publishes = 0;
   /**
@@ -42,11 +53,14 @@ export class MemoryRecordNetwork implements RecordNetwork {
   readonly #cutOff = new Set<string>();
   readonly #readsFail = new Set<string>();
   readonly #planted = new Map<string, DhtRecord>();
+  /** Stalled keys: whether this node holds its copy. */
+  readonly #stalled = new Map<string, { held: boolean }>();
+  #versionedStall: { held: boolean } | undefined;
   readonly #rules: ValueRules;
-  readonly #clock: Clock;
+  readonly #clock: VirtualClock;
   readonly #replicas: number;
 
-  constructor(clock: Clock, options: MemoryNetworkOptions = {}) {
+  constructor(clock: VirtualClock, options: MemoryNetworkOptions = {}) {
     this.#clock = clock;
     this.#rules = recordValueRules(clock);
     this.#replicas = options.replicas ?? 3;
@@ -83,8 +97,45 @@ export class MemoryRecordNetwork implements RecordNetwork {
     return Promise.resolve({ key, ...acknowledgements });
   }
 
+  async fetchWithin(key: NodeId, waitMsMax: number): Promise<TimedFetch> {
+    this.fetches++;
+    const startedMs = this.#clock.nowMs();
+    this.inFlight++;
+    this.inFlightMax = Math.max(this.inFlightMax, this.inFlight);
+    try {
+      // One turn of the event loop: fetches started together are in flight together.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      const stall = this.#stallOf(key);
+      if (stall === undefined && waitMsMax > 0) {
+        return { record: await this.#read(key), complete: true };
+      }
+      // The lookup does not end in time: the answer comes at the deadline, from this node's copy.
+      this.#clock.advanceTo(Math.max(this.#clock.nowMs(), startedMs + waitMsMax));
+      const held = stall === undefined || stall.held ? await this.#read(key) : undefined;
+      return { record: held, complete: held?.kind === RecordKind.immutable };
+    } finally {
+      this.inFlight--;
+    }
+  }
+
   fetch(key: NodeId): Promise<DhtRecord | undefined> {
     this.fetches++;
+    if (this.#stallOf(key) !== undefined) this.#clock.advanceBy(stalledFetchMs);
+    return this.#read(key);
+  }
+
+  /** Whether and how a read of `key` stalls. */
+  #stallOf(key: NodeId): { held: boolean } | undefined {
+    const stalled = this.#stalled.get(key.toHex());
+    if (stalled !== undefined) return stalled;
+    if (this.#versionedStall === undefined) return undefined;
+    const bytes = this.#records.get(key.toHex());
+    const versioned = bytes === undefined ||
+      decodeStoredRecord(bytes).kind !== RecordKind.immutable;
+    return versioned ? this.#versionedStall : undefined;
+  }
+
+  #read(key: NodeId): Promise<DhtRecord | undefined> {
     if (this.#cutOff.has(key.toHex()) || this.#readsFail.has(key.toHex())) {
       return Promise.reject(unavailable(key));
     }
@@ -142,7 +193,38 @@ export class MemoryRecordNetwork implements RecordNetwork {
   failReads(key: NodeId): void {
     this.#readsFail.add(key.toHex());
   }
+
+  /**
+   * Makes reads of a key stall: the lookup never ends in time.
+   *
+   * @param key The key.
+   * @param held Whether this node holds its copy (answered at the deadline).
+   */
+  stall(key: NodeId, held = false): void {
+    this.#stalled.set(key.toHex(), { held });
+  }
+
+  /**
+   * Ends every stall: reads answer at once again.
+   */
+  unstallAll(): void {
+    this.#stalled.clear();
+    this.#versionedStall = undefined;
+  }
+
+  /**
+   * Makes reads of every key not holding an immutable record stall, as when one of the holders
+   * every versioned read waits for has died.
+   *
+   * @param held Whether this node holds copies of them (answered at the deadline).
+   */
+  stallVersioned(held: boolean): void {
+    this.#versionedStall = { held };
+  }
 }
+
+/** How long a read without a deadline of a stalled key takes, in virtual ms. */
+const stalledFetchMs = 7_000;
 
 function unavailable(key: NodeId): RhizomeError {
   return new RhizomeError("UNAVAILABLE", `Cannot reach key ${key.toHex()}: cut off by the test`);

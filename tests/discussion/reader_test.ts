@@ -22,6 +22,7 @@ import {
   activityLifetimeS,
   encodeEntry,
   type EntryValues,
+  hourOf,
   type IndexKind,
   liveEntries,
   popularIndex,
@@ -30,13 +31,17 @@ import {
   signedEntrySet,
   threadIndex,
   threadIndexPageSize,
+  threadsByHourIndex,
   votesIndex,
 } from "../../src/content/key_schema.ts";
 import { mergeSets, RecordKind, type SetRecord, signSetEntry } from "../../src/content/records.ts";
 import { Publisher } from "../../src/discussion/publisher.ts";
 import {
+  indexReadBudgetMs,
   listThreadsLookupsMax,
   messagePageMax,
+  readBudgetMs,
+  readConcurrencyMax,
   type Reader,
   showThreadLookupsMax,
   threadPageMax,
@@ -617,4 +622,143 @@ Deno.test("Reader.listThreads() reaches the end of a quiet network's listing in 
   assert.equal(calls.length, 3);
   assert.deepEqual(calls.flatMap((page) => page.threads.map((t) => t.id)), [old]);
   for (const page of calls) assert.ok(page.missing.length === 0);
+});
+
+/** Runs `call`, returning its result and the virtual time it took. */
+async function timed<T>(w: World, call: () => Promise<T>): Promise<{ result: T; tookMs: number }> {
+  const beganMs = w.clock.nowMs();
+  const result = await call();
+  return { result, tookMs: w.clock.nowMs() - beganMs };
+}
+
+Deno.test("Reader.listThreads() answers within its budget from this node's copies while versioned reads stall", async () => {
+  const w = world();
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    w.clock.advanceBy(60_000);
+    ids.push(await newThread(w, `T${i}`));
+  }
+  // A dead holder: every lookup of a set waits on its retries; this node holds its copies.
+  w.network.stallVersioned(true);
+  const { result: page, tookMs } = await timed(w, () => list(w, { order: "recent", limit: 20 }));
+  assert.ok(tookMs <= readBudgetMs, `took ${tookMs} ms`);
+  assert.deepEqual(page.threads.map((t) => t.id), ids.toReversed());
+  assert.ok(
+    page.missing.includes("recent index: only this node's copy (no complete answer within 1 s)"),
+    page.missing.join("\n"),
+  );
+  assert.notEqual(page.next_cursor, null, "the late hours are still to be read");
+  // Named: the recent set, then the first day and shard of the walk, where the page stopped;
+  // not the days and shards read ahead of them and never used.
+  assert.equal(page.missing.length, 3, page.missing.join("\n"));
+  assert.match(page.missing[1], /^thread hours of day \d+: no answer within 1 s$/);
+  assert.match(page.missing[2], /^threads of hour \d+: no answer within 1 s$/);
+  // Once the holder is gone from the lookups, the cursor goes on to the end, listing nothing twice.
+  w.network.unstallAll();
+  assert.deepEqual(await listAll(w, "recent", 20, 10), ids.toReversed());
+  const rest = await list(w, { order: "recent", limit: 20, cursor: page.next_cursor! });
+  assert.deepEqual(rest.threads, []);
+  assert.deepEqual(rest.missing, []);
+});
+
+Deno.test("Reader.listThreads() with nothing held and every read stalling: an empty page in time, naming why", async () => {
+  const w = world();
+  await newThread(w, "Unseen");
+  w.network.stallVersioned(false);
+  const { result: page, tookMs } = await timed(w, () => list(w, { order: "recent", limit: 5 }));
+  assert.ok(tookMs <= readBudgetMs, `took ${tookMs} ms`);
+  assert.deepEqual(page.threads, []);
+  assert.ok(page.missing.includes("recent index: no answer within 1 s"), page.missing.join("\n"));
+  assert.notEqual(page.next_cursor, null, "a page that read nothing is not the end");
+  // Each such page still moves on (one late shard passed over), so paging cannot loop forever.
+  const next = await list(w, { order: "recent", limit: 5, cursor: page.next_cursor! });
+  assert.notEqual(next.next_cursor, page.next_cursor);
+});
+
+Deno.test("Reader.listThreads() stops at a late hour shard and its cursor resumes there", async () => {
+  const w = world();
+  const byHour: string[] = [];
+  for (let hour = 0; hour < 4; hour++) {
+    w.clock.advanceTo(startMs + hour * hourMs + 60_000);
+    byHour.push(await newThread(w, `Hour ${hour}`));
+  }
+  w.clock.advanceTo(startMs + 4 * hourMs);
+  // The recent set unreachable: the listing reads the shards, newest hour first.
+  w.network.cutOff(recentIndex().key);
+  const late = threadsByHourIndex(hourOf(startMs + 2 * hourMs));
+  w.network.stall(late.key);
+  const first = await list(w, { order: "recent", limit: 10 });
+  assert.deepEqual(first.threads.map((t) => t.id), [byHour[3]]);
+  assert.ok(
+    first.missing.includes(`threads of hour ${hourOf(startMs + 2 * hourMs)}: no answer within 1 s`),
+    first.missing.join("\n"),
+  );
+  w.network.unstallAll();
+  const second = await list(w, { order: "recent", limit: 10, cursor: first.next_cursor! });
+  assert.deepEqual(second.threads.map((t) => t.id), [byHour[2], byHour[1], byHour[0]]);
+});
+
+Deno.test("Reader reads a page's pieces in parallel, within readConcurrencyMax", async () => {
+  const w = world();
+  const thread = await newThread(w, "Busy");
+  for (let i = 0; i < 12; i++) await post(w, thread, `Post ${i}`);
+  for (let i = 0; i < 11; i++) {
+    w.clock.advanceBy(1000);
+    await newThread(w, `More ${i}`);
+  }
+  w.network.inFlightMax = 0;
+  const page = await list(w, { order: "recent", limit: 12 });
+  assert.equal(page.threads.length, 12);
+  assert.equal(w.network.inFlightMax, readConcurrencyMax);
+  w.network.inFlightMax = 0;
+  const view = await show(w, { thread, limit: 12 });
+  assert.equal(view.messages.length, 12);
+  assert.equal(w.network.inFlightMax, readConcurrencyMax);
+});
+
+Deno.test("Reader.showThread() answers in time when its index page is late, with a cursor to retry it", async () => {
+  const w = world();
+  const thread = await newThread(w, "Slow");
+  const first = await post(w, thread, "First");
+  const index = threadIndex(NodeId.fromHex(thread), 0);
+  w.network.stall(index.key);
+  const { result: view, tookMs } = await timed(w, () => show(w, { thread, limit: 10 }));
+  assert.ok(tookMs <= readBudgetMs, `took ${tookMs} ms`);
+  assert.equal(view.thread.title, "Slow");
+  assert.deepEqual(view.messages, []);
+  assert.deepEqual(view.missing, ["index page 0: no answer within 1 s"]);
+  assert.notEqual(view.next_cursor, null);
+  w.network.unstallAll();
+  const retried = await show(w, { thread, limit: 10, cursor: view.next_cursor! });
+  assert.deepEqual(retried.messages.map((m) => m.id), [first]);
+  assert.equal(retried.next_cursor, null);
+});
+
+Deno.test("Reader.showThread() says UNAVAILABLE, not NOT_FOUND, when the thread itself is late", async () => {
+  const w = world();
+  const thread = await newThread(w, "Far");
+  w.network.stall(NodeId.fromHex(thread));
+  await rejects(
+    w.reader.showThread({ thread, limit: 10 }),
+    "UNAVAILABLE",
+    /^Cannot show thread: [0-9a-f]{40} could not be read \(no answer within 1\.5 s\)$/,
+  );
+});
+
+Deno.test("Reader.showThread() answers from this node's copies by the index budget while versioned reads stall", async () => {
+  const w = world();
+  const thread = await newThread(w, "Held");
+  const first = await post(w, thread, "First");
+  await w.publisher.vote({ target: first, direction: "up" });
+  w.network.stallVersioned(true);
+  const { result: view, tookMs } = await timed(w, () => show(w, { thread, limit: 10 }));
+  // Votes read after the messages have no index time left: this node's copy, at once.
+  assert.ok(tookMs <= indexReadBudgetMs, `took ${tookMs} ms`);
+  assert.deepEqual(view.messages.map((m) => [m.id, m.votes]), [[first, { up: 1, down: 0 }]]);
+  assert.ok(
+    view.missing.includes(
+      `votes of ${first}: only this node's copy (no complete answer within 1 s)`,
+    ),
+    view.missing.join("\n"),
+  );
 });

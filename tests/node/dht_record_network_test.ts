@@ -9,7 +9,9 @@ import assert from "node:assert/strict";
 import { ReplicationError, StoreError } from "../../src/core/errors.ts";
 import { NodeId } from "../../src/core/node_id.ts";
 import { utf8Encode } from "../../src/core/bytes.ts";
-import { encodeRecord, recordKey, RecordKind } from "../../src/content/records.ts";
+import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
+import type { Log } from "../../src/core/log.ts";
+import { encodeRecord, recordKey, RecordKind, signMutable } from "../../src/content/records.ts";
 import type { Contact, GetResult, PutResult } from "../../src/dht/types.ts";
 import {
   acknowledgedPut,
@@ -177,4 +179,75 @@ Deno.test("a get that no known peer answered is UNAVAILABLE; a lone node's or an
   const found = recordKey(record("held here"));
   fake.dht.putAt(found, encodeRecord(record("held here")), () => {});
   assert.deepEqual(await network.fetch(found), record("held here"));
+});
+
+/**
+ * A DHT whose gets never end (a lookup waiting on a dead holder), a store holding `held`, a clock
+ * at 1,000 s, and a log that keeps its warnings.
+ */
+function stalledDht(held: Map<string, Uint8Array>) {
+  let gets = 0;
+  const dht = {
+    putAt() {},
+    get() {
+      gets++;
+    },
+  };
+  const nowMs = 1_000_000;
+  const store = {
+    get: (key: NodeId) => {
+      const value = held.get(key.toHex());
+      return value === undefined
+        ? undefined
+        : { key, value, expiresAtMs: nowMs + 60_000, storedAtMs: nowMs, published: false };
+    },
+  };
+  const warnings: string[] = [];
+  const log = { warning: (message: string) => warnings.push(message) } as unknown as Log;
+  return { dht, store, clock: { nowMs: () => nowMs }, log, warnings, gets: () => gets };
+}
+
+Deno.test("a read with a deadline answers at the deadline with this node's copy, marked incomplete", async () => {
+  const owner = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(7));
+  const profile = signMutable(owner, utf8Encode("profile"), 3, utf8Encode("held here"));
+  const key = recordKey(profile);
+  const missingKey = NodeId.fromBytes(new Uint8Array(20).fill(9));
+  const fake = stalledDht(new Map([[key.toHex(), encodeRecord(profile)]]));
+  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 5, fake);
+  const beganMs = Date.now();
+  assert.deepEqual(await network.fetchWithin(key, 30), { record: profile, complete: false });
+  assert.ok(Date.now() - beganMs < 5_000, "answered near its 30 ms deadline");
+  assert.deepEqual(await network.fetchWithin(missingKey, 30), {
+    record: undefined,
+    complete: false,
+  });
+  assert.equal(fake.gets(), 2);
+  // No time left: this node's copy at once, no lookup started.
+  assert.deepEqual(await network.fetchWithin(key, 0), { record: profile, complete: false });
+  assert.equal(fake.gets(), 2);
+  // Two late reads within a minute: one warning, naming the likely cause.
+  assert.equal(fake.warnings.length, 1);
+  assert.match(fake.warnings[0], /^Reads are running late: .* contacts that left/);
+});
+
+Deno.test("a read with a deadline is complete when the lookup answers in time, or the copy is immutable", async () => {
+  const fake = fakeDht();
+  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 0);
+  const key = recordKey(record("answered"));
+  fake.dht.putAt(key, encodeRecord(record("answered")), () => {});
+  assert.deepEqual(await network.fetchWithin(key, 1_000), {
+    record: record("answered"),
+    complete: true,
+  });
+  // An immutable record this node holds cannot change: complete with no lookup.
+  const immutable = record("kept");
+  const stalled = stalledDht(new Map([[recordKey(immutable).toHex(), encodeRecord(immutable)]]));
+  const held = new DhtRecordNetwork(stalled.dht, () => {}, () => 5, stalled);
+  assert.deepEqual(await held.fetchWithin(recordKey(immutable), 0), {
+    record: immutable,
+    complete: true,
+  });
+  // Without the store, a late read has nothing to show.
+  const bare = new DhtRecordNetwork(stalledDht(new Map()).dht, () => {}, () => 5);
+  assert.deepEqual(await bare.fetchWithin(key, 0), { record: undefined, complete: false });
 });

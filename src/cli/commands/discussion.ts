@@ -260,12 +260,7 @@ async function runListThreads(context: CommandContext): Promise<number> {
     limit: typeof limit === "string" ? parsePageLimit(limit, threadPageMax) : threadPageDefault,
     ...(typeof cursor === "string" ? { cursor: parseCursor(cursor) } : {}),
   });
-  if (!context.output.json) {
-    const log = getLog("cli");
-    for (const what of list.missing) {
-      log.warning("missing: {what}", { what: printableLine(what) });
-    }
-  }
+  warnMissing(context, list.missing);
   context.output.result(threadListText(list), list);
   return OK;
 }
@@ -279,8 +274,29 @@ async function runShowThread(context: CommandContext, idText: string): Promise<n
     limit: typeof limit === "string" ? parsePageLimit(limit, messagePageMax) : messagePageDefault,
     ...(typeof cursor === "string" ? { cursor: parseCursor(cursor) } : {}),
   });
+  warnMissing(context, view.missing);
   context.output.result(threadViewText(view), view);
   return OK;
+}
+
+/** Missing pieces a warning names before it says how many more there are. */
+const missingNamedMax = 3;
+
+/**
+ * One warning line on stderr when a page is partial: how many pieces could not be read, the
+ * first few, and where the rest are. The page itself is still the result (exit status 0). With
+ * `--json` the object's `missing` says it all and nothing is printed.
+ */
+function warnMissing(context: CommandContext, missing: string[]): void {
+  if (context.output.json || missing.length === 0) return;
+  const named = missing.slice(0, missingNamedMax).map(printableLine).join("; ");
+  const more = missing.length > missingNamedMax
+    ? `; and ${missing.length - missingNamedMax} more (--json lists them)`
+    : "";
+  getLog("cli").warning("missing {count}: {what}", {
+    count: missing.length,
+    what: `${named}${more}`,
+  });
 }
 
 async function runSetProfile(context: CommandContext): Promise<number> {
