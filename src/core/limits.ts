@@ -146,6 +146,28 @@ export const tokenBytes = 8;
 export const contactFreshMs = 60_000;
 
 /**
+ * Contacts from one IPv4 /24 (or IPv6 /64) in one bucket, as discv5 allows: one operator with
+ * one subnet cannot fill a bucket, which an eclipse attack needs. At the limit a newcomer from
+ * that subnet is ignored (not even a standby). Loopback and private addresses are exempt by
+ * default (`dht.subnet_cap_exempts_local`).
+ */
+export const bucketSubnetContactsMax = 2;
+
+/**
+ * Liveness pings per maintenance pass (one a minute): the table's suspect contacts, then those
+ * not heard from for `contactFreshMs`, stalest first. Eight a minute finds a silent contact
+ * among 160 within a few passes and costs a few datagrams.
+ */
+export const livenessPingsMax = 8;
+
+/**
+ * Contacts a node tells it is leaving when it stops (the most recently seen): those most likely
+ * to hold it in their tables and to name it to others. Best effort, one datagram each, so a
+ * stop stays quick; the rest find out by timeouts.
+ */
+export const leaveNotifiedMax = 32;
+
+/**
  * Largest record, checked before decoding: a long message with its metadata fits, and a record
  * this size still moves over the stream transport in one piece. At the limit: `put` refuses
  * with an error; a record arriving larger is refused unread.

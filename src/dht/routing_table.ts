@@ -8,13 +8,22 @@
  * proven contacts are worth more than new ones). A contact that fails `peerFailuresMax` requests
  * in a row is dropped and the freshest standby takes its place.
  *
+ * Responsive contacts come first: a contact that failed its last request ("suspect") or has never
+ * answered one of this node's requests ("unverified") is handed out by {@link RoutingTable.closest}
+ * (lookup starts, NODES replies) only when there are not enough responsive ones, so a silent peer
+ * stops slowing lookups as soon as it first times out (issue 14). A bucket holds at most
+ * `bucketSubnetContactsMax` contacts from one IPv4 /24 or IPv6 /64 (discv5's rule against one
+ * operator filling a bucket); loopback and private addresses are exempt unless configured not to
+ * be, so one-machine and LAN networks keep working.
+ *
  * @module
  */
 
 import { assert } from "../core/assert.ts";
-import { contactFreshMs } from "../core/limits.ts";
+import { bucketSubnetContactsMax, contactFreshMs } from "../core/limits.ts";
 import { NODE_ID_BITS, NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import { randomBytes, type Rng } from "../core/rng.ts";
+import { type Address, sharedWireForm } from "../net/address.ts";
 import type { Contact } from "./types.ts";
 
 /** A contact in the table, with what the node has learnt about it. */
@@ -27,6 +36,8 @@ export interface TableEntry extends Contact {
   rttMs: number;
   /** Round-trip time variation in ms. */
   rttVarMs: number;
+  /** Whether it ever answered a request of this node's (a peer that only asks is unverified). */
+  verified: boolean;
 }
 
 interface Bucket {
@@ -48,6 +59,11 @@ export interface RoutingTableOptions {
   contactsMax: number;
   /** Failed requests in a row that drop a contact. */
   peerFailuresMax: number;
+  /**
+   * Whether loopback and private addresses are exempt from the per-subnet cap (default `true`:
+   * a network on one machine or one LAN shares one /24).
+   */
+  subnetCapExemptsLocal?: boolean;
 }
 
 /** What {@link RoutingTable.observe} did with a contact. */
@@ -119,13 +135,16 @@ export class RoutingTable {
 
   /**
    * Records that a contact was heard from directly: it moves to the fresh end of its bucket, or
-   * joins it, or waits as a standby when the bucket is full.
+   * joins it, or waits as a standby when the bucket is full. A newcomer from a subnet that
+   * already has `bucketSubnetContactsMax` contacts in the bucket is ignored.
    *
    * @param contact Who was heard, and from which address.
    * @param nowMs The time.
+   * @param answered Whether it answered a request of this node's (`false`: it sent a request);
+   *   a contact that answered once is verified for good.
    * @returns What happened; for a full bucket, possibly a stale contact to ping before eviction.
    */
-  observe(contact: Contact, nowMs: number): ObserveOutcome {
+  observe(contact: Contact, nowMs: number, answered = true): ObserveOutcome {
     const index = this.#self.commonPrefixLength(contact.id);
     if (index === NODE_ID_BITS) return { kind: "ignored" };
     const bucket = this.#bucketAt(index, nowMs);
@@ -139,6 +158,7 @@ export class RoutingTable {
       }
       entry.lastSeenMs = nowMs;
       entry.failures = 0;
+      if (answered) entry.verified = true;
       bucket.touchedMs = nowMs;
       bucket.entries.splice(position, 1);
       bucket.entries.push(entry);
@@ -147,6 +167,7 @@ export class RoutingTable {
     if (bucket.entries.some((entry) => entry.address === contact.address)) {
       return { kind: "ignored" };
     }
+    if (!this.#subnetHasRoom(bucket.entries, contact.address)) return { kind: "ignored" };
     const entry: TableEntry = {
       id: contact.id,
       address: contact.address,
@@ -154,6 +175,7 @@ export class RoutingTable {
       failures: 0,
       rttMs: 0,
       rttVarMs: 0,
+      verified: answered,
     };
     if (bucket.entries.length < this.#options.k && this.#size < this.#options.contactsMax) {
       const standby = bucket.replacements.findIndex((other) => other.id.equals(entry.id));
@@ -230,7 +252,9 @@ export class RoutingTable {
   }
 
   /**
-   * The contacts closest to `target` by XOR distance, nearest first.
+   * The contacts closest to `target` by XOR distance, responsive ones first: the `count` nearest
+   * responsive contacts, topped up with the nearest suspect or unverified ones only when there
+   * are fewer responsive ones than `count`. Nearest first.
    *
    * Buckets are visited in distance order, so only the buckets that can hold the nearest
    * contacts are read: the target's own bucket, then the deeper ones, then the shallower ones.
@@ -242,10 +266,12 @@ export class RoutingTable {
    */
   closest(target: NodeId, count: number, exclude?: NodeId): TableEntry[] {
     const found: TableEntry[] = [];
+    const doubtful: TableEntry[] = [];
     const take = (bucket: Bucket | undefined) => {
       if (!bucket) return;
       for (const entry of bucket.entries) {
-        if (!exclude || !entry.id.equals(exclude)) found.push(entry);
+        if (exclude && entry.id.equals(exclude)) continue;
+        (isResponsive(entry) ? found : doubtful).push(entry);
       }
     };
     const index = this.#self.commonPrefixLength(target);
@@ -256,8 +282,34 @@ export class RoutingTable {
     for (let i = Math.min(index, NODE_ID_BITS) - 1; i >= 0 && found.length < count; i--) {
       take(this.#buckets[i]);
     }
-    found.sort((a, b) => target.compareDistance(a.id, b.id));
-    return found.length > count ? found.slice(0, count) : found;
+    const byDistance = (a: TableEntry, b: TableEntry) => target.compareDistance(a.id, b.id);
+    found.sort(byDistance);
+    if (found.length >= count) return found.slice(0, count);
+    doubtful.sort(byDistance);
+    return [...found, ...doubtful.slice(0, count - found.length)].sort(byDistance);
+  }
+
+  /**
+   * Contacts worth a liveness ping: suspect ones first, then those not heard from for
+   * `contactFreshMs`, least recently seen first. A silent contact is then found (and, after
+   * `peerFailuresMax` failed pings, dropped) even when no lookup happens to ask it.
+   *
+   * @param nowMs The time.
+   * @param count How many at most.
+   * @returns Up to `count` contacts.
+   */
+  staleContacts(nowMs: number, count: number): TableEntry[] {
+    const stale: TableEntry[] = [];
+    for (const bucket of this.#buckets) {
+      if (!bucket) continue;
+      for (const entry of bucket.entries) {
+        if (!isResponsive(entry) || nowMs - entry.lastSeenMs > contactFreshMs) stale.push(entry);
+      }
+    }
+    stale.sort((a, b) =>
+      Number(isResponsive(a)) - Number(isResponsive(b)) || a.lastSeenMs - b.lastSeenMs
+    );
+    return stale.slice(0, count);
   }
 
   /**
@@ -339,10 +391,26 @@ export class RoutingTable {
     if (bucket.replacements.length > this.#options.replacementCacheMax) bucket.replacements.shift();
   }
 
+  /** Whether one more contact from `address`'s subnet may join a bucket holding `entries`. */
+  #subnetHasRoom(entries: readonly TableEntry[], address: Address): boolean {
+    const subnet = subnetOf(address, this.#options.subnetCapExemptsLocal ?? true);
+    if (subnet === undefined) return true;
+    let count = 0;
+    for (const entry of entries) {
+      if (subnetOf(entry.address, false) === subnet) count++;
+    }
+    return count < bucketSubnetContactsMax;
+  }
+
   #evict(bucket: Bucket, position: number): void {
     bucket.entries.splice(position, 1);
     this.#size--;
-    const standby = bucket.replacements.pop();
+    // The freshest standby whose subnet still has room in the bucket.
+    let pick = bucket.replacements.length - 1;
+    while (pick >= 0 && !this.#subnetHasRoom(bucket.entries, bucket.replacements[pick].address)) {
+      pick--;
+    }
+    const standby = pick >= 0 ? bucket.replacements.splice(pick, 1)[0] : undefined;
     if (standby) {
       // Keep least-recently-seen order: the standby goes where its last sighting puts it.
       let at = bucket.entries.length;
@@ -351,4 +419,30 @@ export class RoutingTable {
       this.#size++;
     }
   }
+}
+
+/** Whether a contact answered its last request and has answered one at all. */
+function isResponsive(entry: TableEntry): boolean {
+  return entry.failures === 0 && entry.verified;
+}
+
+/**
+ * The subnet an address counts against: its IPv4 /24 or IPv6 /64 as text, or `undefined` when
+ * it is exempt (a loopback, private or link-local address with `exemptLocal`) or not an IP.
+ */
+function subnetOf(address: Address, exemptLocal: boolean): string | undefined {
+  const bytes = sharedWireForm(address);
+  if (!bytes) return undefined;
+  if (bytes.length === 6) {
+    const [a, b] = bytes;
+    const local = a === 127 || a === 10 || (a === 172 && (b & 0xf0) === 16) ||
+      (a === 192 && b === 168) || (a === 169 && b === 254);
+    if (exemptLocal && local) return undefined;
+    return `${a}.${b}.${bytes[2]}`;
+  }
+  const loopback = bytes.subarray(0, 15).every((byte) => byte === 0) && bytes[15] === 1;
+  const local = loopback || (bytes[0] & 0xfe) === 0xfc ||
+    (bytes[0] === 0xfe && (bytes[1] & 0xc0) === 0x80);
+  if (exemptLocal && local) return undefined;
+  return Array.from(bytes.subarray(0, 8), (byte) => byte.toString(16)).join(":");
 }

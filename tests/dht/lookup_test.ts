@@ -120,7 +120,7 @@ Deno.test("a lookup is done when the k closest live candidates have all answered
   assert.deepEqual(lookup.next(), []);
 });
 
-Deno.test("failed and stalled candidates do not count among the k closest", () => {
+Deno.test("a failed candidate leaves the k closest; a stalled one frees its slot but is waited for", () => {
   const lookup = new LookupState(target, self, 2, 2);
   lookup.add(range(1, 5), 1);
   const [a, b] = lookup.next();
@@ -134,8 +134,37 @@ Deno.test("failed and stalled candidates do not count among the k closest", () =
   const [d] = lookup.next();
   assert.equal(distanceOf(d), 4);
   lookup.answered(d, []);
-  assert.equal(lookup.isDone(), true, "2 and 4 answered; 1 failed, 3 stalled");
+  assert.equal(lookup.isDone(), false, "3 stalled: its retries may still bring an answer");
+  assert.deepEqual(lookup.next(), [], "nothing more to ask meanwhile");
+  lookup.failed(c);
+  assert.equal(lookup.isDone(), true, "2 and 4 answered; 1 failed, 3 failed after its retries");
   assert.deepEqual(distances(lookup.closestAnswered(5)), [2, 4]);
+});
+
+Deno.test("a lookup whose only candidate stalled waits for its retries (issue 14)", () => {
+  const lookup = new LookupState(target, self, 20, 3);
+  lookup.add([at(7)], 1);
+  const [only] = lookup.next();
+  lookup.stalled(only);
+  assert.deepEqual(lookup.next(), []);
+  assert.equal(lookup.isDone(), false, "one lost datagram does not end the lookup");
+  lookup.answered(only, []);
+  assert.equal(lookup.isDone(), true);
+  assert.deepEqual(distances(lookup.closestAnswered(20)), [7]);
+});
+
+Deno.test("a stalled candidate farther than the k closest answered ones is not waited for", () => {
+  const lookup = new LookupState(target, self, 2, 3);
+  lookup.add(range(1, 3), 1);
+  const [a, b, c] = lookup.next();
+  assert.equal(c, undefined, "only the 2 closest are asked");
+  lookup.stalled(b);
+  const [third] = lookup.next();
+  assert.equal(distanceOf(third), 3);
+  lookup.stalled(third);
+  lookup.answered(a, []);
+  lookup.answered(b, []);
+  assert.equal(lookup.isDone(), true, "1 and 2 answered; 3 still retrying but out of the k");
 });
 
 Deno.test("a lookup with nothing left to ask and nothing in flight is done", () => {
