@@ -7,8 +7,9 @@
  * - keep `alpha` requests in flight to the closest candidates not yet asked;
  * - when a reply brings no candidate closer than the closest already known, ask all of the k
  *   closest not yet asked at once;
- * - a request whose first attempt timed out ("stalled") frees its slot for another candidate but
- *   keeps its retries: its reply (to any attempt) still counts;
+ * - a request whose first attempt timed out ("stalled") frees its slot but keeps its retries:
+ *   its reply (to any attempt) still counts; a stall, like a reply with nothing closer, sends
+ *   requests to all of the k closest not yet asked;
  * - the lookup ends when every candidate among the k closest that did not fail has answered:
  *   a stalled candidate closer than that is waited for until it answers or fails after its
  *   retries, so one lost datagram never ends a lookup before the retries (issue 14). It also
@@ -152,7 +153,12 @@ export class LookupState {
    * @param candidate The candidate.
    */
   stalled(candidate: Candidate): void {
-    if (candidate.state === "asking") candidate.state = "stalled";
+    if (candidate.state !== "asking") return;
+    candidate.state = "stalled";
+    // A stall is a round that brought nothing: as for a reply with nothing closer, ask all of the
+    // k closest not yet asked. The lookup must hear from each of them before it ends anyway, and
+    // when several are silent their timeouts then run side by side, not one after another.
+    this.#parallelism = this.#k;
   }
 
   /**

@@ -260,9 +260,10 @@ export class DhtNode {
       return;
     }
     if (message.type % 2 === 1) {
-      this.#observe(message, from, false);
       const subject = peer?.toHex() ?? from;
       this.#answer(message, subject, "datagram", (body) => this.#reply(from, message.tx, body));
+      // After the answer: a newcomer is pinged to verify it, and its reply comes first.
+      this.#observe(message, from, false);
     } else if (this.#rpc.handleReply(message, from)) {
       this.#observe(message, from, true);
     }

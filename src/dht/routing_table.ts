@@ -6,7 +6,7 @@
  * a bucket is full, a newcomer waits in the replacement cache and the bucket's least recently
  * seen contact is pinged if it has been quiet: it is evicted only if that ping fails (old,
  * proven contacts are worth more than new ones). A contact that fails `peerFailuresMax` requests
- * in a row is dropped and the freshest standby takes its place.
+ * in a row is dropped when a standby can take its place (the freshest does).
  *
  * Responsive contacts come first: a contact that failed its last request ("suspect") or has never
  * answered one of this node's requests ("unverified") is handed out by {@link RoutingTable.closest}
@@ -38,6 +38,8 @@ export interface TableEntry extends Contact {
   rttVarMs: number;
   /** Whether it ever answered a request of this node's (a peer that only asks is unverified). */
   verified: boolean;
+  /** When it was last handed out for a liveness check ({@link RoutingTable.staleContacts}). */
+  checkedMs: number;
 }
 
 interface Bucket {
@@ -176,6 +178,7 @@ export class RoutingTable {
       rttMs: 0,
       rttVarMs: 0,
       verified: answered,
+      checkedMs: nowMs,
     };
     if (bucket.entries.length < this.#options.k && this.#size < this.#options.contactsMax) {
       const standby = bucket.replacements.findIndex((other) => other.id.equals(entry.id));
@@ -194,8 +197,10 @@ export class RoutingTable {
   }
 
   /**
-   * Records a failed request to a contact; after `peerFailuresMax` in a row it leaves the table
-   * and the freshest standby takes its place.
+   * Records a failed request to a contact: it is suspect from the first; after `peerFailuresMax`
+   * in a row it leaves the table when a standby can take its place. Without one it stays, suspect
+   * (handed out last), as Kademlia keeps stale contacts: when this node is the one cut off (an
+   * outage, a partition), emptying its table would keep it cut off after the network heals.
    *
    * @param id The contact's ID.
    * @returns Whether the contact was removed.
@@ -212,6 +217,10 @@ export class RoutingTable {
     const entry = bucket.entries[position];
     entry.failures++;
     if (entry.failures < this.#options.peerFailuresMax) return false;
+    bucket.entries.splice(position, 1);
+    const replaceable = this.#fittingStandby(bucket) >= 0;
+    bucket.entries.splice(position, 0, entry);
+    if (!replaceable) return false;
     this.#evict(bucket, position);
     return true;
   }
@@ -290,9 +299,11 @@ export class RoutingTable {
   }
 
   /**
-   * Contacts worth a liveness ping: suspect ones first, then those not heard from for
-   * `contactFreshMs`, least recently seen first. A silent contact is then found (and, after
-   * `peerFailuresMax` failed pings, dropped) even when no lookup happens to ask it.
+   * Contacts worth a liveness ping: suspect or unverified ones, and those not heard from for
+   * `contactFreshMs`, none checked within `contactFreshMs`; the longest unchecked first (a
+   * round robin, so a few dead contacts do not take every turn). Each one returned counts as
+   * checked now. A silent contact is then found, and dropped once a standby can replace it,
+   * even when no lookup happens to ask it.
    *
    * @param nowMs The time.
    * @param count How many at most.
@@ -303,13 +314,14 @@ export class RoutingTable {
     for (const bucket of this.#buckets) {
       if (!bucket) continue;
       for (const entry of bucket.entries) {
-        if (!isResponsive(entry) || nowMs - entry.lastSeenMs > contactFreshMs) stale.push(entry);
+        const quiet = !isResponsive(entry) || nowMs - entry.lastSeenMs > contactFreshMs;
+        if (quiet && nowMs - entry.checkedMs >= contactFreshMs) stale.push(entry);
       }
     }
-    stale.sort((a, b) =>
-      Number(isResponsive(a)) - Number(isResponsive(b)) || a.lastSeenMs - b.lastSeenMs
-    );
-    return stale.slice(0, count);
+    stale.sort((a, b) => a.checkedMs - b.checkedMs);
+    const chosen = stale.slice(0, count);
+    for (const entry of chosen) entry.checkedMs = nowMs;
+    return chosen;
   }
 
   /**
@@ -402,14 +414,19 @@ export class RoutingTable {
     return count < bucketSubnetContactsMax;
   }
 
-  #evict(bucket: Bucket, position: number): void {
-    bucket.entries.splice(position, 1);
-    this.#size--;
-    // The freshest standby whose subnet still has room in the bucket.
+  /** The freshest standby whose subnet has room among the bucket's entries, or -1. */
+  #fittingStandby(bucket: Bucket): number {
     let pick = bucket.replacements.length - 1;
     while (pick >= 0 && !this.#subnetHasRoom(bucket.entries, bucket.replacements[pick].address)) {
       pick--;
     }
+    return pick;
+  }
+
+  #evict(bucket: Bucket, position: number): void {
+    bucket.entries.splice(position, 1);
+    this.#size--;
+    const pick = this.#fittingStandby(bucket);
     const standby = pick >= 0 ? bucket.replacements.splice(pick, 1)[0] : undefined;
     if (standby) {
       // Keep least-recently-seen order: the standby goes where its last sighting puts it.
