@@ -68,7 +68,7 @@ rpc_retries_max = 2
 peer_failures_max = 2
 # A bucket holds at most 2 contacts from one IPv4 /24 or IPv6 /64 (as discv5). Loopback and
 # private addresses are exempt unless this is false, so networks on one machine or LAN work.
-subnet_cap_exempts_local = true
+local_subnets_exempt = true
 # An iterative lookup gives up after this long.
 lookup_timeout_ms = 10000
 # Incoming requests (PING, FIND_NODE, FIND_VALUE, STORE) admitted per second from one peer

@@ -58,7 +58,7 @@ export class LookupState {
    * @param self This node's ID (never a candidate).
    * @param k How many closest nodes the lookup settles.
    * @param alpha Requests in flight.
-   * @param skip Peers never to take as candidates (presumed dead), when given.
+   * @param skip Peers not to take as candidates when others name them (presumed dead).
    */
   constructor(
     target: NodeId,
@@ -95,7 +95,10 @@ export class LookupState {
     const nearestBefore = this.#candidates[0]?.contact.id;
     let closer = false;
     for (const contact of contacts) {
-      if (contact.id.equals(this.#self) || this.#skip?.(contact.id)) continue;
+      if (contact.id.equals(this.#self)) continue;
+      // The node's own contacts (hop 1) are never skipped: its table already keeps failing ones
+      // last, and an only contact behind a lossy link must stay reachable.
+      if (hop > 1 && this.#skip?.(contact.id)) continue;
       // At most lookupCandidatesMax candidates: a scan is cheaper than hashing every ID.
       const known = this.#candidates.find((c) => c.contact.id.equals(contact.id));
       if (known) {

@@ -146,7 +146,7 @@ export class DhtNode {
       replacementCacheMax: dht.replacement_cache_max,
       contactsMax: profile.routing_contacts_max,
       peerFailuresMax: dht.peer_failures_max,
-      subnetCapExemptsLocal: dht.subnet_cap_exempts_local,
+      subnetCapExemptsLocal: dht.local_subnets_exempt,
     });
     this.#failed = new FailedPeers(dht.peer_failures_max);
     this.#rpc = new RpcClient(options.clock, options.transport, options.rng, {
@@ -949,9 +949,15 @@ export class DhtNode {
     const store = this.#options.store;
     const count = store.stats().values;
     if (count === 0 || count > newcomerValuesScanMax) return;
-    const { k } = this.#options.settings.dht;
+    const { k, lookup_timeout_ms } = this.#options.settings.dht;
+    const nowMs = this.#options.clock.nowMs();
     for (const held of store.values()) {
-      const closest = this.#table.closest(held.key, k);
+      // A put or replication round that began within one lookup's time is still finding the
+      // current k closest itself; offering now would seed copies from a half-built view.
+      const roundMs = this.#replicatedMs.get(held.key.toHex());
+      if (roundMs !== undefined && nowMs - roundMs < lookup_timeout_ms) continue;
+      // By distance alone: who should hold the value, whether or not they answer well.
+      const closest = this.#table.closest(held.key, k, undefined, false);
       if (!closest.some((entry) => entry.id.equals(newcomer.id))) continue;
       const farthest = closest[closest.length - 1];
       const responsible = closest.length < k ||

@@ -271,16 +271,18 @@ export class RoutingTable {
    * @param target Any ID.
    * @param count How many at most.
    * @param exclude An ID to leave out (the requester), if any.
+   * @param responsiveFirst `false`: by distance alone, suspect or not (to judge which nodes
+   *   should hold a value, not whom to ask).
    * @returns Up to `count` contacts.
    */
-  closest(target: NodeId, count: number, exclude?: NodeId): TableEntry[] {
+  closest(target: NodeId, count: number, exclude?: NodeId, responsiveFirst = true): TableEntry[] {
     const found: TableEntry[] = [];
     const doubtful: TableEntry[] = [];
     const take = (bucket: Bucket | undefined) => {
       if (!bucket) return;
       for (const entry of bucket.entries) {
         if (exclude && entry.id.equals(exclude)) continue;
-        (isResponsive(entry) ? found : doubtful).push(entry);
+        (!responsiveFirst || isResponsive(entry) ? found : doubtful).push(entry);
       }
     };
     const index = this.#self.commonPrefixLength(target);
