@@ -12,8 +12,12 @@ import { NODE_ID_BYTES, NodeId } from "../../src/core/node_id.ts";
 import { Prng } from "../../src/core/rng.ts";
 import { type Candidate, LookupState } from "../../src/dht/lookup.ts";
 import type { Contact } from "../../src/dht/types.ts";
-import type { LookupResult } from "../../src/dht/types.ts";
-import { runOne } from "../../src/sim/operations.ts";
+import type { GetResult, LookupResult } from "../../src/dht/types.ts";
+import { contentKey } from "../../src/dht/content_key.ts";
+import { runOne, runOperations } from "../../src/sim/operations.ts";
+import { SimCluster } from "../../src/sim/cluster.ts";
+import { SimNetwork } from "../../src/sim/network.ts";
+import { DhtNode } from "../../src/dht/node.ts";
 import { joinedCluster, randomId, settingsFor } from "./_helpers.ts";
 
 const target = NodeId.fromBytes(new Uint8Array(NODE_ID_BYTES));
@@ -284,4 +288,48 @@ Deno.test("lookups agree with a brute-force k-closest set in small networks", ()
       }
     }
   }
+});
+
+/** A node that loses a share of the datagrams it receives, once `lossRate` is set. */
+class LossyDhtNode extends DhtNode {
+  lossRate = 0;
+  readonly #prng = new Prng(4_104);
+  override receive(from: string, bytes: Uint8Array, peer?: NodeId): void {
+    if (this.#prng.nextUint32() / 2 ** 32 < this.lossRate) return;
+    super.receive(from, bytes, peer);
+  }
+}
+
+Deno.test("gets through an only contact behind 30% loss succeed (retries, not stalls)", () => {
+  const simSeed = 4_103;
+  const network = new SimNetwork({ simSeed, latencyMsMin: 10, latencyMsMax: 100 });
+  const nodes: LossyDhtNode[] = [];
+  const cluster = new SimCluster(network, {
+    simSeed,
+    settings: settingsFor("full"),
+    createNode: (options) => {
+      const node = new LossyDhtNode(options);
+      nodes.push(node);
+      return node;
+    },
+  });
+  // Two nodes: the reader's only contact is the holder, which loses 30% of what reaches it.
+  const [holder, reader] = [cluster.add(), cluster.add()];
+  runOne(network, (done) => cluster.join(holder, [], done));
+  runOne(network, (done) => cluster.join(reader, [holder], done));
+  nodes[holder].lossRate = 0.3;
+  const gets = 100;
+  let found = 0;
+  for (let i = 0; i < gets; i++) {
+    const value = new TextEncoder().encode(`held by the holder alone ${i}`);
+    const key = contentKey(value);
+    const nowMs = network.clock.nowMs();
+    const entry = { key, value, expiresAtMs: nowMs + 3_600_000, storedAtMs: nowMs };
+    cluster.store(holder).put({ ...entry, published: false }, () => {});
+    const result = runOne<GetResult>(network, (done) => cluster.get(reader, key, done));
+    if (result.ok) found++;
+  }
+  // A get now fails only when all three attempts are lost (0.3^3 = 2.7%); before the fix, a
+  // lost first attempt ended it (about 30% of gets).
+  assert.ok(found >= 94, `${found} of ${gets} found, simSeed ${simSeed}`);
 });
