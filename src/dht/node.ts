@@ -922,8 +922,8 @@ export class DhtNode {
     if (report) {
       this.#options.log?.warning(
         "{requests} request(s) to {peers} peer(s) got no answer after every resend since the " +
-          "last report; most failures in a row: {worst}. Such peers are skipped and dropped " +
-          "from the routing table",
+          "last report; most failures in a row: {worst}. Lookups skip such peers and the " +
+          "routing table replaces them",
         { requests: report.requests, peers: report.peers, worst: report.worst.join(", ") },
       );
     }
