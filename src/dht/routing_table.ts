@@ -450,8 +450,12 @@ function isResponsive(entry: TableEntry): boolean {
  * it is exempt (a loopback, private or link-local address with `exemptLocal`) or not an IP.
  */
 function subnetOf(address: Address, exemptLocal: boolean): string | undefined {
-  const bytes = sharedWireForm(address);
-  if (!bytes) return undefined;
+  const wire = sharedWireForm(address);
+  if (!wire) return undefined;
+  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) counts as its IPv4 address.
+  const mapped = wire.length === 18 && wire.subarray(0, 10).every((byte) => byte === 0) &&
+    wire[10] === 0xff && wire[11] === 0xff;
+  const bytes = mapped ? wire.subarray(12, 18) : wire;
   if (bytes.length === 6) {
     const [a, b] = bytes;
     const local = a === 127 || a === 10 || (a === 172 && (b & 0xf0) === 16) ||

@@ -250,6 +250,11 @@ Deno.test("a bucket holds at most 2 contacts per public /24 or /64; local ranges
   assert.equal(t.observe({ id: ids[4], address: "[2001:db8::2]:7447" }, T0).kind, "added");
   assert.equal(t.observe({ id: ids[5], address: "[2001:db8:0:0:1::3]:7447" }, T0).kind, "ignored");
   assert.equal(t.observe({ id: ids[5], address: "[2001:db8:0:1::3]:7447" }, T0).kind, "added");
+  // An IPv4-mapped IPv6 address (::ffff:198.51.100.7) counts as its IPv4 address.
+  assert.equal(
+    t.observe({ id: inBucket(0, 7), address: "[::ffff:c633:6407]:7447" }, T0).kind,
+    "ignored",
+  );
   // Another bucket has its own count.
   assert.equal(t.observe({ id: inBucket(1, 1), address: "198.51.100.9:7447" }, T0).kind, "added");
   // Loopback and private ranges, exempt by default.
