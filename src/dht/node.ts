@@ -21,6 +21,7 @@ import {
   livenessPingsMax,
   maintenanceIntervalMs,
   maintenanceLookupsMax,
+  quietPingsMax,
   recordBytesMax,
   versionedReadHolders,
 } from "../core/limits.ts";
@@ -1012,7 +1013,7 @@ export class DhtNode {
         this.#storeAtClosest(held.key, current.value, ttlS, () => this.#maintenanceLookups--);
       });
     }
-    for (const contact of this.#table.staleContacts(nowMs, livenessPingsMax)) {
+    for (const contact of this.#table.staleContacts(nowMs, livenessPingsMax, quietPingsMax)) {
       this.#probe(contact, false);
     }
     for (const index of this.#table.bucketsToRefresh(nowMs, dht.bucket_refresh_s * 1000)) {

@@ -301,27 +301,33 @@ export class RoutingTable {
   }
 
   /**
-   * Contacts worth a liveness ping: suspect or unverified ones, and those not heard from for
-   * `contactFreshMs`, none checked within `contactFreshMs`; the longest unchecked first (a
-   * round robin, so a few dead contacts do not take every turn). Each one returned counts as
-   * checked now. A silent contact is then found, and dropped once a standby can replace it,
-   * even when no lookup happens to ask it.
+   * Contacts worth a liveness ping, none checked within `contactFreshMs`: up to `doubtfulMax`
+   * suspect or unverified ones, then up to `quietMax` responsive ones not heard from for
+   * `contactFreshMs`; the longest unchecked first in each group (a round robin, so a few dead
+   * contacts do not take every turn). Each one returned counts as checked now. A silent contact
+   * is then found, and replaced once a standby can take its place, even when no lookup asks it.
    *
    * @param nowMs The time.
-   * @param count How many at most.
-   * @returns Up to `count` contacts.
+   * @param doubtfulMax Suspect or unverified contacts at most.
+   * @param quietMax Quiet responsive contacts at most.
+   * @returns The contacts, doubtful ones first.
    */
-  staleContacts(nowMs: number, count: number): TableEntry[] {
-    const stale: TableEntry[] = [];
+  staleContacts(nowMs: number, doubtfulMax: number, quietMax: number): TableEntry[] {
+    const doubtful: TableEntry[] = [];
+    const quiet: TableEntry[] = [];
     for (const bucket of this.#buckets) {
       if (!bucket) continue;
       for (const entry of bucket.entries) {
-        const quiet = !isResponsive(entry) || nowMs - entry.lastSeenMs > contactFreshMs;
-        if (quiet && nowMs - entry.checkedMs >= contactFreshMs) stale.push(entry);
+        if (nowMs - entry.checkedMs < contactFreshMs) continue;
+        if (!isResponsive(entry)) doubtful.push(entry);
+        else if (nowMs - entry.lastSeenMs > contactFreshMs) quiet.push(entry);
       }
     }
-    stale.sort((a, b) => a.checkedMs - b.checkedMs);
-    const chosen = stale.slice(0, count);
+    const byCheck = (a: TableEntry, b: TableEntry) => a.checkedMs - b.checkedMs;
+    const chosen = [
+      ...doubtful.sort(byCheck).slice(0, doubtfulMax),
+      ...quiet.sort(byCheck).slice(0, quietMax),
+    ];
     for (const entry of chosen) entry.checkedMs = nowMs;
     return chosen;
   }

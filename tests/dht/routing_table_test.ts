@@ -225,18 +225,18 @@ Deno.test("a contact that only asked is unverified: handed out after those that 
   assert.equal(t.get(a)!.verified, true, "for good");
 });
 
-Deno.test("staleContacts() hands out quiet and suspect contacts in turn, each once a period", () => {
+Deno.test("staleContacts() hands out suspect, then quiet contacts in turn, each once a period", () => {
   const t = table({ k: 8 });
   const ids = [1, 2, 3, 4].map((tag) => inBucket(0, tag));
   ids.forEach((id, i) => t.observe(contact(id), T0 + i));
-  assert.deepEqual(t.staleContacts(T0 + 10, 8), [], "all fresh and responsive");
+  assert.deepEqual(t.staleContacts(T0 + 10, 8, 8), [], "all fresh and responsive");
   t.recordFailure(ids[3]);
   const later = T0 + contactFreshMs + 10;
   t.observe(contact(ids[2]), later); // Heard from: fresh again.
-  assert.deepEqual(hexes(t.staleContacts(later, 2)), [ids[0].toHex(), ids[1].toHex()]);
-  assert.deepEqual(hexes(t.staleContacts(later, 8)), [ids[3].toHex()], "then the suspect");
-  assert.deepEqual(t.staleContacts(later + 1, 8), [], "each checked at most once a period");
-  assert.equal(t.staleContacts(later + contactFreshMs, 8).length, 3);
+  assert.deepEqual(hexes(t.staleContacts(later, 8, 1)), [ids[3].toHex(), ids[0].toHex()]);
+  assert.deepEqual(hexes(t.staleContacts(later, 8, 1)), [ids[1].toHex()], "the next quiet one");
+  assert.deepEqual(t.staleContacts(later + 1, 8, 8), [], "each checked at most once a period");
+  assert.equal(t.staleContacts(later + contactFreshMs, 8, 8).length, 3);
 });
 
 Deno.test("a bucket holds at most 2 contacts per public /24 or /64; local ranges are exempt", () => {
