@@ -550,7 +550,7 @@ export class DhtNode {
 
   #nodesBody(target: NodeId, requester: NodeId, subject: string): MessageBody {
     const count = Math.min(this.#options.settings.dht.k, contactsPerReplyMax);
-    const contacts = this.#table.closest(target, count, requester)
+    const contacts = this.#table.closest(target, count, requester, "tell")
       .map(({ id, address }) => ({ id, address }));
     return { type: MessageType.nodes, contacts, token: this.#tokens.issue(subject) };
   }
@@ -958,7 +958,7 @@ export class DhtNode {
       const roundMs = this.#replicatedMs.get(held.key.toHex());
       if (roundMs !== undefined && nowMs - roundMs < lookup_timeout_ms) continue;
       // By distance alone: who should hold the value, whether or not they answer well.
-      const closest = this.#table.closest(held.key, k, undefined, false);
+      const closest = this.#table.closest(held.key, k, undefined, "distance");
       if (!closest.some((entry) => entry.id.equals(newcomer.id))) continue;
       const farthest = closest[closest.length - 1];
       const responsible = closest.length < k ||

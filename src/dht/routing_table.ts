@@ -262,8 +262,8 @@ export class RoutingTable {
 
   /**
    * The contacts closest to `target` by XOR distance, responsive ones first: the `count` nearest
-   * responsive contacts, topped up with the nearest suspect or unverified ones only when there
-   * are fewer responsive ones than `count`. Nearest first.
+   * responsive contacts, topped up (when there are fewer) with the nearest suspect or unverified
+   * ones, then, for `ask`, with dead ones (`peerFailuresMax` failures in a row). Nearest first.
    *
    * Buckets are visited in distance order, so only the buckets that can hold the nearest
    * contacts are read: the target's own bucket, then the deeper ones, then the shallower ones.
@@ -271,18 +271,28 @@ export class RoutingTable {
    * @param target Any ID.
    * @param count How many at most.
    * @param exclude An ID to leave out (the requester), if any.
-   * @param responsiveFirst `false`: by distance alone, suspect or not (to judge which nodes
-   *   should hold a value, not whom to ask).
+   * @param order `ask` (the default): whom this node should ask. `tell`: whom to name to others,
+   *   never a dead contact (they would only wait on it). `distance`: by distance alone, to judge
+   *   which nodes should hold a value.
    * @returns Up to `count` contacts.
    */
-  closest(target: NodeId, count: number, exclude?: NodeId, responsiveFirst = true): TableEntry[] {
+  closest(
+    target: NodeId,
+    count: number,
+    exclude?: NodeId,
+    order: "ask" | "tell" | "distance" = "ask",
+  ): TableEntry[] {
     const found: TableEntry[] = [];
     const doubtful: TableEntry[] = [];
+    const dead: TableEntry[] = [];
+    const failuresMax = this.#options.peerFailuresMax;
     const take = (bucket: Bucket | undefined) => {
       if (!bucket) return;
       for (const entry of bucket.entries) {
         if (exclude && entry.id.equals(exclude)) continue;
-        (!responsiveFirst || isResponsive(entry) ? found : doubtful).push(entry);
+        if (order === "distance" || isResponsive(entry)) found.push(entry);
+        else if (entry.failures < failuresMax) doubtful.push(entry);
+        else if (order === "ask") dead.push(entry);
       }
     };
     const index = this.#self.commonPrefixLength(target);
@@ -296,8 +306,8 @@ export class RoutingTable {
     const byDistance = (a: TableEntry, b: TableEntry) => target.compareDistance(a.id, b.id);
     found.sort(byDistance);
     if (found.length >= count) return found.slice(0, count);
-    doubtful.sort(byDistance);
-    return [...found, ...doubtful.slice(0, count - found.length)].sort(byDistance);
+    return [...found, ...doubtful.sort(byDistance), ...dead.sort(byDistance)]
+      .slice(0, count).sort(byDistance);
   }
 
   /**

@@ -842,13 +842,28 @@ Deno.test("closest() equals a brute-force XOR sort of entries() for random targe
         ];
         for (const target of targetIds) {
           const exclude = excludeOne && all.length > 0 ? all[count % all.length].id : undefined;
-          // Responsive contacts first, topped up with suspect ones, then nearest first.
+          // Responsive contacts first, topped up with suspect ones, then dead ones (except
+          // for "tell"), nearest first in the end.
           const byDistance = (a: TableEntry, b: TableEntry) => target.compareDistance(a.id, b.id);
           const eligible = all.filter((e) => !exclude || !e.id.equals(exclude));
-          const expected = [
-            ...eligible.filter((e) => e.failures === 0).sort(byDistance),
-            ...eligible.filter((e) => e.failures > 0).sort(byDistance),
-          ].slice(0, count).sort(byDistance);
+          const failuresMax = scenario.options.peerFailuresMax;
+          const tiers = [
+            eligible.filter((e) => e.failures === 0),
+            eligible.filter((e) => e.failures > 0 && e.failures < failuresMax),
+            eligible.filter((e) => e.failures >= failuresMax),
+          ].map((tier) => tier.sort(byDistance));
+          const expected = tiers.flat().slice(0, count).sort(byDistance);
+          const told = [...tiers[0], ...tiers[1]].slice(0, count).sort(byDistance);
+          assert.deepEqual(
+            hexes(t.closest(target, count, exclude, "tell")),
+            hexes(told),
+            `tell: target ${target.toHex()}, count ${count}, seed ${seed}`,
+          );
+          assert.deepEqual(
+            hexes(t.closest(target, count, exclude, "distance")),
+            hexes([...eligible].sort(byDistance).slice(0, count)),
+            `distance: target ${target.toHex()}, count ${count}, seed ${seed}`,
+          );
           assert.deepEqual(
             hexes(t.closest(target, count, exclude)),
             hexes(expected),
