@@ -72,8 +72,12 @@ rpc_timeout_ms = 1000
 rpc_timeout_ms_max = 4000
 # Resends of a request that got no answer (so 1 + this many sends in all).
 rpc_retries_max = 2
-# A peer that fails this many requests in a row leaves the routing table.
-peer_failures_max = 3
+# A peer that fails this many requests in a row leaves the routing table, and lookups stop asking
+# it (pymdht uses 2). After one failure it is "suspect": handed out only when too few others.
+peer_failures_max = 2
+# A bucket holds at most 2 contacts from one IPv4 /24 or IPv6 /64 (as discv5). Loopback and
+# private addresses are exempt unless this is false, so networks on one machine or LAN work.
+local_subnets_exempt = true
 # An iterative lookup gives up after this long.
 lookup_timeout_ms = 10000
 # Incoming requests (PING, FIND_NODE, FIND_VALUE, STORE) admitted per second from one peer

@@ -7,10 +7,14 @@
  * - keep `alpha` requests in flight to the closest candidates not yet asked;
  * - when a reply brings no candidate closer than the closest already known, ask all of the k
  *   closest not yet asked at once;
- * - a request whose first attempt timed out ("stalled") frees its slot; its late reply still
- *   counts;
- * - the lookup ends when the k closest candidates that did not fail or stall have all answered,
- *   or nothing is left to ask, or `lookupQueriesMax` requests were sent.
+ * - a request whose first attempt timed out ("stalled") frees its slot but keeps its retries:
+ *   its reply (to any attempt) still counts; a stall, like a reply with nothing closer, sends
+ *   requests to all of the k closest not yet asked;
+ * - the lookup ends when every candidate among the k closest that did not fail has answered:
+ *   a stalled candidate closer than that is waited for until it answers or fails after its
+ *   retries, so one lost datagram never ends a lookup before the retries (issue 14). It also
+ *   ends when nothing is left to ask, or when `lookupQueriesMax` requests were sent and none is
+ *   in flight; the node's `lookup_timeout_ms` bounds its time.
  *
  * @module
  */
@@ -45,6 +49,7 @@ export class LookupState {
   readonly #candidates: Candidate[] = [];
   #queries = 0;
   #parallelism: number;
+  readonly #skip: ((id: NodeId) => boolean) | undefined;
 
   /**
    * Starts a lookup.
@@ -53,13 +58,21 @@ export class LookupState {
    * @param self This node's ID (never a candidate).
    * @param k How many closest nodes the lookup settles.
    * @param alpha Requests in flight.
+   * @param skip Peers not to take as candidates when others name them (presumed dead).
    */
-  constructor(target: NodeId, self: NodeId, k: number, alpha: number) {
+  constructor(
+    target: NodeId,
+    self: NodeId,
+    k: number,
+    alpha: number,
+    skip?: (id: NodeId) => boolean,
+  ) {
     this.target = target;
     this.#self = self;
     this.#k = k;
     this.#alpha = alpha;
     this.#parallelism = alpha;
+    this.#skip = skip;
   }
 
   /**
@@ -83,6 +96,9 @@ export class LookupState {
     let closer = false;
     for (const contact of contacts) {
       if (contact.id.equals(this.#self)) continue;
+      // The node's own contacts (hop 1) are never skipped: its table already keeps failing ones
+      // last, and an only contact behind a lossy link must stay reachable.
+      if (hop > 1 && this.#skip?.(contact.id)) continue;
       // At most lookupCandidatesMax candidates: a scan is cheaper than hashing every ID.
       const known = this.#candidates.find((c) => c.contact.id.equals(contact.id));
       if (known) {
@@ -140,7 +156,12 @@ export class LookupState {
    * @param candidate The candidate.
    */
   stalled(candidate: Candidate): void {
-    if (candidate.state === "asking") candidate.state = "stalled";
+    if (candidate.state !== "asking") return;
+    candidate.state = "stalled";
+    // A stall is a round that brought nothing: as for a reply with nothing closer, ask all of the
+    // k closest not yet asked. The lookup must hear from each of them before it ends anyway, and
+    // when several are silent their timeouts then run side by side, not one after another.
+    this.#parallelism = this.#k;
   }
 
   /**
@@ -153,8 +174,9 @@ export class LookupState {
   }
 
   /**
-   * Whether the lookup is over: the k closest live candidates all answered, or nothing more
-   * can be asked and nothing is in flight.
+   * Whether the lookup is over: the k closest candidates that did not fail all answered (a
+   * stalled one among them is waited for: its retries are still running), or nothing more can
+   * be asked and nothing is in flight.
    *
    * @returns `true` when done.
    */
@@ -162,8 +184,12 @@ export class LookupState {
     let rank = 0;
     let waiting = false;
     for (const candidate of this.#candidates) {
-      if (candidate.state === "failed" || candidate.state === "stalled") continue;
-      if (rank++ >= this.#k) break;
+      if (candidate.state === "failed") continue;
+      if (rank >= this.#k) break;
+      // A stalled request no longer holds a slot (next() looks past it), but its answer may be
+      // the one that matters: the lookup is not over until its last attempt has expired.
+      if (candidate.state === "stalled") return false;
+      rank++;
       if (candidate.state === "asking") return false;
       if (candidate.state === "new") waiting = true;
     }

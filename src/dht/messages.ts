@@ -38,6 +38,11 @@ export const MessageType = {
   value: 6,
   store: 7,
   stored: 8,
+  /**
+   * "I am leaving": sent by a node stopping gracefully to some of its contacts, which drop it
+   * from their routing tables at once. It gets no reply.
+   */
+  leave: 9,
   /** A reply to FIND_VALUE: "I hold it, but it is too large for a datagram: ask by stream". */
   valueRef: 10,
 } as const;
@@ -77,6 +82,7 @@ interface Header {
 export type Message =
   | Header & { type: typeof MessageType.ping }
   | Header & { type: typeof MessageType.pong }
+  | Header & { type: typeof MessageType.leave }
   | Header & { type: typeof MessageType.findNode; target: NodeId }
   | Header & { type: typeof MessageType.nodes; contacts: Contact[]; token: Uint8Array }
   | Header & { type: typeof MessageType.findValue; key: NodeId }
@@ -120,6 +126,7 @@ export function encodeMessage(message: Message, size: MessageSize = "datagram"):
   switch (message.type) {
     case MessageType.ping:
     case MessageType.pong:
+    case MessageType.leave:
       body = [];
       break;
     case MessageType.findNode:
@@ -196,6 +203,7 @@ function messageOf(fields: unknown[], valueMax: number): Message | undefined {
   switch (type) {
     case MessageType.ping:
     case MessageType.pong:
+    case MessageType.leave:
       return fields.length === 4 ? { ...header, type } : undefined;
     case MessageType.findNode:
       return fields.length === 5 && isId(fields[4])

@@ -17,8 +17,11 @@ import type { NodeProfile } from "../core/config_schema.ts";
 import { RhizomeError } from "../core/errors.ts";
 import {
   datagramValueBytesMax,
+  leaveNotifiedMax,
+  livenessPingsMax,
   maintenanceIntervalMs,
   maintenanceLookupsMax,
+  quietPingsMax,
   recordBytesMax,
   versionedReadHolders,
 } from "../core/limits.ts";
@@ -27,6 +30,7 @@ import { randomInt } from "../core/rng.ts";
 import { type Address, sharedWireForm } from "../net/address.ts";
 import type { StoredValue } from "../store/value_store.ts";
 import { contentAddressedValues, contentKey } from "./content_key.ts";
+import { FailedPeers } from "./failed_peers.ts";
 import { type Candidate, LookupState } from "./lookup.ts";
 import {
   contactsPerReplyMax,
@@ -107,8 +111,10 @@ export class DhtNode {
   readonly #lookups = new Set<LookupOperation>();
   /** Last time each held value was replicated by us or stored to us by another holder. */
   readonly #replicatedMs = new Map<string, number>();
-  /** Contacts being pinged before a possible eviction. */
+  /** Contacts being pinged (before a possible eviction, to verify or check them). */
   readonly #pinging = new Set<string>();
+  /** Peers whose requests time out: lookups skip the dead ones; timeouts are logged from here. */
+  readonly #failed: FailedPeers;
   #flags: number;
   #profile: NodeProfile;
   readonly #limiter: RequestLimiter;
@@ -147,7 +153,9 @@ export class DhtNode {
       replacementCacheMax: dht.replacement_cache_max,
       contactsMax: profile.routing_contacts_max,
       peerFailuresMax: dht.peer_failures_max,
+      subnetCapExemptsLocal: dht.local_subnets_exempt,
     });
+    this.#failed = new FailedPeers(dht.peer_failures_max);
     this.#rpc = new RpcClient(options.clock, options.transport, options.rng, {
       timeoutMs: dht.rpc_timeout_ms,
       timeoutMsMax: dht.rpc_timeout_ms_max,
@@ -252,12 +260,19 @@ export class DhtNode {
       this.#stats.dropped.self++;
       return;
     }
+    this.#failed.heard(message.sender);
+    if (message.type === MessageType.leave) {
+      this.#stats.requests[message.type] = (this.#stats.requests[message.type] ?? 0) + 1;
+      this.#left(message.sender, from);
+      return;
+    }
     if (message.type % 2 === 1) {
-      this.#observe(message, from);
       const subject = peer?.toHex() ?? from;
       this.#answer(message, subject, "datagram", (body) => this.#reply(from, message.tx, body));
+      // After the answer: a newcomer is pinged to verify it, and its reply comes first.
+      this.#observe(message, from, false);
     } else if (this.#rpc.handleReply(message, from)) {
-      this.#observe(message, from);
+      this.#observe(message, from, true);
     }
   }
 
@@ -456,9 +471,19 @@ export class DhtNode {
     this.#rpc.setInflightMax(profile.rpc_inflight_max);
   }
 
-  /** Leaves: fails every pending operation and request, then ignores all input. */
+  /**
+   * Leaves: tells up to `leaveNotifiedMax` contacts (the most recently seen) that this node is
+   * leaving (LEAVE, best effort: no reply, no resend), fails every pending operation and request,
+   * then ignores all input. A DHT client sends no LEAVE: no table holds it.
+   */
   stop(): void {
     if (this.#stopped) return;
+    if ((this.#flags & FLAG_CLIENT) === 0) {
+      const recent = this.#table.entries().sort((a, b) => b.lastSeenMs - a.lastSeenMs)
+        .slice(0, leaveNotifiedMax);
+      const leave = encodeMessage(this.#message(0, { type: MessageType.leave }));
+      for (const contact of recent) this.#options.transport.send(contact.address, leave);
+    }
     this.#stopped = true;
     this.#rpc.stop();
     for (const operation of [...this.#lookups]) this.#finish(operation, false);
@@ -543,7 +568,7 @@ export class DhtNode {
 
   #nodesBody(target: NodeId, requester: NodeId, subject: string): MessageBody {
     const count = Math.min(this.#options.settings.dht.k, contactsPerReplyMax);
-    const contacts = this.#table.closest(target, count, requester)
+    const contacts = this.#table.closest(target, count, requester, "tell")
       .map(({ id, address }) => ({ id, address }));
     return { type: MessageType.nodes, contacts, token: this.#tokens.issue(subject) };
   }
@@ -633,7 +658,14 @@ export class DhtNode {
   ): void {
     const { k, alpha, lookup_timeout_ms } = this.#options.settings.dht;
     const nowMs = this.#options.clock.nowMs();
-    const state = new LookupState(target, this.#self, k, alpha);
+    // Peers that failed request after request lately are not asked, whoever names them.
+    const state = new LookupState(
+      target,
+      this.#self,
+      k,
+      alpha,
+      (id) => this.#failed.isDead(id, nowMs),
+    );
     state.add(this.#table.closest(target, k), 1);
     state.add(extra, 2);
     this.#table.touch(target, nowMs);
@@ -681,6 +713,7 @@ export class DhtNode {
         ),
       onReply: (reply, attempts, rttMs) => {
         if (rttMs !== undefined) this.#table.recordRtt(id, rttMs);
+        this.#failed.heard(id);
         if (operation.finished) return;
         operation.messages += attempts + 1;
         if (reply.type === MessageType.nodes) {
@@ -701,7 +734,7 @@ export class DhtNode {
         this.#advance(operation);
       },
       onFail: (reason, attempts) => {
-        if (reason === "timeout") this.#table.recordFailure(id);
+        if (reason === "timeout") this.#peerFailed(candidate.contact);
         if (operation.finished) return;
         operation.messages += attempts;
         state.failed(candidate);
@@ -860,18 +893,30 @@ export class DhtNode {
 
   // --- the routing table ---
 
-  /** Every valid message updates the table with its sender (DHT clients excepted). */
-  #observe(message: Message, from: Address): void {
+  /**
+   * Every valid message updates the table with its sender (DHT clients excepted). `answered`:
+   * the message answered one of our requests (a newcomer that only asked is pinged once, so a
+   * throwaway identity that never answers is found out before it is handed to others).
+   */
+  #observe(message: Message, from: Address, answered: boolean): void {
     if ((message.flags & FLAG_CLIENT) !== 0) return;
     // Only peers whose address can be passed on to others enter the table.
     if (sharedWireForm(from) === undefined) return;
     const nowMs = this.#options.clock.nowMs();
-    const outcome = this.#table.observe({ id: message.sender, address: from }, nowMs);
-    if (outcome.kind === "added") this.#offerValuesTo({ id: message.sender, address: from });
-    if (outcome.kind === "standby" && outcome.ping) this.#pingBeforeEvict(outcome.ping);
+    const contact = { id: message.sender, address: from };
+    const outcome = this.#table.observe(contact, nowMs, answered);
+    if (outcome.kind === "added") {
+      if (!answered) this.#probe(contact, false);
+      this.#offerValuesTo(contact);
+    }
+    if (outcome.kind === "standby" && outcome.ping) this.#probe(outcome.ping, true);
   }
 
-  #pingBeforeEvict(contact: Contact): void {
+  /**
+   * Pings a contact: to verify a newcomer, to check a quiet or suspect one, or before evicting
+   * it for a newcomer (`evict`: a timeout then removes it at once).
+   */
+  #probe(contact: Contact, evict: boolean): void {
     const hex = contact.id.toHex();
     if (this.#pinging.has(hex)) return;
     this.#pinging.add(hex);
@@ -883,9 +928,39 @@ export class DhtNode {
       onReply: () => this.#pinging.delete(hex),
       onFail: (reason) => {
         this.#pinging.delete(hex);
-        if (reason === "timeout") this.#table.remove(contact.id);
+        if (reason !== "timeout") return;
+        this.#peerFailed(contact);
+        if (evict) this.#table.remove(contact.id);
       },
     });
+  }
+
+  /**
+   * A request to a peer failed after every resend: the table counts it (suspect, then dropped),
+   * lookups learn to skip the peer, and the log hears of it (rate-limited).
+   */
+  #peerFailed(contact: Contact): void {
+    const nowMs = this.#options.clock.nowMs();
+    this.#table.recordFailure(contact.id);
+    this.#failed.failed(contact.id, contact.address, nowMs);
+    const report = this.#failed.takeReport(nowMs);
+    if (report) {
+      this.#options.log?.warning(
+        "{requests} request(s) to {peers} peer(s) got no answer after every resend since the " +
+          "last report; most failures in a row: {worst}. Lookups skip such peers and the " +
+          "routing table replaces them",
+        { requests: report.requests, peers: report.peers, worst: report.worst.join(", ") },
+      );
+    }
+  }
+
+  /** A peer said it is leaving: drop it, and skip it in lookups until heard from again. */
+  #left(id: NodeId, from: Address): void {
+    const entry = this.#table.get(id);
+    // Only the address the table knows it at may say so (a stale or forged LEAVE changes nothing).
+    if (entry && entry.address !== from) return;
+    this.#table.remove(id);
+    this.#failed.left(id, from, this.#options.clock.nowMs());
   }
 
   /**
@@ -899,9 +974,15 @@ export class DhtNode {
     const store = this.#options.store;
     const count = store.stats().values;
     if (count === 0 || count > newcomerValuesScanMax) return;
-    const { k } = this.#options.settings.dht;
+    const { k, lookup_timeout_ms } = this.#options.settings.dht;
+    const nowMs = this.#options.clock.nowMs();
     for (const held of store.values()) {
-      const closest = this.#table.closest(held.key, k);
+      // A put or replication round that began within one lookup's time is still finding the
+      // current k closest itself; offering now would seed copies from a half-built view.
+      const roundMs = this.#replicatedMs.get(held.key.toHex());
+      if (roundMs !== undefined && nowMs - roundMs < lookup_timeout_ms) continue;
+      // By distance alone: who should hold the value, whether or not they answer well.
+      const closest = this.#table.closest(held.key, k, undefined, "distance");
       if (!closest.some((entry) => entry.id.equals(newcomer.id))) continue;
       const farthest = closest[closest.length - 1];
       const responsible = closest.length < k ||
@@ -955,6 +1036,9 @@ export class DhtNode {
         this.#maintenanceLookups++;
         this.#storeAtClosest(held.key, current.value, ttlS, () => this.#maintenanceLookups--);
       });
+    }
+    for (const contact of this.#table.staleContacts(nowMs, livenessPingsMax, quietPingsMax)) {
+      this.#probe(contact, false);
     }
     for (const index of this.#table.bucketsToRefresh(nowMs, dht.bucket_refresh_s * 1000)) {
       due.push(() => {

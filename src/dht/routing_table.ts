@@ -6,15 +6,24 @@
  * a bucket is full, a newcomer waits in the replacement cache and the bucket's least recently
  * seen contact is pinged if it has been quiet: it is evicted only if that ping fails (old,
  * proven contacts are worth more than new ones). A contact that fails `peerFailuresMax` requests
- * in a row is dropped and the freshest standby takes its place.
+ * in a row is dropped when a standby can take its place (the freshest does).
+ *
+ * Responsive contacts come first: a contact that failed its last request ("suspect") or has never
+ * answered one of this node's requests ("unverified") is handed out by {@link RoutingTable.closest}
+ * (lookup starts, NODES replies) only when there are not enough responsive ones, so a silent peer
+ * stops slowing lookups as soon as it first times out (issue 14). A bucket holds at most
+ * `bucketSubnetContactsMax` contacts from one IPv4 /24 or IPv6 /64 (discv5's rule against one
+ * operator filling a bucket); loopback and private addresses are exempt unless configured not to
+ * be, so one-machine and LAN networks keep working.
  *
  * @module
  */
 
 import { assert } from "../core/assert.ts";
-import { contactFreshMs } from "../core/limits.ts";
+import { bucketSubnetContactsMax, contactFreshMs } from "../core/limits.ts";
 import { NODE_ID_BITS, NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import { randomBytes, type Rng } from "../core/rng.ts";
+import { type Address, sharedWireForm } from "../net/address.ts";
 import type { Contact } from "./types.ts";
 
 /** A contact in the table, with what the node has learnt about it. */
@@ -27,6 +36,10 @@ export interface TableEntry extends Contact {
   rttMs: number;
   /** Round-trip time variation in ms. */
   rttVarMs: number;
+  /** Whether it ever answered a request of this node's (a peer that only asks is unverified). */
+  verified: boolean;
+  /** When it was last handed out for a liveness check ({@link RoutingTable.staleContacts}). */
+  checkedMs: number;
 }
 
 interface Bucket {
@@ -48,6 +61,11 @@ export interface RoutingTableOptions {
   contactsMax: number;
   /** Failed requests in a row that drop a contact. */
   peerFailuresMax: number;
+  /**
+   * Whether loopback and private addresses are exempt from the per-subnet cap (default `true`:
+   * a network on one machine or one LAN shares one /24).
+   */
+  subnetCapExemptsLocal?: boolean;
 }
 
 /** What {@link RoutingTable.observe} did with a contact. */
@@ -119,13 +137,16 @@ export class RoutingTable {
 
   /**
    * Records that a contact was heard from directly: it moves to the fresh end of its bucket, or
-   * joins it, or waits as a standby when the bucket is full.
+   * joins it, or waits as a standby when the bucket is full. A newcomer from a subnet that
+   * already has `bucketSubnetContactsMax` contacts in the bucket is ignored.
    *
    * @param contact Who was heard, and from which address.
    * @param nowMs The time.
+   * @param answered Whether it answered a request of this node's (`false`: it sent a request);
+   *   a contact that answered once is verified for good.
    * @returns What happened; for a full bucket, possibly a stale contact to ping before eviction.
    */
-  observe(contact: Contact, nowMs: number): ObserveOutcome {
+  observe(contact: Contact, nowMs: number, answered = true): ObserveOutcome {
     const index = this.#self.commonPrefixLength(contact.id);
     if (index === NODE_ID_BITS) return { kind: "ignored" };
     const bucket = this.#bucketAt(index, nowMs);
@@ -139,6 +160,7 @@ export class RoutingTable {
       }
       entry.lastSeenMs = nowMs;
       entry.failures = 0;
+      if (answered) entry.verified = true;
       bucket.touchedMs = nowMs;
       bucket.entries.splice(position, 1);
       bucket.entries.push(entry);
@@ -147,6 +169,7 @@ export class RoutingTable {
     if (bucket.entries.some((entry) => entry.address === contact.address)) {
       return { kind: "ignored" };
     }
+    if (!this.#subnetHasRoom(bucket.entries, contact.address)) return { kind: "ignored" };
     const entry: TableEntry = {
       id: contact.id,
       address: contact.address,
@@ -154,6 +177,8 @@ export class RoutingTable {
       failures: 0,
       rttMs: 0,
       rttVarMs: 0,
+      verified: answered,
+      checkedMs: nowMs,
     };
     if (bucket.entries.length < this.#options.k && this.#size < this.#options.contactsMax) {
       const standby = bucket.replacements.findIndex((other) => other.id.equals(entry.id));
@@ -172,8 +197,10 @@ export class RoutingTable {
   }
 
   /**
-   * Records a failed request to a contact; after `peerFailuresMax` in a row it leaves the table
-   * and the freshest standby takes its place.
+   * Records a failed request to a contact: it is suspect from the first; after `peerFailuresMax`
+   * in a row it leaves the table when a standby can take its place. Without one it stays, suspect
+   * (handed out last), as Kademlia keeps stale contacts: when this node is the one cut off (an
+   * outage, a partition), emptying its table would keep it cut off after the network heals.
    *
    * @param id The contact's ID.
    * @returns Whether the contact was removed.
@@ -190,6 +217,10 @@ export class RoutingTable {
     const entry = bucket.entries[position];
     entry.failures++;
     if (entry.failures < this.#options.peerFailuresMax) return false;
+    bucket.entries.splice(position, 1);
+    const replaceable = this.#fittingStandby(bucket) >= 0;
+    bucket.entries.splice(position, 0, entry);
+    if (!replaceable) return false;
     this.#evict(bucket, position);
     return true;
   }
@@ -230,7 +261,9 @@ export class RoutingTable {
   }
 
   /**
-   * The contacts closest to `target` by XOR distance, nearest first.
+   * The contacts closest to `target` by XOR distance, responsive ones first: the `count` nearest
+   * responsive contacts, topped up (when there are fewer) with the nearest suspect or unverified
+   * ones, then, for `ask`, with dead ones (`peerFailuresMax` failures in a row). Nearest first.
    *
    * Buckets are visited in distance order, so only the buckets that can hold the nearest
    * contacts are read: the target's own bucket, then the deeper ones, then the shallower ones.
@@ -238,14 +271,28 @@ export class RoutingTable {
    * @param target Any ID.
    * @param count How many at most.
    * @param exclude An ID to leave out (the requester), if any.
+   * @param order `ask` (the default): whom this node should ask. `tell`: whom to name to others,
+   *   never a dead contact (they would only wait on it). `distance`: by distance alone, to judge
+   *   which nodes should hold a value.
    * @returns Up to `count` contacts.
    */
-  closest(target: NodeId, count: number, exclude?: NodeId): TableEntry[] {
+  closest(
+    target: NodeId,
+    count: number,
+    exclude?: NodeId,
+    order: "ask" | "tell" | "distance" = "ask",
+  ): TableEntry[] {
     const found: TableEntry[] = [];
+    const doubtful: TableEntry[] = [];
+    const dead: TableEntry[] = [];
+    const failuresMax = this.#options.peerFailuresMax;
     const take = (bucket: Bucket | undefined) => {
       if (!bucket) return;
       for (const entry of bucket.entries) {
-        if (!exclude || !entry.id.equals(exclude)) found.push(entry);
+        if (exclude && entry.id.equals(exclude)) continue;
+        if (order === "distance" || isResponsive(entry)) found.push(entry);
+        else if (entry.failures < failuresMax) doubtful.push(entry);
+        else if (order === "ask") dead.push(entry);
       }
     };
     const index = this.#self.commonPrefixLength(target);
@@ -256,8 +303,43 @@ export class RoutingTable {
     for (let i = Math.min(index, NODE_ID_BITS) - 1; i >= 0 && found.length < count; i--) {
       take(this.#buckets[i]);
     }
-    found.sort((a, b) => target.compareDistance(a.id, b.id));
-    return found.length > count ? found.slice(0, count) : found;
+    const byDistance = (a: TableEntry, b: TableEntry) => target.compareDistance(a.id, b.id);
+    found.sort(byDistance);
+    if (found.length >= count) return found.slice(0, count);
+    return [...found, ...doubtful.sort(byDistance), ...dead.sort(byDistance)]
+      .slice(0, count).sort(byDistance);
+  }
+
+  /**
+   * Contacts worth a liveness ping, none checked within `contactFreshMs`: up to `doubtfulMax`
+   * suspect or unverified ones, then up to `quietMax` responsive ones not heard from for
+   * `contactFreshMs`; the longest unchecked first in each group (a round robin, so a few dead
+   * contacts do not take every turn). Each one returned counts as checked now. A silent contact
+   * is then found, and replaced once a standby can take its place, even when no lookup asks it.
+   *
+   * @param nowMs The time.
+   * @param doubtfulMax Suspect or unverified contacts at most.
+   * @param quietMax Quiet responsive contacts at most.
+   * @returns The contacts, doubtful ones first.
+   */
+  staleContacts(nowMs: number, doubtfulMax: number, quietMax: number): TableEntry[] {
+    const doubtful: TableEntry[] = [];
+    const quiet: TableEntry[] = [];
+    for (const bucket of this.#buckets) {
+      if (!bucket) continue;
+      for (const entry of bucket.entries) {
+        if (nowMs - entry.checkedMs < contactFreshMs) continue;
+        if (!isResponsive(entry)) doubtful.push(entry);
+        else if (nowMs - entry.lastSeenMs > contactFreshMs) quiet.push(entry);
+      }
+    }
+    const byCheck = (a: TableEntry, b: TableEntry) => a.checkedMs - b.checkedMs;
+    const chosen = [
+      ...doubtful.sort(byCheck).slice(0, doubtfulMax),
+      ...quiet.sort(byCheck).slice(0, quietMax),
+    ];
+    for (const entry of chosen) entry.checkedMs = nowMs;
+    return chosen;
   }
 
   /**
@@ -339,10 +421,31 @@ export class RoutingTable {
     if (bucket.replacements.length > this.#options.replacementCacheMax) bucket.replacements.shift();
   }
 
+  /** Whether one more contact from `address`'s subnet may join a bucket holding `entries`. */
+  #subnetHasRoom(entries: readonly TableEntry[], address: Address): boolean {
+    const subnet = subnetOf(address, this.#options.subnetCapExemptsLocal ?? true);
+    if (subnet === undefined) return true;
+    let count = 0;
+    for (const entry of entries) {
+      if (subnetOf(entry.address, false) === subnet) count++;
+    }
+    return count < bucketSubnetContactsMax;
+  }
+
+  /** The freshest standby whose subnet has room among the bucket's entries, or -1. */
+  #fittingStandby(bucket: Bucket): number {
+    let pick = bucket.replacements.length - 1;
+    while (pick >= 0 && !this.#subnetHasRoom(bucket.entries, bucket.replacements[pick].address)) {
+      pick--;
+    }
+    return pick;
+  }
+
   #evict(bucket: Bucket, position: number): void {
     bucket.entries.splice(position, 1);
     this.#size--;
-    const standby = bucket.replacements.pop();
+    const pick = this.#fittingStandby(bucket);
+    const standby = pick >= 0 ? bucket.replacements.splice(pick, 1)[0] : undefined;
     if (standby) {
       // Keep least-recently-seen order: the standby goes where its last sighting puts it.
       let at = bucket.entries.length;
@@ -351,4 +454,34 @@ export class RoutingTable {
       this.#size++;
     }
   }
+}
+
+/** Whether a contact answered its last request and has answered one at all. */
+function isResponsive(entry: TableEntry): boolean {
+  return entry.failures === 0 && entry.verified;
+}
+
+/**
+ * The subnet an address counts against: its IPv4 /24 or IPv6 /64 as text, or `undefined` when
+ * it is exempt (a loopback, private or link-local address with `exemptLocal`) or not an IP.
+ */
+function subnetOf(address: Address, exemptLocal: boolean): string | undefined {
+  const wire = sharedWireForm(address);
+  if (!wire) return undefined;
+  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) counts as its IPv4 address.
+  const mapped = wire.length === 18 && wire.subarray(0, 10).every((byte) => byte === 0) &&
+    wire[10] === 0xff && wire[11] === 0xff;
+  const bytes = mapped ? wire.subarray(12, 18) : wire;
+  if (bytes.length === 6) {
+    const [a, b] = bytes;
+    const local = a === 127 || a === 10 || (a === 172 && (b & 0xf0) === 16) ||
+      (a === 192 && b === 168) || (a === 169 && b === 254);
+    if (exemptLocal && local) return undefined;
+    return `${a}.${b}.${bytes[2]}`;
+  }
+  const loopback = bytes.subarray(0, 15).every((byte) => byte === 0) && bytes[15] === 1;
+  const local = loopback || (bytes[0] & 0xfe) === 0xfc ||
+    (bytes[0] === 0xfe && (bytes[1] & 0xc0) === 0x80);
+  if (exemptLocal && local) return undefined;
+  return Array.from(bytes.subarray(0, 8), (byte) => byte.toString(16)).join(":");
 }

@@ -3,9 +3,9 @@
  * trip, bounded resends, and a cap on requests in flight with a bounded queue behind it.
  *
  * A request whose first attempt times out is reported as stalled before it is resent: a lookup
- * then frees that request's slot for another peer instead of waiting (Jimenez et al.'s remedy
- * for slow Mainline DHT lookups), and a late reply is still accepted until the last attempt
- * expires.
+ * then frees that request's slot for another peer (Jimenez et al.'s remedy for slow Mainline DHT
+ * lookups) but still waits for its resends before it ends, and a late reply is accepted until
+ * the last attempt expires.
  *
  * @module
  */

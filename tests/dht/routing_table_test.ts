@@ -2,7 +2,9 @@
 // duplicate IDs, at most k contacts per bucket and contactsMax in all, each contact in the bucket
 // of its shared-prefix length, least recently seen first; a full bucket parks newcomers as
 // standbys and asks to ping its oldest contact only when that one has been quiet; evictions
-// promote the freshest standby; closest() is exactly a brute-force XOR sort.
+// promote the freshest standby (failures evict only when a standby can replace); closest() is a
+// brute-force XOR sort with responsive contacts before suspect ones; at most 2 contacts per
+// public /24 or /64 per bucket.
 // Method: unit tests of each rule on hand-picked IDs, then fast-check property tests (fixed seeds,
 // printed in every message) that run random sequences of observe / recordFailure / remove /
 // clock steps against a small reference model of the intended behaviour, checking the outcome
@@ -190,6 +192,111 @@ Deno.test("recordFailure drops a contact after peerFailuresMax failures in a row
   assert.equal(t.recordFailure(a), false, "unknown contacts are not counted");
 });
 
+Deno.test("a contact failing with no standby to replace it stays, suspect, handed out last", () => {
+  const t = table({ k: 4, peerFailuresMax: 2 });
+  const [a, b, c] = [1, 2, 3].map((tag) => inBucket(0, tag));
+  [a, b, c].forEach((id) => t.observe(contact(id), T0));
+  assert.equal(t.recordFailure(a), false);
+  assert.equal(t.recordFailure(a), false, "no standby: kept (this node may be the one cut off)");
+  assert.equal(t.get(a)!.failures, 2);
+  // a is the nearest to itself, yet responsive contacts come first while there are enough.
+  const nearest = [b, c].sort((x, y) => a.compareDistance(x, y)).map((id) => id.toHex());
+  assert.deepEqual(hexes(t.closest(a, 2)), nearest);
+  assert.deepEqual(hexes(t.closest(a, 3))[0], a.toHex(), "topped up with it when short");
+  // A newcomer waits as a standby; the next failure then lets it replace a.
+  t.observe(contact(inBucket(0, 4)), T0);
+  assert.equal(t.observe(contact(inBucket(0, 5)), T0).kind, "standby");
+  assert.equal(t.recordFailure(a), true);
+  assert.equal(t.get(a), undefined);
+  assert.ok(t.get(inBucket(0, 5)), "the standby took its place");
+});
+
+Deno.test("a contact that only asked is unverified: handed out after those that answered", () => {
+  const t = table({ k: 4 });
+  const [a, b] = [1, 2].map((tag) => inBucket(0, tag));
+  t.observe(contact(a), T0, false);
+  t.observe(contact(b), T0);
+  assert.equal(t.get(a)!.verified, false);
+  assert.deepEqual(hexes(t.closest(a, 1)), [b.toHex()]);
+  t.observe(contact(a), T0 + 1, true);
+  assert.equal(t.get(a)!.verified, true, "its first answer verifies it");
+  assert.deepEqual(hexes(t.closest(a, 1)), [a.toHex()]);
+  t.observe(contact(a), T0 + 2, false);
+  assert.equal(t.get(a)!.verified, true, "for good");
+});
+
+Deno.test("staleContacts() hands out suspect, then quiet contacts in turn, each once a period", () => {
+  const t = table({ k: 8 });
+  const ids = [1, 2, 3, 4].map((tag) => inBucket(0, tag));
+  ids.forEach((id, i) => t.observe(contact(id), T0 + i));
+  assert.deepEqual(t.staleContacts(T0 + 10, 8, 8), [], "all fresh and responsive");
+  t.recordFailure(ids[3]);
+  const later = T0 + contactFreshMs + 10;
+  t.observe(contact(ids[2]), later); // Heard from: fresh again.
+  assert.deepEqual(hexes(t.staleContacts(later, 8, 1)), [ids[3].toHex(), ids[0].toHex()]);
+  assert.deepEqual(hexes(t.staleContacts(later, 8, 1)), [ids[1].toHex()], "the next quiet one");
+  assert.deepEqual(t.staleContacts(later + 1, 8, 8), [], "each checked at most once a period");
+  assert.equal(t.staleContacts(later + contactFreshMs, 8, 8).length, 3);
+});
+
+Deno.test("a bucket holds at most 2 contacts per public /24 or /64; local ranges are exempt", () => {
+  const t = table({ k: 8 });
+  const ids = [1, 2, 3, 4, 5, 6].map((tag) => inBucket(0, tag));
+  assert.equal(t.observe({ id: ids[0], address: "198.51.100.1:7447" }, T0).kind, "added");
+  assert.equal(t.observe({ id: ids[1], address: "198.51.100.2:7447" }, T0).kind, "added");
+  assert.equal(t.observe({ id: ids[2], address: "198.51.100.3:7447" }, T0).kind, "ignored");
+  assert.equal(t.observe({ id: ids[2], address: "198.51.101.3:7447" }, T0).kind, "added");
+  assert.equal(t.observe({ id: ids[3], address: "[2001:db8::1]:7447" }, T0).kind, "added");
+  assert.equal(t.observe({ id: ids[4], address: "[2001:db8::2]:7447" }, T0).kind, "added");
+  assert.equal(t.observe({ id: ids[5], address: "[2001:db8:0:0:1::3]:7447" }, T0).kind, "ignored");
+  assert.equal(t.observe({ id: ids[5], address: "[2001:db8:0:1::3]:7447" }, T0).kind, "added");
+  // An IPv4-mapped IPv6 address (::ffff:198.51.100.7) counts as its IPv4 address.
+  assert.equal(
+    t.observe({ id: inBucket(0, 7), address: "[::ffff:c633:6407]:7447" }, T0).kind,
+    "ignored",
+  );
+  // Another bucket has its own count.
+  assert.equal(t.observe({ id: inBucket(1, 1), address: "198.51.100.9:7447" }, T0).kind, "added");
+  // Loopback and private ranges, exempt by default.
+  for (const [host, prefix] of [["127.0.0", 2], ["10.1.2", 3], ["192.168.1", 4]] as const) {
+    const local = table({ k: 8 });
+    for (let i = 1; i <= 5; i++) {
+      const outcome = local.observe({ id: inBucket(prefix, i), address: `${host}.${i}:7447` }, T0);
+      assert.equal(outcome.kind, "added", `${host}.${i}`);
+    }
+  }
+  const v6 = table({ k: 8 });
+  for (let i = 1; i <= 3; i++) {
+    assert.equal(
+      v6.observe({ id: inBucket(0, i), address: `[::1]:${7000 + i}` }, T0).kind,
+      "added",
+    );
+    assert.equal(
+      v6.observe({ id: inBucket(1, i), address: `[fd00::${i}]:7447` }, T0).kind,
+      "added",
+    );
+  }
+  // Not exempt when the setting says so.
+  const strict = table({ k: 8, subnetCapExemptsLocal: false });
+  const outcomes = [1, 2, 3].map((i) =>
+    strict.observe({ id: inBucket(0, i), address: `127.0.0.1:${7000 + i}` }, T0).kind
+  );
+  assert.deepEqual(outcomes, ["added", "added", "ignored"]);
+});
+
+Deno.test("an evicted contact's place goes to the freshest standby that fits the subnet cap", () => {
+  const t = table({ k: 2, replacementCacheMax: 3 });
+  const [a, b, x, y] = [1, 2, 3, 4].map((tag) => inBucket(0, tag));
+  t.observe({ id: a, address: "198.51.100.1:7447" }, T0);
+  t.observe({ id: b, address: "203.0.113.1:7447" }, T0);
+  t.observe({ id: x, address: "203.0.113.2:7447" }, T0 + 1); // Standby: fits once a leaves.
+  t.observe({ id: y, address: "192.0.2.1:7447" }, T0 + 2); // Freshest standby.
+  t.remove(b);
+  assert.ok(t.get(y), "the freshest standby");
+  t.remove(y);
+  assert.ok(t.get(x));
+});
+
 Deno.test("a standby that fails a request leaves the replacement cache", () => {
   const t = table({ k: 1 });
   const [a, x] = [1, 2].map((tag) => inBucket(0, tag));
@@ -343,6 +450,8 @@ class ModelTable {
     if (!entry) return false;
     entry.failures++;
     if (entry.failures < this.options.peerFailuresMax) return false;
+    // Kept when no standby can replace it. (The model's addresses are all private: no subnet cap.)
+    if (bucket.standbys.length === 0) return false;
     this.#evict(bucket, entry);
     return true;
   }
@@ -733,10 +842,28 @@ Deno.test("closest() equals a brute-force XOR sort of entries() for random targe
         ];
         for (const target of targetIds) {
           const exclude = excludeOne && all.length > 0 ? all[count % all.length].id : undefined;
-          const expected = all
-            .filter((e) => !exclude || !e.id.equals(exclude))
-            .sort((a, b) => target.compareDistance(a.id, b.id))
-            .slice(0, count);
+          // Responsive contacts first, topped up with suspect ones, then dead ones (except
+          // for "tell"), nearest first in the end.
+          const byDistance = (a: TableEntry, b: TableEntry) => target.compareDistance(a.id, b.id);
+          const eligible = all.filter((e) => !exclude || !e.id.equals(exclude));
+          const failuresMax = scenario.options.peerFailuresMax;
+          const tiers = [
+            eligible.filter((e) => e.failures === 0),
+            eligible.filter((e) => e.failures > 0 && e.failures < failuresMax),
+            eligible.filter((e) => e.failures >= failuresMax),
+          ].map((tier) => tier.sort(byDistance));
+          const expected = tiers.flat().slice(0, count).sort(byDistance);
+          const told = [...tiers[0], ...tiers[1]].slice(0, count).sort(byDistance);
+          assert.deepEqual(
+            hexes(t.closest(target, count, exclude, "tell")),
+            hexes(told),
+            `tell: target ${target.toHex()}, count ${count}, seed ${seed}`,
+          );
+          assert.deepEqual(
+            hexes(t.closest(target, count, exclude, "distance")),
+            hexes([...eligible].sort(byDistance).slice(0, count)),
+            `distance: target ${target.toHex()}, count ${count}, seed ${seed}`,
+          );
           assert.deepEqual(
             hexes(t.closest(target, count, exclude)),
             hexes(expected),
