@@ -74,6 +74,14 @@ export interface HttpServerOptions {
 /** Wait before retrying a failed accept when no idle connection could be closed to free a descriptor. */
 const acceptRetryDelayMs = 100;
 
+/**
+ * Accepts made at the connection cap before the accept loop lets the event loop run the reads
+ * of what it accepted. A newcomer is evicted only after {@link HttpServerLimits.connectionsMax}
+ * more accepts, so 8 leaves its headers many turns to arrive, while a yield per accept would
+ * cap accepts at one per timer tick and let a flood fill the kernel's queue.
+ */
+const floodAcceptsPerYield = 8;
+
 /** Accept errors are logged at most once per this period, with the count since the last line. */
 const acceptErrorLogIntervalMs = 10_000;
 
@@ -156,6 +164,7 @@ export class HttpServer {
   #wakeAcceptLoop?: () => void;
   #closing?: Promise<void>;
   #acceptErrorsUnlogged = 0;
+  #acceptsSinceYield = 0;
   #acceptErrorLoggedMs = -Infinity;
 
   private constructor(
@@ -236,15 +245,15 @@ export class HttpServer {
         // Out of descriptors, one held by an idle connection is the quickest to free; the
         // connection waiting in the kernel's queue is then accepted at once.
         if (!this.#evictOldestIdle()) await this.#pause(acceptRetryDelayMs);
+        else await this.#yieldUnderFlood();
         continue;
       }
       if (this.#closing !== undefined) {
         conn.close();
         return;
       }
-      if (
-        this.#connections.size >= this.#options.limits.connectionsMax && !this.#evictOldestIdle()
-      ) {
+      const full = this.#connections.size >= this.#options.limits.connectionsMax;
+      if (full && !this.#evictOldestIdle()) {
         this.#stats.connectionsRefused++;
         conn.close();
         continue;
@@ -260,6 +269,9 @@ export class HttpServer {
           this.#connections.delete(connection);
         });
       this.#connections.set(connection, served);
+      // Under a flood of connections, the reads of those just accepted get their turn every few
+      // accepts: a caller's headers are then read long before it could be evicted.
+      if (full) await this.#yieldUnderFlood();
     }
   }
 
@@ -289,6 +301,13 @@ export class HttpServer {
       return true;
     }
     return false;
+  }
+
+  /** Lets the event loop run once every {@link floodAcceptsPerYield} calls. */
+  async #yieldUnderFlood(): Promise<void> {
+    if (++this.#acceptsSinceYield < floodAcceptsPerYield) return;
+    this.#acceptsSinceYield = 0;
+    await this.#pause(0);
   }
 
   /** Waits `ms`, or less when the server shuts down. */

@@ -320,6 +320,14 @@ export interface StreamListenerStats {
 /** Wait after a failed accept before the next, so a persistent error does not spin the loop. */
 const acceptRetryDelayMs = 100;
 
+/**
+ * Accepts that evicted a connection before the accept loop lets the event loop run the reads of
+ * what it accepted. A newcomer is evicted only after {@link streamUnauthenticatedPerIpMax} more
+ * accepts from its address, so 4 leaves its INIT several turns to arrive, while a yield per
+ * accept would cap accepts at one per timer tick and let a flood fill the kernel's queue.
+ */
+const floodAcceptsPerYield = 4;
+
 /** Accept errors are logged at most once per this period, with the count since the last line. */
 const acceptErrorLogIntervalMs = 10_000;
 
@@ -599,6 +607,7 @@ export class StreamListener {
   readonly #wakeOnClose = new Set<() => void>();
   #closing: Promise<void> | undefined;
   #acceptErrorsUnlogged = 0;
+  #acceptsSinceYield = 0;
   #acceptErrorLoggedMs = -Infinity;
 
   private constructor(
@@ -732,8 +741,11 @@ export class StreamListener {
         // Out of descriptors, one held by an idle connection is the quickest to free; the
         // connection waiting in the kernel's queue is then accepted at once.
         const idle = this.#oldestIdle(() => true);
-        if (idle !== undefined) idle.abort("evicted");
-        else await this.#pause(acceptRetryDelayMs);
+        if (idle === undefined) await this.#pause(acceptRetryDelayMs);
+        else {
+          idle.abort("evicted");
+          await this.#yieldUnderFlood();
+        }
         continue;
       }
       if (this.#closing !== undefined) {
@@ -757,9 +769,9 @@ export class StreamListener {
         this.#connections.delete(connection);
       });
       this.#connections.set(connection, served);
-      // Under a flood of connections, the reads of those just accepted get their turn before
-      // the next accept: an honest client's INIT is then handled before it could be evicted.
-      if (room === "evicted") await this.#pause(0);
+      // Under a flood of connections, the reads of those just accepted get their turn every few
+      // accepts: an honest client's INIT is then handled before it could be evicted.
+      if (room === "evicted") await this.#yieldUnderFlood();
     }
   }
 
@@ -826,6 +838,13 @@ export class StreamListener {
       if (oldest === undefined || connection.idleSinceMs < oldest.idleSinceMs!) oldest = connection;
     }
     return oldest;
+  }
+
+  /** Lets the event loop run once every {@link floodAcceptsPerYield} calls. */
+  async #yieldUnderFlood(): Promise<void> {
+    if (++this.#acceptsSinceYield < floodAcceptsPerYield) return;
+    this.#acceptsSinceYield = 0;
+    await this.#pause(0);
   }
 
   /** Waits `ms`, or less when the listener closes. */

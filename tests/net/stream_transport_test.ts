@@ -52,7 +52,7 @@ const WAIT_MS_MAX = 2_000;
 const LARGE_BYTES = 60 * 1024;
 
 /** A script that holds connections to `host port` and reconnects each one that is closed. */
-const holdersScript = new URL("./_connection_holders.ts", import.meta.url).pathname;
+const holdersScript = new URL("../_connection_flood.ts", import.meta.url).pathname;
 
 const serverKeys = keyPair(1);
 const clientKeys = keyPair(2);
@@ -1136,7 +1136,7 @@ Deno.test("300 silent connections that reconnect when closed do not starve hones
   const { listener } = serving();
   const { hostname, port } = hostAndPort(listener.address);
   const holders = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", holdersScript, hostname, String(port), "300"],
+    args: ["run", "--allow-net", holdersScript, hostname, String(port), "300", "idle"],
     stdout: "null",
     stderr: "inherit",
   }).spawn();
