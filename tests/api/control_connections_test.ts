@@ -14,6 +14,7 @@ import {
   controlHeaderBytesMax,
 } from "../../src/api/control_api.ts";
 import { ControlClient } from "../../src/api/control_client.ts";
+import type { Log } from "../../src/core/log.ts";
 import { withTempDir } from "../_rhizome.ts";
 import { FakeHandlers } from "./_fake_handlers.ts";
 
@@ -262,3 +263,50 @@ Deno.test("close() does not wait for idle connections", async () => {
     }
   });
 });
+
+Deno.test("a request past its timeout is logged at info, what the abort made fail at debug", async () => {
+  const lines: { level: string; message: string }[] = [];
+  const record = (level: string) => (message: string) => void lines.push({ level, message });
+  const log: Log = {
+    trace: record("trace"),
+    debug: record("debug"),
+    info: record("info"),
+    warning: record("warning"),
+    error: record("error"),
+    fatal: record("fatal"),
+  };
+  await withTempDir(async (dataDir) => {
+    const api = await ControlApi.start({
+      listen: { host: "127.0.0.1", port: 0 },
+      dataDirPath: dataDir,
+      handlers: new GatedNode(),
+      log,
+      limits: { requestTimeoutMs: 100 },
+    });
+    const conn = await connect(api);
+    try {
+      const token = (await Deno.readTextFile(join(dataDir, CONTROL_API_FILES.token))).trim();
+      // A body that never finishes: the read is aborted at the timeout.
+      await writeAll(
+        conn,
+        new TextEncoder().encode(
+          `POST /v1/put HTTP/1.1\r\nAuthorization: Bearer ${token}\r\nContent-Length: 10\r\n\r\nabc`,
+        ),
+      );
+      assert.match(await readFirst(conn), /^HTTP\/1\.1 504 /);
+      await waitUntil(() => lines.some((line) => line.level === "debug"), "the debug line");
+    } finally {
+      conn.close();
+      await api.close();
+    }
+  });
+  assert.ok(lines.some((line) => line.level === "info" && /\(504\)/.test(line.message)));
+  assert.deepEqual(lines.filter((line) => line.level === "error"), []);
+});
+
+/** The first bytes the server sends. */
+async function readFirst(conn: Deno.Conn): Promise<string> {
+  const buffer = new Uint8Array(4096);
+  const count = await conn.read(buffer);
+  return new TextDecoder().decode(buffer.subarray(0, count ?? 0));
+}
