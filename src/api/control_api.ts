@@ -43,6 +43,18 @@
  * refused), 503 `UNAVAILABLE` (also: an import already running), 504 (past the route's timeout),
  * 507 `STORE_FULL`; any other code (`STORE_UNUSABLE`, …) is 500.
  *
+ * Connections (src/api/http_server.ts, not `Deno.serve`, which has no header timeout or
+ * connection cap and exits the process when `accept` fails): HTTP/1.1, one request per
+ * connection (every answer says `Connection: close`), bodies by `Content-Length` or chunked.
+ * The request line and headers must arrive within {@link controlHeaderTimeoutMs} of connecting
+ * (else the connection closes without an answer) and fit in {@link controlHeaderBytesMax} (else
+ * 431); malformed framing is 400, an unsupported `Transfer-Encoding` 501, another HTTP version
+ * 505. At most {@link controlConnectionsMax} connections are held: beyond it the one that has
+ * waited longest for its request is closed for the newcomer, so idle or slow-header connections,
+ * however many a local program opens, never lock the CLI out. A failed accept (out of file
+ * descriptors) is logged, closes an idle connection to free a descriptor, and never stops the
+ * API. The client sends a GET once more when the connection closed before any answer.
+ *
  * @module
  */
 
