@@ -129,8 +129,9 @@ Deno.test("idle and slow-header connections beyond the cap are evicted; the clie
       await waitUntil(() => api.connectionStats().connectionsAccepted === 40, "40 accepted");
       const status = await client.status();
       assert.equal(status.node_type, "full");
+      // Evicted connections leave the count once their serving has wound down.
+      await waitUntil(() => api.connectionStats().connections <= 8, "at most 8 connections");
       const stats = api.connectionStats();
-      assert.ok(stats.connections <= 8, JSON.stringify(stats));
       assert.ok(stats.connectionsEvicted >= 33, JSON.stringify(stats));
     } finally {
       for (const conn of held) conn.close();
