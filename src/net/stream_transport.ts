@@ -321,12 +321,22 @@ export interface StreamListenerStats {
 const acceptRetryDelayMs = 100;
 
 /**
- * Accepts that evicted a connection before the accept loop lets the event loop run the reads of
- * what it accepted. A newcomer is evicted only after {@link streamUnauthenticatedPerIpMax} more
- * accepts from its address, so 4 leaves its INIT several turns to arrive, while a yield per
- * accept would cap accepts at one per timer tick and let a flood fill the kernel's queue.
+ * Accepts made while evicting (a flood of connections) between two pauses of the accept loop.
+ * The pause lets the event loop read what was accepted: a newcomer is evicted only after
+ * {@link streamUnauthenticatedPerIpMax} more such accepts, so 4 leaves its INIT several turns to
+ * arrive.
  */
 const floodAcceptsPerYield = 4;
+
+/**
+ * Most accepts a second while evicting. A flooder reopens each connection the moment it is
+ * closed, so without a ceiling the churn would take all the node's CPU from its real work
+ * (datagrams, lookups, the store); 1,000 a second costs a few percent of a core. Connections
+ * beyond it wait in the kernel's accept queue (a newcomer is accepted within about a second of
+ * a full queue of 511, Deno's backlog) or are held back by the kernel, which slows the flooder
+ * too.
+ */
+const floodAcceptsPerSecondMax = 1000;
 
 /** Accept errors are logged at most once per this period, with the count since the last line. */
 const acceptErrorLogIntervalMs = 10_000;
@@ -840,11 +850,11 @@ export class StreamListener {
     return oldest;
   }
 
-  /** Lets the event loop run once every {@link floodAcceptsPerYield} calls. */
+  /** Pauses once every {@link floodAcceptsPerYield} calls, for {@link floodAcceptsPerSecondMax}. */
   async #yieldUnderFlood(): Promise<void> {
     if (++this.#acceptsSinceYield < floodAcceptsPerYield) return;
     this.#acceptsSinceYield = 0;
-    await this.#pause(0);
+    await this.#pause(floodAcceptsPerYield * 1000 / floodAcceptsPerSecondMax);
   }
 
   /** Waits `ms`, or less when the listener closes. */
