@@ -6,6 +6,7 @@
 
 import { writeStderr } from "./src/core/log.ts";
 import { runCli } from "./src/cli/main.ts";
+import { installFatalHandler } from "./src/cli/fatal.ts";
 
 const encoder = new TextEncoder();
 
@@ -33,11 +34,13 @@ async function readStdin(limit: number): Promise<Uint8Array> {
 }
 
 if (import.meta.main) {
-  const status = await runCli(Deno.args, {
-    env: Deno.env.toObject(),
-    stdout: writeStdout,
-    stderr: writeStderr,
-    readStdin,
+  const io = { env: Deno.env.toObject(), stdout: writeStdout, stderr: writeStderr, readStdin };
+  const args = Deno.args;
+  installFatalHandler(io, {
+    jsonErrors: args.includes("--log-format=json") ||
+      args.some((arg, i) => arg === "--log-format" && args[i + 1] === "json") ||
+      io.env.RHIZOME_LOG_FORMAT === "json",
   });
+  const status = await runCli(args, io);
   Deno.exit(status);
 }

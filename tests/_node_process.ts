@@ -37,15 +37,19 @@ export interface NodeProcess {
  * @param dataDir The node's data directory.
  * @param args More flags (`--bootstrap …`).
  * @param timeoutMs How long to wait for it to come up.
+ * @param launcher A command that runs the node (`["prlimit", "--nofile=256"]`); none by default.
  * @returns The running node.
  */
 export async function startNode(
   dataDir: string,
   args: string[] = [],
   timeoutMs = 20_000,
+  launcher: string[] = [],
 ): Promise<NodeProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
+  const program = [...launcher, Deno.execPath()];
+  const child = new Deno.Command(program[0], {
     args: [
+      ...program.slice(1),
       "run",
       ...permissionFlags(denoConfig.tasks.rhizome),
       mainPath,

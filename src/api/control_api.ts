@@ -58,6 +58,18 @@
  * write: nothing new is kept here), 503 `NOT_REPLICATED` (kept and republished by this node, but
  * too few holders acknowledged it; safe to retry) or 503 `NOT_STORED` (kept nowhere that counts).
  *
+ * Connections (src/api/http_server.ts, not `Deno.serve`, which has no header timeout or
+ * connection cap and exits the process when `accept` fails): HTTP/1.1, one request per
+ * connection (every answer says `Connection: close`), bodies by `Content-Length` or chunked.
+ * The request line and headers must arrive within {@link controlHeaderTimeoutMs} of connecting
+ * (else the connection closes without an answer) and fit in {@link controlHeaderBytesMax} (else
+ * 431); malformed framing is 400, an unsupported `Transfer-Encoding` 501, another HTTP version
+ * 505. At most {@link controlConnectionsMax} connections are held: beyond it the one that has
+ * waited longest for its request is closed for the newcomer, so idle or slow-header connections,
+ * however many a local program opens, never lock the CLI out. A failed accept (out of file
+ * descriptors) is logged, closes an idle connection to free a descriptor, and never stops the
+ * API. The client sends a GET once more when the connection closed before any answer.
+ *
  * @module
  */
 
@@ -85,6 +97,7 @@ import type {
 import type { NodeStatus } from "../node/node.ts";
 import type { ImportReport } from "../node/snapshot_import.ts";
 import { writeFileAtomic } from "../store/atomic_file.ts";
+import { HttpServer, type HttpServerStats } from "./http_server.ts";
 import {
   parseAuthorKeyHex,
   parseIdHex,
@@ -107,6 +120,7 @@ export {
 export { cursorLengthMax, snapshotPathLengthMax } from "./request_shapes.ts";
 export type { SnapshotImportRequest } from "./request_shapes.ts";
 export type { ImportReport } from "../node/snapshot_import.ts";
+export type { HttpServerStats } from "./http_server.ts";
 
 /** Names of the control API's files inside the data directory. */
 export const CONTROL_API_FILES = {
@@ -149,6 +163,38 @@ export const controlRequestTimeoutMs = 30_000;
  * import goes on in the node (its records are stored; the summary is lost).
  */
 export const controlImportTimeoutMs = 60 * 60_000;
+
+/**
+ * Connections held open at once. Each costs a file descriptor, and the CLI opens one per
+ * command; 64 is four times {@link controlConcurrentRequestsMax}, so callers turned away with 503
+ * still get their answer, and keeps the API's share of a 1,024-descriptor limit small. At the
+ * limit: the connection that has waited longest for its request (or is closing) is closed to
+ * make room, so idle connections, however many, never lock callers out; when every connection
+ * is running a request, the new one is closed at once.
+ */
+export const controlConnectionsMax = 64;
+
+/**
+ * Time from a connection's accept until its request line and headers are in. The CLI sends them
+ * in its first segment, within a millisecond; 10 s leaves room for a machine under heavy load,
+ * and no more, because an idle or trickling connection holds a descriptor until then. At the
+ * limit: the connection is closed without an answer. (There is no keep-alive, so no other idle
+ * time: every answer closes its connection.)
+ */
+export const controlHeaderTimeoutMs = 10_000;
+
+/**
+ * Largest request line and headers together. A CLI request's are under 300 bytes; 16 KiB is
+ * what Node.js allows by default. Beyond it: 431, the handler not called.
+ */
+export const controlHeaderBytesMax = 16 * 1024;
+
+/**
+ * Time to hand an answer to a caller, once the handler has it. The largest answer is a 64 KiB
+ * value, written to a loopback socket in microseconds; 10 s covers a caller that reads slowly
+ * while freeing the connection of one that never reads. At the limit: the connection is closed.
+ */
+export const controlResponseTimeoutMs = 10_000;
 
 /** Random bytes in the bearer token: 256 bits, beyond guessing. */
 export const controlTokenBytes = 32;
@@ -359,6 +405,16 @@ export interface ControlApiLimits {
    * @default {@link controlImportTimeoutMs}
    */
   importTimeoutMs: number;
+  /**
+   * Connections held open at once.
+   * @default {@link controlConnectionsMax}
+   */
+  connectionsMax: number;
+  /**
+   * Time for a connection's headers to arrive, in ms.
+   * @default {@link controlHeaderTimeoutMs}
+   */
+  headerTimeoutMs: number;
 }
 
 /** What {@link ControlApi.start} needs. */
@@ -605,7 +661,7 @@ export class ControlApi {
   /** The port listened on. */
   readonly port: number;
 
-  readonly #server: Deno.HttpServer<Deno.NetAddr>;
+  readonly #server: HttpServer;
   readonly #state: RequestState;
   readonly #addressPath: string;
   readonly #tokenPath: string;
@@ -613,7 +669,7 @@ export class ControlApi {
   #closing?: Promise<void>;
 
   private constructor(
-    server: Deno.HttpServer<Deno.NetAddr>,
+    server: HttpServer,
     state: RequestState,
     dataDirPath: string,
     host: string,
@@ -657,18 +713,23 @@ export class ControlApi {
     const host = bareHost === "localhost" ? "127.0.0.1" : bareHost;
     const token = toBase64Url(crypto.getRandomValues(new Uint8Array(controlTokenBytes)));
     const state = new RequestState(token, options);
-    let server: Deno.HttpServer<Deno.NetAddr>;
+    let server: HttpServer;
     try {
-      server = Deno.serve({
-        hostname: host,
-        port,
-        // The default prints "Listening on …" to stdout, which belongs to command output.
-        onListen: () => {},
-        onError: (error) => {
-          options.log?.error("control API request failed: {error}", { error });
-          return errorResponse(500, "UNAVAILABLE", "Cannot answer: internal error in the node");
+      server = HttpServer.listen(
+        { hostname: host, port },
+        (request, remoteAddr) => state.answer(request, remoteAddr),
+        {
+          limits: {
+            connectionsMax: options.limits?.connectionsMax ?? controlConnectionsMax,
+            headerTimeoutMs: options.limits?.headerTimeoutMs ?? controlHeaderTimeoutMs,
+            headerBytesMax: controlHeaderBytesMax,
+            responseTimeoutMs: controlResponseTimeoutMs,
+          },
+          refusal: (status, message) =>
+            errorResponse(status, status >= 500 ? "UNAVAILABLE" : "INVALID_INPUT", message),
+          log: options.log,
         },
-      }, (request, info) => state.answer(request, info));
+      );
     } catch (error) {
       throw new RhizomeError(
         "UNAVAILABLE",
@@ -705,6 +766,15 @@ export class ControlApi {
       await this.#server.shutdown();
     })();
     return this.#closing;
+  }
+
+  /**
+   * What the API's connections have done: accepted, evicted, timed out, refused.
+   *
+   * @returns A copy of the counters.
+   */
+  connectionStats(): HttpServerStats {
+    return this.#server.stats();
   }
 
   /** Same as {@link close}, for `await using`. */
@@ -753,12 +823,14 @@ class RequestState {
         controlConcurrentRequestsMax,
       requestTimeoutMs: options.limits?.requestTimeoutMs ?? controlRequestTimeoutMs,
       importTimeoutMs: options.limits?.importTimeoutMs ?? controlImportTimeoutMs,
+      connectionsMax: options.limits?.connectionsMax ?? controlConnectionsMax,
+      headerTimeoutMs: options.limits?.headerTimeoutMs ?? controlHeaderTimeoutMs,
     };
   }
 
   /** Checks caller, token and load, then routes under the timeout. Never rejects. */
-  async answer(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Promise<Response> {
-    const response = await this.#checkedAnswer(request, info);
+  async answer(request: Request, remoteAddr: Deno.NetAddr): Promise<Response> {
+    const response = await this.#checkedAnswer(request, remoteAddr);
     this.log?.debug("control API {method} {path}: {status}", {
       method: request.method,
       path: new URL(request.url).pathname,
@@ -767,12 +839,9 @@ class RequestState {
     return response;
   }
 
-  async #checkedAnswer(
-    request: Request,
-    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-  ): Promise<Response> {
+  async #checkedAnswer(request: Request, remoteAddr: Deno.NetAddr): Promise<Response> {
     // The listener is loopback-only already; this guards against a mistaken bind.
-    const caller = info.remoteAddr.hostname;
+    const caller = remoteAddr.hostname;
     if (!isLoopbackHost(caller)) {
       return errorResponse(
         403,
@@ -804,6 +873,12 @@ class RequestState {
     const timedOut = new Promise<Response>((resolve) => {
       timer = setTimeout(() => {
         abort.abort();
+        // An expected outcome (a slow network, a large import), not a fault of the node.
+        this.log?.info("control API {method} {path}: no answer within {timeoutMs} ms (504)", {
+          method: request.method,
+          path: new URL(request.url).pathname,
+          timeoutMs,
+        });
         resolve(errorResponse(
           504,
           "UNAVAILABLE",
@@ -860,6 +935,14 @@ class RequestState {
       checkQuery(url, routeQueries[name]);
       return await this.#run(name, request, url, signal);
     } catch (error) {
+      // After a timeout the caller has its 504 already; what the abort made fail is no fault.
+      if (signal.aborted && !(error instanceof RhizomeError)) {
+        this.log?.debug("control API {route} ended after its timeout: {error}", {
+          route: name,
+          error,
+        });
+        return errorResponse(504, "UNAVAILABLE", `Cannot ${routeActions[name]}: timed out`);
+      }
       return this.#failure(name, error);
     }
   }

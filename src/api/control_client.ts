@@ -64,6 +64,15 @@ export const controlClientImportTimeoutMs: number = controlImportTimeoutMs + 5_0
 export const controlResponseBytesMax = 8 * 1024 * 1024;
 
 /**
+ * Tries of a GET whose connection failed before any answer. The control API closes a connection
+ * without answering only before it has read the request (the connection was idle past the
+ * header timeout, or evicted for a newer one while a local program floods the port), so a GET
+ * is sent again once; other methods are not, since the client cannot tell that case from a
+ * node that failed mid-request.
+ */
+export const controlGetAttemptsMax = 2;
+
+/**
  * Largest `api.json` or `api.token` read. Both are under 100 bytes; anything big is not ours.
  */
 const controlFileBytesMax = 4 * 1024;
@@ -476,13 +485,23 @@ export class ControlClient {
   ): Promise<Response> {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), timeoutMs);
+    const init = {
+      method,
+      headers: { ...headers, authorization: `Bearer ${this.#token}` },
+      body: body as Uint8Array<ArrayBuffer> | undefined,
+      signal: abort.signal,
+    };
     try {
-      return await fetch(this.url + path, {
-        method,
-        headers: { ...headers, authorization: `Bearer ${this.#token}` },
-        body: body as Uint8Array<ArrayBuffer> | undefined,
-        signal: abort.signal,
-      });
+      for (let attempt = 1;; attempt++) {
+        try {
+          return await fetch(this.url + path, init);
+        } catch (error) {
+          const retry = method === "GET" && attempt < controlGetAttemptsMax &&
+            !abort.signal.aborted && !(error instanceof Deno.errors.NotCapable) &&
+            !(error instanceof TypeError && /refused/i.test(String(error.message)));
+          if (!retry) throw error;
+        }
+      }
     } catch (error) {
       if (abort.signal.aborted) {
         throw new RhizomeError(

@@ -71,7 +71,10 @@ const jsonFormatter = getJsonLinesFormatter({
  */
 export function configureLogging(settings: LogSettings): void {
   const write = settings.write ?? writeStderr;
-  const format = settings.format === "json" ? jsonFormatter : formatText;
+  const withStacks = compareLogLevel(settings.level, "debug") <= 0;
+  const format = settings.format === "json"
+    ? (record: LogRecord) => jsonFormatter(plainRecord(record, withStacks))
+    : formatText;
   const summaryLog = getLogger([LOG_ROOT, "log"]);
   configureSync({
     reset: true,
@@ -119,6 +122,34 @@ export function getLog(...category: string[]): Log {
   return getLogger([LOG_ROOT, ...category]);
 }
 
+/**
+ * The record as the JSON formatter should see it: the message rendered as in text lines (the
+ * formatter would print an Error as `{}`), and each Error field as its name and message, with
+ * its stack only when debug lines are shown, so an expected failure is one short line.
+ */
+function plainRecord(record: LogRecord, withStacks: boolean): LogRecord {
+  const properties: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record.properties)) {
+    properties[key] = value instanceof Error
+      ? {
+        name: value.name,
+        message: value.message,
+        ...(withStacks && value.stack !== undefined ? { stack: value.stack } : {}),
+      }
+      : value;
+  }
+  return { ...record, message: [renderMessage(record)], properties };
+}
+
+function renderMessage(record: LogRecord): string {
+  let message = "";
+  for (let i = 0; i < record.message.length; i++) {
+    const part = record.message[i];
+    message += i % 2 === 0 ? String(part) : formatValue(part);
+  }
+  return message;
+}
+
 const levelLabels: Record<string, string> = {
   trace: "TRACE",
   debug: "DEBUG",
@@ -133,11 +164,7 @@ const levelLabels: Record<string, string> = {
  * template did not already show are appended as `key=value`.
  */
 function formatText(record: LogRecord): string {
-  let message = "";
-  for (let i = 0; i < record.message.length; i++) {
-    const part = record.message[i];
-    message += i % 2 === 0 ? String(part) : formatValue(part);
-  }
+  const message = renderMessage(record);
   const template = typeof record.rawMessage === "string"
     ? record.rawMessage
     : record.rawMessage.join("");

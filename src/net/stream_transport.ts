@@ -97,10 +97,31 @@ export const streamFrameBodyBytesMax: number = streamPlaintextBytesMax + AEAD_TA
 /**
  * Connections a listener serves at once. Each holds at most one frame in and one out, about
  * 130 KiB, so 128 cost under 17 MB; a node fetches large values now and then, not in bulk.
- * At the limit: a new connection is accepted and closed at once (`connectionsRefused`), so its
+ * At the limit: the idle connection that has waited longest is closed to make room (`evicted`),
+ * a connection still in its handshake first, then one waiting for its next request; when every
+ * connection is running a request, the new one is closed at once (`connectionsRefused`), so its
  * client fails fast instead of waiting in the backlog until its timeout.
  */
 export const streamConnectionsMax = 128;
+
+/**
+ * Connections from one IP address still in their handshake. An honest client sends its INIT as
+ * soon as it connects, so its connection is unauthenticated for a round trip; 16 covers peers
+ * sharing an address fetching several values at once, while a host holding hundreds of silent
+ * connections keeps only 16 of them. Counted per address and only before the handshake, so
+ * nodes that share an address (a one-machine network on 127.0.0.1, peers behind one NAT) are not
+ * limited once authenticated. At the limit: that address's oldest unauthenticated connection is closed
+ * (`evicted`) for the new one, so a newcomer that sends its INIT at once is served.
+ */
+export const streamUnauthenticatedPerIpMax = 16;
+
+/**
+ * Connections from all addresses still in their handshake: half of
+ * {@link streamConnectionsMax}, so peers spread over many addresses cannot hold every slot with
+ * silent connections and authenticated ones always have the other half. At the limit: the
+ * oldest unauthenticated connection is closed (`evicted`).
+ */
+export const streamUnauthenticatedMax = 64;
 
 /**
  * Time from accepting a connection until its whole INIT has arrived. An honest INIT is 154
@@ -144,6 +165,18 @@ export interface StreamLimits {
    */
   connectionsMax: number;
   /**
+   * Connections from one IP address before their handshake.
+   *
+   * @default {@link streamUnauthenticatedPerIpMax}
+   */
+  unauthenticatedPerIpMax: number;
+  /**
+   * Connections from all addresses before their handshake.
+   *
+   * @default {@link streamUnauthenticatedMax}
+   */
+  unauthenticatedMax: number;
+  /**
    * Time for the INIT to arrive.
    *
    * @default {@link streamHandshakeTimeoutMs}
@@ -178,6 +211,8 @@ export interface StreamLimits {
 /** The built-in limits. */
 export const streamLimitsDefault: Readonly<StreamLimits> = Object.freeze({
   connectionsMax: streamConnectionsMax,
+  unauthenticatedPerIpMax: streamUnauthenticatedPerIpMax,
+  unauthenticatedMax: streamUnauthenticatedMax,
   handshakeTimeoutMs: streamHandshakeTimeoutMs,
   idleTimeoutMs: streamIdleTimeoutMs,
   requestTimeoutMs: streamRequestTimeoutMs,
@@ -215,6 +250,8 @@ export type StreamCloseReason =
   | "requestsMax"
   /** `close()` of the listener. */
   | "listenerClosed"
+  /** Closed while idle to make room for a new connection or to free a file descriptor. */
+  | "evicted"
   /** No whole INIT within {@link streamHandshakeTimeoutMs}. */
   | "handshakeTimeout"
   /** No whole request within {@link streamIdleTimeoutMs}, or a response not taken in it. */
@@ -246,6 +283,7 @@ const streamCloseReasons: readonly StreamCloseReason[] = [
   "peerClosed",
   "requestsMax",
   "listenerClosed",
+  "evicted",
   "handshakeTimeout",
   "idleTimeout",
   "handlerTimeout",
@@ -265,7 +303,7 @@ const streamCloseReasons: readonly StreamCloseReason[] = [
 export interface StreamListenerStats {
   /** Connections taken on (under the cap). */
   connectionsAccepted: number;
-  /** Connections closed at once because {@link streamConnectionsMax} were open. */
+  /** Connections closed at once because {@link streamConnectionsMax} were open and busy. */
   connectionsRefused: number;
   /** Accepts the operating system failed (out of file descriptors, for example). */
   acceptErrors: number;
@@ -281,6 +319,27 @@ export interface StreamListenerStats {
 
 /** Wait after a failed accept before the next, so a persistent error does not spin the loop. */
 const acceptRetryDelayMs = 100;
+
+/**
+ * Accepts made while evicting (a flood of connections) between two pauses of the accept loop.
+ * The pause lets the event loop read what was accepted: a newcomer is evicted only after
+ * {@link streamUnauthenticatedPerIpMax} more such accepts, so 4 leaves its INIT several turns to
+ * arrive.
+ */
+const floodAcceptsPerYield = 4;
+
+/**
+ * Most accepts a second while evicting. A flooder reopens each connection the moment it is
+ * closed, so without a ceiling the churn would take all the node's CPU from its real work
+ * (datagrams, lookups, the store); 1,000 a second costs a few percent of a core. Connections
+ * beyond it wait in the kernel's accept queue (a newcomer is accepted within about a second of
+ * a full queue of 511, Deno's backlog) or are held back by the kernel, which slows the flooder
+ * too.
+ */
+const floodAcceptsPerSecondMax = 1000;
+
+/** Accept errors are logged at most once per this period, with the count since the last line. */
+const acceptErrorLogIntervalMs = 10_000;
 
 // Labels of the stream's own key derivation; the datagram channel's are
 // "rhizome/secure/v1/initiator-to-responder" and "…/responder-to-initiator".
@@ -405,6 +464,15 @@ interface Frame {
  * caller then finds the deadline's reason in {@link expiredReason}.
  */
 class FramedConnection {
+  /** The peer's IP address, as the listener counts connections per address. */
+  readonly host: string;
+  /** Whether the peer's INIT verified; until then the connection counts as unauthenticated. */
+  authenticated = false;
+  /**
+   * Since when (performance.now() ms) the listener has been waiting for the peer's next frame;
+   * `undefined` while it works on a request. Only idle connections are evicted.
+   */
+  idleSinceMs: number | undefined = performance.now();
   readonly #conn: Deno.TcpConn;
   #closed = false;
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
@@ -412,6 +480,7 @@ class FramedConnection {
 
   constructor(conn: Deno.TcpConn) {
     this.#conn = conn;
+    this.host = conn.remoteAddr.hostname;
     try {
       // Each frame goes out in one write; without this, Nagle's algorithm could hold a small
       // frame back for a delayed acknowledgement (up to 40 ms on Linux).
@@ -419,6 +488,11 @@ class FramedConnection {
     } catch {
       // Already reset by the peer: the first read or write reports it.
     }
+  }
+
+  /** Whether the connection is closed (its serving may still be winding down). */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Why the connection was closed early: a deadline's or an abort's reason. */
@@ -542,6 +616,9 @@ export class StreamListener {
    */
   readonly #wakeOnClose = new Set<() => void>();
   #closing: Promise<void> | undefined;
+  #acceptErrorsUnlogged = 0;
+  #acceptsSinceYield = 0;
+  #acceptErrorLoggedMs = -Infinity;
 
   private constructor(
     listener: Deno.TcpListener,
@@ -668,17 +745,25 @@ export class StreamListener {
       let conn: Deno.TcpConn;
       try {
         conn = await this.#listener.accept();
-      } catch {
+      } catch (error) {
         if (this.#closing !== undefined) return;
-        this.#stats.acceptErrors++;
-        await this.#pause(acceptRetryDelayMs);
+        this.#acceptFailed(error);
+        // Out of descriptors, one held by an idle connection is the quickest to free; the
+        // connection waiting in the kernel's queue is then accepted at once.
+        const idle = this.#oldestIdle(() => true);
+        if (idle === undefined) await this.#pause(acceptRetryDelayMs);
+        else {
+          idle.abort("evicted");
+          await this.#yieldUnderFlood();
+        }
         continue;
       }
       if (this.#closing !== undefined) {
         conn.close();
         return;
       }
-      if (this.#connections.size >= this.#limits.connectionsMax) {
+      const room = this.#makeRoom(conn.remoteAddr.hostname);
+      if (room === "full") {
         this.#stats.connectionsRefused++;
         conn.close();
         continue;
@@ -694,7 +779,82 @@ export class StreamListener {
         this.#connections.delete(connection);
       });
       this.#connections.set(connection, served);
+      // Under a flood of connections, the reads of those just accepted get their turn every few
+      // accepts: an honest client's INIT is then handled before it could be evicted.
+      if (room === "evicted") await this.#yieldUnderFlood();
     }
+  }
+
+  #acceptFailed(error: unknown): void {
+    this.#stats.acceptErrors++;
+    this.#acceptErrorsUnlogged++;
+    const nowMs = performance.now();
+    if (nowMs - this.#acceptErrorLoggedMs < acceptErrorLogIntervalMs) return;
+    this.#log?.warning(
+      "stream listener cannot accept connections: {reason} ({count} times; {open} open)",
+      {
+        reason: describeOsError(error),
+        count: this.#acceptErrorsUnlogged,
+        open: this.#connections.size,
+      },
+    );
+    this.#acceptErrorsUnlogged = 0;
+    this.#acceptErrorLoggedMs = nowMs;
+  }
+
+  /**
+   * Closes idle connections so one from `host` fits the limits: the oldest unauthenticated
+   * connection of `host` when it has {@link StreamLimits.unauthenticatedPerIpMax}, the oldest
+   * unauthenticated one when there are {@link StreamLimits.unauthenticatedMax}, and the oldest
+   * idle one (unauthenticated first) when all {@link StreamLimits.connectionsMax} are open.
+   *
+   * @returns `full` when every open connection is busy: the new one must be refused.
+   */
+  #makeRoom(host: string): "free" | "evicted" | "full" {
+    let open = 0;
+    let unauthenticated = 0;
+    let unauthenticatedOfHost = 0;
+    for (const connection of this.#connections.keys()) {
+      if (connection.closed) continue;
+      open++;
+      if (connection.authenticated) continue;
+      unauthenticated++;
+      if (connection.host === host) unauthenticatedOfHost++;
+    }
+    const limits = this.#limits;
+    const fromHost = (connection: FramedConnection) =>
+      !connection.authenticated && connection.host === host;
+    const pending = (connection: FramedConnection) => !connection.authenticated;
+    let victim: FramedConnection | undefined;
+    if (unauthenticatedOfHost >= limits.unauthenticatedPerIpMax) {
+      victim = this.#oldestIdle(fromHost);
+    } else if (unauthenticated >= limits.unauthenticatedMax) victim = this.#oldestIdle(pending);
+    else if (open >= limits.connectionsMax) {
+      victim = this.#oldestIdle(pending) ?? this.#oldestIdle(() => true);
+      if (victim === undefined) return "full";
+    }
+    if (victim === undefined) return "free";
+    victim.abort("evicted");
+    return "evicted";
+  }
+
+  /** The open connection idle longest among those `matching`, if any is idle. */
+  #oldestIdle(matching: (connection: FramedConnection) => boolean): FramedConnection | undefined {
+    let oldest: FramedConnection | undefined;
+    for (const connection of this.#connections.keys()) {
+      if (connection.closed || connection.idleSinceMs === undefined || !matching(connection)) {
+        continue;
+      }
+      if (oldest === undefined || connection.idleSinceMs < oldest.idleSinceMs!) oldest = connection;
+    }
+    return oldest;
+  }
+
+  /** Pauses once every {@link floodAcceptsPerYield} calls, for {@link floodAcceptsPerSecondMax}. */
+  async #yieldUnderFlood(): Promise<void> {
+    if (++this.#acceptsSinceYield < floodAcceptsPerYield) return;
+    this.#acceptsSinceYield = 0;
+    await this.#pause(floodAcceptsPerYield * 1000 / floodAcceptsPerSecondMax);
   }
 
   /** Waits `ms`, or less when the listener closes. */
@@ -726,6 +886,8 @@ export class StreamListener {
     const skewMs = Math.abs(init.timestampMs - STREAM_TIMESTAMP_OFFSET_MS - Date.now());
     if (skewMs > limits.handshakeClockSkewMsMax) return "staleTimestamp";
     if (!verifyInit(initBytes, init)) return "badSignature";
+    connection.authenticated = true;
+    connection.idleSinceMs = undefined;
     const answer = answerHandshake(
       this.#identity,
       randomBytes(X25519_SECRET_KEY_BYTES),
@@ -744,8 +906,10 @@ export class StreamListener {
 
     for (let counter = 0; counter < limits.requestsPerConnectionMax; counter++) {
       connection.setDeadline(limits.idleTimeoutMs, "idleTimeout");
+      connection.idleSinceMs = performance.now();
       const frame = await connection.readFrame(AEAD_TAG_BYTES, streamFrameBodyBytesMax, "oversize");
       if (typeof frame === "string") return ended(frame);
+      connection.idleSinceMs = undefined;
       connection.clearDeadline();
       const request = openStreamFrame(keys.initiatorToResponder, counter, frame.prefix, frame.body);
       if (request === undefined) return "unauthenticated";

@@ -264,3 +264,23 @@ Deno.test({
     assert.match(lines[0], /INFO {2}rhizome\.test: must be shown\n$/);
   },
 });
+
+Deno.test("json lines show an error field by its message, with the stack only at debug level", () => {
+  for (const level of ["info", "debug"] as const) {
+    const lines = capture({ format: "json", level });
+    try {
+      getLog("api").error("control API {route} failed: {error}", {
+        route: "put",
+        error: new TypeError("boom"),
+      });
+    } finally {
+      flushLogging();
+    }
+    assert.equal(lines.length, 1);
+    const line = JSON.parse(lines[0]);
+    assert.equal(line.message, 'control API put failed: "boom"');
+    assert.equal(line.fields.error.name, "TypeError");
+    assert.equal(line.fields.error.message, "boom");
+    assert.equal("stack" in line.fields.error, level === "debug", level);
+  }
+});

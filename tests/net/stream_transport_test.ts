@@ -43,12 +43,16 @@ import {
   type StreamPeer,
   streamPlaintextBytesMax,
   streamTrafficKeys,
+  streamUnauthenticatedPerIpMax,
 } from "../../src/net/stream_transport.ts";
 
 /** Longest wait for something the listener counts; on loopback it takes milliseconds. */
 const WAIT_MS_MAX = 2_000;
 /** The size the issue asks for: well over a datagram, under a record. */
 const LARGE_BYTES = 60 * 1024;
+
+/** A script that holds connections to `host port` and reconnects each one that is closed. */
+const holdersScript = new URL("../_connection_flood.ts", import.meta.url).pathname;
 
 const serverKeys = keyPair(1);
 const clientKeys = keyPair(2);
@@ -929,29 +933,81 @@ Deno.test("a connection carries at most requestsPerConnectionMax requests", asyn
   }
 });
 
-Deno.test("beyond connectionsMax a connection is refused at once", async () => {
-  const { listener } = serving({ limits: { connectionsMax: 2 } });
+Deno.test("at connectionsMax the oldest idle connection makes room; when all are busy a new one is refused", async () => {
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const { listener } = serving({
+    limits: { connectionsMax: 2 },
+    answer: async (request) => {
+      if (request.length === 1 && request[0] === 0) await gate;
+      return reversed(request);
+    },
+  });
   try {
-    const holders = [await rawConnect(listener), await rawConnect(listener)];
+    // Two silent connections: the third (honest) one evicts the older and is served.
+    const silent = [await rawConnect(listener), await rawConnect(listener)];
     try {
       await waitUntil(() => listener.stats().connections === 2, "two connections held");
-      await rejectsWith(
-        StreamClient.request(listener.address, listener.nodeId, clientKeys, new Uint8Array([1]), {
-          timeoutMs: WAIT_MS_MAX,
-        }),
-        "UNAVAILABLE",
-        new RegExp(
-          `^Cannot reach ${listener.address}: the connection (closed|failed) during the handshake$`,
-        ),
-      );
-      assert.equal(listener.stats().connectionsRefused, 1);
-      assert.equal(listener.stats().connectionsAccepted, 2);
+      await assertServes(listener);
+      assert.equal(listener.stats().closed.evicted, 1);
+      await closedByPeer(silent[0]);
     } finally {
-      for (const conn of holders) conn.close();
+      for (const conn of silent) conn.close();
     }
-    await closedFor(listener, "peerClosed", 2);
+    await waitUntil(() => listener.stats().connections === 0, "the silent connections closed");
+    // Two connections mid-request: nothing is idle, so a third is refused at once.
+    const busy = [0, 1].map(() =>
+      StreamClient.request(listener.address, listener.nodeId, clientKeys, new Uint8Array([0]), {
+        timeoutMs: WAIT_MS_MAX,
+      })
+    );
+    await waitUntil(() => listener.stats().handshakesAnswered === 3, "two requests in the handler");
+    await waitUntil(() => listener.stats().connections === 2, "two busy connections");
+    await rejectsWith(
+      StreamClient.request(listener.address, listener.nodeId, clientKeys, new Uint8Array([1]), {
+        timeoutMs: WAIT_MS_MAX,
+      }),
+      "UNAVAILABLE",
+      new RegExp(
+        `^Cannot reach ${listener.address}: the connection (closed|failed) during the handshake$`,
+      ),
+    );
+    assert.equal(listener.stats().connectionsRefused, 1);
+    release();
+    for (const answer of busy) assert.deepEqual((await answer).response, new Uint8Array([0]));
     await assertServes(listener);
+    assertEveryCloseCounted(listener);
   } finally {
+    await listener.close();
+  }
+});
+
+Deno.test("one address keeps at most unauthenticatedPerIpMax silent connections; the oldest go first", async () => {
+  const { listener } = serving({ limits: { unauthenticatedPerIpMax: 3 } });
+  const silent: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 10; i++) silent.push(await rawConnect(listener));
+    await waitUntil(() => listener.stats().closed.evicted === 7, "seven evicted");
+    assert.equal(listener.stats().connections, 3);
+    // The oldest were closed; the newest three are still open.
+    await closedByPeer(silent[0]);
+    await closedByPeer(silent[6]);
+    // An honest client from the same address evicts one more and is served.
+    await assertServes(listener);
+    await waitUntil(() => listener.stats().closed.evicted === 8, "eight evicted");
+    // Once authenticated a connection no longer counts: four handshaken ones stay open.
+    const handshaken: { conn: Deno.TcpConn; keys: TrafficKeys }[] = [];
+    for (let i = 0; i < 4; i++) {
+      const conn = await rawConnect(listener);
+      silent.push(conn);
+      handshaken.push({ conn, keys: await rawHandshake(conn) });
+    }
+    for (const { conn, keys } of handshaken) {
+      assert.deepEqual(await rawRequest(conn, keys, 0, new Uint8Array([7])), new Uint8Array([7]));
+    }
+    assert.equal(listener.stats().closed.evicted, 8);
+  } finally {
+    for (const conn of silent) conn.close();
     await listener.close();
   }
 });
@@ -1073,5 +1129,61 @@ Deno.test("without --allow-net the bind fails in one line saying so", async () =
     );
   } finally {
     await Deno.remove(script);
+  }
+});
+
+Deno.test("300 silent connections that reconnect when closed do not starve honest requests", async () => {
+  const { listener } = serving();
+  const { hostname, port } = hostAndPort(listener.address);
+  const holders = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", holdersScript, hostname, String(port), "300", "idle"],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    await waitUntil(() => listener.stats().connectionsAccepted >= 300, "300 connections");
+    let served = 0;
+    const attempts = 10;
+    for (let i = 0; i < attempts; i++) {
+      const request = patterned(LARGE_BYTES);
+      const answer = await StreamClient.request(
+        listener.address,
+        listener.nodeId,
+        clientKeys,
+        request,
+        { timeoutMs: WAIT_MS_MAX * 5 },
+      ).catch(() => undefined);
+      if (answer !== undefined) {
+        assert.deepEqual(answer.response, reversed(request));
+        served++;
+      }
+    }
+    const stats = listener.stats();
+    console.log(
+      `${served}/${attempts} honest 60 KiB requests served beside 300 reconnecting holders; ` +
+        `accepted ${stats.connectionsAccepted}, evicted ${stats.closed.evicted}, ` +
+        `open ${stats.connections}`,
+    );
+    // Evicted connections leave the count once their serving has wound down, a moment later.
+    assert.ok(stats.connections <= 2 * streamUnauthenticatedPerIpMax, JSON.stringify(stats));
+    assert.ok(served >= attempts * 0.9, `${served}/${attempts} served`);
+  } finally {
+    holders.kill("SIGKILL");
+    await holders.status;
+    await listener.close();
+  }
+});
+
+Deno.test("all addresses together keep at most unauthenticatedMax silent connections", async () => {
+  const { listener } = serving({ limits: { unauthenticatedMax: 2 } });
+  const silent: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 5; i++) silent.push(await rawConnect(listener));
+    await waitUntil(() => listener.stats().closed.evicted === 3, "three evicted");
+    assert.equal(listener.stats().connections, 2);
+    await assertServes(listener);
+  } finally {
+    for (const conn of silent) conn.close();
+    await listener.close();
   }
 });

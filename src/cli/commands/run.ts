@@ -12,6 +12,7 @@ import { RhizomeNode } from "../../node/node.ts";
 import { importReport } from "../../node/snapshot_import.ts";
 import type { Command } from "../command.ts";
 import { OK } from "../output.ts";
+import { onFatalError } from "../fatal.ts";
 
 const TYPE_FLAGS = ["seed", "full", "light", "mobile"] as const;
 
@@ -102,6 +103,10 @@ export const runCommand: Command = {
       throw error;
     }
     log.info("control API on {url}", { url: api.url });
+    // On a bug that escapes everything: no stale api.json, and the lock released by the stop.
+    const forgetFatalCleanup = onFatalError(async () => {
+      await Promise.allSettled([api.close(), node.stop("fatal error")]);
+    });
     const onSignal = (signal: Deno.Signal) => () => void node.stop(`received ${signal}`);
     const listeners = (["SIGINT", "SIGTERM"] as const).map((signal) => {
       const listener = onSignal(signal);
@@ -115,6 +120,7 @@ export const runCommand: Command = {
     });
     await node.stopped;
     await api.close();
+    forgetFatalCleanup();
     for (const remove of listeners) remove();
     log.debug("exiting");
     return OK;
