@@ -39,6 +39,12 @@ import { describeOsError } from "../core/os_error.ts";
 import { type Address, ADDRESS_V6_BYTES, decodeAddress, encodeAddress } from "./address.ts";
 import type { Transport } from "./transport.ts";
 import { isHostName } from "./host_names.ts";
+import {
+  ReceivePriority,
+  receivePriorityCount,
+  ReceiveQueue,
+  receiveQueueDatagramsMax,
+} from "./receive_queue.ts";
 
 /** Where to listen. */
 export interface ListenAddress {
@@ -54,10 +60,29 @@ export interface ListenAddress {
  */
 export type UdpReceiver = (from: Address, bytes: Uint8Array) => void;
 
+/**
+ * Decides, cheaply and before any real work, what a datagram is worth: its priority class in the
+ * receive queue, or `undefined` to drop it at once (the classifier counts why).
+ */
+export type UdpClassifier = (from: Address, bytes: Uint8Array) => ReceivePriority | undefined;
+
 /** Options of {@link UdpTransport.bind}. */
 export interface UdpTransportOptions {
   /** Where send and receive problems are reported, at most one line per problem per 10 s. */
   log?: Log;
+  /**
+   * With a classifier, datagrams are read from the socket as fast as they come, classified, and
+   * queued in a bounded {@link ReceiveQueue}; the receiver gets them from the queue, highest
+   * class first, in slices of at most {@link receiveDrainSliceMs} so reading goes on between
+   * slices. Without one, each datagram goes to the receiver as it is read.
+   */
+  classify?: UdpClassifier;
+  /**
+   * Datagrams the receive queue holds.
+   *
+   * @default {@link receiveQueueDatagramsMax}
+   */
+  receiveQueueDatagramsMax?: number;
 }
 
 /** What a {@link UdpTransport} has done since it was bound. */
@@ -87,7 +112,32 @@ export interface UdpTransportStats {
   receiveErrors: number;
   /** Datagrams whose receiver threw (a bug above the transport; the error is logged). */
   receiverErrors: number;
+  /** Datagrams the classifier refused as they were read (why: in the classifier's counters). */
+  receivesRefused: number;
+  /**
+   * Datagrams shed from the full receive queue, by priority class (index 0 the highest, see
+   * {@link ReceivePriority}).
+   */
+  receivesShed: number[];
+  /** Datagrams in the receive queue now. */
+  receiveQueued: number;
+  /**
+   * Datagrams the kernel dropped because this socket's receive buffer was full, from the
+   * `drops` column of `/proc/net/udp` (or `udp6`) for this socket; `null` where that is not
+   * available (not Linux, no read permission). Counts since the socket was made.
+   */
+  kernelReceiveDrops: number | null;
+  /** Bytes waiting in this socket's kernel receive buffer now (`rx_queue`); `null` as above. */
+  kernelReceiveQueueBytes: number | null;
 }
+
+/**
+ * Longest one slice of draining the receive queue runs before it yields to the event loop, so
+ * the socket is read again at least this often under load: a datagram waits in the kernel at
+ * most about this long, and the kernel's buffer (208 KiB by default, about 1,500 datagrams)
+ * covers more than that at the flood rates one process can read.
+ */
+export const receiveDrainSliceMs = 5;
 
 /**
  * Sends handed to the socket and not yet finished. `node:dgram` queues sends without limit; when
@@ -257,7 +307,15 @@ export class UdpTransport implements Transport {
     sendsAfterClose: 0,
     receiveErrors: 0,
     receiverErrors: 0,
+    receivesRefused: 0,
+    receivesShed: new Array(receivePriorityCount).fill(0),
+    receiveQueued: 0,
+    kernelReceiveDrops: null,
+    kernelReceiveQueueBytes: null,
   };
+  readonly #classify: UdpClassifier | undefined;
+  readonly #queue: ReceiveQueue<{ from: Address; bytes: Uint8Array }> | undefined;
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #sendErrorLog: ProblemLog;
   readonly #oversizeSendLog: ProblemLog;
   readonly #backlogLog: ProblemLog;
@@ -267,7 +325,12 @@ export class UdpTransport implements Transport {
   #sendsDrained: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(socket: Socket, receive: UdpReceiver, log: Log | undefined) {
+  private constructor(socket: Socket, receive: UdpReceiver, options: UdpTransportOptions) {
+    const log = options.log;
+    this.#classify = options.classify;
+    if (options.classify !== undefined) {
+      this.#queue = new ReceiveQueue(options.receiveQueueDatagramsMax ?? receiveQueueDatagramsMax);
+    }
     const bound = socket.address();
     // The operating system reports an IP address and a real port, so this is never undefined.
     this.address = canonicalUdpAddress(bound.address, bound.port) ??
@@ -343,7 +406,7 @@ export class UdpTransport implements Transport {
       await new Promise<void>((resolve) => socket.close(() => resolve()));
       throw bindError(shown, error);
     }
-    return new UdpTransport(socket, receive, options.log);
+    return new UdpTransport(socket, receive, options);
   }
 
   /**
@@ -432,14 +495,50 @@ export class UdpTransport implements Transport {
     bytes.set(message);
     stats.datagramsReceived++;
     stats.bytesReceived += bytes.length;
+    if (this.#queue === undefined) return this.#deliver(from, bytes);
+    let priority: ReceivePriority | undefined;
+    try {
+      priority = this.#classify!(from, bytes);
+    } catch (error) {
+      stats.receiverErrors++;
+      this.#receiverErrorLog.report({ from, error });
+      return;
+    }
+    if (priority === undefined) {
+      stats.receivesRefused++;
+      return;
+    }
+    const outcome = this.#queue.push(priority, { from, bytes });
+    if (outcome.shed !== undefined) stats.receivesShed[outcome.shed]++;
+    this.#drainTimer ??= setTimeout(this.#drain, 0);
+  };
+
+  /** One slice of the receive queue: highest class first, until empty or the slice is over. */
+  #drain = (): void => {
+    this.#drainTimer = undefined;
+    const queue = this.#queue!;
+    const endMs = performance.now() + receiveDrainSliceMs;
+    for (let count = 1; this.#closing === undefined; count++) {
+      const next = queue.shift();
+      if (next === undefined) return;
+      this.#deliver(next.from, next.bytes);
+      // Reading the clock costs more than most datagrams: every 16th is often enough.
+      if (count % 16 === 0 && performance.now() >= endMs) break;
+    }
+    if (queue.size > 0 && this.#closing === undefined) {
+      this.#drainTimer = setTimeout(this.#drain, 0);
+    }
+  };
+
+  #deliver(from: Address, bytes: Uint8Array): void {
     try {
       this.#receive(from, bytes);
     } catch (error) {
       // node:dgram in Deno swallows what a message listener throws; say so rather than lose it.
-      stats.receiverErrors++;
+      this.#stats.receiverErrors++;
       this.#receiverErrorLog.report({ from, error });
     }
-  };
+  }
 
   /**
    * What this transport has done so far.
@@ -447,7 +546,14 @@ export class UdpTransport implements Transport {
    * @returns A copy of the counters.
    */
   stats(): UdpTransportStats {
-    return { ...this.#stats };
+    const kernel = readKernelReceiveCounters(this.address, this.#ipv4Only);
+    return {
+      ...this.#stats,
+      receivesShed: [...this.#stats.receivesShed],
+      receiveQueued: this.#queue?.size ?? 0,
+      kernelReceiveDrops: kernel?.drops ?? null,
+      kernelReceiveQueueBytes: kernel?.queueBytes ?? null,
+    };
   }
 
   /**
@@ -462,6 +568,7 @@ export class UdpTransport implements Transport {
   }
 
   async #close(): Promise<void> {
+    clearTimeout(this.#drainTimer);
     if (this.#sendsInFlight > 0) {
       await new Promise<void>((resolve) => this.#sendsDrained = resolve);
     }
@@ -493,4 +600,46 @@ async function resolveListenHost(
       { cause: error },
     );
   }
+}
+
+/**
+ * This socket's line in `/proc/net/udp` (IPv4 sockets) or `/proc/net/udp6` (IPv6 ones), matched
+ * by local address and port: the kernel's count of datagrams dropped because the receive buffer
+ * was full, and the bytes waiting in it. Linux only; `undefined` elsewhere or without read
+ * permission. The addresses there are 32-bit words in host order (little-endian assumed, as on
+ * every Linux machine Deno runs on).
+ *
+ * @param address The socket's bound address, canonical.
+ * @param ipv4Socket Whether it is an IPv4 socket.
+ * @returns The counters, or `undefined` when not available.
+ */
+export function readKernelReceiveCounters(
+  address: Address,
+  ipv4Socket: boolean,
+): { drops: number; queueBytes: number } | undefined {
+  const wire = encodeAddress(address);
+  if (wire === undefined || Deno.build.os !== "linux") return undefined;
+  const hostBytes = wire.subarray(0, wire.length - 2);
+  let hostHex = "";
+  for (let word = 0; word < hostBytes.length; word += 4) {
+    for (let i = 3; i >= 0; i--) hostHex += hostBytes[word + i].toString(16).padStart(2, "0");
+  }
+  const port = (wire[wire.length - 2] << 8) | wire[wire.length - 1];
+  // A dual-stack IPv6 socket sees IPv4 peers, but its own line is in udp6.
+  const local = `${hostHex}:${port.toString(16).padStart(4, "0")}`.toUpperCase();
+  let table: string;
+  try {
+    table = Deno.readTextFileSync(ipv4Socket ? "/proc/net/udp" : "/proc/net/udp6");
+  } catch {
+    return undefined;
+  }
+  for (const line of table.split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1] !== local || fields.length < 13) continue;
+    const queueBytes = parseInt(fields[4].split(":")[1] ?? "", 16);
+    const drops = Number(fields[12]);
+    if (!Number.isSafeInteger(drops) || !Number.isSafeInteger(queueBytes)) return undefined;
+    return { drops, queueBytes };
+  }
+  return undefined;
 }

@@ -1,0 +1,95 @@
+/**
+ * Staying in the network: a node never loses its last contacts for good. When its routing table
+ * empties (every contact failed its requests and was dropped, as a flood or a network outage can
+ * make happen), the node goes back to the contacts it knew last, its saved peers (`peers.json`)
+ * and its bootstrap contacts, and joins again, backing off from {@link rejoinBackoffMsMin} to
+ * {@link rejoinBackoffMsMax} while attempts keep failing. A node that started a new network (no
+ * bootstrap contacts, no saved peers, nobody known yet) has nobody to go back to and waits to be
+ * found.
+ *
+ * {@link RejoinPolicy} decides when; the node does the joining. Sans-I/O: the clock is injected.
+ *
+ * @module
+ */
+
+import type { Clock } from "../core/clock.ts";
+import type { Address } from "../net/address.ts";
+
+/**
+ * How often the node looks at its routing table. An empty table is found within five seconds,
+ * so a client cut off by a flood is back within about that of the flood ending.
+ */
+export const rejoinCheckIntervalMs = 5_000;
+
+/** Wait after the first failed rejoin; it doubles after each further failure. */
+export const rejoinBackoffMsMin = 1_000;
+
+/**
+ * Longest wait between two rejoin attempts: a node alone keeps trying once a minute, which
+ * costs its bootstrap contacts almost nothing.
+ */
+export const rejoinBackoffMsMax = 60_000;
+
+/**
+ * Contacts remembered from the routing table to rejoin through, nearest first: as many as a
+ * start takes from `peers.json`, enough that some survive churn.
+ */
+export const rememberedContactsMax = 16;
+
+/** Decides when a node with an empty routing table joins again. */
+export class RejoinPolicy {
+  readonly #clock: Clock;
+  #remembered: Address[] = [];
+  #attempting = false;
+  #nextAttemptMs = -Infinity;
+  #backoffMs = rejoinBackoffMsMin;
+  #attempts = 0;
+
+  /** @param clock The only source of time. */
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Rejoin attempts started so far. */
+  get attempts(): number {
+    return this.#attempts;
+  }
+
+  /** The contacts last seen in the table, nearest first. */
+  get remembered(): readonly Address[] {
+    return this.#remembered;
+  }
+
+  /**
+   * Looks at the table: remembers its nearest contacts while it has some, and says whether a
+   * rejoin should start now when it has none. A `true` answer counts as an attempt started;
+   * report its end with {@link finished}.
+   *
+   * @param nearest The table's nearest contacts (at most {@link rememberedContactsMax} used).
+   * @returns Whether to rejoin now.
+   */
+  check(nearest: readonly Address[]): boolean {
+    if (nearest.length > 0) {
+      this.#remembered = nearest.slice(0, rememberedContactsMax);
+      this.#backoffMs = rejoinBackoffMsMin;
+      this.#nextAttemptMs = -Infinity;
+      return false;
+    }
+    if (this.#attempting || this.#clock.nowMs() < this.#nextAttemptMs) return false;
+    this.#attempting = true;
+    this.#attempts++;
+    return true;
+  }
+
+  /**
+   * Ends the attempt {@link check} started. The next one waits the backoff either way: a join
+   * that worked but left the table empty again is no reason to hammer the same contacts.
+   *
+   * @param ok Whether any contact answered.
+   */
+  finished(ok: boolean): void {
+    this.#attempting = false;
+    this.#nextAttemptMs = this.#clock.nowMs() + this.#backoffMs;
+    this.#backoffMs = ok ? rejoinBackoffMsMin : Math.min(2 * this.#backoffMs, rejoinBackoffMsMax);
+  }
+}
