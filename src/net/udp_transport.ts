@@ -40,7 +40,7 @@ import { type Address, ADDRESS_V6_BYTES, decodeAddress, encodeAddress } from "./
 import type { Transport } from "./transport.ts";
 import { isHostName } from "./host_names.ts";
 import {
-  ReceivePriority,
+  type ReceivePriority,
   receivePriorityCount,
   ReceiveQueue,
   receiveQueueDatagramsMax,
