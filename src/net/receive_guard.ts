@@ -84,6 +84,14 @@ export const standingLogIntervalMs = 10_000;
 /** Penalty points for an INIT over a handshake limit: it would have cost a signature check. */
 const initPenaltyPoints = 10;
 
+/**
+ * Penalty points for a DATA packet naming no session of ours. An honest peer sends those after
+ * we restart, until its session is suspect and it handshakes again (up to 15 s of its traffic,
+ * 750 packets at the DHT's request rate): a tenth of a point keeps that below the graylist
+ * threshold, while a flood of made-up session IDs is graylisted within a thousand packets.
+ */
+export const unknownSessionPenaltyPoints = 0.1;
+
 /** The packet types the guard tells apart. */
 export type GuardedPacket = "init" | "response" | "data";
 
@@ -298,13 +306,14 @@ export class ReceiveGuard {
 
   /**
    * Notes a datagram the channel found to be junk (another protocol, malformed, naming no
-   * session, failing authentication): a point against its source.
+   * session, failing authentication): points against its source.
    *
    * @param from The address it came from.
+   * @param points One, or {@link unknownSessionPenaltyPoints} for a packet naming no session.
    */
-  junk(from: Address): void {
+  junk(from: Address, points = 1): void {
     this.#junk++;
-    this.#report(this.#penalties.penalize(this.#keysOf(from).source, 1));
+    this.#report(this.#penalties.penalize(this.#keysOf(from).source, points));
   }
 
   /**

@@ -46,7 +46,7 @@ import {
   verifyInit,
   X25519_SECRET_KEY_BYTES,
 } from "./handshake.ts";
-import type { ReceiveGuard } from "./receive_guard.ts";
+import { type ReceiveGuard, unknownSessionPenaltyPoints } from "./receive_guard.ts";
 import { ReceivePriority } from "./receive_queue.ts";
 import { DATA_OVERHEAD_BYTES, Session, sessionPlaintextBytesMax } from "./session.ts";
 import type { Transport } from "./transport.ts";
@@ -610,7 +610,10 @@ export class SecureChannel {
       case PacketType.data: {
         if (datagram.length < DATA_OVERHEAD_BYTES) return this.#junk(from, "malformed");
         const entry = this.#sessionsById.get(sessionIdKey(datagram, PACKET_HEADER_BYTES));
-        if (entry === undefined) return this.#junk(from, "unknownSession");
+        if (entry === undefined) {
+          this.#guard?.junk(from, unknownSessionPenaltyPoints);
+          return this.#drop("unknownSession");
+        }
         if (guard?.admit(from, "data", this.#peerKey(entry.session)) !== undefined) {
           return this.#drop("refused");
         }
