@@ -25,9 +25,10 @@
  *
  * Usage: deno task bench:flood [--flood-rate 100000] [--junk-rate 30000] [--flood-s 20]
  *   [--before-s 5] [--after-s 30] [--ops-per-s 4] [--op-timeout-ms 5000] [--pool 100000]
- *   [--main path/to/main.ts] [--timeout-s 300]
+ *   [--main path/to/main.ts] [--logs DIR] [--timeout-s 300]
  *
- * `--main` runs the nodes from another checkout (for a before/after comparison); counters that
+ * `--logs` writes the nodes' stderr tails and every operation (start relative to the flood's end)
+ * there. `--main` runs the nodes from another checkout (for a before/after comparison); counters that
  * checkout lacks are reported as null. Every wait is bounded, the whole run by `--timeout-s`;
  * the children are killed and the temp dir removed on the way out. Linux only (/proc). Exit
  * status: 0 measured, 1 failed, 2 bad arguments.
@@ -148,10 +149,26 @@ async function startNode(
   };
 }
 
+/**
+ * A file under /proc, through `cat`: Deno refuses to read /proc without `--allow-all`.
+ *
+ * @returns Its text, or `undefined` when it cannot be read.
+ */
+async function readProc(path: string): Promise<string | undefined> {
+  try {
+    const { code, stdout } = await new Deno.Command("cat", { args: [path], stderr: "null" })
+      .output();
+    return code === 0 ? new TextDecoder().decode(stdout) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** VmRSS and VmHWM of a process, in MB. */
 async function memoryOf(pid: number): Promise<{ rssMb: number; peakMb: number } | undefined> {
   try {
-    const text = await Deno.readTextFile(`/proc/${pid}/status`);
+    const text = await readProc(`/proc/${pid}/status`);
+    if (text === undefined) return undefined;
     const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(text)?.[1]);
     return { rssMb: kb("VmRSS") / 1024, peakMb: kb("VmHWM") / 1024 };
   } catch {
@@ -162,7 +179,7 @@ async function memoryOf(pid: number): Promise<{ rssMb: number; peakMb: number } 
 /** The machine-wide count of UDP datagrams dropped for a full receive buffer. */
 async function rcvbufErrors(): Promise<number | undefined> {
   try {
-    const lines = (await Deno.readTextFile("/proc/net/snmp")).split("\n")
+    const lines = ((await readProc("/proc/net/snmp")) ?? "").split("\n")
       .filter((line) => line.startsWith("Udp:"));
     const names = lines[0].split(/\s+/);
     const values = lines[1].split(/\s+/);
@@ -279,6 +296,7 @@ async function main(): Promise<number> {
       pool: { type: "string", default: "100000" },
       main: { type: "string", default: ownMain },
       "timeout-s": { type: "string", default: "300" },
+      logs: { type: "string" },
     },
   });
   const number = (name: keyof typeof args) => {
@@ -473,7 +491,7 @@ async function main(): Promise<number> {
         ops_per_s: opsPerS,
         op_timeout_ms: opTimeoutMs,
         main: mainPath,
-        load_average: (await Deno.readTextFile("/proc/loadavg").catch(() => "")).trim(),
+        load_average: (await readProc("/proc/loadavg"))?.trim() ?? null,
       },
       rates: {
         valid_requests: rate(floodReport, floodRate),
@@ -508,6 +526,14 @@ async function main(): Promise<number> {
       },
     };
     console.log(JSON.stringify(result, null, 2));
+    if (args.logs !== undefined) {
+      await Deno.writeTextFile(join(args.logs, "target.log"), target.stderr());
+      await Deno.writeTextFile(join(args.logs, "client.log"), client.stderr());
+      await Deno.writeTextFile(
+        join(args.logs, "ops.json"),
+        JSON.stringify(ops.map((op) => ({ ...op, startMs: Math.round(op.startMs - floodEndMs) }))),
+      );
+    }
     return 0;
   } catch (error) {
     progress(`failed: ${(error as Error).stack ?? error}`);

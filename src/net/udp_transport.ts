@@ -39,6 +39,7 @@ import { describeOsError } from "../core/os_error.ts";
 import { type Address, ADDRESS_V6_BYTES, decodeAddress, encodeAddress } from "./address.ts";
 import type { Transport } from "./transport.ts";
 import { isHostName } from "./host_names.ts";
+import { readProcFile } from "./proc_file.ts";
 import {
   type ReceivePriority,
   receivePriorityCount,
@@ -607,7 +608,8 @@ async function resolveListenHost(
  * by local address and port: the kernel's count of datagrams dropped because the receive buffer
  * was full, and the bytes waiting in it. Linux only; `undefined` elsewhere or without read
  * permission. The addresses there are 32-bit words in host order (little-endian assumed, as on
- * every Linux machine Deno runs on).
+ * every Linux machine Deno runs on). Read through libc (`proc_file.ts`), so it needs
+ * `--allow-ffi`, not `--allow-all`.
  *
  * @param address The socket's bound address, canonical.
  * @param ipv4Socket Whether it is an IPv4 socket.
@@ -627,12 +629,8 @@ export function readKernelReceiveCounters(
   const port = (wire[wire.length - 2] << 8) | wire[wire.length - 1];
   // A dual-stack IPv6 socket sees IPv4 peers, but its own line is in udp6.
   const local = `${hostHex}:${port.toString(16).padStart(4, "0")}`.toUpperCase();
-  let table: string;
-  try {
-    table = Deno.readTextFileSync(ipv4Socket ? "/proc/net/udp" : "/proc/net/udp6");
-  } catch {
-    return undefined;
-  }
+  const table = readProcFile(ipv4Socket ? "/proc/net/udp" : "/proc/net/udp6");
+  if (table === undefined) return undefined;
   for (const line of table.split("\n")) {
     const fields = line.trim().split(/\s+/);
     if (fields[1] !== local || fields.length < 13) continue;
