@@ -1,10 +1,11 @@
 /**
  * A node under a flood, measured (issue 14): a target `rhizome run` process, a client node
- * (`--mobile`) whose only contact is the target, a flooder that holds a real session with the
+ * (`--mobile`, so it holds no copies of the target's values) whose only contact is the target, a flooder that holds a real session with the
  * target and sends valid requests (PING and FIND_NODE, sealed in that session, from one
  * identity) at `--flood-rate` datagrams a second, and a junk sender at `--junk-rate` (random
- * bytes), all over real UDP on loopback. The client runs gets (of values the target holds) and
- * puts through its control API at `--ops-per-s` before, during and after the flood. It reports,
+ * bytes), all over real UDP on loopback. The client runs `--ops` (gets of values the target holds,
+ * puts, or both in turn) through its control API at `--ops-per-s` before, during and after the
+ * flood. It reports,
  * as one JSON object on stdout (progress on stderr):
  *
  * - `rates`: what the senders aimed at and achieved (datagrams the socket accepted per second),
@@ -24,7 +25,7 @@
  * anyway.
  *
  * Usage: deno task bench:flood [--flood-rate 100000] [--junk-rate 30000] [--flood-s 20]
- *   [--before-s 5] [--after-s 30] [--ops-per-s 4] [--op-timeout-ms 5000] [--pool 100000]
+ *   [--before-s 5] [--after-s 30] [--ops-per-s 4] [--op-timeout-ms 5000] [--pool 100000] [--ops get|put|get,put]
  *   [--main path/to/main.ts] [--logs DIR] [--timeout-s 300]
  *
  * `--logs` writes the nodes' stderr tails and every operation (start relative to the flood's end)
@@ -109,7 +110,13 @@ async function startNode(
       ...args,
     ],
     cwd: dirname(main),
-    env: { NO_COLOR: "1", HOME: dataDir, PATH: Deno.env.get("PATH") ?? "" },
+    env: {
+      NO_COLOR: "1",
+      HOME: dataDir,
+      PATH: Deno.env.get("PATH") ?? "",
+      // The module cache this process uses, so the nodes do not fetch their packages again.
+      DENO_DIR: Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno"),
+    },
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
@@ -262,6 +269,8 @@ async function connectFlooder(targetAddress: string, targetId: NodeId) {
 interface Op {
   startMs: number;
   ok: boolean;
+  /** Why it failed: the API's error, "not found", or "not stored". */
+  error?: string;
   latencyMs: number;
   kind: "get" | "put";
 }
@@ -297,6 +306,7 @@ async function main(): Promise<number> {
       main: { type: "string", default: ownMain },
       "timeout-s": { type: "string", default: "300" },
       logs: { type: "string" },
+      ops: { type: "string", default: "get" },
     },
   });
   const number = (name: keyof typeof args) => {
@@ -317,6 +327,11 @@ async function main(): Promise<number> {
   const poolCount = Math.max(1, Math.floor(number("pool")));
   const timeoutMs = number("timeout-s") * 1000;
   const mainPath = args.main!;
+  const kinds = args.ops!.split(",");
+  if (kinds.length === 0 || kinds.some((kind) => kind !== "get" && kind !== "put")) {
+    console.error("bench_flood: --ops must be get, put or get,put");
+    return 2;
+  }
   const root = await Deno.makeTempDir({ prefix: "rhizome-bench-flood-" });
   const overall = setTimeout(() => {
     progress(`the run took longer than ${timeoutMs / 1000} s; stopping`);
@@ -327,6 +342,16 @@ async function main(): Promise<number> {
   try {
     progress("starting the target and the client");
     const target = await startNode(mainPath, join(root, "target"), ["--full"], opTimeoutMs);
+    // Put before the client joins, so the values are the target's alone and every get of the
+    // client goes through it.
+    progress(`putting ${heldValuesCount} values at the target`);
+    const held: { key: string; value: Uint8Array }[] = [];
+    for (let i = 0; i < heldValuesCount; i++) {
+      const value = crypto.getRandomValues(new Uint8Array(64));
+      const { key } = await target.client.put(value);
+      held.push({ key, value });
+    }
+
     const client = await startNode(
       mainPath,
       join(root, "client"),
@@ -344,14 +369,6 @@ async function main(): Promise<number> {
     const targetAddress = targetStatus.listen as string;
     const targetPort = Number(targetAddress.slice(targetAddress.lastIndexOf(":") + 1));
     const targetId = NodeId.fromHex(target.nodeId);
-
-    progress(`putting ${heldValuesCount} values at the target`);
-    const held: { key: string; value: Uint8Array }[] = [];
-    for (let i = 0; i < heldValuesCount; i++) {
-      const value = crypto.getRandomValues(new Uint8Array(64));
-      const { key } = await target.client.put(value);
-      held.push({ key, value });
-    }
 
     progress(`sealing ${poolCount} requests from the flooder's identity`);
     const flooder = await connectFlooder(targetAddress, targetId);
@@ -385,23 +402,25 @@ async function main(): Promise<number> {
       while (running) {
         const index = opIndex++;
         const startMs = performance.now();
-        const kind = index % 2 === 0 ? "get" : "put";
+        const kind = kinds[index % kinds.length] as Op["kind"];
         pending.push((async () => {
-          let ok = false;
+          let error: string | undefined;
           try {
             if (kind === "get") {
-              const wanted = held[(index / 2) % held.length];
+              const wanted = held[index % held.length];
               const got = await client.client.get(wanted.key);
-              ok = got !== undefined && got.length === wanted.value.length &&
+              const same = got !== undefined && got.length === wanted.value.length &&
                 got.every((byte, i) => byte === wanted.value[i]);
+              if (!same) error = got === undefined ? "not found" : "another value";
             } else {
               const report = await client.client.put(crypto.getRandomValues(new Uint8Array(64)));
-              ok = report.stored >= 1;
+              if (report.stored < 1) error = "not stored";
             }
-          } catch {
-            ok = false;
+          } catch (failure) {
+            error = String((failure as Error).message ?? failure).slice(0, 200);
           }
-          ops.push({ startMs, ok, latencyMs: performance.now() - startMs, kind });
+          const latencyMs = performance.now() - startMs;
+          ops.push({ startMs, ok: error === undefined, error, latencyMs, kind });
         })());
         await sleep(1000 / opsPerS);
       }
@@ -506,6 +525,9 @@ async function main(): Promise<number> {
         first_success_after_flood_s: seconds(firstOk?.startMs),
         last_failure_after_flood_s: seconds(lastFailure?.startMs),
         contacts_at_end: clientAfter.contacts,
+        // Its own puts only, when the gets went through the target (held elsewhere).
+        stored_records_at_end: clientAfter.stored_records,
+        puts: ops.filter((op) => op.kind === "put").length,
         rejoins: clientAfter.rejoins ?? null,
       },
       flooder: {
