@@ -19,6 +19,7 @@ import {
   bindError,
   canonicalUdpAddress,
   readKernelReceiveCounters,
+  receiveBufferBytes,
   sendsInFlightMax,
   UdpTransport,
 } from "../../src/net/udp_transport.ts";
@@ -605,4 +606,20 @@ Deno.test({
       await transport.close();
     }
   },
+});
+
+Deno.test("the kernel's receive buffer is not shrunk: a burst of 50 datagrams all arrive", async () => {
+  // setRecvBufferSize(receiveBufferBytes) only sizes Deno's per-receive buffer; were it ever to
+  // set SO_RCVBUF instead, a 2.4 KiB kernel buffer would hold two of these and drop the rest.
+  const receiver = await listening();
+  const raw = await rawSocket("udp4", "127.0.0.1");
+  try {
+    const port = Number(receiver.transport.address.split(":")[1]);
+    for (let i = 0; i < 50; i++) raw.send(new Uint8Array(200).fill(i), port, "127.0.0.1");
+    await waitUntil(() => receiver.arrivals.length === 50, "all 50 datagrams");
+    assert.equal(receiveBufferBytes, datagramBytesMax + 1);
+  } finally {
+    await receiver.transport.close();
+    await closeRaw(raw);
+  }
 });
