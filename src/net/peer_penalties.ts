@@ -140,6 +140,8 @@ export class PeerPenalties {
   penalize(key: string, points: number): StandingChange | undefined {
     const nowMs = this.#clock.nowMs();
     let entry = this.#entries.get(key);
+    // Points during a ban change nothing: the cheapest path, taken by every packet of a flood.
+    if (entry !== undefined && nowMs < entry.bannedUntilMs) return undefined;
     if (entry === undefined) {
       this.#makeRoom();
       entry = { points: 0, atMs: nowMs, graylisted: false, bannedUntilMs: -Infinity };
@@ -148,7 +150,6 @@ export class PeerPenalties {
       this.#decay(entry, nowMs);
     }
     this.#entries.set(key, entry);
-    if (nowMs < entry.bannedUntilMs) return undefined;
     entry.points += points;
     const limits = this.#limits;
     if (entry.points >= limits.banPointsMin) {
