@@ -664,7 +664,7 @@ export class RhizomeNode {
 
   /**
    * The node's state, as plain JSON: identity, type, uptime, table size, and the counters of
-   * store, DHT, secure channel and UDP socket.
+   * store, DHT, secure channel, receive guard (`guard`), rejoins and UDP socket.
    *
    * @returns The report.
    */
