@@ -14,6 +14,7 @@ import type { Address } from "../../src/net/address.ts";
 import { graylistPointsMin } from "../../src/net/peer_penalties.ts";
 import { isLocal, ReceiveGuard } from "../../src/net/receive_guard.ts";
 import { encodeAddress } from "../../src/net/address.ts";
+import { ReceivePriority } from "../../src/net/receive_queue.ts";
 import { SecureChannel } from "../../src/net/secure_channel.ts";
 
 const START_MS = 1_700_000_000_000;
@@ -158,4 +159,46 @@ Deno.test("a flood from one identity gets it graylisted while another peer keeps
   assert.notEqual(guard.standing(flooder.address), "good");
   assert.equal(guard.standing(honest.address), "good");
   assert.ok(target.channel.stats().dropped.refused > 9_000);
+});
+
+Deno.test("SecureChannel.admit ranks replies, then known peers, then handshakes, junk not at all", () => {
+  const clock = new VirtualClock(START_MS);
+  const prng = new Prng(0xad317);
+  const wire: Uint8Array[] = [];
+  const make = (seed: number) => {
+    const identity = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(seed));
+    const fork = prng.fork();
+    const channel = new SecureChannel({
+      identity,
+      clock,
+      transport: { send: (_to, bytes) => wire.push(bytes.slice()) },
+      randomBytes: (n) => randomBytes(fork, new Uint8Array(n)),
+      guard: new ReceiveGuard({ clock }),
+    });
+    return { channel, nodeId: NodeId.fromPublicKey(identity.publicKey) };
+  };
+  const A = "192.0.2.1:7447";
+  const B = "192.0.2.2:7447";
+  const a = make(1);
+  const b = make(2);
+  a.channel.send(B, b.nodeId, new Uint8Array([1]));
+  const init = wire.shift()!;
+  assert.equal(b.channel.admit(A, init), ReceivePriority.strangerHandshake);
+  b.channel.receive(A, init);
+  const response = wire.shift()!;
+  assert.equal(a.channel.admit(B, response), ReceivePriority.reply);
+  a.channel.receive(B, response);
+  const request = wire.shift()!;
+  // b has not sent on this session: a request from a known peer.
+  assert.equal(b.channel.admit(A, request), ReceivePriority.knownPeer);
+  assert.ok(b.channel.receive(A, request));
+  b.channel.send(A, a.nodeId, new Uint8Array([2]));
+  // a sent and has heard nothing since: this is its answer.
+  assert.equal(a.channel.admit(B, wire.shift()!), ReceivePriority.reply);
+  // Another INIT from a's address, which b now holds a session with.
+  const other = make(3);
+  other.channel.send(B, b.nodeId, new Uint8Array([3]));
+  assert.equal(b.channel.admit(A, wire.shift()!), ReceivePriority.knownHandshake);
+  assert.equal(b.channel.admit(A, new Uint8Array([1, 2, 3, 4, 5, 6, 7])), undefined);
+  assert.equal(b.channel.stats().dropped.protocol, 1);
 });
