@@ -8,7 +8,8 @@
  *   {@link PeerPenalties} is dropped at once (a graylisted one still earns a point per packet,
  *   so a peer that keeps flooding while graylisted is banned).
  * - Token buckets cap the packets of one source address and of one identity, and the INITs
- *   (handshakes) of one source address and of one address prefix (/24 for IPv4, /48 for IPv6).
+ *   (handshakes) of one source address and of one address prefix (/24 for IPv4, /48 for IPv6),
+ *   per second and per session lifetime (which caps the sessions each can hold).
  *   Every packet over a limit is dropped, counted and earns a penalty point for the source and
  *   the identity (ten for an INIT: each costs a signature check and key agreement).
  * - Junk (not our protocol, malformed, naming no session, failing authentication) earns its
@@ -70,6 +71,28 @@ export const handshakesPerSourceBurst = 10;
 export const handshakesPerPrefixPerS = 20;
 
 /**
+ * Sessions one source address may open (INITs admitted) per {@link sessionWindowMs}, so it can
+ * hold at most about twice this many at once and cannot churn the node's session table (4096
+ * sessions, least recently used evicted) with fresh identities. A node opens one per peer and
+ * rekey (every two minutes); 32 leaves room for a NAT with a dozen nodes behind it. At the limit:
+ * the INIT is dropped before its signature check (`sessionSourceCap`), one penalty point.
+ */
+export const sessionsPerSourceMax = 32;
+
+/**
+ * Sessions one address prefix (/24, /48) may open per {@link sessionWindowMs}: eight sources'
+ * worth, so one network holds at most a small share of the session table. At the limit:
+ * dropped (`sessionPrefixCap`), one point against the prefix.
+ */
+export const sessionsPerPrefixMax = 256;
+
+/**
+ * The window of the session caps: the life of a session (`sessionRejectMs` of the secure
+ * channel), after which a session opened at its start is gone.
+ */
+export const sessionWindowMs = 180_000;
+
+/**
  * Sources, identities and prefixes whose token buckets are remembered. A forgotten one starts
  * with a full bucket again, which costs one burst. At the limit: the least recently seen goes.
  */
@@ -108,7 +131,11 @@ export type GuardDropReason =
   /** An INIT over {@link handshakesPerSourcePerS}. */
   | "handshakeSourceRate"
   /** An INIT over {@link handshakesPerPrefixPerS}. */
-  | "handshakePrefixRate";
+  | "handshakePrefixRate"
+  /** An INIT over {@link sessionsPerSourceMax}. */
+  | "sessionSourceCap"
+  /** An INIT over {@link sessionsPerPrefixMax}. */
+  | "sessionPrefixCap";
 
 const guardDropReasons: readonly GuardDropReason[] = [
   "banned",
@@ -117,6 +144,8 @@ const guardDropReasons: readonly GuardDropReason[] = [
   "identityRate",
   "handshakeSourceRate",
   "handshakePrefixRate",
+  "sessionSourceCap",
+  "sessionPrefixCap",
 ];
 
 /** Rates of a {@link ReceiveGuard}; tests shrink them. */
@@ -131,6 +160,10 @@ export interface ReceiveGuardLimits {
   handshakesPerSourceBurst: number;
   /** @default {@link handshakesPerPrefixPerS} */
   handshakesPerPrefixPerS: number;
+  /** @default {@link sessionsPerSourceMax} */
+  sessionsPerSourceMax: number;
+  /** @default {@link sessionsPerPrefixMax} */
+  sessionsPerPrefixMax: number;
   /** @default {@link guardBucketsMax} */
   guardBucketsMax: number;
 }
@@ -142,6 +175,8 @@ export const receiveGuardLimitsDefault: Readonly<ReceiveGuardLimits> = Object.fr
   handshakesPerSourcePerS,
   handshakesPerSourceBurst,
   handshakesPerPrefixPerS,
+  sessionsPerSourceMax,
+  sessionsPerPrefixMax,
   guardBucketsMax,
 });
 
@@ -217,6 +252,7 @@ export class ReceiveGuard {
   readonly #penalties: PeerPenalties;
   readonly #packets: Buckets;
   readonly #handshakes: Buckets;
+  readonly #sessions: Buckets;
   readonly #log: Log | undefined;
   readonly #dropped: Record<GuardDropReason, number>;
   #junk = 0;
@@ -237,6 +273,7 @@ export class ReceiveGuard {
     this.#penalties = new PeerPenalties(options.clock, options.penaltyLimits);
     this.#packets = new Buckets(this.#limits.guardBucketsMax);
     this.#handshakes = new Buckets(this.#limits.guardBucketsMax);
+    this.#sessions = new Buckets(this.#limits.guardBucketsMax);
     this.#log = options.log;
     this.#dropped = Object.fromEntries(guardDropReasons.map((reason) => [reason, 0])) as Record<
       GuardDropReason,
@@ -299,6 +336,18 @@ export class ReceiveGuard {
       if (!this.#handshakes.take(prefix, nowMs, prefixPerS, 5 * prefixPerS)) {
         this.#report(penalties.penalize(prefix, 1));
         return this.#drop("handshakePrefixRate");
+      }
+    }
+    const sourceMax = limits.sessionsPerSourceMax;
+    if (!this.#sessions.take(source, nowMs, (sourceMax * 1000) / sessionWindowMs, sourceMax)) {
+      this.#report(penalties.penalize(source, 1));
+      return this.#drop("sessionSourceCap");
+    }
+    if (prefix !== undefined) {
+      const prefixMax = limits.sessionsPerPrefixMax;
+      if (!this.#sessions.take(prefix, nowMs, (prefixMax * 1000) / sessionWindowMs, prefixMax)) {
+        this.#report(penalties.penalize(prefix, 1));
+        return this.#drop("sessionPrefixCap");
       }
     }
     return undefined;

@@ -202,3 +202,20 @@ Deno.test("SecureChannel.admit ranks replies, then known peers, then handshakes,
   assert.equal(b.channel.admit(A, new Uint8Array([1, 2, 3, 4, 5, 6, 7])), undefined);
   assert.equal(b.channel.stats().dropped.protocol, 1);
 });
+
+Deno.test("sessions opened per source and per prefix are capped over a session's life", () => {
+  const clock = new VirtualClock(START_MS);
+  const guard = new ReceiveGuard({
+    clock,
+    limits: { sessionsPerSourceMax: 3, sessionsPerPrefixMax: 5, handshakesPerSourceBurst: 100 },
+  });
+  for (let i = 0; i < 3; i++) assert.equal(guard.admit("203.0.113.9:1", "init"), undefined);
+  assert.equal(guard.admit("203.0.113.9:1", "init"), "sessionSourceCap");
+  assert.equal(guard.admit("203.0.113.10:1", "init"), undefined);
+  assert.equal(guard.admit("203.0.113.11:1", "init"), undefined);
+  assert.equal(guard.admit("203.0.113.12:1", "init"), "sessionPrefixCap");
+  // A third of a session's life later, a third of the cap is back.
+  clock.advanceBy(60_000);
+  assert.equal(guard.admit("203.0.113.9:1", "init"), undefined);
+  assert.equal(guard.admit("203.0.113.9:1", "init"), "sessionSourceCap");
+});
