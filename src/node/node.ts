@@ -524,14 +524,14 @@ export class RhizomeNode {
   // --- upkeep ---
 
   /**
-   * Rejoins when the routing table has emptied (src/node/membership.ts): through the contacts
-   * it held last, the saved peers and the bootstrap contacts, with backoff.
+   * Rejoins when the routing table has emptied or nobody answers (src/node/membership.ts):
+   * through the contacts it held last, the saved peers and the bootstrap contacts, with backoff.
    */
   #checkMembership(): void {
     if (this.#stopping || !this.#joined) return;
     const nearest = this.#dht.closestContacts(this.nodeId, rememberedContactsMax)
       .map((contact) => contact.address);
-    if (!this.#rejoin.check(nearest)) return;
+    if (!this.#rejoin.check(nearest, this.#dht.stats().rpc)) return;
     this.#rejoinThrough().then((joined) => this.#rejoin.finished(joined), (error) => {
       this.#log.warning("rejoining failed: {error}", { error: String(error) });
       this.#rejoin.finished(false);
@@ -561,7 +561,8 @@ export class RhizomeNode {
     for (const address of found.addresses) addresses.add(address);
     if (addresses.size === 0 || this.#stopping) return false;
     this.#log.warning(
-      "the routing table is empty; rejoining through {count} known contacts (attempt {attempt})",
+      "the routing table is empty or nobody answers; rejoining through {count} known contacts " +
+        "(attempt {attempt})",
       { count: addresses.size, attempt: this.#rejoin.attempts },
     );
     const ok = await new Promise<boolean>((resolve) => {

@@ -5,6 +5,7 @@ import {
   rejoinBackoffMsMin,
   RejoinPolicy,
   rememberedContactsMax,
+  unansweredRejoinMs,
 } from "../../src/node/membership.ts";
 
 Deno.test("a node with contacts never rejoins, and remembers its nearest", () => {
@@ -41,4 +42,25 @@ Deno.test("an empty table rejoins at once, one attempt at a time, backing off wh
   policy.check(["127.0.0.1:2"]);
   assert.equal(policy.check([]), true);
   assert.equal(policy.attempts, 12);
+});
+
+Deno.test("a node nobody answers for unansweredRejoinMs rejoins although its table is not empty", () => {
+  const clock = new VirtualClock(0);
+  const policy = new RejoinPolicy(clock);
+  const table = ["127.0.0.1:1"];
+  assert.equal(policy.check(table, { replies: 5, timeouts: 0 }), false);
+  // Quiet is not silence: no requests timed out, no rejoin.
+  clock.advanceBy(2 * unansweredRejoinMs);
+  assert.equal(policy.check(table, { replies: 5, timeouts: 0 }), false);
+  // Requests time out, but an answer came less than unansweredRejoinMs ago.
+  assert.equal(policy.check(table, { replies: 6, timeouts: 3 }), false);
+  clock.advanceBy(unansweredRejoinMs - 1);
+  assert.equal(policy.check(table, { replies: 6, timeouts: 9 }), false);
+  clock.advanceBy(1);
+  assert.equal(policy.check(["127.0.0.1:2"], { replies: 6, timeouts: 9 }), true);
+  assert.deepEqual(policy.remembered, table, "silent contacts do not replace the remembered ones");
+  policy.finished(true);
+  // An answer ends the silence.
+  clock.advanceBy(rejoinBackoffMsMin);
+  assert.equal(policy.check(table, { replies: 7, timeouts: 9 }), false);
 });
