@@ -246,7 +246,15 @@ export type JsonValue =
   | JsonValue[]
   | { [field: string]: JsonValue };
 
-/** What `GET /v1/status` answers: the node's own report (`RhizomeNode.status`). */
+/**
+ * What `GET /v1/status` answers: the node's own report (`RhizomeNode.status`). Among its
+ * counters: `guard` (datagrams the receive guard refused before any decryption, by reason, and
+ * its penalty box: graylistings, bans, peers graylisted and banned now), `rejoins` (times the
+ * node rejoined after its routing table emptied), and in `udp` the receive queue (`receivesShed`
+ * by priority class, `receivesRefused`, `receiveQueued`) and the kernel's count of datagrams it
+ * dropped unread for this socket (`kernelReceiveDrops`, `kernelReceiveQueueBytes`; `null` where
+ * `/proc/net/udp` cannot be read).
+ */
 export type StatusReport = NodeStatus;
 
 /** One entry of `GET /v1/peers`. The node may add fields of its own. */

@@ -88,6 +88,13 @@ peer_requests_per_s = 50
 peer_requests_burst = 200
 requests_per_s = 5000
 requests_burst = 10000
+# Before any decryption, each datagram passes cheap limits: packets per source address and per
+# identity, handshakes per source address and per address prefix (/24, /48). Peers over them are
+# graylisted, then banned for 10 minutes if they keep on (status: guard). Loopback and private
+# addresses (127/8, 10/8, 172.16/12, 192.168/16, 169.254/16, ::1, fc00::/7, fe80::/10) are exempt
+# from the prefix caps while this is true, so many nodes on one machine or LAN keep working;
+# identities never are.
+local_ranges_exempt = true
 
 [store]
 # The expiry sweep runs this often; it deletes in small batches, so reads never wait for it.

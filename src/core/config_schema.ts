@@ -214,6 +214,8 @@ export interface Config {
     requests_per_s: number;
     /** Requests all peers may send at once. */
     requests_burst: number;
+    /** Exempt loopback and private addresses from per-prefix caps. */
+    local_ranges_exempt: boolean;
   };
   /** The record store: expiry sweep and record classes. */
   store: {
@@ -299,6 +301,7 @@ const configSchema: v.GenericSchema<unknown, Config> = table({
     peer_requests_burst: integer(1, 1_000_000),
     requests_per_s: integer(1, 10_000_000),
     requests_burst: integer(1, 10_000_000),
+    local_ranges_exempt: v.boolean("expected true or false"),
   }),
   store: table({
     sweep_s: integer(1, 86400),

@@ -46,6 +46,8 @@ import {
   verifyInit,
   X25519_SECRET_KEY_BYTES,
 } from "./handshake.ts";
+import { type ReceiveGuard, unknownSessionPenaltyPoints } from "./receive_guard.ts";
+import { ReceivePriority } from "./receive_queue.ts";
 import { DATA_OVERHEAD_BYTES, Session, sessionPlaintextBytesMax } from "./session.ts";
 import type { Transport } from "./transport.ts";
 
@@ -281,6 +283,11 @@ export interface SecureChannelOptions {
   randomBytes: (byteLength: number) => Uint8Array;
   /** Ceilings and periods to change. */
   limits?: Partial<SecureChannelLimits>;
+  /**
+   * Cheap limits and penalties applied to every datagram before any crypto (see
+   * {@link SecureChannel.admit}); none when absent.
+   */
+  guard?: ReceiveGuard;
 }
 
 /** Why an incoming datagram was dropped. */
@@ -310,7 +317,9 @@ export type ReceiveDropReason =
   /** An INIT no newer than the last one accepted from the same key. */
   | "handshakeReplay"
   /** An INIT beyond {@link handshakesAnsweredPerSecondMax}. */
-  | "handshakeRate";
+  | "handshakeRate"
+  /** Refused by the receive guard (over a source or identity limit, graylisted, banned). */
+  | "refused";
 
 /** Why an outgoing plaintext was dropped instead of sent. */
 export type SendDropReason =
@@ -410,6 +419,7 @@ const receiveDropReasons: readonly ReceiveDropReason[] = [
   "staleTimestamp",
   "handshakeReplay",
   "handshakeRate",
+  "refused",
 ];
 
 const sendDropReasons: readonly SendDropReason[] = [
@@ -453,6 +463,9 @@ export class SecureChannel {
   readonly #transport: Transport;
   readonly #randomBytes: (byteLength: number) => Uint8Array;
   readonly #limits: SecureChannelLimits;
+  readonly #guard: ReceiveGuard | undefined;
+  /** The guard's key for each session's peer: its node ID in hex, computed once. */
+  readonly #peerKeys = new WeakMap<Session, string>();
   /** Every session by our session ID, least recently used first (Map order). */
   readonly #sessionsById = new Map<string, SessionEntry>();
   /** The confirmed session each address's sends go to. */
@@ -481,6 +494,7 @@ export class SecureChannel {
     this.#clock = options.clock;
     this.#transport = options.transport;
     this.#randomBytes = options.randomBytes;
+    this.#guard = options.guard;
     const nowMs = this.#clock.nowMs();
     this.#handshakeTokens = this.#limits.handshakesAnsweredPerSecondMax;
     this.#handshakeTokensMs = nowMs;
@@ -563,6 +577,73 @@ export class SecureChannel {
    *   `undefined` otherwise (handshakes, keepalives, and drops, counted in `stats().dropped`).
    */
   receive(from: Address, datagram: Uint8Array): Received | undefined {
+    if (this.admit(from, datagram) === undefined) return undefined;
+    return this.receiveAdmitted(from, datagram);
+  }
+
+  /**
+   * The cheap first look at a datagram, before any crypto: its type, its session, the receive
+   * guard's limits and penalties. Junk and refused datagrams are dropped here and counted; the
+   * rest get a priority class for the receive queue.
+   *
+   * @param from The address it came from.
+   * @param datagram The bytes as received.
+   * @returns The class to queue it in, or `undefined` when it was dropped.
+   */
+  admit(from: Address, datagram: Uint8Array): ReceivePriority | undefined {
+    if (datagram.length > datagramBytesMax) return this.#junk(from, "oversize");
+    const type = packetTypeOf(datagram);
+    const guard = this.#guard;
+    switch (type) {
+      case "malformed":
+      case "protocol":
+      case "version":
+        return this.#junk(from, type);
+      case PacketType.init:
+        if (guard?.admit(from, "init") !== undefined) return this.#drop("refused");
+        return this.#currentByAddress.has(from)
+          ? ReceivePriority.knownHandshake
+          : ReceivePriority.strangerHandshake;
+      case PacketType.response:
+        if (guard?.admit(from, "response") !== undefined) return this.#drop("refused");
+        return ReceivePriority.reply;
+      case PacketType.data: {
+        if (datagram.length < DATA_OVERHEAD_BYTES) return this.#junk(from, "malformed");
+        const entry = this.#sessionsById.get(sessionIdKey(datagram, PACKET_HEADER_BYTES));
+        if (entry === undefined) {
+          this.#guard?.junk(from, unknownSessionPenaltyPoints);
+          return this.#drop("unknownSession");
+        }
+        if (guard?.admit(from, "data", this.#peerKey(entry.session)) !== undefined) {
+          return this.#drop("refused");
+        }
+        // We sent on this session and heard nothing since: this is likely the answer.
+        return entry.firstUnansweredMs !== undefined
+          ? ReceivePriority.reply
+          : ReceivePriority.knownPeer;
+      }
+      default:
+        return this.#junk(from, "malformed");
+    }
+  }
+
+  /**
+   * Processes a datagram {@link admit} let through: answers an INIT, finishes our handshake on a
+   * RESPONSE, opens a DATA packet.
+   *
+   * @param from The address it came from.
+   * @param datagram The bytes as received.
+   * @returns As {@link receive}.
+   */
+  receiveAdmitted(from: Address, datagram: Uint8Array): Received | undefined {
+    const forgedBefore = this.#stats.dropped.unauthenticated;
+    const received = this.#process(from, datagram);
+    // A DATA packet that failed its tag cost a decryption: its source pays for it.
+    if (this.#stats.dropped.unauthenticated > forgedBefore) this.#guard?.junk(from);
+    return received;
+  }
+
+  #process(from: Address, datagram: Uint8Array): Received | undefined {
     if (datagram.length > datagramBytesMax) return this.#drop("oversize");
     const type = packetTypeOf(datagram);
     const nowMs = this.#clock.nowMs();
@@ -969,6 +1050,21 @@ export class SecureChannel {
     const bytes = this.#randomBytes(byteLength);
     assert(bytes.length === byteLength, `the random source gave ${bytes.length} bytes`);
     return new Uint8Array(bytes);
+  }
+
+  #peerKey(session: Session): string {
+    let key = this.#peerKeys.get(session);
+    if (key === undefined) {
+      key = session.peerNodeId.toHex();
+      this.#peerKeys.set(session, key);
+    }
+    return key;
+  }
+
+  /** Drops a datagram that is not ours or not well formed, and tells the guard its source. */
+  #junk(from: Address, reason: ReceiveDropReason): undefined {
+    this.#guard?.junk(from);
+    return this.#drop(reason);
   }
 
   #drop(reason: ReceiveDropReason): undefined {

@@ -16,12 +16,17 @@
  * and sends to IPv4 addresses fail and are counted as send errors; a node that wants both
  * families there needs two transports.
  *
- * Socket buffer sizes are left at the system's defaults (on Linux `net.core.rmem_default`,
- * typically 208 KiB). Deno 2.9.6's `setRecvBufferSize` and `setSendBufferSize` never reach the
- * socket (no `setsockopt`): they only set the size of the buffer Deno allocates for each
- * received datagram, doubled. Asking for 4 MiB made every receive allocate 8 MiB and cut a
- * loopback echo from about 19,000 to 1,500 round trips a second, so they are not called. Real
- * sizing would need `setsockopt` through FFI on the socket's descriptor.
+ * The kernel's socket buffers are left at the system's defaults (on Linux
+ * `net.core.rmem_default`, typically 208 KiB); `/proc/net/udp`'s drop count for the socket is
+ * reported in {@link UdpTransportStats.kernelReceiveDrops}. Deno 2.9.6's `setRecvBufferSize` and
+ * `setSendBufferSize` never reach the socket (no `setsockopt`): they only set the size of the
+ * buffer Deno allocates for each received datagram, doubled. By default that buffer is 64 KiB,
+ * allocated for every datagram; {@link receiveBufferBytes} shrinks it to about 2.4 KiB, which
+ * more than halved the CPU time of each receive (30 to 13 µs on a loaded 2-core machine) and so
+ * doubled the datagrams a flooded node reads before the kernel drops them. A longer datagram is
+ * cut to the buffer's length, still over `datagramBytesMax`, so it is dropped as oversize as
+ * before. Real kernel buffer sizing would need `setsockopt` through FFI on the socket's
+ * descriptor, which node:dgram does not expose.
  *
  * Deno reports every send error other than "message too long" and "bad socket" as `UNKNOWN`,
  * so a send-error line cannot say whether the host was unreachable or the network down.
@@ -31,6 +36,7 @@
 
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { lookup } from "node:dns/promises";
+import { clearImmediate, setImmediate } from "node:timers";
 import { isIP } from "node:net";
 import { InvalidInputError, RhizomeError } from "../core/errors.ts";
 import { datagramBytesMax } from "../core/limits.ts";
@@ -39,6 +45,13 @@ import { describeOsError } from "../core/os_error.ts";
 import { type Address, ADDRESS_V6_BYTES, decodeAddress, encodeAddress } from "./address.ts";
 import type { Transport } from "./transport.ts";
 import { isHostName } from "./host_names.ts";
+import { readProcFile } from "./proc_file.ts";
+import {
+  type ReceivePriority,
+  receivePriorityCount,
+  ReceiveQueue,
+  receiveQueueDatagramsMax,
+} from "./receive_queue.ts";
 
 /** Where to listen. */
 export interface ListenAddress {
@@ -54,10 +67,29 @@ export interface ListenAddress {
  */
 export type UdpReceiver = (from: Address, bytes: Uint8Array) => void;
 
+/**
+ * Decides, cheaply and before any real work, what a datagram is worth: its priority class in the
+ * receive queue, or `undefined` to drop it at once (the classifier counts why).
+ */
+export type UdpClassifier = (from: Address, bytes: Uint8Array) => ReceivePriority | undefined;
+
 /** Options of {@link UdpTransport.bind}. */
 export interface UdpTransportOptions {
   /** Where send and receive problems are reported, at most one line per problem per 10 s. */
   log?: Log;
+  /**
+   * With a classifier, datagrams are read from the socket as fast as they come, classified, and
+   * queued in a bounded {@link ReceiveQueue}; the receiver gets them from the queue, highest
+   * class first, in slices of at most {@link receiveDrainSliceMs} so reading goes on between
+   * slices. Without one, each datagram goes to the receiver as it is read.
+   */
+  classify?: UdpClassifier;
+  /**
+   * Datagrams the receive queue holds.
+   *
+   * @default {@link receiveQueueDatagramsMax}
+   */
+  receiveQueueDatagramsMax?: number;
 }
 
 /** What a {@link UdpTransport} has done since it was bound. */
@@ -87,7 +119,39 @@ export interface UdpTransportStats {
   receiveErrors: number;
   /** Datagrams whose receiver threw (a bug above the transport; the error is logged). */
   receiverErrors: number;
+  /** Datagrams the classifier refused as they were read (why: in the classifier's counters). */
+  receivesRefused: number;
+  /**
+   * Datagrams shed from the full receive queue, by priority class (index 0 the highest, see
+   * {@link ReceivePriority}).
+   */
+  receivesShed: number[];
+  /** Datagrams in the receive queue now. */
+  receiveQueued: number;
+  /**
+   * Datagrams the kernel dropped because this socket's receive buffer was full, from the
+   * `drops` column of `/proc/net/udp` (or `udp6`) for this socket; `null` where that is not
+   * available (not Linux, no read permission). Counts since the socket was made.
+   */
+  kernelReceiveDrops: number | null;
+  /** Bytes waiting in this socket's kernel receive buffer now (`rx_queue`); `null` as above. */
+  kernelReceiveQueueBytes: number | null;
 }
+
+/**
+ * Longest one slice of draining the receive queue runs before it yields to the event loop, so
+ * the socket is read again at least this often under load: a datagram waits in the kernel at
+ * most about this long, and the kernel's buffer (208 KiB by default, about 1,500 datagrams)
+ * covers more than that at the flood rates one process can read.
+ */
+export const receiveDrainSliceMs = 5;
+
+/**
+ * What `setRecvBufferSize` is asked for: one byte more than the largest datagram we accept, so a
+ * longer one arrives cut but still too long, and is counted as oversize. Deno allocates twice
+ * this for each receive (see the module doc).
+ */
+export const receiveBufferBytes = datagramBytesMax + 1;
 
 /**
  * Sends handed to the socket and not yet finished. `node:dgram` queues sends without limit; when
@@ -257,7 +321,15 @@ export class UdpTransport implements Transport {
     sendsAfterClose: 0,
     receiveErrors: 0,
     receiverErrors: 0,
+    receivesRefused: 0,
+    receivesShed: new Array(receivePriorityCount).fill(0),
+    receiveQueued: 0,
+    kernelReceiveDrops: null,
+    kernelReceiveQueueBytes: null,
   };
+  readonly #classify: UdpClassifier | undefined;
+  readonly #queue: ReceiveQueue<{ from: Address; bytes: Uint8Array }> | undefined;
+  #drainTimer: ReturnType<typeof setImmediate> | undefined;
   readonly #sendErrorLog: ProblemLog;
   readonly #oversizeSendLog: ProblemLog;
   readonly #backlogLog: ProblemLog;
@@ -267,7 +339,12 @@ export class UdpTransport implements Transport {
   #sendsDrained: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(socket: Socket, receive: UdpReceiver, log: Log | undefined) {
+  private constructor(socket: Socket, receive: UdpReceiver, options: UdpTransportOptions) {
+    const log = options.log;
+    this.#classify = options.classify;
+    if (options.classify !== undefined) {
+      this.#queue = new ReceiveQueue(options.receiveQueueDatagramsMax ?? receiveQueueDatagramsMax);
+    }
     const bound = socket.address();
     // The operating system reports an IP address and a real port, so this is never undefined.
     this.address = canonicalUdpAddress(bound.address, bound.port) ??
@@ -343,7 +420,9 @@ export class UdpTransport implements Transport {
       await new Promise<void>((resolve) => socket.close(() => resolve()));
       throw bindError(shown, error);
     }
-    return new UdpTransport(socket, receive, options.log);
+    // Only the per-receive buffer in Deno 2.9 (see the module doc), not the kernel's SO_RCVBUF.
+    socket.setRecvBufferSize(receiveBufferBytes);
+    return new UdpTransport(socket, receive, options);
   }
 
   /**
@@ -410,8 +489,10 @@ export class UdpTransport implements Transport {
     this.#sendErrorLog.report({ to, reason });
   }
 
-  #onMessage = (message: Uint8Array, remote: RemoteInfo): void => {
+  #onMessage = (buffer: Uint8Array, remote: RemoteInfo): void => {
     const stats = this.#stats;
+    // node:dgram gives a Buffer, whose slice() is a view: a plain Uint8Array's copies.
+    const message = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     if (this.#closing !== undefined) return;
     if (message.length > datagramBytesMax) {
       stats.oversizeReceivesDropped++;
@@ -426,20 +507,60 @@ export class UdpTransport implements Transport {
       });
       return;
     }
-    // Deno hands each datagram up as a view of a fresh 64 KiB buffer; a receiver that keeps the
-    // bytes would keep all 64 KiB.
-    const bytes = new Uint8Array(message.length);
-    bytes.set(message);
     stats.datagramsReceived++;
-    stats.bytesReceived += bytes.length;
+    stats.bytesReceived += message.length;
+    // Deno hands each datagram up as a view of a fresh buffer (64 KiB before the first receive
+    // completes, 2.4 KiB after, see receiveBufferBytes); a receiver that keeps the bytes would
+    // keep the whole buffer, so what goes on is a copy. Refused datagrams are not copied:
+    // allocating one costs more than classifying it.
+    if (this.#queue === undefined) return this.#deliver(from, message.slice());
+    let priority: ReceivePriority | undefined;
+    try {
+      priority = this.#classify!(from, message);
+    } catch (error) {
+      stats.receiverErrors++;
+      this.#receiverErrorLog.report({ from, error });
+      return;
+    }
+    if (priority === undefined) {
+      stats.receivesRefused++;
+      return;
+    }
+    const bytes = message.slice();
+    const outcome = this.#queue.push(priority, { from, bytes });
+    if (outcome.shed !== undefined) stats.receivesShed[outcome.shed]++;
+    // setImmediate, not setTimeout(0): a timer waits a millisecond or more (2.4 ms on a loaded
+    // machine), which every datagram would add to its round trip; an immediate runs within
+    // tens of microseconds, after the socket has been read again.
+    this.#drainTimer ??= setImmediate(this.#drain);
+  };
+
+  /** One slice of the receive queue: highest class first, until empty or the slice is over. */
+  #drain = (): void => {
+    this.#drainTimer = undefined;
+    const queue = this.#queue!;
+    const endMs = performance.now() + receiveDrainSliceMs;
+    for (let count = 1; this.#closing === undefined; count++) {
+      const next = queue.shift();
+      if (next === undefined) return;
+      this.#deliver(next.from, next.bytes);
+      // Reading the clock costs more than most datagrams: every 16th is often enough.
+      if (count % 16 === 0 && performance.now() >= endMs) break;
+    }
+    if (queue.size > 0 && this.#closing === undefined) {
+      this.#drainTimer = setImmediate(this.#drain);
+    }
+  };
+
+  #deliver(from: Address, bytes: Uint8Array): void {
     try {
       this.#receive(from, bytes);
     } catch (error) {
       // node:dgram in Deno swallows what a message listener throws; say so rather than lose it.
-      stats.receiverErrors++;
+      this.#stats.receiverErrors++;
       this.#receiverErrorLog.report({ from, error });
     }
-  };
+  }
 
   /**
    * What this transport has done so far.
@@ -447,7 +568,14 @@ export class UdpTransport implements Transport {
    * @returns A copy of the counters.
    */
   stats(): UdpTransportStats {
-    return { ...this.#stats };
+    const kernel = readKernelReceiveCounters(this.address, this.#ipv4Only);
+    return {
+      ...this.#stats,
+      receivesShed: [...this.#stats.receivesShed],
+      receiveQueued: this.#queue?.size ?? 0,
+      kernelReceiveDrops: kernel?.drops ?? null,
+      kernelReceiveQueueBytes: kernel?.queueBytes ?? null,
+    };
   }
 
   /**
@@ -462,6 +590,7 @@ export class UdpTransport implements Transport {
   }
 
   async #close(): Promise<void> {
+    if (this.#drainTimer !== undefined) clearImmediate(this.#drainTimer);
     if (this.#sendsInFlight > 0) {
       await new Promise<void>((resolve) => this.#sendsDrained = resolve);
     }
@@ -493,4 +622,43 @@ async function resolveListenHost(
       { cause: error },
     );
   }
+}
+
+/**
+ * This socket's line in `/proc/net/udp` (IPv4 sockets) or `/proc/net/udp6` (IPv6 ones), matched
+ * by local address and port: the kernel's count of datagrams dropped because the receive buffer
+ * was full, and the bytes waiting in it. Linux only; `undefined` elsewhere or without read
+ * permission. The addresses there are 32-bit words in host order (little-endian assumed, as on
+ * every Linux machine Deno runs on). Read through libc (`proc_file.ts`), so it needs
+ * `--allow-ffi`, not `--allow-all`.
+ *
+ * @param address The socket's bound address, canonical.
+ * @param ipv4Socket Whether it is an IPv4 socket.
+ * @returns The counters, or `undefined` when not available.
+ */
+export function readKernelReceiveCounters(
+  address: Address,
+  ipv4Socket: boolean,
+): { drops: number; queueBytes: number } | undefined {
+  const wire = encodeAddress(address);
+  if (wire === undefined || Deno.build.os !== "linux") return undefined;
+  const hostBytes = wire.subarray(0, wire.length - 2);
+  let hostHex = "";
+  for (let word = 0; word < hostBytes.length; word += 4) {
+    for (let i = 3; i >= 0; i--) hostHex += hostBytes[word + i].toString(16).padStart(2, "0");
+  }
+  const port = (wire[wire.length - 2] << 8) | wire[wire.length - 1];
+  // A dual-stack IPv6 socket sees IPv4 peers, but its own line is in udp6.
+  const local = `${hostHex}:${port.toString(16).padStart(4, "0")}`.toUpperCase();
+  const table = readProcFile(ipv4Socket ? "/proc/net/udp" : "/proc/net/udp6");
+  if (table === undefined) return undefined;
+  for (const line of table.split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1] !== local || fields.length < 13) continue;
+    const queueBytes = parseInt(fields[4].split(":")[1] ?? "", 16);
+    const drops = Number(fields[12]);
+    if (!Number.isSafeInteger(drops) || !Number.isSafeInteger(queueBytes)) return undefined;
+    return { drops, queueBytes };
+  }
+  return undefined;
 }

@@ -50,6 +50,8 @@ import { DhtNode } from "../dht/node.ts";
 import type { Contact } from "../dht/types.ts";
 import type { Address } from "../net/address.ts";
 import { type HostResolver, resolveHostName } from "../net/host_names.ts";
+import { ReceiveGuard } from "../net/receive_guard.ts";
+import type { ReceivePriority } from "../net/receive_queue.ts";
 import { SecureChannel } from "../net/secure_channel.ts";
 import { StreamClient, StreamListener, type StreamPeer } from "../net/stream_transport.ts";
 import { canonicalUdpAddress, UdpTransport } from "../net/udp_transport.ts";
@@ -65,6 +67,7 @@ import { bootstrapAddresses, type BootstrapContact } from "./bootstrap_addresses
 import { createIdentity, readIdentity } from "./identity_file.ts";
 import { chooseNodeType, type NodeTypeChoice, shouldReclassify } from "./node_type.ts";
 import { readPeerFile, writePeerFile } from "./peer_file.ts";
+import { rejoinCheckIntervalMs, RejoinPolicy, rememberedContactsMax } from "./membership.ts";
 import { importSnapshotInto, type ImportSummary } from "./snapshot_import.ts";
 import { describeResources, measureResources } from "./resources.ts";
 import { join } from "node:path";
@@ -155,6 +158,10 @@ export class RhizomeNode {
   readonly #udp: UdpTransport;
   readonly #streams: StreamListener;
   readonly #channel: SecureChannel;
+  readonly #guard: ReceiveGuard;
+  readonly #rejoin: RejoinPolicy;
+  /** Set once the first join is done (or there was nobody to join): rejoins may start then. */
+  #joined = false;
   readonly #dht: DhtNode;
   readonly #network: DhtRecordNetwork;
   readonly #publisher: Publisher;
@@ -200,11 +207,18 @@ export class RhizomeNode {
     this.#streams = parts.streams;
     this.#choice = parts.choice;
     this.#contact = parts.contact;
+    this.#guard = new ReceiveGuard({
+      clock: parts.clock,
+      localRangesExempt: options.config.dht.local_ranges_exempt,
+      log: getLog("guard"),
+    });
+    this.#rejoin = new RejoinPolicy(parts.clock);
     this.#channel = new SecureChannel({
       identity: parts.identity.keyPair,
       clock: parts.clock,
       transport: parts.udp,
       randomBytes: cryptoRandomBytes,
+      guard: this.#guard,
     });
     const channel = this.#channel;
     this.#dht = new DhtNode({
@@ -280,6 +294,7 @@ export class RhizomeNode {
       opened.push(store);
       await keepDiskReserve(dataDir.path, log);
       let receive = (_from: Address, _bytes: Uint8Array) => {};
+      let classify = (_from: Address, _bytes: Uint8Array): ReceivePriority | undefined => undefined;
       const listen = parseHostPort(config.node.listen)!;
       let answerStream = (_peer: StreamPeer, _request: Uint8Array) =>
         Promise.reject<Uint8Array>(new Error("the node is starting"));
@@ -287,6 +302,7 @@ export class RhizomeNode {
         listen,
         identity,
         (from, bytes) => receive(from, bytes),
+        (from, bytes) => classify(from, bytes),
         (peer, request) => answerStream(peer, request),
       );
       opened.push(udp, streams);
@@ -307,6 +323,7 @@ export class RhizomeNode {
         contact,
       });
       receive = (from, bytes) => node.#receive(from, bytes);
+      classify = (from, bytes) => node.#stopping ? undefined : node.#channel.admit(from, bytes);
       answerStream = (peer, request) => node.#answerStream(peer, request);
       log.info("node {id} listening on {udp}; contact {contact}", {
         id: identity.nodeId.toHex(),
@@ -354,7 +371,8 @@ export class RhizomeNode {
 
   #receive(from: Address, datagram: Uint8Array): void {
     if (this.#stopping) return;
-    const received = this.#channel.receive(from, datagram);
+    // The transport's classifier ran SecureChannel.admit as the datagram was read.
+    const received = this.#channel.receiveAdmitted(from, datagram);
     if (received) this.#dht.receive(from, received.plaintext, received.peer);
     this.#schedule();
   }
@@ -407,6 +425,7 @@ export class RhizomeNode {
     every(peerSaveIntervalMs, () => this.#savePeers());
     if (this.#choice.source === "auto") every(reclassifyIntervalMs, () => this.#reclassify());
     every(seedAnnounceIntervalMs, () => this.#announceSeed());
+    every(rejoinCheckIntervalMs, () => Promise.resolve(this.#checkMembership()));
     this.#schedule();
   }
 
@@ -431,6 +450,7 @@ export class RhizomeNode {
       if (!contact.nodeId.equals(this.nodeId)) contacts.push({ uri, ...contact });
     }
     if (saved.length === 0 && contacts.length === 0) {
+      this.#joined = true;
       this.#log.info("no bootstrap contacts: starting a new network");
       this.#announceSeedInBackground();
       return;
@@ -488,6 +508,7 @@ export class RhizomeNode {
     this.#dht.bootstrap(addresses, (result) => {
       if (this.#stopping) return;
       if (result.ok) {
+        this.#joined = true;
         // The count is taken before the last replies are filed: `status` has the settled one.
         this.#log.info("joined the network through {seeds} bootstrap contacts", {
           seeds: addresses.length,
@@ -505,6 +526,56 @@ export class RhizomeNode {
   }
 
   // --- upkeep ---
+
+  /**
+   * Rejoins when the routing table has emptied or nobody answers (src/node/membership.ts):
+   * through the contacts it held last, the saved peers and the bootstrap contacts, with backoff.
+   */
+  #checkMembership(): void {
+    if (this.#stopping || !this.#joined) return;
+    const nearest = this.#dht.closestContacts(this.nodeId, rememberedContactsMax)
+      .map((contact) => contact.address);
+    if (!this.#rejoin.check(nearest, this.#dht.stats().rpc)) return;
+    this.#rejoinThrough().then((joined) => this.#rejoin.finished(joined), (error) => {
+      this.#log.warning("rejoining failed: {error}", { error: String(error) });
+      this.#rejoin.finished(false);
+    });
+  }
+
+  async #rejoinThrough(): Promise<boolean> {
+    const addresses = new Set(this.#rejoin.remembered);
+    const savedFile = await readPeerFile(join(this.#options.dataDir.path, PEER_FILE));
+    if (savedFile && !("problem" in savedFile)) {
+      const nearest = [...savedFile.contacts]
+        .sort((a, b) => a.id.compareDistance(b.id, this.nodeId))
+        .slice(0, savedContactsBootstrapMax);
+      for (const contact of nearest) addresses.add(contact.address);
+    }
+    const contacts: BootstrapContact[] = [];
+    for (const uri of this.#options.config.node.bootstrap) {
+      const contact = parseContactUri(uri);
+      if (!contact.nodeId.equals(this.nodeId)) contacts.push({ uri, ...contact });
+    }
+    const ipv4Only = !this.#udp.address.startsWith("[");
+    const found = await bootstrapAddresses(
+      contacts,
+      this.#options.resolveHost ?? resolveHostName,
+      ipv4Only,
+    );
+    for (const address of found.addresses) addresses.add(address);
+    if (addresses.size === 0 || this.#stopping) return false;
+    this.#log.warning(
+      "the routing table is empty or nobody answers; rejoining through {count} known contacts " +
+        "(attempt {attempt})",
+      { count: addresses.size, attempt: this.#rejoin.attempts },
+    );
+    const ok = await new Promise<boolean>((resolve) => {
+      this.#dht.bootstrap([...addresses], (result) => resolve(result.ok));
+      this.#schedule();
+    });
+    if (ok) this.#log.info("rejoined the network");
+    return ok;
+  }
 
   /**
    * A seed announces its contact in the global seeds index (ROADMAP §4.1), signed by its node
@@ -598,7 +669,7 @@ export class RhizomeNode {
 
   /**
    * The node's state, as plain JSON: identity, type, uptime, table size, and the counters of
-   * store, DHT, secure channel and UDP socket.
+   * store, DHT, secure channel, receive guard (`guard`), rejoins and UDP socket.
    *
    * @returns The report.
    */
@@ -616,6 +687,8 @@ export class RhizomeNode {
       store,
       dht: this.#dht.stats(),
       channel: this.#channel.stats(),
+      guard: this.#guard.stats(),
+      rejoins: this.#rejoin.attempts,
       udp: this.#udp.stats(),
       stream: this.#streams.stats(),
     }) as NodeStatus;
@@ -820,10 +893,11 @@ async function bindPorts(
   listen: { host: string; port: number },
   identity: Identity,
   receive: (from: Address, bytes: Uint8Array) => void,
+  classify: (from: Address, bytes: Uint8Array) => ReceivePriority | undefined,
   answer: (peer: StreamPeer, request: Uint8Array) => Promise<Uint8Array>,
 ): Promise<{ udp: UdpTransport; streams: StreamListener }> {
   for (let attempt = 1;; attempt++) {
-    const udp = await UdpTransport.bind(listen, receive, { log: getLog("udp") });
+    const udp = await UdpTransport.bind(listen, receive, { log: getLog("udp"), classify });
     const port = Number(udp.address.slice(udp.address.lastIndexOf(":") + 1));
     try {
       const streams = StreamListener.listen({ host: listen.host, port }, identity.keyPair, answer, {

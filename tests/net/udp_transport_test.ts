@@ -18,9 +18,12 @@ import type { Address } from "../../src/net/address.ts";
 import {
   bindError,
   canonicalUdpAddress,
+  readKernelReceiveCounters,
+  receiveBufferBytes,
   sendsInFlightMax,
   UdpTransport,
 } from "../../src/net/udp_transport.ts";
+import type { ReceivePriority } from "../../src/net/receive_queue.ts";
 
 /** Longest wait for a datagram on loopback; arrivals take well under a millisecond. */
 const WAIT_MS_MAX = 2_000;
@@ -153,7 +156,12 @@ async function exchangeBothWays(host: string, addressPattern: RegExp): Promise<v
     assert.deepEqual(b.arrivals, [{ from: a.transport.address, bytes: new Uint8Array([1, 2, 3]) }]);
     assert.deepEqual(a.arrivals, [{ from: b.transport.address, bytes: new Uint8Array([4, 5]) }]);
     await waitUntil(() => a.transport.stats().datagramsSent === 1, "a's send to complete");
-    assert.deepEqual(a.transport.stats(), {
+    const { kernelReceiveDrops, kernelReceiveQueueBytes, ...counters } = a.transport.stats();
+    // Read from /proc/net/udp on Linux: nothing dropped, nothing waiting.
+    const kernel = Deno.build.os === "linux" ? 0 : null;
+    assert.equal(kernelReceiveDrops, kernel);
+    assert.equal(kernelReceiveQueueBytes, kernel);
+    assert.deepEqual(counters, {
       datagramsSent: 1,
       bytesSent: 3,
       datagramsReceived: 1,
@@ -165,6 +173,9 @@ async function exchangeBothWays(host: string, addressPattern: RegExp): Promise<v
       sendsAfterClose: 0,
       receiveErrors: 0,
       receiverErrors: 0,
+      receivesRefused: 0,
+      receivesShed: [0, 0, 0, 0],
+      receiveQueued: 0,
     });
   } finally {
     await a.transport.close();
@@ -550,5 +561,65 @@ Deno.test("sender addresses come out canonical", () => {
   ];
   for (const [host, port, expected] of cases) {
     assert.equal(canonicalUdpAddress(host, port), expected, `${host} ${port}`);
+  }
+});
+
+Deno.test("with a classifier, refused datagrams are counted and the rest delivered", async () => {
+  const arrivals: Arrival[] = [];
+  // The first byte says the class; 9 is refused.
+  const transport = await UdpTransport.bind(
+    { host: "127.0.0.1", port: 0 },
+    (from, bytes) => arrivals.push({ from, bytes }),
+    { classify: (_from, bytes) => bytes[0] === 9 ? undefined : bytes[0] as ReceivePriority },
+  );
+  const sender = await listening();
+  try {
+    for (const first of [3, 9, 0, 2, 9, 1]) {
+      sender.transport.send(transport.address, new Uint8Array([first, 42]));
+    }
+    await waitUntil(() => arrivals.length === 4, "the four admitted datagrams");
+    assert.deepEqual(arrivals.map((arrival) => arrival.bytes[0]).sort(), [0, 1, 2, 3]);
+    const stats = transport.stats();
+    assert.equal(stats.receivesRefused, 2);
+    assert.equal(stats.datagramsReceived, 6);
+    assert.deepEqual(stats.receivesShed, [0, 0, 0, 0]);
+    assert.equal(stats.receiveQueued, 0);
+  } finally {
+    await transport.close();
+    await sender.transport.close();
+  }
+});
+
+Deno.test({
+  name: "readKernelReceiveCounters() finds a bound socket in /proc/net/udp and no other",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const { transport } = await listening();
+    try {
+      assert.deepEqual(readKernelReceiveCounters(transport.address, true), {
+        drops: 0,
+        queueBytes: 0,
+      });
+      assert.equal(readKernelReceiveCounters("192.0.2.1:9", true), undefined);
+      assert.equal(readKernelReceiveCounters("not an address", true), undefined);
+    } finally {
+      await transport.close();
+    }
+  },
+});
+
+Deno.test("the kernel's receive buffer is not shrunk: a burst of 50 datagrams all arrive", async () => {
+  // setRecvBufferSize(receiveBufferBytes) only sizes Deno's per-receive buffer; were it ever to
+  // set SO_RCVBUF instead, a 2.4 KiB kernel buffer would hold two of these and drop the rest.
+  const receiver = await listening();
+  const raw = await rawSocket("udp4", "127.0.0.1");
+  try {
+    const port = Number(receiver.transport.address.split(":")[1]);
+    for (let i = 0; i < 50; i++) raw.send(new Uint8Array(200).fill(i), port, "127.0.0.1");
+    await waitUntil(() => receiver.arrivals.length === 50, "all 50 datagrams");
+    assert.equal(receiveBufferBytes, datagramBytesMax + 1);
+  } finally {
+    await receiver.transport.close();
+    await closeRaw(raw);
   }
 });

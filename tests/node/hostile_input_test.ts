@@ -2,7 +2,9 @@
  * A real node under hostile input: random bytes, truncated and oversize datagrams, replays of
  * datagrams captured from a real session, a forged handshake signature, and DHT messages under a
  * forged node ID sent through a valid session. Everything is dropped and counted by reason, and
- * the node keeps serving its peer and its control API throughout.
+ * the node keeps serving its peer and its control API throughout. The source of the random bytes
+ * is graylisted by the receive guard once it has sent 100 of them; the replays come from another
+ * source, so they reach the replay window.
  */
 
 import assert from "node:assert/strict";
@@ -26,6 +28,8 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
     const nodes: NodeProcess[] = [];
     const raw = createSocket("udp4");
     await new Promise<void>((resolve) => raw.bind(0, "127.0.0.1", resolve));
+    const replayer = createSocket("udp4");
+    await new Promise<void>((resolve) => replayer.bind(0, "127.0.0.1", resolve));
     let attacker: UdpTransport | undefined;
     try {
       nodes.push(await startNode(nodeDir(root, 0)));
@@ -36,6 +40,8 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
       const [host, port] = [targetAddress.split(":")[0], Number(targetAddress.split(":")[1])];
       const sendRaw = (bytes: Uint8Array) =>
         new Promise<void>((resolve) => raw.send(bytes, port, host, () => resolve()));
+      const replay = (bytes: Uint8Array) =>
+        new Promise<void>((resolve) => replayer.send(bytes, port, host, () => resolve()));
 
       // A peer with a real identity and session, whose every datagram is captured.
       const identity = generateEd25519KeyPair();
@@ -82,12 +88,12 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
         // and datagrams the kernel drops are never seen, let alone counted.
         if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      for (const packet of sessionPackets) await sendRaw(packet); // replays
-      for (const packet of sessionPackets) await sendRaw(packet.subarray(0, packet.length - 5));
-      await sendRaw(new Uint8Array(1500)); // oversize
+      for (const packet of sessionPackets) await replay(packet);
+      for (const packet of sessionPackets) await replay(packet.subarray(0, packet.length - 5));
+      await replay(new Uint8Array(1500)); // oversize
       const forgedInit = init.slice();
       forgedInit[forgedInit.length - 1] ^= 1;
-      await sendRaw(forgedInit);
+      await replay(forgedInit);
       // Through the valid session, messages claiming to come from the peer node.
       for (let tx = 10; tx < 20; tx++) {
         channel.send(targetAddress, undefined, ping(NodeId.fromHex(peer.nodeId), tx));
@@ -106,7 +112,13 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
       }, 10_000);
       const status = await api.status();
       const dropped = (status.channel as { dropped: Record<string, number> }).dropped;
-      assert.ok(dropped.protocol + dropped.malformed + dropped.version >= 150, "random bytes");
+      // Random bytes: junk until their source is graylisted, refused unread after.
+      assert.ok(
+        dropped.protocol + dropped.malformed + dropped.version + dropped.refused >= 190,
+        "random bytes",
+      );
+      const guard = status.guard as { penalties: { graylistings: number } };
+      assert.ok(guard.penalties.graylistings >= 1, "the source of random bytes is graylisted");
       // A truncated copy of a packet already seen is stopped by the replay window before its tag.
       assert.ok(
         dropped.unauthenticated + dropped.malformed + dropped.replay >= 2 * sessionPackets.length,
@@ -130,6 +142,7 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
     } finally {
       await attacker?.close();
       await new Promise<void>((resolve) => raw.close(() => resolve()));
+      await new Promise<void>((resolve) => replayer.close(() => resolve()));
       await Promise.all(nodes.map((node) => killNode(node)));
     }
   });
