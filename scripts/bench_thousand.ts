@@ -18,9 +18,10 @@
  * - `lookups`: success rate, p50/p99 latency;
  * - `memory`: RSS of the process after joining, and per node (RSS growth over the empty process,
  *   divided by N);
- * - `channel` and `rpc`: the nodes' counters summed (handshakes started, completed, abandoned,
- *   INITs resent, responses resent from the cache, rekeys; requests resent, timed out);
- * - `event_loop_lag_ms`: the largest lag of the shared event loop seen while joining.
+ * - `channel`, `rpc` and `probe`: the nodes' counters summed (handshakes started, completed,
+ *   abandoned, INITs resent, RESPONSEs resent from the cache, rekeys; requests resent, timed out,
+ *   held while the node's own receive queue was behind; receive-queue probes and the longest
+ *   one's wait, the deepest local queue seen).
  *
  * Usage: deno task bench:thousand [--nodes 1000] [--bootstraps 4] [--lookups 1000]
  *   [--concurrency 16] [--join-timeout-s 120] [--lift-limits]
@@ -39,10 +40,10 @@ import { NodeId } from "../src/core/node_id.ts";
 import { SystemClock } from "../src/core/system_clock.ts";
 import { DhtNode } from "../src/dht/node.ts";
 import type { Address } from "../src/net/address.ts";
-import { LoopLagMonitor } from "../src/node/loop_lag.ts";
 import { SecureChannel, type SecureChannelStats } from "../src/net/secure_channel.ts";
 import { UdpTransport } from "../src/net/udp_transport.ts";
 import { cryptoRandomBytes, CryptoRng } from "../src/node/crypto_rng.ts";
+import { ReceiveProbe } from "../src/node/receive_probe.ts";
 import { MemoryValueStore } from "../src/store/memory_value_store.ts";
 
 /** Longest the core sleeps when nothing is due, as in `RhizomeNode`. */
@@ -57,6 +58,7 @@ class BenchNode {
   readonly udp: UdpTransport;
   readonly channel: SecureChannel;
   readonly dht: DhtNode;
+  readonly probe: ReceiveProbe;
   readonly #clock: SystemClock;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #wakeAtMs = Infinity;
@@ -67,19 +69,18 @@ class BenchNode {
     udp: UdpTransport,
     channel: SecureChannel,
     dht: DhtNode,
+    probe: ReceiveProbe,
     clock: SystemClock,
   ) {
     this.nodeId = nodeId;
     this.udp = udp;
     this.channel = channel;
     this.dht = dht;
+    this.probe = probe;
     this.#clock = clock;
   }
 
-  static async start(
-    settings: ReturnType<typeof benchSettings>,
-    lag: LoopLagMonitor,
-  ): Promise<BenchNode> {
+  static async start(settings: ReturnType<typeof benchSettings>): Promise<BenchNode> {
     const keyPair = generateEd25519KeyPair();
     const nodeId = NodeId.fromPublicKey(keyPair.publicKey);
     const clock = new SystemClock();
@@ -88,12 +89,18 @@ class BenchNode {
       { host: "127.0.0.1", port: 0 },
       (from, bytes) => receive(from, bytes),
     );
+    const probe = new ReceiveProbe(
+      (bytes) => udp.send(udp.address, bytes),
+      () => clock.nowMs(),
+      cryptoRandomBytes,
+    );
+    const localQueueClearedMs = () => probe.clearedMs();
     const channel = new SecureChannel({
       identity: keyPair,
       clock,
       transport: udp,
       randomBytes: cryptoRandomBytes,
-      localDelayMs: () => lag.lagMs(),
+      localQueueClearedMs,
     });
     const dht = new DhtNode({
       nodeId,
@@ -103,9 +110,9 @@ class BenchNode {
       store: new MemoryValueStore(),
       rng: new CryptoRng(),
       settings,
-      localDelayMs: () => lag.lagMs(),
+      localQueueClearedMs,
     });
-    const node = new BenchNode(nodeId, udp, channel, dht, clock);
+    const node = new BenchNode(nodeId, udp, channel, dht, probe, clock);
     receive = (from, bytes) => node.#receive(from, bytes);
     node.schedule();
     return node;
@@ -113,6 +120,7 @@ class BenchNode {
 
   #receive(from: Address, datagram: Uint8Array): void {
     if (this.#stopped) return;
+    if (this.probe.take(datagram)) return this.schedule();
     const received = this.channel.receive(from, datagram);
     if (received) this.dht.receive(from, received.plaintext, received.peer);
     this.schedule();
@@ -213,6 +221,7 @@ function sumChannelStats(nodes: readonly BenchNode[]) {
     handshakes_abandoned: 0,
     handshake_retries: 0,
     handshake_responses_resent: 0,
+    handshake_retries_held: 0,
     rekeys: 0,
     sessions_suspected: 0,
     sessions: 0,
@@ -227,6 +236,7 @@ function sumChannelStats(nodes: readonly BenchNode[]) {
     sum.handshakes_abandoned += stats.handshakesAbandoned;
     sum.handshake_retries += stats.handshakeRetries;
     sum.handshake_responses_resent += stats.handshakeResponsesResent;
+    sum.handshake_retries_held += stats.handshakeRetriesPostponed;
     sum.rekeys += stats.rekeys;
     sum.sessions_suspected += stats.sessionsSuspected;
     sum.sessions += stats.sessions;
@@ -240,12 +250,33 @@ function sumChannelStats(nodes: readonly BenchNode[]) {
   return sum;
 }
 
+function sumProbeStats(nodes: readonly BenchNode[]) {
+  const sum = { sent: 0, returned: 0, lost: 0, delay_ms_max: 0 };
+  for (const node of nodes) {
+    const stats = node.probe.stats();
+    sum.sent += stats.sent;
+    sum.returned += stats.returned;
+    sum.lost += stats.lost;
+    sum.delay_ms_max = Math.max(sum.delay_ms_max, Math.round(stats.delayMsMax));
+  }
+  return sum;
+}
+
 function sumRpcStats(nodes: readonly BenchNode[]) {
-  const sum = { sent: 0, retries: 0, timeouts: 0, replies: 0, unmatched: 0, rate_limited: 0 };
+  const sum = {
+    sent: 0,
+    retries: 0,
+    held: 0,
+    timeouts: 0,
+    replies: 0,
+    unmatched: 0,
+    rate_limited: 0,
+  };
   for (const node of nodes) {
     const stats = node.dht.stats();
     sum.sent += stats.rpc.sent;
     sum.retries += stats.rpc.retries;
+    sum.held += stats.rpc.postponed;
     sum.timeouts += stats.rpc.timeouts;
     sum.replies += stats.rpc.replies;
     sum.unmatched += stats.rpc.unmatched;
@@ -281,12 +312,11 @@ async function main(): Promise<number> {
   const joinTimeoutMs = count("join-timeout-s", 1, 3600) * 1000;
   const settings = benchSettings(values["lift-limits"]);
 
-  const lag = new LoopLagMonitor();
   const rssEmpty = rssBytes();
   const nodes: BenchNode[] = [];
   try {
     progress(`starting ${nodeCount} nodes`);
-    for (let i = 0; i < nodeCount; i++) nodes.push(await BenchNode.start(settings, lag));
+    for (let i = 0; i < nodeCount; i++) nodes.push(await BenchNode.start(settings));
     const bootstraps = nodes.slice(0, bootstrapCount);
     const seedsOfFirst = [bootstraps[0].udp.address];
     for (const node of bootstraps.slice(1)) {
@@ -296,8 +326,6 @@ async function main(): Promise<number> {
     }
     const seeds = bootstraps.map((node) => node.udp.address);
     progress(`${bootstrapCount} bootstraps up; ${nodeCount - bootstrapCount} nodes join at once`);
-    let lagMaxMs = 0;
-    const lagWatch = setInterval(() => lagMaxMs = Math.max(lagMaxMs, lag.lagMs()), 100);
     const joinStartMs = performance.now();
     const joinDeadlineMs = Date.now() + joinTimeoutMs;
     const joinTimes: number[] = [];
@@ -310,12 +338,12 @@ async function main(): Promise<number> {
       }
     }));
     clearInterval(report);
-    clearInterval(lagWatch);
     const joinEndS = (performance.now() - joinStartMs) / 1000;
     joinTimes.sort((a, b) => a - b);
     const rssJoined = rssBytes();
     const channelAfterJoin = sumChannelStats(nodes);
     const rpcAfterJoin = sumRpcStats(nodes);
+    const probeAfterJoin = sumProbeStats(nodes);
     progress(`${joined}/${nodeCount} joined in ${joinEndS.toFixed(1)} s; ${lookupCount} lookups`);
 
     const latencies: number[] = [];
@@ -345,9 +373,9 @@ async function main(): Promise<number> {
         all_joined_s: joined === nodeCount ? round(joinEndS) : null,
         node_join_p50_s: round(percentile(joinTimes, 50)! / 1000),
         node_join_p99_s: round(percentile(joinTimes, 99)! / 1000),
-        event_loop_lag_max_ms: Math.round(lagMaxMs),
         channel: channelAfterJoin,
         rpc: rpcAfterJoin,
+        probe: probeAfterJoin,
       },
       lookups: {
         count: lookupCount,
@@ -363,11 +391,11 @@ async function main(): Promise<number> {
       },
       channel: sumChannelStats(nodes),
       rpc: sumRpcStats(nodes),
+      probe: sumProbeStats(nodes),
     };
     console.log(JSON.stringify(result, null, 2));
     return 0;
   } finally {
-    lag.stop();
     await Promise.all(nodes.map((node) => node.stop()));
   }
 }
