@@ -331,12 +331,14 @@ async function main(): Promise<number> {
     const joinTimes: number[] = [];
     let joined = bootstrapCount;
     const report = setInterval(() => progress(`${joined}/${nodeCount} joined`), 5000);
-    await Promise.all(nodes.slice(bootstrapCount).map(async (node) => {
-      if (await join(node, seeds, joinDeadlineMs)) {
-        joinTimes.push(performance.now() - joinStartMs);
-        joined++;
-      }
-    }));
+    await Promise.all(
+      nodes.slice(bootstrapCount).map(async (node) => {
+        if (await join(node, seeds, joinDeadlineMs)) {
+          joinTimes.push(performance.now() - joinStartMs);
+          joined++;
+        }
+      }),
+    );
     clearInterval(report);
     const joinEndS = (performance.now() - joinStartMs) / 1000;
     joinTimes.sort((a, b) => a - b);

@@ -66,6 +66,7 @@ import { chooseNodeType, type NodeTypeChoice, shouldReclassify } from "./node_ty
 import { readPeerFile, writePeerFile } from "./peer_file.ts";
 import { importSnapshotInto, type ImportSummary } from "./snapshot_import.ts";
 import { describeResources, measureResources } from "./resources.ts";
+import { probeAddress, ReceiveProbe } from "./receive_probe.ts";
 import { join } from "node:path";
 
 /**
@@ -154,6 +155,8 @@ export class RhizomeNode {
   readonly #udp: UdpTransport;
   readonly #streams: StreamListener;
   readonly #channel: SecureChannel;
+  /** Tells the RPC layer and the channel when our own receive queue has been handled. */
+  readonly #probe: ReceiveProbe;
   readonly #dht: DhtNode;
   readonly #network: DhtRecordNetwork;
   readonly #publisher: Publisher;
@@ -199,11 +202,18 @@ export class RhizomeNode {
     this.#streams = parts.streams;
     this.#choice = parts.choice;
     this.#contact = parts.contact;
+    this.#probe = new ReceiveProbe(
+      (bytes) => parts.udp.send(probeAddress(parts.udp.address), bytes),
+      () => parts.clock.nowMs(),
+      cryptoRandomBytes,
+    );
+    const localQueueClearedMs = () => this.#probe.clearedMs();
     this.#channel = new SecureChannel({
       identity: parts.identity.keyPair,
       clock: parts.clock,
       transport: parts.udp,
       randomBytes: cryptoRandomBytes,
+      localQueueClearedMs,
     });
     const channel = this.#channel;
     this.#dht = new DhtNode({
@@ -217,6 +227,7 @@ export class RhizomeNode {
       rng: new CryptoRng(),
       settings: { dht: options.config.dht, profile: options.config.profiles[parts.choice.type] },
       log: getLog("dht"),
+      localQueueClearedMs,
       // Large values go over TCP to the peer's stream listener, on the port of its UDP address.
       streams: {
         request: (to, expectedId, message, done) => {
@@ -350,6 +361,7 @@ export class RhizomeNode {
 
   #receive(from: Address, datagram: Uint8Array): void {
     if (this.#stopping) return;
+    if (this.#probe.take(datagram)) return this.#schedule();
     const received = this.#channel.receive(from, datagram);
     if (received) this.#dht.receive(from, received.plaintext, received.peer);
     this.#schedule();
@@ -612,6 +624,7 @@ export class RhizomeNode {
       store,
       dht: this.#dht.stats(),
       channel: this.#channel.stats(),
+      receive_probe: this.#probe.stats(),
       udp: this.#udp.stats(),
       stream: this.#streams.stats(),
     }) as NodeStatus;

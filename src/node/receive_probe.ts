@@ -18,6 +18,7 @@
  */
 
 import { bytesEqual } from "../core/bytes.ts";
+import type { Address } from "../net/address.ts";
 
 /**
  * Longest a probe may stay out before it is taken for lost (a full socket buffer drops it like
@@ -29,6 +30,21 @@ export const probeLostMs = 5_000;
 
 /** Random bytes that mark this node's probes: an outsider cannot forge one (2^-128). */
 const probeTokenBytes = 16;
+
+/**
+ * Where a socket reaches itself: its bound address, with a wildcard host (`0.0.0.0`, `[::]`)
+ * replaced by loopback of the same family.
+ *
+ * @param bound The socket's bound address, as `UdpTransport.address` gives it.
+ * @returns The address to send probes to.
+ */
+export function probeAddress(bound: Address): Address {
+  const portAt = bound.lastIndexOf(":");
+  const host = bound.slice(0, portAt);
+  if (host === "0.0.0.0") return `127.0.0.1${bound.slice(portAt)}`;
+  if (host === "[::]") return `[::1]${bound.slice(portAt)}`;
+  return bound;
+}
 
 /** Counters, for status and benchmarks. */
 export interface ReceiveProbeStats {
