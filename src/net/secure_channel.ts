@@ -806,8 +806,11 @@ export class SecureChannel {
 
   #isUnanswered(entry: SessionEntry, nowMs: number): boolean {
     // firstUnansweredMs is set only by sends that expect an answer: see #seal.
-    return entry.firstUnansweredMs !== undefined &&
-      nowMs - entry.firstUnansweredMs >= this.#limits.sessionUnansweredMs;
+    if (entry.firstUnansweredMs === undefined) return false;
+    const silentUntilMs = entry.firstUnansweredMs + this.#limits.sessionUnansweredMs;
+    if (nowMs < silentUntilMs) return false;
+    // The answer may be waiting in our own socket: suspect only once that has been handled.
+    return this.#localQueueClearedMs === undefined || this.#localQueueClearedMs() >= silentUntilMs;
   }
 
   #enqueue(

@@ -326,6 +326,21 @@ Deno.test("SecureChannel suspects a session whose questions go unanswered", () =
   assert.equal(bob.channel.stats().sessionsSuspected, 1);
 });
 
+Deno.test("SecureChannel suspects a session only once its own receive queue is handled", () => {
+  let clearedMs = -Infinity;
+  const net = new Net();
+  const alice = net.add(A, 1, {}, () => clearedMs);
+  const bob = net.add(B, 2);
+  alice.channel.send(B, bob.nodeId, utf8Encode("hello"));
+  net.flush();
+  net.clock.advanceBy(secureChannelLimitsDefault.sessionUnansweredMs);
+  assert.equal(alice.channel.send(B, bob.nodeId, utf8Encode("queued here?")), "sent");
+  assert.equal(alice.channel.stats().sessionsSuspected, 0, "bob's answer may be in our socket");
+  clearedMs = net.clock.nowMs();
+  assert.equal(alice.channel.send(B, bob.nodeId, utf8Encode("still there?")), "queued");
+  assert.equal(alice.channel.stats().sessionsSuspected, 1);
+});
+
 Deno.test("SecureChannel refuses a responder whose key does not give the expected node ID", () => {
   const net = new Net();
   const alice = net.add(A, 1, { handshakeAttemptsMax: 2 });
