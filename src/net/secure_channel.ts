@@ -11,10 +11,18 @@
  * Sessions rotate: after {@link sessionRekeyPackets} packets or {@link sessionRekeyMs}, the next
  * send starts a new handshake while the old session keeps carrying traffic, until
  * {@link sessionRejectPackets} or {@link sessionRejectMs} retire it for good. A session whose
- * sends went unanswered for {@link sessionUnansweredMs} is suspect (the peer may have restarted):
- * sends wait behind a new handshake instead. A responder's new
+ * sends that expect an answer went unanswered for {@link sessionUnansweredMs} is suspect (the
+ * peer may have restarted): sends wait behind a new handshake instead. Replies (sends soon after
+ * a packet opened) expect none, so the answering side of a conversation keeps its session as long
+ * as it is used. A responder's new
  * session is used for sending only after the initiator's first DATA packet on it proves the
  * initiator holds its keys (an empty DATA packet, a keepalive, does that when nothing is queued).
+ *
+ * Under load nothing is resent for nothing: an unanswered INIT is resent unchanged after doubling
+ * waits, so a late RESPONSE to any copy finishes the handshake, and the responder answers copies
+ * from a cache without new public-key work; and when the driver says how far its own receive
+ * queue has been handled (`localQueueClearedMs`), resends and suspicion wait until an answer can
+ * no longer be sitting in our own socket.
  *
  * Hostile input never throws: `receive` returns `undefined` and counts the reason in
  * `stats().dropped`. Every table and queue has a named ceiling with a decided behaviour.
