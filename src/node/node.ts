@@ -7,6 +7,8 @@
  *   {@link DhtNode.receive} with the peer's proven node ID; the DHT's sends go back through the
  *   channel;
  * - one timer wakes the core at `min(dht.nextWakeupMs(), channel.nextWakeupMs())`;
+ * - a {@link ReceiveProbe} tells the DHT's timeouts and the channel's INIT resends when our own
+ *   receive queue has been handled, so a reply waiting in our socket is not taken for lost;
  * - the store's expiry sweep, the routing-table save and the resource check run on their own
  *   periods;
  * - `stop()` fails what is in flight, saves the routing table and closes socket, store and lock
@@ -606,7 +608,7 @@ export class RhizomeNode {
 
   /**
    * The node's state, as plain JSON: identity, type, uptime, table size, and the counters of
-   * store, DHT, secure channel and UDP socket.
+   * store, DHT, secure channel, UDP socket and receive-queue probe (`receive_probe`).
    *
    * @returns The report.
    */

@@ -12,7 +12,8 @@
  * queue in order, so once it comes back every datagram that arrived before it was sent has been
  * handled: {@link ReceiveProbe.clearedMs} is then its send time. The RPC layer and the secure
  * channel decide a timeout only once the queue is cleared past the deadline (bounded; see
- * `RpcOptions.localQueueClearedMs`). Probes go only when a deadline asks, one at a time.
+ * `RpcOptions.localQueueClearedMs`). Probes go only when a deadline asks: one at a time, or one
+ * more every {@link probeLostMs} while the queue is that far behind.
  *
  * @module
  */
@@ -21,12 +22,19 @@ import { bytesEqual } from "../core/bytes.ts";
 import type { Address } from "../net/address.ts";
 
 /**
- * Longest a probe may stay out before it is taken for lost (a full socket buffer drops it like
- * any datagram) and the next question sends another. Five seconds is above any timeout the
- * probe delays (`rpc_timeout_ms_max`, 4 s), so a lost probe never holds a decision longer than
- * the callers' own bound does.
+ * How long a probe may stay out before the next question sends another beside it (a full socket
+ * buffer drops probes like any datagram). Five seconds is above any timeout the probe delays
+ * (`rpc_timeout_ms_max`, 4 s), so a lost probe never holds a decision longer than the callers'
+ * own bound does.
  */
 export const probeLostMs = 5_000;
+
+/**
+ * Probes out at once. A late one still proves how far the queue was handled when it returns, so a
+ * few are kept; at the limit the oldest is given up (`lost`). Sockets keep order, so when a probe
+ * returns, every older one still out was dropped and is given up too.
+ */
+export const probesOutstandingMax = 4;
 
 /** Random bytes that mark this node's probes: an outsider cannot forge one (2^-128). */
 const probeTokenBytes = 16;
@@ -52,7 +60,7 @@ export interface ReceiveProbeStats {
   sent: number;
   /** Probes that came back. */
   returned: number;
-  /** Probes given up after {@link probeLostMs}. */
+  /** Probes given up: dropped (a newer one came back first) or pushed out by newer ones. */
   lost: number;
   /** The longest a returned probe waited, in ms: the deepest local queue seen. */
   delayMsMax: number;
@@ -64,7 +72,9 @@ export class ReceiveProbe {
   readonly #nowMs: () => number;
   readonly #token: Uint8Array;
   #sequence = 0;
-  #outstanding: { sequence: number; sentMs: number } | undefined;
+  /** Send times of the probes out, by sequence number, oldest first. */
+  readonly #outstanding = new Map<number, number>();
+  #lastSentMs = -Infinity;
   #clearedMs = -Infinity;
   readonly #stats: ReceiveProbeStats = { sent: 0, returned: 0, lost: 0, delayMsMax: 0 };
 
@@ -93,16 +103,17 @@ export class ReceiveProbe {
    */
   clearedMs(): number {
     const nowMs = this.#nowMs();
-    if (this.#outstanding !== undefined && nowMs - this.#outstanding.sentMs >= probeLostMs) {
-      this.#outstanding = undefined;
-      this.#stats.lost++;
-    }
-    if (this.#outstanding === undefined) {
-      const sequence = ++this.#sequence >>> 0;
-      this.#outstanding = { sequence, sentMs: nowMs };
+    if (this.#outstanding.size === 0 || nowMs - this.#lastSentMs >= probeLostMs) {
+      if (this.#outstanding.size >= probesOutstandingMax) {
+        this.#outstanding.delete(this.#outstanding.keys().next().value!);
+        this.#stats.lost++;
+      }
+      this.#sequence = (this.#sequence + 1) >>> 0;
+      this.#outstanding.set(this.#sequence, nowMs);
+      this.#lastSentMs = nowMs;
       const bytes = new Uint8Array(probeTokenBytes + 4);
       bytes.set(this.#token);
-      new DataView(bytes.buffer).setUint32(probeTokenBytes, sequence);
+      new DataView(bytes.buffer).setUint32(probeTokenBytes, this.#sequence);
       this.#stats.sent++;
       this.#send(bytes);
     }
@@ -119,14 +130,17 @@ export class ReceiveProbe {
     if (bytes.length !== probeTokenBytes + 4) return false;
     if (!bytesEqual(bytes.subarray(0, probeTokenBytes), this.#token)) return false;
     const sequence = new DataView(bytes.buffer, bytes.byteOffset).getUint32(probeTokenBytes);
-    const outstanding = this.#outstanding;
-    if (outstanding !== undefined && outstanding.sequence === sequence) {
-      const nowMs = this.#nowMs();
-      this.#clearedMs = Math.max(this.#clearedMs, outstanding.sentMs);
-      this.#stats.returned++;
-      this.#stats.delayMsMax = Math.max(this.#stats.delayMsMax, nowMs - outstanding.sentMs);
-      this.#outstanding = undefined;
+    const sentMs = this.#outstanding.get(sequence);
+    if (sentMs === undefined) return true;
+    for (const [older] of this.#outstanding) {
+      if (older === sequence) break;
+      this.#outstanding.delete(older);
+      this.#stats.lost++;
     }
+    this.#outstanding.delete(sequence);
+    this.#clearedMs = Math.max(this.#clearedMs, sentMs);
+    this.#stats.returned++;
+    this.#stats.delayMsMax = Math.max(this.#stats.delayMsMax, this.#nowMs() - sentMs);
     return true;
   }
 
