@@ -7,14 +7,15 @@
  * shows how the stack behaves when its own event loop is the bottleneck: replies wait in the
  * sockets' queues while timers fire.
  *
- * The first `--bootstraps` nodes form the network; every other node then joins at once through
- * all of them (a failed join is retried after 1 s, doubling, as a node does). Once all have
+ * The first `--bootstraps` nodes form the network; every other node then joins through all of
+ * them, all at once or `--join-rate` nodes a second (a failed join is retried after 1 s,
+ * doubling, as a node does). Once all have
  * joined (or `--join-timeout-s` passed), `--lookups` FIND_NODE lookups, `--concurrency` at a
  * time, each from a random node for another random node's ID; one succeeds when the target is
  * the first contact found. One JSON object on stdout (progress on stderr):
  *
- * - `join`: nodes joined, the time until the last did (`all_joined_s`, null when some never
- *   did), and the p50/p99 of each node's own join time;
+ * - `join`: nodes joined, the time from the first join until the last node joined
+ *   (`all_joined_s`, null when some never did), and the p50/p99 of each node's own join time;
  * - `lookups`: success rate, p50/p99 latency;
  * - `memory`: RSS of the process after joining, and per node (RSS growth over the empty process,
  *   divided by N);
@@ -24,7 +25,7 @@
  *   one's wait, the deepest local queue seen).
  *
  * Usage: deno task bench:thousand [--nodes 1000] [--bootstraps 4] [--lookups 1000]
- *   [--concurrency 16] [--join-timeout-s 120] [--lift-limits]
+ *   [--concurrency 16] [--join-timeout-s 120] [--join-rate 0] [--lift-limits]
  *
  * `--lift-limits` lifts the DHT's request rate limits (by default a node answers 50 requests a
  * second per peer and 5,000 from all, which the bootstraps reach when hundreds join at once).
@@ -294,6 +295,7 @@ async function main(): Promise<number> {
       lookups: { type: "string", default: "1000" },
       concurrency: { type: "string", default: "16" },
       "join-timeout-s": { type: "string", default: "120" },
+      "join-rate": { type: "string", default: "0" },
       "lift-limits": { type: "boolean", default: false },
     },
   });
@@ -310,6 +312,7 @@ async function main(): Promise<number> {
   const lookupCount = count("lookups", 0, 100_000);
   const concurrency = count("concurrency", 1, 1000);
   const joinTimeoutMs = count("join-timeout-s", 1, 3600) * 1000;
+  const joinRate = count("join-rate", 0, 100_000);
   const settings = benchSettings(values["lift-limits"]);
 
   const rssEmpty = rssBytes();
@@ -325,16 +328,19 @@ async function main(): Promise<number> {
       }
     }
     const seeds = bootstraps.map((node) => node.udp.address);
-    progress(`${bootstrapCount} bootstraps up; ${nodeCount - bootstrapCount} nodes join at once`);
+    const pace = joinRate === 0 ? "at once" : `${joinRate} a second`;
+    progress(`${bootstrapCount} bootstraps up; ${nodeCount - bootstrapCount} nodes join ${pace}`);
     const joinStartMs = performance.now();
     const joinDeadlineMs = Date.now() + joinTimeoutMs;
     const joinTimes: number[] = [];
     let joined = bootstrapCount;
     const report = setInterval(() => progress(`${joined}/${nodeCount} joined`), 5000);
     await Promise.all(
-      nodes.slice(bootstrapCount).map(async (node) => {
+      nodes.slice(bootstrapCount).map(async (node, index) => {
+        if (joinRate > 0) await new Promise((go) => setTimeout(go, (index * 1000) / joinRate));
+        const nodeStartMs = performance.now();
         if (await join(node, seeds, joinDeadlineMs)) {
-          joinTimes.push(performance.now() - joinStartMs);
+          joinTimes.push(performance.now() - nodeStartMs);
           joined++;
         }
       }),
@@ -368,6 +374,7 @@ async function main(): Promise<number> {
     const result = {
       nodes: nodeCount,
       bootstraps: bootstrapCount,
+      join_rate_per_s: joinRate === 0 ? "all at once" : joinRate,
       limits_lifted: values["lift-limits"],
       cores: navigator.hardwareConcurrency,
       join: {
