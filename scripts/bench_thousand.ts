@@ -19,6 +19,8 @@
  * - `lookups`: success rate, p50/p99 latency;
  * - `memory`: RSS of the process after joining, and per node (RSS growth over the empty process,
  *   divided by N);
+ * - `cpu_s`: CPU time (user + system) the process spent joining and on the lookups: the work
+ *   done, which unlike wall time hardly depends on what else the machine runs;
  * - `channel`, `rpc` and `probe`: the nodes' counters summed (handshakes started, completed,
  *   abandoned, INITs resent, RESPONSEs resent from the cache, rekeys; requests resent, timed out,
  *   held while the node's own receive queue was behind; receive-queue probes and the longest
@@ -34,6 +36,7 @@
  * @module
  */
 
+import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
 import { resolveConfig } from "../src/core/config.ts";
 import { generateEd25519KeyPair } from "../src/core/crypto.ts";
@@ -331,6 +334,7 @@ async function main(): Promise<number> {
     const pace = joinRate === 0 ? "at once" : `${joinRate} a second`;
     progress(`${bootstrapCount} bootstraps up; ${nodeCount - bootstrapCount} nodes join ${pace}`);
     const joinStartMs = performance.now();
+    const cpuAtJoin = cpuUsage();
     const joinDeadlineMs = Date.now() + joinTimeoutMs;
     const joinTimes: number[] = [];
     let joined = bootstrapCount;
@@ -347,6 +351,7 @@ async function main(): Promise<number> {
     );
     clearInterval(report);
     const joinEndS = (performance.now() - joinStartMs) / 1000;
+    const cpuJoin = cpuUsage(cpuAtJoin);
     joinTimes.sort((a, b) => a - b);
     const rssJoined = rssBytes();
     const channelAfterJoin = sumChannelStats(nodes);
@@ -370,6 +375,7 @@ async function main(): Promise<number> {
       }
     }));
     const lookupsS = (performance.now() - lookupStartMs) / 1000;
+    const cpuLookups = cpuUsage(cpuAtJoin);
     latencies.sort((a, b) => a - b);
     const result = {
       nodes: nodeCount,
@@ -393,6 +399,10 @@ async function main(): Promise<number> {
         p50_ms: round(percentile(latencies, 50)),
         p99_ms: round(percentile(latencies, 99)),
         duration_s: round(lookupsS),
+      },
+      cpu_s: {
+        join: round((cpuJoin.user + cpuJoin.system) / 1e6),
+        join_and_lookups: round((cpuLookups.user + cpuLookups.system) / 1e6),
       },
       memory: {
         rss_mb: round(rssJoined / 2 ** 20),
