@@ -57,7 +57,8 @@ export interface RpcOptions {
    * The latest time before which every datagram that reached our socket has been handled (the
    * driver's `ReceiveProbe.clearedMs`). A timed-out attempt is resent or failed only once this
    * passes its deadline, so a reply still waiting in our own receive queue is not taken for lost;
-   * the wait is bounded by `timeoutMsMax`. Absent: the queue is always clear (the simulator).
+   * the wait is bounded by `timeoutMsMax`. The stall is still reported at the deadline. Absent:
+   * the queue is always clear (the simulator).
    */
   localQueueClearedMs?: () => number;
 }
@@ -90,6 +91,8 @@ interface Pending {
   deadlineMs: number;
   /** The attempt's own deadline while the decision waits for our receive queue. */
   dueMs: number | undefined;
+  /** Whether the stall was reported while the first attempt's timeout waited. */
+  stalled: boolean;
 }
 
 /**
@@ -230,7 +233,7 @@ export class RpcClient {
       if (pending.deadlineMs > nowMs || !this.#inflight.has(pending.tx)) continue;
       if (this.#waitsForLocalQueue(pending, nowMs)) continue;
       if (pending.attempts <= this.#options.retriesMax) {
-        if (pending.attempts === 1) pending.request.onStall?.();
+        if (pending.attempts === 1 && !pending.stalled) pending.request.onStall?.();
         pending.attempts++;
         pending.deadlineMs = nowMs + this.#timeoutOf(pending.request, pending.attempts);
         this.stats.retries++;
@@ -280,6 +283,7 @@ export class RpcClient {
       firstSentMs: nowMs,
       deadlineMs: nowMs + this.#timeoutOf(request, 1),
       dueMs: undefined,
+      stalled: false,
     };
     this.#inflight.set(tx, pending);
     this.#nextDeadlineMs = Math.min(this.#nextDeadlineMs, pending.deadlineMs);
@@ -302,6 +306,12 @@ export class RpcClient {
     if (nowMs >= waitEndMs || clearedMs() >= pending.dueMs) {
       pending.dueMs = undefined;
       return false;
+    }
+    if (pending.attempts === 1 && !pending.stalled) {
+      // Reported at the attempt's own deadline: a lookup may ask another peer meanwhile; only
+      // the resend and the failure wait.
+      pending.stalled = true;
+      pending.request.onStall?.();
     }
     pending.deadlineMs = Math.min(waitEndMs, nowMs + localQueueRecheckMs);
     return true;

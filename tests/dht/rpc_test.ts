@@ -347,7 +347,7 @@ Deno.test("a timeout waits while the reply may still be in our own receive queue
   transport.take();
   tickAt(t0 + 1000);
   assert.equal(transport.sent.length, 0, "no resend: our queue is not handled past the deadline");
-  assert.equal(a.stalls, 0);
+  assert.equal(a.stalls, 1, "the stall is reported on time: the lookup may ask another peer");
   assert.equal(rpc.stats.postponed, 1);
   assert.ok(rpc.nextDeadlineMs() < t0 + 1100, "checked again soon");
   clearedMs = t0 + 999;
@@ -371,6 +371,14 @@ Deno.test("a timeout is decided once our receive queue is handled past its deadl
   clearedMs = t0 + 1000;
   tickAt(rpc.nextDeadlineMs());
   assert.equal(transport.take().length, 1, "resent: the reply was not in our queue");
+  assert.equal(a.stalls, 1, "reported once");
+  // The second attempt waits for the queue the same way.
+  tickAt(rpc.nextDeadlineMs());
+  assert.equal(transport.sent.length, 0);
+  assert.equal(rpc.stats.postponed, 2);
+  clearedMs = Infinity;
+  tickAt(rpc.nextDeadlineMs());
+  assert.equal(transport.take().length, 1);
   assert.equal(a.stalls, 1);
 });
 
