@@ -161,6 +161,7 @@ export class DhtNode {
       timeoutMsMax: dht.rpc_timeout_ms_max,
       retriesMax: dht.rpc_retries_max,
       inflightMax: profile.rpc_inflight_max,
+      localQueueClearedMs: options.localQueueClearedMs,
     });
     const nowMs = options.clock.nowMs();
     this.#tokens = new WriteTokens(options.rng, nowMs);

@@ -53,6 +53,14 @@ export interface RpcOptions {
   retriesMax: number;
   /** Requests in flight at once. */
   inflightMax: number;
+  /**
+   * The latest time before which every datagram that reached our socket has been handled (the
+   * driver's `ReceiveProbe.clearedMs`). A timed-out attempt is resent or failed only once this
+   * passes its deadline, so a reply still waiting in our own receive queue is not taken for lost;
+   * the wait is bounded by `timeoutMsMax`. The stall is still reported at the deadline. Absent:
+   * the queue is always clear (the simulator).
+   */
+  localQueueClearedMs?: () => number;
 }
 
 /** Counters for metrics and tests. */
@@ -61,6 +69,8 @@ export interface RpcStats {
   sent: number;
   /** Resends. */
   retries: number;
+  /** Timeouts held while our own receive queue was behind (the reply may be waiting there). */
+  postponed: number;
   /** Requests that failed after every attempt. */
   timeouts: number;
   /** Requests refused because the queue was full. */
@@ -79,6 +89,10 @@ interface Pending {
   attempts: number;
   firstSentMs: number;
   deadlineMs: number;
+  /** The attempt's own deadline while the decision waits for our receive queue. */
+  dueMs: number | undefined;
+  /** Whether the stall was reported while the first attempt's timeout waited. */
+  stalled: boolean;
 }
 
 /**
@@ -89,6 +103,12 @@ interface Pending {
  * before another candidate is asked, instead of 50.
  */
 const timeoutMsMin = 250;
+
+/**
+ * How often a timed-out attempt checks again whether our receive queue has been handled past its
+ * deadline: often enough that a cleared queue costs little more, rarely enough to stay cheap.
+ */
+const localQueueRecheckMs = 20;
 
 const replyTypeOf: Record<number, readonly number[]> = {
   [MessageType.ping]: [MessageType.pong],
@@ -112,6 +132,7 @@ export class RpcClient {
   readonly stats: RpcStats = {
     sent: 0,
     retries: 0,
+    postponed: 0,
     timeouts: 0,
     overloaded: 0,
     replies: 0,
@@ -210,8 +231,9 @@ export class RpcClient {
     for (const request of this.#refused.splice(0)) request.onFail("overload", 0);
     for (const pending of [...this.#inflight.values()]) {
       if (pending.deadlineMs > nowMs || !this.#inflight.has(pending.tx)) continue;
+      if (this.#waitsForLocalQueue(pending, nowMs)) continue;
       if (pending.attempts <= this.#options.retriesMax) {
-        if (pending.attempts === 1) pending.request.onStall?.();
+        if (pending.attempts === 1 && !pending.stalled) pending.request.onStall?.();
         pending.attempts++;
         pending.deadlineMs = nowMs + this.#timeoutOf(pending.request, pending.attempts);
         this.stats.retries++;
@@ -260,11 +282,39 @@ export class RpcClient {
       attempts: 1,
       firstSentMs: nowMs,
       deadlineMs: nowMs + this.#timeoutOf(request, 1),
+      dueMs: undefined,
+      stalled: false,
     };
     this.#inflight.set(tx, pending);
     this.#nextDeadlineMs = Math.min(this.#nextDeadlineMs, pending.deadlineMs);
     this.stats.sent++;
     this.#transport.send(request.to, pending.bytes);
+  }
+
+  /**
+   * Whether a timed-out attempt must wait because its reply may still be in our own receive
+   * queue; if so its deadline becomes the next check (at most `timeoutMsMax` past the due time).
+   */
+  #waitsForLocalQueue(pending: Pending, nowMs: number): boolean {
+    const clearedMs = this.#options.localQueueClearedMs;
+    if (clearedMs === undefined) return false;
+    if (pending.dueMs === undefined) {
+      pending.dueMs = pending.deadlineMs;
+      this.stats.postponed++;
+    }
+    const waitEndMs = pending.dueMs + this.#options.timeoutMsMax;
+    if (nowMs >= waitEndMs || clearedMs() >= pending.dueMs) {
+      pending.dueMs = undefined;
+      return false;
+    }
+    if (pending.attempts === 1 && !pending.stalled) {
+      // Reported at the attempt's own deadline: a lookup may ask another peer meanwhile; only
+      // the resend and the failure wait.
+      pending.stalled = true;
+      pending.request.onStall?.();
+    }
+    pending.deadlineMs = Math.min(waitEndMs, nowMs + localQueueRecheckMs);
+    return true;
   }
 
   /** RFC 6298's RTO (smoothed RTT + 4 × variation) when measured, doubled on each resend. */

@@ -57,6 +57,12 @@ export interface DhtNodeOptions {
    * values are refused.
    */
   streams?: StreamRequester;
+  /**
+   * The latest time before which every datagram that reached our socket has been handled (the
+   * driver's `ReceiveProbe`): the RPC layer calls a request lost only once this passes its
+   * deadline (bounded). Absent: always clear (the simulator).
+   */
+  localQueueClearedMs?: () => number;
 }
 
 /**

@@ -11,10 +11,18 @@
  * Sessions rotate: after {@link sessionRekeyPackets} packets or {@link sessionRekeyMs}, the next
  * send starts a new handshake while the old session keeps carrying traffic, until
  * {@link sessionRejectPackets} or {@link sessionRejectMs} retire it for good. A session whose
- * sends went unanswered for {@link sessionUnansweredMs} is suspect (the peer may have restarted):
- * sends wait behind a new handshake instead. A responder's new
+ * sends that expect an answer went unanswered for {@link sessionUnansweredMs} is suspect (the
+ * peer may have restarted): sends wait behind a new handshake instead. Replies (sends soon after
+ * a packet opened) expect none, so the answering side of a conversation keeps its session as long
+ * as it is used. A responder's new
  * session is used for sending only after the initiator's first DATA packet on it proves the
  * initiator holds its keys (an empty DATA packet, a keepalive, does that when nothing is queued).
+ *
+ * Under load nothing is resent for nothing: an unanswered INIT is resent unchanged after doubling
+ * waits, so a late RESPONSE to any copy finishes the handshake, and the responder answers copies
+ * from a cache without new public-key work; and when the driver says how far its own receive
+ * queue has been handled (`localQueueClearedMs`), resends and suspicion wait until an answer can
+ * no longer be sitting in our own socket.
  *
  * Hostile input never throws: `receive` returns `undefined` and counts the reason in
  * `stats().dropped`. Every table and queue has a named ceiling with a decided behaviour.
@@ -75,17 +83,45 @@ export const handshakesPendingMax = 256;
 export const handshakeQueuePacketsMax = 8;
 
 /**
- * Wait before an unanswered INIT is sent again (a fresh one: new ephemeral key, session ID and
- * timestamp). Matches the DHT's first RPC timeout, so a lost INIT costs what a lost request does.
+ * Wait before an unanswered INIT is sent again, doubling with each attempt (1 s, 2 s, then 4 s
+ * before giving up). The same INIT is resent, byte for byte: a RESPONSE to any copy finishes the
+ * handshake, and the responder answers a copy from its cache ({@link handshakeResponseCacheMs})
+ * instead of redoing its public-key work. Matches the DHT's first RPC timeout, so a lost INIT
+ * costs what a lost request does. While our own receive queue is behind (the RESPONSE may be
+ * waiting in our socket), the resend waits until it is handled, at most one more such wait.
  */
 export const handshakeRetryMs = 1000;
 
 /**
  * INITs sent for one handshake, the first included. At the limit: the handshake is abandoned
- * after one more {@link handshakeRetryMs} and its queued plaintexts are dropped and counted
- * (`handshakeTimeout`); the next send starts afresh.
+ * after one more (doubled) wait and its queued plaintexts are dropped and counted
+ * (`handshakeTimeout`, `handshakesAbandoned`); the next send starts afresh with a new INIT.
  */
 export const handshakeAttemptsMax = 3;
+
+/**
+ * How long a responder keeps the RESPONSE it sent for an INIT, to answer resent copies of that
+ * INIT without checking a signature or deriving keys again (the role of WireGuard's cookies
+ * here: a retry under load no longer doubles the work on both sides). 10 s covers the
+ * initiator's three attempts (1 + 2 + 4 s) with room for lag. At the limit: the entry is
+ * forgotten, and a later copy of the INIT is dropped as a replay (`handshakeReplay`).
+ */
+export const handshakeResponseCacheMs = 10_000;
+
+/**
+ * RESPONSEs kept for resending. The answer rate ({@link handshakesAnsweredPerSecondMax}, 200/s)
+ * over half the cache time; about 500 bytes each, so at most 500 KB. At the limit: the oldest
+ * entry is forgotten (its INIT's copies are then dropped as replays).
+ */
+export const handshakeResponsesCachedMax = 1024;
+
+/**
+ * Times one cached RESPONSE is resent, each only to the address its INIT first came from. An
+ * honest initiator resends at most {@link handshakeAttemptsMax} - 1 times; a replayed INIT can
+ * make us send no more than this many RESPONSEs of its own size (no amplification). At the limit:
+ * the copy is dropped (`handshakeReplay`).
+ */
+export const handshakeResponseResendsMax = 4;
 
 /**
  * Largest difference between an INIT's timestamp and our clock. NTP-synchronised hosts differ by
@@ -147,10 +183,21 @@ export const sessionRejectMs = 180_000;
 /**
  * How long sent packets may go without any reply before the session is suspect: the peer may
  * have restarted and lost its keys, and would otherwise drop everything until the session
- * expired. At the limit: sends queue behind a new handshake instead of going into the session;
- * a reply on the old session lifts the suspicion.
+ * expired. Only sends that expect an answer count: a send within {@link sessionReplyWindowMs} of
+ * the last packet opened is taken for a reply (the DHT answers every request at once), so the
+ * answering side of a conversation never suspects a peer that merely has nothing more to ask. At
+ * the limit: sends queue behind a new handshake instead of going into the session; a reply on
+ * the old session lifts the suspicion.
  */
 export const sessionUnansweredMs = 15_000;
+
+/**
+ * How soon after a packet opened a send counts as its reply rather than a new request, for
+ * {@link sessionUnansweredMs}. A node answers a request within milliseconds unless it is badly
+ * overloaded; 5 s covers that. A request sent within the window right after a reply starts no
+ * suspicion; the next one outside it does, so a restarted peer is found at most this much later.
+ */
+export const sessionReplyWindowMs = 5_000;
 
 /** How often expired sessions are swept out of the table, so memory follows the live ones. */
 export const sessionSweepIntervalMs = 10_000;
@@ -242,6 +289,30 @@ export interface SecureChannelLimits {
    */
   sessionUnansweredMs: number;
   /**
+   * How soon after a packet opened a send counts as a reply.
+   *
+   * @default {@link sessionReplyWindowMs}
+   */
+  sessionReplyWindowMs: number;
+  /**
+   * How long a RESPONSE is kept to answer copies of its INIT.
+   *
+   * @default {@link handshakeResponseCacheMs}
+   */
+  handshakeResponseCacheMs: number;
+  /**
+   * RESPONSEs kept for resending.
+   *
+   * @default {@link handshakeResponsesCachedMax}
+   */
+  handshakeResponsesCachedMax: number;
+  /**
+   * Times one cached RESPONSE is resent.
+   *
+   * @default {@link handshakeResponseResendsMax}
+   */
+  handshakeResponseResendsMax: number;
+  /**
    * Period of the sweep of retired sessions.
    *
    * @default {@link sessionSweepIntervalMs}
@@ -265,6 +336,10 @@ export const secureChannelLimitsDefault: Readonly<SecureChannelLimits> = Object.
   sessionResponderRekeyDelayMs,
   sessionRejectMs,
   sessionUnansweredMs,
+  sessionReplyWindowMs,
+  handshakeResponseCacheMs,
+  handshakeResponsesCachedMax,
+  handshakeResponseResendsMax,
   sessionSweepIntervalMs,
 });
 
@@ -288,6 +363,13 @@ export interface SecureChannelOptions {
    * {@link SecureChannel.admit}); none when absent.
    */
   guard?: ReceiveGuard;
+  /**
+   * The latest time before which every datagram that reached our socket has been handled
+   * (production: `ReceiveProbe.clearedMs`). An INIT is resent, or its handshake abandoned, only
+   * once this passes the retry time, so a RESPONSE still waiting in our own queue is not taken
+   * for lost; the wait is bounded by one more retry period. Absent: always clear (the simulator).
+   */
+  localQueueClearedMs?: () => number;
 }
 
 /** Why an incoming datagram was dropped. */
@@ -344,8 +426,14 @@ export interface SecureChannelStats {
   rekeys: number;
   /** INITs resent. */
   handshakeRetries: number;
+  /** Resends held while our receive queue was behind (the RESPONSE may be waiting there). */
+  handshakeRetriesPostponed: number;
   /** Handshakes given up after the last attempt. */
   handshakesAbandoned: number;
+  /** Copies of an answered INIT answered again from the cache, without new crypto. */
+  handshakeResponsesResent: number;
+  /** Sessions whose sends went unanswered, so a new handshake started (a rekey, counted too). */
+  sessionsSuspected: number;
   /** RESPONSEs verified: sessions made as initiator. */
   handshakesCompleted: number;
   /** INITs answered: sessions made as responder. */
@@ -386,8 +474,18 @@ interface SessionEntry {
   readonly address: Address;
   /** The peer proved it holds the keys: always for our INITs, after a DATA packet otherwise. */
   confirmed: boolean;
-  /** The first send since the last packet opened, for {@link sessionUnansweredMs}. */
+  /** The first send expecting an answer since the last packet opened. */
   firstUnansweredMs: number | undefined;
+  /** When a packet was last opened on this session. */
+  lastOpenedMs: number;
+}
+
+interface CachedResponse {
+  readonly initBytes: Uint8Array;
+  readonly responseBytes: Uint8Array;
+  readonly from: Address;
+  readonly expiresMs: number;
+  resends: number;
 }
 
 interface QueuedPlaintext {
@@ -398,10 +496,14 @@ interface QueuedPlaintext {
 interface PendingHandshake {
   readonly to: Address;
   expectedNodeId: NodeId | undefined;
-  state: InitiatorState;
-  idKey: string;
+  readonly state: InitiatorState;
+  readonly idKey: string;
   attempts: number;
+  /** The wait after the latest attempt (doubles with each). */
+  retryIntervalMs: number;
   nextRetryMs: number;
+  /** The attempt's own retry time while the decision waits for our receive queue. */
+  dueMs: number | undefined;
   readonly queue: QueuedPlaintext[];
 }
 
@@ -428,6 +530,12 @@ const sendDropReasons: readonly SendDropReason[] = [
   "handshakeTimeout",
   "wrongPeer",
 ];
+
+/**
+ * How often a due retry checks again whether our receive queue has been handled past its retry
+ * time: often enough that a cleared queue costs little more, rarely enough to stay cheap.
+ */
+const localQueueRecheckMs = 20;
 
 /** Draws of a fresh session ID before concluding the random source is broken. */
 const sessionIdDrawsMax = 4;
@@ -470,9 +578,14 @@ export class SecureChannel {
   readonly #sessionsById = new Map<string, SessionEntry>();
   /** The confirmed session each address's sends go to. */
   readonly #currentByAddress = new Map<Address, SessionEntry>();
-  /** Running handshakes by address, earliest retry first (all share one retry period). */
+  /** Running handshakes by address. */
   readonly #pendingByAddress = new Map<Address, PendingHandshake>();
   readonly #pendingById = new Map<string, PendingHandshake>();
+  /** No pending handshake is due before this (possibly earlier than the first due one). */
+  #pendingWakeMs = Infinity;
+  /** RESPONSEs sent, by the hex of the INIT's signature, oldest first. */
+  readonly #responseCache = new Map<string, CachedResponse>();
+  readonly #localQueueClearedMs: (() => number) | undefined;
   /** Latest INIT timestamp accepted per initiator key (hex), least recently heard first. */
   readonly #initTimestamps = new Map<string, number>();
   #lastInitTimestampMs = -1;
@@ -495,6 +608,7 @@ export class SecureChannel {
     this.#transport = options.transport;
     this.#randomBytes = options.randomBytes;
     this.#guard = options.guard;
+    this.#localQueueClearedMs = options.localQueueClearedMs;
     const nowMs = this.#clock.nowMs();
     this.#handshakeTokens = this.#limits.handshakesAnsweredPerSecondMax;
     this.#handshakeTokensMs = nowMs;
@@ -511,7 +625,10 @@ export class SecureChannel {
       handshakesStarted: 0,
       rekeys: 0,
       handshakeRetries: 0,
+      handshakeRetriesPostponed: 0,
       handshakesAbandoned: 0,
+      handshakeResponsesResent: 0,
+      sessionsSuspected: 0,
       handshakesCompleted: 0,
       handshakesAnswered: 0,
       sessionsEvicted: 0,
@@ -555,6 +672,7 @@ export class SecureChannel {
     if (this.#isUnanswered(entry, nowMs)) {
       // The peer may have restarted and lost its keys: what we seal now could be lost, so it
       // waits for a new handshake. A late reply on this session clears the suspicion.
+      if (!this.#pendingByAddress.has(to)) this.#stats.sessionsSuspected++;
       return this.#enqueue(to, expectedNodeId, plaintext, nowMs, true);
     }
     this.#seal(entry, plaintext, nowMs);
@@ -671,19 +789,27 @@ export class SecureChannel {
    */
   tick(): void {
     const nowMs = this.#clock.nowMs();
-    const due: PendingHandshake[] = [];
-    for (const pending of this.#pendingByAddress.values()) {
-      if (pending.nextRetryMs > nowMs) break;
-      due.push(pending);
-    }
-    for (const pending of due) {
-      if (pending.attempts >= this.#limits.handshakeAttemptsMax) {
-        this.#removePending(pending);
-        this.#stats.handshakesAbandoned++;
-        this.#stats.sendDropped.handshakeTimeout += pending.queue.length;
-      } else {
-        this.#retryHandshake(pending, nowMs);
+    if (nowMs >= this.#pendingWakeMs) {
+      const due: PendingHandshake[] = [];
+      let nextMs = Infinity;
+      for (const pending of this.#pendingByAddress.values()) {
+        if (pending.nextRetryMs <= nowMs) due.push(pending);
+        else nextMs = Math.min(nextMs, pending.nextRetryMs);
       }
+      for (const pending of due) {
+        // The RESPONSE may be waiting in our own socket: decide once that has been handled.
+        if (!this.#waitsForLocalQueue(pending, nowMs)) {
+          if (pending.attempts >= this.#limits.handshakeAttemptsMax) {
+            this.#removePending(pending);
+            this.#stats.handshakesAbandoned++;
+            this.#stats.sendDropped.handshakeTimeout += pending.queue.length;
+            continue;
+          }
+          this.#retryHandshake(pending, nowMs);
+        }
+        nextMs = Math.min(nextMs, pending.nextRetryMs);
+      }
+      this.#pendingWakeMs = nextMs;
     }
     if (nowMs >= this.#nextSweepMs) {
       this.#nextSweepMs = nowMs + this.#limits.sessionSweepIntervalMs;
@@ -692,6 +818,7 @@ export class SecureChannel {
           this.#expire(entry);
         }
       }
+      this.#forgetExpiredResponses(nowMs);
     }
   }
 
@@ -702,10 +829,10 @@ export class SecureChannel {
    *   waits.
    */
   nextWakeupMs(): number {
-    const sweepMs = this.#sessionsById.size > 0 ? this.#nextSweepMs : Infinity;
-    // The first pending handshake has the earliest retry: see #retryHandshake.
-    const firstPending = this.#pendingByAddress.values().next().value;
-    return Math.min(sweepMs, firstPending?.nextRetryMs ?? Infinity);
+    const sweeping = this.#sessionsById.size > 0 || this.#responseCache.size > 0;
+    const sweepMs = sweeping ? this.#nextSweepMs : Infinity;
+    const pendingMs = this.#pendingByAddress.size > 0 ? this.#pendingWakeMs : Infinity;
+    return Math.min(sweepMs, pendingMs);
   }
 
   /**
@@ -767,8 +894,12 @@ export class SecureChannel {
   }
 
   #isUnanswered(entry: SessionEntry, nowMs: number): boolean {
-    return entry.firstUnansweredMs !== undefined &&
-      nowMs - entry.firstUnansweredMs >= this.#limits.sessionUnansweredMs;
+    // firstUnansweredMs is set only by sends that expect an answer: see #seal.
+    if (entry.firstUnansweredMs === undefined) return false;
+    const silentUntilMs = entry.firstUnansweredMs + this.#limits.sessionUnansweredMs;
+    if (nowMs < silentUntilMs) return false;
+    // The answer may be waiting in our own socket: suspect only once that has been handled.
+    return this.#localQueueClearedMs === undefined || this.#localQueueClearedMs() >= silentUntilMs;
   }
 
   #enqueue(
@@ -812,11 +943,14 @@ export class SecureChannel {
       state,
       idKey,
       attempts: 1,
+      retryIntervalMs: this.#limits.handshakeRetryMs,
       nextRetryMs: nowMs + this.#limits.handshakeRetryMs,
+      dueMs: undefined,
       queue: [],
     };
     this.#pendingByAddress.set(to, pending);
     this.#pendingById.set(idKey, pending);
+    this.#pendingWakeMs = Math.min(this.#pendingWakeMs, pending.nextRetryMs);
     this.#stats.handshakesStarted++;
     if (rekey) this.#stats.rekeys++;
     this.#transport.send(to, state.initBytes);
@@ -824,20 +958,32 @@ export class SecureChannel {
   }
 
   #retryHandshake(pending: PendingHandshake, nowMs: number): void {
-    // A fresh INIT each time: a RESPONSE to the old one is then unknown and dropped, and the
-    // responder, which may have answered the old one already, accepts the newer timestamp.
-    this.#pendingById.delete(pending.idKey);
-    const { state, idKey } = this.#newInit(nowMs);
-    pending.state = state;
-    pending.idKey = idKey;
+    // The same INIT again: a RESPONSE to any copy (a late one included) finishes the handshake,
+    // and a responder that answered an earlier copy resends its RESPONSE from its cache.
     pending.attempts++;
-    pending.nextRetryMs = nowMs + this.#limits.handshakeRetryMs;
-    // Re-inserting keeps the map in retry order: every deadline is now + one fixed period.
-    this.#pendingByAddress.delete(pending.to);
-    this.#pendingByAddress.set(pending.to, pending);
-    this.#pendingById.set(idKey, pending);
+    pending.retryIntervalMs *= 2;
+    pending.nextRetryMs = nowMs + pending.retryIntervalMs;
     this.#stats.handshakeRetries++;
-    this.#transport.send(pending.to, state.initBytes);
+    this.#transport.send(pending.to, pending.state.initBytes);
+  }
+
+  /**
+   * Whether a due retry must wait because the RESPONSE may still be in our own receive queue;
+   * if so its retry time becomes the next check (at most one retry period past the due time).
+   */
+  #waitsForLocalQueue(pending: PendingHandshake, nowMs: number): boolean {
+    if (this.#localQueueClearedMs === undefined) return false;
+    if (pending.dueMs === undefined) {
+      pending.dueMs = pending.nextRetryMs;
+      this.#stats.handshakeRetriesPostponed++;
+    }
+    const waitEndMs = pending.dueMs + pending.retryIntervalMs;
+    if (nowMs >= waitEndMs || this.#localQueueClearedMs() >= pending.dueMs) {
+      pending.dueMs = undefined;
+      return false;
+    }
+    pending.nextRetryMs = Math.min(waitEndMs, nowMs + localQueueRecheckMs);
+    return true;
   }
 
   #newInit(nowMs: number): { state: InitiatorState; idKey: string } {
@@ -861,6 +1007,19 @@ export class SecureChannel {
   #onInit(from: Address, bytes: Uint8Array, nowMs: number): void {
     const init = decodeInit(bytes);
     if (init === undefined) return this.#drop("malformed");
+    const cacheKey = toHex(init.signature);
+    const cached = this.#responseCache.get(cacheKey);
+    if (cached !== undefined && nowMs < cached.expiresMs && bytesEqual(cached.initBytes, bytes)) {
+      // A copy of an INIT we answered: the initiator has not seen our RESPONSE (lost, or still
+      // queued on its side). The same RESPONSE again costs no crypto and makes no new session.
+      if (cached.from !== from || cached.resends >= this.#limits.handshakeResponseResendsMax) {
+        return this.#drop("handshakeReplay");
+      }
+      cached.resends++;
+      this.#stats.handshakeResponsesResent++;
+      this.#transport.send(from, cached.responseBytes);
+      return;
+    }
     // Cheap checks first: an old or hostile INIT must not cost a signature check.
     if (Math.abs(nowMs - init.timestampMs) > this.#limits.handshakeClockSkewMsMax) {
       return this.#drop("staleTimestamp");
@@ -897,7 +1056,30 @@ export class SecureChannel {
     // it must not displace the session our sends to this address rely on.
     this.#addSession(session, from, false);
     this.#stats.handshakesAnswered++;
+    this.#cacheResponse(cacheKey, {
+      initBytes: bytes.slice(),
+      responseBytes: answer.responseBytes,
+      from,
+      expiresMs: nowMs + this.#limits.handshakeResponseCacheMs,
+      resends: 0,
+    });
     this.#transport.send(from, answer.responseBytes);
+  }
+
+  #cacheResponse(key: string, entry: CachedResponse): void {
+    this.#responseCache.delete(key);
+    this.#responseCache.set(key, entry);
+    if (this.#responseCache.size > this.#limits.handshakeResponsesCachedMax) {
+      this.#responseCache.delete(this.#responseCache.keys().next().value!);
+    }
+  }
+
+  /** Drops cached RESPONSEs past their time; entries are oldest first, so it stops early. */
+  #forgetExpiredResponses(nowMs: number): void {
+    for (const [key, entry] of this.#responseCache) {
+      if (entry.expiresMs > nowMs) break;
+      this.#responseCache.delete(key);
+    }
   }
 
   #onResponse(bytes: Uint8Array, nowMs: number): void {
@@ -953,6 +1135,7 @@ export class SecureChannel {
     if (typeof plaintext === "string") return this.#drop(plaintext);
     this.#touch(entry);
     entry.firstUnansweredMs = undefined;
+    entry.lastOpenedMs = nowMs;
     this.#stats.packetsOpened++;
     if (!entry.confirmed) this.#confirm(entry);
     if (plaintext.length === 0) return undefined;
@@ -972,7 +1155,11 @@ export class SecureChannel {
   #seal(entry: SessionEntry, plaintext: Uint8Array, nowMs: number): void {
     const packet = entry.session.seal(plaintext);
     this.#touch(entry);
-    entry.firstUnansweredMs ??= nowMs;
+    // A send soon after the peer's last packet is taken for a reply: it expects no answer, so
+    // it starts no suspicion (the answering side of a conversation never re-handshakes).
+    if (nowMs - entry.lastOpenedMs >= this.#limits.sessionReplyWindowMs) {
+      entry.firstUnansweredMs ??= nowMs;
+    }
     this.#stats.packetsSealed++;
     this.#transport.send(entry.address, packet);
   }
@@ -991,6 +1178,7 @@ export class SecureChannel {
       address,
       confirmed,
       firstUnansweredMs: undefined,
+      lastOpenedMs: -Infinity,
     };
     this.#sessionsById.set(idKey, entry);
     return entry;

@@ -7,6 +7,8 @@
  *   {@link DhtNode.receive} with the peer's proven node ID; the DHT's sends go back through the
  *   channel;
  * - one timer wakes the core at `min(dht.nextWakeupMs(), channel.nextWakeupMs())`;
+ * - a {@link ReceiveProbe} tells the DHT's timeouts and the channel's INIT resends when our own
+ *   receive queue has been handled, so a reply waiting in our socket is not taken for lost;
  * - the store's expiry sweep, the routing-table save and the resource check run on their own
  *   periods;
  * - `stop()` fails what is in flight, saves the routing table and closes socket, store and lock
@@ -51,7 +53,7 @@ import type { Contact } from "../dht/types.ts";
 import type { Address } from "../net/address.ts";
 import { type HostResolver, resolveHostName } from "../net/host_names.ts";
 import { ReceiveGuard } from "../net/receive_guard.ts";
-import type { ReceivePriority } from "../net/receive_queue.ts";
+import { ReceivePriority } from "../net/receive_queue.ts";
 import { SecureChannel } from "../net/secure_channel.ts";
 import { StreamClient, StreamListener, type StreamPeer } from "../net/stream_transport.ts";
 import { canonicalUdpAddress, UdpTransport } from "../net/udp_transport.ts";
@@ -70,6 +72,7 @@ import { readPeerFile, writePeerFile } from "./peer_file.ts";
 import { rejoinCheckIntervalMs, RejoinPolicy, rememberedContactsMax } from "./membership.ts";
 import { importSnapshotInto, type ImportSummary } from "./snapshot_import.ts";
 import { describeResources, measureResources } from "./resources.ts";
+import { probeAddress, ReceiveProbe } from "./receive_probe.ts";
 import { join } from "node:path";
 
 /**
@@ -162,6 +165,8 @@ export class RhizomeNode {
   readonly #rejoin: RejoinPolicy;
   /** Set once the first join is done (or there was nobody to join): rejoins may start then. */
   #joined = false;
+  /** Tells the RPC layer and the channel when our own receive queue has been handled. */
+  readonly #probe: ReceiveProbe;
   readonly #dht: DhtNode;
   readonly #network: DhtRecordNetwork;
   readonly #publisher: Publisher;
@@ -213,12 +218,19 @@ export class RhizomeNode {
       log: getLog("guard"),
     });
     this.#rejoin = new RejoinPolicy(parts.clock);
+    this.#probe = new ReceiveProbe(
+      (bytes) => parts.udp.send(probeAddress(parts.udp.address), bytes),
+      () => parts.clock.nowMs(),
+      cryptoRandomBytes,
+    );
+    const localQueueClearedMs = () => this.#probe.clearedMs();
     this.#channel = new SecureChannel({
       identity: parts.identity.keyPair,
       clock: parts.clock,
       transport: parts.udp,
       randomBytes: cryptoRandomBytes,
       guard: this.#guard,
+      localQueueClearedMs,
     });
     const channel = this.#channel;
     this.#dht = new DhtNode({
@@ -232,6 +244,7 @@ export class RhizomeNode {
       rng: new CryptoRng(),
       settings: { dht: options.config.dht, profile: options.config.profiles[parts.choice.type] },
       log: getLog("dht"),
+      localQueueClearedMs,
       // Large values go over TCP to the peer's stream listener, on the port of its UDP address.
       streams: {
         request: (to, expectedId, message, done) => {
@@ -323,7 +336,12 @@ export class RhizomeNode {
         contact,
       });
       receive = (from, bytes) => node.#receive(from, bytes);
-      classify = (from, bytes) => node.#stopping ? undefined : node.#channel.admit(from, bytes);
+      classify = (from, bytes) => {
+        if (node.#stopping) return undefined;
+        // Our own probes queue with the replies they measure (see ReceiveProbe.owns).
+        if (node.#probe.owns(bytes)) return ReceivePriority.reply;
+        return node.#channel.admit(from, bytes);
+      };
       answerStream = (peer, request) => node.#answerStream(peer, request);
       log.info("node {id} listening on {udp}; contact {contact}", {
         id: identity.nodeId.toHex(),
@@ -371,6 +389,7 @@ export class RhizomeNode {
 
   #receive(from: Address, datagram: Uint8Array): void {
     if (this.#stopping) return;
+    if (this.#probe.take(datagram)) return this.#schedule();
     // The transport's classifier ran SecureChannel.admit as the datagram was read.
     const received = this.#channel.receiveAdmitted(from, datagram);
     if (received) this.#dht.receive(from, received.plaintext, received.peer);
@@ -669,7 +688,8 @@ export class RhizomeNode {
 
   /**
    * The node's state, as plain JSON: identity, type, uptime, table size, and the counters of
-   * store, DHT, secure channel, receive guard (`guard`), rejoins and UDP socket.
+   * store, DHT, secure channel, receive guard (`guard`), rejoins, UDP socket and receive-queue
+   * probe (`receive_probe`).
    *
    * @returns The report.
    */
@@ -689,6 +709,7 @@ export class RhizomeNode {
       channel: this.#channel.stats(),
       guard: this.#guard.stats(),
       rejoins: this.#rejoin.attempts,
+      receive_probe: this.#probe.stats(),
       udp: this.#udp.stats(),
       stream: this.#streams.stats(),
     }) as NodeStatus;

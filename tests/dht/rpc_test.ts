@@ -3,7 +3,7 @@
 // growing timeouts, reports a stall once at the first timeout and a failure after the last
 // attempt, adapts timeouts to measured round trips, queues beyond inflightMax and drains the
 // queue, fails overload on the next tick (never inside request()), and fails everything once on
-// stop().
+// stop(). A timeout waits (bounded) while the reply may still be in our own receive queue.
 // Method: an RpcClient on a VirtualClock with a recording fake transport and a seeded Prng;
 // replies are built by hand and handed to handleReply(); time moves only when the test says.
 
@@ -336,4 +336,64 @@ Deno.test("requests go out as valid datagrams built for their transaction", () =
   assert.equal(message.type, MessageType.findNode);
   assert.equal(message.tx, a.tx());
   assert.ok(message.sender.equals(me));
+});
+
+Deno.test("a timeout waits while the reply may still be in our own receive queue", () => {
+  let clearedMs = -Infinity;
+  const { rpc, request, tickAt, transport, t0 } = setup({
+    localQueueClearedMs: () => clearedMs,
+  });
+  const a = request();
+  transport.take();
+  tickAt(t0 + 1000);
+  assert.equal(transport.sent.length, 0, "no resend: our queue is not handled past the deadline");
+  assert.equal(a.stalls, 1, "the stall is reported on time: the lookup may ask another peer");
+  assert.equal(rpc.stats.postponed, 1);
+  assert.ok(rpc.nextDeadlineMs() < t0 + 1100, "checked again soon");
+  clearedMs = t0 + 999;
+  tickAt(rpc.nextDeadlineMs());
+  assert.equal(transport.sent.length, 0, "cleared only to before the deadline");
+  // The reply was waiting in our queue: it is handled and completes the first attempt.
+  assert.equal(rpc.handleReply(pong(a.tx()), PEER), true);
+  assert.equal(a.replies[0].attempts, 1);
+  assert.equal(rpc.stats.retries, 0);
+});
+
+Deno.test("a timeout is decided once our receive queue is handled past its deadline", () => {
+  let clearedMs = -Infinity;
+  const { rpc, request, tickAt, transport, t0 } = setup({
+    localQueueClearedMs: () => clearedMs,
+  });
+  const a = request();
+  transport.take();
+  tickAt(t0 + 1000);
+  assert.equal(transport.sent.length, 0);
+  clearedMs = t0 + 1000;
+  tickAt(rpc.nextDeadlineMs());
+  assert.equal(transport.take().length, 1, "resent: the reply was not in our queue");
+  assert.equal(a.stalls, 1, "reported once");
+  // The second attempt waits for the queue the same way.
+  tickAt(rpc.nextDeadlineMs());
+  assert.equal(transport.sent.length, 0);
+  assert.equal(rpc.stats.postponed, 2);
+  clearedMs = Infinity;
+  tickAt(rpc.nextDeadlineMs());
+  assert.equal(transport.take().length, 1);
+  assert.equal(a.stalls, 1);
+});
+
+Deno.test("a receive queue that never clears delays a timeout by at most timeoutMsMax", () => {
+  const { rpc, request, tickAt, transport, t0, clock } = setup({
+    timeoutMsMax: 4000,
+    localQueueClearedMs: () => -Infinity,
+  });
+  const a = request();
+  transport.take();
+  for (let step = 0; step < 1000 && transport.sent.length === 0; step++) {
+    tickAt(rpc.nextDeadlineMs());
+  }
+  assert.equal(transport.take().length, 1, "resent in the end");
+  assert.equal(rpc.stats.postponed, 1, "counted once per attempt");
+  assert.equal(clock.nowMs(), t0 + 1000 + 4000, "resent at the bound, not before");
+  assert.equal(a.stalls, 1);
 });

@@ -4,7 +4,10 @@
 // is dropped, counted by reason, and never throws. Limits behave as documented: LRU eviction of
 // a full session table, transparent rekeying after the packet and time limits, bounded queues
 // while a handshake runs, bounded pending handshakes, retries then abandonment, a rate cap on
-// answered INITs. A restarted peer is reached again without waiting for the session to expire.
+// answered INITs. A restarted peer is reached again without waiting for the session to expire,
+// while the answering side of a conversation never suspects its session. A resent INIT is the
+// same bytes, answered from the responder's cache without new work; resends back off, and wait
+// (bounded) while the initiator's own receive queue may hold the RESPONSE.
 // Method: channels on one VirtualClock with seeded randomness, wired through a recording
 // "wire"; the test delivers, drops, reorders, replays and edits datagrams by hand, and moves
 // time only by advancing the clock.
@@ -61,7 +64,12 @@ class Net {
   readonly #prng = new Prng(SEED);
 
   /** A channel at `address` whose identity follows from `keySeed`. */
-  add(address: Address, keySeed: number, limits: Partial<SecureChannelLimits> = {}): Peer {
+  add(
+    address: Address,
+    keySeed: number,
+    limits: Partial<SecureChannelLimits> = {},
+    localQueueClearedMs?: () => number,
+  ): Peer {
     const identity = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(keySeed));
     const prng = this.#prng.fork();
     const channel = new SecureChannel({
@@ -72,6 +80,7 @@ class Net {
       },
       randomBytes: (byteLength) => randomBytes(prng, new Uint8Array(byteLength)),
       limits,
+      localQueueClearedMs,
     });
     const peer = { address, identity, nodeId: NodeId.fromPublicKey(identity.publicKey), channel };
     const withInbox = { ...peer, inbox: [] };
@@ -292,6 +301,44 @@ Deno.test("SecureChannel lifts the suspicion on an unanswered session when a rep
   net.deliver(init);
   net.flush();
   assert.deepEqual(texts(bob), ["good", "still there?"]);
+});
+
+Deno.test("SecureChannel never suspects a session on which it only answered", () => {
+  const { net, alice, bob } = connected();
+  // Bob answers at once; alice has nothing more to say for a long time.
+  assert.equal(bob.channel.send(A, alice.nodeId, utf8Encode("reply")), "sent");
+  net.flush();
+  net.clock.advanceBy(3 * secureChannelLimitsDefault.sessionUnansweredMs);
+  assert.equal(bob.channel.send(A, alice.nodeId, utf8Encode("a question")), "sent");
+  assert.equal(bob.channel.stats().sessionsSuspected, 0);
+  assert.equal(bob.channel.stats().handshakesStarted, 0, "no re-handshake");
+  net.flush();
+  assert.deepEqual(texts(alice), ["reply", "a question"]);
+});
+
+Deno.test("SecureChannel suspects a session whose questions go unanswered", () => {
+  const { net, alice, bob } = connected();
+  net.clock.advanceBy(secureChannelLimitsDefault.sessionReplyWindowMs);
+  assert.equal(bob.channel.send(A, alice.nodeId, utf8Encode("a question")), "sent");
+  net.take(); // lost
+  net.clock.advanceBy(secureChannelLimitsDefault.sessionUnansweredMs);
+  assert.equal(bob.channel.send(A, alice.nodeId, utf8Encode("again")), "queued");
+  assert.equal(bob.channel.stats().sessionsSuspected, 1);
+});
+
+Deno.test("SecureChannel suspects a session only once its own receive queue is handled", () => {
+  let clearedMs = -Infinity;
+  const net = new Net();
+  const alice = net.add(A, 1, {}, () => clearedMs);
+  const bob = net.add(B, 2);
+  alice.channel.send(B, bob.nodeId, utf8Encode("hello"));
+  net.flush();
+  net.clock.advanceBy(secureChannelLimitsDefault.sessionUnansweredMs);
+  assert.equal(alice.channel.send(B, bob.nodeId, utf8Encode("queued here?")), "sent");
+  assert.equal(alice.channel.stats().sessionsSuspected, 0, "bob's answer may be in our socket");
+  clearedMs = net.clock.nowMs();
+  assert.equal(alice.channel.send(B, bob.nodeId, utf8Encode("still there?")), "queued");
+  assert.equal(alice.channel.stats().sessionsSuspected, 1);
 });
 
 Deno.test("SecureChannel refuses a responder whose key does not give the expected node ID", () => {
@@ -532,7 +579,7 @@ Deno.test("SecureChannel bounds pending handshakes and drops sends beyond them",
   assert.equal(alice.channel.stats().handshakesPending, 2);
 });
 
-Deno.test("SecureChannel resends a fresh INIT when the first is lost, then completes", () => {
+Deno.test("SecureChannel resends the same INIT after doubling waits, then completes", () => {
   const net = new Net();
   const alice = net.add(A, 1);
   const bob = net.add(B, 2);
@@ -545,17 +592,29 @@ Deno.test("SecureChannel resends a fresh INIT when the first is lost, then compl
   assert.equal(net.wire.length, 0, "an early tick does nothing");
   net.clock.advanceTo(retryMs);
   alice.channel.tick();
-  const [retry] = net.wire;
-  assert.notDeepEqual(retry.bytes, lost.bytes, "a fresh INIT");
+  const [lostAgain] = net.take();
+  assert.deepEqual(lostAgain.bytes, lost.bytes, "the same INIT, byte for byte");
+  assert.equal(
+    alice.channel.nextWakeupMs(),
+    retryMs + 2 * secureChannelLimitsDefault.handshakeRetryMs,
+    "the wait doubles",
+  );
+  net.clock.advanceTo(alice.channel.nextWakeupMs());
+  alice.channel.tick();
   net.flush();
   assert.deepEqual(texts(bob), ["hello"]);
-  assert.equal(alice.channel.stats().handshakeRetries, 1);
-  // The lost INIT turns up late: older than the one bob accepted, so it is a replay.
+  assert.equal(alice.channel.stats().handshakeRetries, 2);
+  // A lost copy turns up late: bob answered it already, from the same address, so he resends
+  // his RESPONSE without new work; alice has finished and ignores it.
   net.deliver(lost);
-  assert.equal(bob.channel.stats().dropped.handshakeReplay, 1);
+  assert.equal(bob.channel.stats().handshakesAnswered, 1);
+  assert.equal(bob.channel.stats().handshakeResponsesResent, 1);
+  net.flush();
+  assert.equal(alice.channel.stats().dropped.unknownSession, 1);
+  assert.equal(alice.channel.stats().handshakesCompleted, 1);
 });
 
-Deno.test("SecureChannel drops a late RESPONSE to an INIT it has since replaced", () => {
+Deno.test("SecureChannel finishes a handshake with a late RESPONSE to an earlier copy", () => {
   const net = new Net();
   const alice = net.add(A, 1);
   const bob = net.add(B, 2);
@@ -564,11 +623,105 @@ Deno.test("SecureChannel drops a late RESPONSE to an INIT it has since replaced"
   const [slowResponse] = net.take();
   net.clock.advanceTo(alice.channel.nextWakeupMs());
   alice.channel.tick();
+  const [copy] = net.take();
+  net.deliver(copy);
+  const [resentResponse] = net.take();
+  assert.deepEqual(resentResponse.bytes, slowResponse.bytes, "answered from the cache");
+  assert.equal(bob.channel.stats().handshakesAnswered, 1, "no second signature or key");
+  assert.equal(bob.channel.stats().sessions, 1, "no second session");
+  net.deliver(slowResponse);
   net.flush();
   assert.deepEqual(texts(bob), ["hello"]);
-  net.deliver(slowResponse);
-  assert.equal(alice.channel.stats().dropped.unknownSession, 1);
   assert.equal(alice.channel.stats().handshakesCompleted, 1);
+  net.deliver(resentResponse);
+  assert.equal(alice.channel.stats().dropped.unknownSession, 1, "the duplicate is dropped");
+});
+
+Deno.test("SecureChannel resends a cached RESPONSE only to the INIT's address, a few times", () => {
+  const net = new Net();
+  const alice = net.add(A, 1);
+  const bob = net.add(B, 2, { handshakeResponseResendsMax: 2 });
+  alice.channel.send(B, bob.nodeId, utf8Encode("hello"));
+  const [init] = net.take();
+  net.deliver(init);
+  net.take();
+  net.deliver(init, C);
+  assert.equal(net.wire.length, 0, "a copy from elsewhere is not answered");
+  assert.equal(bob.channel.stats().dropped.handshakeReplay, 1);
+  net.deliver(init);
+  net.deliver(init);
+  net.deliver(init);
+  assert.equal(net.take().length, 2, "at most handshakeResponseResendsMax resends");
+  assert.equal(bob.channel.stats().handshakeResponsesResent, 2);
+  assert.equal(bob.channel.stats().dropped.handshakeReplay, 2);
+  assert.equal(bob.channel.stats().handshakesAnswered, 1);
+});
+
+Deno.test("SecureChannel forgets a cached RESPONSE after handshakeResponseCacheMs", () => {
+  const net = new Net();
+  const alice = net.add(A, 1);
+  const bob = net.add(B, 2);
+  alice.channel.send(B, bob.nodeId, utf8Encode("hello"));
+  const [init] = net.take();
+  net.deliver(init);
+  net.take();
+  net.clock.advanceBy(secureChannelLimitsDefault.handshakeResponseCacheMs);
+  bob.channel.tick();
+  net.deliver(init);
+  assert.equal(net.wire.length, 0);
+  assert.equal(bob.channel.stats().dropped.handshakeReplay, 1, "an old copy is a replay");
+  assert.equal(bob.channel.stats().handshakeResponsesResent, 0);
+});
+
+Deno.test("SecureChannel holds an INIT resend while its own receive queue is behind", () => {
+  let clearedMs = -Infinity;
+  const net = new Net();
+  const alice = net.add(A, 1, {}, () => clearedMs);
+  const bob = net.add(B, 2);
+  alice.channel.send(B, bob.nodeId, utf8Encode("hello"));
+  net.deliver(net.take()[0]);
+  const [queuedResponse] = net.take();
+  const dueMs = alice.channel.nextWakeupMs();
+  net.clock.advanceTo(dueMs);
+  alice.channel.tick();
+  assert.equal(net.wire.length, 0, "held: the RESPONSE may be waiting in our socket");
+  assert.equal(alice.channel.stats().handshakeRetriesPostponed, 1);
+  // It was: handled once the loop gets to it, and the handshake completes without a resend.
+  net.deliver(queuedResponse);
+  net.flush();
+  assert.deepEqual(texts(bob), ["hello"]);
+  assert.equal(alice.channel.stats().handshakeRetries, 0);
+  // Another handshake, whose INIT is lost: resent once our queue is handled past the retry time.
+  alice.channel.send(C, undefined, utf8Encode("to nobody"));
+  net.take();
+  const secondDueMs = net.clock.nowMs() + secureChannelLimitsDefault.handshakeRetryMs;
+  net.clock.advanceTo(secondDueMs);
+  alice.channel.tick();
+  assert.equal(net.wire.length, 0);
+  assert.equal(alice.channel.stats().handshakeRetriesPostponed, 2);
+  clearedMs = secondDueMs;
+  net.clock.advanceTo(alice.channel.nextWakeupMs());
+  alice.channel.tick();
+  assert.equal(net.take().length, 1, "resent");
+  assert.equal(alice.channel.stats().handshakeRetries, 1);
+});
+
+Deno.test("SecureChannel holds an INIT resend at most one retry period", () => {
+  const net = new Net();
+  const alice = net.add(A, 1, {}, () => -Infinity);
+  alice.channel.send(B, undefined, utf8Encode("hello"));
+  net.take();
+  const dueMs = alice.channel.nextWakeupMs();
+  for (let step = 0; step < 1000 && net.wire.length === 0; step++) {
+    net.clock.advanceTo(alice.channel.nextWakeupMs());
+    alice.channel.tick();
+  }
+  assert.equal(net.take().length, 1);
+  assert.equal(
+    net.clock.nowMs(),
+    dueMs + secureChannelLimitsDefault.handshakeRetryMs,
+    "resent at the bound",
+  );
 });
 
 Deno.test("SecureChannel gives up after the last attempt and drops the queue, counted", () => {
