@@ -631,6 +631,10 @@ async function run(settings: Settings, root: string): Promise<Record<string, unk
       },
       graceful_stops_hung: population.gracefulStopsHung,
       live_at_end: live.length,
+      // Starting a node takes seconds on a loaded machine, so the achieved interval is longer.
+      achieved_churn_interval_s: population.started === 0
+        ? null
+        : round(settings.durationMs / 1000 / population.started),
     },
     operations: byOperation,
     silent_identities: {
