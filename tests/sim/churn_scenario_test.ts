@@ -11,6 +11,9 @@ import {
   type ChurnScenarioOptions,
   runChurnScenario,
 } from "../../src/sim/churn_scenario.ts";
+import { NodeId } from "../../src/core/node_id.ts";
+import type { GetResult, PutResult } from "../../src/dht/types.ts";
+import { FakeNode } from "./_fake_node.ts";
 import { defaultSettings } from "./_settings.ts";
 
 /** The report without the machine-dependent fields. */
@@ -133,5 +136,100 @@ Deno.test("runChurnScenario() refuses options out of range, naming them", () => 
   ];
   for (const [options, pattern] of bad) {
     assert.throws(() => runChurnScenario({ simSeed: 1, settings, ...options }), pattern);
+  }
+});
+
+/** Values "stored" by {@link SlowGetNode}s, by key: what their gets answer. */
+const slowValues = new Map<string, Uint8Array>();
+
+/**
+ * A fake node whose puts succeed at once and whose gets answer the stored value after
+ * `slowGetMs`, unless the node stops first (then they fail, as the real node's do).
+ */
+class SlowGetNode extends FakeNode {
+  static slowGetMs = 60_000;
+  readonly #pending: { atMs: number; key: NodeId; done: (result: GetResult) => void }[] = [];
+
+  override put(value: Uint8Array, done: (result: PutResult) => void): NodeId {
+    const key = NodeId.fromPublicKey(value);
+    slowValues.set(key.toHex(), value);
+    done({ ok: true, key, stored: 20, durationMs: 0 });
+    return key;
+  }
+
+  override get(key: NodeId, done: (result: GetResult) => void): void {
+    this.#pending.push({ atMs: this.options.clock.nowMs() + SlowGetNode.slowGetMs, key, done });
+  }
+
+  override tick(): void {
+    super.tick();
+    const nowMs = this.options.clock.nowMs();
+    for (const get of this.#pending.filter((get) => get.atMs <= nowMs)) {
+      this.#pending.splice(this.#pending.indexOf(get), 1);
+      const value = slowValues.get(get.key.toHex());
+      get.done({ ok: true, closest: [], rounds: 1, messages: 2, durationMs: 0, value });
+    }
+  }
+
+  override nextWakeupMs(): number {
+    return Math.min(super.nextWakeupMs(), ...this.#pending.map((get) => get.atMs));
+  }
+
+  override stop(): void {
+    super.stop();
+    for (const get of this.#pending.splice(0)) {
+      get.done({ ok: false, closest: [], rounds: 0, messages: 0, durationMs: 0 });
+    }
+  }
+}
+
+Deno.test("runChurnScenario() counts a get whose asker departs first as aborted, not missed", () => {
+  const simSeed = 17;
+  console.log(`churn_scenario_test: simSeed ${simSeed}`);
+  const report = runChurnScenario({
+    simSeed,
+    settings: defaultSettings(),
+    createNode: (options) => new SlowGetNode(options),
+    nodes: 30,
+    values: 5,
+    lookups: 200,
+    // Sessions of about a minute against gets of a minute: many askers leave mid-get.
+    sessionMedianMs: 60_000,
+    durationMs: 600_000,
+    windowMs: 300_000,
+  });
+  const context = `simSeed ${simSeed}: ${JSON.stringify(report.get)}`;
+  assert.ok(report.get.aborted > 10, context);
+  assert.ok(report.get.found > 10, context);
+  assert.equal(report.get.found + report.get.aborted, report.get.count, context);
+  assert.equal(report.get.success_rate, 1, context);
+  assert.equal(report.get.latency_ms.p50, 60_000, "aborted gets are left out of the latency");
+  assert.equal(
+    report.windows.reduce((sum, window) => sum + window.aborted, 0),
+    report.get.aborted,
+    context,
+  );
+});
+
+Deno.test("runChurnScenario() fails loudly, naming the seed, when a get never ends", () => {
+  SlowGetNode.slowGetMs = 10_000_000;
+  try {
+    assert.throws(
+      () =>
+        runChurnScenario({
+          simSeed: 23,
+          settings: defaultSettings(),
+          createNode: (options) => new SlowGetNode(options),
+          nodes: 10,
+          values: 2,
+          lookups: 20,
+          sessionMedianMs: 86_400_000,
+          durationMs: 120_000,
+          windowMs: 60_000,
+        }),
+      /simSeed 23: Liveness bug: \d+ gets still pending/,
+    );
+  } finally {
+    SlowGetNode.slowGetMs = 60_000;
   }
 });
