@@ -5,6 +5,17 @@
  *
  * Usage: deno task sim [--nodes N] [--lookups L] [--values V] [--seed S] [--loss P] [--churn P]
  *   [--latency MIN-MAX] [--json-only]
+ *   [--churn-model weibull|lognormal [--session-median DUR] [--session-shape X] [--duration DUR]
+ *   [--window DUR] [--crash-fraction P]]
+ *
+ * Without `--churn-model` it runs the standard scenario: `--churn P` crashes that fraction of the
+ * nodes at once before the last round of gets. With it, the continuous-churn scenario
+ * (src/sim/churn_scenario.ts): nodes arrive as a Poisson process and stay for sessions drawn from
+ * the model (median `--session-median`, default 1h; Weibull shape k or log-normal σ
+ * `--session-shape`, default 0.5 or 1.5), a `--crash-fraction` of departures (default 0.5) being
+ * crashes and the rest graceful; `--lookups` gets arrive over `--duration` (default 2h) and the
+ * report has one row per `--window` (default 10m). Durations are a number with a unit (`ms`, `s`,
+ * `m`, `h`; a bare number is seconds). `--churn` cannot be combined with `--churn-model`.
  *
  * `--json-only` leaves the summary out: stdout is then the JSON line alone (progress still goes to
  * stderr).
@@ -18,9 +29,34 @@
 import { parseArgs } from "node:util";
 import { resolveConfig } from "../src/core/config.ts";
 import { runScenario, type ScenarioOptions, type ScenarioReport } from "../src/sim/scenario.ts";
+import { type ChurnReport, runChurnScenario } from "../src/sim/churn_scenario.ts";
+import {
+  SESSION_MODELS,
+  SESSION_SHAPE_DEFAULT,
+  type SessionModelName,
+} from "../src/sim/session_model.ts";
 
 const usage = "usage: deno task sim [--nodes N] [--lookups L] [--values V] [--seed S] " +
-  "[--loss P] [--churn P] [--latency MIN-MAX] [--json-only]";
+  "[--loss P] [--churn P] [--latency MIN-MAX] [--json-only]\n" +
+  "  continuous churn: --churn-model weibull|lognormal [--session-median DUR] " +
+  "[--session-shape X] [--duration DUR] [--window DUR] [--crash-fraction P]\n" +
+  "  (DUR: a number with ms, s, m or h; a bare number is seconds)";
+
+/** The continuous-churn settings the flags set (present only with `--churn-model`). */
+export interface ChurnFlags {
+  /** The session-length distribution. */
+  sessionModel: SessionModelName;
+  /** Median session, in ms. */
+  sessionMedianMs: number;
+  /** Weibull k or log-normal σ. */
+  sessionShape: number;
+  /** How long the churn lasts, in ms. */
+  durationMs: number;
+  /** One report row per this many ms. */
+  windowMs: number;
+  /** Fraction of departures that are crashes. */
+  crashFraction: number;
+}
 
 /** The scenario options the flags set. */
 export type SimFlags =
@@ -37,7 +73,12 @@ export type SimFlags =
       | "latencyMsMax"
     >
   >
-  & { jsonOnly: boolean };
+  & {
+    /** Print the JSON line alone. */
+    jsonOnly: boolean;
+    /** Set with `--churn-model`: run the continuous-churn scenario instead. */
+    churn?: ChurnFlags;
+  };
 
 /** A flag that cannot be used; its message is the one line printed. */
 export class UsageError extends Error {
@@ -72,9 +113,15 @@ export function parseSimFlags(args: string[]): SimFlags | "help" {
         values: { type: "string", default: "100" },
         seed: { type: "string", default: "1" },
         loss: { type: "string", default: "0.01" },
-        churn: { type: "string", default: "0.3" },
+        churn: { type: "string" },
         latency: { type: "string", default: "20-200" },
         "json-only": { type: "boolean", default: false },
+        "churn-model": { type: "string" },
+        "session-median": { type: "string" },
+        "session-shape": { type: "string" },
+        duration: { type: "string" },
+        window: { type: "string" },
+        "crash-fraction": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -89,17 +136,76 @@ export function parseSimFlags(args: string[]): SimFlags | "help" {
       `--latency: expected MIN-MAX in ms with MIN ≤ MAX, got "${values.latency}"`,
     );
   }
-  return {
+  const flags: SimFlags = {
     nodes: integer("--nodes", values.nodes, 1, 100_000),
     lookups: integer("--lookups", values.lookups, 0, 10_000_000),
     values: integer("--values", values.values, 0, 1_000_000),
     simSeed: integer("--seed", values.seed, 0, 0xffffffff),
     lossRate: rate("--loss", values.loss, 1),
-    churnFraction: rate("--churn", values.churn, 0.99),
+    churnFraction: rate("--churn", values.churn ?? "0.3", 0.99),
     latencyMsMin: Number(latency[1]),
     latencyMsMax: Number(latency[2]),
     jsonOnly: values["json-only"],
   };
+  const churnOnly = ["session-median", "session-shape", "duration", "window", "crash-fraction"]
+    .filter((name) => values[name as keyof typeof values] !== undefined);
+  const model = values["churn-model"];
+  if (model === undefined) {
+    if (churnOnly.length > 0) throw new UsageError(`--${churnOnly[0]} needs --churn-model`);
+    return flags;
+  }
+  if (!(SESSION_MODELS as readonly string[]).includes(model)) {
+    throw new UsageError(
+      `--churn-model: expected ${SESSION_MODELS.join(" or ")}, got "${model}"`,
+    );
+  }
+  if (values.churn !== undefined) {
+    throw new UsageError(
+      "--churn (one crash of a fraction of the nodes) cannot be combined with --churn-model",
+    );
+  }
+  const sessionModel = model as SessionModelName;
+  const durationMs = duration("--duration", values.duration ?? "2h");
+  const windowMs = duration("--window", values.window ?? "10m");
+  if (durationMs / windowMs > 1000) {
+    throw new UsageError(`--window: at most 1000 windows per run, got ${durationMs / windowMs}`);
+  }
+  flags.churn = {
+    sessionModel,
+    sessionMedianMs: duration("--session-median", values["session-median"] ?? "1h"),
+    sessionShape: decimal(
+      "--session-shape",
+      values["session-shape"] ?? String(SESSION_SHAPE_DEFAULT[sessionModel]),
+      0.1,
+      10,
+    ),
+    durationMs,
+    windowMs,
+    crashFraction: rate("--crash-fraction", values["crash-fraction"] ?? "0.5", 1),
+  };
+  return flags;
+}
+
+const durationUnitsMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A duration such as `90s`, `30m`, `2h`, `1500ms` or `45` (seconds), in whole ms, 1 ms to 30 days. */
+function duration(flag: string, text: string): number {
+  const match = /^([0-9]{1,9}(?:\.[0-9]{1,3})?)(ms|s|m|h)?$/.exec(text);
+  const valueMs = match ? Math.round(Number(match[1]) * durationUnitsMs[match[2] ?? "s"]) : NaN;
+  if (!(valueMs >= 1 && valueMs <= 30 * 86_400_000)) {
+    throw new UsageError(
+      `${flag}: expected a duration such as 90s, 30m or 2h (1 ms to 30 days), got "${text}"`,
+    );
+  }
+  return valueMs;
+}
+
+function decimal(flag: string, text: string, min: number, max: number): number {
+  const value = /^[0-9]{1,6}(\.[0-9]{1,6})?$/.test(text) ? Number(text) : NaN;
+  if (!(value >= min && value <= max)) {
+    throw new UsageError(`${flag}: expected a number from ${min} to ${max}, got "${text}"`);
+  }
+  return value;
 }
 
 function integer(flag: string, text: string, min: number, max: number): number {
@@ -140,6 +246,48 @@ export function summarise(report: ScenarioReport): string {
   ].join("\n");
 }
 
+/**
+ * A few lines for people about a continuous-churn run, one per window; the JSON line follows.
+ *
+ * @param report The report.
+ * @returns The summary text.
+ */
+export function summariseChurn(report: ChurnReport): string {
+  const { churn, get, population, values } = report;
+  const percent = (rate: number | null) => rate === null ? "-" : `${(rate * 100).toFixed(2)}%`;
+  return [
+    `nodes ${report.nodes}, seed ${report.seed}, ${report.events} events, ` +
+    `virtual ${Math.round(report.virtual_ms / 1000)} s, wall ${Math.round(report.wall_ms)} ms`,
+    `churn: ${churn.model} sessions, median ${churn.session_median_s} s, shape ` +
+    `${churn.session_shape}, mean ${churn.session_mean_s} s, ${churn.arrivals_per_s} arrivals/s, ` +
+    `${churn.duration_s} s`,
+    `population: ${population.joins} joins, ${population.leaves} leaves, ` +
+    `${population.crashes} crashes, online ${population.online_min}..${population.online_max}`,
+    `gets: success ${percent(get.success_rate)} of ${get.count - get.aborted} ` +
+    `(${get.aborted} aborted), latency p50/p99 ${get.latency_ms.p50}/${get.latency_ms.p99} ms, ` +
+    `misses with live replicas ${get.missed_with_live_replicas}, without ` +
+    `${get.missed_without_live_replica}`,
+    `values: ${values.stored} stored, replicas min/p50 at end ` +
+    `${values.replicas_at_end.min}/${values.replicas_at_end.p50}, lost ${values.lost}`,
+    `memory: ${report.memory.bytes_per_node} bytes per node`,
+    "window_s  online  joins  leaves  crashes  gets  success  p50_ms  p99_ms  replicas_min",
+    ...report.windows.map((window) =>
+      [
+        String(window.start_s).padStart(8),
+        String(window.online).padStart(7),
+        String(window.joins).padStart(6),
+        String(window.leaves).padStart(7),
+        String(window.crashes).padStart(8),
+        String(window.gets).padStart(5),
+        percent(window.success_rate).padStart(8),
+        String(window.latency_ms.p50 ?? "-").padStart(7),
+        String(window.latency_ms.p99 ?? "-").padStart(7),
+        String(window.replicas.min ?? "-").padStart(13),
+      ].join(" ")
+    ),
+  ].join("\n");
+}
+
 function heapBytes(): number {
   // Present only under --v8-flags=--expose-gc; without it the figure includes garbage.
   (globalThis as { gc?: () => void }).gc?.();
@@ -167,21 +315,26 @@ function main(args: string[]): number {
     console.error(`sim: ${error instanceof Error ? error.message : error}`);
     return 3;
   }
-  const { jsonOnly, ...options } = flags;
+  const { jsonOnly, churn, ...options } = flags;
   const startMs = performance.now();
-  let report;
+  const hooks = { heapBytes, progress: (line: string) => console.error(`sim: ${line}`) };
+  let report: ScenarioReport | ChurnReport;
   try {
-    report = runScenario({ ...options, settings }, {
-      heapBytes,
-      progress: (line) => console.error(`sim: ${line}`),
-    });
+    if (churn) {
+      const { churnFraction: _oneShot, ...common } = options;
+      report = runChurnScenario({ ...common, ...churn, settings }, hooks);
+    } else {
+      report = runScenario({ ...options, settings }, hooks);
+    }
   } catch (error) {
     console.error(`sim: ${error instanceof Error ? error.message : error}`);
     if (error instanceof Error && error.cause instanceof Error) console.error(error.cause.stack);
     return 1;
   }
   report.wall_ms = Math.round(performance.now() - startMs);
-  if (!jsonOnly) console.log(summarise(report));
+  if (!jsonOnly) {
+    console.log("churn" in report ? summariseChurn(report) : summarise(report as ScenarioReport));
+  }
   console.log(JSON.stringify(report));
   return 0;
 }

@@ -8,6 +8,8 @@
  */
 
 export * from "./checkers.ts";
+export * from "./churn_report.ts";
+export * from "./churn_scenario.ts";
 export * from "./cluster.ts";
 export * from "./event_queue.ts";
 export * from "./hash.ts";
@@ -16,4 +18,5 @@ export * from "./network.ts";
 export * from "./operations.ts";
 export * from "./scenario.ts";
 export * from "./scenario_report.ts";
+export * from "./session_model.ts";
 export * from "./stats.ts";

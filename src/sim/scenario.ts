@@ -75,7 +75,7 @@ export interface ScenarioHooks {
  * An operation is declared hung after this many lookup timeouts: a bootstrap or put is a lookup
  * plus a few RPC rounds, so ten lookup timeouts is far past any legitimate end.
  */
-const operationLookupTimeoutsMax = 10;
+export const operationLookupTimeoutsMax = 10;
 
 /**
  * Runs the standard scenario.
@@ -197,16 +197,30 @@ function runPhases(
 }
 
 /** How the join phase went. */
-interface JoinOutcome {
+export interface JoinOutcome {
+  /** Nodes whose bootstrap succeeded. */
   ok: number;
+  /** Nodes whose bootstrap failed. */
   failed: number;
+  /** Virtual time from the first join to the last one's end, in ms. */
   virtualMs: number;
 }
 
-function joinAll(
+/**
+ * Joins every added node, node i at i × `joinSpacingMs`, each through a random node that has
+ * joined already (node 0 founds the network).
+ *
+ * @param cluster The cluster, its `numbers.nodes` nodes added and idle.
+ * @param network Its network.
+ * @param numbers `nodes` and `joinSpacingMs` are used.
+ * @param operationMsMax The watchdog of each join.
+ * @param phase Receives a progress line every tenth of the nodes.
+ * @returns How it went.
+ */
+export function joinAll(
   cluster: SimCluster,
   network: SimNetwork,
-  numbers: ScenarioNumbers,
+  numbers: Pick<ScenarioNumbers, "nodes" | "joinSpacingMs">,
   operationMsMax: number,
   phase: (line: string) => void,
 ): JoinOutcome {
@@ -236,16 +250,31 @@ function joinAll(
 }
 
 /** A value stored by the scenario. */
-interface StoredEntry {
+export interface StoredEntry {
+  /** Its key. */
   key: NodeId;
+  /** Its bytes. */
   value: Uint8Array;
 }
 
-function putValues(
+/**
+ * Puts `numbers.values` random values, each from a random joined node, a few at a time.
+ *
+ * @param cluster The cluster.
+ * @param network Its network.
+ * @param prng Draws the values.
+ * @param numbers Count, sizes and concurrency.
+ * @param operationMsMax The watchdog of each put.
+ * @returns The values whose put succeeded, and the `stored` count of every put.
+ */
+export function putValues(
   cluster: SimCluster,
   network: SimNetwork,
   prng: Prng,
-  numbers: ScenarioNumbers,
+  numbers: Pick<
+    ScenarioNumbers,
+    "values" | "valueBytesMin" | "valueBytesMax" | "operationsInflightMax"
+  >,
   operationMsMax: number,
 ): { values: StoredEntry[]; acks: number[] } {
   const values: StoredEntry[] = [];
@@ -303,7 +332,14 @@ function getValues(
   return samples;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+/**
+ * Whether two byte arrays hold the same bytes.
+ *
+ * @param a One array.
+ * @param b The other.
+ * @returns `true` when equal.
+ */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

@@ -90,6 +90,70 @@ Deno.test("parseSimFlags() refuses bad values, naming the flag", () => {
   }
 });
 
+Deno.test("parseSimFlags() reads the continuous-churn flags, with defaults", () => {
+  const defaults = parseSimFlags(["--churn-model", "weibull"]);
+  assert.deepEqual(defaults !== "help" && defaults.churn, {
+    sessionModel: "weibull",
+    sessionMedianMs: 3_600_000,
+    sessionShape: 0.5,
+    durationMs: 7_200_000,
+    windowMs: 600_000,
+    crashFraction: 0.5,
+  });
+  const lognormal = parseSimFlags(["--churn-model", "lognormal"]);
+  assert.equal(lognormal !== "help" && lognormal.churn?.sessionShape, 1.5);
+  const flags = parseSimFlags([
+    "--churn-model=lognormal",
+    "--session-median",
+    "90s",
+    "--session-shape",
+    "2.25",
+    "--duration",
+    "1.5h",
+    "--window",
+    "15000ms",
+    "--crash-fraction",
+    "1",
+  ]);
+  assert.deepEqual(flags !== "help" && flags.churn, {
+    sessionModel: "lognormal",
+    sessionMedianMs: 90_000,
+    sessionShape: 2.25,
+    durationMs: 5_400_000,
+    windowMs: 15_000,
+    crashFraction: 1,
+  });
+  const bare = parseSimFlags(["--churn-model", "weibull", "--duration", "600", "--window", "1m"]);
+  assert.equal(bare !== "help" && bare.churn?.durationMs, 600_000, "a bare number is seconds");
+  assert.equal(bare !== "help" && bare.churn?.windowMs, 60_000);
+  const plain = parseSimFlags([]);
+  assert.ok(plain !== "help" && !("churn" in plain), "no churn settings without --churn-model");
+});
+
+Deno.test("parseSimFlags() refuses bad continuous-churn flags, naming the flag", () => {
+  const bad: [string[], RegExp][] = [
+    [["--churn-model", "pareto"], /--churn-model: expected weibull or lognormal/],
+    [["--churn-model", "weibull", "--churn", "0.3"], /--churn .*cannot be combined/],
+    [["--session-median", "1h"], /--session-median needs --churn-model/],
+    [["--duration", "1h"], /--duration needs --churn-model/],
+    [["--churn-model", "weibull", "--session-median", "0s"], /--session-median/],
+    [["--churn-model", "weibull", "--session-median", "1d"], /--session-median/],
+    [["--churn-model", "weibull", "--duration", "-5m"], /--duration/],
+    [["--churn-model", "weibull", "--duration", "31d"], /--duration/],
+    [["--churn-model", "weibull", "--duration", "2h", "--window", "1s"], /--window/],
+    [["--churn-model", "weibull", "--session-shape", "0.01"], /--session-shape/],
+    [["--churn-model", "weibull", "--session-shape", "abc"], /--session-shape/],
+    [["--churn-model", "weibull", "--crash-fraction", "1.2"], /--crash-fraction/],
+  ];
+  for (const [args, pattern] of bad) {
+    assert.throws(() => parseSimFlags(args), (error: unknown) => {
+      assert.ok(error instanceof UsageError, `${args.join(" ")}: ${error}`);
+      assert.match(error.message, pattern, args.join(" "));
+      return true;
+    });
+  }
+});
+
 Deno.test("deno task sim exits 2 with one line on stderr for a bad flag", async () => {
   const output = await new Deno.Command(Deno.execPath(), {
     args: [...taskArgs, "--loss", "2"],
@@ -121,4 +185,29 @@ Deno.test("deno task sim prints progress on stderr and the JSON report last on s
   assert.ok(report.wall_ms > 0, "the script measures wall time");
   assert.ok(report.memory.bytes_per_node > 0, "and heap growth, with --expose-gc");
   assert.equal(report.lookup.count, 20);
+});
+
+Deno.test("deno task sim --churn-model prints a row per window and the JSON report last", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      ...taskArgs,
+      ...["--churn-model", "weibull", "--nodes", "30", "--lookups", "40", "--values", "4"],
+      ...["--seed", "9", "--session-median", "5m", "--duration", "10m", "--window", "5m"],
+    ],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, stderr);
+  assert.match(stderr, /^sim: window 2\/2: /m);
+  const lines = new TextDecoder().decode(output.stdout).trimEnd().split("\n");
+  assert.match(lines.join("\n"), /^window_s +online +joins/m);
+  const report = JSON.parse(lines.at(-1)!);
+  assert.equal(report.seed, 9);
+  assert.equal(report.churn.model, "weibull");
+  assert.equal(report.churn.session_median_s, 300);
+  assert.equal(report.windows.length, 2);
+  assert.ok(report.wall_ms > 0, "the script measures wall time");
+  assert.ok(report.get.count > 0, JSON.stringify(report.get));
 });
