@@ -153,7 +153,7 @@ class SlowGetNode extends FakeNode {
   override put(value: Uint8Array, done: (result: PutResult) => void): NodeId {
     const key = NodeId.fromPublicKey(value);
     slowValues.set(key.toHex(), value);
-    done({ ok: true, key, stored: 20, durationMs: 0 });
+    done({ ok: true, key, stored: 20, holders: 20, quorum: 2, storesHere: false, durationMs: 0 });
     return key;
   }
 
