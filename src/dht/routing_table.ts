@@ -311,7 +311,8 @@ export class RoutingTable {
   }
 
   /**
-   * Contacts worth a liveness ping, none checked within `contactFreshMs`: up to `doubtfulMax`
+   * Contacts worth a liveness ping, none checked within `contactFreshMs` (doubled for each failure
+   * in a row, up to 64 times): up to `doubtfulMax`
    * suspect or unverified ones, then up to `quietMax` responsive ones not heard from for
    * `contactFreshMs`; the longest unchecked first in each group (a round robin, so a few dead
    * contacts do not take every turn). Each one returned counts as checked now. A silent contact
@@ -328,7 +329,10 @@ export class RoutingTable {
     for (const bucket of this.#buckets) {
       if (!bucket) continue;
       for (const entry of bucket.entries) {
-        if (nowMs - entry.checkedMs < contactFreshMs) continue;
+        // A contact failing again and again is checked less and less often (2, 4, … 64 min):
+        // kept for when the network heals, it should not cost a ping a minute for ever.
+        const intervalMs = contactFreshMs * 2 ** Math.min(entry.failures, checkBackoffMax);
+        if (nowMs - entry.checkedMs < intervalMs) continue;
         if (!isResponsive(entry)) doubtful.push(entry);
         else if (nowMs - entry.lastSeenMs > contactFreshMs) quiet.push(entry);
       }
@@ -455,6 +459,9 @@ export class RoutingTable {
     }
   }
 }
+
+/** Doublings of a failing contact's check interval at most: 64 minutes. */
+const checkBackoffMax = 6;
 
 /** Whether a contact answered its last request and has answered one at all. */
 function isResponsive(entry: TableEntry): boolean {

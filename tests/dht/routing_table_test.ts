@@ -233,10 +233,19 @@ Deno.test("staleContacts() hands out suspect, then quiet contacts in turn, each 
   t.recordFailure(ids[3]);
   const later = T0 + contactFreshMs + 10;
   t.observe(contact(ids[2]), later); // Heard from: fresh again.
-  assert.deepEqual(hexes(t.staleContacts(later, 8, 1)), [ids[3].toHex(), ids[0].toHex()]);
+  // The suspect (one failure) is checked every 2 periods: not yet. The quiet ones, one a call.
+  assert.deepEqual(hexes(t.staleContacts(later, 8, 1)), [ids[0].toHex()]);
   assert.deepEqual(hexes(t.staleContacts(later, 8, 1)), [ids[1].toHex()], "the next quiet one");
   assert.deepEqual(t.staleContacts(later + 1, 8, 8), [], "each checked at most once a period");
-  assert.equal(t.staleContacts(later + contactFreshMs, 8, 8).length, 3);
+  const twoPeriods = T0 + 2 * contactFreshMs + 10;
+  assert.deepEqual(
+    hexes(t.staleContacts(twoPeriods, 8, 8)),
+    [ids[3].toHex(), ids[0].toHex(), ids[1].toHex()],
+    "the suspect first, then the quiet ones",
+  );
+  t.recordFailure(ids[3]);
+  assert.deepEqual(t.staleContacts(twoPeriods + 3 * contactFreshMs, 8, 0), [], "backs off");
+  assert.equal(t.staleContacts(twoPeriods + 4 * contactFreshMs, 8, 0).length, 1);
 });
 
 Deno.test("a bucket holds at most 2 contacts per public /24 or /64; local ranges are exempt", () => {
