@@ -47,7 +47,8 @@ Deno.test("at debug level the stack goes to the log, the rhizome: line stays one
 Deno.test("an unhandled RhizomeError keeps its message and exit status", async () => {
   await withTempDir(async (dir) => {
     const { code, stderr } = await runFixture("rhizome", join(dir, "marker"));
-    assert.equal(code, 1);
+    // STORE_FULL's own exit status (README "Exit status").
+    assert.equal(code, 7);
     assert.equal(stderr, "rhizome: Cannot store: full\n");
   });
 });
