@@ -217,7 +217,7 @@ export class HttpServer {
    * @returns A copy of the counters.
    */
   stats(): HttpServerStats {
-    return { ...this.#stats, connections: this.#connections.size };
+    return { ...this.#stats, connections: this.#openCount() };
   }
 
   /**
@@ -262,7 +262,7 @@ export class HttpServer {
         conn.close();
         return;
       }
-      const full = this.#connections.size >= this.#options.limits.connectionsMax;
+      const full = this.#openCount() >= this.#options.limits.connectionsMax;
       if (full && !this.#evictOldestIdle()) {
         this.#stats.connectionsRefused++;
         conn.close();
@@ -295,11 +295,18 @@ export class HttpServer {
       {
         reason: describeOsError(error),
         count: this.#acceptErrorsUnlogged,
-        open: this.#connections.size,
+        open: this.#openCount(),
       },
     );
     this.#acceptErrorsUnlogged = 0;
     this.#acceptErrorLoggedMs = nowMs;
+  }
+
+  /** Connections not yet closed (a closed one leaves the map once its serving has wound down). */
+  #openCount(): number {
+    let open = 0;
+    for (const connection of this.#connections.keys()) if (!connection.closed) open++;
+    return open;
   }
 
   /** Closes the connection idle longest (in insertion order, the oldest first). */
