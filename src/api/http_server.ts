@@ -77,20 +77,10 @@ const acceptRetryDelayMs = 100;
 /**
  * Accepts made while evicting (a flood of connections) between two pauses of the accept loop.
  * The pause lets the event loop read what was accepted: a newcomer is evicted only after
- * {@link HttpServerLimits.connectionsMax} more such accepts, so 8 leaves its headers several turns to
- * arrive.
+ * {@link HttpServerLimits.connectionsMax} more such accepts, so 8 leaves its headers several
+ * turns to arrive.
  */
 const floodAcceptsPerYield = 8;
-
-/**
- * Most accepts a second while evicting. A flooder reopens each connection the moment it is
- * closed, so without a ceiling the churn would take all the node's CPU from its real work
- * (datagrams, lookups, the store); 1,000 a second costs a few percent of a core. Connections
- * beyond it wait in the kernel's accept queue (a newcomer is accepted within about a second of
- * a full queue of 511, Deno's backlog) or are held back by the kernel, which slows the flooder
- * too.
- */
-const floodAcceptsPerSecondMax = 1000;
 
 /** Accept errors are logged at most once per this period, with the count since the last line. */
 const acceptErrorLogIntervalMs = 10_000;
@@ -217,7 +207,7 @@ export class HttpServer {
    * @returns A copy of the counters.
    */
   stats(): HttpServerStats {
-    return { ...this.#stats, connections: this.#connections.size };
+    return { ...this.#stats, connections: this.#openCount() };
   }
 
   /**
@@ -262,7 +252,7 @@ export class HttpServer {
         conn.close();
         return;
       }
-      const full = this.#connections.size >= this.#options.limits.connectionsMax;
+      const full = this.#openCount() >= this.#options.limits.connectionsMax;
       if (full && !this.#evictOldestIdle()) {
         this.#stats.connectionsRefused++;
         conn.close();
@@ -295,11 +285,18 @@ export class HttpServer {
       {
         reason: describeOsError(error),
         count: this.#acceptErrorsUnlogged,
-        open: this.#connections.size,
+        open: this.#openCount(),
       },
     );
     this.#acceptErrorsUnlogged = 0;
     this.#acceptErrorLoggedMs = nowMs;
+  }
+
+  /** Connections not yet closed (a closed one leaves the map once its serving has wound down). */
+  #openCount(): number {
+    let open = 0;
+    for (const connection of this.#connections.keys()) if (!connection.closed) open++;
+    return open;
   }
 
   /** Closes the connection idle longest (in insertion order, the oldest first). */
@@ -313,11 +310,15 @@ export class HttpServer {
     return false;
   }
 
-  /** Pauses once every {@link floodAcceptsPerYield} calls, for {@link floodAcceptsPerSecondMax}. */
+  /**
+   * Lets the event loop run once every {@link floodAcceptsPerYield} calls. Only a turn, not a
+   * rate limit: accepting slower would leave the kernel's accept queue full, where a caller's
+   * connection attempt is dropped and retried after 1, 3, 7, … s while flooders take the slots.
+   */
   async #yieldUnderFlood(): Promise<void> {
     if (++this.#acceptsSinceYield < floodAcceptsPerYield) return;
     this.#acceptsSinceYield = 0;
-    await this.#pause(floodAcceptsPerYield * 1000 / floodAcceptsPerSecondMax);
+    await this.#pause(0);
   }
 
   /** Waits `ms`, or less when the server shuts down. */
