@@ -41,7 +41,7 @@ class DrivenNode {
   }
 
   static async start(settings: DhtSettings, store: MemoryValueStore): Promise<DrivenNode> {
-    let driven: DrivenNode | undefined;
+    let driven: DrivenNode | undefined = undefined;
     const udp = await UdpTransport.bind({ host: "127.0.0.1", port: 0 }, (from, bytes) => {
       driven?.node.receive(from, bytes);
       driven?.schedule();
@@ -83,7 +83,7 @@ class DrivenNode {
 async function startRelay(holder: Address, loss: number, prng: Prng) {
   const counts = { toHolder: 0, dropped: 0, toClient: 0 };
   let client: Address | undefined;
-  let front: UdpTransport | undefined;
+  let front: UdpTransport | undefined = undefined;
   const back = await UdpTransport.bind({ host: "127.0.0.1", port: 0 }, (_from, bytes) => {
     if (client === undefined) return;
     counts.toClient++;

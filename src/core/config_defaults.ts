@@ -75,9 +75,6 @@ rpc_retries_max = 2
 # A peer that fails this many requests in a row leaves the routing table, and lookups stop asking
 # it (pymdht uses 2). After one failure it is "suspect": handed out only when too few others.
 peer_failures_max = 2
-# A bucket holds at most 2 contacts from one IPv4 /24 or IPv6 /64 (as discv5). Loopback and
-# private addresses are exempt unless this is false, so networks on one machine or LAN work.
-local_subnets_exempt = true
 # An iterative lookup gives up after this long.
 lookup_timeout_ms = 10000
 # Incoming requests (PING, FIND_NODE, FIND_VALUE, STORE) admitted per second from one peer
@@ -92,8 +89,9 @@ requests_burst = 10000
 # identity, handshakes per source address and per address prefix (/24, /48). Peers over them are
 # graylisted, then banned for 10 minutes if they keep on (status: guard). Loopback and private
 # addresses (127/8, 10/8, 172.16/12, 192.168/16, 169.254/16, ::1, fc00::/7, fe80::/10) are exempt
-# from the prefix caps while this is true, so many nodes on one machine or LAN keep working;
-# identities never are.
+# from the prefix caps, and from the cap of 2 contacts per /24 (/64) in a routing-table bucket
+# (as discv5), while this is true, so many nodes on one machine or LAN keep working; identities
+# never are.
 local_ranges_exempt = true
 
 [store]

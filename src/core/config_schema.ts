@@ -202,8 +202,6 @@ export interface Config {
     rpc_retries_max: number;
     /** Failures in a row that drop a peer from the table. */
     peer_failures_max: number;
-    /** Whether loopback and private addresses are exempt from the 2-per-subnet bucket cap. */
-    local_subnets_exempt: boolean;
     /** Time limit of one lookup, in milliseconds. */
     lookup_timeout_ms: number;
     /** Requests per second admitted from one peer address. */
@@ -295,7 +293,6 @@ const configSchema: v.GenericSchema<unknown, Config> = table({
     rpc_timeout_ms_max: integer(50, 60_000),
     rpc_retries_max: integer(0, 10),
     peer_failures_max: integer(1, 100),
-    local_subnets_exempt: v.boolean("expected true or false"),
     lookup_timeout_ms: integer(100, 600_000),
     peer_requests_per_s: integer(1, 1_000_000),
     peer_requests_burst: integer(1, 1_000_000),

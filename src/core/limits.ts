@@ -149,7 +149,8 @@ export const contactFreshMs = 60_000;
  * Contacts from one IPv4 /24 (or IPv6 /64) in one bucket, as discv5 allows: one operator with
  * one subnet cannot fill a bucket, which an eclipse attack needs. At the limit a newcomer from
  * that subnet is ignored (not even a standby). Loopback and private addresses are exempt by
- * default (`dht.local_subnets_exempt`).
+ * default (`dht.local_ranges_exempt`, the setting that also exempts them from the receive
+ * guard's prefix caps).
  */
 export const bucketSubnetContactsMax = 2;
 

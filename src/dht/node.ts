@@ -153,7 +153,7 @@ export class DhtNode {
       replacementCacheMax: dht.replacement_cache_max,
       contactsMax: profile.routing_contacts_max,
       peerFailuresMax: dht.peer_failures_max,
-      subnetCapExemptsLocal: dht.local_subnets_exempt,
+      subnetCapExemptsLocal: dht.local_ranges_exempt,
     });
     this.#failed = new FailedPeers(dht.peer_failures_max);
     this.#rpc = new RpcClient(options.clock, options.transport, options.rng, {

@@ -23,7 +23,7 @@ import { assert } from "../core/assert.ts";
 import { bucketSubnetContactsMax, contactFreshMs } from "../core/limits.ts";
 import { NODE_ID_BITS, NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import { randomBytes, type Rng } from "../core/rng.ts";
-import { type Address, sharedWireForm } from "../net/address.ts";
+import { type Address, isLocal, sharedWireForm } from "../net/address.ts";
 import type { Contact } from "./types.ts";
 
 /** A contact in the table, with what the node has learnt about it. */
@@ -479,16 +479,7 @@ function subnetOf(address: Address, exemptLocal: boolean): string | undefined {
   const mapped = wire.length === 18 && wire.subarray(0, 10).every((byte) => byte === 0) &&
     wire[10] === 0xff && wire[11] === 0xff;
   const bytes = mapped ? wire.subarray(12, 18) : wire;
-  if (bytes.length === 6) {
-    const [a, b] = bytes;
-    const local = a === 127 || a === 10 || (a === 172 && (b & 0xf0) === 16) ||
-      (a === 192 && b === 168) || (a === 169 && b === 254);
-    if (exemptLocal && local) return undefined;
-    return `${a}.${b}.${bytes[2]}`;
-  }
-  const loopback = bytes.subarray(0, 15).every((byte) => byte === 0) && bytes[15] === 1;
-  const local = loopback || (bytes[0] & 0xfe) === 0xfc ||
-    (bytes[0] === 0xfe && (bytes[1] & 0xc0) === 0x80);
-  if (exemptLocal && local) return undefined;
+  if (exemptLocal && isLocal(bytes)) return undefined;
+  if (bytes.length === 6) return `${bytes[0]}.${bytes[1]}.${bytes[2]}`;
   return Array.from(bytes.subarray(0, 8), (byte) => byte.toString(16)).join(":");
 }

@@ -29,7 +29,7 @@
 
 import type { Clock } from "../core/clock.ts";
 import type { Log } from "../core/log.ts";
-import { type Address, sharedWireForm } from "./address.ts";
+import { type Address, isLocal, sharedWireForm } from "./address.ts";
 import {
   PeerPenalties,
   type PeerPenaltyLimits,
@@ -425,24 +425,4 @@ export class ReceiveGuard {
     this.#loggedAtMs = nowMs;
     this.#unloggedChanges = 0;
   }
-}
-
-/**
- * Loopback, private and link-local addresses: 127/8, 10/8, 172.16/12, 192.168/16, 169.254/16,
- * ::1, fc00::/7, fe80::/10 (and IPv4 ones mapped into IPv6 never reach here: the transport
- * reports them as IPv4).
- *
- * @param wire The address's wire form (6 or 18 bytes).
- * @returns Whether it is one of those.
- */
-export function isLocal(wire: Readonly<Uint8Array>): boolean {
-  if (wire.length === 6) {
-    const [a, b] = wire;
-    return a === 127 || a === 10 || (a === 172 && (b & 0xf0) === 16) ||
-      (a === 192 && b === 168) || (a === 169 && b === 254);
-  }
-  if ((wire[0] & 0xfe) === 0xfc) return true;
-  if (wire[0] === 0xfe && (wire[1] & 0xc0) === 0x80) return true;
-  for (let i = 0; i < 15; i++) if (wire[i] !== 0) return false;
-  return wire[15] === 1;
 }

@@ -447,7 +447,7 @@ Deno.test({
 Deno.test("settingEnvironmentNames() gives every setting its own RHIZOME_ variable", () => {
   const names = settingEnvironmentNames();
   const leaves = leafCount(defaultConfigTable());
-  assert.equal(leaves, 68);
+  assert.equal(leaves, 69);
   assert.equal(
     names.size,
     leaves + Object.keys(ENV_ALIASES).length,

@@ -14,7 +14,7 @@ import { type Candidate, LookupState } from "../../src/dht/lookup.ts";
 import type { Contact } from "../../src/dht/types.ts";
 import type { GetResult, LookupResult } from "../../src/dht/types.ts";
 import { contentKey } from "../../src/dht/content_key.ts";
-import { runOne, runOperations } from "../../src/sim/operations.ts";
+import { runOne } from "../../src/sim/operations.ts";
 import { SimCluster } from "../../src/sim/cluster.ts";
 import { SimNetwork } from "../../src/sim/network.ts";
 import { DhtNode } from "../../src/dht/node.ts";
