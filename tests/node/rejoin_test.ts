@@ -39,19 +39,23 @@ Deno.test("a client whose only contact went away rejoins when it is back", async
       const { key } = await targetApi.put(new TextEncoder().encode("held by the target"));
 
       await killNode(target);
-      await waitFor("the client's table to empty", async () => {
+      // The dead target stays in the client's table as a suspect (no standby can replace it), so
+      // what shows the client is cut off is that nobody answers it: it starts rejoining.
+      await waitFor("the client to start rejoining", async () => {
         await api.get("00".repeat(20)).catch(() => undefined);
-        return (await api.status()).contacts === 0;
-      }, 30_000);
+        return ((await api.status()).rejoins as number) >= 1;
+      }, 60_000);
 
       nodes[0] = await startNode(targetDir, ["--full", "--listen", listen]);
       // Its old session with the target is dead, and is given up only after it went unanswered
       // for sessionUnansweredMs (15 s); then the next rejoin attempt (at most 8 s apart) works.
-      await waitFor("the client to rejoin", async () => (await api.status()).contacts >= 1, 45_000);
-      const status = await api.status();
-      assert.ok((status.rejoins as number) >= 1, "rejoined through the membership check");
-      const value = await api.get(key);
-      assert.equal(new TextDecoder().decode(value), "held by the target");
+      let value: Uint8Array | undefined;
+      await waitFor("the client to read through the target again", async () => {
+        value = await api.get(key).catch(() => undefined);
+        return value !== undefined;
+      }, 45_000);
+      assert.ok(((await api.status()).contacts as number) >= 1);
+      assert.equal(new TextDecoder().decode(value!), "held by the target");
     } catch (error) {
       for (const [index, node] of nodes.entries()) {
         console.error(
