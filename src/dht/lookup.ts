@@ -10,11 +10,14 @@
  * - a request whose first attempt timed out ("stalled") frees its slot but keeps its retries:
  *   its reply (to any attempt) still counts; a stall, like a reply with nothing closer, sends
  *   requests to all of the k closest not yet asked;
- * - the lookup ends when every candidate among the k closest that did not fail has answered:
- *   a stalled candidate closer than that is waited for until it answers or fails after its
- *   retries, so one lost datagram never ends a lookup before the retries (issue 14). It also
- *   ends when nothing is left to ask, or when `lookupQueriesMax` requests were sent and none is
- *   in flight; the node's `lookup_timeout_ms` bounds its time.
+ * - the lookup ends when the k closest candidates that did not fail or stall have all
+ *   answered. A stalled candidate closer than those is waited for (until it answers or fails
+ *   after its retries) only while fewer than k candidates can settle the lookup: then its late
+ *   answer may be the one that matters (the only holder, behind a lossy link), so one lost
+ *   datagram never ends a lookup before the retries (issue 14). Once k others answered, a silent
+ *   peer holds no lookup: otherwise every put near a silent identity would wait out its retries.
+ *   It also ends when nothing is left to ask, or when `lookupQueriesMax` requests were sent and
+ *   none is in flight; the node's `lookup_timeout_ms` bounds its time.
  *
  * @module
  */
@@ -174,26 +177,32 @@ export class LookupState {
   }
 
   /**
-   * Whether the lookup is over: the k closest candidates that did not fail all answered (a
-   * stalled one among them is waited for: its retries are still running), or nothing more can
-   * be asked and nothing is in flight.
+   * Whether the lookup is over: the k closest candidates that did not fail or stall all
+   * answered, or nothing more can be asked and nothing is in flight. A stalled candidate nearer
+   * than those holds the lookup (its retries are still running) only while there are fewer than
+   * k of them.
    *
    * @returns `true` when done.
    */
   isDone(): boolean {
     let rank = 0;
     let waiting = false;
+    let stalledNearer = false;
     for (const candidate of this.#candidates) {
       if (candidate.state === "failed") continue;
       if (rank >= this.#k) break;
-      // A stalled request no longer holds a slot (next() looks past it), but its answer may be
-      // the one that matters: the lookup is not over until its last attempt has expired.
-      if (candidate.state === "stalled") return false;
+      // A stalled request no longer holds a slot (next() looks past it); whether its answer is
+      // still awaited depends on how many others settle the lookup (below).
+      if (candidate.state === "stalled") {
+        stalledNearer = true;
+        continue;
+      }
       rank++;
       if (candidate.state === "asking") return false;
       if (candidate.state === "new") waiting = true;
     }
-    return !waiting || this.#queries >= lookupQueriesMax;
+    if (waiting && this.#queries < lookupQueriesMax) return false;
+    return rank >= this.#k || !stalledNearer;
   }
 
   /**

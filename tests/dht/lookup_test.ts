@@ -125,7 +125,7 @@ Deno.test("a lookup is done when the k closest live candidates have all answered
   assert.deepEqual(lookup.next(), []);
 });
 
-Deno.test("a failed candidate leaves the k closest; a stalled one frees its slot but is waited for", () => {
+Deno.test("a failed candidate leaves the k closest; a stalled one frees its slot and is not waited for once k others answered", () => {
   const lookup = new LookupState(target, self, 2, 2);
   lookup.add(range(1, 5), 1);
   const [a, b] = lookup.next();
@@ -139,11 +139,20 @@ Deno.test("a failed candidate leaves the k closest; a stalled one frees its slot
   const [d] = lookup.next();
   assert.equal(distanceOf(d), 4);
   lookup.answered(d, []);
-  assert.equal(lookup.isDone(), false, "3 stalled: its retries may still bring an answer");
-  assert.deepEqual(lookup.next(), [], "nothing more to ask meanwhile");
-  lookup.failed(c);
-  assert.equal(lookup.isDone(), true, "2 and 4 answered; 1 failed, 3 failed after its retries");
+  assert.equal(lookup.isDone(), true, "2 and 4 answered: k settle it, silent 3 holds nothing");
   assert.deepEqual(distances(lookup.closestAnswered(5)), [2, 4]);
+});
+
+Deno.test("a stalled candidate is waited for while fewer than k others can settle the lookup", () => {
+  const lookup = new LookupState(target, self, 3, 3);
+  lookup.add(range(1, 2), 1);
+  const [a, b] = lookup.next();
+  lookup.stalled(a);
+  lookup.answered(b, []);
+  assert.equal(lookup.isDone(), false, "1 stalled and only 2 answered: its retries may answer");
+  lookup.answered(a, []);
+  assert.equal(lookup.isDone(), true);
+  assert.deepEqual(distances(lookup.closestAnswered(5)), [1, 2]);
 });
 
 Deno.test("a lookup whose only candidate stalled waits for its retries (issue 14)", () => {
