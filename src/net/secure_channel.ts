@@ -452,6 +452,11 @@ export interface SecureChannelStats {
   sessions: number;
   /** Handshakes running now. */
   handshakesPending: number;
+  /**
+   * Sends of a plaintext already queued behind the peer's handshake (a request resent while
+   * the handshake was still running), kept once: the peer would answer each copy.
+   */
+  queuedDuplicates: number;
 }
 
 /** What a send did with the plaintext. */
@@ -636,6 +641,7 @@ export class SecureChannel {
       packetsSealed: 0,
       packetsOpened: 0,
       keepalivesSent: 0,
+      queuedDuplicates: 0,
     };
   }
 
@@ -920,6 +926,10 @@ export class SecureChannel {
       // A stricter expectation only narrows whom the handshake accepts; queued plaintexts
       // with no expectation are fine with anyone.
       pending.expectedNodeId = expectedNodeId;
+    }
+    if (pending.queue.some((queued) => bytesEqual(queued.plaintext, plaintext))) {
+      this.#stats.queuedDuplicates++;
+      return "queued";
     }
     if (pending.queue.length >= this.#limits.handshakeQueuePacketsMax) {
       pending.queue.shift();
