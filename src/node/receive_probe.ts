@@ -31,8 +31,11 @@ export const probeLostMs = 5_000;
 
 /**
  * Probes out at once. A late one still proves how far the queue was handled when it returns, so a
- * few are kept; at the limit the oldest is given up (`lost`). Sockets keep order, so when a probe
- * returns, every older one still out was dropped and is given up too.
+ * few are kept; at the limit the newest is given up (`lost`) for the new one: the oldest, if it
+ * was not dropped, is the first to come back, and giving it up instead would leave a queue more
+ * than `probesOutstandingMax × probeLostMs` behind with no probe that can ever report progress.
+ * Sockets keep order, so when a probe returns, every older one still out was dropped and is
+ * given up too.
  */
 export const probesOutstandingMax = 4;
 
@@ -105,7 +108,7 @@ export class ReceiveProbe {
     const nowMs = this.#nowMs();
     if (this.#outstanding.size === 0 || nowMs - this.#lastSentMs >= probeLostMs) {
       if (this.#outstanding.size >= probesOutstandingMax) {
-        this.#outstanding.delete(this.#outstanding.keys().next().value!);
+        this.#outstanding.delete([...this.#outstanding.keys()].at(-1)!);
         this.#stats.lost++;
       }
       this.#sequence = (this.#sequence + 1) >>> 0;

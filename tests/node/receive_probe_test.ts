@@ -77,12 +77,24 @@ Deno.test("a newer probe's return gives up the older ones (dropped: sockets keep
     advance(probeLostMs);
   }
   assert.equal(sent.length, probesOutstandingMax + 1);
-  assert.equal(probe.stats().lost, 1, "the oldest pushed out at the limit");
-  assert.equal(probe.take(sent[3]), true);
-  assert.equal(probe.stats().lost, 3, "probes 1 and 2 were dropped");
-  assert.equal(probe.clearedMs(), 1_000 + 3 * probeLostMs);
-  assert.equal(probe.take(sent[1]), true, "a given-up probe is still ours, and swallowed");
-  assert.equal(probe.clearedMs(), 1_000 + 3 * probeLostMs, "but changes nothing");
+  assert.equal(probe.stats().lost, 1, "the newest pushed out at the limit");
+  assert.equal(probe.take(sent[2]), true);
+  assert.equal(probe.stats().lost, 3, "probes 0 and 1 were dropped");
+  assert.equal(probe.clearedMs(), 1_000 + 2 * probeLostMs);
+  assert.equal(probe.take(sent[3]), true, "a given-up probe is still ours, and swallowed");
+  assert.equal(probe.clearedMs(), 1_000 + 2 * probeLostMs, "but changes nothing");
+  assert.equal(probe.take(sent[4]), true);
+  assert.equal(probe.clearedMs(), 1_000 + 4 * probeLostMs, "the newest one proves the most");
+});
+
+Deno.test("a queue further behind than all probes out still reports progress", () => {
+  const { probe, sent, advance } = setup();
+  for (let i = 0; i < 3 * probesOutstandingMax; i++) {
+    probe.clearedMs();
+    advance(probeLostMs);
+  }
+  assert.equal(probe.take(sent[0]), true);
+  assert.equal(probe.clearedMs(), 1_000, "the first probe, kept, proves its part");
 });
 
 Deno.test("probeAddress sends wildcard binds to loopback and keeps the rest", () => {
