@@ -12,25 +12,18 @@
  */
 
 import { datagramValueBytesMax } from "../core/limits.ts";
-import { Prng, randomFloat, randomInt } from "../core/rng.ts";
+import { randomFloat, randomInt } from "../core/rng.ts";
 import type { DhtSettings, GetResult } from "../dht/types.ts";
 import { countReplicas } from "./checkers.ts";
-import { SimCluster, type SimNodeFactory } from "./cluster.ts";
+import type { SimNodeFactory } from "./cluster.ts";
 import {
   buildChurnReport,
   type ChurnGetSample,
   type ChurnReport,
   type ChurnWindowInputs,
 } from "./churn_report.ts";
-import { deriveSeed } from "./hash.ts";
-import { SIM_EVENTS_MAX, SimNetwork } from "./network.ts";
-import {
-  joinAll,
-  operationLookupTimeoutsMax,
-  putValues,
-  sameBytes,
-  type StoredEntry,
-} from "./scenario.ts";
+import { SIM_EVENTS_MAX, type SimNetwork } from "./network.ts";
+import { growAndStore, sameBytes, simulate, type StoredEntry } from "./scenario.ts";
 import {
   checkSessionModel,
   drawExponentialMs,
@@ -122,24 +115,12 @@ export function runChurnScenario(
   hooks: ChurnScenarioHooks = {},
 ): ChurnReport {
   const numbers = resolveChurnOptions(options);
-  const heapBytesBefore = hooks.heapBytes?.() ?? 0;
-  const network = new SimNetwork({
-    simSeed: numbers.simSeed,
-    latencyMsMin: numbers.latencyMsMin,
-    latencyMsMax: numbers.latencyMsMax,
-    jitterFraction: numbers.jitterFraction,
-    lossRate: numbers.lossRate,
-    duplicateRate: numbers.duplicateRate,
-    eventsMax: numbers.eventsMax,
-  });
-  try {
-    return runChurnPhases(network, numbers, options, { ...hooks, heapBytesBefore });
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`Simulation failed with simSeed ${numbers.simSeed}: ${message}`, {
-      cause: error,
-    });
-  }
+  return simulate(
+    numbers,
+    hooks,
+    (network, heapBytesBefore) =>
+      runChurnPhases(network, numbers, options, { ...hooks, heapBytesBefore }),
+  );
 }
 
 /** A get in progress. */
@@ -158,33 +139,13 @@ function runChurnPhases(
   options: ChurnScenarioOptions,
   hooks: ChurnScenarioHooks & { heapBytesBefore: number },
 ): ChurnReport {
-  const progress = hooks.progress ?? (() => {});
-  const runStartMs = network.clock.nowMs();
-  const phase = (line: string) =>
-    progress(`${line} (virtual ${Math.round((network.clock.nowMs() - runStartMs) / 1000)} s)`);
-  const cluster = new SimCluster(network, {
-    simSeed: numbers.simSeed,
-    settings: options.settings,
-    createNode: options.createNode,
-  });
-  const prng = new Prng(deriveSeed(numbers.simSeed, "churn"));
-  const operationMsMax = operationLookupTimeoutsMax * options.settings.dht.lookup_timeout_ms;
+  const grown = growAndStore(network, numbers, options, hooks, "churn");
+  const { cluster, prng, operationMsMax, phase, stored } = grown;
   const model: SessionModel = {
     name: numbers.sessionModel,
     medianMs: numbers.sessionMedianMs,
     shape: numbers.sessionShape,
   };
-
-  for (let i = 0; i < numbers.nodes; i++) cluster.add();
-  const join = joinAll(cluster, network, numbers, operationMsMax, phase);
-  network.run({ untilMs: network.clock.nowMs() + numbers.settleMs });
-  phase(`settled for ${numbers.settleMs / 1000} s`);
-  const heapBytesAfter = hooks.heapBytes?.() ?? 0;
-  const routingTableSizes = cluster.liveIndexes().map((index) =>
-    cluster.call(index, (node) => node.routingTableSize())
-  );
-  const stored = putValues(cluster, network, prng, numbers, operationMsMax);
-  phase(`stored ${stored.values.length} of ${numbers.values} values`);
   const keys = stored.values.map((entry) => entry.key);
   const replicasOf = () => keys.map((key) => countReplicas(cluster, key, network.clock.nowMs()));
   const replicasAtStart = replicasOf();
@@ -324,11 +285,11 @@ function runChurnPhases(
     settings: options.settings,
     network: network.counters(),
     cluster: cluster.counters(),
-    virtualMs: network.clock.nowMs() - runStartMs,
-    bytesPerNode: (heapBytesAfter - hooks.heapBytesBefore) / numbers.nodes,
+    virtualMs: network.clock.nowMs() - grown.runStartMs,
+    bytesPerNode: grown.bytesPerNode,
     meanSessionMs,
-    join,
-    routingTableSizes,
+    join: grown.join,
+    routingTableSizes: grown.routingTableSizes,
     putsFailed: numbers.values - stored.values.length,
     putAcks: stored.acks,
     replicasAtStart,
