@@ -227,3 +227,53 @@ export class ChildProcesses {
     );
   }
 }
+
+/** What {@link withCleanUp} needs. */
+export interface CleanUp {
+  /** The children to kill. */
+  processes: ChildProcesses;
+  /** The temporary directory to remove. */
+  root: string;
+  /** After this long the children are killed and the script exits with status 1. */
+  overallMs: number;
+  /** The progress line when that happens. */
+  overallLine: string;
+  /** Prints a progress line. */
+  progress: (line: string) => void;
+}
+
+/**
+ * Runs `work`; when it ends, on SIGINT or SIGTERM (then exit status 130) and after
+ * `overallMs` as a last resort (then 1), kills every child and removes the temporary directory.
+ *
+ * @param cleanUp The children, the directory and the limit.
+ * @param work The script's work.
+ * @returns What `work` returns.
+ */
+export async function withCleanUp<T>(cleanUp: CleanUp, work: () => Promise<T>): Promise<T> {
+  const { processes, root, progress } = cleanUp;
+  const clean = async () => {
+    await processes.killAll().catch((error) => progress(String(error)));
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  };
+  const onSignal = () => {
+    progress("interrupted: killing the nodes");
+    clean().finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  // A last resort: whatever hangs, the children die and the temp dirs go.
+  const watchdog = setTimeout(() => {
+    progress(cleanUp.overallLine);
+    clean().finally(() => Deno.exit(1));
+  }, cleanUp.overallMs);
+  try {
+    return await work();
+  } finally {
+    clearTimeout(watchdog);
+    progress("killing the nodes and removing their data dirs");
+    await clean();
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+}

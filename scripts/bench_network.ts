@@ -37,7 +37,13 @@ import { join } from "node:path";
 import { AuthorKeys } from "../src/node/author_keys.ts";
 import { utf8Decode, utf8Encode } from "../src/core/bytes.ts";
 import { NodeId } from "../src/core/node_id.ts";
-import { ChildProcesses, type NodeProcess, signalChild, within } from "./_node_processes.ts";
+import {
+  ChildProcesses,
+  type NodeProcess,
+  signalChild,
+  withCleanUp,
+  within,
+} from "./_node_processes.ts";
 import { pingDatagramBytes, timePings, timeRawEcho, WINDOW } from "../bench/_loopback_rpc.ts";
 
 /** The DHT's k in the default configuration: how many nodes a put stores at. */
@@ -82,11 +88,6 @@ async function startNode(
     clientTimeoutMs: 30_000,
   });
   return { index, ...node };
-}
-
-/** Kills every child started and waits (bounded) for them to end. */
-async function killAll(): Promise<void> {
-  await processes.killAll().catch((error) => progress(String(error)));
 }
 
 /** Runs `task` on each item, at most `concurrency` at a time, in order of the items. */
@@ -517,90 +518,77 @@ async function main(args: string[]): Promise<number> {
   const deadlineMs = startMs + numbers["timeout-s"] * 1000;
   const root = await Deno.makeTempDir({ prefix: "rhizome-bench-network-" });
   let nodes: Child[] = [];
-  const cleanUp = async () => {
-    await killAll();
-    await Deno.remove(root, { recursive: true }).catch(() => {});
-  };
-  const onSignal = () => {
-    progress("interrupted: killing the nodes");
-    cleanUp().finally(() => Deno.exit(130));
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  // A last resort: whatever hangs, the children die and the temp dirs go.
-  const watchdog = setTimeout(() => {
-    progress(`overall timeout of ${numbers["timeout-s"]} s: killing the nodes`);
-    cleanUp().finally(() => Deno.exit(1));
-  }, numbers["timeout-s"] * 1000 + 15_000);
-  try {
-    progress("measuring one node's authenticated PINGs against a bare echo");
-    const loopbackRpc = await measureLoopbackRpc(root, deadlineMs);
-    progress(`${loopbackRpc.ping_per_s} PINGs/s, ${loopbackRpc.echo_per_s} echoes/s`);
+  return await withCleanUp({
+    processes,
+    root,
+    overallMs: numbers["timeout-s"] * 1000 + 15_000,
+    overallLine: `overall timeout of ${numbers["timeout-s"]} s: killing the nodes`,
+    progress,
+  }, async () => {
+    try {
+      progress("measuring one node's authenticated PINGs against a bare echo");
+      const loopbackRpc = await measureLoopbackRpc(root, deadlineMs);
+      progress(`${loopbackRpc.ping_per_s} PINGs/s, ${loopbackRpc.echo_per_s} echoes/s`);
 
-    progress(`starting ${count} nodes, ${numbers["start-concurrency"]} at a time`);
-    const networkStart = performance.now();
-    nodes = await startNetwork(root, count, numbers["start-concurrency"], deadlineMs);
-    const startedS = (performance.now() - networkStart) / 1000;
-    progress(`all ${count} nodes started in ${round(startedS)} s; waiting for contacts`);
-    const joined = await waitForContacts(
-      nodes,
-      numbers["min-contacts"],
-      Math.min(joinTimeoutMs, left(deadlineMs)),
-    );
-    const joinedS = (performance.now() - networkStart) / 1000;
-    const rssAfterJoin = await measureRss(nodes);
+      progress(`starting ${count} nodes, ${numbers["start-concurrency"]} at a time`);
+      const networkStart = performance.now();
+      nodes = await startNetwork(root, count, numbers["start-concurrency"], deadlineMs);
+      const startedS = (performance.now() - networkStart) / 1000;
+      progress(`all ${count} nodes started in ${round(startedS)} s; waiting for contacts`);
+      const joined = await waitForContacts(
+        nodes,
+        numbers["min-contacts"],
+        Math.min(joinTimeoutMs, left(deadlineMs)),
+      );
+      const joinedS = (performance.now() - networkStart) / 1000;
+      const rssAfterJoin = await measureRss(nodes);
 
-    progress(`${joined.joined} of ${count} joined; ${numbers.samples} put→get samples`);
-    const putGet = await measurePutGet(nodes, numbers.samples, deadlineMs);
-    const rssAfterPutGet = await measureRss(nodes);
-    progress(`${numbers.posts} post→visible samples, then a burst of ${numbers.burst} posts`);
-    const discussion = await measureDiscussion(nodes, numbers.posts, numbers.burst, deadlineMs);
-    const counters = await networkCounters(nodes);
-    const contacts = (await pool(nodes, 8, (node) => node.client.status().catch(() => undefined)))
-      .map((status) => (status?.contacts as number | undefined) ?? 0);
+      progress(`${joined.joined} of ${count} joined; ${numbers.samples} put→get samples`);
+      const putGet = await measurePutGet(nodes, numbers.samples, deadlineMs);
+      const rssAfterPutGet = await measureRss(nodes);
+      progress(`${numbers.posts} post→visible samples, then a burst of ${numbers.burst} posts`);
+      const discussion = await measureDiscussion(nodes, numbers.posts, numbers.burst, deadlineMs);
+      const counters = await networkCounters(nodes);
+      const contacts = (await pool(nodes, 8, (node) => node.client.status().catch(() => undefined)))
+        .map((status) => (status?.contacts as number | undefined) ?? 0);
 
-    const report = {
-      nodes: count,
-      machine: {
-        cpus: navigator.hardwareConcurrency,
-        deno: Deno.version.deno,
-        memory_gib: round(Deno.systemMemoryInfo().total / 2 ** 30),
-      },
-      loopback_rpc: loopbackRpc,
-      start: {
-        concurrency: numbers["start-concurrency"],
-        all_started_s: round(startedS),
-        all_joined_s: round(joinedS),
-        min_contacts: numbers["min-contacts"],
-        nodes_joined: joined.joined,
-        contacts_at_join: {
-          median: quantile(joined.contacts, 0.5),
-          min: Math.min(...joined.contacts),
+      const report = {
+        nodes: count,
+        machine: {
+          cpus: navigator.hardwareConcurrency,
+          deno: Deno.version.deno,
+          memory_gib: round(Deno.systemMemoryInfo().total / 2 ** 30),
         },
-        contacts_at_end: { median: quantile(contacts, 0.5), min: Math.min(...contacts) },
-      },
-      put_get: putGet,
-      memory_after_join: rssAfterJoin,
-      memory_after_put_get: rssAfterPutGet,
-      discussion,
-      counters,
-      elapsed_s: round((Date.now() - startMs) / 1000),
-    };
-    console.log(JSON.stringify(report, null, 2));
-    return 0;
-  } catch (error) {
-    progress(`failed: ${(error as Error).stack ?? error}`);
-    for (const node of nodes.slice(0, 3)) {
-      progress(`--- node ${node.index} stderr (last lines) ---\n${node.stderr().slice(-1500)}`);
+        loopback_rpc: loopbackRpc,
+        start: {
+          concurrency: numbers["start-concurrency"],
+          all_started_s: round(startedS),
+          all_joined_s: round(joinedS),
+          min_contacts: numbers["min-contacts"],
+          nodes_joined: joined.joined,
+          contacts_at_join: {
+            median: quantile(joined.contacts, 0.5),
+            min: Math.min(...joined.contacts),
+          },
+          contacts_at_end: { median: quantile(contacts, 0.5), min: Math.min(...contacts) },
+        },
+        put_get: putGet,
+        memory_after_join: rssAfterJoin,
+        memory_after_put_get: rssAfterPutGet,
+        discussion,
+        counters,
+        elapsed_s: round((Date.now() - startMs) / 1000),
+      };
+      console.log(JSON.stringify(report, null, 2));
+      return 0;
+    } catch (error) {
+      progress(`failed: ${(error as Error).stack ?? error}`);
+      for (const node of nodes.slice(0, 3)) {
+        progress(`--- node ${node.index} stderr (last lines) ---\n${node.stderr().slice(-1500)}`);
+      }
+      return 1;
     }
-    return 1;
-  } finally {
-    clearTimeout(watchdog);
-    progress("killing the nodes and removing their data dirs");
-    await cleanUp();
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
-  }
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -30,7 +30,13 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { AuthorKeys } from "../src/node/author_keys.ts";
 import { utf8Encode } from "../src/core/bytes.ts";
-import { ChildProcesses, type NodeProcess, signalChild, within } from "./_node_processes.ts";
+import {
+  ChildProcesses,
+  type NodeProcess,
+  signalChild,
+  withCleanUp,
+  within,
+} from "./_node_processes.ts";
 
 /** Longest a node may take to print its contact. */
 const startTimeoutMs = 60_000;
@@ -112,11 +118,6 @@ async function startNode(
     clientTimeoutMs: operationTimeoutMs,
   });
   return { index, role, ...node };
-}
-
-/** Kills every child started and waits (bounded) for them to end. */
-async function killAll(): Promise<void> {
-  await processes.killAll().catch((error) => progress(String(error)));
 }
 
 /** The value at quantile `q` (nearest rank) of `values`; `null` when empty. */
@@ -562,37 +563,24 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   const root = await Deno.makeTempDir({ prefix: "rhizome-churn-network-" });
-  const cleanUp = async () => {
-    await killAll();
-    await Deno.remove(root, { recursive: true }).catch(() => {});
-  };
-  const onSignal = () => {
-    progress("interrupted: killing the nodes");
-    cleanUp().finally(() => Deno.exit(130));
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  // A last resort: whatever hangs, the children die and the temp dirs go.
-  const watchdog = setTimeout(() => {
-    progress("overall timeout: killing the nodes");
-    cleanUp().finally(() => Deno.exit(1));
-  }, settings.durationMs + setupAllowanceMs);
   const startMs = Date.now();
-  try {
-    const report = await run(settings, root);
-    report.elapsed_s = round((Date.now() - startMs) / 1000);
-    console.log(JSON.stringify(report, null, 2));
-    return 0;
-  } catch (error) {
-    progress(`failed: ${(error as Error).stack ?? error}`);
-    return 1;
-  } finally {
-    clearTimeout(watchdog);
-    progress("killing the nodes and removing their data dirs");
-    await cleanUp();
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
-  }
+  return await withCleanUp({
+    processes,
+    root,
+    overallMs: settings.durationMs + setupAllowanceMs,
+    overallLine: "overall timeout: killing the nodes",
+    progress,
+  }, async () => {
+    try {
+      const report = await run(settings, root);
+      report.elapsed_s = round((Date.now() - startMs) / 1000);
+      console.log(JSON.stringify(report, null, 2));
+      return 0;
+    } catch (error) {
+      progress(`failed: ${(error as Error).stack ?? error}`);
+      return 1;
+    }
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
