@@ -13,9 +13,8 @@
 
 import { datagramValueBytesMax } from "../core/limits.ts";
 import { randomFloat, randomInt } from "../core/rng.ts";
-import type { DhtSettings, GetResult } from "../dht/types.ts";
+import type { GetResult } from "../dht/types.ts";
 import { countReplicas } from "./checkers.ts";
-import type { SimNodeFactory } from "./cluster.ts";
 import {
   buildChurnReport,
   type ChurnGetSample,
@@ -23,7 +22,13 @@ import {
   type ChurnWindowInputs,
 } from "./churn_report.ts";
 import { SIM_EVENTS_MAX, type SimNetwork } from "./network.ts";
-import { growAndStore, sameBytes, simulate, type StoredEntry } from "./scenario.ts";
+import {
+  type CommonScenarioOptions,
+  growAndStore,
+  sameBytes,
+  simulate,
+  type StoredEntry,
+} from "./scenario.ts";
 import {
   checkSessionModel,
   drawExponentialMs,
@@ -38,13 +43,7 @@ import {
 export type { ChurnReport } from "./churn_report.ts";
 
 /** Settings of {@link runChurnScenario}; every field but `simSeed` and `settings` has a default. */
-export interface ChurnScenarioOptions {
-  /** The run's seed. */
-  simSeed: number;
-  /** Kademlia parameters and budgets of every node. */
-  settings: DhtSettings;
-  /** Builds each node. @default the real `DhtNode` */
-  createNode?: SimNodeFactory;
+export interface ChurnScenarioOptions extends CommonScenarioOptions {
   /** Nodes online at the start, and on average while churning. @default 1000 */
   nodes?: number;
   /** Values stored before the churn starts. @default 100 */
@@ -63,28 +62,12 @@ export interface ChurnScenarioOptions {
   windowMs?: number;
   /** Fraction of departures that are crashes; the others leave gracefully (0..1). @default 0.5 */
   crashFraction?: number;
-  /** Probability a datagram is lost. @default 0.01 */
-  lossRate?: number;
-  /** Probability a datagram is delivered twice. @default 0 */
-  duplicateRate?: number;
-  /** Lowest base latency of a link, in ms. @default 20 */
-  latencyMsMin?: number;
-  /** Highest base latency of a link, in ms. @default 200 */
-  latencyMsMax?: number;
-  /** Per-datagram jitter as a fraction of the link's base latency. @default 0.1 */
-  jitterFraction?: number;
   /** While growing the network, node i starts joining at i × this, in ms. @default 100 */
   joinSpacingMs?: number;
   /** Virtual time the grown network runs idle before the puts, in ms. @default 60000 */
   settleMs?: number;
   /** Puts running at once. @default 16 */
   operationsInflightMax?: number;
-  /** Smallest value stored, in bytes. @default 32 */
-  valueBytesMin?: number;
-  /** Largest value stored, in bytes. @default 256 */
-  valueBytesMax?: number;
-  /** Events one phase may process before it fails as a liveness bug. @default SIM_EVENTS_MAX */
-  eventsMax?: number;
 }
 
 /** Every option of {@link ChurnScenarioOptions} but the settings and factory, resolved. */

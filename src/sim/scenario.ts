@@ -20,22 +20,14 @@ import { buildReport, type LookupSample, type ScenarioReport } from "./scenario_
 
 export type { ScenarioReport } from "./scenario_report.ts";
 
-/** Settings of {@link runScenario}; every field but `simSeed` and `settings` has a default. */
-export interface ScenarioOptions {
+/** The settings every scenario takes; every field but `simSeed` and `settings` has a default. */
+export interface CommonScenarioOptions {
   /** The run's seed. */
   simSeed: number;
   /** Kademlia parameters and budgets of every node. */
   settings: DhtSettings;
   /** Builds each node. @default the real `DhtNode` */
   createNode?: SimNodeFactory;
-  /** Nodes in the network. @default 1000 */
-  nodes?: number;
-  /** Gets measured for the lookup figures. @default 1000 */
-  lookups?: number;
-  /** Values stored. @default 100 */
-  values?: number;
-  /** Fraction of nodes crashed at once before the last round of gets (0..1). @default 0.3 */
-  churnFraction?: number;
   /** Probability a datagram is lost. @default 0.01 */
   lossRate?: number;
   /** Probability a datagram is delivered twice. @default 0 */
@@ -46,18 +38,30 @@ export interface ScenarioOptions {
   latencyMsMax?: number;
   /** Per-datagram jitter as a fraction of the link's base latency. @default 0.1 */
   jitterFraction?: number;
-  /** Node i starts joining at i × this, in ms. @default 1000 */
-  joinSpacingMs?: number;
-  /** Virtual time the network runs idle after the last join, in ms. @default 300000 */
-  settleMs?: number;
-  /** Puts or gets running at once. @default 16 */
-  operationsInflightMax?: number;
   /** Smallest value stored, in bytes. @default 32 */
   valueBytesMin?: number;
   /** Largest value stored, in bytes. @default 256 */
   valueBytesMax?: number;
   /** Events one phase may process before it fails as a liveness bug. @default SIM_EVENTS_MAX */
   eventsMax?: number;
+}
+
+/** Settings of {@link runScenario}; every field but `simSeed` and `settings` has a default. */
+export interface ScenarioOptions extends CommonScenarioOptions {
+  /** Nodes in the network. @default 1000 */
+  nodes?: number;
+  /** Gets measured for the lookup figures. @default 1000 */
+  lookups?: number;
+  /** Values stored. @default 100 */
+  values?: number;
+  /** Fraction of nodes crashed at once before the last round of gets (0..1). @default 0.3 */
+  churnFraction?: number;
+  /** Node i starts joining at i × this, in ms. @default 1000 */
+  joinSpacingMs?: number;
+  /** Virtual time the network runs idle after the last join, in ms. @default 300000 */
+  settleMs?: number;
+  /** Puts or gets running at once. @default 16 */
+  operationsInflightMax?: number;
 }
 
 /** Every option of {@link ScenarioOptions} with a number, resolved. */
