@@ -38,122 +38,49 @@
  */
 
 import { parseArgs } from "node:util";
-import { dirname, join } from "node:path";
-import denoConfig from "../deno.json" with { type: "json" };
-import { ControlClient } from "../src/api/control_client.ts";
+import { join } from "node:path";
 import { generateEd25519KeyPair } from "../src/core/crypto.ts";
 import { NodeId } from "../src/core/node_id.ts";
 import { decodeMessage, encodeMessage, MessageType } from "../src/dht/messages.ts";
 import { SecureChannel } from "../src/net/secure_channel.ts";
 import { UdpTransport } from "../src/net/udp_transport.ts";
 import { cryptoRandomBytes } from "../src/node/crypto_rng.ts";
-import { permissionFlags } from "./compile.ts";
+import { ChildProcesses, type NodeProcess, ownMainPath, within } from "./_node_processes.ts";
 import type { SenderReport, SenderTask } from "./bench_flood_sender.ts";
 
-const ownMain = new URL("../main.ts", import.meta.url).pathname;
-/** Bytes of each node's stderr kept for failure messages. */
-const stderrKeptBytes = 16 * 1024;
 /** Values the target holds for the client to get. */
 const heldValuesCount = 300;
 /** How often the target's memory is sampled. */
 const rssSampleMs = 250;
 
-const children: Deno.ChildProcess[] = [];
+/** Every child started, so the cleanup can find them all. */
+const processes = new ChildProcesses();
 
 function progress(message: string): void {
   console.error(`[bench_flood ${new Date().toISOString().slice(11, 19)}] ${message}`);
 }
 
-async function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Child {
-  nodeId: string;
-  contact: string;
-  proc: Deno.ChildProcess;
-  client: ControlClient;
-  stderr(): string;
-}
-
-async function startNode(
+/** Starts a node of `main` with more flags `args`. */
+function startNode(
   main: string,
   dataDir: string,
   args: string[],
   opTimeoutMs: number,
-): Promise<Child> {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...permissionFlags(denoConfig.tasks.rhizome),
-      main,
-      "run",
-      "--json",
-      "--data-dir",
-      dataDir,
-      "--listen",
-      "127.0.0.1:0",
-      "--api",
-      "127.0.0.1:0",
-      "--log-level",
-      "info",
-      ...args,
-    ],
-    cwd: dirname(main),
+): Promise<NodeProcess> {
+  return processes.startNode({
+    label: "a node",
+    dataDir,
+    args,
+    mainPath: main,
+    // The module cache this process uses, so the nodes do not fetch their packages again.
     env: {
-      NO_COLOR: "1",
-      HOME: dataDir,
-      PATH: Deno.env.get("PATH") ?? "",
-      // The module cache this process uses, so the nodes do not fetch their packages again.
       DENO_DIR: Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno"),
     },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  children.push(proc);
-  let logged = "";
-  (async () => {
-    for await (const text of proc.stderr.pipeThrough(new TextDecoderStream())) {
-      logged = (logged + text).slice(-stderrKeptBytes);
-    }
-  })().catch(() => {});
-  const lines = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let first = "";
-  await within(
-    "a node to start",
-    60_000,
-    (async () => {
-      while (!first.includes("\n")) {
-        const { value, done } = await lines.read();
-        if (done) throw new Error(`a node exited before starting:\n${logged}`);
-        first += value;
-      }
-    })(),
-  );
-  (async () => {
-    while (!(await lines.read()).done) { /* drained */ }
-  })().catch(() => {});
-  const started = JSON.parse(first.slice(0, first.indexOf("\n")));
-  const client = await ControlClient.fromDataDir(dataDir, { timeoutMs: opTimeoutMs });
-  return {
-    nodeId: started.node_id,
-    contact: started.contact,
-    proc,
-    client,
-    stderr: () => logged,
-  };
+    startTimeoutMs: 60_000,
+    clientTimeoutMs: opTimeoutMs,
+  });
 }
 
 /**
@@ -303,7 +230,7 @@ async function main(): Promise<number> {
       "ops-per-s": { type: "string", default: "4" },
       "op-timeout-ms": { type: "string", default: "5000" },
       pool: { type: "string", default: "100000" },
-      main: { type: "string", default: ownMain },
+      main: { type: "string", default: ownMainPath },
       "timeout-s": { type: "string", default: "300" },
       logs: { type: "string" },
       ops: { type: "string", default: "get" },
@@ -335,7 +262,7 @@ async function main(): Promise<number> {
   const root = await Deno.makeTempDir({ prefix: "rhizome-bench-flood-" });
   const overall = setTimeout(() => {
     progress(`the run took longer than ${timeoutMs / 1000} s; stopping`);
-    for (const proc of children) proc.kill("SIGKILL");
+    processes.killAllNow();
     Deno.removeSync(root, { recursive: true });
     Deno.exit(1);
   }, timeoutMs);
@@ -562,14 +489,7 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     clearTimeout(overall);
-    for (const proc of children) {
-      try {
-        proc.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-    await Promise.all(children.map((proc) => proc.status));
+    await processes.killAll().catch((error) => progress(String(error)));
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
 }

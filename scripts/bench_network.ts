@@ -33,22 +33,21 @@
  */
 
 import { parseArgs } from "node:util";
-import { dirname, join } from "node:path";
-import denoConfig from "../deno.json" with { type: "json" };
-import { ControlClient } from "../src/api/control_client.ts";
+import { join } from "node:path";
 import { AuthorKeys } from "../src/node/author_keys.ts";
 import { utf8Decode, utf8Encode } from "../src/core/bytes.ts";
 import { NodeId } from "../src/core/node_id.ts";
-import { permissionFlags } from "./compile.ts";
+import {
+  ChildProcesses,
+  type NodeProcess,
+  signalChild,
+  withCleanUp,
+  within,
+} from "./_node_processes.ts";
 import { pingDatagramBytes, timePings, timeRawEcho, WINDOW } from "../bench/_loopback_rpc.ts";
-
-const mainPath = new URL("../main.ts", import.meta.url).pathname;
-const repoRoot = dirname(mainPath);
 
 /** The DHT's k in the default configuration: how many nodes a put stores at. */
 const k = 20;
-/** Bytes of each node's stderr kept for failure messages. */
-const stderrKeptBytes = 16 * 1024;
 /** Round trips per timed loopback run, and runs (the median is reported). */
 const rpcRoundTrips = 20_000;
 const rpcRuns = 3;
@@ -56,21 +55,12 @@ const rpcRuns = 3;
 const joinTimeoutMs = 180_000;
 
 /** A running node process. */
-interface Child {
+interface Child extends NodeProcess {
   index: number;
-  dataDir: string;
-  nodeId: string;
-  contact: string;
-  proc: Deno.ChildProcess;
-  client: ControlClient;
-  stderr(): string;
-  exited: Promise<number>;
 }
 
 /** Every child started, so the cleanup can find them all. */
-const children: Deno.ChildProcess[] = [];
-/** Set when the cleanup starts: no child may be started after it. */
-let shuttingDown = false;
+const processes = new ChildProcesses();
 
 function progress(message: string): void {
   console.error(`[bench_network ${new Date().toISOString().slice(11, 19)}] ${message}`);
@@ -81,23 +71,7 @@ function left(deadlineMs: number): number {
   return Math.max(1, deadlineMs - Date.now());
 }
 
-/** `promise`, or a rejection naming `what` after `ms`. */
-async function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * Starts `rhizome run --json` with the `rhizome` task's permissions and waits for its first
- * stdout line (node ID and contact), as tests/_node_process.ts does.
- */
+/** Starts node `index` with more flags `args` and environment `env`. */
 async function startNode(
   index: number,
   dataDir: string,
@@ -105,97 +79,15 @@ async function startNode(
   env: Record<string, string>,
   timeoutMs: number,
 ): Promise<Child> {
-  if (shuttingDown) throw new Error(`not starting node ${index}: shutting down`);
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...permissionFlags(denoConfig.tasks.rhizome),
-      mainPath,
-      "run",
-      "--json",
-      "--data-dir",
-      dataDir,
-      "--listen",
-      "127.0.0.1:0",
-      "--api",
-      "127.0.0.1:0",
-      "--log-level",
-      "info",
-      ...args,
-    ],
-    cwd: repoRoot,
-    env: { NO_COLOR: "1", HOME: dataDir, PATH: Deno.env.get("PATH") ?? "", ...env },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  children.push(proc);
-  let logged = "";
-  const stderrDone = (async () => {
-    for await (const text of proc.stderr.pipeThrough(new TextDecoderStream())) {
-      logged = (logged + text).slice(-stderrKeptBytes);
-    }
-  })().catch(() => {});
-  const lines = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const exited = (async () => {
-    const status = await proc.status;
-    await stderrDone;
-    return status.code;
-  })();
-  let first = "";
-  const readFirst = async () => {
-    while (!first.includes("\n")) {
-      const { value, done } = await lines.read();
-      if (done) throw new Error(`node ${index} exited before starting:\n${logged}`);
-      first += value;
-    }
-  };
-  try {
-    await within(`node ${index} to start`, timeoutMs, readFirst());
-  } catch (error) {
-    kill(proc);
-    throw new Error(`${(error as Error).message}\n${logged.slice(-2000)}`);
-  }
-  // The rest of stdout is drained so the child never blocks on a full pipe.
-  (async () => {
-    while (!(await lines.read()).done) { /* nothing more is expected */ }
-  })().catch(() => {});
-  const started = JSON.parse(first.slice(0, first.indexOf("\n")));
-  const client = await ControlClient.fromDataDir(dataDir, { timeoutMs: 30_000 }).catch((error) => {
-    kill(proc);
-    throw new Error(`${(error as Error).message}\n${logged.slice(-2000)}`);
-  });
-  return {
-    index,
+  const node = await processes.startNode({
+    label: `node ${index}`,
     dataDir,
-    nodeId: started.node_id,
-    contact: started.contact,
-    proc,
-    client,
-    stderr: () => logged,
-    exited,
-  };
-}
-
-function kill(proc: Deno.ChildProcess): void {
-  try {
-    proc.kill("SIGKILL");
-  } catch {
-    // Already gone.
-  }
-}
-
-/** Kills every child started and waits (bounded) for them to end. */
-async function killAll(): Promise<void> {
-  shuttingDown = true;
-  for (const proc of children) kill(proc);
-  await within(
-    "the children to end",
-    10_000,
-    Promise.all(children.map((proc) => proc.status)),
-  ).catch((error) => progress(String(error)));
-  children.length = 0;
+    args,
+    env,
+    startTimeoutMs: timeoutMs,
+    clientTimeoutMs: 30_000,
+  });
+  return { index, ...node };
 }
 
 /** Runs `task` on each item, at most `concurrency` at a time, in order of the items. */
@@ -278,14 +170,15 @@ async function startEchoProcess(): Promise<{ port: number; proc: Deno.ChildProce
     `socket.on("message", (bytes, from) => socket.send(bytes, from.port, from.address));`,
     `socket.bind(0, "127.0.0.1", () => console.log(socket.address().port));`,
   ].join("\n");
-  if (shuttingDown) throw new Error("not starting the echo process: shutting down");
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-config", "--no-prompt", "--allow-net=127.0.0.1", "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  children.push(proc);
+  const proc = processes.spawn(
+    "the echo process",
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-config", "--no-prompt", "--allow-net=127.0.0.1", "-"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }),
+  );
   const writer = proc.stdin.getWriter();
   await writer.write(utf8Encode(code));
   await writer.close();
@@ -348,8 +241,8 @@ async function measureLoopbackRpc(root: string, deadlineMs: number) {
       rate_limited: dropped.peerRateLimited + dropped.rateLimited,
     };
   } finally {
-    kill(node.proc);
-    kill(echo.proc);
+    signalChild(node.proc);
+    signalChild(echo.proc);
     await within(
       "the RPC node and echo to end",
       10_000,
@@ -625,90 +518,77 @@ async function main(args: string[]): Promise<number> {
   const deadlineMs = startMs + numbers["timeout-s"] * 1000;
   const root = await Deno.makeTempDir({ prefix: "rhizome-bench-network-" });
   let nodes: Child[] = [];
-  const cleanUp = async () => {
-    await killAll();
-    await Deno.remove(root, { recursive: true }).catch(() => {});
-  };
-  const onSignal = () => {
-    progress("interrupted: killing the nodes");
-    cleanUp().finally(() => Deno.exit(130));
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  // A last resort: whatever hangs, the children die and the temp dirs go.
-  const watchdog = setTimeout(() => {
-    progress(`overall timeout of ${numbers["timeout-s"]} s: killing the nodes`);
-    cleanUp().finally(() => Deno.exit(1));
-  }, numbers["timeout-s"] * 1000 + 15_000);
-  try {
-    progress("measuring one node's authenticated PINGs against a bare echo");
-    const loopbackRpc = await measureLoopbackRpc(root, deadlineMs);
-    progress(`${loopbackRpc.ping_per_s} PINGs/s, ${loopbackRpc.echo_per_s} echoes/s`);
+  return await withCleanUp({
+    processes,
+    root,
+    overallMs: numbers["timeout-s"] * 1000 + 15_000,
+    overallLine: `overall timeout of ${numbers["timeout-s"]} s: killing the nodes`,
+    progress,
+  }, async () => {
+    try {
+      progress("measuring one node's authenticated PINGs against a bare echo");
+      const loopbackRpc = await measureLoopbackRpc(root, deadlineMs);
+      progress(`${loopbackRpc.ping_per_s} PINGs/s, ${loopbackRpc.echo_per_s} echoes/s`);
 
-    progress(`starting ${count} nodes, ${numbers["start-concurrency"]} at a time`);
-    const networkStart = performance.now();
-    nodes = await startNetwork(root, count, numbers["start-concurrency"], deadlineMs);
-    const startedS = (performance.now() - networkStart) / 1000;
-    progress(`all ${count} nodes started in ${round(startedS)} s; waiting for contacts`);
-    const joined = await waitForContacts(
-      nodes,
-      numbers["min-contacts"],
-      Math.min(joinTimeoutMs, left(deadlineMs)),
-    );
-    const joinedS = (performance.now() - networkStart) / 1000;
-    const rssAfterJoin = await measureRss(nodes);
+      progress(`starting ${count} nodes, ${numbers["start-concurrency"]} at a time`);
+      const networkStart = performance.now();
+      nodes = await startNetwork(root, count, numbers["start-concurrency"], deadlineMs);
+      const startedS = (performance.now() - networkStart) / 1000;
+      progress(`all ${count} nodes started in ${round(startedS)} s; waiting for contacts`);
+      const joined = await waitForContacts(
+        nodes,
+        numbers["min-contacts"],
+        Math.min(joinTimeoutMs, left(deadlineMs)),
+      );
+      const joinedS = (performance.now() - networkStart) / 1000;
+      const rssAfterJoin = await measureRss(nodes);
 
-    progress(`${joined.joined} of ${count} joined; ${numbers.samples} put→get samples`);
-    const putGet = await measurePutGet(nodes, numbers.samples, deadlineMs);
-    const rssAfterPutGet = await measureRss(nodes);
-    progress(`${numbers.posts} post→visible samples, then a burst of ${numbers.burst} posts`);
-    const discussion = await measureDiscussion(nodes, numbers.posts, numbers.burst, deadlineMs);
-    const counters = await networkCounters(nodes);
-    const contacts = (await pool(nodes, 8, (node) => node.client.status().catch(() => undefined)))
-      .map((status) => (status?.contacts as number | undefined) ?? 0);
+      progress(`${joined.joined} of ${count} joined; ${numbers.samples} put→get samples`);
+      const putGet = await measurePutGet(nodes, numbers.samples, deadlineMs);
+      const rssAfterPutGet = await measureRss(nodes);
+      progress(`${numbers.posts} post→visible samples, then a burst of ${numbers.burst} posts`);
+      const discussion = await measureDiscussion(nodes, numbers.posts, numbers.burst, deadlineMs);
+      const counters = await networkCounters(nodes);
+      const contacts = (await pool(nodes, 8, (node) => node.client.status().catch(() => undefined)))
+        .map((status) => (status?.contacts as number | undefined) ?? 0);
 
-    const report = {
-      nodes: count,
-      machine: {
-        cpus: navigator.hardwareConcurrency,
-        deno: Deno.version.deno,
-        memory_gib: round(Deno.systemMemoryInfo().total / 2 ** 30),
-      },
-      loopback_rpc: loopbackRpc,
-      start: {
-        concurrency: numbers["start-concurrency"],
-        all_started_s: round(startedS),
-        all_joined_s: round(joinedS),
-        min_contacts: numbers["min-contacts"],
-        nodes_joined: joined.joined,
-        contacts_at_join: {
-          median: quantile(joined.contacts, 0.5),
-          min: Math.min(...joined.contacts),
+      const report = {
+        nodes: count,
+        machine: {
+          cpus: navigator.hardwareConcurrency,
+          deno: Deno.version.deno,
+          memory_gib: round(Deno.systemMemoryInfo().total / 2 ** 30),
         },
-        contacts_at_end: { median: quantile(contacts, 0.5), min: Math.min(...contacts) },
-      },
-      put_get: putGet,
-      memory_after_join: rssAfterJoin,
-      memory_after_put_get: rssAfterPutGet,
-      discussion,
-      counters,
-      elapsed_s: round((Date.now() - startMs) / 1000),
-    };
-    console.log(JSON.stringify(report, null, 2));
-    return 0;
-  } catch (error) {
-    progress(`failed: ${(error as Error).stack ?? error}`);
-    for (const node of nodes.slice(0, 3)) {
-      progress(`--- node ${node.index} stderr (last lines) ---\n${node.stderr().slice(-1500)}`);
+        loopback_rpc: loopbackRpc,
+        start: {
+          concurrency: numbers["start-concurrency"],
+          all_started_s: round(startedS),
+          all_joined_s: round(joinedS),
+          min_contacts: numbers["min-contacts"],
+          nodes_joined: joined.joined,
+          contacts_at_join: {
+            median: quantile(joined.contacts, 0.5),
+            min: Math.min(...joined.contacts),
+          },
+          contacts_at_end: { median: quantile(contacts, 0.5), min: Math.min(...contacts) },
+        },
+        put_get: putGet,
+        memory_after_join: rssAfterJoin,
+        memory_after_put_get: rssAfterPutGet,
+        discussion,
+        counters,
+        elapsed_s: round((Date.now() - startMs) / 1000),
+      };
+      console.log(JSON.stringify(report, null, 2));
+      return 0;
+    } catch (error) {
+      progress(`failed: ${(error as Error).stack ?? error}`);
+      for (const node of nodes.slice(0, 3)) {
+        progress(`--- node ${node.index} stderr (last lines) ---\n${node.stderr().slice(-1500)}`);
+      }
+      return 1;
     }
-    return 1;
-  } finally {
-    clearTimeout(watchdog);
-    progress("killing the nodes and removing their data dirs");
-    await cleanUp();
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
-  }
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -27,18 +27,17 @@
  */
 
 import { parseArgs } from "node:util";
-import { dirname, join } from "node:path";
-import denoConfig from "../deno.json" with { type: "json" };
-import { ControlClient } from "../src/api/control_client.ts";
+import { join } from "node:path";
 import { AuthorKeys } from "../src/node/author_keys.ts";
 import { utf8Encode } from "../src/core/bytes.ts";
-import { permissionFlags } from "./compile.ts";
+import {
+  ChildProcesses,
+  type NodeProcess,
+  signalChild,
+  withCleanUp,
+  within,
+} from "./_node_processes.ts";
 
-const mainPath = new URL("../main.ts", import.meta.url).pathname;
-const repoRoot = dirname(mainPath);
-
-/** Bytes of each node's stderr kept for failure messages. */
-const stderrKeptBytes = 16 * 1024;
 /** Longest a node may take to print its contact. */
 const startTimeoutMs = 60_000;
 /** Longest a graceful stop may take before the node is killed (and the stop counted as hung). */
@@ -66,16 +65,9 @@ const operationWeights = {
 type Operation = keyof typeof operationWeights;
 
 /** A running node process. */
-interface Child {
+interface Child extends NodeProcess {
   index: number;
   role: "stable" | "churn" | "silent";
-  dataDir: string;
-  nodeId: string;
-  contact: string;
-  proc: Deno.ChildProcess;
-  client: ControlClient;
-  stderr(): string;
-  exited: Promise<number>;
 }
 
 /** One operation of the workload. */
@@ -101,9 +93,7 @@ export interface Settings {
 }
 
 /** Every child started, so the cleanup can find them all. */
-const children: Deno.ChildProcess[] = [];
-/** Set when the cleanup starts: no child may be started after it. */
-let shuttingDown = false;
+const processes = new ChildProcesses();
 
 function progress(message: string): void {
   console.error(`[churn_network ${new Date().toISOString().slice(11, 19)}] ${message}`);
@@ -113,120 +103,21 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** `promise`, or a rejection naming `what` after `ms`. */
-async function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function signal(proc: Deno.ChildProcess, name: Deno.Signal): void {
-  try {
-    proc.kill(name);
-  } catch {
-    // Already gone.
-  }
-}
-
-/**
- * Starts `rhizome run --json` with the `rhizome` task's permissions and waits for its first
- * stdout line (node ID and contact), as tests/_node_process.ts does.
- */
+/** Starts node `index` in `root`, joining through `bootstrap`. */
 async function startNode(
   index: number,
   role: Child["role"],
   root: string,
   bootstrap: string[],
 ): Promise<Child> {
-  if (shuttingDown) throw new Error(`not starting node ${index}: shutting down`);
-  const dataDir = join(root, `node-${index}`);
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...permissionFlags(denoConfig.tasks.rhizome),
-      mainPath,
-      "run",
-      "--json",
-      "--data-dir",
-      dataDir,
-      "--listen",
-      "127.0.0.1:0",
-      "--api",
-      "127.0.0.1:0",
-      "--log-level",
-      "info",
-      ...(bootstrap.length > 0 ? ["--bootstrap", bootstrap.join(",")] : []),
-    ],
-    cwd: repoRoot,
-    env: { NO_COLOR: "1", HOME: dataDir, PATH: Deno.env.get("PATH") ?? "" },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  children.push(proc);
-  let logged = "";
-  const stderrDone = (async () => {
-    for await (const text of proc.stderr.pipeThrough(new TextDecoderStream())) {
-      logged = (logged + text).slice(-stderrKeptBytes);
-    }
-  })().catch(() => {});
-  const lines = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const exited = (async () => {
-    const status = await proc.status;
-    await stderrDone;
-    return status.code;
-  })();
-  let first = "";
-  const readFirst = async () => {
-    while (!first.includes("\n")) {
-      const { value, done } = await lines.read();
-      if (done) throw new Error(`node ${index} exited before starting:\n${logged}`);
-      first += value;
-    }
-  };
-  try {
-    await within(`node ${index} to start`, startTimeoutMs, readFirst());
-  } catch (error) {
-    signal(proc, "SIGKILL");
-    throw new Error(`${(error as Error).message}\n${logged.slice(-2000)}`);
-  }
-  // The rest of stdout is drained so the child never blocks on a full pipe.
-  (async () => {
-    while (!(await lines.read()).done) { /* nothing more is expected */ }
-  })().catch(() => {});
-  const started = JSON.parse(first.slice(0, first.indexOf("\n")));
-  const client = await ControlClient.fromDataDir(dataDir, { timeoutMs: operationTimeoutMs })
-    .catch((error) => {
-      signal(proc, "SIGKILL");
-      throw new Error(`${(error as Error).message}\n${logged.slice(-2000)}`);
-    });
-  return {
-    index,
-    role,
-    dataDir,
-    nodeId: started.node_id,
-    contact: started.contact,
-    proc,
-    client,
-    stderr: () => logged,
-    exited,
-  };
-}
-
-/** Kills every child started and waits (bounded) for them to end. */
-async function killAll(): Promise<void> {
-  shuttingDown = true;
-  for (const proc of children) signal(proc, "SIGKILL");
-  await within("the children to end", 10_000, Promise.all(children.map((proc) => proc.status)))
-    .catch((error) => progress(String(error)));
-  children.length = 0;
+  const node = await processes.startNode({
+    label: `node ${index}`,
+    dataDir: join(root, `node-${index}`),
+    args: bootstrap.length > 0 ? ["--bootstrap", bootstrap.join(",")] : [],
+    startTimeoutMs,
+    clientTimeoutMs: operationTimeoutMs,
+  });
+  return { index, role, ...node };
 }
 
 /** The value at quantile `q` (nearest rank) of `values`; `null` when empty. */
@@ -493,19 +384,19 @@ async function run(settings: Settings, root: string): Promise<Record<string, unk
     live.splice(live.indexOf(victim), 1);
     if (Math.random() < settings.killFraction) {
       population.sigkill++;
-      signal(victim.proc, "SIGKILL");
+      signalChild(victim.proc, "SIGKILL");
       return;
     }
     population.sigint++;
     const stopStart = performance.now();
-    signal(victim.proc, "SIGINT");
+    signalChild(victim.proc, "SIGINT");
     stops.push(
       within("a graceful stop", gracefulStopTimeoutMs, victim.exited).then((code) => {
         population.gracefulStopMs.push(performance.now() - stopStart);
         population.gracefulExitCodes[code] = (population.gracefulExitCodes[code] ?? 0) + 1;
       }, () => {
         population.gracefulStopsHung++;
-        signal(victim.proc, "SIGKILL");
+        signalChild(victim.proc, "SIGKILL");
       }),
     );
   };
@@ -547,7 +438,7 @@ async function run(settings: Settings, root: string): Promise<Record<string, unk
     }
     live.push(...silent.nodes);
     await sleep(silentAnswerMs);
-    for (const node of silent.nodes) signal(node.proc, "SIGSTOP");
+    for (const node of silent.nodes) signalChild(node.proc, "SIGSTOP");
     silent.stoppedAtMs = performance.now() - startMs;
     progress(`${silent.nodes.length} silent identities frozen (SIGSTOP)`);
   };
@@ -672,37 +563,24 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   const root = await Deno.makeTempDir({ prefix: "rhizome-churn-network-" });
-  const cleanUp = async () => {
-    await killAll();
-    await Deno.remove(root, { recursive: true }).catch(() => {});
-  };
-  const onSignal = () => {
-    progress("interrupted: killing the nodes");
-    cleanUp().finally(() => Deno.exit(130));
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  // A last resort: whatever hangs, the children die and the temp dirs go.
-  const watchdog = setTimeout(() => {
-    progress("overall timeout: killing the nodes");
-    cleanUp().finally(() => Deno.exit(1));
-  }, settings.durationMs + setupAllowanceMs);
   const startMs = Date.now();
-  try {
-    const report = await run(settings, root);
-    report.elapsed_s = round((Date.now() - startMs) / 1000);
-    console.log(JSON.stringify(report, null, 2));
-    return 0;
-  } catch (error) {
-    progress(`failed: ${(error as Error).stack ?? error}`);
-    return 1;
-  } finally {
-    clearTimeout(watchdog);
-    progress("killing the nodes and removing their data dirs");
-    await cleanUp();
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
-  }
+  return await withCleanUp({
+    processes,
+    root,
+    overallMs: settings.durationMs + setupAllowanceMs,
+    overallLine: "overall timeout: killing the nodes",
+    progress,
+  }, async () => {
+    try {
+      const report = await run(settings, root);
+      report.elapsed_s = round((Date.now() - startMs) / 1000);
+      console.log(JSON.stringify(report, null, 2));
+      return 0;
+    } catch (error) {
+      progress(`failed: ${(error as Error).stack ?? error}`);
+      return 1;
+    }
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

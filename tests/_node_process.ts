@@ -3,9 +3,8 @@
  * random ports, and exactly the permissions of the `rhizome` task.
  */
 
-import denoConfig from "../deno.json" with { type: "json" };
 import { join } from "node:path";
-import { permissionFlags } from "../scripts/compile.ts";
+import { rhizomeRunArgs } from "../scripts/_node_processes.ts";
 import { ControlClient } from "../src/api/control_client.ts";
 
 const mainPath = new URL("../main.ts", import.meta.url).pathname;
@@ -48,23 +47,7 @@ export async function startNode(
 ): Promise<NodeProcess> {
   const program = [...launcher, Deno.execPath()];
   const child = new Deno.Command(program[0], {
-    args: [
-      ...program.slice(1),
-      "run",
-      ...permissionFlags(denoConfig.tasks.rhizome),
-      mainPath,
-      "run",
-      "--json",
-      "--data-dir",
-      dataDir,
-      "--listen",
-      "127.0.0.1:0",
-      "--api",
-      "127.0.0.1:0",
-      "--log-level",
-      "debug",
-      ...args,
-    ],
+    args: [...program.slice(1), ...rhizomeRunArgs(mainPath, dataDir, "debug"), ...args],
     env: { NO_COLOR: "1", HOME: dataDir, PATH: Deno.env.get("PATH") ?? "" },
     clearEnv: true,
     stdin: "null",

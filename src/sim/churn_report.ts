@@ -8,9 +8,15 @@
 
 import type { DhtSettings } from "../dht/types.ts";
 import type { ChurnScenarioNumbers } from "./churn_scenario.ts";
-import type { SimClusterCounters } from "./cluster.ts";
-import type { SimNetworkCounters } from "./network.ts";
-import type { CountSummary } from "./scenario_report.ts";
+import {
+  type CommonReportInputs,
+  type CountSummary,
+  countSummary,
+  latencySummary,
+  reportClosing,
+  reportOpening,
+  setUpReport,
+} from "./scenario_report.ts";
 import { fraction, type Percentiles, percentiles, round } from "./stats.ts";
 
 /**
@@ -161,18 +167,8 @@ export interface ChurnReport {
 }
 
 /** The raw measurements {@link buildChurnReport} summarises. */
-export interface ChurnReportInputs {
-  numbers: ChurnScenarioNumbers;
-  settings: DhtSettings;
-  network: SimNetworkCounters;
-  cluster: SimClusterCounters;
-  virtualMs: number;
-  bytesPerNode: number;
+export interface ChurnReportInputs extends CommonReportInputs<ChurnScenarioNumbers> {
   meanSessionMs: number;
-  join: { ok: number; failed: number; virtualMs: number };
-  routingTableSizes: number[];
-  putsFailed: number;
-  putAcks: number[];
   replicasAtStart: number[];
   replicasAtEnd: number[];
   onlineMin: number;
@@ -190,10 +186,6 @@ export interface ChurnReportInputs {
  */
 export function buildChurnReport(inputs: ChurnReportInputs): ChurnReport {
   const { numbers, samples, windows } = inputs;
-  const network: Record<string, number> = {};
-  for (const [name, value] of Object.entries(inputs.network)) {
-    network[name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)] = value;
-  }
   const ended = samples.filter((sample) => sample.outcome !== "aborted");
   const latencies = ended.map((sample) => sample.latencyMs);
   const found = count(samples, "found");
@@ -201,12 +193,7 @@ export function buildChurnReport(inputs: ChurnReportInputs): ChurnReport {
   const sum = (pick: (window: ChurnWindowInputs) => number) =>
     windows.reduce((total, window) => total + pick(window), 0);
   return {
-    seed: numbers.simSeed,
-    nodes: numbers.nodes,
-    wall_ms: 0,
-    memory: { bytes_per_node: Math.round(inputs.bytesPerNode) },
-    virtual_ms: round(inputs.virtualMs, 0),
-    events: inputs.network.events,
+    ...reportOpening(inputs),
     churn: {
       model: numbers.sessionModel,
       session_median_s: round(numbers.sessionMedianMs / 1000, 1),
@@ -217,17 +204,7 @@ export function buildChurnReport(inputs: ChurnReportInputs): ChurnReport {
       duration_s: round(numbers.durationMs / 1000, 1),
       window_s: round(numbers.windowMs / 1000, 1),
     },
-    join: {
-      ok: inputs.join.ok,
-      failed: inputs.join.failed,
-      virtual_ms: round(inputs.join.virtualMs, 0),
-      routing_table_size: countSummary(inputs.routingTableSizes),
-    },
-    put: {
-      ok: numbers.values - inputs.putsFailed,
-      failed: inputs.putsFailed,
-      replicas_acked: countSummary(inputs.putAcks),
-    },
+    ...setUpReport(inputs),
     population: {
       joins: sum((window) => window.joins),
       joins_failed: sum((window) => window.joinsFailed),
@@ -246,10 +223,7 @@ export function buildChurnReport(inputs: ChurnReportInputs): ChurnReport {
       missed_with_live_replicas: misses.filter((sample) => sample.liveReplicas > 0).length,
       missed_without_live_replica: misses.filter((sample) => sample.liveReplicas === 0).length,
       rounds: percentiles(ended.map((sample) => sample.rounds), 0),
-      latency_ms: {
-        ...percentiles(latencies, 1),
-        max: latencies.length === 0 ? null : round(latencies.reduce((a, b) => Math.max(a, b)), 1),
-      },
+      latency_ms: latencySummary(latencies),
       messages: percentiles(ended.map((sample) => sample.messages), 0),
     },
     values: {
@@ -259,10 +233,7 @@ export function buildChurnReport(inputs: ChurnReportInputs): ChurnReport {
       lost: inputs.replicasAtEnd.filter((replicas) => replicas === 0).length,
     },
     windows: windows.map(windowReport),
-    network,
-    cluster: { ticks: inputs.cluster.ticks, wakeups_skipped: inputs.cluster.wakeupsSkipped },
-    options: { ...numbers },
-    settings: structuredClone(inputs.settings),
+    ...reportClosing(inputs),
   };
 }
 
@@ -286,9 +257,4 @@ function windowReport(window: ChurnWindowInputs): ChurnWindowReport {
 
 function count(samples: readonly ChurnGetSample[], outcome: ChurnGetSample["outcome"]): number {
   return samples.filter((sample) => sample.outcome === outcome).length;
-}
-
-function countSummary(counts: readonly number[]): CountSummary {
-  if (counts.length === 0) return { min: null, p50: null };
-  return { min: counts.reduce((a, b) => Math.min(a, b)), p50: percentiles(counts, 0).p50 };
 }

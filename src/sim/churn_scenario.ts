@@ -12,23 +12,21 @@
  */
 
 import { datagramValueBytesMax } from "../core/limits.ts";
-import { Prng, randomFloat, randomInt } from "../core/rng.ts";
-import type { DhtSettings, GetResult } from "../dht/types.ts";
+import { randomFloat, randomInt } from "../core/rng.ts";
+import type { GetResult } from "../dht/types.ts";
 import { countReplicas } from "./checkers.ts";
-import { SimCluster, type SimNodeFactory } from "./cluster.ts";
 import {
   buildChurnReport,
   type ChurnGetSample,
   type ChurnReport,
   type ChurnWindowInputs,
 } from "./churn_report.ts";
-import { deriveSeed } from "./hash.ts";
-import { SIM_EVENTS_MAX, SimNetwork } from "./network.ts";
+import { SIM_EVENTS_MAX, type SimNetwork } from "./network.ts";
 import {
-  joinAll,
-  operationLookupTimeoutsMax,
-  putValues,
+  type CommonScenarioOptions,
+  growAndStore,
   sameBytes,
+  simulate,
   type StoredEntry,
 } from "./scenario.ts";
 import {
@@ -45,13 +43,7 @@ import {
 export type { ChurnReport } from "./churn_report.ts";
 
 /** Settings of {@link runChurnScenario}; every field but `simSeed` and `settings` has a default. */
-export interface ChurnScenarioOptions {
-  /** The run's seed. */
-  simSeed: number;
-  /** Kademlia parameters and budgets of every node. */
-  settings: DhtSettings;
-  /** Builds each node. @default the real `DhtNode` */
-  createNode?: SimNodeFactory;
+export interface ChurnScenarioOptions extends CommonScenarioOptions {
   /** Nodes online at the start, and on average while churning. @default 1000 */
   nodes?: number;
   /** Values stored before the churn starts. @default 100 */
@@ -70,28 +62,12 @@ export interface ChurnScenarioOptions {
   windowMs?: number;
   /** Fraction of departures that are crashes; the others leave gracefully (0..1). @default 0.5 */
   crashFraction?: number;
-  /** Probability a datagram is lost. @default 0.01 */
-  lossRate?: number;
-  /** Probability a datagram is delivered twice. @default 0 */
-  duplicateRate?: number;
-  /** Lowest base latency of a link, in ms. @default 20 */
-  latencyMsMin?: number;
-  /** Highest base latency of a link, in ms. @default 200 */
-  latencyMsMax?: number;
-  /** Per-datagram jitter as a fraction of the link's base latency. @default 0.1 */
-  jitterFraction?: number;
   /** While growing the network, node i starts joining at i × this, in ms. @default 100 */
   joinSpacingMs?: number;
   /** Virtual time the grown network runs idle before the puts, in ms. @default 60000 */
   settleMs?: number;
   /** Puts running at once. @default 16 */
   operationsInflightMax?: number;
-  /** Smallest value stored, in bytes. @default 32 */
-  valueBytesMin?: number;
-  /** Largest value stored, in bytes. @default 256 */
-  valueBytesMax?: number;
-  /** Events one phase may process before it fails as a liveness bug. @default SIM_EVENTS_MAX */
-  eventsMax?: number;
 }
 
 /** Every option of {@link ChurnScenarioOptions} but the settings and factory, resolved. */
@@ -122,24 +98,12 @@ export function runChurnScenario(
   hooks: ChurnScenarioHooks = {},
 ): ChurnReport {
   const numbers = resolveChurnOptions(options);
-  const heapBytesBefore = hooks.heapBytes?.() ?? 0;
-  const network = new SimNetwork({
-    simSeed: numbers.simSeed,
-    latencyMsMin: numbers.latencyMsMin,
-    latencyMsMax: numbers.latencyMsMax,
-    jitterFraction: numbers.jitterFraction,
-    lossRate: numbers.lossRate,
-    duplicateRate: numbers.duplicateRate,
-    eventsMax: numbers.eventsMax,
-  });
-  try {
-    return runChurnPhases(network, numbers, options, { ...hooks, heapBytesBefore });
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`Simulation failed with simSeed ${numbers.simSeed}: ${message}`, {
-      cause: error,
-    });
-  }
+  return simulate(
+    numbers,
+    hooks,
+    (network, heapBytesBefore) =>
+      runChurnPhases(network, numbers, options, { ...hooks, heapBytesBefore }),
+  );
 }
 
 /** A get in progress. */
@@ -158,33 +122,13 @@ function runChurnPhases(
   options: ChurnScenarioOptions,
   hooks: ChurnScenarioHooks & { heapBytesBefore: number },
 ): ChurnReport {
-  const progress = hooks.progress ?? (() => {});
-  const runStartMs = network.clock.nowMs();
-  const phase = (line: string) =>
-    progress(`${line} (virtual ${Math.round((network.clock.nowMs() - runStartMs) / 1000)} s)`);
-  const cluster = new SimCluster(network, {
-    simSeed: numbers.simSeed,
-    settings: options.settings,
-    createNode: options.createNode,
-  });
-  const prng = new Prng(deriveSeed(numbers.simSeed, "churn"));
-  const operationMsMax = operationLookupTimeoutsMax * options.settings.dht.lookup_timeout_ms;
+  const grown = growAndStore(network, numbers, options, hooks, "churn");
+  const { cluster, prng, operationMsMax, phase, stored } = grown;
   const model: SessionModel = {
     name: numbers.sessionModel,
     medianMs: numbers.sessionMedianMs,
     shape: numbers.sessionShape,
   };
-
-  for (let i = 0; i < numbers.nodes; i++) cluster.add();
-  const join = joinAll(cluster, network, numbers, operationMsMax, phase);
-  network.run({ untilMs: network.clock.nowMs() + numbers.settleMs });
-  phase(`settled for ${numbers.settleMs / 1000} s`);
-  const heapBytesAfter = hooks.heapBytes?.() ?? 0;
-  const routingTableSizes = cluster.liveIndexes().map((index) =>
-    cluster.call(index, (node) => node.routingTableSize())
-  );
-  const stored = putValues(cluster, network, prng, numbers, operationMsMax);
-  phase(`stored ${stored.values.length} of ${numbers.values} values`);
   const keys = stored.values.map((entry) => entry.key);
   const replicasOf = () => keys.map((key) => countReplicas(cluster, key, network.clock.nowMs()));
   const replicasAtStart = replicasOf();
@@ -324,11 +268,11 @@ function runChurnPhases(
     settings: options.settings,
     network: network.counters(),
     cluster: cluster.counters(),
-    virtualMs: network.clock.nowMs() - runStartMs,
-    bytesPerNode: (heapBytesAfter - hooks.heapBytesBefore) / numbers.nodes,
+    virtualMs: network.clock.nowMs() - grown.runStartMs,
+    bytesPerNode: grown.bytesPerNode,
     meanSessionMs,
-    join,
-    routingTableSizes,
+    join: grown.join,
+    routingTableSizes: grown.routingTableSizes,
     putsFailed: numbers.values - stored.values.length,
     putAcks: stored.acks,
     replicasAtStart,

@@ -20,22 +20,14 @@ import { buildReport, type LookupSample, type ScenarioReport } from "./scenario_
 
 export type { ScenarioReport } from "./scenario_report.ts";
 
-/** Settings of {@link runScenario}; every field but `simSeed` and `settings` has a default. */
-export interface ScenarioOptions {
+/** The settings every scenario takes; every field but `simSeed` and `settings` has a default. */
+export interface CommonScenarioOptions {
   /** The run's seed. */
   simSeed: number;
   /** Kademlia parameters and budgets of every node. */
   settings: DhtSettings;
   /** Builds each node. @default the real `DhtNode` */
   createNode?: SimNodeFactory;
-  /** Nodes in the network. @default 1000 */
-  nodes?: number;
-  /** Gets measured for the lookup figures. @default 1000 */
-  lookups?: number;
-  /** Values stored. @default 100 */
-  values?: number;
-  /** Fraction of nodes crashed at once before the last round of gets (0..1). @default 0.3 */
-  churnFraction?: number;
   /** Probability a datagram is lost. @default 0.01 */
   lossRate?: number;
   /** Probability a datagram is delivered twice. @default 0 */
@@ -46,18 +38,30 @@ export interface ScenarioOptions {
   latencyMsMax?: number;
   /** Per-datagram jitter as a fraction of the link's base latency. @default 0.1 */
   jitterFraction?: number;
-  /** Node i starts joining at i × this, in ms. @default 1000 */
-  joinSpacingMs?: number;
-  /** Virtual time the network runs idle after the last join, in ms. @default 300000 */
-  settleMs?: number;
-  /** Puts or gets running at once. @default 16 */
-  operationsInflightMax?: number;
   /** Smallest value stored, in bytes. @default 32 */
   valueBytesMin?: number;
   /** Largest value stored, in bytes. @default 256 */
   valueBytesMax?: number;
   /** Events one phase may process before it fails as a liveness bug. @default SIM_EVENTS_MAX */
   eventsMax?: number;
+}
+
+/** Settings of {@link runScenario}; every field but `simSeed` and `settings` has a default. */
+export interface ScenarioOptions extends CommonScenarioOptions {
+  /** Nodes in the network. @default 1000 */
+  nodes?: number;
+  /** Gets measured for the lookup figures. @default 1000 */
+  lookups?: number;
+  /** Values stored. @default 100 */
+  values?: number;
+  /** Fraction of nodes crashed at once before the last round of gets (0..1). @default 0.3 */
+  churnFraction?: number;
+  /** Node i starts joining at i × this, in ms. @default 1000 */
+  joinSpacingMs?: number;
+  /** Virtual time the network runs idle after the last join, in ms. @default 300000 */
+  settleMs?: number;
+  /** Puts or gets running at once. @default 16 */
+  operationsInflightMax?: number;
 }
 
 /** Every option of {@link ScenarioOptions} with a number, resolved. */
@@ -89,6 +93,41 @@ export const operationLookupTimeoutsMax = 10;
  */
 export function runScenario(options: ScenarioOptions, hooks: ScenarioHooks = {}): ScenarioReport {
   const numbers = resolveOptions(options);
+  return simulate(
+    numbers,
+    hooks,
+    (network, heapBytesBefore) =>
+      runPhases(network, numbers, options, { ...hooks, heapBytesBefore }),
+  );
+}
+
+/** The options that build a scenario's network. */
+export type NetworkNumbers = Pick<
+  ScenarioNumbers,
+  | "simSeed"
+  | "latencyMsMin"
+  | "latencyMsMax"
+  | "jitterFraction"
+  | "lossRate"
+  | "duplicateRate"
+  | "eventsMax"
+>;
+
+/**
+ * Builds the network of `numbers` and runs a scenario's phases on it.
+ *
+ * @param numbers The network's seed, links, faults and event budget.
+ * @param hooks Heap measurement, read once before the network is built.
+ * @param phases The scenario; gets the network and the heap in use before it.
+ * @returns What `phases` returns.
+ * @throws {Error} When `phases` fails; the message starts with the seed so the run can be
+ *   replayed.
+ */
+export function simulate<R>(
+  numbers: NetworkNumbers,
+  hooks: Pick<ScenarioHooks, "heapBytes">,
+  phases: (network: SimNetwork, heapBytesBefore: number) => R,
+): R {
   const heapBytesBefore = hooks.heapBytes?.() ?? 0;
   const network = new SimNetwork({
     simSeed: numbers.simSeed,
@@ -100,7 +139,7 @@ export function runScenario(options: ScenarioOptions, hooks: ScenarioHooks = {})
     eventsMax: numbers.eventsMax,
   });
   try {
-    return runPhases(network, numbers, options, { ...hooks, heapBytesBefore });
+    return phases(network, heapBytesBefore);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     throw new Error(`Simulation failed with simSeed ${numbers.simSeed}: ${message}`, {
@@ -115,29 +154,8 @@ function runPhases(
   options: ScenarioOptions,
   hooks: ScenarioHooks & { heapBytesBefore: number },
 ): ScenarioReport {
-  const progress = hooks.progress ?? (() => {});
-  const startMs = network.clock.nowMs();
-  const cluster = new SimCluster(network, {
-    simSeed: numbers.simSeed,
-    settings: options.settings,
-    createNode: options.createNode,
-  });
-  const prng = new Prng(deriveSeed(numbers.simSeed, "scenario"));
-  const operationMsMax = operationLookupTimeoutsMax * options.settings.dht.lookup_timeout_ms;
-  const phase = (line: string) =>
-    progress(`${line} (virtual ${Math.round((network.clock.nowMs() - startMs) / 1000)} s)`);
-
-  for (let i = 0; i < numbers.nodes; i++) cluster.add();
-  const join = joinAll(cluster, network, numbers, operationMsMax, phase);
-  network.run({ untilMs: network.clock.nowMs() + numbers.settleMs });
-  phase(`settled for ${numbers.settleMs / 1000} s`);
-  const heapBytesAfter = hooks.heapBytes?.() ?? 0;
-  const routingTableSizes = cluster.liveIndexes().map((index) =>
-    cluster.call(index, (node) => node.routingTableSize())
-  );
-
-  const stored = putValues(cluster, network, prng, numbers, operationMsMax);
-  phase(`stored ${stored.values.length} of ${numbers.values} values`);
+  const grown = growAndStore(network, numbers, options, hooks, "scenario");
+  const { cluster, prng, operationMsMax, phase, stored } = grown;
   const keys = stored.values.map((entry) => entry.key);
   const replicas = keys.map((key) => countReplicas(cluster, key, network.clock.nowMs()));
   const lookupKeys = keys.length === 0
@@ -180,10 +198,10 @@ function runPhases(
     settings: options.settings,
     network: network.counters(),
     cluster: cluster.counters(),
-    virtualMs: network.clock.nowMs() - startMs,
-    bytesPerNode: (heapBytesAfter - hooks.heapBytesBefore) / numbers.nodes,
-    join,
-    routingTableSizes,
+    virtualMs: network.clock.nowMs() - grown.runStartMs,
+    bytesPerNode: grown.bytesPerNode,
+    join: grown.join,
+    routingTableSizes: grown.routingTableSizes,
     putsFailed: numbers.values - stored.values.length,
     putAcks: stored.acks,
     crashed: crashCount,
@@ -194,6 +212,92 @@ function runPhases(
     retrievable,
     afterChurn,
   });
+}
+
+/** What {@link growAndStore} leaves for the rest of a scenario. */
+export interface GrownNetwork {
+  /** The cluster, every node added and joined (or failed to). */
+  cluster: SimCluster;
+  /** The scenario's own random stream, after drawing the stored values. */
+  prng: Prng;
+  /** The watchdog of each operation, in ms. */
+  operationMsMax: number;
+  /** Reports a progress line with the virtual time since the run began. */
+  phase: (line: string) => void;
+  /** Virtual time the run began at, in ms. */
+  runStartMs: number;
+  /** How the join phase went. */
+  join: JoinOutcome;
+  /** Heap growth per node up to the end of settling, in bytes (0 without a heap hook). */
+  bytesPerNode: number;
+  /** Routing table size of each live node after settling. */
+  routingTableSizes: number[];
+  /** The values whose put succeeded, and the `stored` count of every put. */
+  stored: { values: StoredEntry[]; acks: number[] };
+}
+
+/**
+ * The start every scenario shares: add `numbers.nodes` nodes, join them, let the network settle,
+ * measure it, then store `numbers.values` values.
+ *
+ * @param network The network, idle.
+ * @param numbers Sizes, spacing and settle time.
+ * @param options The node settings and factory.
+ * @param hooks Heap measurement (with the heap in use before the run) and progress output.
+ * @param prngLabel Names the scenario's random stream, derived from the seed.
+ * @returns The cluster and what was measured.
+ */
+export function growAndStore(
+  network: SimNetwork,
+  numbers: Pick<
+    ScenarioNumbers,
+    | "simSeed"
+    | "nodes"
+    | "joinSpacingMs"
+    | "settleMs"
+    | "values"
+    | "valueBytesMin"
+    | "valueBytesMax"
+    | "operationsInflightMax"
+  >,
+  options: Pick<ScenarioOptions, "settings" | "createNode">,
+  hooks: ScenarioHooks & { heapBytesBefore: number },
+  prngLabel: string,
+): GrownNetwork {
+  const progress = hooks.progress ?? (() => {});
+  const runStartMs = network.clock.nowMs();
+  const cluster = new SimCluster(network, {
+    simSeed: numbers.simSeed,
+    settings: options.settings,
+    createNode: options.createNode,
+  });
+  const prng = new Prng(deriveSeed(numbers.simSeed, prngLabel));
+  const operationMsMax = operationLookupTimeoutsMax * options.settings.dht.lookup_timeout_ms;
+  const phase = (line: string) =>
+    progress(`${line} (virtual ${Math.round((network.clock.nowMs() - runStartMs) / 1000)} s)`);
+
+  for (let i = 0; i < numbers.nodes; i++) cluster.add();
+  const join = joinAll(cluster, network, numbers, operationMsMax, phase);
+  network.run({ untilMs: network.clock.nowMs() + numbers.settleMs });
+  phase(`settled for ${numbers.settleMs / 1000} s`);
+  const heapBytesAfter = hooks.heapBytes?.() ?? 0;
+  const routingTableSizes = cluster.liveIndexes().map((index) =>
+    cluster.call(index, (node) => node.routingTableSize())
+  );
+
+  const stored = putValues(cluster, network, prng, numbers, operationMsMax);
+  phase(`stored ${stored.values.length} of ${numbers.values} values`);
+  return {
+    cluster,
+    prng,
+    operationMsMax,
+    phase,
+    runStartMs,
+    join,
+    bytesPerNode: (heapBytesAfter - hooks.heapBytesBefore) / numbers.nodes,
+    routingTableSizes,
+    stored,
+  };
 }
 
 /** How the join phase went. */

@@ -90,10 +90,12 @@ export interface ScenarioReport {
   settings: DhtSettings;
 }
 
-/** The raw measurements {@link buildReport} summarises. */
-export interface ReportInputs {
+/** The measurements every scenario's report starts and ends with. */
+export interface CommonReportInputs<
+  N extends Pick<ScenarioNumbers, "simSeed" | "nodes" | "values">,
+> {
   /** Every numeric option used. */
-  numbers: ScenarioNumbers;
+  numbers: N;
   /** The node settings used. */
   settings: DhtSettings;
   /** The network's counters at the end. */
@@ -112,6 +114,10 @@ export interface ReportInputs {
   putsFailed: number;
   /** The `stored` count of each put. */
   putAcks: number[];
+}
+
+/** The raw measurements {@link buildReport} summarises. */
+export interface ReportInputs extends CommonReportInputs<ScenarioNumbers> {
   /** Nodes crashed at once. */
   crashed: number;
   /** Live holders of each stored value right after the puts. */
@@ -135,37 +141,18 @@ export interface ReportInputs {
  * @returns The report, `wall_ms` set to 0.
  */
 export function buildReport(inputs: ReportInputs): ScenarioReport {
-  const { numbers, lookups } = inputs;
-  const network: Record<string, number> = {};
-  for (const [name, value] of Object.entries(inputs.network)) {
-    network[name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)] = value;
-  }
-  const latencies = lookups.map((sample) => sample.latencyMs);
+  const { lookups } = inputs;
   const stored = inputs.numbers.values - inputs.putsFailed;
   return {
-    seed: numbers.simSeed,
-    nodes: numbers.nodes,
-    wall_ms: 0,
-    memory: { bytes_per_node: Math.round(inputs.bytesPerNode) },
-    virtual_ms: round(inputs.virtualMs, 0),
-    events: inputs.network.events,
-    join: {
-      ok: inputs.join.ok,
-      failed: inputs.join.failed,
-      virtual_ms: round(inputs.join.virtualMs, 0),
-      routing_table_size: countSummary(inputs.routingTableSizes),
-    },
-    put: { ok: stored, failed: inputs.putsFailed, replicas_acked: countSummary(inputs.putAcks) },
+    ...reportOpening(inputs),
+    ...setUpReport(inputs),
     lookup: {
       count: lookups.length,
       success_rate: fraction(countFound(lookups), lookups.length),
       wrong_values: [...lookups, ...inputs.retrievable, ...inputs.afterChurn]
         .filter((sample) => sample.wrongValue).length,
       rounds: percentiles(lookups.map((sample) => sample.rounds), 0),
-      latency_ms: {
-        ...percentiles(latencies, 1),
-        max: latencies.length === 0 ? null : round(latencies.reduce(larger), 1),
-      },
+      latency_ms: latencySummary(lookups.map((sample) => sample.latencyMs)),
       messages: percentiles(lookups.map((sample) => sample.messages), 0),
     },
     values: {
@@ -177,10 +164,89 @@ export function buildReport(inputs: ReportInputs): ScenarioReport {
       replicas_before_churn: countSummary(inputs.replicasBeforeChurn),
       replicas_after_churn: countSummary(inputs.replicasAfterChurn),
     },
+    ...reportClosing(inputs),
+  };
+}
+
+/**
+ * The fields every scenario's report opens with: the run, its memory and time.
+ *
+ * @param inputs The measurements.
+ * @returns `seed` to `events`, `wall_ms` set to 0.
+ */
+export function reportOpening(
+  inputs: CommonReportInputs<Pick<ScenarioNumbers, "simSeed" | "nodes" | "values">>,
+): Pick<ScenarioReport, "seed" | "nodes" | "wall_ms" | "memory" | "virtual_ms" | "events"> {
+  return {
+    seed: inputs.numbers.simSeed,
+    nodes: inputs.numbers.nodes,
+    wall_ms: 0,
+    memory: { bytes_per_node: Math.round(inputs.bytesPerNode) },
+    virtual_ms: round(inputs.virtualMs, 0),
+    events: inputs.network.events,
+  };
+}
+
+/**
+ * The fields on the set-up every scenario shares: how the nodes joined and the values were put.
+ *
+ * @param inputs The measurements.
+ * @returns `join` and `put`.
+ */
+export function setUpReport(
+  inputs: CommonReportInputs<Pick<ScenarioNumbers, "simSeed" | "nodes" | "values">>,
+): Pick<ScenarioReport, "join" | "put"> {
+  return {
+    join: {
+      ok: inputs.join.ok,
+      failed: inputs.join.failed,
+      virtual_ms: round(inputs.join.virtualMs, 0),
+      routing_table_size: countSummary(inputs.routingTableSizes),
+    },
+    put: {
+      ok: inputs.numbers.values - inputs.putsFailed,
+      failed: inputs.putsFailed,
+      replicas_acked: countSummary(inputs.putAcks),
+    },
+  };
+}
+
+/**
+ * The fields every scenario's report closes with: counters, options and settings.
+ *
+ * @param inputs The measurements.
+ * @returns `network` (names in snake_case), `cluster`, `options` and `settings` (copies).
+ */
+export function reportClosing<N extends Pick<ScenarioNumbers, "simSeed" | "nodes" | "values">>(
+  inputs: CommonReportInputs<N>,
+): {
+  network: Record<string, number>;
+  cluster: { ticks: number; wakeups_skipped: number };
+  options: N;
+  settings: DhtSettings;
+} {
+  const network: Record<string, number> = {};
+  for (const [name, value] of Object.entries(inputs.network)) {
+    network[name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)] = value;
+  }
+  return {
     network,
     cluster: { ticks: inputs.cluster.ticks, wakeups_skipped: inputs.cluster.wakeupsSkipped },
-    options: { ...numbers },
+    options: { ...inputs.numbers },
     settings: structuredClone(inputs.settings),
+  };
+}
+
+/**
+ * Percentiles and maximum of latencies, rounded to 0.1 ms.
+ *
+ * @param latencies Latencies in ms.
+ * @returns p50, p99 and max; `null`s when there are none.
+ */
+export function latencySummary(latencies: readonly number[]): Percentiles & { max: number | null } {
+  return {
+    ...percentiles(latencies, 1),
+    max: latencies.length === 0 ? null : round(latencies.reduce(larger), 1),
   };
 }
 
@@ -192,7 +258,13 @@ function countFound(samples: readonly LookupSample[]): number {
   return samples.filter((sample) => sample.found).length;
 }
 
-function countSummary(counts: readonly number[]): CountSummary {
+/**
+ * Smallest value and median of `counts`.
+ *
+ * @param counts The counts.
+ * @returns Both; `null`s when there are none.
+ */
+export function countSummary(counts: readonly number[]): CountSummary {
   if (counts.length === 0) return { min: null, p50: null };
   return { min: counts.reduce((a, b) => Math.min(a, b)), p50: percentiles(counts, 0).p50 };
 }

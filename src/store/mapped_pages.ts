@@ -31,6 +31,7 @@
  * @module
  */
 
+import { type Libc, openLibc, readProcText } from "../core/libc.ts";
 import { mappedReleaseReads } from "../core/limits.ts";
 
 /** `madvise` advice: the process no longer needs these pages (Linux, every architecture). */
@@ -39,40 +40,11 @@ const MADV_DONTNEED = 4;
 /** How much of `/proc/self/maps` is read at most: far beyond a Deno process's few hundred lines. */
 const MAPS_BYTES_MAX = 4 * 1024 * 1024;
 
-/** One read of `/proc/self/maps`. */
-const MAPS_READ_BYTES = 64 * 1024;
-
 /**
  * A shared read-only mapping's line: start-end, permissions `r--s` or `r-xs`, offset, device,
  * inode, then the path after the padding.
  */
 const MAPS_LINE = /^([0-9a-f]+)-([0-9a-f]+) r-[x-]s \S+ \S+ \S+ +(.*)$/;
-
-const LIBC_SYMBOLS = {
-  fopen: { parameters: ["buffer", "buffer"], result: "pointer" },
-  fread: { parameters: ["buffer", "usize", "usize", "pointer"], result: "usize" },
-  fclose: { parameters: ["pointer"], result: "i32" },
-  madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
-} as const;
-
-type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
-
-let libc: { symbols?: Libc; problem: string } | undefined;
-
-/** libc's functions, or why they are not to be had: not Linux, no glibc, FFI not allowed. */
-function loadLibc(): { symbols?: Libc; problem: string } {
-  if (libc) return libc;
-  if (Deno.build.os !== "linux") {
-    libc = { problem: `${Deno.build.os} has no /proc/self/maps` };
-    return libc;
-  }
-  try {
-    libc = { symbols: Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols, problem: "" };
-  } catch (error) {
-    libc = { problem: `cannot load libc.so.6: ${(error as Error).message ?? error}` };
-  }
-  return libc;
-}
 
 /** The pages one file's read-only mappings hold resident in this process. */
 export class MappedFilePages {
@@ -94,7 +66,7 @@ export class MappedFilePages {
    *   permission, the path unresolvable.
    */
   static open(path: string): MappedFilePages {
-    const found = loadLibc();
+    const found = openLibc("/proc/self/maps");
     if (!found.symbols) throw new Error(found.problem);
     return new MappedFilePages(found.symbols, Deno.realPathSync(path));
   }
@@ -132,31 +104,6 @@ export class MappedFilePages {
   }
 
   #mapsLines(): string[] {
-    const file = this.#libc.fopen(cString("/proc/self/maps"), cString("r"));
-    if (file === null) return [];
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    try {
-      while (total < MAPS_BYTES_MAX) {
-        const buffer = new Uint8Array(MAPS_READ_BYTES);
-        const read = Number(this.#libc.fread(buffer, 1n, BigInt(buffer.length), file));
-        if (read === 0) break;
-        parts.push(buffer.subarray(0, read));
-        total += read;
-      }
-    } finally {
-      this.#libc.fclose(file);
-    }
-    const text = new Uint8Array(total);
-    let offset = 0;
-    for (const part of parts) {
-      text.set(part, offset);
-      offset += part.length;
-    }
-    return new TextDecoder().decode(text).split("\n");
+    return readProcText(this.#libc, "/proc/self/maps", MAPS_BYTES_MAX)?.split("\n") ?? [];
   }
-}
-
-function cString(text: string): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(`${text}\0`);
 }
