@@ -4,6 +4,7 @@
  * that a bad request reached nothing) without a network.
  */
 
+import { join } from "node:path";
 import { ContentError } from "../../src/core/errors.ts";
 import type {
   NewThreadRequest,
@@ -17,13 +18,18 @@ import type {
   ThreadView,
   VoteRequest,
 } from "../../src/discussion/reports.ts";
-import type {
-  ControlHandlers,
-  ImportReport,
-  PeerReport,
-  PutReport,
-  StatusReport,
+import {
+  CONTROL_API_FILES,
+  ControlApi,
+  type ControlApiLimits,
+  type ControlHandlers,
+  type ImportReport,
+  type PeerReport,
+  type PutReport,
+  type StatusReport,
 } from "../../src/api/control_api.ts";
+import { ControlClient } from "../../src/api/control_client.ts";
+import { withTempDir } from "../_rhizome.ts";
 
 /** A thread the fake knows. */
 export const threadId = "1f".repeat(20);
@@ -211,4 +217,40 @@ export class FakeHandlers implements ControlHandlers {
     this.received.push(call);
     return Promise.reject(error);
   }
+}
+
+/** A control API serving test handlers from a temporary data dir, with a client for it. */
+export interface RunningApi {
+  api: ControlApi;
+  dataDir: string;
+  token: string;
+  client: ControlClient;
+}
+
+/**
+ * Starts a control API on loopback over `handlers`, runs `test`, and closes the API.
+ *
+ * @param handlers What the routes call.
+ * @param test The test, given the running API.
+ * @param limits Limits to change.
+ */
+export async function withControlApi(
+  handlers: ControlHandlers,
+  test: (running: RunningApi) => Promise<void>,
+  limits: Partial<ControlApiLimits> = {},
+): Promise<void> {
+  await withTempDir(async (dataDir) => {
+    const api = await ControlApi.start({
+      listen: { host: "127.0.0.1", port: 0 },
+      dataDirPath: dataDir,
+      handlers,
+      limits,
+    });
+    try {
+      const token = (await Deno.readTextFile(join(dataDir, CONTROL_API_FILES.token))).trim();
+      await test({ api, dataDir, token, client: await ControlClient.fromDataDir(dataDir) });
+    } finally {
+      await api.close();
+    }
+  });
 }

@@ -20,7 +20,7 @@ import {
 } from "../../src/api/control_api.ts";
 import { ControlApiError, ControlClient } from "../../src/api/control_client.ts";
 import { withTempDir } from "../_rhizome.ts";
-import { FakeHandlers } from "./_fake_handlers.ts";
+import { FakeHandlers, withControlApi } from "./_fake_handlers.ts";
 
 const status: StatusReport = {
   node_id: "ab".repeat(20),
@@ -86,26 +86,12 @@ interface Fixture {
   client: ControlClient;
 }
 
-async function withApi(
+function withApi(
   test: (fixture: Fixture) => Promise<void>,
   limits: Partial<ControlApiLimits> = {},
 ): Promise<void> {
-  await withTempDir(async (dataDir) => {
-    const node = new FakeNode();
-    const api = await ControlApi.start({
-      listen: { host: "127.0.0.1", port: 0 },
-      dataDirPath: dataDir,
-      handlers: node,
-      limits,
-    });
-    try {
-      const token = (await Deno.readTextFile(join(dataDir, CONTROL_API_FILES.token))).trim();
-      const client = await ControlClient.fromDataDir(dataDir);
-      await test({ api, node, dataDir, token, client });
-    } finally {
-      await api.close();
-    }
-  });
+  const node = new FakeNode();
+  return withControlApi(node, (running) => test({ ...running, node }), limits);
 }
 
 interface RawAnswer {

@@ -13,10 +13,10 @@ import {
   type ControlApiLimits,
   controlHeaderBytesMax,
 } from "../../src/api/control_api.ts";
-import { ControlClient } from "../../src/api/control_client.ts";
+import type { ControlClient } from "../../src/api/control_client.ts";
 import type { Log } from "../../src/core/log.ts";
 import { withTempDir } from "../_rhizome.ts";
-import { FakeHandlers } from "./_fake_handlers.ts";
+import { FakeHandlers, withControlApi } from "./_fake_handlers.ts";
 
 /** Generous: a shared machine may stall for a second. */
 const WAIT_MS_MAX = 5_000;
@@ -44,25 +44,12 @@ interface Fixture {
   client: ControlClient;
 }
 
-async function withApi(
+function withApi(
   test: (fixture: Fixture) => Promise<void>,
   limits: Partial<ControlApiLimits> = {},
 ): Promise<void> {
-  await withTempDir(async (dataDir) => {
-    const node = new GatedNode();
-    const api = await ControlApi.start({
-      listen: { host: "127.0.0.1", port: 0 },
-      dataDirPath: dataDir,
-      handlers: node,
-      limits,
-    });
-    try {
-      const token = (await Deno.readTextFile(join(dataDir, CONTROL_API_FILES.token))).trim();
-      await test({ api, node, token, client: await ControlClient.fromDataDir(dataDir) });
-    } finally {
-      await api.close();
-    }
-  });
+  const node = new GatedNode();
+  return withControlApi(node, (running) => test({ ...running, node }), limits);
 }
 
 function connect(api: ControlApi): Promise<Deno.TcpConn> {
