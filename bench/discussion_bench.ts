@@ -24,8 +24,8 @@ import {
   encodeRecord,
   recordKey,
 } from "../src/content/records.ts";
-import { Publisher } from "../src/discussion/publisher.ts";
-import type { RecordNetwork } from "../src/discussion/record_network.ts";
+import { Publisher } from "../src/services/discussion/publisher.ts";
+import type { RecordNetwork } from "../src/services/discussion/record_network.ts";
 import { RecordStore } from "../src/store/record_store.ts";
 
 /** Concurrent posts per timed iteration. */

@@ -36,7 +36,7 @@
  * 400 and reaches no handler.
  *
  * `GET /v1/threads` and `GET /v1/threads/<id>` answer within the reader's time budget
- * (`readBudgetMs` in src/discussion/reader.ts, 1.5 s) whatever the network does: a page whose
+ * (`readBudgetMs` in src/services/discussion/reader.ts, 1.5 s) whatever the network does: a page whose
  * pieces did not all answer in time is still 200, with what was read and, in `missing`, one line
  * per piece left out or shown from this node's own copy (`"<piece>: <why>"`); its `next_cursor`
  * resumes at the first index piece that did not answer. `GET /v1/threads/<id>` is 503
@@ -93,7 +93,7 @@ import type {
   ThreadShowRequest,
   ThreadView,
   VoteRequest,
-} from "../discussion/reports.ts";
+} from "../services/discussion/reports.ts";
 import type { NodeStatus } from "../node/node.ts";
 import type { ImportReport } from "../node/snapshot_import.ts";
 import { writeFileAtomic } from "../store/atomic_file.ts";
@@ -116,7 +116,7 @@ export {
   messagePageMax,
   threadPageDefault,
   threadPageMax,
-} from "../discussion/mod.ts";
+} from "../services/discussion/mod.ts";
 export { cursorLengthMax, snapshotPathLengthMax } from "./request_shapes.ts";
 export type { SnapshotImportRequest } from "./request_shapes.ts";
 export type { ImportReport } from "../node/snapshot_import.ts";

@@ -26,7 +26,7 @@ import type {
   ThreadShowRequest,
   ThreadView,
   VoteRequest,
-} from "../discussion/reports.ts";
+} from "../services/discussion/reports.ts";
 import {
   CONTROL_API_FILES,
   CONTROL_ROUTES,

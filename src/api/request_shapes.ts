@@ -21,13 +21,13 @@ import type {
   ThreadOrder,
   ThreadShowRequest,
   VoteRequest,
-} from "../discussion/reports.ts";
+} from "../services/discussion/reports.ts";
 import {
   messagePageDefault,
   messagePageMax,
   threadPageDefault,
   threadPageMax,
-} from "../discussion/mod.ts";
+} from "../services/discussion/mod.ts";
 import { AUTHOR_NAME_PATTERN } from "../node/author_keys.ts";
 
 /**

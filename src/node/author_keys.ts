@@ -31,8 +31,8 @@ import {
 import { identityFileBytesMax } from "../core/limits.ts";
 import { getLog } from "../core/log.ts";
 import { describeOsError } from "../core/os_error.ts";
-import type { Author } from "../discussion/publisher.ts";
-import type { AuthorReport } from "../discussion/reports.ts";
+import type { Author } from "../services/discussion/publisher.ts";
+import type { AuthorReport } from "../services/discussion/reports.ts";
 import { writeFileAtomic } from "../store/atomic_file.ts";
 
 /**

@@ -19,7 +19,11 @@ import {
 } from "../content/records.ts";
 import type { DhtNode } from "../dht/node.ts";
 import type { PutResult } from "../dht/types.ts";
-import type { PublishResult, RecordNetwork, TimedFetch } from "../discussion/record_network.ts";
+import type {
+  PublishResult,
+  RecordNetwork,
+  TimedFetch,
+} from "../services/discussion/record_network.ts";
 import type { ValueStore } from "../store/value_store.ts";
 
 /**

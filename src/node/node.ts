@@ -34,8 +34,8 @@ import {
   signedEntrySet,
 } from "../content/key_schema.ts";
 import { decodeRecord, encodeRecord, recordKey, RecordKind } from "../content/records.ts";
-import { Publisher } from "../discussion/publisher.ts";
-import { Reader } from "../discussion/reader.ts";
+import { Publisher } from "../services/discussion/publisher.ts";
+import { Reader } from "../services/discussion/reader.ts";
 import type {
   NewThreadRequest,
   PostRequest,
@@ -47,7 +47,7 @@ import type {
   ThreadShowRequest,
   ThreadView,
   VoteRequest,
-} from "../discussion/reports.ts";
+} from "../services/discussion/reports.ts";
 import { DhtNode } from "../dht/node.ts";
 import type { Contact } from "../dht/types.ts";
 import type { Address } from "../net/address.ts";
@@ -775,7 +775,7 @@ export class RhizomeNode {
     });
   }
 
-  // --- discussions (src/discussion/): the control API's routes for threads, posts, votes ---
+  // --- discussions (src/services/discussion/): the control API's routes for threads, posts, votes ---
 
   /**
    * Starts a thread, signed by an author key of the data dir.

@@ -17,7 +17,7 @@ import type {
   ThreadShowRequest,
   ThreadView,
   VoteRequest,
-} from "../../src/discussion/reports.ts";
+} from "../../src/services/discussion/reports.ts";
 import {
   CONTROL_API_FILES,
   ControlApi,

@@ -11,7 +11,11 @@ import { docRecord, signThread } from "../../src/content/documents.ts";
 import { encodeRecord, recordKey } from "../../src/content/records.ts";
 import { bodyBytesMax } from "../../src/content/documents.ts";
 import { AuthorKeys } from "../../src/node/author_keys.ts";
-import type { PublishReport, ThreadList, ThreadView } from "../../src/discussion/reports.ts";
+import type {
+  PublishReport,
+  ThreadList,
+  ThreadView,
+} from "../../src/services/discussion/reports.ts";
 import { nodeDir, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
 import { runProcess, withTempDir } from "../_rhizome.ts";
 

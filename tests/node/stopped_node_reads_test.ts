@@ -11,7 +11,11 @@
  */
 
 import assert from "node:assert/strict";
-import type { PublishReport, ThreadList, ThreadView } from "../../src/discussion/reports.ts";
+import type {
+  PublishReport,
+  ThreadList,
+  ThreadView,
+} from "../../src/services/discussion/reports.ts";
 import { nodeDir, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
 import { runProcess, withTempDir } from "../_rhizome.ts";
 

@@ -23,7 +23,7 @@ import {
   messagePageMax,
   threadPageDefault,
   threadPageMax,
-} from "../../discussion/mod.ts";
+} from "../../services/discussion/mod.ts";
 import type {
   MessageView,
   ProfileRequest,
@@ -31,7 +31,7 @@ import type {
   ThreadList,
   ThreadView,
   VoteCount,
-} from "../../discussion/reports.ts";
+} from "../../services/discussion/reports.ts";
 import { AuthorKeys } from "../../node/author_keys.ts";
 import type { Command, CommandContext, FlagSpec } from "../command.ts";
 import { OK } from "../output.ts";

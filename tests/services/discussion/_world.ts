@@ -3,12 +3,16 @@
  * with fixed keys (so every run is the same), a publisher and a reader over them.
  */
 
-import { VirtualClock } from "../../src/core/clock.ts";
-import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
-import { ContentError } from "../../src/core/errors.ts";
-import type { NodeId } from "../../src/core/node_id.ts";
-import { type Author, type AuthorSource, Publisher } from "../../src/discussion/publisher.ts";
-import { Reader } from "../../src/discussion/reader.ts";
+import { VirtualClock } from "../../../src/core/clock.ts";
+import { ed25519KeyPairFromSecretKey } from "../../../src/core/crypto.ts";
+import { ContentError } from "../../../src/core/errors.ts";
+import type { NodeId } from "../../../src/core/node_id.ts";
+import {
+  type Author,
+  type AuthorSource,
+  Publisher,
+} from "../../../src/services/discussion/publisher.ts";
+import { Reader } from "../../../src/services/discussion/reader.ts";
 import { MemoryRecordNetwork } from "./_memory_network.ts";
 
 /** 2027-01-01T12:00:00Z: a fixed start, so hour shards fall the same way every run. */

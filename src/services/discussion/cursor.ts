@@ -10,9 +10,9 @@
  * @module
  */
 
-import { fromBase64Url, toBase64Url } from "../core/bytes.ts";
-import { InvalidInputError } from "../core/errors.ts";
-import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
+import { fromBase64Url, toBase64Url } from "../../core/bytes.ts";
+import { InvalidInputError } from "../../core/errors.ts";
+import { NODE_ID_BYTES, NodeId } from "../../core/node_id.ts";
 
 /** A place in an ordered index: an entry's time, then its ID to break ties. */
 export interface Position {

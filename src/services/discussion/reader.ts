@@ -15,10 +15,10 @@
  * @module
  */
 
-import { fromHex, toHex } from "../core/bytes.ts";
-import type { Clock } from "../core/clock.ts";
-import { ContentError, InvalidInputError, RhizomeError } from "../core/errors.ts";
-import { NodeId } from "../core/node_id.ts";
+import { fromHex, toHex } from "../../core/bytes.ts";
+import type { Clock } from "../../core/clock.ts";
+import { ContentError, InvalidInputError, RhizomeError } from "../../core/errors.ts";
+import { NodeId } from "../../core/node_id.ts";
 import {
   type AuthoredDoc,
   clockSkewMs,
@@ -27,7 +27,7 @@ import {
   type MessageDoc,
   profileKey,
   type ThreadDoc,
-} from "../content/documents.ts";
+} from "../../content/documents.ts";
 import {
   activityLifetimeS,
   entryLifetimeS,
@@ -42,8 +42,8 @@ import {
   threadsByHourIndex,
   threadStatsIndex,
   votesIndex,
-} from "../content/key_schema.ts";
-import { type DhtRecord, RecordError, RecordKind, type SetRecord } from "../content/records.ts";
+} from "../../content/key_schema.ts";
+import { type DhtRecord, RecordError, RecordKind, type SetRecord } from "../../content/records.ts";
 import {
   decodeListCursor,
   decodeThreadCursor,

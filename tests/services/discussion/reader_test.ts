@@ -14,10 +14,10 @@
  */
 
 import assert from "node:assert/strict";
-import { toHex } from "../../src/core/bytes.ts";
-import { ed25519KeyPairFromSecretKey, sha256 } from "../../src/core/crypto.ts";
-import { NodeId } from "../../src/core/node_id.ts";
-import { profileKey } from "../../src/content/documents.ts";
+import { toHex } from "../../../src/core/bytes.ts";
+import { ed25519KeyPairFromSecretKey, sha256 } from "../../../src/core/crypto.ts";
+import { NodeId } from "../../../src/core/node_id.ts";
+import { profileKey } from "../../../src/content/documents.ts";
 import {
   activityLifetimeS,
   encodeEntry,
@@ -33,9 +33,14 @@ import {
   threadIndexPageSize,
   threadsByHourIndex,
   votesIndex,
-} from "../../src/content/key_schema.ts";
-import { mergeSets, RecordKind, type SetRecord, signSetEntry } from "../../src/content/records.ts";
-import { Publisher } from "../../src/discussion/publisher.ts";
+} from "../../../src/content/key_schema.ts";
+import {
+  mergeSets,
+  RecordKind,
+  type SetRecord,
+  signSetEntry,
+} from "../../../src/content/records.ts";
+import { Publisher } from "../../../src/services/discussion/publisher.ts";
 import {
   indexReadBudgetMs,
   listThreadsLookupsMax,
@@ -45,14 +50,14 @@ import {
   type Reader,
   showThreadLookupsMax,
   threadPageMax,
-} from "../../src/discussion/reader.ts";
+} from "../../../src/services/discussion/reader.ts";
 import type {
   MessageView,
   ThreadList,
   ThreadListRequest,
   ThreadShowRequest,
   ThreadView,
-} from "../../src/discussion/reports.ts";
+} from "../../../src/services/discussion/reports.ts";
 import { rejects, startMs, type World, world } from "./_world.ts";
 
 const hourMs = 3_600_000;

@@ -4,9 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import { toBase64Url } from "../../src/core/bytes.ts";
-import { InvalidInputError } from "../../src/core/errors.ts";
-import { NodeId } from "../../src/core/node_id.ts";
+import { toBase64Url } from "../../../src/core/bytes.ts";
+import { InvalidInputError } from "../../../src/core/errors.ts";
+import { NodeId } from "../../../src/core/node_id.ts";
 import {
   decodeListCursor,
   decodeThreadCursor,
@@ -15,7 +15,7 @@ import {
   type ListCursor,
   listStart,
   threadStart,
-} from "../../src/discussion/cursor.ts";
+} from "../../../src/services/discussion/cursor.ts";
 
 const id = NodeId.fromHex("0123456789abcdef0123456789abcdef01234567");
 

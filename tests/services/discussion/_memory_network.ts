@@ -10,10 +10,10 @@
  * copy "this node" holds, if the test says it holds one.
  */
 
-import type { VirtualClock } from "../../src/core/clock.ts";
-import { ReplicationError, RhizomeError } from "../../src/core/errors.ts";
-import type { NodeId } from "../../src/core/node_id.ts";
-import { recordValueRules } from "../../src/content/dht_rules.ts";
+import type { VirtualClock } from "../../../src/core/clock.ts";
+import { ReplicationError, RhizomeError } from "../../../src/core/errors.ts";
+import type { NodeId } from "../../../src/core/node_id.ts";
+import { recordValueRules } from "../../../src/content/dht_rules.ts";
 import {
   decodeStoredRecord,
   type DhtRecord,
@@ -21,13 +21,13 @@ import {
   RecordError,
   recordKey,
   RecordKind,
-} from "../../src/content/records.ts";
+} from "../../../src/content/records.ts";
 import type {
   PublishResult,
   RecordNetwork,
   TimedFetch,
-} from "../../src/discussion/record_network.ts";
-import type { ValueRules } from "../../src/dht/types.ts";
+} from "../../../src/services/discussion/record_network.ts";
+import type { ValueRules } from "../../../src/dht/types.ts";
 
 /** What a test can tune. */
 export interface MemoryNetworkOptions {

@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { NodeId } from "../core/node_id.ts";
-import type { DhtRecord } from "../content/records.ts";
+import type { NodeId } from "../../core/node_id.ts";
+import type { DhtRecord } from "../../content/records.ts";
 
 /** How a publish ended. */
 export interface PublishResult {

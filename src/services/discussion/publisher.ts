@@ -17,11 +17,16 @@
  * @module
  */
 
-import type { Clock } from "../core/clock.ts";
-import { bytesEqual, fromHex, toHex } from "../core/bytes.ts";
-import { type Ed25519KeyPair, sha256 } from "../core/crypto.ts";
-import { ContentError, InvalidInputError, ReplicationError, RhizomeError } from "../core/errors.ts";
-import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
+import type { Clock } from "../../core/clock.ts";
+import { bytesEqual, fromHex, toHex } from "../../core/bytes.ts";
+import { type Ed25519KeyPair, sha256 } from "../../core/crypto.ts";
+import {
+  ContentError,
+  InvalidInputError,
+  ReplicationError,
+  RhizomeError,
+} from "../../core/errors.ts";
+import { NODE_ID_BYTES, NodeId } from "../../core/node_id.ts";
 import {
   type AuthoredDoc,
   decodeProfile,
@@ -33,7 +38,7 @@ import {
   signMessage,
   signProfile,
   signThread,
-} from "../content/documents.ts";
+} from "../../content/documents.ts";
 import {
   activityLifetimeS,
   authorThreadsIndex,
@@ -57,14 +62,14 @@ import {
   threadsByHourIndex,
   threadStatsIndex,
   votesIndex,
-} from "../content/key_schema.ts";
+} from "../../content/key_schema.ts";
 import {
   decodeRecord,
   type DhtRecord,
   recordKey,
   RecordKind,
   type SetRecord,
-} from "../content/records.ts";
+} from "../../content/records.ts";
 import type {
   NewThreadRequest,
   PostRequest,

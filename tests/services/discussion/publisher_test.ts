@@ -12,11 +12,11 @@
  */
 
 import assert from "node:assert/strict";
-import { bytesEqual, toHex } from "../../src/core/bytes.ts";
-import { sha256 } from "../../src/core/crypto.ts";
-import { ReplicationError } from "../../src/core/errors.ts";
-import { NodeId } from "../../src/core/node_id.ts";
-import { decodeProfile, docOfRecord, profileKey } from "../../src/content/documents.ts";
+import { bytesEqual, toHex } from "../../../src/core/bytes.ts";
+import { sha256 } from "../../../src/core/crypto.ts";
+import { ReplicationError } from "../../../src/core/errors.ts";
+import { NodeId } from "../../../src/core/node_id.ts";
+import { decodeProfile, docOfRecord, profileKey } from "../../../src/content/documents.ts";
 import {
   authorThreadsIndex,
   dayOf,
@@ -35,14 +35,14 @@ import {
   threadsByHourIndex,
   threadStatsIndex,
   votesIndex,
-} from "../../src/content/key_schema.ts";
+} from "../../../src/content/key_schema.ts";
 import {
   encodeRecord,
   mergeSets,
   recordKey,
   RecordKind,
   type SetRecord,
-} from "../../src/content/records.ts";
+} from "../../../src/content/records.ts";
 import { rejects, startMs, type World, world } from "./_world.ts";
 
 async function entries<K extends IndexKind>(w: World, address: SetAddress<K>) {
