@@ -36,8 +36,10 @@ const pureCoreFiles = [
   "contact_uri.ts",
   "crypto.ts",
   "errors.ts",
+  "format.ts",
   "limits.ts",
   "node_id.ts",
+  "pool.ts",
   "rng.ts",
 ];
 

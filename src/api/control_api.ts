@@ -96,7 +96,7 @@ import type {
 } from "../services/discussion/reports.ts";
 import type { NodeStatus } from "../node/node.ts";
 import type { ImportReport } from "../node/snapshot_import.ts";
-import { writeFileAtomic } from "../store/atomic_file.ts";
+import { writeFileAtomic } from "../core/fs.ts";
 import { HttpServer, type HttpServerStats } from "./http_server.ts";
 import {
   parseAuthorKeyHex,

@@ -33,7 +33,7 @@ import { getLog } from "../core/log.ts";
 import { describeOsError } from "../core/os_error.ts";
 import type { Author } from "../services/discussion/publisher.ts";
 import type { AuthorReport } from "../services/discussion/reports.ts";
-import { writeFileAtomic } from "../store/atomic_file.ts";
+import { writeFileAtomic } from "../core/fs.ts";
 
 /**
  * An author name: a lower-case letter or digit, then up to 31 more of those, `-` or `_`. Short

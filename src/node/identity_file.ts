@@ -15,7 +15,7 @@ import {
 } from "../core/identity.ts";
 import { identityFileBytesMax } from "../core/limits.ts";
 import { describeOsError } from "../core/os_error.ts";
-import { writeFileAtomic } from "../store/atomic_file.ts";
+import { writeFileAtomic } from "../core/fs.ts";
 
 /** What {@link readIdentity} found besides the identity. */
 export interface ReadIdentityResult {

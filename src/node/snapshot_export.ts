@@ -28,7 +28,7 @@ import { SystemClock } from "../core/system_clock.ts";
 import { globalIndexReferences } from "../content/global_indexes.ts";
 import { decodeStoredRecord } from "../content/records.ts";
 import { toHex } from "../core/bytes.ts";
-import { syncDirectory } from "../store/atomic_file.ts";
+import { exists, syncDirectory } from "../core/fs.ts";
 import type { ExportedRecord, RecordStoreSnapshot } from "../store/record_store.ts";
 import type { DataDir } from "./data_dir.ts";
 import { openDataDirStore } from "./data_dir_store.ts";
@@ -482,14 +482,5 @@ async function requireDirectory(path: string, what: string): Promise<void> {
     throw what === "data directory"
       ? new DataDirError(message)
       : new SnapshotError("SNAPSHOT_UNWRITABLE", message);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }

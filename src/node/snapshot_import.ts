@@ -14,6 +14,7 @@ import type { Clock } from "../core/clock.ts";
 import type { Config } from "../core/config_schema.ts";
 import { bytesEqual } from "../core/bytes.ts";
 import { DataDirError, RhizomeError, SnapshotError, StoreError } from "../core/errors.ts";
+import { exists } from "../core/fs.ts";
 import { NodeId } from "../core/node_id.ts";
 import { describeOsError } from "../core/os_error.ts";
 import { SystemClock } from "../core/system_clock.ts";
@@ -498,14 +499,5 @@ async function openSnapshot(path: string): Promise<{ file: Deno.FsFile; sizeByte
       `Cannot read snapshot ${path}: ${describeOsError(error)}`,
       { cause: error },
     );
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { ControlApiError, ControlClient } from "../../api/control_client.ts";
 import { UsageError } from "../../core/errors.ts";
 import { getLog } from "../../core/log.ts";
-import { formatBytes } from "../../node/node_type.ts";
+import { formatBytes } from "../../core/format.ts";
 import { SNAPSHOT_SCOPES, type SnapshotScope } from "../../node/snapshot_format.ts";
 import { exportSnapshot, SNAPSHOTS_FOLDER } from "../../node/snapshot_export.ts";
 import {

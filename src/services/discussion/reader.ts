@@ -18,7 +18,9 @@
 import { fromHex, toHex } from "../../core/bytes.ts";
 import type { Clock } from "../../core/clock.ts";
 import { ContentError, InvalidInputError, RhizomeError } from "../../core/errors.ts";
+import { isoTimeOf } from "../../core/format.ts";
 import { NodeId } from "../../core/node_id.ts";
+import { pooledMap } from "../../core/pool.ts";
 import {
   type AuthoredDoc,
   clockSkewMs,
@@ -260,7 +262,7 @@ export class Reader {
       if (createdMs !== undefined) held.claims.push(createdMs);
       byId.set(id.toHex(), held);
     }
-    const checked = await mapBounded([...byId.values()], readConcurrencyMax, async (thread) => {
+    const checked = await pooledMap([...byId.values()], readConcurrencyMax, async (thread) => {
       const doc = await read.doc(thread.id, `thread ${thread.id.toHex()}`);
       if (doc?.type !== "thread") return undefined;
       if (byTime && !thread.claims.includes(doc.createdMs)) return undefined;
@@ -571,7 +573,7 @@ export class Reader {
       held.times.push(createdMs);
       claims.set(id.toHex(), held);
     }
-    const loaded = await mapBounded([...claims.values()], readConcurrencyMax, async (claim) => {
+    const loaded = await pooledMap([...claims.values()], readConcurrencyMax, async (claim) => {
       const doc = await read.doc(claim.id, `message ${claim.id.toHex()}`);
       if (doc?.type !== "message" || !doc.thread.equals(thread)) return undefined;
       if (!claim.times.includes(doc.createdMs)) return { id: claim.id, doc, shown: false };
@@ -588,7 +590,7 @@ export class Reader {
     // Parents looked up for the page are known (read or missing); only the others need a lookup.
     const elsewhere = [...new Set(messages.map((message) => message.doc.parent.toHex()))]
       .filter((parent) => parent !== thread.toHex() && !claims.has(parent));
-    const found = await mapBounded(elsewhere, readConcurrencyMax, async (parent) => {
+    const found = await pooledMap(elsewhere, readConcurrencyMax, async (parent) => {
       const doc = await read.doc(NodeId.fromHex(parent), `message ${parent}`);
       return doc?.type === "message" && doc.thread.equals(thread) ? parent : undefined;
     });
@@ -931,24 +933,6 @@ function summaryOf(id: NodeId, doc: ThreadDoc, score?: number): ThreadSummary {
   return summary;
 }
 
-/** Runs `work` over `items` with at most `concurrency` in flight; results in input order. */
-async function mapBounded<T, R>(
-  items: T[],
-  concurrency: number,
-  work: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return results;
-}
-
 function checkLimit(limit: number, limitMax: number, action: string): void {
   if (!Number.isInteger(limit) || limit < 1 || limit > limitMax) {
     throw new InvalidInputError(
@@ -968,37 +952,4 @@ function parseId(text: string, action: string): NodeId {
 
 function secondsOf(ms: number): number {
   return Math.floor(ms / 1000);
-}
-
-/**
- * A time as ISO 8601 in UTC with milliseconds (what `Date.prototype.toISOString` writes), computed
- * without `Date` so this layer stays free of wall-clock APIs. Days to a civil date by Howard
- * Hinnant's `civil_from_days` (proleptic Gregorian calendar, eras of 400 years).
- */
-function isoTimeOf(ms: number): string {
-  const msPerDay = 86_400_000;
-  const days = Math.floor(ms / msPerDay);
-  let rest = ms - days * msPerDay;
-  const shifted = days + 719_468; // days from 0000-03-01 to 1970-01-01
-  const era = Math.floor(shifted / 146_097);
-  const dayOfEra = shifted - era * 146_097;
-  const yearOfEra = Math.floor(
-    (dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) -
-      Math.floor(dayOfEra / 146_096)) / 365,
-  );
-  const dayOfYear = dayOfEra -
-    (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
-  const monthFromMarch = Math.floor((5 * dayOfYear + 2) / 153);
-  const day = dayOfYear - Math.floor((153 * monthFromMarch + 2) / 5) + 1;
-  const month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9;
-  const year = era * 400 + yearOfEra + (month <= 2 ? 1 : 0);
-  const hours = Math.floor(rest / 3_600_000);
-  rest -= hours * 3_600_000;
-  const minutes = Math.floor(rest / 60_000);
-  rest -= minutes * 60_000;
-  const seconds = Math.floor(rest / 1000);
-  const pad = (value: number, width: number) => String(value).padStart(width, "0");
-  return `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hours, 2)}:${pad(minutes, 2)}:${
-    pad(seconds, 2)
-  }.${pad(rest - seconds * 1000, 3)}Z`;
 }

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { writeFileAtomic } from "../../src/store/atomic_file.ts";
+import { writeFileAtomic } from "../../src/core/fs.ts";
 import { withTempDir } from "../_rhizome.ts";
 
 async function namesIn(directory: string): Promise<string[]> {

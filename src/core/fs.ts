@@ -1,5 +1,5 @@
 /**
- * Durable file writes: the bytes go to a temporary file beside the target, are fsynced, and the
+ * File helpers every layer with a disk uses. Durable file writes: the bytes go to a temporary file beside the target, are fsynced, and the
  * file is then renamed (or linked) into place and the directory fsynced. A crash at any moment
  * leaves either the old file or the new one under the final name, never a torn one.
  *
@@ -7,7 +7,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { toHex } from "../core/bytes.ts";
+import { toHex } from "./bytes.ts";
 
 /** Options for {@link writeFileAtomic}. */
 export interface WriteFileAtomicOptions {
@@ -80,5 +80,18 @@ export async function syncDirectory(directory: string): Promise<void> {
     await handle.sync();
   } finally {
     handle.close();
+  }
+}
+
+/**
+ * Whether something exists at `path`; false also when it cannot be examined (no permission on a
+ * parent), which callers treat like absence and report through the operation that follows.
+ */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
   }
 }
