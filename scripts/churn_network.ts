@@ -28,7 +28,7 @@
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { AuthorKeys } from "../src/node/author_keys.ts";
+import { AuthorKeys } from "../src/node/data_dir/author_keys.ts";
 import { utf8Encode } from "../src/core/bytes.ts";
 import {
   ChildProcesses,

@@ -28,7 +28,7 @@ import {
   threadPageDefault,
   threadPageMax,
 } from "../services/discussion/mod.ts";
-import { AUTHOR_NAME_PATTERN } from "../node/author_keys.ts";
+import { AUTHOR_NAME_PATTERN } from "../node/data_dir/author_keys.ts";
 
 /**
  * Longest cursor: the service's cursors are a few dozen base64url characters; 256 leaves room

@@ -7,7 +7,7 @@
 
 import type { Config } from "../core/config_schema.ts";
 import type { ConfigOverride, ResolvedConfig } from "../core/config.ts";
-import type { DataDir } from "../node/data_dir.ts";
+import type { DataDir } from "../node/data_dir/paths.ts";
 import type { Output } from "./output.ts";
 
 /** A flag: its `node:util` `parseArgs` shape plus what help shows. */

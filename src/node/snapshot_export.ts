@@ -30,9 +30,9 @@ import { decodeStoredRecord } from "../content/records.ts";
 import { toHex } from "../core/bytes.ts";
 import { exists, syncDirectory } from "../core/fs.ts";
 import type { ExportedRecord, RecordStoreSnapshot } from "../store/record_store.ts";
-import type { DataDir } from "./data_dir.ts";
-import { openDataDirStore } from "./data_dir_store.ts";
-import { readIdentity } from "./identity_file.ts";
+import type { DataDir } from "./data_dir/paths.ts";
+import { openDataDirStore } from "./data_dir/store.ts";
+import { readIdentity } from "./data_dir/identity_file.ts";
 import { SnapshotFrameWriter, type SnapshotScope } from "./snapshot_format.ts";
 
 /** The folder of the data dir that `export` writes to when no `--out` is given. */

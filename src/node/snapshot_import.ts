@@ -20,9 +20,9 @@ import { describeOsError } from "../core/os_error.ts";
 import { SystemClock } from "../core/system_clock.ts";
 import { recordRules } from "../content/record_rules.ts";
 import type { PutOutcome, RecordPut, RecordStore } from "../store/record_store.ts";
-import type { DataDir } from "./data_dir.ts";
-import { openDataDirStore } from "./data_dir_store.ts";
-import { acquireDataDirLock, type DataDirLock } from "./data_dir_lock.ts";
+import type { DataDir } from "./data_dir/paths.ts";
+import { openDataDirStore } from "./data_dir/store.ts";
+import { acquireDataDirLock, type DataDirLock } from "./data_dir/lock.ts";
 import { chooseNodeType } from "./node_type.ts";
 import { measureResources } from "./resources.ts";
 import {

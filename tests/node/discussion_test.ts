@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { docRecord, signThread } from "../../src/content/documents.ts";
 import { encodeRecord, recordKey } from "../../src/content/records.ts";
 import { bodyBytesMax } from "../../src/content/documents.ts";
-import { AuthorKeys } from "../../src/node/author_keys.ts";
+import { AuthorKeys } from "../../src/node/data_dir/author_keys.ts";
 import type {
   PublishReport,
   ThreadList,

@@ -17,7 +17,7 @@ import { ed25519Sign, sha256 } from "../../src/core/crypto.ts";
 import { recordRules } from "../../src/content/record_rules.ts";
 import { resolveConfig } from "../../src/core/config.ts";
 import { RhizomeError } from "../../src/core/errors.ts";
-import { DataDir } from "../../src/node/data_dir.ts";
+import { DataDir } from "../../src/node/data_dir/paths.ts";
 import { RhizomeNode } from "../../src/node/node.ts";
 import { importSnapshotInto } from "../../src/node/snapshot_import.ts";
 import { signedMessage, SnapshotFrameReader } from "../../src/node/snapshot_format.ts";

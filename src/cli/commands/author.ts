@@ -6,7 +6,7 @@
  */
 
 import { UsageError } from "../../core/errors.ts";
-import { AuthorKeys } from "../../node/author_keys.ts";
+import { AuthorKeys } from "../../node/data_dir/author_keys.ts";
 import type { AuthorReport } from "../../services/discussion/reports.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { OK } from "../output.ts";

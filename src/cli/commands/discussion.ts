@@ -32,7 +32,7 @@ import type {
   ThreadView,
   VoteCount,
 } from "../../services/discussion/reports.ts";
-import { AuthorKeys } from "../../node/author_keys.ts";
+import { AuthorKeys } from "../../node/data_dir/author_keys.ts";
 import type { Command, CommandContext, FlagSpec } from "../command.ts";
 import { OK } from "../output.ts";
 

@@ -8,7 +8,7 @@ import { toBase32 } from "../../core/bytes.ts";
 import { formatContactUri, makeContact } from "../../core/contact_uri.ts";
 import { getLog } from "../../core/log.ts";
 import { advertisedAddress } from "../../node/advertised_address.ts";
-import { readIdentity } from "../../node/identity_file.ts";
+import { readIdentity } from "../../node/data_dir/identity_file.ts";
 import type { Command } from "../command.ts";
 import { OK } from "../output.ts";
 

@@ -5,17 +5,17 @@
  * @module
  */
 
-import { generateEd25519KeyPair } from "../core/crypto.ts";
-import { IdentityError } from "../core/errors.ts";
+import { generateEd25519KeyPair } from "../../core/crypto.ts";
+import { IdentityError } from "../../core/errors.ts";
 import {
   decodeIdentityFile,
   encodeIdentityFile,
   type Identity,
   identityOf,
-} from "../core/identity.ts";
-import { identityFileBytesMax } from "../core/limits.ts";
-import { describeOsError } from "../core/os_error.ts";
-import { writeFileAtomic } from "../core/fs.ts";
+} from "../../core/identity.ts";
+import { identityFileBytesMax } from "../../core/limits.ts";
+import { describeOsError } from "../../core/os_error.ts";
+import { writeFileAtomic } from "../../core/fs.ts";
 
 /** What {@link readIdentity} found besides the identity. */
 export interface ReadIdentityResult {

@@ -6,9 +6,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { IdentityError } from "../../src/core/errors.ts";
-import { createIdentity, readIdentity } from "../../src/node/identity_file.ts";
-import { withTempDir } from "../_rhizome.ts";
+import { IdentityError } from "../../../src/core/errors.ts";
+import { createIdentity, readIdentity } from "../../../src/node/data_dir/identity_file.ts";
+import { withTempDir } from "../../_rhizome.ts";
 
 const created = "2026-11-25T00:00:00.000Z";
 

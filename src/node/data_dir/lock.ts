@@ -24,10 +24,10 @@
  */
 
 import { join, resolve } from "node:path";
-import { DataDirError } from "../core/errors.ts";
-import { getLog, type Log } from "../core/log.ts";
-import { describeOsError } from "../core/os_error.ts";
-import { DATA_DIR_FILES } from "./data_dir.ts";
+import { DataDirError } from "../../core/errors.ts";
+import { getLog, type Log } from "../../core/log.ts";
+import { describeOsError } from "../../core/os_error.ts";
+import { DATA_DIR_FILES } from "./paths.ts";
 
 /**
  * Tries before giving up. A retry happens only when the lock file was removed or replaced between

@@ -5,12 +5,12 @@
  * @module
  */
 
-import type { Clock } from "../core/clock.ts";
-import type { RecordClass, RecordClassPolicy } from "../core/config_schema.ts";
-import { getLog } from "../core/log.ts";
-import { recordRules } from "../content/record_rules.ts";
-import { RecordStore } from "../store/record_store.ts";
-import type { DataDir } from "./data_dir.ts";
+import type { Clock } from "../../core/clock.ts";
+import type { RecordClass, RecordClassPolicy } from "../../core/config_schema.ts";
+import { getLog } from "../../core/log.ts";
+import { recordRules } from "../../content/record_rules.ts";
+import { RecordStore } from "../../store/record_store.ts";
+import type { DataDir } from "./paths.ts";
 
 /** How {@link openDataDirStore} opens the store. */
 export type DataDirStoreOptions =

@@ -5,12 +5,15 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { getLog } from "../../src/core/log.ts";
-import { diskReserveBytes } from "../../src/core/limits.ts";
-import { DATA_DIR_FILES } from "../../src/node/data_dir.ts";
-import { keepDiskReserve, releaseDiskReserveWhenFull } from "../../src/node/disk_reserve.ts";
-import { withTempDir } from "../_rhizome.ts";
-import { freeBytes, tmpfsUnavailable, withTmpfs } from "../_tmpfs.ts";
+import { getLog } from "../../../src/core/log.ts";
+import { diskReserveBytes } from "../../../src/core/limits.ts";
+import { DATA_DIR_FILES } from "../../../src/node/data_dir/paths.ts";
+import {
+  keepDiskReserve,
+  releaseDiskReserveWhenFull,
+} from "../../../src/node/data_dir/disk_reserve.ts";
+import { withTempDir } from "../../_rhizome.ts";
+import { freeBytes, tmpfsUnavailable, withTmpfs } from "../../_tmpfs.ts";
 
 const tmpfsSkipped = await tmpfsUnavailable();
 if (tmpfsSkipped) console.log(`skipping the full-disk reserve test: ${tmpfsSkipped}`);

@@ -5,9 +5,13 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { NodeId } from "../../src/core/node_id.ts";
-import { peerFileBytesMax, readPeerFile, writePeerFile } from "../../src/node/peer_file.ts";
-import { withTempDir } from "../_rhizome.ts";
+import { NodeId } from "../../../src/core/node_id.ts";
+import {
+  peerFileBytesMax,
+  readPeerFile,
+  writePeerFile,
+} from "../../../src/node/data_dir/peer_file.ts";
+import { withTempDir } from "../../_rhizome.ts";
 
 const contacts = [
   { id: NodeId.fromHex("11".repeat(20)), address: "127.0.0.1:7447" },

@@ -11,10 +11,10 @@
 
 import { statfs } from "node:fs/promises";
 import { join } from "node:path";
-import { diskReserveBytes, storeDiskFreeBytesMin } from "../core/limits.ts";
-import type { Log } from "../core/log.ts";
-import { describeOsError } from "../core/os_error.ts";
-import { DATA_DIR_FILES } from "./data_dir.ts";
+import { diskReserveBytes, storeDiskFreeBytesMin } from "../../core/limits.ts";
+import type { Log } from "../../core/log.ts";
+import { describeOsError } from "../../core/os_error.ts";
+import { DATA_DIR_FILES } from "./paths.ts";
 
 /**
  * Deletes the reserve file when the disk has less than {@link diskReserveBytes} free, so what the

@@ -13,27 +13,27 @@
  */
 
 import { join } from "node:path";
-import { toHex } from "../core/bytes.ts";
-import { generateEd25519KeyPair } from "../core/crypto.ts";
+import { toHex } from "../../core/bytes.ts";
+import { generateEd25519KeyPair } from "../../core/crypto.ts";
 import {
   ContentError,
   DataDirError,
   IdentityError,
   InvalidInputError,
   RhizomeError,
-} from "../core/errors.ts";
+} from "../../core/errors.ts";
 import {
   decodeIdentityFile,
   encodeIdentityFile,
   type Identity,
   identityOf,
-} from "../core/identity.ts";
-import { identityFileBytesMax } from "../core/limits.ts";
-import { getLog } from "../core/log.ts";
-import { describeOsError } from "../core/os_error.ts";
-import type { Author } from "../services/discussion/publisher.ts";
-import type { AuthorReport } from "../services/discussion/reports.ts";
-import { writeFileAtomic } from "../core/fs.ts";
+} from "../../core/identity.ts";
+import { identityFileBytesMax } from "../../core/limits.ts";
+import { getLog } from "../../core/log.ts";
+import { describeOsError } from "../../core/os_error.ts";
+import type { Author } from "../../services/discussion/publisher.ts";
+import type { AuthorReport } from "../../services/discussion/reports.ts";
+import { writeFileAtomic } from "../../core/fs.ts";
 
 /**
  * An author name: a lower-case letter or digit, then up to 31 more of those, `-` or `_`. Short

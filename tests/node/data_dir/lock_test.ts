@@ -7,11 +7,11 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DataDirError } from "../../src/core/errors.ts";
-import type { Log, LogFields } from "../../src/core/log.ts";
-import { acquireDataDirLock } from "../../src/node/data_dir_lock.ts";
-import { DATA_DIR_FILES } from "../../src/node/data_dir.ts";
-import { withTempDir } from "../_rhizome.ts";
+import { DataDirError } from "../../../src/core/errors.ts";
+import type { Log, LogFields } from "../../../src/core/log.ts";
+import { acquireDataDirLock } from "../../../src/node/data_dir/lock.ts";
+import { DATA_DIR_FILES } from "../../../src/node/data_dir/paths.ts";
+import { withTempDir } from "../../_rhizome.ts";
 
 /** A logger that keeps what it is given. */
 function recordingLog(): Log & { lines: { message: string; fields?: LogFields }[] } {
@@ -154,7 +154,7 @@ Deno.test("acquireDataDirLock() on a missing data dir fails with DataDirError", 
   });
 });
 
-const lockModuleUrl = new URL("../../src/node/data_dir_lock.ts", import.meta.url).href;
+const lockModuleUrl = new URL("../../../src/node/data_dir/lock.ts", import.meta.url).href;
 
 /** A `deno` child that takes the lock, says "locked", and releases it when its stdin closes. */
 async function childHoldingLock(directory: string) {
@@ -165,7 +165,7 @@ for await (const _ of Deno.stdin.readable);
 await lock.release();`;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["eval", code],
-    cwd: new URL("../..", import.meta.url).pathname,
+    cwd: new URL("../../..", import.meta.url).pathname,
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",

@@ -8,11 +8,11 @@
  * @module
  */
 
-import { NodeId } from "../core/node_id.ts";
-import { describeOsError } from "../core/os_error.ts";
-import type { Contact } from "../dht/types.ts";
-import { encodeAddress } from "../net/address.ts";
-import { writeFileAtomic } from "../core/fs.ts";
+import { NodeId } from "../../core/node_id.ts";
+import { describeOsError } from "../../core/os_error.ts";
+import type { Contact } from "../../dht/types.ts";
+import { encodeAddress } from "../../net/address.ts";
+import { writeFileAtomic } from "../../core/fs.ts";
 
 /** The format version of `peers.json`. */
 export const PEER_FILE_VERSION = 1;

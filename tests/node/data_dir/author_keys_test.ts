@@ -6,11 +6,11 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { toHex } from "../../src/core/bytes.ts";
-import { ContentError, IdentityError, InvalidInputError } from "../../src/core/errors.ts";
-import { AuthorKeys, parseAuthorName } from "../../src/node/author_keys.ts";
-import { DataDir } from "../../src/node/data_dir.ts";
-import { withTempDir } from "../_rhizome.ts";
+import { toHex } from "../../../src/core/bytes.ts";
+import { ContentError, IdentityError, InvalidInputError } from "../../../src/core/errors.ts";
+import { AuthorKeys, parseAuthorName } from "../../../src/node/data_dir/author_keys.ts";
+import { DataDir } from "../../../src/node/data_dir/paths.ts";
+import { withTempDir } from "../../_rhizome.ts";
 
 async function withAuthors(test: (authors: AuthorKeys, dir: string) => Promise<void>) {
   await withTempDir(async (dataDir) => {

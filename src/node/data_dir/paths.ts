@@ -6,8 +6,8 @@
  */
 
 import { join, resolve } from "node:path";
-import { DataDirError } from "../core/errors.ts";
-import { describeOsError } from "../core/os_error.ts";
+import { DataDirError } from "../../core/errors.ts";
+import { describeOsError } from "../../core/os_error.ts";
 
 /** Names of the files inside a data directory. */
 export const DATA_DIR_FILES = {
@@ -17,7 +17,7 @@ export const DATA_DIR_FILES = {
   identity: "identity.key",
   /** The record store (LMDB; its lock file is this name with `-lock` appended). */
   records: "records.mdb",
-  /** The single-writer lock: the running node's PID, under an OS lock (data_dir_lock.ts). */
+  /** The single-writer lock: the running node's PID, under an OS lock (lock.ts). */
   lock: "node.lock",
   /** The author keys (`<name>.key`, mode 0600) and `current` (author_keys.ts). */
   authors: "authors",

@@ -5,9 +5,9 @@
 
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
-import { DataDirError } from "../../src/core/errors.ts";
-import { DataDir, defaultDataDirPath } from "../../src/node/data_dir.ts";
-import { withTempDir } from "../_rhizome.ts";
+import { DataDirError } from "../../../src/core/errors.ts";
+import { DataDir, defaultDataDirPath } from "../../../src/node/data_dir/paths.ts";
+import { withTempDir } from "../../_rhizome.ts";
 
 Deno.test("defaultDataDirPath() prefers RHIZOME_DATA_DIR, then HOME, then USERPROFILE", () => {
   assert.equal(defaultDataDirPath({ RHIZOME_DATA_DIR: "/srv/r", HOME: "/home/a" }), "/srv/r");
