@@ -33,6 +33,7 @@ const pureCoreFiles = [
   "assert.ts",
   "bytes.ts",
   "clock.ts",
+  "config_schema.ts",
   "contact_uri.ts",
   "crypto.ts",
   "errors.ts",

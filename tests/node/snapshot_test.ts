@@ -20,7 +20,7 @@ import { RhizomeError } from "../../src/core/errors.ts";
 import { DataDir } from "../../src/node/data_dir/paths.ts";
 import { RhizomeNode } from "../../src/node/node.ts";
 import { importSnapshotInto } from "../../src/node/snapshot_import.ts";
-import { signedMessage, SnapshotFrameReader } from "../../src/node/snapshot_format.ts";
+import { signedMessage, SnapshotFrameReader } from "../../src/services/snapshots/format.ts";
 import { RecordStore } from "../../src/store/record_store.ts";
 import { linesOf, runInProcess, withTempDir } from "../_rhizome.ts";
 import { startNode, waitFor } from "../_node_process.ts";

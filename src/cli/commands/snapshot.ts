@@ -9,7 +9,7 @@ import { ControlApiError, ControlClient } from "../../api/control_client.ts";
 import { UsageError } from "../../core/errors.ts";
 import { getLog } from "../../core/log.ts";
 import { formatBytes } from "../../core/format.ts";
-import { SNAPSHOT_SCOPES, type SnapshotScope } from "../../node/snapshot_format.ts";
+import { SNAPSHOT_SCOPES, type SnapshotScope } from "../../services/snapshots/format.ts";
 import { exportSnapshot, SNAPSHOTS_FOLDER } from "../../node/snapshot_export.ts";
 import {
   type ImportReport,

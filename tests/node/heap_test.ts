@@ -1,7 +1,7 @@
 /** A collection on request: an object no longer referenced is gone after it. */
 
 import assert from "node:assert/strict";
-import { collectGarbage } from "../../src/core/heap.ts";
+import { collectGarbage } from "../../src/node/heap.ts";
 
 Deno.test("heap: collectGarbage collects an object no longer referenced", async () => {
   const ref = (() => new WeakRef({ payload: new Uint8Array(1024 * 1024) }))();

@@ -14,13 +14,13 @@
 
 import { createHash, type Hash } from "node:crypto";
 import { Packr } from "msgpackr";
-import { concatBytes, toHex, utf8Encode } from "../core/bytes.ts";
-import { RECORD_CLASSES, type RecordClass } from "../core/config_schema.ts";
-import { ed25519Sign, ed25519Verify } from "../core/crypto.ts";
-import { SnapshotError } from "../core/errors.ts";
-import type { Identity } from "../core/identity.ts";
-import { recordBytesMax } from "../core/limits.ts";
-import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
+import { concatBytes, toHex, utf8Encode } from "../../core/bytes.ts";
+import { RECORD_CLASSES, type RecordClass } from "../../core/config_schema.ts";
+import { ed25519Sign, ed25519Verify } from "../../core/crypto.ts";
+import { SnapshotError } from "../../core/errors.ts";
+import type { Identity } from "../../core/identity.ts";
+import { recordBytesMax } from "../../core/limits.ts";
+import { NODE_ID_BYTES, NodeId } from "../../core/node_id.ts";
 
 /** The first field of every snapshot's header. */
 export const SNAPSHOT_MAGIC = "rhizome-snapshot";
@@ -34,9 +34,9 @@ export const SNAPSHOT_SCOPES = ["all", "global"] as const;
 export type SnapshotScope = typeof SNAPSHOT_SCOPES[number];
 
 /** Largest header frame: a few fixed fields and counts for a handful of kinds. */
-export const headerFrameBytesMax = 4096;
+export const headerFrameBytesMax: number = 4096;
 /** Largest frame after the header: a record plus its key, class, times and framing. */
-export const recordFrameBytesMax = recordBytesMax + 256;
+export const recordFrameBytesMax: number = recordBytesMax + 256;
 
 const FRAME_RECORD = "r";
 const FRAME_TRAILER = "t";
@@ -99,7 +99,11 @@ export class SnapshotFrameWriter {
   readonly #identity: Identity;
   #records = 0;
 
-  /** @param identity The exporting node's identity, which signs the trailer. */
+  /**
+   * A writer for one snapshot.
+   *
+   * @param identity The exporting node's identity, which signs the trailer.
+   */
   constructor(identity: Identity) {
     this.#identity = identity;
   }
@@ -188,6 +192,8 @@ export class SnapshotFrameReader {
   readonly #name: string;
 
   /**
+   * A reader of one snapshot's frames.
+   *
    * @param compressed The file's bytes (gzip).
    * @param name The file's name, for messages.
    */
