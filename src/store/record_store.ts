@@ -25,6 +25,7 @@ import { Packr } from "msgpackr";
 import { getRandomValues } from "node:crypto";
 import { statfsSync } from "node:fs";
 import { dirname } from "node:path";
+import { assert, AssertionError } from "../core/assert.ts";
 import { bytesEqual, toHex } from "../core/bytes.ts";
 import type { Clock } from "../core/clock.ts";
 import { RECORD_CLASSES, type RecordClass, type RecordClassPolicy } from "../core/config_schema.ts";
@@ -822,6 +823,8 @@ export class RecordStore implements ValueStore {
         this.#lastCommitFailed = true;
         // The transaction's counts were applied in memory but not committed: count afresh.
         this.#recount();
+        // A broken invariant is a bug, not a refusal: it must not pass for a full disk.
+        if (error instanceof AssertionError) throw error;
         throw await this.#writeFailure(error);
       }
       return result;
@@ -996,6 +999,14 @@ export class RecordStore implements ValueStore {
     }
     if (status !== "renewed") this.#records.put(keyBytes, bytes);
     this.#writeMeta(keyBytes, held, meta);
+    // Paired with the integrity check of every read (#readChecked): what was just written, read
+    // back in the same transaction, is what the metadata's hash promises.
+    const written = this.#recordAt(keyBytes);
+    assert(
+      written !== undefined && written.length === meta.bytes &&
+        bytesEqual(sha256(written), meta.hash),
+      `the record ${hex} just written matches its metadata's length and hash`,
+    );
     return { outcome: { status, expiresAtMs: meta.expiresAtMs, evicted } };
   }
 
@@ -1039,6 +1050,16 @@ export class RecordStore implements ValueStore {
     this.#meta.put(keyBytes, encodeMeta(meta));
     if (old) this.#count(old, -1);
     this.#count(meta, 1);
+    // Paired with the sweep, which trusts the expiry index to find every record: each meta has
+    // its entry there, and the meta reads back as written.
+    assert(
+      this.#expiry.getBinary(expiryKey(meta.expiresAtMs, keyBytes)) !== undefined,
+      "every record's metadata has its expiry index entry",
+    );
+    assert(
+      decodeMeta(this.#meta.getBinary(keyBytes)!)?.expiresAtMs === meta.expiresAtMs,
+      "a record's metadata reads back as written",
+    );
   }
 
   /** Removes a record with its metadata and index entry. In a transaction. */
@@ -1049,6 +1070,11 @@ export class RecordStore implements ValueStore {
       this.#expiry.remove(expiryKey(meta.expiresAtMs, keyBytes));
       this.#count(meta, -1);
     }
+    assert(
+      this.#meta.getBinary(keyBytes) === undefined &&
+        this.#records.getBinary(keyBytes) === undefined,
+      "a removed record leaves neither bytes nor metadata",
+    );
   }
 
   /** Reads a record and checks it against its metadata; quarantines it when damaged. */
@@ -1137,6 +1163,8 @@ export class RecordStore implements ValueStore {
     for (const group of [counts, counts.byKind[kindName], counts.byClass[meta.class]]) {
       group.records += sign;
       group.bytes += sign * meta.bytes;
+      // Paired with #recount, which rebuilds the counts from the metadata after a failed write.
+      assert(group.records >= 0 && group.bytes >= 0, "record and byte counts are never negative");
     }
   }
 
