@@ -12,12 +12,12 @@
  * @module
  */
 
-import { Packr } from "msgpackr";
-import { concatBytes, toHex, utf8Encode } from "../src/core/bytes.ts";
+import { bytesEqual, concatBytes, toHex, utf8Encode } from "../src/core/bytes.ts";
 import { formatContactUri, makeContact } from "../src/core/contact_uri.ts";
 import { ed25519KeyPairFromSecretKey, ed25519Verify } from "../src/core/crypto.ts";
 import { NodeId } from "../src/core/node_id.ts";
 import {
+  DOC_MAGIC,
   docId,
   docRecord,
   type MessageDoc,
@@ -64,8 +64,6 @@ const hexPerLine = 80;
 /** Column where values start. */
 const valueColumn = 16;
 
-const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
-
 const seed = (byte: number) => ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(byte));
 /** The secure channel vectors' initiator (seed 32 × 01) sends every DHT message. */
 const sender = seed(0x01);
@@ -84,8 +82,8 @@ const tx = 0x01020304;
  * Every vector, freshly computed.
  *
  * @returns The vectors, in the order the docs show them.
- * @throws {Error} When a signature the script rebuilds does not verify (the record encoding
- *   changed: update the `signed` fields here to it).
+ * @throws {Error} When a signature does not verify over the signed bytes the script finds (a
+ *   record layout or signing label changed: update this script to it).
  */
 export function makeVectors(): Vector[] {
   const raw: ImmutableRecord = { kind: RecordKind.immutable, payload: utf8Encode("hello") };
@@ -220,13 +218,11 @@ function dhtVector(
 
 function mutableVector(record: DhtRecord): Vector {
   if (record.kind !== RecordKind.mutable) throw new Error("a profile is a mutable record");
-  const signed = signedBytes(
-    "rhizome/mutable/v1",
-    [record.owner, record.name, record.seq, record.payload],
-    record.owner,
-    record.signature,
-  );
   const bytes = encodeRecord(record);
+  // [version, kind, owner, name, seq, payload, signature]: owner to payload follow the array
+  // header and the two one-byte fixints, and the signature (c4 40 + 64 bytes) ends the record.
+  const signed = signedFrom("rhizome/mutable/v1", [0x94], bytes.subarray(3, -signatureField));
+  assertVerifies(signed, record.owner, record.signature);
   return {
     name: "record-mutable",
     title: "Mutable record (kind 1): a profile, owner seed 32 × 03",
@@ -247,13 +243,16 @@ function mutableVector(record: DhtRecord): Vector {
 
 function setVector(record: SetRecord, key: NodeId): Vector {
   const [entry] = record.entries;
-  const signed = signedBytes(
-    "rhizome/set-entry/v1",
-    [key.toBytes(), entry.writer, entry.seq, entry.expiresAtS, entry.payload],
-    entry.writer,
-    entry.signature,
-  );
   const bytes = encodeRecord(record);
+  // The only entry is the record's last element: an array of one (91) holding [writer, seq,
+  // expiresAtS, payload, signature] (95); the entry's signed array puts the key before writer.
+  const start = indexOf(bytes, concatBytes(Uint8Array.of(0x91, 0x95, 0xc4, 0x20), entry.writer));
+  const signed = signedFrom(
+    "rhizome/set-entry/v1",
+    concatBytes(Uint8Array.of(0x95, 0xc4, 0x14), key.toBytes()),
+    bytes.subarray(start + 2, -signatureField),
+  );
+  assertVerifies(signed, entry.writer, entry.signature);
   return {
     name: "record-set",
     title: "Set (kind 2) with one signed entry: an up-vote on the thread below, voter seed 32 × 04",
@@ -276,12 +275,16 @@ function setVector(record: SetRecord, key: NodeId): Vector {
 }
 
 function docVector(name: string, title: string, doc: ThreadDoc | MessageDoc): Vector {
-  const head = [doc.type === "thread" ? 1 : 2, doc.author, doc.createdMs];
-  const signedFields = doc.type === "thread"
-    ? [...head, utf8Encode(doc.title), utf8Encode(doc.body), doc.tags.map(utf8Encode)]
-    : [...head, doc.thread.toBytes(), doc.parent.toBytes(), utf8Encode(doc.body)];
-  const signed = signedBytes("rhizome/doc/v1", signedFields, doc.author, doc.signature);
   const record = docRecord(doc);
+  // "RHZDOC1\n", then [type, author, createdMs, …, signature] (97): the signed array is the same
+  // without its signature (96).
+  const fieldsStart = DOC_MAGIC.length + 1;
+  const signed = signedFrom(
+    "rhizome/doc/v1",
+    [0x96],
+    record.payload.subarray(fieldsStart, -signatureField),
+  );
+  assertVerifies(signed, doc.author, doc.signature);
   const fields: [string, string][] = [
     ["type", doc.type === "thread" ? "1" : "2"],
     ["author", toHex(doc.author)],
@@ -307,21 +310,33 @@ function docVector(name: string, title: string, doc: ThreadDoc | MessageDoc): Ve
   return { name, title, fields };
 }
 
-/** The bytes a signature covers: its domain label, then the MessagePack array of the fields. */
-function signedBytes(
-  domain: string,
-  fields: unknown[],
-  signer: Uint8Array,
-  signature: Uint8Array,
-): Uint8Array {
-  const signed = concatBytes(utf8Encode(domain), new Uint8Array(packr.pack(fields)));
+/** A 64-byte signature as the last element of an array: bin 8 header `c4 40`, then the bytes. */
+const signatureField = 2 + 64;
+
+/**
+ * The bytes a signature covers: its domain label, then the MessagePack array of the signed fields.
+ * MessagePack writes an array as its header and then each element's own encoding, so the fields'
+ * bytes are taken from the record's encoding as they are: the vectors follow whatever integer
+ * forms the record encoder writes, with no second encoder here to drift from it.
+ */
+function signedFrom(domain: string, head: ArrayLike<number>, elements: Uint8Array): Uint8Array {
+  return concatBytes(utf8Encode(domain), Uint8Array.from(head), elements);
+}
+
+function assertVerifies(signed: Uint8Array, signer: Uint8Array, signature: Uint8Array): void {
   if (!ed25519Verify(signer, signed, signature)) {
     throw new Error(
-      `the ${domain} signature does not verify over the bytes this script rebuilds: the record ` +
-        "encoding changed; make signedBytes in scripts/protocol_vectors.ts encode as it does",
+      "a signature does not verify over the signed bytes this script finds in the record: the " +
+        "layout or a signing label changed; update scripts/protocol_vectors.ts to it",
     );
   }
-  return signed;
+}
+
+function indexOf(bytes: Uint8Array, part: Uint8Array): number {
+  for (let i = 0; i + part.length <= bytes.length; i++) {
+    if (bytesEqual(bytes.subarray(i, i + part.length), part)) return i;
+  }
+  throw new Error("the set entry is not where the record layout puts it");
 }
 
 /**

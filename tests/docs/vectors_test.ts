@@ -118,7 +118,9 @@ function bodyOf(message: Message): [string, string][] {
       return [["target", message.target.toHex()]];
     case 4:
       return [
-        ...message.contacts.map((c): [string, string] => ["contact", `${c.id.toHex()} ${c.address}`]),
+        ...message.contacts.map((
+          c,
+        ): [string, string] => ["contact", `${c.id.toHex()} ${c.address}`]),
         ["token", toHex(message.token)],
       ];
     case 5:
@@ -185,7 +187,10 @@ const checks: Record<string, (vector: Vector) => void> = {
     const contact = parseContactUri(uri);
     assert.equal(toHex(contact.publicKey), field(vector, "public-key"));
     assert.equal(contact.nodeId.toHex(), field(vector, "node-id"));
-    assert.equal(keyOf(utf8Encode("rhizome/node-id/v1"), contact.publicKey), field(vector, "node-id"));
+    assert.equal(
+      keyOf(utf8Encode("rhizome/node-id/v1"), contact.publicKey),
+      field(vector, "node-id"),
+    );
     assert.equal(contact.host, text(vector, "host"));
     assert.equal(contact.port, integer(vector, "port"));
     assert.equal(formatContactUri(contact), uri);
