@@ -1,0 +1,1294 @@
+#!/usr/bin/env python3
+"""A second implementation of the Rhizome protocol, written from docs/protocol.md,
+docs/records.md and README.md alone (no reading of src/).
+
+Two commands:
+
+  rhizome_client.py vectors
+      check every hex test vector in the docs against this implementation
+  rhizome_client.py interop --contact URI_A --contact URI_B
+      handshake, PING, FIND_NODE, STORE and FIND_VALUE against two running nodes, storing an
+      immutable record, a signed mutable record (a profile) and a signed set entry (a vote);
+      prints one JSON object (the keys written) on stdout and a line per step on stderr
+
+Exit status: 0 when every step passed, 1 when one failed (one line says which), 2 on usage.
+Needs Python 3.11 and the `cryptography` package; MessagePack is implemented here, exactly as the
+docs specify, so the docs' canonical-encoding rules are what this file checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.exceptions import InvalidSignature, InvalidTag
+
+
+class ProtocolError(Exception):
+    """Bytes from a peer, or a peer's behaviour, that the docs do not allow."""
+
+
+# ---------------------------------------------------------------------------------------------
+# MessagePack: only the forms the docs name (nil, bool, int, float64, bin, str, array).
+# ---------------------------------------------------------------------------------------------
+
+# records.md says integer fields are `uint`; its vectors encode integers of 2^32 and above as
+# float64 (`cb`). Which form the node uses is decided by the vectors (`choose_large_int_form`),
+# so this client follows whatever the docs in its checkout say, and the self-test reports which.
+LARGE_INT_FORMS = ("uint64", "float64")
+large_int_form = "uint64"
+
+SAFE_INTEGER_MAX = 2**53 - 1  # records.md: seq and expiresAtS are whole numbers in 0..2^53 - 1
+
+
+def mp_encode(value: object) -> bytes:
+    out = bytearray()
+    _mp_encode_into(out, value)
+    return bytes(out)
+
+
+def _mp_encode_into(out: bytearray, value: object) -> None:
+    if value is None:
+        out.append(0xC0)
+    elif value is True:
+        out.append(0xC3)
+    elif value is False:
+        out.append(0xC2)
+    elif isinstance(value, int):
+        _mp_encode_int(out, value)
+    elif isinstance(value, float):
+        out.append(0xCB)
+        out += struct.pack(">d", value)
+    elif isinstance(value, (bytes, bytearray)):
+        n = len(value)
+        if n < 2**8:
+            out += bytes([0xC4, n])
+        elif n < 2**16:
+            out.append(0xC5)
+            out += struct.pack(">H", n)
+        else:
+            out.append(0xC6)
+            out += struct.pack(">I", n)
+        out += value
+    elif isinstance(value, str):
+        data = value.encode("utf-8")
+        n = len(data)
+        if n < 32:
+            out.append(0xA0 | n)
+        elif n < 2**8:
+            out += bytes([0xD9, n])
+        elif n < 2**16:
+            out.append(0xDA)
+            out += struct.pack(">H", n)
+        else:
+            out.append(0xDB)
+            out += struct.pack(">I", n)
+        out += data
+    elif isinstance(value, (list, tuple)):
+        n = len(value)
+        if n < 16:
+            out.append(0x90 | n)
+        elif n < 2**16:
+            out.append(0xDC)
+            out += struct.pack(">H", n)
+        else:
+            out.append(0xDD)
+            out += struct.pack(">I", n)
+        for item in value:
+            _mp_encode_into(out, item)
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as MessagePack")
+
+
+def _mp_encode_int(out: bytearray, n: int) -> None:
+    if 0 <= n < 0x80:
+        out.append(n)
+    elif 0 <= n < 2**8:
+        out += bytes([0xCC, n])
+    elif 0 <= n < 2**16:
+        out.append(0xCD)
+        out += struct.pack(">H", n)
+    elif 0 <= n < 2**32:
+        out.append(0xCE)
+        out += struct.pack(">I", n)
+    elif -32 <= n < 0:
+        out.append(n & 0xFF)
+    elif -(2**7) <= n < 0:
+        out.append(0xD0)
+        out += struct.pack(">b", n)
+    elif -(2**15) <= n < 0:
+        out.append(0xD1)
+        out += struct.pack(">h", n)
+    elif -(2**31) <= n < 0:
+        out.append(0xD2)
+        out += struct.pack(">i", n)
+    elif large_int_form == "float64" and abs(n) <= SAFE_INTEGER_MAX:
+        out.append(0xCB)
+        out += struct.pack(">d", float(n))
+    elif 0 <= n < 2**64:
+        out.append(0xCF)
+        out += struct.pack(">Q", n)
+    elif -(2**63) <= n < 0:
+        out.append(0xD3)
+        out += struct.pack(">q", n)
+    else:
+        raise ValueError(f"integer {n} does not fit MessagePack")
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise ProtocolError("MessagePack value ends early")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def uint(self, n: int) -> int:
+        return int.from_bytes(self.take(n), "big")
+
+
+def mp_decode(data: bytes, *, canonical: bool = False) -> object:
+    """Exactly one value, nothing after it. With canonical, the bytes must be what mp_encode
+    writes for the value (records.md: "encoded as this document specifies")."""
+    reader = _Reader(data)
+    value = _mp_decode_one(reader, depth=0)
+    if reader.pos != len(data):
+        raise ProtocolError(f"{len(data) - reader.pos} bytes after the MessagePack value")
+    if canonical and mp_encode(value) != data:
+        raise ProtocolError("MessagePack value not in canonical form")
+    return value
+
+
+MP_DEPTH_MAX = 32  # records nest 3 deep; a deeper value is hostile, not a record
+
+
+def _mp_decode_one(r: _Reader, depth: int) -> object:
+    if depth > MP_DEPTH_MAX:
+        raise ProtocolError("MessagePack nested too deep")
+    b = r.uint(1)
+    if b <= 0x7F:
+        return b
+    if b >= 0xE0:
+        return b - 0x100
+    if 0x90 <= b <= 0x9F:
+        return _mp_array(r, b & 0x0F, depth)
+    if 0xA0 <= b <= 0xBF:
+        return _mp_str(r.take(b & 0x1F))
+    if b == 0xC0:
+        return None
+    if b == 0xC2:
+        return False
+    if b == 0xC3:
+        return True
+    if b == 0xC4:
+        return r.take(r.uint(1))
+    if b == 0xC5:
+        return r.take(r.uint(2))
+    if b == 0xC6:
+        return r.take(r.uint(4))
+    if b == 0xCA:
+        return struct.unpack(">f", r.take(4))[0]
+    if b == 0xCB:
+        return struct.unpack(">d", r.take(8))[0]
+    if b in (0xCC, 0xCD, 0xCE, 0xCF):
+        return r.uint({0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}[b])
+    if b in (0xD0, 0xD1, 0xD2, 0xD3):
+        n = {0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}[b]
+        return int.from_bytes(r.take(n), "big", signed=True)
+    if b == 0xD9:
+        return _mp_str(r.take(r.uint(1)))
+    if b == 0xDA:
+        return _mp_str(r.take(r.uint(2)))
+    if b == 0xDB:
+        return _mp_str(r.take(r.uint(4)))
+    if b == 0xDC:
+        return _mp_array(r, r.uint(2), depth)
+    if b == 0xDD:
+        return _mp_array(r, r.uint(4), depth)
+    raise ProtocolError(f"MessagePack type byte {b:#04x} is not used by Rhizome")
+
+
+def _mp_str(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ProtocolError("MessagePack str is not UTF-8") from error
+
+
+def _mp_array(r: _Reader, n: int, depth: int) -> list:
+    if n > len(r.data) - r.pos:  # every element takes at least one byte
+        raise ProtocolError("MessagePack array longer than its bytes")
+    return [_mp_decode_one(r, depth + 1) for _ in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Identities, node IDs and contact URIs (protocol.md "Contact URIs")
+# ---------------------------------------------------------------------------------------------
+
+NODE_ID_LABEL = b"rhizome/node-id/v1"
+CONTACT_URI_LENGTH_MAX = 318
+
+
+def node_id_of(public_key: bytes) -> bytes:
+    return hashlib.sha256(NODE_ID_LABEL + public_key).digest()[:20]
+
+
+def public_key_of(private: Ed25519PrivateKey) -> bytes:
+    return private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+
+
+def base32_key(public_key: bytes) -> str:
+    return base64.b32encode(public_key).decode("ascii").rstrip("=").lower()
+
+
+@dataclass
+class Contact:
+    public_key: bytes
+    host: str
+    port: int
+
+    @property
+    def node_id(self) -> bytes:
+        return node_id_of(self.public_key)
+
+    def uri(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"rhz://{base32_key(self.public_key)}@{host}:{self.port}"
+
+
+def parse_contact_uri(uri: str) -> Contact:
+    if len(uri) > CONTACT_URI_LENGTH_MAX:
+        raise ValueError(f"contact URI is {len(uri)} characters, the limit is 318")
+    match = re.fullmatch(r"(?i:rhz)://([A-Za-z2-7]{52})@(.+):([1-9][0-9]{0,4})", uri)
+    if not match:
+        raise ValueError(f"not a contact URI: {uri!r}")
+    key_text, host, port_text = match.groups()
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(f"port {port} is over 65535")
+    key = base64.b32decode(key_text.upper() + "====")
+    if base32_key(key) != key_text.lower():
+        raise ValueError("the key's last base32 character carries non-zero unused bits")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise ValueError(f"unbalanced brackets in host {host!r}")
+        host = host[1:-1]
+    return Contact(key, host.lower(), port)
+
+
+# ---------------------------------------------------------------------------------------------
+# Secure channel (protocol.md "Secure channel")
+# ---------------------------------------------------------------------------------------------
+
+SECURE_PROTOCOL_ID = b"RHZS"
+SECURE_VERSION = 1
+TYPE_INIT, TYPE_RESPONSE, TYPE_DATA = 1, 2, 3
+HANDSHAKE_PACKET_BYTES = 150
+DATA_OVERHEAD_BYTES = 38
+DATAGRAM_BYTES_MAX = 1232
+SESSION_PLAINTEXT_BYTES_MAX = DATAGRAM_BYTES_MAX - DATA_OVERHEAD_BYTES
+U64_VALID_MAX = 2**53 - 1
+STREAM_TIMESTAMP_OFFSET_MS = 2**52
+LABEL_INIT = b"rhizome/secure/v1/init"
+LABEL_RESPONSE = b"rhizome/secure/v1/response"
+LABEL_TRANSCRIPT = b"rhizome/secure/v1/transcript"
+LABEL_I2R = b"rhizome/secure/v1/initiator-to-responder"
+LABEL_R2I = b"rhizome/secure/v1/responder-to-initiator"
+LABEL_STREAM_I2R = b"rhizome/stream/v1/initiator-to-responder"
+LABEL_STREAM_R2I = b"rhizome/stream/v1/responder-to-initiator"
+HANDSHAKE_RETRY_S = 1.0  # handshakeRetryMs
+HANDSHAKE_ATTEMPTS_MAX = 3  # handshakeAttemptsMax
+
+
+def header(packet_type: int) -> bytes:
+    return SECURE_PROTOCOL_ID + bytes([SECURE_VERSION, packet_type])
+
+
+def hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(ikm)
+
+
+def build_init(
+    identity: Ed25519PrivateKey, ephemeral: X25519PrivateKey, sid_i: bytes, ts: int
+) -> bytes:
+    body = (
+        header(TYPE_INIT)
+        + sid_i
+        + struct.pack(">Q", ts)
+        + ephemeral.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        + public_key_of(identity)
+    )
+    return body + identity.sign(LABEL_INIT + body)
+
+
+@dataclass
+class HandshakeKeys:
+    k_i2r: bytes
+    k_r2i: bytes
+    transcript: bytes
+    sid_r: bytes
+    peer_public_key: bytes
+
+
+def finish_initiator(
+    init: bytes,
+    response: bytes,
+    ephemeral: X25519PrivateKey,
+    expected_node_id: bytes | None,
+) -> HandshakeKeys:
+    """The initiator's checks on a RESPONSE, in the order protocol.md gives."""
+    if len(response) != HANDSHAKE_PACKET_BYTES or response[:6] != header(TYPE_RESPONSE):
+        raise ProtocolError("RESPONSE malformed")
+    if response[6:14] != init[6:14]:
+        raise ProtocolError("RESPONSE names another handshake (sid_i)")
+    peer_key = response[54:86]
+    if expected_node_id is not None and node_id_of(peer_key) != expected_node_id:
+        raise ProtocolError(
+            f"it is node {node_id_of(peer_key).hex()}, not the expected {expected_node_id.hex()}"
+        )
+    try:
+        Ed25519PublicKey.from_public_bytes(peer_key).verify(
+            response[86:150], LABEL_RESPONSE + init + response[:86]
+        )
+    except InvalidSignature as error:
+        raise ProtocolError("RESPONSE signature does not verify") from error
+    dh = ephemeral.exchange(X25519PublicKey.from_public_bytes(response[22:54]))
+    if dh == bytes(32):
+        raise ProtocolError("all-zero X25519 result (low-order key)")
+    th = hashlib.sha256(LABEL_TRANSCRIPT + init + response).digest()
+    return HandshakeKeys(
+        hkdf(dh, th, LABEL_I2R), hkdf(dh, th, LABEL_R2I), th, response[14:22], peer_key
+    )
+
+
+def seal_data(key: bytes, receiver_sid: bytes, ctr: int, plaintext: bytes) -> bytes:
+    head = header(TYPE_DATA) + receiver_sid + struct.pack(">Q", ctr)
+    nonce = bytes(4) + struct.pack(">Q", ctr)
+    return head + ChaCha20Poly1305(key).encrypt(nonce, plaintext, head)
+
+
+def open_data(key: bytes, packet: bytes) -> tuple[int, bytes]:
+    ctr = struct.unpack(">Q", packet[14:22])[0]
+    if ctr > U64_VALID_MAX:
+        raise ProtocolError("DATA counter is 2^53 or more")
+    nonce = bytes(4) + packet[14:22]
+    try:
+        return ctr, ChaCha20Poly1305(key).decrypt(nonce, packet[22:], packet[:22])
+    except InvalidTag as error:
+        raise ProtocolError("DATA does not authenticate") from error
+
+
+class ReplayWindow:
+    """The receiving direction's window of 1024 counters (RFC 6479 semantics)."""
+
+    SIZE = 1024
+
+    def __init__(self) -> None:
+        self.highest = -1
+        self.seen: set[int] = set()
+
+    def fresh(self, c: int) -> bool:
+        return c > self.highest or (self.highest - c < self.SIZE and c not in self.seen)
+
+    def mark(self, c: int) -> None:
+        self.seen.add(c)
+        self.highest = max(self.highest, c)
+        self.seen = {x for x in self.seen if self.highest - x < self.SIZE}
+
+
+class Session:
+    def __init__(self, channel: "SecureChannel", address: tuple[str, int], sid_i: bytes,
+                 keys: HandshakeKeys):
+        self.channel = channel
+        self.address = address
+        self.our_sid = sid_i
+        self.keys = keys
+        self.send_ctr = 0
+        self.window = ReplayWindow()
+        self.inbox: list[bytes] = []
+
+    @property
+    def peer_node_id(self) -> bytes:
+        return node_id_of(self.keys.peer_public_key)
+
+    def send(self, plaintext: bytes) -> None:
+        if len(plaintext) > SESSION_PLAINTEXT_BYTES_MAX:
+            raise ValueError(f"plaintext of {len(plaintext)} bytes is over 1194")
+        packet = seal_data(self.keys.k_i2r, self.keys.sid_r, self.send_ctr, plaintext)
+        self.send_ctr += 1
+        self.channel.sock.sendto(packet, self.address)
+
+
+class SecureChannel:
+    """The initiator side of the datagram channel: we only ever start sessions."""
+
+    def __init__(self, identity: Ed25519PrivateKey, bind_host: str = "127.0.0.1"):
+        self.identity = identity
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((bind_host, 0))
+        self.sessions: dict[bytes, Session] = {}
+        self.last_ts = 0
+        self.dropped: dict[str, int] = {}
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _count(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+    def next_ts(self) -> int:
+        self.last_ts = max(int(time.time() * 1000), self.last_ts + 1)
+        return self.last_ts
+
+    def handshake(self, contact: Contact) -> Session:
+        address = (contact.host, contact.port)
+        ephemeral = X25519PrivateKey.generate()
+        sid_i = secrets.token_bytes(8)
+        init = build_init(self.identity, ephemeral, sid_i, self.next_ts())
+        wait = HANDSHAKE_RETRY_S
+        for _attempt in range(HANDSHAKE_ATTEMPTS_MAX):
+            self.sock.sendto(init, address)  # a resent INIT is the same INIT
+            deadline = time.monotonic() + wait
+            while True:
+                packet = self._recv_until(deadline)
+                if packet is None:
+                    break
+                if packet[5] == TYPE_RESPONSE and packet[6:14] == sid_i:
+                    keys = finish_initiator(init, packet, ephemeral, contact.node_id)
+                    session = Session(self, address, sid_i, keys)
+                    self.sessions[sid_i] = session
+                    return session
+                self._dispatch(packet)
+            wait *= 2
+        raise ProtocolError(f"no RESPONSE from {contact.host}:{contact.port} after 3 INITs")
+
+    def _recv_until(self, deadline: float) -> bytes | None:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.sock.settimeout(remaining)
+            try:
+                packet, _source = self.sock.recvfrom(DATAGRAM_BYTES_MAX + 1)
+            except socket.timeout:
+                return None
+            if len(packet) > DATAGRAM_BYTES_MAX:
+                self._count("oversize")
+            elif len(packet) < 6:
+                self._count("malformed")
+            elif packet[:4] != SECURE_PROTOCOL_ID:
+                self._count("protocol")
+            elif packet[4] != SECURE_VERSION:
+                self._count("version")
+            elif packet[5] not in (TYPE_INIT, TYPE_RESPONSE, TYPE_DATA):
+                self._count("malformed")
+            else:
+                return packet
+
+    def _dispatch(self, packet: bytes) -> None:
+        """A packet that is not the RESPONSE being waited for: DATA goes to its session."""
+        if packet[5] != TYPE_DATA:
+            self._count("unexpected" + ("INIT" if packet[5] == TYPE_INIT else "RESPONSE"))
+            return
+        if len(packet) < DATA_OVERHEAD_BYTES:
+            self._count("malformed")
+            return
+        session = self.sessions.get(packet[6:14])
+        if session is None:
+            self._count("unknownSession")
+            return
+        ctr = struct.unpack(">Q", packet[14:22])[0]
+        if ctr <= U64_VALID_MAX and not session.window.fresh(ctr):
+            self._count("replay")
+            return
+        try:
+            ctr, plaintext = open_data(session.keys.k_r2i, packet)
+        except ProtocolError:
+            self._count("unauthenticated")
+            return
+        session.window.mark(ctr)
+        if plaintext:  # a 0-byte plaintext is a keepalive, not delivered
+            session.inbox.append(plaintext)
+
+    def receive(self, session: Session, deadline: float) -> bytes | None:
+        while not session.inbox:
+            packet = self._recv_until(deadline)
+            if packet is None:
+                return None
+            self._dispatch(packet)
+        return session.inbox.pop(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stream transport key schedule and frames (protocol.md "Stream transport"); checked by vectors
+# ---------------------------------------------------------------------------------------------
+
+
+def stream_keys(keys: HandshakeKeys) -> tuple[bytes, bytes]:
+    return hkdf(keys.k_i2r, b"", LABEL_STREAM_I2R), hkdf(keys.k_r2i, b"", LABEL_STREAM_R2I)
+
+
+def seal_frame(key: bytes, ctr: int, plaintext: bytes) -> bytes:
+    length = struct.pack(">I", len(plaintext) + 16)
+    nonce = bytes(4) + struct.pack(">Q", ctr)
+    return length + ChaCha20Poly1305(key).encrypt(nonce, plaintext, length)
+
+
+# ---------------------------------------------------------------------------------------------
+# DHT messages (protocol.md "DHT messages")
+# ---------------------------------------------------------------------------------------------
+
+DHT_PREFIX = b"RHZ\x01"
+PING, PONG, FIND_NODE, NODES, FIND_VALUE, VALUE, STORE, STORED, LEAVE, VALUE_REF = range(1, 11)
+MESSAGE_NAMES = {
+    1: "PING", 2: "PONG", 3: "FIND_NODE", 4: "NODES", 5: "FIND_VALUE", 6: "VALUE", 7: "STORE",
+    8: "STORED", 9: "LEAVE", 10: "VALUE_REF",
+}
+# type -> the body's fields, in order, each (name, kind)
+BODY_FIELDS: dict[int, list[tuple[str, str]]] = {
+    PING: [], PONG: [], LEAVE: [],
+    FIND_NODE: [("target", "id")],
+    NODES: [("contacts", "contacts"), ("token", "token")],
+    FIND_VALUE: [("key", "id")],
+    VALUE: [("value", "value"), ("token", "token")],
+    STORE: [("key", "id"), ("value", "value"), ("token", "token"), ("ttlS", "u32")],
+    STORED: [("status", "u32")],
+    VALUE_REF: [("size", "u32"), ("token", "token")],
+}
+ANSWERS = {PING: {PONG}, FIND_NODE: {NODES}, FIND_VALUE: {VALUE, VALUE_REF, NODES},
+           STORE: {STORED}}
+FLAG_CLIENT = 1
+DHT_MESSAGE_BYTES_MAX = 1194  # dhtMessageBytesMax
+DATAGRAM_VALUE_BYTES_MAX = 1100  # datagramValueBytesMax
+CONTACTS_PER_REPLY_MAX = 25
+STORED_STATUS = {0: "ok", 1: "badToken", 2: "invalid", 3: "declined", 4: "stale", 5: "full"}
+RPC_TIMEOUT_S = 1.0  # rpc_timeout_ms
+RPC_RETRIES_MAX = 2  # rpc_retries_max
+RPC_TIMEOUT_MAX_S = 4.0  # rpc_timeout_ms_max
+
+
+@dataclass
+class DhtMessage:
+    type: int
+    tx: int
+    sender: bytes
+    flags: int
+    body: dict
+
+
+def encode_contacts(contacts: list[Contact]) -> bytes:
+    out = bytearray()
+    for contact in contacts:
+        address = socket.inet_pton(
+            socket.AF_INET6 if ":" in contact.host else socket.AF_INET, contact.host
+        )
+        out += contact.node_id if contact.public_key else b""
+        out += bytes([len(address) + 2]) + address + struct.pack(">H", contact.port)
+    return bytes(out)
+
+
+@dataclass
+class WireContact:
+    node_id: bytes
+    host: str
+    port: int
+
+
+def decode_contacts(data: bytes) -> list[WireContact]:
+    contacts = []
+    pos = 0
+    while pos < len(data):
+        if len(contacts) == CONTACTS_PER_REPLY_MAX:
+            raise ProtocolError("more than 25 contacts")
+        if pos + 21 > len(data):
+            raise ProtocolError("contacts end inside a contact")
+        node_id, length = data[pos : pos + 20], data[pos + 20]
+        if length not in (6, 18):
+            raise ProtocolError(f"contact address length {length}")
+        if pos + 21 + length > len(data):
+            raise ProtocolError("contacts end inside a contact")
+        address = data[pos + 21 : pos + 19 + length]
+        port = struct.unpack(">H", data[pos + 19 + length : pos + 21 + length])[0]
+        if port == 0:
+            raise ProtocolError("contact port 0")
+        family = socket.AF_INET if length == 6 else socket.AF_INET6
+        contacts.append(WireContact(node_id, socket.inet_ntop(family, address), port))
+        pos += 21 + length
+    return contacts
+
+
+def encode_message(message: DhtMessage, *, stream: bool = False) -> bytes:
+    fields: list[object] = [message.type, message.tx, message.sender, message.flags]
+    for name, kind in BODY_FIELDS[message.type]:
+        value = message.body[name]
+        fields.append(encode_contacts(value) if kind == "contacts" else value)
+    data = DHT_PREFIX + mp_encode(fields)
+    if not stream and len(data) > DHT_MESSAGE_BYTES_MAX:
+        raise ValueError(f"DHT message of {len(data)} bytes is over 1194")
+    return data
+
+
+def _whole_u32(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError(f"{name} is not an integer")
+    if isinstance(value, float) and not value.is_integer():
+        raise ProtocolError(f"{name} is not a whole number")
+    if not 0 <= value <= 2**32 - 1:
+        raise ProtocolError(f"{name} out of 0..2^32-1")
+    return int(value)
+
+
+def decode_message(data: bytes, *, stream: bool = False) -> DhtMessage:
+    """The decoder's strictness as protocol.md lists it, steps 1-7."""
+    if len(data) > (66560 if stream else DHT_MESSAGE_BYTES_MAX):
+        raise ProtocolError("oversize")
+    if len(data) < 5 or data[:3] != b"RHZ" or data[3] != 1:
+        raise ProtocolError("not a version-1 DHT message")
+    body = data[4:]
+    if body[0] in (0xCF, 0xD3):
+        pass
+    fields = mp_decode(body)
+    if not isinstance(fields, list) or len(fields) < 4:
+        raise ProtocolError("not an array with a header")
+    if any(b in (0xCF, 0xD3) for b in _integer_headers(body)):
+        raise ProtocolError("64-bit integer form in a DHT message")
+    msg_type = fields[0]
+    if not isinstance(msg_type, int) or msg_type not in BODY_FIELDS:
+        raise ProtocolError(f"unknown message type {msg_type!r}")
+    spec = BODY_FIELDS[msg_type]
+    if len(fields) != 4 + len(spec):
+        raise ProtocolError(f"{MESSAGE_NAMES[msg_type]} with {len(fields)} elements")
+    tx = _whole_u32(fields[1], "tx")
+    sender = fields[2]
+    if not isinstance(sender, bytes) or len(sender) != 20:
+        raise ProtocolError("sender is not a bin of 20 bytes")
+    flags = _whole_u32(fields[3], "flags")
+    parsed: dict = {}
+    for (name, kind), value in zip(spec, fields[4:]):
+        if kind == "u32":
+            parsed[name] = _whole_u32(value, name)
+        elif not isinstance(value, bytes):
+            raise ProtocolError(f"{name} is not a bin")
+        elif kind == "id" and len(value) != 20:
+            raise ProtocolError(f"{name} is not 20 bytes")
+        elif kind == "token" and len(value) != 8:
+            raise ProtocolError("token is not 8 bytes")
+        elif kind == "value" and len(value) > (65536 if stream else DATAGRAM_VALUE_BYTES_MAX):
+            raise ProtocolError("value over its transport's limit")
+        elif kind == "contacts":
+            parsed[name] = decode_contacts(value)
+        else:
+            parsed[name] = value
+    return DhtMessage(msg_type, tx, sender, flags, parsed)
+
+
+def _integer_headers(body: bytes) -> list[int]:
+    """The type bytes of every value in body (already known to decode), to spot cf/d3."""
+    found: list[int] = []
+    r = _Reader(body)
+
+    def walk() -> None:
+        start = r.pos
+        b = body[start]
+        found.append(b)
+        if 0x90 <= b <= 0x9F or b in (0xDC, 0xDD):
+            r.pos += 1 if 0x90 <= b <= 0x9F else (3 if b == 0xDC else 5)
+            n = b & 0x0F if 0x90 <= b <= 0x9F else int.from_bytes(
+                body[start + 1 : r.pos], "big")
+            for _ in range(n):
+                walk()
+        else:
+            _mp_decode_one(r, 0)
+
+    walk()
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Records (records.md)
+# ---------------------------------------------------------------------------------------------
+
+RECORD_VERSION = 1
+KIND_IMMUTABLE, KIND_MUTABLE, KIND_SET = 0, 1, 2
+LABEL_MUTABLE = b"rhizome/mutable/v1"
+LABEL_SET = b"rhizome/set/v1"
+LABEL_SET_ENTRY = b"rhizome/set-entry/v1"
+PROFILE_NAME = b"profile"
+VOTES_TAG = 9
+VOTES_ENTRIES_MAX = 512
+ENTRY_LIFETIME_S = 90 * 86400  # entryLifetimeS: votes live 90 days
+
+
+def sha160(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()[:20]
+
+
+def immutable_record(payload: bytes) -> tuple[bytes, bytes]:
+    record = mp_encode([RECORD_VERSION, KIND_IMMUTABLE, payload])
+    return sha160(record), record
+
+
+def mutable_key(owner: bytes, name: bytes) -> bytes:
+    return sha160(LABEL_MUTABLE + owner + name)
+
+
+def mutable_signed_bytes(owner: bytes, name: bytes, seq: int, payload: bytes) -> bytes:
+    return LABEL_MUTABLE + mp_encode([owner, name, seq, payload])
+
+
+def mutable_record(
+    owner: Ed25519PrivateKey, name: bytes, seq: int, payload: bytes
+) -> tuple[bytes, bytes]:
+    owner_key = public_key_of(owner)
+    signature = owner.sign(mutable_signed_bytes(owner_key, name, seq, payload))
+    record = mp_encode([RECORD_VERSION, KIND_MUTABLE, owner_key, name, seq, payload, signature])
+    return mutable_key(owner_key, name), record
+
+
+def profile_payload(name: str, about: str, keys: list[bytes], updated_ms: int) -> bytes:
+    return mp_encode([name.encode(), about.encode(), keys, updated_ms])
+
+
+def set_key(name: bytes, one_per_writer: bool, entries_max: int) -> bytes:
+    policy = bytes([1 if one_per_writer else 0]) + struct.pack(">H", entries_max)
+    return sha160(LABEL_SET + policy + name)
+
+
+def set_entry_signed_bytes(key: bytes, writer: bytes, seq: int, expires_at_s: int,
+                           payload: bytes) -> bytes:
+    return LABEL_SET_ENTRY + mp_encode([key, writer, seq, expires_at_s, payload])
+
+
+def set_record_one_entry(
+    writer: Ed25519PrivateKey, name: bytes, one_per_writer: bool, entries_max: int, seq: int,
+    expires_at_s: int, payload: bytes,
+) -> tuple[bytes, bytes]:
+    key = set_key(name, one_per_writer, entries_max)
+    writer_key = public_key_of(writer)
+    signature = writer.sign(set_entry_signed_bytes(key, writer_key, seq, expires_at_s, payload))
+    entry = [writer_key, seq, expires_at_s, payload, signature]
+    record = mp_encode([RECORD_VERSION, KIND_SET, name, one_per_writer, entries_max, [entry]])
+    return key, record
+
+
+def verify_record(key: bytes, record: bytes) -> str:
+    """What a reader checks on a value found under key (records.md "Checking a record"):
+    canonical bytes, the key, the signatures. Returns the kind's name."""
+    if len(record) > 65536:
+        raise ProtocolError("record over 65,536 bytes")
+    fields = mp_decode(record, canonical=True)
+    if not isinstance(fields, list) or len(fields) < 3 or fields[0] != RECORD_VERSION:
+        raise ProtocolError("not a version-1 record")
+    kind = fields[1]
+    if kind == KIND_IMMUTABLE and len(fields) == 3:
+        if sha160(record) != key:
+            raise ProtocolError("immutable record does not hash to its key")
+        return "immutable"
+    if kind == KIND_MUTABLE and len(fields) == 7:
+        _v, _k, owner, name, seq, payload, signature = fields
+        if mutable_key(owner, name) != key:
+            raise ProtocolError("mutable record is not under its key")
+        Ed25519PublicKey.from_public_bytes(owner).verify(
+            signature, mutable_signed_bytes(owner, name, _as_int(seq), payload))
+        return "mutable"
+    if kind == KIND_SET and len(fields) == 6:
+        _v, _k, name, one_per_writer, entries_max, entries = fields
+        if set_key(name, one_per_writer, entries_max) != key:
+            raise ProtocolError("set is not under its key")
+        for writer, seq, expires, payload, signature in entries:
+            Ed25519PublicKey.from_public_bytes(writer).verify(
+                signature,
+                set_entry_signed_bytes(key, writer, _as_int(seq), _as_int(expires), payload))
+        return "set"
+    raise ProtocolError(f"record of kind {kind!r} with {len(fields)} elements")
+
+
+def _as_int(value: object) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ProtocolError(f"{value!r} is not a whole number")
+
+
+# ---------------------------------------------------------------------------------------------
+# A DHT client over the secure channel
+# ---------------------------------------------------------------------------------------------
+
+
+class DhtClient:
+    def __init__(self, identity: Ed25519PrivateKey):
+        self.identity = identity
+        self.node_id = node_id_of(public_key_of(identity))
+        self.channel = SecureChannel(identity)
+        self.tokens: dict[bytes, bytes] = {}  # node ID -> the latest token it issued us
+        self.unmatched = 0
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def connect(self, contact: Contact) -> Session:
+        return self.channel.handshake(contact)
+
+    def request(self, session: Session, msg_type: int, **body: object) -> DhtMessage:
+        tx = secrets.randbelow(2**32)
+        data = encode_message(DhtMessage(msg_type, tx, self.node_id, FLAG_CLIENT, body))
+        wait = RPC_TIMEOUT_S
+        for _attempt in range(RPC_RETRIES_MAX + 1):
+            session.send(data)  # a resend is the same bytes with the same tx
+            deadline = time.monotonic() + wait
+            while (plaintext := self.channel.receive(session, deadline)) is not None:
+                reply = decode_message(plaintext)
+                if reply.tx != tx or reply.type not in ANSWERS[msg_type] or \
+                        reply.sender != session.peer_node_id:
+                    self.unmatched += 1
+                    continue
+                if "token" in reply.body:
+                    self.tokens[reply.sender] = reply.body["token"]
+                return reply
+            wait = min(wait * 2, RPC_TIMEOUT_MAX_S)
+        raise ProtocolError(f"no answer to {MESSAGE_NAMES[msg_type]} after {RPC_RETRIES_MAX} resends")
+
+    def store(self, session: Session, key: bytes, value: bytes, ttl_s: int) -> str:
+        token = self.tokens.get(session.peer_node_id)
+        if token is None:
+            token = self.request(session, FIND_NODE, target=key).body["token"]
+        reply = self.request(session, STORE, key=key, value=value, token=token, ttlS=ttl_s)
+        return STORED_STATUS.get(reply.body["status"], f"unknown {reply.body['status']}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The docs' test vectors
+# ---------------------------------------------------------------------------------------------
+
+DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
+
+
+def read_vector_sections(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """Each `<!-- vectors:begin NAME -->` block: its title, then (field, value) pairs in order."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    text = path.read_text()
+    for name, block in re.findall(
+        r"<!-- vectors:begin (\S+) -->\s*```\n(.*?)```\s*<!-- vectors:end \1 -->", text, re.S
+    ):
+        lines = block.rstrip("\n").split("\n")
+        pairs: list[tuple[str, str]] = [("title", lines[0])]
+        for line in lines[1:]:
+            field = re.match(r"  (\S+)\s+(.*)$", line)
+            if line.startswith("  ") and not line.startswith("   ") and field:
+                pairs.append((field.group(1), field.group(2)))
+            else:
+                pairs[-1] = (pairs[-1][0], pairs[-1][1] + line.strip())
+        sections[name] = pairs
+    return sections
+
+
+def read_plain_vectors(text: str, heading: str) -> dict[str, str]:
+    """The unmarked code block after `heading` (the channel and stream vectors): a label at the
+    line start, its hex after it or on indented lines below."""
+    after = text.split(heading, 1)[1]
+    block = after.split("```", 2)[1]
+    values: dict[str, str] = {}
+    label = ""
+    for line in block.split("\n"):
+        if not line.strip():
+            continue
+        if not line[0].isspace():
+            parts = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+            label = parts[0].rstrip(":")
+            values[label] = parts[1] if len(parts) > 1 else ""
+        elif line.strip().startswith("node ID"):
+            values[label + " node ID"] = line.strip().split()[-1]
+        else:
+            values[label] += line.strip()
+    return values
+
+
+def field(pairs: list[tuple[str, str]], name: str) -> str:
+    return next(value for key, value in pairs if key == name)
+
+
+def fields_named(pairs: list[tuple[str, str]], name: str) -> list[str]:
+    return [value for key, value in pairs if key == name]
+
+
+def seed_key(byte: int) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(bytes([byte]) * 32)
+
+
+class VectorCheck:
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failures: list[str] = []
+
+    def equal(self, what: str, got: bytes | str | int, want: bytes | str | int) -> None:
+        if isinstance(got, bytes):
+            got = got.hex()
+        if isinstance(want, bytes):
+            want = want.hex()
+        if got == want:
+            self.passed += 1
+        else:
+            self.failures.append(f"{what}: got {got}, the docs say {want}")
+
+
+def check_channel_vectors(check: VectorCheck) -> None:
+    text = (DOCS_DIR / "protocol.md").read_text()
+    v = read_plain_vectors(text, "## Test vectors")
+    initiator, responder = seed_key(0x01), seed_key(0x02)
+    e_i = X25519PrivateKey.from_private_bytes(bytes([0xA1]) * 32)
+    e_r = X25519PrivateKey.from_private_bytes(bytes([0xB2]) * 32)
+    sid_i, sid_r, ts = bytes.fromhex("0102030405060708"), bytes.fromhex("1112131415161718"), \
+        1700000000123
+    check.equal("S_i", public_key_of(initiator), v["S_i"])
+    check.equal("S_i node ID", node_id_of(public_key_of(initiator)), v["S_i node ID"])
+    check.equal("S_r node ID", node_id_of(public_key_of(responder)), v["S_r node ID"])
+    for which, eph in (("E_i", e_i), ("E_r", e_r)):
+        check.equal(which, eph.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw), v[which])
+
+    def response_for(init: bytes) -> bytes:
+        body = header(TYPE_RESPONSE) + init[6:14] + sid_r + e_r.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw) + public_key_of(responder)
+        return body + responder.sign(LABEL_RESPONSE + init + body)
+
+    init = build_init(initiator, e_i, sid_i, ts)
+    response = response_for(init)
+    check.equal("INIT", init, v["INIT"])
+    check.equal("RESPONSE", response, v["RESPONSE"])
+    keys = finish_initiator(init, response, e_i, node_id_of(public_key_of(responder)))
+    check.equal("th", keys.transcript, v["th"])
+    check.equal("k_i2r", keys.k_i2r, v["k_i2r"])
+    check.equal("k_r2i", keys.k_r2i, v["k_r2i"])
+    data_label = next(label for label in v if label.startswith("DATA"))
+    check.equal("DATA", seal_data(keys.k_i2r, sid_r, 0, b"hello"), v[data_label])
+
+    s = read_plain_vectors(text, "## Stream test vectors")
+    stream_init = build_init(initiator, e_i, sid_i, STREAM_TIMESTAMP_OFFSET_MS + ts)
+    stream_response = response_for(stream_init)
+    check.equal("stream INIT frame", struct.pack(">I", 150) + stream_init, s["INIT frame"])
+    check.equal("stream RESPONSE frame", struct.pack(">I", 150) + stream_response,
+                s["RESPONSE frame"])
+    stream_hs = finish_initiator(stream_init, stream_response, e_i, None)
+    check.equal("stream k_i2r", stream_hs.k_i2r, s["k_i2r"])
+    check.equal("stream k_r2i", stream_hs.k_r2i, s["k_r2i"])
+    s_i2r, s_r2i = stream_keys(stream_hs)
+    check.equal("s_i2r", s_i2r, s["s_i2r"])
+    check.equal("s_r2i", s_r2i, s["s_r2i"])
+    request_label = next(label for label in s if label.startswith("Request frame"))
+    response_label = next(label for label in s if label.startswith("Response frame"))
+    check.equal("request frame", seal_frame(s_i2r, 0, b"hello"), s[request_label])
+    check.equal("response frame", seal_frame(s_r2i, 0, b"world"), s[response_label])
+
+
+def check_dht_vectors(check: VectorCheck, sections: dict) -> None:
+    for name, pairs in sections.items():
+        if name == "contact-uri":
+            key = bytes.fromhex(field(pairs, "public-key"))
+            contact = Contact(key, json.loads(field(pairs, "host")), int(field(pairs, "port")))
+            check.equal("contact-uri", contact.uri(), json.loads(field(pairs, "uri")))
+            parsed = parse_contact_uri(json.loads(field(pairs, "uri")).upper().replace("RHZ", "rhz"))
+            check.equal("contact-uri parsed", parsed.node_id, field(pairs, "node-id"))
+            continue
+        if not name.startswith("dht-"):
+            continue
+        want = bytes.fromhex(field(pairs, "bytes"))
+        msg_type = int(field(pairs, "type"))
+        body: dict = {}
+        for body_name, kind in BODY_FIELDS[msg_type]:
+            if kind == "contacts":
+                contacts = []
+                for text in fields_named(pairs, "contact"):
+                    node_id_hex, address = text.split()
+                    host, port = address.rsplit(":", 1)
+                    contacts.append(WireContact(bytes.fromhex(node_id_hex), host.strip("[]"),
+                                                int(port)))
+                body[body_name] = contacts
+            elif kind == "u32":
+                body[body_name] = int(field(pairs, body_name))
+            else:
+                body[body_name] = bytes.fromhex(field(pairs, body_name))
+        message = DhtMessage(msg_type, int(field(pairs, "tx")),
+                             bytes.fromhex(field(pairs, "sender")), int(field(pairs, "flags")), body)
+        check.equal(name + " encoded", encode_wire_message(message), want)
+        decoded = decode_message(want)
+        check.equal(name + " decoded", encode_wire_message(decoded), want)
+
+
+def encode_wire_message(message: DhtMessage) -> bytes:
+    """encode_message for messages whose contacts are WireContacts (node ID given, not a key)."""
+    fields: list[object] = [message.type, message.tx, message.sender, message.flags]
+    for name, kind in BODY_FIELDS[message.type]:
+        value = message.body[name]
+        if kind == "contacts":
+            out = bytearray()
+            for c in value:
+                family = socket.AF_INET6 if ":" in c.host else socket.AF_INET
+                address = socket.inet_pton(family, c.host)
+                out += c.node_id + bytes([len(address) + 2]) + address + struct.pack(">H", c.port)
+            value = bytes(out)
+        fields.append(value)
+    return DHT_PREFIX + mp_encode(fields)
+
+
+def check_record_vectors(check: VectorCheck, sections: dict) -> None:
+    author, voter = seed_key(0x03), seed_key(0x04)
+    immutable = sections["record-immutable"]
+    key, record = immutable_record(bytes.fromhex(field(immutable, "payload")))
+    check.equal("record-immutable bytes", record, field(immutable, "bytes"))
+    check.equal("record-immutable key", key, field(immutable, "key"))
+
+    mutable = sections["record-mutable"]
+    check.equal("record-mutable owner", public_key_of(author), field(mutable, "owner"))
+    seq = int(field(mutable, "seq"))
+    payload = profile_payload("Alice", "Gardener", [], seq)
+    check.equal("record-mutable payload (a profile)", payload, field(mutable, "payload"))
+    name = bytes.fromhex(field(mutable, "name"))
+    check.equal("record-mutable signed",
+                mutable_signed_bytes(public_key_of(author), name, seq, payload),
+                field(mutable, "signed"))
+    key, record = mutable_record(author, name, seq, payload)
+    check.equal("record-mutable bytes", record, field(mutable, "bytes"))
+    check.equal("record-mutable key", key, field(mutable, "key"))
+    check.equal("record-mutable verifies", verify_record(key, record), "mutable")
+
+    votes = sections["record-set"]
+    check.equal("record-set writer", public_key_of(voter), field(votes, "writer"))
+    name = bytes.fromhex(field(votes, "name"))
+    seq, expires = int(field(votes, "seq")), int(field(votes, "expiresAtS"))
+    payload = mp_encode([1])
+    check.equal("record-set payload (an up-vote)", payload, field(votes, "payload"))
+    key, record = set_record_one_entry(
+        voter, name, field(votes, "onePerWriter") == "true", int(field(votes, "entriesMax")),
+        seq, expires, payload)
+    check.equal("record-set signed", set_entry_signed_bytes(
+        key, public_key_of(voter), seq, expires, payload), field(votes, "signed"))
+    check.equal("record-set bytes", record, field(votes, "bytes"))
+    check.equal("record-set key", key, field(votes, "key"))
+    check.equal("record-set verifies", verify_record(key, record), "set")
+
+    for doc in ("doc-thread", "doc-message"):
+        pairs = sections[doc]
+        record = bytes.fromhex(field(pairs, "bytes"))
+        check.equal(doc + " id", sha160(record), field(pairs, "id"))
+        check.equal(doc + " canonical", mp_encode(mp_decode(record, canonical=True)), record)
+        payload = bytes.fromhex(field(pairs, "payload"))
+        document = mp_decode(payload[8:], canonical=True)
+        check.equal(doc + " signed", b"rhizome/doc/v1" + mp_encode(document[:-1]),
+                    field(pairs, "signed"))
+        Ed25519PublicKey.from_public_bytes(document[1]).verify(
+            document[-1], b"rhizome/doc/v1" + mp_encode(document[:-1]))
+        check.passed += 1
+
+
+def choose_large_int_form(record_sections: dict) -> str:
+    """records.md says `seq: uint`; pick the form its mutable-record vector actually has."""
+    global large_int_form
+    pairs = record_sections["record-mutable"]
+    want = bytes.fromhex(field(pairs, "bytes"))
+    seq = int(field(pairs, "seq"))
+    for form in LARGE_INT_FORMS:
+        large_int_form = form
+        if mp_encode(seq) in want:
+            return form
+    raise ProtocolError("the mutable-record vector matches no integer encoding")
+
+
+def run_vectors() -> VectorCheck:
+    check = VectorCheck()
+    records = read_vector_sections(DOCS_DIR / "records.md")
+    protocol = read_vector_sections(DOCS_DIR / "protocol.md")
+    form = choose_large_int_form(records)
+    log(f"vectors: integers of 2^32 and above are encoded as {form} in the docs' vectors")
+    for section in (check_channel_vectors, lambda c: check_dht_vectors(c, protocol),
+                    lambda c: check_record_vectors(c, records)):
+        try:
+            section(check)
+        except (ProtocolError, InvalidSignature, KeyError, StopIteration, ValueError) as error:
+            check.failures.append(f"{type(error).__name__}: {error}")
+    return check
+
+
+# ---------------------------------------------------------------------------------------------
+# The interop run against real nodes
+# ---------------------------------------------------------------------------------------------
+
+
+def log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+STORE_TTL_S = 3600  # an hour: long enough for the test's reads, short enough to age out
+
+
+def find_value(client: DhtClient, sessions: dict[bytes, Session], key: bytes,
+               contacts: dict[bytes, Contact], start: bytes) -> tuple[bytes, bytes]:
+    """Ask `start` first; follow NODES to the nodes it names (pinned by node ID) until one
+    answers VALUE that verifies. Returns (value, node ID of the holder)."""
+    asked: set[bytes] = set()
+    queue = [start]
+    while queue:
+        node_id = queue.pop(0)
+        if node_id in asked or node_id not in contacts:
+            continue
+        asked.add(node_id)
+        session = sessions.get(node_id) or client.connect(contacts[node_id])
+        sessions[node_id] = session
+        reply = client.request(session, FIND_VALUE, key=key)
+        if reply.type == VALUE:
+            verify_record(key, reply.body["value"])
+            return reply.body["value"], node_id
+        if reply.type == VALUE_REF:
+            raise ProtocolError("VALUE_REF: the value needs the stream transport")
+        queue += [c.node_id for c in reply.body["contacts"]]
+    raise ProtocolError(f"no node holds {key.hex()}")
+
+
+def run_interop(contact_uris: list[str], use_uint64: bool) -> dict:
+    global large_int_form
+    records = read_vector_sections(DOCS_DIR / "records.md")
+    large_int_form = "uint64" if use_uint64 else choose_large_int_form(records)
+    contacts = [parse_contact_uri(uri) for uri in contact_uris]
+    by_id = {c.node_id: c for c in contacts}
+    identity = Ed25519PrivateKey.generate()
+    client = DhtClient(identity)
+    result: dict = {"client_node_id": client.node_id.hex(), "large_int_form": large_int_form}
+    try:
+        a, b = contacts[0], contacts[1]
+        sessions = {}
+        for contact in (a, b):
+            sessions[contact.node_id] = client.connect(contact)
+            log(f"handshake: ok with {contact.node_id.hex()} at {contact.host}:{contact.port}"
+                " (identity pinned from its contact URI)")
+        sa, sb = sessions[a.node_id], sessions[b.node_id]
+
+        pong = client.request(sa, PING)
+        log(f"PING: PONG from {pong.sender.hex()} (flags {pong.flags})")
+
+        nodes = client.request(sa, FIND_NODE, target=b.node_id)
+        named = [(c.node_id.hex(), f"{c.host}:{c.port}") for c in nodes.body["contacts"]]
+        log(f"FIND_NODE: NODES with {len(named)} contacts, token {nodes.body['token'].hex()}")
+        if b.node_id not in [c.node_id for c in nodes.body["contacts"]]:
+            raise ProtocolError("FIND_NODE at A does not name B")
+        if client.node_id in [c.node_id for c in nodes.body["contacts"]]:
+            raise ProtocolError("NODES names the requester (a DHT client)")
+        result["find_node"] = named
+
+        payload = f"interop {secrets.token_hex(8)}".encode()
+        key, record = immutable_record(payload)
+        status = client.store(sa, key, record, STORE_TTL_S)
+        log(f"STORE immutable {key.hex()} at A: {status}")
+        if status != "ok":
+            raise ProtocolError(f"STORE of an immutable record answered {status}")
+        value, holder = find_value(client, sessions, key, by_id, start=b.node_id)
+        log(f"FIND_VALUE immutable from B: VALUE from {holder.hex()}, verified")
+        if value != record:
+            raise ProtocolError("VALUE differs from the record stored")
+        result["immutable"] = {"key": key.hex(), "payload": payload.decode()}
+
+        bad_token = client.request(sb, STORE, key=key, value=record, token=bytes(8), ttlS=60)
+        log(f"STORE with a token B never issued: {STORED_STATUS[bad_token.body['status']]}")
+
+        author = Ed25519PrivateKey.generate()
+        now_ms = int(time.time() * 1000)
+        profile = profile_payload("Interop", "written by the Python client", [], now_ms)
+        key, record = mutable_record(author, PROFILE_NAME, now_ms, profile)
+        for name, session in (("A", sa), ("B", sb)):
+            status = client.store(session, key, record, STORE_TTL_S)
+            log(f"STORE mutable (profile) {key.hex()} at {name}: {status}")
+            if status != "ok":
+                raise ProtocolError(f"STORE of a signed profile answered {status}")
+        stale = client.store(sa, key, mutable_record(author, PROFILE_NAME, now_ms - 1,
+                                                     profile)[1], STORE_TTL_S)
+        log(f"STORE of the same profile with a lower seq: {stale}")
+        if stale != "stale":
+            raise ProtocolError(f"a lower seq was answered {stale}, not stale")
+        for name, node in (("A", a), ("B", b)):
+            value, _ = find_value(client, sessions, key, by_id, start=node.node_id)
+            if value != record:
+                raise ProtocolError(f"FIND_VALUE of the profile at {name} returned other bytes")
+            log(f"FIND_VALUE mutable at {name}: VALUE, verified")
+        result["mutable"] = {"key": key.hex(), "owner": public_key_of(author).hex(),
+                             "seq": now_ms, "name": "Interop"}
+
+        target = secrets.token_bytes(20)
+        voter = Ed25519PrivateKey.generate()
+        set_name = bytes([VOTES_TAG]) + target
+        expires = now_ms // 1000 + ENTRY_LIFETIME_S
+        key, record = set_record_one_entry(voter, set_name, True, VOTES_ENTRIES_MAX, now_ms,
+                                           expires, mp_encode([1]))
+        for name, session in (("A", sa), ("B", sb)):
+            status = client.store(session, key, record, STORE_TTL_S)
+            log(f"STORE set entry (an up-vote) {key.hex()} at {name}: {status}")
+            if status != "ok":
+                raise ProtocolError(f"STORE of a signed set entry answered {status}")
+        for name, node in (("A", a), ("B", b)):
+            value, _ = find_value(client, sessions, key, by_id, start=node.node_id)
+            if value != record:
+                raise ProtocolError(f"FIND_VALUE of the set at {name} returned other bytes")
+            log(f"FIND_VALUE set at {name}: VALUE, verified")
+        result["set"] = {"key": key.hex(), "writer": public_key_of(voter).hex(),
+                         "target": target.hex(), "seq": now_ms, "expiresAtS": expires}
+        result["ok"] = True
+    finally:
+        result["client_dropped"] = client.channel.dropped
+        result["unmatched_replies"] = client.unmatched
+        client.close()
+    return result
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("vectors", help="check the docs' hex test vectors")
+    interop = commands.add_parser("interop", help="talk to two running nodes")
+    interop.add_argument("--contact", action="append", required=True,
+                         help="a node's contact URI (rhizome id --json | jq -r .contact); twice")
+    interop.add_argument("--uint64", action="store_true",
+                         help="encode integers of 2^32 and above as uint64 (records.md's prose)"
+                         " instead of the form the vectors show")
+    args = parser.parse_args(argv)
+    if args.command == "vectors":
+        check = run_vectors()
+        for failure in check.failures:
+            log(f"vector mismatch: {failure}")
+        log(f"vectors: {check.passed} values match, {len(check.failures)} differ")
+        return 0 if not check.failures else 1
+    if len(args.contact) != 2:
+        log("rhizome_client: interop needs exactly two --contact URIs")
+        return 2
+    try:
+        result = run_interop(args.contact, args.uint64)
+    except (ProtocolError, ValueError, OSError, InvalidSignature) as error:
+        log(f"rhizome_client: interop failed: {error}")
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
