@@ -1233,7 +1233,7 @@ def run_interop(contact_uris: list[str], use_uint64: bool) -> dict:
                 raise ProtocolError(f"FIND_VALUE of the profile at {name} returned other bytes")
             log(f"FIND_VALUE mutable at {name}: VALUE, verified")
         result["mutable"] = {"key": key.hex(), "owner": public_key_of(author).hex(),
-                             "seq": now_ms, "name": "Interop"}
+                             "seq": now_ms, "name": "Interop", "record": record.hex()}
 
         target = secrets.token_bytes(20)
         voter = Ed25519PrivateKey.generate()
@@ -1252,7 +1252,8 @@ def run_interop(contact_uris: list[str], use_uint64: bool) -> dict:
                 raise ProtocolError(f"FIND_VALUE of the set at {name} returned other bytes")
             log(f"FIND_VALUE set at {name}: VALUE, verified")
         result["set"] = {"key": key.hex(), "writer": public_key_of(voter).hex(),
-                         "target": target.hex(), "seq": now_ms, "expiresAtS": expires}
+                         "target": target.hex(), "seq": now_ms, "expiresAtS": expires,
+                         "record": record.hex()}
         result["ok"] = True
     finally:
         result["client_dropped"] = client.channel.dropped
