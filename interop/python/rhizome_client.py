@@ -421,11 +421,9 @@ class ReplayWindow:
 
 
 class Session:
-    def __init__(self, channel: "SecureChannel", address: tuple[str, int], sid_i: bytes,
-                 keys: HandshakeKeys):
+    def __init__(self, channel: "SecureChannel", address: tuple[str, int], keys: HandshakeKeys):
         self.channel = channel
         self.address = address
-        self.our_sid = sid_i
         self.keys = keys
         self.send_ctr = 0
         self.window = ReplayWindow()
@@ -470,6 +468,7 @@ class SecureChannel:
         sid_i = secrets.token_bytes(8)
         init = build_init(self.identity, ephemeral, sid_i, self.next_ts())
         wait = HANDSHAKE_RETRY_S
+        refused: ProtocolError | None = None
         for _attempt in range(HANDSHAKE_ATTEMPTS_MAX):
             self.sock.sendto(init, address)  # a resent INIT is the same INIT
             deadline = time.monotonic() + wait
@@ -477,14 +476,23 @@ class SecureChannel:
                 packet = self._recv_until(deadline)
                 if packet is None:
                     break
-                if packet[5] == TYPE_RESPONSE and packet[6:14] == sid_i:
+                if packet[5] != TYPE_RESPONSE or packet[6:14] != sid_i:
+                    self._dispatch(packet)
+                    continue
+                try:
                     keys = finish_initiator(init, packet, ephemeral, contact.node_id)
-                    session = Session(self, address, sid_i, keys)
-                    self.sessions[sid_i] = session
-                    return session
-                self._dispatch(packet)
+                except ProtocolError as error:
+                    # The handshake stays pending, so a forged RESPONSE cannot cancel it.
+                    self._count("refusedResponse")
+                    refused = error
+                    continue
+                session = Session(self, address, keys)
+                self.sessions[sid_i] = session
+                return session
             wait *= 2
-        raise ProtocolError(f"no RESPONSE from {contact.host}:{contact.port} after 3 INITs")
+        reason = f": {refused}" if refused else ""
+        raise ProtocolError(f"Cannot reach {contact.host}:{contact.port}: no acceptable RESPONSE"
+                            f" to {HANDSHAKE_ATTEMPTS_MAX} INITs{reason}")
 
     def _recv_until(self, deadline: float) -> bytes | None:
         while True:
@@ -558,6 +566,52 @@ def seal_frame(key: bytes, ctr: int, plaintext: bytes) -> bytes:
     return length + ChaCha20Poly1305(key).encrypt(nonce, plaintext, length)
 
 
+STREAM_FRAME_BODY_BYTES_MAX = 66576  # streamFrameBodyBytesMax
+STREAM_REQUEST_TIMEOUT_S = 10.0  # streamRequestTimeoutMs
+
+
+class StreamClosed(Exception):
+    """The listener closed the connection without an answer (how it refuses a request)."""
+
+
+def _read_exactly(sock: socket.socket, n: int) -> bytes:
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise StreamClosed(f"the connection closed after {len(data)} of {n} bytes")
+        data += chunk
+    return bytes(data)
+
+
+def _read_frame(sock: socket.socket) -> bytes:
+    length = struct.unpack(">I", _read_exactly(sock, 4))[0]
+    if length > STREAM_FRAME_BODY_BYTES_MAX:
+        raise ProtocolError(f"frame of {length} bytes is over 66576")
+    return struct.pack(">I", length) + _read_exactly(sock, length)
+
+
+def stream_request(identity: Ed25519PrivateKey, contact: Contact, plaintext: bytes,
+                   last_ts: int = 0) -> bytes:
+    """One request on its own connection (protocol.md "Client (initiator)")."""
+    ephemeral = X25519PrivateKey.generate()
+    sid_i = secrets.token_bytes(8)
+    ts = STREAM_TIMESTAMP_OFFSET_MS + max(int(time.time() * 1000), last_ts + 1)
+    init = build_init(identity, ephemeral, sid_i, ts)
+    with socket.create_connection((contact.host, contact.port),
+                                  timeout=STREAM_REQUEST_TIMEOUT_S) as sock:
+        sock.sendall(struct.pack(">I", len(init)) + init)
+        response = _read_frame(sock)[4:]
+        keys = finish_initiator(init, response, ephemeral, contact.node_id)
+        s_i2r, s_r2i = stream_keys(keys)
+        sock.sendall(seal_frame(s_i2r, 0, plaintext))
+        frame = _read_frame(sock)
+        try:
+            return ChaCha20Poly1305(s_r2i).decrypt(bytes(12), frame[4:], frame[:4])
+        except InvalidTag as error:
+            raise ProtocolError("the stream response does not authenticate") from error
+
+
 # ---------------------------------------------------------------------------------------------
 # DHT messages (protocol.md "DHT messages")
 # ---------------------------------------------------------------------------------------------
@@ -600,22 +654,19 @@ class DhtMessage:
     body: dict
 
 
-def encode_contacts(contacts: list[Contact]) -> bytes:
-    out = bytearray()
-    for contact in contacts:
-        address = socket.inet_pton(
-            socket.AF_INET6 if ":" in contact.host else socket.AF_INET, contact.host
-        )
-        out += contact.node_id if contact.public_key else b""
-        out += bytes([len(address) + 2]) + address + struct.pack(">H", contact.port)
-    return bytes(out)
-
-
 @dataclass
 class WireContact:
     node_id: bytes
     host: str
     port: int
+
+
+def encode_contacts(contacts: list[WireContact]) -> bytes:
+    out = bytearray()
+    for c in contacts:
+        address = socket.inet_pton(socket.AF_INET6 if ":" in c.host else socket.AF_INET, c.host)
+        out += c.node_id + bytes([len(address) + 2]) + address + struct.pack(">H", c.port)
+    return bytes(out)
 
 
 def decode_contacts(data: bytes) -> list[WireContact]:
@@ -669,8 +720,6 @@ def decode_message(data: bytes, *, stream: bool = False) -> DhtMessage:
     if len(data) < 5 or data[:3] != b"RHZ" or data[3] != 1:
         raise ProtocolError("not a version-1 DHT message")
     body = data[4:]
-    if body[0] in (0xCF, 0xD3):
-        pass
     fields = mp_decode(body)
     if not isinstance(fields, list) or len(fields) < 4:
         raise ProtocolError("not an array with a header")
@@ -732,7 +781,9 @@ def _integer_headers(body: bytes) -> list[int]:
 # Records (records.md)
 # ---------------------------------------------------------------------------------------------
 
-RECORD_VERSION = 1
+# records.md: "Its first element is the format version (`1`)". Others are changing the record
+# format; `choose_large_int_form` takes the version from the vectors so this client follows.
+record_version = 1
 KIND_IMMUTABLE, KIND_MUTABLE, KIND_SET = 0, 1, 2
 LABEL_MUTABLE = b"rhizome/mutable/v1"
 LABEL_SET = b"rhizome/set/v1"
@@ -748,7 +799,7 @@ def sha160(data: bytes) -> bytes:
 
 
 def immutable_record(payload: bytes) -> tuple[bytes, bytes]:
-    record = mp_encode([RECORD_VERSION, KIND_IMMUTABLE, payload])
+    record = mp_encode([record_version, KIND_IMMUTABLE, payload])
     return sha160(record), record
 
 
@@ -765,12 +816,27 @@ def mutable_record(
 ) -> tuple[bytes, bytes]:
     owner_key = public_key_of(owner)
     signature = owner.sign(mutable_signed_bytes(owner_key, name, seq, payload))
-    record = mp_encode([RECORD_VERSION, KIND_MUTABLE, owner_key, name, seq, payload, signature])
+    record = mp_encode([record_version, KIND_MUTABLE, owner_key, name, seq, payload, signature])
     return mutable_key(owner_key, name), record
 
 
 def profile_payload(name: str, about: str, keys: list[bytes], updated_ms: int) -> bytes:
     return mp_encode([name.encode(), about.encode(), keys, updated_ms])
+
+
+DOCUMENT_MAGIC = b"RHZDOC1\n"
+LABEL_DOCUMENT = b"rhizome/doc/v1"
+DOCUMENT_THREAD = 1
+
+
+def thread_record(author: Ed25519PrivateKey, created_ms: int, title: str, body: str,
+                  tags: list[str]) -> tuple[bytes, bytes]:
+    """A thread document (records.md "Documents") as the payload of an immutable record;
+    returns (its ID, the record)."""
+    fields = [DOCUMENT_THREAD, public_key_of(author), created_ms, title.encode(), body.encode(),
+              [tag.encode() for tag in tags]]
+    signature = author.sign(LABEL_DOCUMENT + mp_encode(fields))
+    return immutable_record(DOCUMENT_MAGIC + mp_encode(fields + [signature]))
 
 
 def set_key(name: bytes, one_per_writer: bool, entries_max: int) -> bytes:
@@ -791,7 +857,7 @@ def set_record_one_entry(
     writer_key = public_key_of(writer)
     signature = writer.sign(set_entry_signed_bytes(key, writer_key, seq, expires_at_s, payload))
     entry = [writer_key, seq, expires_at_s, payload, signature]
-    record = mp_encode([RECORD_VERSION, KIND_SET, name, one_per_writer, entries_max, [entry]])
+    record = mp_encode([record_version, KIND_SET, name, one_per_writer, entries_max, [entry]])
     return key, record
 
 
@@ -801,7 +867,7 @@ def verify_record(key: bytes, record: bytes) -> str:
     if len(record) > 65536:
         raise ProtocolError("record over 65,536 bytes")
     fields = mp_decode(record, canonical=True)
-    if not isinstance(fields, list) or len(fields) < 3 or fields[0] != RECORD_VERSION:
+    if not isinstance(fields, list) or len(fields) < 3 or fields[0] != record_version:
         raise ProtocolError("not a version-1 record")
     kind = fields[1]
     if kind == KIND_IMMUTABLE and len(fields) == 3:
@@ -871,7 +937,19 @@ class DhtClient:
                     self.tokens[reply.sender] = reply.body["token"]
                 return reply
             wait = min(wait * 2, RPC_TIMEOUT_MAX_S)
-        raise ProtocolError(f"no answer to {MESSAGE_NAMES[msg_type]} after {RPC_RETRIES_MAX} resends")
+        raise ProtocolError(
+            f"no answer to {MESSAGE_NAMES[msg_type]} after {RPC_RETRIES_MAX} resends")
+
+    def send_raw(self, session: Session, data: bytes, tx: int, wait_s: float) -> DhtMessage | None:
+        """Send bytes as they are (no resend); the reply with this tx, or None."""
+        session.send(data)
+        deadline = time.monotonic() + wait_s
+        while (plaintext := self.channel.receive(session, deadline)) is not None:
+            reply = decode_message(plaintext)
+            if reply.tx == tx:
+                return reply
+            self.unmatched += 1
+        return None
 
     def store(self, session: Session, key: bytes, value: bytes, ttl_s: int) -> str:
         token = self.tokens.get(session.peer_node_id)
@@ -1011,7 +1089,7 @@ def check_dht_vectors(check: VectorCheck, sections: dict) -> None:
             key = bytes.fromhex(field(pairs, "public-key"))
             contact = Contact(key, json.loads(field(pairs, "host")), int(field(pairs, "port")))
             check.equal("contact-uri", contact.uri(), json.loads(field(pairs, "uri")))
-            parsed = parse_contact_uri(json.loads(field(pairs, "uri")).upper().replace("RHZ", "rhz"))
+            parsed = parse_contact_uri(json.loads(field(pairs, "uri")).upper())  # any case
             check.equal("contact-uri parsed", parsed.node_id, field(pairs, "node-id"))
             continue
         if not name.startswith("dht-"):
@@ -1033,26 +1111,11 @@ def check_dht_vectors(check: VectorCheck, sections: dict) -> None:
             else:
                 body[body_name] = bytes.fromhex(field(pairs, body_name))
         message = DhtMessage(msg_type, int(field(pairs, "tx")),
-                             bytes.fromhex(field(pairs, "sender")), int(field(pairs, "flags")), body)
-        check.equal(name + " encoded", encode_wire_message(message), want)
+                             bytes.fromhex(field(pairs, "sender")), int(field(pairs, "flags")),
+                             body)
+        check.equal(name + " encoded", encode_message(message), want)
         decoded = decode_message(want)
-        check.equal(name + " decoded", encode_wire_message(decoded), want)
-
-
-def encode_wire_message(message: DhtMessage) -> bytes:
-    """encode_message for messages whose contacts are WireContacts (node ID given, not a key)."""
-    fields: list[object] = [message.type, message.tx, message.sender, message.flags]
-    for name, kind in BODY_FIELDS[message.type]:
-        value = message.body[name]
-        if kind == "contacts":
-            out = bytearray()
-            for c in value:
-                family = socket.AF_INET6 if ":" in c.host else socket.AF_INET
-                address = socket.inet_pton(family, c.host)
-                out += c.node_id + bytes([len(address) + 2]) + address + struct.pack(">H", c.port)
-            value = bytes(out)
-        fields.append(value)
-    return DHT_PREFIX + mp_encode(fields)
+        check.equal(name + " decoded", encode_message(decoded), want)
 
 
 def check_record_vectors(check: VectorCheck, sections: dict) -> None:
@@ -1106,8 +1169,10 @@ def check_record_vectors(check: VectorCheck, sections: dict) -> None:
 
 
 def choose_large_int_form(record_sections: dict) -> str:
-    """records.md says `seq: uint`; pick the form its mutable-record vector actually has."""
-    global large_int_form
+    """records.md says `seq: uint`; pick the form its mutable-record vector actually has, and
+    the record format version the vectors carry."""
+    global large_int_form, record_version
+    record_version = int(field(record_sections["record-immutable"], "version"))
     pairs = record_sections["record-mutable"]
     want = bytes.fromhex(field(pairs, "bytes"))
     seq = int(field(pairs, "seq"))
@@ -1185,6 +1250,13 @@ def run_interop(contact_uris: list[str], use_uint64: bool) -> dict:
             log(f"handshake: ok with {contact.node_id.hex()} at {contact.host}:{contact.port}"
                 " (identity pinned from its contact URI)")
         sa, sb = sessions[a.node_id], sessions[b.node_id]
+        try:
+            client.connect(Contact(b.public_key, a.host, a.port))
+            raise ProtocolError("a handshake expecting B's key at A's address succeeded")
+        except ProtocolError as error:
+            if "not the expected" not in str(error):
+                raise
+            log(f"handshake pinning: B's key at A's address refused ({error})")
 
         pong = client.request(sa, PING)
         log(f"PING: PONG from {pong.sender.hex()} (flags {pong.flags})")
@@ -1235,7 +1307,14 @@ def run_interop(contact_uris: list[str], use_uint64: bool) -> dict:
         result["mutable"] = {"key": key.hex(), "owner": public_key_of(author).hex(),
                              "seq": now_ms, "name": "Interop", "record": record.hex()}
 
-        target = secrets.token_bytes(20)
+        title = f"Interop thread {secrets.token_hex(4)}"
+        target, record = thread_record(author, now_ms, title, "written from the docs", ["interop"])
+        for name, session in (("A", sa), ("B", sb)):
+            status = client.store(session, target, record, STORE_TTL_S)
+            log(f"STORE thread document {target.hex()} at {name}: {status}")
+            if status != "ok":
+                raise ProtocolError(f"STORE of a signed thread document answered {status}")
+        result["thread"] = {"id": target.hex(), "title": title}
         voter = Ed25519PrivateKey.generate()
         set_name = bytes([VOTES_TAG]) + target
         expires = now_ms // 1000 + ENTRY_LIFETIME_S
@@ -1262,6 +1341,219 @@ def run_interop(contact_uris: list[str], use_uint64: bool) -> dict:
     return result
 
 
+# ---------------------------------------------------------------------------------------------
+# Probes: bytes the docs say a node refuses (or accepts), sent to see what it does
+# ---------------------------------------------------------------------------------------------
+
+NO_REPLY_WAIT_S = 2.0  # a dropped request gets no reply; wait this long before saying so
+
+
+def _flat_counters(value: object, prefix: str = "") -> dict[str, float]:
+    if isinstance(value, dict):
+        out: dict[str, float] = {}
+        for k, v in value.items():
+            out.update(_flat_counters(v, f"{prefix}{k}."))
+        return out
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {prefix[:-1]: value}
+    return {}
+
+
+VOLATILE_COUNTERS = ("uptime_s", "packetsSealed", "packetsOpened", "rpc.", "requests.",
+                     "store.bytes", "store.quotaBytes", "store.values", "byKind", "byClass",
+                     "stored_records", "sessions", "handshakesAnswered", "memory", "udp.")
+
+
+def _counters(status_command: str | None) -> dict[str, float]:
+    if not status_command:
+        return {}
+    import shlex
+    import subprocess
+    done = subprocess.run(shlex.split(status_command), capture_output=True, timeout=60)
+    return _flat_counters(json.loads(done.stdout)) if done.returncode == 0 else {}
+
+
+def _counter_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: after[k] - before.get(k, 0) for k in after
+            if after[k] != before.get(k, 0) and not any(v in k for v in VOLATILE_COUNTERS)}
+
+
+def _answer(reply: DhtMessage | None) -> str:
+    if reply is None:
+        return "no reply"
+    if reply.type == STORED:
+        return "STORED " + STORED_STATUS.get(reply.body["status"], str(reply.body["status"]))
+    return MESSAGE_NAMES[reply.type]
+
+
+def run_probes(contact_uris: list[str], status_command: str | None) -> list[dict]:
+    global large_int_form
+    large_int_form = choose_large_int_form(read_vector_sections(DOCS_DIR / "records.md"))
+    a = parse_contact_uri(contact_uris[0])
+    client = DhtClient(Ed25519PrivateKey.generate())
+    results: list[dict] = []
+    try:
+        session = client.connect(a)
+        token = client.request(session, FIND_NODE, target=a.node_id).body["token"]
+
+        def header_fields(msg_type: int, tx: int) -> list[object]:
+            return [msg_type, tx, client.node_id, FLAG_CLIENT]
+
+        def probe(name: str, docs_say: str, action) -> None:
+            before = _counters(status_command)
+            try:
+                got = action()
+            except (ProtocolError, StreamClosed, OSError) as error:
+                got = f"{type(error).__name__}: {error}"
+            results.append({"probe": name, "docs_say": docs_say, "got": got,
+                            "counters": _counter_delta(before, _counters(status_command))})
+            log(f"probe {name}: docs say {docs_say}; got {got}")
+
+        def raw(fields_bytes: bytes, tx: int) -> str:
+            return _answer(client.send_raw(session, DHT_PREFIX + fields_bytes, tx,
+                                           NO_REPLY_WAIT_S))
+
+        def store_value(key: bytes, value: bytes, ttl_s: int = STORE_TTL_S) -> str:
+            tx = secrets.randbelow(2**32)
+            data = encode_message(DhtMessage(STORE, tx, client.node_id, FLAG_CLIENT, {
+                "key": key, "value": value, "token": token, "ttlS": ttl_s}))
+            return _answer(client.send_raw(session, data, tx, NO_REPLY_WAIT_S))
+
+        def with_form(form: str, build):
+            global large_int_form
+            saved, large_int_form = large_int_form, form
+            try:
+                return build()
+            finally:
+                large_int_form = saved
+
+        tx = 0x01020304
+        probe("PING, tx as uint64 (cf)", "dropped as malformed, no reply",
+              lambda: raw(b"\x94\x01\xcf" + tx.to_bytes(8, "big") + mp_encode(client.node_id)
+                          + b"\x01", tx))
+        probe("PING, tx as float64 (cb)", "accepted (a leniency, not to be relied on)",
+              lambda: raw(b"\x94\x01\xcb" + struct.pack(">d", tx) + mp_encode(client.node_id)
+                          + b"\x01", tx))
+        probe("PING, array header dc 0004", "accepted (any array header)",
+              lambda: raw(b"\xdc\x00\x04" + mp_encode(header_fields(PING, tx))[1:], tx))
+        probe("PING with a fifth element", "dropped as malformed (exact element count)",
+              lambda: raw(mp_encode(header_fields(PING, tx) + [0]), tx))
+        probe("PING naming another sender", "dropped as impostor",
+              lambda: raw(mp_encode([PING, tx, secrets.token_bytes(20), FLAG_CLIENT]), tx))
+        probe("PING with reserved flag bits set", "PONG (reserved bits ignored)",
+              lambda: raw(mp_encode([PING, tx, client.node_id, 0xFFFFFFFF]), tx))
+        probe("FIND_NODE with a str target", "dropped as malformed",
+              lambda: raw(mp_encode(header_fields(FIND_NODE, tx) + ["x" * 20]), tx))
+        probe("LEAVE from a DHT client", "nothing (no reply); counted in requests",
+              lambda: raw(mp_encode([LEAVE, 0, client.node_id, FLAG_CLIENT]), 0))
+
+        key, record = immutable_record(b"probe " + secrets.token_bytes(8))
+        probe("STORE with ttlS 0", "STORED invalid", lambda: store_value(key, record, 0))
+        probe("STORE under another key", "STORED invalid",
+              lambda: store_value(secrets.token_bytes(20), record))
+        payload = b"probe " + secrets.token_bytes(8)
+        canonical_key, _ = immutable_record(payload)
+        long_header = bytes([0x93, record_version, KIND_IMMUTABLE, 0xC5]) \
+            + len(payload).to_bytes(2, "big") + payload
+        probe("immutable record with a non-shortest bin header, under the canonical key",
+              "STORED invalid (records.md step 2: encoded as this document specifies)",
+              lambda: store_value(canonical_key, long_header))
+
+        def served() -> str:
+            reply = client.request(session, FIND_VALUE, key=canonical_key)
+            if reply.type != VALUE:
+                return MESSAGE_NAMES[reply.type]
+            value = reply.body["value"]
+            return "VALUE " + value.hex() + (
+                " (hashes to its key)" if sha160(value) == canonical_key
+                else " (does NOT hash to the key it was asked for)")
+        probe("FIND_VALUE of that canonical key", "NODES (nothing was stored)", served)
+        probe("immutable record with a non-shortest bin header, under its own hash",
+              "STORED invalid", lambda: store_value(sha160(long_header), long_header))
+
+        author = Ed25519PrivateKey.generate()
+        now_ms = int(time.time() * 1000)
+
+        def profile_record(form: str, name: bytes = PROFILE_NAME, seq: int = now_ms):
+            return with_form(form, lambda: mutable_record(
+                author, name, seq, profile_payload("P", "", [], now_ms)))
+        probe("profile with seq and updatedMs as uint64 (cf), as records.md's prose says",
+              "STORED ok", lambda: store_value(*profile_record("uint64")))
+        probe("profile with seq and updatedMs as float64 (cb), as the vectors show",
+              "STORED ok", lambda: store_value(*profile_record("float64")))
+        probe("the same profile bytes again", "STORED ok (the same bytes again)",
+              lambda: store_value(*profile_record("float64")))
+        probe("a mutable record named other than \"profile\"", "STORED invalid",
+              lambda: store_value(*profile_record(large_int_form, b"notes")))
+        probe("profile payload with a str name field (not a bin)", "STORED invalid",
+              lambda: store_value(*mutable_record(author, PROFILE_NAME, now_ms + 1,
+                                                  mp_encode(["P", b"", [], now_ms]))))
+
+        voter = Ed25519PrivateKey.generate()
+        target = secrets.token_bytes(20)
+        name = bytes([VOTES_TAG]) + target
+        far = now_ms // 1000 + ENTRY_LIFETIME_S + 2 * 86400
+        probe("vote entry expiring 92 days from now (lifetime + 2 days)", "STORED invalid",
+              lambda: store_value(*set_record_one_entry(voter, name, True, VOTES_ENTRIES_MAX,
+                                                        now_ms, far, mp_encode([1]))))
+        probe("vote entry with direction 2", "STORED invalid",
+              lambda: store_value(*set_record_one_entry(
+                  voter, name, True, VOTES_ENTRIES_MAX, now_ms,
+                  now_ms // 1000 + 86400, mp_encode([2]))))
+        probe("votes set with another policy (entriesMax 100)", "STORED invalid",
+              lambda: store_value(*set_record_one_entry(voter, name, True, 100, now_ms,
+                                                        now_ms // 1000 + 86400, mp_encode([1]))))
+
+        def two_entries_reversed() -> str:
+            key = set_key(name, True, VOTES_ENTRIES_MAX)
+            entries = []
+            for writer in sorted((Ed25519PrivateKey.generate() for _ in range(2)),
+                                 key=public_key_of, reverse=True):
+                expires = now_ms // 1000 + 86400
+                writer_key = public_key_of(writer)
+                sig = writer.sign(set_entry_signed_bytes(key, writer_key, now_ms, expires,
+                                                         mp_encode([1])))
+                entries.append([writer_key, now_ms, expires, mp_encode([1]), sig])
+            return store_value(key, mp_encode(
+                [record_version, KIND_SET, name, True, VOTES_ENTRIES_MAX, entries]))
+        probe("votes set with two entries out of canonical order", "STORED invalid",
+              two_entries_reversed)
+
+        big_key, big_record = immutable_record(secrets.token_bytes(2000))
+
+        def stream_store() -> str:
+            data = encode_message(DhtMessage(STORE, 0, client.node_id, FLAG_CLIENT, {
+                "key": big_key, "value": big_record, "token": token, "ttlS": STORE_TTL_S}),
+                stream=True)
+            return _answer(decode_message(stream_request(client.identity, a, data),
+                                          stream=True))
+        probe("STORE of a 2,006-byte record on the stream", "STORED ok", stream_store)
+
+        def datagram_find_big() -> str:
+            reply = client.request(session, FIND_VALUE, key=big_key)
+            return _answer(reply) + (f" size {reply.body['size']}"
+                                     if reply.type == VALUE_REF else "")
+        probe("FIND_VALUE of it by datagram", "VALUE_REF with size 2006", datagram_find_big)
+
+        def stream_find(msg_type: int, body: dict):
+            def action() -> str:
+                data = encode_message(DhtMessage(msg_type, 0, client.node_id, FLAG_CLIENT,
+                                                 body), stream=True)
+                reply = decode_message(stream_request(client.identity, a, data), stream=True)
+                if reply.type == VALUE:
+                    verify_record(big_key, reply.body["value"])
+                    return f"VALUE of {len(reply.body['value'])} bytes, verified"
+                return _answer(reply)
+            return action
+        probe("FIND_VALUE of it on the stream", "VALUE",
+              stream_find(FIND_VALUE, {"key": big_key}))
+        probe("FIND_NODE on the stream", "connection closed without an answer (malformed)",
+              stream_find(FIND_NODE, {"target": big_key}))
+    finally:
+        client.close()
+    return results
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -1272,7 +1564,19 @@ def main(argv: list[str]) -> int:
     interop.add_argument("--uint64", action="store_true",
                          help="encode integers of 2^32 and above as uint64 (records.md's prose)"
                          " instead of the form the vectors show")
+    probe = commands.add_parser("probe", help="send what the docs say a node refuses")
+    probe.add_argument("--contact", required=True, help="the node to probe")
+    probe.add_argument("--status-command",
+                       help="a command printing the node's `rhizome status --json`, run around"
+                       " each probe to show which counters moved")
     args = parser.parse_args(argv)
+    if args.command == "probe":
+        try:
+            print(json.dumps(run_probes([args.contact], args.status_command), indent=1))
+        except (ProtocolError, ValueError, OSError) as error:
+            log(f"rhizome_client: probe failed: {error}")
+            return 1
+        return 0
     if args.command == "vectors":
         check = run_vectors()
         for failure in check.failures:

@@ -225,6 +225,7 @@ Deno.test({
           "with a lower seq: stale",
           "FIND_VALUE mutable at B: VALUE, verified",
           "FIND_VALUE set at B: VALUE, verified",
+          "handshake pinning: B's key at A's address refused",
         ]
       ) assert(client.stderr.includes(step), `missing "${step}" in:\n${client.stderr}`);
 
@@ -250,6 +251,20 @@ Deno.test({
       assertEquals(profile.code, 0, profile.stderr);
       assertEquals(JSON.parse(profile.stdout).name, result.mutable.name);
       assertEquals(JSON.parse(profile.stdout).seq, result.mutable.seq);
+
+      // The vote (the signed set entry) on the thread document the client signed, as the node
+      // reads them for people.
+      const thread = await rhizome([
+        "thread",
+        "show",
+        result.thread.id,
+        "--data-dir",
+        b.dataDir,
+        "--json",
+      ]);
+      assertEquals(thread.code, 0, thread.stderr);
+      const shown = JSON.parse(thread.stdout).thread;
+      assertEquals([shown.title, shown.votes], [result.thread.title, { up: 1, down: 0 }]);
 
       for (const kind of ["mutable", "set"]) {
         const got = await rhizome(["get", result[kind].key, "--data-dir", a.dataDir, "--json"]);
