@@ -376,7 +376,10 @@ def finish_initiator(
         )
     except InvalidSignature as error:
         raise ProtocolError("RESPONSE signature does not verify") from error
-    dh = ephemeral.exchange(X25519PublicKey.from_public_bytes(response[22:54]))
+    try:
+        dh = ephemeral.exchange(X25519PublicKey.from_public_bytes(response[22:54]))
+    except ValueError as error:  # `cryptography` refuses an all-zero result itself
+        raise ProtocolError("all-zero X25519 result (low-order key)") from error
     if dh == bytes(32):
         raise ProtocolError("all-zero X25519 result (low-order key)")
     th = hashlib.sha256(LABEL_TRANSCRIPT + init + response).digest()
@@ -1485,6 +1488,11 @@ def run_probes(contact_uris: list[str], status_command: str | None) -> list[dict
               lambda: store_value(*profile_record("float64")))
         probe("a mutable record named other than \"profile\"", "STORED invalid",
               lambda: store_value(*profile_record(large_int_form, b"notes")))
+        probe("profile updated a year ahead (updatedMs + 365 days)",
+              "not stated (records.md gives time rules for documents and index entries only)",
+              lambda: store_value(*with_form(large_int_form, lambda: mutable_record(
+                  author, PROFILE_NAME, now_ms + 2, profile_payload(
+                      "P", "", [], now_ms + 365 * 86400 * 1000)))))
         probe("profile payload with a str name field (not a bin)", "STORED invalid",
               lambda: store_value(*mutable_record(author, PROFILE_NAME, now_ms + 1,
                                                   mp_encode(["P", b"", [], now_ms]))))
@@ -1503,6 +1511,25 @@ def run_probes(contact_uris: list[str], status_command: str | None) -> list[dict
         probe("votes set with another policy (entriesMax 100)", "STORED invalid",
               lambda: store_value(*set_record_one_entry(voter, name, True, 100, now_ms,
                                                         now_ms // 1000 + 86400, mp_encode([1]))))
+
+        def vote_with(direction_bytes: bytes, seq: int | float = now_ms) -> str:
+            writer = Ed25519PrivateKey.generate()
+            key = set_key(name, True, VOTES_ENTRIES_MAX)
+            expires = now_ms // 1000 + 86400
+            writer_key = public_key_of(writer)
+            signature = writer.sign(set_entry_signed_bytes(key, writer_key, seq, expires,
+                                                           direction_bytes))
+            return store_value(key, mp_encode([record_version, KIND_SET, name, True,
+                                               VOTES_ENTRIES_MAX, [[writer_key, seq, expires,
+                                                                    direction_bytes, signature]]]))
+        probe("down-vote [-1] as negative fixint (91 ff)", "STORED ok",
+              lambda: vote_with(b"\x91\xff"))
+        probe("down-vote [-1] as int8 (91 d0 ff), not the shortest form", "STORED invalid",
+              lambda: vote_with(b"\x91\xd0\xff"))
+        probe("vote whose seq 1000 is a float64 (cb), not the shortest form", "STORED invalid",
+              lambda: vote_with(b"\x91\x01", 1000.0))
+        probe("vote whose seq 1000 is a uint16 (cd)", "STORED ok",
+              lambda: vote_with(b"\x91\x01", 1000))
 
         def two_entries_reversed() -> str:
             key = set_key(name, True, VOTES_ENTRIES_MAX)
