@@ -465,8 +465,10 @@ class SecureChannel:
         self.last_ts = max(int(time.time() * 1000), self.last_ts + 1)
         return self.last_ts
 
-    def handshake(self, contact: Contact) -> Session:
-        address = (contact.host, contact.port)
+    def handshake(self, host: str, port: int, expected_node_id: bytes) -> Session:
+        """A session with the node at host:port that proves expected_node_id (from a contact
+        URI's key, or from the NODES reply that named it)."""
+        address = (host, port)
         ephemeral = X25519PrivateKey.generate()
         sid_i = secrets.token_bytes(8)
         init = build_init(self.identity, ephemeral, sid_i, self.next_ts())
@@ -483,7 +485,7 @@ class SecureChannel:
                     self._dispatch(packet)
                     continue
                 try:
-                    keys = finish_initiator(init, packet, ephemeral, contact.node_id)
+                    keys = finish_initiator(init, packet, ephemeral, expected_node_id)
                 except ProtocolError as error:
                     # The handshake stays pending, so a forged RESPONSE cannot cancel it.
                     self._count("refusedResponse")
@@ -494,7 +496,7 @@ class SecureChannel:
                 return session
             wait *= 2
         reason = f": {refused}" if refused else ""
-        raise ProtocolError(f"Cannot reach {contact.host}:{contact.port}: no acceptable RESPONSE"
+        raise ProtocolError(f"Cannot reach {host}:{port}: no acceptable RESPONSE"
                             f" to {HANDSHAKE_ATTEMPTS_MAX} INITs{reason}")
 
     def _recv_until(self, deadline: float) -> bytes | None:
@@ -729,7 +731,7 @@ def decode_message(data: bytes, *, stream: bool = False) -> DhtMessage:
     if any(b in (0xCF, 0xD3) for b in _integer_headers(body)):
         raise ProtocolError("64-bit integer form in a DHT message")
     msg_type = fields[0]
-    if not isinstance(msg_type, int) or msg_type not in BODY_FIELDS:
+    if type(msg_type) is not int or msg_type not in BODY_FIELDS:
         raise ProtocolError(f"unknown message type {msg_type!r}")
     spec = BODY_FIELDS[msg_type]
     if len(fields) != 4 + len(spec):
@@ -866,7 +868,15 @@ def set_record_one_entry(
 
 def verify_record(key: bytes, record: bytes) -> str:
     """What a reader checks on a value found under key (records.md "Checking a record"):
-    canonical bytes, the key, the signatures. Returns the kind's name."""
+    canonical bytes, the layout, the key, the entries' order, the signatures (not the content
+    rules of documents and index sets). Returns the kind's name."""
+    try:
+        return _verify_record(key, record)
+    except (InvalidSignature, ValueError, TypeError) as error:
+        raise ProtocolError(f"record under {key.hex()} does not verify: {error!r}") from error
+
+
+def _verify_record(key: bytes, record: bytes) -> str:
     if len(record) > 65536:
         raise ProtocolError("record over 65,536 bytes")
     fields = mp_decode(record, canonical=True)
@@ -888,6 +898,9 @@ def verify_record(key: bytes, record: bytes) -> str:
         _v, _k, name, one_per_writer, entries_max, entries = fields
         if set_key(name, one_per_writer, entries_max) != key:
             raise ProtocolError("set is not under its key")
+        order = [(writer, _as_int(seq)) for writer, seq, *_rest in entries]
+        if order != sorted(set(order)):
+            raise ProtocolError("set entries not in strictly increasing (writer, seq) order")
         for writer, seq, expires, payload, signature in entries:
             Ed25519PublicKey.from_public_bytes(writer).verify(
                 signature,
@@ -916,12 +929,13 @@ class DhtClient:
         self.channel = SecureChannel(identity)
         self.tokens: dict[bytes, bytes] = {}  # node ID -> the latest token it issued us
         self.unmatched = 0
+        self.malformed = 0
 
     def close(self) -> None:
         self.channel.close()
 
-    def connect(self, contact: Contact) -> Session:
-        return self.channel.handshake(contact)
+    def connect(self, contact: Contact | WireContact) -> Session:
+        return self.channel.handshake(contact.host, contact.port, contact.node_id)
 
     def request(self, session: Session, msg_type: int, **body: object) -> DhtMessage:
         tx = secrets.randbelow(2**32)
@@ -931,7 +945,11 @@ class DhtClient:
             session.send(data)  # a resend is the same bytes with the same tx
             deadline = time.monotonic() + wait
             while (plaintext := self.channel.receive(session, deadline)) is not None:
-                reply = decode_message(plaintext)
+                try:
+                    reply = decode_message(plaintext)
+                except ProtocolError:
+                    self.malformed += 1  # dropped whole, as protocol.md's decoder does
+                    continue
                 if reply.tx != tx or reply.type not in ANSWERS[msg_type] or \
                         reply.sender != session.peer_node_id:
                     self.unmatched += 1
@@ -943,12 +961,17 @@ class DhtClient:
         raise ProtocolError(
             f"no answer to {MESSAGE_NAMES[msg_type]} after {RPC_RETRIES_MAX} resends")
 
-    def send_raw(self, session: Session, data: bytes, tx: int, wait_s: float) -> DhtMessage | None:
+    def send_raw(self, session: Session, data: bytes, tx: int,
+                 wait_s: float) -> DhtMessage | None:
         """Send bytes as they are (no resend); the reply with this tx, or None."""
         session.send(data)
         deadline = time.monotonic() + wait_s
         while (plaintext := self.channel.receive(session, deadline)) is not None:
-            reply = decode_message(plaintext)
+            try:
+                reply = decode_message(plaintext)
+            except ProtocolError:
+                self.malformed += 1
+                continue
             if reply.tx == tx:
                 return reply
             self.unmatched += 1
@@ -1214,25 +1237,28 @@ STORE_TTL_S = 3600  # an hour: long enough for the test's reads, short enough to
 
 
 def find_value(client: DhtClient, sessions: dict[bytes, Session], key: bytes,
-               contacts: dict[bytes, Contact], start: bytes) -> tuple[bytes, bytes]:
-    """Ask `start` first; follow NODES to the nodes it names (pinned by node ID) until one
-    answers VALUE that verifies. Returns (value, node ID of the holder)."""
+               start: Contact) -> tuple[bytes, bytes]:
+    """Ask `start` first, then the nodes each NODES reply names, each pinned to the node ID it
+    was named with, until one answers a VALUE that verifies. Returns (value, holder's ID)."""
     asked: set[bytes] = set()
-    queue = [start]
+    queue: list[Contact | WireContact] = [start]
     while queue:
-        node_id = queue.pop(0)
-        if node_id in asked or node_id not in contacts:
+        contact = queue.pop(0)
+        if contact.node_id in asked:
             continue
-        asked.add(node_id)
-        session = sessions.get(node_id) or client.connect(contacts[node_id])
-        sessions[node_id] = session
+        asked.add(contact.node_id)
+        session = sessions.get(contact.node_id)
+        if session is None:
+            session = sessions[contact.node_id] = client.connect(contact)
+            log(f"handshake: ok with {contact.node_id.hex()} at {contact.host}:{contact.port}"
+                " (named in a NODES reply, pinned to that node ID)")
         reply = client.request(session, FIND_VALUE, key=key)
         if reply.type == VALUE:
             verify_record(key, reply.body["value"])
-            return reply.body["value"], node_id
+            return reply.body["value"], contact.node_id
         if reply.type == VALUE_REF:
             raise ProtocolError("VALUE_REF: the value needs the stream transport")
-        queue += [c.node_id for c in reply.body["contacts"]]
+        queue += reply.body["contacts"]
     raise ProtocolError(f"no node holds {key.hex()}")
 
 
@@ -1241,7 +1267,6 @@ def run_interop(contact_uris: list[str], use_uint64: bool) -> dict:
     records = read_vector_sections(DOCS_DIR / "records.md")
     large_int_form = "uint64" if use_uint64 else choose_large_int_form(records)
     contacts = [parse_contact_uri(uri) for uri in contact_uris]
-    by_id = {c.node_id: c for c in contacts}
     identity = Ed25519PrivateKey.generate()
     client = DhtClient(identity)
     result: dict = {"client_node_id": client.node_id.hex(), "large_int_form": large_int_form}
@@ -1279,7 +1304,7 @@ def run_interop(contact_uris: list[str], use_uint64: bool) -> dict:
         log(f"STORE immutable {key.hex()} at A: {status}")
         if status != "ok":
             raise ProtocolError(f"STORE of an immutable record answered {status}")
-        value, holder = find_value(client, sessions, key, by_id, start=b.node_id)
+        value, holder = find_value(client, {b.node_id: sb}, key, start=b)
         log(f"FIND_VALUE immutable from B: VALUE from {holder.hex()}, verified")
         if value != record:
             raise ProtocolError("VALUE differs from the record stored")
@@ -1303,7 +1328,7 @@ def run_interop(contact_uris: list[str], use_uint64: bool) -> dict:
         if stale != "stale":
             raise ProtocolError(f"a lower seq was answered {stale}, not stale")
         for name, node in (("A", a), ("B", b)):
-            value, _ = find_value(client, sessions, key, by_id, start=node.node_id)
+            value, _ = find_value(client, {node.node_id: sessions[node.node_id]}, key, node)
             if value != record:
                 raise ProtocolError(f"FIND_VALUE of the profile at {name} returned other bytes")
             log(f"FIND_VALUE mutable at {name}: VALUE, verified")
@@ -1329,7 +1354,7 @@ def run_interop(contact_uris: list[str], use_uint64: bool) -> dict:
             if status != "ok":
                 raise ProtocolError(f"STORE of a signed set entry answered {status}")
         for name, node in (("A", a), ("B", b)):
-            value, _ = find_value(client, sessions, key, by_id, start=node.node_id)
+            value, _ = find_value(client, {node.node_id: sessions[node.node_id]}, key, node)
             if value != record:
                 raise ProtocolError(f"FIND_VALUE of the set at {name} returned other bytes")
             log(f"FIND_VALUE set at {name}: VALUE, verified")
@@ -1340,6 +1365,7 @@ def run_interop(contact_uris: list[str], use_uint64: bool) -> dict:
     finally:
         result["client_dropped"] = client.channel.dropped
         result["unmatched_replies"] = client.unmatched
+        result["malformed_replies"] = client.malformed
         client.close()
     return result
 

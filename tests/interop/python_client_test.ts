@@ -226,6 +226,7 @@ Deno.test({
           "FIND_VALUE mutable at B: VALUE, verified",
           "FIND_VALUE set at B: VALUE, verified",
           "handshake pinning: B's key at A's address refused",
+          "(named in a NODES reply, pinned to that node ID)",
         ]
       ) assert(client.stderr.includes(step), `missing "${step}" in:\n${client.stderr}`);
 
