@@ -430,7 +430,6 @@ class Session:
         self.keys = keys
         self.send_ctr = 0
         self.window = ReplayWindow()
-        self.inbox: list[bytes] = []
 
     @property
     def peer_node_id(self) -> bytes:
@@ -452,6 +451,10 @@ class SecureChannel:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((bind_host, 0))
         self.sessions: dict[bytes, Session] = {}
+        # Plaintexts by the peer that sent them, not by session: a node sends on the newest
+        # confirmed session to our address, so the answer to a request sent on one session can
+        # arrive on a newer one with the same peer.
+        self.inboxes: dict[bytes, list[bytes]] = {}
         self.last_ts = 0
         self.dropped: dict[str, int] = {}
 
@@ -545,15 +548,17 @@ class SecureChannel:
             return
         session.window.mark(ctr)
         if plaintext:  # a 0-byte plaintext is a keepalive, not delivered
-            session.inbox.append(plaintext)
+            self.inboxes.setdefault(session.peer_node_id, []).append(plaintext)
 
     def receive(self, session: Session, deadline: float) -> bytes | None:
-        while not session.inbox:
+        """The next plaintext from the peer of session, on any of our sessions with it."""
+        inbox = self.inboxes.setdefault(session.peer_node_id, [])
+        while not inbox:
             packet = self._recv_until(deadline)
             if packet is None:
                 return None
             self._dispatch(packet)
-        return session.inbox.pop(0)
+        return inbox.pop(0)
 
 
 # ---------------------------------------------------------------------------------------------
