@@ -35,13 +35,13 @@ export const upkeepPushesMax = 16;
  * Most holders a policy may give one record (never fewer than k). A push finds the holders with
  * one lookup, which asks at most `lookupQueriesMax` nodes, so it cannot confirm more than that.
  */
-export const replicasPerRecordMax = lookupQueriesMax;
+export const replicasPerRecordMax: number = lookupQueriesMax;
 
 /**
  * Shortest time between two pushes of one record: upkeep looks once per `maintenanceIntervalMs`,
  * so a shorter interval could not be kept (and `replicate_s` has the same floor).
  */
-export const pushIntervalMsMin = maintenanceIntervalMs;
+export const pushIntervalMsMin: number = maintenanceIntervalMs;
 
 /**
  * The largest jitter on a push interval, as a fraction of it: holders of one record come due up

@@ -10,7 +10,6 @@
  * @module
  */
 
-import type { Config } from "../core/config_schema.ts";
 import type { NodeId } from "../core/node_id.ts";
 
 /**
@@ -54,10 +53,16 @@ export interface ReplicationTerms {
 }
 
 /** The settings the default terms come from: the `[dht]` table's replication fields. */
-export type ReplicationSettings = Pick<
-  Config["dht"],
-  "k" | "replicate_s" | "republish_s" | "record_ttl_s"
->;
+export interface ReplicationSettings {
+  /** Nodes that hold each record (Kademlia's k). */
+  readonly k: number;
+  /** Replication period of holders, in seconds. */
+  readonly replicate_s: number;
+  /** Republish period of publishers, in seconds. */
+  readonly republish_s: number;
+  /** Lifetime of a stored record, in seconds: the most any holder gives a copy. */
+  readonly record_ttl_s: number;
+}
 
 /**
  * Decides the replication terms of each held record. Called by the planner on every upkeep pass
