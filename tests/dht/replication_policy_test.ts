@@ -3,16 +3,20 @@
 // every replicate_s); a policy that raises one record's replicas makes DhtNode store it at more
 // holders, at put and at the next republish, while other records keep k; a policy that renews a
 // record's lifetime keeps it alive after its publisher is gone; one upkeep pass pushes at most
-// upkeepPushesMax records.
+// upkeepPushesMax records; a policy's terms out of range are replaced, not obeyed, and logged in
+// one line per pass.
 // Method: defaultTermsOf on hand-built records; seeded SimClusters of 80 and 30 nodes on a
 // lossless network, counting the nodes whose store holds a value; a lone DhtNode driven by hand
 // on a virtual clock for the per-pass bound.
 
 import assert from "node:assert/strict";
+import { VirtualClock } from "../../src/core/clock.ts";
 import { maintenanceIntervalMs } from "../../src/core/limits.ts";
+import type { Log } from "../../src/core/log.ts";
 import type { NodeId } from "../../src/core/node_id.ts";
 import { Prng } from "../../src/core/rng.ts";
 import { contentKey } from "../../src/dht/content_key.ts";
+import { DhtNode } from "../../src/dht/node.ts";
 import { upkeepPushesMax } from "../../src/dht/replication_plan.ts";
 import {
   defaultReplicationPolicy,
@@ -23,7 +27,14 @@ import {
 import type { GetResult, PutResult } from "../../src/dht/types.ts";
 import { replicaRanks } from "../../src/sim/checkers.ts";
 import { runOne } from "../../src/sim/operations.ts";
-import { joinedCluster, NodeHarness, randomId, settingsFor } from "./_helpers.ts";
+import { MemoryValueStore } from "../../src/store/memory_value_store.ts";
+import {
+  joinedCluster,
+  NodeHarness,
+  randomId,
+  RecordingTransport,
+  settingsFor,
+} from "./_helpers.ts";
 
 const SEED = 0x7e9;
 const HOUR = 3_600_000;
@@ -149,4 +160,51 @@ Deno.test("DhtNode upkeep pushes at most upkeepPushesMax records a pass", () => 
   assert.equal(renewed(), 2 * upkeepPushesMax, `two passes, seed ${SEED}`);
   h.advance(2 * maintenanceIntervalMs);
   assert.equal(renewed(), count, `the rest on the next pass, seed ${SEED}`);
+});
+
+Deno.test("DhtNode brings a policy's terms out of range into range and logs one line a pass", () => {
+  const settings = settingsFor("full", {
+    record_ttl_s: 4 * 3600,
+    replicate_s: 3600,
+    republish_s: 3600,
+  });
+  const warnings: string[] = [];
+  const ignore = () => {};
+  const log: Log = {
+    trace: ignore,
+    debug: ignore,
+    info: ignore,
+    warning: (message) => warnings.push(message),
+    error: ignore,
+    fatal: ignore,
+  };
+  const clock = new VirtualClock(1_735_689_600_000);
+  const store = new MemoryValueStore();
+  const prng = new Prng(SEED);
+  const node = new DhtNode({
+    nodeId: randomId(prng),
+    address: "10.0.0.1:7447",
+    clock,
+    transport: new RecordingTransport(),
+    store,
+    rng: prng.fork(),
+    settings,
+    log,
+    replication: {
+      termsOf: (_record, defaults) => ({ ...defaults, replicas: NaN, renewS: -1, intervalMs: 0 }),
+    },
+  });
+  const keys = [1, 2, 3].map((i) => node.put(text(`value ${i}`), () => {}));
+  const putExpiryMs = store.get(keys[0])!.expiresAtMs;
+  clock.advanceBy(maintenanceIntervalMs);
+  node.tick();
+  assert.equal(warnings.length, 1, `one line for the pass, seed ${SEED}: ${warnings}`);
+  assert.match(warnings[0], /replication policy/);
+  // The renewal was raised to 0 (and the interval to pushIntervalMsMin): nothing renewed.
+  assert.ok(keys.every((key) => store.get(key)!.expiresAtMs === putExpiryMs), `seed ${SEED}`);
+  node.setReplicationPolicy(defaultReplicationPolicy);
+  clock.advanceBy(1.2 * HOUR);
+  node.tick();
+  assert.equal(warnings.length, 1, "nothing more to report once the policy is in range");
+  assert.ok(keys.every((key) => store.get(key)!.expiresAtMs > putExpiryMs), "renewed by default");
 });
