@@ -66,9 +66,11 @@ export interface ReplicationSettings {
 
 /**
  * Decides the replication terms of each held record. Called by the planner on every upkeep pass
- * for every record it considers, and when a newcomer joins near held records, so it must be
- * cheap and must not change what it is given. Terms out of range are brought into range by the
- * planner, and counted.
+ * for every record it considers, when a newcomer joins near held records and at each put, so it
+ * must be cheap, must not change what it is given, and must decide from its own state and the
+ * record alone (no clock or randomness of its own: the simulator replays it from a seed). Terms
+ * out of range are brought into range by the planner, counted and logged; a policy that throws
+ * is a bug and stops the tick like any other.
  */
 export interface ReplicationPolicy {
   /**
