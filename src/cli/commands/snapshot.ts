@@ -6,6 +6,7 @@
 
 import { join, resolve } from "node:path";
 import { ControlApiError, ControlClient } from "../../api/control_client.ts";
+import { controlRoutes } from "../../api/routes.ts";
 import { UsageError } from "../../core/errors.ts";
 import { getLog } from "../../core/log.ts";
 import { formatBytes } from "../../node/node_type.ts";
@@ -167,7 +168,7 @@ async function runImport(context: CommandContext, path: string): Promise<number>
   let report: ImportReport;
   if (node) {
     // The node reads the file itself, from its own working directory: send the absolute path.
-    report = await node.importSnapshot(resolve(path));
+    report = await node.call(controlRoutes.importSnapshot, { path: resolve(path) });
   } else {
     const config = await context.config();
     const progress = progressFor(context, "imported");
@@ -227,7 +228,7 @@ async function runningNode(dataDirPath: string): Promise<ControlClient | undefin
     return undefined;
   }
   try {
-    await client.status();
+    await client.call(controlRoutes.status);
     return client;
   } catch (error) {
     if (error instanceof ControlApiError) throw error;
