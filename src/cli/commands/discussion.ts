@@ -70,6 +70,7 @@ export const threadCommand: Command = {
     "rhizome thread list --popular --limit 10",
     "rhizome thread show $(rhizome thread list --json | jq -r '.threads[0].id')",
   ],
+  routes: [controlRoutes.newThread, controlRoutes.listThreads, controlRoutes.showThread],
   flags: {
     title: { type: "string", valueName: "T", description: "new: the title (one line)" },
     tag: {
@@ -126,6 +127,7 @@ export const postCommand: Command = {
     "rhizome post 3f2a… --reply-to 9c1b… - < reply.txt",
     "rhizome post 3f2a… --author bob --json 'Hello' | jq -r .id",
   ],
+  routes: [controlRoutes.post],
   flags: {
     "reply-to": { type: "string", valueName: "MSG_ID", description: "Reply to this message" },
     author: authorFlag,
@@ -160,6 +162,7 @@ export const voteCommand: Command = {
     "(VOTE_REPEATED, exit 1) and changes nothing. Exit 1 when the target cannot be found.",
   ].join("\n"),
   examples: ["rhizome vote 3f2a… up", "rhizome vote 9c1b… down --author bob --json"],
+  routes: [controlRoutes.vote],
   flags: { author: authorFlag },
   positionals: { min: 2, max: 2 },
   async run(context) {
@@ -197,6 +200,7 @@ export const profileCommand: Command = {
     "rhizome profile show",
     "rhizome profile show 5d41… --json | jq -r .name",
   ],
+  routes: [controlRoutes.setProfile, controlRoutes.showProfile],
   flags: {
     name: { type: "string", valueName: "N", description: "set: the display name" },
     about: { type: "string", valueName: "A", description: "set: a few words about the author" },

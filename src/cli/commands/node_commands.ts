@@ -31,6 +31,7 @@ export const statusCommand: Command = {
     "uptime, routing table size, stored records and traffic counters. Exit 1 when no node runs.",
   ].join("\n"),
   examples: ["rhizome status", "rhizome status --json | jq .contacts"],
+  routes: [controlRoutes.status],
   flags: {},
   positionals: { min: 0, max: 0 },
   async run(context) {
@@ -50,6 +51,7 @@ export const peersCommand: Command = {
   usage: "peers",
   description: "Lists the contacts in the running node's routing table, nearest first.",
   examples: ["rhizome peers", "rhizome peers --json | jq '.peers | length'"],
+  routes: [controlRoutes.peers],
   flags: {},
   positionals: { min: 0, max: 0 },
   async run(context) {
@@ -76,6 +78,7 @@ export const putCommand: Command = {
     "(NOT_STORED: kept nowhere that counts).",
   ].join("\n"),
   examples: ['rhizome put "hello"', "echo hi | rhizome put -", "rhizome put --ttl 3600 x --json"],
+  routes: [controlRoutes.put],
   flags: { ttl: { type: "string", valueName: "S", description: "Seconds to keep the value" } },
   positionals: { min: 1, max: 1 },
   async run(context) {
@@ -100,6 +103,7 @@ export const getCommand: Command = {
     "the network does not hold the key.",
   ].join("\n"),
   examples: ["rhizome get 3f2a…", "rhizome get $(rhizome put hello)"],
+  routes: [controlRoutes.get],
   flags: {},
   positionals: { min: 1, max: 1 },
   async run(context) {
@@ -141,6 +145,7 @@ export const stopCommand: Command = {
     "seconds) until its control API stops answering.",
   ].join("\n"),
   examples: ["rhizome stop", "rhizome stop --data-dir /srv/rhizome"],
+  routes: [controlRoutes.stop],
   flags: {},
   positionals: { min: 0, max: 0 },
   async run(context) {

@@ -54,6 +54,7 @@ export const snapshotCommand: Command = {
     "rhizome snapshot import --data-dir /srv/rhizome backup.snapshot.gz",
     "rhizome snapshot list /var/backups/rhizome --json",
   ],
+  routes: [controlRoutes.status, controlRoutes.importSnapshot],
   flags: {
     out: { type: "string", valueName: "PATH", description: "export: file, directory or -" },
     scope: { type: "string", valueName: "SCOPE", description: "export: all (default) or global" },
