@@ -6,22 +6,8 @@
  * directory; `api.json` beside it says where the API listens, so `--data-dir` is all the CLI
  * needs to find the node.
  *
- * | Route                            | Body in                       | Answer                      |
- * | -------------------------------- | ----------------------------- | --------------------------- |
- * | GET `/v1/status`                 |                               | {@link StatusReport}        |
- * | GET `/v1/peers`                  |                               | `{ "peers": PeerReport[] }` |
- * | POST `/v1/put?ttl=S`             | the value's bytes             | {@link PutReport}           |
- * | GET `/v1/get/<hex key>`          |                               | the value (404: absent)     |
- * | POST `/v1/stop`                  |                               | 202 `{ "stopping": true }`  |
- * | POST `/v1/threads`               | {@link NewThreadRequest}      | {@link PublishReport}       |
- * | GET `/v1/threads?order&…`        |                               | {@link ThreadList}          |
- * | GET `/v1/threads/<id>?limit&…`   |                               | {@link ThreadView}          |
- * | POST `/v1/posts`                 | {@link PostRequest}           | {@link PublishReport}       |
- * | POST `/v1/votes`                 | {@link VoteRequest}           | {@link PublishReport}       |
- * | POST `/v1/profile`               | {@link ProfileRequest}        | {@link PublishReport}       |
- * | GET `/v1/profiles/<author key>`  |                               | {@link ProfileView}         |
- * | POST `/v1/records?key=<hex key>` | an encoded record             | {@link PublishReport}       |
- * | POST `/v1/snapshots/import`      | {@link SnapshotImportRequest} | {@link ImportReport}        |
+ * The routes are declared once, in src/api/routes.ts ({@link controlRoutes}): method, path,
+ * query, timeout and how each request is parsed and answered; this module serves them.
  *
  * Answers are 200 unless marked. Every request must answer within {@link controlRequestTimeoutMs}
  * except `/v1/snapshots/import`, which has {@link controlImportTimeoutMs}: the node reads the

@@ -8,6 +8,25 @@
  *
  * The JSON ↔ typed mapping of each request is src/api/wire.ts; this table only picks it.
  *
+ * | Route                            | Body in                       | Answer                      |
+ * | -------------------------------- | ----------------------------- | --------------------------- |
+ * | GET `/v1/status`                 |                               | {@link StatusReport}        |
+ * | GET `/v1/peers`                  |                               | `{ "peers": PeerReport[] }` |
+ * | POST `/v1/put?ttl=S`             | the value's bytes             | {@link PutReport}           |
+ * | GET `/v1/get/<hex key>`          |                               | the value (404: absent)     |
+ * | POST `/v1/stop`                  |                               | 202 `{ "stopping": true }`  |
+ * | POST `/v1/threads`               | {@link NewThreadRequest}      | {@link PublishReport}       |
+ * | GET `/v1/threads?order&…`        |                               | {@link ThreadList}          |
+ * | GET `/v1/threads/<id>?limit&…`   |                               | {@link ThreadView}          |
+ * | POST `/v1/posts`                 | {@link PostRequest}           | {@link PublishReport}       |
+ * | POST `/v1/votes`                 | {@link VoteRequest}           | {@link PublishReport}       |
+ * | POST `/v1/profile`               | {@link ProfileRequest}        | {@link PublishReport}       |
+ * | GET `/v1/profiles/<author key>`  |                               | {@link ProfileView}         |
+ * | POST `/v1/records?key=<hex key>` | an encoded record             | {@link PublishReport}       |
+ * | POST `/v1/snapshots/import`      | {@link SnapshotImportRequest} | {@link ImportReport}        |
+ *
+ * A request type in "Body in" travels as its JSON form (snake_case, IDs in lower-case hex).
+ *
  * @module
  */
 
@@ -269,8 +288,8 @@ export type AnyRoute<Handlers> = ControlRoute<Handlers, any, any>;
 /** A table of routes by name, in the order they are matched and listed. */
 export type ControlRouteTable<Handlers> = Readonly<Record<string, AnyRoute<Handlers>>>;
 
-/** What {@link defineRoute} fills in when a route leaves it out. */
-type RouteDefaults = "query" | "timeout" | "parse" | "reply" | "send" | "read";
+/** The parts {@link defineRoute} fills in when a route leaves them out. */
+export type RouteDefaults = "query" | "timeout" | "parse" | "reply" | "send" | "read";
 
 /**
  * A route, with the common case filled in: no query, the request timeout, no request, a 200

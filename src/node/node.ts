@@ -682,6 +682,9 @@ export class RhizomeNode {
   }
 
   // --- what the control API asks ---
+  // These methods are the control API's handlers (`ControlHandlers` in src/api/routes.ts, met
+  // structurally: node/ sits below api/): the route table calls them with typed requests, so
+  // `rhizome run` hands the API the node itself.
 
   /**
    * The node's state, as plain JSON: identity, type, uptime, table size, and the counters of
