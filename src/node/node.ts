@@ -37,17 +37,19 @@ import { decodeRecord, encodeRecord, recordKey, RecordKind } from "../content/re
 import { Publisher } from "../services/discussion/publisher.ts";
 import { Reader } from "../services/discussion/reader.ts";
 import type {
-  NewThreadRequest,
-  PostRequest,
-  ProfileRequest,
   ProfileView,
   PublishReport,
   ThreadList,
+  ThreadView,
+} from "../services/discussion/reports.ts";
+import type {
+  NewThreadRequest,
+  PostRequest,
+  ProfileRequest,
   ThreadListRequest,
   ThreadShowRequest,
-  ThreadView,
   VoteRequest,
-} from "../services/discussion/reports.ts";
+} from "../services/discussion/requests.ts";
 import { DhtNode } from "../dht/node.ts";
 import type { Contact } from "../dht/types.ts";
 import type { Address } from "../net/address.ts";
@@ -685,6 +687,9 @@ export class RhizomeNode {
   }
 
   // --- what the control API asks ---
+  // These methods are the control API's handlers (`ControlHandlers` in src/api/routes.ts, met
+  // structurally: node/ sits below api/): the route table calls them with typed requests, so
+  // `rhizome run` hands the API the node itself.
 
   /**
    * The node's state, as plain JSON: identity, type, uptime, table size, and the counters of
@@ -755,11 +760,10 @@ export class RhizomeNode {
   /**
    * Finds a value: the payload of an immutable record, or the bytes of any other value.
    *
-   * @param keyHex The key, 40 hex digits.
+   * @param key The key.
    * @returns The value, or `undefined` when the network does not hold it.
    */
-  async get(keyHex: string): Promise<Uint8Array | undefined> {
-    const key = NodeId.fromHex(keyHex);
+  async get(key: NodeId): Promise<Uint8Array | undefined> {
     return await new Promise((resolve) => {
       this.#dht.get(key, (result) => {
         if (!result.value) return resolve(undefined);
@@ -820,12 +824,12 @@ export class RhizomeNode {
   /**
    * Publishes a record someone signed elsewhere, checked as if it came from the network.
    *
-   * @param keyHex The key it claims, 40 hex digits.
+   * @param key The key it claims.
    * @param bytes The encoded record.
    * @returns What was published and where.
    */
-  publishRecord(keyHex: string, bytes: Uint8Array): Promise<PublishReport> {
-    return this.#publisher.publishRecord(NodeId.fromHex(keyHex), bytes);
+  publishRecord(key: NodeId, bytes: Uint8Array): Promise<PublishReport> {
+    return this.#publisher.publishRecord(key, bytes);
   }
 
   /**
@@ -851,11 +855,11 @@ export class RhizomeNode {
   /**
    * Finds an author's profile.
    *
-   * @param authorHex The author's public key, 64 hex digits.
+   * @param author The author's Ed25519 public key.
    * @returns The profile.
    */
-  showProfile(authorHex: string): Promise<ProfileView> {
-    return this.#reader.showProfile(authorHex);
+  showProfile(author: Uint8Array): Promise<ProfileView> {
+    return this.#reader.showProfile(author);
   }
 
   // --- snapshots (src/node/snapshot_import.ts): the control API's import route ---
