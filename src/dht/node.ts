@@ -51,6 +51,7 @@ import type {
   BootstrapResult,
   Contact,
   DhtNodeOptions,
+  GetOptions,
   GetResult,
   LookupResult,
   PutResult,
@@ -363,10 +364,11 @@ export class DhtNode {
    *
    * @param key The value's key.
    * @param done Called once; `value` is set when found.
+   * @param options Whether to ask other nodes only.
    */
-  get(key: NodeId, done: (result: GetResult) => void): void {
+  get(key: NodeId, done: (result: GetResult) => void, options: GetOptions = {}): void {
     const nowMs = this.#options.clock.nowMs();
-    const held = this.#options.store.get(key);
+    const held = options.networkOnly ? undefined : this.#options.store.get(key);
     const heldValue = held && held.expiresAtMs > nowMs ? new Uint8Array(held.value) : undefined;
     if (heldValue && this.#values.isFinal(heldValue)) {
       done({ ok: true, value: heldValue, closest: [], rounds: 0, messages: 0, durationMs: 0 });
