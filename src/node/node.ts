@@ -23,7 +23,7 @@
 
 import { formatContactUri, makeContact, parseContactUri } from "../core/contact_uri.ts";
 import type { Clock } from "../core/clock.ts";
-import type { Config, NodeType } from "../core/config_schema.ts";
+import type { Config, NodeProfile, NodeType } from "../core/config_schema.ts";
 import { parseHostPort } from "../core/config_schema.ts";
 import {
   type Acknowledgements,
@@ -374,14 +374,21 @@ export class RhizomeNode {
       const identity = options.identity ?? await loadOrCreateIdentity(dataDir!, log);
       const choice = await chooseType(options, log);
       const profile = config.profiles[choice.type];
-      const quota = { bytesMax: profile.disk_bytes_max, recordsMax: profile.records_max };
       let store = options.store;
       if (store) {
-        store.setQuota(quota);
+        store.setQuota(storeQuota(profile, store));
       } else {
         store = dataDir
-          ? openDataDirStore(dataDir, { clock, classes: config.store, quota })
-          : new MemoryRecordStore({ rules: recordRules, clock, quota });
+          ? openDataDirStore(dataDir, {
+            clock,
+            classes: config.store,
+            quota: storeQuota(profile, undefined),
+          })
+          : new MemoryRecordStore({
+            rules: recordRules,
+            clock,
+            quota: storeQuota(profile, MemoryRecordStore),
+          });
         opened.push(store);
       }
       if (dataDir) await keepDiskReserve(dataDir.path, log);
@@ -731,7 +738,7 @@ export class RhizomeNode {
       type: change.type,
     });
     this.#choice = { ...this.#choice, type: change.type, reason: change.reason };
-    this.#store.setQuota({ bytesMax: profile.disk_bytes_max, recordsMax: profile.records_max });
+    this.#store.setQuota(storeQuota(profile, this.#store));
     this.#dht.setProfile(profile);
   }
 
@@ -1045,6 +1052,19 @@ async function bindPorts(
       if (listen.port !== 0 || !taken || attempt >= portAttemptsMax) throw error;
     }
   }
+}
+
+/**
+ * A store's budgets under a node type: its disk budget, or for records held in memory its memory
+ * budget (the memory store counts each record's overhead as well as its bytes).
+ */
+function storeQuota(
+  profile: NodeProfile,
+  store: NodeStore | typeof MemoryRecordStore | undefined,
+): { bytesMax: number; recordsMax: number } {
+  const inMemory = store === MemoryRecordStore || store instanceof MemoryRecordStore;
+  const bytesMax = inMemory ? profile.memory_bytes_max : profile.disk_bytes_max;
+  return { bytesMax, recordsMax: profile.records_max };
 }
 
 /**

@@ -13,9 +13,16 @@ import type { NodeId } from "../core/node_id.ts";
 import type { RecordRules } from "./record_rules.ts";
 import type { StoredValue, ValueStore, ValueStoreStats } from "./value_store.ts";
 
+/**
+ * Memory a record takes besides its bytes, counted against the quota: its key as hex text (40
+ * characters), the bookkeeping object and the map entry, about 200 bytes in V8, rounded up. So a
+ * quota in bytes bounds the memory held even when the records are tiny.
+ */
+export const memoryRecordOverheadBytes = 256;
+
 /** The budgets of a {@link MemoryRecordStore}. */
 export interface MemoryStoreQuota {
-  /** Bytes of records it may hold in all. */
+  /** Bytes it may hold in all, each record counting {@link memoryRecordOverheadBytes} more. */
   bytesMax: number;
   /** Records it may hold. */
   recordsMax: number;
@@ -112,11 +119,12 @@ export class MemoryRecordStore implements ValueStore {
     const heldBytes = this.#records.get(hex)?.value.length;
     const recordsAfter = this.#records.size + (heldBytes === undefined ? 1 : 0);
     const bytesAfter = this.#bytes - (heldBytes ?? 0) + bytes.length;
-    if (recordsAfter > this.#quota.recordsMax || bytesAfter > this.#quota.bytesMax) {
+    const memoryBytes = bytesAfter + recordsAfter * memoryRecordOverheadBytes;
+    if (recordsAfter > this.#quota.recordsMax || memoryBytes > this.#quota.bytesMax) {
       throw new StoreError(
         "STORE_FULL",
-        `Cannot store ${hex}: the memory store would hold ${recordsAfter} records of ` +
-          `${bytesAfter} bytes, its quota is ${this.#quota.recordsMax} records of ` +
+        `Cannot store ${hex}: the memory store would hold ${recordsAfter} records in ` +
+          `${memoryBytes} bytes, its quota is ${this.#quota.recordsMax} records in ` +
           `${this.#quota.bytesMax} bytes`,
       );
     }
@@ -157,7 +165,7 @@ export class MemoryRecordStore implements ValueStore {
   /**
    * Counts for metrics.
    *
-   * @returns Records and bytes held.
+   * @returns Records held, and their bytes (without the overhead the quota counts).
    */
   stats(): ValueStoreStats {
     return { values: this.#records.size, bytes: this.#bytes };
