@@ -9,7 +9,13 @@
 
 import { type ConfigOverride, resolveConfig } from "../core/config.ts";
 import { NODE_TYPES, type NodeType } from "../core/config_schema.ts";
-import { ed25519KeyPairFromSecretKey, generateEd25519KeyPair } from "../core/crypto.ts";
+import { utf8Encode } from "../core/bytes.ts";
+import {
+  ed25519KeyPairFromSecretKey,
+  ed25519Sign,
+  ed25519Verify,
+  generateEd25519KeyPair,
+} from "../core/crypto.ts";
 import { ConfigError, InvalidInputError } from "../core/errors.ts";
 import { type Identity, identityOf } from "../core/identity.ts";
 import { NodeId } from "../core/node_id.ts";
@@ -18,7 +24,7 @@ import { recordRules } from "../content/record_rules.ts";
 import { MemoryRecordStore } from "../store/memory_record_store.ts";
 import { RecordStore } from "../store/record_store.ts";
 import { getLog } from "../core/log.ts";
-import { type NodeStore, RhizomeNode } from "./node.ts";
+import { type NodeStatus, type NodeStore, RhizomeNode } from "./node.ts";
 
 /**
  * Where an embedded node listens unless told otherwise: loopback, on a port the system picks, so
@@ -225,11 +231,7 @@ function checkStartOptions(
     throw bad(`unknown option ${unknown[0]}; the options are ${startOptionNames.join(", ")}`);
   }
   const { identity, store } = options;
-  if (
-    typeof identity !== "object" || identity === null || !(identity.nodeId instanceof NodeId) ||
-    !(identity.keyPair?.publicKey instanceof Uint8Array) ||
-    !identity.nodeId.equals(NodeId.fromPublicKey(identity.keyPair.publicKey))
-  ) {
+  if (!isIdentity(identity)) {
     throw bad("options.identity must be an identity (newIdentity() or identityFromSecretKey())");
   }
   if (store !== undefined && !isNodeStore(store)) {
@@ -244,6 +246,24 @@ function checkStartOptions(
     throw bad('options.settings must be an object of settings, for example { "dht.k": 20 }');
   }
   return { identity, store, type };
+}
+
+/**
+ * Whether `identity` is one a node can run as: its node ID that of its public key, and its key
+ * pair one (a signature made with it verifies), so a mismatch fails here and not at every
+ * handshake.
+ */
+function isIdentity(identity: unknown): identity is Identity {
+  if (typeof identity !== "object" || identity === null) return false;
+  const { nodeId, keyPair } = identity as Partial<Identity>;
+  if (!(nodeId instanceof NodeId) || !(keyPair?.publicKey instanceof Uint8Array)) return false;
+  if (!nodeId.equals(NodeId.fromPublicKey(keyPair.publicKey))) return false;
+  try {
+    const probe = utf8Encode("rhizome identity check");
+    return ed25519Verify(keyPair.publicKey, probe, ed25519Sign(keyPair, probe));
+  } catch {
+    return false;
+  }
 }
 
 function isNodeStore(store: unknown): store is NodeStore {
@@ -291,6 +311,16 @@ export class EmbeddedNode {
   /** Resolves once the node stopped, whoever stopped it. */
   get stopped(): Promise<void> {
     return this.#node.stopped;
+  }
+
+  /**
+   * The node's state as plain JSON: what `rhizome status --json` shows (routing table, store,
+   * DHT, secure channel and socket counters).
+   *
+   * @returns The report.
+   */
+  status(): NodeStatus {
+    return this.#node.status();
   }
 
   /**

@@ -51,7 +51,7 @@ export {
   startNode,
   type StartNodeOptions,
 } from "./embedded_node.ts";
-export type { NodeStore } from "./node.ts";
+export type { NodeStatus, NodeStore } from "./node.ts";
 export type { StoredValue, ValueStore, ValueStoreStats } from "../store/value_store.ts";
 export type { Identity } from "../core/identity.ts";
 export type { Ed25519KeyPair } from "../core/crypto.ts";

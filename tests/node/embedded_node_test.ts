@@ -65,6 +65,8 @@ Deno.test("three embedded nodes join; a value put on one is read from the networ
     const third = await start({ bootstrap: [first.contact] });
     await Promise.all([second.joined, third.joined]);
 
+    assert.equal(third.status().node_id, third.nodeId);
+    assert.ok(third.status().contacts >= 1, "it knows the node it joined through");
     const found = await third.lookup(second.nodeId);
     const ids = found.map((peer) => peer.nodeId);
     assert.equal(ids[0], second.nodeId, "the lookup finds the node with that ID first");
@@ -182,6 +184,17 @@ Deno.test("startNode() rejects bad options with one line and starts nothing", as
     [
       "a forged identity",
       { identity: { ...identity, nodeId: newIdentity().nodeId } },
+      "INVALID_INPUT",
+      /options\.identity must be an identity/,
+    ],
+    [
+      "a key pair that is not the identity's",
+      {
+        identity: {
+          ...identity,
+          keyPair: { ...newIdentity().keyPair, publicKey: identity.keyPair.publicKey },
+        },
+      },
       "INVALID_INPUT",
       /options\.identity must be an identity/,
     ],
