@@ -376,18 +376,18 @@ export class RhizomeNode {
       const profile = config.profiles[choice.type];
       let store = options.store;
       if (store) {
-        store.setQuota(storeQuota(profile, store));
+        store.setQuota(storeQuota(profile, store instanceof MemoryRecordStore));
       } else {
         store = dataDir
           ? openDataDirStore(dataDir, {
             clock,
             classes: config.store,
-            quota: storeQuota(profile, undefined),
+            quota: storeQuota(profile, false),
           })
           : new MemoryRecordStore({
             rules: recordRules,
             clock,
-            quota: storeQuota(profile, MemoryRecordStore),
+            quota: storeQuota(profile, true),
           });
         opened.push(store);
       }
@@ -738,7 +738,7 @@ export class RhizomeNode {
       type: change.type,
     });
     this.#choice = { ...this.#choice, type: change.type, reason: change.reason };
-    this.#store.setQuota(storeQuota(profile, this.#store));
+    this.#store.setQuota(storeQuota(profile, this.#store instanceof MemoryRecordStore));
     this.#dht.setProfile(profile);
   }
 
@@ -1060,9 +1060,8 @@ async function bindPorts(
  */
 function storeQuota(
   profile: NodeProfile,
-  store: NodeStore | typeof MemoryRecordStore | undefined,
+  inMemory: boolean,
 ): { bytesMax: number; recordsMax: number } {
-  const inMemory = store === MemoryRecordStore || store instanceof MemoryRecordStore;
   const bytesMax = inMemory ? profile.memory_bytes_max : profile.disk_bytes_max;
   return { bytesMax, recordsMax: profile.records_max };
 }
