@@ -22,6 +22,7 @@ import {
   type StartNodeOptions,
 } from "../../src/node/mod.ts";
 import { withTempDir } from "../_rhizome.ts";
+import { waitFor } from "../_node_process.ts";
 
 /** Starts nodes and stops them all when `run` ends, whatever happened. */
 async function withNodes(
@@ -118,9 +119,13 @@ Deno.test("a put whose other holders left rejects with NOT_REPLICATED", async ()
     const first = await start();
     const second = await start({ bootstrap: [first.contact] });
     await second.joined;
-    // The second node stops (its LEAVE may reach the first before the put or during it); the
-    // first knew it, so two holders could exist and two are needed either way.
+    // The second node leaves; the first knew it, so two holders could exist and two are needed
+    // even with its routing table empty.
     await second.stop();
+    await waitFor(
+      "the LEAVE to empty the table",
+      () => Promise.resolve(first.status().contacts === 0),
+    );
     const message = await rejectsWithOneLine(first.put(utf8Encode("left")), "NOT_REPLICATED");
     assert.match(message, /only 1 of the 2 holders needed acknowledged it/);
   });
