@@ -217,7 +217,7 @@ export async function startNode(options: StartNodeOptions): Promise<EmbeddedNode
     throw error;
   }
   const node = await RhizomeNode.start({ config, identity, store });
-  return new EmbeddedNode(node);
+  return new EmbeddedRhizomeNode(node);
 }
 
 /** The options a node can start with, or the one line saying what is wrong. */
@@ -277,41 +277,19 @@ function isNodeStore(store: unknown): store is NodeStore {
  * settles: a lookup or read bounded by `dht.lookup_timeout_ms`, a put by its STOREs' timeouts,
  * and all of them at once when the node stops.
  */
-export class EmbeddedNode {
-  readonly #node: RhizomeNode;
-
-  /**
-   * Wraps a running node; {@link startNode} makes one.
-   *
-   * @param node The node.
-   */
-  constructor(node: RhizomeNode) {
-    this.#node = node;
-  }
-
+export interface EmbeddedNode {
   /** Its node ID, 40 hex digits. */
-  get nodeId(): string {
-    return this.#node.nodeId.toHex();
-  }
-
+  readonly nodeId: string;
   /** Its contact URI, `rhz://…`: what other nodes bootstrap through. */
-  get contact(): string {
-    return this.#node.contact;
-  }
-
+  readonly contact: string;
   /**
    * Resolves once the node joined the network (at once when it had nobody to join through);
    * rejects with `UNAVAILABLE` when it stops first. A node that cannot reach its bootstrap
    * contacts keeps trying while it runs, so race this with a deadline of your own.
    */
-  get joined(): Promise<void> {
-    return this.#node.joined;
-  }
-
+  readonly joined: Promise<void>;
   /** Resolves once the node stopped, whoever stopped it. */
-  get stopped(): Promise<void> {
-    return this.#node.stopped;
-  }
+  readonly stopped: Promise<void>;
 
   /**
    * The node's state as plain JSON: what `rhizome status --json` shows (routing table, store,
@@ -319,9 +297,7 @@ export class EmbeddedNode {
    *
    * @returns The report.
    */
-  status(): NodeStatus {
-    return this.#node.status();
-  }
+  status(): NodeStatus;
 
   /**
    * Finds the nodes closest to an ID (an iterative FIND_NODE lookup).
@@ -331,10 +307,7 @@ export class EmbeddedNode {
    *   node knows no peer.
    * @throws {InvalidInputError} When the ID does not parse.
    */
-  async lookup(targetHex: string): Promise<Peer[]> {
-    const contacts = await this.#node.findNode(parseKey(targetHex, "look up"));
-    return contacts.map((contact) => ({ nodeId: contact.id.toHex(), address: contact.address }));
-  }
+  lookup(targetHex: string): Promise<Peer[]>;
 
   /**
    * Publishes a value as an immutable record, under the hash of the record: kept here (unless
@@ -351,6 +324,61 @@ export class EmbeddedNode {
    * @throws {RhizomeError} `STORE_FULL` when this node's store has no room;
    *   `RECORD_INVALID` when the value is too large; `INVALID_INPUT` for bad arguments.
    */
+  put(value: Uint8Array, options?: PutOptions): Promise<PutReport>;
+
+  /**
+   * Finds a value: the payload of an immutable record, or the bytes of a signed record or set.
+   *
+   * @param keyHex The key, 40 hex digits.
+   * @param options Whether to ask other nodes only.
+   * @returns The value, or `undefined` when none of the nodes asked holds it.
+   * @throws {InvalidInputError} When the key does not parse.
+   */
+  get(keyHex: string, options?: GetOptions): Promise<Uint8Array | undefined>;
+
+  /**
+   * Stops the node: requests in flight fail, its sockets close (the port is free once this
+   * resolves), and a store it opened itself closes; a store the program gave it stays open.
+   * Later calls return the same promise.
+   *
+   * @returns When stopped, within a few seconds.
+   */
+  stop(): Promise<void>;
+}
+
+/** {@link EmbeddedNode} on a {@link RhizomeNode}: checks arguments, then asks the node. */
+class EmbeddedRhizomeNode implements EmbeddedNode {
+  readonly #node: RhizomeNode;
+
+  constructor(node: RhizomeNode) {
+    this.#node = node;
+  }
+
+  get nodeId(): string {
+    return this.#node.nodeId.toHex();
+  }
+
+  get contact(): string {
+    return this.#node.contact;
+  }
+
+  get joined(): Promise<void> {
+    return this.#node.joined;
+  }
+
+  get stopped(): Promise<void> {
+    return this.#node.stopped;
+  }
+
+  status(): NodeStatus {
+    return this.#node.status();
+  }
+
+  async lookup(targetHex: string): Promise<Peer[]> {
+    const contacts = await this.#node.findNode(parseKey(targetHex, "look up"));
+    return contacts.map((contact) => ({ nodeId: contact.id.toHex(), address: contact.address }));
+  }
+
   async put(value: Uint8Array, options: PutOptions = {}): Promise<PutReport> {
     if (!(value instanceof Uint8Array)) {
       throw new InvalidInputError("Cannot put: the value must be a Uint8Array");
@@ -363,26 +391,11 @@ export class EmbeddedNode {
     return { key, stored, holders, quorum };
   }
 
-  /**
-   * Finds a value: the payload of an immutable record, or the bytes of a signed record or set.
-   *
-   * @param keyHex The key, 40 hex digits.
-   * @param options Whether to ask other nodes only.
-   * @returns The value, or `undefined` when none of the nodes asked holds it.
-   * @throws {InvalidInputError} When the key does not parse.
-   */
   async get(keyHex: string, options: GetOptions = {}): Promise<Uint8Array | undefined> {
     const key = parseKey(keyHex, "get");
     return await this.#node.get(key.toHex(), { networkOnly: options.networkOnly === true });
   }
 
-  /**
-   * Stops the node: requests in flight fail, its sockets close (the port is free once this
-   * resolves), and a store it opened itself closes; a store the program gave it stays open.
-   * Later calls return the same promise.
-   *
-   * @returns When stopped, within a few seconds.
-   */
   stop(): Promise<void> {
     return this.#node.stop("stopped by the program");
   }

@@ -38,7 +38,7 @@
 
 export {
   embeddedListenDefault,
-  EmbeddedNode,
+  type EmbeddedNode,
   embeddedTypeDefault,
   type GetOptions,
   identityFromSecretKey,
