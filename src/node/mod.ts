@@ -6,7 +6,9 @@
  * It is the node `rhizome run` starts (real UDP and TCP sockets, the authenticated secure
  * channel, the Kademlia DHT, the record rules), without the control API and without files:
  * nothing is written to disk unless the store is an LMDB one. Logs go to the `rhizome` logtape
- * category, silent until `configureLogging` (from `@rhizome/rhizome/core`) sets them up.
+ * category, silent until `configureLogging` (from `@rhizome/rhizome/core`) sets them up. It needs
+ * `--allow-net`, `--allow-read`, `--allow-env` and `--allow-ffi` (the LMDB module loads its native
+ * code on import, whatever the store), and `--allow-write` for an LMDB store.
  *
  * - {@link startNode} starts one; {@link EmbeddedNode} is the running node.
  * - {@link newIdentity} and {@link identityFromSecretKey} make identities.
