@@ -3,7 +3,9 @@
  * TCP sockets on loopback, with injected identities and stores and no data dir. Three nodes join
  * and a value put on one is read from the network by another; a network-only get ignores the
  * node's own copy; a put that no node holds rejects with its code; stop frees the port; an LMDB
- * store and an identity outlive the node; bad options and arguments reject with one line.
+ * store and an identity outlive the node; bad options and arguments reject with one line. Below
+ * it, a RhizomeNode without a data dir needs an identity and a named type, and refuses what only
+ * a data dir gives (snapshot import into LMDB, author keys).
  */
 
 import assert from "node:assert/strict";
@@ -21,6 +23,8 @@ import {
   startNode,
   type StartNodeOptions,
 } from "../../src/node/mod.ts";
+import { resolveConfig } from "../../src/core/config.ts";
+import { RhizomeNode } from "../../src/node/node.ts";
 import { withTempDir } from "../_rhizome.ts";
 import { waitFor } from "../_node_process.ts";
 
@@ -249,4 +253,28 @@ Deno.test("a node stopped before it joined rejects joined with UNAVAILABLE", asy
     await waiting.stop();
     await rejectsWithOneLine(joined, "UNAVAILABLE");
   });
+});
+
+Deno.test("RhizomeNode.start() without a data dir needs an identity and a named type", async () => {
+  const { config } = resolveConfig({
+    overrides: [{ path: "node.listen", value: "127.0.0.1:0", origin: "test" }],
+  });
+  const noIdentity = await rejectsWithOneLine(RhizomeNode.start({ config }), "INVALID_INPUT");
+  assert.match(noIdentity, /without a data dir: give it an identity/);
+  const auto = await rejectsWithOneLine(
+    RhizomeNode.start({ config, identity: newIdentity() }),
+    "INVALID_INPUT",
+  );
+  assert.match(auto, /as node\.type auto .*name its type/);
+  const node = await RhizomeNode.start({ config, identity: newIdentity(), flagType: "light" });
+  try {
+    assert.equal(node.type, "light");
+    await rejectsWithOneLine(
+      node.importSnapshot("/nonexistent.snapshot.gz"),
+      "UNAVAILABLE",
+    );
+    await rejectsWithOneLine(node.newThread({ title: "t", body: "b", tags: [] }), "AUTHOR_MISSING");
+  } finally {
+    await node.stop();
+  }
 });
