@@ -67,6 +67,7 @@ import type {
   BootstrapResult,
   Contact,
   DhtNodeOptions,
+  GetOptions,
   GetResult,
   LookupResult,
   PutResult,
@@ -146,9 +147,10 @@ export class DhtNode {
   #maintenanceMs: number;
   #maintenanceLookups = 0;
   /**
-   * The most peers the routing table held when a put began: a node whose table has emptied since
-   * (its peers left, or it is cut off) still asks for the write quorum instead of taking itself
-   * for a one-node network, where its own copy is all there can be.
+   * The most peers the routing table has held, counted as each one is added: a node whose table
+   * has emptied since (its peers left, or it is cut off), even before its first put, still asks
+   * for the write quorum instead of taking itself for a one-node network, where its own copy is
+   * all there can be.
    */
   #peersKnownMax = 0;
   #stopped = false;
@@ -389,10 +391,11 @@ export class DhtNode {
    *
    * @param key The value's key.
    * @param done Called once; `value` is set when found.
+   * @param options Whether to ask other nodes only.
    */
-  get(key: NodeId, done: (result: GetResult) => void): void {
+  get(key: NodeId, done: (result: GetResult) => void, options: GetOptions = {}): void {
     const nowMs = this.#options.clock.nowMs();
-    const held = this.#options.store.get(key);
+    const held = options.networkOnly ? undefined : this.#options.store.get(key);
     const heldValue = held && held.expiresAtMs > nowMs ? new Uint8Array(held.value) : undefined;
     if (heldValue && this.#values.isFinal(heldValue)) {
       done({ ok: true, value: heldValue, closest: [], rounds: 0, messages: 0, durationMs: 0 });
@@ -454,7 +457,6 @@ export class DhtNode {
     const expiresAtMs = nowMs + lifetimeS * 1000;
     const storesHere = this.#profile.stores_for_others;
     // As many holders as can exist: this node (when it stores) and the most peers it has known.
-    this.#peersKnownMax = Math.max(this.#peersKnownMax, this.#table.size);
     const holdersPossible = Math.min(
       this.#options.settings.dht.k,
       this.#peersKnownMax + (storesHere ? 1 : 0),
@@ -955,6 +957,7 @@ export class DhtNode {
     const contact = { id: message.sender, address: from };
     const outcome = this.#table.observe(contact, nowMs, answered);
     if (outcome.kind === "added") {
+      this.#peersKnownMax = Math.max(this.#peersKnownMax, this.#table.size);
       if (!answered) this.#probe(contact, false);
       this.#offerValuesTo(contact);
     }

@@ -143,6 +143,16 @@ export interface LookupResult {
   durationMs: number;
 }
 
+/** How a get looks for a value. */
+export interface GetOptions {
+  /**
+   * Ask other nodes only: this node's own copy is neither returned nor reconciled with theirs, so
+   * the answer says what the network holds (a program checking that a value was replicated).
+   * Default false.
+   */
+  networkOnly?: boolean;
+}
+
 /** How a get (FIND_VALUE lookup) ended. */
 export interface GetResult extends LookupResult {
   /** The value, when found and valid. */
