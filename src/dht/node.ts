@@ -19,6 +19,7 @@ import {
   datagramValueBytesMax,
   leaveNotifiedMax,
   livenessPingsMax,
+  lookupCandidatesMax,
   maintenanceIntervalMs,
   maintenanceLookupsMax,
   quietPingsMax,
@@ -43,6 +44,21 @@ import {
   MessageType,
   StoreStatus,
 } from "./messages.ts";
+import {
+  planHandOff,
+  type PlannedPush,
+  planUpkeep,
+  pushIntervalMsMin,
+  remainingTtlS,
+  replicasPerRecordMax,
+  type RoutingView,
+  termsFor,
+} from "./replication_plan.ts";
+import {
+  defaultReplicationPolicy,
+  type HeldRecord,
+  type ReplicationPolicy,
+} from "./replication_policy.ts";
 import { RequestLimiter } from "./request_limiter.ts";
 import { RoutingTable } from "./routing_table.ts";
 import { RpcClient, type RpcStats } from "./rpc.ts";
@@ -51,6 +67,7 @@ import type {
   BootstrapResult,
   Contact,
   DhtNodeOptions,
+  GetOptions,
   GetResult,
   LookupResult,
   PutResult,
@@ -111,6 +128,15 @@ export class DhtNode {
   readonly #lookups = new Set<LookupOperation>();
   /** Last time each held value was replicated by us or stored to us by another holder. */
   readonly #replicatedMs = new Map<string, number>();
+  /** Decides per record how many nodes hold it, how often it is pushed, how long it lives. */
+  #replication: ReplicationPolicy;
+  /** Records whose policy terms were out of range since the last upkeep pass (logged there). */
+  #termsCorrected = 0;
+  /** The routing table as the replication planner reads it: node IDs by distance alone. */
+  readonly #routingView: RoutingView = {
+    closestIds: (key, count) =>
+      this.#table.closest(key, count, undefined, "distance").map((entry) => entry.id),
+  };
   /** Contacts being pinged (before a possible eviction, to verify or check them). */
   readonly #pinging = new Set<string>();
   /** Peers whose requests time out: lookups skip the dead ones; timeouts are logged from here. */
@@ -121,9 +147,10 @@ export class DhtNode {
   #maintenanceMs: number;
   #maintenanceLookups = 0;
   /**
-   * The most peers the routing table held when a put began: a node whose table has emptied since
-   * (its peers left, or it is cut off) still asks for the write quorum instead of taking itself
-   * for a one-node network, where its own copy is all there can be.
+   * The most peers the routing table has held, counted as each one is added: a node whose table
+   * has emptied since (its peers left, or it is cut off), even before its first put, still asks
+   * for the write quorum instead of taking itself for a one-node network, where its own copy is
+   * all there can be.
    */
   #peersKnownMax = 0;
   #stopped = false;
@@ -140,6 +167,7 @@ export class DhtNode {
     this.#options = options;
     this.#self = options.nodeId;
     this.#values = options.values ?? contentAddressedValues;
+    this.#replication = options.replication ?? defaultReplicationPolicy;
     this.#profile = profile;
     this.#flags = profile.stores_for_others ? 0 : FLAG_CLIENT;
     this.#limiter = new RequestLimiter(options.clock, {
@@ -363,10 +391,11 @@ export class DhtNode {
    *
    * @param key The value's key.
    * @param done Called once; `value` is set when found.
+   * @param options Whether to ask other nodes only.
    */
-  get(key: NodeId, done: (result: GetResult) => void): void {
+  get(key: NodeId, done: (result: GetResult) => void, options: GetOptions = {}): void {
     const nowMs = this.#options.clock.nowMs();
-    const held = this.#options.store.get(key);
+    const held = options.networkOnly ? undefined : this.#options.store.get(key);
     const heldValue = held && held.expiresAtMs > nowMs ? new Uint8Array(held.value) : undefined;
     if (heldValue && this.#values.isFinal(heldValue)) {
       done({ ok: true, value: heldValue, closest: [], rounds: 0, messages: 0, durationMs: 0 });
@@ -428,7 +457,6 @@ export class DhtNode {
     const expiresAtMs = nowMs + lifetimeS * 1000;
     const storesHere = this.#profile.stores_for_others;
     // As many holders as can exist: this node (when it stores) and the most peers it has known.
-    this.#peersKnownMax = Math.max(this.#peersKnownMax, this.#table.size);
     const holdersPossible = Math.min(
       this.#options.settings.dht.k,
       this.#peersKnownMax + (storesHere ? 1 : 0),
@@ -452,7 +480,15 @@ export class DhtNode {
       settle();
     });
     this.#replicatedMs.set(key.toHex(), nowMs);
-    this.#storeAtClosest(key, value, lifetimeS, (count, selfIsClose) => {
+    const published: HeldRecord = {
+      key,
+      kind: "published",
+      expiresAtMs,
+      storedAtMs: nowMs,
+      pushedAtMs: nowMs,
+    };
+    const { replicas } = this.#termsOf(published);
+    this.#storeAtClosest(key, value, lifetimeS, replicas, (count, selfIsClose) => {
       stored = count;
       selfAmongClosest = selfIsClose;
       settle();
@@ -470,6 +506,16 @@ export class DhtNode {
     this.#flags = profile.stores_for_others ? 0 : FLAG_CLIENT;
     this.#table.setContactsMax(profile.routing_contacts_max);
     this.#rpc.setInflightMax(profile.rpc_inflight_max);
+  }
+
+  /**
+   * Takes another replication policy (a service above the DHT plugs in its own): from the next
+   * upkeep pass, hand-off and put on, records are replicated on its terms.
+   *
+   * @param policy The policy; {@link defaultReplicationPolicy} restores the Kademlia terms.
+   */
+  setReplicationPolicy(policy: ReplicationPolicy): void {
+    this.#replication = policy;
   }
 
   /**
@@ -650,24 +696,26 @@ export class DhtNode {
 
   // --- lookups ---
 
+  /** `width`: how many closest nodes the lookup settles (k, or a record's replicas for a push). */
   #lookup(
     target: NodeId,
     wantValue: boolean,
     extra: readonly Contact[],
     done: (result: GetResult, operation: LookupOperation) => void,
     held?: Uint8Array,
+    width: number = this.#options.settings.dht.k,
   ): void {
-    const { k, alpha, lookup_timeout_ms } = this.#options.settings.dht;
+    const { alpha, lookup_timeout_ms } = this.#options.settings.dht;
     const nowMs = this.#options.clock.nowMs();
     // Peers that failed request after request lately are not asked, whoever names them.
     const state = new LookupState(
       target,
       this.#self,
-      k,
+      width,
       alpha,
       (id) => this.#failed.isDead(id, nowMs),
     );
-    state.add(this.#table.closest(target, k), 1);
+    state.add(this.#table.closest(target, width), 1);
     state.add(extra, 2);
     this.#table.touch(target, nowMs);
     const operation: LookupOperation = {
@@ -821,7 +869,8 @@ export class DhtNode {
 
   /** After a successful get: store the value at the closest node asked that lacked it. */
   #cacheOnPath(operation: LookupOperation, value: Uint8Array): void {
-    const lacking = operation.state.closestAnswered(1_000)
+    // Every candidate that answered (a lookup holds at most lookupCandidatesMax), nearest first.
+    const lacking = operation.state.closestAnswered(lookupCandidatesMax)
       .find((candidate) => candidate.token !== undefined);
     // A cached copy lives one extension period: long enough to serve a burst of reads.
     const ttlS = this.#options.settings.dht.record_ttl_extension_s;
@@ -831,20 +880,20 @@ export class DhtNode {
   }
 
   /**
-   * Finds the k closest nodes to `key` and stores the value at each; reports the acks, and whether
-   * this node is itself among the k closest (fewer than k answered, or it is closer than the k-th).
+   * Finds the `replicas` closest nodes to `key` and stores the value at each; reports the acks,
+   * and whether this node is itself among them (fewer answered, or it is closer than the last).
    */
   #storeAtClosest(
     key: NodeId,
     value: Uint8Array,
     ttlS: number,
+    replicas: number,
     done: (stored: number, selfAmongClosest: boolean) => void,
   ): void {
-    this.#lookup(key, false, [], (_result, operation) => {
-      const { k } = this.#options.settings.dht;
-      const closest = operation.state.closestAnswered(k);
-      const selfAmongClosest = closest.length < k ||
-        key.compareDistance(this.#self, closest[k - 1].contact.id) < 0;
+    const storeAtAnswered = (_result: GetResult, operation: LookupOperation) => {
+      const closest = operation.state.closestAnswered(replicas);
+      const selfAmongClosest = closest.length < replicas ||
+        key.compareDistance(this.#self, closest[replicas - 1].contact.id) < 0;
       const targets = closest.filter((candidate) => candidate.token !== undefined);
       let waiting = targets.length;
       let stored = 0;
@@ -855,7 +904,8 @@ export class DhtNode {
           if (--waiting === 0) done(stored, selfAmongClosest);
         });
       }
-    });
+    };
+    this.#lookup(key, false, [], storeAtAnswered, undefined, replicas);
   }
 
   #storeAt(
@@ -907,6 +957,7 @@ export class DhtNode {
     const contact = { id: message.sender, address: from };
     const outcome = this.#table.observe(contact, nowMs, answered);
     if (outcome.kind === "added") {
+      this.#peersKnownMax = Math.max(this.#peersKnownMax, this.#table.size);
       if (!answered) this.#probe(contact, false);
       this.#offerValuesTo(contact);
     }
@@ -965,42 +1016,36 @@ export class DhtNode {
   }
 
   /**
-   * A newcomer that is now among the k closest known nodes to a held value should hold it too,
-   * when this node is itself one of the value's k closest (a far publisher or a cache does not
-   * hand values out). Ask it for the value (its reply carries the token a STORE needs) and store
-   * where it lacks one. Large stores skip this; periodic replication reaches the newcomer within
-   * one period.
+   * Hands held values to a newcomer that should now hold them too (the planner decides which:
+   * {@link planHandOff}). Asks it for each value (its reply carries the token a STORE needs) and
+   * stores where it lacks one. Large stores skip this; periodic replication reaches the newcomer
+   * within one period.
    */
   #offerValuesTo(newcomer: Contact): void {
-    const store = this.#options.store;
-    const count = store.stats().values;
+    const count = this.#options.store.stats().values;
     if (count === 0 || count > newcomerValuesScanMax) return;
-    const { k, lookup_timeout_ms } = this.#options.settings.dht;
-    const nowMs = this.#options.clock.nowMs();
-    for (const held of store.values()) {
-      // A put or replication round that began within one lookup's time is still finding the
-      // current k closest itself; offering now would seed copies from a half-built view.
-      const roundMs = this.#replicatedMs.get(held.key.toHex());
-      if (roundMs !== undefined && nowMs - roundMs < lookup_timeout_ms) continue;
-      // By distance alone: who should hold the value, whether or not they answer well.
-      const closest = this.#table.closest(held.key, k, undefined, "distance");
-      if (!closest.some((entry) => entry.id.equals(newcomer.id))) continue;
-      const farthest = closest[closest.length - 1];
-      const responsible = closest.length < k ||
-        held.key.compareDistance(this.#self, farthest.id) < 0;
-      if (!responsible) continue;
+    const plan = planHandOff({
+      self: this.#self,
+      newcomer: newcomer.id,
+      nowMs: this.#options.clock.nowMs(),
+      held: this.#heldRecords(),
+      table: this.#routingView,
+      settings: this.#options.settings.dht,
+      policy: this.#replication,
+      pushSettleMs: this.#options.settings.dht.lookup_timeout_ms,
+    });
+    this.#termsCorrected += plan.termsCorrected;
+    for (const key of plan.offers) {
       this.#rpc.request({
         to: newcomer.address,
         expectedId: newcomer.id,
-        build: (tx) => this.#message(tx, { type: MessageType.findValue, key: held.key }),
+        build: (tx) => this.#message(tx, { type: MessageType.findValue, key }),
         onReply: (reply) => {
           if (reply.type !== MessageType.nodes) return;
-          const current = this.#options.store.get(held.key);
+          const current = this.#options.store.get(key);
           if (!current) return;
-          const ttlS = remainingTtlS(current, this.#options.clock.nowMs());
-          if (ttlS > 0) {
-            this.#storeAt(newcomer, reply.token, held.key, current.value, ttlS, () => {});
-          }
+          const ttlS = remainingTtlS(current.expiresAtMs, this.#options.clock.nowMs());
+          if (ttlS > 0) this.#storeAt(newcomer, reply.token, key, current.value, ttlS, () => {});
         },
         onFail: () => {},
       });
@@ -1009,35 +1054,29 @@ export class DhtNode {
 
   // --- upkeep ---
 
+  /**
+   * One upkeep pass: rotates the write tokens, executes the replication plan (deletes expired
+   * values, pushes due ones), pings stale contacts and refreshes idle buckets, starting at most
+   * `maintenanceLookupsMax` lookups at once.
+   */
   #maintain(nowMs: number): void {
     this.#tokens.rotate(nowMs);
     const { dht } = this.#options.settings;
     const store = this.#options.store;
-    const due: (() => void)[] = [];
     // The walk reads bookkeeping only; a due value's bytes are read (and checked) when it is sent.
-    for (const held of store.values()) {
-      const hex = held.key.toHex();
-      if (held.expiresAtMs <= nowMs) {
-        store.delete(held.key);
-        this.#replicatedMs.delete(hex);
-        continue;
-      }
-      const lastMs = this.#replicatedMs.get(hex) ?? held.storedAtMs;
-      const periodMs = (held.published ? dht.republish_s : dht.replicate_s) * 1000;
-      if (nowMs - lastMs < periodMs * this.#jitterOf(held.key)) continue;
-      due.push(() => {
-        this.#replicatedMs.set(hex, nowMs);
-        const current = store.get(held.key);
-        if (!current) return;
-        if (current.published) {
-          const ttlMs = dht.record_ttl_s * 1000;
-          this.#write({ ...current, expiresAtMs: Math.max(current.expiresAtMs, nowMs + ttlMs) });
-        }
-        const ttlS = current.published ? dht.record_ttl_s : remainingTtlS(current, nowMs);
-        this.#maintenanceLookups++;
-        this.#storeAtClosest(held.key, current.value, ttlS, () => this.#maintenanceLookups--);
-      });
+    const plan = planUpkeep({
+      self: this.#self,
+      nowMs,
+      held: this.#heldRecords(),
+      settings: dht,
+      policy: this.#replication,
+    });
+    for (const key of plan.expired) {
+      store.delete(key);
+      this.#replicatedMs.delete(key.toHex());
     }
+    this.#reportTermsCorrected(plan.termsCorrected);
+    const due = plan.pushes.map((push) => () => this.#push(push, nowMs));
     for (const contact of this.#table.staleContacts(nowMs, livenessPingsMax, quietPingsMax)) {
       this.#probe(contact, false);
     }
@@ -1054,12 +1093,58 @@ export class DhtNode {
     }
   }
 
-  /**
-   * 1.0 to 1.1, fixed per node and key: holders of one value come due at slightly different
-   * times, so the first one's STOREs reset the others' clocks instead of all replicating at once.
-   */
-  #jitterOf(key: NodeId): number {
-    return 1 + (key.byteAt(19) ^ this.#self.byteAt(19)) / 2550;
+  /** Executes one planned push: renews the local copy when the terms say so, then stores it. */
+  #push(push: PlannedPush, nowMs: number): void {
+    this.#replicatedMs.set(push.key.toHex(), nowMs);
+    const current = this.#options.store.get(push.key);
+    if (!current) return;
+    if (push.expiresAtMs > current.expiresAtMs) {
+      this.#write({ ...current, expiresAtMs: push.expiresAtMs });
+    }
+    this.#maintenanceLookups++;
+    this.#storeAtClosest(push.key, current.value, push.ttlS, push.replicas, () => {
+      this.#maintenanceLookups--;
+    });
+  }
+
+  /** The held values as the replication planner reads them: bookkeeping and push times. */
+  *#heldRecords(): Generator<HeldRecord> {
+    for (const held of this.#options.store.values()) {
+      yield {
+        key: held.key,
+        kind: held.published ? "published" : "replica",
+        expiresAtMs: held.expiresAtMs,
+        storedAtMs: held.storedAtMs,
+        pushedAtMs: this.#replicatedMs.get(held.key.toHex()),
+      };
+    }
+  }
+
+  /** The policy's terms for a record, brought into range (a correction is counted). */
+  #termsOf(record: HeldRecord) {
+    const { terms, corrected } = termsFor(record, {
+      settings: this.#options.settings.dht,
+      policy: this.#replication,
+    });
+    if (corrected) this.#termsCorrected++;
+    return terms;
+  }
+
+  /** Logs, once per upkeep pass, that the policy gave terms out of range (a bug in the policy). */
+  #reportTermsCorrected(count: number): void {
+    const total = this.#termsCorrected + count;
+    this.#termsCorrected = 0;
+    if (total === 0) return;
+    this.#options.log?.warning(
+      "the replication policy gave {count} record(s) terms out of range; they were brought into " +
+        "range (replicas 1..{replicasMax}, push interval at least {intervalMsMin} ms, renewal " +
+        "0..record_ttl_s)",
+      {
+        count: total,
+        replicasMax: Math.max(this.#options.settings.dht.k, replicasPerRecordMax),
+        intervalMsMin: pushIntervalMsMin,
+      },
+    );
   }
 
   #write(entry: StoredValue, written: (error?: Error) => void = () => {}): void {
@@ -1100,11 +1185,6 @@ function storeStatusOf(error: Error): number {
   if (error.code === "RECORD_STALE") return StoreStatus.stale;
   if (error.code === "STORE_FULL") return StoreStatus.full;
   return StoreStatus.declined;
-}
-
-/** Whole seconds a held value has left to live: what a replica of it may be given. */
-function remainingTtlS(held: StoredValue, nowMs: number): number {
-  return Math.ceil((held.expiresAtMs - nowMs) / 1000);
 }
 
 /**

@@ -12,6 +12,7 @@ import type { Rng } from "../core/rng.ts";
 import type { Address } from "../net/address.ts";
 import type { Transport } from "../net/transport.ts";
 import type { ValueStore } from "../store/value_store.ts";
+import type { ReplicationPolicy } from "./replication_policy.ts";
 
 /** A peer as the DHT knows it: who and where. */
 export interface Contact {
@@ -52,6 +53,13 @@ export interface DhtNodeOptions {
    * whose key is its hash) when absent.
    */
   values?: ValueRules;
+  /**
+   * Decides per record how many nodes hold it, how often this node pushes it and how long the
+   * copies live (see `DhtNode.setReplicationPolicy` to change it later).
+   * @default `defaultReplicationPolicy`: k replicas, `republish_s` / `replicate_s`, renewal to
+   * `record_ttl_s` by the publisher only.
+   */
+  replication?: ReplicationPolicy;
   /**
    * The stream transport, for values too large for a datagram. Without it (the simulator) such
    * values are refused.
@@ -133,6 +141,16 @@ export interface LookupResult {
   messages: number;
   /** Time from start to end, in ms of the injected clock. */
   durationMs: number;
+}
+
+/** How a get looks for a value. */
+export interface GetOptions {
+  /**
+   * Ask other nodes only: this node's own copy is neither returned nor reconciled with theirs, so
+   * the answer says what the network holds (a program checking that a value was replicated).
+   * Default false.
+   */
+  networkOnly?: boolean;
 }
 
 /** How a get (FIND_VALUE lookup) ended. */

@@ -43,6 +43,7 @@ import {
   threadsByHourIndex,
 } from "../../src/content/key_schema.ts";
 import { encodeRecord, recordKey } from "../../src/content/records.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
 
 /**
  * A data dir with an identity and a store: `count` immutable records, alice's profile, a votes
@@ -478,7 +479,7 @@ Deno.test("import through a running node: found by get, twice unchanged, corrupt
       assert.match(missing.stderr, /^rhizome: Cannot read snapshot .*missing\.snapshot\.gz: /);
       assert.equal(await storedRecords(node.dataDir), before + 22);
     } finally {
-      await (await node.client()).stop().catch(() => {});
+      await (await node.client()).call(controlRoutes.stop).catch(() => {});
       await node.exited;
     }
   });
@@ -504,7 +505,7 @@ Deno.test("import beside a node whose control API does not answer is refused in 
       );
     } finally {
       await Deno.writeTextFile(address, saved);
-      await (await node.client()).stop().catch(() => {});
+      await (await node.client()).call(controlRoutes.stop).catch(() => {});
       await node.exited;
     }
   });
@@ -551,12 +552,17 @@ Deno.test("an export beside a running node holds every record acknowledged befor
     const holder = await startNode(join(root, "holder"), ["--full"]);
     const writerNode = await startNode(join(root, "writer"), ["--bootstrap", holder.contact]);
     const client = await writerNode.client();
-    await waitFor("the writer to know the holder", async () => (await client.peers()).length > 0);
+    await waitFor(
+      "the writer to know the holder",
+      async () => (await client.call(controlRoutes.peers)).length > 0,
+    );
     const acknowledged: string[] = [];
     let writing = true;
     const writer = (async () => {
       for (let index = 0; writing; index++) {
-        const report = await client.put(new TextEncoder().encode(`record ${index}`));
+        const report = await client.call(controlRoutes.put, {
+          value: new TextEncoder().encode(`record ${index}`),
+        });
         if (report.stored >= 1) acknowledged.push(report.key);
       }
     })();
@@ -577,7 +583,7 @@ Deno.test("an export beside a running node holds every record acknowledged befor
       writing = false;
       await writer.catch(() => {});
       for (const node of [writerNode, holder]) {
-        await (await node.client()).stop().catch(() => {});
+        await (await node.client()).call(controlRoutes.stop).catch(() => {});
         await node.exited;
       }
     }

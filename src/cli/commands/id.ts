@@ -5,6 +5,7 @@
  */
 
 import { ControlClient } from "../../api/control_client.ts";
+import { controlRoutes } from "../../api/routes.ts";
 import { toBase32 } from "../../core/bytes.ts";
 import { formatContactUri, makeContact } from "../../core/contact_uri.ts";
 import { getLog } from "../../core/log.ts";
@@ -102,7 +103,7 @@ async function runningNodeContact(
 ): Promise<string | undefined> {
   try {
     const client = await ControlClient.fromDataDir(dataDirPath, { timeoutMs: nodeStatusTimeoutMs });
-    const status = await client.status();
+    const status = await client.call(controlRoutes.status);
     // A node started before `init --force` runs with the old identity: its URI is not this one.
     if (status.node_id !== nodeId.toHex() || typeof status.contact !== "string") return undefined;
     return status.contact;

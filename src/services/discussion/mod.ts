@@ -29,3 +29,4 @@ export {
   threadPageMax,
 } from "./reader.ts";
 export type * from "./reports.ts";
+export type * from "./requests.ts";

@@ -18,14 +18,9 @@
  */
 
 import type { Clock } from "../../core/clock.ts";
-import { bytesEqual, fromHex, toHex } from "../../core/bytes.ts";
+import { bytesEqual, toHex } from "../../core/bytes.ts";
 import { type Ed25519KeyPair, sha256 } from "../../core/crypto.ts";
-import {
-  ContentError,
-  InvalidInputError,
-  ReplicationError,
-  RhizomeError,
-} from "../../core/errors.ts";
+import { ContentError, ReplicationError, RhizomeError } from "../../core/errors.ts";
 import { NODE_ID_BYTES, NodeId } from "../../core/node_id.ts";
 import {
   type AuthoredDoc,
@@ -70,13 +65,8 @@ import {
   RecordKind,
   type SetRecord,
 } from "../../content/records.ts";
-import type {
-  NewThreadRequest,
-  PostRequest,
-  ProfileRequest,
-  PublishReport,
-  VoteRequest,
-} from "./reports.ts";
+import type { PublishReport } from "./reports.ts";
+import type { NewThreadRequest, PostRequest, ProfileRequest, VoteRequest } from "./requests.ts";
 import type { PublishResult, RecordNetwork } from "./record_network.ts";
 
 /** An author key, ready to sign. */
@@ -216,7 +206,6 @@ export class Publisher {
    *
    * @param request The thread, the message replied to, the text and the author.
    * @returns The message's ID and where it and its index entries were stored.
-   * @throws {InvalidInputError} When an ID is not 40 hex digits.
    * @throws {ContentError} `CONTENT_INVALID` for a bad body, a parent in another thread or a
    *   full thread; `NOT_FOUND` when the thread or parent is not on the network;
    *   `AUTHOR_MISSING`.
@@ -224,10 +213,8 @@ export class Publisher {
    *   author's stats entry could not be read; nothing is published then.
    */
   async post(request: PostRequest): Promise<PublishReport> {
-    const thread = parseId(request.thread, "post", "thread");
-    const parent = request.reply_to === undefined
-      ? thread
-      : parseId(request.reply_to, "post", "message replied to");
+    const thread = request.thread;
+    const parent = request.replyTo ?? thread;
     const author = await this.#authors(request.author);
     const doc = signMessage(author.keyPair, {
       createdMs: this.#clock.nowMs(),
@@ -294,22 +281,13 @@ export class Publisher {
    *
    * @param request The target, the direction and the author.
    * @returns The key of the target's votes set and where it and the activity were stored.
-   * @throws {InvalidInputError} When the target is not 40 hex digits or the direction is not
-   *   `up` or `down`.
    * @throws {ContentError} `NOT_FOUND` when the target is not on the network; `VOTE_REPEATED`
    *   when the author's current vote on it is the same; `AUTHOR_MISSING`.
    * @throws {RhizomeError} `UNAVAILABLE` when the target or the votes on it could not be read;
    *   nothing is published then.
    */
   async vote(request: VoteRequest): Promise<PublishReport> {
-    const target = parseId(request.target, "vote", "target");
-    if (request.direction !== "up" && request.direction !== "down") {
-      throw new InvalidInputError(
-        `Cannot vote: the direction must be "up" or "down", got ${
-          JSON.stringify(request.direction)
-        }`,
-      );
-    }
+    const target = request.target;
     const author = await this.#authors(request.author);
     const doc = await this.#fetchDoc(target);
     if (doc === undefined) {
@@ -359,13 +337,11 @@ export class Publisher {
    *
    * @param request The fields to change and the author.
    * @returns The profile's key and where it was stored.
-   * @throws {InvalidInputError} When a key is not 64 hex digits.
    * @throws {ContentError} `CONTENT_INVALID` when a field breaks the rules; `AUTHOR_MISSING`.
    * @throws {RhizomeError} `UNAVAILABLE` when the published profile could not be read (the new
    *   one would lose its fields); nothing is published then.
    */
   async setProfile(request: ProfileRequest): Promise<PublishReport> {
-    const keys = request.keys?.map(parseAuthorKey);
     const author = await this.#authors(request.author);
     const key = profileKey(author.keyPair.publicKey);
     // A failed read rejects (UNAVAILABLE) and ends here: only a profile known to be absent starts
@@ -379,7 +355,7 @@ export class Publisher {
     const record = signProfile(author.keyPair, nextSeq(current, nowMs), {
       name: request.name ?? previous.name,
       about: request.about ?? previous.about,
-      keys: keys ?? previous.keys,
+      keys: request.keys ?? previous.keys,
       updatedMs: nowMs,
     });
     const published = await this.#network.publish(record);
@@ -569,24 +545,6 @@ function report(
   const { stored, holders, quorum } = published;
   const authorHex = toHex(author.keyPair.publicKey);
   return { id: id.toHex(), kind, stored, holders, quorum, indexes, author: authorHex };
-}
-
-function parseId(text: string, action: string, what: string): NodeId {
-  if (typeof text !== "string" || !/^[0-9a-fA-F]{40}$/.test(text)) {
-    throw new InvalidInputError(
-      `Cannot ${action}: the ${what} ID must be 40 hex digits, got ${JSON.stringify(text)}`,
-    );
-  }
-  return NodeId.fromHex(text);
-}
-
-function parseAuthorKey(text: string): Uint8Array {
-  if (typeof text !== "string" || !/^[0-9a-fA-F]{64}$/.test(text)) {
-    throw new InvalidInputError(
-      `Cannot set profile: a key must be 64 hex digits, got ${JSON.stringify(text)}`,
-    );
-  }
-  return fromHex(text);
 }
 
 function secondsOf(ms: number): number {

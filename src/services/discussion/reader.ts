@@ -15,7 +15,7 @@
  * @module
  */
 
-import { fromHex, toHex } from "../../core/bytes.ts";
+import { toHex } from "../../core/bytes.ts";
 import type { Clock } from "../../core/clock.ts";
 import { ContentError, InvalidInputError, RhizomeError } from "../../core/errors.ts";
 import { isoTimeOf } from "../../core/format.ts";
@@ -63,12 +63,11 @@ import type {
   MessageView,
   ProfileView,
   ThreadList,
-  ThreadListRequest,
-  ThreadShowRequest,
   ThreadSummary,
   ThreadView,
   VoteCount,
 } from "./reports.ts";
+import type { ThreadListRequest, ThreadShowRequest } from "./requests.ts";
 
 /**
  * Most threads on one listing page. A page's threads are fetched one lookup each, so this bounds
@@ -284,11 +283,11 @@ export class Reader {
    *
    * @param request The thread, the page size and the cursor.
    * @returns The thread and the page; at most {@link showThreadLookupsMax}(limit) lookups.
-   * @throws {InvalidInputError} When the ID, the limit or the cursor is malformed.
+   * @throws {InvalidInputError} When the limit or the cursor is malformed.
    * @throws {ContentError} `NOT_FOUND` when the thread is not on the network.
    */
   async showThread(request: ThreadShowRequest): Promise<ThreadView> {
-    const thread = parseId(request.thread, "show thread");
+    const thread = request.thread;
     checkLimit(request.limit, messagePageMax, "show thread");
     const cursor = request.cursor === undefined
       ? { page: 0, after: threadStart }
@@ -329,20 +328,11 @@ export class Reader {
   /**
    * An author's profile.
    *
-   * @param authorHex The author's public key, 64 hex digits.
+   * @param author The author's Ed25519 public key.
    * @returns The profile.
-   * @throws {InvalidInputError} When the key is not 64 hex digits.
    * @throws {ContentError} `NOT_FOUND` when the author has published no profile.
    */
-  async showProfile(authorHex: string): Promise<ProfileView> {
-    if (typeof authorHex !== "string" || !/^[0-9a-fA-F]{64}$/.test(authorHex)) {
-      throw new InvalidInputError(
-        `Cannot show profile: the author key must be 64 hex digits, got ${
-          JSON.stringify(authorHex)
-        }`,
-      );
-    }
-    const author = fromHex(authorHex);
+  async showProfile(author: Uint8Array): Promise<ProfileView> {
     // A profile is one record, read without a budget: its own copy here may be an old version.
     const read = new ReadSession(this.#network, this.#onRead, this.#clock, false);
     const record = await read.record(profileKey(author), "profile");
@@ -939,15 +929,6 @@ function checkLimit(limit: number, limitMax: number, action: string): void {
       `Cannot ${action}: the limit must be 1..${limitMax}, got ${JSON.stringify(limit)}`,
     );
   }
-}
-
-function parseId(text: string, action: string): NodeId {
-  if (typeof text !== "string" || !/^[0-9a-fA-F]{40}$/.test(text)) {
-    throw new InvalidInputError(
-      `Cannot ${action}: the thread ID must be 40 hex digits, got ${JSON.stringify(text)}`,
-    );
-  }
-  return NodeId.fromHex(text);
 }
 
 function secondsOf(ms: number): number {

@@ -1,79 +1,10 @@
 /**
- * The shapes discussions travel in between the node, its control API and the CLI: what a caller
- * asks for (requests) and what it gets back (reports). Plain JSON: IDs and keys in lower-case hex,
- * times as ISO 8601 strings in UTC, field names in snake_case like the rest of the API.
+ * What the discussion service answers (reports), in the shape the control API sends them: plain
+ * JSON, IDs and keys in lower-case hex, times as ISO 8601 strings in UTC, field names in
+ * snake_case like the rest of the API. What a caller asks for is typed in requests.ts.
  *
  * @module
  */
-
-/** `thread new`: a new thread. */
-export interface NewThreadRequest {
-  /** The title (1..`titleBytesMax` bytes of UTF-8, one line). */
-  title: string;
-  /** The opening post (0..`bodyBytesMax` bytes of UTF-8). */
-  body: string;
-  /** Tags (lower-case words), at most `tagsMax`. */
-  tags?: string[];
-  /** The author key's name in the data directory; the current author when absent. */
-  author?: string;
-}
-
-/** `post`: a message in a thread, or a reply to one of its messages. */
-export interface PostRequest {
-  /** The thread's ID. */
-  thread: string;
-  /** The message replied to; the thread itself when absent (a top-level post). */
-  reply_to?: string;
-  /** The text (1..`bodyBytesMax` bytes of UTF-8). */
-  body: string;
-  /** The author key's name; the current author when absent. */
-  author?: string;
-}
-
-/** `vote`: an up or down vote on a thread or a message. */
-export interface VoteRequest {
-  /** The thread's or message's ID. */
-  target: string;
-  /** Which way. */
-  direction: "up" | "down";
-  /** The author key's name; the current author when absent. */
-  author?: string;
-}
-
-/** `profile set`: the fields to change (absent fields keep their published value). */
-export interface ProfileRequest {
-  /** Display name (0..`profileNameBytesMax` bytes). */
-  name?: string;
-  /** A few words about the author (0..`profileAboutBytesMax` bytes). */
-  about?: string;
-  /** Other public keys of the same person (hex), at most `profileKeysMax`. */
-  keys?: string[];
-  /** The author key's name; the current author when absent. */
-  author?: string;
-}
-
-/** Which listing `thread list` reads. */
-export type ThreadOrder = "recent" | "popular";
-
-/** `thread list`. */
-export interface ThreadListRequest {
-  /** Newest first, or by activity score. */
-  order: ThreadOrder;
-  /** Threads per page (1..`threadPageMax`). */
-  limit: number;
-  /** Where the previous page ended (its `next_cursor`); the first page when absent. */
-  cursor?: string;
-}
-
-/** `thread show`. */
-export interface ThreadShowRequest {
-  /** The thread's ID. */
-  thread: string;
-  /** Messages per page (1..`messagePageMax`). */
-  limit: number;
-  /** Where the previous page ended; the first page when absent. */
-  cursor?: string;
-}
 
 /** What a publish did: the record, and the indexes updated at the responsible nodes. */
 export interface PublishReport {

@@ -1,18 +1,21 @@
 /**
- * The shape checks of the control API's discussion and snapshot requests: JSON bodies with only
- * known fields
- * of the right types, IDs and keys in hex, page sizes and cursors in range, file paths absolute.
- * They run before any handler, so a malformed request changes nothing and reaches nothing; the
- * content rules (sizes, UTF-8 lines, times, signatures) are the discussion service's, and a
- * snapshot's soundness is the import's. The CLI uses the same checks on what people type.
+ * The control API's wire forms and their one mapping to the typed requests: JSON bodies with
+ * only known fields of the right types, IDs and keys in hex, page sizes and cursors in range,
+ * file paths absolute, each parsed into a domain value ({@link NodeId}s, camelCase) and
+ * formatted back. The server parses with it and the client formats with it, so the two cannot
+ * drift. The checks run before any handler, so a malformed request changes nothing and reaches
+ * nothing; the content rules (sizes, UTF-8 lines, times, signatures) are the discussion
+ * service's, and a snapshot's soundness is the import's. The CLI parses what people type with
+ * the same functions.
  *
  * @module
  */
 
 import { isAbsolute } from "node:path";
+import { fromHex, toHex } from "../core/bytes.ts";
 import { ED25519_PUBLIC_KEY_BYTES } from "../core/crypto.ts";
 import { InvalidInputError } from "../core/errors.ts";
-import { NODE_ID_BYTES } from "../core/node_id.ts";
+import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import type {
   NewThreadRequest,
   PostRequest,
@@ -20,8 +23,10 @@ import type {
   ThreadListRequest,
   ThreadOrder,
   ThreadShowRequest,
+  VoteDirection,
   VoteRequest,
-} from "../services/discussion/reports.ts";
+} from "../services/discussion/requests.ts";
+import type { NodeStatus } from "../node/node.ts";
 import {
   messagePageDefault,
   messagePageMax,
@@ -42,6 +47,54 @@ export const cursorLengthMax = 256;
  */
 export const snapshotPathLengthMax = 4096;
 
+/**
+ * Largest `ttl` a put accepts: ten years, the largest TTL any configuration allows. The node
+ * still clamps it to its own `record_ttl_max_s`. Larger: 400.
+ */
+export const controlTtlSecondsMax = 10 * 365 * 86_400;
+
+/** A value JSON can carry. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [field: string]: JsonValue };
+
+/**
+ * What `GET /v1/status` answers: the node's own report (`RhizomeNode.status`). Among its
+ * counters: `guard` (datagrams the receive guard refused before any decryption, by reason, and
+ * its penalty box: graylistings, bans, peers graylisted and banned now), `rejoins` (times the
+ * node rejoined after its routing table emptied), and in `udp` the receive queue (`receivesShed`
+ * by priority class, `receivesRefused`, `receiveQueued`) and the kernel's count of datagrams it
+ * dropped unread for this socket (`kernelReceiveDrops`, `kernelReceiveQueueBytes`; `null` where
+ * `/proc/net/udp` cannot be read).
+ */
+export type StatusReport = NodeStatus;
+
+/** One entry of `GET /v1/peers`. The node may add fields of its own. */
+export interface PeerReport {
+  /** The peer's node ID in hex. */
+  node_id: string;
+  /** The peer's `host:port`. */
+  address: string;
+  /** Anything else the node knows (last seen, bucket, round-trip time, …). */
+  [field: string]: JsonValue;
+}
+
+/** What `POST /v1/put` answers. */
+export interface PutReport {
+  /** The value's key in hex. */
+  key: string;
+  /** How many other nodes acknowledged the value durably. */
+  stored: number;
+  /** Durable copies acknowledged: `stored`, plus this node's own when it is one of the holders. */
+  holders: number;
+  /** Holders the put needed (`dht.write_quorum`, fewer in a network that small). */
+  quorum: number;
+}
+
 /** The body of `POST /v1/snapshots/import`. */
 export interface SnapshotImportRequest {
   /**
@@ -58,26 +111,56 @@ export const THREAD_ORDERS: readonly ThreadOrder[] = ["recent", "popular"];
 type JsonObject = Record<string, unknown>;
 
 /**
- * Checks an ID (thread, message, record key) typed by a person or found in a URL path.
+ * Parses an ID (thread, message, record key) typed by a person or found in a URL path.
  *
- * @param text The ID.
+ * @param text The ID, in hex of any case.
  * @param what What it is, for the message ("thread ID").
- * @returns The ID in lower case.
+ * @returns The ID.
  * @throws {InvalidInputError} When it is not {@link NODE_ID_BYTES} bytes of hex.
  */
-export function parseIdHex(text: string, what: string): string {
-  return parseHex(text, NODE_ID_BYTES, what);
+export function parseIdHex(text: string, what: string): NodeId {
+  return NodeId.fromHex(checkHex(text, NODE_ID_BYTES, what));
 }
 
 /**
- * Checks an author's public key typed by a person or found in a URL path.
+ * Parses a content key given in hex (`get`, `GET /v1/get/<key>`).
  *
- * @param text The key.
- * @returns The key in lower case.
+ * @param text The key as typed or as found in a URL.
+ * @returns The key.
+ * @throws {InvalidInputError} When it is not {@link NODE_ID_BYTES} bytes of hex.
+ */
+export function parseKeyHex(text: string): NodeId {
+  return parseIdHex(text, "key");
+}
+
+/**
+ * Parses an author's public key typed by a person or found in a URL path.
+ *
+ * @param text The key, in hex of any case.
+ * @returns The key's bytes.
  * @throws {InvalidInputError} When it is not {@link ED25519_PUBLIC_KEY_BYTES} bytes of hex.
  */
-export function parseAuthorKeyHex(text: string): string {
-  return parseHex(text, ED25519_PUBLIC_KEY_BYTES, "author key");
+export function parseAuthorKeyHex(text: string): Uint8Array {
+  return fromHex(checkHex(text, ED25519_PUBLIC_KEY_BYTES, "author key"));
+}
+
+/**
+ * Checks a TTL given in seconds.
+ *
+ * @param text Decimal digits.
+ * @returns The TTL.
+ * @throws {InvalidInputError} When it is not a whole number from 1 to
+ *   {@link controlTtlSecondsMax}.
+ */
+export function parseTtlSeconds(text: string): number {
+  const ttlS = /^[0-9]{1,10}$/.test(text) ? Number(text) : NaN;
+  if (!(ttlS >= 1 && ttlS <= controlTtlSecondsMax)) {
+    throw new InvalidInputError(
+      `Cannot read the TTL: expected whole seconds from 1 to ${controlTtlSecondsMax}, ` +
+        `got "${clip(text)}"`,
+    );
+  }
+  return ttlS;
 }
 
 /**
@@ -117,7 +200,7 @@ export function parseCursor(text: string): string {
 }
 
 /**
- * Checks the query of `GET /v1/threads`: `order` (default `recent`), `limit` (default
+ * Parses the query of `GET /v1/threads`: `order` (default `recent`), `limit` (default
  * {@link threadPageDefault}) and `cursor`.
  *
  * @param params The query parameters (unknown ones are refused by the caller).
@@ -141,12 +224,24 @@ export function parseThreadListQuery(params: URLSearchParams): ThreadListRequest
 }
 
 /**
- * Checks `GET /v1/threads/<id>`: the ID, `limit` (default {@link messagePageDefault}) and
+ * The query of `GET /v1/threads` for a request ({@link parseThreadListQuery} reads it back).
+ *
+ * @param request The listing asked for.
+ * @returns `order`, `limit` and, when set, `cursor`.
+ */
+export function formatThreadListQuery(request: ThreadListRequest): URLSearchParams {
+  const query = new URLSearchParams({ order: request.order, limit: String(request.limit) });
+  if (request.cursor !== undefined) query.set("cursor", request.cursor);
+  return query;
+}
+
+/**
+ * Parses `GET /v1/threads/<id>`: the ID, `limit` (default {@link messagePageDefault}) and
  * `cursor`.
  *
  * @param thread The ID from the path (any case).
  * @param params The query parameters (unknown ones are refused by the caller).
- * @returns The request, the ID in lower case.
+ * @returns The request.
  * @throws {InvalidInputError} When the ID or a parameter is malformed.
  */
 export function parseThreadShowQuery(thread: string, params: URLSearchParams): ThreadShowRequest {
@@ -160,7 +255,19 @@ export function parseThreadShowQuery(thread: string, params: URLSearchParams): T
 }
 
 /**
- * Checks the body of `POST /v1/threads`.
+ * The query of `GET /v1/threads/<id>` for a request (the ID goes in the path).
+ *
+ * @param request The page asked for.
+ * @returns `limit` and, when set, `cursor`.
+ */
+export function formatThreadShowQuery(request: ThreadShowRequest): URLSearchParams {
+  const query = new URLSearchParams({ limit: String(request.limit) });
+  if (request.cursor !== undefined) query.set("cursor", request.cursor);
+  return query;
+}
+
+/**
+ * Parses the body of `POST /v1/threads`.
  *
  * @param value The parsed JSON.
  * @returns The request.
@@ -177,7 +284,22 @@ export function parseNewThreadRequest(value: unknown): NewThreadRequest {
 }
 
 /**
- * Checks the body of `POST /v1/posts`.
+ * The body of `POST /v1/threads` for a request.
+ *
+ * @param request The thread.
+ * @returns The JSON.
+ */
+export function formatNewThreadRequest(request: NewThreadRequest): JsonValue {
+  return {
+    title: request.title,
+    body: request.body,
+    ...(request.tags === undefined ? {} : { tags: request.tags }),
+    ...authorField(request.author),
+  };
+}
+
+/**
+ * Parses the body of `POST /v1/posts`.
  *
  * @param value The parsed JSON.
  * @returns The request.
@@ -185,16 +307,32 @@ export function parseNewThreadRequest(value: unknown): NewThreadRequest {
  */
 export function parsePostRequest(value: unknown): PostRequest {
   const fields = objectWith(value, ["thread", "reply_to", "body", "author"]);
+  const replyTo = optional(fields, "reply_to", idValue).reply_to;
   return {
     thread: required(fields, "thread", idValue),
-    ...optional(fields, "reply_to", idValue),
+    ...(replyTo === undefined ? {} : { replyTo }),
     body: required(fields, "body", stringValue),
     ...optional(fields, "author", authorName),
   };
 }
 
 /**
- * Checks the body of `POST /v1/votes`.
+ * The body of `POST /v1/posts` for a request.
+ *
+ * @param request The message.
+ * @returns The JSON.
+ */
+export function formatPostRequest(request: PostRequest): JsonValue {
+  return {
+    thread: request.thread.toHex(),
+    ...(request.replyTo === undefined ? {} : { reply_to: request.replyTo.toHex() }),
+    body: request.body,
+    ...authorField(request.author),
+  };
+}
+
+/**
+ * Parses the body of `POST /v1/votes`.
  *
  * @param value The parsed JSON.
  * @returns The request.
@@ -210,7 +348,21 @@ export function parseVoteRequest(value: unknown): VoteRequest {
 }
 
 /**
- * Checks the body of `POST /v1/profile`.
+ * The body of `POST /v1/votes` for a request.
+ *
+ * @param request The vote.
+ * @returns The JSON.
+ */
+export function formatVoteRequest(request: VoteRequest): JsonValue {
+  return {
+    target: request.target.toHex(),
+    direction: request.direction,
+    ...authorField(request.author),
+  };
+}
+
+/**
+ * Parses the body of `POST /v1/profile`.
  *
  * @param value The parsed JSON.
  * @returns The request.
@@ -229,14 +381,29 @@ export function parseProfileRequest(value: unknown): ProfileRequest {
               `${ED25519_PUBLIC_KEY_BYTES * 2} lower-case hex digits, got "${clip(key)}"`,
           );
         }
-        return key;
+        return fromHex(key);
       })),
     ...optional(fields, "author", authorName),
   };
 }
 
 /**
- * Checks the body of `POST /v1/snapshots/import`: only `path`, a non-empty absolute path of at
+ * The body of `POST /v1/profile` for a request.
+ *
+ * @param request The fields to change.
+ * @returns The JSON.
+ */
+export function formatProfileRequest(request: ProfileRequest): JsonValue {
+  return {
+    ...(request.name === undefined ? {} : { name: request.name }),
+    ...(request.about === undefined ? {} : { about: request.about }),
+    ...(request.keys === undefined ? {} : { keys: request.keys.map(toHex) }),
+    ...authorField(request.author),
+  };
+}
+
+/**
+ * Parses the body of `POST /v1/snapshots/import`: only `path`, a non-empty absolute path of at
  * most {@link snapshotPathLengthMax} characters, without NUL (which no path can hold).
  *
  * @param value The parsed JSON.
@@ -262,13 +429,25 @@ export function parseSnapshotImportRequest(value: unknown): SnapshotImportReques
   return { path };
 }
 
-function parseHex(text: string, bytes: number, what: string): string {
+/**
+ * The body of `POST /v1/snapshots/import` for a request, checked as the node will check it.
+ *
+ * @param request The snapshot's path.
+ * @returns The JSON.
+ * @throws {InvalidInputError} When the node would refuse the path (empty, relative, too long).
+ */
+export function formatSnapshotImportRequest(request: SnapshotImportRequest): JsonValue {
+  return { ...parseSnapshotImportRequest({ path: request.path }) };
+}
+
+/** The text, when it is `bytes` bytes of hex (any case). */
+function checkHex(text: string, bytes: number, what: string): string {
   if (!new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`).test(text)) {
     throw new InvalidInputError(
       `Cannot read the ${what}: expected ${bytes * 2} hex digits, got "${clip(text)}"`,
     );
   }
-  return text.toLowerCase();
+  return text;
 }
 
 function lowerHex(bytes: number): RegExp {
@@ -327,7 +506,8 @@ function stringArray(field: string, value: unknown): string[] {
   return value;
 }
 
-function idValue(field: string, value: unknown): string {
+/** An ID in a body: lower-case hex only, as the API's own answers write it. */
+function idValue(field: string, value: unknown): NodeId {
   const text = stringValue(field, value);
   if (!lowerHex(NODE_ID_BYTES).test(text)) {
     throw new InvalidInputError(
@@ -335,10 +515,14 @@ function idValue(field: string, value: unknown): string {
         `digits, got "${clip(text)}"`,
     );
   }
-  return text;
+  return NodeId.fromHex(text);
 }
 
-function directionValue(field: string, value: unknown): "up" | "down" {
+function authorField(author: string | undefined): { author?: string } {
+  return author === undefined ? {} : { author };
+}
+
+function directionValue(field: string, value: unknown): VoteDirection {
   const text = stringValue(field, value);
   if (text !== "up" && text !== "down") {
     throw new InvalidInputError(
