@@ -446,10 +446,12 @@ class Session:
 class SecureChannel:
     """The initiator side of the datagram channel: we only ever start sessions."""
 
-    def __init__(self, identity: Ed25519PrivateKey, bind_host: str = "127.0.0.1"):
+    def __init__(self, identity: Ed25519PrivateKey):
         self.identity = identity
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((bind_host, 0))
+        # One dual-stack socket reaches IPv4 contacts (as IPv4-mapped addresses) and IPv6 ones.
+        self.sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        self.sock.bind(("::", 0))
         self.sessions: dict[bytes, Session] = {}
         # Plaintexts by the peer that sent them, not by session: a node sends on the newest
         # confirmed session to our address, so the answer to a request sent on one session can
@@ -471,7 +473,7 @@ class SecureChannel:
     def handshake(self, host: str, port: int, expected_node_id: bytes) -> Session:
         """A session with the node at host:port that proves expected_node_id (from a contact
         URI's key, or from the NODES reply that named it)."""
-        address = (host, port)
+        address = (f"::ffff:{host}" if "." in host and ":" not in host else host, port)
         ephemeral = X25519PrivateKey.generate()
         sid_i = secrets.token_bytes(8)
         init = build_init(self.identity, ephemeral, sid_i, self.next_ts())
