@@ -1513,12 +1513,13 @@ def run_probes(contact_uris: list[str], status_command: str | None) -> list[dict
         def profile_record(form: str, name: bytes = PROFILE_NAME, seq: int = now_ms):
             return with_form(form, lambda: mutable_record(
                 author, name, seq, profile_payload("P", "", [], now_ms)))
-        probe("profile with seq and updatedMs as uint64 (cf), as records.md's prose says",
-              "STORED ok", lambda: store_value(*profile_record("uint64")))
-        probe("profile with seq and updatedMs as float64 (cb), as the vectors show",
-              "STORED ok", lambda: store_value(*profile_record("float64")))
+        other_form = next(form for form in LARGE_INT_FORMS if form != large_int_form)
+        probe(f"profile with seq and updatedMs as {other_form}, the form the vectors do not use",
+              "STORED invalid", lambda: store_value(*profile_record(other_form)))
+        probe(f"profile with seq and updatedMs as {large_int_form}, as the vectors show",
+              "STORED ok", lambda: store_value(*profile_record(large_int_form)))
         probe("the same profile bytes again", "STORED ok (the same bytes again)",
-              lambda: store_value(*profile_record("float64")))
+              lambda: store_value(*profile_record(large_int_form)))
         probe("a mutable record named other than \"profile\"", "STORED invalid",
               lambda: store_value(*profile_record(large_int_form, b"notes")))
         probe("profile updated a year ahead (updatedMs + 365 days)",
