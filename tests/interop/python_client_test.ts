@@ -1,7 +1,7 @@
 // The second implementation (interop/python/rhizome_client.py, written from the docs alone)
-// against two real nodes started with the CLI: its vector check, then handshake, PING,
-// FIND_NODE, STORE and FIND_VALUE of an immutable record, a signed profile and a signed set
-// entry, each read back through the CLI of the node that did not receive it first.
+// against two real nodes started with the CLI: its vector check, then handshake (pinned), PING,
+// FIND_NODE, STORE and FIND_VALUE of an immutable record, a profile, a thread and a vote the
+// client signed, each then read back through a node's CLI (get, profile show, thread show).
 
 function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(message);
