@@ -45,7 +45,8 @@ class ProtocolError(Exception):
 
 
 # ---------------------------------------------------------------------------------------------
-# MessagePack: only the forms the docs name (nil, bool, int, float64, bin, str, array).
+# MessagePack: only the forms the docs name (nil, bool, int, float64, bin, str, array, and the
+# map of a snapshot's header).
 # ---------------------------------------------------------------------------------------------
 
 # records.md says integer fields are `uint`; its vectors encode integers of 2^32 and above as
@@ -100,6 +101,19 @@ def _mp_encode_into(out: bytearray, value: object) -> None:
             out.append(0xDB)
             out += struct.pack(">I", n)
         out += data
+    elif isinstance(value, dict):
+        n = len(value)
+        if n < 16:
+            out.append(0x80 | n)
+        elif n < 2**16:
+            out.append(0xDE)
+            out += struct.pack(">H", n)
+        else:
+            out.append(0xDF)
+            out += struct.pack(">I", n)
+        for key, item in value.items():
+            _mp_encode_into(out, key)
+            _mp_encode_into(out, item)
     elif isinstance(value, (list, tuple)):
         n = len(value)
         if n < 16:
@@ -190,6 +204,8 @@ def _mp_decode_one(r: _Reader, depth: int) -> object:
         return b
     if b >= 0xE0:
         return b - 0x100
+    if 0x80 <= b <= 0x8F:
+        return _mp_map(r, b & 0x0F, depth)
     if 0x90 <= b <= 0x9F:
         return _mp_array(r, b & 0x0F, depth)
     if 0xA0 <= b <= 0xBF:
@@ -225,6 +241,10 @@ def _mp_decode_one(r: _Reader, depth: int) -> object:
         return _mp_array(r, r.uint(2), depth)
     if b == 0xDD:
         return _mp_array(r, r.uint(4), depth)
+    if b == 0xDE:
+        return _mp_map(r, r.uint(2), depth)
+    if b == 0xDF:
+        return _mp_map(r, r.uint(4), depth)
     raise ProtocolError(f"MessagePack type byte {b:#04x} is not used by Rhizome")
 
 
@@ -233,6 +253,18 @@ def _mp_str(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ProtocolError("MessagePack str is not UTF-8") from error
+
+
+def _mp_map(r: _Reader, n: int, depth: int) -> dict:
+    if 2 * n > len(r.data) - r.pos:
+        raise ProtocolError("MessagePack map longer than its bytes")
+    out: dict = {}
+    for _ in range(n):
+        key = _mp_decode_one(r, depth + 1)
+        if not isinstance(key, (str, int, bytes)) or key in out:
+            raise ProtocolError("MessagePack map key not a string, integer or bytes, or repeated")
+        out[key] = _mp_decode_one(r, depth + 1)
+    return out
 
 
 def _mp_array(r: _Reader, n: int, depth: int) -> list:
@@ -1378,6 +1410,152 @@ def run_interop(contact_uris: list[str], use_uint64: bool) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# Snapshots (docs/snapshots.md)
+# ---------------------------------------------------------------------------------------------
+
+SNAPSHOT_MAGIC = "rhizome-snapshot"
+SNAPSHOT_HEADER_BYTES_MAX = 4096
+SNAPSHOT_FRAME_BYTES_MAX = 65536 + 256  # a record frame: the record and its bookkeeping
+LABEL_SNAPSHOT = b"rhizome/snapshot/v1"
+SNAPSHOT_CLASSES = ("popular", "active", "normal", "personal")
+
+
+def snapshot_version() -> int:
+    """The version the header layout in docs/snapshots.md gives (it changes with the record
+    format, and the snapshot doc has no vectors to take it from)."""
+    layout = re.search(r'\["rhizome-snapshot", version: (\d+),',
+                       (DOCS_DIR / "snapshots.md").read_text())
+    if not layout:
+        raise ProtocolError("docs/snapshots.md gives no header layout")
+    return int(layout.group(1))
+
+
+def _snapshot_frames(data: bytes):
+    pos = 0
+    index = 0
+    while pos < len(data):
+        if pos + 4 > len(data):
+            raise ProtocolError(f"frame {index} ends inside its length")
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        limit = SNAPSHOT_HEADER_BYTES_MAX if index == 0 else SNAPSHOT_FRAME_BYTES_MAX
+        if length > limit:
+            raise ProtocolError(f"frame {index} is {length} bytes, the limit is {limit}")
+        if pos + 4 + length > len(data):
+            raise ProtocolError(f"frame {index} is truncated")
+        yield pos, data[pos + 4 : pos + 4 + length]
+        pos += 4 + length
+        index += 1
+
+
+def _integer_forms(body: bytes) -> set[str]:
+    """Which MessagePack forms hold the integers of 2^32 and above in body."""
+    forms = set()
+    for b in _integer_headers(body):
+        if b == 0xCF:
+            forms.add("uint64")
+        elif b == 0xCB:
+            forms.add("float64")
+    return forms
+
+
+def read_snapshot(path: Path) -> dict:
+    """Every check of docs/snapshots.md "Reading"; returns what the file holds."""
+    import gzip
+    try:
+        data = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError) as error:
+        raise ProtocolError(f"it is truncated or not a gzip stream ({error})") from error
+    frames = list(_snapshot_frames(data))
+    if len(frames) < 2:
+        raise ProtocolError("no trailer")
+    header = mp_decode(frames[0][1])
+    if not (isinstance(header, list) and len(header) == 7 and header[0] == SNAPSHOT_MAGIC):
+        raise ProtocolError("the header is not a snapshot header")
+    _magic, version, node_id, public_key, created_at_ms, scope, counts = header
+    if version != snapshot_version():
+        raise ProtocolError(f"its format version is {version}, this reader reads "
+                            f"{snapshot_version()}")
+    rules = {
+        "SHA-256(publicKey), as docs/snapshots.md says": sha160(public_key) == node_id,
+        "SHA-256(\"rhizome/node-id/v1\" ‖ publicKey), as docs/protocol.md says":
+            node_id_of(public_key) == node_id,
+    }
+    if not any(rules.values()):
+        raise ProtocolError("the header's node ID matches no node ID rule")
+    previous_key = b""
+    kinds = {"immutable": 0, "mutable": 0, "set": 0}
+    forms = _integer_forms(frames[0][1])
+    for index, (_pos, body) in enumerate(frames[1:-1], start=1):
+        fields = mp_decode(body)
+        if not (isinstance(fields, list) and len(fields) == 7 and fields[0] == "r"):
+            raise ProtocolError(f"record {index} is not a record frame")
+        _r, key, record_class, _stored, _expires, published, record = fields
+        if key <= previous_key:
+            raise ProtocolError(f"record {index} ({key.hex()}) is out of key order")
+        if record_class not in SNAPSHOT_CLASSES or not isinstance(published, bool):
+            raise ProtocolError(f"record {index} has a bad class or published flag")
+        try:
+            kinds[verify_record(key, record)] += 1
+        except ProtocolError as error:
+            raise ProtocolError(f"record {index} ({key.hex()}) does not verify: {error}") from error
+        forms |= _integer_forms(body)
+        previous_key = key
+    trailer_pos, trailer_body = frames[-1]
+    trailer = mp_decode(trailer_body)
+    if not (isinstance(trailer, list) and len(trailer) == 4 and trailer[0] == "t"):
+        raise ProtocolError("the last frame is not a trailer")
+    _t, count, digest, signature = trailer
+    if count != len(frames) - 2:
+        raise ProtocolError(f"the trailer counts {count} records, the file holds {len(frames) - 2}")
+    if hashlib.sha256(data[:trailer_pos]).digest() != digest:
+        raise ProtocolError("the hash does not match")
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, LABEL_SNAPSHOT + digest)
+    except InvalidSignature as error:
+        raise ProtocolError("its signature is not the header node's") from error
+    return {"node_id": node_id.hex(), "node_id_rule": [k for k, ok in rules.items() if ok],
+            "created_at_ms": created_at_ms, "scope": scope, "counts_by_kind": counts,
+            "records": count, "verified_by_kind": kinds,
+            "large_integer_forms": sorted(forms)}
+
+
+def write_snapshot(path: Path, identity: Ed25519PrivateKey,
+                   records: list[tuple[bytes, bytes]], *, node_id_rule: str = "protocol") -> None:
+    """A snapshot signed by identity holding records (key, bytes), as docs/snapshots.md lays it
+    out: scope "all", every record of class "normal", living a day."""
+    import gzip
+    public_key = public_key_of(identity)
+    node_id = node_id_of(public_key) if node_id_rule == "protocol" else sha160(public_key)
+    now_ms = int(time.time() * 1000)
+    counts = {"immutable": 0, "mutable": 0, "set": 0}
+    body_frames = []
+    for key, record in sorted(records):
+        counts[verify_record(key, record)] += 1
+        body_frames.append(mp_encode(["r", key, "normal", now_ms, now_ms + 86400 * 1000, False,
+                                      record]))
+    header = mp_encode([SNAPSHOT_MAGIC, snapshot_version(), node_id, public_key, now_ms, "all",
+                        counts])
+    data = b"".join(struct.pack(">I", len(f)) + f for f in [header] + body_frames)
+    digest = hashlib.sha256(data).digest()
+    trailer = mp_encode(["t", len(body_frames), digest, identity.sign(LABEL_SNAPSHOT + digest)])
+    path.write_bytes(gzip.compress(data + struct.pack(">I", len(trailer)) + trailer))
+
+
+def sample_records() -> list[tuple[bytes, bytes]]:
+    """An immutable record, a signed profile and a signed vote, all fresh."""
+    now_ms = int(time.time() * 1000)
+    author = Ed25519PrivateKey.generate()
+    records = [immutable_record(f"snapshot {secrets.token_hex(8)}".encode()),
+               mutable_record(author, PROFILE_NAME, now_ms,
+                              profile_payload("Snapshot", "", [], now_ms))]
+    name = bytes([VOTES_TAG]) + secrets.token_bytes(20)
+    records.append(set_record_one_entry(Ed25519PrivateKey.generate(), name, True,
+                                        VOTES_ENTRIES_MAX, now_ms,
+                                        now_ms // 1000 + ENTRY_LIFETIME_S, mp_encode([1])))
+    return records
+
+
+# ---------------------------------------------------------------------------------------------
 # Probes: bytes the docs say a node refuses (or accepts), sent to see what it does
 # ---------------------------------------------------------------------------------------------
 
@@ -1630,7 +1808,29 @@ def main(argv: list[str]) -> int:
     probe.add_argument("--status-command",
                        help="a command printing the node's `rhizome status --json`, run around"
                        " each probe to show which counters moved")
+    read = commands.add_parser("snapshot-read", help="check a snapshot file as the docs say")
+    read.add_argument("file", type=Path)
+    write = commands.add_parser("snapshot-write",
+                                help="write a snapshot of three fresh records, signed by a new key")
+    write.add_argument("file", type=Path)
+    write.add_argument("--node-id-rule", choices=("protocol", "snapshots"), default="protocol",
+                       help="the header's node ID as docs/protocol.md defines it (the default), or"
+                       " as docs/snapshots.md says (SHA-256 of the key alone)")
     args = parser.parse_args(argv)
+    if args.command in ("snapshot-read", "snapshot-write"):
+        choose_large_int_form(read_vector_sections(DOCS_DIR / "records.md"))
+        try:
+            if args.command == "snapshot-write":
+                records = sample_records()
+                write_snapshot(args.file, Ed25519PrivateKey.generate(), records,
+                               node_id_rule=args.node_id_rule)
+                print(json.dumps({"file": str(args.file), "keys": [k.hex() for k, _ in records]}))
+            else:
+                print(json.dumps(read_snapshot(args.file)))
+        except (ProtocolError, OSError) as error:
+            log(f"rhizome_client: snapshot {args.file} is refused: {error}")
+            return 1
+        return 0
     if args.command == "probe":
         try:
             print(json.dumps(run_probes([args.contact], args.status_command), indent=1))

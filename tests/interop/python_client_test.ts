@@ -1,7 +1,8 @@
 // The second implementation (interop/python/rhizome_client.py, written from the docs alone)
 // against two real nodes started with the CLI: its vector check, then handshake (pinned), PING,
 // FIND_NODE, STORE and FIND_VALUE of an immutable record, a profile, a thread and a vote the
-// client signed, each then read back through a node's CLI (get, profile show, thread show).
+// client signed, each then read back through a node's CLI (get, profile show, thread show); and
+// snapshots both ways (the client reads a node's export; a node imports the client's).
 
 function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(message);
@@ -275,6 +276,39 @@ Deno.test({
           result[kind].record,
         );
       }
+
+      // Snapshots (docs/snapshots.md), both ways: the client checks a node's export, and a node
+      // imports a snapshot the client wrote and signed.
+      const exported = `${root}/a.snapshot.gz`;
+      const exportRun = await rhizome([
+        "snapshot",
+        "export",
+        "--data-dir",
+        a.dataDir,
+        "--out",
+        exported,
+      ]);
+      assertEquals(exportRun.code, 0, exportRun.stderr);
+      const read = await run("python3", [clientPath, "snapshot-read", exported]);
+      assertEquals(read.code, 0, read.stderr);
+      assertEquals(JSON.parse(read.stdout).records, 4, read.stdout); // the immutable record, profile, thread, vote
+      const written = `${root}/client.snapshot.gz`;
+      const write = await run("python3", [clientPath, "snapshot-write", written]);
+      assertEquals(write.code, 0, write.stderr);
+      const imported = await rhizome([
+        "snapshot",
+        "import",
+        written,
+        "--data-dir",
+        b.dataDir,
+        "--json",
+      ]);
+      assertEquals(imported.code, 0, imported.stderr);
+      assertEquals(JSON.parse(imported.stdout).imported, 3, imported.stdout);
+      const [snapshotKey] = JSON.parse(write.stdout).keys;
+      const fromSnapshot = await rhizome(["get", snapshotKey, "--data-dir", b.dataDir, "--json"]);
+      assertEquals(fromSnapshot.code, 0, fromSnapshot.stderr);
+      assert(JSON.parse(fromSnapshot.stdout).found, fromSnapshot.stdout);
     } finally {
       for (const node of nodes.reverse()) await node.stop();
       await Deno.remove(root, { recursive: true });
