@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """A second implementation of the Rhizome protocol, written from docs/protocol.md,
-docs/records.md and README.md alone (no reading of src/).
+docs/records.md, docs/snapshots.md and README.md alone (no reading of src/).
 
-Two commands:
+Commands:
 
   rhizome_client.py vectors
       check every hex test vector in the docs against this implementation
   rhizome_client.py interop --contact URI_A --contact URI_B
       handshake, PING, FIND_NODE, STORE and FIND_VALUE against two running nodes, storing an
-      immutable record, a signed mutable record (a profile) and a signed set entry (a vote);
+      immutable record, a signed profile, a signed thread and a signed vote on it;
       prints one JSON object (the keys written) on stdout and a line per step on stderr
+  rhizome_client.py probe --contact URI [--status-command CMD]
+      send what the docs say a node refuses (and some it must accept); report its answers
+  rhizome_client.py snapshot-read FILE | snapshot-write FILE
+      check a snapshot as docs/snapshots.md says; write one signed by a new key
 
 Exit status: 0 when every step passed, 1 when one failed (one line says which), 2 on usage.
 Needs Python 3.11 and the `cryptography` package; MessagePack is implemented here, exactly as the
