@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import hashlib
 import json
-import os
 import re
 import secrets
+import shlex
 import socket
 import struct
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -1464,7 +1466,6 @@ def _integer_forms(body: bytes) -> set[str]:
 
 def read_snapshot(path: Path) -> dict:
     """Every check of docs/snapshots.md "Reading"; returns what the file holds."""
-    import gzip
     try:
         data = gzip.decompress(path.read_bytes())
     except (OSError, EOFError) as error:
@@ -1527,7 +1528,6 @@ def write_snapshot(path: Path, identity: Ed25519PrivateKey,
                    records: list[tuple[bytes, bytes]], *, node_id_rule: str = "protocol") -> None:
     """A snapshot signed by identity holding records (key, bytes), as docs/snapshots.md lays it
     out: scope "all", every record of class "normal", living a day."""
-    import gzip
     public_key = public_key_of(identity)
     node_id = node_id_of(public_key) if node_id_rule == "protocol" else sha160(public_key)
     now_ms = int(time.time() * 1000)
@@ -1585,8 +1585,6 @@ VOLATILE_COUNTERS = ("uptime_s", "packetsSealed", "packetsOpened", "rpc.", "requ
 def _counters(status_command: str | None) -> dict[str, float]:
     if not status_command:
         return {}
-    import shlex
-    import subprocess
     done = subprocess.run(shlex.split(status_command), capture_output=True, timeout=60)
     return _flat_counters(json.loads(done.stdout)) if done.returncode == 0 else {}
 
