@@ -154,7 +154,16 @@ async function startNode(dataDir: string, bootstrap?: string): Promise<RunningNo
     await stop();
     throw new Error(`node did not start:\n${stderrText}`);
   }
-  return { contact: JSON.parse(line).contact, dataDir, stop, log: () => stderrText };
+  const contact = JSON.parse(line).contact;
+  // README: `rhizome id` prints the running node's contact URI, with the port it is bound to.
+  const id = await rhizome(["id", "--data-dir", dataDir, "--json"]);
+  if (id.code !== 0 || JSON.parse(id.stdout).contact !== contact) {
+    await stop();
+    throw new Error(
+      `rhizome id does not print the running node's contact ${contact}:\n${id.stdout}`,
+    );
+  }
+  return { contact, dataDir, stop, log: () => stderrText };
 }
 
 async function contactsOf(dataDir: string): Promise<number> {
