@@ -62,8 +62,11 @@ import type { StoredValue, ValueStore, ValueStoreStats } from "./value_store.ts"
  */
 const storeCloseWaitMs = 5000;
 
-/** The on-disk format this build reads and writes. */
-export const STORE_FORMAT = "rhizome-store/1";
+/**
+ * The on-disk format this build reads and writes. 2: records of record format 2 (canonical
+ * integers); a store of format 1 holds records no node accepts now, and is refused at open.
+ */
+export const STORE_FORMAT = "rhizome-store/2";
 
 /** What a {@link RecordStore} is opened with. */
 export interface RecordStoreOptions {
@@ -302,6 +305,14 @@ export class RecordStore implements ValueStore {
       const format = info.get("format");
       if (format === undefined && !readOnly) {
         info.putSync("format", STORE_FORMAT);
+      } else if (format === "rhizome-store/1") {
+        // No network of format 1 was deployed: nothing to migrate, so say how to start again.
+        throw new StoreError(
+          "STORE_UNUSABLE",
+          `Cannot open the record store ${options.path}: it holds record format 1 ` +
+            `(rhizome-store/1), this rhizome reads format 2 (${STORE_FORMAT}): move it aside ` +
+            `and start fresh`,
+        );
       } else if (format !== STORE_FORMAT) {
         throw new StoreError(
           "STORE_UNUSABLE",

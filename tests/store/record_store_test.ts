@@ -610,7 +610,21 @@ Deno.test("open and use errors are one line with STORE_UNUSABLE", async () => {
       () => openStore(directory),
       (error: unknown) =>
         error instanceof RhizomeError && error.code === "STORE_UNUSABLE" &&
-        /format is "someone-else\/9", this build reads rhizome-store\/1/.test(error.message),
+        /format is "someone-else\/9", this build reads rhizome-store\/2/.test(error.message),
+    );
+    {
+      const old = open({ path: `${directory}/records.mdb`, noSubdir: true, maxDbs: 8 });
+      old.openDB({ name: "info", encoding: "string" }).putSync("format", "rhizome-store/1");
+      await old.close();
+    }
+    assert.throws(
+      () => openStore(directory),
+      (error: unknown) =>
+        error instanceof RhizomeError && error.code === "STORE_UNUSABLE" &&
+        error.message.endsWith(
+          "records.mdb: it holds record format 1 (rhizome-store/1), this rhizome reads format 2 " +
+            "(rhizome-store/2): move it aside and start fresh",
+        ),
     );
   });
   await withTempDir(async (directory) => {
