@@ -41,7 +41,9 @@ export function acknowledgedPut(result: PutResult): Acknowledgements {
   if (result.ok) return acknowledgements;
   const hex = key.toHex();
   const counts = `${holders} of the ${quorum} holders needed acknowledged it (dht.write_quorum)`;
-  if (storesHere && localError instanceof RhizomeError) {
+  // A record this node's store refused as invalid went to nobody: that is the answer, client or not.
+  const invalid = localError instanceof RhizomeError && localError.code === "RECORD_INVALID";
+  if ((storesHere || invalid) && localError instanceof RhizomeError) {
     const others = `${stored} other node${stored === 1 ? "" : "s"} acknowledged it`;
     return fail(
       new RhizomeError(localError.code, `${localError.message}; ${others}`, { cause: localError }),
@@ -202,7 +204,7 @@ export class DhtRecordNetwork implements RecordNetwork {
           }
         });
       } catch (error) {
-        // putAt refuses only a record its own rules refuse: say so in the record's terms.
+        // putAt throws only for a value too large to send: say so in the record's terms.
         const reason = error instanceof Error ? error.message : String(error);
         return reject(new RhizomeError("RECORD_INVALID", reason));
       }

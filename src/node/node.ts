@@ -26,7 +26,6 @@ import type { Identity } from "../core/identity.ts";
 import { getLog, type Log } from "../core/log.ts";
 import { NodeId } from "../core/node_id.ts";
 import { SystemClock } from "../core/system_clock.ts";
-import { recordValueRules } from "../content/dht_rules.ts";
 import {
   checkContent,
   seedEntryLifetimeS,
@@ -238,11 +237,15 @@ export class RhizomeNode {
       address: parts.advertised,
       clock: parts.clock,
       transport: { send: (to, bytes) => void channel.send(to, undefined, bytes) },
+      // Opened with Rhizome's record rules: the store verifies every write (a STORE once, a
+      // publish once), and the DHT checks its gets' answers by the same rules.
       store: parts.store,
-      // Rhizome's records: keys, signatures and content rules checked on every value received.
-      values: recordValueRules(parts.clock),
       rng: new CryptoRng(),
-      settings: { dht: options.config.dht, profile: options.config.profiles[parts.choice.type] },
+      settings: {
+        dht: options.config.dht,
+        profile: options.config.profiles[parts.choice.type],
+        store: options.config.store,
+      },
       log: getLog("dht"),
       localQueueClearedMs,
       // Large values go over TCP to the peer's stream listener, on the port of its UDP address.

@@ -452,12 +452,12 @@ Deno.test("the store's rules refuse a record that breaks the content rules", () 
   const votes = votesIndex(thread);
   const record: DhtRecord = rawSet(votes, [loosePack([2])]);
   refused(
-    () => recordRules.verify(votes.key, encodeRecord(record), () => undefined),
+    () => recordRules.verify(votes.key, encodeRecord(record), () => undefined, nowMs),
     /direction 2/,
   );
   const good = signedEntrySet(alice, votes, nowMs, nowS + 60, { direction: 1 });
   assert.equal(
-    recordRules.verify(votes.key, encodeRecord(good), () => undefined).kind,
+    recordRules.verify(votes.key, encodeRecord(good), () => undefined, nowMs).kind,
     RecordKind.set,
   );
 });
