@@ -137,7 +137,7 @@ export class DhtRecordNetwork implements RecordNetwork {
   /**
    * Wraps a DHT node.
    *
-   * @param dht The node's DHT (its value rules verify Rhizome's records).
+   * @param dht The node's DHT (its store's record rules verify Rhizome's records).
    * @param wake Reschedules the DHT's driver after an operation starts.
    * @param peers How many peers the node knows (its routing table's size): a get that found no
    *   value and heard from none of them failed; with none to ask, the key is simply absent.
@@ -238,7 +238,7 @@ export class DhtRecordNetwork implements RecordNetwork {
     const peersKnown = this.#peers();
     return new Promise((resolve, reject) => {
       this.#dht.get(key, (result) => {
-        // The DHT's value rules verified it (key, signatures, content rules) before it got here.
+        // The DHT checked it by its store's record rules (key, signatures, content rules).
         const record = result.value ? decodeStoredRecord(result.value) : undefined;
         if (record) {
           this.#remember(key, record);

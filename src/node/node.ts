@@ -57,6 +57,7 @@ import { SecureChannel } from "../net/secure_channel.ts";
 import { StreamClient, StreamListener, type StreamPeer } from "../net/stream_transport.ts";
 import { canonicalUdpAddress, UdpTransport } from "../net/udp_transport.ts";
 import type { RecordStore } from "../store/record_store.ts";
+import type { ValueStore } from "../store/value_store.ts";
 import { AuthorKeys } from "./author_keys.ts";
 import { cryptoRandomBytes, CryptoRng } from "./crypto_rng.ts";
 import { acknowledgedPut, DhtRecordNetwork } from "./dht_record_network.ts";
@@ -239,7 +240,7 @@ export class RhizomeNode {
       transport: { send: (to, bytes) => void channel.send(to, undefined, bytes) },
       // Opened with Rhizome's record rules: the store verifies every write (a STORE once, a
       // publish once), and the DHT checks its gets' answers by the same rules.
-      store: parts.store,
+      store: wakingStore(parts.store, () => this.#schedule()),
       rng: new CryptoRng(),
       settings: {
         dht: options.config.dht,
@@ -990,4 +991,29 @@ function json(value: unknown): unknown {
     if (field instanceof NodeId) return field.toHex();
     return field;
   }));
+}
+
+/**
+ * The store as the DHT sees it, rescheduling the core after each write's callback: a write
+ * commits after the call that started it returned, and its callback may start DHT work (a
+ * publish's STOREs go out once the local write is verified and durable) whose timers the next
+ * wake-up must cover.
+ */
+function wakingStore(store: RecordStore, wake: () => void): ValueStore {
+  return {
+    rules: store.rules,
+    get: (key) => store.get(key),
+    put: (write, done) =>
+      store.put(write, (error, written) => {
+        try {
+          done(error, written);
+        } finally {
+          wake();
+        }
+      }),
+    noteRead: (key) => store.noteRead(key),
+    delete: (key) => store.delete(key),
+    values: () => store.values(),
+    stats: () => store.stats(),
+  };
 }
