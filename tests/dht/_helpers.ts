@@ -94,10 +94,15 @@ export class NodeHarness {
   readonly node: DhtNode;
   readonly address: Address;
 
-  constructor(seed: number, settings: DhtSettings, address: Address = "10.0.0.1:7447") {
+  constructor(
+    seed: number,
+    settings: DhtSettings,
+    address: Address = "10.0.0.1:7447",
+    rules?: RecordRules,
+  ) {
     const prng = new Prng(seed);
     this.clock = new VirtualClock(1_735_689_600_000);
-    this.store = new MemoryValueStore({ clock: this.clock, classes: settings.store });
+    this.store = new MemoryValueStore({ clock: this.clock, classes: settings.store, rules });
     this.address = address;
     this.node = new DhtNode({
       nodeId: randomId(prng),

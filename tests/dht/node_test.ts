@@ -24,6 +24,7 @@ import {
 } from "../../src/dht/messages.ts";
 import type { Contact, GetResult, LookupResult, PutResult } from "../../src/dht/types.ts";
 import type { Address } from "../../src/net/address.ts";
+import { contentAddressedRules, type RecordRules } from "../../src/store/record_rules.ts";
 import { idFromPrefix, joinedCluster, NodeHarness, randomId, settingsFor } from "./_helpers.ts";
 import { runOne } from "../../src/sim/operations.ts";
 
@@ -317,6 +318,33 @@ Deno.test("a held value expires after its class's ttl_s without republishing", (
   h.advance(2 * maintenanceIntervalMs);
   assert.equal(h.store.get(key), undefined, `deleted by upkeep, seed ${SEED}`);
   assert.equal(findValue(h, OTHER, key).type, MessageType.nodes, `not served, seed ${SEED}`);
+});
+
+Deno.test("the store is the only verifier: a STORE once, the same bytes again never, a publish once, a read never", () => {
+  let verifications = 0;
+  const counting: RecordRules = {
+    ...contentAddressedRules,
+    verify(key, bytes, held, nowMs) {
+      verifications++;
+      return contentAddressedRules.verify(key, bytes, held, nowMs);
+    },
+  };
+  const h = new NodeHarness(SEED, settingsFor("full"), undefined, counting);
+  const value = text("verified once");
+  const key = contentKey(value);
+  const token = tokenFor(h, PEER);
+  assert.equal(storeStatus(h, PEER, { key, value, token }), StoreStatus.ok);
+  assert.equal(verifications, 1, "one verification for a STORE");
+  assert.equal(storeStatus(h, PEER, { key, value, token }), StoreStatus.ok);
+  assert.equal(verifications, 1, "none for the same bytes again (a replica's STORE)");
+  assert.equal(findValue(h, OTHER, key).type, MessageType.value);
+  assert.equal(verifications, 1, "none for a read, which extends the value through the store");
+  const forged = text("not under this key");
+  assert.equal(storeStatus(h, PEER, { key, value: forged, token }), StoreStatus.invalid);
+  assert.equal(verifications, 2, "a value that does not verify costs one");
+  assert.equal(h.node.stats().invalidValues, 1);
+  h.node.put(text("published here"), () => {});
+  assert.equal(verifications, 3, "one for a local publish");
 });
 
 Deno.test("an expired value is not served even before upkeep deletes it", () => {
