@@ -32,14 +32,13 @@ import { type CanonicalValue, decodeCanonical, encodeCanonical, RecordError } fr
 export { RecordError };
 
 /**
- * A decoded value from a peer, for an error message. MessagePack's 64-bit integers decode as
- * BigInt, which `JSON.stringify` cannot write: a peer's bytes must never make a message throw.
+ * A decoded value from a peer, for an error message: short, and never throwing whatever a peer
+ * sent.
  *
  * @param value Anything decoded.
  * @returns A short description.
  */
 export function describeValue(value: unknown): string {
-  if (typeof value === "bigint") return `${value}n`;
   if (value instanceof Uint8Array) return `${value.length} bytes`;
   try {
     const text = JSON.stringify(value) ?? String(value);
