@@ -49,7 +49,7 @@ export const snapshotPathLengthMax = 4096;
 
 /**
  * Largest `ttl` a put accepts: ten years, the largest TTL any configuration allows. The node
- * still clamps it to its own `record_ttl_max_s`. Larger: 400.
+ * still caps it by its record classes (`store.<class>.ttl_s`). Larger: 400.
  */
 export const controlTtlSecondsMax = 10 * 365 * 86_400;
 

@@ -29,8 +29,9 @@ import {
 import type { NodeId } from "../core/node_id.ts";
 import { randomInt } from "../core/rng.ts";
 import { type Address, sharedWireForm } from "../net/address.ts";
-import type { StoredValue } from "../store/value_store.ts";
-import { contentAddressedValues, contentKey } from "./content_key.ts";
+import type { RecordRules, VerifiedRecord } from "../store/record_rules.ts";
+import type { ValueWrite, ValueWritten } from "../store/value_store.ts";
+import { contentKey } from "./content_key.ts";
 import { FailedPeers } from "./failed_peers.ts";
 import { type Candidate, LookupState } from "./lookup.ts";
 import {
@@ -58,6 +59,7 @@ import {
   defaultReplicationPolicy,
   type HeldRecord,
   type ReplicationPolicy,
+  type ReplicationSettings,
 } from "./replication_policy.ts";
 import { RequestLimiter } from "./request_limiter.ts";
 import { RoutingTable } from "./routing_table.ts";
@@ -71,7 +73,6 @@ import type {
   GetResult,
   LookupResult,
   PutResult,
-  ValueRules,
 } from "./types.ts";
 
 /** Counters of one node, for metrics and tests. */
@@ -121,7 +122,8 @@ interface LookupOperation {
 export class DhtNode {
   readonly #options: DhtNodeOptions;
   readonly #self: NodeId;
-  readonly #values: ValueRules;
+  /** The store's rules: the DHT checks the answers to its gets by them (the store, writes). */
+  readonly #rules: RecordRules;
   readonly #table: RoutingTable;
   readonly #rpc: RpcClient;
   readonly #tokens: WriteTokens;
@@ -166,7 +168,7 @@ export class DhtNode {
     assert(dht.alpha <= dht.k, "alpha must not exceed k");
     this.#options = options;
     this.#self = options.nodeId;
-    this.#values = options.values ?? contentAddressedValues;
+    this.#rules = options.store.rules;
     this.#replication = options.replication ?? defaultReplicationPolicy;
     this.#profile = profile;
     this.#flags = profile.stores_for_others ? 0 : FLAG_CLIENT;
@@ -397,14 +399,14 @@ export class DhtNode {
     const nowMs = this.#options.clock.nowMs();
     const held = options.networkOnly ? undefined : this.#options.store.get(key);
     const heldValue = held && held.expiresAtMs > nowMs ? new Uint8Array(held.value) : undefined;
-    if (heldValue && this.#values.isFinal(heldValue)) {
+    if (heldValue && this.#rules.isFinal(heldValue)) {
       done({ ok: true, value: heldValue, closest: [], rounds: 0, messages: 0, durationMs: 0 });
       return;
     }
     this.#lookup(key, true, [], (result, operation) => {
       // Only a final value is cached on the path: a cached version of a set or signed record
       // would not hear of later ones, and a reader meeting it early would get stale entries.
-      if (result.value && this.#values.isFinal(result.value)) {
+      if (result.value && this.#rules.isFinal(result.value)) {
         this.#cacheOnPath(operation, result.value);
       }
       done(result);
@@ -418,8 +420,9 @@ export class DhtNode {
    * @param value At most `datagramValueBytesMax` bytes; with the stream transport, at most
    *   `recordBytesMax` (larger values then travel by stream).
    * @param done Called once with how many nodes acknowledged it durably.
-   * @param ttlS The copies' lifetime, at most (and by default) `record_ttl_s`.
-   *   This node keeps republishing the value while it runs, as for any value it publishes.
+   * @param ttlS The copies' lifetime, at most (and by default) the `personal` class's `ttl_s`;
+   *   each holder's store caps its copy by its own class. This node keeps republishing the value
+   *   while it runs, as for any value it publishes.
    * @returns The value's key (its content address).
    * @throws {RangeError} When the value is too large for a datagram.
    */
@@ -431,14 +434,16 @@ export class DhtNode {
 
   /**
    * Publishes a value under a key of its own (a signed record, a set): as {@link put}, for any
-   * value the node's {@link ValueRules} verify under `key`. Holders merge a set with the version
-   * they hold and keep the higher sequence of a signed record.
+   * value the store's rules verify under `key`. This node's store verifies it (the only check of
+   * a publish); once it has, the value goes to the k closest nodes. Holders merge a set with the
+   * version they hold and keep the higher sequence of a signed record.
    *
    * @param key The key; the value must verify under it.
    * @param value The value, within the same size limits as {@link put}.
-   * @param done Called once with how many nodes acknowledged it durably.
-   * @param ttlS The copies' lifetime, at most (and by default) `record_ttl_s`.
-   * @throws {RangeError} When the value is too large or does not verify under `key`.
+   * @param done Called once with how many nodes acknowledged it durably. A value this node's
+   *   store refuses as invalid goes to nobody: `ok` false, `localError` `RECORD_INVALID`.
+   * @param ttlS The copies' lifetime, at most (and by default) the `personal` class's `ttl_s`.
+   * @throws {RangeError} When the value is too large.
    */
   putAt(key: NodeId, value: Uint8Array, done: (result: PutResult) => void, ttlS?: number): void {
     const valueMax = this.#options.streams ? recordBytesMax : datagramValueBytesMax;
@@ -447,14 +452,9 @@ export class DhtNode {
         `Cannot store value: size is ${value.length} bytes, limit is ${valueMax}`,
       );
     }
-    if (!this.#values.verify(key, value)) {
-      throw new RangeError(`Cannot store value: it does not verify under key ${key.toHex()}`);
-    }
     const nowMs = this.#options.clock.nowMs();
-    // Every holder caps a copy's lifetime at record_ttl_s: a longer life comes from republishing.
-    const { record_ttl_s } = this.#options.settings.dht;
-    const lifetimeS = Math.max(1, Math.min(ttlS ?? record_ttl_s, record_ttl_s));
-    const expiresAtMs = nowMs + lifetimeS * 1000;
+    const publishedTtlS = this.#options.settings.store.personal.ttl_s;
+    const lifetimeS = Math.max(1, Math.min(ttlS ?? publishedTtlS, publishedTtlS));
     const storesHere = this.#profile.stores_for_others;
     // As many holders as can exist: this node (when it stores) and the most peers it has known.
     const holdersPossible = Math.min(
@@ -462,36 +462,31 @@ export class DhtNode {
       this.#peersKnownMax + (storesHere ? 1 : 0),
     );
     const quorum = Math.max(1, Math.min(this.#options.settings.dht.write_quorum, holdersPossible));
-    // Done once both the local copy is durable and the remote STOREs are answered, so a caller
-    // told "published" finds the value here even if no other node took it.
-    let waiting = 2;
-    let stored = 0;
-    let selfAmongClosest = false;
-    let localError: Error | undefined;
-    const settle = () => {
-      if (--waiting > 0) return;
+    const report = (stored: number, selfAmongClosest: boolean, localError?: Error) => {
       const durationMs = this.#options.clock.nowMs() - nowMs;
       const holders = stored + (storesHere && !localError && selfAmongClosest ? 1 : 0);
       const ok = holders >= quorum && (!storesHere || !localError);
       done({ ok, key, stored, holders, quorum, storesHere, localError, durationMs });
     };
-    this.#write({ key, value, expiresAtMs, storedAtMs: nowMs, published: true }, (error) => {
-      localError = error;
-      settle();
-    });
-    this.#replicatedMs.set(key.toHex(), nowMs);
-    const published: HeldRecord = {
-      key,
-      kind: "published",
-      expiresAtMs,
-      storedAtMs: nowMs,
-      pushedAtMs: nowMs,
-    };
-    const { replicas } = this.#termsOf(published);
-    this.#storeAtClosest(key, value, lifetimeS, replicas, (count, selfIsClose) => {
-      stored = count;
-      selfAmongClosest = selfIsClose;
-      settle();
+    // The local write first: the store verifies the value once, and what it refuses as invalid
+    // is sent to nobody. Another refusal (full, an older version) still lets the network have it.
+    const write = { key, value, ttlMs: lifetimeS * 1000, published: true };
+    this.#write(write, (localError) => {
+      if (localError instanceof RhizomeError && localError.code === "RECORD_INVALID") {
+        return report(0, false, localError);
+      }
+      this.#replicatedMs.set(key.toHex(), nowMs);
+      const published: HeldRecord = {
+        key,
+        kind: "published",
+        expiresAtMs: nowMs + lifetimeS * 1000,
+        storedAtMs: nowMs,
+        pushedAtMs: nowMs,
+      };
+      const { replicas } = this.#termsOf(published);
+      this.#storeAtClosest(key, value, lifetimeS, replicas, (stored, selfAmongClosest) => {
+        report(stored, selfAmongClosest, localError);
+      });
     });
   }
 
@@ -595,7 +590,8 @@ export class DhtNode {
         const held = this.#options.store.get(request.key);
         const nowMs = this.#options.clock.nowMs();
         if (held && held.expiresAtMs > nowMs) {
-          this.#extendOnRead(held, nowMs);
+          // A read keeps a value alive, by the store's policy (no verification: it is held).
+          this.#options.store.noteRead(request.key);
           const token = this.#tokens.issue(subject);
           if (size === "datagram" && held.value.length > datagramValueBytesMax) {
             reply({ type: MessageType.valueRef, size: held.value.length, token });
@@ -632,66 +628,35 @@ export class DhtNode {
     if (!this.#profile.stores_for_others) return refuse(StoreStatus.declined);
     if (!this.#tokens.verify(subject, request.token)) return refuse(StoreStatus.badToken);
     if (request.ttlS === 0) return refuse(StoreStatus.invalid);
-    const nowMs = this.#options.clock.nowMs();
-    const held = this.#options.store.get(request.key);
-    if (!this.#values.verify(request.key, request.value, held?.value)) {
-      this.#stats.invalidValues++;
-      return refuse(StoreStatus.invalid);
-    }
-    // The sender's remaining lifetime, capped: replicas renewing each other never outlive the
-    // publisher's last republish.
-    const ttlMs = Math.min(request.ttlS, this.#options.settings.dht.record_ttl_s) * 1000;
-    const entry: StoredValue = {
-      key: request.key,
-      value: request.value,
-      expiresAtMs: Math.max(held?.expiresAtMs ?? 0, nowMs + ttlMs),
-      storedAtMs: held?.storedAtMs ?? nowMs,
-      published: held?.published ?? false,
-    };
-    // Another holder is replicating this value, so this node need not for a while (Kademlia).
-    // A publisher's republish clock is its own: replicas must not postpone the republish. A
-    // versioned copy that holds what the sender's lacks must still go out, or it never spreads.
-    if (!entry.published && this.#covers(request.key, request.value, held?.value, nowMs)) {
-      this.#replicatedMs.set(request.key.toHex(), nowMs);
-    }
-    // Durable before acknowledged: the reply waits for the store's commit.
-    this.#options.store.put(entry, (error) => {
-      if (error) {
-        const status = storeStatusOf(error);
+    const published = this.#options.store.get(request.key)?.published ?? false;
+    // The store verifies the value (the only check: one per holder), merges it with the held
+    // version and caps the sender's remaining lifetime by its class, so replicas renewing each
+    // other never outlive the publisher's last republish. Durable before acknowledged: the
+    // reply waits for the store's commit.
+    const write = { key: request.key, value: request.value, ttlMs: request.ttlS * 1000, published };
+    this.#options.store.put(write, (error, written) => {
+      if (error || !written) {
+        const status = error ? storeStatusOf(error) : StoreStatus.declined;
         // A peer's bad or old value is its problem (counted); a failing store is ours (logged).
         if (status === StoreStatus.invalid) this.#stats.invalidValues++;
         if (status === StoreStatus.declined || status === StoreStatus.full) {
           this.#options.log?.warning("cannot store value {key}: {error}", {
             key: request.key.toHex(),
-            error: error.message,
+            error: error?.message ?? "no outcome",
           });
         }
         return refuse(status);
       }
+      // Another holder is replicating this value, so this node need not for a while (Kademlia).
+      // A publisher's republish clock is its own: replicas must not postpone the republish. A
+      // versioned copy that holds what the sender's lacks must still go out, or it never spreads.
+      const covers = this.#rules.isFinal(request.value) || bytesEqual(written.value, request.value);
+      if (!published && covers) {
+        this.#replicatedMs.set(request.key.toHex(), this.#options.clock.nowMs());
+      }
       this.#stats.stored++;
       reply({ type: MessageType.stored, status: StoreStatus.ok });
     });
-  }
-
-  /** Whether `incoming` holds all that `held` does (always, for a final value). */
-  #covers(key: NodeId, incoming: Uint8Array, held: Uint8Array | undefined, nowMs: number): boolean {
-    if (held === undefined || this.#values.isFinal(incoming)) return true;
-    // A smaller set cannot hold all of a larger one; skipping the merge then costs at most one
-    // replication more (a newer, shorter signed record keeps this node's own schedule).
-    if (incoming.length < held.length) return false;
-    const merged = this.#values.reconcile(key, held, incoming, nowMs);
-    return bytesEqual(merged, incoming);
-  }
-
-  /** A read keeps a value alive for at least one more extension period, within the cap. */
-  #extendOnRead(held: StoredValue, nowMs: number): void {
-    const { record_ttl_extension_s, record_ttl_max_s } = this.#options.settings.dht;
-    const extensionMs = record_ttl_extension_s * 1000;
-    const capMs = held.storedAtMs + record_ttl_max_s * 1000;
-    const expiresAtMs = Math.min(Math.max(held.expiresAtMs, nowMs + extensionMs), capMs);
-    // Only write when it moves the expiry by a quarter period: reads of a hot value stay reads.
-    if (expiresAtMs - held.expiresAtMs < extensionMs / 4) return;
-    this.#write({ ...held, expiresAtMs });
   }
 
   // --- lookups ---
@@ -765,14 +730,14 @@ export class DhtNode {
         this.#failed.heard(id);
         if (operation.finished) return;
         operation.messages += attempts + 1;
+        const verified = reply.type === MessageType.value
+          ? this.#verified(state.target, reply.value, operation.value)
+          : undefined;
         if (reply.type === MessageType.nodes) {
           state.answered(candidate, reply.contacts, reply.token);
-        } else if (
-          reply.type === MessageType.value &&
-          this.#values.verify(state.target, reply.value, operation.value)
-        ) {
+        } else if (verified) {
           state.answered(candidate, []);
-          if (this.#found(operation, reply.value, candidate.hop)) return;
+          if (this.#found(operation, verified, candidate.hop)) return;
         } else if (reply.type === MessageType.valueRef && this.#options.streams) {
           state.answered(candidate, []);
           this.#fetchByStream(operation, candidate);
@@ -809,11 +774,12 @@ export class DhtNode {
       if (operation.finished) return;
       operation.messages++;
       const reply = answer && decodeMessage(answer, "stream");
-      if (
-        reply && typeof reply !== "string" && reply.type === MessageType.value &&
-        reply.sender.equals(id) && this.#values.verify(key, reply.value, operation.value)
-      ) {
-        if (this.#found(operation, reply.value, candidate.hop)) return;
+      const verified = reply && typeof reply !== "string" && reply.type === MessageType.value &&
+          reply.sender.equals(id)
+        ? this.#verified(key, reply.value, operation.value)
+        : undefined;
+      if (verified) {
+        if (this.#found(operation, verified, candidate.hop)) return;
         this.#advance(operation);
         return;
       }
@@ -825,20 +791,37 @@ export class DhtNode {
   }
 
   /**
-   * Takes a verified value into a get: a final one ends the lookup (returns `true`); a versioned
-   * one is reconciled with what was found so far and the lookup goes on to the other holders.
+   * A get's answer checked by the store's rules (never written here: the cache and replication
+   * write through the store, which verifies), or `undefined` when it does not verify.
    */
-  #found(operation: LookupOperation, value: Uint8Array, hop: number): boolean {
-    const key = operation.state.target;
+  #verified(key: NodeId, value: Uint8Array, known?: Uint8Array): VerifiedRecord | undefined {
+    try {
+      return this.#rules.verify(key, value, () => known, this.#options.clock.nowMs());
+    } catch {
+      // A peer's bytes never throw out of the DHT: what fails to check is not taken.
+      return undefined;
+    }
+  }
+
+  /**
+   * Takes a verified value into a get: a final one ends the lookup (returns `true`); a versioned
+   * one is merged with what was found so far (the newer version, or the union of sets) and the
+   * lookup goes on to the other holders.
+   */
+  #found(operation: LookupOperation, verified: VerifiedRecord, hop: number): boolean {
+    const value = verified.bytes;
     operation.valueHop = Math.max(operation.valueHop, hop);
-    if (this.#values.isFinal(value)) {
+    if (this.#rules.isFinal(value)) {
       operation.value = value;
       this.#finish(operation, true);
       return true;
     }
-    operation.value = operation.value === undefined
-      ? value
-      : this.#values.reconcile(key, operation.value, value, this.#options.clock.nowMs());
+    if (operation.value === undefined) {
+      operation.value = value;
+    } else {
+      const merged = this.#rules.merge(operation.value, verified, this.#options.clock.nowMs());
+      if (merged.outcome === "replace") operation.value = merged.bytes;
+    }
     if (++operation.holders < versionedReadHolders) return false;
     this.#finish(operation, true);
     return true;
@@ -872,8 +855,9 @@ export class DhtNode {
     // Every candidate that answered (a lookup holds at most lookupCandidatesMax), nearest first.
     const lacking = operation.state.closestAnswered(lookupCandidatesMax)
       .find((candidate) => candidate.token !== undefined);
-    // A cached copy lives one extension period: long enough to serve a burst of reads.
-    const ttlS = this.#options.settings.dht.record_ttl_extension_s;
+    // A cached copy lives one read extension of the normal class: long enough for a burst of
+    // reads (each extends it again, by the holder's store).
+    const ttlS = this.#options.settings.store.normal.extension_s;
     if (lacking && ttlS > 0) {
       this.#storeAt(lacking.contact, lacking.token!, operation.state.target, value, ttlS, () => {});
     }
@@ -1030,7 +1014,7 @@ export class DhtNode {
       nowMs: this.#options.clock.nowMs(),
       held: this.#heldRecords(),
       table: this.#routingView,
-      settings: this.#options.settings.dht,
+      settings: this.#replicationSettings(),
       policy: this.#replication,
       pushSettleMs: this.#options.settings.dht.lookup_timeout_ms,
     });
@@ -1068,7 +1052,7 @@ export class DhtNode {
       self: this.#self,
       nowMs,
       held: this.#heldRecords(),
-      settings: dht,
+      settings: this.#replicationSettings(),
       policy: this.#replication,
     });
     for (const key of plan.expired) {
@@ -1098,13 +1082,26 @@ export class DhtNode {
     this.#replicatedMs.set(push.key.toHex(), nowMs);
     const current = this.#options.store.get(push.key);
     if (!current) return;
+    // The same bytes: the store renews its copy without verifying them again.
     if (push.expiresAtMs > current.expiresAtMs) {
-      this.#write({ ...current, expiresAtMs: push.expiresAtMs });
+      const ttlMs = push.expiresAtMs - nowMs;
+      this.#write({ key: push.key, value: current.value, ttlMs, published: current.published });
     }
     this.#maintenanceLookups++;
     this.#storeAtClosest(push.key, current.value, push.ttlS, push.replicas, () => {
       this.#maintenanceLookups--;
     });
+  }
+
+  /** The replication planner's settings: the `[dht]` periods and the publisher's lifetime. */
+  #replicationSettings(): ReplicationSettings {
+    const { dht, store } = this.#options.settings;
+    return {
+      k: dht.k,
+      replicate_s: dht.replicate_s,
+      republish_s: dht.republish_s,
+      renew_ttl_s: store.personal.ttl_s,
+    };
   }
 
   /** The held values as the replication planner reads them: bookkeeping and push times. */
@@ -1123,7 +1120,7 @@ export class DhtNode {
   /** The policy's terms for a record, brought into range (a correction is counted). */
   #termsOf(record: HeldRecord) {
     const { terms, corrected } = termsFor(record, {
-      settings: this.#options.settings.dht,
+      settings: this.#replicationSettings(),
       policy: this.#replication,
     });
     if (corrected) this.#termsCorrected++;
@@ -1138,7 +1135,7 @@ export class DhtNode {
     this.#options.log?.warning(
       "the replication policy gave {count} record(s) terms out of range; they were brought into " +
         "range (replicas 1..{replicasMax}, push interval at least {intervalMsMin} ms, renewal " +
-        "0..record_ttl_s)",
+        "0..renew_ttl_s)",
       {
         count: total,
         replicasMax: Math.max(this.#options.settings.dht.k, replicasPerRecordMax),
@@ -1147,15 +1144,18 @@ export class DhtNode {
     );
   }
 
-  #write(entry: StoredValue, written: (error?: Error) => void = () => {}): void {
-    this.#options.store.put(entry, (error) => {
+  #write(
+    write: ValueWrite,
+    written: (error?: Error, outcome?: ValueWritten) => void = () => {},
+  ): void {
+    this.#options.store.put(write, (error, outcome) => {
       if (error) {
         this.#options.log?.warning("cannot write value {key}: {error}", {
-          key: entry.key.toHex(),
+          key: write.key.toHex(),
           error: error.message,
         });
       }
-      written(error);
+      written(error, outcome);
     });
   }
 

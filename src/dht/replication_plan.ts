@@ -240,7 +240,7 @@ export function remainingTtlS(expiresAtMs: number, nowMs: number): number {
 /**
  * The policy's terms for a record, in range: replicas a whole number from 1 to
  * `max(k, replicasPerRecordMax)`, an interval of at least {@link pushIntervalMsMin}, a renewal
- * of whole seconds from 0 to `record_ttl_s`. A value that is not a number takes the default.
+ * of whole seconds from 0 to `renew_ttl_s`. A value that is not a number takes the default.
  *
  * @param record The record.
  * @param rules The settings the defaults come from, and the policy.
@@ -262,7 +262,7 @@ export function termsFor(
       true,
     ),
     intervalMs: inRange(asked.intervalMs, defaults.intervalMs, pushIntervalMsMin, Infinity, false),
-    renewS: inRange(asked.renewS, defaults.renewS, 0, settings.record_ttl_s, true),
+    renewS: inRange(asked.renewS, defaults.renewS, 0, settings.renew_ttl_s, true),
   };
   const corrected = terms.replicas !== asked.replicas || terms.intervalMs !== asked.intervalMs ||
     terms.renewS !== asked.renewS;

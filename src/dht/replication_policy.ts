@@ -3,7 +3,7 @@
  * pushes it to them, and how long each push makes the copies live. The replication planner
  * (`replication_plan.ts`) asks the policy for every record it looks at; the default policy keeps
  * the Kademlia terms (k replicas, `republish_s` for a publisher, `replicate_s` for a holder, a
- * publisher renewing to `record_ttl_s`, a holder passing on what is left). A service above the
+ * publisher renewing to the personal class's `ttl_s`, a holder passing on what is left). A service above the
  * DHT (popularity, ROADMAP §5–§6) plugs in its own policy, usually one that starts from these
  * defaults and changes them for the records it knows about, without editing the DHT.
  *
@@ -47,7 +47,7 @@ export interface ReplicationTerms {
   readonly intervalMs: number;
   /**
    * Lifetime each push gives the record, here and at the holders, in seconds; `0`: none, the
-   * copies keep what this one has left. At most `record_ttl_s`, the cap every holder applies.
+   * copies keep what this one has left. At most `renew_ttl_s`; each holder caps a copy by its own classes.
    */
   readonly renewS: number;
 }
@@ -60,8 +60,11 @@ export interface ReplicationSettings {
   readonly replicate_s: number;
   /** Republish period of publishers, in seconds. */
   readonly republish_s: number;
-  /** Lifetime of a stored record, in seconds: the most any holder gives a copy. */
-  readonly record_ttl_s: number;
+  /**
+   * The lifetime a publisher renews its own records to, in seconds: the `personal` record
+   * class's `ttl_s`. Each holder caps a copy by its own classes.
+   */
+  readonly renew_ttl_s: number;
 }
 
 /**
@@ -86,7 +89,7 @@ export interface ReplicationPolicy {
 
 /**
  * The Kademlia terms: k replicas; a publisher pushes every `republish_s` and renews the copies to
- * `record_ttl_s`; a holder pushes every `replicate_s` and passes on the lifetime left, so copies
+ * `renew_ttl_s`; a holder pushes every `replicate_s` and passes on the lifetime left, so copies
  * die with the publisher's last republish.
  *
  * @param record The record.
@@ -101,7 +104,7 @@ export function defaultTermsOf(
   return {
     replicas: settings.k,
     intervalMs: (published ? settings.republish_s : settings.replicate_s) * 1000,
-    renewS: published ? settings.record_ttl_s : 0,
+    renewS: published ? settings.renew_ttl_s : 0,
   };
 }
 

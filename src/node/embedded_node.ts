@@ -21,7 +21,7 @@ import { type Identity, identityOf } from "../core/identity.ts";
 import { NodeId } from "../core/node_id.ts";
 import { SystemClock } from "../core/system_clock.ts";
 import { recordRules } from "../content/record_rules.ts";
-import { MemoryRecordStore } from "../store/memory_record_store.ts";
+import { MemoryValueStore } from "../store/memory_value_store.ts";
 import { RecordStore } from "../store/record_store.ts";
 import { getLog } from "../core/log.ts";
 import { type NodeStatus, type NodeStore, RhizomeNode } from "./node.ts";
@@ -137,9 +137,10 @@ export function identityFromSecretKey(secretKey: Uint8Array): Identity {
 export function openMemoryStore(): NodeStore {
   const { config } = resolveConfig();
   const profile = config.profiles[embeddedTypeDefault];
-  return new MemoryRecordStore({
+  return new MemoryValueStore({
     rules: recordRules,
     clock: new SystemClock(),
+    classes: config.store,
     quota: { bytesMax: profile.memory_bytes_max, recordsMax: profile.records_max },
   });
 }

@@ -36,7 +36,6 @@ import type { Identity } from "../core/identity.ts";
 import { getLog, type Log } from "../core/log.ts";
 import { NodeId } from "../core/node_id.ts";
 import { SystemClock } from "../core/system_clock.ts";
-import { recordValueRules } from "../content/dht_rules.ts";
 import {
   checkContent,
   seedEntryLifetimeS,
@@ -69,7 +68,7 @@ import { ReceivePriority } from "../net/receive_queue.ts";
 import { SecureChannel } from "../net/secure_channel.ts";
 import { StreamClient, StreamListener, type StreamPeer } from "../net/stream_transport.ts";
 import { canonicalUdpAddress, UdpTransport } from "../net/udp_transport.ts";
-import { MemoryRecordStore } from "../store/memory_record_store.ts";
+import { MemoryValueStore } from "../store/memory_value_store.ts";
 import { RecordStore } from "../store/record_store.ts";
 import type { ValueStore } from "../store/value_store.ts";
 import { recordRules } from "../content/record_rules.ts";
@@ -150,7 +149,7 @@ export interface NodeStatus {
 
 /**
  * Where a node keeps records: the DHT's {@link ValueStore}, plus what the node drives itself. The
- * LMDB {@link RecordStore} and the {@link MemoryRecordStore} are the two there are.
+ * LMDB {@link RecordStore} and the {@link MemoryValueStore} are the two there are.
  */
 export interface NodeStore extends ValueStore {
   /**
@@ -309,11 +308,15 @@ export class RhizomeNode {
       address: parts.advertised,
       clock: parts.clock,
       transport: { send: (to, bytes) => void channel.send(to, undefined, bytes) },
-      store: parts.store,
-      // Rhizome's records: keys, signatures and content rules checked on every value received.
-      values: recordValueRules(parts.clock),
+      // Opened with Rhizome's record rules: the store verifies every write (a STORE once, a
+      // publish once), and the DHT checks its gets' answers by the same rules.
+      store: wakingStore(parts.store, () => this.#schedule()),
       rng: new CryptoRng(),
-      settings: { dht: options.config.dht, profile: options.config.profiles[parts.choice.type] },
+      settings: {
+        dht: options.config.dht,
+        profile: options.config.profiles[parts.choice.type],
+        store: options.config.store,
+      },
       log: getLog("dht"),
       localQueueClearedMs,
       // Large values go over TCP to the peer's stream listener, on the port of its UDP address.
@@ -378,7 +381,7 @@ export class RhizomeNode {
       const profile = config.profiles[choice.type];
       let store = options.store;
       if (store) {
-        store.setQuota(storeQuota(profile, store instanceof MemoryRecordStore));
+        store.setQuota(storeQuota(profile, store instanceof MemoryValueStore));
       } else {
         store = dataDir
           ? openDataDirStore(dataDir, {
@@ -386,9 +389,10 @@ export class RhizomeNode {
             classes: config.store,
             quota: storeQuota(profile, false),
           })
-          : new MemoryRecordStore({
+          : new MemoryValueStore({
             rules: recordRules,
             clock,
+            classes: config.store,
             quota: storeQuota(profile, true),
           });
         opened.push(store);
@@ -740,7 +744,7 @@ export class RhizomeNode {
       type: change.type,
     });
     this.#choice = { ...this.#choice, type: change.type, reason: change.reason };
-    this.#store.setQuota(storeQuota(profile, this.#store instanceof MemoryRecordStore));
+    this.#store.setQuota(storeQuota(profile, this.#store instanceof MemoryValueStore));
     this.#dht.setProfile(profile);
   }
 
@@ -1171,4 +1175,29 @@ function json(value: unknown): unknown {
     if (field instanceof NodeId) return field.toHex();
     return field;
   }));
+}
+
+/**
+ * The store as the DHT sees it, rescheduling the core after each write's callback: a write
+ * commits after the call that started it returned, and its callback may start DHT work (a
+ * publish's STOREs go out once the local write is verified and durable) whose timers the next
+ * wake-up must cover.
+ */
+function wakingStore(store: ValueStore, wake: () => void): ValueStore {
+  return {
+    rules: store.rules,
+    get: (key) => store.get(key),
+    put: (write, done) =>
+      store.put(write, (error, written) => {
+        try {
+          done(error, written);
+        } finally {
+          wake();
+        }
+      }),
+    noteRead: (key) => store.noteRead(key),
+    delete: (key) => store.delete(key),
+    values: () => store.values(),
+    stats: () => store.stats(),
+  };
 }

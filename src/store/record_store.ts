@@ -51,10 +51,17 @@ import {
   type RecordScore,
   type Room,
 } from "./eviction.ts";
+import { classOfWrite, expiryAfterRead, expiryAfterWrite } from "./lifetime.ts";
 import { MappedFilePages } from "./mapped_pages.ts";
 import { decodeMeta, encodeMeta, type RecordMeta } from "./record_meta.ts";
 import type { RecordRules, VerifiedRecord } from "./record_rules.ts";
-import type { StoredValue, ValueStore, ValueStoreStats } from "./value_store.ts";
+import type {
+  StoredValue,
+  ValueStore,
+  ValueStoreStats,
+  ValueWrite,
+  ValueWritten,
+} from "./value_store.ts";
 
 /**
  * How long closing waits for LMDB after a failed commit. Closing normally takes milliseconds; a
@@ -63,8 +70,11 @@ import type { StoredValue, ValueStore, ValueStoreStats } from "./value_store.ts"
  */
 const storeCloseWaitMs = 5000;
 
-/** The on-disk format this build reads and writes. */
-export const STORE_FORMAT = "rhizome-store/1";
+/**
+ * The on-disk format this build reads and writes. 2: records of record format 2 (canonical
+ * integers); a store of format 1 holds records no node accepts now, and is refused at open.
+ */
+export const STORE_FORMAT = "rhizome-store/2";
 
 /** What a {@link RecordStore} is opened with. */
 export interface RecordStoreOptions {
@@ -100,8 +110,16 @@ export interface RecordStoreOptions {
 export interface PutOptions {
   /** Its class; when absent, the held record's, else `personal` if published, else `normal`. */
   class?: RecordClass;
-  /** Its lifetime from now, capped at the class's `ttl_max_s`; the class's `ttl_s` when absent. */
+  /**
+   * Its lifetime from now, capped at the class's `ttl_max_s` (a restored record), or at its
+   * `ttl_s` for a write from the network; the class's `ttl_s` when absent.
+   */
   ttlMs?: number;
+  /**
+   * A write from the DHT (a STORE, a publish, a republish): its lifetime is capped at the class's
+   * `ttl_s`, so a copy lives longer only when read or written again.
+   */
+  fromNetwork?: boolean;
   /** Whether this node publishes it (and republishes it). */
   published?: boolean;
 }
@@ -122,6 +140,8 @@ export interface PutOutcome {
   status: "stored" | "replaced" | "renewed";
   /** When the record now expires. */
   expiresAtMs: number;
+  /** The bytes now held: the incoming ones, the held ones, or both merged. */
+  bytes: Uint8Array;
   /** Records evicted to make room. */
   evicted: number;
 }
@@ -303,6 +323,14 @@ export class RecordStore implements ValueStore {
       const format = info.get("format");
       if (format === undefined && !readOnly) {
         info.putSync("format", STORE_FORMAT);
+      } else if (format === "rhizome-store/1") {
+        // No network of format 1 was deployed: nothing to migrate, so say how to start again.
+        throw new StoreError(
+          "STORE_UNUSABLE",
+          `Cannot open the record store ${options.path}: it holds record format 1 ` +
+            `(rhizome-store/1), this rhizome reads format 2 (${STORE_FORMAT}): move it aside ` +
+            `and start fresh`,
+        );
       } else if (format !== STORE_FORMAT) {
         throw new StoreError(
           "STORE_UNUSABLE",
@@ -324,6 +352,15 @@ export class RecordStore implements ValueStore {
         { cause: error },
       );
     }
+  }
+
+  /**
+   * The rules this store verifies and merges by.
+   *
+   * @returns The rules it was opened with.
+   */
+  get rules(): RecordRules {
+    return this.#options.rules;
   }
 
   // --- reads ---
@@ -619,7 +656,11 @@ export class RecordStore implements ValueStore {
           `Cannot accept record: ${bytes.length} bytes, the limit is ${rules.recordBytesMax}`,
         );
       }
-      return rules.verify(key, bytes, () => this.#readChecked(key.toBytes())?.bytes);
+      const held = this.#readChecked(key.toBytes());
+      // The very bytes held were verified when stored (and hash-checked just now): a renewal or
+      // a replica arriving again costs no signature check.
+      if (held && bytesEqual(held.bytes, bytes)) return { kind: held.meta.kind, bytes };
+      return rules.verify(key, bytes, () => held?.bytes, this.#options.clock.nowMs());
     } catch (error) {
       this.#events.refused.invalid++;
       if (error instanceof RhizomeError) throw error;
@@ -642,15 +683,32 @@ export class RecordStore implements ValueStore {
   }
 
   /**
-   * Stores a value for the DHT: {@link putRecord} with the entry's expiry as the TTL.
+   * Stores a value for the DHT: {@link putRecord} of a write from the network.
    *
-   * @param entry The value and its bookkeeping.
-   * @param done Called once the write is durable, or with the error that stopped it.
+   * @param write The value and the lifetime asked for.
+   * @param done Called once the write is durable, with what is held; or with the error that
+   *   stopped it.
    */
-  put(entry: StoredValue, done: (error?: Error) => void): void {
-    const ttlMs = entry.expiresAtMs - this.#options.clock.nowMs();
-    this.putRecord(entry.key, entry.value, { ttlMs, published: entry.published })
-      .then(() => done(), (error: Error) => done(error));
+  put(write: ValueWrite, done: (error?: Error, written?: ValueWritten) => void): void {
+    const options = { ttlMs: write.ttlMs, published: write.published, fromNetwork: true };
+    this.putRecord(write.key, write.value, options).then(
+      (outcome) => done(undefined, { value: outcome.bytes, expiresAtMs: outcome.expiresAtMs }),
+      (error: Error) => done(error),
+    );
+  }
+
+  /**
+   * Notes a read for the DHT: {@link touch} in the background; a failure is logged.
+   *
+   * @param key The record's key.
+   */
+  noteRead(key: NodeId): void {
+    this.touch(key).catch((error) =>
+      this.#options.log?.warning("cannot extend record {key} for a read: {error}", {
+        key: key.toHex(),
+        error: describeOsError(error),
+      })
+    );
   }
 
   /**
@@ -670,8 +728,7 @@ export class RecordStore implements ValueStore {
       if (!meta || meta.expiresAtMs <= nowMs) return false;
       const policy = this.#options.classes[meta.class];
       const extensionMs = policy.extension_s * 1000;
-      const capMs = meta.storedAtMs + policy.ttl_max_s * 1000;
-      const expiresAtMs = Math.max(meta.expiresAtMs, Math.min(nowMs + extensionMs, capMs));
+      const expiresAtMs = expiryAfterRead(policy, nowMs, meta.storedAtMs, meta.expiresAtMs);
       const moved = Math.max(expiresAtMs - meta.expiresAtMs, nowMs - meta.activityMs);
       if (moved >= extensionMs / 4) {
         this.#writeMeta(keyBytes, meta, { ...meta, expiresAtMs, activityMs: nowMs });
@@ -928,7 +985,9 @@ export class RecordStore implements ValueStore {
     }
     let bytes = verified.bytes;
     let status: PutOutcome["status"] = "stored";
-    if (held && heldBytes) {
+    if (held && heldBytes && bytesEqual(heldBytes, verified.bytes)) {
+      status = "renewed";
+    } else if (held && heldBytes) {
       let merged;
       try {
         merged = this.#options.rules.merge(heldBytes, verified, nowMs);
@@ -945,14 +1004,14 @@ export class RecordStore implements ValueStore {
       status = merged.outcome === "keep" ? "renewed" : "replaced";
       bytes = merged.outcome === "keep" ? heldBytes : merged.bytes;
     }
-    const recordClass = options.class ?? held?.class ?? (options.published ? "personal" : "normal");
+    const recordClass = classOfWrite(options.class, held?.class, options.published ?? false);
     const policy = this.#options.classes[recordClass];
-    const ttlMs = Math.min(options.ttlMs ?? policy.ttl_s * 1000, policy.ttl_max_s * 1000);
+    const cap = options.fromNetwork ? "ttl" : "ttl_max";
     const meta: RecordMeta = {
       kind: verified.kind,
       class: recordClass,
       storedAtMs: held?.storedAtMs ?? nowMs,
-      expiresAtMs: Math.max(held?.expiresAtMs ?? 0, nowMs + ttlMs),
+      expiresAtMs: expiryAfterWrite(policy, nowMs, options.ttlMs, cap, held?.expiresAtMs),
       activityMs: nowMs,
       bytes: bytes.length,
       hash: status === "renewed" && held ? held.hash : sha256(bytes),
@@ -1007,7 +1066,7 @@ export class RecordStore implements ValueStore {
         bytesEqual(sha256(written), meta.hash),
       `the record ${hex} just written matches its metadata's length and hash`,
     );
-    return { outcome: { status, expiresAtMs: meta.expiresAtMs, evicted } };
+    return { outcome: { status, expiresAtMs: meta.expiresAtMs, bytes, evicted } };
   }
 
   /** Expired records first (from the index), then a sample of the rest; never `exclude`. */

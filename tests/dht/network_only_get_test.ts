@@ -41,9 +41,8 @@ Deno.test("in a network, a network-only get finds what the others hold, not what
 
   const value = text("only on node 5");
   const key = contentKey(value);
-  const nowMs = network.clock.nowMs();
   cluster.store(5).put(
-    { key, value, expiresAtMs: nowMs + 3_600_000, storedAtMs: nowMs, published: false },
+    { key, value, ttlMs: 3_600_000, published: false },
     (error) => assert.equal(error, undefined),
   );
   const plain = runOne<GetResult>(network, (done) => nodes[5].get(key, done));

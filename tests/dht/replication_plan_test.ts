@@ -1,6 +1,6 @@
 // Goal: the replication planner decides upkeep from plain data alone: expired records are listed
 // for deletion; a live record is due once its interval (times the node's jitter for it) has passed
-// since its last push; with the default policy a publisher renews its copies to record_ttl_s every
+// since its last push; with the default policy a publisher renews its copies to renew_ttl_s every
 // republish_s and a holder passes on what is left every replicate_s, both to k nodes; a policy
 // changes replicas, interval and lifetime per record, and terms out of range are brought into
 // range and counted; one pass plans at most upkeepPushesMax pushes; a newcomer is handed exactly
@@ -39,7 +39,7 @@ const settings: ReplicationSettings = {
   k: 20,
   replicate_s: 3600,
   republish_s: 4 * 3600,
-  record_ttl_s: 6 * 3600,
+  renew_ttl_s: 6 * 3600,
 };
 const prng = new Prng(SEED);
 const self = randomId(prng);
@@ -106,7 +106,7 @@ Deno.test("planUpkeep() counts the interval from the last push, when there was o
   assert.equal(plan([held], Math.ceil(pushedAtMs + intervalMs)).pushes.length, 1);
 });
 
-Deno.test("planUpkeep() has a publisher republish every republish_s, renewing to record_ttl_s", () => {
+Deno.test("planUpkeep() has a publisher republish every republish_s, renewing to renew_ttl_s", () => {
   const held = record(randomId(prng), { kind: "published", expiresAtMs: T0 + 5 * HOUR });
   const replicateMs = T0 + settings.replicate_s * 1000 * (1 + pushJitterMax);
   assert.deepEqual(plan([held], replicateMs).pushes, [], "replicate_s does not apply");
@@ -115,8 +115,8 @@ Deno.test("planUpkeep() has a publisher republish every republish_s, renewing to
     key: held.key,
     kind: "published",
     replicas: settings.k,
-    ttlS: settings.record_ttl_s,
-    expiresAtMs: nowMs + settings.record_ttl_s * 1000,
+    ttlS: settings.renew_ttl_s,
+    expiresAtMs: nowMs + settings.renew_ttl_s * 1000,
   }], `seed ${SEED}`);
 });
 
@@ -125,7 +125,7 @@ Deno.test("planUpkeep() never shortens a local copy's life when it renews", () =
   const held = record(randomId(prng), { kind: "published", expiresAtMs });
   const [push] = plan([held], T0 + 5 * HOUR).pushes;
   assert.equal(push.expiresAtMs, expiresAtMs);
-  assert.equal(push.ttlS, settings.record_ttl_s, "the copies get the renewal");
+  assert.equal(push.ttlS, settings.renew_ttl_s, "the copies get the renewal");
 });
 
 Deno.test("planUpkeep() plans at most upkeepPushesMax pushes a pass; the rest stay due", () => {
@@ -164,7 +164,7 @@ Deno.test("planUpkeep() takes a policy's replicas, interval and lifetime for one
   const policy = policyFor(hot.key, {
     replicas: 2 * settings.k,
     intervalMs: 10 * 60_000,
-    renewS: settings.record_ttl_s,
+    renewS: settings.renew_ttl_s,
   });
   const nowMs = T0 + 20 * 60_000;
   const pushes = plan([hot, cold], nowMs, policy).pushes;
@@ -172,8 +172,8 @@ Deno.test("planUpkeep() takes a policy's replicas, interval and lifetime for one
     key: hot.key,
     kind: "replica",
     replicas: 2 * settings.k,
-    ttlS: settings.record_ttl_s,
-    expiresAtMs: nowMs + settings.record_ttl_s * 1000,
+    ttlS: settings.renew_ttl_s,
+    expiresAtMs: nowMs + settings.renew_ttl_s * 1000,
   }], `only the hot record is due after 20 min, seed ${SEED}`);
   const later = plan([hot, cold], T0 + 2 * HOUR, policy).pushes;
   assert.deepEqual(later.map((push) => push.replicas), [2 * settings.k, settings.k]);
@@ -201,8 +201,8 @@ Deno.test("termsFor() brings a policy's terms out of range into range and says s
     [{ intervalMs: 5 }, { intervalMs: pushIntervalMsMin }],
     [{ intervalMs: NaN }, { intervalMs: settings.replicate_s * 1000 }],
     [{ renewS: -1 }, { renewS: 0 }],
-    [{ renewS: 10 * settings.record_ttl_s }, { renewS: settings.record_ttl_s }],
-    [{ renewS: Infinity }, { renewS: settings.record_ttl_s }],
+    [{ renewS: 10 * settings.renew_ttl_s }, { renewS: settings.renew_ttl_s }],
+    [{ renewS: Infinity }, { renewS: settings.renew_ttl_s }],
   ];
   for (const [asked, expected] of cases) {
     const { terms, corrected } = termsFor(held, rules(asked));

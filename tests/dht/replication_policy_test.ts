@@ -1,5 +1,5 @@
 // Goal: the replication policy is a working hook: the default terms are the Kademlia ones (k
-// replicas; a publisher renews to record_ttl_s every republish_s; a holder passes on what is left
+// replicas; a publisher renews to its personal class's ttl_s every republish_s; a holder passes on what is left
 // every replicate_s); a policy that raises one record's replicas makes DhtNode store it at more
 // holders, at put and at the next republish, while other records keep k; a policy that renews a
 // record's lifetime keeps it alive after its publisher is gone; one upkeep pass pushes at most
@@ -50,8 +50,21 @@ function hotPolicy(key: NodeId, extra: { renewS?: number } = {}): ReplicationPol
   };
 }
 
+/**
+ * Settings with hourly republishing and replication, and records that live `lifetimeS`: the
+ * holders' cap (the normal class) and the publisher's renewal (the personal class) alike.
+ */
+function hourlySettings(lifetimeS: number) {
+  const lifetime = { ttl_s: lifetimeS };
+  return settingsFor("full", { replicate_s: 3600, republish_s: 3600 }, {}, {
+    normal: lifetime,
+    personal: lifetime,
+  });
+}
+
 Deno.test("defaultTermsOf() gives a publisher republish_s and renewal, a holder replicate_s", () => {
-  const settings = settingsFor("full").dht;
+  const { dht, store } = settingsFor("full");
+  const settings = { ...dht, renew_ttl_s: store.personal.ttl_s };
   const held: HeldRecord = {
     key: randomId(new Prng(SEED)),
     kind: "published",
@@ -62,7 +75,7 @@ Deno.test("defaultTermsOf() gives a publisher republish_s and renewal, a holder 
   assert.deepEqual(defaultTermsOf(held, settings), {
     replicas: settings.k,
     intervalMs: settings.republish_s * 1000,
-    renewS: settings.record_ttl_s,
+    renewS: settings.renew_ttl_s,
   });
   const replica = { ...held, kind: "replica" } as const;
   assert.deepEqual(defaultTermsOf(replica, settings), {
@@ -76,11 +89,7 @@ Deno.test("defaultTermsOf() gives a publisher republish_s and renewal, a holder 
 
 Deno.test("DhtNode stores a record at more holders when the policy raises its replicas", () => {
   const simSeed = 7_101;
-  const settings = settingsFor("full", {
-    record_ttl_s: 4 * 3600,
-    replicate_s: 3600,
-    republish_s: 3600,
-  });
+  const settings = hourlySettings(4 * 3600);
   const { k } = settings.dht;
   const { network, cluster, nodes } = joinedCluster(simSeed, 80, settings);
   // XOR ranks among the live nodes of the holders other than the publishers (5 and 9).
@@ -119,17 +128,13 @@ Deno.test("DhtNode stores a record at more holders when the policy raises its re
 
 Deno.test("DhtNode keeps a record alive past its publisher when the policy renews its copies", () => {
   const simSeed = 7_102;
-  const settings = settingsFor("full", {
-    record_ttl_s: 2 * 3600,
-    replicate_s: 3600,
-    republish_s: 3600,
-  });
+  const settings = hourlySettings(2 * 3600);
   const { network, cluster, nodes } = joinedCluster(simSeed, 30, settings);
   const hot = runOne<PutResult>(network, (done) => cluster.put(5, text("hot, renewed"), done));
   const cold = runOne<PutResult>(network, (done) => cluster.put(5, text("cold, left"), done));
   assert.ok(hot.ok && cold.ok);
   // Every holder's policy (a popularity service would decide this) renews the hot record.
-  const renewing = hotPolicy(hot.key, { renewS: settings.dht.record_ttl_s });
+  const renewing = hotPolicy(hot.key, { renewS: settings.store.personal.ttl_s });
   for (const node of nodes) node.setReplicationPolicy(renewing);
   cluster.crash(5);
   network.run({ untilMs: network.clock.nowMs() + 4 * HOUR });
@@ -139,11 +144,7 @@ Deno.test("DhtNode keeps a record alive past its publisher when the policy renew
 });
 
 Deno.test("DhtNode upkeep pushes at most upkeepPushesMax records a pass", () => {
-  const settings = settingsFor("full", {
-    record_ttl_s: 4 * 3600,
-    replicate_s: 3600,
-    republish_s: 3600,
-  });
+  const settings = hourlySettings(4 * 3600);
   // A lone node: its lookups end at once, so only the plan bounds a pass.
   const h = new NodeHarness(SEED, settings);
   const count = 3 * upkeepPushesMax;
@@ -163,11 +164,7 @@ Deno.test("DhtNode upkeep pushes at most upkeepPushesMax records a pass", () => 
 });
 
 Deno.test("DhtNode brings a policy's terms out of range into range and logs one line a pass", () => {
-  const settings = settingsFor("full", {
-    record_ttl_s: 4 * 3600,
-    replicate_s: 3600,
-    republish_s: 3600,
-  });
+  const settings = hourlySettings(4 * 3600);
   const warnings: string[] = [];
   const ignore = () => {};
   const log: Log = {
@@ -179,7 +176,7 @@ Deno.test("DhtNode brings a policy's terms out of range into range and logs one 
     fatal: ignore,
   };
   const clock = new VirtualClock(1_735_689_600_000);
-  const store = new MemoryValueStore();
+  const store = new MemoryValueStore({ clock, classes: settings.store });
   const prng = new Prng(SEED);
   const node = new DhtNode({
     nodeId: randomId(prng),

@@ -219,9 +219,15 @@ const damages: { name: string; expect: RegExp; damage(file: Uint8Array): Uint8Ar
   },
   {
     name: "a wrong version",
-    expect: /refused: its format version is 2, this build reads 1/,
+    expect: /refused: its format version is 3, this build reads 2\n/,
     // u32 length, array tag, the magic as a 17-byte fixstr, then the version.
-    damage: (file) => rewritten(file, (plain) => plain[4 + 1 + 17] = 2),
+    damage: (file) => rewritten(file, (plain) => plain[4 + 1 + 17] = 3),
+  },
+  {
+    name: "a snapshot of record format 1",
+    expect:
+      /refused: its format version is 1, this build reads 2 \(its records are of an older record format, which there is no converting: export a new snapshot with this version\)/,
+    damage: (file) => rewritten(file, (plain) => plain[4 + 1 + 17] = 1),
   },
   {
     name: "a forged signature",

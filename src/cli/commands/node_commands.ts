@@ -70,8 +70,9 @@ export const putCommand: Command = {
   description: [
     "Stores VALUE (or standard input, with -) in the network as an immutable record through the",
     "running node, and prints its key (40 hex digits). --ttl keeps the copies S seconds, at",
-    "most dht.record_ttl_s (the default); the node republishes what it published while it",
-    "runs. Values up to 1,094 bytes travel in one datagram, larger ones (up to 65,530) over",
+    "most store.personal.ttl_s here (the default) and each holder's store.normal.ttl_s; the",
+    "node republishes what it published while it runs. Values up to 1,094 bytes travel in one",
+    "datagram, larger ones (up to 65,530) over",
     "the authenticated TCP stream. It succeeds once the value is durable on this node and",
     "dht.write_quorum holders acknowledged it (--json: stored, holders, quorum); otherwise it",
     "exits 7 (STORE_FULL: no room here), 8 (NOT_REPLICATED: kept here, too few holders) or 9",

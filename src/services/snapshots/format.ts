@@ -24,8 +24,11 @@ import { NODE_ID_BYTES, NodeId } from "../../core/node_id.ts";
 
 /** The first field of every snapshot's header. */
 export const SNAPSHOT_MAGIC = "rhizome-snapshot";
-/** The format version this build writes and reads. */
-export const SNAPSHOT_VERSION = 1;
+/**
+ * The format version this build writes and reads. 2: its records are of record format 2
+ * (`RECORD_VERSION`); snapshots of version 1 hold format-1 records, which no node accepts now.
+ */
+export const SNAPSHOT_VERSION = 2;
 /** What the trailer's signature covers, before the hash: binds it to this use. */
 export const SNAPSHOT_SIGNATURE_CONTEXT = "rhizome/snapshot/v1";
 /** The scopes a snapshot may have. */
@@ -298,8 +301,13 @@ export class SnapshotFrameReader {
     const fields = this.#unpack(body, "header");
     if (fields[0] !== SNAPSHOT_MAGIC) throw this.#invalid("it is not a rhizome snapshot");
     if (fields[1] !== SNAPSHOT_VERSION) {
+      const older = typeof fields[1] === "number" && fields[1] < SNAPSHOT_VERSION;
       throw this.#invalid(
-        `its format version is ${JSON.stringify(fields[1])}, this build reads ${SNAPSHOT_VERSION}`,
+        `its format version is ${JSON.stringify(fields[1])}, this build reads ${SNAPSHOT_VERSION}${
+          older
+            ? " (its records are of an older record format, which there is no converting: export a new snapshot with this version)"
+            : ""
+        }`,
       );
     }
     const [, version, nodeId, publicKey, createdAtMs, scope, counts] = fields;

@@ -168,7 +168,8 @@ export async function readSnapshot(
     if (frame.type !== "record") continue;
     records++;
     if (verifyRecords) {
-      const kind = verifyRecord(path, frame, records);
+      // The time rules as of the export: what verified then is what the snapshot holds.
+      const kind = verifyRecord(path, frame, records, header?.createdAtMs ?? 0);
       countsByKind[kind] = (countsByKind[kind] ?? 0) + 1;
     }
     if (digestGroups) groups.add(frame.record);
@@ -213,10 +214,11 @@ function verifyRecord(
   path: string,
   frame: Extract<SnapshotFrame, { type: "record" }>,
   index: number,
+  nowMs: number,
 ): string {
   const key = NodeId.fromBytes(frame.record.key);
   try {
-    const verified = recordRules.verify(key, frame.record.bytes, () => undefined);
+    const verified = recordRules.verify(key, frame.record.bytes, () => undefined, nowMs);
     return recordRules.kindNames[verified.kind];
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);

@@ -1,6 +1,6 @@
 /**
  * A RecordNetwork in memory, for the discussion tests: one map from key to record bytes, checked
- * and reconciled with the same value rules the DHT applies (signatures, content rules at the
+ * and reconciled with the same record rules a node's store applies (signatures, content rules at the
  * clock's time, a higher sequence replacing a mutable record, sets merged). Tests can make keys
  * vanish (`lose`) or fail (`cutOff`, or `failReads` for reads only) to exercise missing pieces
  * and failed reads, serve a record no rule checked
@@ -13,7 +13,7 @@
 import type { VirtualClock } from "../../../src/core/clock.ts";
 import { ReplicationError, RhizomeError } from "../../../src/core/errors.ts";
 import type { NodeId } from "../../../src/core/node_id.ts";
-import { recordValueRules } from "../../../src/content/dht_rules.ts";
+import { recordRules } from "../../../src/content/record_rules.ts";
 import {
   decodeStoredRecord,
   type DhtRecord,
@@ -27,7 +27,6 @@ import type {
   RecordNetwork,
   TimedFetch,
 } from "../../../src/services/discussion/record_network.ts";
-import type { ValueRules } from "../../../src/dht/types.ts";
 
 /** What a test can tune. */
 export interface MemoryNetworkOptions {
@@ -56,13 +55,11 @@ export class MemoryRecordNetwork implements RecordNetwork {
   /** Stalled keys: whether this node holds its copy. */
   readonly #stalled = new Map<string, { held: boolean }>();
   #versionedStall: { held: boolean } | undefined;
-  readonly #rules: ValueRules;
   readonly #clock: VirtualClock;
   readonly #replicas: number;
 
   constructor(clock: VirtualClock, options: MemoryNetworkOptions = {}) {
     this.#clock = clock;
-    this.#rules = recordValueRules(clock);
     this.#replicas = options.replicas ?? 3;
   }
 
@@ -71,12 +68,15 @@ export class MemoryRecordNetwork implements RecordNetwork {
     if (this.#cutOff.has(key.toHex())) return Promise.reject(unavailable(key));
     const bytes = encodeRecord(record);
     const held = this.#records.get(key.toHex());
-    if (!this.#rules.verify(key, bytes, held)) {
+    const nowMs = this.#clock.nowMs();
+    let kept = bytes;
+    try {
+      const verified = recordRules.verify(key, bytes, () => held, nowMs);
+      const merged = held === undefined ? undefined : recordRules.merge(held, verified, nowMs);
+      if (held !== undefined) kept = merged?.outcome === "replace" ? merged.bytes : held;
+    } catch {
       return Promise.reject(new RecordError("Cannot publish record: it does not verify"));
     }
-    const kept = held === undefined
-      ? bytes
-      : this.#rules.reconcile(key, held, bytes, this.#clock.nowMs());
     this.#records.set(key.toHex(), kept);
     this.publishes++;
     const acknowledgements = {

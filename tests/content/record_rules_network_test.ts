@@ -1,7 +1,9 @@
 /**
- * Goal: the DHT holds only records that verify and keep the content rules at its clock, never
- * throws on a peer's bytes, stops a get at an immutable record, and reconciles versions as the
- * store does: the higher sequence for a mutable record, the union for a set.
+ * Goal: the one set of record rules (the store verifies every write by them, the DHT checks its
+ * gets' answers by them) accepts only records that verify and keep the content rules at the time
+ * given, refuses a peer's bytes with RECORD_INVALID and never anything else, marks immutable
+ * records final, and merges versions: the higher sequence for a mutable record, the union for a
+ * set.
  * Method: real records from fixed keys, a virtual clock, hand-made breakage, and fast-check
  * (fixed seed) over random bytes and single-byte corruptions of valid records.
  */
@@ -9,9 +11,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { utf8Encode } from "../../src/core/bytes.ts";
-import { VirtualClock } from "../../src/core/clock.ts";
 import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
-import { recordValueRules } from "../../src/content/dht_rules.ts";
+import { RhizomeError } from "../../src/core/errors.ts";
+import type { NodeId } from "../../src/core/node_id.ts";
+import { recordRules } from "../../src/content/record_rules.ts";
 import { contentKey } from "../../src/dht/content_key.ts";
 import { docRecord, profileKey, signProfile, signThread } from "../../src/content/documents.ts";
 import { signedEntrySet, votesIndex } from "../../src/content/key_schema.ts";
@@ -29,8 +32,26 @@ const alice = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(1));
 const bob = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(2));
 const nowMs = 1_800_000_000_000;
 const nowS = nowMs / 1000;
-const clock = new VirtualClock(nowMs);
-const rules = recordValueRules(clock);
+
+/** Whether bytes verify under a key at a time; a refusal must be RECORD_INVALID, nothing else. */
+function verifies(key: NodeId, bytes: Uint8Array, known?: Uint8Array, atMs = nowMs): boolean {
+  try {
+    recordRules.verify(key, bytes, () => known, atMs);
+    return true;
+  } catch (error) {
+    assert.ok(error instanceof RhizomeError, String(error));
+    assert.equal(error.code, "RECORD_INVALID", error.message);
+    return false;
+  }
+}
+
+/** Two verified versions made one, as a get does: the merge's result, else the first. */
+function reconcile(key: NodeId, a: Uint8Array, b: Uint8Array, atMs = nowMs): Uint8Array {
+  const merged = recordRules.merge(a, recordRules.verify(key, b, () => a, atMs), atMs);
+  return merged.outcome === "replace" ? merged.bytes : a;
+}
+
+const rules = { verify: verifies, isFinal: recordRules.isFinal, reconcile };
 
 const thread = signThread(alice, { createdMs: nowMs, title: "T", body: "B", tags: [] });
 const threadBytes = encodeRecord(docRecord(thread));
@@ -55,7 +76,7 @@ Deno.test("verify() accepts a document, a profile and a set under their keys", (
   assert.ok(rules.verify(recordKey(decodeStoredRecord(raw)), raw));
 });
 
-Deno.test("verify() returns false for garbage, a wrong key, a forgery and content-rule breaks", () => {
+Deno.test("verify() refuses (RECORD_INVALID) garbage, a wrong key, a forgery and content-rule breaks", () => {
   assert.equal(rules.verify(threadKey, new Uint8Array([1, 2, 3])), false);
   assert.equal(rules.verify(threadKey, new Uint8Array(0)), false);
   assert.equal(rules.verify(votes.key, threadBytes), false, "under another key");
@@ -69,19 +90,16 @@ Deno.test("verify() returns false for garbage, a wrong key, a forgery and conten
   assert.equal(rules.verify(votes.key, tooLong), false, "an entry living past its kind's lifetime");
 });
 
-Deno.test("verify() refuses a document from the future until the clock catches up", () => {
-  const clock = new VirtualClock(nowMs);
-  const rules = recordValueRules(clock);
+Deno.test("verify() refuses a document from the future until the time catches up", () => {
   const doc = docRecord(
     signThread(alice, { createdMs: nowMs + 3_600_000, title: "T", body: "", tags: [] }),
   );
   const bytes = encodeRecord(doc);
-  assert.equal(rules.verify(recordKey(doc), bytes), false);
-  clock.advanceBy(3_600_000 - 5 * 60_000);
-  assert.equal(rules.verify(recordKey(doc), bytes), true);
+  assert.equal(verifies(recordKey(doc), bytes), false);
+  assert.equal(verifies(recordKey(doc), bytes, undefined, nowMs + 3_600_000 - 5 * 60_000), true);
 });
 
-Deno.test("verify() never throws on random bytes or on a valid record with one byte changed", () => {
+Deno.test("verify() throws only RECORD_INVALID on random bytes or a record with one byte changed", () => {
   const valid = [threadBytes, profile(3), vote(alice, 1)];
   const keys = [threadKey, profileKey(alice.publicKey), votes.key];
   fc.assert(
@@ -115,13 +133,13 @@ Deno.test("isFinal() is true for immutable records only", () => {
 Deno.test("reconcile() picks the higher sequence of a mutable record, the first on a tie", () => {
   const key = profileKey(alice.publicKey);
   const [one, two] = [profile(1), profile(2)];
-  assert.equal(rules.reconcile(key, one, two, nowMs), two);
-  assert.equal(rules.reconcile(key, two, one, nowMs), two);
+  assert.equal(rules.reconcile(key, one, two), two);
+  assert.equal(rules.reconcile(key, two, one), two);
   const rival = encodeRecord(
     signProfile(alice, 2, { name: "rival", about: "", keys: [], updatedMs: 2 }),
   );
-  assert.equal(rules.reconcile(key, two, rival, nowMs), two);
-  assert.equal(rules.reconcile(key, rival, two, nowMs), rival);
+  assert.equal(rules.reconcile(key, two, rival), two);
+  assert.equal(rules.reconcile(key, rival, two), rival);
 });
 
 Deno.test("reconcile() unions two versions of a set, one vote per voter, expired entries gone", () => {
@@ -132,8 +150,14 @@ Deno.test("reconcile() unions two versions of a set, one vote per voter, expired
   const changed = rules.reconcile(votes.key, merged, vote(alice, -1, nowMs + 1), nowMs);
   const after = decodeStoredRecord(changed) as SetRecord;
   assert.equal(after.entries.length, 2, "alice's new vote replaced her old one");
-  const later = rules.reconcile(votes.key, changed, vote(bob, -1), nowMs + 3601_000);
-  assert.equal((decodeStoredRecord(later) as SetRecord).entries.length, 0);
+  const later = recordRules.merge(
+    changed,
+    recordRules.verify(votes.key, vote(bob, -1), () => changed, nowMs),
+    nowMs + 3601_000,
+  );
+  assert.equal(later.outcome, "replace");
+  if (later.outcome !== "replace") return;
+  assert.equal((decodeStoredRecord(later.bytes) as SetRecord).entries.length, 0);
 });
 
 Deno.test("reconcile() keeps the first copy of an immutable record", () => {
@@ -141,8 +165,8 @@ Deno.test("reconcile() keeps the first copy of an immutable record", () => {
   assert.equal(rules.reconcile(threadKey, threadBytes, copy, nowMs), threadBytes);
 });
 
-Deno.test("verify() answers false, never throws, for 64-bit integers where small ones belong", () => {
-  const version64 = new Uint8Array([0x93, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1, 0x00, 0xc4, 0x00]);
+Deno.test("verify() refuses 64-bit forms of small integers as not canonical", () => {
+  const version64 = new Uint8Array([0x93, 0xcf, 0, 0, 0, 0, 0, 0, 0, 2, 0x00, 0xc4, 0x00]);
   assert.equal(rules.verify(contentKey(version64), version64), false);
   assert.equal(rules.isFinal(version64), false);
 });
