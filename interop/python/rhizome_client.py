@@ -1423,6 +1423,10 @@ SNAPSHOT_MAGIC = "rhizome-snapshot"
 SNAPSHOT_HEADER_BYTES_MAX = 4096
 SNAPSHOT_FRAME_BYTES_MAX = 65536 + 256  # a record frame: the record and its bookkeeping
 LABEL_SNAPSHOT = b"rhizome/snapshot/v1"
+# snapshots.md types the header's and records' times as `uint` and names no form. Nodes write
+# them as float64 and refuse a header holding uint64 ("its header is malformed"), even with record
+# format 2, whose canonical table puts `uint` at and above 2^32 as uint64 (FINDINGS F17).
+SNAPSHOT_LARGE_INT_FORM = "float64"
 SNAPSHOT_CLASSES = ("popular", "active", "normal", "personal")
 
 
@@ -1524,6 +1528,15 @@ def read_snapshot(path: Path) -> dict:
             "large_integer_forms": sorted(forms)}
 
 
+def _snapshot_encode(value: object) -> bytes:
+    global large_int_form
+    saved, large_int_form = large_int_form, SNAPSHOT_LARGE_INT_FORM
+    try:
+        return mp_encode(value)
+    finally:
+        large_int_form = saved
+
+
 def write_snapshot(path: Path, identity: Ed25519PrivateKey,
                    records: list[tuple[bytes, bytes]], *, node_id_rule: str = "protocol") -> None:
     """A snapshot signed by identity holding records (key, bytes), as docs/snapshots.md lays it
@@ -1535,13 +1548,13 @@ def write_snapshot(path: Path, identity: Ed25519PrivateKey,
     body_frames = []
     for key, record in sorted(records):
         counts[verify_record(key, record)] += 1
-        body_frames.append(mp_encode(["r", key, "normal", now_ms, now_ms + 86400 * 1000, False,
+        body_frames.append(_snapshot_encode(["r", key, "normal", now_ms, now_ms + 86400 * 1000, False,
                                       record]))
-    header = mp_encode([SNAPSHOT_MAGIC, snapshot_version(), node_id, public_key, now_ms, "all",
+    header = _snapshot_encode([SNAPSHOT_MAGIC, snapshot_version(), node_id, public_key, now_ms, "all",
                         counts])
     data = b"".join(struct.pack(">I", len(f)) + f for f in [header] + body_frames)
     digest = hashlib.sha256(data).digest()
-    trailer = mp_encode(["t", len(body_frames), digest, identity.sign(LABEL_SNAPSHOT + digest)])
+    trailer = _snapshot_encode(["t", len(body_frames), digest, identity.sign(LABEL_SNAPSHOT + digest)])
     path.write_bytes(gzip.compress(data + struct.pack(">I", len(trailer)) + trailer))
 
 
