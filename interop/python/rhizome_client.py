@@ -55,9 +55,9 @@ class ProtocolError(Exception):
 # map of a snapshot's header).
 # ---------------------------------------------------------------------------------------------
 
-# records.md says integer fields are `uint`; its vectors encode integers of 2^32 and above as
-# float64 (`cb`). Which form the node uses is decided by the vectors (`choose_large_int_form`),
-# so this client follows whatever the docs in its checkout say, and the self-test reports which.
+# Record format 1 wrote integers of 2^32 and above as float64 (`cb`) while records.md called them
+# `uint`; format 2 writes uint64 (`cf`). The form is taken from the docs' vectors
+# (`choose_large_int_form`), so this client follows the docs of its checkout.
 LARGE_INT_FORMS = ("uint64", "float64")
 large_int_form = "uint64"
 
@@ -1307,10 +1307,10 @@ def find_value(client: DhtClient, sessions: dict[bytes, Session], key: bytes,
     raise ProtocolError(f"no node holds {key.hex()}")
 
 
-def run_interop(contact_uris: list[str], use_uint64: bool) -> dict:
+def run_interop(contact_uris: list[str], forced_form: str | None) -> dict:
     global large_int_form
-    records = read_vector_sections(DOCS_DIR / "records.md")
-    large_int_form = "uint64" if use_uint64 else choose_large_int_form(records)
+    choose_large_int_form(read_vector_sections(DOCS_DIR / "records.md"))
+    large_int_form = forced_form or large_int_form
     contacts = [parse_contact_uri(uri) for uri in contact_uris]
     identity = Ed25519PrivateKey.generate()
     client = DhtClient(identity)
@@ -1815,9 +1815,9 @@ def main(argv: list[str]) -> int:
     interop = commands.add_parser("interop", help="talk to two running nodes")
     interop.add_argument("--contact", action="append", required=True,
                          help="a node's contact URI (rhizome id --json | jq -r .contact); twice")
-    interop.add_argument("--uint64", action="store_true",
-                         help="encode integers of 2^32 and above as uint64 (records.md's prose)"
-                         " instead of the form the vectors show")
+    interop.add_argument("--large-int-form", choices=LARGE_INT_FORMS,
+                         help="encode integers of 2^32 and above in this form instead of the one"
+                         " the docs' vectors show (to see a node refuse it)")
     probe = commands.add_parser("probe", help="send what the docs say a node refuses")
     probe.add_argument("--contact", required=True, help="the node to probe")
     probe.add_argument("--status-command",
@@ -1863,7 +1863,7 @@ def main(argv: list[str]) -> int:
         log("rhizome_client: interop needs exactly two --contact URIs")
         return 2
     try:
-        result = run_interop(args.contact, args.uint64)
+        result = run_interop(args.contact, args.large_int_form)
     except (ProtocolError, ValueError, OSError, InvalidSignature) as error:
         log(f"rhizome_client: interop failed: {error}")
         return 1
