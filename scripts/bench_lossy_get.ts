@@ -137,7 +137,10 @@ async function run(loss: number, gets: number, seed: number) {
   const clientSettings: DhtSettings = { dht: config.dht, profile: config.profiles.mobile };
   const client = await DrivenNode.start(clientSettings, new MemoryValueStore());
   const joined = await new Promise<boolean>((resolve) => {
-    client.node.bootstrap([relay.address], (result) => resolve(result.ok));
+    client.node.bootstrap(
+      [{ id: holder.node.id, address: relay.address }],
+      (result) => resolve(result.ok),
+    );
     client.schedule();
   });
   const durations: number[] = [];

@@ -43,6 +43,7 @@ import { generateEd25519KeyPair } from "../src/core/crypto.ts";
 import { NodeId } from "../src/core/node_id.ts";
 import { SystemClock } from "../src/core/system_clock.ts";
 import { DhtNode } from "../src/dht/node.ts";
+import type { Contact } from "../src/dht/types.ts";
 import type { Address } from "../src/net/address.ts";
 import { SecureChannel, type SecureChannelStats } from "../src/net/secure_channel.ts";
 import { UdpTransport } from "../src/net/udp_transport.ts";
@@ -189,8 +190,13 @@ function rssBytes(): number {
   return Deno.memoryUsage().rss;
 }
 
+/** A node's ID and address, to join through. */
+function contactOf(node: BenchNode): Contact {
+  return { id: node.dht.id, address: node.udp.address };
+}
+
 /** Joins `node` through `seeds`, retrying with backoff until it succeeds or `deadlineMs`. */
-function join(node: BenchNode, seeds: Address[], deadlineMs: number): Promise<boolean> {
+function join(node: BenchNode, seeds: Contact[], deadlineMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const attempt = (retryMs: number) => {
       node.dht.bootstrap(seeds, (result) => {
@@ -324,13 +330,13 @@ async function main(): Promise<number> {
     progress(`starting ${nodeCount} nodes`);
     for (let i = 0; i < nodeCount; i++) nodes.push(await BenchNode.start(settings));
     const bootstraps = nodes.slice(0, bootstrapCount);
-    const seedsOfFirst = [bootstraps[0].udp.address];
+    const seedsOfFirst = [contactOf(bootstraps[0])];
     for (const node of bootstraps.slice(1)) {
       if (!await join(node, seedsOfFirst, Date.now() + joinTimeoutMs)) {
         throw new Error("a bootstrap node could not join the first");
       }
     }
-    const seeds = bootstraps.map((node) => node.udp.address);
+    const seeds = bootstraps.map(contactOf);
     const pace = joinRate === 0 ? "at once" : `${joinRate} a second`;
     progress(`${bootstrapCount} bootstraps up; ${nodeCount - bootstrapCount} nodes join ${pace}`);
     const joinStartMs = performance.now();

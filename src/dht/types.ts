@@ -179,4 +179,6 @@ export interface BootstrapResult {
   ok: boolean;
   /** Contacts in the routing table afterwards. */
   contacts: number;
+  /** Seeds at whose address another node answered (`answeredAs`): not joined through. */
+  wrongIdentity: { seed: Contact; answeredAs: NodeId }[];
 }

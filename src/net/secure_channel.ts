@@ -48,10 +48,12 @@ import {
   PACKET_HEADER_BYTES,
   PacketType,
   packetTypeOf,
+  type Response,
   SESSION_ID_BYTES,
   sessionIdKey,
   startHandshake,
   verifyInit,
+  verifyResponse,
   X25519_SECRET_KEY_BYTES,
 } from "./handshake.ts";
 import { type ReceiveGuard, unknownSessionPenaltyPoints } from "./receive_guard.ts";
@@ -370,6 +372,12 @@ export interface SecureChannelOptions {
    * for lost; the wait is bounded by one more retry period. Absent: always clear (the simulator).
    */
   localQueueClearedMs?: () => number;
+  /**
+   * Told when a signed RESPONSE proves another identity than the expected one at an address:
+   * the handshake is abandoned then and its queued plaintexts dropped (`wrongPeer`), so the
+   * caller can fail what waited for that contact instead of letting it time out.
+   */
+  onWrongIdentity?: WrongIdentityListener;
 }
 
 /** Why an incoming datagram was dropped. */
@@ -392,7 +400,10 @@ export type ReceiveDropReason =
   | "replay"
   /** A handshake packet whose signature does not verify. */
   | "badSignature"
-  /** A RESPONSE from a key whose node ID is not the one expected, or an INIT of our own key. */
+  /**
+   * A RESPONSE from a key whose node ID is not the one expected (forged, or another node at the
+   * address: see {@link SecureChannelStats.wrongIdentity}), or an INIT of our own key.
+   */
   | "wrongNodeId"
   /** An INIT whose timestamp is outside {@link handshakeClockSkewMsMax}. */
   | "staleTimestamp"
@@ -413,6 +424,15 @@ export type SendDropReason =
   | "handshakeTimeout"
   /** The handshake reached a node other than the one this plaintext was meant for. */
   | "wrongPeer";
+
+/**
+ * Told when a handshake proves that another node than the one expected answers at an address.
+ *
+ * @param to The address.
+ * @param expected The node ID the sends were pinned to.
+ * @param actual The node ID whose key signed the RESPONSE.
+ */
+export type WrongIdentityListener = (to: Address, expected: NodeId, actual: NodeId) => void;
 
 /** Counters of one channel, for metrics and tests. */
 export interface SecureChannelStats {
@@ -452,6 +472,12 @@ export interface SecureChannelStats {
   sessions: number;
   /** Handshakes running now. */
   handshakesPending: number;
+  /**
+   * Handshakes abandoned because the RESPONSE, signature verified, came from another node than
+   * the one the sends were pinned to (a contact whose address now belongs to someone else, or
+   * a contact URI with a key not its node's).
+   */
+  wrongIdentity: number;
   /**
    * Sends of a plaintext already queued behind the peer's handshake (a request resent while
    * the handshake was still running), kept once: the peer would answer each copy.
@@ -591,6 +617,7 @@ export class SecureChannel {
   /** RESPONSEs sent, by the hex of the INIT's signature, oldest first. */
   readonly #responseCache = new Map<string, CachedResponse>();
   readonly #localQueueClearedMs: (() => number) | undefined;
+  readonly #onWrongIdentity: WrongIdentityListener | undefined;
   /** Latest INIT timestamp accepted per initiator key (hex), least recently heard first. */
   readonly #initTimestamps = new Map<string, number>();
   #lastInitTimestampMs = -1;
@@ -614,6 +641,7 @@ export class SecureChannel {
     this.#randomBytes = options.randomBytes;
     this.#guard = options.guard;
     this.#localQueueClearedMs = options.localQueueClearedMs;
+    this.#onWrongIdentity = options.onWrongIdentity;
     const nowMs = this.#clock.nowMs();
     this.#handshakeTokens = this.#limits.handshakesAnsweredPerSecondMax;
     this.#handshakeTokensMs = nowMs;
@@ -642,6 +670,7 @@ export class SecureChannel {
       packetsOpened: 0,
       keepalivesSent: 0,
       queuedDuplicates: 0,
+      wrongIdentity: 0,
     };
   }
 
@@ -1100,8 +1129,7 @@ export class SecureChannel {
     // Before the signature, since a hash is cheaper: nobody may claim a node ID without its key.
     const peerNodeId = NodeId.fromPublicKey(response.staticPublicKey);
     if (pending.expectedNodeId !== undefined && !peerNodeId.equals(pending.expectedNodeId)) {
-      // The handshake stays pending: a forger must not be able to cancel the real one.
-      return this.#drop("wrongNodeId");
+      return this.#refuseIdentity(pending, bytes, response, peerNodeId);
     }
     const keys = finishHandshake(pending.state, bytes, response);
     if (typeof keys === "string") return this.#drop(keys);
@@ -1130,6 +1158,42 @@ export class SecureChannel {
       // The responder sends on its side only once it has seen us use the keys.
       this.#seal(entry, new Uint8Array(0), nowMs);
       this.#stats.keepalivesSent++;
+    }
+    // Last: the listener may send again, and the session is in place for it.
+    this.#tellWrongIdentity(pending, peerNodeId);
+  }
+
+  /**
+   * A RESPONSE naming another node than expected. Unsigned, it changes nothing: a forger must
+   * not be able to cancel the real handshake. Signed over our INIT, it proves that node answers
+   * at the address: the handshake ends there, its plaintexts are dropped, the listener is told.
+   */
+  #refuseIdentity(
+    pending: PendingHandshake,
+    bytes: Uint8Array,
+    response: Response,
+    peerNodeId: NodeId,
+  ): undefined {
+    this.#drop("wrongNodeId");
+    if (!verifyResponse(pending.state.initBytes, bytes, response)) return;
+    this.#removePending(pending);
+    this.#stats.wrongIdentity++;
+    this.#stats.sendDropped.wrongPeer += pending.queue.length;
+    this.#tellWrongIdentity(pending, peerNodeId);
+  }
+
+  /** Tells the listener once for each node ID that sends to the handshake's address expected. */
+  #tellWrongIdentity(pending: PendingHandshake, actual: NodeId): void {
+    const told: NodeId[] = [];
+    const expected = [
+      pending.expectedNodeId,
+      ...pending.queue.map((queued) => queued.expectedNodeId),
+    ];
+    for (const expectedNodeId of expected) {
+      if (expectedNodeId === undefined || expectedNodeId.equals(actual)) continue;
+      if (told.some((id) => id.equals(expectedNodeId))) continue;
+      told.push(expectedNodeId);
+      this.#onWrongIdentity?.(pending.to, expectedNodeId, actual);
     }
   }
 

@@ -49,7 +49,7 @@ import type {
   VoteRequest,
 } from "../discussion/reports.ts";
 import { DhtNode } from "../dht/node.ts";
-import type { Contact } from "../dht/types.ts";
+import type { BootstrapResult, Contact } from "../dht/types.ts";
 import type { Address } from "../net/address.ts";
 import { type HostResolver, resolveHostName } from "../net/host_names.ts";
 import { ReceiveGuard } from "../net/receive_guard.ts";
@@ -65,7 +65,11 @@ import { acquireDataDirLock, type DataDirLock } from "./data_dir_lock.ts";
 import type { DataDir } from "./data_dir.ts";
 import { openDataDirStore } from "./data_dir_store.ts";
 import { keepDiskReserve, releaseDiskReserveWhenFull } from "./disk_reserve.ts";
-import { bootstrapAddresses, type BootstrapContact } from "./bootstrap_addresses.ts";
+import {
+  bootstrapAddresses,
+  type BootstrapContact,
+  type BootstrapSeed,
+} from "./bootstrap_addresses.ts";
 import { createIdentity, readIdentity } from "./identity_file.ts";
 import { chooseNodeType, type NodeTypeChoice, shouldReclassify } from "./node_type.ts";
 import { readPeerFile, writePeerFile } from "./peer_file.ts";
@@ -231,13 +235,15 @@ export class RhizomeNode {
       randomBytes: cryptoRandomBytes,
       guard: this.#guard,
       localQueueClearedMs,
+      // The handshake proved another node at a contact's address: the DHT drops the contact.
+      onWrongIdentity: (to, expected, actual) => this.#dht.identityRefused(to, expected, actual),
     });
     const channel = this.#channel;
     this.#dht = new DhtNode({
       nodeId: parts.identity.nodeId,
       address: parts.advertised,
       clock: parts.clock,
-      transport: { send: (to, bytes) => void channel.send(to, undefined, bytes) },
+      transport: { send: (to, bytes, expectedId) => void channel.send(to, expectedId, bytes) },
       store: parts.store,
       // Rhizome's records: keys, signatures and content rules checked on every value received.
       values: recordValueRules(parts.clock),
@@ -451,7 +457,7 @@ export class RhizomeNode {
   // --- joining ---
 
   async #join(): Promise<void> {
-    const saved: Address[] = [];
+    const saved: Contact[] = [];
     const savedFile = await readPeerFile(join(this.#options.dataDir.path, PEER_FILE));
     if (savedFile && "problem" in savedFile) {
       this.#log.warning("ignoring the saved routing table: {problem}", {
@@ -461,13 +467,9 @@ export class RhizomeNode {
       const nearest = [...savedFile.contacts]
         .sort((a, b) => a.id.compareDistance(b.id, this.nodeId))
         .slice(0, savedContactsBootstrapMax);
-      saved.push(...nearest.map((contact) => contact.address));
+      saved.push(...nearest);
     }
-    const contacts: BootstrapContact[] = [];
-    for (const uri of this.#options.config.node.bootstrap) {
-      const contact = parseContactUri(uri);
-      if (!contact.nodeId.equals(this.nodeId)) contacts.push({ uri, ...contact });
-    }
+    const contacts = this.#bootstrapContacts();
     if (saved.length === 0 && contacts.length === 0) {
       this.#joined = true;
       this.#log.info("no bootstrap contacts: starting a new network");
@@ -482,7 +484,7 @@ export class RhizomeNode {
    * resolved anew; on failure the next attempt follows after `retryMs`, doubling up to
    * {@link bootstrapRetryMaxMs}.
    */
-  #bootstrap(saved: readonly Address[], contacts: readonly BootstrapContact[], retryMs: number) {
+  #bootstrap(saved: readonly Contact[], contacts: readonly BootstrapContact[], retryMs: number) {
     if (this.#stopping) return;
     const retry = (tried: number, why: string) => {
       if (this.#stopping) return;
@@ -500,12 +502,12 @@ export class RhizomeNode {
     bootstrapAddresses(contacts, resolve, ipv4Only).then((found) => {
       if (this.#stopping) return;
       this.#reportBootstrapProblems(found.problems);
-      const addresses = [...new Set([...saved, ...found.addresses])];
-      if (addresses.length === 0) {
+      const seeds = uniqueContacts([...saved, ...found.seeds.map((seed) => seed.contact)]);
+      if (seeds.length === 0) {
         retry(contacts.length, "no bootstrap contact has a usable address");
         return;
       }
-      this.#joinThrough(addresses, retry);
+      this.#joinThrough(seeds, found.seeds, retry);
     }).catch((error) => {
       this.#log.error("joining failed: {error}", { error: String(error) });
       retry(contacts.length, "joining failed");
@@ -523,14 +525,19 @@ export class RhizomeNode {
     for (const [uri, problem] of now) this.#bootstrapProblems.set(uri, problem);
   }
 
-  #joinThrough(addresses: readonly Address[], retry: (tried: number, why: string) => void) {
-    this.#dht.bootstrap(addresses, (result) => {
+  #joinThrough(
+    seeds: readonly Contact[],
+    named: readonly BootstrapSeed[],
+    retry: (tried: number, why: string) => void,
+  ) {
+    this.#dht.bootstrap(seeds, (result) => {
       if (this.#stopping) return;
+      const refused = this.#reportWrongIdentities(result.wrongIdentity, named);
       if (result.ok) {
         this.#joined = true;
         // The count is taken before the last replies are filed: `status` has the settled one.
         this.#log.info("joined the network through {seeds} bootstrap contacts", {
-          seeds: addresses.length,
+          seeds: seeds.length,
         });
         // Saved at once, so a node killed before its first periodic save still rejoins alone.
         this.#savePeers().catch((error) =>
@@ -539,9 +546,49 @@ export class RhizomeNode {
         this.#announceSeedInBackground();
         return;
       }
-      retry(addresses.length, "no bootstrap contact answered");
+      retry(seeds.length, `no bootstrap contact answered${refused}`);
     });
     this.#schedule();
+  }
+
+  /**
+   * One warning per seed at whose address another node proved its identity: the contact's key
+   * is not that node's (a wrong or stale URI, or someone else on that address).
+   *
+   * @returns A clause for the join failure naming them, or "" when there were none.
+   */
+  #reportWrongIdentities(
+    wrong: BootstrapResult["wrongIdentity"],
+    named: readonly BootstrapSeed[],
+  ): string {
+    const lines = wrong.map(({ seed, answeredAs }) => {
+      const uri = named.find(({ contact }) =>
+        contact.id.equals(seed.id) && contact.address === seed.address
+      )?.uri ?? `saved peer ${seed.id.toHex()}`;
+      const fields = {
+        uri,
+        address: seed.address,
+        actual: answeredAs.toHex(),
+        expected: seed.id.toHex(),
+      };
+      this.#log.warning(
+        "not joining through bootstrap contact {uri}: the node at {address} is {actual}, " +
+          "not {expected} as its key says",
+        fields,
+      );
+      return `${uri}: the node at ${seed.address} is ${fields.actual}, not ${fields.expected}`;
+    });
+    return lines.length === 0 ? "" : ` as the node its key names (${lines.join("; ")})`;
+  }
+
+  /** The configured bootstrap contacts, this node's own left out. */
+  #bootstrapContacts(): BootstrapContact[] {
+    const contacts: BootstrapContact[] = [];
+    for (const uri of this.#options.config.node.bootstrap) {
+      const contact = parseContactUri(uri);
+      if (!contact.nodeId.equals(this.nodeId)) contacts.push({ uri, ...contact });
+    }
+    return contacts;
   }
 
   // --- upkeep ---
@@ -552,8 +599,7 @@ export class RhizomeNode {
    */
   #checkMembership(): void {
     if (this.#stopping || !this.#joined) return;
-    const nearest = this.#dht.closestContacts(this.nodeId, rememberedContactsMax)
-      .map((contact) => contact.address);
+    const nearest = this.#dht.closestContacts(this.nodeId, rememberedContactsMax);
     if (!this.#rejoin.check(nearest, this.#dht.stats().rpc)) return;
     this.#rejoinThrough().then((joined) => this.#rejoin.finished(joined), (error) => {
       this.#log.warning("rejoining failed: {error}", { error: String(error) });
@@ -562,34 +608,32 @@ export class RhizomeNode {
   }
 
   async #rejoinThrough(): Promise<boolean> {
-    const addresses = new Set(this.#rejoin.remembered);
+    const known = [...this.#rejoin.remembered];
     const savedFile = await readPeerFile(join(this.#options.dataDir.path, PEER_FILE));
     if (savedFile && !("problem" in savedFile)) {
       const nearest = [...savedFile.contacts]
         .sort((a, b) => a.id.compareDistance(b.id, this.nodeId))
         .slice(0, savedContactsBootstrapMax);
-      for (const contact of nearest) addresses.add(contact.address);
-    }
-    const contacts: BootstrapContact[] = [];
-    for (const uri of this.#options.config.node.bootstrap) {
-      const contact = parseContactUri(uri);
-      if (!contact.nodeId.equals(this.nodeId)) contacts.push({ uri, ...contact });
+      known.push(...nearest);
     }
     const ipv4Only = !this.#udp.address.startsWith("[");
     const found = await bootstrapAddresses(
-      contacts,
+      this.#bootstrapContacts(),
       this.#options.resolveHost ?? resolveHostName,
       ipv4Only,
     );
-    for (const address of found.addresses) addresses.add(address);
-    if (addresses.size === 0 || this.#stopping) return false;
+    const seeds = uniqueContacts([...known, ...found.seeds.map((seed) => seed.contact)]);
+    if (seeds.length === 0 || this.#stopping) return false;
     this.#log.warning(
       "the routing table is empty or nobody answers; rejoining through {count} known contacts " +
         "(attempt {attempt})",
-      { count: addresses.size, attempt: this.#rejoin.attempts },
+      { count: seeds.length, attempt: this.#rejoin.attempts },
     );
     const ok = await new Promise<boolean>((resolve) => {
-      this.#dht.bootstrap([...addresses], (result) => resolve(result.ok));
+      this.#dht.bootstrap(seeds, (result) => {
+        this.#reportWrongIdentities(result.wrongIdentity, found.seeds);
+        resolve(result.ok);
+      });
       this.#schedule();
     });
     if (ok) this.#log.info("rejoined the network");
@@ -979,6 +1023,17 @@ function advertisedHostPort(
  */
 function addressOf(host: string, port: number): Address | undefined {
   return canonicalUdpAddress(host === "localhost" ? "127.0.0.1" : host, port);
+}
+
+/** Each node ID and address once, in order. */
+function uniqueContacts(contacts: readonly Contact[]): Contact[] {
+  const seen = new Set<string>();
+  return contacts.filter((contact) => {
+    const key = `${contact.id.toHex()}@${contact.address}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** A plain JSON copy (drops class instances and `undefined`s; NodeIds become hex). */

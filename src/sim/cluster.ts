@@ -13,6 +13,7 @@ import { Prng, randomBytes, randomInt } from "../core/rng.ts";
 import { DhtNode } from "../dht/mod.ts";
 import type {
   BootstrapResult,
+  Contact,
   DhtNodeOptions,
   DhtSettings,
   GetResult,
@@ -50,7 +51,7 @@ export interface SimNode {
   /** When `tick()` must next run (`Infinity` if never). */
   nextWakeupMs(): number;
   /** Joins through `seeds` (`[]`: the first node of a new network). */
-  bootstrap(seeds: Address[], done: (result: BootstrapResult) => void): void;
+  bootstrap(seeds: Contact[], done: (result: BootstrapResult) => void): void;
   /** Finds the k closest nodes to `target`. */
   findNode(target: NodeId, done: (result: LookupResult) => void): void;
   /** Finds the value under `key`. */
@@ -246,7 +247,10 @@ export class SimCluster {
     const slot = this.#slot(index);
     assert(slot.state === "idle", `node ${index} cannot join: it is ${slot.state}`);
     slot.state = "joining";
-    const seeds = seedIndexes.map((seedIndex) => this.#slot(seedIndex).address);
+    const seeds = seedIndexes.map((seedIndex) => {
+      const seed = this.#slot(seedIndex);
+      return { id: seed.nodeId, address: seed.address };
+    });
     this.call(index, (node) =>
       node.bootstrap(seeds, (result) => {
         // A node that left or crashed meanwhile keeps that state.

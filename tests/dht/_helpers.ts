@@ -87,22 +87,24 @@ export function flipBit(id: NodeId, bit: number): NodeId {
 export interface Sent {
   to: Address;
   bytes: Uint8Array;
+  /** The node ID the datagram was pinned to. */
+  expectedId?: NodeId;
 }
 
 /** A transport that only records. */
 export class RecordingTransport implements Transport {
   readonly sent: Sent[] = [];
 
-  send(to: Address, bytes: Uint8Array): void {
-    this.sent.push({ to, bytes: bytes.slice() });
+  send(to: Address, bytes: Uint8Array, expectedId?: NodeId): void {
+    this.sent.push({ to, bytes: bytes.slice(), expectedId });
   }
 
   /** Removes and decodes everything sent so far. */
-  take(): { to: Address; message: Message }[] {
-    return this.sent.splice(0).map(({ to, bytes }) => {
+  take(): { to: Address; message: Message; expectedId?: NodeId }[] {
+    return this.sent.splice(0).map(({ to, bytes, expectedId }) => {
       const message = decodeMessage(bytes);
       assert.ok(typeof message !== "string", `the node sent an undecodable datagram: ${message}`);
-      return { to, message };
+      return { to, message, expectedId };
     });
   }
 }

@@ -21,7 +21,13 @@ import {
   MessageType,
   StoreStatus,
 } from "../../src/dht/messages.ts";
-import type { Contact, GetResult, LookupResult, PutResult } from "../../src/dht/types.ts";
+import type {
+  BootstrapResult,
+  Contact,
+  GetResult,
+  LookupResult,
+  PutResult,
+} from "../../src/dht/types.ts";
 import type { Address } from "../../src/net/address.ts";
 import { idFromPrefix, joinedCluster, NodeHarness, randomId, settingsFor } from "./_helpers.ts";
 import { runOne } from "../../src/sim/operations.ts";
@@ -249,8 +255,6 @@ Deno.test("unsolicited, replayed and misaddressed replies are counted as unmatch
   };
   deliver(h, OTHER, reply);
   assert.equal(h.node.stats().rpc.unmatched, 5, "wrong address");
-  deliver(h, PEER, { ...reply, sender: stranger });
-  assert.equal(h.node.stats().rpc.unmatched, 6, "wrong ID");
   assert.equal(results.length, 0, "the lookup still waits");
   deliver(h, PEER, reply);
   assert.equal(results.length, 1, `the real reply completes the lookup, seed ${SEED}`);
@@ -258,9 +262,87 @@ Deno.test("unsolicited, replayed and misaddressed replies are counted as unmatch
   assert.deepEqual(results[0].closest.map((c) => c.address), [PEER]);
   // The same reply again is a replay.
   deliver(h, PEER, reply);
-  assert.equal(h.node.stats().rpc.unmatched, 7, "replayed");
+  assert.equal(h.node.stats().rpc.unmatched, 6, "replayed");
   assert.equal(results.length, 1);
   assertServing(h, `seed ${SEED}`);
+});
+
+Deno.test("every request and reply is pinned to the node ID it is for", () => {
+  const h = new NodeHarness(SEED, settingsFor("full"));
+  deliver(h, PEER, { type: MessageType.ping, tx: 1, sender: peerId, flags: 0 });
+  const sent = h.transport.take();
+  assert.ok(sent.length >= 2, "a PONG, and a PING to verify the newcomer");
+  for (const datagram of sent) {
+    assert.equal(datagram.to, PEER);
+    assert.ok(datagram.expectedId?.equals(peerId), `pinned: ${datagram.message.type}`);
+  }
+});
+
+Deno.test("a contact answering as another node is dropped from the lookup and the table, and counted", () => {
+  const h = new NodeHarness(SEED, settingsFor("full"));
+  introduce(h, PEER, peerId);
+  assert.equal(h.node.routingTableSize(), 1);
+  const named = idFromPrefix(0x82, 3);
+  const impostor = idFromPrefix(0x83, 4);
+  const results: LookupResult[] = [];
+  h.node.findNode(idFromPrefix(0x81), (result) => results.push(result));
+  const [first] = h.transport.take();
+  assert.ok(first.expectedId?.equals(peerId));
+  // PEER names a contact at OTHER; the node there answers as someone else.
+  deliver(h, PEER, {
+    type: MessageType.nodes,
+    tx: first.message.tx,
+    sender: peerId,
+    flags: 0,
+    contacts: [{ id: named, address: OTHER }],
+    token: new Uint8Array(8),
+  });
+  const [second] = h.transport.take().filter((s) => s.to === OTHER);
+  assert.ok(second.expectedId?.equals(named), "the NODES contact is pinned to its ID");
+  deliver(h, OTHER, {
+    type: MessageType.nodes,
+    tx: second.message.tx,
+    sender: impostor,
+    flags: 0,
+    contacts: [],
+    token: new Uint8Array(8),
+  });
+  assert.equal(results.length, 1, "no resends to a contact that is someone else");
+  assert.deepEqual(results[0].closest.map((c) => c.id.toHex()), [peerId.toHex()]);
+  assert.equal(h.node.stats().rpc.wrongIdentity, 1);
+  assert.equal(h.node.routingTableSize(), 1, "the impostor's reply adds nobody");
+  // The secure channel's report of a handshake with another key drops a table contact.
+  h.node.findNode(idFromPrefix(0x84), () => {});
+  assert.equal(h.transport.take()[0].to, PEER);
+  h.node.identityRefused(PEER, peerId, impostor);
+  // Both requests pinned to peerId at PEER fail: the lookup's and the PING verifying it.
+  assert.equal(h.node.stats().rpc.wrongIdentity, 3);
+  assert.equal(h.node.routingTableSize(), 0, "the contact at PEER is not peerId: dropped");
+  assertServing(h, `seed ${SEED}`);
+});
+
+Deno.test("a seed answering as another node is not joined through, and the result names it", () => {
+  const h = new NodeHarness(SEED, settingsFor("full"));
+  const impostor = idFromPrefix(0x83, 4);
+  const results: BootstrapResult[] = [];
+  h.node.bootstrap([{ id: peerId, address: PEER }], (result) => results.push(result));
+  const [request] = h.transport.take();
+  assert.ok(request.expectedId?.equals(peerId), "the seed's request is pinned to its key's ID");
+  deliver(h, PEER, {
+    type: MessageType.nodes,
+    tx: request.message.tx,
+    sender: impostor,
+    flags: 0,
+    contacts: [{ id: idFromPrefix(0x85, 5), address: OTHER }],
+    token: new Uint8Array(8),
+  });
+  assert.equal(results.length, 1);
+  assert.equal(results[0].ok, false);
+  assert.equal(results[0].contacts, 0, "nothing the impostor named was taken");
+  assert.deepEqual(
+    results[0].wrongIdentity.map(({ seed, answeredAs }) => [seed.address, answeredAs.toHex()]),
+    [[PEER, impostor.toHex()]],
+  );
 });
 
 Deno.test("a peer lying about closer nodes cannot plant fake contacts or stall the node", () => {

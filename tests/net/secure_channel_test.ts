@@ -32,6 +32,7 @@ import {
   SecureChannel,
   type SecureChannelLimits,
   secureChannelLimitsDefault,
+  type WrongIdentityListener,
 } from "../../src/net/secure_channel.ts";
 import { sessionPlaintextBytesMax } from "../../src/net/session.ts";
 
@@ -69,6 +70,7 @@ class Net {
     keySeed: number,
     limits: Partial<SecureChannelLimits> = {},
     localQueueClearedMs?: () => number,
+    onWrongIdentity?: WrongIdentityListener,
   ): Peer {
     const identity = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(keySeed));
     const prng = this.#prng.fork();
@@ -81,6 +83,7 @@ class Net {
       randomBytes: (byteLength) => randomBytes(prng, new Uint8Array(byteLength)),
       limits,
       localQueueClearedMs,
+      onWrongIdentity,
     });
     const peer = { address, identity, nodeId: NodeId.fromPublicKey(identity.publicKey), channel };
     const withInbox = { ...peer, inbox: [] };
@@ -343,27 +346,54 @@ Deno.test("SecureChannel suspects a session only once its own receive queue is h
 
 Deno.test("SecureChannel refuses a responder whose key does not give the expected node ID", () => {
   const net = new Net();
-  const alice = net.add(A, 1, { handshakeAttemptsMax: 2 });
+  const told: [Address, string, string][] = [];
+  const alice = net.add(A, 1, {}, undefined, (to, expected, actual) => {
+    told.push([to, expected.toHex(), actual.toHex()]);
+  });
   const mallory = net.add(B, 3); // answers at bob's address with his own key
   const bobId = NodeId.fromPublicKey(
     ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(2)).publicKey,
   );
   alice.channel.send(B, bobId, utf8Encode("for bob only"));
+  alice.channel.send(B, bobId, utf8Encode("and this"));
   net.flush();
   assert.equal(alice.channel.stats().dropped.wrongNodeId, 1);
+  assert.equal(alice.channel.stats().wrongIdentity, 1);
+  assert.deepEqual(told, [[B, bobId.toHex(), mallory.nodeId.toHex()]], "told once, with both IDs");
   assert.equal(alice.channel.currentSession(B), undefined, "no session");
   assert.equal(alice.channel.stats().sessions, 0);
-  assert.equal(mallory.inbox.length, 0, "the plaintext never left");
+  assert.equal(alice.channel.stats().handshakesPending, 0, "a signed RESPONSE ends the handshake");
+  assert.equal(alice.channel.stats().sendDropped.wrongPeer, 2);
+  assert.equal(mallory.inbox.length, 0, "the plaintexts never left");
+  assert.equal(alice.channel.nextWakeupMs() > net.clock.nowMs(), true);
+});
+
+Deno.test("SecureChannel keeps the handshake when a RESPONSE with another key is not signed", () => {
+  const net = new Net();
+  const told: string[] = [];
+  const alice = net.add(A, 1, { handshakeAttemptsMax: 2 }, undefined, (_to, _e, actual) => {
+    told.push(actual.toHex());
+  });
+  net.add(B, 3);
+  const bobId = NodeId.fromPublicKey(
+    ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(2)).publicKey,
+  );
+  alice.channel.send(B, bobId, utf8Encode("for bob only"));
+  net.deliver(net.take()[0]);
+  const [response] = net.take();
+  const forged = response.bytes.slice();
+  forged[100] ^= 0x01;
+  net.deliver({ ...response, bytes: forged });
+  assert.equal(alice.channel.stats().dropped.wrongNodeId, 1);
+  assert.equal(alice.channel.stats().wrongIdentity, 0);
+  assert.deepEqual(told, [], "a forger cannot make a contact look like someone else");
   assert.equal(alice.channel.stats().handshakesPending, 1, "the real bob may still answer");
   net.clock.advanceTo(alice.channel.nextWakeupMs());
   alice.channel.tick();
-  net.flush();
-  assert.equal(alice.channel.stats().dropped.wrongNodeId, 2);
   net.clock.advanceTo(alice.channel.nextWakeupMs());
   alice.channel.tick();
   assert.equal(alice.channel.stats().handshakesAbandoned, 1);
   assert.equal(alice.channel.stats().sendDropped.handshakeTimeout, 1);
-  assert.equal(mallory.inbox.length, 0);
 });
 
 Deno.test("SecureChannel drops handshakes with forged signatures and makes no session", () => {

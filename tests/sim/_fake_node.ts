@@ -9,6 +9,7 @@ import { NodeId } from "../../src/core/node_id.ts";
 import type { SimNode } from "../../src/sim/cluster.ts";
 import type {
   BootstrapResult,
+  Contact,
   DhtNodeOptions,
   GetResult,
   LookupResult,
@@ -57,14 +58,14 @@ export class FakeNode implements SimNode {
     return this.stopped ? Infinity : Math.min(this.#heartbeatMs, this.#bootstrapDeadlineMs);
   }
 
-  bootstrap(seeds: string[], done: (result: BootstrapResult) => void): void {
+  bootstrap(seeds: Contact[], done: (result: BootstrapResult) => void): void {
     if (seeds.length === 0) {
-      done({ ok: true, contacts: 0 });
+      done({ ok: true, contacts: 0, wrongIdentity: [] });
       return;
     }
     this.#bootstrapDone = done;
     this.#bootstrapDeadlineMs = this.options.clock.nowMs() + FAKE_BOOTSTRAP_TIMEOUT_MS;
-    for (const seed of seeds) this.options.transport.send(seed, new Uint8Array([PING]));
+    for (const seed of seeds) this.options.transport.send(seed.address, new Uint8Array([PING]));
   }
 
   findNode(_target: NodeId, done: (result: LookupResult) => void): void {
@@ -95,6 +96,6 @@ export class FakeNode implements SimNode {
     if (!done) return;
     this.#bootstrapDone = undefined;
     this.#bootstrapDeadlineMs = Infinity;
-    done({ ok, contacts: this.contacts.size });
+    done({ ok, contacts: this.contacts.size, wrongIdentity: [] });
   }
 }
