@@ -1,9 +1,13 @@
 /**
- * Network addresses of peers: canonical `host:port` text (`192.0.2.1:7447`, `[2001:db8::1]:7447`)
- * in memory, and a compact binary form on the wire (6 bytes for IPv4, 18 for IPv6).
+ * Network addresses of peers, the one module that reads and writes them: canonical `host:port`
+ * text (`192.0.2.1:7447`, `[2001:db8::1]:7447`) in memory, the canonical form of what a socket
+ * reports, the host and port back out of it, and a compact binary form on the wire (6 bytes for
+ * IPv4, 18 for IPv6).
  *
  * @module
  */
+
+import { RhizomeError } from "../core/errors.ts";
 
 /** A peer's UDP address as canonical text: `a.b.c.d:port` or `[v6]:port`. */
 export type Address = string;
@@ -154,4 +158,140 @@ export function isLocal(wire: Readonly<Uint8Array>): boolean {
   if (wire[0] === 0xfe && (wire[1] & 0xc0) === 0x80) return true;
   for (let i = 0; i < 15; i++) if (wire[i] !== 0) return false;
   return wire[15] === 1;
+}
+
+/**
+ * Canonical IPv6 texts of senders already seen. A node hears from a few thousand peers; past this
+ * the cache starts over rather than grow.
+ */
+const canonicalV6AddressesMax = 4096;
+const canonicalV6Addresses = new Map<string, Address>();
+
+/** An IPv4 octet as operating systems print it: 0 to 255 without leading zeros. */
+const octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+const canonicalIpv4Pattern = new RegExp(`^${octet}(?:\\.${octet}){3}$`);
+const embeddedIpv4Pattern = /^(.*:)([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/;
+
+/**
+ * The canonical {@link Address} of a UDP peer: `a.b.c.d:port` for IPv4 and for IPv4-mapped IPv6
+ * (`::ffff:192.0.2.1` is the IPv4 peer 192.0.2.1 seen through a dual-stack socket), otherwise
+ * `[v6]:port` in RFC 5952 form (lower case, the longest run of zero groups as `::`).
+ *
+ * @param host An IPv4 address in dotted-decimal form without leading zeros, or an IPv6 address
+ *   in any RFC 4291 text form (also with a dotted IPv4 tail), without brackets or zone.
+ * @param port 1 to 65535.
+ * @returns The address, or `undefined` when `host` or `port` is not one of those.
+ */
+export function canonicalUdpAddress(host: string, port: number): Address | undefined {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  if (canonicalIpv4Pattern.test(host)) return `${host}:${port}`;
+  if (!host.includes(":")) return undefined;
+  const key = `${host} ${port}`;
+  const cached = canonicalV6Addresses.get(key);
+  if (cached !== undefined) return cached;
+  const address = canonicalIpv6Address(host, port);
+  if (address !== undefined) {
+    if (canonicalV6Addresses.size >= canonicalV6AddressesMax) canonicalV6Addresses.clear();
+    canonicalV6Addresses.set(key, address);
+  }
+  return address;
+}
+
+function canonicalIpv6Address(host: string, port: number): Address | undefined {
+  let text = host.toLowerCase();
+  const dotted = embeddedIpv4Pattern.exec(text);
+  if (dotted) {
+    const octets = dotted.slice(2).map(Number);
+    if (octets.some((octet) => octet > 255)) return undefined;
+    const high = ((octets[0] << 8) | octets[1]).toString(16);
+    const low = ((octets[2] << 8) | octets[3]).toString(16);
+    text = `${dotted[1]}${high}:${low}`;
+  }
+  const bytes = encodeAddress(`[${text}]:${port}`);
+  if (bytes === undefined || bytes.length !== ADDRESS_V6_BYTES) return undefined;
+  if (isIpv4Mapped(bytes)) return `${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}:${port}`;
+  return decodeAddress(bytes);
+}
+
+/** `::ffff:0:0/96`: eighty zero bits, sixteen one bits, then the IPv4 address. */
+function isIpv4Mapped(bytes: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
+  return bytes[10] === 0xff && bytes[11] === 0xff;
+}
+
+/**
+ * The error a failed bind ends with: one line, code `UNAVAILABLE`, naming the address.
+ *
+ * @param shown The address as the operator wrote it, for example `0.0.0.0:7447`.
+ * @param error What binding threw or emitted.
+ * @returns For example "Cannot listen on 0.0.0.0:7447: the port is in use".
+ */
+export function bindError(shown: string, error: unknown): RhizomeError {
+  return new RhizomeError("UNAVAILABLE", `Cannot listen on ${shown}: ${bindProblem(error)}`, {
+    cause: error,
+  });
+}
+
+/** The reason a socket operation fails without the network permission. */
+export const netPermissionMissing = "network access was not granted (run with --allow-net)";
+
+/** Why binding failed, told by the error's name and code (node:dgram and Deno.listen alike). */
+function bindProblem(error: unknown): string {
+  const { name, code, message } = (error ?? {}) as {
+    name?: unknown;
+    code?: unknown;
+    message?: unknown;
+  };
+  if (name === "NotCapable") return netPermissionMissing;
+  if (name === "PermissionDenied") return "permission denied";
+  switch (code) {
+    case "EADDRINUSE":
+      return "the port is in use";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EADDRNOTAVAIL":
+      return "the address is not available here";
+    case "EAFNOSUPPORT":
+      return "the address family is not supported here";
+  }
+  if (typeof message === "string") return message.split("\n")[0].replace(/\.$/, "");
+  return String(error);
+}
+
+/**
+ * `host:port` text, with brackets around an IPv6 host.
+ *
+ * @param host An IP address or host name (an IPv6 one without brackets).
+ * @param port The port.
+ * @returns The text, for messages and for {@link canonicalUdpAddress}'s callers.
+ */
+export function hostPortText(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The parts of an address. */
+export interface AddressParts {
+  /** The IP address, an IPv6 one without brackets. */
+  host: string;
+  /** 1 to 65535. */
+  port: number;
+  /** 4 or 6. */
+  family: 4 | 6;
+}
+
+/**
+ * The host, port and family of a canonical address.
+ *
+ * @param address Canonical text, as {@link canonicalUdpAddress} gives it.
+ * @returns Its parts.
+ */
+export function addressParts(address: Address): AddressParts {
+  const portAt = address.lastIndexOf(":");
+  const ipv6 = address.startsWith("[");
+  return {
+    host: ipv6 ? address.slice(1, portAt - 1) : address.slice(0, portAt),
+    port: Number(address.slice(portAt + 1)),
+    family: ipv6 ? 6 : 4,
+  };
 }

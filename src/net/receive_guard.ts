@@ -29,7 +29,7 @@
 
 import type { Clock } from "../core/clock.ts";
 import type { Log } from "../core/log.ts";
-import { type Address, isLocal, sharedWireForm } from "./address.ts";
+import { type Address, addressParts, isLocal, sharedWireForm } from "./address.ts";
 import {
   PeerPenalties,
   type PeerPenaltyLimits,
@@ -399,8 +399,7 @@ export class ReceiveGuard {
     const wire = sharedWireForm(from);
     if (wire === undefined) return { source: from, prefix: undefined };
     if (this.#localRangesExempt && isLocal(wire)) return { source: from, prefix: undefined };
-    const portAt = from.lastIndexOf(":");
-    const ip = from.slice(0, portAt);
+    const ip = addressParts(from).host;
     if (wire.length === 6) return { source: ip, prefix: `${wire[0]}.${wire[1]}.${wire[2]}/24` };
     let prefix = "";
     for (let i = 0; i < 6; i++) prefix += wire[i].toString(16).padStart(2, "0");

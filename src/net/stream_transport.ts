@@ -40,7 +40,13 @@ import { recordBytesMax } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { NodeId } from "../core/node_id.ts";
 import { describeOsError } from "../core/os_error.ts";
-import { type Address, encodeAddress } from "./address.ts";
+import {
+  type Address,
+  addressParts,
+  bindError,
+  canonicalUdpAddress,
+  encodeAddress,
+} from "./address.ts";
 import {
   answerHandshake,
   decodeInit,
@@ -58,7 +64,6 @@ import {
 } from "./handshake.ts";
 import { handshakeClockSkewMsMax } from "./secure_channel.ts";
 import { AEAD_TAG_BYTES } from "./session.ts";
-import { bindError, canonicalUdpAddress } from "./udp_transport.ts";
 import { isHostName } from "./host_names.ts";
 
 /** Bytes of the length prefix before every frame: a u32, big-endian. */
@@ -1026,9 +1031,7 @@ export class StreamClient {
       );
     }
     const timeoutMs = options.timeoutMs ?? streamRequestTimeoutMs;
-    const portAt = address.lastIndexOf(":");
-    const host = address.startsWith("[") ? address.slice(1, portAt - 1) : address.slice(0, portAt);
-    const port = Number(address.slice(portAt + 1));
+    const { host, port } = addressParts(address);
     const timeoutReason = `no response within ${timeoutMs} ms`;
     const aborter = new AbortController();
     let connection: FramedConnection | undefined;

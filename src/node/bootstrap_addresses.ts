@@ -16,9 +16,8 @@ import { RhizomeError } from "../core/errors.ts";
 import type { NodeId } from "../core/node_id.ts";
 import type { Contact } from "../dht/types.ts";
 import { hostResolvesInFlightMax, hostResolveTimeoutMs } from "../core/limits.ts";
-import type { Address } from "../net/address.ts";
 import { type HostResolver, isHostName } from "../net/host_names.ts";
-import { canonicalUdpAddress } from "../net/udp_transport.ts";
+import { type Address, canonicalUdpAddress } from "../net/address.ts";
 
 /** A bootstrap contact: the URI it came from, its node ID, host and port. */
 export interface BootstrapContact {

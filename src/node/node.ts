@@ -50,13 +50,13 @@ import type {
 } from "../discussion/reports.ts";
 import { DhtNode } from "../dht/node.ts";
 import type { BootstrapResult, Contact } from "../dht/types.ts";
-import type { Address } from "../net/address.ts";
+import { type Address, addressParts, canonicalUdpAddress } from "../net/address.ts";
 import { type HostResolver, resolveHostName } from "../net/host_names.ts";
 import { ReceiveGuard } from "../net/receive_guard.ts";
 import { ReceivePriority } from "../net/receive_queue.ts";
 import { SecureChannel } from "../net/secure_channel.ts";
 import { StreamClient, StreamListener, type StreamPeer } from "../net/stream_transport.ts";
-import { canonicalUdpAddress, UdpTransport } from "../net/udp_transport.ts";
+import { UdpTransport } from "../net/udp_transport.ts";
 import type { RecordStore } from "../store/record_store.ts";
 import { AuthorKeys } from "./author_keys.ts";
 import { cryptoRandomBytes, CryptoRng } from "./crypto_rng.ts";
@@ -963,7 +963,7 @@ async function bindPorts(
 ): Promise<{ udp: UdpTransport; streams: StreamListener }> {
   for (let attempt = 1;; attempt++) {
     const udp = await UdpTransport.bind(listen, receive, { log: getLog("udp"), classify });
-    const port = Number(udp.address.slice(udp.address.lastIndexOf(":") + 1));
+    const { port } = addressParts(udp.address);
     try {
       const streams = StreamListener.listen({ host: listen.host, port }, identity.keyPair, answer, {
         log: getLog("stream"),
@@ -1001,7 +1001,7 @@ function advertisedHostPort(
   config: Config,
   bound: Address,
 ): { host: string; port: number; address: Address } {
-  const boundPort = Number(bound.slice(bound.lastIndexOf(":") + 1));
+  const boundPort = addressParts(bound).port;
   const chosen = parseHostPort(config.node.advertise || config.node.listen)!;
   let host = chosen.host;
   if (host === "0.0.0.0") host = "127.0.0.1";

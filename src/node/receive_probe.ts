@@ -19,7 +19,7 @@
  */
 
 import { bytesEqual } from "../core/bytes.ts";
-import type { Address } from "../net/address.ts";
+import { type Address, addressParts, canonicalUdpAddress } from "../net/address.ts";
 
 /**
  * How long a probe may stay out before the next question sends another beside it (a full socket
@@ -50,10 +50,9 @@ const probeTokenBytes = 16;
  * @returns The address to send probes to.
  */
 export function probeAddress(bound: Address): Address {
-  const portAt = bound.lastIndexOf(":");
-  const host = bound.slice(0, portAt);
-  if (host === "0.0.0.0") return `127.0.0.1${bound.slice(portAt)}`;
-  if (host === "[::]") return `[::1]${bound.slice(portAt)}`;
+  const { host, port } = addressParts(bound);
+  if (host === "0.0.0.0") return canonicalUdpAddress("127.0.0.1", port)!;
+  if (host === "::") return canonicalUdpAddress("::1", port)!;
   return bound;
 }
 

@@ -14,10 +14,8 @@ import { createSocket, type Socket } from "node:dgram";
 import { RhizomeError } from "../../src/core/errors.ts";
 import { datagramBytesMax } from "../../src/core/limits.ts";
 import type { Log, LogFields } from "../../src/core/log.ts";
-import type { Address } from "../../src/net/address.ts";
+import { type Address, bindError, canonicalUdpAddress } from "../../src/net/address.ts";
 import {
-  bindError,
-  canonicalUdpAddress,
   readKernelReceiveCounters,
   receiveBufferBytes,
   sendsInFlightMax,
