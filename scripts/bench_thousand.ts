@@ -44,7 +44,7 @@ import { NodeId } from "../src/core/node_id.ts";
 import { SystemClock } from "../src/core/system_clock.ts";
 import { DhtNode } from "../src/dht/node.ts";
 import type { Contact } from "../src/dht/types.ts";
-import type { Address } from "../src/net/address.ts";
+import type { PeerAddress } from "../src/net/address.ts";
 import { SecureChannel, type SecureChannelStats } from "../src/net/secure_channel.ts";
 import { UdpTransport } from "../src/net/udp_transport.ts";
 import { cryptoRandomBytes, CryptoRng } from "../src/node/crypto_rng.ts";
@@ -89,7 +89,7 @@ class BenchNode {
     const keyPair = generateEd25519KeyPair();
     const nodeId = NodeId.fromPublicKey(keyPair.publicKey);
     const clock = new SystemClock();
-    let receive = (_from: Address, _bytes: Uint8Array) => {};
+    let receive = (_from: PeerAddress, _bytes: Uint8Array) => {};
     const udp = await UdpTransport.bind(
       { host: "127.0.0.1", port: 0 },
       (from, bytes) => receive(from, bytes),
@@ -123,7 +123,7 @@ class BenchNode {
     return node;
   }
 
-  #receive(from: Address, datagram: Uint8Array): void {
+  #receive(from: PeerAddress, datagram: Uint8Array): void {
     if (this.#stopped) return;
     if (this.probe.take(datagram)) return this.schedule();
     const received = this.channel.receive(from, datagram);

@@ -27,7 +27,7 @@ import {
 } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import { randomInt } from "../core/rng.ts";
-import { type Address, sharedWireForm } from "../net/address.ts";
+import type { PeerAddress } from "../net/address.ts";
 import type { StoredValue } from "../store/value_store.ts";
 import { contentAddressedValues, contentKey } from "./content_key.ts";
 import { FailedPeers } from "./failed_peers.ts";
@@ -235,7 +235,7 @@ export class DhtNode {
    * @param peer The sender's node ID when the transport authenticated it (the secure channel):
    *   a message naming another sender is dropped, so no node speaks for another.
    */
-  receive(from: Address, bytes: Uint8Array, peer?: NodeId): void {
+  receive(from: PeerAddress, bytes: Uint8Array, peer?: NodeId): void {
     if (this.#stopped) {
       this.#stats.dropped.stopped++;
       return;
@@ -251,7 +251,7 @@ export class DhtNode {
     }
     if (message.type % 2 === 1) {
       // One bucket per peer whichever transport it uses: its node ID when authenticated.
-      const verdict = this.#limiter.admit(peer?.toHex() ?? from);
+      const verdict = this.#limiter.admit(peer?.toHex() ?? from.key);
       if (verdict !== "ok") {
         this.#stats.dropped[verdict === "peer" ? "peerRateLimited" : "rateLimited"]++;
         return;
@@ -268,7 +268,7 @@ export class DhtNode {
       return;
     }
     if (message.type % 2 === 1) {
-      const subject = peer?.toHex() ?? from;
+      const subject = peer?.toHex() ?? from.key;
       this.#answer(
         message,
         subject,
@@ -366,7 +366,7 @@ export class DhtNode {
    * @param expectedId The node ID the contact named.
    * @param actualId The node ID that proved itself there.
    */
-  identityRefused(address: Address, expectedId: NodeId, actualId: NodeId): void {
+  identityRefused(address: PeerAddress, expectedId: NodeId, actualId: NodeId): void {
     if (this.#stopped) return;
     this.#rpc.refuseIdentity(address, expectedId, actualId);
     this.#dropMisnamedContact({ id: expectedId, address });
@@ -934,10 +934,8 @@ export class DhtNode {
    * the message answered one of our requests (a newcomer that only asked is pinged once, so a
    * throwaway identity that never answers is found out before it is handed to others).
    */
-  #observe(message: Message, from: Address, answered: boolean): void {
+  #observe(message: Message, from: PeerAddress, answered: boolean): void {
     if ((message.flags & FLAG_CLIENT) !== 0) return;
-    // Only peers whose address can be passed on to others enter the table.
-    if (sharedWireForm(from) === undefined) return;
     const nowMs = this.#options.clock.nowMs();
     const contact = { id: message.sender, address: from };
     const outcome = this.#table.observe(contact, nowMs, answered);
@@ -994,14 +992,14 @@ export class DhtNode {
   /** A contact whose address answers as another node: it leaves the table if it is there. */
   #dropMisnamedContact(contact: Contact): void {
     const entry = this.#table.get(contact.id);
-    if (entry && entry.address === contact.address) this.#table.remove(contact.id);
+    if (entry && entry.address.equals(contact.address)) this.#table.remove(contact.id);
   }
 
   /** A peer said it is leaving: drop it, and skip it in lookups until heard from again. */
-  #left(id: NodeId, from: Address): void {
+  #left(id: NodeId, from: PeerAddress): void {
     const entry = this.#table.get(id);
     // Only the address the table knows it at may say so (a stale or forged LEAVE changes nothing).
-    if (entry && entry.address !== from) return;
+    if (entry && !entry.address.equals(from)) return;
     this.#table.remove(id);
     this.#failed.left(id, from, this.#options.clock.nowMs());
   }
@@ -1124,7 +1122,7 @@ export class DhtNode {
     return { ...body, tx, sender: this.#self, flags: this.#flags } as Message;
   }
 
-  #reply(to: Address, requester: NodeId, tx: number, body: MessageBody): void {
+  #reply(to: PeerAddress, requester: NodeId, tx: number, body: MessageBody): void {
     this.#options.transport.send(to, encodeMessage(this.#message(tx, body)), requester);
   }
 }

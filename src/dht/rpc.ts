@@ -15,7 +15,7 @@ import type { Clock } from "../core/clock.ts";
 import { rpcPendingMax } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import type { Rng } from "../core/rng.ts";
-import type { Address } from "../net/address.ts";
+import type { PeerAddress } from "../net/address.ts";
 import type { Transport } from "../net/transport.ts";
 import { encodeMessage, type Message, MessageType } from "./messages.ts";
 
@@ -28,7 +28,7 @@ export type RpcFailure = "timeout" | "overload" | "stopped" | "wrongIdentity";
 /** One request. */
 export interface RpcRequest {
   /** Where to send it. */
-  to: Address;
+  to: PeerAddress;
   /**
    * The node ID pinned to `to`, from wherever the contact was learned (contact URI, NODES reply,
    * saved peers): the transport reaches only that identity, and a reply from another one fails
@@ -220,10 +220,11 @@ export class RpcClient {
    * @param from The address it came from.
    * @returns Whether it answered a pending request (then `onReply` ran).
    */
-  handleReply(reply: Message, from: Address): boolean {
+  handleReply(reply: Message, from: PeerAddress): boolean {
     const pending = this.#inflight.get(reply.tx);
     if (
-      !pending || pending.request.to !== from || !replyTypeOf[pending.type]?.includes(reply.type)
+      !pending || !pending.request.to.equals(from) ||
+      !replyTypeOf[pending.type]?.includes(reply.type)
     ) {
       this.stats.unmatched++;
       return false;
@@ -252,11 +253,11 @@ export class RpcClient {
    * @param expectedId The node ID the requests were pinned to.
    * @param actualId The node ID that answered there.
    */
-  refuseIdentity(to: Address, expectedId: NodeId, actualId: NodeId): void {
+  refuseIdentity(to: PeerAddress, expectedId: NodeId, actualId: NodeId): void {
     if (expectedId.equals(actualId)) return;
     for (const pending of [...this.#inflight.values()]) {
       if (
-        this.#inflight.has(pending.tx) && pending.request.to === to &&
+        this.#inflight.has(pending.tx) && pending.request.to.equals(to) &&
         pending.request.expectedId.equals(expectedId)
       ) {
         this.#refuse(pending, actualId);

@@ -11,7 +11,6 @@ import { bytesEqual } from "../core/bytes.ts";
 import { sha256 } from "../core/crypto.ts";
 import { tokenBytes, tokenRotationMs } from "../core/limits.ts";
 import { randomBytes, type Rng } from "../core/rng.ts";
-import type { Address } from "../net/address.ts";
 
 /** The current and previous secrets of one node. */
 export class WriteTokens {
@@ -34,23 +33,23 @@ export class WriteTokens {
   }
 
   /**
-   * The token for an address.
+   * The token for a requester.
    *
-   * @param address The requester's address.
+   * @param address Who asks: its node ID (hex) when authenticated, else its address key.
    * @returns {@link tokenBytes} bytes.
    */
-  issue(address: Address): Uint8Array {
+  issue(address: string): Uint8Array {
     return sha256(this.#current, address).subarray(0, tokenBytes);
   }
 
   /**
    * Whether a token was issued to `address` under the current or the previous secret.
    *
-   * @param address The address the STORE came from.
+   * @param address Who the STORE came from, as given to {@link issue}.
    * @param token The token it carries.
    * @returns `true` when valid.
    */
-  verify(address: Address, token: Uint8Array): boolean {
+  verify(address: string, token: Uint8Array): boolean {
     return bytesEqual(token, sha256(this.#current, address).subarray(0, tokenBytes)) ||
       bytesEqual(token, sha256(this.#previous, address).subarray(0, tokenBytes));
   }

@@ -38,7 +38,7 @@ import type { Clock } from "../core/clock.ts";
 import type { Ed25519KeyPair } from "../core/crypto.ts";
 import { datagramBytesMax } from "../core/limits.ts";
 import { NodeId } from "../core/node_id.ts";
-import type { Address } from "./address.ts";
+import type { PeerAddress } from "./address.ts";
 import {
   answerHandshake,
   decodeInit,
@@ -432,7 +432,7 @@ export type SendDropReason =
  * @param expected The node ID the sends were pinned to.
  * @param actual The node ID whose key signed the RESPONSE.
  */
-export type WrongIdentityListener = (to: Address, expected: NodeId, actual: NodeId) => void;
+export type WrongIdentityListener = (to: PeerAddress, expected: NodeId, actual: NodeId) => void;
 
 /** Counters of one channel, for metrics and tests. */
 export interface SecureChannelStats {
@@ -502,7 +502,7 @@ interface SessionEntry {
   readonly session: Session;
   readonly idKey: string;
   /** Where the handshake ran; sends to this address use this session once it is confirmed. */
-  readonly address: Address;
+  readonly address: PeerAddress;
   /** The peer proved it holds the keys: always for our INITs, after a DATA packet otherwise. */
   confirmed: boolean;
   /** The first send expecting an answer since the last packet opened. */
@@ -514,7 +514,7 @@ interface SessionEntry {
 interface CachedResponse {
   readonly initBytes: Uint8Array;
   readonly responseBytes: Uint8Array;
-  readonly from: Address;
+  readonly from: PeerAddress;
   readonly expiresMs: number;
   resends: number;
 }
@@ -525,7 +525,7 @@ interface QueuedPlaintext {
 }
 
 interface PendingHandshake {
-  readonly to: Address;
+  readonly to: PeerAddress;
   expectedNodeId: NodeId | undefined;
   readonly state: InitiatorState;
   readonly idKey: string;
@@ -580,19 +580,22 @@ const sessionIdDrawsMax = 4;
  * import { VirtualClock } from "../core/clock.ts";
  * import { generateEd25519KeyPair } from "../core/crypto.ts";
  * import { NodeId } from "../core/node_id.ts";
+ * import { PeerAddress } from "./address.ts";
  * import { SecureChannel } from "./secure_channel.ts";
  *
  * const clock = new VirtualClock(1_700_000_000_000);
- * const wire: { to: string; bytes: Uint8Array }[] = [];
- * const transport = { send: (to: string, bytes: Uint8Array) => wire.push({ to, bytes }) };
+ * const wire: { to: PeerAddress; bytes: Uint8Array }[] = [];
+ * const transport = { send: (to: PeerAddress, bytes: Uint8Array) => wire.push({ to, bytes }) };
  * const bob = generateEd25519KeyPair();
  * const alice = generateEd25519KeyPair();
+ * const atAlice = PeerAddress.of("192.0.2.1", 7447)!;
+ * const atBob = PeerAddress.of("192.0.2.2", 7447)!;
  * const a = new SecureChannel({ identity: alice, clock, transport, randomBytes });
  * const b = new SecureChannel({ identity: bob, clock, transport, randomBytes });
- * a.send("192.0.2.2:7447", NodeId.fromPublicKey(bob.publicKey), new Uint8Array([42]));
- * b.receive("192.0.2.1:7447", wire.shift()!.bytes); // INIT; b answers
- * a.receive("192.0.2.2:7447", wire.shift()!.bytes); // RESPONSE; a sends the queued plaintext
- * const got = b.receive("192.0.2.1:7447", wire.shift()!.bytes);
+ * a.send(atBob, NodeId.fromPublicKey(bob.publicKey), new Uint8Array([42]));
+ * b.receive(atAlice, wire.shift()!.bytes); // INIT; b answers
+ * a.receive(atBob, wire.shift()!.bytes); // RESPONSE; a sends the queued plaintext
+ * const got = b.receive(atAlice, wire.shift()!.bytes);
  * if (got?.plaintext[0] !== 42) throw new Error("not delivered");
  * ```
  */
@@ -607,10 +610,10 @@ export class SecureChannel {
   readonly #peerKeys = new WeakMap<Session, string>();
   /** Every session by our session ID, least recently used first (Map order). */
   readonly #sessionsById = new Map<string, SessionEntry>();
-  /** The confirmed session each address's sends go to. */
-  readonly #currentByAddress = new Map<Address, SessionEntry>();
-  /** Running handshakes by address. */
-  readonly #pendingByAddress = new Map<Address, PendingHandshake>();
+  /** The confirmed session each address's sends go to, by address key. */
+  readonly #currentByAddress = new Map<string, SessionEntry>();
+  /** Running handshakes by address key. */
+  readonly #pendingByAddress = new Map<string, PendingHandshake>();
   readonly #pendingById = new Map<string, PendingHandshake>();
   /** No pending handshake is due before this (possibly earlier than the first due one). */
   #pendingWakeMs = Infinity;
@@ -694,7 +697,7 @@ export class SecureChannel {
    * @returns Whether it was sent, queued or dropped (counted in `stats().sendDropped`).
    * @throws {RangeError} When the plaintext is empty or over the limit: a bug in the caller.
    */
-  send(to: Address, expectedNodeId: NodeId | undefined, plaintext: Uint8Array): SendOutcome {
+  send(to: PeerAddress, expectedNodeId: NodeId | undefined, plaintext: Uint8Array): SendOutcome {
     if (plaintext.length === 0 || plaintext.length > sessionPlaintextBytesMax) {
       throw new RangeError(
         `Cannot send to ${to}: the plaintext is ${plaintext.length} bytes, ` +
@@ -707,11 +710,11 @@ export class SecureChannel {
     if (this.#isUnanswered(entry, nowMs)) {
       // The peer may have restarted and lost its keys: what we seal now could be lost, so it
       // waits for a new handshake. A late reply on this session clears the suspicion.
-      if (!this.#pendingByAddress.has(to)) this.#stats.sessionsSuspected++;
+      if (!this.#pendingByAddress.has(to.key)) this.#stats.sessionsSuspected++;
       return this.#enqueue(to, expectedNodeId, plaintext, nowMs, true);
     }
     this.#seal(entry, plaintext, nowMs);
-    const canStart = !this.#pendingByAddress.has(to) &&
+    const canStart = !this.#pendingByAddress.has(to.key) &&
       this.#pendingByAddress.size < this.#limits.handshakesPendingMax;
     if (canStart && this.#wantsRekey(entry.session, nowMs)) {
       // The old session keeps carrying traffic until the new one is ready.
@@ -729,7 +732,7 @@ export class SecureChannel {
    * @returns The plaintext and the sender's proven identity for a DATA packet carrying one;
    *   `undefined` otherwise (handshakes, keepalives, and drops, counted in `stats().dropped`).
    */
-  receive(from: Address, datagram: Uint8Array): Received | undefined {
+  receive(from: PeerAddress, datagram: Uint8Array): Received | undefined {
     if (this.admit(from, datagram) === undefined) return undefined;
     return this.receiveAdmitted(from, datagram);
   }
@@ -743,7 +746,7 @@ export class SecureChannel {
    * @param datagram The bytes as received.
    * @returns The class to queue it in, or `undefined` when it was dropped.
    */
-  admit(from: Address, datagram: Uint8Array): ReceivePriority | undefined {
+  admit(from: PeerAddress, datagram: Uint8Array): ReceivePriority | undefined {
     if (datagram.length > datagramBytesMax) return this.#junk(from, "oversize");
     const type = packetTypeOf(datagram);
     const guard = this.#guard;
@@ -754,7 +757,7 @@ export class SecureChannel {
         return this.#junk(from, type);
       case PacketType.init:
         if (guard?.admit(from, "init") !== undefined) return this.#drop("refused");
-        return this.#currentByAddress.has(from)
+        return this.#currentByAddress.has(from.key)
           ? ReceivePriority.knownHandshake
           : ReceivePriority.strangerHandshake;
       case PacketType.response:
@@ -788,7 +791,7 @@ export class SecureChannel {
    * @param datagram The bytes as received.
    * @returns As {@link receive}.
    */
-  receiveAdmitted(from: Address, datagram: Uint8Array): Received | undefined {
+  receiveAdmitted(from: PeerAddress, datagram: Uint8Array): Received | undefined {
     const forgedBefore = this.#stats.dropped.unauthenticated;
     const received = this.#process(from, datagram);
     // A DATA packet that failed its tag cost a decryption: its source pays for it.
@@ -796,7 +799,7 @@ export class SecureChannel {
     return received;
   }
 
-  #process(from: Address, datagram: Uint8Array): Received | undefined {
+  #process(from: PeerAddress, datagram: Uint8Array): Received | undefined {
     if (datagram.length > datagramBytesMax) return this.#drop("oversize");
     const type = packetTypeOf(datagram);
     const nowMs = this.#clock.nowMs();
@@ -891,16 +894,16 @@ export class SecureChannel {
    * @param to The peer's address.
    * @returns The session, or `undefined` when a send would queue.
    */
-  currentSession(to: Address): Session | undefined {
-    return this.#currentByAddress.get(to)?.session;
+  currentSession(to: PeerAddress): Session | undefined {
+    return this.#currentByAddress.get(to.key)?.session;
   }
 
   #sendableSession(
-    to: Address,
+    to: PeerAddress,
     expectedNodeId: NodeId | undefined,
     nowMs: number,
   ): SessionEntry | undefined {
-    const entry = this.#currentByAddress.get(to);
+    const entry = this.#currentByAddress.get(to.key);
     if (entry === undefined) return undefined;
     // Another node now answers at this address: its session says nothing about the one wanted.
     if (expectedNodeId !== undefined && !entry.session.peerNodeId.equals(expectedNodeId)) {
@@ -914,7 +917,7 @@ export class SecureChannel {
     if (session.packetsSealedCount >= this.#limits.sessionRejectPackets) {
       // Retired for sending only: the peer's packets already on their way still open here
       // until the session ages out.
-      this.#currentByAddress.delete(to);
+      this.#currentByAddress.delete(to.key);
       return undefined;
     }
     return entry;
@@ -938,13 +941,13 @@ export class SecureChannel {
   }
 
   #enqueue(
-    to: Address,
+    to: PeerAddress,
     expectedNodeId: NodeId | undefined,
     plaintext: Uint8Array,
     nowMs: number,
     rekey: boolean,
   ): SendOutcome {
-    let pending = this.#pendingByAddress.get(to);
+    let pending = this.#pendingByAddress.get(to.key);
     if (pending === undefined) {
       if (this.#pendingByAddress.size >= this.#limits.handshakesPendingMax) {
         this.#stats.sendDropped.handshakesPendingFull++;
@@ -969,12 +972,12 @@ export class SecureChannel {
   }
 
   #startHandshake(
-    to: Address,
+    to: PeerAddress,
     expectedNodeId: NodeId | undefined,
     nowMs: number,
     rekey: boolean,
   ): PendingHandshake {
-    assert(!this.#pendingByAddress.has(to), `a handshake with ${to} is already running`);
+    assert(!this.#pendingByAddress.has(to.key), `a handshake with ${to} is already running`);
     const { state, idKey } = this.#newInit(nowMs);
     const pending: PendingHandshake = {
       to,
@@ -987,7 +990,7 @@ export class SecureChannel {
       dueMs: undefined,
       queue: [],
     };
-    this.#pendingByAddress.set(to, pending);
+    this.#pendingByAddress.set(to.key, pending);
     this.#pendingById.set(idKey, pending);
     this.#pendingWakeMs = Math.min(this.#pendingWakeMs, pending.nextRetryMs);
     this.#stats.handshakesStarted++;
@@ -1039,11 +1042,11 @@ export class SecureChannel {
   }
 
   #removePending(pending: PendingHandshake): void {
-    this.#pendingByAddress.delete(pending.to);
+    this.#pendingByAddress.delete(pending.to.key);
     this.#pendingById.delete(pending.idKey);
   }
 
-  #onInit(from: Address, bytes: Uint8Array, nowMs: number): void {
+  #onInit(from: PeerAddress, bytes: Uint8Array, nowMs: number): void {
     const init = decodeInit(bytes);
     if (init === undefined) return this.#drop("malformed");
     const cacheKey = toHex(init.signature);
@@ -1051,7 +1054,7 @@ export class SecureChannel {
     if (cached !== undefined && nowMs < cached.expiresMs && bytesEqual(cached.initBytes, bytes)) {
       // A copy of an INIT we answered: the initiator has not seen our RESPONSE (lost, or still
       // queued on its side). The same RESPONSE again costs no crypto and makes no new session.
-      if (cached.from !== from || cached.resends >= this.#limits.handshakeResponseResendsMax) {
+      if (!cached.from.equals(from) || cached.resends >= this.#limits.handshakeResponseResendsMax) {
         return this.#drop("handshakeReplay");
       }
       cached.resends++;
@@ -1143,7 +1146,7 @@ export class SecureChannel {
       createdMs: nowMs,
     });
     const entry = this.#addSession(session, pending.to, true);
-    this.#currentByAddress.set(pending.to, entry);
+    this.#currentByAddress.set(pending.to.key, entry);
     this.#stats.handshakesCompleted++;
     let sentCount = 0;
     for (const queued of pending.queue) {
@@ -1220,9 +1223,9 @@ export class SecureChannel {
   /** A responder's session proved by the initiator: sends to its address may now use it. */
   #confirm(entry: SessionEntry): void {
     entry.confirmed = true;
-    const current = this.#currentByAddress.get(entry.address);
+    const current = this.#currentByAddress.get(entry.address.key);
     if (current === undefined || current.session.createdMs <= entry.session.createdMs) {
-      this.#currentByAddress.set(entry.address, entry);
+      this.#currentByAddress.set(entry.address.key, entry);
     }
   }
 
@@ -1238,7 +1241,7 @@ export class SecureChannel {
     this.#transport.send(entry.address, packet);
   }
 
-  #addSession(session: Session, address: Address, confirmed: boolean): SessionEntry {
+  #addSession(session: Session, address: PeerAddress, confirmed: boolean): SessionEntry {
     while (this.#sessionsById.size >= this.#limits.sessionsMax) {
       const leastRecentlyUsed = this.#sessionsById.values().next().value!;
       this.#removeSession(leastRecentlyUsed);
@@ -1271,8 +1274,8 @@ export class SecureChannel {
 
   #removeSession(entry: SessionEntry): void {
     this.#sessionsById.delete(entry.idKey);
-    if (this.#currentByAddress.get(entry.address) === entry) {
-      this.#currentByAddress.delete(entry.address);
+    if (this.#currentByAddress.get(entry.address.key) === entry) {
+      this.#currentByAddress.delete(entry.address.key);
     }
   }
 
@@ -1324,7 +1327,7 @@ export class SecureChannel {
   }
 
   /** Drops a datagram that is not ours or not well formed, and tells the guard its source. */
-  #junk(from: Address, reason: ReceiveDropReason): undefined {
+  #junk(from: PeerAddress, reason: ReceiveDropReason): undefined {
     this.#guard?.junk(from);
     return this.#drop(reason);
   }

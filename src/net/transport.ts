@@ -7,7 +7,7 @@
  */
 
 import type { NodeId } from "../core/node_id.ts";
-import type { Address } from "./address.ts";
+import type { PeerAddress } from "./address.ts";
 
 /** Sends datagrams. Delivery is not guaranteed: datagrams may be lost, duplicated or reordered. */
 export interface Transport {
@@ -21,5 +21,5 @@ export interface Transport {
    *   transport (the secure channel) delivers only to that identity; one that does not (a raw
    *   socket, the simulator) ignores it, and the receiver of the reply checks its sender.
    */
-  send(to: Address, bytes: Uint8Array, expectedId?: NodeId): void;
+  send(to: PeerAddress, bytes: Uint8Array, expectedId?: NodeId): void;
 }

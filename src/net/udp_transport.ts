@@ -43,13 +43,11 @@ import { datagramBytesMax } from "../core/limits.ts";
 import type { Log, LogFields } from "../core/log.ts";
 import { describeOsError } from "../core/os_error.ts";
 import {
-  type Address,
-  addressParts,
   bindError,
-  canonicalUdpAddress,
   encodeAddress,
   hostPortText,
   netPermissionMissing,
+  PeerAddress,
 } from "./address.ts";
 import type { Transport } from "./transport.ts";
 import { isHostName } from "./host_names.ts";
@@ -73,13 +71,13 @@ export interface ListenAddress {
  * Receives one datagram. Called once per datagram of at most `datagramBytesMax` bytes; the bytes
  * belong to the receiver.
  */
-export type UdpReceiver = (from: Address, bytes: Uint8Array) => void;
+export type UdpReceiver = (from: PeerAddress, bytes: Uint8Array) => void;
 
 /**
  * Decides, cheaply and before any real work, what a datagram is worth: its priority class in the
  * receive queue, or `undefined` to drop it at once (the classifier counts why).
  */
-export type UdpClassifier = (from: Address, bytes: Uint8Array) => ReceivePriority | undefined;
+export type UdpClassifier = (from: PeerAddress, bytes: Uint8Array) => ReceivePriority | undefined;
 
 /** Options of {@link UdpTransport.bind}. */
 export interface UdpTransportOptions {
@@ -112,7 +110,7 @@ export interface UdpTransportStats {
   bytesReceived: number;
   /**
    * Sends that failed: the operating system refused them (no route, unreachable host, wrong
-   * address family), or the address was not an IP address and port.
+   * address family).
    */
   sendErrors: number;
   /** Sends refused because the datagram was longer than `datagramBytesMax`. */
@@ -208,7 +206,7 @@ class ProblemLog {
  * ```ts ignore
  * const a = await UdpTransport.bind({ host: "127.0.0.1", port: 0 }, (from, bytes) => {});
  * const b = await UdpTransport.bind({ host: "127.0.0.1", port: 0 }, (from, bytes) => {
- *   // from === a.address
+ *   // from.equals(a.address)
  * });
  * a.send(b.address, new Uint8Array([1, 2, 3]));
  * await a.close();
@@ -217,7 +215,7 @@ class ProblemLog {
  */
 export class UdpTransport implements Transport {
   /** The bound address, with the port the operating system chose when port 0 was asked. */
-  readonly address: Address;
+  readonly address: PeerAddress;
 
   readonly #socket: Socket;
   readonly #ipv4Only: boolean;
@@ -241,7 +239,7 @@ export class UdpTransport implements Transport {
     kernelReceiveQueueBytes: null,
   };
   readonly #classify: UdpClassifier | undefined;
-  readonly #queue: ReceiveQueue<{ from: Address; bytes: Uint8Array }> | undefined;
+  readonly #queue: ReceiveQueue<{ from: PeerAddress; bytes: Uint8Array }> | undefined;
   #drainTimer: ReturnType<typeof setImmediate> | undefined;
   readonly #sendErrorLog: ProblemLog;
   readonly #oversizeSendLog: ProblemLog;
@@ -259,9 +257,8 @@ export class UdpTransport implements Transport {
       this.#queue = new ReceiveQueue(options.receiveQueueDatagramsMax ?? receiveQueueDatagramsMax);
     }
     const bound = socket.address();
-    // The operating system reports an IP address and a real port, so this is never undefined.
-    this.address = canonicalUdpAddress(bound.address, bound.port) ??
-      hostPortText(bound.address, bound.port);
+    // The operating system reports an IP address and a real port.
+    this.address = PeerAddress.of(bound.address, bound.port)!;
     this.#socket = socket;
     this.#ipv4Only = bound.family === "IPv4";
     this.#receive = receive;
@@ -346,7 +343,7 @@ export class UdpTransport implements Transport {
    * @param to The peer's canonical address.
    * @param bytes At most `datagramBytesMax` bytes.
    */
-  send(to: Address, bytes: Uint8Array): void {
+  send(to: PeerAddress, bytes: Uint8Array): void {
     const stats = this.#stats;
     if (this.#closing !== undefined) {
       stats.sendsAfterClose++;
@@ -362,13 +359,8 @@ export class UdpTransport implements Transport {
       this.#backlogLog.report({ to });
       return;
     }
-    // encodeAddress validates (and caches) the address; a host name would make node:dgram
-    // resolve it on every send.
-    if (encodeAddress(to) === undefined) {
-      this.#sendFailed(to, "not an IP address and port");
-      return;
-    }
-    const { host, port, family } = addressParts(to);
+    // A PeerAddress holds an IP address, never a host name node:dgram would resolve.
+    const { host, port, family } = to;
     if (family === 6 && this.#ipv4Only) {
       this.#sendFailed(to, "an IPv6 address cannot be reached from an IPv4 socket");
       return;
@@ -383,7 +375,7 @@ export class UdpTransport implements Transport {
     }
   }
 
-  #sendDone(to: Address, length: number, error: unknown): void {
+  #sendDone(to: PeerAddress, length: number, error: unknown): void {
     this.#sendsInFlight--;
     if (error) {
       this.#sendFailed(to, describeOsError(error));
@@ -394,7 +386,7 @@ export class UdpTransport implements Transport {
     if (this.#sendsInFlight === 0) this.#sendsDrained?.();
   }
 
-  #sendFailed(to: Address, reason: string): void {
+  #sendFailed(to: PeerAddress, reason: string): void {
     this.#stats.sendErrors++;
     this.#sendErrorLog.report({ to, reason });
   }
@@ -408,7 +400,7 @@ export class UdpTransport implements Transport {
       stats.oversizeReceivesDropped++;
       return;
     }
-    const from = canonicalUdpAddress(remote.address, remote.port);
+    const from = PeerAddress.of(remote.address, remote.port);
     if (from === undefined) {
       stats.receiveErrors++;
       this.#receiveErrorLog.report({
@@ -462,7 +454,7 @@ export class UdpTransport implements Transport {
     }
   };
 
-  #deliver(from: Address, bytes: Uint8Array): void {
+  #deliver(from: PeerAddress, bytes: Uint8Array): void {
     try {
       this.#receive(from, bytes);
     } catch (error) {
@@ -547,11 +539,11 @@ async function resolveListenHost(
  * @returns The counters, or `undefined` when not available.
  */
 export function readKernelReceiveCounters(
-  address: Address,
+  address: PeerAddress,
   ipv4Socket: boolean,
 ): { drops: number; queueBytes: number } | undefined {
+  if (Deno.build.os !== "linux") return undefined;
   const wire = encodeAddress(address);
-  if (wire === undefined || Deno.build.os !== "linux") return undefined;
   const hostBytes = wire.subarray(0, wire.length - 2);
   let hostHex = "";
   for (let word = 0; word < hostBytes.length; word += 4) {

@@ -17,7 +17,7 @@ import type { NodeId } from "../core/node_id.ts";
 import type { Contact } from "../dht/types.ts";
 import { hostResolvesInFlightMax, hostResolveTimeoutMs } from "../core/limits.ts";
 import { type HostResolver, isHostName } from "../net/host_names.ts";
-import { type Address, canonicalUdpAddress } from "../net/address.ts";
+import { PeerAddress } from "../net/address.ts";
 
 /** A bootstrap contact: the URI it came from, its node ID, host and port. */
 export interface BootstrapContact {
@@ -64,7 +64,7 @@ export async function bootstrapAddresses(
   ipv4Only: boolean,
   timeoutMs: number = hostResolveTimeoutMs,
 ): Promise<BootstrapAddresses> {
-  const found: Address[][] = contacts.map(() => []);
+  const found: PeerAddress[][] = contacts.map(() => []);
   const problems: (string | undefined)[] = contacts.map(() => undefined);
   const named: number[] = [];
   contacts.forEach(({ host }, index) => {
@@ -113,7 +113,7 @@ export async function bootstrapAddresses(
   found.forEach((addresses, index) => {
     const { uri, nodeId } = contacts[index];
     for (const address of addresses) {
-      const key = `${nodeId.toHex()}@${address}`;
+      const key = `${nodeId.toHex()}@${address.key}`;
       if (seen.has(key)) continue;
       seen.add(key);
       seeds.push({ uri, contact: { id: nodeId, address } });
@@ -128,9 +128,9 @@ export async function bootstrapAddresses(
 
   function usable(index: number, hosts: readonly string[]): void {
     const { port } = contacts[index];
-    const addresses = hosts.flatMap((host) => canonicalUdpAddress(host, port) ?? []);
+    const addresses = hosts.flatMap((host) => PeerAddress.of(host, port) ?? []);
     // IPv4-mapped IPv6 hosts come out as IPv4 addresses, which an IPv4 socket reaches.
-    found[index] = addresses.filter((address) => !(ipv4Only && address.startsWith("[")));
+    found[index] = addresses.filter((address) => !(ipv4Only && address.family === 6));
     if (found[index].length > 0) return;
     problems[index] = addresses.length > 0
       ? `it has only IPv6 addresses (${hosts.join(", ")}), and this node listens on IPv4`

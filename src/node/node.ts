@@ -50,7 +50,7 @@ import type {
 } from "../discussion/reports.ts";
 import { DhtNode } from "../dht/node.ts";
 import type { BootstrapResult, Contact } from "../dht/types.ts";
-import { type Address, addressParts, canonicalUdpAddress } from "../net/address.ts";
+import { PeerAddress } from "../net/address.ts";
 import { type HostResolver, resolveHostName } from "../net/host_names.ts";
 import { ReceiveGuard } from "../net/receive_guard.ts";
 import { ReceivePriority } from "../net/receive_queue.ts";
@@ -201,7 +201,7 @@ export class RhizomeNode {
       udp: UdpTransport;
       streams: StreamListener;
       choice: NodeTypeChoice;
-      advertised: Address;
+      advertised: PeerAddress;
       contact: string;
     },
   ) {
@@ -312,8 +312,9 @@ export class RhizomeNode {
       });
       opened.push(store);
       await keepDiskReserve(dataDir.path, log);
-      let receive = (_from: Address, _bytes: Uint8Array) => {};
-      let classify = (_from: Address, _bytes: Uint8Array): ReceivePriority | undefined => undefined;
+      let receive = (_from: PeerAddress, _bytes: Uint8Array) => {};
+      let classify = (_from: PeerAddress, _bytes: Uint8Array): ReceivePriority | undefined =>
+        undefined;
       const listen = parseHostPort(config.node.listen)!;
       let answerStream = (_peer: StreamPeer, _request: Uint8Array) =>
         Promise.reject<Uint8Array>(new Error("the node is starting"));
@@ -393,7 +394,7 @@ export class RhizomeNode {
 
   // --- the core's driver ---
 
-  #receive(from: Address, datagram: Uint8Array): void {
+  #receive(from: PeerAddress, datagram: Uint8Array): void {
     if (this.#stopping) return;
     if (this.#probe.take(datagram)) return this.#schedule();
     // The transport's classifier ran SecureChannel.admit as the datagram was read.
@@ -497,7 +498,7 @@ export class RhizomeNode {
         retryMs,
       );
     };
-    const ipv4Only = !this.#udp.address.startsWith("[");
+    const ipv4Only = this.#udp.address.family === 4;
     const resolve = this.#options.resolveHost ?? resolveHostName;
     bootstrapAddresses(contacts, resolve, ipv4Only).then((found) => {
       if (this.#stopping) return;
@@ -563,7 +564,7 @@ export class RhizomeNode {
   ): string {
     const lines = wrong.map(({ seed, answeredAs }) => {
       const uri = named.find(({ contact }) =>
-        contact.id.equals(seed.id) && contact.address === seed.address
+        contact.id.equals(seed.id) && contact.address.equals(seed.address)
       )?.uri ?? `saved peer ${seed.id.toHex()}`;
       const fields = {
         uri,
@@ -616,7 +617,7 @@ export class RhizomeNode {
         .slice(0, savedContactsBootstrapMax);
       known.push(...nearest);
     }
-    const ipv4Only = !this.#udp.address.startsWith("[");
+    const ipv4Only = this.#udp.address.family === 4;
     const found = await bootstrapAddresses(
       this.#bootstrapContacts(),
       this.#options.resolveHost ?? resolveHostName,
@@ -766,7 +767,10 @@ export class RhizomeNode {
    */
   peers(): { node_id: string; address: string }[] {
     const contacts: Contact[] = this.#dht.closestContacts(this.nodeId, 100_000);
-    return contacts.map((contact) => ({ node_id: contact.id.toHex(), address: contact.address }));
+    return contacts.map((contact) => ({
+      node_id: contact.id.toHex(),
+      address: contact.address.key,
+    }));
   }
 
   /**
@@ -957,13 +961,13 @@ export class RhizomeNode {
 async function bindPorts(
   listen: { host: string; port: number },
   identity: Identity,
-  receive: (from: Address, bytes: Uint8Array) => void,
-  classify: (from: Address, bytes: Uint8Array) => ReceivePriority | undefined,
+  receive: (from: PeerAddress, bytes: Uint8Array) => void,
+  classify: (from: PeerAddress, bytes: Uint8Array) => ReceivePriority | undefined,
   answer: (peer: StreamPeer, request: Uint8Array) => Promise<Uint8Array>,
 ): Promise<{ udp: UdpTransport; streams: StreamListener }> {
   for (let attempt = 1;; attempt++) {
     const udp = await UdpTransport.bind(listen, receive, { log: getLog("udp"), classify });
-    const { port } = addressParts(udp.address);
+    const { port } = udp.address;
     try {
       const streams = StreamListener.listen({ host: listen.host, port }, identity.keyPair, answer, {
         log: getLog("stream"),
@@ -999,9 +1003,9 @@ async function loadOrCreateIdentity(dataDir: DataDir, log: Log): Promise<Identit
 /** The address others reach this node at, with the real port when the config asked for 0. */
 function advertisedHostPort(
   config: Config,
-  bound: Address,
-): { host: string; port: number; address: Address } {
-  const boundPort = addressParts(bound).port;
+  bound: PeerAddress,
+): { host: string; port: number; address: PeerAddress } {
+  const boundPort = bound.port;
   const chosen = parseHostPort(config.node.advertise || config.node.listen)!;
   let host = chosen.host;
   if (host === "0.0.0.0") host = "127.0.0.1";
@@ -1018,18 +1022,18 @@ function advertisedHostPort(
 }
 
 /**
- * Canonical address text for an IP host (`localhost` taken as 127.0.0.1), the same form the UDP
+ * The canonical address of an IP host (`localhost` taken as 127.0.0.1), the same form the UDP
  * transport gives senders, so a contact and its datagrams agree; else `undefined`.
  */
-function addressOf(host: string, port: number): Address | undefined {
-  return canonicalUdpAddress(host === "localhost" ? "127.0.0.1" : host, port);
+function addressOf(host: string, port: number): PeerAddress | undefined {
+  return PeerAddress.of(host === "localhost" ? "127.0.0.1" : host, port);
 }
 
 /** Each node ID and address once, in order. */
 function uniqueContacts(contacts: readonly Contact[]): Contact[] {
   const seen = new Set<string>();
   return contacts.filter((contact) => {
-    const key = `${contact.id.toHex()}@${contact.address}`;
+    const key = `${contact.id.toHex()}@${contact.address.key}`;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

@@ -19,7 +19,7 @@
  */
 
 import { bytesEqual } from "../core/bytes.ts";
-import { type Address, addressParts, canonicalUdpAddress } from "../net/address.ts";
+import { PeerAddress } from "../net/address.ts";
 
 /**
  * How long a probe may stay out before the next question sends another beside it (a full socket
@@ -49,10 +49,10 @@ const probeTokenBytes = 16;
  * @param bound The socket's bound address, as `UdpTransport.address` gives it.
  * @returns The address to send probes to.
  */
-export function probeAddress(bound: Address): Address {
-  const { host, port } = addressParts(bound);
-  if (host === "0.0.0.0") return canonicalUdpAddress("127.0.0.1", port)!;
-  if (host === "::") return canonicalUdpAddress("::1", port)!;
+export function probeAddress(bound: PeerAddress): PeerAddress {
+  const { host, port } = bound;
+  if (host === "0.0.0.0") return PeerAddress.of("127.0.0.1", port)!;
+  if (host === "::") return PeerAddress.of("::1", port)!;
   return bound;
 }
 

@@ -20,7 +20,7 @@ import type {
   LookupResult,
   PutResult,
 } from "../dht/types.ts";
-import type { Address } from "../net/address.ts";
+import { PeerAddress } from "../net/address.ts";
 import { MemoryValueStore } from "../store/memory_value_store.ts";
 import { deriveSeed } from "./hash.ts";
 import { IndexSet } from "./index_set.ts";
@@ -45,7 +45,7 @@ export const SIM_TICKS_PER_INSTANT_MAX = 100;
 /** What the cluster needs of a DHT node: the `DhtNode` API. */
 export interface SimNode {
   /** Hands the node one datagram. */
-  receive(from: Address, bytes: Uint8Array): void;
+  receive(from: PeerAddress, bytes: Uint8Array): void;
   /** Runs whatever is due now. */
   tick(): void;
   /** When `tick()` must next run (`Infinity` if never). */
@@ -100,7 +100,7 @@ export type SimNodeState = "idle" | "joining" | "joined" | "failed" | "left" | "
 /** What the cluster keeps per node. */
 interface Slot {
   readonly index: number;
-  readonly address: Address;
+  readonly address: PeerAddress;
   readonly nodeId: NodeId;
   readonly store: MemoryValueStore;
   node: SimNode | undefined;
@@ -127,12 +127,12 @@ export interface SimClusterCounters {
  * @param index 0 to `SIM_NODES_MAX - 1`.
  * @returns The address.
  */
-export function simAddress(index: number): Address {
+export function simAddress(index: number): PeerAddress {
   assert(Number.isSafeInteger(index) && index >= 0 && index < SIM_NODES_MAX, `bad index ${index}`);
   const z = (index % hostsPerBlock) + 1;
   const y = Math.floor(index / hostsPerBlock) % 256;
   const x = Math.floor(index / hostsPerBlock / 256);
-  return `127.${x}.${y}.${z}:${SIM_PORT}`;
+  return PeerAddress.of(`127.${x}.${y}.${z}`, SIM_PORT)!;
 }
 
 /**
@@ -353,7 +353,7 @@ export class SimCluster {
    * @param index Any added node.
    * @returns Its address.
    */
-  address(index: number): Address {
+  address(index: number): PeerAddress {
     return this.#slot(index).address;
   }
 

@@ -12,13 +12,14 @@ import { Prng, randomBytes } from "../../src/core/rng.ts";
 import { DhtNode } from "../../src/dht/node.ts";
 import { decodeMessage, type Message } from "../../src/dht/messages.ts";
 import type { DhtSettings, StreamRequester, ValueRules } from "../../src/dht/types.ts";
-import type { Address } from "../../src/net/address.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 import type { Transport } from "../../src/net/transport.ts";
 import { SimCluster } from "../../src/sim/cluster.ts";
 import { SimNetwork } from "../../src/sim/network.ts";
 import { runOperations } from "../../src/sim/operations.ts";
 import { MemoryValueStore } from "../../src/store/memory_value_store.ts";
 import type { StoredValue, ValueStore } from "../../src/store/value_store.ts";
+import { at } from "../_address.ts";
 
 /**
  * A memory store that reconciles an incoming version with the held one, as the record store
@@ -85,7 +86,7 @@ export function flipBit(id: NodeId, bit: number): NodeId {
 
 /** One datagram a node sent. */
 export interface Sent {
-  to: Address;
+  to: PeerAddress;
   bytes: Uint8Array;
   /** The node ID the datagram was pinned to. */
   expectedId?: NodeId;
@@ -95,15 +96,18 @@ export interface Sent {
 export class RecordingTransport implements Transport {
   readonly sent: Sent[] = [];
 
-  send(to: Address, bytes: Uint8Array, expectedId?: NodeId): void {
+  send(to: PeerAddress, bytes: Uint8Array, expectedId?: NodeId): void {
     this.sent.push({ to, bytes: bytes.slice(), expectedId });
   }
 
   /** Removes and decodes everything sent so far. */
-  take(): { to: Address; message: Message; expectedId?: NodeId }[] {
+  take(): { to: PeerAddress; message: Message; expectedId?: NodeId }[] {
     return this.sent.splice(0).map(({ to, bytes, expectedId }) => {
       const message = decodeMessage(bytes);
-      assert.ok(typeof message !== "string", `the node sent an undecodable datagram: ${message}`);
+      assert.ok(
+        typeof message !== "string",
+        `the node sent an undecodable datagram: ${message}`,
+      );
       return { to, message, expectedId };
     });
   }
@@ -115,9 +119,9 @@ export class NodeHarness {
   readonly transport = new RecordingTransport();
   readonly store = new MemoryValueStore();
   readonly node: DhtNode;
-  readonly address: Address;
+  readonly address: PeerAddress;
 
-  constructor(seed: number, settings: DhtSettings, address: Address = "10.0.0.1:7447") {
+  constructor(seed: number, settings: DhtSettings, address: PeerAddress = at("10.0.0.1:7447")) {
     const prng = new Prng(seed);
     this.clock = new VirtualClock(1_735_689_600_000);
     this.address = address;
@@ -152,7 +156,7 @@ export class NodeHarness {
  * bound to node IDs and good on the stream transport too.
  */
 class AuthenticatedDhtNode extends DhtNode {
-  override receive(from: Address, bytes: Uint8Array): void {
+  override receive(from: PeerAddress, bytes: Uint8Array): void {
     const message = decodeMessage(bytes);
     super.receive(from, bytes, typeof message === "string" ? undefined : message.sender);
   }
@@ -192,10 +196,10 @@ export function joinedCluster(
     lossRate: options.lossRate ?? 0,
   });
   const nodes: DhtNode[] = [];
-  const byAddress = new Map<Address, DhtNode>();
+  const byAddress = new Map<string, DhtNode>();
   const streamFor = (self: NodeId): StreamRequester => ({
     request(to, expectedId, message, done) {
-      const peer = byAddress.get(to);
+      const peer = byAddress.get(to.key);
       const later = (action: () => void) => network.schedule(network.clock.nowMs() + 20, action);
       if (!peer || !peer.id.equals(expectedId)) return later(() => done(undefined));
       later(() => peer.answerStream(message, self, (answer) => later(() => done(answer))));
@@ -219,7 +223,7 @@ export function joinedCluster(
         ? new AuthenticatedDhtNode({ ...nodeSettings, streams: streamFor(nodeOptions.nodeId) })
         : new DhtNode(nodeSettings);
       nodes.push(node);
-      byAddress.set(nodeOptions.address, node);
+      byAddress.set(nodeOptions.address.key, node);
       return node;
     },
   });

@@ -28,26 +28,32 @@ import type {
   LookupResult,
   PutResult,
 } from "../../src/dht/types.ts";
-import type { Address } from "../../src/net/address.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 import { idFromPrefix, joinedCluster, NodeHarness, randomId, settingsFor } from "./_helpers.ts";
 import { runOne } from "../../src/sim/operations.ts";
+import { at } from "../_address.ts";
 
 const SEED = 0x0de;
-const PEER: Address = "192.0.2.10:7447";
-const OTHER: Address = "192.0.2.66:7447";
+const PEER: PeerAddress = at("192.0.2.10:7447");
+const OTHER: PeerAddress = at("192.0.2.66:7447");
 const peerId = idFromPrefix(0x80, 1);
 const text = (s: string) => new TextEncoder().encode(s);
 const HOUR = 3_600_000;
 
 /** Delivers `message` to the harness node as if sent from `from`. */
-function deliver(h: NodeHarness, from: Address, message: Message) {
+function deliver(h: NodeHarness, from: PeerAddress, message: Message) {
   h.node.receive(from, encodeMessage(message));
 }
 
 /** Asks the node for the nodes near `target` as `from` / `sender`; returns the reply's token. */
-function tokenFor(h: NodeHarness, from: Address, sender: NodeId = peerId, flags = 0): Uint8Array {
+function tokenFor(
+  h: NodeHarness,
+  from: PeerAddress,
+  sender: NodeId = peerId,
+  flags = 0,
+): Uint8Array {
   deliver(h, from, { type: MessageType.findNode, tx: 77, sender, flags, target: sender });
-  const replies = h.transport.take().filter((s) => s.to === from);
+  const replies = h.transport.take().filter((s) => s.to.equals(from));
   const reply = replies.find((s) => s.message.type === MessageType.nodes)?.message;
   assert.ok(reply && reply.type === MessageType.nodes, `a NODES reply, seed ${SEED}`);
   assert.equal(reply.tx, 77);
@@ -57,7 +63,7 @@ function tokenFor(h: NodeHarness, from: Address, sender: NodeId = peerId, flags 
 /** Sends a STORE and returns the status of the STORED reply. */
 function storeStatus(
   h: NodeHarness,
-  from: Address,
+  from: PeerAddress,
   fields: { key: NodeId; value: Uint8Array; token: Uint8Array },
   sender: NodeId = peerId,
 ): number {
@@ -69,28 +75,28 @@ function storeStatus(
     ttlS: 0xffffffff,
     ...fields,
   });
-  const reply = h.transport.take().find((s) => s.to === from && s.message.tx === 78)?.message;
+  const reply = h.transport.take().find((s) => s.to.equals(from) && s.message.tx === 78)?.message;
   assert.ok(reply && reply.type === MessageType.stored, `a STORED reply, seed ${SEED}`);
   return reply.status;
 }
 
 /** Sends a FIND_VALUE and returns the reply. */
-function findValue(h: NodeHarness, from: Address, key: NodeId): Message {
+function findValue(h: NodeHarness, from: PeerAddress, key: NodeId): Message {
   deliver(h, from, { type: MessageType.findValue, tx: 79, sender: peerId, flags: 0, key });
-  const reply = h.transport.take().find((s) => s.to === from && s.message.tx === 79)?.message;
+  const reply = h.transport.take().find((s) => s.to.equals(from) && s.message.tx === 79)?.message;
   assert.ok(reply, `a reply to FIND_VALUE, seed ${SEED}`);
   return reply;
 }
 
 /** Makes `id` at `address` known to the node (it pings the node) and drops the PONG. */
-function introduce(h: NodeHarness, address: Address, id: NodeId, flags = 0) {
+function introduce(h: NodeHarness, address: PeerAddress, id: NodeId, flags = 0) {
   deliver(h, address, { type: MessageType.ping, tx: 1, sender: id, flags });
-  const pong = h.transport.take().find((s) => s.to === address);
+  const pong = h.transport.take().find((s) => s.to.equals(address));
   assert.equal(pong?.message.type, MessageType.pong, `the node answers a PING, seed ${SEED}`);
 }
 
 function assertServing(h: NodeHarness, why: string) {
-  deliver(h, "198.51.100.1:9", {
+  deliver(h, at("198.51.100.1:9"), {
     type: MessageType.ping,
     tx: 4242,
     sender: idFromPrefix(9),
@@ -98,7 +104,7 @@ function assertServing(h: NodeHarness, why: string) {
   });
   const sent = h.transport.take();
   assert.ok(
-    sent.some((s) => s.to === "198.51.100.1:9" && s.message.type === MessageType.pong),
+    sent.some((s) => s.to.equals(at("198.51.100.1:9")) && s.message.type === MessageType.pong),
     `still answers a PING; ${why}`,
   );
 }
@@ -244,7 +250,7 @@ Deno.test("unsolicited, replayed and misaddressed replies are counted as unmatch
   const results: LookupResult[] = [];
   h.node.findNode(idFromPrefix(0x81), (result) => results.push(result));
   const [request] = h.transport.take();
-  assert.equal(request.to, PEER);
+  assert.deepEqual(request.to, PEER);
   const reply: Message = {
     type: MessageType.nodes,
     tx: request.message.tx,
@@ -273,7 +279,7 @@ Deno.test("every request and reply is pinned to the node ID it is for", () => {
   const sent = h.transport.take();
   assert.ok(sent.length >= 2, "a PONG, and a PING to verify the newcomer");
   for (const datagram of sent) {
-    assert.equal(datagram.to, PEER);
+    assert.deepEqual(datagram.to, PEER);
     assert.ok(datagram.expectedId?.equals(peerId), `pinned: ${datagram.message.type}`);
   }
 });
@@ -297,7 +303,7 @@ Deno.test("a contact answering as another node is dropped from the lookup and th
     contacts: [{ id: named, address: OTHER }],
     token: new Uint8Array(8),
   });
-  const [second] = h.transport.take().filter((s) => s.to === OTHER);
+  const [second] = h.transport.take().filter((s) => s.to.equals(OTHER));
   assert.ok(second.expectedId?.equals(named), "the NODES contact is pinned to its ID");
   deliver(h, OTHER, {
     type: MessageType.nodes,
@@ -313,7 +319,7 @@ Deno.test("a contact answering as another node is dropped from the lookup and th
   assert.equal(h.node.routingTableSize(), 1, "the impostor's reply adds nobody");
   // The secure channel's report of a handshake with another key drops a table contact.
   h.node.findNode(idFromPrefix(0x84), () => {});
-  assert.equal(h.transport.take()[0].to, PEER);
+  assert.deepEqual(h.transport.take()[0].to, PEER);
   h.node.identityRefused(PEER, peerId, impostor);
   // Both requests pinned to peerId at PEER fail: the lookup's and the PING verifying it.
   assert.equal(h.node.stats().rpc.wrongIdentity, 3);
@@ -353,7 +359,7 @@ Deno.test("a peer lying about closer nodes cannot plant fake contacts or stall t
   // 25 fake contacts, all closer to the target than the liar, at addresses nobody answers.
   const fakes: Contact[] = Array.from({ length: 25 }, (_, i) => ({
     id: idFromPrefix(0x80, 0xff, i + 1),
-    address: `203.0.113.${i + 1}:7447`,
+    address: at(`203.0.113.${i + 1}:7447`),
   }));
   const results: LookupResult[] = [];
   h.node.findNode(target, (result) => results.push(result));
@@ -373,9 +379,9 @@ Deno.test("a peer lying about closer nodes cannot plant fake contacts or stall t
   assert.equal(h.node.routingTableSize(), 1, "named contacts never enter the table unheard");
   // Each fake got one request and its resends, nothing more; other traffic (upkeep) is not
   // counted here.
-  const perFake = new Map(fakes.map((f) => [f.address, 0]));
+  const perFake = new Map(fakes.map((f) => [f.address.key, 0]));
   for (const { to } of h.transport.take()) {
-    if (perFake.has(to)) perFake.set(to, perFake.get(to)! + 1);
+    if (perFake.has(to.key)) perFake.set(to.key, perFake.get(to.key)! + 1);
   }
   for (const [address, count] of perFake) {
     assert.ok(
@@ -446,10 +452,11 @@ Deno.test("reads keep a value alive past its original expiry, but not past recor
 
 Deno.test({
   // Regression: a peer at an address without a wire form (IPv4-mapped, upper-case, host name)
-  // once entered the table and made every later NODES reply throw out of receive().
-  name: "a peer at an address with no wire form cannot break the node's replies",
+  // once entered the table and made every later NODES reply throw out of receive(). A
+  // PeerAddress is canonical (mapped IPv4 as IPv4, IPv6 in lower case) and never a host name.
+  name: "a peer heard at a mapped or upper-case address is listed canonically in replies",
   fn() {
-    for (const from of ["[::ffff:192.0.2.1]:7447", "[2001:DB8::1]:7447", "host.example:7447"]) {
+    for (const from of [at("[::ffff:192.0.2.1]:7447"), at("[2001:DB8::1]:7447")]) {
       const h = new NodeHarness(SEED, settingsFor("full"));
       introduce(h, from, peerId);
       const asker = idFromPrefix(0x40, 1);
@@ -460,10 +467,13 @@ Deno.test({
         flags: 0,
         target: peerId,
       };
-      assert.doesNotThrow(() => deliver(h, OTHER, find), from);
-      const reply = h.transport.take().find((s) => s.to === OTHER)?.message;
-      assert.equal(reply?.type, MessageType.nodes, from);
+      assert.doesNotThrow(() => deliver(h, OTHER, find), from.key);
+      const reply = h.transport.take().find((s) => s.to.equals(OTHER))?.message;
+      assert.ok(reply?.type === MessageType.nodes, from.key);
+      assert.deepEqual(reply.contacts.map((c) => c.address.key), [from.key]);
     }
+    assert.equal(at("[::ffff:192.0.2.1]:7447").key, "192.0.2.1:7447");
+    assert.equal(at("[2001:DB8::1]:7447").key, "[2001:db8::1]:7447");
   },
 });
 
@@ -545,7 +555,7 @@ Deno.test("hostile traffic at one node does not stop it from serving the network
   const simSeed = 5_004;
   const { network, cluster, nodes } = joinedCluster(simSeed, 30, settingsFor("full"));
   const inbox: Uint8Array[] = [];
-  const attacker = network.attach("198.51.100.99:7447", (_from, bytes) => inbox.push(bytes));
+  const attacker = network.attach(at("198.51.100.99:7447"), (_from, bytes) => inbox.push(bytes));
   const random = new Prng(simSeed);
   const victim = 12;
   for (let i = 0; i < 200; i++) {

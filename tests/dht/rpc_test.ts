@@ -15,13 +15,15 @@ import { Prng } from "../../src/core/rng.ts";
 import { decodeMessage, type Message, MessageType } from "../../src/dht/messages.ts";
 import { RpcClient, type RpcFailure, type RpcOptions, type RpcRequest } from "../../src/dht/rpc.ts";
 import { RecordingTransport } from "./_helpers.ts";
+import { at } from "../_address.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 
 const SEED = 0x29c;
 const me = NodeId.fromBytes(new Uint8Array(NODE_ID_BYTES).fill(1));
 const peer = NodeId.fromBytes(new Uint8Array(NODE_ID_BYTES).fill(2));
 const stranger = NodeId.fromBytes(new Uint8Array(NODE_ID_BYTES).fill(3));
-const PEER = "192.0.2.2:7447";
-const OTHER = "192.0.2.3:7447";
+const PEER = at("192.0.2.2:7447");
+const OTHER = at("192.0.2.3:7447");
 
 interface Outcome {
   replies: { reply: Message; attempts: number; rttMs: number | undefined }[];
@@ -115,7 +117,7 @@ Deno.test("replies that do not match their request are ignored and counted", () 
   const { rpc, request } = setup();
   const a = request();
   const tx = a.tx();
-  const cases: [string, Message, string][] = [
+  const cases: [string, Message, PeerAddress][] = [
     ["unknown transaction", pong((tx + 1) >>> 0), PEER],
     ["from another address", pong(tx), OTHER],
     [
@@ -170,7 +172,7 @@ Deno.test("a FIND_NODE accepts only NODES; another sender fails it at once as wr
 Deno.test("refuseIdentity fails the requests pinned to that ID at that address, and only those", () => {
   const { rpc, request } = setup();
   const pinned = request(PEER);
-  const elsewhere = request("192.0.2.99:7447");
+  const elsewhere = request(at("192.0.2.99:7447"));
   const other = request(PEER, { expectedId: stranger });
   rpc.refuseIdentity(PEER, stranger, stranger);
   assert.equal(other.fails.length, 0, "the ID that answered is the one expected: nothing");

@@ -20,7 +20,7 @@ import { type Ed25519KeyPair, ed25519KeyPairFromSecretKey } from "../../src/core
 import { datagramBytesMax } from "../../src/core/limits.ts";
 import { NodeId } from "../../src/core/node_id.ts";
 import { Prng, randomBytes } from "../../src/core/rng.ts";
-import type { Address } from "../../src/net/address.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 import {
   INIT_BYTES,
   PacketType,
@@ -35,21 +35,22 @@ import {
   type WrongIdentityListener,
 } from "../../src/net/secure_channel.ts";
 import { sessionPlaintextBytesMax } from "../../src/net/session.ts";
+import { at } from "../_address.ts";
 
 const SEED = 0x5ec_c4a;
 const START_MS = 1_700_000_000_000;
-const A = "192.0.2.1:7447";
-const B = "192.0.2.2:7447";
-const C = "192.0.2.3:7447";
+const A = at("192.0.2.1:7447");
+const B = at("192.0.2.2:7447");
+const C = at("192.0.2.3:7447");
 
 interface Datagram {
-  from: Address;
-  to: Address;
+  from: PeerAddress;
+  to: PeerAddress;
   bytes: Uint8Array;
 }
 
 interface Peer {
-  address: Address;
+  address: PeerAddress;
   identity: Ed25519KeyPair;
   nodeId: NodeId;
   channel: SecureChannel;
@@ -61,12 +62,13 @@ interface Peer {
 class Net {
   readonly clock = new VirtualClock(START_MS);
   readonly wire: Datagram[] = [];
-  readonly peers = new Map<Address, Peer>();
+  /** By address key. */
+  readonly peers = new Map<string, Peer>();
   readonly #prng = new Prng(SEED);
 
   /** A channel at `address` whose identity follows from `keySeed`. */
   add(
-    address: Address,
+    address: PeerAddress,
     keySeed: number,
     limits: Partial<SecureChannelLimits> = {},
     localQueueClearedMs?: () => number,
@@ -87,13 +89,13 @@ class Net {
     });
     const peer = { address, identity, nodeId: NodeId.fromPublicKey(identity.publicKey), channel };
     const withInbox = { ...peer, inbox: [] };
-    this.peers.set(address, withInbox);
+    this.peers.set(address.key, withInbox);
     return withInbox;
   }
 
   /** Hands one datagram to its destination, as if from its source. */
-  deliver(datagram: Datagram, from: Address = datagram.from): Received | undefined {
-    const peer = this.peers.get(datagram.to);
+  deliver(datagram: Datagram, from: PeerAddress = datagram.from): Received | undefined {
+    const peer = this.peers.get(datagram.to.key);
     if (peer === undefined) return undefined;
     const received = peer.channel.receive(from, datagram.bytes);
     if (received !== undefined) peer.inbox.push(received);
@@ -346,7 +348,7 @@ Deno.test("SecureChannel suspects a session only once its own receive queue is h
 
 Deno.test("SecureChannel refuses a responder whose key does not give the expected node ID", () => {
   const net = new Net();
-  const told: [Address, string, string][] = [];
+  const told: [PeerAddress, string, string][] = [];
   const alice = net.add(A, 1, {}, undefined, (to, expected, actual) => {
     told.push([to, expected.toHex(), actual.toHex()]);
   });
@@ -484,7 +486,7 @@ Deno.test("SecureChannel drops random, truncated and oversize datagrams without 
 Deno.test("SecureChannel evicts the least recently used session when the table is full", () => {
   const net = new Net();
   const bob = net.add(B, 2, { sessionsMax: 3 });
-  const clients = [1, 3, 4].map((seed, i) => net.add(`198.51.100.${i + 1}:7447`, seed));
+  const clients = [1, 3, 4].map((seed, i) => net.add(at(`198.51.100.${i + 1}:7447`), seed));
   for (const client of clients) {
     client.channel.send(B, bob.nodeId, utf8Encode(`hi from ${client.address}`));
     net.flush();
@@ -492,7 +494,7 @@ Deno.test("SecureChannel evicts the least recently used session when the table i
   // The first client talks again, so the second is now least recently used.
   clients[0].channel.send(B, bob.nodeId, utf8Encode("still here"));
   net.flush();
-  const latecomer = net.add("198.51.100.9:7447", 5);
+  const latecomer = net.add(at("198.51.100.9:7447"), 5);
   latecomer.channel.send(B, bob.nodeId, utf8Encode("room for me?"));
   net.flush();
   assert.equal(bob.channel.stats().sessionsEvicted, 1);
@@ -604,7 +606,7 @@ Deno.test("SecureChannel bounds pending handshakes and drops sends beyond them",
   const alice = net.add(A, 1, { handshakesPendingMax: 2 });
   assert.equal(alice.channel.send(B, undefined, utf8Encode("1")), "queued");
   assert.equal(alice.channel.send(C, undefined, utf8Encode("2")), "queued");
-  assert.equal(alice.channel.send("192.0.2.4:7447", undefined, utf8Encode("3")), "dropped");
+  assert.equal(alice.channel.send(at("192.0.2.4:7447"), undefined, utf8Encode("3")), "dropped");
   assert.equal(alice.channel.stats().sendDropped.handshakesPendingFull, 1);
   assert.equal(alice.channel.stats().handshakesPending, 2);
 });
@@ -790,7 +792,7 @@ Deno.test("SecureChannel reaches a restarted peer again once its sends go unansw
 Deno.test("SecureChannel caps answered INITs per second", () => {
   const net = new Net();
   const bob = net.add(B, 2, { handshakesAnsweredPerSecondMax: 2 });
-  const clients = [1, 3, 4].map((seed, i) => net.add(`198.51.100.${i + 1}:7447`, seed));
+  const clients = [1, 3, 4].map((seed, i) => net.add(at(`198.51.100.${i + 1}:7447`), seed));
   for (const client of clients) client.channel.send(B, bob.nodeId, utf8Encode("hi"));
   net.flush();
   assert.equal(bob.channel.stats().handshakesAnswered, 2);
@@ -820,7 +822,7 @@ Deno.test("SecureChannel copes with both sides starting a handshake at once", ()
 
 Deno.test("SecureChannel skips an address's session when another node is expected there", () => {
   const { net, alice, bob } = connected();
-  net.peers.delete(B);
+  net.peers.delete(B.key);
   const carol = net.add(B, 3); // carol took over bob's address
   alice.channel.send(B, carol.nodeId, utf8Encode("for carol"));
   assert.equal(packetTypeOf(net.wire[0].bytes), PacketType.init, "a new handshake, not bob's");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { VirtualClock } from "../../src/core/clock.ts";
 import { NodeId } from "../../src/core/node_id.ts";
+import { at as addressAt } from "../_address.ts";
 import {
   rejoinBackoffMsMax,
   rejoinBackoffMsMin,
@@ -11,7 +12,7 @@ import {
 
 const someId = NodeId.fromHex("11".repeat(20));
 /** A contact at `address`: the policy only keeps contacts, it never reads them. */
-const at = (address: string) => ({ id: someId, address });
+const at = (address: string) => ({ id: someId, address: addressAt(address) });
 
 Deno.test("a node with contacts never rejoins, and remembers its nearest", () => {
   const policy = new RejoinPolicy(new VirtualClock(0));

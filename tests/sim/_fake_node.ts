@@ -6,6 +6,7 @@
  */
 
 import { NodeId } from "../../src/core/node_id.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 import type { SimNode } from "../../src/sim/cluster.ts";
 import type {
   BootstrapResult,
@@ -27,6 +28,7 @@ const PONG = 2;
 /** A fake node; `nodes` collects every one built, in order. */
 export class FakeNode implements SimNode {
   readonly options: DhtNodeOptions;
+  /** Address keys heard from. */
   readonly contacts = new Set<string>();
   /** For each tick: when it ran and the earliest wake-up the node had asked for. */
   readonly ticks: { nowMs: number; wantedMs: number }[] = [];
@@ -40,9 +42,9 @@ export class FakeNode implements SimNode {
     this.#heartbeatMs = options.clock.nowMs() + FAKE_HEARTBEAT_MS;
   }
 
-  receive(from: string, bytes: Uint8Array): void {
+  receive(from: PeerAddress, bytes: Uint8Array): void {
     if (this.stopped) throw new Error("a stopped node received a datagram");
-    this.contacts.add(from);
+    this.contacts.add(from.key);
     if (bytes[0] === PING) this.options.transport.send(from, new Uint8Array([PONG]));
     if (bytes[0] === PONG) this.#finishBootstrap(true);
   }
