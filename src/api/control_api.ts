@@ -80,7 +80,7 @@ import { sha256 } from "../core/crypto.ts";
 import { DataDirError, type ErrorCode, InvalidInputError, RhizomeError } from "../core/errors.ts";
 import { recordBytesMax } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
-import { NODE_ID_BYTES } from "../core/node_id.ts";
+import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import { describeOsError } from "../core/os_error.ts";
 import type {
   NewThreadRequest,
@@ -475,13 +475,13 @@ export function isLoopbackHost(host: string): boolean {
  * @throws {InvalidInputError} When it is not {@link NODE_ID_BYTES} bytes of hex.
  */
 export function parseKeyHex(text: string): string {
-  const digits = NODE_ID_BYTES * 2;
-  if (!new RegExp(`^[0-9a-fA-F]{${digits}}$`).test(text)) {
+  const key = NodeId.fromHexText(text);
+  if (key === undefined) {
     throw new InvalidInputError(
-      `Cannot read the key: expected ${digits} hex digits, got "${clip(text)}"`,
+      `Cannot read the key: expected ${NODE_ID_BYTES * 2} hex digits, got "${clip(text)}"`,
     );
   }
-  return text.toLowerCase();
+  return key.toHex();
 }
 
 /**

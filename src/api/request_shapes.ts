@@ -12,7 +12,7 @@
 import { isAbsolute } from "node:path";
 import { ED25519_PUBLIC_KEY_BYTES } from "../core/crypto.ts";
 import { InvalidInputError } from "../core/errors.ts";
-import { NODE_ID_BYTES } from "../core/node_id.ts";
+import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import type {
   NewThreadRequest,
   PostRequest,
@@ -66,7 +66,13 @@ type JsonObject = Record<string, unknown>;
  * @throws {InvalidInputError} When it is not {@link NODE_ID_BYTES} bytes of hex.
  */
 export function parseIdHex(text: string, what: string): string {
-  return parseHex(text, NODE_ID_BYTES, what);
+  const id = NodeId.fromHexText(text);
+  if (id === undefined) {
+    throw new InvalidInputError(
+      `Cannot read the ${what}: expected ${NODE_ID_BYTES * 2} hex digits, got "${clip(text)}"`,
+    );
+  }
+  return id.toHex();
 }
 
 /**
@@ -329,7 +335,7 @@ function stringArray(field: string, value: unknown): string[] {
 
 function idValue(field: string, value: unknown): string {
   const text = stringValue(field, value);
-  if (!lowerHex(NODE_ID_BYTES).test(text)) {
+  if (NodeId.fromHexText(text)?.toHex() !== text) {
     throw new InvalidInputError(
       `Cannot read the request: field "${field}" must be ${NODE_ID_BYTES * 2} lower-case hex ` +
         `digits, got "${clip(text)}"`,

@@ -567,12 +567,13 @@ function report(
 }
 
 function parseId(text: string, action: string, what: string): NodeId {
-  if (typeof text !== "string" || !/^[0-9a-fA-F]{40}$/.test(text)) {
+  const id = NodeId.fromHexText(text);
+  if (id === undefined) {
     throw new InvalidInputError(
       `Cannot ${action}: the ${what} ID must be 40 hex digits, got ${JSON.stringify(text)}`,
     );
   }
-  return NodeId.fromHex(text);
+  return id;
 }
 
 function parseAuthorKey(text: string): Uint8Array {

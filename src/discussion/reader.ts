@@ -958,12 +958,13 @@ function checkLimit(limit: number, limitMax: number, action: string): void {
 }
 
 function parseId(text: string, action: string): NodeId {
-  if (typeof text !== "string" || !/^[0-9a-fA-F]{40}$/.test(text)) {
+  const id = NodeId.fromHexText(text);
+  if (id === undefined) {
     throw new InvalidInputError(
       `Cannot ${action}: the thread ID must be 40 hex digits, got ${JSON.stringify(text)}`,
     );
   }
-  return NodeId.fromHex(text);
+  return id;
 }
 
 function secondsOf(ms: number): number {

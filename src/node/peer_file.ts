@@ -99,8 +99,8 @@ export async function readPeerFile(
 function contactOf(entry: unknown): Contact | undefined {
   if (typeof entry !== "object" || entry === null) return undefined;
   const { id, address } = entry as { id?: unknown; address?: unknown };
-  if (typeof id !== "string" || !/^[0-9a-f]{40}$/.test(id)) return undefined;
+  const nodeId = NodeId.fromHexText(id);
   const peer = typeof address === "string" ? PeerAddress.parse(address) : undefined;
-  if (peer === undefined) return undefined;
-  return { id: NodeId.fromHex(id), address: peer };
+  if (nodeId === undefined || peer === undefined) return undefined;
+  return { id: nodeId, address: peer };
 }
