@@ -15,6 +15,7 @@
  * @module
  */
 
+import { splitHostPort } from "../core/contact_uri.ts";
 import { RhizomeError } from "../core/errors.ts";
 
 /** IPv4 or IPv6. */
@@ -86,19 +87,9 @@ export class PeerAddress {
    * @returns The address, or `undefined` when the text is not an IP address and port.
    */
   static parse(text: string): PeerAddress | undefined {
-    const portAt = text.lastIndexOf(":");
-    if (portAt < 0) return undefined;
-    const portText = text.slice(portAt + 1);
-    if (!/^[1-9][0-9]{0,4}$/.test(portText)) return undefined;
-    let host = text.slice(0, portAt);
-    if (host.startsWith("[")) {
-      if (!host.endsWith("]")) return undefined;
-      host = host.slice(1, -1);
-      if (!host.includes(":")) return undefined;
-    } else if (host.includes(":")) {
-      return undefined;
-    }
-    return PeerAddress.of(host, Number(portText));
+    const parts = splitHostPort(text);
+    if (typeof parts === "string" || !/^[1-9][0-9]{0,4}$/.test(parts.port)) return undefined;
+    return PeerAddress.of(parts.host, Number(parts.port));
   }
 
   /**
