@@ -1131,7 +1131,10 @@ export class SecureChannel {
     if (pending === undefined) return this.#drop("unknownSession");
     // Before the signature, since a hash is cheaper: nobody may claim a node ID without its key.
     const peerNodeId = NodeId.fromPublicKey(response.staticPublicKey);
-    if (pending.expectedNodeId !== undefined && !peerNodeId.equals(pending.expectedNodeId)) {
+    if (
+      pending.expectedNodeId !== undefined && !peerNodeId.equals(pending.expectedNodeId) &&
+      !pending.queue.some((queued) => queued.expectedNodeId?.equals(peerNodeId) ?? true)
+    ) {
       return this.#refuseIdentity(pending, bytes, response, peerNodeId);
     }
     const keys = finishHandshake(pending.state, bytes, response);

@@ -553,8 +553,8 @@ export class RhizomeNode {
   }
 
   /**
-   * One warning per seed at whose address another node proved its identity: the contact's key
-   * is not that node's (a wrong or stale URI, or someone else on that address).
+   * One warning per bootstrap URI at whose address another node proved its identity: the URI's
+   * key is not that node's (a wrong or stale URI, or someone else on that address).
    *
    * @returns A clause for the join failure naming them, or "" when there were none.
    */
@@ -562,10 +562,19 @@ export class RhizomeNode {
     wrong: BootstrapResult["wrongIdentity"],
     named: readonly BootstrapSeed[],
   ): string {
-    const lines = wrong.map(({ seed, answeredAs }) => {
+    const lines = wrong.flatMap(({ seed, answeredAs }) => {
       const uri = named.find(({ contact }) =>
         contact.id.equals(seed.id) && contact.address.equals(seed.address)
-      )?.uri ?? `saved peer ${seed.id.toHex()}`;
+      )?.uri;
+      if (uri === undefined) {
+        // A saved or remembered peer whose address another node holds now: churn, not a mistake.
+        this.#log.debug("saved peer {id} at {address} is gone: {actual} answers there", {
+          id: seed.id.toHex(),
+          address: seed.address,
+          actual: answeredAs.toHex(),
+        });
+        return [];
+      }
       const fields = {
         uri,
         address: seed.address,
@@ -577,7 +586,7 @@ export class RhizomeNode {
           "not {expected} as its key says",
         fields,
       );
-      return `${uri}: the node at ${seed.address} is ${fields.actual}, not ${fields.expected}`;
+      return [`${uri}: the node at ${seed.address} is ${fields.actual}, not ${fields.expected}`];
     });
     return lines.length === 0 ? "" : ` as the node its key names (${lines.join("; ")})`;
   }

@@ -370,6 +370,24 @@ Deno.test("SecureChannel refuses a responder whose key does not give the expecte
   assert.equal(alice.channel.nextWakeupMs() > net.clock.nowMs(), true);
 });
 
+Deno.test("SecureChannel delivers to the node that answers the sends pinned to it, and tells of the rest", () => {
+  const net = new Net();
+  const told: [string, string][] = [];
+  const alice = net.add(A, 1, {}, undefined, (_to, expected, actual) => {
+    told.push([expected.toHex(), actual.toHex()]);
+  });
+  const bob = net.add(B, 2);
+  const goneId = NodeId.fromPublicKey(
+    ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(9)).publicKey,
+  );
+  alice.channel.send(B, goneId, utf8Encode("for the node that was here"));
+  alice.channel.send(B, bob.nodeId, utf8Encode("for bob"));
+  net.flush();
+  assert.deepEqual(texts(bob), ["for bob"]);
+  assert.equal(alice.channel.stats().sendDropped.wrongPeer, 1);
+  assert.deepEqual(told, [[goneId.toHex(), bob.nodeId.toHex()]]);
+});
+
 Deno.test("SecureChannel keeps the handshake when a RESPONSE with another key is not signed", () => {
   const net = new Net();
   const told: string[] = [];
