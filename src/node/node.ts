@@ -167,6 +167,8 @@ export class RhizomeNode {
   readonly #channel: SecureChannel;
   readonly #guard: ReceiveGuard;
   readonly #rejoin: RejoinPolicy;
+  /** The configured bootstrap contacts, parsed once (the config checked them), ours left out. */
+  readonly #bootstrapContacts: readonly BootstrapContact[];
   /** Set once the first join is done (or there was nobody to join): rejoins may start then. */
   #joined = false;
   /** Tells the RPC layer and the channel when our own receive queue has been handled. */
@@ -222,6 +224,9 @@ export class RhizomeNode {
       log: getLog("guard"),
     });
     this.#rejoin = new RejoinPolicy(parts.clock);
+    this.#bootstrapContacts = options.config.node.bootstrap
+      .map((uri) => ({ uri, ...parseContactUri(uri) }))
+      .filter((contact) => !contact.nodeId.equals(parts.identity.nodeId));
     this.#probe = new ReceiveProbe(
       (bytes) => parts.udp.send(probeAddress(parts.udp.address), bytes),
       () => parts.clock.nowMs(),
@@ -470,7 +475,7 @@ export class RhizomeNode {
         .slice(0, savedContactsBootstrapMax);
       saved.push(...nearest);
     }
-    const contacts = this.#bootstrapContacts();
+    const contacts = this.#bootstrapContacts;
     if (saved.length === 0 && contacts.length === 0) {
       this.#joined = true;
       this.#log.info("no bootstrap contacts: starting a new network");
@@ -591,16 +596,6 @@ export class RhizomeNode {
     return lines.length === 0 ? "" : ` as the node its key names (${lines.join("; ")})`;
   }
 
-  /** The configured bootstrap contacts, this node's own left out. */
-  #bootstrapContacts(): BootstrapContact[] {
-    const contacts: BootstrapContact[] = [];
-    for (const uri of this.#options.config.node.bootstrap) {
-      const contact = parseContactUri(uri);
-      if (!contact.nodeId.equals(this.nodeId)) contacts.push({ uri, ...contact });
-    }
-    return contacts;
-  }
-
   // --- upkeep ---
 
   /**
@@ -628,7 +623,7 @@ export class RhizomeNode {
     }
     const ipv4Only = this.#udp.address.family === 4;
     const found = await bootstrapAddresses(
-      this.#bootstrapContacts(),
+      this.#bootstrapContacts,
       this.#options.resolveHost ?? resolveHostName,
       ipv4Only,
     );
