@@ -28,10 +28,11 @@ const dht = {
   requests_burst: 1e9,
 };
 let sent = 0;
+const clock = new VirtualClock(1_735_689_600_000);
 const node = new DhtNode({
   nodeId: randomId(),
   address: PeerAddress.of("10.0.0.1", 7447)!,
-  clock: new VirtualClock(1_735_689_600_000),
+  clock,
   transport: {
     send(to) {
       // What the UDP transport needs of the address to send.
@@ -39,9 +40,9 @@ const node = new DhtNode({
       sent += host.length + port + family;
     },
   },
-  store: new MemoryValueStore(),
+  store: new MemoryValueStore({ clock, classes: config.store }),
   rng: prng.fork(),
-  settings: { dht, profile: config.profiles.full },
+  settings: { dht, profile: config.profiles.full, store: config.store },
 });
 const senders = Array.from({ length: sendersCount }, (_, i) => {
   const id = randomId();

@@ -15,7 +15,7 @@
 
 import { resolveConfig } from "../src/core/config.ts";
 import { ed25519KeyPairFromSecretKey } from "../src/core/crypto.ts";
-import type { NodeId } from "../src/core/node_id.ts";
+import { NodeId } from "../src/core/node_id.ts";
 import { SystemClock } from "../src/core/system_clock.ts";
 import { recordRules } from "../src/content/record_rules.ts";
 import {
@@ -24,8 +24,8 @@ import {
   encodeRecord,
   recordKey,
 } from "../src/content/records.ts";
-import { Publisher } from "../src/discussion/publisher.ts";
-import type { RecordNetwork } from "../src/discussion/record_network.ts";
+import { Publisher } from "../src/services/discussion/publisher.ts";
+import type { RecordNetwork } from "../src/services/discussion/record_network.ts";
 import { RecordStore } from "../src/store/record_store.ts";
 
 /** Concurrent posts per timed iteration. */
@@ -62,15 +62,15 @@ const local: RecordNetwork = {
 const author = { name: "bench", keyPair: ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(7)) };
 const publisher = new Publisher({ network: local, clock, authors: () => Promise.resolve(author) });
 
-let thread = "";
+let thread: NodeId | undefined;
 let posts = POSTS_PER_THREAD;
 async function post(index: number): Promise<void> {
   if (posts >= POSTS_PER_THREAD) {
-    thread = (await publisher.newThread({ title: `bench ${index}`, body: "" })).id;
+    thread = NodeId.fromHex((await publisher.newThread({ title: `bench ${index}`, body: "" })).id);
     posts = 0;
   }
   posts++;
-  await publisher.post({ thread, body: `post ${index}: ${"lorem ipsum ".repeat(20)}` });
+  await publisher.post({ thread: thread!, body: `post ${index}: ${"lorem ipsum ".repeat(20)}` });
 }
 
 let counter = 0;

@@ -35,7 +35,7 @@ import type { PeerAddress } from "../src/net/address.ts";
 import { DATA_OVERHEAD_BYTES } from "../src/net/session.ts";
 import { UdpTransport } from "../src/net/udp_transport.ts";
 import { cryptoRandomBytes } from "../src/node/crypto_rng.ts";
-import { DataDir } from "../src/node/data_dir.ts";
+import { DataDir } from "../src/node/data_dir/paths.ts";
 import { RhizomeNode } from "../src/node/node.ts";
 import {
   dhtEndpoint,

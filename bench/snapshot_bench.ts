@@ -31,9 +31,9 @@ import {
   recordKey,
   RecordKind,
 } from "../src/content/records.ts";
-import { DataDir } from "../src/node/data_dir.ts";
-import { openDataDirStore } from "../src/node/data_dir_store.ts";
-import { createIdentity } from "../src/node/identity_file.ts";
+import { DataDir } from "../src/node/data_dir/paths.ts";
+import { openDataDirStore } from "../src/node/data_dir/store.ts";
+import { createIdentity } from "../src/node/data_dir/identity_file.ts";
 import { exportSnapshot } from "../src/node/snapshot_export.ts";
 import { importSnapshot, verifySnapshot } from "../src/node/snapshot_import.ts";
 

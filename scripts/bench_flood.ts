@@ -48,6 +48,7 @@ import { UdpTransport } from "../src/net/udp_transport.ts";
 import { cryptoRandomBytes } from "../src/node/crypto_rng.ts";
 import { ChildProcesses, type NodeProcess, ownMainPath, within } from "./_node_processes.ts";
 import type { SenderReport, SenderTask } from "./bench_flood_sender.ts";
+import { controlRoutes } from "../src/api/routes.ts";
 
 /** Values the target holds for the client to get. */
 const heldValuesCount = 300;
@@ -276,7 +277,7 @@ async function main(): Promise<number> {
     const held: { key: string; value: Uint8Array }[] = [];
     for (let i = 0; i < heldValuesCount; i++) {
       const value = crypto.getRandomValues(new Uint8Array(64));
-      const { key } = await target.client.put(value);
+      const { key } = await target.client.call(controlRoutes.put, { value });
       held.push({ key, value });
     }
 
@@ -290,10 +291,10 @@ async function main(): Promise<number> {
       "the client to know the target",
       30_000,
       (async () => {
-        while ((await client.client.status()).contacts < 1) await sleep(100);
+        while ((await client.client.call(controlRoutes.status)).contacts < 1) await sleep(100);
       })(),
     );
-    const targetStatus = await target.client.status();
+    const targetStatus = await target.client.call(controlRoutes.status);
     const targetAddress = PeerAddress.parse(targetStatus.listen as string)!;
     const targetPort = targetAddress.port;
     const targetId = NodeId.fromHex(target.nodeId);
@@ -336,12 +337,14 @@ async function main(): Promise<number> {
           try {
             if (kind === "get") {
               const wanted = held[index % held.length];
-              const got = await client.client.get(wanted.key);
+              const got = await client.client.call(controlRoutes.get, NodeId.fromHex(wanted.key));
               const same = got !== undefined && got.length === wanted.value.length &&
                 got.every((byte, i) => byte === wanted.value[i]);
               if (!same) error = got === undefined ? "not found" : "another value";
             } else {
-              const report = await client.client.put(crypto.getRandomValues(new Uint8Array(64)));
+              const report = await client.client.call(controlRoutes.put, {
+                value: crypto.getRandomValues(new Uint8Array(64)),
+              });
               if (report.stored < 1) error = "not stored";
             }
           } catch (failure) {
@@ -365,7 +368,8 @@ async function main(): Promise<number> {
     progress(`before: ${beforeMs / 1000} s of client operations`);
     await sleep(beforeMs);
     const received = async () =>
-      ((await target.client.status()).udp as { datagramsReceived: number }).datagramsReceived;
+      ((await target.client.call(controlRoutes.status)).udp as { datagramsReceived: number })
+        .datagramsReceived;
     const receivedBefore = await received();
     const floodStartMs = performance.now();
     progress(
@@ -411,8 +415,8 @@ async function main(): Promise<number> {
 
     // Does the target still answer the flooder's identity? A fresh socket on the same port.
     const again = await flooderAnswered(targetAddress, floodPort, flooder);
-    const targetAfter = await target.client.status();
-    const clientAfter = await client.client.status();
+    const targetAfter = await target.client.call(controlRoutes.status);
+    const clientAfter = await client.client.call(controlRoutes.status);
     const memory = await memoryOf(target.proc.pid);
     const rcvbufAfter = await rcvbufErrors();
 

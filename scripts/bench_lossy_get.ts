@@ -115,27 +115,28 @@ function percentile(sorted: number[], p: number): number {
 
 async function run(loss: number, gets: number, seed: number) {
   const { config } = resolveConfig();
-  const settings: DhtSettings = { dht: config.dht, profile: config.profiles.full };
-  const holderStore = new MemoryValueStore();
+  const settings: DhtSettings = {
+    dht: config.dht,
+    profile: config.profiles.full,
+    store: config.store,
+  };
+  const holderStore = new MemoryValueStore({ clock, classes: config.store });
   const keys: NodeId[] = [];
   const prng = new Prng(seed);
   for (let i = 0; i < gets; i++) {
     const value = new TextEncoder().encode(`lossy value ${seed} ${i}`);
     const key = contentKey(value);
-    holderStore.put({
-      key,
-      value,
-      expiresAtMs: clock.nowMs() + 3_600_000,
-      storedAtMs: clock.nowMs(),
-      published: false,
-    }, () => {});
+    holderStore.put({ key, value, ttlMs: 3_600_000, published: false }, () => {});
     keys.push(key);
   }
   const holder = await DrivenNode.start(settings, holderStore);
   const relay = await startRelay(holder.udp.address, loss, prng);
   // A client node (the mobile type): the holder does not hand it copies, so every get asks.
-  const clientSettings: DhtSettings = { dht: config.dht, profile: config.profiles.mobile };
-  const client = await DrivenNode.start(clientSettings, new MemoryValueStore());
+  const clientSettings: DhtSettings = { ...settings, profile: config.profiles.mobile };
+  const client = await DrivenNode.start(
+    clientSettings,
+    new MemoryValueStore({ clock, classes: config.store }),
+  );
   const joined = await new Promise<boolean>((resolve) => {
     client.node.bootstrap(
       [{ id: holder.node.id, address: relay.address }],

@@ -34,7 +34,7 @@
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { AuthorKeys } from "../src/node/author_keys.ts";
+import { AuthorKeys } from "../src/node/data_dir/author_keys.ts";
 import { utf8Decode, utf8Encode } from "../src/core/bytes.ts";
 import { NodeId } from "../src/core/node_id.ts";
 import { PeerAddress } from "../src/net/address.ts";
@@ -46,6 +46,7 @@ import {
   within,
 } from "./_node_processes.ts";
 import { pingDatagramBytes, timePings, timeRawEcho, WINDOW } from "../bench/_loopback_rpc.ts";
+import { controlRoutes } from "../src/api/routes.ts";
 
 /** The DHT's k in the default configuration: how many nodes a put stores at. */
 const k = 20;
@@ -214,7 +215,7 @@ async function measureLoopbackRpc(root: string, deadlineMs: number) {
   const node = await startNode(-1, join(root, "rpc-node"), [], limitsLifted, left(deadlineMs));
   const echo = await startEchoProcess();
   try {
-    const status = await node.client.status();
+    const status = await node.client.call(controlRoutes.status);
     const address = PeerAddress.parse(status.listen as string)!;
     const nodeId = NodeId.fromHex(node.nodeId);
     const pingMs: number[] = [];
@@ -229,8 +230,9 @@ async function measureLoopbackRpc(root: string, deadlineMs: number) {
     }
     const pingPerS = rpcRoundTrips / (quantile(pingMs, 0.5) / 1000);
     const echoPerS = rpcRoundTrips / (quantile(echoMs, 0.5) / 1000);
-    const dropped = ((await node.client.status()).dht as { dropped: Record<string, number> })
-      .dropped;
+    const dropped =
+      ((await node.client.call(controlRoutes.status)).dht as { dropped: Record<string, number> })
+        .dropped;
     return {
       window: WINDOW,
       round_trips_per_run: rpcRoundTrips,
@@ -292,7 +294,7 @@ async function waitForContacts(
   let waiting = [...nodes];
   while (waiting.length > 0 && Date.now() < deadline) {
     await pool(waiting, 8, async (node) => {
-      const status = await node.client.status().catch(() => undefined);
+      const status = await node.client.call(controlRoutes.status).catch(() => undefined);
       if (status) contacts[node.index] = status.contacts as number;
     });
     waiting = waiting.filter((node) => contacts[node.index] < minContacts);
@@ -333,9 +335,17 @@ async function measurePutGet(nodes: readonly Child[], samples: number, deadlineM
     const getter = nodes[randomIndex(nodes.length, putter.index)];
     const text = `bench_network sample ${sample} at ${Date.now()} ${crypto.randomUUID()}`;
     const started = performance.now();
-    const put = await within("a put", left(deadlineMs), putter.client.put(utf8Encode(text)));
+    const put = await within(
+      "a put",
+      left(deadlineMs),
+      putter.client.call(controlRoutes.put, { value: utf8Encode(text) }),
+    );
     const putDone = performance.now();
-    const got = await within("a get", left(deadlineMs), getter.client.get(put.key));
+    const got = await within(
+      "a get",
+      left(deadlineMs),
+      getter.client.call(controlRoutes.get, NodeId.fromHex(put.key)),
+    );
     const getDone = performance.now();
     if (got !== undefined && utf8Decode(got) === text) found++;
     putMs.push(putDone - started);
@@ -377,7 +387,7 @@ async function measureDiscussion(
     const created = await within(
       "a new thread",
       left(deadlineMs),
-      creator.client.newThread({ title: `bench thread ${sample}`, body: "" }),
+      creator.client.call(controlRoutes.newThread, { title: `bench thread ${sample}`, body: "" }),
     );
     threadMs.push(performance.now() - started);
     threads.push(created.id);
@@ -393,7 +403,10 @@ async function measureDiscussion(
     const post = await within(
       "a post",
       left(deadlineMs),
-      poster.client.post({ thread, body: `bench post ${sample}` }),
+      poster.client.call(controlRoutes.post, {
+        thread: NodeId.fromHex(thread),
+        body: `bench post ${sample}`,
+      }),
     );
     postMs.push(performance.now() - started);
     let count = 0;
@@ -402,7 +415,7 @@ async function measureDiscussion(
       const view = await within(
         "a thread show",
         left(deadlineMs),
-        viewer.client.showThread({ thread, limit: 10 }),
+        viewer.client.call(controlRoutes.showThread, { thread: NodeId.fromHex(thread), limit: 10 }),
       );
       if (view.messages.some((message) => message.id === post.id)) {
         visibleMs.push(performance.now() - started);
@@ -414,7 +427,10 @@ async function measureDiscussion(
     if ((sample + 1) % 10 === 0) progress(`${sample + 1} of ${samples} post→visible samples`);
   }
   const busy = nodes[randomIndex(nodes.length)];
-  const burstThread = await busy.client.newThread({ title: "bench burst", body: "" });
+  const burstThread = await busy.client.call(controlRoutes.newThread, {
+    title: "bench burst",
+    body: "",
+  });
   const sentBefore = (await networkCounters(nodes)).rpc_sent ?? 0;
   let next = 0;
   const burstStarted = performance.now();
@@ -424,7 +440,10 @@ async function measureDiscussion(
       await within(
         "a burst post",
         left(deadlineMs),
-        busy.client.post({ thread: burstThread.id, body: `burst ${index}` }),
+        busy.client.call(controlRoutes.post, {
+          thread: NodeId.fromHex(burstThread.id),
+          body: `burst ${index}`,
+        }),
       );
     }
   }));
@@ -470,7 +489,7 @@ async function networkCounters(nodes: readonly Child[]) {
     if (typeof value === "number") totals[name] = (totals[name] ?? 0) + value;
   };
   await pool(nodes, 8, async (node) => {
-    const status = await node.client.status().catch(() => undefined);
+    const status = await node.client.call(controlRoutes.status).catch(() => undefined);
     if (!status) return add("unreachable", 1);
     const dht = status.dht as { dropped: Record<string, number>; rpc: Record<string, number> };
     for (const [reason, count] of Object.entries(dht.dropped)) add(`dht_dropped_${reason}`, count);
@@ -550,8 +569,13 @@ async function main(args: string[]): Promise<number> {
       progress(`${numbers.posts} post→visible samples, then a burst of ${numbers.burst} posts`);
       const discussion = await measureDiscussion(nodes, numbers.posts, numbers.burst, deadlineMs);
       const counters = await networkCounters(nodes);
-      const contacts = (await pool(nodes, 8, (node) => node.client.status().catch(() => undefined)))
-        .map((status) => (status?.contacts as number | undefined) ?? 0);
+      const contacts = (await pool(nodes, 8, (node) =>
+        node.client.call(controlRoutes.status).catch(() =>
+          undefined
+        )))
+        .map((status) =>
+          (status?.contacts as number | undefined) ?? 0
+        );
 
       const report = {
         nodes: count,

@@ -34,7 +34,11 @@ function percentile(sorted: number[], p: number): number {
 function run(silent: number, puts: number, seed: number) {
   const wallStartMs = performance.now();
   const { config } = resolveConfig();
-  const settings: DhtSettings = { dht: config.dht, profile: config.profiles.full };
+  const settings: DhtSettings = {
+    dht: config.dht,
+    profile: config.profiles.full,
+    store: config.store,
+  };
   const network = new SimNetwork({ simSeed: seed, latencyMsMin: 1, latencyMsMax: 10 });
   const cluster = new SimCluster(network, { simSeed: seed, settings });
   for (let i = 0; i < nodes; i++) cluster.add();

@@ -112,7 +112,7 @@ class BenchNode {
       address: udp.address,
       clock,
       transport: { send: (to, bytes) => void channel.send(to, undefined, bytes) },
-      store: new MemoryValueStore(),
+      store: new MemoryValueStore({ clock, classes: settings.store }),
       rng: new CryptoRng(),
       settings,
       localQueueClearedMs,
@@ -170,7 +170,7 @@ function benchSettings(liftLimits: boolean) {
   const { config } = resolveConfig({
     overrides: (liftLimits ? lifted : []).map((setting) => ({ ...setting, origin: "bench" })),
   });
-  return { dht: config.dht, profile: config.profiles.full };
+  return { dht: config.dht, profile: config.profiles.full, store: config.store };
 }
 
 function percentile(sorted: readonly number[], p: number): number | null {

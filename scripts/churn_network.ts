@@ -28,7 +28,7 @@
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { AuthorKeys } from "../src/node/author_keys.ts";
+import { AuthorKeys } from "../src/node/data_dir/author_keys.ts";
 import { utf8Encode } from "../src/core/bytes.ts";
 import {
   ChildProcesses,
@@ -37,6 +37,8 @@ import {
   withCleanUp,
   within,
 } from "./_node_processes.ts";
+import { controlRoutes } from "../src/api/routes.ts";
+import { NodeId } from "../src/core/node_id.ts";
 
 /** Longest a node may take to print its contact. */
 const startTimeoutMs = 60_000;
@@ -178,30 +180,42 @@ async function runOperation(
     switch (operation) {
       case "get": {
         const [key, text] = pickRandom([...known.values.entries()]);
-        const got = await node.client.get(key);
+        const got = await node.client.call(controlRoutes.get, NodeId.fromHex(key));
         if (got === undefined) return sample(false, "not found");
         return new TextDecoder().decode(got) === text ? sample(true) : sample(false, "wrong value");
       }
       case "put": {
         const text = `churn_network value ${crypto.randomUUID()}`;
-        const report = await node.client.put(utf8Encode(text));
+        const report = await node.client.call(controlRoutes.put, { value: utf8Encode(text) });
         known.values.set(report.key, text);
         return sample(true);
       }
       case "thread_list": {
-        const list = await node.client.listThreads({ order: "recent", limit: 20 });
+        const list = await node.client.call(controlRoutes.listThreads, {
+          order: "recent",
+          limit: 20,
+        });
         return list.threads.length > 0 ? sample(true) : sample(false, "no threads listed");
       }
       case "thread_show": {
-        await node.client.showThread({ thread: pickRandom(known.threads), limit: 20 });
+        await node.client.call(controlRoutes.showThread, {
+          thread: NodeId.fromHex(pickRandom(known.threads)),
+          limit: 20,
+        });
         return sample(true);
       }
       case "post": {
-        await node.client.post({ thread: pickRandom(known.threads), body: `churn post ${atMs}` });
+        await node.client.call(controlRoutes.post, {
+          thread: NodeId.fromHex(pickRandom(known.threads)),
+          body: `churn post ${atMs}`,
+        });
         return sample(true);
       }
       case "thread_new": {
-        const report = await node.client.newThread({ title: `churn thread ${atMs}`, body: "" });
+        const report = await node.client.call(controlRoutes.newThread, {
+          title: `churn thread ${atMs}`,
+          body: "",
+        });
         known.threads.push(report.id);
         return sample(true);
       }
@@ -351,16 +365,21 @@ async function run(settings: Settings, root: string): Promise<Record<string, unk
   const known: Known = { values: new Map(), threads: [] };
   for (let i = 0; i < settings.values; i++) {
     const text = `churn_network seed value ${i} ${crypto.randomUUID()}`;
-    const report = await pickRandom(stable).client.put(utf8Encode(text));
+    const report = await pickRandom(stable).client.call(controlRoutes.put, {
+      value: utf8Encode(text),
+    });
     known.values.set(report.key, text);
   }
   for (let i = 0; i < settings.threads; i++) {
-    const report = await pickRandom(stable).client.newThread({
+    const report = await pickRandom(stable).client.call(controlRoutes.newThread, {
       title: `churn seed thread ${i}`,
       body: "the thread's opening post",
     });
     known.threads.push(report.id);
-    await pickRandom(stable).client.post({ thread: report.id, body: `first reply ${i}` });
+    await pickRandom(stable).client.call(controlRoutes.post, {
+      thread: NodeId.fromHex(report.id),
+      body: `first reply ${i}`,
+    });
   }
   const setupS = (performance.now() - setupStart) / 1000;
   progress(`set up in ${round(setupS)} s; churning for ${settings.durationMs / 1000} s`);

@@ -310,7 +310,7 @@ function main(args: string[]): number {
   let settings;
   try {
     const { config } = resolveConfig({ env: Deno.env.toObject() });
-    settings = { dht: config.dht, profile: config.profiles.full };
+    settings = { dht: config.dht, profile: config.profiles.full, store: config.store };
   } catch (error) {
     console.error(`sim: ${error instanceof Error ? error.message : error}`);
     return 3;

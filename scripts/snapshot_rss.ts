@@ -32,8 +32,8 @@ import {
   recordKey,
   RecordKind,
 } from "../src/content/records.ts";
-import { DataDir } from "../src/node/data_dir.ts";
-import { createIdentity } from "../src/node/identity_file.ts";
+import { DataDir } from "../src/node/data_dir/paths.ts";
+import { createIdentity } from "../src/node/data_dir/identity_file.ts";
 import { RecordStore } from "../src/store/record_store.ts";
 import { permissionFlags } from "./compile.ts";
 

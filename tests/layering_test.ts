@@ -2,7 +2,9 @@
  * Architecture rules, checked on the source text:
  * 1. Layers depend downward only (cli → api → node → services → content → dht → net, store →
  *    core); a folder may use itself and lower layers.
- * 2. The protocol core stays sans-I/O: `src/dht/`, `src/sim/`, `src/content/`, the services and the
+ * 2. A service (a folder under `src/services/`) uses another only through that service's `mod.ts`,
+ *    and the services' imports of each other form no cycle.
+ * 3. The protocol core stays sans-I/O: `src/dht/`, `src/sim/`, `src/content/`, the services and the
  *    core files they build on
  *    never touch the Deno namespace, wall time, timers or ambient randomness.
  */
@@ -20,7 +22,6 @@ const layerRank: Record<string, number> = {
   dht: 2,
   content: 3,
   services: 4,
-  discussion: 4,
   node: 5,
   sim: 5,
   api: 6,
@@ -32,11 +33,14 @@ const pureCoreFiles = [
   "assert.ts",
   "bytes.ts",
   "clock.ts",
+  "config_schema.ts",
   "contact_uri.ts",
   "crypto.ts",
   "errors.ts",
+  "format.ts",
   "limits.ts",
   "node_id.ts",
+  "pool.ts",
   "rng.ts",
 ];
 
@@ -117,12 +121,73 @@ Deno.test("layers import only themselves and lower layers", async () => {
   assert.deepEqual(violations, []);
 });
 
+const servicesRoot = join(srcRoot, "services");
+
+/** The service a file belongs to, or undefined outside `src/services/`. */
+function serviceOf(path: string): string | undefined {
+  const parts = relative(servicesRoot, path).split("/");
+  return parts[0] === ".." || parts.length < 2 ? undefined : parts[0];
+}
+
+/** Each service and the services it imports, with the files that break the mod.ts rule. */
+async function serviceImports(): Promise<{ uses: Map<string, Set<string>>; violations: string[] }> {
+  const uses = new Map<string, Set<string>>();
+  const violations: string[] = [];
+  for (const file of await sourceFiles(servicesRoot)) {
+    const from = serviceOf(file);
+    if (from === undefined) {
+      violations.push(`${relative(srcRoot, file)} lies outside any service folder`);
+      continue;
+    }
+    if (!uses.has(from)) uses.set(from, new Set());
+    for (const specifier of relativeImports(await Deno.readTextFile(file))) {
+      const target = resolve(dirname(file), specifier);
+      const to = serviceOf(target);
+      if (to === undefined || to === from) continue;
+      uses.get(from)!.add(to);
+      if (target !== join(servicesRoot, to, "mod.ts")) {
+        violations.push(`${relative(srcRoot, file)} → ${specifier} (use ${to}/mod.ts)`);
+      }
+    }
+  }
+  return { uses, violations };
+}
+
+Deno.test("services use each other only through mod.ts", async () => {
+  const { uses, violations } = await serviceImports();
+  for (const service of uses.keys()) {
+    try {
+      await Deno.stat(join(servicesRoot, service, "mod.ts"));
+    } catch {
+      violations.push(`services/${service} has no mod.ts`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+Deno.test("the services' imports of each other form no cycle", async () => {
+  const { uses } = await serviceImports();
+  const cycles: string[] = [];
+  const done = new Set<string>();
+  const visit = (service: string, path: string[]): void => {
+    if (path.includes(service)) {
+      cycles.push([...path.slice(path.indexOf(service)), service].join(" → "));
+      return;
+    }
+    if (done.has(service)) return;
+    for (const next of uses.get(service) ?? []) visit(next, [...path, service]);
+    done.add(service);
+  };
+  for (const service of uses.keys()) visit(service, []);
+  assert.deepEqual(cycles, []);
+});
+
 Deno.test("the protocol core and the core files it uses are sans-I/O", async () => {
   const files = [
     ...pureCoreFiles.map((name) => join(srcRoot, "core", name)),
     ...pureNetFiles.map((name) => join(srcRoot, "net", name)),
     ...(await sourceFiles(srcRoot)).filter((file) =>
-      ["dht", "sim", "content", "discussion"].includes(layerOf(file))
+      ["dht", "sim", "content", "services"].includes(layerOf(file))
     ),
   ];
   const violations: string[] = [];

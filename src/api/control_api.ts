@@ -6,22 +6,8 @@
  * directory; `api.json` beside it says where the API listens, so `--data-dir` is all the CLI
  * needs to find the node.
  *
- * | Route                            | Body in                       | Answer                      |
- * | -------------------------------- | ----------------------------- | --------------------------- |
- * | GET `/v1/status`                 |                               | {@link StatusReport}        |
- * | GET `/v1/peers`                  |                               | `{ "peers": PeerReport[] }` |
- * | POST `/v1/put?ttl=S`             | the value's bytes             | {@link PutReport}           |
- * | GET `/v1/get/<hex key>`          |                               | the value (404: absent)     |
- * | POST `/v1/stop`                  |                               | 202 `{ "stopping": true }`  |
- * | POST `/v1/threads`               | {@link NewThreadRequest}      | {@link PublishReport}       |
- * | GET `/v1/threads?order&…`        |                               | {@link ThreadList}          |
- * | GET `/v1/threads/<id>?limit&…`   |                               | {@link ThreadView}          |
- * | POST `/v1/posts`                 | {@link PostRequest}           | {@link PublishReport}       |
- * | POST `/v1/votes`                 | {@link VoteRequest}           | {@link PublishReport}       |
- * | POST `/v1/profile`               | {@link ProfileRequest}        | {@link PublishReport}       |
- * | GET `/v1/profiles/<author key>`  |                               | {@link ProfileView}         |
- * | POST `/v1/records?key=<hex key>` | an encoded record             | {@link PublishReport}       |
- * | POST `/v1/snapshots/import`      | {@link SnapshotImportRequest} | {@link ImportReport}        |
+ * The routes are declared once, in src/api/routes.ts ({@link controlRoutes}): method, path,
+ * query, timeout and how each request is parsed and answered; this module serves them.
  *
  * Answers are 200 unless marked. Every request must answer within {@link controlRequestTimeoutMs}
  * except `/v1/snapshots/import`, which has {@link controlImportTimeoutMs}: the node reads the
@@ -29,14 +15,14 @@
  * minutes. Routes match exactly: `/v1/threads` lists (GET) or starts
  * (POST) threads, `/v1/threads/<id>` (one more path segment) shows one. JSON bodies need
  * `Content-Type: application/json` and may hold only the request's fields, with the right types
- * (src/api/request_shapes.ts); IDs and keys in a body are lower-case hex, in a path or query any
+ * (src/api/wire.ts); IDs and keys in a body are lower-case hex, in a path or query any
  * case. Query: `order` is `recent` (default) or `popular`; `limit` is 1 to {@link threadPageMax}
  * threads (default {@link threadPageDefault}) or 1 to {@link messagePageMax} messages (default
  * {@link messagePageDefault}); `cursor` is a page's `next_cursor`. A malformed request answers
  * 400 and reaches no handler.
  *
  * `GET /v1/threads` and `GET /v1/threads/<id>` answer within the reader's time budget
- * (`readBudgetMs` in src/discussion/reader.ts, 1.5 s) whatever the network does: a page whose
+ * (`readBudgetMs` in src/services/discussion/reader.ts, 1.5 s) whatever the network does: a page whose
  * pieces did not all answer in time is still 200, with what was read and, in `missing`, one line
  * per piece left out or shown from this node's own copy (`"<piece>: <why>"`); its `next_cursor`
  * resumes at the first index piece that did not answer. `GET /v1/threads/<id>` is 503
@@ -80,45 +66,36 @@ import { sha256 } from "../core/crypto.ts";
 import { DataDirError, type ErrorCode, InvalidInputError, RhizomeError } from "../core/errors.ts";
 import { recordBytesMax } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
-import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import { describeOsError } from "../core/os_error.ts";
-import type {
-  NewThreadRequest,
-  PostRequest,
-  ProfileRequest,
-  ProfileView,
-  PublishReport,
-  ThreadList,
-  ThreadListRequest,
-  ThreadShowRequest,
-  ThreadView,
-  VoteRequest,
-} from "../discussion/reports.ts";
-import type { NodeStatus } from "../node/node.ts";
-import type { ImportReport } from "../node/snapshot_import.ts";
-import { writeFileAtomic } from "../store/atomic_file.ts";
+import { writeFileAtomic } from "../core/fs.ts";
 import { HttpServer, type HttpServerStats } from "./http_server.ts";
 import {
-  parseAuthorKeyHex,
-  parseIdHex,
-  parseNewThreadRequest,
-  parsePostRequest,
-  parseProfileRequest,
-  parseSnapshotImportRequest,
-  parseThreadListQuery,
-  parseThreadShowQuery,
-  parseVoteRequest,
-  type SnapshotImportRequest,
-} from "./request_shapes.ts";
+  type AnyRoute,
+  type ControlHandlers,
+  controlRoutes,
+  type ControlRouteTable,
+  type RouteInput,
+  routeLine,
+  type RouteReply,
+} from "./routes.ts";
 
 export {
   messagePageDefault,
   messagePageMax,
   threadPageDefault,
   threadPageMax,
-} from "../discussion/mod.ts";
-export { cursorLengthMax, snapshotPathLengthMax } from "./request_shapes.ts";
-export type { SnapshotImportRequest } from "./request_shapes.ts";
+} from "../services/discussion/mod.ts";
+export {
+  controlTtlSecondsMax,
+  cursorLengthMax,
+  type JsonValue,
+  type PeerReport,
+  type PutReport,
+  type SnapshotImportRequest,
+  snapshotPathLengthMax,
+  type StatusReport,
+} from "./wire.ts";
+export type { ControlHandlers } from "./routes.ts";
 export type { ImportReport } from "../node/snapshot_import.ts";
 export type { HttpServerStats } from "./http_server.ts";
 
@@ -199,203 +176,6 @@ export const controlResponseTimeoutMs = 10_000;
 /** Random bytes in the bearer token: 256 bits, beyond guessing. */
 export const controlTokenBytes = 32;
 
-/**
- * Largest `ttl` a put accepts: ten years, the largest TTL any configuration allows. The node
- * still clamps it to its own `record_ttl_max_s`. Larger: 400.
- */
-export const controlTtlSecondsMax = 10 * 365 * 86_400;
-
-/** The routes, for the server and the client alike. */
-export const CONTROL_ROUTES = {
-  /** GET: the node's {@link StatusReport}. */
-  status: "/v1/status",
-  /** GET: `{ "peers": PeerReport[] }`. */
-  peers: "/v1/peers",
-  /** POST the value's bytes, `?ttl=S` optional: a {@link PutReport}. */
-  put: "/v1/put",
-  /** GET, followed by the key in hex: the value's bytes, or 404. */
-  get: "/v1/get/",
-  /** POST: the node stops after answering 202. */
-  stop: "/v1/stop",
-  /** POST a JSON {@link NewThreadRequest}: a {@link PublishReport}. */
-  newThread: "/v1/threads",
-  /** GET, `?order=recent|popular&limit=N&cursor=C` optional: a {@link ThreadList}. */
-  listThreads: "/v1/threads",
-  /** GET, followed by the thread's ID, `?limit=N&cursor=C` optional: a {@link ThreadView}. */
-  showThread: "/v1/threads/",
-  /** POST a JSON {@link PostRequest}: a {@link PublishReport}. */
-  post: "/v1/posts",
-  /** POST a JSON {@link VoteRequest}: a {@link PublishReport}. */
-  vote: "/v1/votes",
-  /** POST a JSON {@link ProfileRequest}: a {@link PublishReport}. */
-  setProfile: "/v1/profile",
-  /** GET, followed by the author's public key in hex: a {@link ProfileView}, or 404. */
-  showProfile: "/v1/profiles/",
-  /** POST an encoded record, `?key=<hex>` required: a {@link PublishReport}. */
-  publishRecord: "/v1/records",
-  /** POST a JSON {@link SnapshotImportRequest}: an {@link ImportReport}. */
-  importSnapshot: "/v1/snapshots/import",
-} as const;
-
-/** A value JSON can carry. */
-export type JsonValue =
-  | null
-  | boolean
-  | number
-  | string
-  | JsonValue[]
-  | { [field: string]: JsonValue };
-
-/**
- * What `GET /v1/status` answers: the node's own report (`RhizomeNode.status`). Among its
- * counters: `guard` (datagrams the receive guard refused before any decryption, by reason, and
- * its penalty box: graylistings, bans, peers graylisted and banned now), `rejoins` (times the
- * node rejoined after its routing table emptied), and in `udp` the receive queue (`receivesShed`
- * by priority class, `receivesRefused`, `receiveQueued`) and the kernel's count of datagrams it
- * dropped unread for this socket (`kernelReceiveDrops`, `kernelReceiveQueueBytes`; `null` where
- * `/proc/net/udp` cannot be read).
- */
-export type StatusReport = NodeStatus;
-
-/** One entry of `GET /v1/peers`. The node may add fields of its own. */
-export interface PeerReport {
-  /** The peer's node ID in hex. */
-  node_id: string;
-  /** The peer's `host:port`. */
-  address: string;
-  /** Anything else the node knows (last seen, bucket, round-trip time, …). */
-  [field: string]: JsonValue;
-}
-
-/** What `POST /v1/put` answers. */
-export interface PutReport {
-  /** The value's key in hex. */
-  key: string;
-  /** How many other nodes acknowledged the value durably. */
-  stored: number;
-  /** Durable copies acknowledged: `stored`, plus this node's own when it is one of the holders. */
-  holders: number;
-  /** Holders the put needed (`dht.write_quorum`, fewer in a network that small). */
-  quorum: number;
-}
-
-/** What the node does for each route; the API only authenticates, checks and relays. */
-export interface ControlHandlers {
-  /** The node's state. */
-  status(): Promise<StatusReport>;
-  /** The routing table's contacts. */
-  peers(): Promise<PeerReport[]>;
-  /**
-   * Stores a value in the network.
-   *
-   * @param value At most {@link controlBodyBytesMax} bytes.
-   * @param ttlS Seconds to keep it (1 to {@link controlTtlSecondsMax}); the node's default when
-   *   absent.
-   * @returns The key and the acknowledgements: answered only once the value is durable on this
-   *   node (unless it is a DHT client) and `quorum` holders acknowledged it.
-   * @throws {RhizomeError} `INVALID_INPUT` (400), `RECORD_INVALID` (422), `STORE_FULL` (507:
-   *   this node's store has no room or its disk failed; nothing new kept here), `NOT_REPLICATED`
-   *   (503: kept here, fewer holders than the quorum), `NOT_STORED` (503: kept nowhere that
-   *   counts), `UNAVAILABLE` (503); anything else is answered 500.
-   */
-  put(value: Uint8Array, ttlS?: number): Promise<PutReport>;
-  /**
-   * Finds a value.
-   *
-   * @param key 40 lower-case hex digits.
-   * @returns The value, or `undefined` when the network does not hold it.
-   */
-  get(key: string): Promise<Uint8Array | undefined>;
-  /**
-   * Stops the node. Called after the answer is on its way and not awaited by the request, so it
-   * may close this API (whose shutdown waits for requests in flight).
-   */
-  stop(): Promise<void>;
-  /**
-   * Starts a thread.
-   *
-   * @param request Checked for shape; the content rules are the handler's.
-   * @returns What was published.
-   * @throws {RhizomeError} `CONTENT_INVALID` or `AUTHOR_MISSING` (422), `UNAVAILABLE` (503); as
-   *   every write, `STORE_FULL` (507), `NOT_REPLICATED` or `NOT_STORED` (503).
-   */
-  newThread(request: NewThreadRequest): Promise<PublishReport>;
-  /**
-   * Lists threads.
-   *
-   * @param request The order, a limit of 1 to {@link threadPageMax} and the cursor.
-   * @returns One page, within the reader's time budget: what could not be read in time is named
-   *   in its `missing`.
-   */
-  listThreads(request: ThreadListRequest): Promise<ThreadList>;
-  /**
-   * Reads a thread.
-   *
-   * @param request The ID (lower case), a limit of 1 to {@link messagePageMax} and the cursor.
-   * @returns The thread and one page of its messages, within the reader's time budget: what
-   *   could not be read in time is named in its `missing`.
-   * @throws {RhizomeError} `NOT_FOUND` (404) when the thread is not on the network;
-   *   `UNAVAILABLE` (503) when it could not be read in time.
-   */
-  showThread(request: ThreadShowRequest): Promise<ThreadView>;
-  /**
-   * Posts a message or a reply.
-   *
-   * @param request Checked for shape; the content rules are the handler's.
-   * @returns What was published.
-   * @throws {RhizomeError} `NOT_FOUND` (404) for a missing thread or parent, `CONTENT_INVALID`
-   *   or `AUTHOR_MISSING` (422); as every write, `STORE_FULL` (507), `NOT_REPLICATED` or
-   *   `NOT_STORED` (503).
-   */
-  post(request: PostRequest): Promise<PublishReport>;
-  /**
-   * Votes on a thread or message.
-   *
-   * @param request Checked for shape.
-   * @returns What was published.
-   * @throws {RhizomeError} `NOT_FOUND` (404), `VOTE_REPEATED` (409), `AUTHOR_MISSING` (422); as
-   *   every write, `STORE_FULL` (507), `NOT_REPLICATED` or `NOT_STORED` (503).
-   */
-  vote(request: VoteRequest): Promise<PublishReport>;
-  /**
-   * Publishes the author's profile.
-   *
-   * @param request Checked for shape; the content rules are the handler's.
-   * @returns What was published.
-   * @throws {RhizomeError} `CONTENT_INVALID` or `AUTHOR_MISSING` (422); as every write,
-   *   `STORE_FULL` (507), `NOT_REPLICATED` or `NOT_STORED` (503).
-   */
-  setProfile(request: ProfileRequest): Promise<PublishReport>;
-  /**
-   * Reads an author's profile.
-   *
-   * @param author The author's public key, 64 lower-case hex digits.
-   * @returns The profile.
-   * @throws {RhizomeError} `NOT_FOUND` (404) when the author has none.
-   */
-  showProfile(author: string): Promise<ProfileView>;
-  /**
-   * Publishes a record signed elsewhere (any kind).
-   *
-   * @param key The record's key, 40 lower-case hex digits.
-   * @param record The encoded record, at most {@link controlBodyBytesMax} bytes.
-   * @returns What was published.
-   * @throws {RhizomeError} `RECORD_INVALID` (422) when it does not verify under the key; as every
-   *   write, `STORE_FULL` (507), `NOT_REPLICATED` or `NOT_STORED` (503).
-   */
-  publishRecord(key: string, record: Uint8Array): Promise<PublishReport>;
-  /**
-   * Imports a snapshot file into the node's store (`RhizomeNode.importSnapshot`). May take
-   * minutes: the route's timeout is {@link controlImportTimeoutMs}.
-   *
-   * @param path The file, an absolute path of at most {@link snapshotPathLengthMax} characters.
-   * @returns What happened to its records.
-   * @throws {RhizomeError} `SNAPSHOT_INVALID` (422, nothing imported), `UNAVAILABLE` (503,
-   *   another import is running), `STORE_FULL` (507); `STORE_UNUSABLE` and anything else 500.
-   */
-  importSnapshot(path: string): Promise<ImportReport>;
-}
-
 /** Limits a test may lower; the defaults are the named constants. */
 export interface ControlApiLimits {
   /**
@@ -425,14 +205,22 @@ export interface ControlApiLimits {
   headerTimeoutMs: number;
 }
 
-/** What {@link ControlApi.start} needs. */
-export interface ControlApiOptions {
+/**
+ * What {@link ControlApi.start} needs. `Handlers` is what the routes call: the node, or for
+ * tests anything that implements {@link ControlHandlers} and whatever routes of their own need.
+ */
+export interface ControlApiOptions<Handlers extends ControlHandlers = ControlHandlers> {
   /** A loopback host (`127.x.y.z`, `::1` or `localhost`) and a port (0 picks a free one). */
   listen: { host: string; port: number };
   /** The node's data directory; `api.json` and `api.token` go there. */
   dataDirPath: string;
   /** What the node does for each route. */
-  handlers: ControlHandlers;
+  handlers: Handlers;
+  /**
+   * The routes served, in the order they are matched.
+   * @default {@link controlRoutes}
+   */
+  routes?: ControlRouteTable<Handlers>;
   /** Where to log; nothing is logged when absent. */
   log?: Log;
   /** Lower limits, for tests. */
@@ -465,42 +253,6 @@ export function isLoopbackHost(host: string): boolean {
   if (bare === "localhost" || bare === "::1") return true;
   const v4 = /^(?:::ffff:)?127\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/.exec(bare);
   return v4 !== null && v4.slice(1).every((octet) => Number(octet) <= 255);
-}
-
-/**
- * Checks a content key given in hex.
- *
- * @param text The key as typed or as found in a URL.
- * @returns The key in lower case.
- * @throws {InvalidInputError} When it is not {@link NODE_ID_BYTES} bytes of hex.
- */
-export function parseKeyHex(text: string): string {
-  const key = NodeId.fromHexText(text);
-  if (key === undefined) {
-    throw new InvalidInputError(
-      `Cannot read the key: expected ${NODE_ID_BYTES * 2} hex digits, got "${clip(text)}"`,
-    );
-  }
-  return key.toHex();
-}
-
-/**
- * Checks a TTL given in seconds.
- *
- * @param text Decimal digits.
- * @returns The TTL.
- * @throws {InvalidInputError} When it is not a whole number from 1 to
- *   {@link controlTtlSecondsMax}.
- */
-export function parseTtlSeconds(text: string): number {
-  const ttlS = /^[0-9]{1,10}$/.test(text) ? Number(text) : NaN;
-  if (!(ttlS >= 1 && ttlS <= controlTtlSecondsMax)) {
-    throw new InvalidInputError(
-      `Cannot read the TTL: expected whole seconds from 1 to ${controlTtlSecondsMax}, ` +
-        `got "${clip(text)}"`,
-    );
-  }
-  return ttlS;
 }
 
 /**
@@ -540,83 +292,6 @@ export async function readBytesLimited(
     reader.releaseLock();
   }
 }
-
-/** A route's name, as in {@link CONTROL_ROUTES}. */
-type RouteName = keyof typeof CONTROL_ROUTES;
-
-const routeNames = Object.keys(CONTROL_ROUTES) as RouteName[];
-
-const routeMethods: Record<RouteName, "GET" | "POST"> = {
-  status: "GET",
-  peers: "GET",
-  put: "POST",
-  get: "GET",
-  stop: "POST",
-  newThread: "POST",
-  listThreads: "GET",
-  showThread: "GET",
-  post: "POST",
-  vote: "POST",
-  setProfile: "POST",
-  showProfile: "GET",
-  publishRecord: "POST",
-  importSnapshot: "POST",
-};
-
-/** What each route does, for "Cannot <action>: …" messages. */
-const routeActions: Record<RouteName, string> = {
-  status: "report the node's status",
-  peers: "list the node's peers",
-  put: "put the value",
-  get: "get the value",
-  stop: "stop the node",
-  newThread: "start the thread",
-  listThreads: "list threads",
-  showThread: "show the thread",
-  post: "post the message",
-  vote: "cast the vote",
-  setProfile: "set the profile",
-  showProfile: "show the profile",
-  publishRecord: "publish the record",
-  importSnapshot: "import the snapshot",
-};
-
-/** The query parameters each route accepts; any other is refused. */
-const routeQueries: Record<RouteName, readonly string[]> = {
-  status: [],
-  peers: [],
-  put: ["ttl"],
-  get: [],
-  stop: [],
-  newThread: [],
-  listThreads: ["order", "limit", "cursor"],
-  showThread: ["limit", "cursor"],
-  post: [],
-  vote: [],
-  setProfile: [],
-  showProfile: [],
-  publishRecord: ["key"],
-  importSnapshot: [],
-};
-
-/**
- * Routes with a timeout of their own (the limit's name); the others have
- * {@link ControlApiLimits.requestTimeoutMs}.
- */
-const routeTimeouts: Partial<Record<RouteName, "importTimeoutMs">> = {
-  importSnapshot: "importTimeoutMs",
-};
-
-/** What follows a parameter route's prefix, for the route list in messages. */
-const routeParameters: Partial<Record<RouteName, string>> = {
-  get: "KEY",
-  showThread: "ID",
-  showProfile: "AUTHOR",
-};
-
-const routeList = routeNames
-  .map((name) => `${routeMethods[name]} ${CONTROL_ROUTES[name]}${routeParameters[name] ?? ""}`)
-  .join(", ");
 
 /**
  * The HTTP status for a handler's {@link RhizomeError}: the caller's fault is 4xx, the node's
@@ -670,7 +345,7 @@ export class ControlApi {
   readonly port: number;
 
   readonly #server: HttpServer;
-  readonly #state: RequestState;
+  readonly #state: RequestState<ControlHandlers>;
   readonly #addressPath: string;
   readonly #tokenPath: string;
   readonly #addressText: string;
@@ -678,7 +353,7 @@ export class ControlApi {
 
   private constructor(
     server: HttpServer,
-    state: RequestState,
+    state: RequestState<ControlHandlers>,
     dataDirPath: string,
     host: string,
   ) {
@@ -702,7 +377,9 @@ export class ControlApi {
    * @throws {RhizomeError} `UNAVAILABLE` when the address cannot be listened on.
    * @throws {DataDirError} When the files cannot be written (the API is shut down again).
    */
-  static async start(options: ControlApiOptions): Promise<ControlApi> {
+  static async start<Handlers extends ControlHandlers>(
+    options: ControlApiOptions<Handlers>,
+  ): Promise<ControlApi> {
     const { host: requestedHost, port } = options.listen;
     const shown = `${requestedHost}:${port}`;
     if (!isLoopbackHost(requestedHost)) {
@@ -811,20 +488,29 @@ export class ControlApi {
   }
 }
 
-/** Everything a request needs: the token, the handlers, the limits and the in-flight count. */
-class RequestState {
+/** Everything a request needs: the token, the routes, the limits and the in-flight count. */
+class RequestState<Handlers extends ControlHandlers> {
   readonly token: string;
   readonly log?: Log;
   readonly #tokenDigest: Uint8Array;
-  readonly #handlers: ControlHandlers;
+  readonly #handlers: Handlers;
+  readonly #routes: readonly AnyRoute<Handlers>[];
+  /** Each route's name in the table, for the log. */
+  readonly #names: ReadonlyMap<AnyRoute<Handlers>, string>;
+  readonly #routeList: string;
   readonly #limits: ControlApiLimits;
   #inFlight = 0;
-  #stopping?: Promise<void>;
+  /** The detached runs started (`stop`), by route: each runs at most once per API. */
+  readonly #detached = new Map<AnyRoute<Handlers>, Promise<void>>();
 
-  constructor(token: string, options: ControlApiOptions) {
+  constructor(token: string, options: ControlApiOptions<Handlers>) {
     this.token = token;
     this.#tokenDigest = sha256(token);
     this.#handlers = options.handlers;
+    const table: ControlRouteTable<Handlers> = options.routes ?? controlRoutes;
+    this.#routes = Object.values(table);
+    this.#names = new Map(Object.entries(table).map(([name, route]) => [route, name]));
+    this.#routeList = this.#routes.map(routeLine).join(", ");
     this.log = options.log;
     this.#limits = {
       concurrentRequestsMax: options.limits?.concurrentRequestsMax ??
@@ -904,9 +590,8 @@ class RequestState {
   /** The request's timeout: its route's own, else {@link ControlApiLimits.requestTimeoutMs}. */
   #timeoutMsOf(request: Request): number {
     const path = new URL(request.url).pathname;
-    const name = routesAt(path).find((candidate) => routeMethods[candidate] === request.method);
-    const limit = name === undefined ? undefined : routeTimeouts[name];
-    return this.#limits[limit ?? "requestTimeoutMs"];
+    const route = this.#routesAt(path).find((candidate) => candidate.method === request.method);
+    return this.#limits[route?.timeout ?? "requestTimeoutMs"];
   }
 
   /** Compares digests, so the comparison takes the same time whatever the length presented. */
@@ -917,160 +602,116 @@ class RequestState {
     return timingSafeEqual(sha256(presented), this.#tokenDigest);
   }
 
+  /**
+   * The routes at a path, in table order. A route with a parameter takes exactly one more
+   * segment (`/v1/threads/<id>`, not `/v1/threads/<id>/x`); any other matches only its path,
+   * so `/v1/threads` and `/v1/threads/<id>` never meet.
+   */
+  #routesAt(path: string): AnyRoute<Handlers>[] {
+    return this.#routes.filter((route) => {
+      if (route.parameter === undefined) return path === route.path;
+      return path.startsWith(route.path) && !path.slice(route.path.length).includes("/");
+    });
+  }
+
   /** Finds the route and runs it. Never rejects: failures become error answers. */
   async #route(request: Request, signal: AbortSignal): Promise<Response> {
     const url = new URL(request.url);
-    const candidates = routesAt(url.pathname);
+    const candidates = this.#routesAt(url.pathname);
     if (candidates.length === 0) {
       return errorResponse(
         404,
         "USAGE",
-        `Cannot find ${clip(url.pathname)}: the control API has ${routeList}`,
+        `Cannot find ${clip(url.pathname)}: the control API has ${this.#routeList}`,
       );
     }
-    const name = candidates.find((candidate) => routeMethods[candidate] === request.method);
-    if (name === undefined) {
-      const methods = candidates.map((candidate) => routeMethods[candidate]);
+    const route = candidates.find((candidate) => candidate.method === request.method);
+    if (route === undefined) {
+      const methods = candidates.map((candidate) => candidate.method);
       return errorResponse(
         405,
         "USAGE",
-        `Cannot ${request.method.slice(0, 10)} ${CONTROL_ROUTES[candidates[0]]}: ` +
+        `Cannot ${request.method.slice(0, 10)} ${candidates[0].path}: ` +
           `use ${methods.join(" or ")}`,
         { allow: methods.join(", ") },
       );
     }
     try {
-      checkQuery(url, routeQueries[name]);
-      return await this.#run(name, request, url, signal);
+      checkQuery(url, route.query);
+      return await this.#run(route, request, url, signal);
     } catch (error) {
       // After a timeout the caller has its 504 already; what the abort made fail is no fault.
       if (signal.aborted && !(error instanceof RhizomeError)) {
         this.log?.debug("control API {route} ended after its timeout: {error}", {
-          route: name,
+          route: this.#names.get(route),
           error,
         });
-        return errorResponse(504, "UNAVAILABLE", `Cannot ${routeActions[name]}: timed out`);
+        return errorResponse(504, "UNAVAILABLE", `Cannot ${route.action}: timed out`);
       }
-      return this.#failure(name, error);
+      return this.#failure(route, error);
     }
   }
 
+  /** Parses the request, calls the handler (or starts it, when detached) and answers. */
   async #run(
-    name: RouteName,
+    route: AnyRoute<Handlers>,
     request: Request,
     url: URL,
     signal: AbortSignal,
   ): Promise<Response> {
-    switch (name) {
-      case "status":
-        return jsonResponse(200, await this.#handlers.status());
-      case "peers":
-        return jsonResponse(200, { peers: await this.#handlers.peers() });
-      case "put": {
-        const ttlText = url.searchParams.get("ttl");
-        const ttlS = ttlText === null ? undefined : parseTtlSeconds(ttlText);
-        const value = await readBody(name, request, signal);
-        return jsonResponse(200, await this.#handlers.put(value, ttlS));
-      }
-      case "get": {
-        const key = parseKeyHex(pathParameter(name, url));
-        const value = await this.#handlers.get(key);
-        if (value === undefined) {
-          return errorResponse(404, "UNAVAILABLE", `Cannot get ${key}: no value found`);
-        }
-        return new Response(value as Uint8Array<ArrayBuffer>, {
-          headers: { "content-type": "application/octet-stream" },
-        });
-      }
-      case "stop":
-        // Not awaited: stopping closes this API, and closing waits for this very request.
-        this.#stopping ??= Promise.resolve()
-          .then(() => this.#handlers.stop())
-          .catch((error) => this.log?.error("stopping the node failed: {error}", { error }));
-        return jsonResponse(202, { stopping: true });
-      case "newThread": {
-        const thread = parseNewThreadRequest(await readJson(name, request, signal));
-        return jsonResponse(200, await this.#handlers.newThread(thread));
-      }
-      case "listThreads":
-        return jsonResponse(
-          200,
-          await this.#handlers.listThreads(parseThreadListQuery(url.searchParams)),
-        );
-      case "showThread": {
-        const show = parseThreadShowQuery(pathParameter(name, url), url.searchParams);
-        return jsonResponse(200, await this.#handlers.showThread(show));
-      }
-      case "post": {
-        const post = parsePostRequest(await readJson(name, request, signal));
-        return jsonResponse(200, await this.#handlers.post(post));
-      }
-      case "vote": {
-        const vote = parseVoteRequest(await readJson(name, request, signal));
-        return jsonResponse(200, await this.#handlers.vote(vote));
-      }
-      case "setProfile": {
-        const profile = parseProfileRequest(await readJson(name, request, signal));
-        return jsonResponse(200, await this.#handlers.setProfile(profile));
-      }
-      case "showProfile": {
-        const author = parseAuthorKeyHex(pathParameter(name, url));
-        return jsonResponse(200, await this.#handlers.showProfile(author));
-      }
-      case "publishRecord": {
-        const keyText = url.searchParams.get("key");
-        if (keyText === null) {
-          throw new InvalidInputError(
-            'Cannot read the request: parameter "key" is missing (the record\'s key, ' +
-              `${NODE_ID_BYTES * 2} hex digits)`,
-          );
-        }
-        const key = parseIdHex(keyText, "record key");
-        const record = await readBody(name, request, signal);
-        return jsonResponse(200, await this.#handlers.publishRecord(key, record));
-      }
-      case "importSnapshot": {
-        const body: SnapshotImportRequest = parseSnapshotImportRequest(
-          await readJson(name, request, signal),
-        );
-        return jsonResponse(200, await this.#handlers.importSnapshot(body.path));
-      }
+    const input: RouteInput = {
+      parameter: route.parameter === undefined ? "" : url.pathname.slice(route.path.length),
+      query: url.searchParams,
+      bytes: () => readBody(route, request, signal),
+      json: () => readJson(route, request, signal),
+    };
+    const parsed = await route.parse(input);
+    if (route.detached) {
+      this.#startDetached(route, parsed);
+      return responseOf(route.reply(undefined, parsed));
     }
+    return responseOf(route.reply(await route.call(this.#handlers, parsed), parsed));
   }
 
-  #failure(name: RouteName, error: unknown): Response {
+  /**
+   * Starts a detached route's handler once per API, after this request has its answer: the
+   * handler may close this API, whose closing waits for this very request.
+   */
+  #startDetached(route: AnyRoute<Handlers>, request: unknown): void {
+    if (this.#detached.has(route)) return;
+    this.#detached.set(
+      route,
+      Promise.resolve()
+        .then(() => route.call(this.#handlers, request))
+        .then(
+          () => {},
+          (error) =>
+            this.log?.error("control API {route} failed: {error}", {
+              route: this.#names.get(route),
+              error,
+            }),
+        ),
+    );
+  }
+
+  #failure(route: AnyRoute<Handlers>, error: unknown): Response {
     if (error instanceof BodyTooLargeError) {
       return errorResponse(413, error.code, error.message);
     }
     if (error instanceof RhizomeError) {
       return errorResponse(httpStatusOf(error.code), error.code, error.message);
     }
-    this.log?.error("control API {route} failed: {error}", { route: name, error });
+    this.log?.error("control API {route} failed: {error}", {
+      route: this.#names.get(route),
+      error,
+    });
     const reason = error instanceof Error ? error.message : String(error);
     return errorResponse(
       500,
       "UNAVAILABLE",
-      `Cannot ${routeActions[name]}: internal error in the node (${reason})`,
+      `Cannot ${route.action}: internal error in the node (${reason})`,
     );
   }
-}
-
-/**
- * The routes at a path, in {@link CONTROL_ROUTES} order. A path ending in `/` there takes
- * exactly one more segment (`/v1/threads/<id>`, not `/v1/threads/<id>/x`); any other matches
- * only itself, so `/v1/threads` and `/v1/threads/<id>` never meet.
- */
-function routesAt(path: string): RouteName[] {
-  return routeNames.filter((name) => {
-    const route = CONTROL_ROUTES[name];
-    if (!route.endsWith("/")) return path === route;
-    return path.startsWith(route) && !path.slice(route.length).includes("/");
-  });
-}
-
-/** The path segment after a parameter route's prefix. */
-function pathParameter(name: RouteName, url: URL): string {
-  return url.pathname.slice(CONTROL_ROUTES[name].length);
 }
 
 /**
@@ -1098,7 +739,7 @@ class BodyTooLargeError extends InvalidInputError {}
 
 /** The whole body, refusing one over {@link controlBodyBytesMax} before reading it all. */
 async function readBody(
-  name: RouteName,
+  route: AnyRoute<never>,
   request: Request,
   signal: AbortSignal,
 ): Promise<Uint8Array> {
@@ -1108,14 +749,18 @@ async function readBody(
     : await readBytesLimited(request.body, controlBodyBytesMax, signal);
   if (body === undefined) {
     throw new BodyTooLargeError(
-      `Cannot ${routeActions[name]}: it is larger than ${controlBodyBytesMax} bytes`,
+      `Cannot ${route.action}: it is larger than ${controlBodyBytesMax} bytes`,
     );
   }
   return body;
 }
 
 /** The body parsed as JSON; it must say it is JSON and be UTF-8. Its shape is checked after. */
-async function readJson(name: RouteName, request: Request, signal: AbortSignal): Promise<unknown> {
+async function readJson(
+  route: AnyRoute<never>,
+  request: Request,
+  signal: AbortSignal,
+): Promise<unknown> {
   const type = request.headers.get("content-type");
   if (type === null || !/^application\/json\s*(;|$)/i.test(type)) {
     throw new InvalidInputError(
@@ -1123,7 +768,7 @@ async function readJson(name: RouteName, request: Request, signal: AbortSignal):
         (type === null ? "no Content-Type" : `"${clip(type)}"`),
     );
   }
-  const bytes = await readBody(name, request, signal);
+  const bytes = await readBody(route, request, signal);
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -1135,6 +780,18 @@ async function readJson(name: RouteName, request: Request, signal: AbortSignal):
   } catch {
     throw new InvalidInputError("Cannot read the request: the body is not valid JSON");
   }
+}
+
+/** A route's reply as HTTP. */
+function responseOf(reply: RouteReply): Response {
+  if ("error" in reply) return errorResponse(reply.status, reply.error, reply.message);
+  if ("bytes" in reply) {
+    return new Response(reply.bytes as Uint8Array<ArrayBuffer>, {
+      status: reply.status,
+      headers: { "content-type": "application/octet-stream" },
+    });
+  }
+  return jsonResponse(reply.status, reply.json);
 }
 
 function jsonResponse(status: number, body: unknown): Response {

@@ -1,7 +1,7 @@
 /**
  * The client side of the control API: finds a running node through its data directory
- * (`api.json` and `api.token`) and calls its routes, turning every failure into a one-line
- * {@link RhizomeError}.
+ * (`api.json` and `api.token`) and calls its routes, each as the route table
+ * (src/api/routes.ts) declares it, turning every failure into a one-line {@link RhizomeError}.
  *
  * @module
  */
@@ -15,34 +15,16 @@ import {
   RhizomeError,
 } from "../core/errors.ts";
 import { describeOsError } from "../core/os_error.ts";
-import type {
-  NewThreadRequest,
-  PostRequest,
-  ProfileRequest,
-  ProfileView,
-  PublishReport,
-  ThreadList,
-  ThreadListRequest,
-  ThreadShowRequest,
-  ThreadView,
-  VoteRequest,
-} from "../discussion/reports.ts";
 import {
   CONTROL_API_FILES,
-  CONTROL_ROUTES,
   type ControlAddress,
   controlBodyBytesMax,
   controlImportTimeoutMs,
   controlRequestTimeoutMs,
-  type ImportReport,
   isLoopbackHost,
-  parseKeyHex,
-  type PeerReport,
-  type PutReport,
   readBytesLimited,
-  type StatusReport,
 } from "./control_api.ts";
-import { parseAuthorKeyHex, parseIdHex, parseSnapshotImportRequest } from "./request_shapes.ts";
+import { type ControlRoute, controlRoutes, type RouteResponse } from "./routes.ts";
 
 /**
  * How long the client waits for an answer: the server's own timeout plus a margin, so a slow
@@ -103,7 +85,8 @@ export interface ControlClientOptions {
    */
   timeoutMs?: number;
   /**
-   * How long to wait for the answer to {@link ControlClient.importSnapshot}.
+   * How long to wait for the answer to a route with the import timeout
+   * (`POST /v1/snapshots/import`).
    * @default {@link controlClientImportTimeoutMs}
    */
   importTimeoutMs?: number;
@@ -115,7 +98,7 @@ export interface ControlClientOptions {
  * @example Asking a node for its status
  * ```ts ignore
  * const client = await ControlClient.fromDataDir("/var/lib/rhizome");
- * const status = await client.status();
+ * const status = await client.call(controlRoutes.status);
  * console.log(status.node_id, status.contacts);
  * ```
  */
@@ -200,232 +183,37 @@ export class ControlClient {
   }
 
   /**
-   * `GET /v1/status`.
+   * Sends a request on one of the routes and reads its answer.
    *
-   * @returns The node's status.
-   * @throws {RhizomeError} When the node does not answer or answers with an error.
+   * @param route The route, from {@link controlRoutes} (or a table of one's own).
+   * @param request The typed request, for routes that take one.
+   * @returns The typed answer.
+   * @throws {InvalidInputError} When the node would refuse the request (a body too large, a
+   *   snapshot path not absolute): nothing is sent.
+   * @throws {RhizomeError} When the node does not answer, answers with an error (a
+   *   {@link ControlApiError}) or answers what a rhizome node would not.
    */
-  async status(): Promise<StatusReport> {
-    const body = await this.#json("GET", CONTROL_ROUTES.status);
-    if (!isObject(body) || typeof body.node_id !== "string") {
-      throw this.#malformed("status", "no node_id");
+  async call<Request, Answer>(
+    route: ControlRoute<never, Request, Answer>,
+    ...request: Request extends void ? [] : [Request]
+  ): Promise<Answer> {
+    const typed = request[0] as Request;
+    const { parameter, query, body } = route.send(typed);
+    let bytes: Uint8Array | undefined;
+    const headers: Record<string, string> = {};
+    if (body !== undefined && "bytes" in body) {
+      checkBodySize(route.action, body.bytes);
+      bytes = body.bytes;
+    } else if (body !== undefined) {
+      bytes = new TextEncoder().encode(JSON.stringify(body.json));
+      checkBodySize("send the request", bytes);
+      headers["content-type"] = "application/json";
     }
-    return body as StatusReport;
-  }
-
-  /**
-   * `GET /v1/peers`.
-   *
-   * @returns The routing table's contacts.
-   * @throws {RhizomeError} When the node does not answer or answers with an error.
-   */
-  async peers(): Promise<PeerReport[]> {
-    const body = await this.#json("GET", CONTROL_ROUTES.peers);
-    if (!isObject(body) || !Array.isArray(body.peers) || !body.peers.every(isObject)) {
-      throw this.#malformed("peers", "no list of peers");
-    }
-    return body.peers as PeerReport[];
-  }
-
-  /**
-   * `POST /v1/put`.
-   *
-   * @param value At most {@link controlBodyBytesMax} bytes.
-   * @param ttlS Seconds to keep it; the node's default when absent.
-   * @returns The key (hex) and how many nodes stored the value (`stored`: others; `holders`:
-   *   copies counted toward `quorum`).
-   * @throws {InvalidInputError} When the value is too large (nothing is sent).
-   * @throws {RhizomeError} When the node does not answer or refuses.
-   */
-  async put(value: Uint8Array, ttlS?: number): Promise<PutReport> {
-    checkBodySize("put the value", value);
-    const query = ttlS === undefined ? "" : `?ttl=${encodeURIComponent(String(ttlS))}`;
-    const body = await this.#json("POST", CONTROL_ROUTES.put + query, value);
-    if (!isObject(body) || typeof body.key !== "string" || typeof body.stored !== "number") {
-      throw this.#malformed("put", "no key and count");
-    }
-    // An older node answers without the holder counts.
-    const holders = typeof body.holders === "number" ? body.holders : body.stored;
-    const quorum = typeof body.quorum === "number" ? body.quorum : 1;
-    return { key: body.key, stored: body.stored, holders, quorum };
-  }
-
-  /**
-   * `GET /v1/get/<key>`.
-   *
-   * @param key The key in hex.
-   * @returns The value, or `undefined` when the network does not hold it.
-   * @throws {InvalidInputError} When the key is not 40 hex digits (nothing is sent).
-   * @throws {RhizomeError} When the node does not answer or answers with an error.
-   */
-  async get(key: string): Promise<Uint8Array | undefined> {
-    const path = CONTROL_ROUTES.get + parseKeyHex(key);
-    const response = await this.#send("GET", path);
-    // 404 with USAGE means the route is unknown (an older node), not that the value is absent.
-    if (response.status === 404) {
-      const error = await this.#errorOf(response);
-      if (error.code === "USAGE") throw error;
-      return undefined;
-    }
-    if (!response.ok) throw await this.#errorOf(response);
-    return await this.#bytesOf(response);
-  }
-
-  /**
-   * `POST /v1/stop`: asks the node to stop. Returns once the node has accepted; the node then
-   * shuts down on its own (see {@link waitUntilGone}).
-   *
-   * @throws {RhizomeError} When the node does not answer or answers with an error.
-   */
-  async stop(): Promise<void> {
-    await this.#json("POST", CONTROL_ROUTES.stop);
-  }
-
-  /**
-   * `POST /v1/threads`.
-   *
-   * @param request The thread.
-   * @returns What was published.
-   * @throws {InvalidInputError} When the request encodes to more than
-   *   {@link controlBodyBytesMax} bytes (nothing is sent).
-   * @throws {RhizomeError} When the node does not answer or refuses (`CONTENT_INVALID`,
-   *   `AUTHOR_MISSING`, …).
-   */
-  async newThread(request: NewThreadRequest): Promise<PublishReport> {
-    return this.#publishReport(await this.#postJson(CONTROL_ROUTES.newThread, request));
-  }
-
-  /**
-   * `GET /v1/threads`.
-   *
-   * @param request The order, page size and cursor.
-   * @returns One page of threads.
-   * @throws {RhizomeError} When the node does not answer or refuses.
-   */
-  async listThreads(request: ThreadListRequest): Promise<ThreadList> {
-    const query = new URLSearchParams({ order: request.order, limit: String(request.limit) });
-    if (request.cursor !== undefined) query.set("cursor", request.cursor);
-    const body = await this.#json("GET", `${CONTROL_ROUTES.listThreads}?${query}`);
-    if (!isObject(body) || !Array.isArray(body.threads) || !Array.isArray(body.missing)) {
-      throw this.#malformed("thread list", "no threads");
-    }
-    return body as unknown as ThreadList;
-  }
-
-  /**
-   * `GET /v1/threads/<id>`.
-   *
-   * @param request The thread's ID, page size and cursor.
-   * @returns The thread and one page of its messages.
-   * @throws {InvalidInputError} When the ID is not 40 hex digits (nothing is sent).
-   * @throws {RhizomeError} When the node does not answer or refuses (`NOT_FOUND`, …).
-   */
-  async showThread(request: ThreadShowRequest): Promise<ThreadView> {
-    const id = parseIdHex(request.thread, "thread ID");
-    const query = new URLSearchParams({ limit: String(request.limit) });
-    if (request.cursor !== undefined) query.set("cursor", request.cursor);
-    const body = await this.#json("GET", `${CONTROL_ROUTES.showThread}${id}?${query}`);
-    if (!isObject(body) || !isObject(body.thread) || !Array.isArray(body.messages)) {
-      throw this.#malformed("thread show", "no thread");
-    }
-    return body as unknown as ThreadView;
-  }
-
-  /**
-   * `POST /v1/posts`.
-   *
-   * @param request The message.
-   * @returns What was published.
-   * @throws {InvalidInputError} When the request is too large (nothing is sent).
-   * @throws {RhizomeError} When the node does not answer or refuses (`NOT_FOUND`,
-   *   `CONTENT_INVALID`, `AUTHOR_MISSING`, …).
-   */
-  async post(request: PostRequest): Promise<PublishReport> {
-    return this.#publishReport(await this.#postJson(CONTROL_ROUTES.post, request));
-  }
-
-  /**
-   * `POST /v1/votes`.
-   *
-   * @param request The vote.
-   * @returns What was published.
-   * @throws {RhizomeError} When the node does not answer or refuses (`NOT_FOUND`,
-   *   `VOTE_REPEATED`, `AUTHOR_MISSING`, …).
-   */
-  async vote(request: VoteRequest): Promise<PublishReport> {
-    return this.#publishReport(await this.#postJson(CONTROL_ROUTES.vote, request));
-  }
-
-  /**
-   * `POST /v1/profile`.
-   *
-   * @param request The fields to change.
-   * @returns What was published.
-   * @throws {InvalidInputError} When the request is too large (nothing is sent).
-   * @throws {RhizomeError} When the node does not answer or refuses (`CONTENT_INVALID`,
-   *   `AUTHOR_MISSING`, …).
-   */
-  async setProfile(request: ProfileRequest): Promise<PublishReport> {
-    return this.#publishReport(await this.#postJson(CONTROL_ROUTES.setProfile, request));
-  }
-
-  /**
-   * `GET /v1/profiles/<author>`.
-   *
-   * @param author The author's public key in hex.
-   * @returns The profile.
-   * @throws {InvalidInputError} When the key is not 64 hex digits (nothing is sent).
-   * @throws {RhizomeError} When the node does not answer or refuses (`NOT_FOUND`, …).
-   */
-  async showProfile(author: string): Promise<ProfileView> {
-    const body = await this.#json("GET", CONTROL_ROUTES.showProfile + parseAuthorKeyHex(author));
-    if (!isObject(body) || typeof body.author !== "string") {
-      throw this.#malformed("profile show", "no author");
-    }
-    return body as unknown as ProfileView;
-  }
-
-  /**
-   * `POST /v1/records?key=<hex>`.
-   *
-   * @param key The record's key in hex.
-   * @param record The encoded record, at most {@link controlBodyBytesMax} bytes.
-   * @returns What was published.
-   * @throws {InvalidInputError} When the key is malformed or the record too large (nothing is
-   *   sent).
-   * @throws {RhizomeError} When the node does not answer or refuses (`RECORD_INVALID`, …).
-   */
-  async publishRecord(key: string, record: Uint8Array): Promise<PublishReport> {
-    const path = `${CONTROL_ROUTES.publishRecord}?key=${parseIdHex(key, "record key")}`;
-    checkBodySize("publish the record", record);
-    return this.#publishReport(await this.#json("POST", path, record));
-  }
-
-  /**
-   * `POST /v1/snapshots/import`: the node imports the file into its own store. Waits up to the
-   * import timeout (an hour by default); there is no progress report on the way.
-   *
-   * @param path The snapshot, an absolute path on the node's machine.
-   * @returns What happened to its records.
-   * @throws {InvalidInputError} When the path is relative, empty or too long (nothing is sent).
-   * @throws {RhizomeError} When the node does not answer or refuses (`SNAPSHOT_INVALID`,
-   *   `UNAVAILABLE` when another import runs, …).
-   */
-  async importSnapshot(path: string): Promise<ImportReport> {
-    const request = parseSnapshotImportRequest({ path });
-    const body = await this.#postJson(
-      CONTROL_ROUTES.importSnapshot,
-      request,
-      this.#importTimeoutMs,
-    );
-    const counts = ["records", "imported", "unchanged", "expired", "kept_newer", "refused_full"];
-    if (
-      !isObject(body) || typeof body.path !== "string" || typeof body.node_id !== "string" ||
-      !counts.every((field) => typeof body[field] === "number")
-    ) {
-      throw this.#malformed("snapshot import", "no import counts");
-    }
-    return body as unknown as ImportReport;
+    const search = query === undefined || query.size === 0 ? "" : `?${query}`;
+    const path = route.path + (parameter ?? "") + search;
+    const timeoutMs = route.timeout === "importTimeoutMs" ? this.#importTimeoutMs : undefined;
+    const response = await this.#send(route.method, path, bytes, headers, timeoutMs);
+    return await route.read(this.#responseOf(path, response));
   }
 
   /**
@@ -439,7 +227,7 @@ export class ControlClient {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        await this.status();
+        await this.call(controlRoutes.status);
       } catch (error) {
         if (error instanceof RhizomeError && !(error instanceof ControlApiError)) return true;
       }
@@ -448,28 +236,26 @@ export class ControlClient {
     }
   }
 
-  /** Sends `request` as a JSON body (checked for size first). */
-  async #postJson(path: string, request: object, timeoutMs?: number): Promise<unknown> {
-    const body = new TextEncoder().encode(JSON.stringify(request));
-    checkBodySize("send the request", body);
-    return await this.#json("POST", path, body, { "content-type": "application/json" }, timeoutMs);
-  }
-
-  async #json(
-    method: string,
-    path: string,
-    body?: Uint8Array,
-    headers: Record<string, string> = {},
-    timeoutMs?: number,
-  ): Promise<unknown> {
-    const response = await this.#send(method, path, body, headers, timeoutMs);
-    if (!response.ok) throw await this.#errorOf(response);
-    const bytes = await this.#bytesOf(response);
-    try {
-      return JSON.parse(new TextDecoder().decode(bytes));
-    } catch {
-      throw this.#malformed(path, "not JSON");
-    }
+  /** The answer, as a route reads it. */
+  #responseOf(path: string, response: Response): RouteResponse {
+    const bytes = async () => {
+      if (!response.ok) throw await this.#errorOf(response);
+      return await this.#bytesOf(response);
+    };
+    return {
+      status: response.status,
+      bytes,
+      json: async () => {
+        const body = await bytes();
+        try {
+          return JSON.parse(new TextDecoder().decode(body));
+        } catch {
+          throw this.#malformed(path, "not JSON");
+        }
+      },
+      error: () => this.#errorOf(response),
+      malformed: (what, problem) => this.#malformed(what, problem),
+    };
   }
 
   /**
@@ -551,17 +337,6 @@ export class ControlClient {
       ? error.message.split("\n")[0]
       : `Cannot use the node at ${this.url}: it answered HTTP ${response.status}`;
     return new ControlApiError(response.status, knownCode(error.code), message);
-  }
-
-  /** The answer of a publishing route, checked for the fields every report has. */
-  #publishReport(body: unknown): PublishReport {
-    if (
-      !isObject(body) || typeof body.id !== "string" || typeof body.kind !== "string" ||
-      typeof body.stored !== "number" || !isObject(body.indexes)
-    ) {
-      throw this.#malformed("publish", "no publish report");
-    }
-    return body as unknown as PublishReport;
   }
 
   #malformed(what: string, problem: string): RhizomeError {

@@ -5,9 +5,10 @@
  * @module
  */
 
+import type { AnyRoute } from "../api/routes.ts";
 import type { Config } from "../core/config_schema.ts";
 import type { ConfigOverride, ResolvedConfig } from "../core/config.ts";
-import type { DataDir } from "../node/data_dir.ts";
+import type { DataDir } from "../node/data_dir/paths.ts";
 import type { Output } from "./output.ts";
 
 /** A flag: its `node:util` `parseArgs` shape plus what help shows. */
@@ -114,6 +115,8 @@ export interface Command {
   examples: string[];
   /** The command's own flags, beside the global ones. */
   flags: Record<string, FlagSpec>;
+  /** The control API routes it calls on a running node (src/api/routes.ts), for help. */
+  routes?: readonly AnyRoute<never>[];
   /** How many words may follow the command name. */
   positionals: { min: number; max: number };
   /** Settings the command's flags override (validated with the rest of the configuration). */

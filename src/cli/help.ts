@@ -4,6 +4,7 @@
  * @module
  */
 
+import { routeLine } from "../api/routes.ts";
 import { type Command, type FlagSpec, GLOBAL_FLAGS } from "./command.ts";
 
 /** The exit statuses, as help and the README list them. */
@@ -57,10 +58,14 @@ export function commandHelp(command: Command): string {
   const own = Object.keys(command.flags).length > 0
     ? ["", "Flags:", ...flagLines(command.flags)]
     : [];
+  const routes = command.routes === undefined || command.routes.length === 0
+    ? []
+    : ["", `Control API: ${command.routes.map(routeLine).join(", ")}`];
   return [
     `Usage: rhizome ${command.usage}`,
     "",
     command.description,
+    ...routes,
     ...own,
     "",
     "Global flags:",

@@ -22,7 +22,7 @@ import {
 } from "../core/config_schema.ts";
 import { InvalidInputError, UsageError } from "../core/errors.ts";
 import { configureLogging, flushLogging } from "../core/log.ts";
-import { DataDir, defaultDataDirPath } from "../node/data_dir.ts";
+import { DataDir, defaultDataDirPath } from "../node/data_dir/paths.ts";
 import {
   type Command,
   type CommandContext,

@@ -17,7 +17,6 @@
  * @module
  */
 
-import { Packr } from "msgpackr";
 import { bytesEqual, concatBytes, toHex, utf8Encode } from "../core/bytes.ts";
 import {
   ED25519_PUBLIC_KEY_BYTES,
@@ -28,6 +27,7 @@ import {
 } from "../core/crypto.ts";
 import { ContentError } from "../core/errors.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
+import { type CanonicalValue, decodeCanonical, encodeCanonical } from "./canonical.ts";
 import {
   describeValue,
   type DhtRecord,
@@ -168,7 +168,6 @@ const DocType = { thread: 1, message: 2 } as const;
 /** Domain separation: an author's document signature can never be taken for another signature. */
 const docDomain = utf8Encode("rhizome/doc/v1");
 
-const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const tagPattern = /^[a-z0-9][a-z0-9-]*$/;
@@ -236,7 +235,7 @@ export function docRecord(doc: AuthoredDoc): ImmutableRecord {
   const fields = [...docFields(doc), doc.signature];
   return {
     kind: RecordKind.immutable,
-    payload: concatBytes(DOC_MAGIC, new Uint8Array(packr.pack(fields))),
+    payload: concatBytes(DOC_MAGIC, encodeCanonical(fields)),
   };
 }
 
@@ -369,11 +368,11 @@ export function decodeProfile(payload: Uint8Array): Profile {
 
 function profilePayload(profile: Profile): Uint8Array {
   const fields = [utf8Encode(profile.name), utf8Encode(profile.about), profile.keys];
-  return new Uint8Array(packr.pack([...fields, profile.updatedMs]));
+  return encodeCanonical([...fields, profile.updatedMs]);
 }
 
 /** The signed fields of a document, in wire order, without the signature. */
-function docFields(doc: UnsignedDoc): unknown[] {
+function docFields(doc: UnsignedDoc): CanonicalValue[] {
   const head = [DocType[doc.type], doc.author, doc.createdMs];
   if (doc.type === "thread") {
     const tags = doc.tags.map(utf8Encode);
@@ -383,11 +382,11 @@ function docFields(doc: UnsignedDoc): unknown[] {
 }
 
 function signedBytes(doc: UnsignedDoc): Uint8Array {
-  return concatBytes(docDomain, new Uint8Array(packr.pack(docFields(doc))));
+  return concatBytes(docDomain, encodeCanonical(docFields(doc)));
 }
 
 /** The document in decoded fields, checked for shape and limits (not canonical form or signature). */
-function docOf(fields: unknown[]): AuthoredDoc {
+function docOf(fields: readonly unknown[]): AuthoredDoc {
   const [type, author, createdMs] = fields;
   if (type !== DocType.thread && type !== DocType.message) {
     return refuse(`document type ${describeValue(type)} is unknown`);
@@ -531,15 +530,8 @@ function textOf(value: unknown, what: string): string {
   }
 }
 
-function unpackArray(bytes: Uint8Array, what: string): unknown[] {
-  let value: unknown;
-  try {
-    // A fresh view: the decoder caches a DataView on the array it is given, so the caller's stays
-    // untouched.
-    value = packr.unpack(bytes.subarray(0));
-  } catch {
-    return refuse(`${what} is not valid MessagePack`);
-  }
+function unpackArray(bytes: Uint8Array, what: string): readonly CanonicalValue[] {
+  const value = decodeCanonical(bytes, what);
   if (!Array.isArray(value)) return refuse(`${what} is not an array`);
   return value;
 }

@@ -16,12 +16,12 @@
  * @module
  */
 
-import { Packr } from "msgpackr";
 import { bytesEqual, utf8Encode } from "../core/bytes.ts";
 import { ED25519_PUBLIC_KEY_BYTES, type Ed25519KeyPair } from "../core/crypto.ts";
 import { contactUriProblem, parseContactUri } from "../core/contact_uri.ts";
 import { contactUriLengthMax } from "../core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
+import { type CanonicalValue, decodeCanonical, encodeCanonical } from "./canonical.ts";
 import {
   checkDocTime,
   clockSkewMs,
@@ -218,9 +218,9 @@ interface IndexSchema<V> {
   /** How long an entry lives after it is written, in seconds. */
   lifetimeS: number;
   /** The entry's value as MessagePack fields. */
-  fields(value: V): unknown[];
+  fields(value: V): CanonicalValue[];
   /** The value of decoded fields, or why they are not one. */
-  parse(fields: unknown[]): V | string;
+  parse(fields: readonly unknown[]): V | string;
 }
 
 // entriesMax: a full set of maximum-size entries (the largest numbers and payloads) must encode
@@ -316,7 +316,6 @@ const kindByTag = new Map(
 );
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
 
 /**
  * The global index of threads created lately.
@@ -483,7 +482,7 @@ export function encodeEntry<K extends IndexKind>(kind: K, value: EntryValues[K])
   if (typeof parsed === "string") {
     throw new RangeError(`Cannot encode ${kind} entry: it ${parsed}`);
   }
-  return new Uint8Array(packr.pack(fields));
+  return encodeCanonical(fields);
 }
 
 /**
@@ -498,19 +497,13 @@ export function decodeEntry<K extends IndexKind>(kind: K, payload: Uint8Array): 
   const refuse = (problem: string): never => {
     throw new RecordError(`Cannot accept record: a ${kind} entry ${problem}`);
   };
-  let fields: unknown;
-  try {
-    // A fresh view: the decoder caches a DataView on the array it is given.
-    fields = packr.unpack(payload.subarray(0));
-  } catch {
-    return refuse("is not valid MessagePack");
-  }
+  const fields = decodeCanonical(payload, `a ${kind} entry`);
   if (!Array.isArray(fields) || fields.length !== schema[kind].fieldCount) {
     return refuse(`is not a ${schema[kind].fieldCount}-field array`);
   }
   const value = schema[kind].parse(fields);
   if (typeof value === "string") return refuse(value);
-  if (!bytesEqual(new Uint8Array(packr.pack(schema[kind].fields(value))), payload)) {
+  if (!bytesEqual(encodeCanonical(schema[kind].fields(value)), payload)) {
     return refuse("is not in canonical form");
   }
   return value;

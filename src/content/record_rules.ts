@@ -1,8 +1,9 @@
 /**
- * Rhizome's record rules for the store: verification by {@link checkRecord} (key and signatures)
- * and {@link checkContent} (the content rules without the time rules: the store's verify is given
- * no time; the DHT applies them at its clock, src/content/dht_rules.ts), a higher sequence
- * replacing a mutable record, sets merged by union.
+ * Rhizome's record rules, the one set the store and the DHT both use
+ * (`src/store/record_rules.ts`): a record verifies when it is canonical, belongs under its key,
+ * keeps the content rules at the given time (documents not dated ahead, entries not living longer
+ * than their kind allows) and every signature holds. Immutable records are final; a higher
+ * sequence replaces a mutable record; sets merge by union.
  *
  * @module
  */
@@ -28,20 +29,33 @@ export interface VerifiedDhtRecord extends VerifiedRecord {
   readonly record: DhtRecord;
 }
 
-/** The rules the record store applies to Rhizome's three record kinds. */
+/** The rules for Rhizome's three record kinds. */
 export const recordRules: RecordRules<VerifiedDhtRecord> = {
   kindNames: ["immutable", "mutable", "set"],
   recordBytesMax,
 
-  verify(key: NodeId, bytes: Uint8Array, held: () => Uint8Array | undefined): VerifiedDhtRecord {
+  verify(
+    key: NodeId,
+    bytes: Uint8Array,
+    held: () => Uint8Array | undefined,
+    nowMs: number,
+  ): VerifiedDhtRecord {
     const record = decodeStoredRecord(bytes);
     // Only a set gains from the held version (its known entries skip verification).
     const heldBytes = record.kind === RecordKind.set ? held() : undefined;
-    // The content rules first: they are cheap (names, policies, shapes), so a set no index of the
-    // schema could be costs no signature checks.
-    checkContent(key, record);
+    // The content rules first: they are cheap (names, policies, shapes, times), so a set no index
+    // of the schema could be costs no signature checks.
+    checkContent(key, record, nowMs);
     checkRecord(key, record, heldBytes && decodeStoredRecord(heldBytes));
     return { kind: record.kind, bytes, record };
+  },
+
+  isFinal(bytes: Uint8Array): boolean {
+    try {
+      return decodeStoredRecord(bytes).kind === RecordKind.immutable;
+    } catch {
+      return false;
+    }
   },
 
   merge(held: Uint8Array, incoming: VerifiedDhtRecord, nowMs: number): MergeResult {

@@ -10,12 +10,12 @@
  *    and hold at most the policy's count (the lowest-value entries go first).
  *
  * Every record is one MessagePack array after a format version, at most `recordBytesMax` bytes,
- * checked before decoding.
+ * checked before decoding, in its canonical encoding (`canonical.ts`): bytes that are not exactly
+ * the encoding of what they decode to are refused, so a key names one byte string.
  *
  * @module
  */
 
-import { Packr } from "msgpackr";
 import { bytesEqual, compareBytes, concatBytes, toHex, utf8Encode } from "../core/bytes.ts";
 import {
   ED25519_PUBLIC_KEY_BYTES,
@@ -25,19 +25,20 @@ import {
   ed25519Verify,
   sha256,
 } from "../core/crypto.ts";
-import { RhizomeError } from "../core/errors.ts";
 import { recordBytesMax, setEntriesMax } from "../core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
+import { type CanonicalValue, decodeCanonical, encodeCanonical, RecordError } from "./canonical.ts";
+
+export { RecordError };
 
 /**
- * A decoded value from a peer, for an error message. MessagePack's 64-bit integers decode as
- * BigInt, which `JSON.stringify` cannot write: a peer's bytes must never make a message throw.
+ * A decoded value from a peer, for an error message: short, and never throwing whatever a peer
+ * sent.
  *
  * @param value Anything decoded.
  * @returns A short description.
  */
 export function describeValue(value: unknown): string {
-  if (typeof value === "bigint") return `${value}n`;
   if (value instanceof Uint8Array) return `${value.length} bytes`;
   try {
     const text = JSON.stringify(value) ?? String(value);
@@ -47,8 +48,11 @@ export function describeValue(value: unknown): string {
   }
 }
 
-/** The record format version this build writes and reads. */
-export const RECORD_VERSION = 1;
+/**
+ * The record format version this build writes and reads. 2: every integer in its shortest
+ * MessagePack form (format 1 wrote integers ≥ 2^32 as float64) and only canonical bytes accepted.
+ */
+export const RECORD_VERSION = 2;
 
 /** The kinds of record. */
 export const RecordKind = { immutable: 0, mutable: 1, set: 2 } as const;
@@ -117,19 +121,6 @@ export interface SetRecord {
 /** Any record. */
 export type DhtRecord = ImmutableRecord | MutableRecord | SetRecord;
 
-/** Why a record was refused (code `RECORD_INVALID`). */
-export class RecordError extends RhizomeError {
-  /**
-   * Makes a record error.
-   *
-   * @param message What is wrong with the record.
-   */
-  constructor(message: string) {
-    super("RECORD_INVALID", message);
-  }
-}
-
-const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
 const mutableDomain = utf8Encode("rhizome/mutable/v1");
 const setDomain = utf8Encode("rhizome/set/v1");
 const setEntryDomain = utf8Encode("rhizome/set-entry/v1");
@@ -236,7 +227,7 @@ export function signSetEntry(
  * @throws {RecordError} When it would exceed `recordBytesMax`.
  */
 export function encodeRecord(record: DhtRecord): Uint8Array {
-  let fields: unknown[];
+  let fields: CanonicalValue[];
   switch (record.kind) {
     case RecordKind.immutable:
       fields = [RECORD_VERSION, record.kind, record.payload];
@@ -256,7 +247,7 @@ export function encodeRecord(record: DhtRecord): Uint8Array {
       fields = setFields(record);
       break;
   }
-  const bytes = new Uint8Array(packr.pack(fields));
+  const bytes = encodeCanonical(fields);
   if (bytes.length > recordBytesMax) {
     throw new RecordError(
       `Cannot encode record: ${bytes.length} bytes, the limit is ${recordBytesMax}`,
@@ -314,12 +305,7 @@ export function decodeStoredRecord(bytes: Uint8Array): DhtRecord {
       `Cannot accept record: ${bytes.length} bytes, the limit is ${recordBytesMax}`,
     );
   }
-  let fields: unknown;
-  try {
-    fields = packr.unpack(bytes);
-  } catch {
-    throw new RecordError("Cannot accept record: it is not valid MessagePack (truncated?)");
-  }
+  const fields = decodeCanonical(bytes, "the record");
   if (!Array.isArray(fields) || fields.length < 3) {
     throw new RecordError("Cannot accept record: it is not a record array");
   }
@@ -330,7 +316,15 @@ export function decodeStoredRecord(bytes: Uint8Array): DhtRecord {
       } is not supported (expected ${RECORD_VERSION})`,
     );
   }
-  return recordOf(fields);
+  const record = recordOf(fields);
+  // Every value was in its shortest form and the shape is exact, so this holds; checked anyway,
+  // since a key must never name two byte strings.
+  if (!bytesEqual(encodeRecord(record), bytes)) {
+    throw new RecordError(
+      "Cannot accept record: the record is not canonical: it re-encodes otherwise",
+    );
+  }
+  return record;
 }
 
 /**
@@ -380,11 +374,11 @@ export function mergeSets(a: SetRecord, b: SetRecord, nowS: number): SetRecord {
   entries.sort((x, y) => y.expiresAtS - x.expiresAtS || compareSetEntries(x, y));
   entries = entries.slice(0, a.policy.entriesMax);
   // Two sets that each fit may not fit together: cut by estimated size, then check exactly.
-  let bytes = packr.pack(setFields({ ...a, entries })).length;
+  let bytes = encodeCanonical(setFields({ ...a, entries })).length;
   while (bytes > recordBytesMax) {
     let excess = bytes - recordBytesMax;
     while (excess > 0 && entries.length > 0) excess -= entryBytesEstimate(entries.pop()!);
-    bytes = packr.pack(setFields({ ...a, entries })).length;
+    bytes = encodeCanonical(setFields({ ...a, entries })).length;
   }
   entries.sort(compareSetEntries);
   return { ...a, entries };
@@ -395,7 +389,7 @@ function entryBytesEstimate(entry: SetEntry): number {
   return entry.writer.length + entry.payload.length + entry.signature.length + 8;
 }
 
-function setFields(record: SetRecord): unknown[] {
+function setFields(record: SetRecord): CanonicalValue[] {
   return [
     RECORD_VERSION,
     record.kind,
@@ -406,7 +400,7 @@ function setFields(record: SetRecord): unknown[] {
   ];
 }
 
-function recordOf(fields: unknown[]): DhtRecord {
+function recordOf(fields: readonly unknown[]): DhtRecord {
   const fail = (what: string): never => {
     throw new RecordError(`Cannot accept record: ${what}`);
   };
@@ -512,7 +506,7 @@ function verifySignatures(key: NodeId, record: DhtRecord, known?: SetRecord): vo
 }
 
 function mutableSigned(owner: Uint8Array, name: Uint8Array, seq: number, payload: Uint8Array) {
-  return concatBytes(mutableDomain, new Uint8Array(packr.pack([owner, name, seq, payload])));
+  return concatBytes(mutableDomain, encodeCanonical([owner, name, seq, payload]));
 }
 
 function setEntrySigned(
@@ -522,8 +516,8 @@ function setEntrySigned(
   expiresAtS: number,
   payload: Uint8Array,
 ): Uint8Array {
-  const fields = packr.pack([key.toBytes(), writer, seq, expiresAtS, payload]);
-  return concatBytes(setEntryDomain, new Uint8Array(fields));
+  const fields = encodeCanonical([key.toBytes(), writer, seq, expiresAtS, payload]);
+  return concatBytes(setEntryDomain, fields);
 }
 
 function sameEntry(entry: SetEntry, other: SetEntry | undefined): boolean {

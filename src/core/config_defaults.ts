@@ -57,15 +57,10 @@ write_quorum = 2
 replacement_cache_max = 8
 # Refresh a bucket that saw no lookup for this long.
 bucket_refresh_s = 3600
-# Holders push their values to the current k closest this often.
+# Holders push their values to the current k closest this often (at most store.normal.ttl_s).
 replicate_s = 3600
-# The original publisher stores its values again this often.
+# The original publisher stores its values again this often (at most store.normal.ttl_s).
 republish_s = 86400
-# Lifetime of a stored value that is not republished or read.
-record_ttl_s = 86400
-# A read extends a value's lifetime by this much, up to record_ttl_max_s in all.
-record_ttl_extension_s = 3600
-record_ttl_max_s = 604800
 # First timeout of a request; it then adapts to each peer's measured round-trip time, up to the
 # maximum.
 rpc_timeout_ms = 1000
@@ -101,7 +96,8 @@ sweep_s = 60
 # Record classes: each record on disk has one. "popular" is what the popularity ranking marks;
 # "active", what was read or written lately; "normal", everything else; "personal", what this
 # node's own user published. For each class:
-#   ttl_s        the lifetime of a record stored without a TTL of its own;
+#   ttl_s        the lifetime a write gives a record, and the most a STORE or publish may ask
+#                for (the DHT has no lifetime of its own: these classes are the one policy);
 #   extension_s  how far a read (activity) pushes the expiry out...
 #   ttl_max_s    ...but never past this long after the record was first stored;
 #   retention_s  how long after it was stored no quota eviction may remove it. (Expiry still

@@ -184,12 +184,6 @@ export interface Config {
     replicate_s: number;
     /** Republish period of publishers, in seconds. */
     republish_s: number;
-    /** Lifetime of a stored value, in seconds. */
-    record_ttl_s: number;
-    /** Lifetime added by a read, in seconds. */
-    record_ttl_extension_s: number;
-    /** Longest lifetime reads may extend a value to, in seconds. */
-    record_ttl_max_s: number;
     /** First request timeout, in milliseconds. */
     rpc_timeout_ms: number;
     /** Longest adaptive request timeout, in milliseconds. */
@@ -282,9 +276,6 @@ const configSchema: v.GenericSchema<unknown, Config> = table({
     bucket_refresh_s: integer(60, 7 * 86400),
     replicate_s: integer(60, 7 * 86400),
     republish_s: integer(60, 30 * 86400),
-    record_ttl_s: integer(60, 365 * 86400),
-    record_ttl_extension_s: integer(0, 365 * 86400),
-    record_ttl_max_s: integer(60, 365 * 86400),
     rpc_timeout_ms: integer(50, 60_000),
     rpc_timeout_ms_max: integer(50, 60_000),
     rpc_retries_max: integer(0, 10),
@@ -331,13 +322,26 @@ export function checkConfigSchema(table: unknown): { config: Config } | { issues
   const result = v.safeParse(configSchema, table, { abortEarly: false });
   if (result.success) return { config: result.output };
   return {
-    issues: result.issues.map((issue) => ({
-      path: issuePath(issue.path),
-      message: issue.message,
-      unknownSetting: issue.expected === "never",
-    })),
+    issues: result.issues.map((issue) => {
+      const path = issuePath(issue.path);
+      const unknownSetting = issue.expected === "never";
+      const removed = unknownSetting ? removedSettings[path] : undefined;
+      return { path, message: removed ?? issue.message, unknownSetting };
+    }),
   };
 }
+
+/**
+ * Settings that existed once, with what to do instead: a configuration naming one is refused
+ * with that line rather than a bare "unknown setting".
+ */
+export const removedSettings: Readonly<Record<string, string>> = Object.fromEntries(
+  ["dht.record_ttl_s", "dht.record_ttl_extension_s", "dht.record_ttl_max_s"].map((path) => [
+    path,
+    "removed: a record's lifetime comes from its class, [store.<class>] ttl_s, extension_s and " +
+    "ttl_max_s (see 'rhizome config show')",
+  ]),
+);
 
 function issuePath(path: readonly { key: unknown }[] | undefined): string {
   let text = "";
@@ -383,19 +387,16 @@ export const crossFieldRules: readonly CrossFieldRule[] = [
       "expected more than dht.rpc_timeout_ms × (dht.rpc_retries_max + 1), so one request can time out without failing the lookup",
   },
   {
-    path: "dht.record_ttl_s",
-    holds: (c) => c.dht.record_ttl_s <= c.dht.record_ttl_max_s,
-    expected: "expected at most dht.record_ttl_max_s",
-  },
-  {
     path: "dht.republish_s",
-    holds: (c) => c.dht.republish_s <= c.dht.record_ttl_s,
-    expected: "expected at most dht.record_ttl_s, or values expire before they are republished",
+    holds: (c) => c.dht.republish_s <= c.store.normal.ttl_s,
+    expected:
+      "expected at most store.normal.ttl_s, or holders' copies expire before they are republished",
   },
   {
     path: "dht.replicate_s",
-    holds: (c) => c.dht.replicate_s <= c.dht.record_ttl_s,
-    expected: "expected at most dht.record_ttl_s, or values expire before they are replicated",
+    holds: (c) => c.dht.replicate_s <= c.store.normal.ttl_s,
+    expected:
+      "expected at most store.normal.ttl_s, or holders' copies expire before they are replicated",
   },
   ...RECORD_CLASSES.flatMap((name): CrossFieldRule[] => [
     {

@@ -67,7 +67,7 @@ export const datagramBytesMax = 1232;
  * Largest DHT message: what one encrypted DATA packet of the secure channel carries, that is
  * {@link datagramBytesMax} less the channel's 38 bytes of header and tag (`src/net/session.ts`,
  * checked equal by a test). The largest messages today: STORE of a full value 1,178 bytes, NODES
- * of 25 IPv6 contacts 1,026. At the limit: as for datagrams, the sender refuses to build the
+ * of 25 IPv6 contacts 1,022. At the limit: as for datagrams, the sender refuses to build the
  * message and a receiver drops it.
  */
 export const dhtMessageBytesMax = 1194;

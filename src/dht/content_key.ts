@@ -7,7 +7,6 @@
 
 import { sha256 } from "../core/crypto.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
-import type { ValueRules } from "./types.ts";
 
 /**
  * The key of a value.
@@ -29,13 +28,3 @@ export function contentKey(value: Uint8Array): NodeId {
 export function matchesContentKey(key: NodeId, value: Uint8Array): boolean {
   return contentKey(value).equals(key);
 }
-
-/**
- * The rules for content-addressed values, the DHT's default: a value verifies when its content
- * key is its key, every copy is the whole value, and two copies are the same.
- */
-export const contentAddressedValues: ValueRules = {
-  verify: (key, value) => matchesContentKey(key, value),
-  isFinal: () => true,
-  reconcile: (_key, a) => a,
-};

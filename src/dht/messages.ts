@@ -25,7 +25,7 @@ import type { Contact } from "./types.ts";
 export const PROTOCOL_ID: Uint8Array = new Uint8Array([0x52, 0x48, 0x5a]);
 /** The wire version this build speaks. */
 export const PROTOCOL_VERSION = 1;
-/** Contacts in one NODES reply at most: 25 IPv6 contacts (43 bytes each) fit one datagram. */
+/** Contacts in one NODES reply at most: 25 IPv6 contacts (39 bytes each) fit one datagram. */
 export const contactsPerReplyMax = 25;
 
 /** Message types; requests are odd, their replies even. */
@@ -55,7 +55,7 @@ export const StoreStatus = {
   ok: 0,
   /** The token was missing, wrong or expired. */
   badToken: 1,
-  /** The value does not verify against its key, or is too large. */
+  /** `ttlS` is 0, or the value does not verify against its key (a value too large is dropped). */
   invalid: 2,
   /** This node does not store for others (a client), or its store failed otherwise. */
   declined: 3,

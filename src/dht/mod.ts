@@ -9,6 +9,8 @@ export * from "./content_key.ts";
 export * from "./lookup.ts";
 export * from "./messages.ts";
 export * from "./node.ts";
+export * from "./replication_plan.ts";
+export * from "./replication_policy.ts";
 export * from "./routing_table.ts";
 export * from "./rpc.ts";
 export * from "./tokens.ts";

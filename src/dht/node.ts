@@ -19,6 +19,7 @@ import {
   datagramValueBytesMax,
   leaveNotifiedMax,
   livenessPingsMax,
+  lookupCandidatesMax,
   maintenanceIntervalMs,
   maintenanceLookupsMax,
   quietPingsMax,
@@ -28,8 +29,9 @@ import {
 import type { NodeId } from "../core/node_id.ts";
 import { randomInt } from "../core/rng.ts";
 import type { PeerAddress } from "../net/address.ts";
-import type { StoredValue } from "../store/value_store.ts";
-import { contentAddressedValues, contentKey } from "./content_key.ts";
+import type { RecordRules, VerifiedRecord } from "../store/record_rules.ts";
+import type { ValueWrite, ValueWritten } from "../store/value_store.ts";
+import { contentKey } from "./content_key.ts";
 import { FailedPeers } from "./failed_peers.ts";
 import { type Candidate, LookupState } from "./lookup.ts";
 import {
@@ -43,6 +45,22 @@ import {
   MessageType,
   StoreStatus,
 } from "./messages.ts";
+import {
+  planHandOff,
+  type PlannedPush,
+  planUpkeep,
+  pushIntervalMsMin,
+  remainingTtlS,
+  replicasPerRecordMax,
+  type RoutingView,
+  termsFor,
+} from "./replication_plan.ts";
+import {
+  defaultReplicationPolicy,
+  type HeldRecord,
+  type ReplicationPolicy,
+  type ReplicationSettings,
+} from "./replication_policy.ts";
 import { RequestLimiter } from "./request_limiter.ts";
 import { RoutingTable } from "./routing_table.ts";
 import { RpcClient, type RpcStats } from "./rpc.ts";
@@ -51,10 +69,10 @@ import type {
   BootstrapResult,
   Contact,
   DhtNodeOptions,
+  GetOptions,
   GetResult,
   LookupResult,
   PutResult,
-  ValueRules,
 } from "./types.ts";
 
 /** Counters of one node, for metrics and tests. */
@@ -104,13 +122,23 @@ interface LookupOperation {
 export class DhtNode {
   readonly #options: DhtNodeOptions;
   readonly #self: NodeId;
-  readonly #values: ValueRules;
+  /** The store's rules: the DHT checks the answers to its gets by them (the store, writes). */
+  readonly #rules: RecordRules;
   readonly #table: RoutingTable;
   readonly #rpc: RpcClient;
   readonly #tokens: WriteTokens;
   readonly #lookups = new Set<LookupOperation>();
   /** Last time each held value was replicated by us or stored to us by another holder. */
   readonly #replicatedMs = new Map<string, number>();
+  /** Decides per record how many nodes hold it, how often it is pushed, how long it lives. */
+  #replication: ReplicationPolicy;
+  /** Records whose policy terms were out of range since the last upkeep pass (logged there). */
+  #termsCorrected = 0;
+  /** The routing table as the replication planner reads it: node IDs by distance alone. */
+  readonly #routingView: RoutingView = {
+    closestIds: (key, count) =>
+      this.#table.closest(key, count, undefined, "distance").map((entry) => entry.id),
+  };
   /** Contacts being pinged (before a possible eviction, to verify or check them). */
   readonly #pinging = new Set<string>();
   /** Peers whose requests time out: lookups skip the dead ones; timeouts are logged from here. */
@@ -121,9 +149,10 @@ export class DhtNode {
   #maintenanceMs: number;
   #maintenanceLookups = 0;
   /**
-   * The most peers the routing table held when a put began: a node whose table has emptied since
-   * (its peers left, or it is cut off) still asks for the write quorum instead of taking itself
-   * for a one-node network, where its own copy is all there can be.
+   * The most peers the routing table has held, counted as each one is added: a node whose table
+   * has emptied since (its peers left, or it is cut off), even before its first put, still asks
+   * for the write quorum instead of taking itself for a one-node network, where its own copy is
+   * all there can be.
    */
   #peersKnownMax = 0;
   #stopped = false;
@@ -139,7 +168,8 @@ export class DhtNode {
     assert(dht.alpha <= dht.k, "alpha must not exceed k");
     this.#options = options;
     this.#self = options.nodeId;
-    this.#values = options.values ?? contentAddressedValues;
+    this.#rules = options.store.rules;
+    this.#replication = options.replication ?? defaultReplicationPolicy;
     this.#profile = profile;
     this.#flags = profile.stores_for_others ? 0 : FLAG_CLIENT;
     this.#limiter = new RequestLimiter(options.clock, {
@@ -392,19 +422,20 @@ export class DhtNode {
    *
    * @param key The value's key.
    * @param done Called once; `value` is set when found.
+   * @param options Whether to ask other nodes only.
    */
-  get(key: NodeId, done: (result: GetResult) => void): void {
+  get(key: NodeId, done: (result: GetResult) => void, options: GetOptions = {}): void {
     const nowMs = this.#options.clock.nowMs();
-    const held = this.#options.store.get(key);
+    const held = options.networkOnly ? undefined : this.#options.store.get(key);
     const heldValue = held && held.expiresAtMs > nowMs ? new Uint8Array(held.value) : undefined;
-    if (heldValue && this.#values.isFinal(heldValue)) {
+    if (heldValue && this.#rules.isFinal(heldValue)) {
       done({ ok: true, value: heldValue, closest: [], rounds: 0, messages: 0, durationMs: 0 });
       return;
     }
     this.#lookup(key, true, [], (result, operation) => {
       // Only a final value is cached on the path: a cached version of a set or signed record
       // would not hear of later ones, and a reader meeting it early would get stale entries.
-      if (result.value && this.#values.isFinal(result.value)) {
+      if (result.value && this.#rules.isFinal(result.value)) {
         this.#cacheOnPath(operation, result.value);
       }
       done(result);
@@ -418,8 +449,9 @@ export class DhtNode {
    * @param value At most `datagramValueBytesMax` bytes; with the stream transport, at most
    *   `recordBytesMax` (larger values then travel by stream).
    * @param done Called once with how many nodes acknowledged it durably.
-   * @param ttlS The copies' lifetime, at most (and by default) `record_ttl_s`.
-   *   This node keeps republishing the value while it runs, as for any value it publishes.
+   * @param ttlS The copies' lifetime, at most (and by default) the `personal` class's `ttl_s`;
+   *   each holder's store caps its copy by its own class. This node keeps republishing the value
+   *   while it runs, as for any value it publishes.
    * @returns The value's key (its content address).
    * @throws {RangeError} When the value is too large for a datagram.
    */
@@ -431,14 +463,16 @@ export class DhtNode {
 
   /**
    * Publishes a value under a key of its own (a signed record, a set): as {@link put}, for any
-   * value the node's {@link ValueRules} verify under `key`. Holders merge a set with the version
-   * they hold and keep the higher sequence of a signed record.
+   * value the store's rules verify under `key`. This node's store verifies it (the only check of
+   * a publish); once it has, the value goes to the k closest nodes. Holders merge a set with the
+   * version they hold and keep the higher sequence of a signed record.
    *
    * @param key The key; the value must verify under it.
    * @param value The value, within the same size limits as {@link put}.
-   * @param done Called once with how many nodes acknowledged it durably.
-   * @param ttlS The copies' lifetime, at most (and by default) `record_ttl_s`.
-   * @throws {RangeError} When the value is too large or does not verify under `key`.
+   * @param done Called once with how many nodes acknowledged it durably. A value this node's
+   *   store refuses as invalid goes to nobody: `ok` false, `localError` `RECORD_INVALID`.
+   * @param ttlS The copies' lifetime, at most (and by default) the `personal` class's `ttl_s`.
+   * @throws {RangeError} When the value is too large.
    */
   putAt(key: NodeId, value: Uint8Array, done: (result: PutResult) => void, ttlS?: number): void {
     const valueMax = this.#options.streams ? recordBytesMax : datagramValueBytesMax;
@@ -447,44 +481,41 @@ export class DhtNode {
         `Cannot store value: size is ${value.length} bytes, limit is ${valueMax}`,
       );
     }
-    if (!this.#values.verify(key, value)) {
-      throw new RangeError(`Cannot store value: it does not verify under key ${key.toHex()}`);
-    }
     const nowMs = this.#options.clock.nowMs();
-    // Every holder caps a copy's lifetime at record_ttl_s: a longer life comes from republishing.
-    const { record_ttl_s } = this.#options.settings.dht;
-    const lifetimeS = Math.max(1, Math.min(ttlS ?? record_ttl_s, record_ttl_s));
-    const expiresAtMs = nowMs + lifetimeS * 1000;
+    const publishedTtlS = this.#options.settings.store.personal.ttl_s;
+    const lifetimeS = Math.max(1, Math.min(ttlS ?? publishedTtlS, publishedTtlS));
     const storesHere = this.#profile.stores_for_others;
     // As many holders as can exist: this node (when it stores) and the most peers it has known.
-    this.#peersKnownMax = Math.max(this.#peersKnownMax, this.#table.size);
     const holdersPossible = Math.min(
       this.#options.settings.dht.k,
       this.#peersKnownMax + (storesHere ? 1 : 0),
     );
     const quorum = Math.max(1, Math.min(this.#options.settings.dht.write_quorum, holdersPossible));
-    // Done once both the local copy is durable and the remote STOREs are answered, so a caller
-    // told "published" finds the value here even if no other node took it.
-    let waiting = 2;
-    let stored = 0;
-    let selfAmongClosest = false;
-    let localError: Error | undefined;
-    const settle = () => {
-      if (--waiting > 0) return;
+    const report = (stored: number, selfAmongClosest: boolean, localError?: Error) => {
       const durationMs = this.#options.clock.nowMs() - nowMs;
       const holders = stored + (storesHere && !localError && selfAmongClosest ? 1 : 0);
       const ok = holders >= quorum && (!storesHere || !localError);
       done({ ok, key, stored, holders, quorum, storesHere, localError, durationMs });
     };
-    this.#write({ key, value, expiresAtMs, storedAtMs: nowMs, published: true }, (error) => {
-      localError = error;
-      settle();
-    });
-    this.#replicatedMs.set(key.toHex(), nowMs);
-    this.#storeAtClosest(key, value, lifetimeS, (count, selfIsClose) => {
-      stored = count;
-      selfAmongClosest = selfIsClose;
-      settle();
+    // The local write first: the store verifies the value once, and what it refuses as invalid
+    // is sent to nobody. Another refusal (full, an older version) still lets the network have it.
+    const write = { key, value, ttlMs: lifetimeS * 1000, published: true };
+    this.#write(write, (localError) => {
+      if (localError instanceof RhizomeError && localError.code === "RECORD_INVALID") {
+        return report(0, false, localError);
+      }
+      this.#replicatedMs.set(key.toHex(), nowMs);
+      const published: HeldRecord = {
+        key,
+        kind: "published",
+        expiresAtMs: nowMs + lifetimeS * 1000,
+        storedAtMs: nowMs,
+        pushedAtMs: nowMs,
+      };
+      const { replicas } = this.#termsOf(published);
+      this.#storeAtClosest(key, value, lifetimeS, replicas, (stored, selfAmongClosest) => {
+        report(stored, selfAmongClosest, localError);
+      });
     });
   }
 
@@ -499,6 +530,16 @@ export class DhtNode {
     this.#flags = profile.stores_for_others ? 0 : FLAG_CLIENT;
     this.#table.setContactsMax(profile.routing_contacts_max);
     this.#rpc.setInflightMax(profile.rpc_inflight_max);
+  }
+
+  /**
+   * Takes another replication policy (a service above the DHT plugs in its own): from the next
+   * upkeep pass, hand-off and put on, records are replicated on its terms.
+   *
+   * @param policy The policy; {@link defaultReplicationPolicy} restores the Kademlia terms.
+   */
+  setReplicationPolicy(policy: ReplicationPolicy): void {
+    this.#replication = policy;
   }
 
   /**
@@ -580,7 +621,8 @@ export class DhtNode {
         const held = this.#options.store.get(request.key);
         const nowMs = this.#options.clock.nowMs();
         if (held && held.expiresAtMs > nowMs) {
-          this.#extendOnRead(held, nowMs);
+          // A read keeps a value alive, by the store's policy (no verification: it is held).
+          this.#options.store.noteRead(request.key);
           const token = this.#tokens.issue(subject);
           if (size === "datagram" && held.value.length > datagramValueBytesMax) {
             reply({ type: MessageType.valueRef, size: held.value.length, token });
@@ -617,88 +659,59 @@ export class DhtNode {
     if (!this.#profile.stores_for_others) return refuse(StoreStatus.declined);
     if (!this.#tokens.verify(subject, request.token)) return refuse(StoreStatus.badToken);
     if (request.ttlS === 0) return refuse(StoreStatus.invalid);
-    const nowMs = this.#options.clock.nowMs();
-    const held = this.#options.store.get(request.key);
-    if (!this.#values.verify(request.key, request.value, held?.value)) {
-      this.#stats.invalidValues++;
-      return refuse(StoreStatus.invalid);
-    }
-    // The sender's remaining lifetime, capped: replicas renewing each other never outlive the
-    // publisher's last republish.
-    const ttlMs = Math.min(request.ttlS, this.#options.settings.dht.record_ttl_s) * 1000;
-    const entry: StoredValue = {
-      key: request.key,
-      value: request.value,
-      expiresAtMs: Math.max(held?.expiresAtMs ?? 0, nowMs + ttlMs),
-      storedAtMs: held?.storedAtMs ?? nowMs,
-      published: held?.published ?? false,
-    };
-    // Another holder is replicating this value, so this node need not for a while (Kademlia).
-    // A publisher's republish clock is its own: replicas must not postpone the republish. A
-    // versioned copy that holds what the sender's lacks must still go out, or it never spreads.
-    if (!entry.published && this.#covers(request.key, request.value, held?.value, nowMs)) {
-      this.#replicatedMs.set(request.key.toHex(), nowMs);
-    }
-    // Durable before acknowledged: the reply waits for the store's commit.
-    this.#options.store.put(entry, (error) => {
-      if (error) {
-        const status = storeStatusOf(error);
+    const published = this.#options.store.get(request.key)?.published ?? false;
+    // The store verifies the value (the only check: one per holder), merges it with the held
+    // version and caps the sender's remaining lifetime by its class, so replicas renewing each
+    // other never outlive the publisher's last republish. Durable before acknowledged: the
+    // reply waits for the store's commit.
+    const write = { key: request.key, value: request.value, ttlMs: request.ttlS * 1000, published };
+    this.#options.store.put(write, (error, written) => {
+      if (error || !written) {
+        const status = error ? storeStatusOf(error) : StoreStatus.declined;
         // A peer's bad or old value is its problem (counted); a failing store is ours (logged).
         if (status === StoreStatus.invalid) this.#stats.invalidValues++;
         if (status === StoreStatus.declined || status === StoreStatus.full) {
           this.#options.log?.warning("cannot store value {key}: {error}", {
             key: request.key.toHex(),
-            error: error.message,
+            error: error?.message ?? "no outcome",
           });
         }
         return refuse(status);
+      }
+      // Another holder is replicating this value, so this node need not for a while (Kademlia).
+      // A publisher's republish clock is its own: replicas must not postpone the republish. A
+      // versioned copy that holds what the sender's lacks must still go out, or it never spreads.
+      const covers = this.#rules.isFinal(request.value) || bytesEqual(written.value, request.value);
+      if (!published && covers) {
+        this.#replicatedMs.set(request.key.toHex(), this.#options.clock.nowMs());
       }
       this.#stats.stored++;
       reply({ type: MessageType.stored, status: StoreStatus.ok });
     });
   }
 
-  /** Whether `incoming` holds all that `held` does (always, for a final value). */
-  #covers(key: NodeId, incoming: Uint8Array, held: Uint8Array | undefined, nowMs: number): boolean {
-    if (held === undefined || this.#values.isFinal(incoming)) return true;
-    // A smaller set cannot hold all of a larger one; skipping the merge then costs at most one
-    // replication more (a newer, shorter signed record keeps this node's own schedule).
-    if (incoming.length < held.length) return false;
-    const merged = this.#values.reconcile(key, held, incoming, nowMs);
-    return bytesEqual(merged, incoming);
-  }
-
-  /** A read keeps a value alive for at least one more extension period, within the cap. */
-  #extendOnRead(held: StoredValue, nowMs: number): void {
-    const { record_ttl_extension_s, record_ttl_max_s } = this.#options.settings.dht;
-    const extensionMs = record_ttl_extension_s * 1000;
-    const capMs = held.storedAtMs + record_ttl_max_s * 1000;
-    const expiresAtMs = Math.min(Math.max(held.expiresAtMs, nowMs + extensionMs), capMs);
-    // Only write when it moves the expiry by a quarter period: reads of a hot value stay reads.
-    if (expiresAtMs - held.expiresAtMs < extensionMs / 4) return;
-    this.#write({ ...held, expiresAtMs });
-  }
-
   // --- lookups ---
 
+  /** `width`: how many closest nodes the lookup settles (k, or a record's replicas for a push). */
   #lookup(
     target: NodeId,
     wantValue: boolean,
     extra: readonly Contact[],
     done: (result: GetResult, operation: LookupOperation) => void,
     held?: Uint8Array,
+    width: number = this.#options.settings.dht.k,
   ): void {
-    const { k, alpha, lookup_timeout_ms } = this.#options.settings.dht;
+    const { alpha, lookup_timeout_ms } = this.#options.settings.dht;
     const nowMs = this.#options.clock.nowMs();
     // Peers that failed request after request lately are not asked, whoever names them.
     const state = new LookupState(
       target,
       this.#self,
-      k,
+      width,
       alpha,
       (id) => this.#failed.isDead(id, nowMs),
     );
-    state.add(this.#table.closest(target, k), 1);
+    state.add(this.#table.closest(target, width), 1);
     state.add(extra, 2);
     this.#table.touch(target, nowMs);
     const operation: LookupOperation = {
@@ -748,14 +761,14 @@ export class DhtNode {
         this.#failed.heard(id);
         if (operation.finished) return;
         operation.messages += attempts + 1;
+        const verified = reply.type === MessageType.value
+          ? this.#verified(state.target, reply.value, operation.value)
+          : undefined;
         if (reply.type === MessageType.nodes) {
           state.answered(candidate, reply.contacts, reply.token);
-        } else if (
-          reply.type === MessageType.value &&
-          this.#values.verify(state.target, reply.value, operation.value)
-        ) {
+        } else if (verified) {
           state.answered(candidate, []);
-          if (this.#found(operation, reply.value, candidate.hop)) return;
+          if (this.#found(operation, verified, candidate.hop)) return;
         } else if (reply.type === MessageType.valueRef && this.#options.streams) {
           state.answered(candidate, []);
           this.#fetchByStream(operation, candidate);
@@ -793,11 +806,12 @@ export class DhtNode {
       if (operation.finished) return;
       operation.messages++;
       const reply = answer && decodeMessage(answer, "stream");
-      if (
-        reply && typeof reply !== "string" && reply.type === MessageType.value &&
-        reply.sender.equals(id) && this.#values.verify(key, reply.value, operation.value)
-      ) {
-        if (this.#found(operation, reply.value, candidate.hop)) return;
+      const verified = reply && typeof reply !== "string" && reply.type === MessageType.value &&
+          reply.sender.equals(id)
+        ? this.#verified(key, reply.value, operation.value)
+        : undefined;
+      if (verified) {
+        if (this.#found(operation, verified, candidate.hop)) return;
         this.#advance(operation);
         return;
       }
@@ -809,20 +823,37 @@ export class DhtNode {
   }
 
   /**
-   * Takes a verified value into a get: a final one ends the lookup (returns `true`); a versioned
-   * one is reconciled with what was found so far and the lookup goes on to the other holders.
+   * A get's answer checked by the store's rules (never written here: the cache and replication
+   * write through the store, which verifies), or `undefined` when it does not verify.
    */
-  #found(operation: LookupOperation, value: Uint8Array, hop: number): boolean {
-    const key = operation.state.target;
+  #verified(key: NodeId, value: Uint8Array, known?: Uint8Array): VerifiedRecord | undefined {
+    try {
+      return this.#rules.verify(key, value, () => known, this.#options.clock.nowMs());
+    } catch {
+      // A peer's bytes never throw out of the DHT: what fails to check is not taken.
+      return undefined;
+    }
+  }
+
+  /**
+   * Takes a verified value into a get: a final one ends the lookup (returns `true`); a versioned
+   * one is merged with what was found so far (the newer version, or the union of sets) and the
+   * lookup goes on to the other holders.
+   */
+  #found(operation: LookupOperation, verified: VerifiedRecord, hop: number): boolean {
+    const value = verified.bytes;
     operation.valueHop = Math.max(operation.valueHop, hop);
-    if (this.#values.isFinal(value)) {
+    if (this.#rules.isFinal(value)) {
       operation.value = value;
       this.#finish(operation, true);
       return true;
     }
-    operation.value = operation.value === undefined
-      ? value
-      : this.#values.reconcile(key, operation.value, value, this.#options.clock.nowMs());
+    if (operation.value === undefined) {
+      operation.value = value;
+    } else {
+      const merged = this.#rules.merge(operation.value, verified, this.#options.clock.nowMs());
+      if (merged.outcome === "replace") operation.value = merged.bytes;
+    }
     if (++operation.holders < versionedReadHolders) return false;
     this.#finish(operation, true);
     return true;
@@ -853,30 +884,32 @@ export class DhtNode {
 
   /** After a successful get: store the value at the closest node asked that lacked it. */
   #cacheOnPath(operation: LookupOperation, value: Uint8Array): void {
-    const lacking = operation.state.closestAnswered(1_000)
+    // Every candidate that answered (a lookup holds at most lookupCandidatesMax), nearest first.
+    const lacking = operation.state.closestAnswered(lookupCandidatesMax)
       .find((candidate) => candidate.token !== undefined);
-    // A cached copy lives one extension period: long enough to serve a burst of reads.
-    const ttlS = this.#options.settings.dht.record_ttl_extension_s;
+    // A cached copy lives one read extension of the normal class: long enough for a burst of
+    // reads (each extends it again, by the holder's store).
+    const ttlS = this.#options.settings.store.normal.extension_s;
     if (lacking && ttlS > 0) {
       this.#storeAt(lacking.contact, lacking.token!, operation.state.target, value, ttlS, () => {});
     }
   }
 
   /**
-   * Finds the k closest nodes to `key` and stores the value at each; reports the acks, and whether
-   * this node is itself among the k closest (fewer than k answered, or it is closer than the k-th).
+   * Finds the `replicas` closest nodes to `key` and stores the value at each; reports the acks,
+   * and whether this node is itself among them (fewer answered, or it is closer than the last).
    */
   #storeAtClosest(
     key: NodeId,
     value: Uint8Array,
     ttlS: number,
+    replicas: number,
     done: (stored: number, selfAmongClosest: boolean) => void,
   ): void {
-    this.#lookup(key, false, [], (_result, operation) => {
-      const { k } = this.#options.settings.dht;
-      const closest = operation.state.closestAnswered(k);
-      const selfAmongClosest = closest.length < k ||
-        key.compareDistance(this.#self, closest[k - 1].contact.id) < 0;
+    const storeAtAnswered = (_result: GetResult, operation: LookupOperation) => {
+      const closest = operation.state.closestAnswered(replicas);
+      const selfAmongClosest = closest.length < replicas ||
+        key.compareDistance(this.#self, closest[replicas - 1].contact.id) < 0;
       const targets = closest.filter((candidate) => candidate.token !== undefined);
       let waiting = targets.length;
       let stored = 0;
@@ -887,7 +920,8 @@ export class DhtNode {
           if (--waiting === 0) done(stored, selfAmongClosest);
         });
       }
-    });
+    };
+    this.#lookup(key, false, [], storeAtAnswered, undefined, replicas);
   }
 
   #storeAt(
@@ -940,6 +974,7 @@ export class DhtNode {
     const contact = { id: message.sender, address: from };
     const outcome = this.#table.observe(contact, nowMs, answered);
     if (outcome.kind === "added") {
+      this.#peersKnownMax = Math.max(this.#peersKnownMax, this.#table.size);
       if (!answered) this.#probe(contact, false);
       this.#offerValuesTo(contact);
     }
@@ -1005,42 +1040,36 @@ export class DhtNode {
   }
 
   /**
-   * A newcomer that is now among the k closest known nodes to a held value should hold it too,
-   * when this node is itself one of the value's k closest (a far publisher or a cache does not
-   * hand values out). Ask it for the value (its reply carries the token a STORE needs) and store
-   * where it lacks one. Large stores skip this; periodic replication reaches the newcomer within
-   * one period.
+   * Hands held values to a newcomer that should now hold them too (the planner decides which:
+   * {@link planHandOff}). Asks it for each value (its reply carries the token a STORE needs) and
+   * stores where it lacks one. Large stores skip this; periodic replication reaches the newcomer
+   * within one period.
    */
   #offerValuesTo(newcomer: Contact): void {
-    const store = this.#options.store;
-    const count = store.stats().values;
+    const count = this.#options.store.stats().values;
     if (count === 0 || count > newcomerValuesScanMax) return;
-    const { k, lookup_timeout_ms } = this.#options.settings.dht;
-    const nowMs = this.#options.clock.nowMs();
-    for (const held of store.values()) {
-      // A put or replication round that began within one lookup's time is still finding the
-      // current k closest itself; offering now would seed copies from a half-built view.
-      const roundMs = this.#replicatedMs.get(held.key.toHex());
-      if (roundMs !== undefined && nowMs - roundMs < lookup_timeout_ms) continue;
-      // By distance alone: who should hold the value, whether or not they answer well.
-      const closest = this.#table.closest(held.key, k, undefined, "distance");
-      if (!closest.some((entry) => entry.id.equals(newcomer.id))) continue;
-      const farthest = closest[closest.length - 1];
-      const responsible = closest.length < k ||
-        held.key.compareDistance(this.#self, farthest.id) < 0;
-      if (!responsible) continue;
+    const plan = planHandOff({
+      self: this.#self,
+      newcomer: newcomer.id,
+      nowMs: this.#options.clock.nowMs(),
+      held: this.#heldRecords(),
+      table: this.#routingView,
+      settings: this.#replicationSettings(),
+      policy: this.#replication,
+      pushSettleMs: this.#options.settings.dht.lookup_timeout_ms,
+    });
+    this.#termsCorrected += plan.termsCorrected;
+    for (const key of plan.offers) {
       this.#rpc.request({
         to: newcomer.address,
         expectedId: newcomer.id,
-        build: (tx) => this.#message(tx, { type: MessageType.findValue, key: held.key }),
+        build: (tx) => this.#message(tx, { type: MessageType.findValue, key }),
         onReply: (reply) => {
           if (reply.type !== MessageType.nodes) return;
-          const current = this.#options.store.get(held.key);
+          const current = this.#options.store.get(key);
           if (!current) return;
-          const ttlS = remainingTtlS(current, this.#options.clock.nowMs());
-          if (ttlS > 0) {
-            this.#storeAt(newcomer, reply.token, held.key, current.value, ttlS, () => {});
-          }
+          const ttlS = remainingTtlS(current.expiresAtMs, this.#options.clock.nowMs());
+          if (ttlS > 0) this.#storeAt(newcomer, reply.token, key, current.value, ttlS, () => {});
         },
         onFail: (reason) => {
           if (reason === "wrongIdentity") this.#dropMisnamedContact(newcomer);
@@ -1051,35 +1080,29 @@ export class DhtNode {
 
   // --- upkeep ---
 
+  /**
+   * One upkeep pass: rotates the write tokens, executes the replication plan (deletes expired
+   * values, pushes due ones), pings stale contacts and refreshes idle buckets, starting at most
+   * `maintenanceLookupsMax` lookups at once.
+   */
   #maintain(nowMs: number): void {
     this.#tokens.rotate(nowMs);
     const { dht } = this.#options.settings;
     const store = this.#options.store;
-    const due: (() => void)[] = [];
     // The walk reads bookkeeping only; a due value's bytes are read (and checked) when it is sent.
-    for (const held of store.values()) {
-      const hex = held.key.toHex();
-      if (held.expiresAtMs <= nowMs) {
-        store.delete(held.key);
-        this.#replicatedMs.delete(hex);
-        continue;
-      }
-      const lastMs = this.#replicatedMs.get(hex) ?? held.storedAtMs;
-      const periodMs = (held.published ? dht.republish_s : dht.replicate_s) * 1000;
-      if (nowMs - lastMs < periodMs * this.#jitterOf(held.key)) continue;
-      due.push(() => {
-        this.#replicatedMs.set(hex, nowMs);
-        const current = store.get(held.key);
-        if (!current) return;
-        if (current.published) {
-          const ttlMs = dht.record_ttl_s * 1000;
-          this.#write({ ...current, expiresAtMs: Math.max(current.expiresAtMs, nowMs + ttlMs) });
-        }
-        const ttlS = current.published ? dht.record_ttl_s : remainingTtlS(current, nowMs);
-        this.#maintenanceLookups++;
-        this.#storeAtClosest(held.key, current.value, ttlS, () => this.#maintenanceLookups--);
-      });
+    const plan = planUpkeep({
+      self: this.#self,
+      nowMs,
+      held: this.#heldRecords(),
+      settings: this.#replicationSettings(),
+      policy: this.#replication,
+    });
+    for (const key of plan.expired) {
+      store.delete(key);
+      this.#replicatedMs.delete(key.toHex());
     }
+    this.#reportTermsCorrected(plan.termsCorrected);
+    const due = plan.pushes.map((push) => () => this.#push(push, nowMs));
     for (const contact of this.#table.staleContacts(nowMs, livenessPingsMax, quietPingsMax)) {
       this.#probe(contact, false);
     }
@@ -1096,23 +1119,85 @@ export class DhtNode {
     }
   }
 
-  /**
-   * 1.0 to 1.1, fixed per node and key: holders of one value come due at slightly different
-   * times, so the first one's STOREs reset the others' clocks instead of all replicating at once.
-   */
-  #jitterOf(key: NodeId): number {
-    return 1 + (key.byteAt(19) ^ this.#self.byteAt(19)) / 2550;
+  /** Executes one planned push: renews the local copy when the terms say so, then stores it. */
+  #push(push: PlannedPush, nowMs: number): void {
+    this.#replicatedMs.set(push.key.toHex(), nowMs);
+    const current = this.#options.store.get(push.key);
+    if (!current) return;
+    // The same bytes: the store renews its copy without verifying them again.
+    if (push.expiresAtMs > current.expiresAtMs) {
+      const ttlMs = push.expiresAtMs - nowMs;
+      this.#write({ key: push.key, value: current.value, ttlMs, published: current.published });
+    }
+    this.#maintenanceLookups++;
+    this.#storeAtClosest(push.key, current.value, push.ttlS, push.replicas, () => {
+      this.#maintenanceLookups--;
+    });
   }
 
-  #write(entry: StoredValue, written: (error?: Error) => void = () => {}): void {
-    this.#options.store.put(entry, (error) => {
+  /** The replication planner's settings: the `[dht]` periods and the publisher's lifetime. */
+  #replicationSettings(): ReplicationSettings {
+    const { dht, store } = this.#options.settings;
+    return {
+      k: dht.k,
+      replicate_s: dht.replicate_s,
+      republish_s: dht.republish_s,
+      renew_ttl_s: store.personal.ttl_s,
+    };
+  }
+
+  /** The held values as the replication planner reads them: bookkeeping and push times. */
+  *#heldRecords(): Generator<HeldRecord> {
+    for (const held of this.#options.store.values()) {
+      yield {
+        key: held.key,
+        kind: held.published ? "published" : "replica",
+        expiresAtMs: held.expiresAtMs,
+        storedAtMs: held.storedAtMs,
+        pushedAtMs: this.#replicatedMs.get(held.key.toHex()),
+      };
+    }
+  }
+
+  /** The policy's terms for a record, brought into range (a correction is counted). */
+  #termsOf(record: HeldRecord) {
+    const { terms, corrected } = termsFor(record, {
+      settings: this.#replicationSettings(),
+      policy: this.#replication,
+    });
+    if (corrected) this.#termsCorrected++;
+    return terms;
+  }
+
+  /** Logs, once per upkeep pass, that the policy gave terms out of range (a bug in the policy). */
+  #reportTermsCorrected(count: number): void {
+    const total = this.#termsCorrected + count;
+    this.#termsCorrected = 0;
+    if (total === 0) return;
+    this.#options.log?.warning(
+      "the replication policy gave {count} record(s) terms out of range; they were brought into " +
+        "range (replicas 1..{replicasMax}, push interval at least {intervalMsMin} ms, renewal " +
+        "0..renew_ttl_s)",
+      {
+        count: total,
+        replicasMax: Math.max(this.#options.settings.dht.k, replicasPerRecordMax),
+        intervalMsMin: pushIntervalMsMin,
+      },
+    );
+  }
+
+  #write(
+    write: ValueWrite,
+    written: (error?: Error, outcome?: ValueWritten) => void = () => {},
+  ): void {
+    this.#options.store.put(write, (error, outcome) => {
       if (error) {
         this.#options.log?.warning("cannot write value {key}: {error}", {
-          key: entry.key.toHex(),
+          key: write.key.toHex(),
           error: error.message,
         });
       }
-      written(error);
+      written(error, outcome);
     });
   }
 
@@ -1142,11 +1227,6 @@ function storeStatusOf(error: Error): number {
   if (error.code === "RECORD_STALE") return StoreStatus.stale;
   if (error.code === "STORE_FULL") return StoreStatus.full;
   return StoreStatus.declined;
-}
-
-/** Whole seconds a held value has left to live: what a replica of it may be given. */
-function remainingTtlS(held: StoredValue, nowMs: number): number {
-  return Math.ceil((held.expiresAtMs - nowMs) / 1000);
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
- * Write tokens: a STORE must echo a token this node handed to the same address in a recent
- * FIND_NODE or FIND_VALUE reply. Anyone who can store has therefore received a datagram at the
- * address it claims, which defeats cheap writes from spoofed source addresses. A token is a hash
- * of a local secret and the address; two secrets rotate, so a token lives one to two periods.
+ * Write tokens: a STORE must echo a token this node handed to the same requester in a recent
+ * FIND_NODE or FIND_VALUE reply. The requester is named by the node ID its transport proved (the
+ * node passes `peer.toHex()`; an address only where nothing is authenticated, as in the
+ * simulator), so a token is bound to the node ID and good on either transport. A token is a hash
+ * of a local secret and that name; two secrets rotate, so a token lives one to two periods.
  *
  * @module
  */
@@ -35,7 +36,7 @@ export class WriteTokens {
   /**
    * The token for a requester.
    *
-   * @param address Who asks: its node ID (hex) when authenticated, else its address key.
+   * @param address The requester: its node ID in hex when authenticated, else its address.
    * @returns {@link tokenBytes} bytes.
    */
   issue(address: string): Uint8Array {
@@ -45,7 +46,7 @@ export class WriteTokens {
   /**
    * Whether a token was issued to `address` under the current or the previous secret.
    *
-   * @param address Who the STORE came from, as given to {@link issue}.
+   * @param address The STORE's sender, named as for {@link issue}.
    * @param token The token it carries.
    * @returns `true` when valid.
    */

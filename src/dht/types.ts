@@ -5,13 +5,14 @@
  */
 
 import type { Clock } from "../core/clock.ts";
-import type { Config, NodeProfile } from "../core/config_schema.ts";
+import type { Config, NodeProfile, RecordClass, RecordClassPolicy } from "../core/config_schema.ts";
 import type { Log } from "../core/log.ts";
 import type { NodeId } from "../core/node_id.ts";
 import type { Rng } from "../core/rng.ts";
 import type { PeerAddress } from "../net/address.ts";
 import type { Transport } from "../net/transport.ts";
 import type { ValueStore } from "../store/value_store.ts";
+import type { ReplicationPolicy } from "./replication_policy.ts";
 
 /** A peer as the DHT knows it: who and where. */
 export interface Contact {
@@ -27,6 +28,13 @@ export interface DhtSettings {
   dht: Config["dht"];
   /** The budgets of this node's type. */
   profile: NodeProfile;
+  /**
+   * The record classes (the `[store.<class>]` tables): the one lifetime policy. Stores apply it;
+   * the DHT reads only the lifetimes it asks for in STOREs (`personal` for what it publishes,
+   * `normal`'s extension for a copy cached on a get's path), and the simulator builds its memory
+   * stores with it.
+   */
+  store: Record<RecordClass, RecordClassPolicy>;
 }
 
 /** What a DHT node is built from. */
@@ -39,7 +47,10 @@ export interface DhtNodeOptions {
   clock: Clock;
   /** The only way out to the network. */
   transport: Transport;
-  /** Where held values live. */
+  /**
+   * Where held values live: the only verifier of what is written, and the keeper of lifetimes.
+   * Its rules check the answers to gets too; content addressing for a memory store without rules.
+   */
   store: ValueStore;
   /** The only source of randomness. */
   rng: Rng;
@@ -48,10 +59,12 @@ export interface DhtNodeOptions {
   /** Where to log; nothing is logged when absent. */
   log?: Log;
   /**
-   * How values are checked against their keys and reconciled; content addressing (any value
-   * whose key is its hash) when absent.
+   * Decides per record how many nodes hold it, how often this node pushes it and how long the
+   * copies live (see `DhtNode.setReplicationPolicy` to change it later).
+   * @default `defaultReplicationPolicy`: k replicas, `republish_s` / `replicate_s`, renewal to
+   * the personal class's `ttl_s` by the publisher only.
    */
-  values?: ValueRules;
+  replication?: ReplicationPolicy;
   /**
    * The stream transport, for values too large for a datagram. Without it (the simulator) such
    * values are refused.
@@ -63,43 +76,6 @@ export interface DhtNodeOptions {
    * deadline (bounded). Absent: always clear (the simulator).
    */
   localQueueClearedMs?: () => number;
-}
-
-/**
- * How the DHT checks values it receives and reconciles versions held by different nodes. The DHT
- * trusts no sender: every value is checked against its key before it is stored or returned.
- * Values come in two sorts: *final* ones (content-addressed: any copy that verifies is the value,
- * so a get stops at the first) and versioned ones (signed records with a sequence number,
- * multi-writer sets), for which a get asks every holder among the k closest and reconciles.
- */
-export interface ValueRules {
-  /**
-   * Whether `value` may be held under `key`.
-   *
-   * @param key The key it was stored or found under.
-   * @param value The bytes.
-   * @param known A version under the same key that already verified (its reconciled form), so
-   *   parts of `value` identical to it need not be checked again.
-   * @returns `true` when it verifies.
-   */
-  verify(key: NodeId, value: Uint8Array, known?: Uint8Array): boolean;
-  /**
-   * Whether a verified value is the whole answer for its key (content-addressed).
-   *
-   * @param value A verified value.
-   * @returns `true` when no other holder can have a newer or larger version.
-   */
-  isFinal(value: Uint8Array): boolean;
-  /**
-   * Two verified versions under one key, made one: the newer, or their union.
-   *
-   * @param key The key.
-   * @param a One version.
-   * @param b The other.
-   * @param nowMs The time (expired parts are dropped).
-   * @returns The reconciled version (one of the two when nothing merges).
-   */
-  reconcile(key: NodeId, a: Uint8Array, b: Uint8Array, nowMs: number): Uint8Array;
 }
 
 /** Sends one request on the stream transport (authenticated like the datagrams) and waits. */
@@ -133,6 +109,16 @@ export interface LookupResult {
   messages: number;
   /** Time from start to end, in ms of the injected clock. */
   durationMs: number;
+}
+
+/** How a get looks for a value. */
+export interface GetOptions {
+  /**
+   * Ask other nodes only: this node's own copy is neither returned nor reconciled with theirs, so
+   * the answer says what the network holds (a program checking that a value was replicated).
+   * Default false.
+   */
+  networkOnly?: boolean;
 }
 
 /** How a get (FIND_VALUE lookup) ended. */

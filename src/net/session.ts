@@ -18,8 +18,8 @@
  * @module
  */
 
-import { createCipheriv, createDecipheriv } from "node:crypto";
 import { assert } from "../core/assert.ts";
+import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, aeadOpen, aeadSealInto } from "../core/crypto.ts";
 import { datagramBytesMax } from "../core/limits.ts";
 import { NodeId } from "../core/node_id.ts";
 import {
@@ -36,7 +36,7 @@ import {
 /** Header of a DATA packet: protocol ID, version, type, receiver session ID, counter. */
 export const DATA_HEADER_BYTES: number = PACKET_HEADER_BYTES + SESSION_ID_BYTES + 8;
 /** Length of the Poly1305 tag. */
-export const AEAD_TAG_BYTES = 16;
+export { AEAD_TAG_BYTES };
 /** What a DATA packet adds to its plaintext: the header and the tag, 38 bytes. */
 export const DATA_OVERHEAD_BYTES: number = DATA_HEADER_BYTES + AEAD_TAG_BYTES;
 
@@ -60,8 +60,6 @@ const replayWordBits = 32;
 /** One spare word, so the words a slide clears never hold a counter still in the window. */
 const replayWindowWords = replayWindowPackets / replayWordBits + 1;
 /** The ChaCha20-Poly1305 nonce: 4 zero bytes, then the 8-byte counter. */
-const nonceBytes = 12;
-const cipherName = "chacha20-poly1305";
 
 /** Which side of the handshake this node was in a session. */
 export type SessionRole = "initiator" | "responder";
@@ -239,16 +237,7 @@ export class Session {
     packet.set(this.remoteSessionId, PACKET_HEADER_BYTES);
     writeUint64(packet, PACKET_HEADER_BYTES + SESSION_ID_BYTES, counter);
     const header = packet.subarray(0, DATA_HEADER_BYTES);
-    const cipher = createCipheriv(cipherName, this.#sealKey, nonceOf(header), {
-      authTagLength: AEAD_TAG_BYTES,
-    });
-    cipher.setAAD(header, { plaintextLength: plaintext.length });
-    const ciphertext = cipher.update(plaintext);
-    const rest = cipher.final();
-    assert(ciphertext.length + rest.length === plaintext.length, "a stream cipher keeps length");
-    packet.set(ciphertext, DATA_HEADER_BYTES);
-    packet.set(rest, DATA_HEADER_BYTES + ciphertext.length);
-    packet.set(cipher.getAuthTag(), DATA_HEADER_BYTES + plaintext.length);
+    aeadSealInto(this.#sealKey, nonceOf(header), header, plaintext, packet, DATA_HEADER_BYTES);
     return packet;
   }
 
@@ -266,20 +255,13 @@ export class Session {
     if (counter === undefined) return "malformed";
     if (!this.#window.check(counter)) return "replay";
     const header = packet.subarray(0, DATA_HEADER_BYTES);
-    const tagOffset = packet.length - AEAD_TAG_BYTES;
-    let plaintext: Uint8Array;
-    try {
-      const decipher = createDecipheriv(cipherName, this.#openKey, nonceOf(header), {
-        authTagLength: AEAD_TAG_BYTES,
-      });
-      decipher.setAAD(header, { plaintextLength: tagOffset - DATA_HEADER_BYTES });
-      decipher.setAuthTag(packet.subarray(tagOffset));
-      const head = decipher.update(packet.subarray(DATA_HEADER_BYTES, tagOffset));
-      const rest = decipher.final();
-      plaintext = rest.length === 0 ? new Uint8Array(head) : concat(head, rest);
-    } catch {
-      return "unauthenticated";
-    }
+    const plaintext = aeadOpen(
+      this.#openKey,
+      nonceOf(header),
+      header,
+      packet.subarray(DATA_HEADER_BYTES),
+    );
+    if (plaintext === undefined) return "unauthenticated";
     this.#window.accept(counter);
     this.#packetsOpenedCount++;
     return plaintext;
@@ -288,14 +270,7 @@ export class Session {
 
 /** The nonce of a DATA header: 4 zero bytes, then the header's 8-byte counter. */
 function nonceOf(header: Uint8Array): Uint8Array {
-  const nonce = new Uint8Array(nonceBytes);
-  nonce.set(header.subarray(DATA_HEADER_BYTES - 8, DATA_HEADER_BYTES), nonceBytes - 8);
+  const nonce = new Uint8Array(AEAD_NONCE_BYTES);
+  nonce.set(header.subarray(DATA_HEADER_BYTES - 8, DATA_HEADER_BYTES), AEAD_NONCE_BYTES - 8);
   return nonce;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }

@@ -31,10 +31,16 @@
  * @module
  */
 
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
+import { hkdfSync, randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import { bytesEqual, utf8Encode } from "../core/bytes.ts";
-import type { Ed25519KeyPair } from "../core/crypto.ts";
+import {
+  AEAD_NONCE_BYTES,
+  AEAD_TAG_BYTES,
+  aeadOpen,
+  aeadSealInto,
+  type Ed25519KeyPair,
+} from "../core/crypto.ts";
 import { InvalidInputError, RhizomeError } from "../core/errors.ts";
 import { recordBytesMax } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
@@ -57,7 +63,6 @@ import {
   X25519_SECRET_KEY_BYTES,
 } from "./handshake.ts";
 import { handshakeClockSkewMsMax } from "./secure_channel.ts";
-import { AEAD_TAG_BYTES } from "./session.ts";
 import { isHostName } from "./host_names.ts";
 
 /** Bytes of the length prefix before every frame: a u32, big-endian. */
@@ -344,8 +349,6 @@ const acceptErrorLogIntervalMs = 10_000;
 // "rhizome/secure/v1/initiator-to-responder" and "…/responder-to-initiator".
 const streamInitiatorToResponderInfo = utf8Encode("rhizome/stream/v1/initiator-to-responder");
 const streamResponderToInitiatorInfo = utf8Encode("rhizome/stream/v1/responder-to-initiator");
-const cipherName = "chacha20-poly1305";
-const nonceBytes = 12;
 
 /**
  * The stream's traffic keys, from the keys the shared handshake derives: HKDF-SHA256 with each
@@ -396,15 +399,7 @@ export function sealStreamFrame(
   const frame = new Uint8Array(STREAM_LENGTH_PREFIX_BYTES + bodyBytes);
   new DataView(frame.buffer).setUint32(0, bodyBytes);
   const prefix = frame.subarray(0, STREAM_LENGTH_PREFIX_BYTES);
-  const cipher = createCipheriv(cipherName, key, nonceOf(counter), {
-    authTagLength: AEAD_TAG_BYTES,
-  });
-  cipher.setAAD(prefix, { plaintextLength: plaintext.length });
-  const head = cipher.update(plaintext);
-  const rest = cipher.final();
-  frame.set(head, STREAM_LENGTH_PREFIX_BYTES);
-  frame.set(rest, STREAM_LENGTH_PREFIX_BYTES + head.length);
-  frame.set(cipher.getAuthTag(), STREAM_LENGTH_PREFIX_BYTES + plaintext.length);
+  aeadSealInto(key, nonceOf(counter), prefix, plaintext, frame, STREAM_LENGTH_PREFIX_BYTES);
   return frame;
 }
 
@@ -423,28 +418,12 @@ export function openStreamFrame(
   prefix: Uint8Array,
   body: Uint8Array,
 ): Uint8Array | undefined {
-  if (body.length < AEAD_TAG_BYTES) return undefined;
-  const tagOffset = body.length - AEAD_TAG_BYTES;
-  try {
-    const decipher = createDecipheriv(cipherName, key, nonceOf(counter), {
-      authTagLength: AEAD_TAG_BYTES,
-    });
-    decipher.setAAD(prefix, { plaintextLength: tagOffset });
-    decipher.setAuthTag(body.subarray(tagOffset));
-    const head = decipher.update(body.subarray(0, tagOffset));
-    const rest = decipher.final();
-    const plaintext = new Uint8Array(head.length + rest.length);
-    plaintext.set(head, 0);
-    plaintext.set(rest, head.length);
-    return plaintext;
-  } catch {
-    return undefined;
-  }
+  return aeadOpen(key, nonceOf(counter), prefix, body);
 }
 
 function nonceOf(counter: number): Uint8Array {
-  const nonce = new Uint8Array(nonceBytes);
-  writeUint64(nonce, nonceBytes - 8, counter);
+  const nonce = new Uint8Array(AEAD_NONCE_BYTES);
+  writeUint64(nonce, AEAD_NONCE_BYTES - 8, counter);
   return nonce;
 }
 

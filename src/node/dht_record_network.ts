@@ -19,7 +19,11 @@ import {
 } from "../content/records.ts";
 import type { DhtNode } from "../dht/node.ts";
 import type { PutResult } from "../dht/types.ts";
-import type { PublishResult, RecordNetwork, TimedFetch } from "../discussion/record_network.ts";
+import type {
+  PublishResult,
+  RecordNetwork,
+  TimedFetch,
+} from "../services/discussion/record_network.ts";
 import type { ValueStore } from "../store/value_store.ts";
 
 /**
@@ -41,7 +45,9 @@ export function acknowledgedPut(result: PutResult): Acknowledgements {
   if (result.ok) return acknowledgements;
   const hex = key.toHex();
   const counts = `${holders} of the ${quorum} holders needed acknowledged it (dht.write_quorum)`;
-  if (storesHere && localError instanceof RhizomeError) {
+  // A record this node's store refused as invalid went to nobody: that is the answer, client or not.
+  const invalid = localError instanceof RhizomeError && localError.code === "RECORD_INVALID";
+  if ((storesHere || invalid) && localError instanceof RhizomeError) {
     const others = `${stored} other node${stored === 1 ? "" : "s"} acknowledged it`;
     return fail(
       new RhizomeError(localError.code, `${localError.message}; ${others}`, { cause: localError }),
@@ -135,7 +141,7 @@ export class DhtRecordNetwork implements RecordNetwork {
   /**
    * Wraps a DHT node.
    *
-   * @param dht The node's DHT (its value rules verify Rhizome's records).
+   * @param dht The node's DHT (its store's record rules verify Rhizome's records).
    * @param wake Reschedules the DHT's driver after an operation starts.
    * @param peers How many peers the node knows (its routing table's size): a get that found no
    *   value and heard from none of them failed; with none to ask, the key is simply absent.
@@ -202,7 +208,7 @@ export class DhtRecordNetwork implements RecordNetwork {
           }
         });
       } catch (error) {
-        // putAt refuses only a record its own rules refuse: say so in the record's terms.
+        // putAt throws only for a value too large to send: say so in the record's terms.
         const reason = error instanceof Error ? error.message : String(error);
         return reject(new RhizomeError("RECORD_INVALID", reason));
       }
@@ -236,7 +242,7 @@ export class DhtRecordNetwork implements RecordNetwork {
     const peersKnown = this.#peers();
     return new Promise((resolve, reject) => {
       this.#dht.get(key, (result) => {
-        // The DHT's value rules verified it (key, signatures, content rules) before it got here.
+        // The DHT checked it by its store's record rules (key, signatures, content rules).
         const record = result.value ? decodeStoredRecord(result.value) : undefined;
         if (record) {
           this.#remember(key, record);

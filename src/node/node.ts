@@ -14,19 +14,28 @@
  * - `stop()` fails what is in flight, saves the routing table and closes socket, store and lock
  *   within {@link stopTimeoutMs}.
  *
+ * Its identity and store are injectable, and the data dir optional, so another program can run a
+ * node in-process (src/node/mod.ts): without a data dir nothing touches the disk, no routing table
+ * is saved and there are no author keys.
+ *
  * @module
  */
 
 import { formatContactUri, makeContact, parseContactUri } from "../core/contact_uri.ts";
 import type { Clock } from "../core/clock.ts";
-import type { Config, NodeType } from "../core/config_schema.ts";
+import type { Config, NodeProfile, NodeType } from "../core/config_schema.ts";
 import { parseHostPort } from "../core/config_schema.ts";
-import { type Acknowledgements, IdentityError, RhizomeError } from "../core/errors.ts";
+import {
+  type Acknowledgements,
+  ContentError,
+  IdentityError,
+  InvalidInputError,
+  RhizomeError,
+} from "../core/errors.ts";
 import type { Identity } from "../core/identity.ts";
 import { getLog, type Log } from "../core/log.ts";
 import { NodeId } from "../core/node_id.ts";
 import { SystemClock } from "../core/system_clock.ts";
-import { recordValueRules } from "../content/dht_rules.ts";
 import {
   checkContent,
   seedEntryLifetimeS,
@@ -34,22 +43,24 @@ import {
   signedEntrySet,
 } from "../content/key_schema.ts";
 import { decodeRecord, encodeRecord, recordKey, RecordKind } from "../content/records.ts";
-import { Publisher } from "../discussion/publisher.ts";
-import { Reader } from "../discussion/reader.ts";
+import { Publisher } from "../services/discussion/publisher.ts";
+import { Reader } from "../services/discussion/reader.ts";
+import type {
+  ProfileView,
+  PublishReport,
+  ThreadList,
+  ThreadView,
+} from "../services/discussion/reports.ts";
 import type {
   NewThreadRequest,
   PostRequest,
   ProfileRequest,
-  ProfileView,
-  PublishReport,
-  ThreadList,
   ThreadListRequest,
   ThreadShowRequest,
-  ThreadView,
   VoteRequest,
-} from "../discussion/reports.ts";
+} from "../services/discussion/requests.ts";
 import { DhtNode } from "../dht/node.ts";
-import type { BootstrapResult, Contact } from "../dht/types.ts";
+import type { BootstrapResult, Contact, GetOptions } from "../dht/types.ts";
 import { PeerAddress } from "../net/address.ts";
 import { type HostResolver, resolveHostName } from "../net/host_names.ts";
 import { ReceiveGuard } from "../net/receive_guard.ts";
@@ -57,22 +68,25 @@ import { ReceivePriority } from "../net/receive_queue.ts";
 import { SecureChannel } from "../net/secure_channel.ts";
 import { StreamClient, StreamListener, type StreamPeer } from "../net/stream_transport.ts";
 import { UdpTransport } from "../net/udp_transport.ts";
-import type { RecordStore } from "../store/record_store.ts";
-import { AuthorKeys } from "./author_keys.ts";
+import { MemoryValueStore } from "../store/memory_value_store.ts";
+import { RecordStore } from "../store/record_store.ts";
+import type { ValueStore } from "../store/value_store.ts";
+import { recordRules } from "../content/record_rules.ts";
+import { AuthorKeys } from "./data_dir/author_keys.ts";
 import { cryptoRandomBytes, CryptoRng } from "./crypto_rng.ts";
 import { acknowledgedPut, DhtRecordNetwork } from "./dht_record_network.ts";
-import { acquireDataDirLock, type DataDirLock } from "./data_dir_lock.ts";
-import type { DataDir } from "./data_dir.ts";
-import { openDataDirStore } from "./data_dir_store.ts";
-import { keepDiskReserve, releaseDiskReserveWhenFull } from "./disk_reserve.ts";
+import { acquireDataDirLock, type DataDirLock } from "./data_dir/lock.ts";
+import type { DataDir } from "./data_dir/paths.ts";
+import { openDataDirStore } from "./data_dir/store.ts";
+import { keepDiskReserve, releaseDiskReserveWhenFull } from "./data_dir/disk_reserve.ts";
 import {
   bootstrapAddresses,
   type BootstrapContact,
   type BootstrapSeed,
 } from "./bootstrap_addresses.ts";
-import { createIdentity, readIdentity } from "./identity_file.ts";
+import { createIdentity, readIdentity } from "./data_dir/identity_file.ts";
 import { chooseNodeType, type NodeTypeChoice, shouldReclassify } from "./node_type.ts";
-import { readPeerFile, writePeerFile } from "./peer_file.ts";
+import { readPeerFile, writePeerFile } from "./data_dir/peer_file.ts";
 import { rejoinCheckIntervalMs, RejoinPolicy, rememberedContactsMax } from "./membership.ts";
 import { importSnapshotInto, type ImportSummary } from "./snapshot_import.ts";
 import { describeResources, measureResources } from "./resources.ts";
@@ -137,12 +151,49 @@ export interface NodeStatus {
   [field: string]: unknown;
 }
 
+/**
+ * Where a node keeps records: the DHT's {@link ValueStore}, plus what the node drives itself. The
+ * LMDB {@link RecordStore} and the {@link MemoryValueStore} are the two there are.
+ */
+export interface NodeStore extends ValueStore {
+  /**
+   * Takes the budgets of another node type.
+   *
+   * @param quota Bytes and records it may hold.
+   */
+  setQuota(quota: { bytesMax: number; recordsMax: number }): void;
+  /**
+   * Removes expired records.
+   *
+   * @returns How many were removed.
+   */
+  sweep(): Promise<number>;
+  /**
+   * Closes the store once its writes are done.
+   *
+   * @returns When closed.
+   */
+  close(): Promise<void>;
+}
+
 /** What a node is started with. */
 export interface NodeOptions {
-  /** Its data directory (created with mode 0700 when missing). */
-  dataDir: DataDir;
+  /**
+   * Its data directory (created with mode 0700 when missing): lock, identity file, LMDB store,
+   * saved routing table, author keys. Absent: the node keeps nothing on disk; `identity` must be
+   * given and the node type named (by `flagType` or `node.type`), and the store is `store`, or
+   * records in memory within the type's quota.
+   */
+  dataDir?: DataDir;
   /** The validated configuration (flags already applied). */
   config: Config;
+  /** The node's identity, instead of the data dir's identity file (which is then not read). */
+  identity?: Identity;
+  /**
+   * Its record store, instead of the data dir's LMDB store: the caller opened it and closes it
+   * after the node stopped. Its quota is set to the node type's.
+   */
+  store?: NodeStore;
   /** A type forced by `--seed|--full|--light|--mobile`. */
   flagType?: NodeType;
   /** Where to log; the `node` category when absent. */
@@ -160,8 +211,11 @@ export class RhizomeNode {
   readonly #clock: Clock;
   readonly #startedMs: number;
   readonly #identity: Identity;
-  readonly #lock: DataDirLock;
-  readonly #store: RecordStore;
+  /** Held while the node runs on a data dir. */
+  readonly #lock: DataDirLock | undefined;
+  readonly #store: NodeStore;
+  /** Whether the node opened its store (so closes it at stop), or the caller injected it. */
+  readonly #ownsStore: boolean;
   readonly #udp: UdpTransport;
   readonly #streams: StreamListener;
   readonly #channel: SecureChannel;
@@ -180,11 +234,23 @@ export class RhizomeNode {
   #seedSeq = 0;
   readonly #reader: Reader;
   readonly #contact: string;
-  #choice: NodeTypeChoice;
+  #choice: Omit<NodeTypeChoice, "classification">;
   #wakeTimer: ReturnType<typeof setTimeout> | undefined;
   #wakeAtMs = Infinity;
   readonly #intervals: ReturnType<typeof setInterval>[] = [];
   #bootstrapTimer: ReturnType<typeof setTimeout> | undefined;
+  #resolveJoined!: () => void;
+  #rejectJoined!: (error: Error) => void;
+  /**
+   * Resolves once the node joined the network for the first time (at once when it has nobody to
+   * join through); rejects with `UNAVAILABLE` when it stops first. A node that cannot reach its
+   * bootstrap contacts keeps trying while it runs, so this may stay pending: race it with a
+   * deadline of your own.
+   */
+  readonly joined: Promise<void> = new Promise((resolve, reject) => {
+    this.#resolveJoined = resolve;
+    this.#rejectJoined = reject;
+  });
   /** Each bootstrap contact's problem at the last join attempt: a warning only when it changes. */
   readonly #bootstrapProblems = new Map<string, string>();
   #stopping: Promise<void> | undefined;
@@ -198,11 +264,12 @@ export class RhizomeNode {
       log: Log;
       clock: Clock;
       identity: Identity;
-      lock: DataDirLock;
-      store: RecordStore;
+      lock: DataDirLock | undefined;
+      store: NodeStore;
+      ownsStore: boolean;
       udp: UdpTransport;
       streams: StreamListener;
-      choice: NodeTypeChoice;
+      choice: Omit<NodeTypeChoice, "classification">;
       advertised: PeerAddress;
       contact: string;
     },
@@ -214,6 +281,9 @@ export class RhizomeNode {
     this.#identity = parts.identity;
     this.#lock = parts.lock;
     this.#store = parts.store;
+    this.#ownsStore = parts.ownsStore;
+    // Nobody may be waiting for the join when the node stops: that rejection is no crash.
+    this.joined.catch(() => {});
     this.#udp = parts.udp;
     this.#streams = parts.streams;
     this.#choice = parts.choice;
@@ -249,11 +319,15 @@ export class RhizomeNode {
       address: parts.advertised,
       clock: parts.clock,
       transport: { send: (to, bytes, expectedId) => void channel.send(to, expectedId, bytes) },
-      store: parts.store,
-      // Rhizome's records: keys, signatures and content rules checked on every value received.
-      values: recordValueRules(parts.clock),
+      // Opened with Rhizome's record rules: the store verifies every write (a STORE once, a
+      // publish once), and the DHT checks its gets' answers by the same rules.
+      store: wakingStore(parts.store, () => this.#schedule()),
       rng: new CryptoRng(),
-      settings: { dht: options.config.dht, profile: options.config.profiles[parts.choice.type] },
+      settings: {
+        dht: options.config.dht,
+        profile: options.config.profiles[parts.choice.type],
+        store: options.config.store,
+      },
       log: getLog("dht"),
       localQueueClearedMs,
       // Large values go over TCP to the peer's stream listener, on the port of its UDP address.
@@ -273,50 +347,68 @@ export class RhizomeNode {
       { store: parts.store, clock: parts.clock, log: getLog("reads") },
     );
     this.#network = network;
-    const authors = new AuthorKeys(options.dataDir.authorsPath);
+    const authors = options.dataDir && new AuthorKeys(options.dataDir.authorsPath);
     this.#publisher = new Publisher({
       network,
       clock: parts.clock,
-      authors: (name) => authors.load(name),
+      authors: (name) =>
+        authors?.load(name) ??
+          Promise.reject(
+            new ContentError(
+              "AUTHOR_MISSING",
+              "Cannot sign: this node runs without a data dir, so it holds no author keys",
+            ),
+          ),
     });
     this.#reader = new Reader({ network, clock: parts.clock });
   }
 
   /**
    * Starts a node: lock the data dir, load or create the identity, choose the type, open the
-   * store, bind UDP, start the control API, then join the network in the background.
+   * store, bind UDP, then join the network in the background ({@link joined} says when it has).
+   * Without a data dir the identity and type come from the options and the store from `store` or
+   * memory.
    *
-   * @param options Data dir, configuration, forced type.
+   * @param options Data dir, configuration, forced type, injected identity and store.
    * @returns The running node.
    * @throws {RhizomeError} One line saying what could not start (data dir in use, port in use,
-   *   store unusable, identity damaged); whatever was opened is closed again.
+   *   store unusable, identity damaged; `INVALID_INPUT` for a node without a data dir that lacks
+   *   an identity or a named type); whatever it opened is closed again.
    */
   static async start(options: NodeOptions): Promise<RhizomeNode> {
     const log = options.log ?? getLog("node");
     const clock = options.clock ?? new SystemClock();
     const { dataDir, config } = options;
-    await dataDir.create();
-    await releaseDiskReserveWhenFull(dataDir.path, log);
-    const lock = await acquireDataDirLock(dataDir.path, { log });
+    if (!dataDir) checkDiskless(options);
+    if (dataDir) {
+      await dataDir.create();
+      await releaseDiskReserveWhenFull(dataDir.path, log);
+    }
+    const lock = dataDir && await acquireDataDirLock(dataDir.path, { log });
     const opened: { close(): Promise<void> }[] = [];
     try {
-      const identity = await loadOrCreateIdentity(dataDir, log);
-      const resources = await measureResources(dataDir.path);
-      for (const problem of resources.problems) log.warning("resources: {problem}", { problem });
-      const choice = chooseNodeType(config.node.type, options.flagType, resources, config.profiles);
-      log.info("node type {type} ({reason}); {resources}", {
-        type: choice.type,
-        reason: choice.reason,
-        resources: describeResources(resources),
-      });
+      const identity = options.identity ?? await loadOrCreateIdentity(dataDir!, log);
+      const choice = await chooseType(options, log);
       const profile = config.profiles[choice.type];
-      const store = openDataDirStore(dataDir, {
-        clock,
-        classes: config.store,
-        quota: { bytesMax: profile.disk_bytes_max, recordsMax: profile.records_max },
-      });
-      opened.push(store);
-      await keepDiskReserve(dataDir.path, log);
+      let store = options.store;
+      if (store) {
+        store.setQuota(storeQuota(profile, store instanceof MemoryValueStore));
+      } else {
+        store = dataDir
+          ? openDataDirStore(dataDir, {
+            clock,
+            classes: config.store,
+            quota: storeQuota(profile, false),
+          })
+          : new MemoryValueStore({
+            rules: recordRules,
+            clock,
+            classes: config.store,
+            quota: storeQuota(profile, true),
+          });
+        opened.push(store);
+      }
+      if (dataDir) await keepDiskReserve(dataDir.path, log);
       let receive = (_from: PeerAddress, _bytes: Uint8Array) => {};
       let classify = (_from: PeerAddress, _bytes: Uint8Array): ReceivePriority | undefined =>
         undefined;
@@ -341,6 +433,7 @@ export class RhizomeNode {
         identity,
         lock,
         store,
+        ownsStore: options.store === undefined,
         udp,
         streams,
         choice,
@@ -365,7 +458,7 @@ export class RhizomeNode {
       return node;
     } catch (error) {
       for (const part of opened.reverse()) await part.close().catch(() => {});
-      await lock.release();
+      await lock?.release();
       throw error;
     }
   }
@@ -464,7 +557,7 @@ export class RhizomeNode {
 
   async #join(): Promise<void> {
     const saved: Contact[] = [];
-    const savedFile = await readPeerFile(join(this.#options.dataDir.path, PEER_FILE));
+    const savedFile = await this.#readSavedPeers();
     if (savedFile && "problem" in savedFile) {
       this.#log.warning("ignoring the saved routing table: {problem}", {
         problem: savedFile.problem,
@@ -478,6 +571,7 @@ export class RhizomeNode {
     const contacts = this.#bootstrapContacts;
     if (saved.length === 0 && contacts.length === 0) {
       this.#joined = true;
+      this.#resolveJoined();
       this.#log.info("no bootstrap contacts: starting a new network");
       this.#announceSeedInBackground();
       return;
@@ -541,6 +635,7 @@ export class RhizomeNode {
       const refused = this.#reportWrongIdentities(result.wrongIdentity, named);
       if (result.ok) {
         this.#joined = true;
+        this.#resolveJoined();
         // The count is taken before the last replies are filed: `status` has the settled one.
         this.#log.info("joined the network through {seeds} bootstrap contacts", {
           seeds: seeds.length,
@@ -614,7 +709,7 @@ export class RhizomeNode {
 
   async #rejoinThrough(): Promise<boolean> {
     const known = [...this.#rejoin.remembered];
-    const savedFile = await readPeerFile(join(this.#options.dataDir.path, PEER_FILE));
+    const savedFile = await this.#readSavedPeers();
     if (savedFile && !("problem" in savedFile)) {
       const nearest = [...savedFile.contacts]
         .sort((a, b) => a.id.compareDistance(b.id, this.nodeId))
@@ -670,15 +765,24 @@ export class RhizomeNode {
     );
   }
 
+  /** The routing table saved in the data dir; none without one. */
+  async #readSavedPeers(): ReturnType<typeof readPeerFile> {
+    const { dataDir } = this.#options;
+    return dataDir ? await readPeerFile(join(dataDir.path, PEER_FILE)) : undefined;
+  }
+
   async #savePeers(): Promise<void> {
+    const { dataDir } = this.#options;
+    if (!dataDir) return;
     const profile = this.#options.config.profiles[this.#choice.type];
     const contacts = this.#dht.closestContacts(this.nodeId, profile.routing_contacts_max);
     if (contacts.length === 0) return;
-    await writePeerFile(join(this.#options.dataDir.path, PEER_FILE), contacts, this.#clock.nowMs());
+    await writePeerFile(join(dataDir.path, PEER_FILE), contacts, this.#clock.nowMs());
   }
 
   async #reclassify(): Promise<void> {
-    const resources = await measureResources(this.#options.dataDir.path);
+    // Only a node on a data dir runs as `auto` (checkDiskless), so there is a disk to measure.
+    const resources = await measureResources(this.#options.dataDir!.path);
     const { config } = this.#options;
     const next = chooseNodeType("auto", undefined, resources, config.profiles).classification;
     const change = shouldReclassify(this.#choice.type, next);
@@ -689,7 +793,7 @@ export class RhizomeNode {
       type: change.type,
     });
     this.#choice = { ...this.#choice, type: change.type, reason: change.reason };
-    this.#store.setQuota({ bytesMax: profile.disk_bytes_max, recordsMax: profile.records_max });
+    this.#store.setQuota(storeQuota(profile, this.#store instanceof MemoryValueStore));
     this.#dht.setProfile(profile);
   }
 
@@ -708,7 +812,7 @@ export class RhizomeNode {
       );
       await this.#streams.close();
       await this.#udp.close();
-      await this.#store.close();
+      if (this.#ownsStore) await this.#store.close();
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<"late">((resolve) =>
@@ -727,13 +831,17 @@ export class RhizomeNode {
       }
     } finally {
       clearTimeout(timer);
-      await this.#lock.release().catch(() => {});
+      await this.#lock?.release().catch(() => {});
+      this.#rejectJoined(new RhizomeError("UNAVAILABLE", "Cannot join: the node stopped first"));
       this.#log.info("stopped");
       this.#resolveStopped();
     }
   }
 
   // --- what the control API asks ---
+  // These methods are the control API's handlers (`ControlHandlers` in src/api/routes.ts, met
+  // structurally: node/ sits below api/): the route table calls them with typed requests, so
+  // `rhizome run` hands the API the node itself.
 
   /**
    * The node's state, as plain JSON: identity, type, uptime, table size, and the counters of
@@ -807,11 +915,11 @@ export class RhizomeNode {
   /**
    * Finds a value: the payload of an immutable record, or the bytes of any other value.
    *
-   * @param keyHex The key, 40 hex digits.
+   * @param key The key.
+   * @param options `networkOnly`: ask other nodes only, not this node's own copy.
    * @returns The value, or `undefined` when the network does not hold it.
    */
-  async get(keyHex: string): Promise<Uint8Array | undefined> {
-    const key = NodeId.fromHex(keyHex);
+  async get(key: NodeId, options: GetOptions = {}): Promise<Uint8Array | undefined> {
     return await new Promise((resolve) => {
       this.#dht.get(key, (result) => {
         if (!result.value) return resolve(undefined);
@@ -822,12 +930,26 @@ export class RhizomeNode {
           // Not a record (the DHT checked the content key only): a raw value.
           resolve(result.value);
         }
-      });
+      }, options);
       this.#schedule();
     });
   }
 
-  // --- discussions (src/discussion/): the control API's routes for threads, posts, votes ---
+  /**
+   * Finds the nodes closest to an ID by an iterative lookup (FIND_NODE).
+   *
+   * @param target Any ID.
+   * @returns The closest nodes that answered, nearest first (at most k); none when this node
+   *   knows no peer or none answered.
+   */
+  findNode(target: NodeId): Promise<Contact[]> {
+    return new Promise((resolve) => {
+      this.#dht.findNode(target, (result) => resolve(result.closest));
+      this.#schedule();
+    });
+  }
+
+  // --- discussions (src/services/discussion/): the control API's routes for threads, posts, votes ---
 
   /**
    * Starts a thread, signed by an author key of the data dir.
@@ -872,12 +994,12 @@ export class RhizomeNode {
   /**
    * Publishes a record someone signed elsewhere, checked as if it came from the network.
    *
-   * @param keyHex The key it claims, 40 hex digits.
+   * @param key The key it claims.
    * @param bytes The encoded record.
    * @returns What was published and where.
    */
-  publishRecord(keyHex: string, bytes: Uint8Array): Promise<PublishReport> {
-    return this.#publisher.publishRecord(NodeId.fromHex(keyHex), bytes);
+  publishRecord(key: NodeId, bytes: Uint8Array): Promise<PublishReport> {
+    return this.#publisher.publishRecord(key, bytes);
   }
 
   /**
@@ -903,11 +1025,11 @@ export class RhizomeNode {
   /**
    * Finds an author's profile.
    *
-   * @param authorHex The author's public key, 64 hex digits.
+   * @param author The author's Ed25519 public key.
    * @returns The profile.
    */
-  showProfile(authorHex: string): Promise<ProfileView> {
-    return this.#reader.showProfile(authorHex);
+  showProfile(author: Uint8Array): Promise<ProfileView> {
+    return this.#reader.showProfile(author);
   }
 
   // --- snapshots (src/node/snapshot_import.ts): the control API's import route ---
@@ -941,10 +1063,17 @@ export class RhizomeNode {
         `Cannot import ${path}: this node is importing ${this.#importing}; one import at a time`,
       );
     }
+    if (!(this.#store instanceof RecordStore)) {
+      throw new RhizomeError(
+        "UNAVAILABLE",
+        `Cannot import ${path}: this node's records are in memory; snapshots import into LMDB`,
+      );
+    }
+    const store = this.#store;
     this.#importing = path;
     try {
       this.#log.info("importing snapshot {path}", { path });
-      const summary = await importSnapshotInto(this.#store, path, this.#clock);
+      const summary = await importSnapshotInto(store, path, this.#clock);
       this.#log.info(
         "imported snapshot {path}: {imported} imported, {unchanged} unchanged, {expired} " +
           "expired, {keptNewer} kept newer, {refusedFull} refused (store full)",
@@ -983,6 +1112,65 @@ async function bindPorts(
       if (listen.port !== 0 || !taken || attempt >= portAttemptsMax) throw error;
     }
   }
+}
+
+/**
+ * A store's budgets under a node type: its disk budget, or for records held in memory its memory
+ * budget (the memory store counts each record's overhead as well as its bytes).
+ */
+function storeQuota(
+  profile: NodeProfile,
+  inMemory: boolean,
+): { bytesMax: number; recordsMax: number } {
+  const bytesMax = inMemory ? profile.memory_bytes_max : profile.disk_bytes_max;
+  return { bytesMax, recordsMax: profile.records_max };
+}
+
+/**
+ * Checks what a node without a data dir needs instead: an identity, and a named type (`auto`
+ * measures the data dir's disk, and there is none).
+ */
+function checkDiskless(options: NodeOptions): void {
+  if (options.identity === undefined) {
+    throw new InvalidInputError("Cannot start a node without a data dir: give it an identity");
+  }
+  if (options.flagType === undefined && options.config.node.type === "auto") {
+    throw new InvalidInputError(
+      "Cannot start a node without a data dir as node.type auto (there is no disk to measure): " +
+        "name its type, seed, full, light or mobile",
+    );
+  }
+}
+
+/**
+ * The type a node runs as: chosen from the resources measured at its data dir, or, without one,
+ * the type named (see {@link checkDiskless}).
+ */
+async function chooseType(
+  options: NodeOptions,
+  log: Log,
+): Promise<Omit<NodeTypeChoice, "classification">> {
+  const { dataDir, config, flagType } = options;
+  if (!dataDir) {
+    const type = flagType ?? config.node.type as NodeType;
+    const source = flagType ? "flag" : "config";
+    const reason = `${type}: set by ${flagType ? "the program" : "node.type in the config"}`;
+    log.info("node type {type} ({reason}); no data dir, records in {store}", {
+      type,
+      reason,
+      store: options.store ? "the store given" : "memory",
+    });
+    return { type, reason, source };
+  }
+  const resources = await measureResources(dataDir.path);
+  for (const problem of resources.problems) log.warning("resources: {problem}", { problem });
+  const choice = chooseNodeType(config.node.type, flagType, resources, config.profiles);
+  log.info("node type {type} ({reason}); {resources}", {
+    type: choice.type,
+    reason: choice.reason,
+    resources: describeResources(resources),
+  });
+  return choice;
 }
 
 async function loadOrCreateIdentity(dataDir: DataDir, log: Log): Promise<Identity> {
@@ -1050,4 +1238,29 @@ function json(value: unknown): unknown {
     if (field instanceof NodeId) return field.toHex();
     return field;
   }));
+}
+
+/**
+ * The store as the DHT sees it, rescheduling the core after each write's callback: a write
+ * commits after the call that started it returned, and its callback may start DHT work (a
+ * publish's STOREs go out once the local write is verified and durable) whose timers the next
+ * wake-up must cover.
+ */
+function wakingStore(store: ValueStore, wake: () => void): ValueStore {
+  return {
+    rules: store.rules,
+    get: (key) => store.get(key),
+    put: (write, done) =>
+      store.put(write, (error, written) => {
+        try {
+          done(error, written);
+        } finally {
+          wake();
+        }
+      }),
+    noteRead: (key) => store.noteRead(key),
+    delete: (key) => store.delete(key),
+    values: () => store.values(),
+    stats: () => store.stats(),
+  };
 }

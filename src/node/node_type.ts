@@ -10,6 +10,7 @@
  */
 
 import { NODE_TYPES, type NodeProfile, type NodeType } from "../core/config_schema.ts";
+import { formatBytes } from "../core/format.ts";
 import type { Resources } from "./resources.ts";
 
 /**
@@ -301,23 +302,4 @@ export function shouldReclassify(
     return { type, reason };
   }
   return undefined;
-}
-
-const byteUnits = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-
-/**
- * A size for people: binary units, three significant digits at most.
- *
- * @param bytes A size in bytes.
- * @returns For example "512 MiB", "79.6 GiB", "1.5 GiB", "12 B".
- */
-export function formatBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < byteUnits.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const digits = unit === 0 || Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
-  return `${Number(value.toFixed(digits))} ${byteUnits[unit]}`;
 }

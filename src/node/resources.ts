@@ -23,8 +23,8 @@
 import { statfs } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { describeOsError } from "../core/os_error.ts";
-import { DATA_DIR_FILES } from "./data_dir.ts";
-import { formatBytes } from "./node_type.ts";
+import { DATA_DIR_FILES } from "./data_dir/paths.ts";
+import { formatBytes } from "../core/format.ts";
 
 /** What the machine offers a node. A figure is `undefined` when it could not be measured. */
 export interface Resources {

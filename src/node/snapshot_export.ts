@@ -13,7 +13,6 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import type { Clock } from "../core/clock.ts";
-import type { NodeId } from "../core/node_id.ts";
 import type { RecordClass, RecordClassPolicy } from "../core/config_schema.ts";
 import {
   DataDirError,
@@ -22,24 +21,23 @@ import {
   StoreError,
   UsageError,
 } from "../core/errors.ts";
-import { collectGarbage } from "../core/heap.ts";
+import { collectGarbage } from "./heap.ts";
 import { describeOsError } from "../core/os_error.ts";
 import { SystemClock } from "../core/system_clock.ts";
-import { globalIndexReferences } from "../content/global_indexes.ts";
-import { decodeStoredRecord } from "../content/records.ts";
-import { toHex } from "../core/bytes.ts";
-import { syncDirectory } from "../store/atomic_file.ts";
-import type { ExportedRecord, RecordStoreSnapshot } from "../store/record_store.ts";
-import type { DataDir } from "./data_dir.ts";
-import { openDataDirStore } from "./data_dir_store.ts";
-import { readIdentity } from "./identity_file.ts";
-import { SnapshotFrameWriter, type SnapshotScope } from "./snapshot_format.ts";
+import { exists, syncDirectory } from "../core/fs.ts";
+import type { DataDir } from "./data_dir/paths.ts";
+import { openDataDirStore } from "./data_dir/store.ts";
+import { readIdentity } from "./data_dir/identity_file.ts";
+import {
+  frameStream,
+  pipeCompressed,
+  selectGlobal,
+  SnapshotFrameWriter,
+  type SnapshotScope,
+} from "../services/snapshots/mod.ts";
 
 /** The folder of the data dir that `export` writes to when no `--out` is given. */
 export const SNAPSHOTS_FOLDER = "snapshots";
-
-/** Record frames gathered into one chunk for the compressor: fewer, larger writes. */
-const CHUNK_BYTES_TARGET = 256 * 1024;
 
 /**
  * Record bytes between two full garbage collections. Each record is copied a few times on its
@@ -98,7 +96,7 @@ export interface ExportSummary {
 /**
  * Exports the store of a data dir to a snapshot file. Meant for a process of its own (`rhizome
  * snapshot export`): it collects garbage on a schedule to keep its memory flat, which turns on
- * V8's `--expose-gc` for the whole process (`core/heap.ts`).
+ * V8's `--expose-gc` for the whole process (`node/heap.ts`).
  *
  * @param options What to export and where.
  * @returns What was written.
@@ -131,7 +129,19 @@ export async function exportSnapshot(options: ExportOptions): Promise<ExportSumm
       const selection = options.scope === "global" ? selectGlobal(view, createdAtMs) : view;
       // The counting walks left garbage; the export's own memory starts from a clean heap.
       collectGarbage();
-      const frames = frameStream(writer, selection, options.scope, createdAtMs, options.onProgress);
+      let collectedAtBytes = 0;
+      const frames = frameStream(
+        writer,
+        selection,
+        options.scope,
+        createdAtMs,
+        (records, recordBytes, total) => {
+          options.onProgress?.(records, recordBytes, total);
+          if (recordBytes - collectedAtBytes < COLLECT_EVERY_BYTES) return;
+          collectGarbage();
+          collectedAtBytes = recordBytes;
+        },
+      );
       let path = "-";
       let bytes = 0;
       if (target.kind === "stdout") {
@@ -203,130 +213,6 @@ async function resolveTarget(
     stamp: new Date(nowMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z"),
     nodePrefix: nodeIdHex.slice(0, 12),
   };
-}
-
-/** The records a snapshot holds, and their counts for its header. */
-interface Selection {
-  countsByKind: Record<string, number>;
-  records: Iterator<ExportedRecord>;
-}
-
-/**
- * The global indexes and the threads they list, from one read transaction: a first walk finds
- * the indexes and gathers the IDs they reference, the second yields those records. The IDs are
- * held in memory: at most the entries of the global indexes (400 per hour shard kept).
- */
-function selectGlobal(view: RecordStoreSnapshot, nowMs: number): Selection {
-  const countsByKind: Record<string, number> = {};
-  for (const kind of Object.keys(view.countsByKind)) countsByKind[kind] = 0;
-  const chosen = new Set<string>();
-  const referenced = new Map<string, NodeId>();
-  const walk = view.walk();
-  for (let next = walk.next(); !next.done; next = walk.next()) {
-    const found = next.value;
-    if (found.kind !== "set") continue;
-    const references = globalIndexReferences(decodeStoredRecord(found.bytes), nowMs / 1000);
-    if (references === undefined) continue;
-    chosen.add(toHex(found.key));
-    countsByKind.set++;
-    for (const id of references) referenced.set(id.toHex(), id);
-  }
-  for (const [hex, id] of referenced) {
-    const kind = view.kindOf(id.toBytes());
-    if (kind === undefined || chosen.has(hex)) continue;
-    chosen.add(hex);
-    countsByKind[kind] = (countsByKind[kind] ?? 0) + 1;
-  }
-  const all = view.walk();
-  const records: Iterator<ExportedRecord> = {
-    next() {
-      for (let next = all.next(); !next.done; next = all.next()) {
-        if (chosen.has(toHex(next.value.key))) return next;
-      }
-      return { done: true, value: undefined };
-    },
-  };
-  return { countsByKind, records };
-}
-
-/** The frames of the snapshot, produced as the compressor asks for them (flat memory). */
-function frameStream(
-  writer: SnapshotFrameWriter,
-  view: Selection,
-  scope: SnapshotScope,
-  createdAtMs: number,
-  onProgress?: (records: number, bytes: number, total: number) => void,
-): ReadableStream<Uint8Array> {
-  let ended = false;
-  let recordBytes = 0;
-  let collectedAtBytes = 0;
-  const total = Object.values(view.countsByKind).reduce((sum, count) => sum + count, 0);
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(writer.header({ createdAtMs, scope, countsByKind: view.countsByKind }));
-    },
-    pull(controller) {
-      if (ended) return;
-      const parts: Uint8Array[] = [];
-      let size = 0;
-      while (size < CHUNK_BYTES_TARGET) {
-        const next = view.records.next();
-        if (next.done) {
-          parts.push(writer.trailer());
-          ended = true;
-          break;
-        }
-        const { key, class: recordClass, storedAtMs, expiresAtMs, published, bytes } = next.value;
-        const frame = writer.record({
-          key,
-          class: recordClass,
-          storedAtMs,
-          expiresAtMs,
-          published,
-          bytes,
-        });
-        parts.push(frame);
-        size += frame.length;
-        recordBytes += bytes.length;
-      }
-      onProgress?.(writer.recordCount, recordBytes, total);
-      if (recordBytes - collectedAtBytes >= COLLECT_EVERY_BYTES) {
-        collectGarbage();
-        collectedAtBytes = recordBytes;
-      }
-      controller.enqueue(joinParts(parts));
-      if (ended) controller.close();
-    },
-  }, { highWaterMark: 1 });
-}
-
-function joinParts(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-/** Compresses `frames` into `sink`; returns the compressed byte count. */
-async function pipeCompressed(
-  frames: ReadableStream<Uint8Array>,
-  sink: WritableStream<Uint8Array>,
-  preventClose: boolean,
-): Promise<number> {
-  let bytes = 0;
-  const gzip = new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>;
-  const counted = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      bytes += chunk.length;
-      controller.enqueue(chunk);
-    },
-  });
-  await frames.pipeThrough(gzip).pipeThrough(counted).pipeTo(sink, { preventClose });
-  return bytes;
 }
 
 /** Streams to a temporary file, fsyncs it, moves it into place, fsyncs the directory. */
@@ -482,14 +368,5 @@ async function requireDirectory(path: string, what: string): Promise<void> {
     throw what === "data directory"
       ? new DataDirError(message)
       : new SnapshotError("SNAPSHOT_UNWRITABLE", message);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -22,6 +22,7 @@ import type {
 } from "../dht/types.ts";
 import { PeerAddress } from "../net/address.ts";
 import { MemoryValueStore } from "../store/memory_value_store.ts";
+import type { RecordRules } from "../store/record_rules.ts";
 import { deriveSeed } from "./hash.ts";
 import { IndexSet } from "./index_set.ts";
 import type { SimNetwork } from "./network.ts";
@@ -81,8 +82,10 @@ export function createDhtNode(options: DhtNodeOptions): SimNode {
 export interface SimClusterOptions {
   /** Seed of identities, per-node generators and random picks. */
   simSeed: number;
-  /** Kademlia parameters and budgets, shared by every node. */
+  /** Kademlia parameters, budgets and the stores' record classes, shared by every node. */
   settings: DhtSettings;
+  /** How every node's store verifies and merges values; content addressing when absent. */
+  rules?: RecordRules;
   /**
    * Builds a node from its options (a stand-in, for tests of the driver itself).
    * @default {@link createDhtNode}
@@ -204,7 +207,11 @@ export class SimCluster {
       index,
       address: simAddress(index),
       nodeId,
-      store: new MemoryValueStore(),
+      store: new MemoryValueStore({
+        clock: this.#network.clock,
+        classes: this.#options.settings.store,
+        rules: this.#options.rules,
+      }),
       node: undefined,
       state: "idle",
       wakeupMs: Infinity,

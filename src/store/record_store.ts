@@ -25,6 +25,7 @@ import { Packr } from "msgpackr";
 import { getRandomValues } from "node:crypto";
 import { statfsSync } from "node:fs";
 import { dirname } from "node:path";
+import { assert, AssertionError } from "../core/assert.ts";
 import { bytesEqual, toHex } from "../core/bytes.ts";
 import type { Clock } from "../core/clock.ts";
 import { RECORD_CLASSES, type RecordClass, type RecordClassPolicy } from "../core/config_schema.ts";
@@ -50,10 +51,17 @@ import {
   type RecordScore,
   type Room,
 } from "./eviction.ts";
+import { classOfWrite, expiryAfterRead, expiryAfterWrite } from "./lifetime.ts";
 import { MappedFilePages } from "./mapped_pages.ts";
 import { decodeMeta, encodeMeta, type RecordMeta } from "./record_meta.ts";
 import type { RecordRules, VerifiedRecord } from "./record_rules.ts";
-import type { StoredValue, ValueStore, ValueStoreStats } from "./value_store.ts";
+import type {
+  StoredValue,
+  ValueStore,
+  ValueStoreStats,
+  ValueWrite,
+  ValueWritten,
+} from "./value_store.ts";
 
 /**
  * How long closing waits for LMDB after a failed commit. Closing normally takes milliseconds; a
@@ -62,8 +70,11 @@ import type { StoredValue, ValueStore, ValueStoreStats } from "./value_store.ts"
  */
 const storeCloseWaitMs = 5000;
 
-/** The on-disk format this build reads and writes. */
-export const STORE_FORMAT = "rhizome-store/1";
+/**
+ * The on-disk format this build reads and writes. 2: records of record format 2 (canonical
+ * integers); a store of format 1 holds records no node accepts now, and is refused at open.
+ */
+export const STORE_FORMAT = "rhizome-store/2";
 
 /** What a {@link RecordStore} is opened with. */
 export interface RecordStoreOptions {
@@ -99,8 +110,16 @@ export interface RecordStoreOptions {
 export interface PutOptions {
   /** Its class; when absent, the held record's, else `personal` if published, else `normal`. */
   class?: RecordClass;
-  /** Its lifetime from now, capped at the class's `ttl_max_s`; the class's `ttl_s` when absent. */
+  /**
+   * Its lifetime from now, capped at the class's `ttl_max_s` (a restored record), or at its
+   * `ttl_s` for a write from the network; the class's `ttl_s` when absent.
+   */
   ttlMs?: number;
+  /**
+   * A write from the DHT (a STORE, a publish, a republish): its lifetime is capped at the class's
+   * `ttl_s`, so a copy lives longer only when read or written again.
+   */
+  fromNetwork?: boolean;
   /** Whether this node publishes it (and republishes it). */
   published?: boolean;
 }
@@ -121,6 +140,8 @@ export interface PutOutcome {
   status: "stored" | "replaced" | "renewed";
   /** When the record now expires. */
   expiresAtMs: number;
+  /** The bytes now held: the incoming ones, the held ones, or both merged. */
+  bytes: Uint8Array;
   /** Records evicted to make room. */
   evicted: number;
 }
@@ -302,6 +323,14 @@ export class RecordStore implements ValueStore {
       const format = info.get("format");
       if (format === undefined && !readOnly) {
         info.putSync("format", STORE_FORMAT);
+      } else if (format === "rhizome-store/1") {
+        // No network of format 1 was deployed: nothing to migrate, so say how to start again.
+        throw new StoreError(
+          "STORE_UNUSABLE",
+          `Cannot open the record store ${options.path}: it holds record format 1 ` +
+            `(rhizome-store/1), this rhizome reads format 2 (${STORE_FORMAT}): move it aside ` +
+            `and start fresh`,
+        );
       } else if (format !== STORE_FORMAT) {
         throw new StoreError(
           "STORE_UNUSABLE",
@@ -323,6 +352,15 @@ export class RecordStore implements ValueStore {
         { cause: error },
       );
     }
+  }
+
+  /**
+   * The rules this store verifies and merges by.
+   *
+   * @returns The rules it was opened with.
+   */
+  get rules(): RecordRules {
+    return this.#options.rules;
   }
 
   // --- reads ---
@@ -618,7 +656,11 @@ export class RecordStore implements ValueStore {
           `Cannot accept record: ${bytes.length} bytes, the limit is ${rules.recordBytesMax}`,
         );
       }
-      return rules.verify(key, bytes, () => this.#readChecked(key.toBytes())?.bytes);
+      const held = this.#readChecked(key.toBytes());
+      // The very bytes held were verified when stored (and hash-checked just now): a renewal or
+      // a replica arriving again costs no signature check.
+      if (held && bytesEqual(held.bytes, bytes)) return { kind: held.meta.kind, bytes };
+      return rules.verify(key, bytes, () => held?.bytes, this.#options.clock.nowMs());
     } catch (error) {
       this.#events.refused.invalid++;
       if (error instanceof RhizomeError) throw error;
@@ -641,15 +683,32 @@ export class RecordStore implements ValueStore {
   }
 
   /**
-   * Stores a value for the DHT: {@link putRecord} with the entry's expiry as the TTL.
+   * Stores a value for the DHT: {@link putRecord} of a write from the network.
    *
-   * @param entry The value and its bookkeeping.
-   * @param done Called once the write is durable, or with the error that stopped it.
+   * @param write The value and the lifetime asked for.
+   * @param done Called once the write is durable, with what is held; or with the error that
+   *   stopped it.
    */
-  put(entry: StoredValue, done: (error?: Error) => void): void {
-    const ttlMs = entry.expiresAtMs - this.#options.clock.nowMs();
-    this.putRecord(entry.key, entry.value, { ttlMs, published: entry.published })
-      .then(() => done(), (error: Error) => done(error));
+  put(write: ValueWrite, done: (error?: Error, written?: ValueWritten) => void): void {
+    const options = { ttlMs: write.ttlMs, published: write.published, fromNetwork: true };
+    this.putRecord(write.key, write.value, options).then(
+      (outcome) => done(undefined, { value: outcome.bytes, expiresAtMs: outcome.expiresAtMs }),
+      (error: Error) => done(error),
+    );
+  }
+
+  /**
+   * Notes a read for the DHT: {@link touch} in the background; a failure is logged.
+   *
+   * @param key The record's key.
+   */
+  noteRead(key: NodeId): void {
+    this.touch(key).catch((error) =>
+      this.#options.log?.warning("cannot extend record {key} for a read: {error}", {
+        key: key.toHex(),
+        error: describeOsError(error),
+      })
+    );
   }
 
   /**
@@ -669,8 +728,7 @@ export class RecordStore implements ValueStore {
       if (!meta || meta.expiresAtMs <= nowMs) return false;
       const policy = this.#options.classes[meta.class];
       const extensionMs = policy.extension_s * 1000;
-      const capMs = meta.storedAtMs + policy.ttl_max_s * 1000;
-      const expiresAtMs = Math.max(meta.expiresAtMs, Math.min(nowMs + extensionMs, capMs));
+      const expiresAtMs = expiryAfterRead(policy, nowMs, meta.storedAtMs, meta.expiresAtMs);
       const moved = Math.max(expiresAtMs - meta.expiresAtMs, nowMs - meta.activityMs);
       if (moved >= extensionMs / 4) {
         this.#writeMeta(keyBytes, meta, { ...meta, expiresAtMs, activityMs: nowMs });
@@ -822,6 +880,8 @@ export class RecordStore implements ValueStore {
         this.#lastCommitFailed = true;
         // The transaction's counts were applied in memory but not committed: count afresh.
         this.#recount();
+        // A broken invariant is a bug, not a refusal: it must not pass for a full disk.
+        if (error instanceof AssertionError) throw error;
         throw await this.#writeFailure(error);
       }
       return result;
@@ -925,7 +985,9 @@ export class RecordStore implements ValueStore {
     }
     let bytes = verified.bytes;
     let status: PutOutcome["status"] = "stored";
-    if (held && heldBytes) {
+    if (held && heldBytes && bytesEqual(heldBytes, verified.bytes)) {
+      status = "renewed";
+    } else if (held && heldBytes) {
       let merged;
       try {
         merged = this.#options.rules.merge(heldBytes, verified, nowMs);
@@ -942,14 +1004,14 @@ export class RecordStore implements ValueStore {
       status = merged.outcome === "keep" ? "renewed" : "replaced";
       bytes = merged.outcome === "keep" ? heldBytes : merged.bytes;
     }
-    const recordClass = options.class ?? held?.class ?? (options.published ? "personal" : "normal");
+    const recordClass = classOfWrite(options.class, held?.class, options.published ?? false);
     const policy = this.#options.classes[recordClass];
-    const ttlMs = Math.min(options.ttlMs ?? policy.ttl_s * 1000, policy.ttl_max_s * 1000);
+    const cap = options.fromNetwork ? "ttl" : "ttl_max";
     const meta: RecordMeta = {
       kind: verified.kind,
       class: recordClass,
       storedAtMs: held?.storedAtMs ?? nowMs,
-      expiresAtMs: Math.max(held?.expiresAtMs ?? 0, nowMs + ttlMs),
+      expiresAtMs: expiryAfterWrite(policy, nowMs, options.ttlMs, cap, held?.expiresAtMs),
       activityMs: nowMs,
       bytes: bytes.length,
       hash: status === "renewed" && held ? held.hash : sha256(bytes),
@@ -996,7 +1058,15 @@ export class RecordStore implements ValueStore {
     }
     if (status !== "renewed") this.#records.put(keyBytes, bytes);
     this.#writeMeta(keyBytes, held, meta);
-    return { outcome: { status, expiresAtMs: meta.expiresAtMs, evicted } };
+    // Paired with the integrity check of every read (#readChecked): what was just written, read
+    // back in the same transaction, is what the metadata's hash promises.
+    const written = this.#recordAt(keyBytes);
+    assert(
+      written !== undefined && written.length === meta.bytes &&
+        bytesEqual(sha256(written), meta.hash),
+      `the record ${hex} just written matches its metadata's length and hash`,
+    );
+    return { outcome: { status, expiresAtMs: meta.expiresAtMs, bytes, evicted } };
   }
 
   /** Expired records first (from the index), then a sample of the rest; never `exclude`. */
@@ -1039,6 +1109,16 @@ export class RecordStore implements ValueStore {
     this.#meta.put(keyBytes, encodeMeta(meta));
     if (old) this.#count(old, -1);
     this.#count(meta, 1);
+    // Paired with the sweep, which trusts the expiry index to find every record: each meta has
+    // its entry there, and the meta reads back as written.
+    assert(
+      this.#expiry.getBinary(expiryKey(meta.expiresAtMs, keyBytes)) !== undefined,
+      "every record's metadata has its expiry index entry",
+    );
+    assert(
+      decodeMeta(this.#meta.getBinary(keyBytes)!)?.expiresAtMs === meta.expiresAtMs,
+      "a record's metadata reads back as written",
+    );
   }
 
   /** Removes a record with its metadata and index entry. In a transaction. */
@@ -1049,6 +1129,11 @@ export class RecordStore implements ValueStore {
       this.#expiry.remove(expiryKey(meta.expiresAtMs, keyBytes));
       this.#count(meta, -1);
     }
+    assert(
+      this.#meta.getBinary(keyBytes) === undefined &&
+        this.#records.getBinary(keyBytes) === undefined,
+      "a removed record leaves neither bytes nor metadata",
+    );
   }
 
   /** Reads a record and checks it against its metadata; quarantines it when damaged. */
@@ -1137,6 +1222,8 @@ export class RecordStore implements ValueStore {
     for (const group of [counts, counts.byKind[kindName], counts.byClass[meta.class]]) {
       group.records += sign;
       group.bytes += sign * meta.bytes;
+      // Paired with #recount, which rebuilds the counts from the metadata after a failed write.
+      assert(group.records >= 0 && group.bytes >= 0, "record and byte counts are never negative");
     }
   }
 

@@ -1,12 +1,15 @@
 /**
  * Where a DHT node keeps the values it holds: an interface with reads that answer at once and
  * writes that report when they are durable, so a STORE is acknowledged only after its write
- * committed. The in-memory implementation serves the simulator and tests; the LMDB one, nodes.
+ * committed. A store is the only verifier of what is written (by its {@link RecordRules}) and the
+ * only keeper of lifetimes (its record classes, `lifetime.ts`). The in-memory implementation
+ * serves the simulator and tests; the LMDB one, nodes.
  *
  * @module
  */
 
 import type { NodeId } from "../core/node_id.ts";
+import type { RecordRules } from "./record_rules.ts";
 
 /** A value held by a node, with the bookkeeping the DHT needs. */
 export interface StoredValue {
@@ -22,6 +25,29 @@ export interface StoredValue {
   readonly published: boolean;
 }
 
+/** A write of a value: the store verifies it, merges it with the held version and dates it. */
+export interface ValueWrite {
+  /** The value's key. */
+  readonly key: NodeId;
+  /** The value's bytes, unverified. */
+  readonly value: Uint8Array;
+  /**
+   * The lifetime asked for, in ms (a STORE's remaining lifetime); the store caps it at its
+   * class's `ttl_s`, and uses that when absent. A write never shortens an expiry.
+   */
+  readonly ttlMs?: number;
+  /** Whether this node publishes the value (and republishes it). */
+  readonly published: boolean;
+}
+
+/** What a write left held. */
+export interface ValueWritten {
+  /** The bytes now held: the incoming ones, the held ones, or both merged. */
+  readonly value: Uint8Array;
+  /** When they expire. */
+  readonly expiresAtMs: number;
+}
+
 /** Counts for metrics. */
 export interface ValueStoreStats {
   /** Values held. */
@@ -32,6 +58,9 @@ export interface ValueStoreStats {
 
 /** A node's values. */
 export interface ValueStore {
+  /** The rules the store verifies and merges by; the DHT checks its gets' answers by them. */
+  readonly rules: RecordRules;
+
   /**
    * The value under `key`, if held and not known to be expired.
    *
@@ -41,13 +70,23 @@ export interface ValueStore {
   get(key: NodeId): StoredValue | undefined;
 
   /**
-   * Stores or replaces a value; `done` runs once the write is durable, or with the error that
-   * stopped it (then nothing changed).
+   * Verifies a value (unless the very same bytes are held: they verified when stored), merges it
+   * with the version held and stores the result; `done` runs once the write is durable, or with
+   * the error that stopped it (then nothing changed): `RECORD_INVALID` (does not verify),
+   * `RECORD_STALE` (older than the held version), `STORE_FULL`, `STORE_UNUSABLE`.
    *
-   * @param entry The value and its bookkeeping.
+   * @param write The value and how long it should live.
    * @param done Called exactly once.
    */
-  put(entry: StoredValue, done: (error?: Error) => void): void;
+  put(write: ValueWrite, done: (error?: Error, written?: ValueWritten) => void): void;
+
+  /**
+   * Notes a read of a held value: its lifetime is extended by its class's policy, in the
+   * background, without verifying anything again; a failure is logged.
+   *
+   * @param key The key.
+   */
+  noteRead(key: NodeId): void;
 
   /**
    * Forgets a value (expired, or evicted).

@@ -5,19 +5,24 @@
  */
 
 import { join } from "node:path";
+import { toHex } from "../../src/core/bytes.ts";
 import { ContentError } from "../../src/core/errors.ts";
+import { NodeId } from "../../src/core/node_id.ts";
+import type {
+  ProfileView,
+  PublishReport,
+  ThreadList,
+  ThreadView,
+} from "../../src/services/discussion/reports.ts";
 import type {
   NewThreadRequest,
   PostRequest,
   ProfileRequest,
-  ProfileView,
-  PublishReport,
-  ThreadList,
   ThreadListRequest,
   ThreadShowRequest,
-  ThreadView,
   VoteRequest,
-} from "../../src/discussion/reports.ts";
+} from "../../src/services/discussion/requests.ts";
+import { importReport, type ImportSummary } from "../../src/node/snapshot_import.ts";
 import {
   CONTROL_API_FILES,
   ControlApi,
@@ -108,18 +113,23 @@ export const profileView: ProfileView = {
   seq: 7,
 };
 
-/** The import report the fake answers for `path`. */
-export function importReportFor(path: string): ImportReport {
+/** What the fake's import answers for `path`, as the node's handler does. */
+export function importSummaryFor(path: string): ImportSummary {
   return {
     path,
-    node_id: "ab".repeat(20),
+    nodeId: "ab".repeat(20),
     records: 52,
     imported: 50,
     unchanged: 1,
     expired: 1,
-    kept_newer: 0,
-    refused_full: 0,
+    keptNewer: 0,
+    refusedFull: 0,
   };
+}
+
+/** The import report the API answers for `path`. */
+export function importReportFor(path: string): ImportReport {
+  return importReport(importSummaryFor(path));
 }
 
 /** One call that reached the fake: the handler's name and its arguments. */
@@ -154,11 +164,11 @@ export class FakeHandlers implements ControlHandlers {
       quorum: 2,
     });
   }
-  get(key: string): Promise<Uint8Array | undefined> {
+  get(key: NodeId): Promise<Uint8Array | undefined> {
     return this.#answer(["get", key], undefined);
   }
-  stop(): Promise<void> {
-    return this.#answer(["stop"], undefined);
+  stop(reason: string): Promise<void> {
+    return this.#answer(["stop", reason], undefined);
   }
   newThread(request: NewThreadRequest): Promise<PublishReport> {
     return this.#answer(["newThread", request], publishReport("thread"));
@@ -167,10 +177,13 @@ export class FakeHandlers implements ControlHandlers {
     return this.#answer(["listThreads", request], threadList);
   }
   showThread(request: ThreadShowRequest): Promise<ThreadView> {
-    if (request.thread !== threadId) {
+    if (!request.thread.equals(NodeId.fromHex(threadId))) {
       return this.#fail(
         ["showThread", request],
-        new ContentError("NOT_FOUND", `Cannot show thread ${request.thread}: it is not found`),
+        new ContentError(
+          "NOT_FOUND",
+          `Cannot show thread ${request.thread.toHex()}: it is not found`,
+        ),
       );
     }
     return this.#answer(["showThread", request], threadView);
@@ -184,18 +197,21 @@ export class FakeHandlers implements ControlHandlers {
   setProfile(request: ProfileRequest): Promise<PublishReport> {
     return this.#answer(["setProfile", request], publishReport("profile", "6b".repeat(20)));
   }
-  showProfile(author: string): Promise<ProfileView> {
-    if (author !== authorKey) {
+  showProfile(author: Uint8Array): Promise<ProfileView> {
+    if (toHex(author) !== authorKey) {
       return this.#fail(
         ["showProfile", author],
-        new ContentError("NOT_FOUND", `Cannot show the profile of ${author}: none published`),
+        new ContentError(
+          "NOT_FOUND",
+          `Cannot show the profile of ${toHex(author)}: none published`,
+        ),
       );
     }
     return this.#answer(["showProfile", author], profileView);
   }
-  publishRecord(key: string, record: Uint8Array): Promise<PublishReport> {
+  publishRecord(key: NodeId, record: Uint8Array): Promise<PublishReport> {
     return this.#answer(["publishRecord", key, record], {
-      id: key,
+      id: key.toHex(),
       kind: "record",
       stored: 2,
       holders: 3,
@@ -203,8 +219,8 @@ export class FakeHandlers implements ControlHandlers {
       indexes: {},
     });
   }
-  importSnapshot(path: string): Promise<ImportReport> {
-    return this.#answer(["importSnapshot", path], importReportFor(path));
+  importSnapshot(path: string): Promise<ImportSummary> {
+    return this.#answer(["importSnapshot", path], importSummaryFor(path));
   }
 
   #answer<T>(call: FakeCall, value: T): Promise<T> {

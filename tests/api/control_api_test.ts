@@ -21,6 +21,9 @@ import {
 import { ControlApiError, ControlClient } from "../../src/api/control_client.ts";
 import { withTempDir } from "../_rhizome.ts";
 import { FakeHandlers, withControlApi } from "./_fake_handlers.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
+import { NodeId } from "../../src/core/node_id.ts";
+import { parseKeyHex } from "../../src/api/wire.ts";
 
 const status: StatusReport = {
   node_id: "ab".repeat(20),
@@ -66,10 +69,10 @@ class FakeNode extends FakeHandlers implements ControlHandlers {
     this.puts.push({ value, ttlS });
     return Promise.resolve({ key: storedKey, stored: 2, holders: 3, quorum: 2 });
   }
-  override get(key: string): Promise<Uint8Array | undefined> {
+  override get(key: NodeId): Promise<Uint8Array | undefined> {
     this.calls++;
-    this.gets.push(key);
-    return Promise.resolve(key === storedKey ? storedValue : undefined);
+    this.gets.push(key.toHex());
+    return Promise.resolve(key.toHex() === storedKey ? storedValue : undefined);
   }
   override async stop(): Promise<void> {
     this.calls++;
@@ -158,15 +161,15 @@ Deno.test("each start() makes a new token", async () => {
 
 Deno.test("the client reaches every route", async () => {
   await withApi(async ({ client, node }) => {
-    assert.deepEqual(await client.status(), status);
-    assert.deepEqual(await client.peers(), peers);
-    assert.deepEqual(await client.put(storedValue, 600), {
+    assert.deepEqual(await client.call(controlRoutes.status), status);
+    assert.deepEqual(await client.call(controlRoutes.peers), peers);
+    assert.deepEqual(await client.call(controlRoutes.put, { value: storedValue, ttlS: 600 }), {
       key: storedKey,
       stored: 2,
       holders: 3,
       quorum: 2,
     });
-    assert.deepEqual(await client.put(new Uint8Array(0)), {
+    assert.deepEqual(await client.call(controlRoutes.put, { value: new Uint8Array(0) }), {
       key: storedKey,
       stored: 2,
       holders: 3,
@@ -176,11 +179,14 @@ Deno.test("the client reaches every route", async () => {
       { value: storedValue, ttlS: 600 },
       { value: new Uint8Array(0), ttlS: undefined },
     ]);
-    assert.deepEqual(await client.get(storedKey.toUpperCase()), storedValue);
-    assert.equal(await client.get("ff".repeat(20)), undefined);
+    assert.deepEqual(
+      await client.call(controlRoutes.get, NodeId.fromHex(storedKey.toUpperCase())),
+      storedValue,
+    );
+    assert.equal(await client.call(controlRoutes.get, NodeId.fromHex("ff".repeat(20))), undefined);
     assert.deepEqual(node.gets, [storedKey, "ff".repeat(20)], "keys reach the node lower-case");
-    await client.stop();
-    await client.stop();
+    await client.call(controlRoutes.stop);
+    await client.call(controlRoutes.stop);
     await new Promise((resolve) => setTimeout(resolve, 0));
     assert.equal(node.stops, 1, "a second stop request does not stop twice");
   });
@@ -189,7 +195,7 @@ Deno.test("the client reaches every route", async () => {
 Deno.test("a put of the largest value is accepted whole", async () => {
   await withApi(async ({ client, node }) => {
     const value = new Uint8Array(recordBytesMax).fill(7);
-    await client.put(value);
+    await client.call(controlRoutes.put, { value: value });
     assert.deepEqual(node.puts[0].value, value);
   });
 });
@@ -232,7 +238,7 @@ Deno.test("without the right token every route answers 401 and no handler runs",
     assert.equal(node.calls, 0);
     assert.deepEqual(node.received, []);
     const wrongClient = new ControlClient(api.url, token.slice(1) + "x");
-    await assert.rejects(wrongClient.status(), (error: unknown) => {
+    await assert.rejects(wrongClient.call(controlRoutes.status), (error: unknown) => {
       assert.ok(error instanceof ControlApiError);
       assert.equal(error.httpStatus, 401);
       assert.equal(error.code, "UNAVAILABLE");
@@ -304,7 +310,10 @@ Deno.test("a value over the record limit answers 413 and is not stored", async (
       body: new Uint8Array(recordBytesMax + 1),
     });
     assertError(answer, 413, "INVALID_INPUT", /larger than 65536 bytes/);
-    await assert.rejects(client.put(new Uint8Array(recordBytesMax + 1)), InvalidInputError);
+    await assert.rejects(
+      client.call(controlRoutes.put, { value: new Uint8Array(recordBytesMax + 1) }),
+      InvalidInputError,
+    );
     assert.equal(node.calls, 0);
   });
 });
@@ -338,13 +347,16 @@ Deno.test("a body sent without Content-Length is cut off at the limit", async ()
 Deno.test("a handler's RhizomeError keeps its code; anything else is a 500", async () => {
   await withApi(async ({ api, client, node, token }) => {
     node.putError = new RhizomeError("STORE_FULL", "Cannot store the value: the store is full");
-    await assert.rejects(client.put(storedValue), (error: unknown) => {
-      assert.ok(error instanceof ControlApiError);
-      assert.equal(error.httpStatus, 507);
-      assert.equal(error.code, "STORE_FULL");
-      assert.equal(error.message, "Cannot store the value: the store is full");
-      return true;
-    });
+    await assert.rejects(
+      client.call(controlRoutes.put, { value: storedValue }),
+      (error: unknown) => {
+        assert.ok(error instanceof ControlApiError);
+        assert.equal(error.httpStatus, 507);
+        assert.equal(error.code, "STORE_FULL");
+        assert.equal(error.message, "Cannot store the value: the store is full");
+        return true;
+      },
+    );
     node.putError = new InvalidInputError("Cannot put the value: bad\nsecond line");
     assertError(
       await send(api, "/v1/put", { method: "POST", token, body: storedValue }),
@@ -366,7 +378,7 @@ Deno.test("requests beyond the concurrency limit answer 503 at once", async () =
   let open!: () => void;
   await withApi(async ({ api, client, node, token }) => {
     node.gate = new Promise((resolve) => open = resolve);
-    const waiting = [client.status(), client.status()];
+    const waiting = [client.call(controlRoutes.status), client.call(controlRoutes.status)];
     while (node.calls < 2) await new Promise((resolve) => setTimeout(resolve, 1));
     const answer = await send(api, "/v1/peers", { token });
     assertError(answer, 503, "UNAVAILABLE", /serving 2 already/);
@@ -374,7 +386,7 @@ Deno.test("requests beyond the concurrency limit answer 503 at once", async () =
     assert.equal(node.calls, 2);
     open();
     assert.deepEqual(await Promise.all(waiting), [status, status]);
-    assert.deepEqual(await client.peers(), peers, "slots free again");
+    assert.deepEqual(await client.call(controlRoutes.peers), peers, "slots free again");
   }, { concurrentRequestsMax: 2 });
 });
 
@@ -398,7 +410,7 @@ Deno.test("a request that outlasts the timeout answers 504", async () => {
     open();
     await node.gate;
     await new Promise((resolve) => setTimeout(resolve, 1));
-    assert.deepEqual(await client.peers(), peers);
+    assert.deepEqual(await client.call(controlRoutes.peers), peers);
   }, { requestTimeoutMs: 50, concurrentRequestsMax: 1 });
 });
 
@@ -446,7 +458,10 @@ Deno.test("start() accepts localhost and ::1", async () => {
     });
     try {
       assert.match(api.url, /^http:\/\/127\.0\.0\.1:[0-9]+$/);
-      assert.deepEqual(await (await ControlClient.fromDataDir(dataDir)).status(), status);
+      assert.deepEqual(
+        await (await ControlClient.fromDataDir(dataDir)).call(controlRoutes.status),
+        status,
+      );
     } finally {
       await api.close();
     }
@@ -466,7 +481,10 @@ Deno.test("start() accepts localhost and ::1", async () => {
     }
     try {
       assert.match(api.url, /^http:\/\/\[::1\]:[0-9]+$/);
-      assert.deepEqual(await (await ControlClient.fromDataDir(dataDir)).peers(), peers);
+      assert.deepEqual(
+        await (await ControlClient.fromDataDir(dataDir)).call(controlRoutes.peers),
+        peers,
+      );
     } finally {
       await api.close();
     }
@@ -560,7 +578,7 @@ Deno.test("POST /v1/stop lets the node close the API, which removes its files", 
     node.onStop = () => closed = api.close();
     try {
       const client = await ControlClient.fromDataDir(dataDir);
-      await client.stop();
+      await client.call(controlRoutes.stop);
       assert.equal(await client.waitUntilGone(5_000), true);
       await closed;
       assert.equal(node.stops, 1);
@@ -586,7 +604,7 @@ Deno.test("the client reports a node that is gone but left its files", async () 
     await Deno.writeTextFile(addressPath, saved[0]);
     await Deno.writeTextFile(tokenPath, saved[1]);
     const client = await ControlClient.fromDataDir(dataDir);
-    await assert.rejects(client.status(), (error: unknown) => {
+    await assert.rejects(client.call(controlRoutes.status), (error: unknown) => {
       assert.ok(error instanceof RhizomeError && !(error instanceof ControlApiError));
       assert.equal(error.code, "UNAVAILABLE");
       assert.match(error.message, new RegExp(`the node at ${api.url} is not answering`));
@@ -641,11 +659,16 @@ Deno.test("the client refuses unreadable, corrupt or non-loopback files", async 
   });
 });
 
-Deno.test("the client checks a key before sending it", async () => {
-  await withApi(async ({ client, node }) => {
-    await assert.rejects(client.get("xyz"), InvalidInputError);
-    assert.equal(node.calls, 0);
-  });
+Deno.test("a key is parsed before anything is sent: a malformed one cannot be", () => {
+  assert.throws(
+    () => parseKeyHex("xyz"),
+    (error: unknown) => {
+      assert.ok(error instanceof InvalidInputError);
+      assert.equal(error.message, 'Cannot read the key: expected 40 hex digits, got "xyz"');
+      return true;
+    },
+  );
+  assert.equal(parseKeyHex(storedKey.toUpperCase()).toHex(), storedKey);
 });
 
 Deno.test("isLoopbackHost() accepts 127/8, ::1 and localhost only", () => {
@@ -676,7 +699,7 @@ Deno.test("the client gives up on a node that does not answer in time", async ()
     node.gate = new Promise((resolve) => open = resolve);
     const client = new ControlClient(api.url, token, { timeoutMs: 50 });
     try {
-      await assert.rejects(client.status(), (error: unknown) => {
+      await assert.rejects(client.call(controlRoutes.status), (error: unknown) => {
         assert.ok(error instanceof RhizomeError && !(error instanceof ControlApiError));
         assert.equal(error.code, "UNAVAILABLE");
         assert.equal(

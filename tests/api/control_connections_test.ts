@@ -17,6 +17,7 @@ import type { ControlClient } from "../../src/api/control_client.ts";
 import type { Log } from "../../src/core/log.ts";
 import { withTempDir } from "../_rhizome.ts";
 import { FakeHandlers, withControlApi } from "./_fake_handlers.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
 
 /** Generous: a shared machine may stall for a second. */
 const WAIT_MS_MAX = 5_000;
@@ -114,7 +115,7 @@ Deno.test("idle and slow-header connections beyond the cap are evicted; the clie
         held.push(conn);
       }
       await waitUntil(() => api.connectionStats().connectionsAccepted === 40, "40 accepted");
-      const status = await client.status();
+      const status = await client.call(controlRoutes.status);
       assert.equal(status.node_type, "full");
       // Evicted connections leave the count once their serving has wound down.
       await waitUntil(() => api.connectionStats().connections <= 8, "at most 8 connections");
@@ -147,14 +148,14 @@ Deno.test("with every connection running a request, a new one is closed at once"
   await withApi(async ({ api, node, client }) => {
     let release = () => {};
     node.gate = new Promise((resolve) => release = resolve);
-    const busy = [client.status(), client.status()];
+    const busy = [client.call(controlRoutes.status), client.call(controlRoutes.status)];
     await waitUntil(() => api.connectionStats().requestsHandled === 2, "two requests running");
     assert.equal(await exchange(api, "GET /v1/status HTTP/1.1\r\n\r\n"), "");
     assert.equal(api.connectionStats().connectionsRefused, 1);
     release();
     node.gate = undefined;
     for (const status of busy) assert.equal((await status).node_type, "full");
-    assert.equal((await client.status()).node_type, "full");
+    assert.equal((await client.call(controlRoutes.status)).node_type, "full");
   }, { connectionsMax: 2 });
 });
 

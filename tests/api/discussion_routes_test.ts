@@ -36,6 +36,10 @@ import {
   threadList,
   threadView,
 } from "./_fake_handlers.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
+import { NodeId } from "../../src/core/node_id.ts";
+import { fromHex } from "../../src/core/bytes.ts";
+import { parseAuthorKeyHex, parseIdHex } from "../../src/api/wire.ts";
 
 interface Fixture {
   api: ControlApi;
@@ -105,45 +109,77 @@ function assertError(answer: Answer, status: number, code: string, pattern: RegE
 
 const goodThread = { title: "Hello", body: "First post", tags: ["intro"], author: "alice" };
 const goodPost = { thread: threadId, reply_to: messageId, body: "Me too", author: "bob" };
+/** {@link goodPost} as the node gets it. */
+const goodPostRequest = {
+  thread: NodeId.fromHex(threadId),
+  replyTo: NodeId.fromHex(messageId),
+  body: "Me too",
+  author: "bob",
+};
 const goodVote = { target: threadId, direction: "up", author: "alice" };
 const goodProfile = { name: "Alice", about: "Gardener", keys: [authorKey], author: "alice" };
 
 Deno.test("the client reaches every discussion route and gets the handler's report", async () => {
   await withApi(async ({ client, node }) => {
-    assert.deepEqual(await client.newThread(goodThread), publishReport("thread"));
     assert.deepEqual(
-      await client.listThreads({ order: "popular", limit: 7, cursor: nextCursor }),
+      await client.call(controlRoutes.newThread, goodThread),
+      publishReport("thread"),
+    );
+    assert.deepEqual(
+      await client.call(controlRoutes.listThreads, {
+        order: "popular",
+        limit: 7,
+        cursor: nextCursor,
+      }),
       threadList,
     );
     assert.deepEqual(
-      await client.showThread({ thread: threadId.toUpperCase(), limit: 3 }),
+      await client.call(controlRoutes.showThread, { thread: NodeId.fromHex(threadId), limit: 3 }),
       threadView,
     );
-    assert.deepEqual(await client.post(goodPost), publishReport("message", messageId));
     assert.deepEqual(
-      await client.vote({ target: threadId, direction: "down" }),
+      await client.call(controlRoutes.post, goodPostRequest),
+      publishReport("message", messageId),
+    );
+    assert.deepEqual(
+      await client.call(controlRoutes.vote, {
+        target: NodeId.fromHex(threadId),
+        direction: "down",
+      }),
       publishReport("vote", "5a".repeat(20)),
     );
-    assert.deepEqual(await client.setProfile({}), publishReport("profile", "6b".repeat(20)));
-    assert.deepEqual(await client.showProfile(authorKey.toUpperCase()), profileView);
+    assert.deepEqual(
+      await client.call(controlRoutes.setProfile, {}),
+      publishReport("profile", "6b".repeat(20)),
+    );
+    assert.deepEqual(
+      await client.call(controlRoutes.showProfile, fromHex(authorKey)),
+      profileView,
+    );
     const record = new Uint8Array([1, 2, 3, 0, 255]);
-    assert.deepEqual(await client.publishRecord(threadId, record), {
-      id: threadId,
-      kind: "record",
-      stored: 2,
-      holders: 3,
-      quorum: 2,
-      indexes: {},
-    });
+    assert.deepEqual(
+      await client.call(controlRoutes.publishRecord, {
+        key: NodeId.fromHex(threadId),
+        record,
+      }),
+      {
+        id: threadId,
+        kind: "record",
+        stored: 2,
+        holders: 3,
+        quorum: 2,
+        indexes: {},
+      },
+    );
     assert.deepEqual(node.received, [
       ["newThread", goodThread],
       ["listThreads", { order: "popular", limit: 7, cursor: nextCursor }],
-      ["showThread", { thread: threadId, limit: 3 }],
-      ["post", goodPost],
-      ["vote", { target: threadId, direction: "down" }],
+      ["showThread", { thread: NodeId.fromHex(threadId), limit: 3 }],
+      ["post", goodPostRequest],
+      ["vote", { target: NodeId.fromHex(threadId), direction: "down" }],
       ["setProfile", {}],
-      ["showProfile", authorKey],
-      ["publishRecord", threadId, record],
+      ["showProfile", fromHex(authorKey)],
+      ["publishRecord", NodeId.fromHex(threadId), record],
     ]);
   });
 });
@@ -158,9 +194,9 @@ Deno.test("listing and showing fill in the default order and page sizes", async 
     assert.equal((await send(`/v1/threads?order=recent&cursor=${longest}`)).status, 200);
     assert.deepEqual(node.received, [
       ["listThreads", { order: "recent", limit: threadPageDefault }],
-      ["showThread", { thread: threadId, limit: messagePageDefault }],
+      ["showThread", { thread: NodeId.fromHex(threadId), limit: messagePageDefault }],
       ["listThreads", { order: "recent", limit: threadPageMax }],
-      ["showThread", { thread: threadId, limit: messagePageMax }],
+      ["showThread", { thread: NodeId.fromHex(threadId), limit: messagePageMax }],
       ["listThreads", { order: "recent", limit: threadPageDefault, cursor: longest }],
     ]);
   });
@@ -176,7 +212,7 @@ Deno.test("a JSON body may name its charset and optional fields may be left out"
     assert.equal((await send("/v1/posts", { json: { thread: threadId, body: "x" } })).status, 200);
     assert.deepEqual(node.received, [
       ["newThread", { title: "T", body: "" }],
-      ["post", { thread: threadId, body: "x" }],
+      ["post", { thread: NodeId.fromHex(threadId), body: "x" }],
     ]);
   });
 });
@@ -332,7 +368,7 @@ Deno.test("bodies over the limit answer 413 on every posting route", async () =>
       /^Cannot publish the record: it is larger than 65536 bytes$/,
     );
     await assert.rejects(
-      client.newThread({ title: "t", body: "x".repeat(controlBodyBytesMax) }),
+      client.call(controlRoutes.newThread, { title: "t", body: "x".repeat(controlBodyBytesMax) }),
       (error: unknown) => {
         assert.ok(error instanceof InvalidInputError);
         assert.match(error.message, /^Cannot send the request: it is \d+ bytes, the limit/);
@@ -340,13 +376,19 @@ Deno.test("bodies over the limit answer 413 on every posting route", async () =>
       },
     );
     await assert.rejects(
-      client.publishRecord(threadId, new Uint8Array(controlBodyBytesMax + 1)),
+      client.call(controlRoutes.publishRecord, {
+        key: NodeId.fromHex(threadId),
+        record: new Uint8Array(controlBodyBytesMax + 1),
+      }),
       InvalidInputError,
     );
     assert.deepEqual(node.received, []);
     const largest = new Uint8Array(controlBodyBytesMax).fill(9);
-    await client.publishRecord(threadId, largest);
-    assert.deepEqual(node.received, [["publishRecord", threadId, largest]]);
+    await client.call(controlRoutes.publishRecord, {
+      key: NodeId.fromHex(threadId),
+      record: largest,
+    });
+    assert.deepEqual(node.received, [["publishRecord", NodeId.fromHex(threadId), largest]]);
   });
 });
 
@@ -385,7 +427,7 @@ Deno.test("discussion error codes map to their HTTP statuses and the client rela
     ];
     for (const [error, status] of cases) {
       node.error = error;
-      await assert.rejects(client.newThread(goodThread), (thrown: unknown) => {
+      await assert.rejects(client.call(controlRoutes.newThread, goodThread), (thrown: unknown) => {
         assert.ok(thrown instanceof ControlApiError);
         assert.equal(thrown.httpStatus, status);
         assert.equal(thrown.code, error.code);
@@ -399,28 +441,33 @@ Deno.test("discussion error codes map to their HTTP statuses and the client rela
 Deno.test("a thread or profile that is not there is a 404 NOT_FOUND", async () => {
   await withApi(async ({ client }) => {
     const missing = "99".repeat(20);
-    await assert.rejects(client.showThread({ thread: missing, limit: 5 }), (error: unknown) => {
-      assert.ok(error instanceof ControlApiError);
-      assert.equal(error.httpStatus, 404);
-      assert.equal(error.code, "NOT_FOUND");
-      assert.match(error.message, /it is not found/);
-      return true;
-    });
-    await assert.rejects(client.showProfile("77".repeat(32)), (error: unknown) => {
-      assert.ok(error instanceof ControlApiError);
-      assert.equal(error.code, "NOT_FOUND");
-      return true;
-    });
+    await assert.rejects(
+      client.call(controlRoutes.showThread, { thread: NodeId.fromHex(missing), limit: 5 }),
+      (error: unknown) => {
+        assert.ok(error instanceof ControlApiError);
+        assert.equal(error.httpStatus, 404);
+        assert.equal(error.code, "NOT_FOUND");
+        assert.match(error.message, /it is not found/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      client.call(controlRoutes.showProfile, fromHex("77".repeat(32))),
+      (error: unknown) => {
+        assert.ok(error instanceof ControlApiError);
+        assert.equal(error.code, "NOT_FOUND");
+        return true;
+      },
+    );
   });
 });
 
-Deno.test("the client checks IDs and keys before building a path", async () => {
-  await withApi(async ({ client, node }) => {
-    await assert.rejects(client.showThread({ thread: "../status", limit: 1 }), InvalidInputError);
-    await assert.rejects(client.showProfile(threadId), InvalidInputError);
-    await assert.rejects(client.publishRecord("xyz", new Uint8Array(1)), InvalidInputError);
-    assert.deepEqual(node.received, []);
-  });
+Deno.test("IDs and keys are parsed before any request: a malformed one cannot be sent", () => {
+  assert.throws(() => parseIdHex("../status", "thread ID"), InvalidInputError);
+  assert.throws(() => parseAuthorKeyHex(threadId), InvalidInputError);
+  assert.throws(() => parseIdHex("xyz", "record key"), InvalidInputError);
+  assert.ok(parseIdHex(threadId.toUpperCase(), "thread ID").equals(NodeId.fromHex(threadId)));
+  assert.deepEqual(parseAuthorKeyHex(authorKey.toUpperCase()), fromHex(authorKey));
 });
 
 Deno.test("the client refuses an answer that is not the route's report", async () => {
@@ -435,9 +482,15 @@ Deno.test("the client refuses an answer that is not the route's report", async (
       assert.match(error.message, /^Cannot read the node's answer to .*is .* a rhizome node\?\)$/);
       return true;
     };
-    await assert.rejects(client.newThread(goodThread), malformed);
-    await assert.rejects(client.listThreads({ order: "recent", limit: 1 }), malformed);
-    await assert.rejects(client.showThread({ thread: threadId, limit: 1 }), malformed);
-    await assert.rejects(client.showProfile(authorKey), malformed);
+    await assert.rejects(client.call(controlRoutes.newThread, goodThread), malformed);
+    await assert.rejects(
+      client.call(controlRoutes.listThreads, { order: "recent", limit: 1 }),
+      malformed,
+    );
+    await assert.rejects(
+      client.call(controlRoutes.showThread, { thread: NodeId.fromHex(threadId), limit: 1 }),
+      malformed,
+    );
+    await assert.rejects(client.call(controlRoutes.showProfile, fromHex(authorKey)), malformed);
   });
 });

@@ -12,7 +12,6 @@ import {
   CONTROL_API_FILES,
   ControlApi,
   type ControlApiLimits,
-  type ImportReport,
   snapshotPathLengthMax,
 } from "../../src/api/control_api.ts";
 import { ControlApiError, ControlClient } from "../../src/api/control_client.ts";
@@ -23,11 +22,12 @@ import {
   SnapshotError,
   StoreError,
 } from "../../src/core/errors.ts";
-import { importReport, importSnapshotInto } from "../../src/node/snapshot_import.ts";
+import { importSnapshotInto, type ImportSummary } from "../../src/node/snapshot_import.ts";
 import type { RecordStore } from "../../src/store/record_store.ts";
 import { runInProcess, withTempDir } from "../_rhizome.ts";
 import { immutable, openStore } from "../store/_store.ts";
 import { FakeHandlers, importReportFor } from "./_fake_handlers.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
 
 const route = "/v1/snapshots/import";
 
@@ -38,14 +38,14 @@ class FakeImporter extends FakeHandlers {
   /** What status waits for before answering. */
   statusGate?: Promise<void>;
   /** Replaces the import, when set. */
-  importer?: (path: string) => Promise<ImportReport>;
+  importer?: (path: string) => Promise<ImportSummary>;
 
   override async status() {
     await this.statusGate;
     return await super.status();
   }
 
-  override async importSnapshot(path: string): Promise<ImportReport> {
+  override async importSnapshot(path: string): Promise<ImportSummary> {
     await this.gate;
     if (this.importer) return await this.importer(path);
     return await super.importSnapshot(path);
@@ -114,7 +114,10 @@ function assertError(answer: Answer, status: number, code: string, pattern: RegE
 Deno.test("POST /v1/snapshots/import passes the path and answers the report", async () => {
   await withApi(async ({ client, node, send }) => {
     const path = "/srv/backups/s.snapshot.gz";
-    assert.deepEqual(await client.importSnapshot(path), importReportFor(path));
+    assert.deepEqual(
+      await client.call(controlRoutes.importSnapshot, { path: path }),
+      importReportFor(path),
+    );
     const raw = await send(route, { json: { path } });
     assert.equal(raw.status, 200);
     assert.deepEqual(Object.keys(raw.body as object), [
@@ -174,7 +177,10 @@ Deno.test("malformed import requests answer 400 and reach no handler", async () 
 Deno.test("the client refuses a relative or empty path before sending it", async () => {
   await withApi(async ({ client, node }) => {
     for (const path of ["s.snapshot.gz", "", "./s.gz"]) {
-      await assert.rejects(client.importSnapshot(path), InvalidInputError);
+      await assert.rejects(
+        client.call(controlRoutes.importSnapshot, { path: path }),
+        InvalidInputError,
+      );
     }
     assert.deepEqual(node.received, []);
   });
@@ -190,13 +196,16 @@ Deno.test("import errors map to their HTTP statuses and the client relays them",
     ];
     for (const [error, status] of cases) {
       node.error = error;
-      await assert.rejects(client.importSnapshot("/s.gz"), (thrown: unknown) => {
-        assert.ok(thrown instanceof ControlApiError);
-        assert.equal(thrown.httpStatus, status);
-        assert.equal(thrown.code, error.code);
-        assert.equal(thrown.message, error.message);
-        return true;
-      });
+      await assert.rejects(
+        client.call(controlRoutes.importSnapshot, { path: "/s.gz" }),
+        (thrown: unknown) => {
+          assert.ok(thrown instanceof ControlApiError);
+          assert.equal(thrown.httpStatus, status);
+          assert.equal(thrown.code, error.code);
+          assert.equal(thrown.message, error.message);
+          return true;
+        },
+      );
     }
   });
 });
@@ -205,7 +214,7 @@ Deno.test("the import route has its own timeout, longer than the others'", async
   let open!: () => void;
   await withApi(async ({ client, node, send }) => {
     node.gate = new Promise((resolve) => open = resolve);
-    const importing = client.importSnapshot("/s.gz");
+    const importing = client.call(controlRoutes.importSnapshot, { path: "/s.gz" });
     // Other routes keep the general timeout.
     node.statusGate = new Promise((resolve) => setTimeout(resolve, 150));
     assertError(
@@ -234,11 +243,14 @@ Deno.test("the client waits for an import as long as its import timeout", async 
     const token = (await Deno.readTextFile(join(dataDir, CONTROL_API_FILES.token))).trim();
     const client = new ControlClient(api.url, token, { timeoutMs: 20, importTimeoutMs: 60 });
     try {
-      await assert.rejects(client.importSnapshot("/s.gz"), (error: unknown) => {
-        assert.ok(error instanceof RhizomeError && !(error instanceof ControlApiError));
-        assert.match(error.message, /did not answer within 0.06 s$/);
-        return true;
-      });
+      await assert.rejects(
+        client.call(controlRoutes.importSnapshot, { path: "/s.gz" }),
+        (error: unknown) => {
+          assert.ok(error instanceof RhizomeError && !(error instanceof ControlApiError));
+          assert.match(error.message, /did not answer within 0.06 s$/);
+          return true;
+        },
+      );
     } finally {
       open();
     }
@@ -264,7 +276,7 @@ Deno.test("on a real store: a sound file imports, a missing or corrupt one answe
     const clock = new VirtualClock(Date.now());
     const { store } = openStore(join(dataDir, "node"), { clock });
     const records = (target: RecordStore) => target.stats().values;
-    node.importer = async (path) => importReport(await importSnapshotInto(store, path, clock));
+    node.importer = (path) => importSnapshotInto(store, path, clock);
     try {
       const file = join(dataDir, "s.snapshot.gz");
       await exportedSnapshot(dataDir, file, 10);
@@ -298,12 +310,12 @@ Deno.test("on a real store: a sound file imports, a missing or corrupt one answe
       );
       assert.equal(records(store), 0);
 
-      const report = await client.importSnapshot(file);
+      const report = await client.call(controlRoutes.importSnapshot, { path: file });
       assert.equal(report.path, file);
       assert.equal(report.records, 10);
       assert.equal(report.imported, 10);
       assert.equal(records(store), 10);
-      const again = await client.importSnapshot(file);
+      const again = await client.call(controlRoutes.importSnapshot, { path: file });
       assert.equal(again.unchanged, 10);
       assert.equal(again.imported, 0);
       assert.equal(records(store), 10);

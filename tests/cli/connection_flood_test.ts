@@ -13,6 +13,7 @@ import { CONTROL_API_FILES } from "../../src/api/control_api.ts";
 import type { ControlClient } from "../../src/api/control_client.ts";
 import { withTempDir } from "../_rhizome.ts";
 import { killNode, nodeDir, type NodeProcess, startNode } from "../_node_process.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
 
 const floodScript = new URL("../_connection_flood.ts", import.meta.url).pathname;
 
@@ -59,7 +60,7 @@ async function underFlood(target: NodeProcess, writer: NodeProcess, label: strin
   const streamPort = portOf(target.contact);
   // Each large put from the writer is stored on the target through its stream port: the target's
   // record count says how many arrived (a get would find the value on the writer).
-  const storedBefore = (await targetClient.status()).stored_records;
+  const storedBefore = (await targetClient.call(controlRoutes.status)).stored_records;
   const floods = [
     flood(apiPort, 1_000, "idle"),
     flood(apiPort, 1_000, "slow"),
@@ -83,7 +84,7 @@ async function underFlood(target: NodeProcess, writer: NodeProcess, label: strin
         descriptorsMax = Math.max(descriptorsMax, descriptorsOf(target.child.pid));
         const started = performance.now();
         try {
-          await targetClient.status();
+          await targetClient.call(controlRoutes.status);
           statusMs.push(performance.now() - started);
         } catch (error) {
           statusFailures++;
@@ -96,7 +97,7 @@ async function underFlood(target: NodeProcess, writer: NodeProcess, label: strin
         const value = crypto.getRandomValues(new Uint8Array(LARGE_VALUE_BYTES));
         puts++;
         try {
-          await writerClient.put(value);
+          await writerClient.call(controlRoutes.put, { value });
         } catch (error) {
           putsFailed++;
           failures.push(String(error));
@@ -110,7 +111,10 @@ async function underFlood(target: NodeProcess, writer: NodeProcess, label: strin
       await child.status;
     }
   }
-  const putsStored = Math.min(puts, (await targetClient.status()).stored_records - storedBefore);
+  const putsStored = Math.min(
+    puts,
+    (await targetClient.call(controlRoutes.status)).stored_records - storedBefore,
+  );
   statusMs.sort((a, b) => a - b);
   console.log(
     `${label}: status ${statusMs.length}/${statusMs.length + statusFailures} ok ` +
@@ -135,15 +139,15 @@ async function withPair(
       writer = await startNode(nodeDir(root, 1), ["--full", "--bootstrap", target.contact]);
       const writerClient: ControlClient = await writer.client();
       const deadline = Date.now() + 20_000;
-      while ((await writerClient.status()).contacts === 0) {
+      while ((await writerClient.call(controlRoutes.status)).contacts === 0) {
         if (Date.now() > deadline) throw new Error("the writer did not join");
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       await test(target, writer);
       // Still serving after the flood, and stops cleanly: no stale files.
       const client = await target.client();
-      await client.status();
-      await client.stop();
+      await client.call(controlRoutes.status);
+      await client.call(controlRoutes.stop);
       assert.equal(await target.exited, 0, target.stderr());
       await assert.rejects(Deno.stat(join(target.dataDir, CONTROL_API_FILES.address)));
     } finally {

@@ -7,7 +7,9 @@
 
 import assert from "node:assert/strict";
 import { ControlApi } from "../../src/api/control_api.ts";
+import { fromHex } from "../../src/core/bytes.ts";
 import { ContentError } from "../../src/core/errors.ts";
+import { NodeId } from "../../src/core/node_id.ts";
 import { ExitStatus } from "../../src/core/errors.ts";
 import { bodyBytesMax } from "../../src/content/documents.ts";
 import { runCli } from "../../src/cli/main.ts";
@@ -154,7 +156,7 @@ Deno.test("a body comes from standard input with - or no BODY", async () => {
     assert.deepEqual(node.received, [
       ["newThread", { title: "T", body: "from stdin", author: "alice" }],
       ["newThread", { title: "T", body: "héllo\n", author: "alice" }],
-      ["post", { thread: threadId, body: "a reply", author: "alice" }],
+      ["post", { thread: NodeId.fromHex(threadId), body: "a reply", author: "alice" }],
     ]);
   });
 });
@@ -221,7 +223,7 @@ Deno.test("without an author key, publishing stops at the CLI with exit 4", asyn
     assert.deepEqual(node.received, []);
     assert.equal((await rhizome(["vote", threadId, "up", "--author", "bob"])).status, 0);
     assert.deepEqual(node.received, [["vote", {
-      target: threadId,
+      target: NodeId.fromHex(threadId),
       direction: "up",
       author: "bob",
     }]]);
@@ -308,8 +310,8 @@ Deno.test("thread show prints the thread, the reply tree, votes, missing pieces"
     const json = await rhizome(["thread", "show", threadId, "--cursor", nextCursor, "--json"]);
     assert.deepEqual(JSON.parse(json.stdout), threadView);
     assert.deepEqual(node.received, [
-      ["showThread", { thread: threadId, limit: 10 }],
-      ["showThread", { thread: threadId, limit: 50, cursor: nextCursor }],
+      ["showThread", { thread: NodeId.fromHex(threadId), limit: 10 }],
+      ["showThread", { thread: NodeId.fromHex(threadId), limit: 50, cursor: nextCursor }],
     ]);
   });
 });
@@ -341,8 +343,13 @@ Deno.test("post sends the thread, the parent and the body; vote the direction", 
     const voted = await rhizome(["vote", messageId, "down", "--json"]);
     assert.deepEqual(JSON.parse(voted.stdout), publishReport("vote", "5a".repeat(20)));
     assert.deepEqual(node.received, [
-      ["post", { thread: threadId, reply_to: messageId, body: "Me too", author: "alice" }],
-      ["vote", { target: messageId, direction: "down", author: "alice" }],
+      ["post", {
+        thread: NodeId.fromHex(threadId),
+        replyTo: NodeId.fromHex(messageId),
+        body: "Me too",
+        author: "alice",
+      }],
+      ["vote", { target: NodeId.fromHex(messageId), direction: "down", author: "alice" }],
     ]);
     const refusals: [string[], RegExp][] = [
       [["post", threadId], /'rhizome post' needs more arguments/],
@@ -408,8 +415,13 @@ Deno.test("profile set sends the fields given; profile show reads anyone's", asy
     const json = await rhizome(["profile", "show", authorKey, "--json"]);
     assert.deepEqual(JSON.parse(json.stdout), profileView);
     assert.deepEqual(node.received.slice(0, 2), [
-      ["setProfile", { name: "Alice", about: "", keys: [other, authorKey], author: "alice" }],
-      ["showProfile", authorKey],
+      ["setProfile", {
+        name: "Alice",
+        about: "",
+        keys: [fromHex(other), fromHex(authorKey)],
+        author: "alice",
+      }],
+      ["showProfile", fromHex(authorKey)],
     ]);
   });
 });
@@ -423,7 +435,7 @@ Deno.test("profile show without a key asks for the current author's profile", as
       ExitStatus.failure,
       /^rhizome: Cannot show the profile of [0-9a-f]{64}: none/,
     );
-    assert.deepEqual(node.received, [["showProfile", alice.public_key]]);
+    assert.deepEqual(node.received, [["showProfile", fromHex(alice.public_key)]]);
     const refusals: [string[], RegExp][] = [
       [["profile", "set"], /'rhizome profile set' needs --name, --about or --key/],
       [["profile", "set", "--key", "abc"], /Cannot read the author key: expected 64 hex digits/],

@@ -29,6 +29,21 @@ Deno.test("rhizome help COMMAND and COMMAND --help print the command's page", as
   assert.match(viaHelp.stdout, /Examples:/);
 });
 
+Deno.test("a command that calls a running node names its control API routes in help", async () => {
+  const pages: [string, string][] = [
+    ["status", "Control API: GET /v1/status"],
+    ["get", "Control API: GET /v1/get/KEY"],
+    ["post", "Control API: POST /v1/posts"],
+    ["profile", "Control API: POST /v1/profile, GET /v1/profiles/AUTHOR"],
+  ];
+  for (const [command, line] of pages) {
+    const run = await runInProcess(["help", command]);
+    assert.equal(run.status, 0);
+    assert.ok(linesOf(run.stdout).includes(line), run.stdout);
+  }
+  assert.doesNotMatch((await runInProcess(["help", "init"])).stdout, /Control API:/);
+});
+
 Deno.test("rhizome help of an unknown command is a usage error", async () => {
   const run = await runInProcess(["help", "frobnicate"]);
   assert.equal(run.status, ExitStatus.usage);

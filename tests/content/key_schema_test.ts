@@ -10,8 +10,8 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Packr } from "msgpackr";
 import { utf8Encode } from "../../src/core/bytes.ts";
+import { loosePack } from "./_pack.ts";
 import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
 import { formatContactUri, makeContact } from "../../src/core/contact_uri.ts";
 import { contactUriLengthMax, recordBytesMax } from "../../src/core/limits.ts";
@@ -70,7 +70,6 @@ const alice = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(1));
 const bob = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(2));
 const nowMs = 1_800_000_000_000;
 const nowS = nowMs / 1000;
-const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
 const thread = NodeId.fromHex("00112233445566778899aabbccddeeff00112233");
 const message = NodeId.fromHex("ffeeddccbbaa99887766554433221100ffeeddcc");
 
@@ -235,7 +234,7 @@ Deno.test("liveEntries() drops expired entries and refuses a set of another kind
   assert.deepEqual(liveEntries(record, "votes", nowS - 1).length, 2);
   assert.deepEqual(liveEntries(record, "votes", nowS + 10), []);
   assert.throws(() => liveEntries(record, "refs", nowS), /it is a votes set, not a refs set/);
-  const bad = rawSet(address, [new Uint8Array(packr.pack([2]))]);
+  const bad = rawSet(address, [loosePack([2])]);
   refused(() => liveEntries(bad, "votes", nowS), /a votes entry holds direction 2/);
 });
 
@@ -283,24 +282,27 @@ Deno.test("every kind's entries round-trip through encodeEntry() and decodeEntry
 });
 
 Deno.test("decodeEntry() refuses malformed, out-of-range and non-canonical payloads", () => {
-  const packed = (fields: unknown) => new Uint8Array(packr.pack(fields));
+  const packed = loosePack;
   const id = thread.toBytes();
   const cases: [IndexKind, Uint8Array, RegExp][] = [
     ["votes", packed([0]), /a votes entry holds direction 0 \(expected 1 or -1\)/],
     ["votes", packed([2]), /holds direction 2/],
-    ["votes", packed(["1"]), /holds direction "1"/],
+    ["votes", packed(["1"]), /a votes entry is not canonical: a string/],
     ["votes", packed([1, 1]), /is not a 1-field array/],
     ["popular", packed([id, 3]), /holds weight 3 \(expected a whole number, -1..2\)/],
     ["threadPopular", packed([id, -2]), /holds weight -2/],
-    ["popular", packed([id, 0.5]), /holds weight 0.5/],
+    ["popular", packed([id, 0.5]), /not canonical: a float/],
     ["recent", packed([id.subarray(1), 5]), /thread ID that is not 20 bytes/],
     ["recent", packed([id, -5]), /creation time that is not a whole number/],
-    ["recent", packed({ thread: id }), /is not a 2-field array/],
-    ["refs", packed([id, "parent", 5]), /parent ID that is not 20 bytes/],
+    ["recent", packed({ thread: id }), /not canonical: a map/],
+    ["recent", packed([id]), /is not a 2-field array/],
+    ["refs", packed([id, "parent", 5]), /not canonical: a string/],
+    ["refs", packed([id, id.subarray(1), 5]), /parent ID that is not 20 bytes/],
     ["threadStats", packed([-1, 0]), /post count that is not a whole number/],
-    ["reputation", packed([1.5]), /score that is not a whole number/],
+    ["reputation", packed([1.5]), /not canonical: a float/],
     ["seeds", packed([utf8Encode("rhz://nope")]), /holds a contact that does not parse/],
-    ["seeds", packed(["rhz://text"]), /holds no contact/],
+    ["seeds", packed(["rhz://text"]), /not canonical: a string/],
+    ["seeds", packed([5]), /holds no contact/],
     ["seeds", packed([new Uint8Array([0xff, 0xfe])]), /contact that is not valid UTF-8/],
     [
       "seeds",
@@ -309,8 +311,8 @@ Deno.test("decodeEntry() refuses malformed, out-of-range and non-canonical paylo
     ],
     ["votes", new Uint8Array([0x91]), /is not valid MessagePack/],
     // [1] with the direction written as a u8 instead of a fixint: same value, other bytes.
-    ["votes", new Uint8Array([0x91, 0xcc, 0x01]), /is not in canonical form/],
-    ["recent", new Uint8Array([0x92, 0xc4, 20, ...id, 0xce, 0, 0, 0, 5]), /not in canonical form/],
+    ["votes", new Uint8Array([0x91, 0xcc, 0x01]), /not canonical: 1 in a uint 8 header/],
+    ["recent", new Uint8Array([0x92, 0xc4, 20, ...id, 0xce, 0, 0, 0, 5]), /not canonical: 5 in a/],
   ];
   for (const [kind, payload, pattern] of cases) refused(() => decodeEntry(kind, payload), pattern);
 });
@@ -411,7 +413,7 @@ Deno.test("checkContent() refuses a seed entry announcing another node's contact
 Deno.test("checkContent() refuses votes other than ±1, unknown tags and wrong policies", () => {
   const votes = votesIndex(thread);
   for (const direction of [0, 2]) {
-    const record = rawSet(votes, [new Uint8Array(packr.pack([direction]))]);
+    const record = rawSet(votes, [loosePack([direction])]);
     refused(() => checkContent(votes.key, record), new RegExp(`holds direction ${direction}`));
   }
   const unknown = rawSet({ ...votes, name: new Uint8Array([42]) }, [utf8Encode("x")]);
@@ -448,14 +450,14 @@ Deno.test("checkContent() with the time refuses entries set to outlive their kin
 
 Deno.test("the store's rules refuse a record that breaks the content rules", () => {
   const votes = votesIndex(thread);
-  const record: DhtRecord = rawSet(votes, [new Uint8Array(packr.pack([2]))]);
+  const record: DhtRecord = rawSet(votes, [loosePack([2])]);
   refused(
-    () => recordRules.verify(votes.key, encodeRecord(record), () => undefined),
+    () => recordRules.verify(votes.key, encodeRecord(record), () => undefined, nowMs),
     /direction 2/,
   );
   const good = signedEntrySet(alice, votes, nowMs, nowS + 60, { direction: 1 });
   assert.equal(
-    recordRules.verify(votes.key, encodeRecord(good), () => undefined).kind,
+    recordRules.verify(votes.key, encodeRecord(good), () => undefined, nowMs).kind,
     RecordKind.set,
   );
 });

@@ -53,11 +53,11 @@ Deno.test("an entry copying a held entry's signature over another payload is ref
   // The copy carries a valid entry of the index: only its signature is wrong.
   const forged = set([{ ...copied.entries[0], payload: encodeEntry("recent", threadRef(2)) }]);
   assert.throws(
-    () => recordRules.verify(recent.key, forged, () => held),
+    () => recordRules.verify(recent.key, forged, () => held, nowMs),
     (error) => error instanceof RecordError && /signature does not verify/.test(error.message),
   );
   // The identical entry is accepted (and skipped, being known).
-  assert.equal(recordRules.verify(recent.key, held, () => held).kind, RecordKind.set);
+  assert.equal(recordRules.verify(recent.key, held, () => held, nowMs).kind, RecordKind.set);
 });
 
 Deno.test("merging two sets that each fit keeps the result within the record size limit", () => {
@@ -89,8 +89,8 @@ Deno.test("merging two sets that each fit keeps the result within the record siz
   );
   assert.ok(first.length < recordBytesMax && second.length < recordBytesMax);
   // Rhizome's rules refuse such a set: it is no index of the schema.
-  assert.throws(() => recordRules.verify(key, first, () => undefined), RecordError);
-  const verified = rules.verify(key, second, () => first);
+  assert.throws(() => recordRules.verify(key, first, () => undefined, nowMs), RecordError);
+  const verified = rules.verify(key, second, () => first, nowMs);
   const result = rules.merge(first, verified, nowMs);
   assert.equal(result.outcome, "replace");
   if (result.outcome !== "replace") return;
@@ -106,10 +106,14 @@ Deno.test("merging two sets that each fit keeps the result within the record siz
 Deno.test("merge: identical bytes keep; expired entries of the incoming set add nothing", () => {
   const held = set([entry(0, 1, threadRef(1))]);
   assert.deepEqual(
-    recordRules.merge(held, recordRules.verify(recent.key, held, () => undefined), nowMs),
+    recordRules.merge(held, recordRules.verify(recent.key, held, () => undefined, nowMs), nowMs),
     { outcome: "keep" },
   );
   const stale = set([entry(1, 1, threadRef(2), nowMs / 1000 - 1)]);
-  const result = recordRules.merge(held, recordRules.verify(recent.key, stale, () => held), nowMs);
+  const result = recordRules.merge(
+    held,
+    recordRules.verify(recent.key, stale, () => held, nowMs),
+    nowMs,
+  );
   assert.deepEqual(result, { outcome: "keep" });
 });

@@ -67,7 +67,7 @@ Deno.test("resolveConfig() of nothing gives the documented defaults", () => {
   assert.deepEqual(config.log, { level: "info", format: "text", lines_per_second_max: 50 });
   assert.equal(config.dht.k, 20);
   assert.equal(config.dht.alpha, 3);
-  assert.equal(config.dht.record_ttl_s, 86400);
+  assert.equal(config.dht.replicate_s, 3600);
   assert.equal(config.dht.lookup_timeout_ms, 10000);
 });
 
@@ -317,10 +317,21 @@ Deno.test("resolveConfig() rejects dht.alpha greater than dht.k", () => {
   ]);
 });
 
-Deno.test("resolveConfig() rejects dht.republish_s greater than dht.record_ttl_s", () => {
+Deno.test("resolveConfig() rejects dht.republish_s greater than store.normal.ttl_s", () => {
   assert.deepEqual(problems({ env: { RHIZOME_DHT_REPUBLISH_S: "90000" } }), [
-    "dht.republish_s: expected at most dht.record_ttl_s, or values expire before they are republished, got 90000 (from RHIZOME_DHT_REPUBLISH_S)",
+    "dht.republish_s: expected at most store.normal.ttl_s, or holders' copies expire before they are republished, got 90000 (from RHIZOME_DHT_REPUBLISH_S)",
   ]);
+});
+
+Deno.test("resolveConfig() refuses the removed dht.record_ttl_* settings, saying where lifetimes are", () => {
+  const removed =
+    "removed: a record's lifetime comes from its class, [store.<class>] ttl_s, extension_s and ttl_max_s (see 'rhizome config show') (from f.toml)";
+  // One unknown key per table is reported, so each alone.
+  for (const name of ["record_ttl_s", "record_ttl_extension_s", "record_ttl_max_s"]) {
+    assert.deepEqual(problems({ file: file(`[dht]\n${name} = 600\n`) }), [
+      `dht.${name}: ${removed}`,
+    ]);
+  }
 });
 
 Deno.test("resolveConfig() reads the record classes and checks each against its cap", () => {
@@ -339,13 +350,15 @@ Deno.test("resolveConfig() reads the record classes and checks each against its 
 
 Deno.test("resolveConfig() reports every broken cross-field rule", () => {
   const lines = problems({
-    file: file("[dht]\nrecord_ttl_s = 600\nrpc_timeout_ms = 5000\nlookup_timeout_ms = 1000\n"),
+    file: file(
+      "[dht]\nrpc_timeout_ms = 5000\nlookup_timeout_ms = 1000\n[store.normal]\nttl_s = 600\nretention_s = 600\n",
+    ),
   });
   assert.deepEqual(lines, [
     "dht.rpc_timeout_ms: expected at most dht.rpc_timeout_ms_max, got 5000 (from f.toml)",
     "dht.lookup_timeout_ms: expected more than dht.rpc_timeout_ms × (dht.rpc_retries_max + 1), so one request can time out without failing the lookup, got 1000 (from f.toml)",
-    "dht.republish_s: expected at most dht.record_ttl_s, or values expire before they are republished, got 86400",
-    "dht.replicate_s: expected at most dht.record_ttl_s, or values expire before they are replicated, got 3600",
+    "dht.republish_s: expected at most store.normal.ttl_s, or holders' copies expire before they are republished, got 86400",
+    "dht.replicate_s: expected at most store.normal.ttl_s, or holders' copies expire before they are replicated, got 3600",
   ]);
 });
 
@@ -447,7 +460,7 @@ Deno.test({
 Deno.test("settingEnvironmentNames() gives every setting its own RHIZOME_ variable", () => {
   const names = settingEnvironmentNames();
   const leaves = leafCount(defaultConfigTable());
-  assert.equal(leaves, 69);
+  assert.equal(leaves, 66);
   assert.equal(
     names.size,
     leaves + Object.keys(ENV_ALIASES).length,

@@ -4,8 +4,12 @@
 // keys, messages and signatures.
 
 import assert from "node:assert/strict";
-import { fromHex, toHex } from "../../src/core/bytes.ts";
+import { fromHex, toHex, utf8Encode } from "../../src/core/bytes.ts";
 import {
+  AEAD_NONCE_BYTES,
+  AEAD_TAG_BYTES,
+  aeadOpen,
+  aeadSealInto,
   ED25519_PUBLIC_KEY_BYTES,
   ED25519_SECRET_KEY_BYTES,
   ED25519_SIGNATURE_BYTES,
@@ -179,4 +183,32 @@ Deno.test("ed25519KeyPairFromSecretKey() rejects a seed of the wrong length", ()
       `Cannot use Ed25519 secret key: expected 32 bytes, got ${length}`,
     );
   }
+});
+
+Deno.test("aeadSealInto() matches RFC 8439 §2.8.2 and aeadOpen() reverses it", () => {
+  const key = fromHex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
+  const nonce = fromHex("070000004041424344454647");
+  const aad = fromHex("50515253c0c1c2c3c4c5c6c7");
+  const plaintext = utf8Encode(
+    "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the " +
+      "future, sunscreen would be it.",
+  );
+  const sealed = new Uint8Array(3 + plaintext.length + AEAD_TAG_BYTES);
+  aeadSealInto(key, nonce, aad, plaintext, sealed, 3);
+  assert.equal(toHex(sealed.subarray(3, 7)), "d31a8d34");
+  assert.equal(toHex(sealed.subarray(3 + plaintext.length)), "1ae10b594f09e26a7e902ecbd0600691");
+  assert.deepEqual(aeadOpen(key, nonce, aad, sealed.subarray(3)), plaintext);
+});
+
+Deno.test("aeadOpen() returns undefined for tampered, short or foreign bytes", () => {
+  const key = new Uint8Array(32).fill(7);
+  const nonce = new Uint8Array(AEAD_NONCE_BYTES);
+  const sealed = new Uint8Array(5 + AEAD_TAG_BYTES);
+  aeadSealInto(key, nonce, new Uint8Array(0), utf8Encode("hello"), sealed, 0);
+  const tampered = sealed.slice();
+  tampered[0] ^= 1;
+  assert.equal(aeadOpen(key, nonce, new Uint8Array(0), tampered), undefined);
+  assert.equal(aeadOpen(key, nonce, new Uint8Array([1]), sealed), undefined);
+  assert.equal(aeadOpen(key, nonce, new Uint8Array(0), sealed.subarray(0, 15)), undefined);
+  assert.equal(aeadOpen(new Uint8Array(32), nonce, new Uint8Array(0), sealed), undefined);
 });

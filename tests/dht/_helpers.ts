@@ -6,62 +6,41 @@
 import assert from "node:assert/strict";
 import { VirtualClock } from "../../src/core/clock.ts";
 import { resolveConfig } from "../../src/core/config.ts";
-import type { NodeProfile } from "../../src/core/config_schema.ts";
+import {
+  type NodeProfile,
+  RECORD_CLASSES,
+  type RecordClass,
+  type RecordClassPolicy,
+} from "../../src/core/config_schema.ts";
 import { NODE_ID_BYTES, NodeId } from "../../src/core/node_id.ts";
 import { Prng, randomBytes } from "../../src/core/rng.ts";
 import { DhtNode } from "../../src/dht/node.ts";
 import { decodeMessage, type Message } from "../../src/dht/messages.ts";
-import type { DhtSettings, StreamRequester, ValueRules } from "../../src/dht/types.ts";
+import type { DhtSettings, StreamRequester } from "../../src/dht/types.ts";
 import type { PeerAddress } from "../../src/net/address.ts";
 import type { Transport } from "../../src/net/transport.ts";
 import { SimCluster } from "../../src/sim/cluster.ts";
 import { SimNetwork } from "../../src/sim/network.ts";
 import { runOperations } from "../../src/sim/operations.ts";
 import { MemoryValueStore } from "../../src/store/memory_value_store.ts";
-import type { StoredValue, ValueStore } from "../../src/store/value_store.ts";
+import type { RecordRules } from "../../src/store/record_rules.ts";
 import { at } from "../_address.ts";
 
-/**
- * A memory store that reconciles an incoming version with the held one, as the record store
- * merges sets and keeps the higher sequence: what versioned values need from any store.
- */
-export class ReconcilingStore implements ValueStore {
-  constructor(
-    readonly inner: ValueStore,
-    readonly rules: ValueRules,
-    readonly nowMs: () => number,
-  ) {}
-  get(key: NodeId): StoredValue | undefined {
-    return this.inner.get(key);
-  }
-  put(entry: StoredValue, done: (error?: Error) => void): void {
-    const held = this.inner.get(entry.key);
-    const value = held
-      ? this.rules.reconcile(entry.key, held.value, entry.value, this.nowMs())
-      : entry.value;
-    this.inner.put({ ...entry, value }, done);
-  }
-  delete(key: NodeId): void {
-    this.inner.delete(key);
-  }
-  values(): Iterable<StoredValue> {
-    return this.inner.values();
-  }
-  stats() {
-    return this.inner.stats();
-  }
-}
-
-/** The built-in settings of a node type, with some `[dht]` fields changed. */
+/** The built-in settings of a node type, with some `[dht]` fields and record classes changed. */
 export function settingsFor(
   profile: "seed" | "full" | "light" | "mobile" = "full",
   dht: Partial<DhtSettings["dht"]> = {},
   profileChanges: Partial<NodeProfile> = {},
+  classChanges: Partial<{ [C in RecordClass]: Partial<RecordClassPolicy> }> = {},
 ): DhtSettings {
   const { config } = resolveConfig();
+  const store = Object.fromEntries(
+    RECORD_CLASSES.map((name) => [name, { ...config.store[name], ...classChanges[name] }]),
+  ) as Record<RecordClass, RecordClassPolicy>;
   return {
     dht: { ...config.dht, ...dht },
     profile: { ...config.profiles[profile], ...profileChanges },
+    store,
   };
 }
 
@@ -117,13 +96,19 @@ export class RecordingTransport implements Transport {
 export class NodeHarness {
   readonly clock: VirtualClock;
   readonly transport = new RecordingTransport();
-  readonly store = new MemoryValueStore();
+  readonly store: MemoryValueStore;
   readonly node: DhtNode;
   readonly address: PeerAddress;
 
-  constructor(seed: number, settings: DhtSettings, address: PeerAddress = at("10.0.0.1:7447")) {
+  constructor(
+    seed: number,
+    settings: DhtSettings,
+    address: PeerAddress = at("10.0.0.1:7447"),
+    rules?: RecordRules,
+  ) {
     const prng = new Prng(seed);
     this.clock = new VirtualClock(1_735_689_600_000);
+    this.store = new MemoryValueStore({ clock: this.clock, classes: settings.store, rules });
     this.address = address;
     this.node = new DhtNode({
       nodeId: randomId(prng),
@@ -183,8 +168,8 @@ export function joinedCluster(
     settingsOf?: (index: number) => DhtSettings | undefined;
     /** Give every node a stream transport: requests reach the peer's `answerStream` in 20 ms. */
     streams?: boolean;
-    /** Value rules for every node; their stores then reconcile versions ({@link ReconcilingStore}). */
-    values?: ValueRules;
+    /** Record rules for every node's store (which then verifies and merges by them). */
+    rules?: RecordRules;
     /** Probability a datagram is lost (joins included). */
     lossRate?: number;
   } = {},
@@ -208,16 +193,12 @@ export function joinedCluster(
   const cluster = new SimCluster(network, {
     simSeed,
     settings,
+    rules: options.rules,
     createNode: (nodeOptions) => {
       const index = nodes.length;
-      const values = options.values;
       const nodeSettings = {
         ...nodeOptions,
         settings: options.settingsOf?.(index) ?? nodeOptions.settings,
-        ...(values && {
-          values,
-          store: new ReconcilingStore(nodeOptions.store, values, () => network.clock.nowMs()),
-        }),
       };
       const node = options.streams
         ? new AuthenticatedDhtNode({ ...nodeSettings, streams: streamFor(nodeOptions.nodeId) })

@@ -3,7 +3,8 @@
 // a value that matches its key; a client node neither stores for others nor enters others'
 // routing tables; hostile datagrams (garbage, spoofed self, replayed or misaddressed replies,
 // lies about closer nodes) are counted and dropped while the node keeps serving; values expire
-// after record_ttl_s unless republished, reads extend them within record_ttl_max_s; values
+// after their store class's ttl_s unless republished, reads extend them within its ttl_max_s
+// (through the store: the DHT has no lifetime setting of its own); values
 // survive a partition and its heal.
 // Method: a single DhtNode driven by hand (VirtualClock, recording transport, the test playing
 // every peer with encoded messages) for the protocol rules, and seeded SimClusters of 30-40
@@ -29,6 +30,7 @@ import type {
   PutResult,
 } from "../../src/dht/types.ts";
 import type { PeerAddress } from "../../src/net/address.ts";
+import { contentAddressedRules, type RecordRules } from "../../src/store/record_rules.ts";
 import { idFromPrefix, joinedCluster, NodeHarness, randomId, settingsFor } from "./_helpers.ts";
 import { runOne } from "../../src/sim/operations.ts";
 import { at } from "../_address.ts";
@@ -392,40 +394,60 @@ Deno.test("a peer lying about closer nodes cannot plant fake contacts or stall t
   assertServing(h, `seed ${SEED}`);
 });
 
-Deno.test("a held value expires after record_ttl_s without republishing", () => {
-  const settings = settingsFor("full", { record_ttl_s: 2 * 3600, replicate_s: 3600 });
+Deno.test("a held value expires after its class's ttl_s without republishing", () => {
+  const settings = settingsFor("full", { replicate_s: 3600 }, {}, { normal: { ttl_s: 2 * 3600 } });
   const h = new NodeHarness(SEED, settings);
   const value = text("short-lived");
   const key = contentKey(value);
   assert.equal(storeStatus(h, PEER, { key, value, token: tokenFor(h, PEER) }), StoreStatus.ok);
   // No reads (a read would extend it): just let time pass.
   h.advance(2 * HOUR - maintenanceIntervalMs);
-  assert.ok(h.store.get(key), `held until record_ttl_s, seed ${SEED}`);
+  assert.ok(h.store.get(key), `held until store.normal.ttl_s, seed ${SEED}`);
   h.advance(2 * maintenanceIntervalMs);
   assert.equal(h.store.get(key), undefined, `deleted by upkeep, seed ${SEED}`);
   assert.equal(findValue(h, OTHER, key).type, MessageType.nodes, `not served, seed ${SEED}`);
 });
 
+Deno.test("the store is the only verifier: a STORE once, the same bytes again never, a publish once, a read never", () => {
+  let verifications = 0;
+  const counting: RecordRules = {
+    ...contentAddressedRules,
+    verify(key, bytes, held, nowMs) {
+      verifications++;
+      return contentAddressedRules.verify(key, bytes, held, nowMs);
+    },
+  };
+  const h = new NodeHarness(SEED, settingsFor("full"), undefined, counting);
+  const value = text("verified once");
+  const key = contentKey(value);
+  const token = tokenFor(h, PEER);
+  assert.equal(storeStatus(h, PEER, { key, value, token }), StoreStatus.ok);
+  assert.equal(verifications, 1, "one verification for a STORE");
+  assert.equal(storeStatus(h, PEER, { key, value, token }), StoreStatus.ok);
+  assert.equal(verifications, 1, "none for the same bytes again (a replica's STORE)");
+  assert.equal(findValue(h, OTHER, key).type, MessageType.value);
+  assert.equal(verifications, 1, "none for a read, which extends the value through the store");
+  const forged = text("not under this key");
+  assert.equal(storeStatus(h, PEER, { key, value: forged, token }), StoreStatus.invalid);
+  assert.equal(verifications, 2, "a value that does not verify costs one");
+  assert.equal(h.node.stats().invalidValues, 1);
+  h.node.put(text("published here"), () => {});
+  assert.equal(verifications, 3, "one for a local publish");
+});
+
 Deno.test("an expired value is not served even before upkeep deletes it", () => {
-  const settings = settingsFor("full", { record_ttl_s: 3600, replicate_s: 3600 });
+  const settings = settingsFor("full", { replicate_s: 3600 }, {}, { normal: { ttl_s: 3600 } });
   const h = new NodeHarness(SEED, settings);
   const value = text("stale");
   const key = contentKey(value);
-  h.store.put(
-    { key, value, expiresAtMs: h.clock.nowMs() + 1000, storedAtMs: 0, published: false },
-    () => {},
-  );
+  h.store.put({ key, value, ttlMs: 1000, published: false }, () => {});
   h.clock.advanceBy(1000);
   assert.equal(findValue(h, OTHER, key).type, MessageType.nodes);
 });
 
-Deno.test("reads keep a value alive past its original expiry, but not past record_ttl_max_s", () => {
-  const settings = settingsFor("full", {
-    record_ttl_s: 2 * 3600,
-    replicate_s: 3600,
-    republish_s: 3600,
-    record_ttl_extension_s: 3600,
-    record_ttl_max_s: 3 * 3600,
+Deno.test("reads keep a value alive past its original expiry, but not past its class's ttl_max_s", () => {
+  const settings = settingsFor("full", { replicate_s: 3600, republish_s: 3600 }, {}, {
+    normal: { ttl_s: 2 * 3600, extension_s: 3600, ttl_max_s: 3 * 3600 },
   });
   const h = new NodeHarness(SEED, settings);
   const value = text("popular");
@@ -441,7 +463,7 @@ Deno.test("reads keep a value alive past its original expiry, but not past recor
   h.advance(0.75 * HOUR);
   assert.equal(findValue(h, OTHER, key).type, MessageType.value, `alive at 2.25 h, seed ${SEED}`);
   assert.equal(h.store.get(key)!.expiresAtMs, t0 + 3 * HOUR, `capped, seed ${SEED}`);
-  // Reads cannot take it past storedAt + record_ttl_max_s.
+  // Reads cannot take it past storedAt + ttl_max_s.
   h.advance(0.7 * HOUR);
   assert.equal(findValue(h, OTHER, key).type, MessageType.value);
   assert.equal(h.store.get(key)!.expiresAtMs, t0 + 3 * HOUR);
@@ -596,13 +618,11 @@ Deno.test("hostile traffic at one node does not stop it from serving the network
 Deno.test({
   // Regression: replication STOREs once renewed each other forever; STORE now carries the
   // remaining lifetime (simSeed 5005: 21 holders were left 200 h after the publisher crashed).
-  name: "a value nobody republishes disappears from the network after record_ttl_s",
+  name: "a value nobody republishes disappears from the network after store.normal.ttl_s",
   fn() {
     const simSeed = 5_005;
-    const settings = settingsFor("full", {
-      record_ttl_s: 2 * 3600,
-      replicate_s: 3600,
-      republish_s: 3600,
+    const settings = settingsFor("full", { replicate_s: 3600, republish_s: 3600 }, {}, {
+      normal: { ttl_s: 2 * 3600 },
     });
     const { network, cluster } = joinedCluster(simSeed, 30, settings);
     const put = runOne<PutResult>(network, (done) => cluster.put(5, text("ephemeral"), done));
@@ -610,18 +630,17 @@ Deno.test({
     cluster.crash(5);
     network.run({ untilMs: network.clock.nowMs() + 2 * HOUR + 5 * maintenanceIntervalMs });
     const holders = cluster.liveIndexes().filter((i) => cluster.store(i).get(put.key));
-    assert.deepEqual(holders, [], `nobody holds it after record_ttl_s, simSeed ${simSeed}`);
+    assert.deepEqual(holders, [], `nobody holds it after its ttl_s, simSeed ${simSeed}`);
     const got = runOne<GetResult>(network, (done) => cluster.get(0, put.key, done));
     assert.equal(got.value, undefined, `simSeed ${simSeed}`);
   },
 });
 
-Deno.test("a published value outlives record_ttl_s while its publisher republishes it", () => {
+Deno.test("a published value outlives the holders' ttl_s while its publisher republishes it", () => {
   const simSeed = 5_006;
-  const settings = settingsFor("full", {
-    record_ttl_s: 2 * 3600,
-    replicate_s: 3600,
-    republish_s: 3600,
+  const settings = settingsFor("full", { replicate_s: 3600, republish_s: 3600 }, {}, {
+    normal: { ttl_s: 2 * 3600 },
+    personal: { ttl_s: 2 * 3600 },
   });
   const { network, cluster } = joinedCluster(simSeed, 30, settings);
   const put = runOne<PutResult>(network, (done) => cluster.put(5, text("kept alive"), done));
@@ -638,10 +657,9 @@ Deno.test("replication STOREs reaching the publisher do not postpone its republi
   // Regression: a publisher among the k closest got replication STOREs every replicate_s, each
   // of which reset its republish clock, so it never republished and the value expired.
   const simSeed = 5_007;
-  const settings = settingsFor("full", {
-    record_ttl_s: 2 * 3600,
-    replicate_s: 3600,
-    republish_s: 5400,
+  const settings = settingsFor("full", { replicate_s: 3600, republish_s: 5400 }, {}, {
+    normal: { ttl_s: 2 * 3600 },
+    personal: { ttl_s: 2 * 3600 },
   });
   const { network, cluster } = joinedCluster(simSeed, 22, settings);
   const put = runOne<PutResult>(network, (done) => cluster.put(5, text("republished"), done));
@@ -689,14 +707,15 @@ Deno.test("a message naming a sender other than the authenticated peer is droppe
   assert.equal(h.transport.take()[0]?.message.type, MessageType.pong, "the real peer is answered");
 });
 
-Deno.test("put() takes a lifetime, capped at record_ttl_s as every holder caps it", () => {
+Deno.test("put() takes a lifetime, capped at the personal class's ttl_s by the store", () => {
   const settings = settingsFor("full");
   const h = new NodeHarness(SEED, settings);
   const now = h.clock.nowMs();
   const short = h.node.put(text("short-lived"), () => {}, 60);
   assert.equal(h.store.get(short)?.expiresAtMs, now + 60_000);
-  const long = h.node.put(text("long-lived"), () => {}, 10 * settings.dht.record_ttl_s);
-  assert.equal(h.store.get(long)?.expiresAtMs, now + settings.dht.record_ttl_s * 1000);
+  const personalTtlS = settings.store.personal.ttl_s;
+  const long = h.node.put(text("long-lived"), () => {}, 10 * personalTtlS);
+  assert.equal(h.store.get(long)?.expiresAtMs, now + personalTtlS * 1000);
 });
 
 Deno.test("setProfile() turns a server into a client that declines STOREs", () => {

@@ -1,7 +1,7 @@
 /**
  * Versioned values on the DHT (signed records, multi-writer sets): a get asks every holder among
- * the k closest and reconciles what they hold, a put is checked by the node's value rules, and a
- * STORE that does not verify is refused. The rules here are a toy set (strictly increasing bytes,
+ * the k closest and reconciles what they hold, a put is checked by the node's store (by its record
+ * rules), and a STORE that does not verify is refused. The rules here are a toy set (strictly increasing bytes,
  * union on merge) so the DHT's part is tested apart from Rhizome's records.
  */
 
@@ -9,16 +9,33 @@ import assert from "node:assert/strict";
 import { versionedReadHolders } from "../../src/core/limits.ts";
 import type { NodeId } from "../../src/core/node_id.ts";
 import type { DhtNode } from "../../src/dht/node.ts";
-import type { GetResult, PutResult, ValueRules } from "../../src/dht/types.ts";
+import type { GetResult, PutResult } from "../../src/dht/types.ts";
 import { runOne } from "../../src/sim/operations.ts";
+import { bytesEqual } from "../../src/core/bytes.ts";
+import { RhizomeError, StoreError } from "../../src/core/errors.ts";
+import type { RecordRules } from "../../src/store/record_rules.ts";
 import { idFromPrefix, joinedCluster, settingsFor } from "./_helpers.ts";
 
 /** A set of bytes 0..239: its encoding is the members in increasing order. */
-const toySets: ValueRules = {
-  verify: (_key, value) =>
-    value.length > 0 && value.every((byte, i) => byte < 240 && (i === 0 || byte > value[i - 1])),
+const toySets: RecordRules = {
+  kindNames: ["toy set"],
+  recordBytesMax: 240,
+  verify(_key, bytes) {
+    if (
+      bytes.length === 0 ||
+      !bytes.every((byte, i) => byte < 240 && (i === 0 || byte > bytes[i - 1]))
+    ) {
+      throw new StoreError("RECORD_INVALID", "Cannot accept record: not a toy set");
+    }
+    return { kind: 0, bytes };
+  },
   isFinal: () => false,
-  reconcile: (_key, a, b) => new Uint8Array([...new Set([...a, ...b])].sort((x, y) => x - y)),
+  merge(held, incoming) {
+    const union = new Uint8Array(
+      [...new Set([...held, ...incoming.bytes])].sort((x, y) => x - y),
+    );
+    return bytesEqual(union, held) ? { outcome: "keep" } : { outcome: "replace", bytes: union };
+  },
 };
 
 function putAt(
@@ -37,7 +54,7 @@ function putAt(
 Deno.test("a get reconciles the versions every holder has, including the getter's own", () => {
   const simSeed = 6_101;
   const settings = settingsFor("full");
-  const { network, cluster, nodes } = joinedCluster(simSeed, 40, settings, { values: toySets });
+  const { network, cluster, nodes } = joinedCluster(simSeed, 40, settings, { rules: toySets });
   const key = idFromPrefix(0x5a, 0x11);
   const first = putAt(network, cluster, nodes, 3, key, [1]);
   const second = putAt(network, cluster, nodes, 9, key, [2]);
@@ -53,7 +70,7 @@ Deno.test("a get reconciles the versions every holder has, including the getter'
 Deno.test("an entry some holders missed still reaches every reader", () => {
   const simSeed = 6_102;
   const settings = settingsFor("full");
-  const { network, cluster, nodes } = joinedCluster(simSeed, 40, settings, { values: toySets });
+  const { network, cluster, nodes } = joinedCluster(simSeed, 40, settings, { rules: toySets });
   const key = idFromPrefix(0x33, 0x99);
   const put = putAt(network, cluster, nodes, 5, key, [7]);
   assert.ok(put.stored >= settings.dht.k / 2, `stored at ${put.stored}, simSeed ${simSeed}`);
@@ -62,8 +79,8 @@ Deno.test("an entry some holders missed still reaches every reader", () => {
   const holders = [...Array(40).keys()].filter((i) => i !== 5 && cluster.store(i).get(key));
   const lacking = holders.slice(0, versionedReadHolders - 1);
   for (const holder of holders.slice(versionedReadHolders - 1)) {
-    const held = cluster.store(holder).get(key)!;
-    cluster.store(holder).put({ ...held, value: new Uint8Array([7, 8]) }, () => {});
+    const write = { key, value: new Uint8Array([7, 8]), published: false };
+    cluster.store(holder).put(write, (error) => assert.equal(error, undefined));
   }
   for (const reader of [0, 17, 33, ...lacking]) {
     const got = runOne<GetResult>(network, (done) => cluster.get(reader, key, done));
@@ -71,22 +88,25 @@ Deno.test("an entry some holders missed still reaches every reader", () => {
   }
 });
 
-Deno.test("a value that does not verify under its key is refused by putAt, storing nothing", () => {
+Deno.test("a value its own store refuses is published nowhere: RECORD_INVALID, nothing stored", () => {
   const simSeed = 6_103;
-  const { cluster, nodes } = joinedCluster(simSeed, 20, settingsFor("full"), { values: toySets });
+  const { network, cluster, nodes } = joinedCluster(simSeed, 20, settingsFor("full"), {
+    rules: toySets,
+  });
   const key = idFromPrefix(0x71);
-  assert.throws(
-    () => cluster.call(2, () => nodes[2].putAt(key, new Uint8Array([3, 1]), () => {})),
-    /does not verify under key/,
-  );
-  assert.equal(cluster.store(2).get(key), undefined);
+  const result = putAt(network, cluster, nodes, 2, key, [3, 1]);
+  assert.equal(result.ok, false);
+  assert.equal(result.stored, 0);
+  assert.ok(result.localError instanceof RhizomeError);
+  assert.equal(result.localError.code, "RECORD_INVALID");
+  for (let i = 0; i < 20; i++) assert.equal(cluster.store(i).get(key), undefined, `node ${i}`);
 });
 
 Deno.test("under 10% loss, every reader sees every writer's entry, and replication completes every holder's copy", () => {
   const simSeed = 6_107;
   const settings = settingsFor("full");
   const { network, cluster, nodes } = joinedCluster(simSeed, 40, settings, {
-    values: toySets,
+    rules: toySets,
     lossRate: 0.1,
   });
   const key = idFromPrefix(0x2e, 0x40);

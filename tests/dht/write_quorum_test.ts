@@ -145,3 +145,20 @@ Deno.test("a node that knew peers and lost them all is not a one-node network: s
     quorum: 2,
   });
 });
+
+Deno.test("a node whose peers left before its first put still needs the quorum", () => {
+  const h = new NodeHarness(SEED, settingsFor("full"));
+  h.node.receive(PEER, encodeMessage({ type: MessageType.ping, tx: 1, sender: peerId, flags: 0 }));
+  h.node.receive(PEER, encodeMessage({ type: MessageType.leave, tx: 2, sender: peerId, flags: 0 }));
+  h.transport.take();
+  assert.equal(h.node.routingTableSize(), 0, "the peer that left is out of the table");
+  let put: PutResult | undefined;
+  h.node.put(text("after the peer left"), (done) => put = done);
+  h.advance(120_000);
+  assert.ok(put);
+  assert.deepEqual({ ok: put.ok, holders: put.holders, quorum: put.quorum }, {
+    ok: false,
+    holders: 1,
+    quorum: 2,
+  });
+});

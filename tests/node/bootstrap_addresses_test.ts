@@ -17,7 +17,7 @@ import {
   bootstrapAddresses,
   type BootstrapContact,
 } from "../../src/node/bootstrap_addresses.ts";
-import { DataDir } from "../../src/node/data_dir.ts";
+import { DataDir } from "../../src/node/data_dir/paths.ts";
 import { RhizomeNode } from "../../src/node/node.ts";
 import { waitFor } from "../_node_process.ts";
 import { withTempDir } from "../_rhizome.ts";

@@ -10,10 +10,16 @@ import assert from "node:assert/strict";
 import { docRecord, signThread } from "../../src/content/documents.ts";
 import { encodeRecord, recordKey } from "../../src/content/records.ts";
 import { bodyBytesMax } from "../../src/content/documents.ts";
-import { AuthorKeys } from "../../src/node/author_keys.ts";
-import type { PublishReport, ThreadList, ThreadView } from "../../src/discussion/reports.ts";
+import { AuthorKeys } from "../../src/node/data_dir/author_keys.ts";
+import type {
+  PublishReport,
+  ThreadList,
+  ThreadView,
+} from "../../src/services/discussion/reports.ts";
 import { nodeDir, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
 import { runProcess, withTempDir } from "../_rhizome.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
+import { NodeId } from "../../src/core/node_id.ts";
 
 const nodesCount = 10;
 
@@ -40,7 +46,7 @@ Deno.test({
         nodes.push(...await Promise.all(rest));
         for (const [index, node] of nodes.entries()) {
           await waitFor(`node ${index} to know peers`, async () => {
-            const status = await (await node.client()).status();
+            const status = await (await node.client()).call(controlRoutes.status);
             return (status.contacts as number) >= 5;
           }, 30_000);
         }
@@ -152,10 +158,10 @@ Deno.test({
         const forged = docRecord({ ...genuine, title: "A forged title" });
         const forgedKey = recordKey(forged);
         const forgedClient = await nodes[4].client();
-        const forgedError = await forgedClient.publishRecord(
-          forgedKey.toHex(),
-          encodeRecord(forged),
-        )
+        const forgedError = await forgedClient.call(controlRoutes.publishRecord, {
+          key: forgedKey,
+          record: encodeRecord(forged),
+        })
           .then(() => undefined, (error: Error & { code?: string }) => error);
         assert.equal(forgedError?.code, "RECORD_INVALID", String(forgedError));
         assert.match(forgedError!.message, /signature/);
@@ -165,8 +171,8 @@ Deno.test({
           assert.match(run.stderr.trim(), message);
         }
         // The node refuses what the CLI would have caught, for callers of the API.
-        const oversize = await forgedClient.post({
-          thread: threadId,
+        const oversize = await forgedClient.call(controlRoutes.post, {
+          thread: NodeId.fromHex(threadId),
           body: "x".repeat(bodyBytesMax + 1),
         })
           .then(() => undefined, (error: Error & { code?: string }) => error);
@@ -179,7 +185,10 @@ Deno.test({
           view.messages.map((m) => [m.id, m.replies.map((r) => r.id)]),
         );
         for (const node of nodes) {
-          assert.equal(await (await node.client()).get(forgedKey.toHex()), undefined);
+          assert.equal(
+            await (await node.client()).call(controlRoutes.get, NodeId.fromHex(forgedKey.toHex())),
+            undefined,
+          );
         }
       } finally {
         for (const node of nodes) node.child.kill("SIGTERM");

@@ -20,6 +20,7 @@ import { UdpTransport } from "../../src/net/udp_transport.ts";
 import { cryptoRandomBytes } from "../../src/node/crypto_rng.ts";
 import { killNode, nodeDir, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
 import { withTempDir } from "../_rhizome.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
 
 const seed = 0x5eed;
 
@@ -36,7 +37,7 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
       nodes.push(await startNode(nodeDir(root, 1), ["--bootstrap", nodes[0].contact]));
       const [target, peer] = nodes;
       const api = await target.client();
-      const targetAddress = at((await api.status()).listen as string);
+      const targetAddress = at((await api.call(controlRoutes.status)).listen as string);
       const { host, port } = targetAddress;
       const sendRaw = (bytes: Uint8Array) =>
         new Promise<void>((resolve) => raw.send(bytes, port, host, () => resolve()));
@@ -101,7 +102,7 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
 
       // Counted by reason, and the node still serves: its API, and a value via its peer.
       await waitFor("every hostile datagram to be counted", async () => {
-        const status = await api.status();
+        const status = await api.call(controlRoutes.status);
         const dropped = (status.channel as { dropped: Record<string, number> }).dropped;
         const udp = status.udp as { oversizeReceivesDropped: number };
         const dht = status.dht as { dropped: Record<string, number> };
@@ -110,7 +111,7 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
           dht.dropped.impostor === 10 && dropped.replay >= sessionPackets.length &&
           dropped.badSignature + dropped.handshakeReplay >= 1;
       }, 10_000);
-      const status = await api.status();
+      const status = await api.call(controlRoutes.status);
       const dropped = (status.channel as { dropped: Record<string, number> }).dropped;
       // Random bytes: junk until their source is graylisted, refused unread after.
       assert.ok(
@@ -126,8 +127,8 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
       );
 
       const value = utf8Encode("still serving");
-      const { key } = await (await peer.client()).put(value);
-      const got = await api.get(key);
+      const { key } = await (await peer.client()).call(controlRoutes.put, { value: value });
+      const got = await api.call(controlRoutes.get, NodeId.fromHex(key));
       assert.ok(got && utf8Decode(got) === "still serving");
       assert.equal(
         replies.filter((type) => type === MessageType.pong).length,

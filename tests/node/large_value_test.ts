@@ -10,6 +10,8 @@ import { bytesEqual } from "../../src/core/bytes.ts";
 import { Prng, randomBytes } from "../../src/core/rng.ts";
 import { killNode, nodeDir, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
 import { withTempDir } from "../_rhizome.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
+import { NodeId } from "../../src/core/node_id.ts";
 
 Deno.test("a 60 KiB value is stored and found through the stream transport", async () => {
   await withTempDir(async (root) => {
@@ -21,16 +23,16 @@ Deno.test("a 60 KiB value is stored and found through the stream transport", asy
       }
       for (const node of nodes) {
         await waitFor("every node to know the others", async () => {
-          const status = await (await node.client()).status();
+          const status = await (await node.client()).call(controlRoutes.status);
           return (status.contacts as number) >= 4;
         });
       }
       const value = randomBytes(new Prng(60), new Uint8Array(60 * 1024));
-      const put = await (await nodes[2].client()).put(value);
+      const put = await (await nodes[2].client()).call(controlRoutes.put, { value: value });
       assert.equal(put.stored, 4, "every other node acknowledged it");
       const accepted = async () => {
         const counts = await Promise.all(nodes.map(async (node) => {
-          const status = await (await node.client()).status();
+          const status = await (await node.client()).call(controlRoutes.status);
           return (status.stream as { connectionsAccepted: number }).connectionsAccepted;
         }));
         return counts.reduce((a, b) => a + b, 0);
@@ -44,14 +46,14 @@ Deno.test("a 60 KiB value is stored and found through the stream transport", asy
       ]);
       nodes.push(mobile);
       await waitFor("the mobile node to know peers", async () => {
-        const status = await (await mobile.client()).status();
+        const status = await (await mobile.client()).call(controlRoutes.status);
         return (status.contacts as number) >= 4;
       });
       const before = await accepted();
-      const got = await (await mobile.client()).get(put.key);
+      const got = await (await mobile.client()).call(controlRoutes.get, NodeId.fromHex(put.key));
       assert.ok(got && bytesEqual(got, value), "the mobile node got the whole value");
       assert.ok(await accepted() > before, "it came by stream");
-      const mobileStatus = await (await mobile.client()).status();
+      const mobileStatus = await (await mobile.client()).call(controlRoutes.status);
       assert.equal(mobileStatus.stored_records, 0, "a mobile node keeps no copy for others");
     } catch (error) {
       for (const [index, node] of nodes.entries()) {

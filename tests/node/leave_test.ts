@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { killNode, nodeDir, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
 import { withTempDir } from "../_rhizome.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
 
 Deno.test({
   name: "a node stopped with SIGTERM is dropped from its contacts' tables at once (LEAVE)",
@@ -20,7 +21,7 @@ Deno.test({
         nodes.push(await startNode(nodeDir(root, 1), bootstrap, 60_000));
         nodes.push(await startNode(nodeDir(root, 2), bootstrap, 60_000));
         const contacts = async (node: NodeProcess) =>
-          (await (await node.client()).status()).contacts as number;
+          (await (await node.client()).call(controlRoutes.status)).contacts as number;
         for (const [index, node] of nodes.entries()) {
           await waitFor(`node ${index} to know both others`, async () => {
             return await contacts(node) === 2;

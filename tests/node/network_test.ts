@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import { utf8Decode, utf8Encode } from "../../src/core/bytes.ts";
 import { killNode, nodeDir, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
 import { withTempDir } from "../_rhizome.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
+import { NodeId } from "../../src/core/node_id.ts";
 
 const nodesCount = 20;
 
@@ -36,7 +38,7 @@ Deno.test({
         // 1, 2, 4, 8 and 16 s: 60 s leaves room for the fifth; its log says why when it fails.
         for (const [index, node] of nodes.entries()) {
           await waitFor(`node ${index} to know peers`, async () => {
-            const status = await (await node.client()).status();
+            const status = await (await node.client()).call(controlRoutes.status);
             return (status.contacts as number) >= 5;
           }, 60_000).catch((error) => {
             throw new Error(`${error.message}; its log:\n${node.stderr().slice(-3000)}`);
@@ -44,10 +46,10 @@ Deno.test({
         }
 
         const value = utf8Encode(`hello from node 7 at ${Date.now()}`);
-        const put = await (await nodes[7].client()).put(value);
+        const put = await (await nodes[7].client()).call(controlRoutes.put, { value: value });
         assert.ok(put.stored >= 10, `stored at ${put.stored} nodes`);
         for (const [index, node] of nodes.entries()) {
-          const got = await (await node.client()).get(put.key);
+          const got = await (await node.client()).call(controlRoutes.get, NodeId.fromHex(put.key));
           assert.ok(got, `node ${index} got nothing`);
           assert.equal(utf8Decode(got), utf8Decode(value), `node ${index}`);
         }
@@ -57,7 +59,7 @@ Deno.test({
         await Promise.all(killed.map((index) => killNode(nodes[index])));
         for (const [index, node] of nodes.entries()) {
           if (killed.includes(index)) continue;
-          const got = await (await node.client()).get(put.key);
+          const got = await (await node.client()).call(controlRoutes.get, NodeId.fromHex(put.key));
           assert.ok(got, `node ${index} lost the value after the kills`);
         }
 
@@ -67,13 +69,16 @@ Deno.test({
         const restarted = await startNode(before.dataDir, [], 60_000);
         nodes[4] = restarted;
         assert.equal(restarted.nodeId, before.nodeId);
-        const status = await (await restarted.client()).status();
+        const status = await (await restarted.client()).call(controlRoutes.status);
         assert.ok((status.stored_records as number) >= 1, "its records survived");
         await waitFor("the restarted node to rejoin", async () => {
-          const now = await (await restarted.client()).status();
+          const now = await (await restarted.client()).call(controlRoutes.status);
           return (now.contacts as number) >= 5;
         }, 30_000);
-        const got = await (await restarted.client()).get(put.key);
+        const got = await (await restarted.client()).call(
+          controlRoutes.get,
+          NodeId.fromHex(put.key),
+        );
         assert.ok(got && utf8Decode(got) === utf8Decode(value));
 
         // The survivors stop cleanly on SIGTERM, each within 5 seconds.

@@ -10,11 +10,11 @@ import type { NodeType } from "../../src/core/config_schema.ts";
 import {
   chooseNodeType,
   classifyNode,
-  formatBytes,
   RECLASSIFY_MARGIN,
   type SeedCommitments,
   shouldReclassify,
 } from "../../src/node/node_type.ts";
+import { formatBytes } from "../../src/core/format.ts";
 import type { Resources } from "../../src/node/resources.ts";
 
 const MiB = 2 ** 20;
@@ -262,17 +262,4 @@ Deno.test("shouldReclassify() moves down at once when a CPU or commitment is los
   assert.equal(shouldReclassify("seed", classifyNode(seed, profiles))?.type, "full");
   const oneCpu = machine({ diskFree: 100 * GiB, memory: 8 * GiB, cpus: 1 });
   assert.equal(shouldReclassify("full", classifyNode(oneCpu, profiles))?.type, "light");
-});
-
-Deno.test("formatBytes() writes three significant digits in binary units", () => {
-  const cases: [number, string][] = [
-    [0, "0 B"],
-    [1023, "1023 B"],
-    [1536, "1.5 KiB"],
-    [64 * MiB, "64 MiB"],
-    [85_561_442_304, "79.7 GiB"],
-    [300 * GiB, "300 GiB"],
-    [2 ** 40, "1 TiB"],
-  ];
-  for (const [bytes, text] of cases) assert.equal(formatBytes(bytes), text);
 });

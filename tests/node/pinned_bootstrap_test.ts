@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { controlRoutes } from "../../src/api/routes.ts";
 import { formatContactUri, makeContact, parseContactUri } from "../../src/core/contact_uri.ts";
 import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
 import { NodeId } from "../../src/core/node_id.ts";
@@ -43,13 +44,13 @@ Deno.test({
             ),
           );
         }, 30_000);
-        const status = await (await nodes[1].client()).status();
+        const status = await (await nodes[1].client()).call(controlRoutes.status);
         const channel = status.channel as { wrongIdentity: number };
         const dht = status.dht as { rpc: { wrongIdentity: number } };
         assert.equal(status.contacts, 0, "nothing learnt from the node that is not the contact");
         assert.ok(channel.wrongIdentity >= 1, "counted by the secure channel");
         assert.ok(dht.rpc.wrongIdentity >= 1, "counted by the DHT");
-        const seen = await (await nodes[0].client()).status();
+        const seen = await (await nodes[0].client()).call(controlRoutes.status);
         assert.equal(seen.contacts, 0, "the node at the address never heard a DHT message");
       } catch (error) {
         for (const [index, node] of nodes.entries()) {

@@ -13,6 +13,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { killNode, nodeDir, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
 import { withTempDir } from "../_rhizome.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
+import { NodeId } from "../../src/core/node_id.ts";
 
 Deno.test("a client whose only contact went away rejoins when it is back", async () => {
   await withTempDir(async (root) => {
@@ -32,18 +34,20 @@ Deno.test("a client whose only contact went away rejoins when it is back", async
       const api = await client.client();
       await waitFor(
         "the client to know the target",
-        async () => (await api.status()).contacts >= 1,
+        async () => (await api.call(controlRoutes.status)).contacts >= 1,
       );
       const targetApi = await target.client();
-      const listen = (await targetApi.status()).listen as string;
-      const { key } = await targetApi.put(new TextEncoder().encode("held by the target"));
+      const listen = (await targetApi.call(controlRoutes.status)).listen as string;
+      const { key } = await targetApi.call(controlRoutes.put, {
+        value: new TextEncoder().encode("held by the target"),
+      });
 
       await killNode(target);
       // The dead target stays in the client's table as a suspect (no standby can replace it), so
       // what shows the client is cut off is that nobody answers it: it starts rejoining.
       await waitFor("the client to start rejoining", async () => {
-        await api.get("00".repeat(20)).catch(() => undefined);
-        return ((await api.status()).rejoins as number) >= 1;
+        await api.call(controlRoutes.get, NodeId.fromHex("00".repeat(20))).catch(() => undefined);
+        return ((await api.call(controlRoutes.status)).rejoins as number) >= 1;
       }, 60_000);
 
       nodes[0] = await startNode(targetDir, ["--full", "--listen", listen]);
@@ -51,10 +55,10 @@ Deno.test("a client whose only contact went away rejoins when it is back", async
       // for sessionUnansweredMs (15 s); then the next rejoin attempt (at most 8 s apart) works.
       let value: Uint8Array | undefined;
       await waitFor("the client to read through the target again", async () => {
-        value = await api.get(key).catch(() => undefined);
+        value = await api.call(controlRoutes.get, NodeId.fromHex(key)).catch(() => undefined);
         return value !== undefined;
       }, 45_000);
-      assert.ok(((await api.status()).contacts as number) >= 1);
+      assert.ok(((await api.call(controlRoutes.status)).contacts as number) >= 1);
       assert.equal(new TextDecoder().decode(value!), "held by the target");
     } catch (error) {
       for (const [index, node] of nodes.entries()) {

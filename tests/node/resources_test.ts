@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { DATA_DIR_FILES } from "../../src/node/data_dir.ts";
+import { DATA_DIR_FILES } from "../../src/node/data_dir/paths.ts";
 import {
   type CgroupPaths,
   describeResources,

@@ -8,6 +8,7 @@ import { createSocket } from "node:dgram";
 import { ExitStatus } from "../../src/core/errors.ts";
 import { killNode, nodeDir, startNode } from "../_node_process.ts";
 import { linesOf, runProcess, withTempDir } from "../_rhizome.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
 
 Deno.test("a UDP port in use is one line and exit 1", async () => {
   await withTempDir(async (root) => {
@@ -48,7 +49,7 @@ Deno.test("a data dir in use by another node is one line and exit 5", async () =
       ]);
       assert.equal(run.status, ExitStatus.dataDir, run.stderr);
       assert.match(run.stderr, /rhizome: Cannot use data directory .*another rhizome \(pid \d+\)/);
-      const status = await (await first.client()).status();
+      const status = await (await first.client()).call(controlRoutes.status);
       assert.equal(status.node_id, first.nodeId, "the first node still runs");
     } finally {
       await killNode(first);

@@ -9,6 +9,8 @@ import { liveEntries, seedsIndex } from "../../src/content/key_schema.ts";
 import { decodeStoredRecord, RecordKind } from "../../src/content/records.ts";
 import { nodeDir, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
 import { withTempDir } from "../_rhizome.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
+import { NodeId } from "../../src/core/node_id.ts";
 
 Deno.test({
   name: "a seed's contact is in the seeds index, read from any node; other nodes add none",
@@ -24,7 +26,10 @@ Deno.test({
         const key = seedsIndex().key.toHex();
         let contacts: string[] = [];
         await waitFor("the seed in the seeds index, read from node 3", async () => {
-          const bytes = await (await nodes[3].client()).get(key);
+          const bytes = await (await nodes[3].client()).call(
+            controlRoutes.get,
+            NodeId.fromHex(key),
+          );
           if (bytes === undefined) return false;
           const record = decodeStoredRecord(bytes);
           assert.equal(record.kind, RecordKind.set);

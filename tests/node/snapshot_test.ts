@@ -17,10 +17,10 @@ import { ed25519Sign, sha256 } from "../../src/core/crypto.ts";
 import { recordRules } from "../../src/content/record_rules.ts";
 import { resolveConfig } from "../../src/core/config.ts";
 import { RhizomeError } from "../../src/core/errors.ts";
-import { DataDir } from "../../src/node/data_dir.ts";
+import { DataDir } from "../../src/node/data_dir/paths.ts";
 import { RhizomeNode } from "../../src/node/node.ts";
 import { importSnapshotInto } from "../../src/node/snapshot_import.ts";
-import { signedMessage, SnapshotFrameReader } from "../../src/node/snapshot_format.ts";
+import { signedMessage, SnapshotFrameReader } from "../../src/services/snapshots/format.ts";
 import { RecordStore } from "../../src/store/record_store.ts";
 import { linesOf, runInProcess, withTempDir } from "../_rhizome.ts";
 import { startNode, waitFor } from "../_node_process.ts";
@@ -43,6 +43,7 @@ import {
   threadsByHourIndex,
 } from "../../src/content/key_schema.ts";
 import { encodeRecord, recordKey } from "../../src/content/records.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
 
 /**
  * A data dir with an identity and a store: `count` immutable records, alice's profile, a votes
@@ -218,9 +219,15 @@ const damages: { name: string; expect: RegExp; damage(file: Uint8Array): Uint8Ar
   },
   {
     name: "a wrong version",
-    expect: /refused: its format version is 2, this build reads 1/,
+    expect: /refused: its format version is 3, this build reads 2\n/,
     // u32 length, array tag, the magic as a 17-byte fixstr, then the version.
-    damage: (file) => rewritten(file, (plain) => plain[4 + 1 + 17] = 2),
+    damage: (file) => rewritten(file, (plain) => plain[4 + 1 + 17] = 3),
+  },
+  {
+    name: "a snapshot of record format 1",
+    expect:
+      /refused: its format version is 1, this build reads 2 \(its records are of an older record format, which there is no converting: export a new snapshot with this version\)/,
+    damage: (file) => rewritten(file, (plain) => plain[4 + 1 + 17] = 1),
   },
   {
     name: "a forged signature",
@@ -478,7 +485,7 @@ Deno.test("import through a running node: found by get, twice unchanged, corrupt
       assert.match(missing.stderr, /^rhizome: Cannot read snapshot .*missing\.snapshot\.gz: /);
       assert.equal(await storedRecords(node.dataDir), before + 22);
     } finally {
-      await (await node.client()).stop().catch(() => {});
+      await (await node.client()).call(controlRoutes.stop).catch(() => {});
       await node.exited;
     }
   });
@@ -504,7 +511,7 @@ Deno.test("import beside a node whose control API does not answer is refused in 
       );
     } finally {
       await Deno.writeTextFile(address, saved);
-      await (await node.client()).stop().catch(() => {});
+      await (await node.client()).call(controlRoutes.stop).catch(() => {});
       await node.exited;
     }
   });
@@ -551,12 +558,17 @@ Deno.test("an export beside a running node holds every record acknowledged befor
     const holder = await startNode(join(root, "holder"), ["--full"]);
     const writerNode = await startNode(join(root, "writer"), ["--bootstrap", holder.contact]);
     const client = await writerNode.client();
-    await waitFor("the writer to know the holder", async () => (await client.peers()).length > 0);
+    await waitFor(
+      "the writer to know the holder",
+      async () => (await client.call(controlRoutes.peers)).length > 0,
+    );
     const acknowledged: string[] = [];
     let writing = true;
     const writer = (async () => {
       for (let index = 0; writing; index++) {
-        const report = await client.put(new TextEncoder().encode(`record ${index}`));
+        const report = await client.call(controlRoutes.put, {
+          value: new TextEncoder().encode(`record ${index}`),
+        });
         if (report.stored >= 1) acknowledged.push(report.key);
       }
     })();
@@ -577,7 +589,7 @@ Deno.test("an export beside a running node holds every record acknowledged befor
       writing = false;
       await writer.catch(() => {});
       for (const node of [writerNode, holder]) {
-        await (await node.client()).stop().catch(() => {});
+        await (await node.client()).call(controlRoutes.stop).catch(() => {});
         await node.exited;
       }
     }

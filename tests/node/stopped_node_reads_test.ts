@@ -11,9 +11,14 @@
  */
 
 import assert from "node:assert/strict";
-import type { PublishReport, ThreadList, ThreadView } from "../../src/discussion/reports.ts";
+import type {
+  PublishReport,
+  ThreadList,
+  ThreadView,
+} from "../../src/services/discussion/reports.ts";
 import { nodeDir, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
 import { runProcess, withTempDir } from "../_rhizome.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
 
 /** Tries of each read on each node after the fourth node stopped. */
 const triesPerNode = 3;
@@ -43,7 +48,7 @@ Deno.test({
         nodes.push(await startNode(nodeDir(root, 2), ["--light", "--bootstrap", seed.contact]));
         for (const [index, node] of nodes.entries()) {
           await waitFor(`node ${index} to know the others`, async () => {
-            const status = await (await node.client()).status();
+            const status = await (await node.client()).call(controlRoutes.status);
             return (status.contacts as number) >= 2;
           }, 30_000);
         }
@@ -90,7 +95,7 @@ Deno.test({
             // The node's own answer time, without the CLI process around it.
             const client = await node.client();
             const beganMs = performance.now();
-            await client.listThreads({ order: "recent", limit: 20 });
+            await client.call(controlRoutes.listThreads, { order: "recent", limit: 20 });
             apiListMs.push(Math.round(performance.now() - beganMs));
             if (attempt === 0) {
               console.log(

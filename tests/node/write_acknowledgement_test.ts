@@ -16,6 +16,8 @@ import { recordKey, RecordKind } from "../../src/content/records.ts";
 import { killNode, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
 import { runInProcess, runProcess, withTempDir } from "../_rhizome.ts";
 import { tmpfsUnavailable, withTmpfs } from "../_tmpfs.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
+import { NodeId } from "../../src/core/node_id.ts";
 
 const tmpfsSkipped = await tmpfsUnavailable();
 if (tmpfsSkipped) console.log(`skipping the full-disk node test: ${tmpfsSkipped}`);
@@ -40,7 +42,7 @@ function keyed(value: Uint8Array): { key: string; value: Uint8Array } {
 async function apiPut(node: NodeProcess, text: string): Promise<Outcome> {
   const value = utf8Encode(text);
   try {
-    const report = await (await node.client()).put(value);
+    const report = await (await node.client()).call(controlRoutes.put, { value: value });
     return { ok: true, key: report.key, value, holders: report.holders, quorum: report.quorum };
   } catch (error) {
     if (!(error instanceof ControlApiError)) throw error;
@@ -85,7 +87,7 @@ async function fill(
 async function assertReadable(node: NodeProcess, outcomes: Outcome[]): Promise<void> {
   const client = await node.client();
   for (const outcome of outcomes) {
-    const found = await client.get(outcome.key);
+    const found = await client.call(controlRoutes.get, NodeId.fromHex(outcome.key));
     assert.ok(found && bytesEqual(found, outcome.value), `${outcome.key} is readable`);
   }
 }
@@ -103,7 +105,7 @@ function assertStoreFull(refused: Outcome[]): void {
 }
 
 async function stopNode(node: NodeProcess): Promise<void> {
-  await (await node.client()).stop();
+  await (await node.client()).call(controlRoutes.stop);
   assert.equal(await node.exited, 0, node.stderr());
 }
 
@@ -157,7 +159,7 @@ Deno.test("a put whose only other holder is full is NOT_REPLICATED (503, exit 8)
       const client = await publisher.client();
       await waitFor(
         "the publisher to know its peer",
-        async () => (await client.peers()).length > 0,
+        async () => (await client.call(controlRoutes.peers)).length > 0,
       );
       const { acknowledged, refused } = await fill(publisher, 40_000, 60, 6);
       // Replicated while the peer had room (its copies are outside their retention only after

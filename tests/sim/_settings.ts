@@ -11,5 +11,5 @@ import type { DhtSettings } from "../../src/dht/types.ts";
  */
 export function defaultSettings(dht: Partial<DhtSettings["dht"]> = {}): DhtSettings {
   const { config } = resolveConfig();
-  return { dht: { ...config.dht, ...dht }, profile: config.profiles.full };
+  return { dht: { ...config.dht, ...dht }, profile: config.profiles.full, store: config.store };
 }

@@ -23,6 +23,7 @@ import {
   recordKey,
   RecordKind,
 } from "../../src/content/records.ts";
+import type { RhizomeError } from "../../src/core/errors.ts";
 import { contentKey } from "../../src/dht/content_key.ts";
 import { StoreStatus } from "../../src/dht/messages.ts";
 import { DhtNode } from "../../src/dht/node.ts";
@@ -30,7 +31,14 @@ import type { DhtSettings, GetResult, PutResult } from "../../src/dht/types.ts";
 import { SimCluster } from "../../src/sim/cluster.ts";
 import { SimNetwork } from "../../src/sim/network.ts";
 import type { RecordStore } from "../../src/store/record_store.ts";
-import type { StoredValue, ValueStore, ValueStoreStats } from "../../src/store/value_store.ts";
+import type { RecordRules } from "../../src/store/record_rules.ts";
+import type {
+  StoredValue,
+  ValueStore,
+  ValueStoreStats,
+  ValueWrite,
+  ValueWritten,
+} from "../../src/store/value_store.ts";
 import { withTempDir } from "../_rhizome.ts";
 import { openStore } from "./_store.ts";
 
@@ -89,7 +97,7 @@ class TrackedStore implements ValueStore {
   readonly #clock: Clock;
   readonly #writes: Writes;
   #store: RecordStore;
-  /** Every `put` the DHT made: the key, the virtual time, and the expiry it asked for. */
+  /** Every `put` the DHT made: the key, the virtual time, and the expiry the store gave it. */
   readonly puts: { key: string; atMs: number; expiresAtMs: number }[] = [];
 
   constructor(store: RecordStore, clock: Clock, writes: Writes) {
@@ -103,18 +111,27 @@ class TrackedStore implements ValueStore {
     return this.#store;
   }
 
+  get rules(): RecordRules {
+    return this.#store.rules;
+  }
+
   get(key: NodeId): StoredValue | undefined {
     return this.#store.get(key);
   }
 
-  put(entry: StoredValue, done: (error?: Error) => void): void {
-    this.puts.push({
-      key: entry.key.toHex(),
-      atMs: this.#clock.nowMs(),
-      expiresAtMs: entry.expiresAtMs,
-    });
+  put(write: ValueWrite, done: (error?: Error, written?: ValueWritten) => void): void {
+    const atMs = this.#clock.nowMs();
     const finished = this.#writes.start();
-    this.#store.put(entry, (error) => finished(() => done(error)));
+    this.#store.put(write, (error, written) => {
+      if (written) {
+        this.puts.push({ key: write.key.toHex(), atMs, expiresAtMs: written.expiresAtMs });
+      }
+      finished(() => done(error, written));
+    });
+  }
+
+  noteRead(key: NodeId): void {
+    this.#store.noteRead(key);
   }
 
   delete(key: NodeId): void {
@@ -212,7 +229,11 @@ async function driveUntil(
 Deno.test("the DHT core runs on the LMDB record store", async () => {
   await withTempDir(async (directory) => {
     const { config } = resolveConfig({});
-    const settings: DhtSettings = { dht: config.dht, profile: config.profiles.full };
+    const settings: DhtSettings = {
+      dht: config.dht,
+      profile: config.profiles.full,
+      store: config.store,
+    };
     const network = new SimNetwork({ simSeed, latencyMsMin: 5, latencyMsMax: 20, lossRate: 0 });
     const logs = new LogLines();
     const paths: string[] = [];
@@ -264,15 +285,16 @@ Deno.test("the DHT core runs on the LMDB record store", async () => {
       // k = 20 > 7: every other node is among the k closest and acknowledged after its commit.
       assert.equal(putResult!.ok, true);
       assert.equal(putResult!.stored, nodeCount - 1);
-      const ttlMs = config.dht.record_ttl_s * 1000;
       stores.forEach((store, index) => {
+        // The store's classes: the publisher's own copy is personal, a holder's normal.
+        const ttlMs = config.store[index === publisher ? "personal" : "normal"].ttl_s * 1000;
         const held = store.target.getRecord(key);
         assert.ok(held && bytesEqual(held.value, bytes), `node ${index} holds the record`);
         assert.equal(held.kind, "immutable");
         assert.equal(held.published, index === publisher);
         assert.equal(held.class, index === publisher ? "personal" : "normal");
         const first = store.puts.find((put) => put.key === key.toHex())!;
-        assert.equal(first.expiresAtMs, first.atMs + ttlMs, `node ${index}: the DHT's TTL`);
+        assert.equal(first.expiresAtMs, first.atMs + ttlMs, `node ${index}: the class's TTL`);
         assert.equal(held.expiresAtMs, first.expiresAtMs, `node ${index}: the expiry kept`);
       });
       assert.deepEqual(nodes.map((node) => node.stats().stored), [1, 1, 1, 0, 1, 1, 1, 1]);
@@ -312,11 +334,10 @@ Deno.test("the DHT core runs on the LMDB record store", async () => {
       await driveUntil(sim, "get after reopen", () => reread !== undefined);
       assert.ok(reread!.value && bytesEqual(reread!.value, bytes));
 
-      // A raw value that is not a record, put under its content key. The DHT itself accepts it
-      // (the key matches the content), but every RecordStore refuses it with RECORD_INVALID:
-      // the publisher's own write fails (logged), and each STORE is answered "invalid" and
-      // counted, not logged (a peer's bad value is not this node's fault). The put is
-      // acknowledged by nobody (ok false, stored 0); nobody holds it.
+      // A raw value that is not a record, put under its content key. The publisher's own store,
+      // the only verifier of a publish, refuses it with RECORD_INVALID (logged), so no STORE
+      // goes out: the put is acknowledged by nobody (ok false, stored 0, the store's refusal);
+      // nobody holds it, and no other node spent a verification on it.
       const raw = randomBytes(new Prng(simSeed), new Uint8Array(64));
       assert.throws(() => decodeStoredRecord(raw), /Cannot accept record/);
       assert.equal(logs.take().length, 0, "nothing logged so far");
@@ -328,13 +349,14 @@ Deno.test("the DHT core runs on the LMDB record store", async () => {
       await driveUntil(sim, "raw put", () => rawResult !== undefined);
       assert.equal(rawResult!.ok, false);
       assert.equal(rawResult!.stored, 0);
+      assert.equal((rawResult!.localError as RhizomeError | undefined)?.code, "RECORD_INVALID");
       stores.forEach((store, index) => {
         assert.equal(store.get(rawKey), undefined, `node ${index} does not hold the raw value`);
-        assert.equal(store.target.stats().refused.invalid, invalidBefore[index] + 1);
+        const refused = store.target.stats().refused.invalid - invalidBefore[index];
+        assert.equal(refused, index === publisher ? 1 : 0, `node ${index}'s store refusals`);
         const invalid = nodes[index].stats().invalidValues - invalidRepliesBefore[index];
-        assert.equal(invalid, index === publisher ? 0 : 1);
-        const refusedInvalid = nodes[index].stats().storeRefused[StoreStatus.invalid] ?? 0;
-        assert.equal(refusedInvalid, index === publisher ? 0 : 1);
+        assert.equal(invalid, 0);
+        assert.equal(nodes[index].stats().storeRefused[StoreStatus.invalid] ?? 0, 0);
       });
       const lines = logs.take();
       assert.deepEqual(lines.map((line) => line.node), [publisher], "only the publisher logs");

@@ -15,6 +15,7 @@ import { decodeStoredRecord, encodeRecord, RecordKind } from "../../src/content/
 import { recordRules, type VerifiedDhtRecord } from "../../src/content/record_rules.ts";
 import { RecordStore } from "../../src/store/record_store.ts";
 import type { RecordRules } from "../../src/store/record_rules.ts";
+import type { ValueWritten } from "../../src/store/value_store.ts";
 import { withTempDir } from "../_rhizome.ts";
 import {
   alice,
@@ -201,11 +202,11 @@ Deno.test("putRecords yields to the event loop while it verifies a long batch", 
     // Each verify takes 5 ms: 20 of them are 100 ms without a write, five slices of 20 ms.
     const slow: RecordRules<VerifiedDhtRecord> = {
       ...recordRules,
-      verify(key, bytes, held) {
+      verify(key, bytes, held, nowMs) {
         const until = performance.now() + 5;
         while (performance.now() < until) { /* a slow signature check */ }
         ticksAtVerify.push(ticks);
-        return recordRules.verify(key, bytes, held);
+        return recordRules.verify(key, bytes, held, nowMs);
       },
     };
     const { store } = openStore(directory, { rules: slow });
@@ -557,26 +558,26 @@ Deno.test("the DHT's view: put reports durability through its callback, values()
   await withTempDir(async (directory) => {
     const { store, clock } = openStore(directory);
     const { key, bytes } = immutable("via the DHT");
-    const error = await new Promise<Error | undefined>((resolve) =>
-      store.put({
-        key,
-        value: bytes,
-        expiresAtMs: clock.nowMs() + hourMs,
-        storedAtMs: clock.nowMs(),
-        published: true,
-      }, resolve)
+    const [error, written] = await new Promise<[Error?, ValueWritten?]>((resolve) =>
+      store.put(
+        { key, value: bytes, ttlMs: hourMs, published: true },
+        (error, written) => resolve([error, written]),
+      )
     );
     assert.equal(error, undefined);
+    assert.deepEqual(written, { value: bytes, expiresAtMs: clock.nowMs() + hourMs });
     assert.equal(store.get(key)?.expiresAtMs, clock.nowMs() + hourMs);
     assert.equal(store.get(key)?.published, true);
+    // A network write asking for more than the class's ttl_s gets ttl_s (personal: published).
+    await new Promise((resolve) =>
+      store.put({ key, value: bytes, ttlMs: 1e12, published: true }, resolve)
+    );
+    assert.equal(
+      store.get(key)?.expiresAtMs,
+      clock.nowMs() + defaultClasses.personal.ttl_s * 1000,
+    );
     const refused = await new Promise<Error | undefined>((resolve) =>
-      store.put({
-        key,
-        value: immutable("another").bytes,
-        expiresAtMs: clock.nowMs() + hourMs,
-        storedAtMs: clock.nowMs(),
-        published: false,
-      }, resolve)
+      store.put({ key, value: immutable("another").bytes, published: false }, resolve)
     );
     assert.match(String(refused), /does not belong under this key/);
     assert.equal([...store.values()].length, 1);
@@ -610,7 +611,21 @@ Deno.test("open and use errors are one line with STORE_UNUSABLE", async () => {
       () => openStore(directory),
       (error: unknown) =>
         error instanceof RhizomeError && error.code === "STORE_UNUSABLE" &&
-        /format is "someone-else\/9", this build reads rhizome-store\/1/.test(error.message),
+        /format is "someone-else\/9", this build reads rhizome-store\/2/.test(error.message),
+    );
+    {
+      const old = open({ path: `${directory}/records.mdb`, noSubdir: true, maxDbs: 8 });
+      old.openDB({ name: "info", encoding: "string" }).putSync("format", "rhizome-store/1");
+      await old.close();
+    }
+    assert.throws(
+      () => openStore(directory),
+      (error: unknown) =>
+        error instanceof RhizomeError && error.code === "STORE_UNUSABLE" &&
+        error.message.endsWith(
+          "records.mdb: it holds record format 1 (rhizome-store/1), this rhizome reads format 2 " +
+            "(rhizome-store/2): move it aside and start fresh",
+        ),
     );
   });
   await withTempDir(async (directory) => {

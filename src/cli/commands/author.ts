@@ -6,8 +6,8 @@
  */
 
 import { UsageError } from "../../core/errors.ts";
-import { AuthorKeys } from "../../node/author_keys.ts";
-import type { AuthorReport } from "../../discussion/reports.ts";
+import { AuthorKeys } from "../../node/data_dir/author_keys.ts";
+import type { AuthorReport } from "../../services/discussion/reports.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { OK } from "../output.ts";
 

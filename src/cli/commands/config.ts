@@ -6,6 +6,7 @@
 
 import { stringify as toToml } from "smol-toml";
 import { ConfigError, UsageError } from "../../core/errors.ts";
+import { exists } from "../../core/fs.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { OK } from "../output.ts";
 
@@ -87,13 +88,4 @@ async function path(context: CommandContext): Promise<number> {
     },
   );
   return OK;
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await Deno.stat(file);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -8,13 +8,9 @@
  */
 
 import { ControlClient } from "../../api/control_client.ts";
-import {
-  parseAuthorKeyHex,
-  parseCursor,
-  parseIdHex,
-  parsePageLimit,
-} from "../../api/request_shapes.ts";
-import { toHex, utf8Encode } from "../../core/bytes.ts";
+import { controlRoutes } from "../../api/routes.ts";
+import { parseAuthorKeyHex, parseCursor, parseIdHex, parsePageLimit } from "../../api/wire.ts";
+import { utf8Encode } from "../../core/bytes.ts";
 import { ContentError, UsageError } from "../../core/errors.ts";
 import { getLog } from "../../core/log.ts";
 import { bodyBytesMax } from "../../content/documents.ts";
@@ -23,16 +19,16 @@ import {
   messagePageMax,
   threadPageDefault,
   threadPageMax,
-} from "../../discussion/mod.ts";
+} from "../../services/discussion/mod.ts";
 import type {
   MessageView,
-  ProfileRequest,
   PublishReport,
   ThreadList,
   ThreadView,
   VoteCount,
-} from "../../discussion/reports.ts";
-import { AuthorKeys } from "../../node/author_keys.ts";
+} from "../../services/discussion/reports.ts";
+import type { ProfileRequest } from "../../services/discussion/requests.ts";
+import { AuthorKeys } from "../../node/data_dir/author_keys.ts";
 import type { Command, CommandContext, FlagSpec } from "../command.ts";
 import { OK } from "../output.ts";
 
@@ -74,6 +70,7 @@ export const threadCommand: Command = {
     "rhizome thread list --popular --limit 10",
     "rhizome thread show $(rhizome thread list --json | jq -r '.threads[0].id')",
   ],
+  routes: [controlRoutes.newThread, controlRoutes.listThreads, controlRoutes.showThread],
   flags: {
     title: { type: "string", valueName: "T", description: "new: the title (one line)" },
     tag: {
@@ -130,6 +127,7 @@ export const postCommand: Command = {
     "rhizome post 3f2a… --reply-to 9c1b… - < reply.txt",
     "rhizome post 3f2a… --author bob --json 'Hello' | jq -r .id",
   ],
+  routes: [controlRoutes.post],
   flags: {
     "reply-to": { type: "string", valueName: "MSG_ID", description: "Reply to this message" },
     author: authorFlag,
@@ -142,9 +140,9 @@ export const postCommand: Command = {
     const replyTo = typeof replyText === "string" ? parseIdHex(replyText, "message ID") : undefined;
     const body = await readBody(context, word, "post the message");
     const author = await signingAuthor(context);
-    const report = await (await client(context)).post({
+    const report = await (await client(context)).call(controlRoutes.post, {
       thread,
-      ...(replyTo === undefined ? {} : { reply_to: replyTo }),
+      ...(replyTo === undefined ? {} : { replyTo }),
       body,
       author,
     });
@@ -164,6 +162,7 @@ export const voteCommand: Command = {
     "(VOTE_REPEATED, exit 1) and changes nothing. Exit 1 when the target cannot be found.",
   ].join("\n"),
   examples: ["rhizome vote 3f2a… up", "rhizome vote 9c1b… down --author bob --json"],
+  routes: [controlRoutes.vote],
   flags: { author: authorFlag },
   positionals: { min: 2, max: 2 },
   async run(context) {
@@ -173,7 +172,11 @@ export const voteCommand: Command = {
       throw new UsageError(`'rhizome vote' takes up or down, got "${direction}"`);
     }
     const author = await signingAuthor(context);
-    const report = await (await client(context)).vote({ target, direction, author });
+    const report = await (await client(context)).call(controlRoutes.vote, {
+      target,
+      direction,
+      author,
+    });
     context.output.result(publishedLine(report), report);
     return OK;
   },
@@ -197,6 +200,7 @@ export const profileCommand: Command = {
     "rhizome profile show",
     "rhizome profile show 5d41… --json | jq -r .name",
   ],
+  routes: [controlRoutes.setProfile, controlRoutes.showProfile],
   flags: {
     name: { type: "string", valueName: "N", description: "set: the display name" },
     about: { type: "string", valueName: "A", description: "set: a few words about the author" },
@@ -239,7 +243,7 @@ async function runNewThread(context: CommandContext, word: string | undefined): 
   const tags = context.flags.tag;
   const body = await readBody(context, word, "start the thread");
   const author = await signingAuthor(context);
-  const report = await (await client(context)).newThread({
+  const report = await (await client(context)).call(controlRoutes.newThread, {
     title,
     body,
     ...(Array.isArray(tags) ? { tags } : {}),
@@ -255,7 +259,7 @@ async function runListThreads(context: CommandContext): Promise<number> {
   }
   const limit = context.flags.limit;
   const cursor = context.flags.cursor;
-  const list = await (await client(context)).listThreads({
+  const list = await (await client(context)).call(controlRoutes.listThreads, {
     order: context.flags.popular === true ? "popular" : "recent",
     limit: typeof limit === "string" ? parsePageLimit(limit, threadPageMax) : threadPageDefault,
     ...(typeof cursor === "string" ? { cursor: parseCursor(cursor) } : {}),
@@ -269,7 +273,7 @@ async function runShowThread(context: CommandContext, idText: string): Promise<n
   const thread = parseIdHex(idText, "thread ID");
   const limit = context.flags.limit;
   const cursor = context.flags.cursor;
-  const view = await (await client(context)).showThread({
+  const view = await (await client(context)).call(controlRoutes.showThread, {
     thread,
     limit: typeof limit === "string" ? parsePageLimit(limit, messagePageMax) : messagePageDefault,
     ...(typeof cursor === "string" ? { cursor: parseCursor(cursor) } : {}),
@@ -310,16 +314,16 @@ async function runSetProfile(context: CommandContext): Promise<number> {
     ...(Array.isArray(key) ? { keys: key.map(parseAuthorKeyHex) } : {}),
     author: await signingAuthor(context),
   };
-  const report = await (await client(context)).setProfile(request);
+  const report = await (await client(context)).call(controlRoutes.setProfile, request);
   context.output.result(publishedLine(report), report);
   return OK;
 }
 
 async function runShowProfile(context: CommandContext, keyText?: string): Promise<number> {
   const author = keyText === undefined
-    ? toHex((await authorKeys(context).load()).keyPair.publicKey)
+    ? (await authorKeys(context).load()).keyPair.publicKey
     : parseAuthorKeyHex(keyText);
-  const profile = await (await client(context)).showProfile(author);
+  const profile = await (await client(context)).call(controlRoutes.showProfile, author);
   const lines = [
     `name     ${printableLine(profile.name)}`,
     `about    ${printable(profile.about).replaceAll("\n", "\n         ")}`,

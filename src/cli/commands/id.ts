@@ -4,11 +4,14 @@
  * @module
  */
 
+import { ControlClient } from "../../api/control_client.ts";
+import { controlRoutes } from "../../api/routes.ts";
 import { toBase32 } from "../../core/bytes.ts";
 import { formatContactUri, makeContact } from "../../core/contact_uri.ts";
 import { getLog } from "../../core/log.ts";
+import type { NodeId } from "../../core/node_id.ts";
 import { advertisedAddress } from "../../node/advertised_address.ts";
-import { readIdentity } from "../../node/identity_file.ts";
+import { readIdentity } from "../../node/data_dir/identity_file.ts";
 import type { Command } from "../command.ts";
 import { OK } from "../output.ts";
 
@@ -19,9 +22,11 @@ export const idCommand: Command = {
   usage: "id",
   description: [
     "Reads the identity in the data directory and prints the node ID (hex and base32), the",
-    "public key (base32) and the contact URI other nodes bootstrap from. The URI's address is",
-    "node.advertise, else node.listen with a wildcard host replaced by loopback (then the URI",
-    "works only on this machine, and a warning says so).",
+    "public key (base32) and the contact URI other nodes bootstrap from. When a node runs on",
+    "the data directory, the URI is the one it reports (its control API status), with the port",
+    "it is bound to. Otherwise the address comes from the configuration, and the output says",
+    "so: node.advertise, else node.listen with a wildcard host replaced by loopback (then the",
+    "URI works only on this machine, and a warning says so).",
   ].join("\n"),
   examples: [
     "rhizome id",
@@ -39,15 +44,24 @@ export const idCommand: Command = {
         path: context.dataDir().identityPath,
       });
     }
-    const address = advertisedAddress(config);
-    if (address.loopbackOnly) {
-      log.warning(
-        "the contact URI uses loopback because node.listen is a wildcard; set node.advertise so other machines can reach this node",
+    const running = await runningNodeContact(context.dataDir().path, identity.nodeId);
+    let contact: string;
+    let source: "running node" | "config";
+    if (running !== undefined) {
+      contact = running;
+      source = "running node";
+    } else {
+      const address = advertisedAddress(config);
+      if (address.loopbackOnly) {
+        log.warning(
+          "the contact URI uses loopback because node.listen is a wildcard; set node.advertise so other machines can reach this node",
+        );
+      }
+      contact = formatContactUri(
+        makeContact(identity.keyPair.publicKey, address.host, address.port),
       );
+      source = "config";
     }
-    const contact = formatContactUri(
-      makeContact(identity.keyPair.publicKey, address.host, address.port),
-    );
     const nodeId = identity.nodeId;
     const publicKey = toBase32(identity.keyPair.publicKey);
     context.output.result(
@@ -56,15 +70,44 @@ export const idCommand: Command = {
         `node ID base32  ${nodeId.toBase32()}`,
         `public key      ${publicKey}`,
         `contact         ${contact}`,
+        source === "config"
+          ? "address from    the configuration (no node answered on this data dir)"
+          : "address from    the running node",
       ].join("\n"),
       {
         node_id: nodeId.toHex(),
         node_id_base32: nodeId.toBase32(),
         public_key: publicKey,
         contact,
+        contact_source: source,
         created: identity.created,
       },
     );
     return OK;
   },
 };
+
+/**
+ * How long `id` waits for a running node's status. A node answers in milliseconds; a data dir
+ * whose node crashed (a stale `api.json`) is refused at once, so this bounds only a hung node.
+ */
+const nodeStatusTimeoutMs = 3_000;
+
+/**
+ * The contact URI the node running on the data dir reports (its bound port, not the configured
+ * one), when one runs with this identity and answers; else `undefined`.
+ */
+async function runningNodeContact(
+  dataDirPath: string,
+  nodeId: NodeId,
+): Promise<string | undefined> {
+  try {
+    const client = await ControlClient.fromDataDir(dataDirPath, { timeoutMs: nodeStatusTimeoutMs });
+    const status = await client.call(controlRoutes.status);
+    // A node started before `init --force` runs with the old identity: its URI is not this one.
+    if (status.node_id !== nodeId.toHex() || typeof status.contact !== "string") return undefined;
+    return status.contact;
+  } catch {
+    return undefined;
+  }
+}

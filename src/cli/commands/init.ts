@@ -8,8 +8,8 @@ import { toBase32 } from "../../core/bytes.ts";
 import { commentedDefaultConfigToml } from "../../core/config_defaults.ts";
 import { DataDirError, RhizomeError } from "../../core/errors.ts";
 import { describeOsError } from "../../core/os_error.ts";
-import { createIdentity } from "../../node/identity_file.ts";
-import { writeFileAtomic } from "../../store/atomic_file.ts";
+import { createIdentity } from "../../node/data_dir/identity_file.ts";
+import { writeFileAtomic } from "../../core/fs.ts";
 import type { Command } from "../command.ts";
 import { OK } from "../output.ts";
 

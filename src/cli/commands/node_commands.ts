@@ -9,7 +9,8 @@ import { toBase64Url, utf8Decode, utf8Encode } from "../../core/bytes.ts";
 import { InvalidInputError, RhizomeError } from "../../core/errors.ts";
 import { recordBytesMax } from "../../core/limits.ts";
 import { ControlClient } from "../../api/control_client.ts";
-import { parseKeyHex, parseTtlSeconds } from "../../api/control_api.ts";
+import { controlRoutes } from "../../api/routes.ts";
+import { parseKeyHex, parseTtlSeconds } from "../../api/wire.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { OK } from "../output.ts";
 
@@ -30,10 +31,11 @@ export const statusCommand: Command = {
     "uptime, routing table size, stored records and traffic counters. Exit 1 when no node runs.",
   ].join("\n"),
   examples: ["rhizome status", "rhizome status --json | jq .contacts"],
+  routes: [controlRoutes.status],
   flags: {},
   positionals: { min: 0, max: 0 },
   async run(context) {
-    const status = await (await client(context)).status();
+    const status = await (await client(context)).call(controlRoutes.status);
     const lines = Object.entries(status).map(([field, value]) =>
       `${field.padEnd(17)} ${typeof value === "object" ? JSON.stringify(value) : value}`
     );
@@ -49,10 +51,11 @@ export const peersCommand: Command = {
   usage: "peers",
   description: "Lists the contacts in the running node's routing table, nearest first.",
   examples: ["rhizome peers", "rhizome peers --json | jq '.peers | length'"],
+  routes: [controlRoutes.peers],
   flags: {},
   positionals: { min: 0, max: 0 },
   async run(context) {
-    const peers = await (await client(context)).peers();
+    const peers = await (await client(context)).call(controlRoutes.peers);
     const lines = peers.map((peer) => `${peer.node_id}  ${peer.address}`);
     context.output.result(lines.length > 0 ? lines.join("\n") : "(no peers)", { peers });
     return OK;
@@ -67,14 +70,16 @@ export const putCommand: Command = {
   description: [
     "Stores VALUE (or standard input, with -) in the network as an immutable record through the",
     "running node, and prints its key (40 hex digits). --ttl keeps the copies S seconds, at",
-    "most dht.record_ttl_s (the default); the node republishes what it published while it",
-    "runs. Values up to 1,094 bytes travel in one datagram, larger ones (up to 65,530) over",
+    "most store.personal.ttl_s here (the default) and each holder's store.normal.ttl_s; the",
+    "node republishes what it published while it runs. Values up to 1,094 bytes travel in one",
+    "datagram, larger ones (up to 65,530) over",
     "the authenticated TCP stream. It succeeds once the value is durable on this node and",
     "dht.write_quorum holders acknowledged it (--json: stored, holders, quorum); otherwise it",
     "exits 7 (STORE_FULL: no room here), 8 (NOT_REPLICATED: kept here, too few holders) or 9",
     "(NOT_STORED: kept nowhere that counts).",
   ].join("\n"),
   examples: ['rhizome put "hello"', "echo hi | rhizome put -", "rhizome put --ttl 3600 x --json"],
+  routes: [controlRoutes.put],
   flags: { ttl: { type: "string", valueName: "S", description: "Seconds to keep the value" } },
   positionals: { min: 1, max: 1 },
   async run(context) {
@@ -82,7 +87,7 @@ export const putCommand: Command = {
     const ttlS = typeof ttl === "string" ? parseTtlSeconds(ttl) : undefined;
     const [word] = context.positionals;
     const value = word === "-" ? await readAllStdin(context) : utf8Encode(word);
-    const report = await (await client(context)).put(value, ttlS);
+    const report = await (await client(context)).call(controlRoutes.put, { value, ttlS });
     context.output.result(report.key, report);
     return OK;
   },
@@ -99,11 +104,13 @@ export const getCommand: Command = {
     "the network does not hold the key.",
   ].join("\n"),
   examples: ["rhizome get 3f2a…", "rhizome get $(rhizome put hello)"],
+  routes: [controlRoutes.get],
   flags: {},
   positionals: { min: 1, max: 1 },
   async run(context) {
-    const key = parseKeyHex(context.positionals[0]);
-    const value = await (await client(context)).get(key);
+    const keyId = parseKeyHex(context.positionals[0]);
+    const key = keyId.toHex();
+    const value = await (await client(context)).call(controlRoutes.get, keyId);
     if (value === undefined) {
       context.output.result(`not found: ${key}`, { key, found: false });
       return NOT_FOUND;
@@ -139,11 +146,12 @@ export const stopCommand: Command = {
     "seconds) until its control API stops answering.",
   ].join("\n"),
   examples: ["rhizome stop", "rhizome stop --data-dir /srv/rhizome"],
+  routes: [controlRoutes.stop],
   flags: {},
   positionals: { min: 0, max: 0 },
   async run(context) {
     const api = await client(context);
-    await api.stop();
+    await api.call(controlRoutes.stop);
     const gone = await api.waitUntilGone();
     if (!gone) {
       throw new RhizomeError("UNAVAILABLE", "Cannot confirm the stop: the node still answers");

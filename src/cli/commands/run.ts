@@ -9,7 +9,6 @@ import { type NodeType, parseHostPort } from "../../core/config_schema.ts";
 import { UsageError } from "../../core/errors.ts";
 import { getLog } from "../../core/log.ts";
 import { RhizomeNode } from "../../node/node.ts";
-import { importReport } from "../../node/snapshot_import.ts";
 import type { Command } from "../command.ts";
 import { OK } from "../output.ts";
 import { onFatalError } from "../fatal.ts";
@@ -80,22 +79,7 @@ export const runCommand: Command = {
       api = await ControlApi.start({
         listen: parseHostPort(config.node.api)!,
         dataDirPath: dataDir.path,
-        handlers: {
-          status: () => Promise.resolve(node.status()),
-          peers: () => Promise.resolve(node.peers()),
-          put: (value, ttlS) => node.put(value, ttlS),
-          get: (key) => node.get(key),
-          stop: () => node.stop("asked through the control API"),
-          newThread: (request) => node.newThread(request),
-          listThreads: (request) => node.listThreads(request),
-          showThread: (request) => node.showThread(request),
-          post: (request) => node.post(request),
-          vote: (request) => node.vote(request),
-          setProfile: (request) => node.setProfile(request),
-          showProfile: (author) => node.showProfile(author),
-          publishRecord: (key, record) => node.publishRecord(key, record),
-          importSnapshot: async (path) => importReport(await node.importSnapshot(path)),
-        },
+        handlers: node,
         log: getLog("api"),
       });
     } catch (error) {

@@ -6,10 +6,11 @@
 
 import { join, resolve } from "node:path";
 import { ControlApiError, ControlClient } from "../../api/control_client.ts";
+import { controlRoutes } from "../../api/routes.ts";
 import { UsageError } from "../../core/errors.ts";
 import { getLog } from "../../core/log.ts";
-import { formatBytes } from "../../node/node_type.ts";
-import { SNAPSHOT_SCOPES, type SnapshotScope } from "../../node/snapshot_format.ts";
+import { formatBytes } from "../../core/format.ts";
+import { SNAPSHOT_SCOPES, type SnapshotScope } from "../../services/snapshots/format.ts";
 import { exportSnapshot, SNAPSHOTS_FOLDER } from "../../node/snapshot_export.ts";
 import {
   type ImportReport,
@@ -53,6 +54,7 @@ export const snapshotCommand: Command = {
     "rhizome snapshot import --data-dir /srv/rhizome backup.snapshot.gz",
     "rhizome snapshot list /var/backups/rhizome --json",
   ],
+  routes: [controlRoutes.status, controlRoutes.importSnapshot],
   flags: {
     out: { type: "string", valueName: "PATH", description: "export: file, directory or -" },
     scope: { type: "string", valueName: "SCOPE", description: "export: all (default) or global" },
@@ -167,7 +169,7 @@ async function runImport(context: CommandContext, path: string): Promise<number>
   let report: ImportReport;
   if (node) {
     // The node reads the file itself, from its own working directory: send the absolute path.
-    report = await node.importSnapshot(resolve(path));
+    report = await node.call(controlRoutes.importSnapshot, { path: resolve(path) });
   } else {
     const config = await context.config();
     const progress = progressFor(context, "imported");
@@ -227,7 +229,7 @@ async function runningNode(dataDirPath: string): Promise<ControlClient | undefin
     return undefined;
   }
   try {
-    await client.status();
+    await client.call(controlRoutes.status);
     return client;
   } catch (error) {
     if (error instanceof ControlApiError) throw error;

@@ -1,0 +1,16 @@
+/**
+ * Content: the record kinds every node verifies (immutable, mutable, set), the discussion
+ * documents carried in them and the key schema that places them in the DHT.
+ *
+ * @module
+ */
+
+export {
+  type DhtRecord,
+  type ImmutableRecord,
+  type MutableRecord,
+  RecordKind,
+  type SetEntry,
+  type SetPolicy,
+  type SetRecord,
+} from "./records.ts";

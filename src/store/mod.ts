@@ -1,0 +1,20 @@
+/**
+ * The record store: LMDB-backed, size-checked, expiring and evicting storage of verified
+ * records, with the types the services above it are written against.
+ *
+ * @module
+ */
+
+export type {
+  ExportedRecord,
+  PutOptions,
+  PutOutcome,
+  QuarantinedRecord,
+  RecordCount,
+  RecordPut,
+  RecordStore,
+  RecordStoreSnapshot,
+  RecordStoreStats,
+  StoredRecord,
+} from "./record_store.ts";
+export type { StoredValue, ValueStore, ValueStoreStats } from "./value_store.ts";
