@@ -406,10 +406,11 @@ class EmbeddedRhizomeNode implements EmbeddedNode {
 }
 
 function parseKey(hex: string, action: string): NodeId {
-  if (typeof hex !== "string" || !/^[0-9a-fA-F]{40}$/.test(hex)) {
+  const key = NodeId.fromHexText(hex);
+  if (key === undefined) {
     throw new InvalidInputError(
       `Cannot ${action}: expected a key of 40 hex digits, got ${JSON.stringify(hex)}`,
     );
   }
-  return NodeId.fromHex(hex.toLowerCase());
+  return key;
 }
