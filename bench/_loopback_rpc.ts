@@ -14,7 +14,7 @@ import { generateEd25519KeyPair } from "../src/core/crypto.ts";
 import { NodeId } from "../src/core/node_id.ts";
 import { SystemClock } from "../src/core/system_clock.ts";
 import { decodeMessage, encodeMessage, type Message, MessageType } from "../src/dht/messages.ts";
-import type { Address } from "../src/net/address.ts";
+import type { PeerAddress } from "../src/net/address.ts";
 import { SecureChannel } from "../src/net/secure_channel.ts";
 import { DATA_OVERHEAD_BYTES } from "../src/net/session.ts";
 import { UdpTransport } from "../src/net/udp_transport.ts";
@@ -151,7 +151,7 @@ export class Endpoint {
   /** Its node ID. */
   readonly id: NodeId = NodeId.fromPublicKey(this.keyPair.publicKey);
   /** Called with each plaintext received, who sent it and from where. */
-  onPlaintext: (from: Address, peer: NodeId, plaintext: Uint8Array) => void = () => {};
+  onPlaintext: (from: PeerAddress, peer: NodeId, plaintext: Uint8Array) => void = () => {};
   #udp!: UdpTransport;
   #channel!: SecureChannel;
 
@@ -181,7 +181,7 @@ export class Endpoint {
   }
 
   /** @returns Where it listens. */
-  get address(): Address {
+  get address(): PeerAddress {
     return this.#udp.address;
   }
 
@@ -192,7 +192,7 @@ export class Endpoint {
    * @param peer The peer's node ID, which its handshake must prove.
    * @param plaintext The bytes.
    */
-  send(to: Address, peer: NodeId, plaintext: Uint8Array): void {
+  send(to: PeerAddress, peer: NodeId, plaintext: Uint8Array): void {
     this.#channel.send(to, peer, plaintext);
   }
 
@@ -203,7 +203,7 @@ export class Endpoint {
    * @param peer The node's ID.
    * @param message The message without sender and flags.
    */
-  request(to: Address, peer: NodeId, message: WithoutHeader<Message>): void {
+  request(to: PeerAddress, peer: NodeId, message: WithoutHeader<Message>): void {
     this.send(to, peer, encodeMessage({ ...message, sender: this.id, flags: 0 } as Message));
   }
 
@@ -258,7 +258,11 @@ export async function dhtEndpoint(onReply: (message: Message) => void): Promise<
  * @param total Round trips.
  * @returns Milliseconds from the first timed send to the last PONG.
  */
-export async function timePings(address: Address, nodeId: NodeId, total: number): Promise<number> {
+export async function timePings(
+  address: PeerAddress,
+  nodeId: NodeId,
+  total: number,
+): Promise<number> {
   let run: WindowedRun | undefined;
   let warm = false;
   const client = await dhtEndpoint((reply) => {

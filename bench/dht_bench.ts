@@ -9,13 +9,14 @@ import { LookupState } from "../src/dht/lookup.ts";
 import { decodeMessage, encodeMessage, type Message, MessageType } from "../src/dht/messages.ts";
 import { RoutingTable } from "../src/dht/routing_table.ts";
 import type { Contact } from "../src/dht/types.ts";
+import { PeerAddress } from "../src/net/address.ts";
 
 const prng = new Prng(1);
 const randomId = () => NodeId.fromBytes(randomBytes(prng, new Uint8Array(20)));
 const self = randomId();
 const contacts: Contact[] = Array.from({ length: 2000 }, (_, i) => ({
   id: randomId(),
-  address: `127.0.${i >> 8}.${i & 255}:7447`,
+  address: PeerAddress.of(`127.0.${i >> 8}.${i & 255}`, 7447)!,
 }));
 const table = new RoutingTable(self, {
   k: 20,

@@ -20,6 +20,7 @@ import {
   startHandshake,
   verifyInit,
 } from "../src/net/handshake.ts";
+import { PeerAddress } from "../src/net/address.ts";
 import { SecureChannel } from "../src/net/secure_channel.ts";
 import { Session, sessionPlaintextBytesMax } from "../src/net/session.ts";
 
@@ -181,8 +182,10 @@ Deno.bench({
 
 // Two channels on one clock; the wire is a plain array the bench drains by hand.
 const clock = new VirtualClock(timestampMs);
-const wire: { to: string; bytes: Uint8Array }[] = [];
-const transport = { send: (to: string, bytes: Uint8Array) => wire.push({ to, bytes }) };
+const wire: { to: PeerAddress; bytes: Uint8Array }[] = [];
+const transport = { send: (to: PeerAddress, bytes: Uint8Array) => wire.push({ to, bytes }) };
+const atAlice = PeerAddress.of("192.0.2.1", 7447)!;
+const atBob = PeerAddress.of("192.0.2.2", 7447)!;
 const randomSource = (byteLength: number) => new Uint8Array(randomBytes(byteLength));
 const bobId = NodeId.fromPublicKey(bob.publicKey);
 const hello = new Uint8Array(100);
@@ -194,10 +197,10 @@ Deno.bench({
     // A fresh pair each time: otherwise the second send would reuse the session.
     const a = new SecureChannel({ identity: alice, clock, transport, randomBytes: randomSource });
     const b = new SecureChannel({ identity: bob, clock, transport, randomBytes: randomSource });
-    a.send("192.0.2.2:7447", bobId, hello);
-    b.receive("192.0.2.1:7447", wire.shift()!.bytes);
-    a.receive("192.0.2.2:7447", wire.shift()!.bytes);
-    sink = b.receive("192.0.2.1:7447", wire.shift()!.bytes);
+    a.send(atBob, bobId, hello);
+    b.receive(atAlice, wire.shift()!.bytes);
+    a.receive(atBob, wire.shift()!.bytes);
+    sink = b.receive(atAlice, wire.shift()!.bytes);
     if (sink === undefined || wire.length !== 0) throw new Error("the handshake failed");
   },
 });

@@ -31,7 +31,7 @@
 import { resolveConfig } from "../src/core/config.ts";
 import { NodeId } from "../src/core/node_id.ts";
 import { type Message, MessageType } from "../src/dht/messages.ts";
-import type { Address } from "../src/net/address.ts";
+import type { PeerAddress } from "../src/net/address.ts";
 import { DATA_OVERHEAD_BYTES } from "../src/net/session.ts";
 import { UdpTransport } from "../src/net/udp_transport.ts";
 import { cryptoRandomBytes } from "../src/node/crypto_rng.ts";
@@ -136,13 +136,13 @@ async function channelEcho(b: Deno.BenchContext): Promise<void> {
 
 /** A fresh node in a temp dir for `body`; stopped and removed afterwards. */
 async function withNode(
-  body: (node: RhizomeNode, address: Address) => Promise<void>,
+  body: (node: RhizomeNode, address: PeerAddress) => Promise<void>,
 ): Promise<void> {
   const path = await Deno.makeTempDir({ prefix: "rhizome-node-bench-" });
   try {
     const node = await RhizomeNode.start({ dataDir: new DataDir(path), config, flagType: "full" });
     try {
-      await body(node, node.status().listen as Address);
+      await body(node, node.status().listen as PeerAddress);
     } finally {
       await node.stop("the bench is done");
     }
@@ -152,7 +152,7 @@ async function withNode(
 }
 
 /** Peers PING the node, so they enter its table (their flags say they are not clients). */
-async function fillTable(node: RhizomeNode, address: Address, into: Endpoint[]): Promise<void> {
+async function fillTable(node: RhizomeNode, address: PeerAddress, into: Endpoint[]): Promise<void> {
   let pongs = 0;
   for (let i = 0; i < TABLE_PEERS; i++) {
     const peer = await dhtEndpoint(() => pongs++);

@@ -42,6 +42,7 @@ import { join } from "node:path";
 import { generateEd25519KeyPair } from "../src/core/crypto.ts";
 import { NodeId } from "../src/core/node_id.ts";
 import { decodeMessage, encodeMessage, MessageType } from "../src/dht/messages.ts";
+import { PeerAddress } from "../src/net/address.ts";
 import { SecureChannel } from "../src/net/secure_channel.ts";
 import { UdpTransport } from "../src/net/udp_transport.ts";
 import { cryptoRandomBytes } from "../src/node/crypto_rng.ts";
@@ -158,7 +159,7 @@ function pack(datagrams: Uint8Array[]): { pool: ArrayBuffer; offsets: Uint32Arra
 }
 
 /** A peer with its own identity and a session with the target, and its socket's port. */
-async function connectFlooder(targetAddress: string, targetId: NodeId) {
+async function connectFlooder(targetAddress: PeerAddress, targetId: NodeId) {
   const identity = generateEd25519KeyPair();
   const ownId = NodeId.fromPublicKey(identity.publicKey);
   const pongs: number[] = [];
@@ -294,8 +295,8 @@ async function main(): Promise<number> {
       })(),
     );
     const targetStatus = await target.client.call(controlRoutes.status);
-    const targetAddress = targetStatus.listen as string;
-    const targetPort = Number(targetAddress.slice(targetAddress.lastIndexOf(":") + 1));
+    const targetAddress = PeerAddress.parse(targetStatus.listen as string)!;
+    const targetPort = targetAddress.port;
     const targetId = NodeId.fromHex(target.nodeId);
 
     progress(`sealing ${poolCount} requests from the flooder's identity`);
@@ -374,7 +375,7 @@ async function main(): Promise<number> {
     progress(
       `flooding: ${floodRate}/s valid requests and ${junkRate}/s junk for ${floodMs / 1000} s`,
     );
-    const floodPort = Number(flooder.udp.address.slice(flooder.udp.address.lastIndexOf(":") + 1));
+    const floodPort = flooder.udp.address.port;
     // The flood leaves from the port that made the session, so the target sees one peer.
     await flooder.udp.close();
     const senders: Promise<SenderReport | undefined>[] = [];
@@ -503,7 +504,7 @@ async function main(): Promise<number> {
  * when the target answered within 3 s (it should not: the flooder is graylisted or banned).
  */
 async function flooderAnswered(
-  targetAddress: string,
+  targetAddress: PeerAddress,
   port: number,
   flooder: Awaited<ReturnType<typeof connectFlooder>>,
 ): Promise<boolean> {

@@ -22,7 +22,7 @@ import { CryptoRng } from "../src/node/crypto_rng.ts";
 import { contentKey } from "../src/dht/content_key.ts";
 import { DhtNode } from "../src/dht/node.ts";
 import type { DhtSettings, GetResult } from "../src/dht/types.ts";
-import type { Address } from "../src/net/address.ts";
+import type { PeerAddress } from "../src/net/address.ts";
 import { UdpTransport } from "../src/net/udp_transport.ts";
 import { MemoryValueStore } from "../src/store/memory_value_store.ts";
 
@@ -80,9 +80,9 @@ class DrivenNode {
 }
 
 /** Forwards datagrams between one client and one holder, dropping `loss` of those to the holder. */
-async function startRelay(holder: Address, loss: number, prng: Prng) {
+async function startRelay(holder: PeerAddress, loss: number, prng: Prng) {
   const counts = { toHolder: 0, dropped: 0, toClient: 0 };
-  let client: Address | undefined;
+  let client: PeerAddress | undefined;
   let front: UdpTransport | undefined = undefined;
   const back = await UdpTransport.bind({ host: "127.0.0.1", port: 0 }, (_from, bytes) => {
     if (client === undefined) return;
@@ -138,7 +138,10 @@ async function run(loss: number, gets: number, seed: number) {
     new MemoryValueStore({ clock, classes: config.store }),
   );
   const joined = await new Promise<boolean>((resolve) => {
-    client.node.bootstrap([relay.address], (result) => resolve(result.ok));
+    client.node.bootstrap(
+      [{ id: holder.node.id, address: relay.address }],
+      (result) => resolve(result.ok),
+    );
     client.schedule();
   });
   const durations: number[] = [];

@@ -37,6 +37,7 @@ import { join } from "node:path";
 import { AuthorKeys } from "../src/node/data_dir/author_keys.ts";
 import { utf8Decode, utf8Encode } from "../src/core/bytes.ts";
 import { NodeId } from "../src/core/node_id.ts";
+import { PeerAddress } from "../src/net/address.ts";
 import {
   ChildProcesses,
   type NodeProcess,
@@ -215,7 +216,7 @@ async function measureLoopbackRpc(root: string, deadlineMs: number) {
   const echo = await startEchoProcess();
   try {
     const status = await node.client.call(controlRoutes.status);
-    const address = status.listen as string;
+    const address = PeerAddress.parse(status.listen as string)!;
     const nodeId = NodeId.fromHex(node.nodeId);
     const pingMs: number[] = [];
     const echoMs: number[] = [];

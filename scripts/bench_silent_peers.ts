@@ -19,6 +19,7 @@ import { NODE_ID_BYTES, NodeId } from "../src/core/node_id.ts";
 import { Prng, randomBytes } from "../src/core/rng.ts";
 import { decodeMessage, encodeMessage, MessageType } from "../src/dht/messages.ts";
 import type { DhtSettings, PutResult } from "../src/dht/types.ts";
+import { PeerAddress } from "../src/net/address.ts";
 import { SimCluster } from "../src/sim/cluster.ts";
 import { SimNetwork } from "../src/sim/network.ts";
 import { runOne, runOperations } from "../src/sim/operations.ts";
@@ -69,13 +70,13 @@ function run(silent: number, puts: number, seed: number) {
   const prng = new Prng(seed + 1);
   for (let i = 0; i < silent; i++) {
     const id = NodeId.fromBytes(randomBytes(prng, new Uint8Array(NODE_ID_BYTES)));
-    const address = `127.200.${i >> 8}.${(i & 255) + 1}:7447`;
+    const address = PeerAddress.of(`127.200.${i >> 8}.${(i & 255) + 1}`, 7447)!;
     const answered = new Set<string>();
     const transport = network.attach(address, (from, bytes) => {
       const message = decodeMessage(bytes);
       if (typeof message === "string" || message.type !== MessageType.ping) return;
-      if (answered.has(from)) return;
-      answered.add(from);
+      if (answered.has(from.key)) return;
+      answered.add(from.key);
       transport.send(
         from,
         encodeMessage({ type: MessageType.pong, tx: message.tx, sender: id, flags: 0 }),

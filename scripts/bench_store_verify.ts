@@ -28,7 +28,7 @@ import { encodeRecord } from "../src/content/records.ts";
 import { decodeMessage, encodeMessage, type Message, MessageType } from "../src/dht/messages.ts";
 import { DhtNode } from "../src/dht/node.ts";
 import type { PutResult } from "../src/dht/types.ts";
-import type { Address } from "../src/net/address.ts";
+import { PeerAddress } from "../src/net/address.ts";
 import { RecordStore } from "../src/store/record_store.ts";
 import type { RecordRules } from "../src/store/record_rules.ts";
 
@@ -44,7 +44,7 @@ if (!Number.isSafeInteger(records) || records < 1 || records > 100_000) {
 
 /** Between two requests of the one peer: within its rate limit (50 per second). */
 const requestSpacingMs = 25;
-const peer: Address = "198.51.100.7:7447";
+const peer = PeerAddress.parse("198.51.100.7:7447")!;
 const peerId = NodeId.fromBytes(new Uint8Array(20).fill(0x42));
 
 let verifications = 0;
@@ -72,7 +72,7 @@ const replies = new Map<number, (message: Message) => void>();
 const prng = new Prng(15);
 const node = new DhtNode({
   nodeId: NodeId.fromBytes(randomBytes(prng, new Uint8Array(20))),
-  address: "198.51.100.1:7447",
+  address: PeerAddress.parse("198.51.100.1:7447")!,
   clock,
   transport: {
     send(_to, bytes) {
@@ -149,7 +149,7 @@ try {
   // A node of its own on the same store: it knows no peer, so its lookups end at once.
   const alone = new DhtNode({
     nodeId: NodeId.fromBytes(randomBytes(prng, new Uint8Array(20))),
-    address: "198.51.100.2:7447",
+    address: PeerAddress.parse("198.51.100.2:7447")!,
     clock,
     transport: { send() {} },
     store,

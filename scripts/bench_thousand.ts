@@ -43,7 +43,8 @@ import { generateEd25519KeyPair } from "../src/core/crypto.ts";
 import { NodeId } from "../src/core/node_id.ts";
 import { SystemClock } from "../src/core/system_clock.ts";
 import { DhtNode } from "../src/dht/node.ts";
-import type { Address } from "../src/net/address.ts";
+import type { Contact } from "../src/dht/types.ts";
+import type { PeerAddress } from "../src/net/address.ts";
 import { SecureChannel, type SecureChannelStats } from "../src/net/secure_channel.ts";
 import { UdpTransport } from "../src/net/udp_transport.ts";
 import { cryptoRandomBytes, CryptoRng } from "../src/node/crypto_rng.ts";
@@ -88,7 +89,7 @@ class BenchNode {
     const keyPair = generateEd25519KeyPair();
     const nodeId = NodeId.fromPublicKey(keyPair.publicKey);
     const clock = new SystemClock();
-    let receive = (_from: Address, _bytes: Uint8Array) => {};
+    let receive = (_from: PeerAddress, _bytes: Uint8Array) => {};
     const udp = await UdpTransport.bind(
       { host: "127.0.0.1", port: 0 },
       (from, bytes) => receive(from, bytes),
@@ -122,7 +123,7 @@ class BenchNode {
     return node;
   }
 
-  #receive(from: Address, datagram: Uint8Array): void {
+  #receive(from: PeerAddress, datagram: Uint8Array): void {
     if (this.#stopped) return;
     if (this.probe.take(datagram)) return this.schedule();
     const received = this.channel.receive(from, datagram);
@@ -189,8 +190,13 @@ function rssBytes(): number {
   return Deno.memoryUsage().rss;
 }
 
+/** A node's ID and address, to join through. */
+function contactOf(node: BenchNode): Contact {
+  return { id: node.dht.id, address: node.udp.address };
+}
+
 /** Joins `node` through `seeds`, retrying with backoff until it succeeds or `deadlineMs`. */
-function join(node: BenchNode, seeds: Address[], deadlineMs: number): Promise<boolean> {
+function join(node: BenchNode, seeds: Contact[], deadlineMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const attempt = (retryMs: number) => {
       node.dht.bootstrap(seeds, (result) => {
@@ -324,13 +330,13 @@ async function main(): Promise<number> {
     progress(`starting ${nodeCount} nodes`);
     for (let i = 0; i < nodeCount; i++) nodes.push(await BenchNode.start(settings));
     const bootstraps = nodes.slice(0, bootstrapCount);
-    const seedsOfFirst = [bootstraps[0].udp.address];
+    const seedsOfFirst = [contactOf(bootstraps[0])];
     for (const node of bootstraps.slice(1)) {
       if (!await join(node, seedsOfFirst, Date.now() + joinTimeoutMs)) {
         throw new Error("a bootstrap node could not join the first");
       }
     }
-    const seeds = bootstraps.map((node) => node.udp.address);
+    const seeds = bootstraps.map(contactOf);
     const pace = joinRate === 0 ? "at once" : `${joinRate} a second`;
     progress(`${bootstrapCount} bootstraps up; ${nodeCount - bootstrapCount} nodes join ${pace}`);
     const joinStartMs = performance.now();

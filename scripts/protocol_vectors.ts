@@ -16,6 +16,7 @@ import { bytesEqual, concatBytes, toHex, utf8Encode } from "../src/core/bytes.ts
 import { formatContactUri, makeContact } from "../src/core/contact_uri.ts";
 import { ed25519KeyPairFromSecretKey, ed25519Verify } from "../src/core/crypto.ts";
 import { NodeId } from "../src/core/node_id.ts";
+import { PeerAddress } from "../src/net/address.ts";
 import {
   DOC_MAGIC,
   docId,
@@ -112,8 +113,14 @@ export function makeVectors(): Vector[] {
   const expiresAtS = Math.floor(VECTOR_NOW_MS / 1000) + entryLifetimeS;
   const vote = signedEntrySet(voter, votes, VECTOR_NOW_MS, expiresAtS, { direction: 1 });
   const contacts = [
-    { id: NodeId.fromPublicKey(responder.publicKey), address: "192.0.2.1:7447" },
-    { id: NodeId.fromPublicKey(author.publicKey), address: "[2001:db8::1]:7448" },
+    {
+      id: NodeId.fromPublicKey(responder.publicKey),
+      address: PeerAddress.parse("192.0.2.1:7447")!,
+    },
+    {
+      id: NodeId.fromPublicKey(author.publicKey),
+      address: PeerAddress.parse("[2001:db8::1]:7448")!,
+    },
   ];
   return [
     dhtVector("dht-ping", "PING", { type: MessageType.ping }),

@@ -119,7 +119,13 @@ type JsonObject = Record<string, unknown>;
  * @throws {InvalidInputError} When it is not {@link NODE_ID_BYTES} bytes of hex.
  */
 export function parseIdHex(text: string, what: string): NodeId {
-  return NodeId.fromHex(checkHex(text, NODE_ID_BYTES, what));
+  const id = NodeId.fromHexText(text);
+  if (id === undefined) {
+    throw new InvalidInputError(
+      `Cannot read the ${what}: expected ${NODE_ID_BYTES * 2} hex digits, got "${clip(text)}"`,
+    );
+  }
+  return id;
 }
 
 /**
@@ -509,13 +515,14 @@ function stringArray(field: string, value: unknown): string[] {
 /** An ID in a body: lower-case hex only, as the API's own answers write it. */
 function idValue(field: string, value: unknown): NodeId {
   const text = stringValue(field, value);
-  if (!lowerHex(NODE_ID_BYTES).test(text)) {
+  const id = NodeId.fromHexText(text);
+  if (id === undefined || id.toHex() !== text) {
     throw new InvalidInputError(
       `Cannot read the request: field "${field}" must be ${NODE_ID_BYTES * 2} lower-case hex ` +
         `digits, got "${clip(text)}"`,
     );
   }
-  return NodeId.fromHex(text);
+  return id;
 }
 
 function authorField(author: string | undefined): { author?: string } {

@@ -7,7 +7,7 @@
  */
 
 import * as v from "valibot";
-import { contactUriProblem, hostProblem } from "./contact_uri.ts";
+import { contactUriProblem, hostProblem, splitHostPort } from "./contact_uri.ts";
 import { bootstrapContactsMax } from "./limits.ts";
 
 /** The four node types, strongest first. */
@@ -85,8 +85,6 @@ function table<const T extends v.ObjectEntries>(entries: T) {
   );
 }
 
-const hostPortPattern = /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+):([0-9]{1,5})$/;
-
 /**
  * Splits "host:port" ("[v6]:port" for IPv6).
  *
@@ -94,13 +92,11 @@ const hostPortPattern = /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+):([0-9]{1,5})$/;
  * @returns The host (without brackets) and port, or `undefined` when malformed.
  */
 export function parseHostPort(text: string): { host: string; port: number } | undefined {
-  const match = hostPortPattern.exec(text);
-  if (!match) return undefined;
-  const port = Number(match[2]);
-  const host = match[1].replace(/^\[(.*)\]$/, "$1");
-  const bracketed = match[1].startsWith("[");
-  if (port > 65535 || bracketed !== host.includes(":") || hostProblem(host)) return undefined;
-  return { host, port };
+  const parts = splitHostPort(text);
+  if (typeof parts === "string" || !/^[0-9]{1,5}$/.test(parts.port)) return undefined;
+  const port = Number(parts.port);
+  if (port > 65535 || hostProblem(parts.host)) return undefined;
+  return { host: parts.host, port };
 }
 
 const hostPortMessage = "expected host:port, for example 0.0.0.0:7447 or [::]:7447";

@@ -124,10 +124,26 @@ function parse(uri: string): Contact | string {
   if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) {
     return `the public key must be 52 base32 characters (32 bytes), got ${keyText.length}`;
   }
-  const address = rest.slice(at + 1);
-  const portSeparator = address.lastIndexOf(":");
+  const address = splitHostPort(rest.slice(at + 1));
+  if (typeof address === "string") return address;
+  const { host, port } = address;
+  const problem = hostProblem(host) ?? portProblem(port);
+  if (problem) return problem;
+  return makeContact(publicKey, host, Number(port));
+}
+
+/**
+ * Splits `host:port` text (`[v6]:port` for an IPv6 host) at its port separator: the one place
+ * address text is cut, for contact URIs, the config's listen addresses and the network layer's
+ * `PeerAddress.parse` alike. Neither part is checked further.
+ *
+ * @param text The text.
+ * @returns The host (without brackets) and the port's text, or why the text has no such form.
+ */
+export function splitHostPort(text: string): { host: string; port: string } | string {
+  const portSeparator = text.lastIndexOf(":");
   if (portSeparator < 0) return "expected a port after the host (host:port)";
-  let host = address.slice(0, portSeparator);
+  let host = text.slice(0, portSeparator);
   if (host.startsWith("[")) {
     if (!host.endsWith("]")) return `the IPv6 address "${host}" lacks its closing "]"`;
     host = host.slice(1, -1);
@@ -135,10 +151,7 @@ function parse(uri: string): Contact | string {
   } else if (host.includes(":")) {
     return "an IPv6 host must be written in brackets, for example [::1]:7447";
   }
-  const port = address.slice(portSeparator + 1);
-  const problem = hostProblem(host) ?? portProblem(port);
-  if (problem) return problem;
-  return makeContact(publicKey, host, Number(port));
+  return { host, port: text.slice(portSeparator + 1) };
 }
 
 /** @returns Why `port` is not a port number, or `undefined` when it is one. */
@@ -177,15 +190,18 @@ function isIpv4(text: string): boolean {
     octets.every((octet) => /^(0|[1-9][0-9]{0,2})$/.test(octet) && Number(octet) <= 255);
 }
 
+/** An IPv6 text's last group when it holds a dot: the groups before it, and it. */
+const embeddedIpv4Tail = /^(.*:)([^:]*\.[^:]*)$/;
+
 /** Whether `text` is an IPv6 address (RFC 4291 text forms, no zone index). */
 function isIpv6(text: string): boolean {
   let groups = text;
   let groupsMax = 8;
-  const lastColon = text.lastIndexOf(":");
-  if (text.slice(lastColon + 1).includes(".")) {
+  const dotted = embeddedIpv4Tail.exec(text);
+  if (dotted) {
     // An embedded IPv4 tail (::ffff:192.0.2.1) stands for two groups.
-    if (!isIpv4(text.slice(lastColon + 1))) return false;
-    groups = text.slice(0, lastColon + 1) + "0";
+    if (!isIpv4(dotted[2])) return false;
+    groups = `${dotted[1]}0`;
     groupsMax = 7;
   }
   const halves = groups.split("::");

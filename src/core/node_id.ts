@@ -15,6 +15,8 @@ import { InvalidInputError } from "./errors.ts";
 export const NODE_ID_BYTES = 20;
 /** Length of a node ID in bits: one k-bucket per bit. */
 export const NODE_ID_BITS = NODE_ID_BYTES * 8;
+/** 40 hex digits, either case. */
+const hexIdPattern = /^[0-9a-fA-F]{40}$/;
 /** Domain separation for deriving an ID, so no other use of SHA-256 collides with it. */
 const nodeIdDomain = "rhizome/node-id/v1";
 
@@ -101,6 +103,18 @@ export class NodeId {
       );
     }
     return NodeId.fromBytes(fromHex(text));
+  }
+
+  /**
+   * An ID typed by a person or read from a request, a URL or a file: the one place hex IDs are
+   * checked where they enter, so callers say in their own words what was wrong.
+   *
+   * @param text Anything; an ID is 40 hex digits, either case.
+   * @returns The ID, or `undefined` when `text` is not one.
+   */
+  static fromHexText(text: unknown): NodeId | undefined {
+    if (typeof text !== "string" || !hexIdPattern.test(text)) return undefined;
+    return NodeId.fromHex(text);
   }
 
   /**

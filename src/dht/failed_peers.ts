@@ -12,7 +12,7 @@
  */
 
 import type { NodeId } from "../core/node_id.ts";
-import type { Address } from "../net/address.ts";
+import type { PeerAddress } from "../net/address.ts";
 
 /**
  * Peers remembered at most. A node asks a few hundred peers in a busy period; past this the
@@ -38,7 +38,7 @@ export const timeoutReportIntervalMs = 30_000;
 const reportPeersMax = 3;
 
 interface FailedPeer {
-  address: Address;
+  address: PeerAddress;
   failures: number;
   lastMs: number;
 }
@@ -79,7 +79,7 @@ export class FailedPeers {
    * @param address Where the request went.
    * @param nowMs The time.
    */
-  failed(id: NodeId, address: Address, nowMs: number): void {
+  failed(id: NodeId, address: PeerAddress, nowMs: number): void {
     const hex = id.toHex();
     const known = this.#peers.get(hex);
     const failures = known && nowMs - known.lastMs < failedPeerForgetMs ? known.failures + 1 : 1;
@@ -99,7 +99,7 @@ export class FailedPeers {
    * @param address Where it said so from.
    * @param nowMs The time.
    */
-  left(id: NodeId, address: Address, nowMs: number): void {
+  left(id: NodeId, address: PeerAddress, nowMs: number): void {
     const hex = id.toHex();
     this.#peers.delete(hex);
     this.#peers.set(hex, { address, failures: this.#failuresMax, lastMs: nowMs });

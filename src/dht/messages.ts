@@ -255,9 +255,7 @@ function encodeContacts(contacts: readonly Contact[]): Uint8Array {
   const encoded: [Contact, Uint8Array][] = [];
   let length = 0;
   for (const contact of contacts) {
-    // A contact whose address has no wire form (a host name) is left out, never sent broken.
     const address = sharedWireForm(contact.address);
-    if (!address) continue;
     encoded.push([contact, address]);
     length += NODE_ID_BYTES + 1 + address.length;
   }

@@ -28,7 +28,7 @@ import {
 } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import { randomInt } from "../core/rng.ts";
-import { type Address, sharedWireForm } from "../net/address.ts";
+import type { PeerAddress } from "../net/address.ts";
 import type { RecordRules, VerifiedRecord } from "../store/record_rules.ts";
 import type { ValueWrite, ValueWritten } from "../store/value_store.ts";
 import { contentKey } from "./content_key.ts";
@@ -265,7 +265,7 @@ export class DhtNode {
    * @param peer The sender's node ID when the transport authenticated it (the secure channel):
    *   a message naming another sender is dropped, so no node speaks for another.
    */
-  receive(from: Address, bytes: Uint8Array, peer?: NodeId): void {
+  receive(from: PeerAddress, bytes: Uint8Array, peer?: NodeId): void {
     if (this.#stopped) {
       this.#stats.dropped.stopped++;
       return;
@@ -281,7 +281,7 @@ export class DhtNode {
     }
     if (message.type % 2 === 1) {
       // One bucket per peer whichever transport it uses: its node ID when authenticated.
-      const verdict = this.#limiter.admit(peer?.toHex() ?? from);
+      const verdict = this.#limiter.admit(peer?.toHex() ?? from.key);
       if (verdict !== "ok") {
         this.#stats.dropped[verdict === "peer" ? "peerRateLimited" : "rateLimited"]++;
         return;
@@ -298,8 +298,13 @@ export class DhtNode {
       return;
     }
     if (message.type % 2 === 1) {
-      const subject = peer?.toHex() ?? from;
-      this.#answer(message, subject, "datagram", (body) => this.#reply(from, message.tx, body));
+      const subject = peer?.toHex() ?? from.key;
+      this.#answer(
+        message,
+        subject,
+        "datagram",
+        (body) => this.#reply(from, message.sender, message.tx, body),
+      );
       // After the answer: a newcomer is pinged to verify it, and its reply comes first.
       this.#observe(message, from, false);
     } else if (this.#rpc.handleReply(message, from)) {
@@ -335,42 +340,66 @@ export class DhtNode {
 
   /**
    * Joins the network: asks each seed for the nodes closest to this one, then looks itself up.
-   * With no seeds, this node starts a new network.
+   * With no seeds, this node starts a new network. Each seed is pinned to its node ID: a node
+   * answering at its address with another identity is not joined through (`wrongIdentity`).
    *
-   * @param seeds Addresses of nodes already in the network.
+   * @param seeds Nodes already in the network, each with the ID it must prove.
    * @param done Called once with the outcome.
    */
-  bootstrap(seeds: readonly Address[], done: (result: BootstrapResult) => void): void {
+  bootstrap(seeds: readonly Contact[], done: (result: BootstrapResult) => void): void {
     if (seeds.length === 0) {
       this.#options.log?.info("no bootstrap contacts: starting a new network");
-      done({ ok: true, contacts: 0 });
+      done({ ok: true, contacts: 0, wrongIdentity: [] });
       return;
     }
     let waiting = seeds.length;
     let answered = 0;
     const learnt: Contact[] = [];
+    const wrongIdentity: BootstrapResult["wrongIdentity"] = [];
     const settle = () => {
       if (--waiting > 0) return;
       if (answered === 0) {
-        done({ ok: false, contacts: this.#table.size });
+        done({ ok: false, contacts: this.#table.size, wrongIdentity });
         return;
       }
       this.#lookup(this.#self, false, learnt, () => {
-        done({ ok: true, contacts: this.#table.size });
+        done({ ok: true, contacts: this.#table.size, wrongIdentity });
       });
     };
     for (const seed of seeds) {
       this.#rpc.request({
-        to: seed,
+        to: seed.address,
+        expectedId: seed.id,
         build: (tx) => this.#message(tx, { type: MessageType.findNode, target: this.#self }),
         onReply: (reply) => {
           answered++;
           if (reply.type === MessageType.nodes) learnt.push(...reply.contacts);
           settle();
         },
-        onFail: settle,
+        onFail: (reason, _attempts, answeredAs) => {
+          if (reason === "wrongIdentity" && answeredAs) {
+            this.#dropMisnamedContact(seed);
+            wrongIdentity.push({ seed, answeredAs });
+          }
+          settle();
+        },
       });
     }
+  }
+
+  /**
+   * The authenticating transport found another node than `expectedId` at `address` (the secure
+   * channel's handshake proved the other key): requests pinned to that contact fail at once,
+   * and the contact leaves the routing table.
+   *
+   * @param address The address.
+   * @param expectedId The node ID the contact named.
+   * @param actualId The node ID that proved itself there.
+   */
+  identityRefused(address: PeerAddress, expectedId: NodeId, actualId: NodeId): void {
+    if (this.#stopped) return;
+    this.#rpc.refuseIdentity(address, expectedId, actualId);
+    this.#dropMisnamedContact({ id: expectedId, address });
   }
 
   /**
@@ -524,7 +553,9 @@ export class DhtNode {
       const recent = this.#table.entries().sort((a, b) => b.lastSeenMs - a.lastSeenMs)
         .slice(0, leaveNotifiedMax);
       const leave = encodeMessage(this.#message(0, { type: MessageType.leave }));
-      for (const contact of recent) this.#options.transport.send(contact.address, leave);
+      for (const contact of recent) {
+        this.#options.transport.send(contact.address, leave, contact.id);
+      }
     }
     this.#stopped = true;
     this.#rpc.stop();
@@ -749,6 +780,7 @@ export class DhtNode {
       },
       onFail: (reason, attempts) => {
         if (reason === "timeout") this.#peerFailed(candidate.contact);
+        if (reason === "wrongIdentity") this.#dropMisnamedContact(candidate.contact);
         if (operation.finished) return;
         operation.messages += attempts;
         state.failed(candidate);
@@ -922,7 +954,10 @@ export class DhtNode {
       build: (tx) => this.#message(tx, { type: MessageType.store, key, value, token, ttlS }),
       onReply: (reply) =>
         done(reply.type === MessageType.stored && reply.status === StoreStatus.ok),
-      onFail: () => done(false),
+      onFail: (reason) => {
+        if (reason === "wrongIdentity") this.#dropMisnamedContact(contact);
+        done(false);
+      },
     });
   }
 
@@ -933,10 +968,8 @@ export class DhtNode {
    * the message answered one of our requests (a newcomer that only asked is pinged once, so a
    * throwaway identity that never answers is found out before it is handed to others).
    */
-  #observe(message: Message, from: Address, answered: boolean): void {
+  #observe(message: Message, from: PeerAddress, answered: boolean): void {
     if ((message.flags & FLAG_CLIENT) !== 0) return;
-    // Only peers whose address can be passed on to others enter the table.
-    if (sharedWireForm(from) === undefined) return;
     const nowMs = this.#options.clock.nowMs();
     const contact = { id: message.sender, address: from };
     const outcome = this.#table.observe(contact, nowMs, answered);
@@ -964,6 +997,7 @@ export class DhtNode {
       onReply: () => this.#pinging.delete(hex),
       onFail: (reason) => {
         this.#pinging.delete(hex);
+        if (reason === "wrongIdentity") this.#dropMisnamedContact(contact);
         if (reason !== "timeout") return;
         this.#peerFailed(contact);
         if (evict) this.#table.remove(contact.id);
@@ -990,11 +1024,17 @@ export class DhtNode {
     }
   }
 
+  /** A contact whose address answers as another node: it leaves the table if it is there. */
+  #dropMisnamedContact(contact: Contact): void {
+    const entry = this.#table.get(contact.id);
+    if (entry && entry.address.equals(contact.address)) this.#table.remove(contact.id);
+  }
+
   /** A peer said it is leaving: drop it, and skip it in lookups until heard from again. */
-  #left(id: NodeId, from: Address): void {
+  #left(id: NodeId, from: PeerAddress): void {
     const entry = this.#table.get(id);
     // Only the address the table knows it at may say so (a stale or forged LEAVE changes nothing).
-    if (entry && entry.address !== from) return;
+    if (entry && !entry.address.equals(from)) return;
     this.#table.remove(id);
     this.#failed.left(id, from, this.#options.clock.nowMs());
   }
@@ -1031,7 +1071,9 @@ export class DhtNode {
           const ttlS = remainingTtlS(current.expiresAtMs, this.#options.clock.nowMs());
           if (ttlS > 0) this.#storeAt(newcomer, reply.token, key, current.value, ttlS, () => {});
         },
-        onFail: () => {},
+        onFail: (reason) => {
+          if (reason === "wrongIdentity") this.#dropMisnamedContact(newcomer);
+        },
       });
     }
   }
@@ -1165,8 +1207,8 @@ export class DhtNode {
     return { ...body, tx, sender: this.#self, flags: this.#flags } as Message;
   }
 
-  #reply(to: Address, tx: number, body: MessageBody): void {
-    this.#options.transport.send(to, encodeMessage(this.#message(tx, body)));
+  #reply(to: PeerAddress, requester: NodeId, tx: number, body: MessageBody): void {
+    this.#options.transport.send(to, encodeMessage(this.#message(tx, body)), requester);
   }
 }
 

@@ -7,7 +7,6 @@
  */
 
 import type { Clock } from "../core/clock.ts";
-import type { Address } from "../net/address.ts";
 
 /**
  * Peers whose buckets are remembered. A peer forgotten starts again with a full bucket, which
@@ -36,7 +35,7 @@ interface Bucket {
 export class RequestLimiter {
   readonly #clock: Clock;
   readonly #limits: RequestLimits;
-  readonly #peers = new Map<Address, Bucket>();
+  readonly #peers = new Map<string, Bucket>();
   readonly #global: Bucket;
 
   /**
@@ -52,10 +51,10 @@ export class RequestLimiter {
   /**
    * Takes a token for a request from `from`, if both its bucket and the global one have one.
    *
-   * @param from The peer's address.
+   * @param from Who the peer is: its node ID (hex) when authenticated, else its address key.
    * @returns `"ok"`, or which limit refused it (then no token is taken from either bucket).
    */
-  admit(from: Address): "ok" | "peer" | "global" {
+  admit(from: string): "ok" | "peer" | "global" {
     const nowMs = this.#clock.nowMs();
     const limits = this.#limits;
     let peer = this.#peers.get(from);

@@ -23,7 +23,7 @@ import { assert } from "../core/assert.ts";
 import { bucketSubnetContactsMax, contactFreshMs } from "../core/limits.ts";
 import { NODE_ID_BITS, NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import { randomBytes, type Rng } from "../core/rng.ts";
-import { type Address, isLocal, sharedWireForm } from "../net/address.ts";
+import { isLocal, type PeerAddress, sharedWireForm } from "../net/address.ts";
 import type { Contact } from "./types.ts";
 
 /** A contact in the table, with what the node has learnt about it. */
@@ -153,7 +153,7 @@ export class RoutingTable {
     const position = bucket.entries.findIndex((entry) => entry.id.equals(contact.id));
     if (position >= 0) {
       const entry = bucket.entries[position];
-      if (entry.address !== contact.address) {
+      if (!entry.address.equals(contact.address)) {
         // A known ID from a new address: keep the proven address until it fails; a node that
         // really moved is re-learnt once the old address stops answering.
         return { kind: "ignored" };
@@ -166,7 +166,7 @@ export class RoutingTable {
       bucket.entries.push(entry);
       return { kind: "updated" };
     }
-    if (bucket.entries.some((entry) => entry.address === contact.address)) {
+    if (bucket.entries.some((entry) => entry.address.equals(contact.address))) {
       return { kind: "ignored" };
     }
     if (!this.#subnetHasRoom(bucket.entries, contact.address)) return { kind: "ignored" };
@@ -426,7 +426,7 @@ export class RoutingTable {
   }
 
   /** Whether one more contact from `address`'s subnet may join a bucket holding `entries`. */
-  #subnetHasRoom(entries: readonly TableEntry[], address: Address): boolean {
+  #subnetHasRoom(entries: readonly TableEntry[], address: PeerAddress): boolean {
     const subnet = subnetOf(address, this.#options.subnetCapExemptsLocal ?? true);
     if (subnet === undefined) return true;
     let count = 0;
@@ -470,15 +470,11 @@ function isResponsive(entry: TableEntry): boolean {
 
 /**
  * The subnet an address counts against: its IPv4 /24 or IPv6 /64 as text, or `undefined` when
- * it is exempt (a loopback, private or link-local address with `exemptLocal`) or not an IP.
+ * it is exempt (a loopback, private or link-local address with `exemptLocal`). An IPv4-mapped
+ * IPv6 address counts as its IPv4 address: a PeerAddress holds it as one.
  */
-function subnetOf(address: Address, exemptLocal: boolean): string | undefined {
-  const wire = sharedWireForm(address);
-  if (!wire) return undefined;
-  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) counts as its IPv4 address.
-  const mapped = wire.length === 18 && wire.subarray(0, 10).every((byte) => byte === 0) &&
-    wire[10] === 0xff && wire[11] === 0xff;
-  const bytes = mapped ? wire.subarray(12, 18) : wire;
+function subnetOf(address: PeerAddress, exemptLocal: boolean): string | undefined {
+  const bytes = sharedWireForm(address);
   if (exemptLocal && isLocal(bytes)) return undefined;
   if (bytes.length === 6) return `${bytes[0]}.${bytes[1]}.${bytes[2]}`;
   return Array.from(bytes.subarray(0, 8), (byte) => byte.toString(16)).join(":");

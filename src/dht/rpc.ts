@@ -15,19 +15,26 @@ import type { Clock } from "../core/clock.ts";
 import { rpcPendingMax } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import type { Rng } from "../core/rng.ts";
-import type { Address } from "../net/address.ts";
+import type { PeerAddress } from "../net/address.ts";
 import type { Transport } from "../net/transport.ts";
 import { encodeMessage, type Message, MessageType } from "./messages.ts";
 
-/** Why a request failed. */
-export type RpcFailure = "timeout" | "overload" | "stopped";
+/**
+ * Why a request failed. `wrongIdentity`: the peer at the address proved (or, without an
+ * authenticating transport, claimed) a node ID other than the one the request was pinned to.
+ */
+export type RpcFailure = "timeout" | "overload" | "stopped" | "wrongIdentity";
 
 /** One request. */
 export interface RpcRequest {
   /** Where to send it. */
-  to: Address;
-  /** The ID the peer must reply with, when known; a reply from another ID is ignored. */
-  expectedId?: NodeId;
+  to: PeerAddress;
+  /**
+   * The node ID pinned to `to`, from wherever the contact was learned (contact URI, NODES reply,
+   * saved peers): the transport reaches only that identity, and a reply from another one fails
+   * the request (`wrongIdentity`).
+   */
+  expectedId: NodeId;
   /** Builds the message for a transaction ID. */
   build: (tx: number) => Message;
   /**
@@ -37,8 +44,11 @@ export interface RpcRequest {
   rtt?: { rttMs: number; rttVarMs: number };
   /** The reply arrived. `attempts` counts sends; `rttMs` is set when it was the first. */
   onReply: (reply: Message, attempts: number, rttMs: number | undefined) => void;
-  /** No reply: every attempt timed out, or the request could not be sent. */
-  onFail: (reason: RpcFailure, attempts: number) => void;
+  /**
+   * No reply: every attempt timed out, the request could not be sent, or another node answered
+   * at the address (`answeredAs` is then its node ID).
+   */
+  onFail: (reason: RpcFailure, attempts: number, answeredAs?: NodeId) => void;
   /** The first attempt timed out; the request goes on. */
   onStall?: () => void;
 }
@@ -79,6 +89,11 @@ export interface RpcStats {
   replies: number;
   /** Replies matching no request (late, duplicated, spoofed or unsolicited). */
   unmatched: number;
+  /**
+   * Requests failed because the peer at the address is another node than the contact named:
+   * the contact is dropped (a NODES entry or a bootstrap URI with a key not its own).
+   */
+  wrongIdentity: number;
 }
 
 interface Pending {
@@ -137,6 +152,7 @@ export class RpcClient {
     overloaded: 0,
     replies: 0,
     unmatched: 0,
+    wrongIdentity: 0,
   };
 
   /**
@@ -204,14 +220,20 @@ export class RpcClient {
    * @param from The address it came from.
    * @returns Whether it answered a pending request (then `onReply` ran).
    */
-  handleReply(reply: Message, from: Address): boolean {
+  handleReply(reply: Message, from: PeerAddress): boolean {
     const pending = this.#inflight.get(reply.tx);
     if (
-      !pending || pending.request.to !== from ||
-      (pending.request.expectedId && !pending.request.expectedId.equals(reply.sender)) ||
+      !pending || !pending.request.to.equals(from) ||
       !replyTypeOf[pending.type]?.includes(reply.type)
     ) {
       this.stats.unmatched++;
+      return false;
+    }
+    if (!pending.request.expectedId.equals(reply.sender)) {
+      // Without an authenticating transport (the simulator) this is where a contact's pinned
+      // identity is checked; the secure channel reports the same through refuseIdentity.
+      this.#refuse(pending, reply.sender);
+      this.#drainQueue();
       return false;
     }
     this.#inflight.delete(reply.tx);
@@ -220,6 +242,35 @@ export class RpcClient {
     pending.request.onReply(reply, pending.attempts, rttMs);
     this.#drainQueue();
     return true;
+  }
+
+  /**
+   * Another node proved its identity at `to` than the one requests to it were pinned to (the
+   * secure channel's handshake found out): those requests fail at once (`wrongIdentity`)
+   * instead of waiting out their resends.
+   *
+   * @param to The address.
+   * @param expectedId The node ID the requests were pinned to.
+   * @param actualId The node ID that answered there.
+   */
+  refuseIdentity(to: PeerAddress, expectedId: NodeId, actualId: NodeId): void {
+    if (expectedId.equals(actualId)) return;
+    for (const pending of [...this.#inflight.values()]) {
+      if (
+        this.#inflight.has(pending.tx) && pending.request.to.equals(to) &&
+        pending.request.expectedId.equals(expectedId)
+      ) {
+        this.#refuse(pending, actualId);
+      }
+    }
+    this.#drainQueue();
+    this.#recomputeDeadline();
+  }
+
+  #refuse(pending: Pending, actualId: NodeId): void {
+    this.#inflight.delete(pending.tx);
+    this.stats.wrongIdentity++;
+    pending.request.onFail("wrongIdentity", pending.attempts, actualId);
   }
 
   /**
@@ -238,7 +289,7 @@ export class RpcClient {
         pending.deadlineMs = nowMs + this.#timeoutOf(pending.request, pending.attempts);
         this.stats.retries++;
         this.stats.sent++;
-        this.#transport.send(pending.request.to, pending.bytes);
+        this.#transport.send(pending.request.to, pending.bytes, pending.request.expectedId);
       } else {
         this.#inflight.delete(pending.tx);
         this.stats.timeouts++;
@@ -288,7 +339,7 @@ export class RpcClient {
     this.#inflight.set(tx, pending);
     this.#nextDeadlineMs = Math.min(this.#nextDeadlineMs, pending.deadlineMs);
     this.stats.sent++;
-    this.#transport.send(request.to, pending.bytes);
+    this.#transport.send(request.to, pending.bytes, request.expectedId);
   }
 
   /**

@@ -9,7 +9,7 @@ import type { Config, NodeProfile, RecordClass, RecordClassPolicy } from "../cor
 import type { Log } from "../core/log.ts";
 import type { NodeId } from "../core/node_id.ts";
 import type { Rng } from "../core/rng.ts";
-import type { Address } from "../net/address.ts";
+import type { PeerAddress } from "../net/address.ts";
 import type { Transport } from "../net/transport.ts";
 import type { ValueStore } from "../store/value_store.ts";
 import type { ReplicationPolicy } from "./replication_policy.ts";
@@ -19,7 +19,7 @@ export interface Contact {
   /** The peer's node ID. */
   readonly id: NodeId;
   /** The peer's UDP address. */
-  readonly address: Address;
+  readonly address: PeerAddress;
 }
 
 /** Everything a {@link DhtNodeOptions} needs from the configuration. */
@@ -42,7 +42,7 @@ export interface DhtNodeOptions {
   /** This node's ID (derived from its public key). */
   nodeId: NodeId;
   /** The address others reach this node at (sent in replies, never trusted from peers). */
-  address: Address;
+  address: PeerAddress;
   /** The only source of time. */
   clock: Clock;
   /** The only way out to the network. */
@@ -90,7 +90,7 @@ export interface StreamRequester {
    *   timed out, unreachable).
    */
   request(
-    to: Address,
+    to: PeerAddress,
     expectedId: NodeId,
     message: Uint8Array,
     done: (answer: Uint8Array | undefined) => void,
@@ -165,4 +165,6 @@ export interface BootstrapResult {
   ok: boolean;
   /** Contacts in the routing table afterwards. */
   contacts: number;
+  /** Seeds at whose address another node answered (`answeredAs`): not joined through. */
+  wrongIdentity: { seed: Contact; answeredAs: NodeId }[];
 }

@@ -29,7 +29,7 @@
 
 import type { Clock } from "../core/clock.ts";
 import type { Log } from "../core/log.ts";
-import { type Address, isLocal, sharedWireForm } from "./address.ts";
+import { isLocal, type PeerAddress, sharedWireForm } from "./address.ts";
 import {
   PeerPenalties,
   type PeerPenaltyLimits,
@@ -290,7 +290,7 @@ export class ReceiveGuard {
    *   proved (any stable text, for example the node ID in hex).
    * @returns `undefined` to admit it, else why it was refused (counted).
    */
-  admit(from: Address, packet: GuardedPacket, identity?: string): GuardDropReason | undefined {
+  admit(from: PeerAddress, packet: GuardedPacket, identity?: string): GuardDropReason | undefined {
     const { source, prefix } = this.#keysOf(from);
     const penalties = this.#penalties;
     const refused = this.#standingRefusal(source) ??
@@ -360,7 +360,7 @@ export class ReceiveGuard {
    * @param from The address it came from.
    * @param points One, or {@link unknownSessionPenaltyPoints} for a packet naming no session.
    */
-  junk(from: Address, points = 1): void {
+  junk(from: PeerAddress, points = 1): void {
     this.#junk++;
     this.#report(this.#penalties.penalize(this.#keysOf(from).source, points));
   }
@@ -368,12 +368,12 @@ export class ReceiveGuard {
   /**
    * Where the sender of datagrams from `from`, or an identity, stands now.
    *
-   * @param key An address (`host:port`) or an identity key as given to {@link admit}.
+   * @param key An address or an identity key as given to {@link admit}.
    * @returns Its standing; for an address, the worse of its source's and its prefix's.
    */
-  standing(key: string): "good" | "graylisted" | "banned" {
-    const keys = sharedWireForm(key) === undefined ? undefined : this.#keysOf(key);
-    if (keys === undefined) return this.#penalties.standing(key);
+  standing(key: PeerAddress | string): "good" | "graylisted" | "banned" {
+    if (typeof key === "string") return this.#penalties.standing(key);
+    const keys = this.#keysOf(key);
     const source = this.#penalties.standing(keys.source);
     const prefix = keys.prefix === undefined ? "good" : this.#penalties.standing(keys.prefix);
     if (source === "banned" || prefix === "banned") return "banned";
@@ -395,12 +395,10 @@ export class ReceiveGuard {
     return standing === "good" ? undefined : standing;
   }
 
-  #keysOf(from: Address): SourceKeys {
+  #keysOf(from: PeerAddress): SourceKeys {
     const wire = sharedWireForm(from);
-    if (wire === undefined) return { source: from, prefix: undefined };
-    if (this.#localRangesExempt && isLocal(wire)) return { source: from, prefix: undefined };
-    const portAt = from.lastIndexOf(":");
-    const ip = from.slice(0, portAt);
+    if (this.#localRangesExempt && isLocal(wire)) return { source: from.key, prefix: undefined };
+    const ip = from.host;
     if (wire.length === 6) return { source: ip, prefix: `${wire[0]}.${wire[1]}.${wire[2]}/24` };
     let prefix = "";
     for (let i = 0; i < 6; i++) prefix += wire[i].toString(16).padStart(2, "0");

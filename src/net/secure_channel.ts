@@ -38,7 +38,7 @@ import type { Clock } from "../core/clock.ts";
 import type { Ed25519KeyPair } from "../core/crypto.ts";
 import { datagramBytesMax } from "../core/limits.ts";
 import { NodeId } from "../core/node_id.ts";
-import type { Address } from "./address.ts";
+import type { PeerAddress } from "./address.ts";
 import {
   answerHandshake,
   decodeInit,
@@ -48,10 +48,12 @@ import {
   PACKET_HEADER_BYTES,
   PacketType,
   packetTypeOf,
+  type Response,
   SESSION_ID_BYTES,
   sessionIdKey,
   startHandshake,
   verifyInit,
+  verifyResponse,
   X25519_SECRET_KEY_BYTES,
 } from "./handshake.ts";
 import { type ReceiveGuard, unknownSessionPenaltyPoints } from "./receive_guard.ts";
@@ -370,6 +372,12 @@ export interface SecureChannelOptions {
    * for lost; the wait is bounded by one more retry period. Absent: always clear (the simulator).
    */
   localQueueClearedMs?: () => number;
+  /**
+   * Told when a signed RESPONSE proves another identity than the expected one at an address:
+   * the handshake is abandoned then and its queued plaintexts dropped (`wrongPeer`), so the
+   * caller can fail what waited for that contact instead of letting it time out.
+   */
+  onWrongIdentity?: WrongIdentityListener;
 }
 
 /** Why an incoming datagram was dropped. */
@@ -392,7 +400,10 @@ export type ReceiveDropReason =
   | "replay"
   /** A handshake packet whose signature does not verify. */
   | "badSignature"
-  /** A RESPONSE from a key whose node ID is not the one expected, or an INIT of our own key. */
+  /**
+   * A RESPONSE from a key whose node ID is not the one expected (forged, or another node at the
+   * address: see {@link SecureChannelStats.wrongIdentity}), or an INIT of our own key.
+   */
   | "wrongNodeId"
   /** An INIT whose timestamp is outside {@link handshakeClockSkewMsMax}. */
   | "staleTimestamp"
@@ -413,6 +424,15 @@ export type SendDropReason =
   | "handshakeTimeout"
   /** The handshake reached a node other than the one this plaintext was meant for. */
   | "wrongPeer";
+
+/**
+ * Told when a handshake proves that another node than the one expected answers at an address.
+ *
+ * @param to The address.
+ * @param expected The node ID the sends were pinned to.
+ * @param actual The node ID whose key signed the RESPONSE.
+ */
+export type WrongIdentityListener = (to: PeerAddress, expected: NodeId, actual: NodeId) => void;
 
 /** Counters of one channel, for metrics and tests. */
 export interface SecureChannelStats {
@@ -453,6 +473,12 @@ export interface SecureChannelStats {
   /** Handshakes running now. */
   handshakesPending: number;
   /**
+   * Handshakes abandoned because the RESPONSE, signature verified, came from another node than
+   * the one the sends were pinned to (a contact whose address now belongs to someone else, or
+   * a contact URI with a key not its node's).
+   */
+  wrongIdentity: number;
+  /**
    * Sends of a plaintext already queued behind the peer's handshake (a request resent while
    * the handshake was still running), kept once: the peer would answer each copy.
    */
@@ -476,7 +502,7 @@ interface SessionEntry {
   readonly session: Session;
   readonly idKey: string;
   /** Where the handshake ran; sends to this address use this session once it is confirmed. */
-  readonly address: Address;
+  readonly address: PeerAddress;
   /** The peer proved it holds the keys: always for our INITs, after a DATA packet otherwise. */
   confirmed: boolean;
   /** The first send expecting an answer since the last packet opened. */
@@ -488,7 +514,7 @@ interface SessionEntry {
 interface CachedResponse {
   readonly initBytes: Uint8Array;
   readonly responseBytes: Uint8Array;
-  readonly from: Address;
+  readonly from: PeerAddress;
   readonly expiresMs: number;
   resends: number;
 }
@@ -499,7 +525,7 @@ interface QueuedPlaintext {
 }
 
 interface PendingHandshake {
-  readonly to: Address;
+  readonly to: PeerAddress;
   expectedNodeId: NodeId | undefined;
   readonly state: InitiatorState;
   readonly idKey: string;
@@ -554,19 +580,22 @@ const sessionIdDrawsMax = 4;
  * import { VirtualClock } from "../core/clock.ts";
  * import { generateEd25519KeyPair } from "../core/crypto.ts";
  * import { NodeId } from "../core/node_id.ts";
+ * import { PeerAddress } from "./address.ts";
  * import { SecureChannel } from "./secure_channel.ts";
  *
  * const clock = new VirtualClock(1_700_000_000_000);
- * const wire: { to: string; bytes: Uint8Array }[] = [];
- * const transport = { send: (to: string, bytes: Uint8Array) => wire.push({ to, bytes }) };
+ * const wire: { to: PeerAddress; bytes: Uint8Array }[] = [];
+ * const transport = { send: (to: PeerAddress, bytes: Uint8Array) => wire.push({ to, bytes }) };
  * const bob = generateEd25519KeyPair();
  * const alice = generateEd25519KeyPair();
+ * const atAlice = PeerAddress.of("192.0.2.1", 7447)!;
+ * const atBob = PeerAddress.of("192.0.2.2", 7447)!;
  * const a = new SecureChannel({ identity: alice, clock, transport, randomBytes });
  * const b = new SecureChannel({ identity: bob, clock, transport, randomBytes });
- * a.send("192.0.2.2:7447", NodeId.fromPublicKey(bob.publicKey), new Uint8Array([42]));
- * b.receive("192.0.2.1:7447", wire.shift()!.bytes); // INIT; b answers
- * a.receive("192.0.2.2:7447", wire.shift()!.bytes); // RESPONSE; a sends the queued plaintext
- * const got = b.receive("192.0.2.1:7447", wire.shift()!.bytes);
+ * a.send(atBob, NodeId.fromPublicKey(bob.publicKey), new Uint8Array([42]));
+ * b.receive(atAlice, wire.shift()!.bytes); // INIT; b answers
+ * a.receive(atBob, wire.shift()!.bytes); // RESPONSE; a sends the queued plaintext
+ * const got = b.receive(atAlice, wire.shift()!.bytes);
  * if (got?.plaintext[0] !== 42) throw new Error("not delivered");
  * ```
  */
@@ -581,16 +610,17 @@ export class SecureChannel {
   readonly #peerKeys = new WeakMap<Session, string>();
   /** Every session by our session ID, least recently used first (Map order). */
   readonly #sessionsById = new Map<string, SessionEntry>();
-  /** The confirmed session each address's sends go to. */
-  readonly #currentByAddress = new Map<Address, SessionEntry>();
-  /** Running handshakes by address. */
-  readonly #pendingByAddress = new Map<Address, PendingHandshake>();
+  /** The confirmed session each address's sends go to, by address key. */
+  readonly #currentByAddress = new Map<string, SessionEntry>();
+  /** Running handshakes by address key. */
+  readonly #pendingByAddress = new Map<string, PendingHandshake>();
   readonly #pendingById = new Map<string, PendingHandshake>();
   /** No pending handshake is due before this (possibly earlier than the first due one). */
   #pendingWakeMs = Infinity;
   /** RESPONSEs sent, by the hex of the INIT's signature, oldest first. */
   readonly #responseCache = new Map<string, CachedResponse>();
   readonly #localQueueClearedMs: (() => number) | undefined;
+  readonly #onWrongIdentity: WrongIdentityListener | undefined;
   /** Latest INIT timestamp accepted per initiator key (hex), least recently heard first. */
   readonly #initTimestamps = new Map<string, number>();
   #lastInitTimestampMs = -1;
@@ -614,6 +644,7 @@ export class SecureChannel {
     this.#randomBytes = options.randomBytes;
     this.#guard = options.guard;
     this.#localQueueClearedMs = options.localQueueClearedMs;
+    this.#onWrongIdentity = options.onWrongIdentity;
     const nowMs = this.#clock.nowMs();
     this.#handshakeTokens = this.#limits.handshakesAnsweredPerSecondMax;
     this.#handshakeTokensMs = nowMs;
@@ -642,6 +673,7 @@ export class SecureChannel {
       packetsOpened: 0,
       keepalivesSent: 0,
       queuedDuplicates: 0,
+      wrongIdentity: 0,
     };
   }
 
@@ -665,7 +697,7 @@ export class SecureChannel {
    * @returns Whether it was sent, queued or dropped (counted in `stats().sendDropped`).
    * @throws {RangeError} When the plaintext is empty or over the limit: a bug in the caller.
    */
-  send(to: Address, expectedNodeId: NodeId | undefined, plaintext: Uint8Array): SendOutcome {
+  send(to: PeerAddress, expectedNodeId: NodeId | undefined, plaintext: Uint8Array): SendOutcome {
     if (plaintext.length === 0 || plaintext.length > sessionPlaintextBytesMax) {
       throw new RangeError(
         `Cannot send to ${to}: the plaintext is ${plaintext.length} bytes, ` +
@@ -678,11 +710,11 @@ export class SecureChannel {
     if (this.#isUnanswered(entry, nowMs)) {
       // The peer may have restarted and lost its keys: what we seal now could be lost, so it
       // waits for a new handshake. A late reply on this session clears the suspicion.
-      if (!this.#pendingByAddress.has(to)) this.#stats.sessionsSuspected++;
+      if (!this.#pendingByAddress.has(to.key)) this.#stats.sessionsSuspected++;
       return this.#enqueue(to, expectedNodeId, plaintext, nowMs, true);
     }
     this.#seal(entry, plaintext, nowMs);
-    const canStart = !this.#pendingByAddress.has(to) &&
+    const canStart = !this.#pendingByAddress.has(to.key) &&
       this.#pendingByAddress.size < this.#limits.handshakesPendingMax;
     if (canStart && this.#wantsRekey(entry.session, nowMs)) {
       // The old session keeps carrying traffic until the new one is ready.
@@ -700,7 +732,7 @@ export class SecureChannel {
    * @returns The plaintext and the sender's proven identity for a DATA packet carrying one;
    *   `undefined` otherwise (handshakes, keepalives, and drops, counted in `stats().dropped`).
    */
-  receive(from: Address, datagram: Uint8Array): Received | undefined {
+  receive(from: PeerAddress, datagram: Uint8Array): Received | undefined {
     if (this.admit(from, datagram) === undefined) return undefined;
     return this.receiveAdmitted(from, datagram);
   }
@@ -714,7 +746,7 @@ export class SecureChannel {
    * @param datagram The bytes as received.
    * @returns The class to queue it in, or `undefined` when it was dropped.
    */
-  admit(from: Address, datagram: Uint8Array): ReceivePriority | undefined {
+  admit(from: PeerAddress, datagram: Uint8Array): ReceivePriority | undefined {
     if (datagram.length > datagramBytesMax) return this.#junk(from, "oversize");
     const type = packetTypeOf(datagram);
     const guard = this.#guard;
@@ -725,7 +757,7 @@ export class SecureChannel {
         return this.#junk(from, type);
       case PacketType.init:
         if (guard?.admit(from, "init") !== undefined) return this.#drop("refused");
-        return this.#currentByAddress.has(from)
+        return this.#currentByAddress.has(from.key)
           ? ReceivePriority.knownHandshake
           : ReceivePriority.strangerHandshake;
       case PacketType.response:
@@ -759,7 +791,7 @@ export class SecureChannel {
    * @param datagram The bytes as received.
    * @returns As {@link receive}.
    */
-  receiveAdmitted(from: Address, datagram: Uint8Array): Received | undefined {
+  receiveAdmitted(from: PeerAddress, datagram: Uint8Array): Received | undefined {
     const forgedBefore = this.#stats.dropped.unauthenticated;
     const received = this.#process(from, datagram);
     // A DATA packet that failed its tag cost a decryption: its source pays for it.
@@ -767,7 +799,7 @@ export class SecureChannel {
     return received;
   }
 
-  #process(from: Address, datagram: Uint8Array): Received | undefined {
+  #process(from: PeerAddress, datagram: Uint8Array): Received | undefined {
     if (datagram.length > datagramBytesMax) return this.#drop("oversize");
     const type = packetTypeOf(datagram);
     const nowMs = this.#clock.nowMs();
@@ -862,16 +894,16 @@ export class SecureChannel {
    * @param to The peer's address.
    * @returns The session, or `undefined` when a send would queue.
    */
-  currentSession(to: Address): Session | undefined {
-    return this.#currentByAddress.get(to)?.session;
+  currentSession(to: PeerAddress): Session | undefined {
+    return this.#currentByAddress.get(to.key)?.session;
   }
 
   #sendableSession(
-    to: Address,
+    to: PeerAddress,
     expectedNodeId: NodeId | undefined,
     nowMs: number,
   ): SessionEntry | undefined {
-    const entry = this.#currentByAddress.get(to);
+    const entry = this.#currentByAddress.get(to.key);
     if (entry === undefined) return undefined;
     // Another node now answers at this address: its session says nothing about the one wanted.
     if (expectedNodeId !== undefined && !entry.session.peerNodeId.equals(expectedNodeId)) {
@@ -885,7 +917,7 @@ export class SecureChannel {
     if (session.packetsSealedCount >= this.#limits.sessionRejectPackets) {
       // Retired for sending only: the peer's packets already on their way still open here
       // until the session ages out.
-      this.#currentByAddress.delete(to);
+      this.#currentByAddress.delete(to.key);
       return undefined;
     }
     return entry;
@@ -909,13 +941,13 @@ export class SecureChannel {
   }
 
   #enqueue(
-    to: Address,
+    to: PeerAddress,
     expectedNodeId: NodeId | undefined,
     plaintext: Uint8Array,
     nowMs: number,
     rekey: boolean,
   ): SendOutcome {
-    let pending = this.#pendingByAddress.get(to);
+    let pending = this.#pendingByAddress.get(to.key);
     if (pending === undefined) {
       if (this.#pendingByAddress.size >= this.#limits.handshakesPendingMax) {
         this.#stats.sendDropped.handshakesPendingFull++;
@@ -940,12 +972,12 @@ export class SecureChannel {
   }
 
   #startHandshake(
-    to: Address,
+    to: PeerAddress,
     expectedNodeId: NodeId | undefined,
     nowMs: number,
     rekey: boolean,
   ): PendingHandshake {
-    assert(!this.#pendingByAddress.has(to), `a handshake with ${to} is already running`);
+    assert(!this.#pendingByAddress.has(to.key), `a handshake with ${to} is already running`);
     const { state, idKey } = this.#newInit(nowMs);
     const pending: PendingHandshake = {
       to,
@@ -958,7 +990,7 @@ export class SecureChannel {
       dueMs: undefined,
       queue: [],
     };
-    this.#pendingByAddress.set(to, pending);
+    this.#pendingByAddress.set(to.key, pending);
     this.#pendingById.set(idKey, pending);
     this.#pendingWakeMs = Math.min(this.#pendingWakeMs, pending.nextRetryMs);
     this.#stats.handshakesStarted++;
@@ -1010,11 +1042,11 @@ export class SecureChannel {
   }
 
   #removePending(pending: PendingHandshake): void {
-    this.#pendingByAddress.delete(pending.to);
+    this.#pendingByAddress.delete(pending.to.key);
     this.#pendingById.delete(pending.idKey);
   }
 
-  #onInit(from: Address, bytes: Uint8Array, nowMs: number): void {
+  #onInit(from: PeerAddress, bytes: Uint8Array, nowMs: number): void {
     const init = decodeInit(bytes);
     if (init === undefined) return this.#drop("malformed");
     const cacheKey = toHex(init.signature);
@@ -1022,7 +1054,7 @@ export class SecureChannel {
     if (cached !== undefined && nowMs < cached.expiresMs && bytesEqual(cached.initBytes, bytes)) {
       // A copy of an INIT we answered: the initiator has not seen our RESPONSE (lost, or still
       // queued on its side). The same RESPONSE again costs no crypto and makes no new session.
-      if (cached.from !== from || cached.resends >= this.#limits.handshakeResponseResendsMax) {
+      if (!cached.from.equals(from) || cached.resends >= this.#limits.handshakeResponseResendsMax) {
         return this.#drop("handshakeReplay");
       }
       cached.resends++;
@@ -1099,9 +1131,11 @@ export class SecureChannel {
     if (pending === undefined) return this.#drop("unknownSession");
     // Before the signature, since a hash is cheaper: nobody may claim a node ID without its key.
     const peerNodeId = NodeId.fromPublicKey(response.staticPublicKey);
-    if (pending.expectedNodeId !== undefined && !peerNodeId.equals(pending.expectedNodeId)) {
-      // The handshake stays pending: a forger must not be able to cancel the real one.
-      return this.#drop("wrongNodeId");
+    if (
+      pending.expectedNodeId !== undefined && !peerNodeId.equals(pending.expectedNodeId) &&
+      !pending.queue.some((queued) => queued.expectedNodeId?.equals(peerNodeId) ?? true)
+    ) {
+      return this.#refuseIdentity(pending, bytes, response, peerNodeId);
     }
     const keys = finishHandshake(pending.state, bytes, response);
     if (typeof keys === "string") return this.#drop(keys);
@@ -1115,7 +1149,7 @@ export class SecureChannel {
       createdMs: nowMs,
     });
     const entry = this.#addSession(session, pending.to, true);
-    this.#currentByAddress.set(pending.to, entry);
+    this.#currentByAddress.set(pending.to.key, entry);
     this.#stats.handshakesCompleted++;
     let sentCount = 0;
     for (const queued of pending.queue) {
@@ -1130,6 +1164,42 @@ export class SecureChannel {
       // The responder sends on its side only once it has seen us use the keys.
       this.#seal(entry, new Uint8Array(0), nowMs);
       this.#stats.keepalivesSent++;
+    }
+    // Last: the listener may send again, and the session is in place for it.
+    this.#tellWrongIdentity(pending, peerNodeId);
+  }
+
+  /**
+   * A RESPONSE naming another node than expected. Unsigned, it changes nothing: a forger must
+   * not be able to cancel the real handshake. Signed over our INIT, it proves that node answers
+   * at the address: the handshake ends there, its plaintexts are dropped, the listener is told.
+   */
+  #refuseIdentity(
+    pending: PendingHandshake,
+    bytes: Uint8Array,
+    response: Response,
+    peerNodeId: NodeId,
+  ): undefined {
+    this.#drop("wrongNodeId");
+    if (!verifyResponse(pending.state.initBytes, bytes, response)) return;
+    this.#removePending(pending);
+    this.#stats.wrongIdentity++;
+    this.#stats.sendDropped.wrongPeer += pending.queue.length;
+    this.#tellWrongIdentity(pending, peerNodeId);
+  }
+
+  /** Tells the listener once for each node ID that sends to the handshake's address expected. */
+  #tellWrongIdentity(pending: PendingHandshake, actual: NodeId): void {
+    const told: NodeId[] = [];
+    const expected = [
+      pending.expectedNodeId,
+      ...pending.queue.map((queued) => queued.expectedNodeId),
+    ];
+    for (const expectedNodeId of expected) {
+      if (expectedNodeId === undefined || expectedNodeId.equals(actual)) continue;
+      if (told.some((id) => id.equals(expectedNodeId))) continue;
+      told.push(expectedNodeId);
+      this.#onWrongIdentity?.(pending.to, expectedNodeId, actual);
     }
   }
 
@@ -1156,9 +1226,9 @@ export class SecureChannel {
   /** A responder's session proved by the initiator: sends to its address may now use it. */
   #confirm(entry: SessionEntry): void {
     entry.confirmed = true;
-    const current = this.#currentByAddress.get(entry.address);
+    const current = this.#currentByAddress.get(entry.address.key);
     if (current === undefined || current.session.createdMs <= entry.session.createdMs) {
-      this.#currentByAddress.set(entry.address, entry);
+      this.#currentByAddress.set(entry.address.key, entry);
     }
   }
 
@@ -1174,7 +1244,7 @@ export class SecureChannel {
     this.#transport.send(entry.address, packet);
   }
 
-  #addSession(session: Session, address: Address, confirmed: boolean): SessionEntry {
+  #addSession(session: Session, address: PeerAddress, confirmed: boolean): SessionEntry {
     while (this.#sessionsById.size >= this.#limits.sessionsMax) {
       const leastRecentlyUsed = this.#sessionsById.values().next().value!;
       this.#removeSession(leastRecentlyUsed);
@@ -1207,8 +1277,8 @@ export class SecureChannel {
 
   #removeSession(entry: SessionEntry): void {
     this.#sessionsById.delete(entry.idKey);
-    if (this.#currentByAddress.get(entry.address) === entry) {
-      this.#currentByAddress.delete(entry.address);
+    if (this.#currentByAddress.get(entry.address.key) === entry) {
+      this.#currentByAddress.delete(entry.address.key);
     }
   }
 
@@ -1260,7 +1330,7 @@ export class SecureChannel {
   }
 
   /** Drops a datagram that is not ours or not well formed, and tells the guard its source. */
-  #junk(from: Address, reason: ReceiveDropReason): undefined {
+  #junk(from: PeerAddress, reason: ReceiveDropReason): undefined {
     this.#guard?.junk(from);
     return this.#drop(reason);
   }

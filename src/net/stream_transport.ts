@@ -46,7 +46,7 @@ import { recordBytesMax } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { NodeId } from "../core/node_id.ts";
 import { describeOsError } from "../core/os_error.ts";
-import { type Address, encodeAddress } from "./address.ts";
+import { bindError, PeerAddress } from "./address.ts";
 import {
   answerHandshake,
   decodeInit,
@@ -63,7 +63,6 @@ import {
   X25519_SECRET_KEY_BYTES,
 } from "./handshake.ts";
 import { handshakeClockSkewMsMax } from "./secure_channel.ts";
-import { bindError, canonicalUdpAddress } from "./udp_transport.ts";
 import { isHostName } from "./host_names.ts";
 
 /** Bytes of the length prefix before every frame: a u32, big-endian. */
@@ -576,7 +575,7 @@ function reportHandlerError(log: Log | undefined, error: unknown): void {
  */
 export class StreamListener {
   /** The bound address, with the port the operating system chose when port 0 was asked. */
-  readonly address: Address;
+  readonly address: PeerAddress;
   /** This listener's node ID: the one clients expect. */
   readonly nodeId: NodeId;
 
@@ -606,10 +605,8 @@ export class StreamListener {
     options: StreamListenerOptions,
   ) {
     const bound = listener.addr;
-    this.address = canonicalUdpAddress(bound.hostname, bound.port) ??
-      (bound.hostname.includes(":")
-        ? `[${bound.hostname}]:${bound.port}`
-        : `${bound.hostname}:${bound.port}`);
+    // The operating system reports an IP address and a real port.
+    this.address = PeerAddress.of(bound.hostname, bound.port)!;
     this.nodeId = NodeId.fromPublicKey(identity.publicKey);
     this.#listener = listener;
     this.#identity = identity;
@@ -981,23 +978,19 @@ export class StreamClient {
    * @param request At most {@link streamPlaintextBytesMax} bytes.
    * @param options The time limit.
    * @returns The responder's identity and the response.
-   * @throws {InvalidInputError} When the address is not an IP address and port, or the
-   *   request is over the limit; nothing is sent.
+   * @throws {InvalidInputError} When the request is over the limit; nothing is sent.
    * @throws {RhizomeError} `UNAVAILABLE`, one line: "Cannot reach 127.0.0.1:7447: connection
    *   refused" (or "no response within 10000 ms", "it is node …, not the expected …", "the
    *   connection closed before the response", "its handshake does not verify", "the response
    *   does not authenticate", …).
    */
   static async request(
-    address: Address,
+    address: PeerAddress,
     expectedNodeId: NodeId | undefined,
     identity: Ed25519KeyPair,
     request: Uint8Array,
     options: StreamRequestOptions = {},
   ): Promise<StreamResponse> {
-    if (encodeAddress(address) === undefined) {
-      throw new InvalidInputError(`Cannot reach ${address}: it is not an IP address and port`);
-    }
     if (request.length > streamPlaintextBytesMax) {
       throw new InvalidInputError(
         `Cannot send ${request.length} bytes to ${address}: ` +
@@ -1005,9 +998,7 @@ export class StreamClient {
       );
     }
     const timeoutMs = options.timeoutMs ?? streamRequestTimeoutMs;
-    const portAt = address.lastIndexOf(":");
-    const host = address.startsWith("[") ? address.slice(1, portAt - 1) : address.slice(0, portAt);
-    const port = Number(address.slice(portAt + 1));
+    const { host, port } = address;
     const timeoutReason = `no response within ${timeoutMs} ms`;
     const aborter = new AbortController();
     let connection: FramedConnection | undefined;

@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Address } from "./address.ts";
+import type { NodeId } from "../core/node_id.ts";
+import type { PeerAddress } from "./address.ts";
 
 /** Sends datagrams. Delivery is not guaranteed: datagrams may be lost, duplicated or reordered. */
 export interface Transport {
@@ -16,6 +17,9 @@ export interface Transport {
    *
    * @param to The peer's address.
    * @param bytes The datagram, at most `datagramBytesMax` bytes.
+   * @param expectedId The node ID pinned to `to`, when the sender knows it: an authenticating
+   *   transport (the secure channel) delivers only to that identity; one that does not (a raw
+   *   socket, the simulator) ignores it, and the receiver of the reply checks its sender.
    */
-  send(to: Address, bytes: Uint8Array): void;
+  send(to: PeerAddress, bytes: Uint8Array, expectedId?: NodeId): void;
 }

@@ -42,7 +42,13 @@ import { InvalidInputError, RhizomeError } from "../core/errors.ts";
 import { datagramBytesMax } from "../core/limits.ts";
 import type { Log, LogFields } from "../core/log.ts";
 import { describeOsError } from "../core/os_error.ts";
-import { type Address, ADDRESS_V6_BYTES, decodeAddress, encodeAddress } from "./address.ts";
+import {
+  bindError,
+  encodeAddress,
+  hostPortText,
+  netPermissionMissing,
+  PeerAddress,
+} from "./address.ts";
 import type { Transport } from "./transport.ts";
 import { isHostName } from "./host_names.ts";
 import { readProcFile } from "./proc_file.ts";
@@ -65,13 +71,13 @@ export interface ListenAddress {
  * Receives one datagram. Called once per datagram of at most `datagramBytesMax` bytes; the bytes
  * belong to the receiver.
  */
-export type UdpReceiver = (from: Address, bytes: Uint8Array) => void;
+export type UdpReceiver = (from: PeerAddress, bytes: Uint8Array) => void;
 
 /**
  * Decides, cheaply and before any real work, what a datagram is worth: its priority class in the
  * receive queue, or `undefined` to drop it at once (the classifier counts why).
  */
-export type UdpClassifier = (from: Address, bytes: Uint8Array) => ReceivePriority | undefined;
+export type UdpClassifier = (from: PeerAddress, bytes: Uint8Array) => ReceivePriority | undefined;
 
 /** Options of {@link UdpTransport.bind}. */
 export interface UdpTransportOptions {
@@ -104,7 +110,7 @@ export interface UdpTransportStats {
   bytesReceived: number;
   /**
    * Sends that failed: the operating system refused them (no route, unreachable host, wrong
-   * address family), or the address was not an IP address and port.
+   * address family).
    */
   sendErrors: number;
   /** Sends refused because the datagram was longer than `datagramBytesMax`. */
@@ -168,101 +174,6 @@ export const sendsInFlightMax = 4096;
  */
 const problemLogIntervalMs = 10_000;
 
-/**
- * Canonical IPv6 texts of senders already seen. A node hears from a few thousand peers; past this
- * the cache starts over rather than grow.
- */
-const canonicalV6AddressesMax = 4096;
-const canonicalV6Addresses = new Map<string, Address>();
-
-/** An IPv4 octet as operating systems print it: 0 to 255 without leading zeros. */
-const octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
-const canonicalIpv4Pattern = new RegExp(`^${octet}(?:\\.${octet}){3}$`);
-const embeddedIpv4Pattern = /^(.*:)([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/;
-
-/**
- * The canonical {@link Address} of a UDP peer: `a.b.c.d:port` for IPv4 and for IPv4-mapped IPv6
- * (`::ffff:192.0.2.1` is the IPv4 peer 192.0.2.1 seen through a dual-stack socket), otherwise
- * `[v6]:port` in RFC 5952 form (lower case, the longest run of zero groups as `::`).
- *
- * @param host An IPv4 address in dotted-decimal form without leading zeros, or an IPv6 address
- *   in any RFC 4291 text form (also with a dotted IPv4 tail), without brackets or zone.
- * @param port 1 to 65535.
- * @returns The address, or `undefined` when `host` or `port` is not one of those.
- */
-export function canonicalUdpAddress(host: string, port: number): Address | undefined {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
-  if (canonicalIpv4Pattern.test(host)) return `${host}:${port}`;
-  if (!host.includes(":")) return undefined;
-  const key = `${host} ${port}`;
-  const cached = canonicalV6Addresses.get(key);
-  if (cached !== undefined) return cached;
-  const address = canonicalIpv6Address(host, port);
-  if (address !== undefined) {
-    if (canonicalV6Addresses.size >= canonicalV6AddressesMax) canonicalV6Addresses.clear();
-    canonicalV6Addresses.set(key, address);
-  }
-  return address;
-}
-
-function canonicalIpv6Address(host: string, port: number): Address | undefined {
-  let text = host.toLowerCase();
-  const dotted = embeddedIpv4Pattern.exec(text);
-  if (dotted) {
-    const octets = dotted.slice(2).map(Number);
-    if (octets.some((octet) => octet > 255)) return undefined;
-    const high = ((octets[0] << 8) | octets[1]).toString(16);
-    const low = ((octets[2] << 8) | octets[3]).toString(16);
-    text = `${dotted[1]}${high}:${low}`;
-  }
-  const bytes = encodeAddress(`[${text}]:${port}`);
-  if (bytes === undefined || bytes.length !== ADDRESS_V6_BYTES) return undefined;
-  if (isIpv4Mapped(bytes)) return `${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}:${port}`;
-  return decodeAddress(bytes);
-}
-
-/** `::ffff:0:0/96`: eighty zero bits, sixteen one bits, then the IPv4 address. */
-function isIpv4Mapped(bytes: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
-  return bytes[10] === 0xff && bytes[11] === 0xff;
-}
-
-/**
- * The error a failed bind ends with: one line, code `UNAVAILABLE`, naming the address.
- *
- * @param shown The address as the operator wrote it, for example `0.0.0.0:7447`.
- * @param error What binding threw or emitted.
- * @returns For example "Cannot listen on 0.0.0.0:7447: the port is in use".
- */
-export function bindError(shown: string, error: unknown): RhizomeError {
-  return new RhizomeError("UNAVAILABLE", `Cannot listen on ${shown}: ${bindProblem(error)}`, {
-    cause: error,
-  });
-}
-
-const netPermissionMissing = "network access was not granted (run with --allow-net)";
-
-function bindProblem(error: unknown): string {
-  if (error instanceof Deno.errors.NotCapable) return netPermissionMissing;
-  switch ((error as { code?: unknown } | null)?.code) {
-    case "EADDRINUSE":
-      return "the port is in use";
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "EADDRNOTAVAIL":
-      return "the address is not available here";
-    case "EAFNOSUPPORT":
-      return "the address family is not supported here";
-  }
-  return describeOsError(error);
-}
-
-/** `host:port`, with brackets around an IPv6 host. */
-function hostPortText(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 /** Logs a recurring problem at most once per {@link problemLogIntervalMs}, with a count. */
 class ProblemLog {
   readonly #log: Log | undefined;
@@ -295,7 +206,7 @@ class ProblemLog {
  * ```ts ignore
  * const a = await UdpTransport.bind({ host: "127.0.0.1", port: 0 }, (from, bytes) => {});
  * const b = await UdpTransport.bind({ host: "127.0.0.1", port: 0 }, (from, bytes) => {
- *   // from === a.address
+ *   // from.equals(a.address)
  * });
  * a.send(b.address, new Uint8Array([1, 2, 3]));
  * await a.close();
@@ -304,7 +215,7 @@ class ProblemLog {
  */
 export class UdpTransport implements Transport {
   /** The bound address, with the port the operating system chose when port 0 was asked. */
-  readonly address: Address;
+  readonly address: PeerAddress;
 
   readonly #socket: Socket;
   readonly #ipv4Only: boolean;
@@ -328,7 +239,7 @@ export class UdpTransport implements Transport {
     kernelReceiveQueueBytes: null,
   };
   readonly #classify: UdpClassifier | undefined;
-  readonly #queue: ReceiveQueue<{ from: Address; bytes: Uint8Array }> | undefined;
+  readonly #queue: ReceiveQueue<{ from: PeerAddress; bytes: Uint8Array }> | undefined;
   #drainTimer: ReturnType<typeof setImmediate> | undefined;
   readonly #sendErrorLog: ProblemLog;
   readonly #oversizeSendLog: ProblemLog;
@@ -346,9 +257,8 @@ export class UdpTransport implements Transport {
       this.#queue = new ReceiveQueue(options.receiveQueueDatagramsMax ?? receiveQueueDatagramsMax);
     }
     const bound = socket.address();
-    // The operating system reports an IP address and a real port, so this is never undefined.
-    this.address = canonicalUdpAddress(bound.address, bound.port) ??
-      hostPortText(bound.address, bound.port);
+    // The operating system reports an IP address and a real port.
+    this.address = PeerAddress.of(bound.address, bound.port)!;
     this.#socket = socket;
     this.#ipv4Only = bound.family === "IPv4";
     this.#receive = receive;
@@ -433,7 +343,7 @@ export class UdpTransport implements Transport {
    * @param to The peer's canonical address.
    * @param bytes At most `datagramBytesMax` bytes.
    */
-  send(to: Address, bytes: Uint8Array): void {
+  send(to: PeerAddress, bytes: Uint8Array): void {
     const stats = this.#stats;
     if (this.#closing !== undefined) {
       stats.sendsAfterClose++;
@@ -449,20 +359,12 @@ export class UdpTransport implements Transport {
       this.#backlogLog.report({ to });
       return;
     }
-    // encodeAddress validates (and caches) the address; a host name would make node:dgram
-    // resolve it on every send.
-    if (encodeAddress(to) === undefined) {
-      this.#sendFailed(to, "not an IP address and port");
-      return;
-    }
-    const portAt = to.lastIndexOf(":");
-    const ipv6 = to.startsWith("[");
-    if (ipv6 && this.#ipv4Only) {
+    // A PeerAddress holds an IP address, never a host name node:dgram would resolve.
+    const { host, port, family } = to;
+    if (family === 6 && this.#ipv4Only) {
       this.#sendFailed(to, "an IPv6 address cannot be reached from an IPv4 socket");
       return;
     }
-    const host = ipv6 ? to.slice(1, portAt - 1) : to.slice(0, portAt);
-    const port = Number(to.slice(portAt + 1));
     const length = bytes.length;
     this.#sendsInFlight++;
     try {
@@ -473,7 +375,7 @@ export class UdpTransport implements Transport {
     }
   }
 
-  #sendDone(to: Address, length: number, error: unknown): void {
+  #sendDone(to: PeerAddress, length: number, error: unknown): void {
     this.#sendsInFlight--;
     if (error) {
       this.#sendFailed(to, describeOsError(error));
@@ -484,7 +386,7 @@ export class UdpTransport implements Transport {
     if (this.#sendsInFlight === 0) this.#sendsDrained?.();
   }
 
-  #sendFailed(to: Address, reason: string): void {
+  #sendFailed(to: PeerAddress, reason: string): void {
     this.#stats.sendErrors++;
     this.#sendErrorLog.report({ to, reason });
   }
@@ -498,7 +400,7 @@ export class UdpTransport implements Transport {
       stats.oversizeReceivesDropped++;
       return;
     }
-    const from = canonicalUdpAddress(remote.address, remote.port);
+    const from = PeerAddress.of(remote.address, remote.port);
     if (from === undefined) {
       stats.receiveErrors++;
       this.#receiveErrorLog.report({
@@ -552,7 +454,7 @@ export class UdpTransport implements Transport {
     }
   };
 
-  #deliver(from: Address, bytes: Uint8Array): void {
+  #deliver(from: PeerAddress, bytes: Uint8Array): void {
     try {
       this.#receive(from, bytes);
     } catch (error) {
@@ -637,11 +539,11 @@ async function resolveListenHost(
  * @returns The counters, or `undefined` when not available.
  */
 export function readKernelReceiveCounters(
-  address: Address,
+  address: PeerAddress,
   ipv4Socket: boolean,
 ): { drops: number; queueBytes: number } | undefined {
+  if (Deno.build.os !== "linux") return undefined;
   const wire = encodeAddress(address);
-  if (wire === undefined || Deno.build.os !== "linux") return undefined;
   const hostBytes = wire.subarray(0, wire.length - 2);
   let hostHex = "";
   for (let word = 0; word < hostBytes.length; word += 4) {

@@ -1,5 +1,6 @@
 /**
- * The UDP addresses a node's bootstrap contacts name. A contact URI's host is an IP address or a
+ * The UDP addresses a node's bootstrap contacts name, each pinned to the node ID the contact's key
+ * gives (the secure channel then accepts only that node there). A contact URI's host is an IP address or a
  * host name (`rhz://…@seed.example.org:7447`). Names are resolved through the operating system on
  * every join attempt, so a seed that moved, or a resolver that was down at start, is found on the
  * next attempt. Only addresses of a family the node's socket can reach are asked for and kept.
@@ -12,25 +13,36 @@
  */
 
 import { RhizomeError } from "../core/errors.ts";
+import type { NodeId } from "../core/node_id.ts";
+import type { Contact } from "../dht/types.ts";
 import { hostResolvesInFlightMax, hostResolveTimeoutMs } from "../core/limits.ts";
-import type { Address } from "../net/address.ts";
 import { type HostResolver, isHostName } from "../net/host_names.ts";
-import { canonicalUdpAddress } from "../net/udp_transport.ts";
+import { PeerAddress } from "../net/address.ts";
 
-/** A bootstrap contact's place: the URI it came from, its host and port. */
+/** A bootstrap contact: the URI it came from, its node ID, host and port. */
 export interface BootstrapContact {
   /** The contact URI, for messages. */
   uri: string;
+  /** The node ID its public key gives. */
+  nodeId: NodeId;
   /** An IP address (without brackets) or a host name. */
   host: string;
   /** The UDP port. */
   port: number;
 }
 
+/** A contact to join through, and the URI it came from. */
+export interface BootstrapSeed {
+  /** The contact URI, for messages. */
+  uri: string;
+  /** Its node ID and one of its addresses. */
+  contact: Contact;
+}
+
 /** What {@link bootstrapAddresses} found. */
 export interface BootstrapAddresses {
-  /** The addresses, each once, in the contacts' order. */
-  addresses: Address[];
+  /** The seeds, each node ID and address once, in the contacts' order. */
+  seeds: BootstrapSeed[];
   /** The contacts that gave no address, and why (one line each), in the contacts' order. */
   problems: { uri: string; problem: string }[];
 }
@@ -52,7 +64,7 @@ export async function bootstrapAddresses(
   ipv4Only: boolean,
   timeoutMs: number = hostResolveTimeoutMs,
 ): Promise<BootstrapAddresses> {
-  const found: Address[][] = contacts.map(() => []);
+  const found: PeerAddress[][] = contacts.map(() => []);
   const problems: (string | undefined)[] = contacts.map(() => undefined);
   const named: number[] = [];
   contacts.forEach(({ host }, index) => {
@@ -96,8 +108,19 @@ export async function bootstrapAddresses(
       problems[index] = `the resolver did not answer within ${timeoutMs / 1000} s`;
     }
   }
+  const seen = new Set<string>();
+  const seeds: BootstrapSeed[] = [];
+  found.forEach((addresses, index) => {
+    const { uri, nodeId } = contacts[index];
+    for (const address of addresses) {
+      const key = `${nodeId.toHex()}@${address.key}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      seeds.push({ uri, contact: { id: nodeId, address } });
+    }
+  });
   return {
-    addresses: [...new Set(found.flat())],
+    seeds,
     problems: problems.flatMap((problem, index) =>
       problem === undefined ? [] : [{ uri: contacts[index].uri, problem }]
     ),
@@ -105,9 +128,9 @@ export async function bootstrapAddresses(
 
   function usable(index: number, hosts: readonly string[]): void {
     const { port } = contacts[index];
-    const addresses = hosts.flatMap((host) => canonicalUdpAddress(host, port) ?? []);
+    const addresses = hosts.flatMap((host) => PeerAddress.of(host, port) ?? []);
     // IPv4-mapped IPv6 hosts come out as IPv4 addresses, which an IPv4 socket reaches.
-    found[index] = addresses.filter((address) => !(ipv4Only && address.startsWith("[")));
+    found[index] = addresses.filter((address) => !(ipv4Only && address.family === 6));
     if (found[index].length > 0) return;
     problems[index] = addresses.length > 0
       ? `it has only IPv6 addresses (${hosts.join(", ")}), and this node listens on IPv4`

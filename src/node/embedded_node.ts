@@ -377,7 +377,10 @@ class EmbeddedRhizomeNode implements EmbeddedNode {
 
   async lookup(targetHex: string): Promise<Peer[]> {
     const contacts = await this.#node.findNode(parseKey(targetHex, "look up"));
-    return contacts.map((contact) => ({ nodeId: contact.id.toHex(), address: contact.address }));
+    return contacts.map((contact) => ({
+      nodeId: contact.id.toHex(),
+      address: contact.address.key,
+    }));
   }
 
   async put(value: Uint8Array, options: PutOptions = {}): Promise<PutReport> {
@@ -403,10 +406,11 @@ class EmbeddedRhizomeNode implements EmbeddedNode {
 }
 
 function parseKey(hex: string, action: string): NodeId {
-  if (typeof hex !== "string" || !/^[0-9a-fA-F]{40}$/.test(hex)) {
+  const key = NodeId.fromHexText(hex);
+  if (key === undefined) {
     throw new InvalidInputError(
       `Cannot ${action}: expected a key of 40 hex digits, got ${JSON.stringify(hex)}`,
     );
   }
-  return NodeId.fromHex(hex.toLowerCase());
+  return key;
 }

@@ -14,7 +14,7 @@
  */
 
 import type { Clock } from "../core/clock.ts";
-import type { Address } from "../net/address.ts";
+import type { Contact } from "../dht/types.ts";
 
 /**
  * How often the node looks at its routing table: a cheap call, so an empty table is found
@@ -56,7 +56,7 @@ export const rememberedContactsMax = 16;
 /** Decides when a node with an empty routing table joins again. */
 export class RejoinPolicy {
   readonly #clock: Clock;
-  #remembered: Address[] = [];
+  #remembered: Contact[] = [];
   #attempting = false;
   #nextAttemptMs = -Infinity;
   #backoffMs = rejoinBackoffMsMin;
@@ -76,8 +76,8 @@ export class RejoinPolicy {
     return this.#attempts;
   }
 
-  /** The contacts last seen in the table, nearest first. */
-  get remembered(): readonly Address[] {
+  /** The contacts last seen in the table (node ID and address), nearest first. */
+  get remembered(): readonly Contact[] {
     return this.#remembered;
   }
 
@@ -91,7 +91,7 @@ export class RejoinPolicy {
    * @param requests The node's request counters so far; without them only an empty table counts.
    * @returns Whether to rejoin now.
    */
-  check(nearest: readonly Address[], requests?: RequestOutcomes): boolean {
+  check(nearest: readonly Contact[], requests?: RequestOutcomes): boolean {
     const nowMs = this.#clock.nowMs();
     let silent = false;
     if (requests !== undefined) {

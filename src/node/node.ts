@@ -60,14 +60,14 @@ import type {
   VoteRequest,
 } from "../services/discussion/requests.ts";
 import { DhtNode } from "../dht/node.ts";
-import type { Contact, GetOptions } from "../dht/types.ts";
-import type { Address } from "../net/address.ts";
+import type { BootstrapResult, Contact, GetOptions } from "../dht/types.ts";
+import { PeerAddress } from "../net/address.ts";
 import { type HostResolver, resolveHostName } from "../net/host_names.ts";
 import { ReceiveGuard } from "../net/receive_guard.ts";
 import { ReceivePriority } from "../net/receive_queue.ts";
 import { SecureChannel } from "../net/secure_channel.ts";
 import { StreamClient, StreamListener, type StreamPeer } from "../net/stream_transport.ts";
-import { canonicalUdpAddress, UdpTransport } from "../net/udp_transport.ts";
+import { UdpTransport } from "../net/udp_transport.ts";
 import { MemoryValueStore } from "../store/memory_value_store.ts";
 import { RecordStore } from "../store/record_store.ts";
 import type { ValueStore } from "../store/value_store.ts";
@@ -79,7 +79,11 @@ import { acquireDataDirLock, type DataDirLock } from "./data_dir/lock.ts";
 import type { DataDir } from "./data_dir/paths.ts";
 import { openDataDirStore } from "./data_dir/store.ts";
 import { keepDiskReserve, releaseDiskReserveWhenFull } from "./data_dir/disk_reserve.ts";
-import { bootstrapAddresses, type BootstrapContact } from "./bootstrap_addresses.ts";
+import {
+  bootstrapAddresses,
+  type BootstrapContact,
+  type BootstrapSeed,
+} from "./bootstrap_addresses.ts";
 import { createIdentity, readIdentity } from "./data_dir/identity_file.ts";
 import { chooseNodeType, type NodeTypeChoice, shouldReclassify } from "./node_type.ts";
 import { readPeerFile, writePeerFile } from "./data_dir/peer_file.ts";
@@ -217,6 +221,8 @@ export class RhizomeNode {
   readonly #channel: SecureChannel;
   readonly #guard: ReceiveGuard;
   readonly #rejoin: RejoinPolicy;
+  /** The configured bootstrap contacts, parsed once (the config checked them), ours left out. */
+  readonly #bootstrapContacts: readonly BootstrapContact[];
   /** Set once the first join is done (or there was nobody to join): rejoins may start then. */
   #joined = false;
   /** Tells the RPC layer and the channel when our own receive queue has been handled. */
@@ -264,7 +270,7 @@ export class RhizomeNode {
       udp: UdpTransport;
       streams: StreamListener;
       choice: Omit<NodeTypeChoice, "classification">;
-      advertised: Address;
+      advertised: PeerAddress;
       contact: string;
     },
   ) {
@@ -288,6 +294,9 @@ export class RhizomeNode {
       log: getLog("guard"),
     });
     this.#rejoin = new RejoinPolicy(parts.clock);
+    this.#bootstrapContacts = options.config.node.bootstrap
+      .map((uri) => ({ uri, ...parseContactUri(uri) }))
+      .filter((contact) => !contact.nodeId.equals(parts.identity.nodeId));
     this.#probe = new ReceiveProbe(
       (bytes) => parts.udp.send(probeAddress(parts.udp.address), bytes),
       () => parts.clock.nowMs(),
@@ -301,13 +310,15 @@ export class RhizomeNode {
       randomBytes: cryptoRandomBytes,
       guard: this.#guard,
       localQueueClearedMs,
+      // The handshake proved another node at a contact's address: the DHT drops the contact.
+      onWrongIdentity: (to, expected, actual) => this.#dht.identityRefused(to, expected, actual),
     });
     const channel = this.#channel;
     this.#dht = new DhtNode({
       nodeId: parts.identity.nodeId,
       address: parts.advertised,
       clock: parts.clock,
-      transport: { send: (to, bytes) => void channel.send(to, undefined, bytes) },
+      transport: { send: (to, bytes, expectedId) => void channel.send(to, expectedId, bytes) },
       // Opened with Rhizome's record rules: the store verifies every write (a STORE once, a
       // publish once), and the DHT checks its gets' answers by the same rules.
       store: wakingStore(parts.store, () => this.#schedule()),
@@ -398,8 +409,9 @@ export class RhizomeNode {
         opened.push(store);
       }
       if (dataDir) await keepDiskReserve(dataDir.path, log);
-      let receive = (_from: Address, _bytes: Uint8Array) => {};
-      let classify = (_from: Address, _bytes: Uint8Array): ReceivePriority | undefined => undefined;
+      let receive = (_from: PeerAddress, _bytes: Uint8Array) => {};
+      let classify = (_from: PeerAddress, _bytes: Uint8Array): ReceivePriority | undefined =>
+        undefined;
       const listen = parseHostPort(config.node.listen)!;
       let answerStream = (_peer: StreamPeer, _request: Uint8Array) =>
         Promise.reject<Uint8Array>(new Error("the node is starting"));
@@ -480,7 +492,7 @@ export class RhizomeNode {
 
   // --- the core's driver ---
 
-  #receive(from: Address, datagram: Uint8Array): void {
+  #receive(from: PeerAddress, datagram: Uint8Array): void {
     if (this.#stopping) return;
     if (this.#probe.take(datagram)) return this.#schedule();
     // The transport's classifier ran SecureChannel.admit as the datagram was read.
@@ -544,7 +556,7 @@ export class RhizomeNode {
   // --- joining ---
 
   async #join(): Promise<void> {
-    const saved: Address[] = [];
+    const saved: Contact[] = [];
     const savedFile = await this.#readSavedPeers();
     if (savedFile && "problem" in savedFile) {
       this.#log.warning("ignoring the saved routing table: {problem}", {
@@ -554,13 +566,9 @@ export class RhizomeNode {
       const nearest = [...savedFile.contacts]
         .sort((a, b) => a.id.compareDistance(b.id, this.nodeId))
         .slice(0, savedContactsBootstrapMax);
-      saved.push(...nearest.map((contact) => contact.address));
+      saved.push(...nearest);
     }
-    const contacts: BootstrapContact[] = [];
-    for (const uri of this.#options.config.node.bootstrap) {
-      const contact = parseContactUri(uri);
-      if (!contact.nodeId.equals(this.nodeId)) contacts.push({ uri, ...contact });
-    }
+    const contacts = this.#bootstrapContacts;
     if (saved.length === 0 && contacts.length === 0) {
       this.#joined = true;
       this.#resolveJoined();
@@ -576,7 +584,7 @@ export class RhizomeNode {
    * resolved anew; on failure the next attempt follows after `retryMs`, doubling up to
    * {@link bootstrapRetryMaxMs}.
    */
-  #bootstrap(saved: readonly Address[], contacts: readonly BootstrapContact[], retryMs: number) {
+  #bootstrap(saved: readonly Contact[], contacts: readonly BootstrapContact[], retryMs: number) {
     if (this.#stopping) return;
     const retry = (tried: number, why: string) => {
       if (this.#stopping) return;
@@ -589,17 +597,17 @@ export class RhizomeNode {
         retryMs,
       );
     };
-    const ipv4Only = !this.#udp.address.startsWith("[");
+    const ipv4Only = this.#udp.address.family === 4;
     const resolve = this.#options.resolveHost ?? resolveHostName;
     bootstrapAddresses(contacts, resolve, ipv4Only).then((found) => {
       if (this.#stopping) return;
       this.#reportBootstrapProblems(found.problems);
-      const addresses = [...new Set([...saved, ...found.addresses])];
-      if (addresses.length === 0) {
+      const seeds = uniqueContacts([...saved, ...found.seeds.map((seed) => seed.contact)]);
+      if (seeds.length === 0) {
         retry(contacts.length, "no bootstrap contact has a usable address");
         return;
       }
-      this.#joinThrough(addresses, retry);
+      this.#joinThrough(seeds, found.seeds, retry);
     }).catch((error) => {
       this.#log.error("joining failed: {error}", { error: String(error) });
       retry(contacts.length, "joining failed");
@@ -617,15 +625,20 @@ export class RhizomeNode {
     for (const [uri, problem] of now) this.#bootstrapProblems.set(uri, problem);
   }
 
-  #joinThrough(addresses: readonly Address[], retry: (tried: number, why: string) => void) {
-    this.#dht.bootstrap(addresses, (result) => {
+  #joinThrough(
+    seeds: readonly Contact[],
+    named: readonly BootstrapSeed[],
+    retry: (tried: number, why: string) => void,
+  ) {
+    this.#dht.bootstrap(seeds, (result) => {
       if (this.#stopping) return;
+      const refused = this.#reportWrongIdentities(result.wrongIdentity, named);
       if (result.ok) {
         this.#joined = true;
         this.#resolveJoined();
         // The count is taken before the last replies are filed: `status` has the settled one.
         this.#log.info("joined the network through {seeds} bootstrap contacts", {
-          seeds: addresses.length,
+          seeds: seeds.length,
         });
         // Saved at once, so a node killed before its first periodic save still rejoins alone.
         this.#savePeers().catch((error) =>
@@ -634,9 +647,48 @@ export class RhizomeNode {
         this.#announceSeedInBackground();
         return;
       }
-      retry(addresses.length, "no bootstrap contact answered");
+      retry(seeds.length, `no bootstrap contact answered${refused}`);
     });
     this.#schedule();
+  }
+
+  /**
+   * One warning per bootstrap URI at whose address another node proved its identity: the URI's
+   * key is not that node's (a wrong or stale URI, or someone else on that address).
+   *
+   * @returns A clause for the join failure naming them, or "" when there were none.
+   */
+  #reportWrongIdentities(
+    wrong: BootstrapResult["wrongIdentity"],
+    named: readonly BootstrapSeed[],
+  ): string {
+    const lines = wrong.flatMap(({ seed, answeredAs }) => {
+      const uri = named.find(({ contact }) =>
+        contact.id.equals(seed.id) && contact.address.equals(seed.address)
+      )?.uri;
+      if (uri === undefined) {
+        // A saved or remembered peer whose address another node holds now: churn, not a mistake.
+        this.#log.debug("saved peer {id} at {address} is gone: {actual} answers there", {
+          id: seed.id.toHex(),
+          address: seed.address,
+          actual: answeredAs.toHex(),
+        });
+        return [];
+      }
+      const fields = {
+        uri,
+        address: seed.address,
+        actual: answeredAs.toHex(),
+        expected: seed.id.toHex(),
+      };
+      this.#log.warning(
+        "not joining through bootstrap contact {uri}: the node at {address} is {actual}, " +
+          "not {expected} as its key says",
+        fields,
+      );
+      return [`${uri}: the node at ${seed.address} is ${fields.actual}, not ${fields.expected}`];
+    });
+    return lines.length === 0 ? "" : ` as the node its key names (${lines.join("; ")})`;
   }
 
   // --- upkeep ---
@@ -647,8 +699,7 @@ export class RhizomeNode {
    */
   #checkMembership(): void {
     if (this.#stopping || !this.#joined) return;
-    const nearest = this.#dht.closestContacts(this.nodeId, rememberedContactsMax)
-      .map((contact) => contact.address);
+    const nearest = this.#dht.closestContacts(this.nodeId, rememberedContactsMax);
     if (!this.#rejoin.check(nearest, this.#dht.stats().rpc)) return;
     this.#rejoinThrough().then((joined) => this.#rejoin.finished(joined), (error) => {
       this.#log.warning("rejoining failed: {error}", { error: String(error) });
@@ -657,34 +708,32 @@ export class RhizomeNode {
   }
 
   async #rejoinThrough(): Promise<boolean> {
-    const addresses = new Set(this.#rejoin.remembered);
+    const known = [...this.#rejoin.remembered];
     const savedFile = await this.#readSavedPeers();
     if (savedFile && !("problem" in savedFile)) {
       const nearest = [...savedFile.contacts]
         .sort((a, b) => a.id.compareDistance(b.id, this.nodeId))
         .slice(0, savedContactsBootstrapMax);
-      for (const contact of nearest) addresses.add(contact.address);
+      known.push(...nearest);
     }
-    const contacts: BootstrapContact[] = [];
-    for (const uri of this.#options.config.node.bootstrap) {
-      const contact = parseContactUri(uri);
-      if (!contact.nodeId.equals(this.nodeId)) contacts.push({ uri, ...contact });
-    }
-    const ipv4Only = !this.#udp.address.startsWith("[");
+    const ipv4Only = this.#udp.address.family === 4;
     const found = await bootstrapAddresses(
-      contacts,
+      this.#bootstrapContacts,
       this.#options.resolveHost ?? resolveHostName,
       ipv4Only,
     );
-    for (const address of found.addresses) addresses.add(address);
-    if (addresses.size === 0 || this.#stopping) return false;
+    const seeds = uniqueContacts([...known, ...found.seeds.map((seed) => seed.contact)]);
+    if (seeds.length === 0 || this.#stopping) return false;
     this.#log.warning(
       "the routing table is empty or nobody answers; rejoining through {count} known contacts " +
         "(attempt {attempt})",
-      { count: addresses.size, attempt: this.#rejoin.attempts },
+      { count: seeds.length, attempt: this.#rejoin.attempts },
     );
     const ok = await new Promise<boolean>((resolve) => {
-      this.#dht.bootstrap([...addresses], (result) => resolve(result.ok));
+      this.#dht.bootstrap(seeds, (result) => {
+        this.#reportWrongIdentities(result.wrongIdentity, found.seeds);
+        resolve(result.ok);
+      });
       this.#schedule();
     });
     if (ok) this.#log.info("rejoined the network");
@@ -830,7 +879,10 @@ export class RhizomeNode {
    */
   peers(): { node_id: string; address: string }[] {
     const contacts: Contact[] = this.#dht.closestContacts(this.nodeId, 100_000);
-    return contacts.map((contact) => ({ node_id: contact.id.toHex(), address: contact.address }));
+    return contacts.map((contact) => ({
+      node_id: contact.id.toHex(),
+      address: contact.address.key,
+    }));
   }
 
   /**
@@ -1042,13 +1094,13 @@ export class RhizomeNode {
 async function bindPorts(
   listen: { host: string; port: number },
   identity: Identity,
-  receive: (from: Address, bytes: Uint8Array) => void,
-  classify: (from: Address, bytes: Uint8Array) => ReceivePriority | undefined,
+  receive: (from: PeerAddress, bytes: Uint8Array) => void,
+  classify: (from: PeerAddress, bytes: Uint8Array) => ReceivePriority | undefined,
   answer: (peer: StreamPeer, request: Uint8Array) => Promise<Uint8Array>,
 ): Promise<{ udp: UdpTransport; streams: StreamListener }> {
   for (let attempt = 1;; attempt++) {
     const udp = await UdpTransport.bind(listen, receive, { log: getLog("udp"), classify });
-    const port = Number(udp.address.slice(udp.address.lastIndexOf(":") + 1));
+    const { port } = udp.address;
     try {
       const streams = StreamListener.listen({ host: listen.host, port }, identity.keyPair, answer, {
         log: getLog("stream"),
@@ -1143,9 +1195,9 @@ async function loadOrCreateIdentity(dataDir: DataDir, log: Log): Promise<Identit
 /** The address others reach this node at, with the real port when the config asked for 0. */
 function advertisedHostPort(
   config: Config,
-  bound: Address,
-): { host: string; port: number; address: Address } {
-  const boundPort = Number(bound.slice(bound.lastIndexOf(":") + 1));
+  bound: PeerAddress,
+): { host: string; port: number; address: PeerAddress } {
+  const boundPort = bound.port;
   const chosen = parseHostPort(config.node.advertise || config.node.listen)!;
   let host = chosen.host;
   if (host === "0.0.0.0") host = "127.0.0.1";
@@ -1162,11 +1214,22 @@ function advertisedHostPort(
 }
 
 /**
- * Canonical address text for an IP host (`localhost` taken as 127.0.0.1), the same form the UDP
+ * The canonical address of an IP host (`localhost` taken as 127.0.0.1), the same form the UDP
  * transport gives senders, so a contact and its datagrams agree; else `undefined`.
  */
-function addressOf(host: string, port: number): Address | undefined {
-  return canonicalUdpAddress(host === "localhost" ? "127.0.0.1" : host, port);
+function addressOf(host: string, port: number): PeerAddress | undefined {
+  return PeerAddress.of(host === "localhost" ? "127.0.0.1" : host, port);
+}
+
+/** Each node ID and address once, in order. */
+function uniqueContacts(contacts: readonly Contact[]): Contact[] {
+  const seen = new Set<string>();
+  return contacts.filter((contact) => {
+    const key = `${contact.id.toHex()}@${contact.address.key}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** A plain JSON copy (drops class instances and `undefined`s; NodeIds become hex). */

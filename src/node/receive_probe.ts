@@ -19,7 +19,7 @@
  */
 
 import { bytesEqual } from "../core/bytes.ts";
-import type { Address } from "../net/address.ts";
+import { PeerAddress } from "../net/address.ts";
 
 /**
  * How long a probe may stay out before the next question sends another beside it (a full socket
@@ -49,11 +49,10 @@ const probeTokenBytes = 16;
  * @param bound The socket's bound address, as `UdpTransport.address` gives it.
  * @returns The address to send probes to.
  */
-export function probeAddress(bound: Address): Address {
-  const portAt = bound.lastIndexOf(":");
-  const host = bound.slice(0, portAt);
-  if (host === "0.0.0.0") return `127.0.0.1${bound.slice(portAt)}`;
-  if (host === "[::]") return `[::1]${bound.slice(portAt)}`;
+export function probeAddress(bound: PeerAddress): PeerAddress {
+  const { host, port } = bound;
+  if (host === "0.0.0.0") return PeerAddress.of("127.0.0.1", port)!;
+  if (host === "::") return PeerAddress.of("::1", port)!;
   return bound;
 }
 

@@ -13,13 +13,14 @@ import { Prng, randomBytes, randomInt } from "../core/rng.ts";
 import { DhtNode } from "../dht/mod.ts";
 import type {
   BootstrapResult,
+  Contact,
   DhtNodeOptions,
   DhtSettings,
   GetResult,
   LookupResult,
   PutResult,
 } from "../dht/types.ts";
-import type { Address } from "../net/address.ts";
+import { PeerAddress } from "../net/address.ts";
 import { MemoryValueStore } from "../store/memory_value_store.ts";
 import type { RecordRules } from "../store/record_rules.ts";
 import { deriveSeed } from "./hash.ts";
@@ -45,13 +46,13 @@ export const SIM_TICKS_PER_INSTANT_MAX = 100;
 /** What the cluster needs of a DHT node: the `DhtNode` API. */
 export interface SimNode {
   /** Hands the node one datagram. */
-  receive(from: Address, bytes: Uint8Array): void;
+  receive(from: PeerAddress, bytes: Uint8Array): void;
   /** Runs whatever is due now. */
   tick(): void;
   /** When `tick()` must next run (`Infinity` if never). */
   nextWakeupMs(): number;
   /** Joins through `seeds` (`[]`: the first node of a new network). */
-  bootstrap(seeds: Address[], done: (result: BootstrapResult) => void): void;
+  bootstrap(seeds: Contact[], done: (result: BootstrapResult) => void): void;
   /** Finds the k closest nodes to `target`. */
   findNode(target: NodeId, done: (result: LookupResult) => void): void;
   /** Finds the value under `key`. */
@@ -102,7 +103,7 @@ export type SimNodeState = "idle" | "joining" | "joined" | "failed" | "left" | "
 /** What the cluster keeps per node. */
 interface Slot {
   readonly index: number;
-  readonly address: Address;
+  readonly address: PeerAddress;
   readonly nodeId: NodeId;
   readonly store: MemoryValueStore;
   node: SimNode | undefined;
@@ -129,12 +130,12 @@ export interface SimClusterCounters {
  * @param index 0 to `SIM_NODES_MAX - 1`.
  * @returns The address.
  */
-export function simAddress(index: number): Address {
+export function simAddress(index: number): PeerAddress {
   assert(Number.isSafeInteger(index) && index >= 0 && index < SIM_NODES_MAX, `bad index ${index}`);
   const z = (index % hostsPerBlock) + 1;
   const y = Math.floor(index / hostsPerBlock) % 256;
   const x = Math.floor(index / hostsPerBlock / 256);
-  return `127.${x}.${y}.${z}:${SIM_PORT}`;
+  return PeerAddress.of(`127.${x}.${y}.${z}`, SIM_PORT)!;
 }
 
 /**
@@ -253,7 +254,10 @@ export class SimCluster {
     const slot = this.#slot(index);
     assert(slot.state === "idle", `node ${index} cannot join: it is ${slot.state}`);
     slot.state = "joining";
-    const seeds = seedIndexes.map((seedIndex) => this.#slot(seedIndex).address);
+    const seeds = seedIndexes.map((seedIndex) => {
+      const seed = this.#slot(seedIndex);
+      return { id: seed.nodeId, address: seed.address };
+    });
     this.call(index, (node) =>
       node.bootstrap(seeds, (result) => {
         // A node that left or crashed meanwhile keeps that state.
@@ -356,7 +360,7 @@ export class SimCluster {
    * @param index Any added node.
    * @returns Its address.
    */
-  address(index: number): Address {
+  address(index: number): PeerAddress {
     return this.#slot(index).address;
   }
 

@@ -12,7 +12,7 @@ import { assert } from "../core/assert.ts";
 import { VirtualClock } from "../core/clock.ts";
 import { datagramBytesMax } from "../core/limits.ts";
 import { Prng, randomFloat } from "../core/rng.ts";
-import type { Address } from "../net/address.ts";
+import type { PeerAddress } from "../net/address.ts";
 import type { Transport } from "../net/transport.ts";
 import { EventQueue } from "./event_queue.ts";
 import { deriveSeed, hashText } from "./hash.ts";
@@ -118,10 +118,10 @@ export interface SimRunOptions {
 }
 
 /** Receives the datagrams sent to one address. */
-export type SimReceiver = (from: Address, bytes: Uint8Array) => void;
+export type SimReceiver = (from: PeerAddress, bytes: Uint8Array) => void;
 
 type NetworkEvent =
-  | { kind: "datagram"; from: Address; to: Address; bytes: Uint8Array }
+  | { kind: "datagram"; from: PeerAddress; to: PeerAddress; bytes: Uint8Array }
   | { kind: "timer"; callback: () => void };
 
 /** One attachment of a receiver; a later attach at the same address is a different one. */
@@ -134,12 +134,13 @@ interface Attachment {
  *
  * @example Two addresses exchange a datagram
  * ```ts
+ * import { PeerAddress } from "../net/address.ts";
  * import { SimNetwork } from "./network.ts";
  * const network = new SimNetwork({ simSeed: 1, latencyMsMin: 10, latencyMsMax: 10 });
  * const got: string[] = [];
- * const a = network.attach("127.0.0.1:7447", () => {});
- * network.attach("127.0.0.2:7447", (from) => got.push(from));
- * a.send("127.0.0.2:7447", new Uint8Array([1]));
+ * const a = network.attach(PeerAddress.parse("127.0.0.1:7447")!, () => {});
+ * network.attach(PeerAddress.parse("127.0.0.2:7447")!, (from) => got.push(from.key));
+ * a.send(PeerAddress.parse("127.0.0.2:7447")!, new Uint8Array([1]));
  * network.run();
  * if (got[0] !== "127.0.0.1:7447") throw new Error("not delivered");
  * ```
@@ -151,8 +152,10 @@ export class SimNetwork {
   readonly #prng: Prng;
   readonly #linkSeed: number;
   readonly #queue: EventQueue<NetworkEvent>;
-  readonly #attachments = new Map<Address, Attachment>();
-  #groups: Map<Address, number> | undefined;
+  /** By address key. */
+  readonly #attachments = new Map<string, Attachment>();
+  /** Partition group by address key. */
+  #groups: Map<string, number> | undefined;
   #restGroup = 0;
   readonly #counters: SimNetworkCounters = {
     sent: 0,
@@ -198,13 +201,13 @@ export class SimNetwork {
    * @returns Sends from `address`; it goes dead (drops and counts) once `address` is detached.
    * @throws {AssertionError} When `address` is taken.
    */
-  attach(address: Address, receive: SimReceiver): Transport {
-    assert(!this.#attachments.has(address), `address ${address} is already attached`);
+  attach(address: PeerAddress, receive: SimReceiver): Transport {
+    assert(!this.#attachments.has(address.key), `address ${address} is already attached`);
     const attachment: Attachment = { receive };
-    this.#attachments.set(address, attachment);
+    this.#attachments.set(address.key, attachment);
     return {
       send: (to, bytes) => {
-        if (this.#attachments.get(address) !== attachment) {
+        if (this.#attachments.get(address.key) !== attachment) {
           this.#counters.sent++;
           this.#counters.droppedNoSender++;
           return;
@@ -221,8 +224,8 @@ export class SimNetwork {
    * @param address An attached address.
    * @throws {AssertionError} When nothing is attached there.
    */
-  detach(address: Address): void {
-    assert(this.#attachments.delete(address), `address ${address} is not attached`);
+  detach(address: PeerAddress): void {
+    assert(this.#attachments.delete(address.key), `address ${address} is not attached`);
   }
 
   /**
@@ -231,8 +234,8 @@ export class SimNetwork {
    * @param address The address.
    * @returns `true` when attached.
    */
-  isAttached(address: Address): boolean {
-    return this.#attachments.has(address);
+  isAttached(address: PeerAddress): boolean {
+    return this.#attachments.has(address.key);
   }
 
   /**
@@ -243,12 +246,12 @@ export class SimNetwork {
    * @param groups Disjoint lists of addresses.
    * @throws {AssertionError} When an address appears twice.
    */
-  partition(groups: Address[][]): void {
-    const map = new Map<Address, number>();
+  partition(groups: PeerAddress[][]): void {
+    const map = new Map<string, number>();
     groups.forEach((group, index) => {
       for (const address of group) {
-        assert(!map.has(address), `address ${address} is in two partition groups`);
-        map.set(address, index);
+        assert(!map.has(address.key), `address ${address} is in two partition groups`);
+        map.set(address.key, index);
       }
     });
     this.#groups = map;
@@ -268,7 +271,7 @@ export class SimNetwork {
    * @param to The receiver.
    * @returns Whole milliseconds.
    */
-  linkLatencyMs(from: Address, to: Address): number {
+  linkLatencyMs(from: PeerAddress, to: PeerAddress): number {
     const { latencyMsMin, latencyMsMax } = this.#options;
     const span = latencyMsMax - latencyMsMin + 1;
     return latencyMsMin + (hashText(this.#linkSeed, `${from}>${to}`) % span);
@@ -320,7 +323,7 @@ export class SimNetwork {
     }
   }
 
-  #send(from: Address, to: Address, bytes: Uint8Array): void {
+  #send(from: PeerAddress, to: PeerAddress, bytes: Uint8Array): void {
     const counters = this.#counters;
     counters.sent++;
     if (bytes.length > datagramBytesMax) {
@@ -343,7 +346,7 @@ export class SimNetwork {
     }
   }
 
-  #enqueue(from: Address, to: Address, bytes: Uint8Array): void {
+  #enqueue(from: PeerAddress, to: PeerAddress, bytes: Uint8Array): void {
     const baseMs = this.linkLatencyMs(from, to);
     const jitterMs = randomFloat(this.#prng) * this.#options.jitterFraction * baseMs;
     this.#queue.push(this.clock.nowMs() + Math.round(baseMs + jitterMs), {
@@ -355,7 +358,7 @@ export class SimNetwork {
     this.#counters.inFlight++;
   }
 
-  #deliver(from: Address, to: Address, bytes: Uint8Array): void {
+  #deliver(from: PeerAddress, to: PeerAddress, bytes: Uint8Array): void {
     const counters = this.#counters;
     counters.inFlight--;
     assert(counters.inFlight >= 0, "more datagrams delivered than sent");
@@ -363,7 +366,7 @@ export class SimNetwork {
       counters.droppedPartition++;
       return;
     }
-    const attachment = this.#attachments.get(to);
+    const attachment = this.#attachments.get(to.key);
     if (!attachment) {
       counters.droppedNoReceiver++;
       return;
@@ -372,10 +375,10 @@ export class SimNetwork {
     attachment.receive(from, bytes);
   }
 
-  #connected(from: Address, to: Address): boolean {
+  #connected(from: PeerAddress, to: PeerAddress): boolean {
     const groups = this.#groups;
     if (!groups) return true;
-    return (groups.get(from) ?? this.#restGroup) === (groups.get(to) ?? this.#restGroup);
+    return (groups.get(from.key) ?? this.#restGroup) === (groups.get(to.key) ?? this.#restGroup);
   }
 }
 

@@ -49,6 +49,17 @@ Deno.test("NodeId.fromHex() round-trips through toHex()", () => {
   assert.equal(NodeId.fromHex(sampleHex.toUpperCase()).toHex(), sampleHex);
 });
 
+Deno.test("NodeId.fromHexText() takes 40 hex digits of either case and nothing else", () => {
+  const hex = "0123456789abcdef0123456789abcdef01234567";
+  assert.equal(NodeId.fromHexText(hex)?.toHex(), hex);
+  assert.equal(NodeId.fromHexText(hex.toUpperCase())?.toHex(), hex);
+  for (
+    const bad of [hex.slice(1), `${hex}0`, "", ` ${hex.slice(1)}`, `${hex.slice(1)}g`, 7, null]
+  ) {
+    assert.equal(NodeId.fromHexText(bad), undefined, JSON.stringify(bad));
+  }
+});
+
 Deno.test("NodeId.fromHex() rejects 39 digits", () => {
   assertInvalid(() => NodeId.fromHex(sampleHex.slice(1)), /expected 40 hex digits, got 39/);
 });

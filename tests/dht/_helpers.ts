@@ -17,13 +17,14 @@ import { Prng, randomBytes } from "../../src/core/rng.ts";
 import { DhtNode } from "../../src/dht/node.ts";
 import { decodeMessage, type Message } from "../../src/dht/messages.ts";
 import type { DhtSettings, StreamRequester } from "../../src/dht/types.ts";
-import type { Address } from "../../src/net/address.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 import type { Transport } from "../../src/net/transport.ts";
 import { SimCluster } from "../../src/sim/cluster.ts";
 import { SimNetwork } from "../../src/sim/network.ts";
 import { runOperations } from "../../src/sim/operations.ts";
 import { MemoryValueStore } from "../../src/store/memory_value_store.ts";
 import type { RecordRules } from "../../src/store/record_rules.ts";
+import { at } from "../_address.ts";
 
 /** The built-in settings of a node type, with some `[dht]` fields and record classes changed. */
 export function settingsFor(
@@ -64,24 +65,29 @@ export function flipBit(id: NodeId, bit: number): NodeId {
 
 /** One datagram a node sent. */
 export interface Sent {
-  to: Address;
+  to: PeerAddress;
   bytes: Uint8Array;
+  /** The node ID the datagram was pinned to. */
+  expectedId?: NodeId;
 }
 
 /** A transport that only records. */
 export class RecordingTransport implements Transport {
   readonly sent: Sent[] = [];
 
-  send(to: Address, bytes: Uint8Array): void {
-    this.sent.push({ to, bytes: bytes.slice() });
+  send(to: PeerAddress, bytes: Uint8Array, expectedId?: NodeId): void {
+    this.sent.push({ to, bytes: bytes.slice(), expectedId });
   }
 
   /** Removes and decodes everything sent so far. */
-  take(): { to: Address; message: Message }[] {
-    return this.sent.splice(0).map(({ to, bytes }) => {
+  take(): { to: PeerAddress; message: Message; expectedId?: NodeId }[] {
+    return this.sent.splice(0).map(({ to, bytes, expectedId }) => {
       const message = decodeMessage(bytes);
-      assert.ok(typeof message !== "string", `the node sent an undecodable datagram: ${message}`);
-      return { to, message };
+      assert.ok(
+        typeof message !== "string",
+        `the node sent an undecodable datagram: ${message}`,
+      );
+      return { to, message, expectedId };
     });
   }
 }
@@ -92,12 +98,12 @@ export class NodeHarness {
   readonly transport = new RecordingTransport();
   readonly store: MemoryValueStore;
   readonly node: DhtNode;
-  readonly address: Address;
+  readonly address: PeerAddress;
 
   constructor(
     seed: number,
     settings: DhtSettings,
-    address: Address = "10.0.0.1:7447",
+    address: PeerAddress = at("10.0.0.1:7447"),
     rules?: RecordRules,
   ) {
     const prng = new Prng(seed);
@@ -135,7 +141,7 @@ export class NodeHarness {
  * bound to node IDs and good on the stream transport too.
  */
 class AuthenticatedDhtNode extends DhtNode {
-  override receive(from: Address, bytes: Uint8Array): void {
+  override receive(from: PeerAddress, bytes: Uint8Array): void {
     const message = decodeMessage(bytes);
     super.receive(from, bytes, typeof message === "string" ? undefined : message.sender);
   }
@@ -175,10 +181,10 @@ export function joinedCluster(
     lossRate: options.lossRate ?? 0,
   });
   const nodes: DhtNode[] = [];
-  const byAddress = new Map<Address, DhtNode>();
+  const byAddress = new Map<string, DhtNode>();
   const streamFor = (self: NodeId): StreamRequester => ({
     request(to, expectedId, message, done) {
-      const peer = byAddress.get(to);
+      const peer = byAddress.get(to.key);
       const later = (action: () => void) => network.schedule(network.clock.nowMs() + 20, action);
       if (!peer || !peer.id.equals(expectedId)) return later(() => done(undefined));
       later(() => peer.answerStream(message, self, (answer) => later(() => done(answer))));
@@ -198,7 +204,7 @@ export function joinedCluster(
         ? new AuthenticatedDhtNode({ ...nodeSettings, streams: streamFor(nodeOptions.nodeId) })
         : new DhtNode(nodeSettings);
       nodes.push(node);
-      byAddress.set(nodeOptions.address, node);
+      byAddress.set(nodeOptions.address.key, node);
       return node;
     },
   });

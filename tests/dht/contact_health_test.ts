@@ -18,26 +18,27 @@ import { encodeMessage, type Message, MessageType } from "../../src/dht/messages
 import type { GetResult, LookupResult } from "../../src/dht/types.ts";
 import { DhtNode } from "../../src/dht/node.ts";
 import { contentKey } from "../../src/dht/content_key.ts";
-import type { Address } from "../../src/net/address.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 import type { Log } from "../../src/core/log.ts";
 import { Prng } from "../../src/core/rng.ts";
 import { idFromPrefix, NodeHarness, settingsFor } from "./_helpers.ts";
+import { at } from "../_address.ts";
 
 const SEED = 0x1e4;
-const PEER: Address = "192.0.2.10:7447";
+const PEER: PeerAddress = at("192.0.2.10:7447");
 const peerId = idFromPrefix(0x80, 1);
 const text = (s: string) => new TextEncoder().encode(s);
 
-function deliver(h: NodeHarness, from: Address, message: Message) {
+function deliver(h: NodeHarness, from: PeerAddress, message: Message) {
   h.node.receive(from, encodeMessage(message));
 }
 
 /** Introduces a peer by a PING and answers the node's verification PING. */
-function introduce(h: NodeHarness, address: Address, id: NodeId) {
+function introduce(h: NodeHarness, address: PeerAddress, id: NodeId) {
   deliver(h, address, { type: MessageType.ping, tx: 1, sender: id, flags: 0 });
   const sent = h.transport.take();
-  assert.ok(sent.some((s) => s.to === address && s.message.type === MessageType.pong));
-  const ping = sent.find((s) => s.to === address && s.message.type === MessageType.ping);
+  assert.ok(sent.some((s) => s.to.equals(address) && s.message.type === MessageType.pong));
+  const ping = sent.find((s) => s.to.equals(address) && s.message.type === MessageType.ping);
   assert.ok(ping, `a newcomer that only asked is pinged, seed ${SEED}`);
   deliver(h, address, { type: MessageType.pong, tx: ping.message.tx, sender: id, flags: 0 });
 }
@@ -74,13 +75,13 @@ Deno.test("a peer that fails request after request is skipped by later lookups u
   const settings = settingsFor("full");
   const h = new NodeHarness(SEED, settings);
   introduce(h, PEER, peerId);
-  const silent = { id: idFromPrefix(0x80, 2), address: "192.0.2.20:7447" };
+  const silent = { id: idFromPrefix(0x80, 2), address: at("192.0.2.20:7447") };
   const target = idFromPrefix(0x80, 3);
   const lookupNaming = () => {
     const results: LookupResult[] = [];
     h.node.findNode(target, (result) => results.push(result));
     const first = h.transport.take();
-    const request = first.find((s) => s.to === PEER)!;
+    const request = first.find((s) => s.to.equals(PEER))!;
     deliver(h, PEER, {
       type: MessageType.nodes,
       tx: request.message.tx,
@@ -92,7 +93,7 @@ Deno.test("a peer that fails request after request is skipped by later lookups u
     h.advance(settings.dht.lookup_timeout_ms);
     const asked =
       [...first, ...h.transport.take()].filter((s) =>
-        s.to === silent.address && s.message.type === MessageType.findNode
+        s.to.equals(silent.address) && s.message.type === MessageType.findNode
       ).length;
     assert.equal(results.length, 1);
     return { asked, result: results[0] };
@@ -117,7 +118,7 @@ Deno.test("a newcomer that never answers its verification PING becomes suspect",
   const h = new NodeHarness(SEED, settings);
   introduce(h, PEER, peerId);
   const throwaway = idFromPrefix(0x80, 9);
-  deliver(h, "192.0.2.99:7447", { type: MessageType.ping, tx: 1, sender: throwaway, flags: 0 });
+  deliver(h, at("192.0.2.99:7447"), { type: MessageType.ping, tx: 1, sender: throwaway, flags: 0 });
   assert.equal(h.node.routingTableSize(), 2);
   h.advance(settings.dht.lookup_timeout_ms);
   const handedOut = h.node.closestContacts(throwaway, 1);
@@ -129,10 +130,10 @@ Deno.test("stop() sends LEAVE to recent contacts; a LEAVE drops its sender", () 
   const settings = settingsFor("full");
   const h = new NodeHarness(SEED, settings);
   introduce(h, PEER, peerId);
-  const other = { id: idFromPrefix(0x40, 1), address: "192.0.2.11:7447" };
+  const other = { id: idFromPrefix(0x40, 1), address: at("192.0.2.11:7447") };
   introduce(h, other.address, other.id);
   // A LEAVE naming a contact from another address changes nothing.
-  deliver(h, "192.0.2.66:7447", { type: MessageType.leave, tx: 0, sender: other.id, flags: 0 });
+  deliver(h, at("192.0.2.66:7447"), { type: MessageType.leave, tx: 0, sender: other.id, flags: 0 });
   assert.equal(h.node.routingTableSize(), 2, `forged LEAVE ignored, seed ${SEED}`);
   deliver(h, other.address, { type: MessageType.leave, tx: 0, sender: other.id, flags: 0 });
   assert.equal(h.node.routingTableSize(), 1, "the leaving contact is dropped");
@@ -178,7 +179,7 @@ Deno.test("timeouts are logged at most once per interval, naming the peers", () 
   node.bootstrap([], () => {});
   for (let i = 1; i <= 5; i++) {
     node.receive(
-      `192.0.2.${i}:7447`,
+      at(`192.0.2.${i}:7447`),
       encodeMessage({ type: MessageType.ping, tx: i, sender: idFromPrefix(0x80, i), flags: 0 }),
     );
   }

@@ -19,6 +19,8 @@ import { SimCluster } from "../../src/sim/cluster.ts";
 import { SimNetwork } from "../../src/sim/network.ts";
 import { DhtNode } from "../../src/dht/node.ts";
 import { joinedCluster, randomId, settingsFor } from "./_helpers.ts";
+import { at as addressOf } from "../_address.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 
 const target = NodeId.fromBytes(new Uint8Array(NODE_ID_BYTES));
 /** Far from every test contact: this node's own ID. */
@@ -30,7 +32,7 @@ function at(distance: number): Contact {
   new DataView(bytes.buffer).setUint32(NODE_ID_BYTES - 4, distance);
   return {
     id: NodeId.fromBytes(bytes),
-    address: `10.0.${distance >> 8 & 255}.${distance & 255}:7447`,
+    address: addressOf(`10.0.${distance >> 8 & 255}.${distance & 255}:7447`),
   };
 }
 
@@ -52,7 +54,7 @@ Deno.test("a lookup first asks the alpha closest candidates, nearest first", () 
 
 Deno.test("this node's own ID is never a candidate", () => {
   const lookup = new LookupState(target, self, 5, 3);
-  assert.equal(lookup.add([{ id: self, address: "10.9.9.9:7447" }], 1), false);
+  assert.equal(lookup.add([{ id: self, address: addressOf("10.9.9.9:7447") }], 1), false);
   assert.deepEqual(lookup.next(), []);
   assert.equal(lookup.isDone(), true, "nothing to ask: done at once");
 });
@@ -60,8 +62,8 @@ Deno.test("this node's own ID is never a candidate", () => {
 Deno.test("add() reports whether a contact is closer than every candidate known before", () => {
   const lookup = new LookupState(target, self, 5, 3);
   assert.equal(lookup.add([at(10)], 1), true, "the first contact is closer than nothing");
-  assert.equal(lookup.add([at(20), at(15)], 1), false);
-  assert.equal(lookup.add([at(30), at(5)], 1), true);
+  assert.deepEqual(lookup.add([at(20), at(15)], 1), false);
+  assert.deepEqual(lookup.add([at(30), at(5)], 1), true);
   assert.equal(lookup.add([at(5)], 1), false, "a known contact is not news");
 });
 
@@ -303,7 +305,7 @@ Deno.test("lookups agree with a brute-force k-closest set in small networks", ()
 class LossyDhtNode extends DhtNode {
   lossRate = 0;
   readonly #prng = new Prng(4_104);
-  override receive(from: string, bytes: Uint8Array, peer?: NodeId): void {
+  override receive(from: PeerAddress, bytes: Uint8Array, peer?: NodeId): void {
     if (this.#prng.nextUint32() / 2 ** 32 < this.lossRate) return;
     super.receive(from, bytes, peer);
   }

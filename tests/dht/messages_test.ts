@@ -32,6 +32,7 @@ import {
 } from "../../src/dht/messages.ts";
 import type { Contact } from "../../src/dht/types.ts";
 import { decodeAddress } from "../../src/net/address.ts";
+import { at } from "../_address.ts";
 
 const FAILURES: readonly DecodeFailure[] = ["oversize", "protocol", "version", "malformed"];
 const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
@@ -40,10 +41,10 @@ const prng = new Prng(0x3e55a9e);
 const id = () => NodeId.fromBytes(randomBytes(prng, new Uint8Array(NODE_ID_BYTES)));
 const bytes = (length: number) => randomBytes(prng, new Uint8Array(length));
 const token = () => bytes(tokenBytes);
-const v4 = (i: number): Contact => ({ id: id(), address: `192.0.2.${i % 256}:${7000 + i}` });
+const v4 = (i: number): Contact => ({ id: id(), address: at(`192.0.2.${i % 256}:${7000 + i}`) });
 const v6 = (i: number): Contact => ({
   id: id(),
-  address: `[2001:db8:ffff:ffff:ffff:ffff:ffff:${(0x1000 + i).toString(16)}]:${60000 + i}`,
+  address: at(`[2001:db8:ffff:ffff:ffff:ffff:ffff:${(0x1000 + i).toString(16)}]:${60000 + i}`),
 });
 
 /** One example of every message type, with IPv4, IPv6 and mixed contacts and edge values. */
@@ -339,7 +340,7 @@ Deno.test("fields of the wrong type or length make a message malformed", () => {
     ["NODES with a 9-byte token", [4, 1, sender, 0, contacts, new Uint8Array(9)]],
     ["NODES without a token", [4, 1, sender, 0, contacts]],
     ["NODES with contacts as a list", nodes([[one.id, one.address]])],
-    ["NODES with contacts as text", nodes("192.0.2.1:7447")],
+    ["NODES with contacts as text", nodes(at("192.0.2.1:7447"))],
     ["NODES with contacts as a map", nodes({ a: contacts })],
     [
       "NODES with too many contacts",
@@ -389,8 +390,8 @@ Deno.test("fields of the wrong type or length make a message malformed", () => {
   const decodedNodes = decodeOrThrow(frame(nodes(contacts)));
   assert.ok(decodedNodes.type === MessageType.nodes);
   assert.deepEqual(decodedNodes.contacts.map((c) => c.address), [
-    "192.0.2.1:7447",
-    "[2020:2020:2020:2020:2020:2020:2020:2020]:8224",
+    at("192.0.2.1:7447"),
+    at("[2020:2020:2020:2020:2020:2020:2020:2020]:8224"),
   ]);
   const full = Array.from({ length: contactsPerReplyMax }, () => one);
   assert.equal(decodeOrThrow(frame(nodes(contactsField(full)))).type, MessageType.nodes);

@@ -22,28 +22,40 @@ import {
   MessageType,
   StoreStatus,
 } from "../../src/dht/messages.ts";
-import type { Contact, GetResult, LookupResult, PutResult } from "../../src/dht/types.ts";
-import type { Address } from "../../src/net/address.ts";
+import type {
+  BootstrapResult,
+  Contact,
+  GetResult,
+  LookupResult,
+  PutResult,
+} from "../../src/dht/types.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 import { contentAddressedRules, type RecordRules } from "../../src/store/record_rules.ts";
 import { idFromPrefix, joinedCluster, NodeHarness, randomId, settingsFor } from "./_helpers.ts";
 import { runOne } from "../../src/sim/operations.ts";
+import { at } from "../_address.ts";
 
 const SEED = 0x0de;
-const PEER: Address = "192.0.2.10:7447";
-const OTHER: Address = "192.0.2.66:7447";
+const PEER: PeerAddress = at("192.0.2.10:7447");
+const OTHER: PeerAddress = at("192.0.2.66:7447");
 const peerId = idFromPrefix(0x80, 1);
 const text = (s: string) => new TextEncoder().encode(s);
 const HOUR = 3_600_000;
 
 /** Delivers `message` to the harness node as if sent from `from`. */
-function deliver(h: NodeHarness, from: Address, message: Message) {
+function deliver(h: NodeHarness, from: PeerAddress, message: Message) {
   h.node.receive(from, encodeMessage(message));
 }
 
 /** Asks the node for the nodes near `target` as `from` / `sender`; returns the reply's token. */
-function tokenFor(h: NodeHarness, from: Address, sender: NodeId = peerId, flags = 0): Uint8Array {
+function tokenFor(
+  h: NodeHarness,
+  from: PeerAddress,
+  sender: NodeId = peerId,
+  flags = 0,
+): Uint8Array {
   deliver(h, from, { type: MessageType.findNode, tx: 77, sender, flags, target: sender });
-  const replies = h.transport.take().filter((s) => s.to === from);
+  const replies = h.transport.take().filter((s) => s.to.equals(from));
   const reply = replies.find((s) => s.message.type === MessageType.nodes)?.message;
   assert.ok(reply && reply.type === MessageType.nodes, `a NODES reply, seed ${SEED}`);
   assert.equal(reply.tx, 77);
@@ -53,7 +65,7 @@ function tokenFor(h: NodeHarness, from: Address, sender: NodeId = peerId, flags 
 /** Sends a STORE and returns the status of the STORED reply. */
 function storeStatus(
   h: NodeHarness,
-  from: Address,
+  from: PeerAddress,
   fields: { key: NodeId; value: Uint8Array; token: Uint8Array },
   sender: NodeId = peerId,
 ): number {
@@ -65,28 +77,28 @@ function storeStatus(
     ttlS: 0xffffffff,
     ...fields,
   });
-  const reply = h.transport.take().find((s) => s.to === from && s.message.tx === 78)?.message;
+  const reply = h.transport.take().find((s) => s.to.equals(from) && s.message.tx === 78)?.message;
   assert.ok(reply && reply.type === MessageType.stored, `a STORED reply, seed ${SEED}`);
   return reply.status;
 }
 
 /** Sends a FIND_VALUE and returns the reply. */
-function findValue(h: NodeHarness, from: Address, key: NodeId): Message {
+function findValue(h: NodeHarness, from: PeerAddress, key: NodeId): Message {
   deliver(h, from, { type: MessageType.findValue, tx: 79, sender: peerId, flags: 0, key });
-  const reply = h.transport.take().find((s) => s.to === from && s.message.tx === 79)?.message;
+  const reply = h.transport.take().find((s) => s.to.equals(from) && s.message.tx === 79)?.message;
   assert.ok(reply, `a reply to FIND_VALUE, seed ${SEED}`);
   return reply;
 }
 
 /** Makes `id` at `address` known to the node (it pings the node) and drops the PONG. */
-function introduce(h: NodeHarness, address: Address, id: NodeId, flags = 0) {
+function introduce(h: NodeHarness, address: PeerAddress, id: NodeId, flags = 0) {
   deliver(h, address, { type: MessageType.ping, tx: 1, sender: id, flags });
-  const pong = h.transport.take().find((s) => s.to === address);
+  const pong = h.transport.take().find((s) => s.to.equals(address));
   assert.equal(pong?.message.type, MessageType.pong, `the node answers a PING, seed ${SEED}`);
 }
 
 function assertServing(h: NodeHarness, why: string) {
-  deliver(h, "198.51.100.1:9", {
+  deliver(h, at("198.51.100.1:9"), {
     type: MessageType.ping,
     tx: 4242,
     sender: idFromPrefix(9),
@@ -94,7 +106,7 @@ function assertServing(h: NodeHarness, why: string) {
   });
   const sent = h.transport.take();
   assert.ok(
-    sent.some((s) => s.to === "198.51.100.1:9" && s.message.type === MessageType.pong),
+    sent.some((s) => s.to.equals(at("198.51.100.1:9")) && s.message.type === MessageType.pong),
     `still answers a PING; ${why}`,
   );
 }
@@ -240,7 +252,7 @@ Deno.test("unsolicited, replayed and misaddressed replies are counted as unmatch
   const results: LookupResult[] = [];
   h.node.findNode(idFromPrefix(0x81), (result) => results.push(result));
   const [request] = h.transport.take();
-  assert.equal(request.to, PEER);
+  assert.deepEqual(request.to, PEER);
   const reply: Message = {
     type: MessageType.nodes,
     tx: request.message.tx,
@@ -251,8 +263,6 @@ Deno.test("unsolicited, replayed and misaddressed replies are counted as unmatch
   };
   deliver(h, OTHER, reply);
   assert.equal(h.node.stats().rpc.unmatched, 5, "wrong address");
-  deliver(h, PEER, { ...reply, sender: stranger });
-  assert.equal(h.node.stats().rpc.unmatched, 6, "wrong ID");
   assert.equal(results.length, 0, "the lookup still waits");
   deliver(h, PEER, reply);
   assert.equal(results.length, 1, `the real reply completes the lookup, seed ${SEED}`);
@@ -260,9 +270,87 @@ Deno.test("unsolicited, replayed and misaddressed replies are counted as unmatch
   assert.deepEqual(results[0].closest.map((c) => c.address), [PEER]);
   // The same reply again is a replay.
   deliver(h, PEER, reply);
-  assert.equal(h.node.stats().rpc.unmatched, 7, "replayed");
+  assert.equal(h.node.stats().rpc.unmatched, 6, "replayed");
   assert.equal(results.length, 1);
   assertServing(h, `seed ${SEED}`);
+});
+
+Deno.test("every request and reply is pinned to the node ID it is for", () => {
+  const h = new NodeHarness(SEED, settingsFor("full"));
+  deliver(h, PEER, { type: MessageType.ping, tx: 1, sender: peerId, flags: 0 });
+  const sent = h.transport.take();
+  assert.ok(sent.length >= 2, "a PONG, and a PING to verify the newcomer");
+  for (const datagram of sent) {
+    assert.deepEqual(datagram.to, PEER);
+    assert.ok(datagram.expectedId?.equals(peerId), `pinned: ${datagram.message.type}`);
+  }
+});
+
+Deno.test("a contact answering as another node is dropped from the lookup and the table, and counted", () => {
+  const h = new NodeHarness(SEED, settingsFor("full"));
+  introduce(h, PEER, peerId);
+  assert.equal(h.node.routingTableSize(), 1);
+  const named = idFromPrefix(0x82, 3);
+  const impostor = idFromPrefix(0x83, 4);
+  const results: LookupResult[] = [];
+  h.node.findNode(idFromPrefix(0x81), (result) => results.push(result));
+  const [first] = h.transport.take();
+  assert.ok(first.expectedId?.equals(peerId));
+  // PEER names a contact at OTHER; the node there answers as someone else.
+  deliver(h, PEER, {
+    type: MessageType.nodes,
+    tx: first.message.tx,
+    sender: peerId,
+    flags: 0,
+    contacts: [{ id: named, address: OTHER }],
+    token: new Uint8Array(8),
+  });
+  const [second] = h.transport.take().filter((s) => s.to.equals(OTHER));
+  assert.ok(second.expectedId?.equals(named), "the NODES contact is pinned to its ID");
+  deliver(h, OTHER, {
+    type: MessageType.nodes,
+    tx: second.message.tx,
+    sender: impostor,
+    flags: 0,
+    contacts: [],
+    token: new Uint8Array(8),
+  });
+  assert.equal(results.length, 1, "no resends to a contact that is someone else");
+  assert.deepEqual(results[0].closest.map((c) => c.id.toHex()), [peerId.toHex()]);
+  assert.equal(h.node.stats().rpc.wrongIdentity, 1);
+  assert.equal(h.node.routingTableSize(), 1, "the impostor's reply adds nobody");
+  // The secure channel's report of a handshake with another key drops a table contact.
+  h.node.findNode(idFromPrefix(0x84), () => {});
+  assert.deepEqual(h.transport.take()[0].to, PEER);
+  h.node.identityRefused(PEER, peerId, impostor);
+  // Both requests pinned to peerId at PEER fail: the lookup's and the PING verifying it.
+  assert.equal(h.node.stats().rpc.wrongIdentity, 3);
+  assert.equal(h.node.routingTableSize(), 0, "the contact at PEER is not peerId: dropped");
+  assertServing(h, `seed ${SEED}`);
+});
+
+Deno.test("a seed answering as another node is not joined through, and the result names it", () => {
+  const h = new NodeHarness(SEED, settingsFor("full"));
+  const impostor = idFromPrefix(0x83, 4);
+  const results: BootstrapResult[] = [];
+  h.node.bootstrap([{ id: peerId, address: PEER }], (result) => results.push(result));
+  const [request] = h.transport.take();
+  assert.ok(request.expectedId?.equals(peerId), "the seed's request is pinned to its key's ID");
+  deliver(h, PEER, {
+    type: MessageType.nodes,
+    tx: request.message.tx,
+    sender: impostor,
+    flags: 0,
+    contacts: [{ id: idFromPrefix(0x85, 5), address: OTHER }],
+    token: new Uint8Array(8),
+  });
+  assert.equal(results.length, 1);
+  assert.equal(results[0].ok, false);
+  assert.equal(results[0].contacts, 0, "nothing the impostor named was taken");
+  assert.deepEqual(
+    results[0].wrongIdentity.map(({ seed, answeredAs }) => [seed.address, answeredAs.toHex()]),
+    [[PEER, impostor.toHex()]],
+  );
 });
 
 Deno.test("a peer lying about closer nodes cannot plant fake contacts or stall the node", () => {
@@ -273,7 +361,7 @@ Deno.test("a peer lying about closer nodes cannot plant fake contacts or stall t
   // 25 fake contacts, all closer to the target than the liar, at addresses nobody answers.
   const fakes: Contact[] = Array.from({ length: 25 }, (_, i) => ({
     id: idFromPrefix(0x80, 0xff, i + 1),
-    address: `203.0.113.${i + 1}:7447`,
+    address: at(`203.0.113.${i + 1}:7447`),
   }));
   const results: LookupResult[] = [];
   h.node.findNode(target, (result) => results.push(result));
@@ -293,9 +381,9 @@ Deno.test("a peer lying about closer nodes cannot plant fake contacts or stall t
   assert.equal(h.node.routingTableSize(), 1, "named contacts never enter the table unheard");
   // Each fake got one request and its resends, nothing more; other traffic (upkeep) is not
   // counted here.
-  const perFake = new Map(fakes.map((f) => [f.address, 0]));
+  const perFake = new Map(fakes.map((f) => [f.address.key, 0]));
   for (const { to } of h.transport.take()) {
-    if (perFake.has(to)) perFake.set(to, perFake.get(to)! + 1);
+    if (perFake.has(to.key)) perFake.set(to.key, perFake.get(to.key)! + 1);
   }
   for (const [address, count] of perFake) {
     assert.ok(
@@ -386,10 +474,11 @@ Deno.test("reads keep a value alive past its original expiry, but not past its c
 
 Deno.test({
   // Regression: a peer at an address without a wire form (IPv4-mapped, upper-case, host name)
-  // once entered the table and made every later NODES reply throw out of receive().
-  name: "a peer at an address with no wire form cannot break the node's replies",
+  // once entered the table and made every later NODES reply throw out of receive(). A
+  // PeerAddress is canonical (mapped IPv4 as IPv4, IPv6 in lower case) and never a host name.
+  name: "a peer heard at a mapped or upper-case address is listed canonically in replies",
   fn() {
-    for (const from of ["[::ffff:192.0.2.1]:7447", "[2001:DB8::1]:7447", "host.example:7447"]) {
+    for (const from of [at("[::ffff:192.0.2.1]:7447"), at("[2001:DB8::1]:7447")]) {
       const h = new NodeHarness(SEED, settingsFor("full"));
       introduce(h, from, peerId);
       const asker = idFromPrefix(0x40, 1);
@@ -400,10 +489,13 @@ Deno.test({
         flags: 0,
         target: peerId,
       };
-      assert.doesNotThrow(() => deliver(h, OTHER, find), from);
-      const reply = h.transport.take().find((s) => s.to === OTHER)?.message;
-      assert.equal(reply?.type, MessageType.nodes, from);
+      assert.doesNotThrow(() => deliver(h, OTHER, find), from.key);
+      const reply = h.transport.take().find((s) => s.to.equals(OTHER))?.message;
+      assert.ok(reply?.type === MessageType.nodes, from.key);
+      assert.deepEqual(reply.contacts.map((c) => c.address.key), [from.key]);
     }
+    assert.equal(at("[::ffff:192.0.2.1]:7447").key, "192.0.2.1:7447");
+    assert.equal(at("[2001:DB8::1]:7447").key, "[2001:db8::1]:7447");
   },
 });
 
@@ -485,7 +577,7 @@ Deno.test("hostile traffic at one node does not stop it from serving the network
   const simSeed = 5_004;
   const { network, cluster, nodes } = joinedCluster(simSeed, 30, settingsFor("full"));
   const inbox: Uint8Array[] = [];
-  const attacker = network.attach("198.51.100.99:7447", (_from, bytes) => inbox.push(bytes));
+  const attacker = network.attach(at("198.51.100.99:7447"), (_from, bytes) => inbox.push(bytes));
   const random = new Prng(simSeed);
   const victim = 12;
   for (let i = 0; i < 200; i++) {

@@ -28,6 +28,7 @@ import type { GetResult, PutResult } from "../../src/dht/types.ts";
 import { replicaRanks } from "../../src/sim/checkers.ts";
 import { runOne } from "../../src/sim/operations.ts";
 import { MemoryValueStore } from "../../src/store/memory_value_store.ts";
+import { at } from "../_address.ts";
 import {
   joinedCluster,
   NodeHarness,
@@ -180,7 +181,7 @@ Deno.test("DhtNode brings a policy's terms out of range into range and logs one 
   const prng = new Prng(SEED);
   const node = new DhtNode({
     nodeId: randomId(prng),
-    address: "10.0.0.1:7447",
+    address: at("10.0.0.1:7447"),
     clock,
     transport: new RecordingTransport(),
     store,

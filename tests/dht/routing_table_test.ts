@@ -22,6 +22,8 @@ import {
   type TableEntry,
 } from "../../src/dht/routing_table.ts";
 import { flipBit, idFromPrefix, randomId } from "./_helpers.ts";
+import { at } from "../_address.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 
 const T0 = 1_735_689_600_000;
 const self = idFromPrefix(0x00);
@@ -45,7 +47,7 @@ function inBucket(bucket: number, tag: number): NodeId {
 }
 
 function contact(id: NodeId, host = id.byteAt(NODE_ID_BYTES - 1) + id.byteAt(0)) {
-  return { id, address: `10.0.${id.byteAt(0)}.${host % 256}:7447` };
+  return { id, address: at(`10.0.${id.byteAt(0)}.${host % 256}:7447`) };
 }
 
 const hexes = (entries: readonly { id: NodeId }[]) => entries.map((e) => e.id.toHex());
@@ -71,7 +73,7 @@ Deno.test("a new contact joins the bucket of the prefix length it shares with th
     assert.ok(entry.id.equals(id));
     assert.equal(entry.lastSeenMs, T0);
     assert.equal(entry.failures, 0);
-    assert.equal(t.get(id)!.address, contact(id).address);
+    assert.deepEqual(t.get(id)!.address, contact(id).address);
   }
   assert.equal(t.size, 6);
 });
@@ -91,16 +93,16 @@ Deno.test("observing a known contact moves it to the fresh end of its bucket", (
 Deno.test("a known ID heard from a new address keeps its proven address", () => {
   const t = table();
   const a = inBucket(0, 1);
-  t.observe({ id: a, address: "10.0.0.1:7447" }, T0);
-  assert.deepEqual(t.observe({ id: a, address: "10.6.6.6:7447" }, T0 + 5), { kind: "ignored" });
-  assert.equal(t.get(a)!.address, "10.0.0.1:7447");
+  t.observe({ id: a, address: at("10.0.0.1:7447") }, T0);
+  assert.deepEqual(t.observe({ id: a, address: at("10.6.6.6:7447") }, T0 + 5), { kind: "ignored" });
+  assert.deepEqual(t.get(a)!.address, at("10.0.0.1:7447"));
   assert.equal(t.get(a)!.lastSeenMs, T0, "a claim from another address does not refresh it");
 });
 
 Deno.test("a second ID claiming an address already in the bucket is ignored", () => {
   const t = table({ k: 5 });
-  t.observe({ id: inBucket(0, 1), address: "10.0.0.1:7447" }, T0);
-  const outcome = t.observe({ id: inBucket(0, 2), address: "10.0.0.1:7447" }, T0);
+  t.observe({ id: inBucket(0, 1), address: at("10.0.0.1:7447") }, T0);
+  const outcome = t.observe({ id: inBucket(0, 2), address: at("10.0.0.1:7447") }, T0);
   assert.deepEqual(outcome, { kind: "ignored" });
   assert.equal(t.size, 1);
 });
@@ -251,44 +253,53 @@ Deno.test("staleContacts() hands out suspect, then quiet contacts in turn, each 
 Deno.test("a bucket holds at most 2 contacts per public /24 or /64; local ranges are exempt", () => {
   const t = table({ k: 8 });
   const ids = [1, 2, 3, 4, 5, 6].map((tag) => inBucket(0, tag));
-  assert.equal(t.observe({ id: ids[0], address: "198.51.100.1:7447" }, T0).kind, "added");
-  assert.equal(t.observe({ id: ids[1], address: "198.51.100.2:7447" }, T0).kind, "added");
-  assert.equal(t.observe({ id: ids[2], address: "198.51.100.3:7447" }, T0).kind, "ignored");
-  assert.equal(t.observe({ id: ids[2], address: "198.51.101.3:7447" }, T0).kind, "added");
-  assert.equal(t.observe({ id: ids[3], address: "[2001:db8::1]:7447" }, T0).kind, "added");
-  assert.equal(t.observe({ id: ids[4], address: "[2001:db8::2]:7447" }, T0).kind, "added");
-  assert.equal(t.observe({ id: ids[5], address: "[2001:db8:0:0:1::3]:7447" }, T0).kind, "ignored");
-  assert.equal(t.observe({ id: ids[5], address: "[2001:db8:0:1::3]:7447" }, T0).kind, "added");
+  assert.equal(t.observe({ id: ids[0], address: at("198.51.100.1:7447") }, T0).kind, "added");
+  assert.equal(t.observe({ id: ids[1], address: at("198.51.100.2:7447") }, T0).kind, "added");
+  assert.equal(t.observe({ id: ids[2], address: at("198.51.100.3:7447") }, T0).kind, "ignored");
+  assert.equal(t.observe({ id: ids[2], address: at("198.51.101.3:7447") }, T0).kind, "added");
+  assert.equal(t.observe({ id: ids[3], address: at("[2001:db8::1]:7447") }, T0).kind, "added");
+  assert.equal(t.observe({ id: ids[4], address: at("[2001:db8::2]:7447") }, T0).kind, "added");
+  assert.equal(
+    t.observe({ id: ids[5], address: at("[2001:db8:0:0:1::3]:7447") }, T0).kind,
+    "ignored",
+  );
+  assert.equal(t.observe({ id: ids[5], address: at("[2001:db8:0:1::3]:7447") }, T0).kind, "added");
   // An IPv4-mapped IPv6 address (::ffff:198.51.100.7) counts as its IPv4 address.
   assert.equal(
-    t.observe({ id: inBucket(0, 7), address: "[::ffff:c633:6407]:7447" }, T0).kind,
+    t.observe({ id: inBucket(0, 7), address: at("[::ffff:c633:6407]:7447") }, T0).kind,
     "ignored",
   );
   // Another bucket has its own count.
-  assert.equal(t.observe({ id: inBucket(1, 1), address: "198.51.100.9:7447" }, T0).kind, "added");
+  assert.equal(
+    t.observe({ id: inBucket(1, 1), address: at("198.51.100.9:7447") }, T0).kind,
+    "added",
+  );
   // Loopback and private ranges, exempt by default.
   for (const [host, prefix] of [["127.0.0", 2], ["10.1.2", 3], ["192.168.1", 4]] as const) {
     const local = table({ k: 8 });
     for (let i = 1; i <= 5; i++) {
-      const outcome = local.observe({ id: inBucket(prefix, i), address: `${host}.${i}:7447` }, T0);
+      const outcome = local.observe(
+        { id: inBucket(prefix, i), address: at(`${host}.${i}:7447`) },
+        T0,
+      );
       assert.equal(outcome.kind, "added", `${host}.${i}`);
     }
   }
   const v6 = table({ k: 8 });
   for (let i = 1; i <= 3; i++) {
     assert.equal(
-      v6.observe({ id: inBucket(0, i), address: `[::1]:${7000 + i}` }, T0).kind,
+      v6.observe({ id: inBucket(0, i), address: at(`[::1]:${7000 + i}`) }, T0).kind,
       "added",
     );
     assert.equal(
-      v6.observe({ id: inBucket(1, i), address: `[fd00::${i}]:7447` }, T0).kind,
+      v6.observe({ id: inBucket(1, i), address: at(`[fd00::${i}]:7447`) }, T0).kind,
       "added",
     );
   }
   // Not exempt when the setting says so.
   const strict = table({ k: 8, subnetCapExemptsLocal: false });
   const outcomes = [1, 2, 3].map((i) =>
-    strict.observe({ id: inBucket(0, i), address: `127.0.0.1:${7000 + i}` }, T0).kind
+    strict.observe({ id: inBucket(0, i), address: at(`127.0.0.1:${7000 + i}`) }, T0).kind
   );
   assert.deepEqual(outcomes, ["added", "added", "ignored"]);
 });
@@ -296,10 +307,10 @@ Deno.test("a bucket holds at most 2 contacts per public /24 or /64; local ranges
 Deno.test("an evicted contact's place goes to the freshest standby that fits the subnet cap", () => {
   const t = table({ k: 2, replacementCacheMax: 3 });
   const [a, b, x, y] = [1, 2, 3, 4].map((tag) => inBucket(0, tag));
-  t.observe({ id: a, address: "198.51.100.1:7447" }, T0);
-  t.observe({ id: b, address: "203.0.113.1:7447" }, T0);
-  t.observe({ id: x, address: "203.0.113.2:7447" }, T0 + 1); // Standby: fits once a leaves.
-  t.observe({ id: y, address: "192.0.2.1:7447" }, T0 + 2); // Freshest standby.
+  t.observe({ id: a, address: at("198.51.100.1:7447") }, T0);
+  t.observe({ id: b, address: at("203.0.113.1:7447") }, T0);
+  t.observe({ id: x, address: at("203.0.113.2:7447") }, T0 + 1); // Standby: fits once a leaves.
+  t.observe({ id: y, address: at("192.0.2.1:7447") }, T0 + 2); // Freshest standby.
   t.remove(b);
   assert.ok(t.get(y), "the freshest standby");
   t.remove(y);
@@ -404,7 +415,7 @@ Deno.test("bucketsToRefresh lists idle buckets up to one past the deepest non-em
 
 interface ModelEntry {
   id: NodeId;
-  address: string;
+  address: PeerAddress;
   lastSeenMs: number;
   failures: number;
 }
@@ -422,18 +433,18 @@ class ModelTable {
     return bucket;
   }
 
-  observe(id: NodeId, address: string, nowMs: number): ObserveOutcome {
+  observe(id: NodeId, address: PeerAddress, nowMs: number): ObserveOutcome {
     if (id.equals(this.self)) return { kind: "ignored" };
     const bucket = this.#bucket(id);
     const known = bucket.entries.find((e) => e.id.equals(id));
     if (known) {
-      if (known.address !== address) return { kind: "ignored" };
+      if (!known.address.equals(address)) return { kind: "ignored" };
       known.lastSeenMs = nowMs;
       known.failures = 0;
       bucket.entries = [...bucket.entries.filter((e) => e !== known), known];
       return { kind: "updated" };
     }
-    if (bucket.entries.some((e) => e.address === address)) return { kind: "ignored" };
+    if (bucket.entries.some((e) => e.address.equals(address))) return { kind: "ignored" };
     const entry = { id, address, lastSeenMs: nowMs, failures: 0 };
     if (bucket.entries.length < this.options.k && this.size < this.options.contactsMax) {
       // A contact is never its own standby as well.
@@ -664,7 +675,7 @@ function runScenario(
     const why = `step ${step} (${JSON.stringify(op)}), seed ${seed}`;
     switch (op.kind) {
       case "observe": {
-        const address = `10.1.0.${op.address < 0 ? op.id : op.address}:7447`;
+        const address = at(`10.1.0.${op.address < 0 ? op.id : op.address}:7447`);
         const got = t.observe({ id: ids[op.id], address }, nowMs);
         if (!model) break;
         const want = model.observe(ids[op.id], address, nowMs);

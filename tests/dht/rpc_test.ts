@@ -15,13 +15,15 @@ import { Prng } from "../../src/core/rng.ts";
 import { decodeMessage, type Message, MessageType } from "../../src/dht/messages.ts";
 import { RpcClient, type RpcFailure, type RpcOptions, type RpcRequest } from "../../src/dht/rpc.ts";
 import { RecordingTransport } from "./_helpers.ts";
+import { at } from "../_address.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 
 const SEED = 0x29c;
 const me = NodeId.fromBytes(new Uint8Array(NODE_ID_BYTES).fill(1));
 const peer = NodeId.fromBytes(new Uint8Array(NODE_ID_BYTES).fill(2));
 const stranger = NodeId.fromBytes(new Uint8Array(NODE_ID_BYTES).fill(3));
-const PEER = "192.0.2.2:7447";
-const OTHER = "192.0.2.3:7447";
+const PEER = at("192.0.2.2:7447");
+const OTHER = at("192.0.2.3:7447");
 
 interface Outcome {
   replies: { reply: Message; attempts: number; rttMs: number | undefined }[];
@@ -115,10 +117,9 @@ Deno.test("replies that do not match their request are ignored and counted", () 
   const { rpc, request } = setup();
   const a = request();
   const tx = a.tx();
-  const cases: [string, Message, string][] = [
+  const cases: [string, Message, PeerAddress][] = [
     ["unknown transaction", pong((tx + 1) >>> 0), PEER],
     ["from another address", pong(tx), OTHER],
-    ["from another ID", pong(tx, stranger), PEER],
     [
       "of the wrong type",
       { type: MessageType.stored, tx, sender: peer, flags: 0, status: 0 },
@@ -148,9 +149,9 @@ Deno.test("replies that do not match their request are ignored and counted", () 
   assert.equal(a.replies.length, 1);
 });
 
-Deno.test("a FIND_NODE accepts only NODES; a request without expectedId accepts any sender", () => {
+Deno.test("a FIND_NODE accepts only NODES; another sender fails it at once as wrongIdentity", () => {
   const { rpc, request } = setup();
-  const a = request(PEER, { type: MessageType.findNode, expectedId: undefined });
+  const a = request(PEER, { type: MessageType.findNode });
   const nodes = (sender: NodeId): Message => ({
     type: MessageType.nodes,
     tx: a.tx(),
@@ -160,8 +161,26 @@ Deno.test("a FIND_NODE accepts only NODES; a request without expectedId accepts 
     token: new Uint8Array(8),
   });
   assert.equal(rpc.handleReply(pong(a.tx()), PEER), false);
-  assert.equal(rpc.handleReply(nodes(stranger), PEER), true, "no expected ID: any sender");
-  assert.equal(a.replies.length, 1);
+  assert.equal(rpc.inflight, 1, "a reply of the wrong type changes nothing");
+  assert.equal(rpc.handleReply(nodes(stranger), PEER), false, "pinned to peer: not a reply");
+  assert.equal(a.replies.length, 0);
+  assert.deepEqual(a.fails, [{ reason: "wrongIdentity", attempts: 1 }]);
+  assert.equal(rpc.stats.wrongIdentity, 1);
+  assert.equal(rpc.inflight, 0, "no resends to a contact that is someone else");
+});
+
+Deno.test("refuseIdentity fails the requests pinned to that ID at that address, and only those", () => {
+  const { rpc, request } = setup();
+  const pinned = request(PEER);
+  const elsewhere = request(at("192.0.2.99:7447"));
+  const other = request(PEER, { expectedId: stranger });
+  rpc.refuseIdentity(PEER, stranger, stranger);
+  assert.equal(other.fails.length, 0, "the ID that answered is the one expected: nothing");
+  rpc.refuseIdentity(PEER, peer, stranger);
+  assert.deepEqual(pinned.fails, [{ reason: "wrongIdentity", attempts: 1 }]);
+  assert.equal(elsewhere.fails.length + other.fails.length, 0);
+  assert.equal(rpc.stats.wrongIdentity, 1);
+  assert.equal(rpc.inflight, 2);
 });
 
 Deno.test("an unanswered request is resent with doubling timeouts, up to timeoutMsMax", () => {

@@ -10,12 +10,13 @@ import { StoreError } from "../../src/core/errors.ts";
 import { contentKey } from "../../src/dht/content_key.ts";
 import { encodeMessage, MessageType, StoreStatus } from "../../src/dht/messages.ts";
 import type { PutResult } from "../../src/dht/types.ts";
-import type { Address } from "../../src/net/address.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 import { runOne } from "../../src/sim/operations.ts";
 import { idFromPrefix, joinedCluster, NodeHarness, settingsFor } from "./_helpers.ts";
+import { at } from "../_address.ts";
 
 const SEED = 0xac4;
-const PEER: Address = "192.0.2.10:7447";
+const PEER: PeerAddress = at("192.0.2.10:7447");
 const peerId = idFromPrefix(0x80, 1);
 const text = (s: string) => new TextEncoder().encode(s);
 

@@ -10,20 +10,21 @@ import { VirtualClock } from "../../src/core/clock.ts";
 import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
 import { NodeId } from "../../src/core/node_id.ts";
 import { Prng, randomBytes } from "../../src/core/rng.ts";
-import type { Address } from "../../src/net/address.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 import { graylistPointsMin } from "../../src/net/peer_penalties.ts";
 import { ReceiveGuard } from "../../src/net/receive_guard.ts";
 import { isLocal } from "../../src/net/address.ts";
 import { encodeAddress } from "../../src/net/address.ts";
 import { ReceivePriority } from "../../src/net/receive_queue.ts";
 import { SecureChannel } from "../../src/net/secure_channel.ts";
+import { at } from "../_address.ts";
 
 const START_MS = 1_700_000_000_000;
 
 Deno.test("packets over a source's rate are refused, then the source is graylisted", () => {
   const clock = new VirtualClock(START_MS);
   const guard = new ReceiveGuard({ clock, limits: { sourcePacketsPerS: 10 } });
-  const from = "198.51.100.7:4000";
+  const from = at("198.51.100.7:4000");
   let admitted = 0;
   for (let i = 0; i < 20; i++) if (guard.admit(from, "data") === undefined) admitted++;
   assert.equal(admitted, 20, "the burst is twice the rate");
@@ -31,8 +32,8 @@ Deno.test("packets over a source's rate are refused, then the source is graylist
   for (let i = 0; i < graylistPointsMin; i++) guard.admit(from, "data");
   assert.equal(guard.admit(from, "data"), "graylisted");
   // The same IP on another port is the same source; another IP is not.
-  assert.equal(guard.admit("198.51.100.7:4001", "data"), "graylisted");
-  assert.equal(guard.admit("198.51.100.8:4000", "data"), undefined);
+  assert.equal(guard.admit(at("198.51.100.7:4001"), "data"), "graylisted");
+  assert.equal(guard.admit(at("198.51.100.8:4000"), "data"), undefined);
   assert.equal(guard.standing(from), "graylisted");
   const stats = guard.stats();
   assert.equal(stats.dropped.sourceRate, graylistPointsMin);
@@ -44,18 +45,18 @@ Deno.test("an identity over its rate is graylisted, whatever address it uses", (
   const guard = new ReceiveGuard({ clock, limits: { identityPacketsPerS: 5 } });
   const identity = "ab".repeat(20);
   for (let i = 0; i < 10; i++) {
-    assert.equal(guard.admit("127.0.0.1:5000", "data", identity), undefined);
+    assert.equal(guard.admit(at("127.0.0.1:5000"), "data", identity), undefined);
   }
   for (let i = 0; i < graylistPointsMin; i++) {
-    assert.equal(guard.admit("127.0.0.1:5000", "data", identity), "identityRate");
+    assert.equal(guard.admit(at("127.0.0.1:5000"), "data", identity), "identityRate");
   }
   assert.equal(guard.standing(identity), "graylisted");
-  assert.equal(guard.admit("127.0.0.1:6000", "data", identity), "graylisted");
+  assert.equal(guard.admit(at("127.0.0.1:6000"), "data", identity), "graylisted");
   // Another local peer is unaffected: loopback sources are whole addresses.
-  assert.equal(guard.admit("127.0.0.1:7000", "data", "cd".repeat(20)), undefined);
+  assert.equal(guard.admit(at("127.0.0.1:7000"), "data", "cd".repeat(20)), undefined);
   // Time forgives: points halve every 30 s.
   clock.advanceBy(5 * 60_000);
-  assert.equal(guard.admit("127.0.0.1:6000", "data", identity), undefined);
+  assert.equal(guard.admit(at("127.0.0.1:6000"), "data", identity), undefined);
 });
 
 Deno.test("handshakes are capped per source and per prefix; local ranges skip the prefix cap", () => {
@@ -64,18 +65,18 @@ Deno.test("handshakes are capped per source and per prefix; local ranges skip th
     clock,
     limits: { handshakesPerSourcePerS: 1, handshakesPerSourceBurst: 2, handshakesPerPrefixPerS: 1 },
   });
-  assert.equal(guard.admit("203.0.113.1:1", "init"), undefined);
-  assert.equal(guard.admit("203.0.113.1:2", "init"), undefined);
-  assert.equal(guard.admit("203.0.113.1:3", "init"), "handshakeSourceRate");
+  assert.equal(guard.admit(at("203.0.113.1:1"), "init"), undefined);
+  assert.equal(guard.admit(at("203.0.113.1:2"), "init"), undefined);
+  assert.equal(guard.admit(at("203.0.113.1:3"), "init"), "handshakeSourceRate");
   // Other addresses of the /24 share its burst of 5.
   for (let host = 2; host <= 4; host++) {
-    assert.equal(guard.admit(`203.0.113.${host}:1`, "init"), undefined);
+    assert.equal(guard.admit(at(`203.0.113.${host}:1`), "init"), undefined);
   }
-  assert.equal(guard.admit("203.0.113.5:1", "init"), "handshakePrefixRate");
-  assert.equal(guard.admit("203.0.114.5:1", "init"), undefined, "another /24");
+  assert.equal(guard.admit(at("203.0.113.5:1"), "init"), "handshakePrefixRate");
+  assert.equal(guard.admit(at("203.0.114.5:1"), "init"), undefined, "another /24");
   // 40 loopback nodes handshake at once: no prefix cap.
   for (let port = 1; port <= 40; port++) {
-    assert.equal(guard.admit(`127.0.0.1:${port}`, "init"), undefined);
+    assert.equal(guard.admit(at(`127.0.0.1:${port}`), "init"), undefined);
   }
   const strict = new ReceiveGuard({
     clock,
@@ -83,41 +84,49 @@ Deno.test("handshakes are capped per source and per prefix; local ranges skip th
     limits: { handshakesPerPrefixPerS: 1 },
   });
   let refused = 0;
-  for (let port = 1; port <= 40; port++) if (strict.admit(`127.0.0.1:${port}`, "init")) refused++;
+  for (let port = 1; port <= 40; port++) {
+    if (strict.admit(at(`127.0.0.1:${port}`), "init")) refused++;
+  }
   assert.ok(refused > 0, "without the exemption loopback is one prefix");
 });
 
 Deno.test("junk earns its source points until it is graylisted", () => {
   const guard = new ReceiveGuard({ clock: new VirtualClock(START_MS) });
-  for (let i = 0; i < graylistPointsMin; i++) guard.junk("127.0.0.1:9999");
-  assert.equal(guard.admit("127.0.0.1:9999", "response"), "graylisted");
-  assert.equal(guard.admit("127.0.0.1:9998", "response"), undefined);
+  for (let i = 0; i < graylistPointsMin; i++) guard.junk(at("127.0.0.1:9999"));
+  assert.equal(guard.admit(at("127.0.0.1:9999"), "response"), "graylisted");
+  assert.equal(guard.admit(at("127.0.0.1:9998"), "response"), undefined);
   assert.equal(guard.stats().junk, graylistPointsMin);
 });
 
 Deno.test("isLocal() knows loopback, private and link-local ranges", () => {
   const local = [
-    "127.0.0.1:1",
-    "10.1.2.3:1",
-    "172.16.0.1:1",
-    "172.31.255.1:1",
-    "192.168.1.1:1",
-    "169.254.1.1:1",
-    "[::1]:1",
-    "[fd00::1]:1",
-    "[fe80::1]:1",
+    at("127.0.0.1:1"),
+    at("10.1.2.3:1"),
+    at("172.16.0.1:1"),
+    at("172.31.255.1:1"),
+    at("192.168.1.1:1"),
+    at("169.254.1.1:1"),
+    at("[::1]:1"),
+    at("[fd00::1]:1"),
+    at("[fe80::1]:1"),
   ];
-  const global = ["172.32.0.1:1", "8.8.8.8:1", "192.169.0.1:1", "[2001:db8::1]:1", "[::2]:1"];
-  for (const address of local) assert.ok(isLocal(encodeAddress(address)!), address);
-  for (const address of global) assert.ok(!isLocal(encodeAddress(address)!), address);
+  const global = [
+    at("172.32.0.1:1"),
+    at("8.8.8.8:1"),
+    at("192.169.0.1:1"),
+    at("[2001:db8::1]:1"),
+    at("[::2]:1"),
+  ];
+  for (const address of local) assert.ok(isLocal(encodeAddress(address)), address.key);
+  for (const address of global) assert.ok(!isLocal(encodeAddress(address)), address.key);
 });
 
 Deno.test("a flood from one identity gets it graylisted while another peer keeps being served", () => {
   const clock = new VirtualClock(START_MS);
   const prng = new Prng(0xf100d);
-  const wire: { from: Address; to: Address; bytes: Uint8Array }[] = [];
+  const wire: { from: PeerAddress; to: PeerAddress; bytes: Uint8Array }[] = [];
   const guard = new ReceiveGuard({ clock, limits: { identityPacketsPerS: 50 } });
-  const make = (address: Address, seed: number, withGuard: boolean) => {
+  const make = (address: PeerAddress, seed: number, withGuard: boolean) => {
     const identity = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(seed));
     const fork = prng.fork();
     const channel = new SecureChannel({
@@ -129,14 +138,14 @@ Deno.test("a flood from one identity gets it graylisted while another peer keeps
     });
     return { address, channel, nodeId: NodeId.fromPublicKey(identity.publicKey) };
   };
-  const target = make("127.0.0.1:7000", 1, true);
-  const flooder = make("127.0.0.1:7001", 2, false);
-  const honest = make("127.0.0.1:7002", 3, false);
+  const target = make(at("127.0.0.1:7000"), 1, true);
+  const flooder = make(at("127.0.0.1:7001"), 2, false);
+  const honest = make(at("127.0.0.1:7002"), 3, false);
   const served = new Map<string, number>();
   const deliver = () => {
     for (let i = 0; i < 10_000 && wire.length > 0; i++) {
       const { from, to, bytes } = wire.shift()!;
-      const peer = [target, flooder, honest].find((p) => p.address === to)!;
+      const peer = [target, flooder, honest].find((p) => p.address.equals(to))!;
       const got = peer.channel.receive(from, bytes);
       if (got && peer === target) {
         const key = got.peer.toHex();
@@ -178,8 +187,8 @@ Deno.test("SecureChannel.admit ranks replies, then known peers, then handshakes,
     });
     return { channel, nodeId: NodeId.fromPublicKey(identity.publicKey) };
   };
-  const A = "192.0.2.1:7447";
-  const B = "192.0.2.2:7447";
+  const A = at("192.0.2.1:7447");
+  const B = at("192.0.2.2:7447");
   const a = make(1);
   const b = make(2);
   a.channel.send(B, b.nodeId, new Uint8Array([1]));
@@ -210,13 +219,13 @@ Deno.test("sessions opened per source and per prefix are capped over a session's
     clock,
     limits: { sessionsPerSourceMax: 3, sessionsPerPrefixMax: 5, handshakesPerSourceBurst: 100 },
   });
-  for (let i = 0; i < 3; i++) assert.equal(guard.admit("203.0.113.9:1", "init"), undefined);
-  assert.equal(guard.admit("203.0.113.9:1", "init"), "sessionSourceCap");
-  assert.equal(guard.admit("203.0.113.10:1", "init"), undefined);
-  assert.equal(guard.admit("203.0.113.11:1", "init"), undefined);
-  assert.equal(guard.admit("203.0.113.12:1", "init"), "sessionPrefixCap");
+  for (let i = 0; i < 3; i++) assert.equal(guard.admit(at("203.0.113.9:1"), "init"), undefined);
+  assert.equal(guard.admit(at("203.0.113.9:1"), "init"), "sessionSourceCap");
+  assert.equal(guard.admit(at("203.0.113.10:1"), "init"), undefined);
+  assert.equal(guard.admit(at("203.0.113.11:1"), "init"), undefined);
+  assert.equal(guard.admit(at("203.0.113.12:1"), "init"), "sessionPrefixCap");
   // A third of a session's life later, a third of the cap is back.
   clock.advanceBy(60_000);
-  assert.equal(guard.admit("203.0.113.9:1", "init"), undefined);
-  assert.equal(guard.admit("203.0.113.9:1", "init"), "sessionSourceCap");
+  assert.equal(guard.admit(at("203.0.113.9:1"), "init"), undefined);
+  assert.equal(guard.admit(at("203.0.113.9:1"), "init"), "sessionSourceCap");
 });

@@ -20,7 +20,7 @@ import { type Ed25519KeyPair, ed25519KeyPairFromSecretKey } from "../../src/core
 import { datagramBytesMax } from "../../src/core/limits.ts";
 import { NodeId } from "../../src/core/node_id.ts";
 import { Prng, randomBytes } from "../../src/core/rng.ts";
-import type { Address } from "../../src/net/address.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 import {
   INIT_BYTES,
   PacketType,
@@ -32,23 +32,25 @@ import {
   SecureChannel,
   type SecureChannelLimits,
   secureChannelLimitsDefault,
+  type WrongIdentityListener,
 } from "../../src/net/secure_channel.ts";
 import { sessionPlaintextBytesMax } from "../../src/net/session.ts";
+import { at } from "../_address.ts";
 
 const SEED = 0x5ec_c4a;
 const START_MS = 1_700_000_000_000;
-const A = "192.0.2.1:7447";
-const B = "192.0.2.2:7447";
-const C = "192.0.2.3:7447";
+const A = at("192.0.2.1:7447");
+const B = at("192.0.2.2:7447");
+const C = at("192.0.2.3:7447");
 
 interface Datagram {
-  from: Address;
-  to: Address;
+  from: PeerAddress;
+  to: PeerAddress;
   bytes: Uint8Array;
 }
 
 interface Peer {
-  address: Address;
+  address: PeerAddress;
   identity: Ed25519KeyPair;
   nodeId: NodeId;
   channel: SecureChannel;
@@ -60,15 +62,17 @@ interface Peer {
 class Net {
   readonly clock = new VirtualClock(START_MS);
   readonly wire: Datagram[] = [];
-  readonly peers = new Map<Address, Peer>();
+  /** By address key. */
+  readonly peers = new Map<string, Peer>();
   readonly #prng = new Prng(SEED);
 
   /** A channel at `address` whose identity follows from `keySeed`. */
   add(
-    address: Address,
+    address: PeerAddress,
     keySeed: number,
     limits: Partial<SecureChannelLimits> = {},
     localQueueClearedMs?: () => number,
+    onWrongIdentity?: WrongIdentityListener,
   ): Peer {
     const identity = ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(keySeed));
     const prng = this.#prng.fork();
@@ -81,16 +85,17 @@ class Net {
       randomBytes: (byteLength) => randomBytes(prng, new Uint8Array(byteLength)),
       limits,
       localQueueClearedMs,
+      onWrongIdentity,
     });
     const peer = { address, identity, nodeId: NodeId.fromPublicKey(identity.publicKey), channel };
     const withInbox = { ...peer, inbox: [] };
-    this.peers.set(address, withInbox);
+    this.peers.set(address.key, withInbox);
     return withInbox;
   }
 
   /** Hands one datagram to its destination, as if from its source. */
-  deliver(datagram: Datagram, from: Address = datagram.from): Received | undefined {
-    const peer = this.peers.get(datagram.to);
+  deliver(datagram: Datagram, from: PeerAddress = datagram.from): Received | undefined {
+    const peer = this.peers.get(datagram.to.key);
     if (peer === undefined) return undefined;
     const received = peer.channel.receive(from, datagram.bytes);
     if (received !== undefined) peer.inbox.push(received);
@@ -343,27 +348,72 @@ Deno.test("SecureChannel suspects a session only once its own receive queue is h
 
 Deno.test("SecureChannel refuses a responder whose key does not give the expected node ID", () => {
   const net = new Net();
-  const alice = net.add(A, 1, { handshakeAttemptsMax: 2 });
+  const told: [PeerAddress, string, string][] = [];
+  const alice = net.add(A, 1, {}, undefined, (to, expected, actual) => {
+    told.push([to, expected.toHex(), actual.toHex()]);
+  });
   const mallory = net.add(B, 3); // answers at bob's address with his own key
   const bobId = NodeId.fromPublicKey(
     ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(2)).publicKey,
   );
   alice.channel.send(B, bobId, utf8Encode("for bob only"));
+  alice.channel.send(B, bobId, utf8Encode("and this"));
   net.flush();
   assert.equal(alice.channel.stats().dropped.wrongNodeId, 1);
+  assert.equal(alice.channel.stats().wrongIdentity, 1);
+  assert.deepEqual(told, [[B, bobId.toHex(), mallory.nodeId.toHex()]], "told once, with both IDs");
   assert.equal(alice.channel.currentSession(B), undefined, "no session");
   assert.equal(alice.channel.stats().sessions, 0);
-  assert.equal(mallory.inbox.length, 0, "the plaintext never left");
+  assert.equal(alice.channel.stats().handshakesPending, 0, "a signed RESPONSE ends the handshake");
+  assert.equal(alice.channel.stats().sendDropped.wrongPeer, 2);
+  assert.equal(mallory.inbox.length, 0, "the plaintexts never left");
+  assert.equal(alice.channel.nextWakeupMs() > net.clock.nowMs(), true);
+});
+
+Deno.test("SecureChannel delivers to the node that answers the sends pinned to it, and tells of the rest", () => {
+  const net = new Net();
+  const told: [string, string][] = [];
+  const alice = net.add(A, 1, {}, undefined, (_to, expected, actual) => {
+    told.push([expected.toHex(), actual.toHex()]);
+  });
+  const bob = net.add(B, 2);
+  const goneId = NodeId.fromPublicKey(
+    ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(9)).publicKey,
+  );
+  alice.channel.send(B, goneId, utf8Encode("for the node that was here"));
+  alice.channel.send(B, bob.nodeId, utf8Encode("for bob"));
+  net.flush();
+  assert.deepEqual(texts(bob), ["for bob"]);
+  assert.equal(alice.channel.stats().sendDropped.wrongPeer, 1);
+  assert.deepEqual(told, [[goneId.toHex(), bob.nodeId.toHex()]]);
+});
+
+Deno.test("SecureChannel keeps the handshake when a RESPONSE with another key is not signed", () => {
+  const net = new Net();
+  const told: string[] = [];
+  const alice = net.add(A, 1, { handshakeAttemptsMax: 2 }, undefined, (_to, _e, actual) => {
+    told.push(actual.toHex());
+  });
+  net.add(B, 3);
+  const bobId = NodeId.fromPublicKey(
+    ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(2)).publicKey,
+  );
+  alice.channel.send(B, bobId, utf8Encode("for bob only"));
+  net.deliver(net.take()[0]);
+  const [response] = net.take();
+  const forged = response.bytes.slice();
+  forged[100] ^= 0x01;
+  net.deliver({ ...response, bytes: forged });
+  assert.equal(alice.channel.stats().dropped.wrongNodeId, 1);
+  assert.equal(alice.channel.stats().wrongIdentity, 0);
+  assert.deepEqual(told, [], "a forger cannot make a contact look like someone else");
   assert.equal(alice.channel.stats().handshakesPending, 1, "the real bob may still answer");
   net.clock.advanceTo(alice.channel.nextWakeupMs());
   alice.channel.tick();
-  net.flush();
-  assert.equal(alice.channel.stats().dropped.wrongNodeId, 2);
   net.clock.advanceTo(alice.channel.nextWakeupMs());
   alice.channel.tick();
   assert.equal(alice.channel.stats().handshakesAbandoned, 1);
   assert.equal(alice.channel.stats().sendDropped.handshakeTimeout, 1);
-  assert.equal(mallory.inbox.length, 0);
 });
 
 Deno.test("SecureChannel drops handshakes with forged signatures and makes no session", () => {
@@ -454,7 +504,7 @@ Deno.test("SecureChannel drops random, truncated and oversize datagrams without 
 Deno.test("SecureChannel evicts the least recently used session when the table is full", () => {
   const net = new Net();
   const bob = net.add(B, 2, { sessionsMax: 3 });
-  const clients = [1, 3, 4].map((seed, i) => net.add(`198.51.100.${i + 1}:7447`, seed));
+  const clients = [1, 3, 4].map((seed, i) => net.add(at(`198.51.100.${i + 1}:7447`), seed));
   for (const client of clients) {
     client.channel.send(B, bob.nodeId, utf8Encode(`hi from ${client.address}`));
     net.flush();
@@ -462,7 +512,7 @@ Deno.test("SecureChannel evicts the least recently used session when the table i
   // The first client talks again, so the second is now least recently used.
   clients[0].channel.send(B, bob.nodeId, utf8Encode("still here"));
   net.flush();
-  const latecomer = net.add("198.51.100.9:7447", 5);
+  const latecomer = net.add(at("198.51.100.9:7447"), 5);
   latecomer.channel.send(B, bob.nodeId, utf8Encode("room for me?"));
   net.flush();
   assert.equal(bob.channel.stats().sessionsEvicted, 1);
@@ -574,7 +624,7 @@ Deno.test("SecureChannel bounds pending handshakes and drops sends beyond them",
   const alice = net.add(A, 1, { handshakesPendingMax: 2 });
   assert.equal(alice.channel.send(B, undefined, utf8Encode("1")), "queued");
   assert.equal(alice.channel.send(C, undefined, utf8Encode("2")), "queued");
-  assert.equal(alice.channel.send("192.0.2.4:7447", undefined, utf8Encode("3")), "dropped");
+  assert.equal(alice.channel.send(at("192.0.2.4:7447"), undefined, utf8Encode("3")), "dropped");
   assert.equal(alice.channel.stats().sendDropped.handshakesPendingFull, 1);
   assert.equal(alice.channel.stats().handshakesPending, 2);
 });
@@ -760,7 +810,7 @@ Deno.test("SecureChannel reaches a restarted peer again once its sends go unansw
 Deno.test("SecureChannel caps answered INITs per second", () => {
   const net = new Net();
   const bob = net.add(B, 2, { handshakesAnsweredPerSecondMax: 2 });
-  const clients = [1, 3, 4].map((seed, i) => net.add(`198.51.100.${i + 1}:7447`, seed));
+  const clients = [1, 3, 4].map((seed, i) => net.add(at(`198.51.100.${i + 1}:7447`), seed));
   for (const client of clients) client.channel.send(B, bob.nodeId, utf8Encode("hi"));
   net.flush();
   assert.equal(bob.channel.stats().handshakesAnswered, 2);
@@ -790,7 +840,7 @@ Deno.test("SecureChannel copes with both sides starting a handshake at once", ()
 
 Deno.test("SecureChannel skips an address's session when another node is expected there", () => {
   const { net, alice, bob } = connected();
-  net.peers.delete(B);
+  net.peers.delete(B.key);
   const carol = net.add(B, 3); // carol took over bob's address
   alice.channel.send(B, carol.nodeId, utf8Encode("for carol"));
   assert.equal(packetTypeOf(net.wire[0].bytes), PacketType.init, "a new handshake, not bob's");

@@ -10,8 +10,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { resolveConfig } from "../../src/core/config.ts";
 import { RhizomeError } from "../../src/core/errors.ts";
+import { NodeId } from "../../src/core/node_id.ts";
 import type { AddressFamily } from "../../src/net/host_names.ts";
-import { bootstrapAddresses, type BootstrapContact } from "../../src/node/bootstrap_addresses.ts";
+import {
+  type BootstrapAddresses,
+  bootstrapAddresses,
+  type BootstrapContact,
+} from "../../src/node/bootstrap_addresses.ts";
 import { DataDir } from "../../src/node/data_dir/paths.ts";
 import { RhizomeNode } from "../../src/node/node.ts";
 import { waitFor } from "../_node_process.ts";
@@ -19,7 +24,15 @@ import { withTempDir } from "../_rhizome.ts";
 
 function contact(host: string, port = 7447): BootstrapContact {
   const shown = host.includes(":") ? `[${host}]` : host;
-  return { uri: `rhz://key@${shown}:${port}`, host, port };
+  return { uri: `rhz://key@${shown}:${port}`, nodeId: seedId, host, port };
+}
+
+const seedId = NodeId.fromHex("22".repeat(20));
+
+/** The addresses found, in order; every seed is pinned to its contact's node ID. */
+function addressesOf(found: BootstrapAddresses): string[] {
+  assert.ok(found.seeds.every((seed) => seed.contact.id.equals(seedId)));
+  return found.seeds.map((seed) => seed.contact.address.key);
 }
 
 const names: Record<string, string[]> = {
@@ -55,7 +68,7 @@ Deno.test("bootstrap addresses: IP hosts as they are, names resolved, duplicates
     resolve,
     false,
   );
-  assert.deepEqual(found.addresses, [
+  assert.deepEqual(addressesOf(found), [
     "192.0.2.1:7447",
     "[2001:db8::1]:7448",
     "[2001:db8::10]:7447",
@@ -80,7 +93,7 @@ Deno.test("bootstrap addresses: a node on IPv4 asks for IPv4, keeps mapped addre
     resolve,
     true,
   );
-  assert.deepEqual(found.addresses, ["192.0.2.10:7447", "192.0.2.11:7447", "192.0.2.7:7447"]);
+  assert.deepEqual(addressesOf(found), ["192.0.2.10:7447", "192.0.2.11:7447", "192.0.2.7:7447"]);
   assert.deepEqual(found.problems, [
     { uri: "rhz://key@v6only.example.org:7447", problem: "it has no IPv4 address" },
     {
@@ -97,7 +110,7 @@ Deno.test("bootstrap addresses: a name that fails is skipped with its reason, th
     resolve,
     true,
   );
-  assert.deepEqual(found.addresses, ["192.0.2.10:7447", "192.0.2.11:7447"]);
+  assert.deepEqual(addressesOf(found), ["192.0.2.10:7447", "192.0.2.11:7447"]);
   assert.deepEqual(found.problems, [
     { uri: "rhz://key@gone.example.org:7447", problem: "it has no IPv4 address" },
     { uri: "rhz://key@1.2.3:7447", problem: "it is not an IP address and port (1.2.3)" },
@@ -116,8 +129,8 @@ Deno.test("bootstrap addresses: at most 8 names resolve at once, all of them in 
   };
   const contacts = Array.from({ length: 30 }, (_, index) => contact(`n${index + 1}.example.org`));
   const found = await bootstrapAddresses(contacts, counting, true);
-  assert.equal(found.addresses.length, 30);
-  assert.equal(found.addresses[29], "192.0.2.30:7447");
+  assert.equal(addressesOf(found).length, 30);
+  assert.equal(addressesOf(found)[29], "192.0.2.30:7447");
   assert.equal(most, 8);
 });
 
@@ -127,7 +140,7 @@ Deno.test("bootstrap addresses: a silent resolver costs the time limit once, for
   const started = Date.now();
   const found = await bootstrapAddresses([contact("192.0.2.1"), ...contacts], silent, true, 50);
   assert.ok(Date.now() - started < 2_000);
-  assert.deepEqual(found.addresses, ["192.0.2.1:7447"]);
+  assert.deepEqual(addressesOf(found), ["192.0.2.1:7447"]);
   assert.equal(found.problems.length, 20);
   for (const { problem } of found.problems) {
     assert.equal(problem, "the resolver did not answer within 0.05 s");

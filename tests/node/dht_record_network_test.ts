@@ -19,6 +19,7 @@ import {
   publishesInFlightMax,
   publishesQueuedMax,
 } from "../../src/node/dht_record_network.ts";
+import { at } from "../_address.ts";
 
 const record = (text: string) =>
   ({ kind: RecordKind.immutable, payload: utf8Encode(text) }) as const;
@@ -170,7 +171,7 @@ Deno.test("a get that no known peer answered is UNAVAILABLE; a lone node's or an
   });
   const lone = new DhtRecordNetwork(fakeDht().dht, () => {}, () => 0);
   assert.equal(await lone.fetch(key), undefined);
-  const peer = { id: NodeId.fromBytes(new Uint8Array(20).fill(4)), address: "127.0.0.1:4000" };
+  const peer = { id: NodeId.fromBytes(new Uint8Array(20).fill(4)), address: at("127.0.0.1:4000") };
   const answered = new DhtRecordNetwork(fakeDht([peer]).dht, () => {}, () => 5);
   assert.equal(await answered.fetch(key), undefined);
   // A value found (here, this node's own copy) is returned whoever answered.

@@ -14,7 +14,7 @@ import { utf8Decode, utf8Encode } from "../../src/core/bytes.ts";
 import { NodeId } from "../../src/core/node_id.ts";
 import { Prng, randomBytes, randomInt } from "../../src/core/rng.ts";
 import { decodeMessage, encodeMessage, MessageType } from "../../src/dht/messages.ts";
-import type { Address } from "../../src/net/address.ts";
+import { at } from "../_address.ts";
 import { SecureChannel } from "../../src/net/secure_channel.ts";
 import { UdpTransport } from "../../src/net/udp_transport.ts";
 import { cryptoRandomBytes } from "../../src/node/crypto_rng.ts";
@@ -37,8 +37,8 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
       nodes.push(await startNode(nodeDir(root, 1), ["--bootstrap", nodes[0].contact]));
       const [target, peer] = nodes;
       const api = await target.client();
-      const targetAddress = (await api.call(controlRoutes.status)).listen as Address;
-      const [host, port] = [targetAddress.split(":")[0], Number(targetAddress.split(":")[1])];
+      const targetAddress = at((await api.call(controlRoutes.status)).listen as string);
+      const { host, port } = targetAddress;
       const sendRaw = (bytes: Uint8Array) =>
         new Promise<void>((resolve) => raw.send(bytes, port, host, () => resolve()));
       const replay = (bytes: Uint8Array) =>

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { VirtualClock } from "../../src/core/clock.ts";
+import { NodeId } from "../../src/core/node_id.ts";
+import { at as addressAt } from "../_address.ts";
 import {
   rejoinBackoffMsMax,
   rejoinBackoffMsMin,
@@ -8,9 +10,13 @@ import {
   unansweredRejoinMs,
 } from "../../src/node/membership.ts";
 
+const someId = NodeId.fromHex("11".repeat(20));
+/** A contact at `address`: the policy only keeps contacts, it never reads them. */
+const at = (address: string) => ({ id: someId, address: addressAt(address) });
+
 Deno.test("a node with contacts never rejoins, and remembers its nearest", () => {
   const policy = new RejoinPolicy(new VirtualClock(0));
-  const many = Array.from({ length: 40 }, (_, i) => `127.0.0.1:${1000 + i}`);
+  const many = Array.from({ length: 40 }, (_, i) => at(`127.0.0.1:${1000 + i}`));
   assert.equal(policy.check(many), false);
   assert.deepEqual(policy.remembered, many.slice(0, rememberedContactsMax));
   assert.equal(policy.attempts, 0);
@@ -19,10 +25,10 @@ Deno.test("a node with contacts never rejoins, and remembers its nearest", () =>
 Deno.test("an empty table rejoins at once, one attempt at a time, backing off while it fails", () => {
   const clock = new VirtualClock(0);
   const policy = new RejoinPolicy(clock);
-  policy.check(["127.0.0.1:1"]);
+  policy.check([at("127.0.0.1:1")]);
   assert.equal(policy.check([]), true);
   assert.equal(policy.check([]), false, "one attempt at a time");
-  assert.deepEqual(policy.remembered, ["127.0.0.1:1"], "the last contacts are kept to rejoin");
+  assert.deepEqual(policy.remembered, [at("127.0.0.1:1")], "the last contacts are kept to rejoin");
   const waits: number[] = [];
   for (let attempt = 0; attempt < 10; attempt++) {
     policy.finished(false);
@@ -39,7 +45,7 @@ Deno.test("an empty table rejoins at once, one attempt at a time, backing off wh
   assert.equal(waits.at(-1), rejoinBackoffMsMax);
   // Contacts again: the backoff starts over.
   policy.finished(true);
-  policy.check(["127.0.0.1:2"]);
+  policy.check([at("127.0.0.1:2")]);
   assert.equal(policy.check([]), true);
   assert.equal(policy.attempts, 12);
 });
@@ -47,7 +53,7 @@ Deno.test("an empty table rejoins at once, one attempt at a time, backing off wh
 Deno.test("a node nobody answers for unansweredRejoinMs rejoins although its table is not empty", () => {
   const clock = new VirtualClock(0);
   const policy = new RejoinPolicy(clock);
-  const table = ["127.0.0.1:1"];
+  const table = [at("127.0.0.1:1")];
   assert.equal(policy.check(table, { replies: 5, timeouts: 0 }), false);
   // Quiet is not silence: no requests timed out, no rejoin.
   clock.advanceBy(2 * unansweredRejoinMs);
@@ -57,7 +63,7 @@ Deno.test("a node nobody answers for unansweredRejoinMs rejoins although its tab
   clock.advanceBy(unansweredRejoinMs - 1);
   assert.equal(policy.check(table, { replies: 6, timeouts: 9 }), false);
   clock.advanceBy(1);
-  assert.equal(policy.check(["127.0.0.1:2"], { replies: 6, timeouts: 9 }), true);
+  assert.equal(policy.check([at("127.0.0.1:2")], { replies: 6, timeouts: 9 }), true);
   assert.deepEqual(policy.remembered, table, "silent contacts do not replace the remembered ones");
   policy.finished(true);
   // An answer ends the silence.

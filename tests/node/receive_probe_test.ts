@@ -14,6 +14,7 @@ import {
   probesOutstandingMax,
   ReceiveProbe,
 } from "../../src/node/receive_probe.ts";
+import { at } from "../_address.ts";
 
 const SEED = 0x9b0be;
 
@@ -98,8 +99,8 @@ Deno.test("a queue further behind than all probes out still reports progress", (
 });
 
 Deno.test("probeAddress sends wildcard binds to loopback and keeps the rest", () => {
-  assert.equal(probeAddress("0.0.0.0:7447"), "127.0.0.1:7447");
-  assert.equal(probeAddress("[::]:7447"), "[::1]:7447");
-  assert.equal(probeAddress("127.0.0.1:40000"), "127.0.0.1:40000");
-  assert.equal(probeAddress("[2001:db8::1]:7447"), "[2001:db8::1]:7447");
+  assert.equal(probeAddress(at("0.0.0.0:7447")).key, "127.0.0.1:7447");
+  assert.equal(probeAddress(at("[::]:7447")).key, "[::1]:7447");
+  assert.equal(probeAddress(at("127.0.0.1:40000")).key, "127.0.0.1:40000");
+  assert.equal(probeAddress(at("[2001:db8::1]:7447")).key, "[2001:db8::1]:7447");
 });

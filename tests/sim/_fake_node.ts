@@ -6,9 +6,11 @@
  */
 
 import { NodeId } from "../../src/core/node_id.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 import type { SimNode } from "../../src/sim/cluster.ts";
 import type {
   BootstrapResult,
+  Contact,
   DhtNodeOptions,
   GetResult,
   LookupResult,
@@ -26,6 +28,7 @@ const PONG = 2;
 /** A fake node; `nodes` collects every one built, in order. */
 export class FakeNode implements SimNode {
   readonly options: DhtNodeOptions;
+  /** Address keys heard from. */
   readonly contacts = new Set<string>();
   /** For each tick: when it ran and the earliest wake-up the node had asked for. */
   readonly ticks: { nowMs: number; wantedMs: number }[] = [];
@@ -39,9 +42,9 @@ export class FakeNode implements SimNode {
     this.#heartbeatMs = options.clock.nowMs() + FAKE_HEARTBEAT_MS;
   }
 
-  receive(from: string, bytes: Uint8Array): void {
+  receive(from: PeerAddress, bytes: Uint8Array): void {
     if (this.stopped) throw new Error("a stopped node received a datagram");
-    this.contacts.add(from);
+    this.contacts.add(from.key);
     if (bytes[0] === PING) this.options.transport.send(from, new Uint8Array([PONG]));
     if (bytes[0] === PONG) this.#finishBootstrap(true);
   }
@@ -57,14 +60,14 @@ export class FakeNode implements SimNode {
     return this.stopped ? Infinity : Math.min(this.#heartbeatMs, this.#bootstrapDeadlineMs);
   }
 
-  bootstrap(seeds: string[], done: (result: BootstrapResult) => void): void {
+  bootstrap(seeds: Contact[], done: (result: BootstrapResult) => void): void {
     if (seeds.length === 0) {
-      done({ ok: true, contacts: 0 });
+      done({ ok: true, contacts: 0, wrongIdentity: [] });
       return;
     }
     this.#bootstrapDone = done;
     this.#bootstrapDeadlineMs = this.options.clock.nowMs() + FAKE_BOOTSTRAP_TIMEOUT_MS;
-    for (const seed of seeds) this.options.transport.send(seed, new Uint8Array([PING]));
+    for (const seed of seeds) this.options.transport.send(seed.address, new Uint8Array([PING]));
   }
 
   findNode(_target: NodeId, done: (result: LookupResult) => void): void {
@@ -95,6 +98,6 @@ export class FakeNode implements SimNode {
     if (!done) return;
     this.#bootstrapDone = undefined;
     this.#bootstrapDeadlineMs = Infinity;
-    done({ ok, contacts: this.contacts.size });
+    done({ ok, contacts: this.contacts.size, wrongIdentity: [] });
   }
 }

@@ -10,6 +10,7 @@ import { simAddress, SimCluster } from "../../src/sim/cluster.ts";
 import { SimNetwork } from "../../src/sim/network.ts";
 import { FAKE_BOOTSTRAP_TIMEOUT_MS, FAKE_HEARTBEAT_MS, FakeNode } from "./_fake_node.ts";
 import { defaultSettings } from "./_settings.ts";
+import { at } from "../_address.ts";
 
 function setUp(simSeed: number, count: number) {
   const network = new SimNetwork({ simSeed, latencyMsMin: 10, latencyMsMax: 50 });
@@ -28,14 +29,14 @@ function setUp(simSeed: number, count: number) {
 }
 
 Deno.test("simAddress() gives distinct loopback addresses, skipping .0 and .255 host bytes", () => {
-  assert.equal(simAddress(0), "127.0.0.1:7447");
-  assert.equal(simAddress(253), "127.0.0.254:7447");
-  assert.equal(simAddress(254), "127.0.1.1:7447");
+  assert.deepEqual(simAddress(0), at("127.0.0.1:7447"));
+  assert.deepEqual(simAddress(253), at("127.0.0.254:7447"));
+  assert.deepEqual(simAddress(254), at("127.0.1.1:7447"));
   const seen = new Set<string>();
   for (let index = 0; index < 70_000; index++) {
     const address = simAddress(index);
-    assert.match(address, /^127\.\d+\.\d+\.([1-9]|[1-9]\d|1\d\d|2[0-4]\d|25[0-4]):7447$/);
-    seen.add(address);
+    assert.match(address.key, /^127\.\d+\.\d+\.([1-9]|[1-9]\d|1\d\d|2[0-4]\d|25[0-4]):7447$/);
+    seen.add(address.key);
   }
   assert.equal(seen.size, 70_000);
   assert.throws(() => simAddress(-1), AssertionError);
@@ -62,7 +63,7 @@ Deno.test("SimCluster.join() bootstraps through seeds and tracks the node's stat
   network.run({ until: () => results.length === 2 });
   assert.deepEqual(results, [true, true], `simSeed ${simSeed}`);
   assert.equal(cluster.state(1), "joined");
-  assert.ok(fakes[0].contacts.has(cluster.address(1)));
+  assert.ok(fakes[0].contacts.has(cluster.address(1).key));
   assert.equal(cluster.joinedCount, 2);
   assert.throws(() => cluster.join(1, [0]), AssertionError, "a joined node cannot join again");
   assert.equal(cluster.state(2), "idle");

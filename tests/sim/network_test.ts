@@ -11,8 +11,15 @@ import { datagramBytesMax } from "../../src/core/limits.ts";
 import { Prng, randomInt } from "../../src/core/rng.ts";
 import type { Transport } from "../../src/net/transport.ts";
 import { SimNetwork, type SimNetworkOptions } from "../../src/sim/network.ts";
+import { at } from "../_address.ts";
+import type { PeerAddress } from "../../src/net/address.ts";
 
-const addresses = ["127.0.0.1:7447", "127.0.0.2:7447", "127.0.0.3:7447", "127.0.0.4:7447"];
+const addresses = [
+  at("127.0.0.1:7447"),
+  at("127.0.0.2:7447"),
+  at("127.0.0.3:7447"),
+  at("127.0.0.4:7447"),
+];
 
 interface Delivery {
   atMs: number;
@@ -28,17 +35,17 @@ function setUp(options: SimNetworkOptions) {
   const transports = new Map<string, Transport>();
   for (const address of addresses) {
     transports.set(
-      address,
+      address.key,
       network.attach(address, (from, bytes) => {
         const id = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0);
-        deliveries.push({ atMs: network.clock.nowMs(), from, to: address, id });
+        deliveries.push({ atMs: network.clock.nowMs(), from: from.key, to: address.key, id });
       }),
     );
   }
-  const send = (from: string, to: string, id: number, length = 8) => {
+  const send = (from: PeerAddress, to: PeerAddress, id: number, length = 8) => {
     const bytes = new Uint8Array(length);
     new DataView(bytes.buffer).setUint32(0, id);
-    transports.get(from)!.send(to, bytes);
+    transports.get(from.key)!.send(to, bytes);
   };
   return { network, deliveries, transports, send };
 }
@@ -46,7 +53,7 @@ function setUp(options: SimNetworkOptions) {
 /** Sends `count` datagrams between random pairs at random times in the first 10 s. */
 function randomTraffic(
   network: SimNetwork,
-  send: (from: string, to: string, id: number) => void,
+  send: (from: PeerAddress, to: PeerAddress, id: number) => void,
   trafficSeed: number,
   count: number,
 ): Map<number, number> {
@@ -173,7 +180,7 @@ Deno.test("SimNetwork drops datagrams to a detached address and from its dead tr
   send(a, b, 1); // in flight when b crashes
   network.detach(b);
   send(a, b, 2);
-  transports.get(b)!.send(a, new Uint8Array(8)); // b's old transport is dead
+  transports.get(b.key)!.send(a, new Uint8Array(8)); // b's old transport is dead
   network.run();
   assert.equal(deliveries.length, 0, `simSeed ${simSeed}`);
   const counters = network.counters();
@@ -184,7 +191,7 @@ Deno.test("SimNetwork drops datagrams to a detached address and from its dead tr
   // Re-attaching gives a new transport; the old one stays dead.
   const fresh = network.attach(b, () => {});
   fresh.send(a, new Uint8Array(8));
-  transports.get(b)!.send(a, new Uint8Array(8));
+  transports.get(b.key)!.send(a, new Uint8Array(8));
   network.run();
   assert.equal(deliveries.length, 1);
   assert.equal(network.counters().droppedNoSender, 2);
@@ -216,7 +223,7 @@ Deno.test("SimNetwork keeps each link's latency within [min, max] plus jitter, s
   network.run();
   const bases = new Set<number>();
   for (const { atMs, from, to, id } of deliveries) {
-    const baseMs = network.linkLatencyMs(from, to);
+    const baseMs = network.linkLatencyMs(at(from), at(to));
     bases.add(baseMs);
     assert.ok(baseMs >= latencyMsMin && baseMs <= latencyMsMax, `base ${baseMs}, simSeed 14`);
     const delayMs = atMs - sentAtMs.get(id)!;

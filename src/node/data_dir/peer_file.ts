@@ -11,7 +11,7 @@
 import { NodeId } from "../../core/node_id.ts";
 import { describeOsError } from "../../core/os_error.ts";
 import type { Contact } from "../../dht/types.ts";
-import { encodeAddress } from "../../net/address.ts";
+import { PeerAddress } from "../../net/address.ts";
 import { writeFileAtomic } from "../../core/fs.ts";
 
 /** The format version of `peers.json`. */
@@ -48,7 +48,7 @@ export async function writePeerFile(
   const body = {
     version: PEER_FILE_VERSION,
     savedAtMs,
-    contacts: contacts.map((contact) => ({ id: contact.id.toHex(), address: contact.address })),
+    contacts: contacts.map((contact) => ({ id: contact.id.toHex(), address: contact.address.key })),
   };
   await writeFileAtomic(path, `${JSON.stringify(body)}\n`, { mode: 0o600 });
 }
@@ -99,7 +99,8 @@ export async function readPeerFile(
 function contactOf(entry: unknown): Contact | undefined {
   if (typeof entry !== "object" || entry === null) return undefined;
   const { id, address } = entry as { id?: unknown; address?: unknown };
-  if (typeof id !== "string" || !/^[0-9a-f]{40}$/.test(id)) return undefined;
-  if (typeof address !== "string" || encodeAddress(address) === undefined) return undefined;
-  return { id: NodeId.fromHex(id), address };
+  const nodeId = NodeId.fromHexText(id);
+  const peer = typeof address === "string" ? PeerAddress.parse(address) : undefined;
+  if (nodeId === undefined || peer === undefined) return undefined;
+  return { id: nodeId, address: peer };
 }

@@ -12,10 +12,11 @@ import {
   writePeerFile,
 } from "../../../src/node/data_dir/peer_file.ts";
 import { withTempDir } from "../../_rhizome.ts";
+import { at } from "../../_address.ts";
 
 const contacts = [
-  { id: NodeId.fromHex("11".repeat(20)), address: "127.0.0.1:7447" },
-  { id: NodeId.fromHex("22".repeat(20)), address: "[::1]:7448" },
+  { id: NodeId.fromHex("11".repeat(20)), address: at("127.0.0.1:7447") },
+  { id: NodeId.fromHex("22".repeat(20)), address: at("[::1]:7448") },
 ];
 
 Deno.test("contacts round-trip through peers.json, mode 0600", async () => {
@@ -27,8 +28,8 @@ Deno.test("contacts round-trip through peers.json, mode 0600", async () => {
     assert.equal(read.savedAtMs, 1234);
     assert.equal(read.skipped, 0);
     assert.deepEqual(
-      read.contacts.map((c) => [c.id.toHex(), c.address]),
-      contacts.map((c) => [c.id.toHex(), c.address]),
+      read.contacts.map((c) => [c.id.toHex(), c.address.key]),
+      contacts.map((c) => [c.id.toHex(), c.address.key]),
     );
     assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
   });
@@ -81,6 +82,6 @@ Deno.test("malformed entries are skipped and counted; the good ones kept", async
     const read = await readPeerFile(path);
     assert.ok(read && !("problem" in read));
     assert.equal(read.skipped, 4);
-    assert.deepEqual(read.contacts.map((c) => c.address), ["127.0.0.1:1", "[::1]:3"]);
+    assert.deepEqual(read.contacts.map((c) => c.address.key), ["127.0.0.1:1", "[::1]:3"]);
   });
 });
