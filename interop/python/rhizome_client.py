@@ -1554,13 +1554,14 @@ def write_snapshot(path: Path, identity: Ed25519PrivateKey,
     body_frames = []
     for key, record in sorted(records):
         counts[verify_record(key, record)] += 1
-        body_frames.append(_snapshot_encode(["r", key, "normal", now_ms, now_ms + 86400 * 1000, False,
-                                      record]))
-    header = _snapshot_encode([SNAPSHOT_MAGIC, snapshot_version(), node_id, public_key, now_ms, "all",
-                        counts])
+        body_frames.append(_snapshot_encode(
+            ["r", key, "normal", now_ms, now_ms + 86400 * 1000, False, record]))
+    header = _snapshot_encode(
+        [SNAPSHOT_MAGIC, snapshot_version(), node_id, public_key, now_ms, "all", counts])
     data = b"".join(struct.pack(">I", len(f)) + f for f in [header] + body_frames)
     digest = hashlib.sha256(data).digest()
-    trailer = _snapshot_encode(["t", len(body_frames), digest, identity.sign(LABEL_SNAPSHOT + digest)])
+    trailer = _snapshot_encode(
+        ["t", len(body_frames), digest, identity.sign(LABEL_SNAPSHOT + digest)])
     path.write_bytes(gzip.compress(data + struct.pack(">I", len(trailer)) + trailer))
 
 
