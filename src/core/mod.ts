@@ -26,5 +26,8 @@ export * from "./identity.ts";
 export * from "./limits.ts";
 export * from "./log.ts";
 export * from "./node_id.ts";
+export * from "./format.ts";
 export * from "./os_error.ts";
+export * from "./pool.ts";
+export * from "./rng.ts";
 export * from "./system_clock.ts";

@@ -68,8 +68,8 @@ export const StoreStatus = {
   full: 5,
 } as const;
 
-/** Fields every message carries. */
-interface Header {
+/** The fields every DHT message starts with. */
+export interface Header {
   /** Transaction ID: a reply echoes its request's. */
   tx: number;
   /** The sender's node ID. */

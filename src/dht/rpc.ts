@@ -144,6 +144,7 @@ export class RpcClient {
   /** Requests refused at submission; failed on the next tick so callers never re-enter. */
   readonly #refused: RpcRequest[] = [];
   #nextDeadlineMs = Infinity;
+  /** What the client has sent, retried, postponed and given up on, for the node's status. */
   readonly stats: RpcStats = {
     sent: 0,
     retries: 0,

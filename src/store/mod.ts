@@ -18,3 +18,11 @@ export type {
   StoredRecord,
 } from "./record_store.ts";
 export type { StoredValue, ValueStore, ValueStoreStats } from "./value_store.ts";
+export type { MergeResult, RecordRules, VerifiedRecord } from "./record_rules.ts";
+export type { ValueWrite, ValueWritten } from "./value_store.ts";
+export {
+  type MemoryStoreQuota,
+  memoryValueOverheadBytes,
+  MemoryValueStore,
+  type MemoryValueStoreOptions,
+} from "./memory_value_store.ts";
