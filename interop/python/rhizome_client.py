@@ -50,6 +50,10 @@ class ProtocolError(Exception):
     """Bytes from a peer, or a peer's behaviour, that the docs do not allow."""
 
 
+class WrongNode(ProtocolError):
+    """A RESPONSE signed by another node than the one expected: that node holds the address."""
+
+
 # ---------------------------------------------------------------------------------------------
 # MessagePack: only the forms the docs name (nil, bool, int, float64, bin, str, array, and the
 # map of a snapshot's header).
@@ -404,16 +408,18 @@ def finish_initiator(
     if response[6:14] != init[6:14]:
         raise ProtocolError("RESPONSE names another handshake (sid_i)")
     peer_key = response[54:86]
-    if expected_node_id is not None and node_id_of(peer_key) != expected_node_id:
-        raise ProtocolError(
-            f"it is node {node_id_of(peer_key).hex()}, not the expected {expected_node_id.hex()}"
-        )
+    wrong_node = expected_node_id is not None and node_id_of(peer_key) != expected_node_id
     try:
         Ed25519PublicKey.from_public_bytes(peer_key).verify(
             response[86:150], LABEL_RESPONSE + init + response[:86]
         )
     except InvalidSignature as error:
+        # Unsigned, a RESPONSE naming another node changes nothing (protocol.md, step 3).
         raise ProtocolError("RESPONSE signature does not verify") from error
+    if wrong_node:
+        raise WrongNode(
+            f"it is node {node_id_of(peer_key).hex()}, not the expected {expected_node_id.hex()}"
+        )
     try:
         dh = ephemeral.exchange(X25519PublicKey.from_public_bytes(response[22:54]))
     except ValueError as error:  # `cryptography` refuses an all-zero result itself
@@ -529,8 +535,11 @@ class SecureChannel:
                     continue
                 try:
                     keys = finish_initiator(init, packet, ephemeral, expected_node_id)
+                except WrongNode as error:
+                    # Signed by another node: it holds that address, so the handshake ends.
+                    raise ProtocolError(f"Cannot reach {host}:{port}: {error}") from error
                 except ProtocolError as error:
-                    # The handshake stays pending, so a forged RESPONSE cannot cancel it.
+                    # Unsigned: the handshake stays pending, so a forger cannot cancel it.
                     self._count("refusedResponse")
                     refused = error
                     continue
