@@ -1438,10 +1438,9 @@ SNAPSHOT_MAGIC = "rhizome-snapshot"
 SNAPSHOT_HEADER_BYTES_MAX = 4096
 SNAPSHOT_FRAME_BYTES_MAX = 65536 + 256  # a record frame: the record and its bookkeeping
 LABEL_SNAPSHOT = b"rhizome/snapshot/v1"
-# snapshots.md types the header's and records' times as `uint` and names no form. Nodes write
-# them as float64 and refuse a header holding uint64 ("its header is malformed"), even with record
-# format 2, whose canonical table puts `uint` at and above 2^32 as uint64 (FINDINGS F17).
-SNAPSHOT_LARGE_INT_FORM = "float64"
+# snapshots.md (version 3): every frame in its one encoding, a `uint` in its shortest form, uint64
+# from 2^32, as in records. Version 2 wrote the times as float64 (FINDINGS F17).
+SNAPSHOT_LARGE_INT_FORM = "uint64"
 SNAPSHOT_CLASSES = ("popular", "active", "normal", "personal")
 
 
@@ -1499,13 +1498,9 @@ def read_snapshot(path: Path) -> dict:
     if version != snapshot_version():
         raise ProtocolError(f"its format version is {version}, this reader reads "
                             f"{snapshot_version()}")
-    rules = {
-        "SHA-256(publicKey), as docs/snapshots.md says": sha160(public_key) == node_id,
-        "SHA-256(\"rhizome/node-id/v1\" ‖ publicKey), as docs/protocol.md says":
-            node_id_of(public_key) == node_id,
-    }
-    if not any(rules.values()):
-        raise ProtocolError("the header's node ID matches no node ID rule")
+    if node_id_of(public_key) != node_id:
+        raise ProtocolError("the header's public key does not hash to its node ID"
+                            " (SHA-256(\"rhizome/node-id/v1\" ‖ publicKey), first 20 bytes)")
     previous_key = b""
     kinds = {"immutable": 0, "mutable": 0, "set": 0}
     forms = _integer_forms(frames[0][1])
@@ -1537,7 +1532,7 @@ def read_snapshot(path: Path) -> dict:
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, LABEL_SNAPSHOT + digest)
     except InvalidSignature as error:
         raise ProtocolError("its signature is not the header node's") from error
-    return {"node_id": node_id.hex(), "node_id_rule": [k for k, ok in rules.items() if ok],
+    return {"node_id": node_id.hex(),
             "created_at_ms": created_at_ms, "scope": scope, "counts_by_kind": counts,
             "records": count, "verified_by_kind": kinds,
             "large_integer_forms": sorted(forms)}
@@ -1553,11 +1548,11 @@ def _snapshot_encode(value: object) -> bytes:
 
 
 def write_snapshot(path: Path, identity: Ed25519PrivateKey,
-                   records: list[tuple[bytes, bytes]], *, node_id_rule: str = "protocol") -> None:
+                   records: list[tuple[bytes, bytes]]) -> None:
     """A snapshot signed by identity holding records (key, bytes), as docs/snapshots.md lays it
     out: scope "all", every record of class "normal", living a day."""
     public_key = public_key_of(identity)
-    node_id = node_id_of(public_key) if node_id_rule == "protocol" else sha160(public_key)
+    node_id = node_id_of(public_key)
     now_ms = int(time.time() * 1000)
     counts = {"immutable": 0, "mutable": 0, "set": 0}
     body_frames = []
@@ -1844,17 +1839,13 @@ def main(argv: list[str]) -> int:
     write = commands.add_parser("snapshot-write",
                                 help="write a snapshot of three fresh records, signed by a new key")
     write.add_argument("file", type=Path)
-    write.add_argument("--node-id-rule", choices=("protocol", "snapshots"), default="protocol",
-                       help="the header's node ID as docs/protocol.md defines it (the default), or"
-                       " as docs/snapshots.md says (SHA-256 of the key alone)")
     args = parser.parse_args(argv)
     if args.command in ("snapshot-read", "snapshot-write"):
         choose_large_int_form(read_vector_sections(DOCS_DIR / "records.md"))
         try:
             if args.command == "snapshot-write":
                 records = sample_records()
-                write_snapshot(args.file, Ed25519PrivateKey.generate(), records,
-                               node_id_rule=args.node_id_rule)
+                write_snapshot(args.file, Ed25519PrivateKey.generate(), records)
                 print(json.dumps({"file": str(args.file), "keys": [k.hex() for k, _ in records]}))
             else:
                 print(json.dumps(read_snapshot(args.file)))
