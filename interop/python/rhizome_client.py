@@ -26,6 +26,7 @@ import argparse
 import base64
 import gzip
 import hashlib
+import ipaddress
 import json
 import re
 import secrets
@@ -337,6 +338,18 @@ def parse_contact_uri(uri: str) -> Contact:
         if not host.endswith("]"):
             raise ValueError(f"unbalanced brackets in host {host!r}")
         host = host[1:-1]
+        if "%" in host:  # ipaddress accepts a zone index; protocol.md does not
+            raise ValueError(f"{host!r} has a zone index")
+        ipaddress.IPv6Address(host)  # ValueError when it is not one
+    elif ":" in host:
+        raise ValueError(f"an IPv6 host must be in brackets: {host!r}")
+    elif re.fullmatch(r"[0-9.]+", host):
+        ipaddress.IPv4Address(host)  # refuses leading zeros
+    elif len(host) > 253 or not re.fullmatch(
+        r"(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?))*\.?",
+        host,
+    ):
+        raise ValueError(f"{host!r} is not a host name")
     return Contact(key, host.lower(), port)
 
 
@@ -1172,6 +1185,22 @@ def check_dht_vectors(check: VectorCheck, sections: dict) -> None:
             parsed = parse_contact_uri(json.loads(field(pairs, "uri")).upper())  # any case
             check.equal("contact-uri parsed", parsed.node_id, field(pairs, "node-id"))
             continue
+        if name == "contact-uri-ipv6":
+            key = bytes.fromhex(field(pairs, "public-key"))
+            contact = Contact(key, json.loads(field(pairs, "host")), int(field(pairs, "port")))
+            check.equal("contact-uri-ipv6", contact.uri(), json.loads(field(pairs, "uri")))
+            parsed = parse_contact_uri(json.loads(field(pairs, "input")))
+            check.equal("contact-uri-ipv6 input", parsed.uri(), json.loads(field(pairs, "uri")))
+            check.equal("contact-uri-ipv6 node ID", parsed.node_id, field(pairs, "node-id"))
+            continue
+        if name == "contact-uri-refused":
+            for text in fields_named(pairs, "text"):
+                try:
+                    parse_contact_uri(json.loads(text))
+                except ValueError:
+                    continue
+                check.failures.append(f"contact URI {text} was accepted; the docs refuse it")
+            continue
         if not name.startswith("dht-"):
             continue
         want = bytes.fromhex(field(pairs, "bytes"))
@@ -1269,7 +1298,7 @@ def run_vectors() -> VectorCheck:
     protocol = read_vector_sections(DOCS_DIR / "protocol.md")
     form = choose_large_int_form(records)
     log(f"vectors: integers of 2^32 and above are encoded as {form} in the docs' vectors")
-    checked = {"contact-uri", "record-immutable", "record-mutable", "record-set", "doc-thread",
+    checked = {"contact-uri", "contact-uri-ipv6", "contact-uri-refused", "record-immutable", "record-mutable", "record-set", "doc-thread",
                "doc-message"} | {f"dht-{n}" for n in ("ping", "pong", "find-node", "nodes",
                                  "find-value", "value", "store", "stored", "leave", "value-ref")}
     for name in sorted(set(records) | set(protocol)):
