@@ -1756,10 +1756,14 @@ def run_probes(contact_uris: list[str], status_command: str | None) -> list[dict
         probe("a mutable record named other than \"profile\"", "STORED invalid",
               lambda: store_value(*profile_record(large_int_form, b"notes")))
         probe("profile updated a year ahead (updatedMs + 365 days)",
-              "not stated (records.md gives time rules for documents and index entries only)",
+              "STORED invalid (more than profileAheadMsMax, 5 min, ahead)",
               lambda: store_value(*with_form(large_int_form, lambda: mutable_record(
                   author, PROFILE_NAME, now_ms + 2, profile_payload(
                       "P", "", [], now_ms + 365 * 86400 * 1000)))))
+        probe("profile with seq 2^53 - 1, which no later profile could replace",
+              "STORED invalid (more than profileAheadMsMax, 5 min, ahead)",
+              lambda: store_value(*with_form(large_int_form, lambda: mutable_record(
+                  author, PROFILE_NAME, SAFE_INTEGER_MAX, profile_payload("P", "", [], now_ms)))))
         probe("profile payload with a str name field (not a bin)", "STORED invalid",
               lambda: store_value(*mutable_record(author, PROFILE_NAME, now_ms + 1,
                                                   mp_encode(["P", b"", [], now_ms]))))
