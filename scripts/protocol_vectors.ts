@@ -13,7 +13,7 @@
  */
 
 import { bytesEqual, concatBytes, toHex, utf8Encode } from "../src/core/bytes.ts";
-import { formatContactUri, makeContact } from "../src/core/contact_uri.ts";
+import { formatContactUri, makeContact, parseContactUri } from "../src/core/contact_uri.ts";
 import { ed25519KeyPairFromSecretKey, ed25519Verify } from "../src/core/crypto.ts";
 import { NodeId } from "../src/core/node_id.ts";
 import { PeerAddress } from "../src/net/address.ts";
@@ -154,6 +154,26 @@ export function makeVectors(): Vector[] {
       ],
     },
     {
+      name: "contact-uri-ipv6",
+      title: "The same key at [2001:db8::1]:7447; `input`, in upper case, reads as `uri`",
+      fields: [
+        ["public-key", toHex(sender.publicKey)],
+        ["node-id", senderId.toHex()],
+        ["host", JSON.stringify(ipv6Host)],
+        ["port", "7447"],
+        ["uri", JSON.stringify(ipv6Uri)],
+        ["input", JSON.stringify(ipv6Uri.toUpperCase())],
+      ],
+    },
+    {
+      name: "contact-uri-refused",
+      title: 'Refused texts, each with its reason (after "Cannot parse contact URI "<text>": ")',
+      fields: refusedContactUris().flatMap((text): [string, string][] => [
+        ["text", JSON.stringify(text)],
+        ["reason", JSON.stringify(contactUriRefusal(text))],
+      ]),
+    },
+    {
       name: "record-immutable",
       title: 'Immutable record (kind 0), raw payload "hello"',
       fields: [
@@ -169,6 +189,41 @@ export function makeVectors(): Vector[] {
     docVector("doc-thread", "Thread document (type 1), author seed 32 × 03", thread),
     docVector("doc-message", "Message document (type 2), a top-level post in that thread", message),
   ];
+}
+
+const ipv6Host = "2001:db8::1";
+const ipv6Uri = formatContactUri(makeContact(sender.publicKey, ipv6Host, 7447));
+
+/** Texts a contact URI parser must refuse: one per rule of the grammar in docs/protocol.md. */
+function refusedContactUris(): string[] {
+  const key = formatContactUri(makeContact(sender.publicKey, "192.0.2.1", 7447)).slice(6, 58);
+  const at = (host: string, port = "7447", keyText = key) => `rhz://${keyText}@${host}:${port}`;
+  return [
+    at("192.0.2.1", "7447", `${key}====`), // padding
+    at("192.0.2.1", "7447", `${key.slice(0, -1)}b`), // non-zero unused bits in the last character
+    at("192.0.2.1", "7447", key.slice(1)), // 51 characters
+    `http://${key}@192.0.2.1:7447`,
+    at("192.0.2.1", "0"),
+    at("192.0.2.1", "07447"),
+    at("192.0.2.1", "65536"),
+    at("192.0.2.01"), // a leading zero in a dotted quad
+    at("2001:db8::1"), // IPv6 without brackets
+    at("[fe80::1%eth0]"), // a zone index
+    at("-bad-.example"),
+  ];
+}
+
+/** The reason `parseContactUri` gives for refusing `text`, without its "Cannot parse …" prefix. */
+function contactUriRefusal(text: string): string {
+  try {
+    parseContactUri(text);
+  } catch (error) {
+    const prefix = `Cannot parse contact URI ${JSON.stringify(text)}: `;
+    const message = (error as Error).message;
+    if (!message.startsWith(prefix)) throw new Error(`unexpected refusal of ${text}: ${message}`);
+    return message.slice(prefix.length);
+  }
+  throw new Error(`contact URI ${text} was accepted; the vectors list it as refused`);
 }
 
 type MessageBody = DistributiveOmit<Message, "tx" | "sender" | "flags">;

@@ -26,6 +26,7 @@ import argparse
 import base64
 import gzip
 import hashlib
+import ipaddress
 import json
 import re
 import secrets
@@ -337,6 +338,18 @@ def parse_contact_uri(uri: str) -> Contact:
         if not host.endswith("]"):
             raise ValueError(f"unbalanced brackets in host {host!r}")
         host = host[1:-1]
+        if "%" in host:  # ipaddress accepts a zone index; protocol.md does not
+            raise ValueError(f"{host!r} has a zone index")
+        ipaddress.IPv6Address(host)  # ValueError when it is not one
+    elif ":" in host:
+        raise ValueError(f"an IPv6 host must be in brackets: {host!r}")
+    elif re.fullmatch(r"[0-9.]+", host):
+        ipaddress.IPv4Address(host)  # refuses leading zeros
+    elif len(host) > 253 or not re.fullmatch(
+        r"(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?))*\.?",
+        host,
+    ):
+        raise ValueError(f"{host!r} is not a host name")
     return Contact(key, host.lower(), port)
 
 
@@ -1172,6 +1185,22 @@ def check_dht_vectors(check: VectorCheck, sections: dict) -> None:
             parsed = parse_contact_uri(json.loads(field(pairs, "uri")).upper())  # any case
             check.equal("contact-uri parsed", parsed.node_id, field(pairs, "node-id"))
             continue
+        if name == "contact-uri-ipv6":
+            key = bytes.fromhex(field(pairs, "public-key"))
+            contact = Contact(key, json.loads(field(pairs, "host")), int(field(pairs, "port")))
+            check.equal("contact-uri-ipv6", contact.uri(), json.loads(field(pairs, "uri")))
+            parsed = parse_contact_uri(json.loads(field(pairs, "input")))
+            check.equal("contact-uri-ipv6 input", parsed.uri(), json.loads(field(pairs, "uri")))
+            check.equal("contact-uri-ipv6 node ID", parsed.node_id, field(pairs, "node-id"))
+            continue
+        if name == "contact-uri-refused":
+            for text in fields_named(pairs, "text"):
+                try:
+                    parse_contact_uri(json.loads(text))
+                except ValueError:
+                    continue
+                check.failures.append(f"contact URI {text} was accepted; the docs refuse it")
+            continue
         if not name.startswith("dht-"):
             continue
         want = bytes.fromhex(field(pairs, "bytes"))
@@ -1269,7 +1298,7 @@ def run_vectors() -> VectorCheck:
     protocol = read_vector_sections(DOCS_DIR / "protocol.md")
     form = choose_large_int_form(records)
     log(f"vectors: integers of 2^32 and above are encoded as {form} in the docs' vectors")
-    checked = {"contact-uri", "record-immutable", "record-mutable", "record-set", "doc-thread",
+    checked = {"contact-uri", "contact-uri-ipv6", "contact-uri-refused", "record-immutable", "record-mutable", "record-set", "doc-thread",
                "doc-message"} | {f"dht-{n}" for n in ("ping", "pong", "find-node", "nodes",
                                  "find-value", "value", "store", "stored", "leave", "value-ref")}
     for name in sorted(set(records) | set(protocol)):
@@ -1438,10 +1467,9 @@ SNAPSHOT_MAGIC = "rhizome-snapshot"
 SNAPSHOT_HEADER_BYTES_MAX = 4096
 SNAPSHOT_FRAME_BYTES_MAX = 65536 + 256  # a record frame: the record and its bookkeeping
 LABEL_SNAPSHOT = b"rhizome/snapshot/v1"
-# snapshots.md types the header's and records' times as `uint` and names no form. Nodes write
-# them as float64 and refuse a header holding uint64 ("its header is malformed"), even with record
-# format 2, whose canonical table puts `uint` at and above 2^32 as uint64 (FINDINGS F17).
-SNAPSHOT_LARGE_INT_FORM = "float64"
+# snapshots.md (version 3): every frame in its one encoding, a `uint` in its shortest form, uint64
+# from 2^32, as in records. Version 2 wrote the times as float64 (FINDINGS F17).
+SNAPSHOT_LARGE_INT_FORM = "uint64"
 SNAPSHOT_CLASSES = ("popular", "active", "normal", "personal")
 
 
@@ -1499,13 +1527,9 @@ def read_snapshot(path: Path) -> dict:
     if version != snapshot_version():
         raise ProtocolError(f"its format version is {version}, this reader reads "
                             f"{snapshot_version()}")
-    rules = {
-        "SHA-256(publicKey), as docs/snapshots.md says": sha160(public_key) == node_id,
-        "SHA-256(\"rhizome/node-id/v1\" ‖ publicKey), as docs/protocol.md says":
-            node_id_of(public_key) == node_id,
-    }
-    if not any(rules.values()):
-        raise ProtocolError("the header's node ID matches no node ID rule")
+    if node_id_of(public_key) != node_id:
+        raise ProtocolError("the header's public key does not hash to its node ID"
+                            " (SHA-256(\"rhizome/node-id/v1\" ‖ publicKey), first 20 bytes)")
     previous_key = b""
     kinds = {"immutable": 0, "mutable": 0, "set": 0}
     forms = _integer_forms(frames[0][1])
@@ -1537,7 +1561,7 @@ def read_snapshot(path: Path) -> dict:
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, LABEL_SNAPSHOT + digest)
     except InvalidSignature as error:
         raise ProtocolError("its signature is not the header node's") from error
-    return {"node_id": node_id.hex(), "node_id_rule": [k for k, ok in rules.items() if ok],
+    return {"node_id": node_id.hex(),
             "created_at_ms": created_at_ms, "scope": scope, "counts_by_kind": counts,
             "records": count, "verified_by_kind": kinds,
             "large_integer_forms": sorted(forms)}
@@ -1553,11 +1577,11 @@ def _snapshot_encode(value: object) -> bytes:
 
 
 def write_snapshot(path: Path, identity: Ed25519PrivateKey,
-                   records: list[tuple[bytes, bytes]], *, node_id_rule: str = "protocol") -> None:
+                   records: list[tuple[bytes, bytes]]) -> None:
     """A snapshot signed by identity holding records (key, bytes), as docs/snapshots.md lays it
     out: scope "all", every record of class "normal", living a day."""
     public_key = public_key_of(identity)
-    node_id = node_id_of(public_key) if node_id_rule == "protocol" else sha160(public_key)
+    node_id = node_id_of(public_key)
     now_ms = int(time.time() * 1000)
     counts = {"immutable": 0, "mutable": 0, "set": 0}
     body_frames = []
@@ -1732,10 +1756,14 @@ def run_probes(contact_uris: list[str], status_command: str | None) -> list[dict
         probe("a mutable record named other than \"profile\"", "STORED invalid",
               lambda: store_value(*profile_record(large_int_form, b"notes")))
         probe("profile updated a year ahead (updatedMs + 365 days)",
-              "not stated (records.md gives time rules for documents and index entries only)",
+              "STORED invalid (more than profileAheadMsMax, 5 min, ahead)",
               lambda: store_value(*with_form(large_int_form, lambda: mutable_record(
                   author, PROFILE_NAME, now_ms + 2, profile_payload(
                       "P", "", [], now_ms + 365 * 86400 * 1000)))))
+        probe("profile with seq 2^53 - 1, which no later profile could replace",
+              "STORED invalid (more than profileAheadMsMax, 5 min, ahead)",
+              lambda: store_value(*with_form(large_int_form, lambda: mutable_record(
+                  author, PROFILE_NAME, SAFE_INTEGER_MAX, profile_payload("P", "", [], now_ms)))))
         probe("profile payload with a str name field (not a bin)", "STORED invalid",
               lambda: store_value(*mutable_record(author, PROFILE_NAME, now_ms + 1,
                                                   mp_encode(["P", b"", [], now_ms]))))
@@ -1844,17 +1872,13 @@ def main(argv: list[str]) -> int:
     write = commands.add_parser("snapshot-write",
                                 help="write a snapshot of three fresh records, signed by a new key")
     write.add_argument("file", type=Path)
-    write.add_argument("--node-id-rule", choices=("protocol", "snapshots"), default="protocol",
-                       help="the header's node ID as docs/protocol.md defines it (the default), or"
-                       " as docs/snapshots.md says (SHA-256 of the key alone)")
     args = parser.parse_args(argv)
     if args.command in ("snapshot-read", "snapshot-write"):
         choose_large_int_form(read_vector_sections(DOCS_DIR / "records.md"))
         try:
             if args.command == "snapshot-write":
                 records = sample_records()
-                write_snapshot(args.file, Ed25519PrivateKey.generate(), records,
-                               node_id_rule=args.node_id_rule)
+                write_snapshot(args.file, Ed25519PrivateKey.generate(), records)
                 print(json.dumps({"file": str(args.file), "keys": [k.hex() for k, _ in records]}))
             else:
                 print(json.dumps(read_snapshot(args.file)))

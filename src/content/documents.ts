@@ -102,6 +102,16 @@ export const profileKeysMax = 8;
  */
 export const clockSkewMs: number = 5 * 60_000;
 
+/**
+ * How far ahead of the checking node's clock a profile's `seq` and `updatedMs` may lie. A higher
+ * `seq` always replaces a profile, so without a bound one record with `seq` 2^53 - 1 (signed by
+ * the owner in error, or by a leaked key once) could never be replaced. Publishers set `seq` =
+ * max(previous + 1, now in ms), which an honest clock keeps within {@link clockSkewMs} of any
+ * other; the same margin as documents, so a profile ahead by it is replaceable minutes later.
+ * At the limit: the record is refused (`RECORD_INVALID`).
+ */
+export const profileAheadMsMax: number = clockSkewMs;
+
 /** A thread: its title, opening post and tags, signed by its author. */
 export interface ThreadDoc {
   /** The kind of document. */

@@ -28,6 +28,7 @@ import {
   decodeProfile,
   docOfRecord,
   PROFILE_NAME,
+  profileAheadMsMax,
 } from "./documents.ts";
 import {
   describeValue,
@@ -615,8 +616,9 @@ export function liveEntries<K extends IndexKind>(
  * `checkRecord` checks): an immutable record is a valid document or a raw payload; a mutable
  * record is a profile; a set is an index of the schema, every entry valid for its kind, an
  * `authorThreads` entry written by that author, a `seeds` entry carrying its writer's own contact.
- * With the time: no document dated more than `clockSkewMs` ahead, no entry expiring later than
- * its kind's lifetime (plus `clockSkewMs`) from now.
+ * With the time: no document dated more than `clockSkewMs` ahead, no profile whose `seq` or
+ * `updatedMs` is more than `profileAheadMsMax` ahead, no entry expiring later than its kind's
+ * lifetime (plus `clockSkewMs`) from now.
  *
  * @param key The key the record is stored under.
  * @param record The decoded record.
@@ -638,10 +640,24 @@ export function checkContent(key: NodeId, record: DhtRecord, nowMs?: number): vo
       if (!bytesEqual(record.name, PROFILE_NAME)) {
         throw new RecordError('Cannot accept record: a mutable record must be a "profile"');
       }
-      decodeProfile(record.payload);
+      checkProfileTime(record.seq, decodeProfile(record.payload).updatedMs, nowMs);
       return;
     case RecordKind.set:
       return checkSetContent(record, nowMs);
+  }
+}
+
+/** A profile's `seq` or `updatedMs` more than {@link profileAheadMsMax} ahead: refused. */
+function checkProfileTime(seq: number, updatedMs: number, nowMs: number | undefined): void {
+  if (nowMs === undefined) return;
+  for (const [what, value] of [["sequence number", seq], ["update time", updatedMs]] as const) {
+    if (value > nowMs + profileAheadMsMax) {
+      throw new RecordError(
+        `Cannot accept record: the profile's ${what} is ${
+          Math.ceil((value - nowMs) / 1000)
+        } s ahead of this node's clock (limit ${profileAheadMsMax / 1000} s)`,
+      );
+    }
   }
 }
 

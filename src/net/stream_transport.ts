@@ -234,9 +234,29 @@ export interface StreamPeer {
 
 /**
  * Answers one request. Called only after the request's frame authenticated, so `peer` holds
- * the keys of the handshake. What it throws closes the connection (`handlerError`, logged).
+ * the keys of the handshake. A {@link StreamRequestRefused} closes the connection as `malformed`
+ * (logged at debug: the peer's fault); anything else it throws closes it as `handlerError`
+ * (logged as an error: a bug of this node).
  */
 export type StreamRequestHandler = (peer: StreamPeer, request: Uint8Array) => Promise<Uint8Array>;
+
+/**
+ * Thrown (or rejected with) by a {@link StreamRequestHandler} for a request it will not answer
+ * because of what the peer sent (not a request it serves, not decodable): the connection closes
+ * as `malformed`, and the line is logged at debug only, so a peer cannot write error lines into
+ * a node's log.
+ */
+export class StreamRequestRefused extends Error {
+  /**
+   * A refusal.
+   *
+   * @param reason Why, for the debug log.
+   */
+  constructor(reason: string) {
+    super(reason);
+    this.name = "StreamRequestRefused";
+  }
+}
 
 /** Options of {@link StreamListener.listen}. */
 export interface StreamListenerOptions {
@@ -264,7 +284,10 @@ export type StreamCloseReason =
   | "handlerTimeout"
   /** The handler threw, or answered with something not bytes or over the limit. */
   | "handlerError"
-  /** Not an INIT, a frame too short for its tag, or an unusable X25519 key. */
+  /**
+   * Not an INIT, a frame too short for its tag, an unusable X25519 key, or a request the
+   * handler refused ({@link StreamRequestRefused}).
+   */
   | "malformed"
   /** A data frame's length prefix over {@link streamFrameBodyBytesMax}. */
   | "oversize"
@@ -903,14 +926,14 @@ export class StreamListener {
   async #answer(
     peer: StreamPeer,
     request: Uint8Array,
-  ): Promise<Uint8Array | "handlerError" | "handlerTimeout" | "listenerClosed"> {
+  ): Promise<Uint8Array | "handlerError" | "handlerTimeout" | "listenerClosed" | "malformed"> {
     let answer: Promise<unknown>;
     try {
       answer = Promise.resolve(this.#onRequest(peer, request));
     } catch (error) {
       answer = Promise.reject(error);
     }
-    type Outcome = "ok" | "handlerError" | "handlerTimeout" | "listenerClosed";
+    type Outcome = "ok" | "handlerError" | "handlerTimeout" | "listenerClosed" | "malformed";
     const outcome = await new Promise<Outcome>((resolve) => {
       const settle = (outcome: Outcome) => {
         clearTimeout(timer);
@@ -921,6 +944,10 @@ export class StreamListener {
       const timer = setTimeout(() => settle("handlerTimeout"), this.#limits.requestTimeoutMs);
       this.#wakeOnClose.add(wakeOnClose);
       answer.then(() => settle("ok"), (error: unknown) => {
+        if (error instanceof StreamRequestRefused) {
+          this.#log?.debug("a stream request was refused: {reason}", { reason: error.message });
+          return settle("malformed");
+        }
         // Also after a timeout or close: a handler's failure is a bug worth a line either way.
         reportHandlerError(this.#log, error);
         settle("handlerError");

@@ -66,7 +66,12 @@ import { type HostResolver, resolveHostName } from "../net/host_names.ts";
 import { ReceiveGuard } from "../net/receive_guard.ts";
 import { ReceivePriority } from "../net/receive_queue.ts";
 import { SecureChannel } from "../net/secure_channel.ts";
-import { StreamClient, StreamListener, type StreamPeer } from "../net/stream_transport.ts";
+import {
+  StreamClient,
+  StreamListener,
+  type StreamPeer,
+  StreamRequestRefused,
+} from "../net/stream_transport.ts";
 import { UdpTransport } from "../net/udp_transport.ts";
 import { MemoryValueStore } from "../store/memory_value_store.ts";
 import { RecordStore } from "../store/record_store.ts";
@@ -506,7 +511,8 @@ export class RhizomeNode {
     return new Promise<Uint8Array>((resolve, reject) => {
       this.#dht.answerStream(request, peer.nodeId, (answer) => {
         if (answer) resolve(answer);
-        else reject(new Error("the request gets no answer"));
+        // The DHT counted why (`dht.dropped.*`): the peer's request, not this node, is at fault.
+        else reject(new StreamRequestRefused("the DHT dropped it (see dht.dropped)"));
         this.#schedule();
       });
     });

@@ -16,7 +16,13 @@ import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
 import { formatContactUri, makeContact } from "../../src/core/contact_uri.ts";
 import { contactUriLengthMax, recordBytesMax } from "../../src/core/limits.ts";
 import { NodeId } from "../../src/core/node_id.ts";
-import { clockSkewMs, docRecord, signProfile, signThread } from "../../src/content/documents.ts";
+import {
+  clockSkewMs,
+  docRecord,
+  profileAheadMsMax,
+  signProfile,
+  signThread,
+} from "../../src/content/documents.ts";
 import {
   activityLifetimeS,
   addressOfSet,
@@ -383,6 +389,30 @@ Deno.test("checkContent() refuses a document from the future only when given the
   refused(() => checkContent(recordKey(doc), doc, nowMs), /written 3600 s in the future/);
   checkContent(recordKey(doc), doc);
   checkContent(recordKey(doc), doc, createdMs - clockSkewMs);
+});
+
+Deno.test("checkContent() refuses a profile whose seq or update time is too far ahead", () => {
+  const profileAt = (seq: number, updatedMs: number) =>
+    signProfile(alice, seq, { name: "A", about: "", keys: [], updatedMs });
+  // At the margin: accepted (a publisher's seq is max(previous + 1, now)).
+  const atLimit = profileAt(nowMs + profileAheadMsMax, nowMs + profileAheadMsMax);
+  checkContent(recordKey(atLimit), atLimit, nowMs);
+  // The record that would lock a profile forever (finding F9): refused.
+  const locking = profileAt(Number.MAX_SAFE_INTEGER, nowMs);
+  refused(
+    () => checkContent(recordKey(locking), locking, nowMs),
+    /the profile's sequence number is \d+ s ahead of this node's clock \(limit 300 s\)/,
+  );
+  const yearAhead = profileAt(nowMs, nowMs + 365 * 86_400_000);
+  refused(
+    () => checkContent(recordKey(yearAhead), yearAhead, nowMs),
+    /the profile's update time is 31536000 s ahead of this node's clock \(limit 300 s\)/,
+  );
+  const oneMsOver = profileAt(nowMs + profileAheadMsMax + 1, nowMs);
+  refused(() => checkContent(recordKey(oneMsOver), oneMsOver, nowMs), /301 s ahead/);
+  // Without the time (a caller that checks the shape only) and once the clock has caught up.
+  checkContent(recordKey(locking), locking);
+  checkContent(recordKey(yearAhead), yearAhead, nowMs + 365 * 86_400_000);
 });
 
 Deno.test("checkContent() refuses an author's thread list entry written by someone else", () => {

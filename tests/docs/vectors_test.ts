@@ -198,6 +198,27 @@ const checks: Record<string, (vector: Vector) => void> = {
     assert.equal(parseContactUri(uri.toUpperCase().replace("RHZ", "rhz")).port, contact.port);
     assert.throws(() => parseContactUri(uri.replace("@", "====@")), /not base32|52 base32/);
   },
+  "contact-uri-ipv6": (vector) => {
+    const uri = text(vector, "uri");
+    const contact = parseContactUri(uri);
+    assert.equal(toHex(contact.publicKey), field(vector, "public-key"));
+    assert.equal(contact.nodeId.toHex(), field(vector, "node-id"));
+    assert.equal(contact.host, text(vector, "host"));
+    assert.equal(contact.port, integer(vector, "port"));
+    assert.equal(formatContactUri(contact), uri);
+    assert.equal(formatContactUri(parseContactUri(text(vector, "input"))), uri);
+  },
+  "contact-uri-refused": (vector) => {
+    const texts = fields(vector, "text").map((value) => JSON.parse(value) as string);
+    const reasons = fields(vector, "reason").map((value) => JSON.parse(value) as string);
+    assert.equal(texts.length, reasons.length);
+    assert.ok(texts.length > 0);
+    texts.forEach((uri, index) => {
+      assert.throws(() => parseContactUri(uri), {
+        message: `Cannot parse contact URI ${JSON.stringify(uri)}: ${reasons[index]}`,
+      });
+    });
+  },
   "record-immutable": (vector) => {
     const bytes = hex(vector, "bytes");
     assert.equal(keyOf(bytes), field(vector, "key"));

@@ -42,6 +42,7 @@ import {
   StreamListener,
   type StreamPeer,
   streamPlaintextBytesMax,
+  StreamRequestRefused,
   streamTrafficKeys,
   streamUnauthenticatedPerIpMax,
 } from "../../src/net/stream_transport.ts";
@@ -895,6 +896,39 @@ Deno.test("a handler that throws or answers too much ends the connection", async
     assert.equal(errors.length, 2);
     assert.match(String(errors[0].fields?.error), /handler bug/);
     assert.match(String(errors[1].fields?.error), /over/);
+    await assertServes(listener);
+  } finally {
+    await listener.close();
+  }
+});
+
+Deno.test("a request the handler refuses closes as malformed and logs no error", async () => {
+  const lines: { level: string; message: string }[] = [];
+  const record = (level: string) => (message: string) => lines.push({ level, message });
+  const log: Log = {
+    trace: record("trace"),
+    debug: record("debug"),
+    info: record("info"),
+    warning: record("warning"),
+    error: record("error"),
+    fatal: record("fatal"),
+  };
+  const { listener } = serving({
+    log,
+    answer: (request) =>
+      request[0] === 1
+        ? Promise.reject(new StreamRequestRefused("not a request served on the stream"))
+        : Promise.resolve(reversed(request)),
+  });
+  try {
+    await rejectsWith(
+      StreamClient.request(listener.address, listener.nodeId, clientKeys, new Uint8Array([1])),
+      "UNAVAILABLE",
+      `Cannot reach ${listener.address}: the connection closed before the response`,
+    );
+    await closedFor(listener, "malformed");
+    assert.equal(listener.stats().closed.handlerError, 0);
+    assert.deepEqual(lines.map((line) => line.level), ["debug"]);
     await assertServes(listener);
   } finally {
     await listener.close();

@@ -219,15 +219,37 @@ const damages: { name: string; expect: RegExp; damage(file: Uint8Array): Uint8Ar
   },
   {
     name: "a wrong version",
-    expect: /refused: its format version is 3, this build reads 2\n/,
+    expect: /refused: its format version is 4, this build reads 3\n/,
     // u32 length, array tag, the magic as a 17-byte fixstr, then the version.
-    damage: (file) => rewritten(file, (plain) => plain[4 + 1 + 17] = 3),
+    damage: (file) => rewritten(file, (plain) => plain[4 + 1 + 17] = 4),
   },
   {
     name: "a snapshot of record format 1",
     expect:
-      /refused: its format version is 1, this build reads 2 \(its records are of an older record format, which there is no converting: export a new snapshot with this version\)/,
+      /refused: its format version is 1, this build reads 3 \(an older build wrote it, and there is no converting: export a new snapshot with this build\)/,
     damage: (file) => rewritten(file, (plain) => plain[4 + 1 + 17] = 1),
+  },
+  {
+    name: "a version-2 snapshot (times as float64)",
+    expect:
+      /refused: its format version is 2, this build reads 3 \(an older build wrote it, and there is no converting: export a new snapshot with this build\)/,
+    damage: (file) => rewritten(file, (plain) => plain[4 + 1 + 17] = 2),
+  },
+  {
+    name: "a time as float64 instead of uint 64",
+    expect:
+      /refused: its header is not in its one encoding \(integers in their shortest form, uint 64 from 2\^32; shortest headers\)/,
+    damage: (file) =>
+      rewritten(file, (plain) => {
+        // createdAtMs follows the version, the node ID (c4 14 + 20) and the key (c4 20 + 32):
+        // `cf` + 8 bytes, rewritten as the float64 `cb` + 8 bytes of the same number.
+        const at = 4 + 1 + 17 + 1 + 22 + 34;
+        assert.equal(plain[at], 0xcf);
+        const view = new DataView(plain.buffer);
+        const createdAtMs = Number(view.getBigUint64(at + 1));
+        plain[at] = 0xcb;
+        view.setFloat64(at + 1, createdAtMs);
+      }),
   },
   {
     name: "a forged signature",

@@ -82,14 +82,15 @@ export function immutable(text: string): { key: NodeId; bytes: Uint8Array } {
 
 /**
  * Alice's profile (her mutable record "profile") at `seq`, with `about` as its about text and an
- * update time fixed by `seq`, so the same arguments give the same bytes.
+ * update time of `seq` ms, so the same arguments give the same bytes and no clock a test uses
+ * (a virtual one or the wall clock) finds it ahead (`profileAheadMsMax`).
  */
 export function mutable(seq: number, about = `v${seq}`): { key: NodeId; bytes: Uint8Array } {
   const record = signProfile(alice, seq, {
     name: "alice",
     about,
     keys: [],
-    updatedMs: startMs + seq,
+    updatedMs: seq,
   });
   return { key: profileKey(alice.publicKey), bytes: encodeRecord(record) };
 }

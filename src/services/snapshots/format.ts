@@ -9,26 +9,34 @@
  * little. Writing and reading are streamed one frame at a time: memory stays flat whatever the
  * size of the store.
  *
+ * Each frame has exactly one encoding: integers, byte strings, booleans and arrays take the
+ * canonical forms of records (`src/content/canonical.ts`: shortest unsigned integer whatever its
+ * size, shortest headers), and the two things records never hold, `str` (tags, scope, class) and
+ * the one map (`countsByKind`, `str` keys), take their shortest headers. The reader re-encodes
+ * every frame and refuses one whose bytes differ.
+ *
  * @module
  */
 
 import { createHash, type Hash } from "node:crypto";
 import { Packr } from "msgpackr";
-import { concatBytes, toHex, utf8Encode } from "../../core/bytes.ts";
+import { bytesEqual, concatBytes, toHex, utf8Encode } from "../../core/bytes.ts";
 import { RECORD_CLASSES, type RecordClass } from "../../core/config_schema.ts";
 import { ed25519Sign, ed25519Verify } from "../../core/crypto.ts";
 import { SnapshotError } from "../../core/errors.ts";
 import type { Identity } from "../../core/identity.ts";
 import { recordBytesMax } from "../../core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../../core/node_id.ts";
+import { type CanonicalValue, encodeCanonical } from "../../content/canonical.ts";
 
 /** The first field of every snapshot's header. */
 export const SNAPSHOT_MAGIC = "rhizome-snapshot";
 /**
- * The format version this build writes and reads. 2: its records are of record format 2
- * (`RECORD_VERSION`); snapshots of version 1 hold format-1 records, which no node accepts now.
+ * The format version this build writes and reads. 3: integers of 2^32 and above (the times) are
+ * uint 64, as in records, not float64, and every frame is in its one canonical encoding. Version 2
+ * wrote those times as float64; version 1 held format-1 records, which no node accepts now.
  */
-export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION = 3;
 /** What the trailer's signature covers, before the hash: binds it to this use. */
 export const SNAPSHOT_SIGNATURE_CONTEXT = "rhizome/snapshot/v1";
 /** The scopes a snapshot may have. */
@@ -45,7 +53,79 @@ const FRAME_RECORD = "r";
 const FRAME_TRAILER = "t";
 const LENGTH_BYTES = 4;
 
-const packr = new Packr({ useRecords: false, variableMapSize: true });
+// Decoding only (frames are written by `encodeFrame`): uint 64 as a number, so a time decodes
+// to the number that re-encodes to the same bytes.
+const packr = new Packr({ useRecords: false, int64AsType: "number" });
+
+/** What a frame holds: record values, plus the `str` tags and the one map of counts. */
+type FrameValue = CanonicalValue | string | Record<string, number> | readonly FrameValue[];
+
+/** Header bytes of a length-prefixed MessagePack family: the fix form, then 8/16/32 bits. */
+interface HeaderForms {
+  fix: number;
+  fixMax: number;
+  u8?: number;
+  u16: number;
+  u32: number;
+}
+const strForms: HeaderForms = { fix: 0xa0, fixMax: 31, u8: 0xd9, u16: 0xda, u32: 0xdb };
+const mapForms: HeaderForms = { fix: 0x80, fixMax: 15, u16: 0xde, u32: 0xdf };
+const arrayForms: HeaderForms = { fix: 0x90, fixMax: 15, u16: 0xdc, u32: 0xdd };
+
+function lengthHeader(n: number, forms: HeaderForms): Uint8Array {
+  if (n <= forms.fixMax) return Uint8Array.of(forms.fix | n);
+  if (forms.u8 !== undefined && n <= 0xff) return Uint8Array.of(forms.u8, n);
+  if (n <= 0xffff) return Uint8Array.of(forms.u16, n >> 8, n & 0xff);
+  const header = new Uint8Array(5);
+  header[0] = forms.u32;
+  new DataView(header.buffer).setUint32(1, n);
+  return header;
+}
+
+/**
+ * The one encoding of a frame's value.
+ *
+ * @throws {RangeError} For a number that is not a safe integer, or a value of no frame layout
+ *   (what a decoded frame holding a float, nil or extension re-encodes to: not canonical).
+ */
+function encodeFrameValue(value: FrameValue, parts: Uint8Array[]): void {
+  if (typeof value === "string") {
+    const bytes = utf8Encode(value);
+    parts.push(lengthHeader(bytes.length, strForms), bytes);
+  } else if (Array.isArray(value)) {
+    parts.push(lengthHeader(value.length, arrayForms));
+    for (const item of value) encodeFrameValue(item, parts);
+  } else if (typeof value === "object" && value !== null && !(value instanceof Uint8Array)) {
+    const entries = Object.entries(value);
+    parts.push(lengthHeader(entries.length, mapForms));
+    for (const [name, count] of entries) {
+      if (typeof count !== "number") throw new RangeError("a map value that is not a number");
+      encodeFrameValue(name, parts);
+      parts.push(encodeCanonical(count));
+    }
+  } else if (
+    typeof value === "number" || typeof value === "boolean" || value instanceof Uint8Array
+  ) {
+    parts.push(encodeCanonical(value));
+  } else {
+    throw new RangeError(`a value of no frame layout (${typeof value})`);
+  }
+}
+
+function encodeFrameBody(fields: readonly FrameValue[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  encodeFrameValue(fields, parts);
+  return concatBytes(...parts);
+}
+
+/** Whether `body` is the one encoding of the values it decoded to. */
+function isCanonicalFrame(fields: readonly unknown[], body: Uint8Array): boolean {
+  try {
+    return bytesEqual(encodeFrameBody(fields as readonly FrameValue[]), body);
+  } catch {
+    return false;
+  }
+}
 
 /** The header: who made the snapshot, when, of what. */
 export interface SnapshotHeader {
@@ -170,8 +250,8 @@ export class SnapshotFrameWriter {
   }
 }
 
-function frame(fields: unknown[]): Uint8Array {
-  const body = packr.pack(fields);
+function frame(fields: readonly FrameValue[]): Uint8Array {
+  const body = encodeFrameBody(fields);
   const bytes = new Uint8Array(LENGTH_BYTES + body.length);
   new DataView(bytes.buffer).setUint32(0, body.length);
   bytes.set(body, LENGTH_BYTES);
@@ -229,6 +309,7 @@ export class SnapshotFrameReader {
         const next = await this.#nextFrame(bytes, recordFrameBytesMax, "frame");
         if (!next) throw this.#invalid(`it ends after ${records} records without its trailer`);
         const fields = this.#unpack(next.body, `frame ${records + 1}`);
+        this.#requireCanonical(fields, next.body, `frame ${records + 1}`);
         if (fields[0] === FRAME_TRAILER) {
           const trailer = this.#decodeTrailer(fields);
           if (trailer.recordCount !== records) {
@@ -297,6 +378,14 @@ export class SnapshotFrameReader {
     return fields;
   }
 
+  #requireCanonical(fields: readonly unknown[], body: Uint8Array, what: string): void {
+    if (!isCanonicalFrame(fields, body)) {
+      throw this.#invalid(
+        `its ${what} is not in its one encoding (integers in their shortest form, uint 64 from 2^32; shortest headers)`,
+      );
+    }
+  }
+
   #decodeHeader(body: Uint8Array): SnapshotHeader {
     const fields = this.#unpack(body, "header");
     if (fields[0] !== SNAPSHOT_MAGIC) throw this.#invalid("it is not a rhizome snapshot");
@@ -305,11 +394,12 @@ export class SnapshotFrameReader {
       throw this.#invalid(
         `its format version is ${JSON.stringify(fields[1])}, this build reads ${SNAPSHOT_VERSION}${
           older
-            ? " (its records are of an older record format, which there is no converting: export a new snapshot with this version)"
+            ? " (an older build wrote it, and there is no converting: export a new snapshot with this build)"
             : ""
         }`,
       );
     }
+    this.#requireCanonical(fields, body, "header");
     const [, version, nodeId, publicKey, createdAtMs, scope, counts] = fields;
     if (
       fields.length !== 7 || !isBytes(nodeId, NODE_ID_BYTES) || !isBytes(publicKey, 32) ||
