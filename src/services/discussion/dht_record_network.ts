@@ -1,30 +1,27 @@
 /**
- * The discussion service's view of the network, on the node's DHT: records published under their
+ * The discussion service's view of the network, on a DHT node: records published under their
  * keys (durable here first, then at the k closest) and fetched verified, versioned records
- * reconciled across every holder.
+ * reconciled across every holder. Sans-I/O: the node and the simulator each drive it, with their
+ * own DHT driver and deadline timer.
  *
  * @module
  */
 
-import type { Clock } from "../core/clock.ts";
-import { type Acknowledgements, ReplicationError, RhizomeError } from "../core/errors.ts";
-import type { Log } from "../core/log.ts";
-import type { NodeId } from "../core/node_id.ts";
+import type { Clock } from "../../core/clock.ts";
+import { type Acknowledgements, ReplicationError, RhizomeError } from "../../core/errors.ts";
+import type { Log } from "../../core/log.ts";
+import type { NodeId } from "../../core/node_id.ts";
 import {
   decodeStoredRecord,
   type DhtRecord,
   encodeRecord,
   recordKey,
   RecordKind,
-} from "../content/records.ts";
-import type { DhtNode } from "../dht/node.ts";
-import type { PutResult } from "../dht/types.ts";
-import type {
-  PublishResult,
-  RecordNetwork,
-  TimedFetch,
-} from "../services/discussion/record_network.ts";
-import type { ValueStore } from "../store/value_store.ts";
+} from "../../content/records.ts";
+import type { DhtNode } from "../../dht/node.ts";
+import type { PutResult } from "../../dht/types.ts";
+import type { PublishResult, RecordNetwork, TimedFetch } from "./record_network.ts";
+import type { ValueStore } from "../../store/value_store.ts";
 
 /**
  * What a put's acknowledgements mean for its caller: success only when it is durable on this node
@@ -122,11 +119,39 @@ export interface HeldRecords {
   log?: Log;
 }
 
-/** {@link RecordNetwork} on a running node's DHT. */
+/**
+ * Starts a one-shot timer: `fire` runs once, `delayMs` from now on the driver's clock, unless the
+ * returned function cancels it first. The node passes wall-clock timers, the simulator virtual
+ * ones.
+ */
+export type StartTimer = (delayMs: number, fire: () => void) => () => void;
+
+/** What a {@link DhtRecordNetwork} is built from. */
+export interface DhtRecordNetworkOptions {
+  /** The node's DHT (its value rules verify Rhizome's records). */
+  dht: Pick<DhtNode, "putAt" | "get">;
+  /** Reschedules the DHT's driver after an operation starts. */
+  wake: () => void;
+  /**
+   * How many peers the node knows (its routing table's size): a get that found no value and heard
+   * from none of them failed; with none to ask, the key is simply absent.
+   */
+  peers: () => number;
+  /** The deadlines of reads with a time limit ({@link DhtRecordNetwork.fetchWithin}). */
+  startTimer: StartTimer;
+  /**
+   * The node's store and clock, for reads with a deadline to fall back on the copy held here;
+   * without them such a read that runs out of time has nothing to show.
+   */
+  held?: HeldRecords;
+}
+
+/** {@link RecordNetwork} on a DHT node. */
 export class DhtRecordNetwork implements RecordNetwork {
   readonly #dht: Pick<DhtNode, "putAt" | "get">;
   readonly #wake: () => void;
   readonly #peers: () => number;
+  readonly #startTimer: StartTimer;
   /** Least recently used first (a Map keeps insertion order). */
   readonly #immutables = new Map<string, DhtRecord>();
   #publishing = 0;
@@ -139,23 +164,14 @@ export class DhtRecordNetwork implements RecordNetwork {
   /**
    * Wraps a DHT node.
    *
-   * @param dht The node's DHT (its value rules verify Rhizome's records).
-   * @param wake Reschedules the DHT's driver after an operation starts.
-   * @param peers How many peers the node knows (its routing table's size): a get that found no
-   *   value and heard from none of them failed; with none to ask, the key is simply absent.
-   * @param held The node's store and clock, for reads with a deadline to fall back on the copy
-   *   held here; without them such a read that runs out of time has nothing to show.
+   * @param options The DHT, its driver's wake-up, its peer count, the timer and the held copies.
    */
-  constructor(
-    dht: Pick<DhtNode, "putAt" | "get">,
-    wake: () => void,
-    peers: () => number,
-    held?: HeldRecords,
-  ) {
-    this.#dht = dht;
-    this.#wake = wake;
-    this.#peers = peers;
-    this.#held = held;
+  constructor(options: DhtRecordNetworkOptions) {
+    this.#dht = options.dht;
+    this.#wake = options.wake;
+    this.#peers = options.peers;
+    this.#startTimer = options.startTimer;
+    this.#held = options.held;
   }
 
   /**
@@ -272,7 +288,7 @@ export class DhtRecordNetwork implements RecordNetwork {
     if (!(waitMsMax > 0)) return Promise.resolve(this.#heldAnswer(key));
     return new Promise<TimedFetch>((resolve, reject) => {
       let settled = false;
-      const timer = setTimeout(() => {
+      const cancel = this.#startTimer(waitMsMax, () => {
         settled = true;
         this.#noteLate(key);
         // Nothing may escape a timer: a failure here is the read's, not the process's.
@@ -281,16 +297,16 @@ export class DhtRecordNetwork implements RecordNetwork {
         } catch (error) {
           reject(error);
         }
-      }, waitMsMax);
+      });
       this.fetch(key).then(
         (record) => {
           if (settled) return;
-          clearTimeout(timer);
+          cancel();
           resolve({ record, complete: true });
         },
         (error) => {
           if (settled) return;
-          clearTimeout(timer);
+          cancel();
           reject(error);
         },
       );
