@@ -54,6 +54,7 @@ import type {
   GetResult,
   LookupResult,
   PutResult,
+  UpdatePut,
   ValueRules,
 } from "./types.ts";
 
@@ -94,6 +95,11 @@ interface LookupOperation {
   valueHop: number;
   /** Holders that answered with a versioned value. */
   holders: number;
+  /**
+   * An update's read: the lookup goes on to the k closest after `versionedReadHolders` holders
+   * answered, and keeps the holders' write tokens for the STOREs that follow.
+   */
+  settles: boolean;
   finished: boolean;
   /** Values being fetched by stream (announced by VALUE_REF): the lookup waits for them. */
   streams: number;
@@ -412,6 +418,47 @@ export class DhtNode {
    * @throws {RangeError} When the value is too large or does not verify under `key`.
    */
   putAt(key: NodeId, value: Uint8Array, done: (result: PutResult) => void, ttlS?: number): void {
+    this.#checkPut(key, value);
+    this.#publishAt(key, value, ttlS, done, (lifetimeS, stored) => {
+      this.#storeAtClosest(key, value, lifetimeS, stored);
+    });
+  }
+
+  /**
+   * Reads a versioned value to update it: a FIND_VALUE lookup that, unlike a get's, goes on to
+   * the k closest nodes (as a put's does) and keeps every reply's write token, so that a put of
+   * the new version needs no lookup of its own. The copies of the first `versionedReadHolders`
+   * holders (and this node's) are reconciled, as a get's are; holders beyond them are not asked
+   * for a value too large for a datagram.
+   *
+   * @param key The key.
+   * @param done Called once with the read (its `value` the current version, if any) and a put
+   *   under `key`, as {@link putAt} (same checks, same result), to the nodes the read found. Its
+   *   write tokens last a token rotation period: the put belongs right after the read.
+   */
+  getForUpdate(key: NodeId, done: (result: GetResult, put: UpdatePut) => void): void {
+    const held = this.#options.store.get(key);
+    const nowMs = this.#options.clock.nowMs();
+    const heldValue = held && held.expiresAtMs > nowMs ? new Uint8Array(held.value) : undefined;
+    this.#lookup(
+      key,
+      true,
+      [],
+      (result, operation) => {
+        done(result, (value, putDone, ttlS) => {
+          this.#checkPut(key, value);
+          this.#publishAt(key, value, ttlS, putDone, (lifetimeS, stored) => {
+            this.#storeAtFound(operation, value, lifetimeS, stored);
+          });
+        });
+      },
+      heldValue,
+      true,
+    );
+  }
+
+  /** Refuses a value `putAt` cannot publish: too large, or not verifying under `key`. */
+  #checkPut(key: NodeId, value: Uint8Array): void {
     const valueMax = this.#options.streams ? recordBytesMax : datagramValueBytesMax;
     if (value.length > valueMax) {
       throw new RangeError(
@@ -421,6 +468,22 @@ export class DhtNode {
     if (!this.#values.verify(key, value)) {
       throw new RangeError(`Cannot store value: it does not verify under key ${key.toHex()}`);
     }
+  }
+
+  /**
+   * Writes a value here and has `storeRemote` store it at the k closest; reports once both are
+   * done, with the write quorum's verdict.
+   */
+  #publishAt(
+    key: NodeId,
+    value: Uint8Array,
+    ttlS: number | undefined,
+    done: (result: PutResult) => void,
+    storeRemote: (
+      lifetimeS: number,
+      stored: (count: number, selfAmongClosest: boolean) => void,
+    ) => void,
+  ): void {
     const nowMs = this.#options.clock.nowMs();
     // Every holder caps a copy's lifetime at record_ttl_s: a longer life comes from republishing.
     const { record_ttl_s } = this.#options.settings.dht;
@@ -452,7 +515,7 @@ export class DhtNode {
       settle();
     });
     this.#replicatedMs.set(key.toHex(), nowMs);
-    this.#storeAtClosest(key, value, lifetimeS, (count, selfIsClose) => {
+    storeRemote(lifetimeS, (count, selfIsClose) => {
       stored = count;
       selfAmongClosest = selfIsClose;
       settle();
@@ -656,6 +719,7 @@ export class DhtNode {
     extra: readonly Contact[],
     done: (result: GetResult, operation: LookupOperation) => void,
     held?: Uint8Array,
+    settles = false,
   ): void {
     const { k, alpha, lookup_timeout_ms } = this.#options.settings.dht;
     const nowMs = this.#options.clock.nowMs();
@@ -679,6 +743,7 @@ export class DhtNode {
       value: held,
       valueHop: 0,
       holders: 0,
+      settles,
       finished: false,
       streams: 0,
       done,
@@ -723,11 +788,14 @@ export class DhtNode {
           reply.type === MessageType.value &&
           this.#values.verify(state.target, reply.value, operation.value)
         ) {
-          state.answered(candidate, []);
+          state.answered(candidate, [], operation.settles ? reply.token : undefined);
           if (this.#found(operation, reply.value, candidate.hop)) return;
         } else if (reply.type === MessageType.valueRef && this.#options.streams) {
-          state.answered(candidate, []);
-          this.#fetchByStream(operation, candidate);
+          state.answered(candidate, [], operation.settles ? reply.token : undefined);
+          // An update reads as many copies as a get; the other holders only take the STORE.
+          if (!operation.settles || operation.holders + operation.streams < versionedReadHolders) {
+            this.#fetchByStream(operation, candidate);
+          }
         } else {
           this.#stats.invalidValues++;
           state.failed(candidate);
@@ -791,7 +859,7 @@ export class DhtNode {
     operation.value = operation.value === undefined
       ? value
       : this.#values.reconcile(key, operation.value, value, this.#options.clock.nowMs());
-    if (++operation.holders < versionedReadHolders) return false;
+    if (++operation.holders < versionedReadHolders || operation.settles) return false;
     this.#finish(operation, true);
     return true;
   }
@@ -830,10 +898,7 @@ export class DhtNode {
     }
   }
 
-  /**
-   * Finds the k closest nodes to `key` and stores the value at each; reports the acks, and whether
-   * this node is itself among the k closest (fewer than k answered, or it is closer than the k-th).
-   */
+  /** Finds the k closest nodes to `key` and stores the value at each ({@link #storeAtFound}). */
   #storeAtClosest(
     key: NodeId,
     value: Uint8Array,
@@ -841,21 +906,36 @@ export class DhtNode {
     done: (stored: number, selfAmongClosest: boolean) => void,
   ): void {
     this.#lookup(key, false, [], (_result, operation) => {
-      const { k } = this.#options.settings.dht;
-      const closest = operation.state.closestAnswered(k);
-      const selfAmongClosest = closest.length < k ||
-        key.compareDistance(this.#self, closest[k - 1].contact.id) < 0;
-      const targets = closest.filter((candidate) => candidate.token !== undefined);
-      let waiting = targets.length;
-      let stored = 0;
-      if (waiting === 0) return done(0, selfAmongClosest);
-      for (const candidate of targets) {
-        this.#storeAt(candidate.contact, candidate.token!, key, value, ttlS, (ok) => {
-          if (ok) stored++;
-          if (--waiting === 0) done(stored, selfAmongClosest);
-        });
-      }
+      this.#storeAtFound(operation, value, ttlS, done);
     });
+  }
+
+  /**
+   * Stores the value at the k closest nodes a finished lookup found (those whose replies carried
+   * a write token); reports the acks, and whether this node is itself among the k closest (fewer
+   * than k answered, or it is closer than the k-th).
+   */
+  #storeAtFound(
+    operation: LookupOperation,
+    value: Uint8Array,
+    ttlS: number,
+    done: (stored: number, selfAmongClosest: boolean) => void,
+  ): void {
+    const key = operation.state.target;
+    const { k } = this.#options.settings.dht;
+    const closest = operation.state.closestAnswered(k);
+    const selfAmongClosest = closest.length < k ||
+      key.compareDistance(this.#self, closest[k - 1].contact.id) < 0;
+    const targets = closest.filter((candidate) => candidate.token !== undefined);
+    let waiting = targets.length;
+    let stored = 0;
+    if (waiting === 0) return done(0, selfAmongClosest);
+    for (const candidate of targets) {
+      this.#storeAt(candidate.contact, candidate.token!, key, value, ttlS, (ok) => {
+        if (ok) stored++;
+        if (--waiting === 0) done(stored, selfAmongClosest);
+      });
+    }
   }
 
   #storeAt(

@@ -19,8 +19,8 @@ import {
   RecordKind,
 } from "../../content/records.ts";
 import type { DhtNode } from "../../dht/node.ts";
-import type { PutResult } from "../../dht/types.ts";
-import type { PublishResult, RecordNetwork, TimedFetch } from "./record_network.ts";
+import type { PutResult, UpdatePut } from "../../dht/types.ts";
+import type { PublishResult, RecordNetwork, TimedFetch, UpdateRead } from "./record_network.ts";
 import type { ValueStore } from "../../store/value_store.ts";
 
 /**
@@ -129,7 +129,7 @@ export type StartTimer = (delayMs: number, fire: () => void) => () => void;
 /** What a {@link DhtRecordNetwork} is built from. */
 export interface DhtRecordNetworkOptions {
   /** The node's DHT (its value rules verify Rhizome's records). */
-  dht: Pick<DhtNode, "putAt" | "get">;
+  dht: Pick<DhtNode, "putAt" | "get" | "getForUpdate">;
   /** Reschedules the DHT's driver after an operation starts. */
   wake: () => void;
   /**
@@ -148,7 +148,7 @@ export interface DhtRecordNetworkOptions {
 
 /** {@link RecordNetwork} on a DHT node. */
 export class DhtRecordNetwork implements RecordNetwork {
-  readonly #dht: Pick<DhtNode, "putAt" | "get">;
+  readonly #dht: Pick<DhtNode, "putAt" | "get" | "getForUpdate">;
   readonly #wake: () => void;
   readonly #peers: () => number;
   readonly #startTimer: StartTimer;
@@ -182,12 +182,56 @@ export class DhtRecordNetwork implements RecordNetwork {
    * @throws {RhizomeError} `RECORD_INVALID` when it does not verify; `UNAVAILABLE` when too many
    *   publishes wait; otherwise as {@link acknowledgedPut}.
    */
-  async publish(record: DhtRecord): Promise<PublishResult> {
+  publish(record: DhtRecord): Promise<PublishResult> {
+    return this.#publishWith(record, (key, bytes, done) => this.#dht.putAt(key, bytes, done));
+  }
+
+  /**
+   * Reads a key for update: the read's lookup reaches the k closest, and the publish it returns
+   * stores there with the write tokens the read collected, without a lookup of its own.
+   *
+   * @param key The key.
+   * @returns The current record and the publish to call next.
+   * @throws {RhizomeError} `UNAVAILABLE` as {@link fetch}.
+   */
+  fetchForUpdate(key: NodeId): Promise<UpdateRead> {
+    // Counted before the lookup: contacts that time out during it may leave the table.
+    const peersKnown = this.#peers();
+    return new Promise((resolve, reject) => {
+      this.#dht.getForUpdate(key, (result, put: UpdatePut) => {
+        const record = result.value ? decodeStoredRecord(result.value) : undefined;
+        if (record === undefined && peersKnown > 0 && result.closest.length === 0) {
+          return reject(
+            new RhizomeError("UNAVAILABLE", `Cannot read ${key.toHex()}: no node answered`),
+          );
+        }
+        const publish = (next: DhtRecord) => {
+          if (!recordKey(next).equals(key)) {
+            return Promise.reject(
+              new RhizomeError(
+                "RECORD_INVALID",
+                `Cannot publish the update of ${key.toHex()}: the record belongs under another key`,
+              ),
+            );
+          }
+          return this.#publishWith(next, (_key, bytes, done) => put(bytes, done));
+        };
+        resolve({ record, publish });
+      });
+      this.#wake();
+    });
+  }
+
+  /** Publishes through `putAt` in one of the {@link publishesInFlightMax} slots. */
+  async #publishWith(
+    record: DhtRecord,
+    putAt: (key: NodeId, bytes: Uint8Array, done: (result: PutResult) => void) => void,
+  ): Promise<PublishResult> {
     const key = recordKey(record);
     const bytes = encodeRecord(record);
     await this.#slot(key);
     try {
-      return await this.#put(key, record, bytes);
+      return await this.#put(key, record, bytes, putAt);
     } finally {
       // The slot passes straight to the next waiter, so none can be taken in between.
       const next = this.#waiting.shift();
@@ -211,10 +255,15 @@ export class DhtRecordNetwork implements RecordNetwork {
     this.#publishing++;
   }
 
-  #put(key: NodeId, record: DhtRecord, bytes: Uint8Array): Promise<PublishResult> {
+  #put(
+    key: NodeId,
+    record: DhtRecord,
+    bytes: Uint8Array,
+    putAt: (key: NodeId, bytes: Uint8Array, done: (result: PutResult) => void) => void,
+  ): Promise<PublishResult> {
     return new Promise<PublishResult>((resolve, reject) => {
       try {
-        this.#dht.putAt(key, bytes, (result) => {
+        putAt(key, bytes, (result) => {
           try {
             resolve({ key, ...acknowledgedPut(result) });
           } catch (error) {

@@ -12,7 +12,7 @@ import { utf8Encode } from "../../../src/core/bytes.ts";
 import { ed25519KeyPairFromSecretKey } from "../../../src/core/crypto.ts";
 import type { Log } from "../../../src/core/log.ts";
 import { encodeRecord, recordKey, RecordKind, signMutable } from "../../../src/content/records.ts";
-import type { Contact, GetResult, PutResult } from "../../../src/dht/types.ts";
+import type { Contact, GetResult, PutResult, UpdatePut } from "../../../src/dht/types.ts";
 import {
   acknowledgedPut,
   DhtRecordNetwork,
@@ -47,6 +47,9 @@ function fakeDht(answered: Contact[] = []) {
       const value = held.get(key.toHex());
       const closest = answered;
       done({ ok: value !== undefined, value, closest, rounds: 1, messages: 1, durationMs: 1 });
+    },
+    getForUpdate(key: NodeId, done: (result: GetResult, put: UpdatePut) => void) {
+      dht.get(key, (result) => done(result, (value, putDone) => dht.putAt(key, value, putDone)));
     },
   };
   const release = (result: Partial<PutResult> = {}) => {
@@ -238,6 +241,7 @@ function stalledDht(held: Map<string, Uint8Array>) {
     get() {
       gets++;
     },
+    getForUpdate() {},
   };
   const nowMs = 1_000_000;
   const store = {
