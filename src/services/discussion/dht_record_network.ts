@@ -89,13 +89,14 @@ export const immutableCacheMax = 4096;
  * Publishes in flight at once. Each is a lookup (α requests) then a STORE at each of the k closest
  * nodes, about 23 requests at its peak; eight stay within a full node's 64 requests in flight
  * plus its queue of 256, so every publish gets all its STOREs out. Beyond it, publishes wait their
- * turn (a post's seven records queue behind another post's) instead of failing in the RPC layer.
+ * turn (a new thread's six records queue behind another thread's) instead of failing in the RPC
+ * layer.
  */
 export const publishesInFlightMax = 8;
 
 /**
- * Publishes waiting for a slot. The control API admits 16 requests at once and a post publishes
- * seven records, so 256 is never reached by the API alone; past it a publish fails at once with
+ * Publishes waiting for a slot. The control API admits 16 requests at once and a new thread
+ * publishes six records (a post two), so 256 is never reached by the API alone; past it a publish fails at once with
  * `UNAVAILABLE` rather than queueing without bound.
  */
 export const publishesQueuedMax = 256;
