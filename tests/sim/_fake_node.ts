@@ -75,6 +75,14 @@ export class FakeNode implements SimNode {
     done({ ok: false, closest: [], rounds: 0, messages: 0, durationMs: 0 });
   }
 
+  putAt(key: NodeId, _value: Uint8Array, done: (result: PutResult) => void): void {
+    done({ ok: false, key, stored: 0, holders: 0, quorum: 1, storesHere: true, durationMs: 0 });
+  }
+
+  answerStream(_bytes: Uint8Array, _peer: NodeId, done: (answer?: Uint8Array) => void): void {
+    done();
+  }
+
   put(value: Uint8Array, done: (result: PutResult) => void): NodeId {
     const key = NodeId.fromPublicKey(value);
     done({ ok: false, key, stored: 0, holders: 0, quorum: 1, storesHere: true, durationMs: 0 });
