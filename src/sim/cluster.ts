@@ -19,6 +19,7 @@ import type {
   LookupResult,
   PutResult,
   StreamRequester,
+  UpdatePut,
   ValueRules,
 } from "../dht/types.ts";
 import type { Address } from "../net/address.ts";
@@ -77,6 +78,8 @@ export interface SimNode {
   put(value: Uint8Array, done: (result: PutResult) => void): NodeId;
   /** Stores `value` under `key` (a signed record, a set). */
   putAt(key: NodeId, value: Uint8Array, done: (result: PutResult) => void): void;
+  /** Reads `key` to update it: the read, and a put to the nodes it found. */
+  getForUpdate(key: NodeId, done: (result: GetResult, put: UpdatePut) => void): void;
   /** Answers one request that came by stream from `peer`. */
   answerStream(bytes: Uint8Array, peer: NodeId, done: (answer?: Uint8Array) => void): void;
   /** Leaves gracefully, failing pending operations. */
@@ -425,6 +428,33 @@ export class SimCluster {
    */
   putAt(index: number, key: NodeId, value: Uint8Array, done: (result: PutResult) => void): void {
     this.call(index, (node) => node.putAt(key, value, done));
+  }
+
+  /**
+   * Reads `key` for update from node `index`; the put handed to `done` goes through the cluster
+   * too, so the node is rescheduled after it.
+   *
+   * @param index A live node.
+   * @param key The key.
+   * @param done Called with the read and the put to the nodes it found.
+   */
+  getForUpdate(
+    index: number,
+    key: NodeId,
+    done: (result: GetResult, put: UpdatePut) => void,
+  ): void {
+    this.call(
+      index,
+      (node) =>
+        node.getForUpdate(
+          key,
+          (result, put) =>
+            done(
+              result,
+              (value, putDone, ttlS) => this.call(index, () => put(value, putDone, ttlS)),
+            ),
+        ),
+    );
   }
 
   /**

@@ -74,6 +74,15 @@ export function simRecordNetwork(
           driver.wake();
           done(result);
         }),
+      getForUpdate: (key, done) =>
+        cluster.getForUpdate(index, key, (result, put) => {
+          driver.wake();
+          done(result, (value, putDone, ttlS) =>
+            put(value, (putResult) => {
+              driver.wake();
+              putDone(putResult);
+            }, ttlS));
+        }),
     },
     // Every call goes through the cluster, which reschedules the node itself.
     wake: () => {},

@@ -13,6 +13,7 @@ import type {
   GetResult,
   LookupResult,
   PutResult,
+  UpdatePut,
 } from "../../src/dht/types.ts";
 
 /** How long a fake bootstrap waits for a pong. */
@@ -77,6 +78,10 @@ export class FakeNode implements SimNode {
 
   putAt(key: NodeId, _value: Uint8Array, done: (result: PutResult) => void): void {
     done({ ok: false, key, stored: 0, holders: 0, quorum: 1, storesHere: true, durationMs: 0 });
+  }
+
+  getForUpdate(_key: NodeId, done: (result: GetResult, put: UpdatePut) => void): void {
+    done({ ok: false, closest: [], rounds: 0, messages: 0, durationMs: 0 }, () => {});
   }
 
   answerStream(_bytes: Uint8Array, _peer: NodeId, done: (answer?: Uint8Array) => void): void {
