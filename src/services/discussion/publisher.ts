@@ -189,18 +189,19 @@ export class Publisher {
       parent,
       body: request.body,
     });
-    // Both reads only check: nothing is published until both answered.
-    const [, page] = await Promise.all([
+    const id = docId(doc);
+    // The reads only check, and the message's holders are only found: nothing is published until
+    // all answered. Found meanwhile, the message's holders cost no lookup after the checks.
+    const [, page, messageHolders] = await Promise.all([
       this.#checkPostTarget(thread, parent),
       this.#openIndexPage(thread),
+      this.#network.fetchForUpdate(id),
     ]);
-    const id = docId(doc);
-    // The message and its index entry go out together: the entry's STOREs need no lookup (the
-    // page's read found its holders), so the post is visible after one lookup and one STORE.
-    // This node's copy of the message is written as its publish starts, before any STORE of the
-    // entry can arrive anywhere.
+    // The message and its index entry go out together, each to the holders its read found, so
+    // the post is visible one STORE after its reads. This node's copy of the message is written
+    // as its publish starts, before any STORE of the entry can arrive anywhere.
     const [published, indexes] = await Promise.all([
-      this.#publishIndexed(docRecord(doc)),
+      this.#publishIndexed(docRecord(doc), messageHolders.publish),
       this.#fanOut(author.keyPair, {
         type: "message",
         id,
@@ -237,7 +238,7 @@ export class Publisher {
     }
     const author = await this.#authors(request.author);
     const address = votesIndex(target);
-    const [doc, previous] = await Promise.all([
+    const [doc, { entry: previous, publish }] = await Promise.all([
       this.#fetchDoc(target),
       this.#ownEntry(address, author.keyPair.publicKey),
     ]);
@@ -259,7 +260,7 @@ export class Publisher {
       seq: nextSeq(previous, nowMs),
       value: { direction },
     });
-    const published = await this.#publishIndexed(votes);
+    const published = await this.#publishIndexed(votes, publish);
     // A vote is no record of its own: its activity entry is numbered by a hash of the vote
     // entry's signature, unique to this vote, so an author's successive votes add up (to at
     // most ±1 per target, as a repeat is refused) and republishing one replaces nothing.
@@ -397,19 +398,21 @@ export class Publisher {
   }
 
   /**
-   * The author's live entry in a one-per-writer set, if any (rejects with `UNAVAILABLE` when the
-   * set cannot be read: no entry is not the same as an unknown one).
+   * The author's live entry in a one-per-writer set, if any, read for update: the publish of the
+   * new entry goes to the set's holders this read found (rejects with `UNAVAILABLE` when the set
+   * cannot be read: no entry is not the same as an unknown one).
    */
   async #ownEntry<K extends IndexKind>(
     address: SetAddress<K>,
     writer: Uint8Array,
-  ): Promise<OwnEntry<K> | undefined> {
-    const record = await this.#network.fetch(address.key);
-    if (record?.kind !== RecordKind.set) return undefined;
+  ): Promise<{ entry: OwnEntry<K> | undefined; publish: UpdateRead["publish"] }> {
+    const { record, publish } = await this.#network.fetchForUpdate(address.key);
+    if (record?.kind !== RecordKind.set) return { entry: undefined, publish };
     const nowS = secondsOf(this.#clock.nowMs());
-    return liveEntries(record, address.kind, nowS).find((entry) =>
+    const entry = liveEntries(record, address.kind, nowS).find((entry) =>
       bytesEqual(entry.writer, writer)
     );
+    return { entry, publish };
   }
 
   /** The document under `id`, or `undefined` when the network has none there. */
@@ -425,14 +428,19 @@ export class Publisher {
   }
 
   /**
-   * Publishes a record that indexes will point to. Short of its write quorum but kept here
+   * Publishes a record that indexes will point to (through `publish` when its holders were found
+   * by a read for update). Short of its write quorum but kept here
    * (`NOT_REPLICATED`), it is on the network as far as this node can make it so (the node
    * republishes it): the indexes are still updated, and {@link report} then throws the shortfall,
    * so the caller learns of it and a retry finds the indexes done.
    */
-  async #publishIndexed(record: DhtRecord): Promise<PublishResult & { shortfall?: RhizomeError }> {
+  async #publishIndexed(
+    record: DhtRecord,
+    publish: (record: DhtRecord) => Promise<PublishResult> = (record) =>
+      this.#network.publish(record),
+  ): Promise<PublishResult & { shortfall?: RhizomeError }> {
     try {
-      return await this.#network.publish(record);
+      return await publish(record);
     } catch (error) {
       if (!(error instanceof ReplicationError) || error.code !== "NOT_REPLICATED") throw error;
       return { key: recordKey(record), ...error.acknowledgements, shortfall: error };
