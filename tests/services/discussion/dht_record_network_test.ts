@@ -323,3 +323,38 @@ Deno.test("a read with a deadline is complete when the lookup answers in time, o
   });
   assert.deepEqual(await bare.fetchWithin(key, 0), { record: undefined, complete: false });
 });
+
+Deno.test("a read for update publishes under the key read, and refuses a record of another key", async () => {
+  const fake = fakeDht();
+  const network = new DhtRecordNetwork({
+    dht: fake.dht,
+    wake: () => {},
+    peers: () => 0,
+    startTimer,
+  });
+  const key = recordKey(record("b"));
+  const read = await network.fetchForUpdate(key);
+  assert.equal(read.record, undefined, "absent: nobody to ask, nothing held");
+  await assert.rejects(read.publish(record("c")), { code: "RECORD_INVALID" });
+  assert.equal(fake.puts.length, 0, "nothing reached the DHT");
+  const publishing = read.publish(record("b"));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(fake.puts.length, 1);
+  assert.ok(fake.puts[0].key.equals(key));
+  fake.release();
+  assert.equal((await publishing).stored, 3);
+  assert.deepEqual((await network.fetchForUpdate(key)).record, record("b"));
+});
+
+Deno.test("a read for update that no known peer answered is UNAVAILABLE, not absent", async () => {
+  const network = new DhtRecordNetwork({
+    dht: fakeDht().dht,
+    wake: () => {},
+    peers: () => 5,
+    startTimer,
+  });
+  await assert.rejects(network.fetchForUpdate(recordKey(record("d"))), {
+    code: "UNAVAILABLE",
+    message: /^Cannot read [0-9a-f]{40}: no node answered$/,
+  });
+});
