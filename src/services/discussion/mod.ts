@@ -7,7 +7,7 @@
  * @module
  */
 
-export type { PublishResult, RecordNetwork, TimedFetch } from "./record_network.ts";
+export type { PublishResult, RecordNetwork, TimedFetch, UpdateRead } from "./record_network.ts";
 export {
   acknowledgedPut,
   DhtRecordNetwork,
