@@ -28,7 +28,7 @@ import { MemoryValueStore } from "../store/memory_value_store.ts";
 import type { RecordRules } from "../store/record_rules.ts";
 import { deriveSeed } from "./hash.ts";
 import { IndexSet } from "./index_set.ts";
-import type { SimNetwork } from "./network.ts";
+import type { SimCause, SimNetwork } from "./network.ts";
 
 /** The port every simulated node listens on; nodes differ by loopback host. */
 export const SIM_PORT = 7447;
@@ -140,14 +140,16 @@ export interface SimSendObserver {
    *
    * @param index The sender.
    * @param bytes The datagram.
+   * @param cause What it is caused by (see `SimNetwork.setCauses`).
    */
-  datagram(index: number, bytes: Uint8Array): void;
+  datagram(index: number, bytes: Uint8Array, cause: SimCause): void;
   /**
    * A stream request node `index` makes.
    *
    * @param index The requester.
+   * @param cause What it is caused by.
    */
-  stream(index: number): void;
+  stream(index: number, cause: SimCause): void;
 }
 
 /**
@@ -288,7 +290,7 @@ export class SimCluster {
     const transport = observer
       ? {
         send: (to: Address, bytes: Uint8Array) => {
-          observer.datagram(index, bytes);
+          observer.datagram(index, bytes, this.#network.causeOf(slot.address));
           attached.send(to, bytes);
         },
       }
@@ -478,6 +480,16 @@ export class SimCluster {
   }
 
   /**
+   * The node at `address`.
+   *
+   * @param address An address.
+   * @returns Its node's index, or `undefined` when no node was added there.
+   */
+  indexOf(address: Address): number | undefined {
+    return this.#byAddress.get(address)?.index;
+  }
+
+  /**
    * The ID of node `index`.
    *
    * @param index Any added node.
@@ -556,7 +568,9 @@ export class SimCluster {
   ): void {
     const network = this.#network;
     this.#counters.streamRequests++;
-    this.#options.observer?.stream(from.index);
+    // The request and its answer travel as timers: they carry its cause themselves.
+    const cause = network.causeOf(from.address);
+    this.#options.observer?.stream(from.index, cause);
     const startMs = network.clock.nowMs();
     const thereMs = network.linkLatencyMs(from.address, to);
     const backMs = network.linkLatencyMs(to, from.address);
@@ -565,7 +579,7 @@ export class SimCluster {
         if (!from.node) return;
         done(bytes);
         this.#reschedule(from);
-      });
+      }, cause);
     const arriveMs = startMs + SIM_STREAM_SETUP_ROUND_TRIPS * (thereMs + backMs) + thereMs;
     network.schedule(arriveMs, () => {
       const peer = this.#byAddress.get(to);
@@ -578,7 +592,7 @@ export class SimCluster {
         (bytes) => answer(network.clock.nowMs() + backMs, bytes),
       );
       this.#reschedule(peer);
-    });
+    }, cause);
   }
 
   #reschedule(slot: Slot): void {

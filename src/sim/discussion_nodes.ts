@@ -20,7 +20,7 @@ import {
 } from "../services/discussion/mod.ts";
 import type { SimAsyncDriver } from "./async_driver.ts";
 import type { SimCluster, SimSendObserver } from "./cluster.ts";
-import type { SimNetwork } from "./network.ts";
+import type { SimCause, SimNetwork } from "./network.ts";
 
 /**
  * The simulator's clock in whole milliseconds, as the services see a real node's: node wake-ups
@@ -193,69 +193,82 @@ const requestTypes: ReadonlySet<number> = new Set([
 ]);
 
 /**
- * Counts the requests (RPCs) chosen nodes send: datagram requests, their resends included, and
- * stream requests. An operation opens a count on the node it runs on and closes it at its end;
- * the node's other work meanwhile (its upkeep, a ping to a newcomer) is counted with it, and
- * work the operation sets off on other nodes is not.
+ * Counts the requests (RPCs) an operation costs the network: those its node sends while the
+ * operation runs (datagram requests with their resends, and stream requests), and those other
+ * nodes send while handling a datagram the operation caused, directly or down a chain (a holder
+ * that passes work on). Each operation gets its own cause (see `SimNetwork.setCauses`): the
+ * node's own upkeep meanwhile counts with it; work another node defers to a timer of its own does
+ * not.
  */
 export class RequestMeter implements SimSendObserver {
-  readonly #open = new Map<number, number>();
+  /** The cause of the operation running on each metered node. */
+  readonly #causes = new Map<number, number>();
+  /** Requests counted per open cause. */
+  readonly #counts = new Map<number, number>();
+  #nextCause = 1;
 
   /**
-   * Opens the count of node `index`.
+   * Opens the count of an operation on node `index`.
    *
    * @param index A node with no count open.
    */
   open(index: number): void {
-    assert(!this.#open.has(index), `node ${index} is metered twice at once`);
-    this.#open.set(index, 0);
+    assert(!this.#causes.has(index), `node ${index} is metered twice at once`);
+    const cause = this.#nextCause++;
+    this.#causes.set(index, cause);
+    this.#counts.set(cause, 0);
   }
 
   /**
-   * Closes the count of node `index`.
+   * Closes the count of the operation on node `index`; datagrams it caused that are still in
+   * flight count for nothing.
    *
    * @param index A node with a count open.
-   * @returns The requests it sent since {@link RequestMeter.open}.
+   * @returns The requests counted since {@link RequestMeter.open}.
    */
   close(index: number): number {
-    const count = this.#open.get(index);
-    assert(count !== undefined, `node ${index} is not metered`);
-    this.#open.delete(index);
+    const cause = this.#causes.get(index);
+    assert(cause !== undefined, `node ${index} is not metered`);
+    const count = this.#counts.get(cause)!;
+    this.#causes.delete(index);
+    this.#counts.delete(cause);
     return count;
   }
 
   /**
-   * Whether node `index` has a count open.
+   * The cause node `index` gives what it sends: its operation's, while one runs.
    *
-   * @param index A node.
-   * @returns `true` while it is metered.
+   * @param index A node, or `undefined` (an address with no node).
+   * @returns The cause, or `undefined`.
    */
-  isOpen(index: number): boolean {
-    return this.#open.has(index);
+  causeOf(index: number | undefined): SimCause {
+    return index === undefined ? undefined : this.#causes.get(index);
   }
 
   /**
-   * Counts a datagram when it is a request from a metered node.
+   * Counts a datagram that is a request with an open cause.
    *
-   * @param index The sender.
+   * @param _index The sender.
    * @param bytes The datagram.
+   * @param cause Its cause.
    */
-  datagram(index: number, bytes: Uint8Array): void {
-    const count = this.#open.get(index);
+  datagram(_index: number, bytes: Uint8Array, cause: SimCause): void {
+    const count = cause === undefined ? undefined : this.#counts.get(cause);
     if (count === undefined) return;
     const message = decodeMessage(bytes);
     if (typeof message !== "string" && requestTypes.has(message.type)) {
-      this.#open.set(index, count + 1);
+      this.#counts.set(cause!, count + 1);
     }
   }
 
   /**
-   * Counts a stream request from a metered node.
+   * Counts a stream request with an open cause.
    *
-   * @param index The requester.
+   * @param _index The requester.
+   * @param cause Its cause.
    */
-  stream(index: number): void {
-    const count = this.#open.get(index);
-    if (count !== undefined) this.#open.set(index, count + 1);
+  stream(_index: number, cause: SimCause): void {
+    const count = cause === undefined ? undefined : this.#counts.get(cause);
+    if (count !== undefined) this.#counts.set(cause!, count + 1);
   }
 }

@@ -187,6 +187,7 @@ async function runWorkload(
     },
   );
   const { cluster, prng, phase } = grown;
+  network.setCauses((from) => meter.causeOf(cluster.indexOf(from)));
   const driver = new SimAsyncDriver(network, hooks.nextTask);
   const authors = new SimAuthors();
   const names: string[] = [];
