@@ -2,8 +2,9 @@
  * The discussion service on simulated DHT nodes, for counting what an operation costs: the
  * simulator's cluster with Rhizome's value and record rules and its stream stand-in (index pages
  * outgrow a datagram after a few entries), each node's service as `deno task sim --workload
- * discussion` builds it, and its request meter (requests a node sends, resends and streams
- * included), on a lossless network so a count depends on the design alone.
+ * discussion` builds it, and its request meter (requests an operation costs the network: its
+ * node's, resends and streams included, and those other nodes send handling what it caused), on
+ * a lossless network so a count depends on the design alone.
  */
 
 import { ed25519KeyPairFromSecretKey } from "../../../src/core/crypto.ts";
@@ -50,6 +51,8 @@ export class SimDiscussion {
       streams: true,
       observer: this.#meter,
     });
+    // What a node sends counts for the operation whose datagrams it is handling.
+    this.#network.setCauses((from) => this.#meter.causeOf(cluster.indexOf(from)));
     for (let i = 0; i < count; i++) cluster.add();
     runOperations(this.#network, {
       label: "join",

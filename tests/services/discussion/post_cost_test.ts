@@ -91,5 +91,6 @@ Deno.test("a post costs at most 120 requests in a 100-node network, and another 
     const { result } = await sim.run(90, (node) => node.reader.listThreads({ order, limit: 20 }));
     assert.deepEqual(result.threads.map((thread) => thread.id).sort(), [...threadIds].sort());
   }
+  assert.ok(postCosts.every((count) => count > 0), "every post was metered");
   assert.ok(median(postCosts) <= postRequestsMax, summary("post", postCosts));
 });
