@@ -386,14 +386,16 @@ export function summariseDiscussion(report: DiscussionReport): string {
     `publish: success ${percent(publish.success_rate)} of ${publish.count}; ` +
     `read: success ${percent(read.success_rate)} of ${read.count}, complete ` +
     `${percent(read.complete_rate)}`,
-    `rpcs per post mean/p50/p99 ${report.rpcs_per_post.mean}/${range(report.rpcs_per_post)}, ` +
-    `per listing ${report.rpcs_per_listing.mean}/${range(report.rpcs_per_listing)}`,
+    `rpcs per post mean/p50/p99 ${report.rpcs_per_post.mean}/${range(report.rpcs_per_post)} ` +
+    `(the posting node's own ${report.rpcs_per_post_own.mean}/${
+      range(report.rpcs_per_post_own)
+    }), per listing ${report.rpcs_per_listing.mean}/${range(report.rpcs_per_listing)}`,
     `post visible on another node: ${visible.visible}/${visible.posts}, p50/p99 ` +
     `${range(visible.after_start_ms)} ms after the post's start, ` +
     `${range(visible.after_ack_ms)} ms after its acknowledgement`,
     `memory: ${report.memory.bytes_per_node} bytes per node settled, ` +
     `${report.memory.bytes_per_node_after_workload} after the workload`,
-    "kind      count     ok  complete  p50_ms  p99_ms  rpcs_mean  rpcs_p50  rpcs_p99  errors",
+    "kind      count     ok  complete  p50_ms  p99_ms  rpcs_mean  rpcs_p50  rpcs_p99  own_mean  errors",
     ...Object.entries(report.operations).map(([kind, figures]) =>
       [
         kind.padEnd(6),
@@ -405,6 +407,7 @@ export function summariseDiscussion(report: DiscussionReport): string {
         String(figures.rpcs.mean ?? "-").padStart(10),
         String(figures.rpcs.p50 ?? "-").padStart(9),
         String(figures.rpcs.p99 ?? "-").padStart(9),
+        String(figures.rpcs_own.mean ?? "-").padStart(9),
         " " + (Object.entries(figures.errors).map(([code, n]) => `${code}:${n}`).join(",") || "-"),
       ].join(" ")
     ),

@@ -192,6 +192,19 @@ const requestTypes: ReadonlySet<number> = new Set([
   MessageType.store,
 ]);
 
+/** The requests an operation caused so far: by its own node, and by the others. */
+interface RequestCount {
+  /** The node the operation runs on. */
+  readonly node: number;
+  own: number;
+  elsewhere: number;
+}
+
+function tally(count: RequestCount, sender: number): void {
+  if (sender === count.node) count.own++;
+  else count.elsewhere++;
+}
+
 /**
  * Counts the requests (RPCs) an operation costs the network: those its node sends while the
  * operation runs (datagram requests with their resends, and stream requests), and those other
@@ -203,8 +216,8 @@ const requestTypes: ReadonlySet<number> = new Set([
 export class RequestMeter implements SimSendObserver {
   /** The cause of the operation running on each metered node. */
   readonly #causes = new Map<number, number>();
-  /** Requests counted per open cause. */
-  readonly #counts = new Map<number, number>();
+  /** Requests counted per open cause: the operation's node's own, and the others'. */
+  readonly #counts = new Map<number, RequestCount>();
   #nextCause = 1;
 
   /**
@@ -216,7 +229,7 @@ export class RequestMeter implements SimSendObserver {
     assert(!this.#causes.has(index), `node ${index} is metered twice at once`);
     const cause = this.#nextCause++;
     this.#causes.set(index, cause);
-    this.#counts.set(cause, 0);
+    this.#counts.set(cause, { node: index, own: 0, elsewhere: 0 });
   }
 
   /**
@@ -224,15 +237,16 @@ export class RequestMeter implements SimSendObserver {
    * flight count for nothing.
    *
    * @param index A node with a count open.
-   * @returns The requests counted since {@link RequestMeter.open}.
+   * @returns The requests counted since {@link RequestMeter.open}: the node's own, and those
+   *   other nodes sent handling what it caused.
    */
-  close(index: number): number {
+  close(index: number): { own: number; elsewhere: number } {
     const cause = this.#causes.get(index);
     assert(cause !== undefined, `node ${index} is not metered`);
-    const count = this.#counts.get(cause)!;
+    const { own, elsewhere } = this.#counts.get(cause)!;
     this.#causes.delete(index);
     this.#counts.delete(cause);
-    return count;
+    return { own, elsewhere };
   }
 
   /**
@@ -248,27 +262,25 @@ export class RequestMeter implements SimSendObserver {
   /**
    * Counts a datagram that is a request with an open cause.
    *
-   * @param _index The sender.
+   * @param index The sender.
    * @param bytes The datagram.
    * @param cause Its cause.
    */
-  datagram(_index: number, bytes: Uint8Array, cause: SimCause): void {
+  datagram(index: number, bytes: Uint8Array, cause: SimCause): void {
     const count = cause === undefined ? undefined : this.#counts.get(cause);
     if (count === undefined) return;
     const message = decodeMessage(bytes);
-    if (typeof message !== "string" && requestTypes.has(message.type)) {
-      this.#counts.set(cause!, count + 1);
-    }
+    if (typeof message !== "string" && requestTypes.has(message.type)) tally(count, index);
   }
 
   /**
    * Counts a stream request with an open cause.
    *
-   * @param _index The requester.
+   * @param index The requester.
    * @param cause Its cause.
    */
-  stream(_index: number, cause: SimCause): void {
+  stream(index: number, cause: SimCause): void {
     const count = cause === undefined ? undefined : this.#counts.get(cause);
-    if (count !== undefined) this.#counts.set(cause!, count + 1);
+    if (count !== undefined) tally(count, index);
   }
 }

@@ -49,8 +49,13 @@ export interface OperationSample {
   error?: string;
   /** Virtual time from the call to its end, in ms. */
   latencyMs: number;
-  /** Requests (RPCs) its node sent meanwhile: datagram requests with resends, and streams. */
+  /**
+   * Requests (RPCs) it cost: datagram requests with their resends, and stream requests, sent by
+   * its node while it ran and by other nodes handling what it caused.
+   */
   requests: number;
+  /** Those its own node sent. */
+  ownRequests: number;
 }
 
 /** How one acknowledged post became visible to readers on other nodes. */
@@ -83,8 +88,13 @@ export interface OperationSummary {
   errors: Record<string, number>;
   /** Latency of those that returned, virtual ms. */
   latency_ms: Percentiles & { max: number | null };
-  /** Requests sent by the operation's node, over every operation of the kind. */
+  /**
+   * Requests it cost: those its node sent and those other nodes sent handling what it caused
+   * (pings of a newcomer, values offered to it, work passed on).
+   */
   rpcs: RequestSummary;
+  /** Those its own node sent. */
+  rpcs_own: RequestSummary;
 }
 
 /** What {@link runDiscussionScenario} found. Field names are snake_case: an output format. */
@@ -130,8 +140,10 @@ export interface DiscussionReport {
   };
   /** Each kind's figures. */
   operations: Record<OperationKind, OperationSummary>;
-  /** Requests per message published (posts and replies). */
+  /** Requests per message published (posts and replies), as `rpcs` of an operation. */
   rpcs_per_post: RequestSummary;
+  /** Of those, the ones the posting node sent. */
+  rpcs_per_post_own: RequestSummary;
   /** Requests per thread listing. */
   rpcs_per_listing: RequestSummary;
   /**
@@ -228,6 +240,7 @@ export function buildDiscussionReport(inputs: DiscussionReportInputs): Discussio
     },
     operations,
     rpcs_per_post: requestSummary(posts.map((sample) => sample.requests)),
+    rpcs_per_post_own: requestSummary(posts.map((sample) => sample.ownRequests)),
     rpcs_per_listing: requestSummary(
       samples.filter((sample) => sample.kind === "list").map((sample) => sample.requests),
     ),
@@ -260,6 +273,7 @@ function summarise(samples: readonly OperationSample[]): OperationSummary {
     errors,
     latency_ms: latencySummary(answered.map((sample) => sample.latencyMs)),
     rpcs: requestSummary(samples.map((sample) => sample.requests)),
+    rpcs_own: requestSummary(samples.map((sample) => sample.ownRequests)),
   };
 }
 

@@ -322,7 +322,14 @@ async function measured<T>(
   busy.add(origin);
   meter.open(origin);
   const startMs = network.clock.nowMs();
-  const sample: OperationSample = { kind, ok: false, complete: false, latencyMs: 0, requests: 0 };
+  const sample: OperationSample = {
+    kind,
+    ok: false,
+    complete: false,
+    latencyMs: 0,
+    requests: 0,
+    ownRequests: 0,
+  };
   try {
     const result = await operation();
     sample.ok = true;
@@ -334,7 +341,9 @@ async function measured<T>(
     return { startMs };
   } finally {
     sample.latencyMs = network.clock.nowMs() - startMs;
-    sample.requests = meter.close(origin);
+    const { own, elsewhere } = meter.close(origin);
+    sample.requests = own + elsewhere;
+    sample.ownRequests = own;
     busy.delete(origin);
     workload.samples.push(sample);
   }
@@ -486,7 +495,8 @@ function probeVisibility(
     } catch (error) {
       if (!(error instanceof RhizomeError)) throw error;
     } finally {
-      sample.requests += workload.meter.close(reader);
+      const { own, elsewhere } = workload.meter.close(reader);
+      sample.requests += own + elsewhere;
       workload.busy.delete(reader);
     }
     sample.probes++;

@@ -58,6 +58,10 @@ Deno.test("the discussion workload publishes, reads and sees posts on other node
   assert.ok(thread.rpcs.p50! >= report.settings.dht.k, context);
   assert.ok(report.rpcs_per_post.p50! >= report.settings.dht.k, context);
   assert.ok(list.rpcs.mean! > 0, context);
+  // The node's own requests are part of what the operation cost.
+  assert.ok(report.rpcs_per_post_own.mean! >= report.settings.dht.k, context);
+  assert.ok(report.rpcs_per_post_own.mean! <= report.rpcs_per_post.mean!, context);
+  assert.ok(thread.rpcs_own.p99! <= thread.rpcs.p99!, context);
   assert.ok(thread.latency_ms.p50! > 0, context);
   assert.equal(report.network.dropped_oversize, 0, `no datagram over 1232 bytes: ${context}`);
 });
