@@ -71,27 +71,27 @@ export class SimDiscussion {
   }
 
   /**
-   * Runs `work` on node `index` to its end, counting the requests the node sends meanwhile.
+   * Runs `work` on node `index` to its end, counting the requests it costs.
    *
    * @param index The node.
    * @param work What its service does.
-   * @returns The result and the requests.
+   * @returns The result, the requests it cost the network and those its own node sent.
    */
   async run<T>(
     index: number,
     work: (node: SimDiscussionNode) => Promise<T>,
-  ): Promise<{ result: T; requests: number }> {
+  ): Promise<{ result: T; requests: number; own: number }> {
     let settled = false;
     this.#meter.open(index);
     const running = work(this.#services.at(index));
     running.then(() => settled = true, () => settled = true);
     this.#driver.wake();
-    let requests = 0;
+    let counted = { own: 0, elsewhere: 0 };
     try {
       await this.#driver.runUntil(() => settled, `an operation on node ${index}`);
     } finally {
-      requests = this.#meter.close(index);
+      counted = this.#meter.close(index);
     }
-    return { result: await running, requests };
+    return { result: await running, requests: counted.own + counted.elsewhere, own: counted.own };
   }
 }
