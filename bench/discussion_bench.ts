@@ -57,6 +57,9 @@ const local: RecordNetwork = {
   async fetchWithin(key: NodeId) {
     return { record: await this.fetch(key), complete: true };
   },
+  async fetchForUpdate(key: NodeId) {
+    return { record: await this.fetch(key), publish: (record: DhtRecord) => this.publish(record) };
+  },
 };
 
 const author = { name: "bench", keyPair: ed25519KeyPairFromSecretKey(new Uint8Array(32).fill(7)) };

@@ -5,6 +5,7 @@
  *
  * Usage: deno task sim [--nodes N] [--lookups L] [--values V] [--seed S] [--loss P] [--churn P]
  *   [--latency MIN-MAX] [--json-only]
+ *   [--workload discussion [--authors A] [--threads T] [--posts P] [--votes V] [--reads R]]
  *   [--churn-model weibull|lognormal [--session-median DUR] [--session-shape X] [--duration DUR]
  *   [--window DUR] [--crash-fraction P]]
  *
@@ -17,6 +18,15 @@
  * report has one row per `--window` (default 10m). Durations are a number with a unit (`ms`, `s`,
  * `m`, `h`; a bare number is seconds). `--churn` cannot be combined with `--churn-model`.
  *
+ * `--workload discussion` runs the discussion workload instead (src/sim/discussion_scenario.ts):
+ * simulated nodes run the discussion service over the simulated DHT; `--authors A` authors (each
+ * with its own key) start `--threads T` threads, then `--posts P` posts and replies, `--votes V`
+ * votes and `--reads R` reads (thread lists and shows, threads by Zipf popularity) run in a
+ * shuffled mix from random nodes (defaults: 100 nodes, 20 authors, 10 threads, 50 posts, 20
+ * votes, 50 reads). Its report has success, latency p50/p99 and RPCs per operation kind, RPCs per
+ * post and per listing, and how soon a post is visible on another node. `--lookups`, `--values`
+ * and the churn flags do not apply to it.
+ *
  * `--json-only` leaves the summary out: stdout is then the JSON line alone (progress still goes to
  * stderr).
  *
@@ -26,8 +36,10 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { parseArgs } from "node:util";
 import { resolveConfig } from "../src/core/config.ts";
+import { type DiscussionReport, runDiscussionScenario } from "../src/sim/discussion_scenario.ts";
 import { runScenario, type ScenarioOptions, type ScenarioReport } from "../src/sim/scenario.ts";
 import { type ChurnReport, runChurnScenario } from "../src/sim/churn_scenario.ts";
 import {
@@ -40,7 +52,32 @@ const usage = "usage: deno task sim [--nodes N] [--lookups L] [--values V] [--se
   "[--loss P] [--churn P] [--latency MIN-MAX] [--json-only]\n" +
   "  continuous churn: --churn-model weibull|lognormal [--session-median DUR] " +
   "[--session-shape X] [--duration DUR] [--window DUR] [--crash-fraction P]\n" +
-  "  (DUR: a number with ms, s, m or h; a bare number is seconds)";
+  "  (DUR: a number with ms, s, m or h; a bare number is seconds)\n" +
+  "  discussion workload: --workload discussion [--authors A] [--threads T] [--posts P] " +
+  "[--votes V] [--reads R] (with --nodes, --seed, --loss, --latency, --json-only)";
+
+/** The discussion workload's sizes, set with `--workload discussion`. */
+export interface DiscussionFlags {
+  /** Authors, each with its own key. */
+  authors: number;
+  /** Threads started. */
+  threads: number;
+  /** Posts and replies. */
+  posts: number;
+  /** Votes. */
+  votes: number;
+  /** Thread lists and shows. */
+  reads: number;
+}
+
+/** The workload flags and their defaults. */
+const discussionDefaults: Record<keyof DiscussionFlags, string> = {
+  authors: "20",
+  threads: "10",
+  posts: "50",
+  votes: "20",
+  reads: "50",
+};
 
 /** The continuous-churn settings the flags set (present only with `--churn-model`). */
 export interface ChurnFlags {
@@ -78,6 +115,8 @@ export type SimFlags =
     jsonOnly: boolean;
     /** Set with `--churn-model`: run the continuous-churn scenario instead. */
     churn?: ChurnFlags;
+    /** Set with `--workload discussion`: run the discussion workload instead. */
+    discussion?: DiscussionFlags;
   };
 
 /** A flag that cannot be used; its message is the one line printed. */
@@ -108,7 +147,7 @@ export function parseSimFlags(args: string[]): SimFlags | "help" {
       strict: true,
       allowPositionals: false,
       options: {
-        nodes: { type: "string", default: "1000" },
+        nodes: { type: "string" },
         lookups: { type: "string", default: "1000" },
         values: { type: "string", default: "100" },
         seed: { type: "string", default: "1" },
@@ -122,6 +161,12 @@ export function parseSimFlags(args: string[]): SimFlags | "help" {
         duration: { type: "string" },
         window: { type: "string" },
         "crash-fraction": { type: "string" },
+        workload: { type: "string" },
+        authors: { type: "string" },
+        threads: { type: "string" },
+        posts: { type: "string" },
+        votes: { type: "string" },
+        reads: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -136,8 +181,22 @@ export function parseSimFlags(args: string[]): SimFlags | "help" {
       `--latency: expected MIN-MAX in ms with MIN ≤ MAX, got "${values.latency}"`,
     );
   }
+  const workload = values.workload ?? "standard";
+  if (workload !== "standard" && workload !== "discussion") {
+    throw new UsageError(`--workload: expected standard or discussion, got "${workload}"`);
+  }
+  const discussionOnly = Object.keys(discussionDefaults)
+    .filter((name) => values[name as keyof typeof values] !== undefined);
+  if (workload === "standard" && discussionOnly.length > 0) {
+    throw new UsageError(`--${discussionOnly[0]} needs --workload discussion`);
+  }
   const flags: SimFlags = {
-    nodes: integer("--nodes", values.nodes, 1, 100_000),
+    nodes: integer(
+      "--nodes",
+      values.nodes ?? (workload === "discussion" ? "100" : "1000"),
+      workload === "discussion" ? 2 : 1,
+      100_000,
+    ),
     lookups: integer("--lookups", values.lookups, 0, 10_000_000),
     values: integer("--values", values.values, 0, 1_000_000),
     simSeed: integer("--seed", values.seed, 0, 0xffffffff),
@@ -150,6 +209,28 @@ export function parseSimFlags(args: string[]): SimFlags | "help" {
   const churnOnly = ["session-median", "session-shape", "duration", "window", "crash-fraction"]
     .filter((name) => values[name as keyof typeof values] !== undefined);
   const model = values["churn-model"];
+  if (workload === "discussion") {
+    const standardOnly = ["lookups", "values", "churn", "churn-model", ...churnOnly]
+      .filter((name) => args.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`)));
+    if (standardOnly.length > 0) {
+      throw new UsageError(`--${standardOnly[0]} does not apply to --workload discussion`);
+    }
+    const size = (name: keyof DiscussionFlags, min: number) =>
+      integer(`--${name}`, values[name] ?? discussionDefaults[name], min, 1_000_000);
+    return {
+      ...flags,
+      lookups: 0,
+      values: 0,
+      churnFraction: 0,
+      discussion: {
+        authors: size("authors", 1),
+        threads: size("threads", 1),
+        posts: size("posts", 0),
+        votes: size("votes", 0),
+        reads: size("reads", 0),
+      },
+    };
+  }
   if (model === undefined) {
     if (churnOnly.length > 0) throw new UsageError(`--${churnOnly[0]} needs --churn-model`);
     return flags;
@@ -288,13 +369,71 @@ export function summariseChurn(report: ChurnReport): string {
   ].join("\n");
 }
 
+/**
+ * A few lines for people about a discussion run; the JSON line follows.
+ *
+ * @param report The report.
+ * @returns The summary text.
+ */
+export function summariseDiscussion(report: DiscussionReport): string {
+  const { publish, read, post_visible: visible } = report;
+  const percent = (rate: number | null) => rate === null ? "-" : `${(rate * 100).toFixed(2)}%`;
+  const range = (p: { p50: number | null; p99: number | null }) =>
+    `${p.p50 ?? "-"}/${p.p99 ?? "-"}`;
+  return [
+    `nodes ${report.nodes}, seed ${report.seed}, ${report.events} events, ` +
+    `virtual ${Math.round(report.virtual_ms / 1000)} s, wall ${Math.round(report.wall_ms)} ms`,
+    `publish: success ${percent(publish.success_rate)} of ${publish.count}; ` +
+    `read: success ${percent(read.success_rate)} of ${read.count}, complete ` +
+    `${percent(read.complete_rate)}`,
+    `rpcs per post mean/p50/p99 ${report.rpcs_per_post.mean}/${range(report.rpcs_per_post)} ` +
+    `(the posting node's own ${report.rpcs_per_post_own.mean}/${
+      range(report.rpcs_per_post_own)
+    }), per listing ${report.rpcs_per_listing.mean}/${range(report.rpcs_per_listing)}`,
+    `post visible on another node: ${visible.visible}/${visible.posts}, p50/p99 ` +
+    `${range(visible.after_start_ms)} ms after the post's start, ` +
+    `${range(visible.after_ack_ms)} ms after its acknowledgement`,
+    `memory: ${report.memory.bytes_per_node} bytes per node settled, ` +
+    `${report.memory.bytes_per_node_after_workload} after the workload`,
+    "kind      count     ok  complete  p50_ms  p99_ms  rpcs_mean  rpcs_p50  rpcs_p99  own_mean  errors",
+    ...Object.entries(report.operations).map(([kind, figures]) =>
+      [
+        kind.padEnd(6),
+        String(figures.count).padStart(8),
+        String(figures.ok).padStart(6),
+        String(figures.complete).padStart(9),
+        String(figures.latency_ms.p50 ?? "-").padStart(7),
+        String(figures.latency_ms.p99 ?? "-").padStart(7),
+        String(figures.rpcs.mean ?? "-").padStart(10),
+        String(figures.rpcs.p50 ?? "-").padStart(9),
+        String(figures.rpcs.p99 ?? "-").padStart(9),
+        String(figures.rpcs_own.mean ?? "-").padStart(9),
+        " " + (Object.entries(figures.errors).map(([code, n]) => `${code}:${n}`).join(",") || "-"),
+      ].join(" ")
+    ),
+  ].join("\n");
+}
+
+/**
+ * Resolves at the next task, once every promise continuation queued so far (and every one those
+ * queue) has run: what the simulator's async driver waits for between events. `setImmediate` is
+ * a true task that is not clamped as nested timers are (a `setTimeout(0)` chain waits 1-4 ms per
+ * turn); a `MessageChannel` message is not enough in Deno: it can arrive before a long chain of
+ * continuations has run.
+ *
+ * @returns A promise resolved at the next task.
+ */
+export function nextTask(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 function heapBytes(): number {
   // Present only under --v8-flags=--expose-gc; without it the figure includes garbage.
   (globalThis as { gc?: () => void }).gc?.();
   return Deno.memoryUsage().heapUsed;
 }
 
-function main(args: string[]): number {
+async function main(args: string[]): Promise<number> {
   let flags;
   try {
     flags = parseSimFlags(args);
@@ -315,12 +454,18 @@ function main(args: string[]): number {
     console.error(`sim: ${error instanceof Error ? error.message : error}`);
     return 3;
   }
-  const { jsonOnly, churn, ...options } = flags;
+  const { jsonOnly, churn, discussion, ...options } = flags;
   const startMs = performance.now();
   const hooks = { heapBytes, progress: (line: string) => console.error(`sim: ${line}`) };
-  let report: ScenarioReport | ChurnReport;
+  let report: ScenarioReport | ChurnReport | DiscussionReport;
   try {
-    if (churn) {
+    if (discussion) {
+      const { lookups: _lookups, values: _values, churnFraction: _churn, ...common } = options;
+      report = await runDiscussionScenario(
+        { ...common, ...discussion, settings },
+        { ...hooks, nextTask },
+      );
+    } else if (churn) {
       const { churnFraction: _oneShot, ...common } = options;
       report = runChurnScenario({ ...common, ...churn, settings }, hooks);
     } else {
@@ -333,10 +478,12 @@ function main(args: string[]): number {
   }
   report.wall_ms = Math.round(performance.now() - startMs);
   if (!jsonOnly) {
-    console.log("churn" in report ? summariseChurn(report) : summarise(report as ScenarioReport));
+    if ("scenario" in report) console.log(summariseDiscussion(report));
+    else if ("churn" in report) console.log(summariseChurn(report));
+    else console.log(summarise(report));
   }
   console.log(JSON.stringify(report));
   return 0;
 }
 
-if (import.meta.main) Deno.exit(main(Deno.args));
+if (import.meta.main) Deno.exit(await main(Deno.args));

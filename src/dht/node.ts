@@ -73,6 +73,7 @@ import type {
   GetResult,
   LookupResult,
   PutResult,
+  UpdatePut,
 } from "./types.ts";
 
 /** Counters of one node, for metrics and tests. */
@@ -112,6 +113,11 @@ interface LookupOperation {
   valueHop: number;
   /** Holders that answered with a versioned value. */
   holders: number;
+  /**
+   * An update's read: the lookup goes on to the k closest after `versionedReadHolders` holders
+   * answered, and keeps the holders' write tokens for the STOREs that follow.
+   */
+  settles: boolean;
   finished: boolean;
   /** Values being fetched by stream (announced by VALUE_REF): the lookup waits for them. */
   streams: number;
@@ -475,12 +481,72 @@ export class DhtNode {
    * @throws {RangeError} When the value is too large.
    */
   putAt(key: NodeId, value: Uint8Array, done: (result: PutResult) => void, ttlS?: number): void {
+    this.#checkPut(value);
+    this.#publishAt(key, value, ttlS, done, (lifetimeS, replicas, stored) => {
+      this.#storeAtClosest(key, value, lifetimeS, replicas, stored);
+    });
+  }
+
+  /**
+   * Reads a versioned value to update it: a FIND_VALUE lookup that, unlike a get's, goes on to
+   * the k closest nodes (as a put's does) and keeps every reply's write token, so that a put of
+   * the new version needs no lookup of its own. The copies of the first `versionedReadHolders`
+   * holders (and this node's) are reconciled, as a get's are; holders beyond them are not asked
+   * for a value too large for a datagram.
+   *
+   * @param key The key.
+   * @param done Called once with the read (its `value` the current version, if any) and a put
+   *   under `key`, as {@link putAt} (same checks, same result), to the nodes the read found. Its
+   *   write tokens last a token rotation period: the put belongs right after the read.
+   */
+  getForUpdate(key: NodeId, done: (result: GetResult, put: UpdatePut) => void): void {
+    const held = this.#options.store.get(key);
+    const nowMs = this.#options.clock.nowMs();
+    const heldValue = held && held.expiresAtMs > nowMs ? new Uint8Array(held.value) : undefined;
+    this.#lookup(
+      key,
+      true,
+      [],
+      (result, operation) => {
+        done(result, (value, putDone, ttlS) => {
+          this.#checkPut(value);
+          this.#publishAt(key, value, ttlS, putDone, (lifetimeS, replicas, stored) => {
+            this.#storeAtFound(operation, value, lifetimeS, replicas, stored);
+          });
+        });
+      },
+      heldValue,
+      true,
+    );
+  }
+
+  /** Refuses a value `putAt` cannot publish: too large. The store checks everything else. */
+  #checkPut(value: Uint8Array): void {
     const valueMax = this.#options.streams ? recordBytesMax : datagramValueBytesMax;
     if (value.length > valueMax) {
       throw new RangeError(
         `Cannot store value: size is ${value.length} bytes, limit is ${valueMax}`,
       );
     }
+  }
+
+  /**
+   * Writes a value here, then (once this node's store took it: the store verifies it, the only
+   * check of a publish) has `storeRemote` store it at the closest nodes, as many as the
+   * replication policy's terms say; reports once both are done, with the write quorum's verdict.
+   * A value the store refuses as invalid goes to nobody.
+   */
+  #publishAt(
+    key: NodeId,
+    value: Uint8Array,
+    ttlS: number | undefined,
+    done: (result: PutResult) => void,
+    storeRemote: (
+      lifetimeS: number,
+      replicas: number,
+      stored: (count: number, selfAmongClosest: boolean) => void,
+    ) => void,
+  ): void {
     const nowMs = this.#options.clock.nowMs();
     const publishedTtlS = this.#options.settings.store.personal.ttl_s;
     const lifetimeS = Math.max(1, Math.min(ttlS ?? publishedTtlS, publishedTtlS));
@@ -513,7 +579,7 @@ export class DhtNode {
         pushedAtMs: nowMs,
       };
       const { replicas } = this.#termsOf(published);
-      this.#storeAtClosest(key, value, lifetimeS, replicas, (stored, selfAmongClosest) => {
+      storeRemote(lifetimeS, replicas, (stored, selfAmongClosest) => {
         report(stored, selfAmongClosest, localError);
       });
     });
@@ -692,13 +758,18 @@ export class DhtNode {
 
   // --- lookups ---
 
-  /** `width`: how many closest nodes the lookup settles (k, or a record's replicas for a push). */
+  /**
+   * `settles`: a read for update, which goes on to the closest nodes and keeps their write tokens
+   * (`getForUpdate`). `width`: how many closest nodes the lookup settles (k, or a record's
+   * replicas for a push).
+   */
   #lookup(
     target: NodeId,
     wantValue: boolean,
     extra: readonly Contact[],
     done: (result: GetResult, operation: LookupOperation) => void,
     held?: Uint8Array,
+    settles = false,
     width: number = this.#options.settings.dht.k,
   ): void {
     const { alpha, lookup_timeout_ms } = this.#options.settings.dht;
@@ -723,6 +794,7 @@ export class DhtNode {
       value: held,
       valueHop: 0,
       holders: 0,
+      settles,
       finished: false,
       streams: 0,
       done,
@@ -766,12 +838,15 @@ export class DhtNode {
           : undefined;
         if (reply.type === MessageType.nodes) {
           state.answered(candidate, reply.contacts, reply.token);
-        } else if (verified) {
-          state.answered(candidate, []);
+        } else if (reply.type === MessageType.value && verified) {
+          state.answered(candidate, [], operation.settles ? reply.token : undefined);
           if (this.#found(operation, verified, candidate.hop)) return;
         } else if (reply.type === MessageType.valueRef && this.#options.streams) {
-          state.answered(candidate, []);
-          this.#fetchByStream(operation, candidate);
+          state.answered(candidate, [], operation.settles ? reply.token : undefined);
+          // An update reads as many copies as a get; the other holders only take the STORE.
+          if (!operation.settles || operation.holders + operation.streams < versionedReadHolders) {
+            this.#fetchByStream(operation, candidate);
+          }
         } else {
           this.#stats.invalidValues++;
           state.failed(candidate);
@@ -854,7 +929,8 @@ export class DhtNode {
       const merged = this.#rules.merge(operation.value, verified, this.#options.clock.nowMs());
       if (merged.outcome === "replace") operation.value = merged.bytes;
     }
-    if (++operation.holders < versionedReadHolders) return false;
+    // A read for update goes on to the closest nodes: it needs their write tokens.
+    if (++operation.holders < versionedReadHolders || operation.settles) return false;
     this.#finish(operation, true);
     return true;
   }
@@ -896,8 +972,8 @@ export class DhtNode {
   }
 
   /**
-   * Finds the `replicas` closest nodes to `key` and stores the value at each; reports the acks,
-   * and whether this node is itself among them (fewer answered, or it is closer than the last).
+   * Finds the `replicas` closest nodes to `key` and stores the value at each
+   * ({@link #storeAtFound}).
    */
   #storeAtClosest(
     key: NodeId,
@@ -906,22 +982,46 @@ export class DhtNode {
     replicas: number,
     done: (stored: number, selfAmongClosest: boolean) => void,
   ): void {
-    const storeAtAnswered = (_result: GetResult, operation: LookupOperation) => {
-      const closest = operation.state.closestAnswered(replicas);
-      const selfAmongClosest = closest.length < replicas ||
-        key.compareDistance(this.#self, closest[replicas - 1].contact.id) < 0;
-      const targets = closest.filter((candidate) => candidate.token !== undefined);
-      let waiting = targets.length;
-      let stored = 0;
-      if (waiting === 0) return done(0, selfAmongClosest);
-      for (const candidate of targets) {
-        this.#storeAt(candidate.contact, candidate.token!, key, value, ttlS, (ok) => {
-          if (ok) stored++;
-          if (--waiting === 0) done(stored, selfAmongClosest);
-        });
-      }
-    };
-    this.#lookup(key, false, [], storeAtAnswered, undefined, replicas);
+    this.#lookup(
+      key,
+      false,
+      [],
+      (_result, operation) => {
+        this.#storeAtFound(operation, value, ttlS, replicas, done);
+      },
+      undefined,
+      false,
+      replicas,
+    );
+  }
+
+  /**
+   * Stores the value at the `replicas` closest nodes a finished lookup found (those whose replies
+   * carried a write token); reports the acks, and whether this node is itself among them (fewer
+   * answered, or it is closer than the last). A read for update settled k nodes: a policy asking
+   * for more replicas gets the k it found.
+   */
+  #storeAtFound(
+    operation: LookupOperation,
+    value: Uint8Array,
+    ttlS: number,
+    replicas: number,
+    done: (stored: number, selfAmongClosest: boolean) => void,
+  ): void {
+    const key = operation.state.target;
+    const closest = operation.state.closestAnswered(replicas);
+    const selfAmongClosest = closest.length < replicas ||
+      key.compareDistance(this.#self, closest[replicas - 1].contact.id) < 0;
+    const targets = closest.filter((candidate) => candidate.token !== undefined);
+    let waiting = targets.length;
+    let stored = 0;
+    if (waiting === 0) return done(0, selfAmongClosest);
+    for (const candidate of targets) {
+      this.#storeAt(candidate.contact, candidate.token!, key, value, ttlS, (ok) => {
+        if (ok) stored++;
+        if (--waiting === 0) done(stored, selfAmongClosest);
+      });
+    }
   }
 
   #storeAt(

@@ -159,6 +159,18 @@ export interface PutResult {
   durationMs: number;
 }
 
+/**
+ * The put that follows a read for update (`DhtNode.getForUpdate`): as `DhtNode.putAt` under the
+ * key read, storing at the nodes the read found.
+ *
+ * @throws {RangeError} When the value is too large or does not verify under the key.
+ */
+export type UpdatePut = (
+  value: Uint8Array,
+  done: (result: PutResult) => void,
+  ttlS?: number,
+) => void;
+
 /** How joining the network ended. */
 export interface BootstrapResult {
   /** Whether at least one bootstrap contact answered. */

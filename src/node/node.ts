@@ -43,6 +43,7 @@ import {
   signedEntrySet,
 } from "../content/key_schema.ts";
 import { decodeRecord, encodeRecord, recordKey, RecordKind } from "../content/records.ts";
+import { acknowledgedPut, DhtRecordNetwork } from "../services/discussion/dht_record_network.ts";
 import { Publisher } from "../services/discussion/publisher.ts";
 import { Reader } from "../services/discussion/reader.ts";
 import type {
@@ -79,7 +80,6 @@ import type { ValueStore } from "../store/value_store.ts";
 import { recordRules } from "../content/record_rules.ts";
 import { AuthorKeys } from "./data_dir/author_keys.ts";
 import { cryptoRandomBytes, CryptoRng } from "./crypto_rng.ts";
-import { acknowledgedPut, DhtRecordNetwork } from "./dht_record_network.ts";
 import { acquireDataDirLock, type DataDirLock } from "./data_dir/lock.ts";
 import type { DataDir } from "./data_dir/paths.ts";
 import { openDataDirStore } from "./data_dir/store.ts";
@@ -345,12 +345,16 @@ export class RhizomeNode {
         },
       },
     });
-    const network = new DhtRecordNetwork(
-      this.#dht,
-      () => this.#schedule(),
-      () => this.#dht.routingTableSize(),
-      { store: parts.store, clock: parts.clock, log: getLog("reads") },
-    );
+    const network = new DhtRecordNetwork({
+      dht: this.#dht,
+      wake: () => this.#schedule(),
+      peers: () => this.#dht.routingTableSize(),
+      startTimer: (delayMs, fire) => {
+        const timer = setTimeout(fire, delayMs);
+        return () => clearTimeout(timer);
+      },
+      held: { store: parts.store, clock: parts.clock, log: getLog("reads") },
+    });
     this.#network = network;
     const authors = options.dataDir && new AuthorKeys(options.dataDir.authorsPath);
     this.#publisher = new Publisher({

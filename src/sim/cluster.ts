@@ -19,13 +19,15 @@ import type {
   GetResult,
   LookupResult,
   PutResult,
+  StreamRequester,
+  UpdatePut,
 } from "../dht/types.ts";
 import { PeerAddress } from "../net/address.ts";
 import { MemoryValueStore } from "../store/memory_value_store.ts";
 import type { RecordRules } from "../store/record_rules.ts";
 import { deriveSeed } from "./hash.ts";
 import { IndexSet } from "./index_set.ts";
-import type { SimNetwork } from "./network.ts";
+import type { SimCause, SimNetwork } from "./network.ts";
 
 /** The port every simulated node listens on; nodes differ by loopback host. */
 export const SIM_PORT = 7447;
@@ -43,6 +45,20 @@ export const SIM_NODES_MAX = hostsPerBlock * 256 * 256;
  */
 export const SIM_TICKS_PER_INSTANT_MAX = 100;
 
+/**
+ * Round trips a simulated stream spends before its request goes out: one, as a TCP connection's
+ * handshake. The request then takes one more one-way trip and the answer one back, so a stream
+ * request costs two round trips, as on a fresh connection.
+ */
+export const SIM_STREAM_SETUP_ROUND_TRIPS = 1;
+
+/**
+ * How long a simulated stream request to a node that is gone (or is someone else) waits before
+ * it fails, in ms: the stream transport's own request timeout (`streamRequestTimeoutMs`), as a
+ * connection to a silent host would.
+ */
+export const SIM_STREAM_TIMEOUT_MS = 10_000;
+
 /** What the cluster needs of a DHT node: the `DhtNode` API. */
 export interface SimNode {
   /** Hands the node one datagram. */
@@ -59,6 +75,12 @@ export interface SimNode {
   get(key: NodeId, done: (result: GetResult) => void): void;
   /** Stores `value` and returns its key. */
   put(value: Uint8Array, done: (result: PutResult) => void): NodeId;
+  /** Stores `value` under `key` (a signed record, a set). */
+  putAt(key: NodeId, value: Uint8Array, done: (result: PutResult) => void): void;
+  /** Reads `key` to update it: the read, and a put to the nodes it found. */
+  getForUpdate(key: NodeId, done: (result: GetResult, put: UpdatePut) => void): void;
+  /** Answers one request that came by stream from `peer`. */
+  answerStream(bytes: Uint8Array, peer: NodeId, done: (answer?: Uint8Array) => void): void;
   /** Leaves gracefully, failing pending operations. */
   stop(): void;
   /** Contacts in the routing table. */
@@ -91,6 +113,34 @@ export interface SimClusterOptions {
    * @default {@link createDhtNode}
    */
   createNode?: SimNodeFactory;
+  /**
+   * Whether nodes get a simulated stream transport for values too large for a datagram (sets that
+   * grew with their entries): reliable, two round trips of the link's latency per request, not
+   * subject to loss or partitions. @default false: such values are refused, as in a DHT without
+   * streams
+   */
+  streams?: boolean;
+  /** Sees what each node sends: for counting a node's requests. */
+  observer?: SimSendObserver;
+}
+
+/** Sees what each node sends, before the network (or the stream) takes it. */
+export interface SimSendObserver {
+  /**
+   * A datagram node `index` sends.
+   *
+   * @param index The sender.
+   * @param bytes The datagram.
+   * @param cause What it is caused by (see `SimNetwork.setCauses`).
+   */
+  datagram(index: number, bytes: Uint8Array, cause: SimCause): void;
+  /**
+   * A stream request node `index` makes.
+   *
+   * @param index The requester.
+   * @param cause What it is caused by.
+   */
+  stream(index: number, cause: SimCause): void;
 }
 
 /**
@@ -121,6 +171,8 @@ export interface SimClusterCounters {
   ticks: number;
   /** Wake-ups that popped after being superseded by an earlier one, and were skipped. */
   wakeupsSkipped: number;
+  /** Requests made on the simulated stream transport. */
+  streamRequests: number;
 }
 
 /**
@@ -155,7 +207,9 @@ export class SimCluster {
   readonly #slots: Slot[] = [];
   readonly #live = new IndexSet();
   readonly #joined = new IndexSet();
-  readonly #counters: SimClusterCounters = { ticks: 0, wakeupsSkipped: 0 };
+  /** Slots by their address's key. */
+  readonly #byAddress = new Map<string, Slot>();
+  readonly #counters: SimClusterCounters = { ticks: 0, wakeupsSkipped: 0, streamRequests: 0 };
 
   /**
    * Makes an empty cluster on `network`.
@@ -219,12 +273,28 @@ export class SimCluster {
       ticksAtLastTickMs: 0,
     };
     this.#slots.push(slot);
-    const transport = this.#network.attach(slot.address, (from, bytes) => {
+    this.#byAddress.set(slot.address.key, slot);
+    const attached = this.#network.attach(slot.address, (from, bytes) => {
       const node = slot.node;
       if (!node) return;
       node.receive(from, bytes);
       this.#reschedule(slot);
     });
+    const observer = this.#options.observer;
+    const transport = observer
+      ? {
+        send: (to: PeerAddress, bytes: Uint8Array, expectedId?: NodeId) => {
+          observer.datagram(index, bytes, this.#network.causeOf(slot.address));
+          attached.send(to, bytes, expectedId);
+        },
+      }
+      : attached;
+    const streams: StreamRequester | undefined = this.#options.streams
+      ? {
+        request: (to, expectedId, message, done) =>
+          this.#stream(slot, to, expectedId, message, done),
+      }
+      : undefined;
     slot.node = (this.#options.createNode ?? createDhtNode)({
       nodeId,
       address: slot.address,
@@ -233,6 +303,7 @@ export class SimCluster {
       store: slot.store,
       rng: this.#buildPrng.fork(),
       settings: this.#options.settings,
+      streams,
     });
     this.#live.add(index);
     this.#reschedule(slot);
@@ -345,6 +416,46 @@ export class SimCluster {
   }
 
   /**
+   * Publishes `value` under `key` from node `index` (a signed record or set).
+   *
+   * @param index A live node.
+   * @param key The key; the value must verify under it.
+   * @param value The value.
+   * @param done Called with the result.
+   * @throws {RangeError} When the node refuses the value (too large, or not valid under `key`).
+   */
+  putAt(index: number, key: NodeId, value: Uint8Array, done: (result: PutResult) => void): void {
+    this.call(index, (node) => node.putAt(key, value, done));
+  }
+
+  /**
+   * Reads `key` for update from node `index`; the put handed to `done` goes through the cluster
+   * too, so the node is rescheduled after it.
+   *
+   * @param index A live node.
+   * @param key The key.
+   * @param done Called with the read and the put to the nodes it found.
+   */
+  getForUpdate(
+    index: number,
+    key: NodeId,
+    done: (result: GetResult, put: UpdatePut) => void,
+  ): void {
+    this.call(
+      index,
+      (node) =>
+        node.getForUpdate(
+          key,
+          (result, put) =>
+            done(
+              result,
+              (value, putDone, ttlS) => this.call(index, () => put(value, putDone, ttlS)),
+            ),
+        ),
+    );
+  }
+
+  /**
    * The state of node `index`.
    *
    * @param index Any added node.
@@ -362,6 +473,16 @@ export class SimCluster {
    */
   address(index: number): PeerAddress {
     return this.#slot(index).address;
+  }
+
+  /**
+   * The node at `address`.
+   *
+   * @param address An address.
+   * @returns Its node's index, or `undefined` when no node was added there.
+   */
+  indexOf(address: PeerAddress): number | undefined {
+    return this.#byAddress.get(address.key)?.index;
   }
 
   /**
@@ -427,6 +548,47 @@ export class SimCluster {
     slot.state = state;
     this.#live.delete(slot.index);
     this.#joined.delete(slot.index);
+  }
+
+  /**
+   * One request on the simulated stream transport: it reaches `to` after the connection's set-up
+   * and one trip, the answer comes back one trip later; a node that is gone (or is not
+   * `expectedId`) leaves it unanswered until {@link SIM_STREAM_TIMEOUT_MS}.
+   */
+  #stream(
+    from: Slot,
+    to: PeerAddress,
+    expectedId: NodeId,
+    message: Uint8Array,
+    done: (answer: Uint8Array | undefined) => void,
+  ): void {
+    const network = this.#network;
+    this.#counters.streamRequests++;
+    // The request and its answer travel as timers: they carry its cause themselves.
+    const cause = network.causeOf(from.address);
+    this.#options.observer?.stream(from.index, cause);
+    const startMs = network.clock.nowMs();
+    const thereMs = network.linkLatencyMs(from.address, to);
+    const backMs = network.linkLatencyMs(to, from.address);
+    const answer = (atMs: number, bytes: Uint8Array | undefined) =>
+      network.schedule(atMs, () => {
+        if (!from.node) return;
+        done(bytes);
+        this.#reschedule(from);
+      }, cause);
+    const arriveMs = startMs + SIM_STREAM_SETUP_ROUND_TRIPS * (thereMs + backMs) + thereMs;
+    network.schedule(arriveMs, () => {
+      const peer = this.#byAddress.get(to.key);
+      if (!peer?.node || !peer.nodeId.equals(expectedId)) {
+        return answer(Math.max(network.clock.nowMs(), startMs + SIM_STREAM_TIMEOUT_MS), undefined);
+      }
+      peer.node.answerStream(
+        message,
+        from.nodeId,
+        (bytes) => answer(network.clock.nowMs() + backMs, bytes),
+      );
+      this.#reschedule(peer);
+    }, cause);
   }
 
   #reschedule(slot: Slot): void {

@@ -7,10 +7,14 @@
  * @module
  */
 
+export * from "./async_driver.ts";
 export * from "./checkers.ts";
 export * from "./churn_report.ts";
 export * from "./churn_scenario.ts";
 export * from "./cluster.ts";
+export * from "./discussion_nodes.ts";
+export * from "./discussion_report.ts";
+export * from "./discussion_scenario.ts";
 export * from "./event_queue.ts";
 export * from "./hash.ts";
 export * from "./index_set.ts";

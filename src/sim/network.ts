@@ -120,9 +120,16 @@ export interface SimRunOptions {
 /** Receives the datagrams sent to one address. */
 export type SimReceiver = (from: PeerAddress, bytes: Uint8Array) => void;
 
+/**
+ * Names what caused a datagram (an operation a scenario counts the messages of), or `undefined`.
+ * A datagram sent while the network delivers one with a cause inherits that cause, so the
+ * messages an operation sets off on other nodes are counted with it; see {@link SimNetwork.setCauses}.
+ */
+export type SimCause = number | undefined;
+
 type NetworkEvent =
-  | { kind: "datagram"; from: PeerAddress; to: PeerAddress; bytes: Uint8Array }
-  | { kind: "timer"; callback: () => void };
+  | { kind: "datagram"; from: PeerAddress; to: PeerAddress; bytes: Uint8Array; cause: SimCause }
+  | { kind: "timer"; callback: () => void; cause: SimCause };
 
 /** One attachment of a receiver; a later attach at the same address is a different one. */
 interface Attachment {
@@ -157,6 +164,10 @@ export class SimNetwork {
   /** Partition group by address key. */
   #groups: Map<string, number> | undefined;
   #restGroup = 0;
+  /** The cause of the event being processed. */
+  #cause: SimCause;
+  /** The cause a sender gives what it sends itself, whatever it is handling. */
+  #causeOf: (from: PeerAddress) => SimCause = () => undefined;
   readonly #counters: SimNetworkCounters = {
     sent: 0,
     delivered: 0,
@@ -282,13 +293,35 @@ export class SimNetwork {
    *
    * @param atMs When; not in the past.
    * @param callback What to run.
+   * @param cause What the callback's datagrams are caused by (a reply carried by a timer).
    * @throws {AssertionError} When `atMs` lies in the past.
    * @throws {RangeError} When the queue is full (a liveness bug).
    */
-  schedule(atMs: number, callback: () => void): void {
+  schedule(atMs: number, callback: () => void, cause?: SimCause): void {
     const nowMs = this.clock.nowMs();
     assert(atMs >= nowMs, `cannot schedule at ${atMs}, the clock is already at ${nowMs}`);
-    this.#queue.push(atMs, { kind: "timer", callback });
+    this.#queue.push(atMs, { kind: "timer", callback, cause });
+  }
+
+  /**
+   * Says which senders cause what they send themselves (a node running a counted operation):
+   * their datagrams carry that cause; every other datagram carries the cause of the datagram (or
+   * timer) being handled when it was sent, if any.
+   *
+   * @param causeOf The cause of a sender's own datagrams, `undefined` for none.
+   */
+  setCauses(causeOf: (from: PeerAddress) => SimCause): void {
+    this.#causeOf = causeOf;
+  }
+
+  /**
+   * The cause a datagram from `from` sent now carries.
+   *
+   * @param from The sender.
+   * @returns Its own cause, else that of the event being processed.
+   */
+  causeOf(from: PeerAddress): SimCause {
+    return this.#causeOf(from) ?? this.#cause;
   }
 
   /**
@@ -318,8 +351,13 @@ export class SimNetwork {
       const event = this.#queue.pop()!;
       this.clock.advanceTo(event.timeMs);
       this.#counters.events++;
-      if (event.payload.kind === "timer") event.payload.callback();
-      else this.#deliver(event.payload.from, event.payload.to, event.payload.bytes);
+      this.#cause = event.payload.cause;
+      try {
+        if (event.payload.kind === "timer") event.payload.callback();
+        else this.#deliver(event.payload.from, event.payload.to, event.payload.bytes);
+      } finally {
+        this.#cause = undefined;
+      }
     }
   }
 
@@ -339,14 +377,15 @@ export class SimNetwork {
       return;
     }
     // Each copy gets its own bytes: the sender may reuse its buffer, a receiver may scribble.
-    this.#enqueue(from, to, bytes.slice());
+    const cause = this.causeOf(from);
+    this.#enqueue(from, to, bytes.slice(), cause);
     if (randomFloat(this.#prng) < this.#options.duplicateRate) {
       counters.duplicated++;
-      this.#enqueue(from, to, bytes.slice());
+      this.#enqueue(from, to, bytes.slice(), cause);
     }
   }
 
-  #enqueue(from: PeerAddress, to: PeerAddress, bytes: Uint8Array): void {
+  #enqueue(from: PeerAddress, to: PeerAddress, bytes: Uint8Array, cause: SimCause): void {
     const baseMs = this.linkLatencyMs(from, to);
     const jitterMs = randomFloat(this.#prng) * this.#options.jitterFraction * baseMs;
     this.#queue.push(this.clock.nowMs() + Math.round(baseMs + jitterMs), {
@@ -354,6 +393,7 @@ export class SimNetwork {
       from,
       to,
       bytes,
+      cause,
     });
     this.#counters.inFlight++;
   }

@@ -12,7 +12,7 @@ import { Prng, randomBytes, randomInt } from "../core/rng.ts";
 import type { NodeId } from "../core/node_id.ts";
 import type { DhtSettings, GetResult } from "../dht/types.ts";
 import { countReplicas } from "./checkers.ts";
-import { SimCluster, type SimNodeFactory } from "./cluster.ts";
+import { SimCluster, type SimClusterOptions, type SimNodeFactory } from "./cluster.ts";
 import { deriveSeed } from "./hash.ts";
 import { SIM_EVENTS_MAX, SimNetwork } from "./network.ts";
 import { runOperations } from "./operations.ts";
@@ -245,6 +245,8 @@ export interface GrownNetwork {
  * @param options The node settings and factory.
  * @param hooks Heap measurement (with the heap in use before the run) and progress output.
  * @param prngLabel Names the scenario's random stream, derived from the seed.
+ * @param nodes What else every node gets: value rules, record rules for its store, streams, a
+ *   send observer.
  * @returns The cluster and what was measured.
  */
 export function growAndStore(
@@ -263,10 +265,12 @@ export function growAndStore(
   options: Pick<ScenarioOptions, "settings" | "createNode">,
   hooks: ScenarioHooks & { heapBytesBefore: number },
   prngLabel: string,
+  nodes: Pick<SimClusterOptions, "rules" | "streams" | "observer"> = {},
 ): GrownNetwork {
   const progress = hooks.progress ?? (() => {});
   const runStartMs = network.clock.nowMs();
   const cluster = new SimCluster(network, {
+    ...nodes,
     simSeed: numbers.simSeed,
     settings: options.settings,
     createNode: options.createNode,

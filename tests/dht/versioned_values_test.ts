@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { versionedReadHolders } from "../../src/core/limits.ts";
 import type { NodeId } from "../../src/core/node_id.ts";
 import type { DhtNode } from "../../src/dht/node.ts";
-import type { GetResult, PutResult } from "../../src/dht/types.ts";
+import type { GetResult, PutResult, UpdatePut } from "../../src/dht/types.ts";
 import { runOne } from "../../src/sim/operations.ts";
 import { bytesEqual } from "../../src/core/bytes.ts";
 import { RhizomeError, StoreError } from "../../src/core/errors.ts";
@@ -132,4 +132,40 @@ Deno.test("under 10% loss, every reader sees every writer's entry, and replicati
     responsible.length,
     `complete copies ${before} → ${after}, simSeed ${simSeed}`,
   );
+});
+
+Deno.test("getForUpdate reads the current version, and its put stores at the k closest without a lookup of its own", () => {
+  const simSeed = 6_104;
+  const settings = settingsFor("full");
+  const { network, cluster, nodes } = joinedCluster(simSeed, 40, settings, { rules: toySets });
+  const key = idFromPrefix(0x4c, 0x21);
+  assert.ok(putAt(network, cluster, nodes, 3, key, [1]).ok, `first put, simSeed ${simSeed}`);
+  const updater = 9;
+  let put: UpdatePut | undefined;
+  const read = runOne<GetResult>(network, (done) => {
+    cluster.call(updater, () =>
+      nodes[updater].getForUpdate(key, (result, next) => {
+        put = next;
+        done(result);
+      }));
+  });
+  assert.deepEqual([...read.value!], [1], `the current version, simSeed ${simSeed}`);
+  assert.equal(read.closest.length, settings.dht.k, "the read reached the k closest");
+  // Refused as putAt refuses it: the store's check, before anything is sent.
+  const refused = runOne<PutResult>(network, (done) => {
+    cluster.call(updater, () => put!(new Uint8Array([2, 1]), done));
+  });
+  assert.ok(!refused.ok && refused.stored === 0, `refused, simSeed ${simSeed}`);
+  assert.equal((refused.localError as RhizomeError | undefined)?.code, "RECORD_INVALID");
+  const lookups = nodes[updater].stats().lookups;
+  const written = runOne<PutResult>(network, (done) => {
+    cluster.call(updater, () => put!(new Uint8Array([1, 2]), done));
+  });
+  assert.equal(nodes[updater].stats().lookups, lookups, "no lookup of its own");
+  assert.ok(written.ok, `acknowledged, simSeed ${simSeed}`);
+  assert.ok(written.stored >= settings.dht.k - 1, `stored at ${written.stored} of the k closest`);
+  for (const reader of [3, 20, 39]) {
+    const got = runOne<GetResult>(network, (done) => cluster.get(reader, key, done));
+    assert.deepEqual([...got.value!], [1, 2], `get from ${reader}, simSeed ${simSeed}`);
+  }
 });

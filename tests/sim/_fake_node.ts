@@ -15,6 +15,7 @@ import type {
   GetResult,
   LookupResult,
   PutResult,
+  UpdatePut,
 } from "../../src/dht/types.ts";
 
 /** How long a fake bootstrap waits for a pong. */
@@ -76,6 +77,18 @@ export class FakeNode implements SimNode {
 
   get(_key: NodeId, done: (result: GetResult) => void): void {
     done({ ok: false, closest: [], rounds: 0, messages: 0, durationMs: 0 });
+  }
+
+  putAt(key: NodeId, _value: Uint8Array, done: (result: PutResult) => void): void {
+    done({ ok: false, key, stored: 0, holders: 0, quorum: 1, storesHere: true, durationMs: 0 });
+  }
+
+  getForUpdate(_key: NodeId, done: (result: GetResult, put: UpdatePut) => void): void {
+    done({ ok: false, closest: [], rounds: 0, messages: 0, durationMs: 0 }, () => {});
+  }
+
+  answerStream(_bytes: Uint8Array, _peer: NodeId, done: (answer?: Uint8Array) => void): void {
+    done();
   }
 
   put(value: Uint8Array, done: (result: PutResult) => void): NodeId {

@@ -300,3 +300,41 @@ Deno.test("SimNetwork refuses options out of range, naming them", () => {
     assert.throws(() => new SimNetwork({ simSeed: 1, ...options }), pattern);
   }
 });
+
+Deno.test("a datagram carries its sender's own cause, else the cause of what was being handled", () => {
+  const network = new SimNetwork({
+    simSeed: 5,
+    latencyMsMin: 10,
+    latencyMsMax: 10,
+    jitterFraction: 0,
+    startMs: 0,
+  });
+  const [a, b, c, d] = addresses;
+  const causes: [string, number | undefined][] = [];
+  // Each receiver notes the cause it handles; b passes what it got on to c.
+  const forward = (self: PeerAddress, to?: PeerAddress) => (from: PeerAddress) => {
+    causes.push([`${from}>${network.clock.nowMs()}`, network.causeOf(d)]);
+    if (to) transports.get(self.key)!.send(to, new Uint8Array(1));
+  };
+  const transports = new Map<string, Transport>([
+    [a.key, network.attach(a, () => {})],
+    [b.key, network.attach(b, forward(b, c))],
+    [c.key, network.attach(c, forward(c))],
+  ]);
+  network.attach(d, () => {});
+  // a runs operation 7: what it sends carries 7, and so does what b sends on while handling it.
+  network.setCauses((from) => from.equals(a) ? 7 : undefined);
+  transports.get(a.key)!.send(b, new Uint8Array(1));
+  // A timer given a cause passes it to what it runs; one without passes none.
+  network.schedule(50, () => causes.push(["timer", network.causeOf(d)]), 9);
+  network.schedule(60, () => causes.push(["plain", network.causeOf(d)]));
+  network.run();
+  assert.deepEqual(causes, [
+    [`${a}>10`, 7],
+    [`${b}>20`, 7],
+    ["timer", 9],
+    ["plain", undefined],
+  ]);
+  assert.equal(network.causeOf(a), 7, "a sender's own cause holds outside any event");
+  assert.equal(network.causeOf(d), undefined);
+});

@@ -211,3 +211,75 @@ Deno.test("deno task sim --churn-model prints a row per window and the JSON repo
   assert.ok(report.wall_ms > 0, "the script measures wall time");
   assert.ok(report.get.count > 0, JSON.stringify(report.get));
 });
+
+Deno.test("parseSimFlags() reads the discussion workload's flags, with defaults", () => {
+  const defaults = parseSimFlags(["--workload", "discussion"]);
+  assert.ok(defaults !== "help");
+  assert.equal(defaults.nodes, 100, "a discussion run defaults to 100 nodes");
+  assert.deepEqual(defaults.discussion, {
+    authors: 20,
+    threads: 10,
+    posts: 50,
+    votes: 20,
+    reads: 50,
+  });
+  const flags = parseSimFlags([
+    ...["--workload=discussion", "--nodes", "10000", "--seed", "3", "--authors", "100"],
+    ...["--threads", "20", "--posts", "300", "--votes", "0", "--reads", "80"],
+  ]);
+  assert.ok(flags !== "help");
+  assert.equal(flags.nodes, 10_000);
+  assert.equal(flags.simSeed, 3);
+  assert.deepEqual(flags.discussion, {
+    authors: 100,
+    threads: 20,
+    posts: 300,
+    votes: 0,
+    reads: 80,
+  });
+  const standard = parseSimFlags(["--workload", "standard"]);
+  assert.ok(standard !== "help" && standard.discussion === undefined && standard.nodes === 1000);
+});
+
+Deno.test("parseSimFlags() refuses bad discussion flags, naming the flag", () => {
+  const bad: [string[], RegExp][] = [
+    [["--workload", "forum"], /--workload: expected standard or discussion/],
+    [["--posts", "5"], /--posts needs --workload discussion/],
+    [["--workload", "discussion", "--lookups", "5"], /--lookups does not apply/],
+    [["--workload", "discussion", "--churn", "0.1"], /--churn does not apply/],
+    [["--workload", "discussion", "--churn-model", "weibull"], /--churn-model does not apply/],
+    [["--workload", "discussion", "--threads", "0"], /--threads/],
+    [["--workload", "discussion", "--authors", "x"], /--authors/],
+    [["--workload", "discussion", "--nodes", "1"], /--nodes/],
+  ];
+  for (const [args, pattern] of bad) {
+    assert.throws(() => parseSimFlags(args), (error: unknown) => {
+      assert.ok(error instanceof UsageError, `${args.join(" ")}: ${error}`);
+      assert.match(error.message, pattern, args.join(" "));
+      return true;
+    });
+  }
+});
+
+Deno.test("deno task sim --workload discussion prints its summary and the JSON report last", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      ...taskArgs,
+      ...["--workload", "discussion", "--nodes", "30", "--seed", "9", "--authors", "4"],
+      ...["--threads", "2", "--posts", "4", "--votes", "2", "--reads", "2"],
+    ],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, stderr);
+  const lines = new TextDecoder().decode(output.stdout).trimEnd().split("\n");
+  assert.match(lines[0], /^nodes 30, seed 9/);
+  assert.ok(lines.some((line) => /^rpcs per post mean\/p50\/p99 /.test(line)), lines.join("\n"));
+  const report = JSON.parse(lines.at(-1)!);
+  assert.equal(report.scenario, "discussion");
+  assert.equal(report.publish.count, 2 + 4 + 2);
+  assert.ok(report.wall_ms > 0, "the script measures wall time");
+  assert.ok(report.memory.bytes_per_node > 0, "and heap growth, with --expose-gc");
+});

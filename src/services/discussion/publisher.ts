@@ -1,7 +1,7 @@
 /**
  * Publishing discussions: threads, messages, votes and profiles, signed by an author key and put
- * on the network, then announced in the indexes readers find them through (the key schema,
- * `src/content/key_schema.ts`).
+ * on the network, then announced in the indexes readers find them through: the entries the
+ * fan-out names (`fan_out.ts`), in sets of the key schema (`src/content/key_schema.ts`).
  *
  * Order is what keeps the network consistent: every check that can refuse a request (the fields,
  * the thread and parent being on the network, a repeated vote, a full thread) runs before anything
@@ -10,9 +10,13 @@
  * and the request fails with it, publishing nothing, rather than taking the record for absent (a
  * profile rebuilt from nothing, a repeated vote let through, a full index page taken for an empty
  * one). The record itself is published next and must be
- * durable on this node; only then are the indexes updated, in parallel. A failed index update is
- * reported (0 nodes) rather than thrown: the record is already out, and the node republishes what
- * it holds.
+ * durable on this node; only then are the indexes updated, in parallel. A post is the exception
+ * in timing only: its one index entry goes out together with the message, since the read of the
+ * index page already found the page's holders (`RecordNetwork.fetchForUpdate`); the message's
+ * own copy is written here as its publish starts, before the entry's STOREs can land anywhere,
+ * and a reader that meets the entry before the message's STOREs names it missing for that
+ * moment. A failed index update is reported (0 nodes) rather than thrown: the record is already
+ * out, and the node republishes what it holds.
  *
  * @module
  */
@@ -35,27 +39,16 @@ import {
   signThread,
 } from "../../content/documents.ts";
 import {
-  activityLifetimeS,
-  authorThreadsIndex,
   checkContent,
-  dayOf,
-  entryLifetimeS,
+  entryLifetimeSOf,
   entrySeqOf,
   type EntryValues,
-  hourOf,
   type IndexKind,
   liveEntries,
-  popularIndex,
-  recentIndex,
-  refsIndex,
   type SetAddress,
   signedEntrySet,
-  threadHoursIndex,
   threadIndex,
   threadIndexPageSize,
-  threadPopularIndex,
-  threadsByHourIndex,
-  threadStatsIndex,
   votesIndex,
 } from "../../content/key_schema.ts";
 import {
@@ -65,9 +58,10 @@ import {
   RecordKind,
   type SetRecord,
 } from "../../content/records.ts";
+import { indexEntries, type IndexEntry, type Publication } from "./fan_out.ts";
 import type { PublishReport } from "./reports.ts";
 import type { NewThreadRequest, PostRequest, ProfileRequest, VoteRequest } from "./requests.ts";
-import type { PublishResult, RecordNetwork } from "./record_network.ts";
+import type { PublishResult, RecordNetwork, UpdateRead } from "./record_network.ts";
 
 /** An author key, ready to sign. */
 export interface Author {
@@ -106,12 +100,6 @@ export const threadIndexPagesUsedMax = 64;
 const directionOf = { up: 1, down: -1 } as const;
 
 /**
- * Activity weights in the popular indexes (the key schema allows -1..+2): a new thread counts
- * most, a post or an up vote 1, a down vote -1.
- */
-const activityWeight = { thread: 2, post: 1, up: 1, down: -1 } as const;
-
-/**
  * Threads whose open index page is remembered. Without it every post walks the thread's pages from
  * the first (one lookup each); 1,024 threads cover what one node posts into, at a few bytes each.
  * Beyond it, the least recently posted-to thread is forgotten and walked from page 0 next time.
@@ -138,10 +126,9 @@ export class Publisher {
   }
 
   /**
-   * Starts a thread: signs it, publishes it, then adds it to the recent index, its creation
-   * hour's shard (and that hour to its day's thread hours), its author's threads and the popular
-   * index (weight 2). No thread stats entry
-   * is written: a thread without posts has none, and readers count 0 messages.
+   * Starts a thread: signs it, publishes it, then adds it to the indexes the fan-out names
+   * (`fan_out.ts`): the recent index, its creation hour's shard (and that hour to its day's
+   * thread hours), its author's threads and the popular index (weight 2).
    *
    * @param request The title, opening post, tags and author.
    * @returns The thread's ID and where it and its index entries were stored.
@@ -157,60 +144,27 @@ export class Publisher {
     });
     const id = docId(doc);
     const published = await this.#publishIndexed(docRecord(doc));
-    const writer = author.keyPair;
-    const seq = entrySeqOf(id);
-    const threadRef = { thread: id, createdMs: doc.createdMs };
-    const indexes = await this.#updateIndexes([
-      ["recent", this.#entry(writer, recentIndex(), seq, activityLifetimeS, threadRef)],
-      [
-        "threads_by_hour",
-        this.#entry(
-          writer,
-          threadsByHourIndex(hourOf(doc.createdMs)),
-          seq,
-          entryLifetimeS,
-          threadRef,
-        ),
-      ],
-      [
-        "thread_hours",
-        this.#entry(
-          writer,
-          threadHoursIndex(dayOf(doc.createdMs)),
-          hourOf(doc.createdMs),
-          entryLifetimeS,
-          { hour: hourOf(doc.createdMs) % 24 },
-        ),
-      ],
-      [
-        "author_threads",
-        this.#entry(writer, authorThreadsIndex(writer.publicKey), seq, entryLifetimeS, threadRef),
-      ],
-      [
-        "popular",
-        this.#entry(writer, popularIndex(), seq, activityLifetimeS, {
-          target: id,
-          weight: activityWeight.thread,
-        }),
-      ],
-    ]);
+    const indexes = await this.#fanOut(author.keyPair, {
+      type: "thread",
+      id,
+      createdMs: doc.createdMs,
+      author: author.keyPair.publicKey,
+    });
     return report(id, "thread", published, indexes, author);
   }
 
   /**
    * Posts a message in a thread, at top level or as a reply. The thread (and the message replied
-   * to) must be on the network. After the message, updates the thread's index page, the refs of
-   * the message replied to (of the thread for a top-level post), the recent index and the
-   * author's threads (the thread, renewed), the author's thread stats entry and the popular index
-   * (weight 1).
+   * to) must be on the network. After the message, adds it to the thread's open index page, the
+   * one index the fan-out names for a message (`fan_out.ts`).
    *
    * @param request The thread, the message replied to, the text and the author.
-   * @returns The message's ID and where it and its index entries were stored.
+   * @returns The message's ID and where it and its index entry were stored.
    * @throws {ContentError} `CONTENT_INVALID` for a bad body, a parent in another thread or a
    *   full thread; `NOT_FOUND` when the thread or parent is not on the network;
    *   `AUTHOR_MISSING`.
-   * @throws {RhizomeError} `UNAVAILABLE` when the thread, the parent, an index page or the
-   *   author's stats entry could not be read; nothing is published then.
+   * @throws {RhizomeError} `UNAVAILABLE` when the thread, the parent or an index page could not
+   *   be read; nothing is published then.
    */
   async post(request: PostRequest): Promise<PublishReport> {
     const thread = request.thread;
@@ -222,54 +176,26 @@ export class Publisher {
       parent,
       body: request.body,
     });
-    const threadCreatedMs = await this.#checkPostTarget(thread, parent);
-    const [page, stats] = await Promise.all([
-      this.#openIndexPage(thread),
-      this.#ownEntry(threadStatsIndex(thread), author.keyPair.publicKey),
-    ]);
     const id = docId(doc);
-    const published = await this.#publishIndexed(docRecord(doc));
-    const writer = author.keyPair;
-    const seq = entrySeqOf(id);
-    const messageRef = { message: id, parent, createdMs: doc.createdMs };
-    const nowMs = this.#clock.nowMs();
-    const threadStats = { posts: (stats?.value.posts ?? 0) + 1, lastPostMs: doc.createdMs };
-    // The thread, as the recent index and the author's threads know it: one entry per author and
-    // thread (numbered by the thread's ID), renewed by each post, so an active thread stays in
-    // the recent set and a thread the author took part in is among their threads.
-    const threadRef = { thread, createdMs: threadCreatedMs };
-    const threadSeq = entrySeqOf(thread);
-    const indexes = await this.#updateIndexes([
-      ["thread_index", this.#entry(writer, page, seq, entryLifetimeS, messageRef)],
-      ["refs", this.#entry(writer, refsIndex(parent), seq, entryLifetimeS, messageRef)],
-      ["recent", this.#entry(writer, recentIndex(), threadSeq, activityLifetimeS, threadRef)],
-      [
-        "author_threads",
-        this.#entry(
-          writer,
-          authorThreadsIndex(writer.publicKey),
-          threadSeq,
-          entryLifetimeS,
-          threadRef,
-        ),
-      ],
-      [
-        "thread_stats",
-        this.#entry(
-          writer,
-          threadStatsIndex(thread),
-          nextSeq(stats, nowMs),
-          entryLifetimeS,
-          threadStats,
-        ),
-      ],
-      [
-        "popular",
-        this.#entry(writer, popularIndex(), seq, activityLifetimeS, {
-          target: thread,
-          weight: activityWeight.post,
-        }),
-      ],
+    // The reads only check, and the message's holders are only found: nothing is published until
+    // all answered. Found meanwhile, the message's holders cost no lookup after the checks.
+    const [, page, messageHolders] = await Promise.all([
+      this.#checkPostTarget(thread, parent),
+      this.#openIndexPage(thread),
+      this.#network.fetchForUpdate(id),
+    ]);
+    // The message and its index entry go out together, each to the holders its read found, so
+    // the post is visible one STORE after its reads. This node's copy of the message is written
+    // as its publish starts, before any STORE of the entry can arrive anywhere.
+    const [published, indexes] = await Promise.all([
+      this.#publishIndexed(docRecord(doc), messageHolders.publish),
+      this.#fanOut(author.keyPair, {
+        type: "message",
+        id,
+        parent,
+        createdMs: doc.createdMs,
+        page: page.address,
+      }, page),
     ]);
     return report(id, "message", published, indexes, author);
   }
@@ -277,7 +203,7 @@ export class Publisher {
   /**
    * Votes on a thread or a message. One vote per author and target: a vote the other way
    * replaces the author's earlier one, the same vote again is refused. Also records the activity
-   * in the popular index (and, for a message, in its thread's popular index).
+   * in the popular index, for the thread the target is or belongs to.
    *
    * @param request The target, the direction and the author.
    * @returns The key of the target's votes set and where it and the activity were stored.
@@ -289,12 +215,14 @@ export class Publisher {
   async vote(request: VoteRequest): Promise<PublishReport> {
     const target = request.target;
     const author = await this.#authors(request.author);
-    const doc = await this.#fetchDoc(target);
+    const address = votesIndex(target);
+    const [doc, { entry: previous, publish }] = await Promise.all([
+      this.#fetchDoc(target),
+      this.#ownEntry(address, author.keyPair.publicKey),
+    ]);
     if (doc === undefined) {
       throw new ContentError("NOT_FOUND", `Cannot vote: ${target.toHex()} is not on the network`);
     }
-    const address = votesIndex(target);
-    const previous = await this.#ownEntry(address, author.keyPair.publicKey);
     const direction = directionOf[request.direction];
     if (previous?.value.direction === direction) {
       throw new ContentError(
@@ -304,30 +232,26 @@ export class Publisher {
     }
     const nowMs = this.#clock.nowMs();
     const writer = author.keyPair;
-    const votes = this.#entry(writer, address, nextSeq(previous, nowMs), entryLifetimeS, {
-      direction,
+    const votes = this.#entry(writer, {
+      name: "votes",
+      address,
+      seq: nextSeq(previous, nowMs),
+      value: { direction },
     });
-    const published = await this.#publishIndexed(votes);
-    // A vote is no record of its own: its activity entries are numbered by a hash of the vote
+    const published = await this.#publishIndexed(votes, publish);
+    // A vote is no record of its own: its activity entry is numbered by a hash of the vote
     // entry's signature, unique to this vote, so an author's successive votes add up (to at
     // most ±1 per target, as a repeat is refused) and republishing one replaces nothing.
     const seq = entrySeqOf(
       NodeId.fromBytes(sha256(votes.entries[0].signature).subarray(0, NODE_ID_BYTES)),
     );
-    const weight = activityWeight[request.direction];
     const thread = doc.type === "thread" ? target : doc.thread;
-    const updates: [string, DhtRecord][] = [[
-      "popular",
-      this.#entry(writer, popularIndex(), seq, activityLifetimeS, { target: thread, weight }),
-    ]];
-    if (doc.type === "message") {
-      const activity = { target, weight };
-      updates.push([
-        "thread_popular",
-        this.#entry(writer, threadPopularIndex(thread), seq, activityLifetimeS, activity),
-      ]);
-    }
-    const indexes = await this.#updateIndexes(updates);
+    const indexes = await this.#fanOut(writer, {
+      type: "vote",
+      thread,
+      direction: request.direction,
+      seq,
+    });
     return report(published.key, "vote", published, indexes, author);
   }
 
@@ -418,16 +342,17 @@ export class Publisher {
 
   /**
    * The first index page of a thread that is not full, read from page 0 on (publishers fill
-   * pages in order, so readers find messages by paging forward). A page that cannot be read
-   * rejects (`UNAVAILABLE`) rather than count as empty: it may be full.
+   * pages in order, so readers find messages by paging forward), read for update: the entry is
+   * published to the page's holders this read found. A page that cannot be read rejects
+   * (`UNAVAILABLE`) rather than count as empty: it may be full.
    */
-  async #openIndexPage(thread: NodeId): Promise<SetAddress<"threadIndex">> {
+  async #openIndexPage(thread: NodeId): Promise<OpenPage> {
     const nowS = secondsOf(this.#clock.nowMs());
     const hex = thread.toHex();
     // Pages fill in order, so the walk starts at the page this node last found open.
     for (let page = this.#openPages.get(hex) ?? 0; page < threadIndexPagesUsedMax; page++) {
       const address = threadIndex(thread, page);
-      const record = await this.#network.fetch(address.key);
+      const { record, publish } = await this.#network.fetchForUpdate(address.key);
       const held = record?.kind === RecordKind.set
         ? liveEntries(record, "threadIndex", nowS).length
         : 0;
@@ -437,7 +362,7 @@ export class Publisher {
         if (this.#openPages.size > openPagesRememberedMax) {
           this.#openPages.delete(this.#openPages.keys().next().value!);
         }
-        return address;
+        return { address, publish };
       }
     }
     throw new ContentError(
@@ -449,19 +374,21 @@ export class Publisher {
   }
 
   /**
-   * The author's live entry in a one-per-writer set, if any (rejects with `UNAVAILABLE` when the
-   * set cannot be read: no entry is not the same as an unknown one).
+   * The author's live entry in a one-per-writer set, if any, read for update: the publish of the
+   * new entry goes to the set's holders this read found (rejects with `UNAVAILABLE` when the set
+   * cannot be read: no entry is not the same as an unknown one).
    */
   async #ownEntry<K extends IndexKind>(
     address: SetAddress<K>,
     writer: Uint8Array,
-  ): Promise<OwnEntry<K> | undefined> {
-    const record = await this.#network.fetch(address.key);
-    if (record?.kind !== RecordKind.set) return undefined;
+  ): Promise<{ entry: OwnEntry<K> | undefined; publish: UpdateRead["publish"] }> {
+    const { record, publish } = await this.#network.fetchForUpdate(address.key);
+    if (record?.kind !== RecordKind.set) return { entry: undefined, publish };
     const nowS = secondsOf(this.#clock.nowMs());
-    return liveEntries(record, address.kind, nowS).find((entry) =>
+    const entry = liveEntries(record, address.kind, nowS).find((entry) =>
       bytesEqual(entry.writer, writer)
     );
+    return { entry, publish };
   }
 
   /** The document under `id`, or `undefined` when the network has none there. */
@@ -470,27 +397,26 @@ export class Publisher {
     return record === undefined ? undefined : docOfRecord(record);
   }
 
-  /** A one-entry set record signed by `writer`, expiring `lifetimeS` from now. */
-  #entry<K extends IndexKind>(
-    writer: Ed25519KeyPair,
-    address: SetAddress<K>,
-    seq: number,
-    lifetimeS: number,
-    value: EntryValues[K],
-  ): SetRecord {
-    const expiresAtS = secondsOf(this.#clock.nowMs()) + lifetimeS;
-    return signedEntrySet(writer, address, seq, expiresAtS, value);
+  /** A one-entry set record signed by `writer`, living its kind's lifetime from now. */
+  #entry(writer: Ed25519KeyPair, entry: IndexEntry): SetRecord {
+    const expiresAtS = secondsOf(this.#clock.nowMs()) + entryLifetimeSOf(entry.address.kind);
+    return signedEntrySet(writer, entry.address, entry.seq, expiresAtS, entry.value);
   }
 
   /**
-   * Publishes a record that indexes will point to. Short of its write quorum but kept here
+   * Publishes a record that indexes will point to (through `publish` when its holders were found
+   * by a read for update). Short of its write quorum but kept here
    * (`NOT_REPLICATED`), it is on the network as far as this node can make it so (the node
    * republishes it): the indexes are still updated, and {@link report} then throws the shortfall,
    * so the caller learns of it and a retry finds the indexes done.
    */
-  async #publishIndexed(record: DhtRecord): Promise<PublishResult & { shortfall?: RhizomeError }> {
+  async #publishIndexed(
+    record: DhtRecord,
+    publish: (record: DhtRecord) => Promise<PublishResult> = (record) =>
+      this.#network.publish(record),
+  ): Promise<PublishResult & { shortfall?: RhizomeError }> {
     try {
-      return await this.#network.publish(record);
+      return await publish(record);
     } catch (error) {
       if (!(error instanceof ReplicationError) || error.code !== "NOT_REPLICATED") throw error;
       return { key: recordKey(record), ...error.acknowledgements, shortfall: error };
@@ -498,21 +424,37 @@ export class Publisher {
   }
 
   /**
-   * Publishes index updates in parallel; each reports the other nodes that acknowledged it, 0
-   * when it failed.
+   * Signs and publishes the index entries the fan-out names for a publication, in parallel; each
+   * reports the other nodes that acknowledged it, 0 when it failed. An entry going into the set
+   * `readForUpdate` read is published through it.
    */
-  async #updateIndexes(updates: [string, DhtRecord][]): Promise<Record<string, number>> {
-    const stored = await Promise.all(updates.map(async ([, record]) => {
+  async #fanOut(
+    writer: Ed25519KeyPair,
+    publication: Publication,
+    readForUpdate?: OpenPage,
+  ): Promise<Record<string, number>> {
+    const entries = indexEntries(publication);
+    const stored = await Promise.all(entries.map(async (entry) => {
+      // The set read for update is published to the holders its read found.
+      const publish = readForUpdate?.address.key.equals(entry.address.key)
+        ? readForUpdate.publish
+        : (record: DhtRecord) => this.#network.publish(record);
       try {
-        return (await this.#network.publish(record)).stored;
+        return (await publish(this.#entry(writer, entry))).stored;
       } catch (error) {
         if (error instanceof ReplicationError) return error.acknowledgements.stored;
         if (error instanceof RhizomeError) return 0;
         throw error;
       }
     }));
-    return Object.fromEntries(updates.map(([name], i) => [name, stored[i]]));
+    return Object.fromEntries(entries.map((entry, i) => [entry.name, stored[i]]));
   }
+}
+
+/** A thread's open index page, read for update: its address and the publish to its holders. */
+interface OpenPage {
+  address: SetAddress<"threadIndex">;
+  publish: UpdateRead["publish"];
 }
 
 /** A writer's live entry in a set, as the key schema decodes it. */

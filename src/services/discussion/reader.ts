@@ -36,13 +36,13 @@ import {
   hourOf,
   type IndexKind,
   liveEntries,
+  type MessageRef,
   popularIndex,
   recentIndex,
   type SetAddress,
   threadHoursIndex,
   threadIndex,
   threadsByHourIndex,
-  threadStatsIndex,
   votesIndex,
 } from "../../content/key_schema.ts";
 import { type DhtRecord, RecordError, RecordKind, type SetRecord } from "../../content/records.ts";
@@ -120,7 +120,7 @@ export const readBudgetMs = 1_500;
 
 /**
  * The part of {@link readBudgetMs} the index pieces of a call (the recent set, thread hours, hour
- * shards, a thread's index pages, votes and stats: every versioned record) have, in ms, counted
+ * shards, a thread's index pages and votes: every versioned record) have, in ms, counted
  * from the call's start: the documents they name (threads, messages) get the rest, so a slow
  * index leaves time to read what it lists. Documents are immutable and usually held or cached
  * here, so the rest (0.5 s) is plenty for a page of them. Votes read after the documents get
@@ -137,15 +137,16 @@ export const indexReadBudgetMs = 1_000;
 export const indexPagesPerShowMax = 2;
 
 /**
- * The most lookups `thread show` makes for a page of `limit` messages: the thread, its votes and
- * its stats; the index pages; then per message its document, its votes, and its parent when
- * that is not on the page.
+ * The most lookups `thread show` makes for a page of `limit` messages: the thread and its votes;
+ * the index pages (those of the page shown, and every page up to the thread's last for its
+ * message count: none more for a thread that fits on the pages shown); then per message its
+ * document, its votes, and its parent when that is not on the page.
  *
  * @param limit Messages per page.
  * @returns The bound.
  */
 export function showThreadLookupsMax(limit: number): number {
-  return 3 + indexPagesPerShowMax + 3 * limit;
+  return 2 + threadIndexPagesUsedMax + 3 * limit;
 }
 
 /**
@@ -293,12 +294,13 @@ export class Reader {
       ? { page: 0, after: threadStart }
       : decodeThreadCursor(request.cursor);
     const read = new ReadSession(this.#network, this.#onRead, this.#clock);
-    // The thread, its votes, its stats and its index are read at once: none depends on another.
+    const pages = indexPages(read, thread);
+    // The thread, its votes and its index are read at once: none depends on another.
     const [record, votes, messages, page] = await Promise.all([
       read.record(thread, `thread ${thread.toHex()}`, "document"),
       read.votes(thread),
-      this.#messageCount(read, thread),
-      this.#messagePage(read, thread, request.limit, cursor),
+      messageCount(pages),
+      this.#messagePage(read, pages, request.limit, cursor),
     ]);
     if (record === "unreachable" || record === "late") {
       throw new RhizomeError(
@@ -500,12 +502,6 @@ export class Reader {
     return { threads, next: end < ranked.length ? { source: "popular", offset: end } : undefined };
   }
 
-  /** Messages in a thread: the sum of its authors' post counts. */
-  async #messageCount(read: ReadSession, thread: NodeId): Promise<number> {
-    const entries = await read.entries(threadStatsIndex(thread), `stats of ${thread.toHex()}`);
-    return entries.reduce((sum, entry) => sum + entry.value.posts, 0);
-  }
-
   /**
    * One page of a thread's index: entries after the cursor, oldest first, going on to the next
    * index page whenever this one exists (a record was found for it, however few of its entries
@@ -516,7 +512,7 @@ export class Reader {
    */
   async #messagePage(
     read: ReadSession,
-    thread: NodeId,
+    indexPage: IndexPages,
     limit: number,
     cursor: ThreadCursor,
   ): Promise<{ refs: Position[]; next?: ThreadCursor }> {
@@ -529,7 +525,7 @@ export class Reader {
     const indexOf = read.ahead(
       pages,
       (number) => `index page ${number}`,
-      (number) => read.set(threadIndex(thread, number), `index page ${number}`),
+      indexPage,
     );
     for (let index = 0; index < pages.length; index++) {
       const { found, late, entries } = await indexOf(index);
@@ -589,6 +585,48 @@ export class Reader {
   }
 }
 
+/** A thread's index page as one call read it. */
+interface IndexPageRead {
+  /** Whether the page exists. */
+  found: boolean;
+  /** Whether it did not answer within the budget. */
+  late: boolean;
+  /** Its live entries. */
+  entries: { value: MessageRef }[];
+}
+
+/** Reads a thread's index page by number, each page at most once per call. */
+type IndexPages = (page: number) => Promise<IndexPageRead>;
+
+/** The index pages of `thread`, read through `read` once each however often they are asked. */
+function indexPages(read: ReadSession, thread: NodeId): IndexPages {
+  const pages = new Map<number, Promise<IndexPageRead>>();
+  return (page) => {
+    let reading = pages.get(page);
+    if (reading === undefined) {
+      reading = read.set(threadIndex(thread, page), `index page ${page}`);
+      pages.set(page, reading);
+    }
+    return reading;
+  };
+}
+
+/**
+ * Messages in a thread: the live entries of its index pages, from page 0 to the last that
+ * exists (pages fill in order, so the first absent one ends them). A page that cannot be read
+ * ends the count there (and is named in `missing`): the count is then a lower bound. Most threads
+ * fit on page 0, which the thread page reads anyway, so counting costs no lookup of its own.
+ */
+async function messageCount(indexPage: IndexPages): Promise<number> {
+  let count = 0;
+  for (let page = 0; page < threadIndexPagesUsedMax; page++) {
+    const { found, entries } = await indexPage(page);
+    if (!found) break;
+    count += entries.length;
+  }
+  return count;
+}
+
 /** A message read for a page. */
 interface LoadedMessage {
   id: NodeId;
@@ -640,7 +678,7 @@ type ReadResult = DhtRecord | undefined | "unreachable" | "late";
 /**
  * The lookups of one call: counts them, reports each record found to the read hook, notes what
  * could not be read, and keeps the call's time budget: index pieces (sets: indexes, votes,
- * stats) are asked to answer by {@link indexReadBudgetMs} after the call began, documents by
+ * index pages) are asked to answer by {@link indexReadBudgetMs} after the call began, documents by
  * {@link readBudgetMs}.
  */
 class ReadSession {

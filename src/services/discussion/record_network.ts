@@ -69,6 +69,31 @@ export interface RecordNetwork {
    *   node answered.
    */
   fetchWithin(key: NodeId, waitMsMax: number): Promise<TimedFetch>;
+
+  /**
+   * Reads a key in order to publish a new version under it: as {@link fetch}, and what it
+   * returns publishes under the same key at the nodes this read found, with no lookup of its own
+   * (the read's lookup goes on to the k closest, as a publish's does, and its replies carry the
+   * write tokens the STOREs need). A read and a publish for the price of one lookup.
+   *
+   * @param key The key.
+   * @returns The record (`undefined` when absent), and the publish to call right after.
+   * @throws {RhizomeError} `UNAVAILABLE` as {@link fetch}.
+   */
+  fetchForUpdate(key: NodeId): Promise<UpdateRead>;
+}
+
+/** What a read for update found ({@link RecordNetwork.fetchForUpdate}). */
+export interface UpdateRead {
+  /** The current version, or `undefined` when nobody holds one. */
+  record: DhtRecord | undefined;
+  /**
+   * Publishes a record under the key read, as {@link RecordNetwork.publish} does (same result,
+   * same errors), at the nodes the read found.
+   *
+   * @throws {RhizomeError} `RECORD_INVALID` when the record belongs under another key.
+   */
+  publish(record: DhtRecord): Promise<PublishResult>;
 }
 
 /** What a read with a deadline found ({@link RecordNetwork.fetchWithin}). */

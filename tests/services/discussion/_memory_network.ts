@@ -26,6 +26,7 @@ import type {
   PublishResult,
   RecordNetwork,
   TimedFetch,
+  UpdateRead,
 } from "../../../src/services/discussion/record_network.ts";
 
 /** What a test can tune. */
@@ -50,6 +51,7 @@ export class MemoryRecordNetwork implements RecordNetwork {
   quorum = 1;
   readonly #records = new Map<string, Uint8Array>();
   readonly #cutOff = new Set<string>();
+  readonly #publishesFail = new Set<string>();
   readonly #readsFail = new Set<string>();
   readonly #planted = new Map<string, DhtRecord>();
   /** Stalled keys: whether this node holds its copy. */
@@ -65,7 +67,9 @@ export class MemoryRecordNetwork implements RecordNetwork {
 
   publish(record: DhtRecord): Promise<PublishResult> {
     const key = recordKey(record);
-    if (this.#cutOff.has(key.toHex())) return Promise.reject(unavailable(key));
+    if (this.#cutOff.has(key.toHex()) || this.#publishesFail.has(key.toHex())) {
+      return Promise.reject(unavailable(key));
+    }
     const bytes = encodeRecord(record);
     const held = this.#records.get(key.toHex());
     const nowMs = this.#clock.nowMs();
@@ -122,6 +126,16 @@ export class MemoryRecordNetwork implements RecordNetwork {
     this.fetches++;
     if (this.#stallOf(key) !== undefined) this.#clock.advanceBy(stalledFetchMs);
     return this.#read(key);
+  }
+
+  /** A read for update: {@link fetch}, then a publish that must stay under the key read. */
+  async fetchForUpdate(key: NodeId): Promise<UpdateRead> {
+    const record = await this.fetch(key);
+    const publish = (next: DhtRecord) =>
+      recordKey(next).equals(key)
+        ? this.publish(next)
+        : Promise.reject(new RhizomeError("RECORD_INVALID", "Cannot publish: another key"));
+    return { record, publish };
   }
 
   /** Whether and how a read of `key` stalls. */
@@ -182,6 +196,15 @@ export class MemoryRecordNetwork implements RecordNetwork {
    */
   cutOff(key: NodeId): void {
     this.#cutOff.add(key.toHex());
+  }
+
+  /**
+   * Makes publishes of a key fail with `UNAVAILABLE` while reads of it still succeed.
+   *
+   * @param key The key.
+   */
+  failPublishes(key: NodeId): void {
+    this.#publishesFail.add(key.toHex());
   }
 
   /**

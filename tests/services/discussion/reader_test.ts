@@ -21,6 +21,7 @@ import { profileKey } from "../../../src/content/documents.ts";
 import {
   activityLifetimeS,
   encodeEntry,
+  entrySeqOf,
   type EntryValues,
   hourOf,
   type IndexKind,
@@ -206,6 +207,7 @@ Deno.test("Reader.showThread() continues into the next index page once one is fu
   const third = await show(w, { thread, limit: messagePageMax, cursor: second.next_cursor! });
   assert.deepEqual(third.messages, []);
   assert.equal(third.next_cursor, null);
+  assert.equal(third.thread.messages, 260, "counted from page 0, whichever page is shown");
   const shown = [...first.messages, ...second.messages].map((m) => m.id);
   assert.deepEqual(shown, ids, "every message once, oldest first, across both index pages");
 });
@@ -322,7 +324,8 @@ Deno.test("Reader.listThreads() orders by summed activity and pages by offset", 
   await w.publisher.vote({ target: NodeId.fromHex(busy), direction: "up", author: "bob" });
   await w.publisher.vote({ target: NodeId.fromHex(disliked), direction: "down", author: "bob" });
   const first = await list(w, { order: "popular", limit: 2 });
-  assert.deepEqual(first.threads.map((t) => [t.id, t.score]), [[busy, 4], [quiet, 2]]);
+  // A thread counts 2, a vote ±1; a post nothing (activity is left to measured popularity).
+  assert.deepEqual(first.threads.map((t) => [t.id, t.score]), [[busy, 3], [quiet, 2]]);
   const second = await list(w, { order: "popular", limit: 2, cursor: first.next_cursor! });
   assert.deepEqual(second.threads.map((t) => [t.id, t.score]), [[disliked, 1]]);
   assert.equal(second.next_cursor, null);
@@ -441,7 +444,7 @@ async function showAll(w: World, thread: string, limit: number, callsMax = 50) {
   throw new Error(`the thread did not end within ${callsMax} calls`);
 }
 
-Deno.test("Reader.listThreads() lists the threads created after an old thread a post renewed", async () => {
+Deno.test("Reader.listThreads() lists the threads created after an old thread a renewed entry names", async () => {
   const w = world();
   const old = await newThread(w, "Old");
   w.clock.advanceBy(10 * dayMs);
@@ -449,8 +452,16 @@ Deno.test("Reader.listThreads() lists the threads created after an old thread a 
   w.clock.advanceBy(10 * dayMs);
   const fresh = await newThread(w, "Fresh");
   assert.deepEqual(await listAll(w, "recent", 20), [fresh, mid, old]);
-  // The post renews Old's recent entry, which keeps Old's creation time (day 0).
-  await post(w, old, "Bump.");
+  // Old's recent entry renewed (as posts did before the fan-out was cut), keeping Old's creation
+  // time (day 0).
+  const renewal = signedEntrySet(
+    w.alice.keyPair,
+    recentIndex(),
+    entrySeqOf(NodeId.fromHex(old)),
+    nowS(w) + activityLifetimeS,
+    { thread: NodeId.fromHex(old), createdMs: startMs },
+  );
+  await w.network.publish(renewal);
   const renewed = (await held(w, recentIndex())).entries.length;
   assert.equal(renewed, 2, "Fresh and the renewed Old are in the recent set");
   assert.deepEqual(await listAll(w, "recent", 20), [fresh, mid, old]);
@@ -610,8 +621,8 @@ Deno.test("Reader counts one vote per writer (its latest) and each activity entr
     entries: [...popular.entries, ...planted.entries],
   });
   const page = await list(w, { order: "popular", limit: 10 });
-  // Busy: 2 (thread) + 1 (up vote) + 1 (post) + 2 (mallory, once); Quiet: 2.
-  assert.deepEqual(page.threads.map((t) => [t.id, t.score]), [[busy, 6], [quiet, 2]]);
+  // Busy: 2 (thread) + 1 (up vote) + 2 (mallory, once); Quiet: 2.
+  assert.deepEqual(page.threads.map((t) => [t.id, t.score]), [[busy, 5], [quiet, 2]]);
   assert.deepEqual(page.missing, []);
 });
 

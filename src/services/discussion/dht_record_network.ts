@@ -1,30 +1,27 @@
 /**
- * The discussion service's view of the network, on the node's DHT: records published under their
+ * The discussion service's view of the network, on a DHT node: records published under their
  * keys (durable here first, then at the k closest) and fetched verified, versioned records
- * reconciled across every holder.
+ * reconciled across every holder. Sans-I/O: the node and the simulator each drive it, with their
+ * own DHT driver and deadline timer.
  *
  * @module
  */
 
-import type { Clock } from "../core/clock.ts";
-import { type Acknowledgements, ReplicationError, RhizomeError } from "../core/errors.ts";
-import type { Log } from "../core/log.ts";
-import type { NodeId } from "../core/node_id.ts";
+import type { Clock } from "../../core/clock.ts";
+import { type Acknowledgements, ReplicationError, RhizomeError } from "../../core/errors.ts";
+import type { Log } from "../../core/log.ts";
+import type { NodeId } from "../../core/node_id.ts";
 import {
   decodeStoredRecord,
   type DhtRecord,
   encodeRecord,
   recordKey,
   RecordKind,
-} from "../content/records.ts";
-import type { DhtNode } from "../dht/node.ts";
-import type { PutResult } from "../dht/types.ts";
-import type {
-  PublishResult,
-  RecordNetwork,
-  TimedFetch,
-} from "../services/discussion/record_network.ts";
-import type { ValueStore } from "../store/value_store.ts";
+} from "../../content/records.ts";
+import type { DhtNode } from "../../dht/node.ts";
+import type { PutResult, UpdatePut } from "../../dht/types.ts";
+import type { PublishResult, RecordNetwork, TimedFetch, UpdateRead } from "./record_network.ts";
+import type { ValueStore } from "../../store/value_store.ts";
 
 /**
  * What a put's acknowledgements mean for its caller: success only when it is durable on this node
@@ -94,13 +91,14 @@ export const immutableCacheMax = 4096;
  * Publishes in flight at once. Each is a lookup (α requests) then a STORE at each of the k closest
  * nodes, about 23 requests at its peak; eight stay within a full node's 64 requests in flight
  * plus its queue of 256, so every publish gets all its STOREs out. Beyond it, publishes wait their
- * turn (a post's seven records queue behind another post's) instead of failing in the RPC layer.
+ * turn (a new thread's six records queue behind another thread's) instead of failing in the RPC
+ * layer.
  */
 export const publishesInFlightMax = 8;
 
 /**
- * Publishes waiting for a slot. The control API admits 16 requests at once and a post publishes
- * seven records, so 256 is never reached by the API alone; past it a publish fails at once with
+ * Publishes waiting for a slot. The control API admits 16 requests at once and a new thread
+ * publishes six records (a post two), so 256 is never reached by the API alone; past it a publish fails at once with
  * `UNAVAILABLE` rather than queueing without bound.
  */
 export const publishesQueuedMax = 256;
@@ -124,11 +122,39 @@ export interface HeldRecords {
   log?: Log;
 }
 
-/** {@link RecordNetwork} on a running node's DHT. */
+/**
+ * Starts a one-shot timer: `fire` runs once, `delayMs` from now on the driver's clock, unless the
+ * returned function cancels it first. The node passes wall-clock timers, the simulator virtual
+ * ones.
+ */
+export type StartTimer = (delayMs: number, fire: () => void) => () => void;
+
+/** What a {@link DhtRecordNetwork} is built from. */
+export interface DhtRecordNetworkOptions {
+  /** The node's DHT (its value rules verify Rhizome's records). */
+  dht: Pick<DhtNode, "putAt" | "get" | "getForUpdate">;
+  /** Reschedules the DHT's driver after an operation starts. */
+  wake: () => void;
+  /**
+   * How many peers the node knows (its routing table's size): a get that found no value and heard
+   * from none of them failed; with none to ask, the key is simply absent.
+   */
+  peers: () => number;
+  /** The deadlines of reads with a time limit ({@link DhtRecordNetwork.fetchWithin}). */
+  startTimer: StartTimer;
+  /**
+   * The node's store and clock, for reads with a deadline to fall back on the copy held here;
+   * without them such a read that runs out of time has nothing to show.
+   */
+  held?: HeldRecords;
+}
+
+/** {@link RecordNetwork} on a DHT node. */
 export class DhtRecordNetwork implements RecordNetwork {
-  readonly #dht: Pick<DhtNode, "putAt" | "get">;
+  readonly #dht: Pick<DhtNode, "putAt" | "get" | "getForUpdate">;
   readonly #wake: () => void;
   readonly #peers: () => number;
+  readonly #startTimer: StartTimer;
   /** Least recently used first (a Map keeps insertion order). */
   readonly #immutables = new Map<string, DhtRecord>();
   #publishing = 0;
@@ -141,23 +167,14 @@ export class DhtRecordNetwork implements RecordNetwork {
   /**
    * Wraps a DHT node.
    *
-   * @param dht The node's DHT (its store's record rules verify Rhizome's records).
-   * @param wake Reschedules the DHT's driver after an operation starts.
-   * @param peers How many peers the node knows (its routing table's size): a get that found no
-   *   value and heard from none of them failed; with none to ask, the key is simply absent.
-   * @param held The node's store and clock, for reads with a deadline to fall back on the copy
-   *   held here; without them such a read that runs out of time has nothing to show.
+   * @param options The DHT, its driver's wake-up, its peer count, the timer and the held copies.
    */
-  constructor(
-    dht: Pick<DhtNode, "putAt" | "get">,
-    wake: () => void,
-    peers: () => number,
-    held?: HeldRecords,
-  ) {
-    this.#dht = dht;
-    this.#wake = wake;
-    this.#peers = peers;
-    this.#held = held;
+  constructor(options: DhtRecordNetworkOptions) {
+    this.#dht = options.dht;
+    this.#wake = options.wake;
+    this.#peers = options.peers;
+    this.#startTimer = options.startTimer;
+    this.#held = options.held;
   }
 
   /**
@@ -168,12 +185,56 @@ export class DhtRecordNetwork implements RecordNetwork {
    * @throws {RhizomeError} `RECORD_INVALID` when it does not verify; `UNAVAILABLE` when too many
    *   publishes wait; otherwise as {@link acknowledgedPut}.
    */
-  async publish(record: DhtRecord): Promise<PublishResult> {
+  publish(record: DhtRecord): Promise<PublishResult> {
+    return this.#publishWith(record, (key, bytes, done) => this.#dht.putAt(key, bytes, done));
+  }
+
+  /**
+   * Reads a key for update: the read's lookup reaches the k closest, and the publish it returns
+   * stores there with the write tokens the read collected, without a lookup of its own.
+   *
+   * @param key The key.
+   * @returns The current record and the publish to call next.
+   * @throws {RhizomeError} `UNAVAILABLE` as {@link fetch}.
+   */
+  fetchForUpdate(key: NodeId): Promise<UpdateRead> {
+    // Counted before the lookup: contacts that time out during it may leave the table.
+    const peersKnown = this.#peers();
+    return new Promise((resolve, reject) => {
+      this.#dht.getForUpdate(key, (result, put: UpdatePut) => {
+        const record = result.value ? decodeStoredRecord(result.value) : undefined;
+        if (record === undefined && peersKnown > 0 && result.closest.length === 0) {
+          return reject(
+            new RhizomeError("UNAVAILABLE", `Cannot read ${key.toHex()}: no node answered`),
+          );
+        }
+        const publish = (next: DhtRecord) => {
+          if (!recordKey(next).equals(key)) {
+            return Promise.reject(
+              new RhizomeError(
+                "RECORD_INVALID",
+                `Cannot publish the update of ${key.toHex()}: the record belongs under another key`,
+              ),
+            );
+          }
+          return this.#publishWith(next, (_key, bytes, done) => put(bytes, done));
+        };
+        resolve({ record, publish });
+      });
+      this.#wake();
+    });
+  }
+
+  /** Publishes through `putAt` in one of the {@link publishesInFlightMax} slots. */
+  async #publishWith(
+    record: DhtRecord,
+    putAt: (key: NodeId, bytes: Uint8Array, done: (result: PutResult) => void) => void,
+  ): Promise<PublishResult> {
     const key = recordKey(record);
     const bytes = encodeRecord(record);
     await this.#slot(key);
     try {
-      return await this.#put(key, record, bytes);
+      return await this.#put(key, record, bytes, putAt);
     } finally {
       // The slot passes straight to the next waiter, so none can be taken in between.
       const next = this.#waiting.shift();
@@ -197,10 +258,15 @@ export class DhtRecordNetwork implements RecordNetwork {
     this.#publishing++;
   }
 
-  #put(key: NodeId, record: DhtRecord, bytes: Uint8Array): Promise<PublishResult> {
+  #put(
+    key: NodeId,
+    record: DhtRecord,
+    bytes: Uint8Array,
+    putAt: (key: NodeId, bytes: Uint8Array, done: (result: PutResult) => void) => void,
+  ): Promise<PublishResult> {
     return new Promise<PublishResult>((resolve, reject) => {
       try {
-        this.#dht.putAt(key, bytes, (result) => {
+        putAt(key, bytes, (result) => {
           try {
             resolve({ key, ...acknowledgedPut(result) });
           } catch (error) {
@@ -274,7 +340,7 @@ export class DhtRecordNetwork implements RecordNetwork {
     if (!(waitMsMax > 0)) return Promise.resolve(this.#heldAnswer(key));
     return new Promise<TimedFetch>((resolve, reject) => {
       let settled = false;
-      const timer = setTimeout(() => {
+      const cancel = this.#startTimer(waitMsMax, () => {
         settled = true;
         this.#noteLate(key);
         // Nothing may escape a timer: a failure here is the read's, not the process's.
@@ -283,16 +349,16 @@ export class DhtRecordNetwork implements RecordNetwork {
         } catch (error) {
           reject(error);
         }
-      }, waitMsMax);
+      });
       this.fetch(key).then(
         (record) => {
           if (settled) return;
-          clearTimeout(timer);
+          cancel();
           resolve({ record, complete: true });
         },
         (error) => {
           if (settled) return;
-          clearTimeout(timer);
+          cancel();
           reject(error);
         },
       );

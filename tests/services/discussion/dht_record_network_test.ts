@@ -6,20 +6,26 @@
  */
 
 import assert from "node:assert/strict";
-import { ReplicationError, StoreError } from "../../src/core/errors.ts";
-import { NodeId } from "../../src/core/node_id.ts";
-import { utf8Encode } from "../../src/core/bytes.ts";
-import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
-import type { Log } from "../../src/core/log.ts";
-import { encodeRecord, recordKey, RecordKind, signMutable } from "../../src/content/records.ts";
-import type { Contact, GetResult, PutResult } from "../../src/dht/types.ts";
+import { ReplicationError, StoreError } from "../../../src/core/errors.ts";
+import { NodeId } from "../../../src/core/node_id.ts";
+import { utf8Encode } from "../../../src/core/bytes.ts";
+import { ed25519KeyPairFromSecretKey } from "../../../src/core/crypto.ts";
+import type { Log } from "../../../src/core/log.ts";
+import { encodeRecord, recordKey, RecordKind, signMutable } from "../../../src/content/records.ts";
+import type { Contact, GetResult, PutResult, UpdatePut } from "../../../src/dht/types.ts";
 import {
   acknowledgedPut,
   DhtRecordNetwork,
   publishesInFlightMax,
   publishesQueuedMax,
-} from "../../src/node/dht_record_network.ts";
-import { at } from "../_address.ts";
+} from "../../../src/services/discussion/dht_record_network.ts";
+import { at } from "../../_address.ts";
+
+/** Wall-clock deadlines, as the node gives them. */
+const startTimer = (delayMs: number, fire: () => void) => {
+  const timer = setTimeout(fire, delayMs);
+  return () => clearTimeout(timer);
+};
 
 const record = (text: string) =>
   ({ kind: RecordKind.immutable, payload: utf8Encode(text) }) as const;
@@ -43,6 +49,9 @@ function fakeDht(answered: Contact[] = []) {
       const closest = answered;
       done({ ok: value !== undefined, value, closest, rounds: 1, messages: 1, durationMs: 1 });
     },
+    getForUpdate(key: NodeId, done: (result: GetResult, put: UpdatePut) => void) {
+      dht.get(key, (result) => done(result, (value, putDone) => dht.putAt(key, value, putDone)));
+    },
   };
   const release = (result: Partial<PutResult> = {}) => {
     const put = puts.shift()!;
@@ -62,7 +71,12 @@ function fakeDht(answered: Contact[] = []) {
 
 Deno.test("an immutable record is fetched from the DHT once, then remembered", async () => {
   const fake = fakeDht();
-  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 0);
+  const network = new DhtRecordNetwork({
+    dht: fake.dht,
+    wake: () => {},
+    peers: () => 0,
+    startTimer,
+  });
   const key = recordKey(record("a"));
   fake.dht.putAt(key, encodeRecord(record("a")), () => {});
   assert.deepEqual(await network.fetch(key), record("a"));
@@ -72,7 +86,12 @@ Deno.test("an immutable record is fetched from the DHT once, then remembered", a
 
 Deno.test("publishes beyond the cap wait for a slot and all complete", async () => {
   const fake = fakeDht();
-  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 0);
+  const network = new DhtRecordNetwork({
+    dht: fake.dht,
+    wake: () => {},
+    peers: () => 0,
+    startTimer,
+  });
   const published = Array.from(
     { length: publishesInFlightMax + 3 },
     (_, i) => network.publish(record(`post ${i}`)),
@@ -90,7 +109,12 @@ Deno.test("publishes beyond the cap wait for a slot and all complete", async () 
 
 Deno.test("a publish over the queue's bound fails at once with UNAVAILABLE", async () => {
   const fake = fakeDht();
-  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 0);
+  const network = new DhtRecordNetwork({
+    dht: fake.dht,
+    wake: () => {},
+    peers: () => 0,
+    startTimer,
+  });
   const accepted = Array.from(
     { length: publishesInFlightMax + publishesQueuedMax },
     (_, i) => network.publish(record(`queued ${i}`)),
@@ -105,7 +129,12 @@ Deno.test("a publish over the queue's bound fails at once with UNAVAILABLE", asy
 
 Deno.test("a publish neither this node nor any other kept is refused with the store's error", async () => {
   const fake = fakeDht();
-  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 0);
+  const network = new DhtRecordNetwork({
+    dht: fake.dht,
+    wake: () => {},
+    peers: () => 0,
+    startTimer,
+  });
   const publishing = network.publish(record("no room"));
   await new Promise((resolve) => setTimeout(resolve, 0));
   fake.release({
@@ -164,19 +193,39 @@ Deno.test("acknowledgedPut: success reports the counts; each shortfall has its o
 
 Deno.test("a get that no known peer answered is UNAVAILABLE; a lone node's or an answered miss is absent", async () => {
   const key = NodeId.fromBytes(new Uint8Array(20).fill(3));
-  const unanswered = new DhtRecordNetwork(fakeDht().dht, () => {}, () => 5);
+  const unanswered = new DhtRecordNetwork({
+    dht: fakeDht().dht,
+    wake: () => {},
+    peers: () => 5,
+    startTimer,
+  });
   await assert.rejects(unanswered.fetch(key), {
     code: "UNAVAILABLE",
     message: `Cannot read ${key.toHex()}: no node answered`,
   });
-  const lone = new DhtRecordNetwork(fakeDht().dht, () => {}, () => 0);
+  const lone = new DhtRecordNetwork({
+    dht: fakeDht().dht,
+    wake: () => {},
+    peers: () => 0,
+    startTimer,
+  });
   assert.equal(await lone.fetch(key), undefined);
   const peer = { id: NodeId.fromBytes(new Uint8Array(20).fill(4)), address: at("127.0.0.1:4000") };
-  const answered = new DhtRecordNetwork(fakeDht([peer]).dht, () => {}, () => 5);
+  const answered = new DhtRecordNetwork({
+    dht: fakeDht([peer]).dht,
+    wake: () => {},
+    peers: () => 5,
+    startTimer,
+  });
   assert.equal(await answered.fetch(key), undefined);
   // A value found (here, this node's own copy) is returned whoever answered.
   const fake = fakeDht();
-  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 5);
+  const network = new DhtRecordNetwork({
+    dht: fake.dht,
+    wake: () => {},
+    peers: () => 5,
+    startTimer,
+  });
   const found = recordKey(record("held here"));
   fake.dht.putAt(found, encodeRecord(record("held here")), () => {});
   assert.deepEqual(await network.fetch(found), record("held here"));
@@ -193,6 +242,7 @@ function stalledDht(held: Map<string, Uint8Array>) {
     get() {
       gets++;
     },
+    getForUpdate() {},
   };
   const nowMs = 1_000_000;
   const store = {
@@ -214,7 +264,13 @@ Deno.test("a read with a deadline answers at the deadline with this node's copy,
   const key = recordKey(profile);
   const missingKey = NodeId.fromBytes(new Uint8Array(20).fill(9));
   const fake = stalledDht(new Map([[key.toHex(), encodeRecord(profile)]]));
-  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 5, fake);
+  const network = new DhtRecordNetwork({
+    dht: fake.dht,
+    wake: () => {},
+    peers: () => 5,
+    startTimer,
+    held: fake,
+  });
   const beganMs = Date.now();
   assert.deepEqual(await network.fetchWithin(key, 30), { record: profile, complete: false });
   assert.ok(Date.now() - beganMs < 5_000, "answered near its 30 ms deadline");
@@ -233,7 +289,12 @@ Deno.test("a read with a deadline answers at the deadline with this node's copy,
 
 Deno.test("a read with a deadline is complete when the lookup answers in time, or the copy is immutable", async () => {
   const fake = fakeDht();
-  const network = new DhtRecordNetwork(fake.dht, () => {}, () => 0);
+  const network = new DhtRecordNetwork({
+    dht: fake.dht,
+    wake: () => {},
+    peers: () => 0,
+    startTimer,
+  });
   const key = recordKey(record("answered"));
   fake.dht.putAt(key, encodeRecord(record("answered")), () => {});
   assert.deepEqual(await network.fetchWithin(key, 1_000), {
@@ -243,12 +304,58 @@ Deno.test("a read with a deadline is complete when the lookup answers in time, o
   // An immutable record this node holds cannot change: complete with no lookup.
   const immutable = record("kept");
   const stalled = stalledDht(new Map([[recordKey(immutable).toHex(), encodeRecord(immutable)]]));
-  const held = new DhtRecordNetwork(stalled.dht, () => {}, () => 5, stalled);
+  const held = new DhtRecordNetwork({
+    dht: stalled.dht,
+    wake: () => {},
+    peers: () => 5,
+    startTimer,
+    held: stalled,
+  });
   assert.deepEqual(await held.fetchWithin(recordKey(immutable), 0), {
     record: immutable,
     complete: true,
   });
   // Without the store, a late read has nothing to show.
-  const bare = new DhtRecordNetwork(stalledDht(new Map()).dht, () => {}, () => 5);
+  const bare = new DhtRecordNetwork({
+    dht: stalledDht(new Map()).dht,
+    wake: () => {},
+    peers: () => 5,
+    startTimer,
+  });
   assert.deepEqual(await bare.fetchWithin(key, 0), { record: undefined, complete: false });
+});
+
+Deno.test("a read for update publishes under the key read, and refuses a record of another key", async () => {
+  const fake = fakeDht();
+  const network = new DhtRecordNetwork({
+    dht: fake.dht,
+    wake: () => {},
+    peers: () => 0,
+    startTimer,
+  });
+  const key = recordKey(record("b"));
+  const read = await network.fetchForUpdate(key);
+  assert.equal(read.record, undefined, "absent: nobody to ask, nothing held");
+  await assert.rejects(read.publish(record("c")), { code: "RECORD_INVALID" });
+  assert.equal(fake.puts.length, 0, "nothing reached the DHT");
+  const publishing = read.publish(record("b"));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(fake.puts.length, 1);
+  assert.ok(fake.puts[0].key.equals(key));
+  fake.release();
+  assert.equal((await publishing).stored, 3);
+  assert.deepEqual((await network.fetchForUpdate(key)).record, record("b"));
+});
+
+Deno.test("a read for update that no known peer answered is UNAVAILABLE, not absent", async () => {
+  const network = new DhtRecordNetwork({
+    dht: fakeDht().dht,
+    wake: () => {},
+    peers: () => 5,
+    startTimer,
+  });
+  await assert.rejects(network.fetchForUpdate(recordKey(record("d"))), {
+    code: "UNAVAILABLE",
+    message: /^Cannot read [0-9a-f]{40}: no node answered$/,
+  });
 });
