@@ -7,7 +7,7 @@
  */
 
 import type { DhtSettings } from "../dht/types.ts";
-import type { ChurnScenarioNumbers } from "./churn_scenario.ts";
+import type { ChurnScenarioNumbers } from "./scenario_options.ts";
 import {
   type CommonReportInputs,
   type CountSummary,
@@ -67,16 +67,21 @@ export interface ChurnWindowInputs {
 export interface ChurnWindowReport {
   /** Start of the window, in seconds since the churn began. */
   start_s: number;
-  /** Nodes attached at the window's end, and those of them that joined successfully. */
+  /** Nodes attached at the window's end. */
   online: number;
+  /** Of those, the ones that joined successfully. */
   joined: number;
-  /** Arrivals, failed bootstraps, graceful departures and crashes in the window. */
+  /** Arrivals in the window. */
   joins: number;
+  /** Arrivals whose bootstrap failed. */
   joins_failed: number;
+  /** Graceful departures in the window. */
   leaves: number;
+  /** Crashes in the window. */
   crashes: number;
-  /** Gets started in the window, and those whose asker departed first (not counted below). */
+  /** Gets started in the window. */
   gets: number;
+  /** Gets whose asker departed before the answer (not counted below). */
   aborted: number;
   /** Found / (gets − aborted); `null` when nothing was measured. */
   success_rate: number | null;
@@ -168,13 +173,21 @@ export interface ChurnReport {
 
 /** The raw measurements {@link buildChurnReport} summarises. */
 export interface ChurnReportInputs extends CommonReportInputs<ChurnScenarioNumbers> {
+  /** The mean session length of the model, in ms. */
   meanSessionMs: number;
+  /** Live replicas of each stored value when the churn began. */
   replicasAtStart: number[];
+  /** Live replicas of each stored value when it ended. */
   replicasAtEnd: number[];
+  /** The fewest nodes online at once. */
   onlineMin: number;
+  /** The most nodes online at once. */
   onlineMax: number;
+  /** Nodes online at the end. */
   onlineEnd: number;
+  /** One sample per get. */
   samples: ChurnGetSample[];
+  /** The raw counts of each window. */
   windows: ChurnWindowInputs[];
 }
 

@@ -22,13 +22,7 @@ import {
   type ChurnWindowInputs,
 } from "./churn_report.ts";
 import { SIM_EVENTS_MAX, type SimNetwork } from "./network.ts";
-import {
-  type CommonScenarioOptions,
-  growAndStore,
-  sameBytes,
-  simulate,
-  type StoredEntry,
-} from "./scenario.ts";
+import { growAndStore, sameBytes, simulate, type StoredEntry } from "./scenario.ts";
 import {
   checkSessionModel,
   drawExponentialMs,
@@ -37,43 +31,11 @@ import {
   SESSION_SHAPE_DEFAULT,
   sessionMeanMs,
   type SessionModel,
-  type SessionModelName,
 } from "./session_model.ts";
 
 export type { ChurnReport } from "./churn_report.ts";
-
-/** Settings of {@link runChurnScenario}; every field but `simSeed` and `settings` has a default. */
-export interface ChurnScenarioOptions extends CommonScenarioOptions {
-  /** Nodes online at the start, and on average while churning. @default 1000 */
-  nodes?: number;
-  /** Values stored before the churn starts. @default 100 */
-  values?: number;
-  /** Gets started during the churn (a Poisson process spread over `durationMs`). @default 1000 */
-  lookups?: number;
-  /** The session-length distribution. @default "weibull" */
-  sessionModel?: SessionModelName;
-  /** Median session length, in ms. @default 3600000 (one hour) */
-  sessionMedianMs?: number;
-  /** Weibull k or log-normal σ. @default 0.5 for Weibull, 1.5 for log-normal */
-  sessionShape?: number;
-  /** Virtual time the churn lasts, in ms. @default 7200000 (two hours) */
-  durationMs?: number;
-  /** Length of one report window, in ms. @default 600000 (ten minutes) */
-  windowMs?: number;
-  /** Fraction of departures that are crashes; the others leave gracefully (0..1). @default 0.5 */
-  crashFraction?: number;
-  /** While growing the network, node i starts joining at i × this, in ms. @default 100 */
-  joinSpacingMs?: number;
-  /** Virtual time the grown network runs idle before the puts, in ms. @default 60000 */
-  settleMs?: number;
-  /** Puts running at once. @default 16 */
-  operationsInflightMax?: number;
-}
-
-/** Every option of {@link ChurnScenarioOptions} but the settings and factory, resolved. */
-export type ChurnScenarioNumbers =
-  & Required<Omit<ChurnScenarioOptions, "settings" | "createNode" | "sessionModel">>
-  & { sessionModel: SessionModelName };
+export type { ChurnScenarioNumbers, ChurnScenarioOptions } from "./scenario_options.ts";
+import type { ChurnScenarioNumbers, ChurnScenarioOptions } from "./scenario_options.ts";
 
 /** Callbacks into the environment; the scenario itself stays pure. */
 export interface ChurnScenarioHooks {

@@ -7,7 +7,7 @@
  */
 
 import type { DhtSettings } from "../dht/types.ts";
-import type { DiscussionNumbers } from "./discussion_scenario.ts";
+import type { DiscussionNumbers } from "./scenario_options.ts";
 import {
   type CommonReportInputs,
   type CountSummary,

@@ -29,41 +29,12 @@ import {
 } from "./discussion_report.ts";
 import { RequestMeter, SimAuthors, SimDiscussionNodes } from "./discussion_nodes.ts";
 import { SIM_EVENTS_MAX, SimNetwork } from "./network.ts";
-import { type CommonScenarioOptions, growAndStore, type ScenarioHooks } from "./scenario.ts";
+import { growAndStore, type ScenarioHooks } from "./scenario.ts";
 import type { SimCluster } from "./cluster.ts";
 
 export type { DiscussionReport } from "./discussion_report.ts";
-
-/** Settings of {@link runDiscussionScenario}; every field but `simSeed` and `settings` has a default. */
-export interface DiscussionScenarioOptions extends CommonScenarioOptions {
-  /** Nodes in the network. @default 100 */
-  nodes?: number;
-  /** Authors, each with its own key. @default 20 */
-  authors?: number;
-  /** Threads started. @default 10 */
-  threads?: number;
-  /** Messages posted (top-level posts and replies). @default 50 */
-  posts?: number;
-  /** Votes cast. @default 20 */
-  votes?: number;
-  /** Reads: thread listings and thread shows, half each. @default 50 */
-  reads?: number;
-  /** Fraction of posts that reply to a message of the thread (when it has one). @default 0.5 */
-  replyFraction?: number;
-  /** Exponent s of the Zipf popularity of threads (thread of rank r weighs 1/r^s). @default 1 */
-  zipfExponent?: number;
-  /** Node i starts joining at i × this, in ms. @default 100 */
-  joinSpacingMs?: number;
-  /** Virtual time the network runs idle after the last join, in ms. @default 60000 */
-  settleMs?: number;
-  /** Operations running at once (each on its own node). @default 8 */
-  operationsInflightMax?: number;
-}
-
-/** Every option of {@link DiscussionScenarioOptions} with a number, resolved. */
-export type DiscussionNumbers = Required<
-  Omit<DiscussionScenarioOptions, "settings" | "createNode">
->;
+export type { DiscussionNumbers, DiscussionScenarioOptions } from "./scenario_options.ts";
+import type { DiscussionNumbers, DiscussionScenarioOptions } from "./scenario_options.ts";
 
 /** Callbacks into the environment: the scenario's own, plus the wait for the next task. */
 export interface DiscussionHooks extends ScenarioHooks {

@@ -10,62 +10,21 @@
 import { datagramValueBytesMax } from "../core/limits.ts";
 import { Prng, randomBytes, randomInt } from "../core/rng.ts";
 import type { NodeId } from "../core/node_id.ts";
-import type { DhtSettings, GetResult } from "../dht/types.ts";
+import type { GetResult } from "../dht/types.ts";
 import { countReplicas } from "./checkers.ts";
-import { SimCluster, type SimClusterOptions, type SimNodeFactory } from "./cluster.ts";
+import { SimCluster, type SimClusterOptions } from "./cluster.ts";
 import { deriveSeed } from "./hash.ts";
 import { SIM_EVENTS_MAX, SimNetwork } from "./network.ts";
 import { runOperations } from "./operations.ts";
 import { buildReport, type LookupSample, type ScenarioReport } from "./scenario_report.ts";
 
 export type { ScenarioReport } from "./scenario_report.ts";
-
-/** The settings every scenario takes; every field but `simSeed` and `settings` has a default. */
-export interface CommonScenarioOptions {
-  /** The run's seed. */
-  simSeed: number;
-  /** Kademlia parameters and budgets of every node. */
-  settings: DhtSettings;
-  /** Builds each node. @default the real `DhtNode` */
-  createNode?: SimNodeFactory;
-  /** Probability a datagram is lost. @default 0.01 */
-  lossRate?: number;
-  /** Probability a datagram is delivered twice. @default 0 */
-  duplicateRate?: number;
-  /** Lowest base latency of a link, in ms. @default 20 */
-  latencyMsMin?: number;
-  /** Highest base latency of a link, in ms. @default 200 */
-  latencyMsMax?: number;
-  /** Per-datagram jitter as a fraction of the link's base latency. @default 0.1 */
-  jitterFraction?: number;
-  /** Smallest value stored, in bytes. @default 32 */
-  valueBytesMin?: number;
-  /** Largest value stored, in bytes. @default 256 */
-  valueBytesMax?: number;
-  /** Events one phase may process before it fails as a liveness bug. @default SIM_EVENTS_MAX */
-  eventsMax?: number;
-}
-
-/** Settings of {@link runScenario}; every field but `simSeed` and `settings` has a default. */
-export interface ScenarioOptions extends CommonScenarioOptions {
-  /** Nodes in the network. @default 1000 */
-  nodes?: number;
-  /** Gets measured for the lookup figures. @default 1000 */
-  lookups?: number;
-  /** Values stored. @default 100 */
-  values?: number;
-  /** Fraction of nodes crashed at once before the last round of gets (0..1). @default 0.3 */
-  churnFraction?: number;
-  /** Node i starts joining at i × this, in ms. @default 1000 */
-  joinSpacingMs?: number;
-  /** Virtual time the network runs idle after the last join, in ms. @default 300000 */
-  settleMs?: number;
-  /** Puts or gets running at once. @default 16 */
-  operationsInflightMax?: number;
-}
-
-/** Every option of {@link ScenarioOptions} with a number, resolved. */
-export type ScenarioNumbers = Required<Omit<ScenarioOptions, "settings" | "createNode">>;
+export type {
+  CommonScenarioOptions,
+  ScenarioNumbers,
+  ScenarioOptions,
+} from "./scenario_options.ts";
+import type { ScenarioNumbers, ScenarioOptions } from "./scenario_options.ts";
 
 /** Callbacks into the environment; the scenario itself stays pure. */
 export interface ScenarioHooks {

@@ -9,7 +9,7 @@
 import type { DhtSettings } from "../dht/types.ts";
 import type { SimClusterCounters } from "./cluster.ts";
 import type { SimNetworkCounters } from "./network.ts";
-import type { ScenarioNumbers } from "./scenario.ts";
+import type { ScenarioNumbers } from "./scenario_options.ts";
 import { fraction, type Percentiles, percentiles, round } from "./stats.ts";
 
 /** One get as the scenario measured it. */
