@@ -149,6 +149,16 @@ async function assertServes(listener: StreamListener): Promise<void> {
   assert.deepEqual(response, reversed(request));
 }
 
+/**
+ * `promise`, marked as handled now. A test that awaits a request only after other steps would
+ * otherwise see its early failure as an uncaught error from a dangling promise, named after no
+ * step; awaited later, it still rejects with that failure.
+ */
+function awaitedLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
 async function rejectsWith(
   promise: Promise<unknown>,
   code: string,
@@ -963,7 +973,7 @@ Deno.test("a connection carries at most requestsPerConnectionMax requests", asyn
 Deno.test("at connectionsMax the oldest idle connection makes room; when all are busy a new one is refused", async () => {
   let release = () => {};
   const gate = new Promise<void>((resolve) => release = resolve);
-  const { listener } = serving({
+  const { listener, calls } = serving({
     limits: { connectionsMax: 2 },
     answer: async (request) => {
       if (request.length === 1 && request[0] === 0) await gate;
@@ -982,14 +992,18 @@ Deno.test("at connectionsMax the oldest idle connection makes room; when all are
       for (const conn of silent) conn.close();
     }
     await waitUntil(() => listener.stats().connections === 0, "the silent connections closed");
-    // Two connections mid-request: nothing is idle, so a third is refused at once.
+    // Two connections mid-request: nothing is idle, so a third is refused at once. A connection
+    // whose handshake is answered but whose request has not arrived yet is idle and would be
+    // evicted, so the third waits until the handler holds both requests.
     const busy = [0, 1].map(() =>
-      StreamClient.request(listener.address, listener.nodeId, clientKeys, new Uint8Array([0]), {
-        timeoutMs: WAIT_MS_MAX,
-      })
+      awaitedLater(
+        StreamClient.request(listener.address, listener.nodeId, clientKeys, new Uint8Array([0]), {
+          timeoutMs: WAIT_MS_MAX,
+        }),
+      )
     );
-    await waitUntil(() => listener.stats().handshakesAnswered === 3, "two requests in the handler");
-    await waitUntil(() => listener.stats().connections === 2, "two busy connections");
+    await waitUntil(() => calls.length === 3, "two requests in the handler");
+    assert.equal(listener.stats().connections, 2);
     await rejectsWith(
       StreamClient.request(listener.address, listener.nodeId, clientKeys, new Uint8Array([1]), {
         timeoutMs: WAIT_MS_MAX,
@@ -1004,6 +1018,23 @@ Deno.test("at connectionsMax the oldest idle connection makes room; when all are
     for (const answer of busy) assert.deepEqual((await answer).response, new Uint8Array([0]));
     await assertServes(listener);
     assertEveryCloseCounted(listener);
+  } finally {
+    await listener.close();
+  }
+});
+
+Deno.test("a connection waiting for its request after the handshake is idle: at connectionsMax it makes room", async () => {
+  const { listener } = serving({ limits: { connectionsMax: 1 } });
+  try {
+    const conn = await rawConnect(listener);
+    try {
+      await rawHandshake(conn);
+      await assertServes(listener);
+      await closedByPeer(conn);
+    } finally {
+      conn.close();
+    }
+    await closedFor(listener, "evicted");
   } finally {
     await listener.close();
   }
@@ -1055,11 +1086,8 @@ Deno.test("close() ends every connection, even mid-handler, and frees the port",
   const afterHandshake = await rawConnect(listener);
   try {
     await rawHandshake(afterHandshake);
-    const inFlight = StreamClient.request(
-      address,
-      listener.nodeId,
-      clientKeys,
-      new Uint8Array([1]),
+    const inFlight = awaitedLater(
+      StreamClient.request(address, listener.nodeId, clientKeys, new Uint8Array([1])),
     );
     await started;
     await waitUntil(() => listener.stats().connections === 3, "three connections open");
