@@ -1141,9 +1141,12 @@ export class DhtNode {
 
   /**
    * Hands held values to a newcomer that should now hold them too (the planner decides which:
-   * {@link planHandOff}). Asks it for each value (its reply carries the token a STORE needs) and
-   * stores where it lacks one. Large stores skip this; periodic replication reaches the newcomer
-   * within one period.
+   * {@link planHandOff}). Asks it for the nodes near each key (its NODES reply carries the token a
+   * STORE needs) and stores the value there with the lifetime this copy has left. A FIND_VALUE
+   * would say whether it already holds the value, but a FIND_VALUE is a read, and a read extends
+   * the holder's copy: hand-offs would keep a value alive that nobody reads or republishes. A
+   * copy it already holds takes the STORE as a renewal that changes nothing. Large stores skip
+   * this; periodic replication reaches the newcomer within one period.
    */
   #offerValuesTo(newcomer: Contact): void {
     const count = this.#options.store.stats().values;
@@ -1163,7 +1166,7 @@ export class DhtNode {
       this.#rpc.request({
         to: newcomer.address,
         expectedId: newcomer.id,
-        build: (tx) => this.#message(tx, { type: MessageType.findValue, key }),
+        build: (tx) => this.#message(tx, { type: MessageType.findNode, target: key }),
         onReply: (reply) => {
           if (reply.type !== MessageType.nodes) return;
           const current = this.#options.store.get(key);

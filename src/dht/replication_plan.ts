@@ -45,8 +45,11 @@ export const pushIntervalMsMin: number = maintenanceIntervalMs;
 
 /**
  * The largest jitter on a push interval, as a fraction of it: holders of one record come due up
- * to a tenth of a period apart, so the first one's STOREs reset the others' clocks instead of all
- * of them pushing at once.
+ * to a twentieth of a period apart, so the first one's STOREs reset the others' clocks instead of
+ * all of them pushing at once. The jitter only ever brings a push forward, by 5 to 10%: a
+ * holder's copy lives `store.normal.ttl_s` from the publisher's STORE, and with `republish_s`
+ * equal to it (the default, a day) a republish that came due late left every copy but the
+ * publisher's expired for up to a tenth of a day.
  */
 export const pushJitterMax = 0.1;
 
@@ -215,15 +218,17 @@ function isAmongClosest(
 }
 
 /**
- * 1 to 1 + {@link pushJitterMax}, fixed per node and key: holders of one record come due at
- * slightly different times.
+ * 1 − {@link pushJitterMax} to 1 − {@link pushJitterMax} / 2, fixed per node and key: holders of
+ * one record come due at slightly different times, and every push at least 5% of its interval
+ * early, whatever the upkeep pass's own granularity.
  *
  * @param self This node's ID.
  * @param key The record's key.
  * @returns The factor on the push interval.
  */
 export function pushJitter(self: NodeId, key: NodeId): number {
-  return 1 + (key.byteAt(19) ^ self.byteAt(19)) / (255 / pushJitterMax);
+  const spread = (key.byteAt(19) ^ self.byteAt(19)) / 255;
+  return 1 - (pushJitterMax / 2) * (1 + spread);
 }
 
 /**
