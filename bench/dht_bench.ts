@@ -15,7 +15,7 @@ const prng = new Prng(1);
 const randomId = () => NodeId.fromBytes(randomBytes(prng, new Uint8Array(20)));
 const self = randomId();
 const contacts: Contact[] = Array.from({ length: 2000 }, (_, i) => ({
-  id: randomId(),
+  nodeId: randomId(),
   address: PeerAddress.of(`127.0.${i >> 8}.${i & 255}`, 7447)!,
 }));
 const table = new RoutingTable(self, {

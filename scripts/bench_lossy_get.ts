@@ -139,7 +139,7 @@ async function run(loss: number, gets: number, seed: number) {
   );
   const joined = await new Promise<boolean>((resolve) => {
     client.node.bootstrap(
-      [{ id: holder.node.id, address: relay.address }],
+      [{ nodeId: holder.node.id, address: relay.address }],
       (result) => resolve(result.ok),
     );
     client.schedule();

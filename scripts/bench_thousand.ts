@@ -192,7 +192,7 @@ function rssBytes(): number {
 
 /** A node's ID and address, to join through. */
 function contactOf(node: BenchNode): Contact {
-  return { id: node.dht.id, address: node.udp.address };
+  return { nodeId: node.dht.id, address: node.udp.address };
 }
 
 /** Joins `node` through `seeds`, retrying with backoff until it succeeds or `deadlineMs`. */
@@ -215,7 +215,7 @@ function lookup(node: BenchNode, target: NodeId): Promise<{ ok: boolean; ms: num
   return new Promise((resolve) => {
     node.dht.findNode(target, (result) => {
       resolve({
-        ok: result.closest.length > 0 && result.closest[0].id.equals(target),
+        ok: result.closest.length > 0 && result.closest[0].nodeId.equals(target),
         ms: performance.now() - startMs,
       });
     });

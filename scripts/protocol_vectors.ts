@@ -114,11 +114,11 @@ export function makeVectors(): Vector[] {
   const vote = signedEntrySet(voter, votes, VECTOR_NOW_MS, expiresAtS, { direction: 1 });
   const contacts = [
     {
-      id: NodeId.fromPublicKey(responder.publicKey),
+      nodeId: NodeId.fromPublicKey(responder.publicKey),
       address: PeerAddress.parse("192.0.2.1:7447")!,
     },
     {
-      id: NodeId.fromPublicKey(author.publicKey),
+      nodeId: NodeId.fromPublicKey(author.publicKey),
       address: PeerAddress.parse("[2001:db8::1]:7448")!,
     },
   ];
@@ -252,7 +252,7 @@ function dhtVector(
       break;
     case MessageType.nodes:
       for (const contact of message.contacts) {
-        fields.push(["contact", `${contact.id.toHex()} ${contact.address}`]);
+        fields.push(["contact", `${contact.nodeId.toHex()} ${contact.address}`]);
       }
       fields.push(["token", toHex(message.token)]);
       break;

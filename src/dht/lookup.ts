@@ -95,20 +95,20 @@ export class LookupState {
    * @returns Whether one of them is closer than every candidate known before.
    */
   add(contacts: readonly Contact[], hop: number): boolean {
-    const nearestBefore = this.#candidates[0]?.contact.id;
+    const nearestBefore = this.#candidates[0]?.contact.nodeId;
     let closer = false;
     for (const contact of contacts) {
-      if (contact.id.equals(this.#self)) continue;
+      if (contact.nodeId.equals(this.#self)) continue;
       // The node's own contacts (hop 1) are never skipped: its table already keeps failing ones
       // last, and an only contact behind a lossy link must stay reachable.
-      if (hop > 1 && this.#skip?.(contact.id)) continue;
+      if (hop > 1 && this.#skip?.(contact.nodeId)) continue;
       // At most lookupCandidatesMax candidates: a scan is cheaper than hashing every ID.
-      const known = this.#candidates.find((c) => c.contact.id.equals(contact.id));
+      const known = this.#candidates.find((c) => c.contact.nodeId.equals(contact.nodeId));
       if (known) {
         if (hop < known.hop && known.state === "new") known.hop = hop;
         continue;
       }
-      if (!nearestBefore || this.target.compareDistance(contact.id, nearestBefore) < 0) {
+      if (!nearestBefore || this.target.compareDistance(contact.nodeId, nearestBefore) < 0) {
         closer = true;
       }
       this.#insert({ contact, hop, state: "new" });
@@ -227,7 +227,7 @@ export class LookupState {
     let high = list.length;
     while (low < high) {
       const middle = (low + high) >> 1;
-      if (this.target.compareDistance(list[middle].contact.id, candidate.contact.id) < 0) {
+      if (this.target.compareDistance(list[middle].contact.nodeId, candidate.contact.nodeId) < 0) {
         low = middle + 1;
       } else {
         high = middle;

@@ -262,7 +262,7 @@ function encodeContacts(contacts: readonly Contact[]): Uint8Array {
   const bytes = new Uint8Array(length);
   let offset = 0;
   for (const [contact, address] of encoded) {
-    contact.id.writeTo(bytes, offset);
+    contact.nodeId.writeTo(bytes, offset);
     bytes[offset + NODE_ID_BYTES] = address.length;
     bytes.set(address, offset + NODE_ID_BYTES + 1);
     offset += NODE_ID_BYTES + 1 + address.length;
@@ -282,7 +282,7 @@ function contactsOf(field: unknown): Contact[] | undefined {
     if (start + addressLength > field.length) return undefined;
     const address = decodeAddress(field.subarray(start, start + addressLength));
     if (address === undefined) return undefined;
-    contacts.push({ id: NodeId.fromBytesAt(field, offset), address });
+    contacts.push({ nodeId: NodeId.fromBytesAt(field, offset), address });
     offset = start + addressLength;
   }
   return contacts;

@@ -143,7 +143,7 @@ export class DhtNode {
   /** The routing table as the replication planner reads it: node IDs by distance alone. */
   readonly #routingView: RoutingView = {
     closestIds: (key, count) =>
-      this.#table.closest(key, count, undefined, "distance").map((entry) => entry.id),
+      this.#table.closest(key, count, undefined, "distance").map((entry) => entry.nodeId),
   };
   /** Contacts being pinged (before a possible eviction, to verify or check them). */
   readonly #pinging = new Set<string>();
@@ -250,7 +250,7 @@ export class DhtNode {
    * @returns The contacts, nearest first.
    */
   closestContacts(target: NodeId, count: number): Contact[] {
-    return this.#table.closest(target, count).map(({ id, address }) => ({ id, address }));
+    return this.#table.closest(target, count).map(({ nodeId, address }) => ({ nodeId, address }));
   }
 
   /**
@@ -375,7 +375,7 @@ export class DhtNode {
     for (const seed of seeds) {
       this.#rpc.request({
         to: seed.address,
-        expectedId: seed.id,
+        expectedId: seed.nodeId,
         build: (tx) => this.#message(tx, { type: MessageType.findNode, target: this.#self }),
         onReply: (reply) => {
           answered++;
@@ -405,7 +405,7 @@ export class DhtNode {
   identityRefused(address: PeerAddress, expectedId: NodeId, actualId: NodeId): void {
     if (this.#stopped) return;
     this.#rpc.refuseIdentity(address, expectedId, actualId);
-    this.#dropMisnamedContact({ id: expectedId, address });
+    this.#dropMisnamedContact({ nodeId: expectedId, address });
   }
 
   /**
@@ -620,7 +620,7 @@ export class DhtNode {
         .slice(0, leaveNotifiedMax);
       const leave = encodeMessage(this.#message(0, { type: MessageType.leave }));
       for (const contact of recent) {
-        this.#options.transport.send(contact.address, leave, contact.id);
+        this.#options.transport.send(contact.address, leave, contact.nodeId);
       }
     }
     this.#stopped = true;
@@ -709,7 +709,7 @@ export class DhtNode {
   #nodesBody(target: NodeId, requester: NodeId, subject: string): MessageBody {
     const count = Math.min(this.#options.settings.dht.k, contactsPerReplyMax);
     const contacts = this.#table.closest(target, count, requester, "tell")
-      .map(({ id, address }) => ({ id, address }));
+      .map(({ nodeId, address }) => ({ nodeId, address }));
     return { type: MessageType.nodes, contacts, token: this.#tokens.issue(subject) };
   }
 
@@ -815,7 +815,7 @@ export class DhtNode {
 
   #query(operation: LookupOperation, candidate: Candidate): void {
     const { state, wantValue } = operation;
-    const { id, address } = candidate.contact;
+    const { nodeId: id, address } = candidate.contact;
     const entry = this.#table.get(id);
     this.#rpc.request({
       to: address,
@@ -871,7 +871,7 @@ export class DhtNode {
 
   /** Asks a holder that announced a large value for it on the stream transport. */
   #fetchByStream(operation: LookupOperation, candidate: Candidate): void {
-    const { id, address } = candidate.contact;
+    const { nodeId: id, address } = candidate.contact;
     const key = operation.state.target;
     const request = this.#message(0, { type: MessageType.findValue, key });
     operation.streams++;
@@ -1011,7 +1011,7 @@ export class DhtNode {
     const key = operation.state.target;
     const closest = operation.state.closestAnswered(replicas);
     const selfAmongClosest = closest.length < replicas ||
-      key.compareDistance(this.#self, closest[replicas - 1].contact.id) < 0;
+      key.compareDistance(this.#self, closest[replicas - 1].contact.nodeId) < 0;
     const targets = closest.filter((candidate) => candidate.token !== undefined);
     let waiting = targets.length;
     let stored = 0;
@@ -1032,7 +1032,7 @@ export class DhtNode {
     ttlS: number,
     done: (ok: boolean) => void,
   ) {
-    const { id, address } = contact;
+    const { nodeId: id, address } = contact;
     this.#stats.replicated++;
     if (value.length > datagramValueBytesMax) {
       const streams = this.#options.streams;
@@ -1071,7 +1071,7 @@ export class DhtNode {
   #observe(message: Message, from: PeerAddress, answered: boolean): void {
     if ((message.flags & FLAG_CLIENT) !== 0) return;
     const nowMs = this.#options.clock.nowMs();
-    const contact = { id: message.sender, address: from };
+    const contact = { nodeId: message.sender, address: from };
     const outcome = this.#table.observe(contact, nowMs, answered);
     if (outcome.kind === "added") {
       this.#peersKnownMax = Math.max(this.#peersKnownMax, this.#table.size);
@@ -1086,13 +1086,13 @@ export class DhtNode {
    * it for a newcomer (`evict`: a timeout then removes it at once).
    */
   #probe(contact: Contact, evict: boolean): void {
-    const hex = contact.id.toHex();
+    const hex = contact.nodeId.toHex();
     if (this.#pinging.has(hex)) return;
     this.#pinging.add(hex);
     this.#rpc.request({
       to: contact.address,
-      expectedId: contact.id,
-      rtt: this.#table.get(contact.id),
+      expectedId: contact.nodeId,
+      rtt: this.#table.get(contact.nodeId),
       build: (tx) => this.#message(tx, { type: MessageType.ping }),
       onReply: () => this.#pinging.delete(hex),
       onFail: (reason) => {
@@ -1100,7 +1100,7 @@ export class DhtNode {
         if (reason === "wrongIdentity") this.#dropMisnamedContact(contact);
         if (reason !== "timeout") return;
         this.#peerFailed(contact);
-        if (evict) this.#table.remove(contact.id);
+        if (evict) this.#table.remove(contact.nodeId);
       },
     });
   }
@@ -1111,8 +1111,8 @@ export class DhtNode {
    */
   #peerFailed(contact: Contact): void {
     const nowMs = this.#options.clock.nowMs();
-    this.#table.recordFailure(contact.id);
-    this.#failed.failed(contact.id, contact.address, nowMs);
+    this.#table.recordFailure(contact.nodeId);
+    this.#failed.failed(contact.nodeId, contact.address, nowMs);
     const report = this.#failed.takeReport(nowMs);
     if (report) {
       this.#options.log?.warning(
@@ -1126,8 +1126,8 @@ export class DhtNode {
 
   /** A contact whose address answers as another node: it leaves the table if it is there. */
   #dropMisnamedContact(contact: Contact): void {
-    const entry = this.#table.get(contact.id);
-    if (entry && entry.address.equals(contact.address)) this.#table.remove(contact.id);
+    const entry = this.#table.get(contact.nodeId);
+    if (entry && entry.address.equals(contact.address)) this.#table.remove(contact.nodeId);
   }
 
   /** A peer said it is leaving: drop it, and skip it in lookups until heard from again. */
@@ -1153,7 +1153,7 @@ export class DhtNode {
     if (count === 0 || count > newcomerValuesScanMax) return;
     const plan = planHandOff({
       self: this.#self,
-      newcomer: newcomer.id,
+      newcomer: newcomer.nodeId,
       nowMs: this.#options.clock.nowMs(),
       held: this.#heldRecords(),
       table: this.#routingView,
@@ -1165,7 +1165,7 @@ export class DhtNode {
     for (const key of plan.offers) {
       this.#rpc.request({
         to: newcomer.address,
-        expectedId: newcomer.id,
+        expectedId: newcomer.nodeId,
         build: (tx) => this.#message(tx, { type: MessageType.findNode, target: key }),
         onReply: (reply) => {
           if (reply.type !== MessageType.nodes) return;

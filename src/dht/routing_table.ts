@@ -132,7 +132,7 @@ export class RoutingTable {
   get(id: NodeId): TableEntry | undefined {
     const index = this.#self.commonPrefixLength(id);
     if (index === NODE_ID_BITS) return undefined;
-    return this.#buckets[index]?.entries.find((entry) => entry.id.equals(id));
+    return this.#buckets[index]?.entries.find((entry) => entry.nodeId.equals(id));
   }
 
   /**
@@ -147,10 +147,10 @@ export class RoutingTable {
    * @returns What happened; for a full bucket, possibly a stale contact to ping before eviction.
    */
   observe(contact: Contact, nowMs: number, answered = true): ObserveOutcome {
-    const index = this.#self.commonPrefixLength(contact.id);
+    const index = this.#self.commonPrefixLength(contact.nodeId);
     if (index === NODE_ID_BITS) return { kind: "ignored" };
     const bucket = this.#bucketAt(index, nowMs);
-    const position = bucket.entries.findIndex((entry) => entry.id.equals(contact.id));
+    const position = bucket.entries.findIndex((entry) => entry.nodeId.equals(contact.nodeId));
     if (position >= 0) {
       const entry = bucket.entries[position];
       if (!entry.address.equals(contact.address)) {
@@ -171,7 +171,7 @@ export class RoutingTable {
     }
     if (!this.#subnetHasRoom(bucket.entries, contact.address)) return { kind: "ignored" };
     const entry: TableEntry = {
-      id: contact.id,
+      nodeId: contact.nodeId,
       address: contact.address,
       lastSeenMs: nowMs,
       failures: 0,
@@ -181,7 +181,7 @@ export class RoutingTable {
       checkedMs: nowMs,
     };
     if (bucket.entries.length < this.#options.k && this.#size < this.#options.contactsMax) {
-      const standby = bucket.replacements.findIndex((other) => other.id.equals(entry.id));
+      const standby = bucket.replacements.findIndex((other) => other.nodeId.equals(entry.nodeId));
       if (standby >= 0) bucket.replacements.splice(standby, 1);
       bucket.entries.push(entry);
       this.#size++;
@@ -210,9 +210,9 @@ export class RoutingTable {
     if (index === NODE_ID_BITS) return false;
     const bucket = this.#buckets[index];
     if (!bucket) return false;
-    const standby = bucket.replacements.findIndex((entry) => entry.id.equals(id));
+    const standby = bucket.replacements.findIndex((entry) => entry.nodeId.equals(id));
     if (standby >= 0) bucket.replacements.splice(standby, 1);
-    const position = bucket.entries.findIndex((entry) => entry.id.equals(id));
+    const position = bucket.entries.findIndex((entry) => entry.nodeId.equals(id));
     if (position < 0) return false;
     const entry = bucket.entries[position];
     entry.failures++;
@@ -236,7 +236,7 @@ export class RoutingTable {
     if (index === NODE_ID_BITS) return false;
     const bucket = this.#buckets[index];
     if (!bucket) return false;
-    const position = bucket.entries.findIndex((entry) => entry.id.equals(id));
+    const position = bucket.entries.findIndex((entry) => entry.nodeId.equals(id));
     if (position < 0) return false;
     this.#evict(bucket, position);
     return true;
@@ -289,7 +289,7 @@ export class RoutingTable {
     const take = (bucket: Bucket | undefined) => {
       if (!bucket) return;
       for (const entry of bucket.entries) {
-        if (exclude && entry.id.equals(exclude)) continue;
+        if (exclude && entry.nodeId.equals(exclude)) continue;
         if (order === "distance" || isResponsive(entry)) found.push(entry);
         else if (entry.failures < failuresMax) doubtful.push(entry);
         else if (order === "ask") dead.push(entry);
@@ -303,7 +303,7 @@ export class RoutingTable {
     for (let i = Math.min(index, NODE_ID_BITS) - 1; i >= 0 && found.length < count; i--) {
       take(this.#buckets[i]);
     }
-    const byDistance = (a: TableEntry, b: TableEntry) => target.compareDistance(a.id, b.id);
+    const byDistance = (a: TableEntry, b: TableEntry) => target.compareDistance(a.nodeId, b.nodeId);
     found.sort(byDistance);
     if (found.length >= count) return found.slice(0, count);
     return [...found, ...doubtful.sort(byDistance), ...dead.sort(byDistance)]
@@ -419,7 +419,7 @@ export class RoutingTable {
   }
 
   #addStandby(bucket: Bucket, entry: TableEntry): void {
-    const known = bucket.replacements.findIndex((standby) => standby.id.equals(entry.id));
+    const known = bucket.replacements.findIndex((standby) => standby.nodeId.equals(entry.nodeId));
     if (known >= 0) bucket.replacements.splice(known, 1);
     bucket.replacements.push(entry);
     if (bucket.replacements.length > this.#options.replacementCacheMax) bucket.replacements.shift();

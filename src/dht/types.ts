@@ -17,7 +17,7 @@ import type { ReplicationPolicy } from "./replication_policy.ts";
 /** A peer as the DHT knows it: who and where. */
 export interface Contact {
   /** The peer's node ID. */
-  readonly id: NodeId;
+  readonly nodeId: NodeId;
   /** The peer's UDP address. */
   readonly address: PeerAddress;
 }

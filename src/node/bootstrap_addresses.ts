@@ -116,7 +116,7 @@ export async function bootstrapAddresses(
       const key = `${nodeId.toHex()}@${address.key}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      seeds.push({ uri, contact: { id: nodeId, address } });
+      seeds.push({ uri, contact: { nodeId, address } });
     }
   });
   return {

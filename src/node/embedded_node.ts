@@ -378,7 +378,7 @@ class EmbeddedRhizomeNode implements EmbeddedNode {
   async lookup(targetHex: string): Promise<Peer[]> {
     const contacts = await this.#node.findNode(parseKey(targetHex, "look up"));
     return contacts.map((contact) => ({
-      nodeId: contact.id.toHex(),
+      nodeId: contact.nodeId.toHex(),
       address: contact.address.key,
     }));
   }

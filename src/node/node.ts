@@ -574,7 +574,7 @@ export class RhizomeNode {
       });
     } else if (savedFile) {
       const nearest = [...savedFile.contacts]
-        .sort((a, b) => a.id.compareDistance(b.id, this.nodeId))
+        .sort((a, b) => a.nodeId.compareDistance(b.nodeId, this.nodeId))
         .slice(0, savedContactsBootstrapMax);
       saved.push(...nearest);
     }
@@ -674,12 +674,12 @@ export class RhizomeNode {
   ): string {
     const lines = wrong.flatMap(({ seed, answeredAs }) => {
       const uri = named.find(({ contact }) =>
-        contact.id.equals(seed.id) && contact.address.equals(seed.address)
+        contact.nodeId.equals(seed.nodeId) && contact.address.equals(seed.address)
       )?.uri;
       if (uri === undefined) {
         // A saved or remembered peer whose address another node holds now: churn, not a mistake.
         this.#log.debug("saved peer {id} at {address} is gone: {actual} answers there", {
-          id: seed.id.toHex(),
+          id: seed.nodeId.toHex(),
           address: seed.address,
           actual: answeredAs.toHex(),
         });
@@ -689,7 +689,7 @@ export class RhizomeNode {
         uri,
         address: seed.address,
         actual: answeredAs.toHex(),
-        expected: seed.id.toHex(),
+        expected: seed.nodeId.toHex(),
       };
       this.#log.warning(
         "not joining through bootstrap contact {uri}: the node at {address} is {actual}, " +
@@ -722,7 +722,7 @@ export class RhizomeNode {
     const savedFile = await this.#readSavedPeers();
     if (savedFile && !("problem" in savedFile)) {
       const nearest = [...savedFile.contacts]
-        .sort((a, b) => a.id.compareDistance(b.id, this.nodeId))
+        .sort((a, b) => a.nodeId.compareDistance(b.nodeId, this.nodeId))
         .slice(0, savedContactsBootstrapMax);
       known.push(...nearest);
     }
@@ -890,7 +890,7 @@ export class RhizomeNode {
   peers(): { node_id: string; address: string }[] {
     const contacts: Contact[] = this.#dht.closestContacts(this.nodeId, 100_000);
     return contacts.map((contact) => ({
-      node_id: contact.id.toHex(),
+      node_id: contact.nodeId.toHex(),
       address: contact.address.key,
     }));
   }
@@ -1235,7 +1235,7 @@ function addressOf(host: string, port: number): PeerAddress | undefined {
 function uniqueContacts(contacts: readonly Contact[]): Contact[] {
   const seen = new Set<string>();
   return contacts.filter((contact) => {
-    const key = `${contact.id.toHex()}@${contact.address.key}`;
+    const key = `${contact.nodeId.toHex()}@${contact.address.key}`;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

@@ -327,7 +327,7 @@ export class SimCluster {
     slot.state = "joining";
     const seeds = seedIndexes.map((seedIndex) => {
       const seed = this.#slot(seedIndex);
-      return { id: seed.nodeId, address: seed.address };
+      return { nodeId: seed.nodeId, address: seed.address };
     });
     this.call(index, (node) =>
       node.bootstrap(seeds, (result) => {

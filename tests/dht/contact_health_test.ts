@@ -75,7 +75,7 @@ Deno.test("a peer that fails request after request is skipped by later lookups u
   const settings = settingsFor("full");
   const h = new NodeHarness(SEED, settings);
   introduce(h, PEER, peerId);
-  const silent = { id: idFromPrefix(0x80, 2), address: at("192.0.2.20:7447") };
+  const silent = { nodeId: idFromPrefix(0x80, 2), address: at("192.0.2.20:7447") };
   const target = idFromPrefix(0x80, 3);
   const lookupNaming = () => {
     const results: LookupResult[] = [];
@@ -108,7 +108,7 @@ Deno.test("a peer that fails request after request is skipped by later lookups u
   assert.ok(result.ok);
   assert.ok(result.durationMs < settings.dht.rpc_timeout_ms, "and no longer waited for");
   // Heard from again: asked again.
-  deliver(h, silent.address, { type: MessageType.ping, tx: 3, sender: silent.id, flags: 0 });
+  deliver(h, silent.address, { type: MessageType.ping, tx: 3, sender: silent.nodeId, flags: 0 });
   h.transport.take();
   assert.equal(lookupNaming().asked, 1 + settings.dht.rpc_retries_max);
 });
@@ -122,7 +122,7 @@ Deno.test("a newcomer that never answers its verification PING becomes suspect",
   assert.equal(h.node.routingTableSize(), 2);
   h.advance(settings.dht.lookup_timeout_ms);
   const handedOut = h.node.closestContacts(throwaway, 1);
-  assert.ok(handedOut[0].id.equals(peerId), `the answering peer comes first, seed ${SEED}`);
+  assert.ok(handedOut[0].nodeId.equals(peerId), `the answering peer comes first, seed ${SEED}`);
   assert.equal(h.node.closestContacts(throwaway, 2).length, 2, "the suspect only tops up");
 });
 
@@ -130,12 +130,17 @@ Deno.test("stop() sends LEAVE to recent contacts; a LEAVE drops its sender", () 
   const settings = settingsFor("full");
   const h = new NodeHarness(SEED, settings);
   introduce(h, PEER, peerId);
-  const other = { id: idFromPrefix(0x40, 1), address: at("192.0.2.11:7447") };
-  introduce(h, other.address, other.id);
+  const other = { nodeId: idFromPrefix(0x40, 1), address: at("192.0.2.11:7447") };
+  introduce(h, other.address, other.nodeId);
   // A LEAVE naming a contact from another address changes nothing.
-  deliver(h, at("192.0.2.66:7447"), { type: MessageType.leave, tx: 0, sender: other.id, flags: 0 });
+  deliver(h, at("192.0.2.66:7447"), {
+    type: MessageType.leave,
+    tx: 0,
+    sender: other.nodeId,
+    flags: 0,
+  });
   assert.equal(h.node.routingTableSize(), 2, `forged LEAVE ignored, seed ${SEED}`);
-  deliver(h, other.address, { type: MessageType.leave, tx: 0, sender: other.id, flags: 0 });
+  deliver(h, other.address, { type: MessageType.leave, tx: 0, sender: other.nodeId, flags: 0 });
   assert.equal(h.node.routingTableSize(), 1, "the leaving contact is dropped");
   assert.equal(h.transport.take().length, 0, "a LEAVE gets no reply");
   assert.equal(h.node.stats().requests[MessageType.leave], 2);

@@ -31,12 +31,12 @@ function at(distance: number): Contact {
   const bytes = new Uint8Array(NODE_ID_BYTES);
   new DataView(bytes.buffer).setUint32(NODE_ID_BYTES - 4, distance);
   return {
-    id: NodeId.fromBytes(bytes),
+    nodeId: NodeId.fromBytes(bytes),
     address: addressOf(`10.0.${distance >> 8 & 255}.${distance & 255}:7447`),
   };
 }
 
-const distanceOf = (c: Candidate) => new DataView(c.contact.id.toBytes().buffer).getUint32(16);
+const distanceOf = (c: Candidate) => new DataView(c.contact.nodeId.toBytes().buffer).getUint32(16);
 const distances = (cs: readonly Candidate[]) => cs.map(distanceOf);
 const range = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => at(from + i));
@@ -54,7 +54,7 @@ Deno.test("a lookup first asks the alpha closest candidates, nearest first", () 
 
 Deno.test("this node's own ID is never a candidate", () => {
   const lookup = new LookupState(target, self, 5, 3);
-  assert.equal(lookup.add([{ id: self, address: addressOf("10.9.9.9:7447") }], 1), false);
+  assert.equal(lookup.add([{ nodeId: self, address: addressOf("10.9.9.9:7447") }], 1), false);
   assert.deepEqual(lookup.next(), []);
   assert.equal(lookup.isDone(), true, "nothing to ask: done at once");
 });
@@ -285,7 +285,7 @@ Deno.test("lookups agree with a brute-force k-closest set in small networks", ()
         const why = `${nodes} nodes, asker ${asker}, target ${target.toHex()}, simSeed ${simSeed}`;
         assert.ok(result.ok, why);
         assert.deepEqual(
-          result.closest.map((c) => c.id.toHex()),
+          result.closest.map((c) => c.nodeId.toHex()),
           expected.map((index) => cluster.nodeId(index).toHex()),
           why,
         );

@@ -41,9 +41,12 @@ const prng = new Prng(0x3e55a9e);
 const id = () => NodeId.fromBytes(randomBytes(prng, new Uint8Array(NODE_ID_BYTES)));
 const bytes = (length: number) => randomBytes(prng, new Uint8Array(length));
 const token = () => bytes(tokenBytes);
-const v4 = (i: number): Contact => ({ id: id(), address: at(`192.0.2.${i % 256}:${7000 + i}`) });
+const v4 = (i: number): Contact => ({
+  nodeId: id(),
+  address: at(`192.0.2.${i % 256}:${7000 + i}`),
+});
 const v6 = (i: number): Contact => ({
-  id: id(),
+  nodeId: id(),
   address: at(`[2001:db8:ffff:ffff:ffff:ffff:ffff:${(0x1000 + i).toString(16)}]:${60000 + i}`),
 });
 
@@ -217,7 +220,7 @@ Deno.test("random messages of every type survive an encode/decode round trip", (
     fc.uint8Array({ minLength: 6, maxLength: 6 }),
     fc.uint8Array({ minLength: 18, maxLength: 18 }),
   ).filter((b) => (b[b.length - 2] | b[b.length - 1]) !== 0).map((b) => decodeAddress(b)!);
-  const contactArb = fc.record({ id: idArb, address: addressArb });
+  const contactArb = fc.record({ nodeId: idArb, address: addressArb });
   const header = {
     tx: fc.nat({ max: 0xffffffff }),
     sender: idArb,

@@ -117,7 +117,7 @@ Deno.test("a node answers a PING with a PONG and adds the sender to its routing 
   const h = new NodeHarness(SEED, settingsFor("full"));
   introduce(h, PEER, peerId);
   assert.equal(h.node.routingTableSize(), 1);
-  assert.ok(h.node.closestContacts(peerId, 1)[0].id.equals(peerId));
+  assert.ok(h.node.closestContacts(peerId, 1)[0].nodeId.equals(peerId));
   assert.equal(h.node.closestContacts(peerId, 1)[0].address, PEER, "the address seen, not claimed");
 });
 
@@ -302,7 +302,7 @@ Deno.test("a contact answering as another node is dropped from the lookup and th
     tx: first.message.tx,
     sender: peerId,
     flags: 0,
-    contacts: [{ id: named, address: OTHER }],
+    contacts: [{ nodeId: named, address: OTHER }],
     token: new Uint8Array(8),
   });
   const [second] = h.transport.take().filter((s) => s.to.equals(OTHER));
@@ -316,7 +316,7 @@ Deno.test("a contact answering as another node is dropped from the lookup and th
     token: new Uint8Array(8),
   });
   assert.equal(results.length, 1, "no resends to a contact that is someone else");
-  assert.deepEqual(results[0].closest.map((c) => c.id.toHex()), [peerId.toHex()]);
+  assert.deepEqual(results[0].closest.map((c) => c.nodeId.toHex()), [peerId.toHex()]);
   assert.equal(h.node.stats().rpc.wrongIdentity, 1);
   assert.equal(h.node.routingTableSize(), 1, "the impostor's reply adds nobody");
   // The secure channel's report of a handshake with another key drops a table contact.
@@ -333,7 +333,7 @@ Deno.test("a seed answering as another node is not joined through, and the resul
   const h = new NodeHarness(SEED, settingsFor("full"));
   const impostor = idFromPrefix(0x83, 4);
   const results: BootstrapResult[] = [];
-  h.node.bootstrap([{ id: peerId, address: PEER }], (result) => results.push(result));
+  h.node.bootstrap([{ nodeId: peerId, address: PEER }], (result) => results.push(result));
   const [request] = h.transport.take();
   assert.ok(request.expectedId?.equals(peerId), "the seed's request is pinned to its key's ID");
   deliver(h, PEER, {
@@ -341,7 +341,7 @@ Deno.test("a seed answering as another node is not joined through, and the resul
     tx: request.message.tx,
     sender: impostor,
     flags: 0,
-    contacts: [{ id: idFromPrefix(0x85, 5), address: OTHER }],
+    contacts: [{ nodeId: idFromPrefix(0x85, 5), address: OTHER }],
     token: new Uint8Array(8),
   });
   assert.equal(results.length, 1);
@@ -360,7 +360,7 @@ Deno.test("a peer lying about closer nodes cannot plant fake contacts or stall t
   const target = idFromPrefix(0x80, 0xff);
   // 25 fake contacts, all closer to the target than the liar, at addresses nobody answers.
   const fakes: Contact[] = Array.from({ length: 25 }, (_, i) => ({
-    id: idFromPrefix(0x80, 0xff, i + 1),
+    nodeId: idFromPrefix(0x80, 0xff, i + 1),
     address: at(`203.0.113.${i + 1}:7447`),
   }));
   const results: LookupResult[] = [];
@@ -555,7 +555,7 @@ Deno.test("client nodes store nothing for others and stay out of others' routing
       const clientId = cluster.nodeId(client);
       const nearest = nodes[index].closestContacts(clientId, 1)[0];
       assert.ok(
-        !nearest?.id.equals(clientId),
+        !nearest?.nodeId.equals(clientId),
         `server ${index} has client ${client} in its table, simSeed ${simSeed}`,
       );
     }

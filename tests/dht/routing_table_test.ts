@@ -47,10 +47,10 @@ function inBucket(bucket: number, tag: number): NodeId {
 }
 
 function contact(id: NodeId, host = id.byteAt(NODE_ID_BYTES - 1) + id.byteAt(0)) {
-  return { id, address: at(`10.0.${id.byteAt(0)}.${host % 256}:7447`) };
+  return { nodeId: id, address: at(`10.0.${id.byteAt(0)}.${host % 256}:7447`) };
 }
 
-const hexes = (entries: readonly { id: NodeId }[]) => entries.map((e) => e.id.toHex());
+const hexes = (entries: readonly { nodeId: NodeId }[]) => entries.map((e) => e.nodeId.toHex());
 
 // --- unit tests ---
 
@@ -70,7 +70,7 @@ Deno.test("a new contact joins the bucket of the prefix length it shares with th
     assert.equal(t.bucketIndexOf(id), bucket);
     assert.deepEqual(t.observe(contact(id), T0), { kind: "added" });
     const entry = t.get(id)!;
-    assert.ok(entry.id.equals(id));
+    assert.ok(entry.nodeId.equals(id));
     assert.equal(entry.lastSeenMs, T0);
     assert.equal(entry.failures, 0);
     assert.deepEqual(t.get(id)!.address, contact(id).address);
@@ -85,7 +85,7 @@ Deno.test("observing a known contact moves it to the fresh end of its bucket", (
   t.observe(contact(b), T0 + 1);
   t.observe(contact(c), T0 + 2);
   assert.deepEqual(t.observe(contact(a), T0 + 3), { kind: "updated" });
-  assert.deepEqual(hexes(t.entries()), hexes([{ id: b }, { id: c }, { id: a }]));
+  assert.deepEqual(hexes(t.entries()), hexes([{ nodeId: b }, { nodeId: c }, { nodeId: a }]));
   assert.equal(t.get(a)!.lastSeenMs, T0 + 3);
   assert.equal(t.size, 3);
 });
@@ -93,16 +93,18 @@ Deno.test("observing a known contact moves it to the fresh end of its bucket", (
 Deno.test("a known ID heard from a new address keeps its proven address", () => {
   const t = table();
   const a = inBucket(0, 1);
-  t.observe({ id: a, address: at("10.0.0.1:7447") }, T0);
-  assert.deepEqual(t.observe({ id: a, address: at("10.6.6.6:7447") }, T0 + 5), { kind: "ignored" });
+  t.observe({ nodeId: a, address: at("10.0.0.1:7447") }, T0);
+  assert.deepEqual(t.observe({ nodeId: a, address: at("10.6.6.6:7447") }, T0 + 5), {
+    kind: "ignored",
+  });
   assert.deepEqual(t.get(a)!.address, at("10.0.0.1:7447"));
   assert.equal(t.get(a)!.lastSeenMs, T0, "a claim from another address does not refresh it");
 });
 
 Deno.test("a second ID claiming an address already in the bucket is ignored", () => {
   const t = table({ k: 5 });
-  t.observe({ id: inBucket(0, 1), address: at("10.0.0.1:7447") }, T0);
-  const outcome = t.observe({ id: inBucket(0, 2), address: at("10.0.0.1:7447") }, T0);
+  t.observe({ nodeId: inBucket(0, 1), address: at("10.0.0.1:7447") }, T0);
+  const outcome = t.observe({ nodeId: inBucket(0, 2), address: at("10.0.0.1:7447") }, T0);
   assert.deepEqual(outcome, { kind: "ignored" });
   assert.equal(t.size, 1);
 });
@@ -117,8 +119,8 @@ Deno.test("a full bucket parks the newcomer and asks to ping its oldest contact 
   // One ms later it is stale: ping it before evicting.
   const outcome = t.observe(contact(d), T0 + contactFreshMs + 1);
   assert.equal(outcome.kind, "standby");
-  assert.ok(outcome.kind === "standby" && outcome.ping?.id.equals(a), "the oldest is pinged");
-  assert.deepEqual(hexes(t.entries()), hexes([{ id: a }, { id: b }]), "entries unchanged");
+  assert.ok(outcome.kind === "standby" && outcome.ping?.nodeId.equals(a), "the oldest is pinged");
+  assert.deepEqual(hexes(t.entries()), hexes([{ nodeId: a }, { nodeId: b }]), "entries unchanged");
   assert.equal(t.get(c), undefined, "a standby is not a contact");
   assert.equal(t.size, 2);
 });
@@ -253,25 +255,28 @@ Deno.test("staleContacts() hands out suspect, then quiet contacts in turn, each 
 Deno.test("a bucket holds at most 2 contacts per public /24 or /64; local ranges are exempt", () => {
   const t = table({ k: 8 });
   const ids = [1, 2, 3, 4, 5, 6].map((tag) => inBucket(0, tag));
-  assert.equal(t.observe({ id: ids[0], address: at("198.51.100.1:7447") }, T0).kind, "added");
-  assert.equal(t.observe({ id: ids[1], address: at("198.51.100.2:7447") }, T0).kind, "added");
-  assert.equal(t.observe({ id: ids[2], address: at("198.51.100.3:7447") }, T0).kind, "ignored");
-  assert.equal(t.observe({ id: ids[2], address: at("198.51.101.3:7447") }, T0).kind, "added");
-  assert.equal(t.observe({ id: ids[3], address: at("[2001:db8::1]:7447") }, T0).kind, "added");
-  assert.equal(t.observe({ id: ids[4], address: at("[2001:db8::2]:7447") }, T0).kind, "added");
+  assert.equal(t.observe({ nodeId: ids[0], address: at("198.51.100.1:7447") }, T0).kind, "added");
+  assert.equal(t.observe({ nodeId: ids[1], address: at("198.51.100.2:7447") }, T0).kind, "added");
+  assert.equal(t.observe({ nodeId: ids[2], address: at("198.51.100.3:7447") }, T0).kind, "ignored");
+  assert.equal(t.observe({ nodeId: ids[2], address: at("198.51.101.3:7447") }, T0).kind, "added");
+  assert.equal(t.observe({ nodeId: ids[3], address: at("[2001:db8::1]:7447") }, T0).kind, "added");
+  assert.equal(t.observe({ nodeId: ids[4], address: at("[2001:db8::2]:7447") }, T0).kind, "added");
   assert.equal(
-    t.observe({ id: ids[5], address: at("[2001:db8:0:0:1::3]:7447") }, T0).kind,
+    t.observe({ nodeId: ids[5], address: at("[2001:db8:0:0:1::3]:7447") }, T0).kind,
     "ignored",
   );
-  assert.equal(t.observe({ id: ids[5], address: at("[2001:db8:0:1::3]:7447") }, T0).kind, "added");
+  assert.equal(
+    t.observe({ nodeId: ids[5], address: at("[2001:db8:0:1::3]:7447") }, T0).kind,
+    "added",
+  );
   // An IPv4-mapped IPv6 address (::ffff:198.51.100.7) counts as its IPv4 address.
   assert.equal(
-    t.observe({ id: inBucket(0, 7), address: at("[::ffff:c633:6407]:7447") }, T0).kind,
+    t.observe({ nodeId: inBucket(0, 7), address: at("[::ffff:c633:6407]:7447") }, T0).kind,
     "ignored",
   );
   // Another bucket has its own count.
   assert.equal(
-    t.observe({ id: inBucket(1, 1), address: at("198.51.100.9:7447") }, T0).kind,
+    t.observe({ nodeId: inBucket(1, 1), address: at("198.51.100.9:7447") }, T0).kind,
     "added",
   );
   // Loopback and private ranges, exempt by default.
@@ -279,7 +284,7 @@ Deno.test("a bucket holds at most 2 contacts per public /24 or /64; local ranges
     const local = table({ k: 8 });
     for (let i = 1; i <= 5; i++) {
       const outcome = local.observe(
-        { id: inBucket(prefix, i), address: at(`${host}.${i}:7447`) },
+        { nodeId: inBucket(prefix, i), address: at(`${host}.${i}:7447`) },
         T0,
       );
       assert.equal(outcome.kind, "added", `${host}.${i}`);
@@ -288,18 +293,18 @@ Deno.test("a bucket holds at most 2 contacts per public /24 or /64; local ranges
   const v6 = table({ k: 8 });
   for (let i = 1; i <= 3; i++) {
     assert.equal(
-      v6.observe({ id: inBucket(0, i), address: at(`[::1]:${7000 + i}`) }, T0).kind,
+      v6.observe({ nodeId: inBucket(0, i), address: at(`[::1]:${7000 + i}`) }, T0).kind,
       "added",
     );
     assert.equal(
-      v6.observe({ id: inBucket(1, i), address: at(`[fd00::${i}]:7447`) }, T0).kind,
+      v6.observe({ nodeId: inBucket(1, i), address: at(`[fd00::${i}]:7447`) }, T0).kind,
       "added",
     );
   }
   // Not exempt when the setting says so.
   const strict = table({ k: 8, subnetCapExemptsLocal: false });
   const outcomes = [1, 2, 3].map((i) =>
-    strict.observe({ id: inBucket(0, i), address: at(`127.0.0.1:${7000 + i}`) }, T0).kind
+    strict.observe({ nodeId: inBucket(0, i), address: at(`127.0.0.1:${7000 + i}`) }, T0).kind
   );
   assert.deepEqual(outcomes, ["added", "added", "ignored"]);
 });
@@ -307,10 +312,10 @@ Deno.test("a bucket holds at most 2 contacts per public /24 or /64; local ranges
 Deno.test("an evicted contact's place goes to the freshest standby that fits the subnet cap", () => {
   const t = table({ k: 2, replacementCacheMax: 3 });
   const [a, b, x, y] = [1, 2, 3, 4].map((tag) => inBucket(0, tag));
-  t.observe({ id: a, address: at("198.51.100.1:7447") }, T0);
-  t.observe({ id: b, address: at("203.0.113.1:7447") }, T0);
-  t.observe({ id: x, address: at("203.0.113.2:7447") }, T0 + 1); // Standby: fits once a leaves.
-  t.observe({ id: y, address: at("192.0.2.1:7447") }, T0 + 2); // Freshest standby.
+  t.observe({ nodeId: a, address: at("198.51.100.1:7447") }, T0);
+  t.observe({ nodeId: b, address: at("203.0.113.1:7447") }, T0);
+  t.observe({ nodeId: x, address: at("203.0.113.2:7447") }, T0 + 1); // Standby: fits once a leaves.
+  t.observe({ nodeId: y, address: at("192.0.2.1:7447") }, T0 + 2); // Freshest standby.
   t.remove(b);
   assert.ok(t.get(y), "the freshest standby");
   t.remove(y);
@@ -368,17 +373,17 @@ Deno.test("closest() returns the nearest contacts by XOR distance, nearest first
   // Distances: bucket 2 tags 5^4 = 1 nearest; then buckets 3 (bit 2 set); then 1; then 0.
   assert.deepEqual(
     hexes(t.closest(target, 3)),
-    hexes([ids[3], ids[4], ids[5]].map((id) => ({ id }))),
+    hexes([ids[3], ids[4], ids[5]].map((id) => ({ nodeId: id }))),
   );
   assert.deepEqual(hexes(t.closest(target, 100)).length, 6);
   assert.deepEqual(
     hexes(t.closest(target, 2, ids[3])),
-    hexes([ids[4], ids[5]].map((id) => ({ id }))),
+    hexes([ids[4], ids[5]].map((id) => ({ nodeId: id }))),
     "the excluded requester is left out",
   );
   assert.deepEqual(t.closest(target, 0), []);
   // Looking up this node's own ID: the deepest buckets are nearest.
-  assert.ok(t.closest(self, 1)[0].id.equals(ids[4]));
+  assert.ok(t.closest(self, 1)[0].nodeId.equals(ids[4]));
 });
 
 Deno.test("randomIdInBucket(i) lands in bucket i for every i", () => {
@@ -414,7 +419,7 @@ Deno.test("bucketsToRefresh lists idle buckets up to one past the deepest non-em
 // --- property tests against a reference model ---
 
 interface ModelEntry {
-  id: NodeId;
+  nodeId: NodeId;
   address: PeerAddress;
   lastSeenMs: number;
   failures: number;
@@ -436,7 +441,7 @@ class ModelTable {
   observe(id: NodeId, address: PeerAddress, nowMs: number): ObserveOutcome {
     if (id.equals(this.self)) return { kind: "ignored" };
     const bucket = this.#bucket(id);
-    const known = bucket.entries.find((e) => e.id.equals(id));
+    const known = bucket.entries.find((e) => e.nodeId.equals(id));
     if (known) {
       if (!known.address.equals(address)) return { kind: "ignored" };
       known.lastSeenMs = nowMs;
@@ -445,15 +450,15 @@ class ModelTable {
       return { kind: "updated" };
     }
     if (bucket.entries.some((e) => e.address.equals(address))) return { kind: "ignored" };
-    const entry = { id, address, lastSeenMs: nowMs, failures: 0 };
+    const entry = { nodeId: id, address, lastSeenMs: nowMs, failures: 0 };
     if (bucket.entries.length < this.options.k && this.size < this.options.contactsMax) {
       // A contact is never its own standby as well.
-      bucket.standbys = bucket.standbys.filter((s) => !s.id.equals(id));
+      bucket.standbys = bucket.standbys.filter((s) => !s.nodeId.equals(id));
       bucket.entries.push(entry);
       this.size++;
       return { kind: "added" };
     }
-    bucket.standbys = [...bucket.standbys.filter((s) => !s.id.equals(id)), entry];
+    bucket.standbys = [...bucket.standbys.filter((s) => !s.nodeId.equals(id)), entry];
     if (bucket.standbys.length > this.options.replacementCacheMax) bucket.standbys.shift();
     const oldest = bucket.entries[0];
     if (oldest && nowMs - oldest.lastSeenMs > contactFreshMs) {
@@ -465,8 +470,8 @@ class ModelTable {
   recordFailure(id: NodeId): boolean {
     if (id.equals(this.self)) return false;
     const bucket = this.#bucket(id);
-    bucket.standbys = bucket.standbys.filter((s) => !s.id.equals(id));
-    const entry = bucket.entries.find((e) => e.id.equals(id));
+    bucket.standbys = bucket.standbys.filter((s) => !s.nodeId.equals(id));
+    const entry = bucket.entries.find((e) => e.nodeId.equals(id));
     if (!entry) return false;
     entry.failures++;
     if (entry.failures < this.options.peerFailuresMax) return false;
@@ -479,7 +484,7 @@ class ModelTable {
   remove(id: NodeId): boolean {
     if (id.equals(this.self)) return false;
     const bucket = this.#bucket(id);
-    const entry = bucket.entries.find((e) => e.id.equals(id));
+    const entry = bucket.entries.find((e) => e.nodeId.equals(id));
     if (!entry) return false;
     this.#evict(bucket, entry);
     return true;
@@ -616,22 +621,22 @@ function checkInvariants(
   assert.ok(t.size <= options.contactsMax, `contactsMax honoured; ${why}`);
   const perBucket = new Map<number, number>();
   for (const entry of entries) {
-    assert.ok(!entry.id.equals(me), `never self; ${why}`);
-    const index = me.commonPrefixLength(entry.id);
+    assert.ok(!entry.nodeId.equals(me), `never self; ${why}`);
+    const index = me.commonPrefixLength(entry.nodeId);
     perBucket.set(index, (perBucket.get(index) ?? 0) + 1);
     if (uniqueIds) {
       // get() looks only in bucket commonPrefixLength(self, id): finding it proves it is there.
-      assert.equal(t.get(entry.id), entry, `entry in bucket ${index}; ${why}`);
+      assert.equal(t.get(entry.nodeId), entry, `entry in bucket ${index}; ${why}`);
     }
   }
   for (const [index, count] of perBucket) {
     assert.ok(count <= options.k, `bucket ${index} holds at most k; ${why}`);
   }
   // entries() walks the buckets in order, so bucket indexes never decrease along it.
-  const indexes = entries.map((e) => me.commonPrefixLength(e.id));
+  const indexes = entries.map((e) => me.commonPrefixLength(e.nodeId));
   assert.deepEqual(indexes, [...indexes].sort((a, b) => a - b), `bucket by bucket; ${why}`);
   if (uniqueIds) {
-    const unique = new Set(entries.map((e) => e.id.toHex()));
+    const unique = new Set(entries.map((e) => e.nodeId.toHex()));
     assert.equal(unique.size, entries.length, `no duplicate IDs; ${why}`);
   }
 }
@@ -640,7 +645,7 @@ function checkInvariants(
 function checkLruOrder(t: RoutingTable, me: NodeId, why: string) {
   const last = new Map<number, number>();
   for (const entry of t.entries()) {
-    const index = me.commonPrefixLength(entry.id);
+    const index = me.commonPrefixLength(entry.nodeId);
     assert.ok(
       entry.lastSeenMs >= (last.get(index) ?? -Infinity),
       `bucket ${index} in least-recently-seen order; ${why}`,
@@ -652,7 +657,7 @@ function checkLruOrder(t: RoutingTable, me: NodeId, why: string) {
 /** Entries as comparable text: ID, address, last seen, failures, in table order. */
 function project(entries: readonly (ModelEntry | TableEntry)[]): string[] {
   return entries.map((e) =>
-    `${e.id.toHex()}@${e.address} seen ${e.lastSeenMs - T0} failed ${e.failures}`
+    `${e.nodeId.toHex()}@${e.address} seen ${e.lastSeenMs - T0} failed ${e.failures}`
   );
 }
 
@@ -676,12 +681,12 @@ function runScenario(
     switch (op.kind) {
       case "observe": {
         const address = at(`10.1.0.${op.address < 0 ? op.id : op.address}:7447`);
-        const got = t.observe({ id: ids[op.id], address }, nowMs);
+        const got = t.observe({ nodeId: ids[op.id], address }, nowMs);
         if (!model) break;
         const want = model.observe(ids[op.id], address, nowMs);
         assert.equal(got.kind, want.kind, `observe outcome; ${why}`);
-        const gotPing = got.kind === "standby" ? got.ping?.id.toHex() : undefined;
-        const wantPing = want.kind === "standby" ? want.ping?.id.toHex() : undefined;
+        const gotPing = got.kind === "standby" ? got.ping?.nodeId.toHex() : undefined;
+        const wantPing = want.kind === "standby" ? want.ping?.nodeId.toHex() : undefined;
         assert.equal(gotPing, wantPing, `ping the stale oldest contact, not a fresh one; ${why}`);
         break;
       }
@@ -818,7 +823,7 @@ Deno.test({
     t.remove(b);
     t.observe(contact(x), T0 + 1); // x joins bucket 0 and stays a standby.
     t.remove(a); // Promotes the standby x: now [x, x].
-    assert.deepEqual(hexes(t.entries()), hexes([{ id: x }]));
+    assert.deepEqual(hexes(t.entries()), hexes([{ nodeId: x }]));
     assert.equal(t.size, 1);
   },
 });
@@ -858,14 +863,15 @@ Deno.test("closest() equals a brute-force XOR sort of entries() for random targe
         const targetIds = [
           ...targets.map((bytes) => NodeId.fromBytes(bytes)),
           me,
-          ...all.slice(0, 3).map((e) => e.id),
+          ...all.slice(0, 3).map((e) => e.nodeId),
         ];
         for (const target of targetIds) {
-          const exclude = excludeOne && all.length > 0 ? all[count % all.length].id : undefined;
+          const exclude = excludeOne && all.length > 0 ? all[count % all.length].nodeId : undefined;
           // Responsive contacts first, topped up with suspect ones, then dead ones (except
           // for "tell"), nearest first in the end.
-          const byDistance = (a: TableEntry, b: TableEntry) => target.compareDistance(a.id, b.id);
-          const eligible = all.filter((e) => !exclude || !e.id.equals(exclude));
+          const byDistance = (a: TableEntry, b: TableEntry) =>
+            target.compareDistance(a.nodeId, b.nodeId);
+          const eligible = all.filter((e) => !exclude || !e.nodeId.equals(exclude));
           const failuresMax = scenario.options.peerFailuresMax;
           const tiers = [
             eligible.filter((e) => e.failures === 0),

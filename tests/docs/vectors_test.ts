@@ -120,7 +120,7 @@ function bodyOf(message: Message): [string, string][] {
       return [
         ...message.contacts.map((
           c,
-        ): [string, string] => ["contact", `${c.id.toHex()} ${c.address}`]),
+        ): [string, string] => ["contact", `${c.nodeId.toHex()} ${c.address}`]),
         ["token", toHex(message.token)],
       ];
     case 5:

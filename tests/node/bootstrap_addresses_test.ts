@@ -31,7 +31,7 @@ const seedId = NodeId.fromHex("22".repeat(20));
 
 /** The addresses found, in order; every seed is pinned to its contact's node ID. */
 function addressesOf(found: BootstrapAddresses): string[] {
-  assert.ok(found.seeds.every((seed) => seed.contact.id.equals(seedId)));
+  assert.ok(found.seeds.every((seed) => seed.contact.nodeId.equals(seedId)));
   return found.seeds.map((seed) => seed.contact.address.key);
 }
 

@@ -12,7 +12,7 @@ import {
 
 const someId = NodeId.fromHex("11".repeat(20));
 /** A contact at `address`: the policy only keeps contacts, it never reads them. */
-const at = (address: string) => ({ id: someId, address: addressAt(address) });
+const at = (address: string) => ({ nodeId: someId, address: addressAt(address) });
 
 Deno.test("a node with contacts never rejoins, and remembers its nearest", () => {
   const policy = new RejoinPolicy(new VirtualClock(0));

@@ -37,7 +37,7 @@ Deno.test("SimCluster with DhtNode: findNode() finds a node's own ID among the c
     );
     assert.ok(result.ok, `lookup ${asker}→${target}, simSeed ${simSeed}`);
     assert.ok(
-      result.closest[0].id.equals(cluster.nodeId(target)),
+      result.closest[0].nodeId.equals(cluster.nodeId(target)),
       `node ${target} is the closest to its own ID, simSeed ${simSeed}`,
     );
     assert.deepEqual(result.closest[0].address, cluster.address(target));

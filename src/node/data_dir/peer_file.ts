@@ -48,7 +48,10 @@ export async function writePeerFile(
   const body = {
     version: PEER_FILE_VERSION,
     savedAtMs,
-    contacts: contacts.map((contact) => ({ id: contact.id.toHex(), address: contact.address.key })),
+    contacts: contacts.map((contact) => ({
+      id: contact.nodeId.toHex(),
+      address: contact.address.key,
+    })),
   };
   await writeFileAtomic(path, `${JSON.stringify(body)}\n`, { mode: 0o600 });
 }
@@ -102,5 +105,5 @@ function contactOf(entry: unknown): Contact | undefined {
   const nodeId = NodeId.fromHexText(id);
   const peer = typeof address === "string" ? PeerAddress.parse(address) : undefined;
   if (nodeId === undefined || peer === undefined) return undefined;
-  return { id: nodeId, address: peer };
+  return { nodeId, address: peer };
 }

@@ -15,8 +15,8 @@ import { withTempDir } from "../../_rhizome.ts";
 import { at } from "../../_address.ts";
 
 const contacts = [
-  { id: NodeId.fromHex("11".repeat(20)), address: at("127.0.0.1:7447") },
-  { id: NodeId.fromHex("22".repeat(20)), address: at("[::1]:7448") },
+  { nodeId: NodeId.fromHex("11".repeat(20)), address: at("127.0.0.1:7447") },
+  { nodeId: NodeId.fromHex("22".repeat(20)), address: at("[::1]:7448") },
 ];
 
 Deno.test("contacts round-trip through peers.json, mode 0600", async () => {
@@ -28,8 +28,8 @@ Deno.test("contacts round-trip through peers.json, mode 0600", async () => {
     assert.equal(read.savedAtMs, 1234);
     assert.equal(read.skipped, 0);
     assert.deepEqual(
-      read.contacts.map((c) => [c.id.toHex(), c.address.key]),
-      contacts.map((c) => [c.id.toHex(), c.address.key]),
+      read.contacts.map((c) => [c.nodeId.toHex(), c.address.key]),
+      contacts.map((c) => [c.nodeId.toHex(), c.address.key]),
     );
     assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
   });

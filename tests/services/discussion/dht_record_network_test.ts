@@ -210,7 +210,10 @@ Deno.test("a get that no known peer answered is UNAVAILABLE; a lone node's or an
     startTimer,
   });
   assert.equal(await lone.fetch(key), undefined);
-  const peer = { id: NodeId.fromBytes(new Uint8Array(20).fill(4)), address: at("127.0.0.1:4000") };
+  const peer = {
+    nodeId: NodeId.fromBytes(new Uint8Array(20).fill(4)),
+    address: at("127.0.0.1:4000"),
+  };
   const answered = new DhtRecordNetwork({
     dht: fakeDht([peer]).dht,
     wake: () => {},
