@@ -29,6 +29,7 @@ import {
 import { checkContent, signedEntrySet, votesIndex } from "../../src/content/key_schema.ts";
 import {
   decodeRecord,
+  decodeStoredRecord,
   type DhtRecord,
   encodeRecord,
   RECORD_VERSION,
@@ -380,5 +381,45 @@ Deno.test("decode then encode gives back the bytes of any valid record (property
       assert.deepEqual(encodeRecord(decoded), encoded, `seed ${SEED}`);
     }),
     { seed: SEED, numRuns: 300 },
+  );
+});
+
+Deno.test("hostile bytes are refused with a RecordError, and what decodes is canonical", () => {
+  const valid = [
+    encodeRecord({ kind: RecordKind.immutable, payload: utf8Encode("hello") }),
+    encodeRecord(signMutable(alice, utf8Encode("profile"), 2 ** 40, utf8Encode("about"))),
+  ];
+  // Random bytes, and valid records with bytes flipped, cut short or extended.
+  const mutated = fc.tuple(
+    fc.constantFrom(...valid),
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 4 }),
+    fc.nat({ max: 40 }),
+    fc.uint8Array({ maxLength: 8 }),
+  ).map(([bytes, flips, cut, tail]) => {
+    const changed = bytes.slice(0, Math.max(0, bytes.length - cut));
+    for (const [at, mask] of flips) {
+      if (changed.length > 0) changed[at % changed.length] ^= mask;
+    }
+    return concatBytes(changed, tail);
+  });
+  fc.assert(
+    fc.property(fc.oneof(fc.uint8Array({ maxLength: 512 }), mutated), (bytes) => {
+      const decoders: [() => unknown, (value: unknown) => Uint8Array][] = [
+        [() => decodeCanonical(bytes, "input"), (v) => encodeCanonical(v as CanonicalValue)],
+        [() => decodeStoredRecord(bytes), (v) => encodeRecord(v as DhtRecord)],
+      ];
+      for (const [decode, encode] of decoders) {
+        let decoded: unknown;
+        try {
+          decoded = decode();
+        } catch (error) {
+          assert.ok(error instanceof RecordError, `${error}, seed ${SEED}`);
+          assert.ok(!(error as Error).message.includes("\n"), `one line, seed ${SEED}`);
+          continue;
+        }
+        assert.deepEqual(encode(decoded), bytes, `what decodes is the one encoding, seed ${SEED}`);
+      }
+    }),
+    { seed: SEED, numRuns: 2000 },
   );
 });
