@@ -21,8 +21,8 @@ import {
   type ChurnReport,
   type ChurnWindowInputs,
 } from "./churn_report.ts";
-import { SIM_EVENTS_MAX, type SimNetwork } from "./network.ts";
-import { growAndStore, sameBytes, simulate, type StoredEntry } from "./scenario.ts";
+import type { SimNetwork } from "./network.ts";
+import { commonNumbers, growAndStore, sameBytes, simulate, type StoredEntry } from "./scenario.ts";
 import {
   checkSessionModel,
   drawExponentialMs,
@@ -287,7 +287,7 @@ function finishedSample(
 export function resolveChurnOptions(options: ChurnScenarioOptions): ChurnScenarioNumbers {
   const sessionModel = options.sessionModel ?? "weibull";
   const numbers: ChurnScenarioNumbers = {
-    simSeed: options.simSeed,
+    ...commonNumbers(options),
     nodes: options.nodes ?? 1000,
     values: options.values ?? 100,
     lookups: options.lookups ?? 1000,
@@ -297,17 +297,9 @@ export function resolveChurnOptions(options: ChurnScenarioOptions): ChurnScenari
     durationMs: options.durationMs ?? 7_200_000,
     windowMs: options.windowMs ?? 600_000,
     crashFraction: options.crashFraction ?? 0.5,
-    lossRate: options.lossRate ?? 0.01,
-    duplicateRate: options.duplicateRate ?? 0,
-    latencyMsMin: options.latencyMsMin ?? 20,
-    latencyMsMax: options.latencyMsMax ?? 200,
-    jitterFraction: options.jitterFraction ?? 0.1,
     joinSpacingMs: options.joinSpacingMs ?? 100,
     settleMs: options.settleMs ?? 60_000,
     operationsInflightMax: options.operationsInflightMax ?? 16,
-    valueBytesMin: options.valueBytesMin ?? 32,
-    valueBytesMax: options.valueBytesMax ?? 256,
-    eventsMax: options.eventsMax ?? SIM_EVENTS_MAX,
   };
   const problem = (name: keyof ChurnScenarioNumbers, expected: string) =>
     new RangeError(

@@ -28,8 +28,8 @@ import {
   type VisibilitySample,
 } from "./discussion_report.ts";
 import { RequestMeter, SimAuthors, SimDiscussionNodes } from "./discussion_nodes.ts";
-import { SIM_EVENTS_MAX, SimNetwork } from "./network.ts";
-import { growAndStore, type ScenarioHooks } from "./scenario.ts";
+import type { SimNetwork } from "./network.ts";
+import { commonNumbers, growAndStore, type ScenarioHooks, simulate } from "./scenario.ts";
 import type { SimCluster } from "./cluster.ts";
 
 export type { DiscussionReport } from "./discussion_report.ts";
@@ -84,24 +84,12 @@ export async function runDiscussionScenario(
   hooks: DiscussionHooks,
 ): Promise<DiscussionReport> {
   const numbers = resolveDiscussionOptions(options);
-  const heapBytesBefore = hooks.heapBytes?.() ?? 0;
-  const network = new SimNetwork({
-    simSeed: numbers.simSeed,
-    latencyMsMin: numbers.latencyMsMin,
-    latencyMsMax: numbers.latencyMsMax,
-    jitterFraction: numbers.jitterFraction,
-    lossRate: numbers.lossRate,
-    duplicateRate: numbers.duplicateRate,
-    eventsMax: numbers.eventsMax,
-  });
-  try {
-    return await runWorkload(network, numbers, options, { ...hooks, heapBytesBefore });
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`Simulation failed with simSeed ${numbers.simSeed}: ${message}`, {
-      cause: error,
-    });
-  }
+  return await simulate(
+    numbers,
+    hooks,
+    (network, heapBytesBefore) =>
+      runWorkload(network, numbers, options, { ...hooks, heapBytesBefore }),
+  );
 }
 
 /** A thread the workload started, and the messages posted in it. */
@@ -597,7 +585,7 @@ function text(prng: Prng, opening: string): string {
  */
 export function resolveDiscussionOptions(options: DiscussionScenarioOptions): DiscussionNumbers {
   const numbers: DiscussionNumbers = {
-    simSeed: options.simSeed,
+    ...commonNumbers(options),
     nodes: options.nodes ?? 100,
     authors: options.authors ?? 20,
     threads: options.threads ?? 10,
@@ -606,17 +594,9 @@ export function resolveDiscussionOptions(options: DiscussionScenarioOptions): Di
     reads: options.reads ?? 50,
     replyFraction: options.replyFraction ?? 0.5,
     zipfExponent: options.zipfExponent ?? 1,
-    lossRate: options.lossRate ?? 0.01,
-    duplicateRate: options.duplicateRate ?? 0,
-    latencyMsMin: options.latencyMsMin ?? 20,
-    latencyMsMax: options.latencyMsMax ?? 200,
-    jitterFraction: options.jitterFraction ?? 0.1,
     joinSpacingMs: options.joinSpacingMs ?? 100,
     settleMs: options.settleMs ?? 60_000,
     operationsInflightMax: options.operationsInflightMax ?? 8,
-    valueBytesMin: options.valueBytesMin ?? 32,
-    valueBytesMax: options.valueBytesMax ?? 256,
-    eventsMax: options.eventsMax ?? SIM_EVENTS_MAX,
   };
   const problem = (name: keyof DiscussionNumbers, expected: string) =>
     new RangeError(

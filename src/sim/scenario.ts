@@ -24,7 +24,11 @@ export type {
   ScenarioNumbers,
   ScenarioOptions,
 } from "./scenario_options.ts";
-import type { ScenarioNumbers, ScenarioOptions } from "./scenario_options.ts";
+import type {
+  CommonScenarioOptions,
+  ScenarioNumbers,
+  ScenarioOptions,
+} from "./scenario_options.ts";
 
 /** Callbacks into the environment; the scenario itself stays pure. */
 export interface ScenarioHooks {
@@ -78,9 +82,9 @@ export type NetworkNumbers = Pick<
  * @param numbers The network's seed, links, faults and event budget.
  * @param hooks Heap measurement, read once before the network is built.
  * @param phases The scenario; gets the network and the heap in use before it.
- * @returns What `phases` returns.
- * @throws {Error} When `phases` fails; the message starts with the seed so the run can be
- *   replayed.
+ * @returns What `phases` returns (a promise of it for an asynchronous scenario).
+ * @throws {Error} When `phases` fails (or its promise rejects); the message starts with the seed
+ *   so the run can be replayed.
  */
 export function simulate<R>(
   numbers: NetworkNumbers,
@@ -97,13 +101,18 @@ export function simulate<R>(
     duplicateRate: numbers.duplicateRate,
     eventsMax: numbers.eventsMax,
   });
-  try {
-    return phases(network, heapBytesBefore);
-  } catch (error) {
+  const failed = (error: unknown): never => {
     const message = error instanceof Error ? error.message : String(error);
     throw new Error(`Simulation failed with simSeed ${numbers.simSeed}: ${message}`, {
       cause: error,
     });
+  };
+  try {
+    const result = phases(network, heapBytesBefore);
+    // An asynchronous scenario (services' async code) fails later: its seed is named the same.
+    return (result instanceof Promise ? result.catch(failed) : result) as R;
+  } catch (error) {
+    return failed(error);
   }
 }
 
@@ -413,6 +422,29 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
+ * The options every scenario shares, with their defaults: the seed, the links' latency and
+ * faults, value sizes and the event budget.
+ *
+ * @param options The caller's options.
+ * @returns Those options, resolved (checked by each scenario with the rest).
+ */
+export function commonNumbers(options: CommonScenarioOptions): Required<
+  Omit<CommonScenarioOptions, "settings" | "createNode">
+> {
+  return {
+    simSeed: options.simSeed,
+    lossRate: options.lossRate ?? 0.01,
+    duplicateRate: options.duplicateRate ?? 0,
+    latencyMsMin: options.latencyMsMin ?? 20,
+    latencyMsMax: options.latencyMsMax ?? 200,
+    jitterFraction: options.jitterFraction ?? 0.1,
+    valueBytesMin: options.valueBytesMin ?? 32,
+    valueBytesMax: options.valueBytesMax ?? 256,
+    eventsMax: options.eventsMax ?? SIM_EVENTS_MAX,
+  };
+}
+
+/**
  * Fills in defaults and checks every option.
  *
  * @param options The caller's options.
@@ -421,22 +453,14 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  */
 export function resolveOptions(options: ScenarioOptions): ScenarioNumbers {
   const numbers: ScenarioNumbers = {
-    simSeed: options.simSeed,
+    ...commonNumbers(options),
     nodes: options.nodes ?? 1000,
     lookups: options.lookups ?? 1000,
     values: options.values ?? 100,
     churnFraction: options.churnFraction ?? 0.3,
-    lossRate: options.lossRate ?? 0.01,
-    duplicateRate: options.duplicateRate ?? 0,
-    latencyMsMin: options.latencyMsMin ?? 20,
-    latencyMsMax: options.latencyMsMax ?? 200,
-    jitterFraction: options.jitterFraction ?? 0.1,
     joinSpacingMs: options.joinSpacingMs ?? 1000,
     settleMs: options.settleMs ?? 300_000,
     operationsInflightMax: options.operationsInflightMax ?? 16,
-    valueBytesMin: options.valueBytesMin ?? 32,
-    valueBytesMax: options.valueBytesMax ?? 256,
-    eventsMax: options.eventsMax ?? SIM_EVENTS_MAX,
   };
   const problem = (name: string, expected: string) =>
     new RangeError(
