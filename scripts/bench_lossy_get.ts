@@ -19,7 +19,7 @@ import { resolveConfig } from "../src/core/config.ts";
 import { NODE_ID_BYTES, NodeId } from "../src/core/node_id.ts";
 import { Prng, randomBytes } from "../src/core/rng.ts";
 import { CryptoRng } from "../src/node/crypto_rng.ts";
-import { contentKey } from "../src/dht/content_key.ts";
+import { contentKey } from "../src/core/content_key.ts";
 import { DhtNode } from "../src/dht/node.ts";
 import type { DhtSettings, GetResult } from "../src/dht/types.ts";
 import type { PeerAddress } from "../src/net/address.ts";

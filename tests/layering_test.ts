@@ -35,6 +35,7 @@ const pureCoreFiles = [
   "clock.ts",
   "config_schema.ts",
   "contact_uri.ts",
+  "content_key.ts",
   "crypto.ts",
   "errors.ts",
   "format.ts",

@@ -20,6 +20,7 @@ export * from "./config.ts";
 export * from "./config_defaults.ts";
 export * from "./config_schema.ts";
 export * from "./contact_uri.ts";
+export * from "./content_key.ts";
 export * from "./crypto.ts";
 export * from "./errors.ts";
 export * from "./identity.ts";

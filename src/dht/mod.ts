@@ -5,7 +5,6 @@
  * @module
  */
 
-export * from "./content_key.ts";
 export * from "./lookup.ts";
 export * from "./messages.ts";
 export * from "./node.ts";

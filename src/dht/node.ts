@@ -31,7 +31,7 @@ import { randomInt } from "../core/rng.ts";
 import type { PeerAddress } from "../net/address.ts";
 import type { RecordRules, VerifiedRecord } from "../store/record_rules.ts";
 import type { ValueWrite, ValueWritten } from "../store/value_store.ts";
-import { contentKey } from "./content_key.ts";
+import { contentKey } from "../core/content_key.ts";
 import { FailedPeers } from "./failed_peers.ts";
 import { type Candidate, LookupState } from "./lookup.ts";
 import {
@@ -118,6 +118,8 @@ interface LookupOperation {
    * answered, and keeps the holders' write tokens for the STOREs that follow.
    */
   settles: boolean;
+  /** How many closest nodes the lookup settles: no more than these can take its STOREs. */
+  width: number;
   finished: boolean;
   /** Values being fetched by stream (announced by VALUE_REF): the lookup waits for them. */
   streams: number;
@@ -795,6 +797,7 @@ export class DhtNode {
       valueHop: 0,
       holders: 0,
       settles,
+      width,
       finished: false,
       streams: 0,
       done,
@@ -833,11 +836,16 @@ export class DhtNode {
         this.#failed.heard(id);
         if (operation.finished) return;
         operation.messages += attempts + 1;
-        const verified = reply.type === MessageType.value
+        // A read for update that merged enough copies only needs the other holders' tokens:
+        // their copies are not verified (a signature check each) nor merged.
+        const copiesEnough = operation.settles && operation.holders >= versionedReadHolders;
+        const verified = reply.type === MessageType.value && !copiesEnough
           ? this.#verified(state.target, reply.value, operation.value)
           : undefined;
         if (reply.type === MessageType.nodes) {
           state.answered(candidate, reply.contacts, reply.token);
+        } else if (reply.type === MessageType.value && copiesEnough) {
+          state.answered(candidate, [], reply.token);
         } else if (reply.type === MessageType.value && verified) {
           state.answered(candidate, [], operation.settles ? reply.token : undefined);
           if (this.#found(operation, verified, candidate.hop)) return;
@@ -998,8 +1006,7 @@ export class DhtNode {
   /**
    * Stores the value at the `replicas` closest nodes a finished lookup found (those whose replies
    * carried a write token); reports the acks, and whether this node is itself among them (fewer
-   * answered, or it is closer than the last). A read for update settled k nodes: a policy asking
-   * for more replicas gets the k it found.
+   * answered, or it is closer than the last).
    */
   #storeAtFound(
     operation: LookupOperation,
@@ -1009,9 +1016,13 @@ export class DhtNode {
     done: (stored: number, selfAmongClosest: boolean) => void,
   ): void {
     const key = operation.state.target;
-    const closest = operation.state.closestAnswered(replicas);
-    const selfAmongClosest = closest.length < replicas ||
-      key.compareDistance(this.#self, closest[replicas - 1].contact.nodeId) < 0;
+    // A read for update settled k nodes: a policy asking for more replicas gets those k, and this
+    // node counts among them only by its distance to the k-th, never because fewer than the
+    // policy's count exist.
+    const count = Math.min(replicas, operation.width);
+    const closest = operation.state.closestAnswered(count);
+    const selfAmongClosest = closest.length < count ||
+      key.compareDistance(this.#self, closest[count - 1].contact.nodeId) < 0;
     const targets = closest.filter((candidate) => candidate.token !== undefined);
     let waiting = targets.length;
     let stored = 0;

@@ -9,10 +9,10 @@
  * @module
  */
 
-import { sha256 } from "../core/crypto.ts";
+import { contentKey } from "../core/content_key.ts";
 import { StoreError } from "../core/errors.ts";
 import { recordBytesMax } from "../core/limits.ts";
-import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
+import type { NodeId } from "../core/node_id.ts";
 
 /** A record that passed {@link RecordRules.verify}. */
 export interface VerifiedRecord {
@@ -81,7 +81,7 @@ export const contentAddressedRules: RecordRules = {
   kindNames: ["value"],
   recordBytesMax,
   verify(key: NodeId, bytes: Uint8Array): VerifiedRecord {
-    if (!key.equals(NodeId.fromBytes(sha256(bytes).subarray(0, NODE_ID_BYTES)))) {
+    if (!key.equals(contentKey(bytes))) {
       throw new StoreError(
         "RECORD_INVALID",
         `Cannot accept value: it does not hash to its key ${key.toHex()}`,

@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { concatBytes, utf8Encode } from "../../src/core/bytes.ts";
 import { ed25519KeyPairFromSecretKey, ed25519Sign } from "../../src/core/crypto.ts";
 import { NodeId } from "../../src/core/node_id.ts";
-import { contentKey } from "../../src/dht/content_key.ts";
+import { contentKey } from "../../src/core/content_key.ts";
 import {
   type CanonicalValue,
   decodeCanonical,

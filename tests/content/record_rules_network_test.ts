@@ -15,7 +15,7 @@ import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
 import { RhizomeError } from "../../src/core/errors.ts";
 import type { NodeId } from "../../src/core/node_id.ts";
 import { recordRules } from "../../src/content/record_rules.ts";
-import { contentKey } from "../../src/dht/content_key.ts";
+import { contentKey } from "../../src/core/content_key.ts";
 import { docRecord, profileKey, signProfile, signThread } from "../../src/content/documents.ts";
 import { signedEntrySet, votesIndex } from "../../src/content/key_schema.ts";
 import {

@@ -10,7 +10,7 @@ import { bytesEqual, utf8Encode } from "../../src/core/bytes.ts";
 import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
 import { recordBytesMax } from "../../src/core/limits.ts";
 import { NodeId } from "../../src/core/node_id.ts";
-import { contentKey } from "../../src/dht/content_key.ts";
+import { contentKey } from "../../src/core/content_key.ts";
 import {
   compareSetEntries,
   decodeRecord,

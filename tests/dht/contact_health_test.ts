@@ -17,7 +17,7 @@ import {
 import { encodeMessage, type Message, MessageType } from "../../src/dht/messages.ts";
 import type { GetResult, LookupResult } from "../../src/dht/types.ts";
 import { DhtNode } from "../../src/dht/node.ts";
-import { contentKey } from "../../src/dht/content_key.ts";
+import { contentKey } from "../../src/core/content_key.ts";
 import type { PeerAddress } from "../../src/net/address.ts";
 import type { Log } from "../../src/core/log.ts";
 import { Prng } from "../../src/core/rng.ts";

@@ -13,7 +13,7 @@ import { Prng } from "../../src/core/rng.ts";
 import { type Candidate, LookupState } from "../../src/dht/lookup.ts";
 import type { Contact } from "../../src/dht/types.ts";
 import type { GetResult, LookupResult } from "../../src/dht/types.ts";
-import { contentKey } from "../../src/dht/content_key.ts";
+import { contentKey } from "../../src/core/content_key.ts";
 import { runOne } from "../../src/sim/operations.ts";
 import { SimCluster } from "../../src/sim/cluster.ts";
 import { SimNetwork } from "../../src/sim/network.ts";

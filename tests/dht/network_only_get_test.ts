@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { contentKey } from "../../src/dht/content_key.ts";
+import { contentKey } from "../../src/core/content_key.ts";
 import type { GetResult, PutResult } from "../../src/dht/types.ts";
 import { runOne } from "../../src/sim/operations.ts";
 import { joinedCluster, NodeHarness, settingsFor } from "./_helpers.ts";

@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { maintenanceIntervalMs, tokenRotationMs } from "../../src/core/limits.ts";
 import type { NodeId } from "../../src/core/node_id.ts";
 import { Prng, randomBytes, randomInt } from "../../src/core/rng.ts";
-import { contentKey } from "../../src/dht/content_key.ts";
+import { contentKey } from "../../src/core/content_key.ts";
 import {
   encodeMessage,
   FLAG_CLIENT,

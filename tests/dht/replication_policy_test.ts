@@ -15,7 +15,7 @@ import { maintenanceIntervalMs } from "../../src/core/limits.ts";
 import type { Log } from "../../src/core/log.ts";
 import type { NodeId } from "../../src/core/node_id.ts";
 import { Prng } from "../../src/core/rng.ts";
-import { contentKey } from "../../src/dht/content_key.ts";
+import { contentKey } from "../../src/core/content_key.ts";
 import { DhtNode } from "../../src/dht/node.ts";
 import { upkeepPushesMax } from "../../src/dht/replication_plan.ts";
 import {

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { StoreError } from "../../src/core/errors.ts";
-import { contentKey } from "../../src/dht/content_key.ts";
+import { contentKey } from "../../src/core/content_key.ts";
 import { encodeMessage, MessageType, StoreStatus } from "../../src/dht/messages.ts";
 import type { PutResult } from "../../src/dht/types.ts";
 import type { PeerAddress } from "../../src/net/address.ts";

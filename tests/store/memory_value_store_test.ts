@@ -14,7 +14,7 @@ import { NodeId } from "../../src/core/node_id.ts";
 import { profileKey, signProfile } from "../../src/content/documents.ts";
 import { recordRules } from "../../src/content/record_rules.ts";
 import { encodeRecord } from "../../src/content/records.ts";
-import { contentKey } from "../../src/dht/content_key.ts";
+import { contentKey } from "../../src/core/content_key.ts";
 import {
   type MemoryStoreQuota,
   memoryValueOverheadBytes,

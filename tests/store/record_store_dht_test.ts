@@ -24,7 +24,7 @@ import {
   RecordKind,
 } from "../../src/content/records.ts";
 import type { RhizomeError } from "../../src/core/errors.ts";
-import { contentKey } from "../../src/dht/content_key.ts";
+import { contentKey } from "../../src/core/content_key.ts";
 import { StoreStatus } from "../../src/dht/messages.ts";
 import { DhtNode } from "../../src/dht/node.ts";
 import type { DhtSettings, GetResult, PutResult } from "../../src/dht/types.ts";

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { sha256 } from "../core/crypto.ts";
-import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
+import { sha256 } from "./crypto.ts";
+import { NODE_ID_BYTES, NodeId } from "./node_id.ts";
 
 /**
  * The key of a value.
@@ -16,15 +16,4 @@ import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
  */
 export function contentKey(value: Uint8Array): NodeId {
   return NodeId.fromBytes(sha256(value).subarray(0, NODE_ID_BYTES));
-}
-
-/**
- * Whether `value` is the value of `key`.
- *
- * @param key The key it was stored or found under.
- * @param value The bytes.
- * @returns `true` when the value's content key is `key`.
- */
-export function matchesContentKey(key: NodeId, value: Uint8Array): boolean {
-  return contentKey(value).equals(key);
 }
