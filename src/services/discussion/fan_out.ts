@@ -80,6 +80,12 @@ export interface IndexEntry<K extends IndexKind = IndexKind> {
   seq: number;
   /** What it holds. */
   value: EntryValues[K];
+  /**
+   * Whether the publication is unreachable without it (a message is found only through its
+   * thread's index): its failure fails the publication, unless it was kept and is merely short of
+   * holders (`NOT_REPLICATED`, republished later).
+   */
+  required: boolean;
 }
 
 /**
@@ -105,7 +111,8 @@ export function indexEntries(publication: Publication): IndexEntry[] {
     }
     case "message": {
       const { id, parent, createdMs, page } = publication;
-      return [entry("thread_index", page, entrySeqOf(id), { message: id, parent, createdMs })];
+      const value = { message: id, parent, createdMs };
+      return [{ ...entry("thread_index", page, entrySeqOf(id), value), required: true }];
     }
     case "vote": {
       const { thread, direction, seq } = publication;
@@ -121,5 +128,5 @@ function entry<K extends IndexKind>(
   seq: number,
   value: EntryValues[K],
 ): IndexEntry {
-  return { name, address, seq, value } as IndexEntry;
+  return { name, address, seq, value, required: false } as IndexEntry;
 }

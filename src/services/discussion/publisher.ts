@@ -398,7 +398,7 @@ export class Publisher {
   }
 
   /** A one-entry set record signed by `writer`, living its kind's lifetime from now. */
-  #entry(writer: Ed25519KeyPair, entry: IndexEntry): SetRecord {
+  #entry(writer: Ed25519KeyPair, entry: Omit<IndexEntry, "required">): SetRecord {
     const expiresAtS = secondsOf(this.#clock.nowMs()) + entryLifetimeSOf(entry.address.kind);
     return signedEntrySet(writer, entry.address, entry.seq, expiresAtS, entry.value);
   }
@@ -442,6 +442,10 @@ export class Publisher {
       try {
         return (await publish(this.#entry(writer, entry))).stored;
       } catch (error) {
+        // An entry the publication cannot be found without fails it, unless it is kept here
+        // and republished (only short of holders).
+        const kept = error instanceof ReplicationError && error.code === "NOT_REPLICATED";
+        if (entry.required && !kept) throw error;
         if (error instanceof ReplicationError) return error.acknowledgements.stored;
         if (error instanceof RhizomeError) return 0;
         throw error;

@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { bytesEqual, toHex } from "../../../src/core/bytes.ts";
 import { sha256 } from "../../../src/core/crypto.ts";
-import { ReplicationError } from "../../../src/core/errors.ts";
+import { ReplicationError, type RhizomeError } from "../../../src/core/errors.ts";
 import { NodeId } from "../../../src/core/node_id.ts";
 import { decodeProfile, docOfRecord, profileKey } from "../../../src/content/documents.ts";
 import {
@@ -224,13 +224,15 @@ Deno.test("Publisher.post() fills thread index pages in order", async () => {
   assert.equal((await entries(w, threadIndex(id, 1))).length, 2);
 });
 
-Deno.test("Publisher.post() reports an index entry it could not store as 0 and still publishes", async () => {
+Deno.test("Publisher.post() fails when its thread's index entry, the only way to it, is stored nowhere", async () => {
   const w = world();
   const id = await thread(w);
   w.network.failPublishes(threadIndex(id, 0).key);
-  const report = await w.publisher.post({ thread: id, body: "Hello" });
-  assert.deepEqual(report.indexes, { thread_index: 0 });
-  assert.ok(await w.network.fetch(NodeId.fromHex(report.id)));
+  await assert.rejects(
+    w.publisher.post({ thread: id, body: "Hello" }),
+    (error: RhizomeError) => error.code === "UNAVAILABLE",
+  );
+  assert.deepEqual(await entries(w, threadIndex(id, 0)), [], "no entry anywhere");
 });
 
 Deno.test("Publisher.vote() keeps one vote per author: the other way replaces, the same is refused", async () => {
