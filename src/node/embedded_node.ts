@@ -236,7 +236,10 @@ function checkStartOptions(
     throw bad("options.identity must be an identity (newIdentity() or identityFromSecretKey())");
   }
   if (store !== undefined && !isNodeStore(store)) {
-    throw bad("options.store must be a store (openMemoryStore() or openLmdbStore())");
+    throw bad(
+      "options.store must be a store checking Rhizome's records (openMemoryStore() or " +
+        "openLmdbStore())",
+    );
   }
   const type = options.type ?? embeddedTypeDefault;
   if (!NODE_TYPES.includes(type)) {
@@ -269,8 +272,22 @@ function isIdentity(identity: unknown): identity is Identity {
 
 function isNodeStore(store: unknown): store is NodeStore {
   if (typeof store !== "object" || store === null) return false;
-  const methods = ["get", "put", "delete", "values", "stats", "setQuota", "sweep", "close"];
-  return methods.every((name) => typeof (store as Record<string, unknown>)[name] === "function");
+  const methods = [
+    "get",
+    "put",
+    "noteRead",
+    "delete",
+    "values",
+    "stats",
+    "setQuota",
+    "sweep",
+    "close",
+  ];
+  const fields = store as Record<string, unknown>;
+  // The node serves what its store kept to every peer: a store must check records by Rhizome's
+  // rules, not by rules of its own.
+  return fields.rules === recordRules &&
+    methods.every((name) => typeof fields[name] === "function");
 }
 
 /**

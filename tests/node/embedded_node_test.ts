@@ -24,6 +24,8 @@ import {
   type StartNodeOptions,
 } from "../../src/node/mod.ts";
 import { resolveConfig } from "../../src/core/config.ts";
+import { SystemClock } from "../../src/core/system_clock.ts";
+import { MemoryValueStore } from "../../src/store/memory_value_store.ts";
 import { RhizomeNode } from "../../src/node/node.ts";
 import { withTempDir } from "../_rhizome.ts";
 import { waitFor } from "../_node_process.ts";
@@ -210,6 +212,18 @@ Deno.test("startNode() rejects bad options with one line and starts nothing", as
     ],
     ["an unknown option", { identity, port: 1 }, "INVALID_INPUT", /unknown option port/],
     ["a store that is not one", { identity, store: {} }, "INVALID_INPUT", /options\.store/],
+    [
+      "a store with rules of its own",
+      {
+        identity,
+        store: new MemoryValueStore({
+          clock: new SystemClock(),
+          classes: resolveConfig().config.store,
+        }),
+      },
+      "INVALID_INPUT",
+      /options\.store must be a store checking Rhizome's records/,
+    ],
     ["an unknown type", { identity, type: "huge" }, "INVALID_INPUT", /options\.type must be/],
     ["a bad listen address", { identity, listen: "nowhere" }, "CONFIG_INVALID", /node\.listen/],
     ["a bad bootstrap URI", { identity, bootstrap: ["http://x"] }, "CONFIG_INVALID", /bootstrap/],
