@@ -959,7 +959,16 @@ export class SecureChannel {
       // with no expectation are fine with anyone.
       pending.expectedNodeId = expectedNodeId;
     }
-    if (pending.queue.some((queued) => bytesEqual(queued.plaintext, plaintext))) {
+    // A resend of the same bytes to the same node; the same bytes for another node are not one.
+    const sameNode = (queued?: NodeId) =>
+      queued === undefined || expectedNodeId === undefined
+        ? queued === expectedNodeId
+        : queued.equals(expectedNodeId);
+    if (
+      pending.queue.some((queued) =>
+        sameNode(queued.expectedNodeId) && bytesEqual(queued.plaintext, plaintext)
+      )
+    ) {
       this.#stats.queuedDuplicates++;
       return "queued";
     }

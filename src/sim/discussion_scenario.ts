@@ -18,7 +18,11 @@ import { type Prng, randomBytes, randomFloat, randomInt } from "../core/rng.ts";
 import { recordRules } from "../content/record_rules.ts";
 import { liveEntries, threadIndex } from "../content/key_schema.ts";
 import { RecordKind } from "../content/records.ts";
-import { messagePageDefault, threadPageDefault } from "../services/discussion/mod.ts";
+import {
+  messagePageDefault,
+  threadIndexPagesUsedMax,
+  threadPageDefault,
+} from "../services/discussion/mod.ts";
 import { type NextTask, SimAsyncDriver } from "./async_driver.ts";
 import {
   buildDiscussionReport,
@@ -496,13 +500,14 @@ async function indexHolds(
   message: NodeId,
 ): Promise<boolean> {
   const records = workload.services.at(reader).records;
-  for (let page = 0;; page++) {
+  for (let page = 0; page < threadIndexPagesUsedMax; page++) {
     const record = await records.fetch(threadIndex(thread, page).key);
     if (record?.kind !== RecordKind.set) return false;
     const nowS = Math.floor(workload.network.clock.nowMs() / 1000);
     const entries = liveEntries(record, "threadIndex", nowS);
     if (entries.some((entry) => entry.value.message.equals(message))) return true;
   }
+  return false;
 }
 
 /** A random joined node that runs no operation or probe (and is not `other`). */
