@@ -128,7 +128,8 @@ Deno.test("a memory store serves nothing expired and sweeps it", async () => {
 Deno.test("a memory store refuses writes once closed", async () => {
   const { store } = bounded({ bytesMax: 1 << 20, recordsMax: 100 });
   const record = immutable("before");
-  put(store, write(record));
+  assert.equal(put(store, write(record))[0], undefined);
+  assert.ok(store.get(record.key), "held before close");
   await store.close();
   assert.equal(store.get(record.key), undefined);
   assert.equal(put(store, write(immutable("after")))[0]?.code, "STORE_UNUSABLE");

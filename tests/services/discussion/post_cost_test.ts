@@ -1,4 +1,4 @@
-// Goal: a post costs at most postRequestsMax requests (issue 16), counted on the simulator's
+// Goal: the median post costs at most postRequestsMax requests (issue 16), counted on the simulator's
 // cluster with the real DHT at 100 nodes, and what posts and votes write is what another node's
 // reader shows (every message, the count, both listings).
 // Method: threads from some nodes, posts, replies and votes from others (deterministic by seed),
@@ -29,7 +29,7 @@ function summary(label: string, counts: number[]): string {
   }`;
 }
 
-Deno.test("a post costs at most 120 requests in a 100-node network, and another node shows it", async () => {
+Deno.test("the median post costs at most 120 requests in a 100-node network, and another node shows it", async () => {
   const simSeed = 16;
   const sim = new SimDiscussion(nodes, simSeed);
   const author = simAuthor;
