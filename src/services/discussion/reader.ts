@@ -299,7 +299,7 @@ export class Reader {
     const [record, votes, messages, page] = await Promise.all([
       read.record(thread, `thread ${thread.toHex()}`, "document"),
       read.votes(thread),
-      messageCount(pages),
+      messageCount(read, pages),
       this.#messagePage(read, pages, request.limit, cursor),
     ]);
     if (record === "unreachable" || record === "late") {
@@ -524,7 +524,7 @@ export class Reader {
     );
     const indexOf = read.ahead(
       pages,
-      (number) => `index page ${number}`,
+      indexPageName,
       indexPage,
     );
     for (let index = 0; index < pages.length; index++) {
@@ -599,12 +599,17 @@ interface IndexPageRead {
 type IndexPages = (page: number) => Promise<IndexPageRead>;
 
 /** The index pages of `thread`, read through `read` once each however often they are asked. */
+/** What a thread's index page is called in a view's `missing`. */
+function indexPageName(page: number): string {
+  return `index page ${page}`;
+}
+
 function indexPages(read: ReadSession, thread: NodeId): IndexPages {
   const pages = new Map<number, Promise<IndexPageRead>>();
   return (page) => {
     let reading = pages.get(page);
     if (reading === undefined) {
-      reading = read.set(threadIndex(thread, page), `index page ${page}`);
+      reading = read.set(threadIndex(thread, page), indexPageName(page));
       pages.set(page, reading);
     }
     return reading;
@@ -617,10 +622,12 @@ function indexPages(read: ReadSession, thread: NodeId): IndexPages {
  * ends the count there (and is named in `missing`): the count is then a lower bound. Most threads
  * fit on page 0, which the thread page reads anyway, so counting costs no lookup of its own.
  */
-async function messageCount(indexPage: IndexPages): Promise<number> {
+async function messageCount(read: ReadSession, indexPage: IndexPages): Promise<number> {
   let count = 0;
   for (let page = 0; page < threadIndexPagesUsedMax; page++) {
     const { found, entries } = await indexPage(page);
+    // The message page may have read it ahead and never used it: the count did.
+    read.take(indexPageName(page));
     if (!found) break;
     count += entries.length;
   }
@@ -743,11 +750,20 @@ class ReadSession {
         started.push(reading);
       }
       const result = await started[index];
-      const name = nameOf(items[index]);
-      this.missing.push(...this.#aheadNotes.get(name) ?? []);
-      this.#aheadNotes.delete(name);
+      this.take(nameOf(items[index]));
       return result;
     };
+  }
+
+  /**
+   * Reports the notes held for `what`, read ahead: its result was used after all (by `ahead`'s
+   * caller, or by another part of the view reading the same thing).
+   *
+   * @param what The name it was read under.
+   */
+  take(what: string): void {
+    this.missing.push(...this.#aheadNotes.get(what) ?? []);
+    this.#aheadNotes.delete(what);
   }
 
   /** Notes what `what` could not read: at once, or when it is taken if it was read ahead. */

@@ -780,3 +780,16 @@ Deno.test("Reader.showThread() answers from this node's copies by the index budg
     view.missing.join("\n"),
   );
 });
+
+Deno.test("Reader.showThread() names an index page it could not count, even one the page did not need", async () => {
+  const w = world();
+  const thread = await newThread(w, "Long");
+  for (let i = 0; i <= threadIndexPageSize; i++) await post(w, thread, `Message ${i}.`);
+  w.network.failReads(threadIndex(NodeId.fromHex(thread), 1).key);
+  // Page 0 alone fills a page of 50: page 1 is read ahead, never used by the page, but the count
+  // stops there, so the count is a lower bound and says why.
+  const view = await show(w, { thread, limit: 50 });
+  assert.equal(view.messages.length, 50);
+  assert.equal(view.thread.messages, threadIndexPageSize);
+  assert.ok(view.missing.some((note) => note.startsWith("index page 1: ")), `${view.missing}`);
+});
