@@ -378,10 +378,14 @@ async function vote(workload: Workload): Promise<void> {
   const author = workload.authors[randomInt(prng, workload.authors.length)];
   // Mostly up; the same vote twice is refused, so a repeat turns the author's vote around.
   let direction: "up" | "down" = randomFloat(prng) < 0.8 ? "up" : "down";
-  const previous = workload.voted.get(`${author}/${target}`);
-  if (previous === direction) direction = direction === "up" ? "down" : "up";
+  const voteKey = `${author}/${target}`;
+  if (workload.voted.get(voteKey) === direction) direction = direction === "up" ? "down" : "up";
+  // Taken before the vote goes out: a concurrent vote of the same author on the same target
+  // turns the other way instead of repeating this one. Should this one fail, the next is still
+  // a vote nothing refuses (the other way, or none held).
+  workload.voted.set(voteKey, direction);
   const origin = freeNode(workload);
-  const { result } = await measured(
+  await measured(
     workload,
     "vote",
     origin,
@@ -392,7 +396,6 @@ async function vote(workload: Workload): Promise<void> {
         author,
       }),
   );
-  if (result) workload.voted.set(`${author}/${target}`, direction);
 }
 
 async function list(workload: Workload): Promise<void> {
