@@ -49,10 +49,18 @@ export const controlResponseBytesMax = 8 * 1024 * 1024;
  * Tries of a GET whose connection failed before any answer. The control API closes a connection
  * without answering only before it has read the request (the connection was idle past the
  * header timeout, or evicted for a newer one while a local program floods the port), so a GET
- * is sent again once; other methods are not, since the client cannot tell that case from a
- * node that failed mid-request.
+ * is sent again; other methods are not, since the client cannot tell that case from a node that
+ * failed mid-request. Under a flood of reconnecting connections a caller starved of CPU can lose
+ * the race for a slot several times in a row (CI saw 1 in 5 status calls fail with two tries);
+ * four tries, spaced by {@link controlGetRetryDelayMs} doubling, ride that out within a second.
  */
-export const controlGetAttemptsMax = 2;
+export const controlGetAttemptsMax = 4;
+
+/**
+ * Wait before the second try of a GET, doubled before each later one (50, 100, 200 ms), with up
+ * to half of it again added at random so callers evicted together do not return together.
+ */
+export const controlGetRetryDelayMs = 50;
 
 /**
  * Largest `api.json` or `api.token` read. Both are under 100 bytes; anything big is not ours.
@@ -286,6 +294,8 @@ export class ControlClient {
             !abort.signal.aborted && !(error instanceof Deno.errors.NotCapable) &&
             !(error instanceof TypeError && /refused/i.test(String(error.message)));
           if (!retry) throw error;
+          const delayMs = controlGetRetryDelayMs * 2 ** (attempt - 1);
+          await new Promise((resolve) => setTimeout(resolve, delayMs * (1 + Math.random() / 2)));
         }
       }
     } catch (error) {
