@@ -39,6 +39,7 @@ const pureCoreFiles = [
   "crypto.ts",
   "errors.ts",
   "format.ts",
+  "histogram.ts",
   "limits.ts",
   "node_id.ts",
   "pool.ts",

@@ -543,7 +543,16 @@ class RequestState<Handlers extends ControlHandlers> {
         `Cannot serve ${clip(caller)}: the control API answers this machine only`,
       );
     }
-    if (!this.#authorized(request)) {
+    const open = this.#isOpen(request);
+    if (open && !isLoopbackHost(hostOfHeader(request.headers.get("host") ?? ""))) {
+      return errorResponse(
+        403,
+        "UNAVAILABLE",
+        "Cannot serve the request: its Host header must name a loopback address " +
+          "(127.0.0.1, [::1] or localhost)",
+      );
+    }
+    if (!open && !this.#authorized(request)) {
       return errorResponse(
         401,
         "UNAVAILABLE",
@@ -592,6 +601,13 @@ class RequestState<Handlers extends ControlHandlers> {
     const path = new URL(request.url).pathname;
     const route = this.#routesAt(path).find((candidate) => candidate.method === request.method);
     return this.#limits[route?.timeout ?? "requestTimeoutMs"];
+  }
+
+  /** Whether the request is for an open route ({@link ControlRoute.open}): no token needed. */
+  #isOpen(request: Request): boolean {
+    const path = new URL(request.url).pathname;
+    const route = this.#routesAt(path).find((candidate) => candidate.method === request.method);
+    return route?.open === true;
   }
 
   /** Compares digests, so the comparison takes the same time whatever the length presented. */
@@ -791,6 +807,24 @@ function responseOf(reply: RouteReply): Response {
       headers: { "content-type": "application/octet-stream" },
     });
   }
+  if ("text" in reply) {
+    return new Response(reply.text, {
+      status: reply.status,
+      // The dashboard runs no script but its own and loads nothing from elsewhere.
+      headers: {
+        "content-type": reply.contentType,
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+        ...(reply.contentType.startsWith("text/html")
+          ? {
+            "content-security-policy":
+              "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
+              "connect-src 'self'; img-src data:",
+          }
+          : {}),
+      },
+    });
+  }
   return jsonResponse(reply.status, reply.json);
 }
 
@@ -813,6 +847,19 @@ function errorResponse(
     status,
     headers: { "content-type": "application/json", ...headers },
   });
+}
+
+/**
+ * The host of a `Host` header (`127.0.0.1:7448` → `127.0.0.1`, `[::1]:7448` → `::1`).
+ *
+ * @param header The header's value.
+ * @returns The host without port or brackets.
+ */
+export function hostOfHeader(header: string): string {
+  const text = header.trim();
+  const bracketed = /^\[([^\]]*)\](?::\d+)?$/.exec(text);
+  if (bracketed) return bracketed[1];
+  return text.replace(/:\d+$/, "");
 }
 
 /** Caller-supplied text shown in a message, cut short so a message stays one short line. */

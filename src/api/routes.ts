@@ -24,8 +24,12 @@
  * | GET `/v1/profiles/<author key>`  |                               | {@link ProfileView}         |
  * | POST `/v1/records?key=<hex key>` | an encoded record             | {@link PublishReport}       |
  * | POST `/v1/snapshots/import`      | {@link SnapshotImportRequest} | {@link ImportReport}        |
+ * | GET `/metrics` (open)            |                               | Prometheus text             |
+ * | GET `/v1/metrics` (open)         |                               | {@link MetricsReport}       |
+ * | GET `/dashboard` (open)          |                               | the dashboard's HTML page   |
  *
  * A request type in "Body in" travels as its JSON form (snake_case, IDs in lower-case hex).
+ * Routes marked open answer without the bearer token (see {@link ControlRoute.open}).
  *
  * @module
  */
@@ -73,8 +77,17 @@ import {
   type StatusReport,
 } from "./wire.ts";
 import { InvalidInputError } from "../core/errors.ts";
-import { toHex } from "../core/bytes.ts";
+import { toHex, utf8Decode } from "../core/bytes.ts";
 import { NODE_ID_BYTES } from "../core/node_id.ts";
+import type { NodeMetrics } from "../node/metrics_snapshot.ts";
+import {
+  metricFamilies,
+  type MetricsReport,
+  metricsReport,
+  prometheusContentType,
+  prometheusText,
+} from "./metrics.ts";
+import { dashboardHtml } from "./dashboard.ts";
 
 /** A value now or later: handlers may answer at once (status, peers) or after I/O. */
 export type Awaitable<T> = T | Promise<T>;
@@ -199,6 +212,12 @@ export interface ControlHandlers {
    *   another import is running), `STORE_FULL` (507); `STORE_UNUSABLE` and anything else 500.
    */
   importSnapshot(path: string): Promise<ImportSummary>;
+  /**
+   * Every counter of the node at this moment, for the metrics routes and the dashboard.
+   *
+   * @returns The snapshot.
+   */
+  metrics(): Awaitable<NodeMetrics>;
 }
 
 /** What the server hands a route's {@link ControlRoute.parse}: the request's pieces. */
@@ -213,10 +232,11 @@ export interface RouteInput {
   json(): Promise<unknown>;
 }
 
-/** What a route's {@link ControlRoute.reply} answers: JSON, bytes, or an error. */
+/** What a route's {@link ControlRoute.reply} answers: JSON, bytes, text of a type, or an error. */
 export type RouteReply =
   | { status: number; json: unknown }
   | { status: number; bytes: Uint8Array }
+  | { status: number; text: string; contentType: string }
   | { status: number; error: ErrorCode; message: string };
 
 /** What the client sends for a request: the path parameter, the query and the body. */
@@ -266,6 +286,14 @@ export interface ControlRoute<Handlers, Request, Answer> {
    * before: for `stop`, whose handler closes the API that is answering.
    */
   readonly detached?: boolean;
+  /**
+   * Answers without the bearer token: for read-only GETs of counters (metrics, the dashboard),
+   * which a Prometheus scraper or a browser on this machine asks for without the token that
+   * changes at every start. The API still answers loopback callers only, and only requests
+   * whose `Host` names a loopback address (a web page that rebinds its own name to 127.0.0.1
+   * cannot read them).
+   */
+  readonly open?: boolean;
   /**
    * Server: the typed request from the HTTP request.
    *
@@ -574,6 +602,41 @@ export const controlRoutes = {
       }
       return body as unknown as ImportReport;
     },
+  }),
+  /** GET, open: the metrics in the Prometheus text format (src/api/metrics.ts). */
+  metrics: defineRoute<ControlHandlers, void, string>({
+    method: "GET",
+    path: "/metrics",
+    action: "report the metrics",
+    open: true,
+    call: async (node) => prometheusText(metricFamilies(await node.metrics())),
+    reply: (text) => ({ status: 200, text, contentType: prometheusContentType }),
+    read: async (response) => utf8Decode(await response.bytes()),
+  }),
+  /** GET, open: the same metrics as JSON, a {@link MetricsReport}. */
+  metricsJson: defineRoute<ControlHandlers, void, MetricsReport>({
+    method: "GET",
+    path: "/v1/metrics",
+    action: "report the metrics",
+    open: true,
+    call: async (node) => metricsReport(await node.metrics()),
+    read: async (response) => {
+      const body = await response.json();
+      if (!isObject(body) || typeof body.node_id !== "string" || !isObject(body.metrics)) {
+        throw response.malformed("metrics", "no metrics");
+      }
+      return body as unknown as MetricsReport;
+    },
+  }),
+  /** GET, open: the dashboard, one HTML page that reads `/v1/metrics` (src/api/dashboard.ts). */
+  dashboard: defineRoute<ControlHandlers, void, string>({
+    method: "GET",
+    path: "/dashboard",
+    action: "show the dashboard",
+    open: true,
+    call: () => Promise.resolve(dashboardHtml),
+    reply: (text) => ({ status: 200, text, contentType: "text/html; charset=utf-8" }),
+    read: async (response) => utf8Decode(await response.bytes()),
   }),
 } as const satisfies ControlRouteTable<ControlHandlers>;
 

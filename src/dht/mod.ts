@@ -5,6 +5,7 @@
  * @module
  */
 
+export * from "./health.ts";
 export * from "./lookup.ts";
 export * from "./messages.ts";
 export * from "./node.ts";

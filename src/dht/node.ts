@@ -33,6 +33,7 @@ import type { RecordRules, VerifiedRecord } from "../store/record_rules.ts";
 import type { ValueWrite, ValueWritten } from "../store/value_store.ts";
 import { contentKey } from "../core/content_key.ts";
 import { FailedPeers } from "./failed_peers.ts";
+import { DhtHealth, type DhtHealthStats } from "./health.ts";
 import { type Candidate, LookupState } from "./lookup.ts";
 import {
   contactsPerReplyMax,
@@ -165,6 +166,8 @@ export class DhtNode {
   #peersKnownMax = 0;
   #stopped = false;
   readonly #stats: Omit<DhtStats, "rpc">;
+  /** Lookup durations and records short of holders, for the metrics. */
+  readonly #health = new DhtHealth();
 
   /**
    * Makes a node. It does nothing until driven: call {@link bootstrap} to join.
@@ -262,6 +265,15 @@ export class DhtNode {
    */
   stats(): DhtStats {
     return structuredClone({ ...this.#stats, rpc: this.#rpc.stats });
+  }
+
+  /**
+   * How well it serves: lookup durations and outcomes, pushes and records short of holders.
+   *
+   * @returns A snapshot.
+   */
+  health(): DhtHealthStats {
+    return this.#health.snapshot();
   }
 
   /**
@@ -582,6 +594,7 @@ export class DhtNode {
       };
       const { replicas } = this.#termsOf(published);
       storeRemote(lifetimeS, replicas, (stored, selfAmongClosest) => {
+        this.#notePush(key, stored, selfAmongClosest && !localError, replicas);
         report(stored, selfAmongClosest, localError);
       });
     });
@@ -956,12 +969,14 @@ export class DhtNode {
     const rounds = operation.value !== undefined
       ? operation.valueHop
       : answered.reduce((most, candidate) => Math.max(most, candidate.hop), 0);
+    const durationMs = this.#options.clock.nowMs() - operation.startMs;
+    this.#health.lookupFinished(durationMs, ok);
     operation.done({
       ok,
       closest,
       rounds,
       messages: operation.messages,
-      durationMs: this.#options.clock.nowMs() - operation.startMs,
+      durationMs,
       value: operation.value,
     }, operation);
   }
@@ -1214,6 +1229,7 @@ export class DhtNode {
     for (const key of plan.expired) {
       store.delete(key);
       this.#replicatedMs.delete(key.toHex());
+      this.#health.forget(key.toHex());
     }
     this.#reportTermsCorrected(plan.termsCorrected);
     const due = plan.pushes.map((push) => () => this.#push(push, nowMs));
@@ -1237,16 +1253,28 @@ export class DhtNode {
   #push(push: PlannedPush, nowMs: number): void {
     this.#replicatedMs.set(push.key.toHex(), nowMs);
     const current = this.#options.store.get(push.key);
-    if (!current) return;
+    if (!current) return this.#health.forget(push.key.toHex());
     // The same bytes: the store renews its copy without verifying them again.
     if (push.expiresAtMs > current.expiresAtMs) {
       const ttlMs = push.expiresAtMs - nowMs;
       this.#write({ key: push.key, value: current.value, ttlMs, published: current.published });
     }
     this.#maintenanceLookups++;
-    this.#storeAtClosest(push.key, current.value, push.ttlS, push.replicas, () => {
+    this.#storeAtClosest(push.key, current.value, push.ttlS, push.replicas, (stored, self) => {
       this.#maintenanceLookups--;
+      this.#notePush(push.key, stored, self, push.replicas);
     });
+  }
+
+  /**
+   * Counts a finished push for the metrics: short when fewer nodes hold the record than its
+   * replica count, or than every node that could hold it when the table knows fewer.
+   */
+  #notePush(key: NodeId, stored: number, selfAmongClosest: boolean, replicas: number): void {
+    const storesHere = this.#profile.stores_for_others;
+    const holders = stored + (storesHere && selfAmongClosest ? 1 : 0);
+    const target = Math.min(replicas, this.#table.size + (storesHere ? 1 : 0));
+    this.#health.pushed(key.toHex(), holders, target);
   }
 
   /** The replication planner's settings: the `[dht]` periods and the publisher's lifetime. */

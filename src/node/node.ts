@@ -96,6 +96,8 @@ import { rejoinCheckIntervalMs, RejoinPolicy, rememberedContactsMax } from "./me
 import { importSnapshotInto, type ImportSummary } from "./snapshot_import.ts";
 import { describeResources, measureResources } from "./resources.ts";
 import { probeAddress, ReceiveProbe } from "./receive_probe.ts";
+import { EventLoopLagProbe } from "./event_loop_lag.ts";
+import type { NodeMetrics } from "./metrics_snapshot.ts";
 import { join } from "node:path";
 
 /**
@@ -232,6 +234,8 @@ export class RhizomeNode {
   #joined = false;
   /** Tells the RPC layer and the channel when our own receive queue has been handled. */
   readonly #probe: ReceiveProbe;
+  /** Measures how late the event loop runs timers, for the metrics. */
+  readonly #lagProbe = new EventLoopLagProbe();
   readonly #dht: DhtNode;
   readonly #network: DhtRecordNetwork;
   readonly #publisher: Publisher;
@@ -560,6 +564,7 @@ export class RhizomeNode {
     if (this.#choice.source === "auto") every(reclassifyIntervalMs, () => this.#reclassify());
     every(seedAnnounceIntervalMs, () => this.#announceSeed());
     every(rejoinCheckIntervalMs, () => Promise.resolve(this.#checkMembership()));
+    this.#lagProbe.start();
     this.#schedule();
   }
 
@@ -815,6 +820,7 @@ export class RhizomeNode {
     clearTimeout(this.#wakeTimer);
     clearTimeout(this.#bootstrapTimer);
     for (const interval of this.#intervals) clearInterval(interval);
+    this.#lagProbe.stop();
     const steps = async () => {
       this.#dht.stop();
       await this.#savePeers().catch((error) =>
@@ -880,6 +886,34 @@ export class RhizomeNode {
       udp: this.#udp.stats(),
       stream: this.#streams.stats(),
     }) as NodeStatus;
+  }
+
+  /**
+   * Every counter of the node at this moment, for the metrics (`GET /metrics`, `GET /v1/metrics`,
+   * the dashboard, `rhizome top`): the parts' counters as they are, plus lookup durations, records
+   * short of holders, event-loop lag and the process's memory.
+   *
+   * @returns The snapshot.
+   */
+  metrics(): NodeMetrics {
+    const { rss, heapUsed, heapTotal, external } = Deno.memoryUsage();
+    return {
+      nodeId: this.nodeId.toHex(),
+      nodeType: this.#choice.type,
+      uptimeS: Math.max(0, (this.#clock.nowMs() - this.#startedMs) / 1000),
+      peers: this.#dht.routingTableSize(),
+      store: structuredClone(this.#store.stats()),
+      dht: this.#dht.stats(),
+      health: this.#dht.health(),
+      channel: this.#channel.stats(),
+      guard: this.#guard.stats(),
+      udp: this.#udp.stats(),
+      stream: this.#streams.stats(),
+      receiveProbe: this.#probe.stats(),
+      rejoins: this.#rejoin.attempts,
+      eventLoop: this.#lagProbe.stats(),
+      memory: { rss, heapUsed, heapTotal, external },
+    };
   }
 
   /**

@@ -35,6 +35,8 @@ import {
 } from "../../src/api/control_api.ts";
 import { ControlClient } from "../../src/api/control_client.ts";
 import { withTempDir } from "../_rhizome.ts";
+import type { NodeMetrics } from "../../src/node/metrics_snapshot.ts";
+import { sampleMetrics } from "./_metrics_fixture.ts";
 
 /** A thread the fake knows. */
 export const threadId = "1f".repeat(20);
@@ -221,6 +223,9 @@ export class FakeHandlers implements ControlHandlers {
   }
   importSnapshot(path: string): Promise<ImportSummary> {
     return this.#answer(["importSnapshot", path], importSummaryFor(path));
+  }
+  metrics(): Promise<NodeMetrics> {
+    return this.#answer(["metrics"], sampleMetrics());
   }
 
   #answer<T>(call: FakeCall, value: T): Promise<T> {
