@@ -810,19 +810,7 @@ function responseOf(reply: RouteReply): Response {
   if ("text" in reply) {
     return new Response(reply.text, {
       status: reply.status,
-      // The dashboard runs no script but its own and loads nothing from elsewhere.
-      headers: {
-        "content-type": reply.contentType,
-        "cache-control": "no-store",
-        "x-content-type-options": "nosniff",
-        ...(reply.contentType.startsWith("text/html")
-          ? {
-            "content-security-policy":
-              "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
-              "connect-src 'self'; img-src data:",
-          }
-          : {}),
-      },
+      headers: textReplyHeaders(reply.contentType),
     });
   }
   return jsonResponse(reply.status, reply.json);
@@ -847,6 +835,26 @@ function errorResponse(
     status,
     headers: { "content-type": "application/json", ...headers },
   });
+}
+
+/**
+ * The headers of a text answer (metrics, the dashboard): never cached, never sniffed, and a page
+ * that runs no script but its own and loads nothing from elsewhere.
+ *
+ * @param contentType The answer's content type.
+ * @returns The headers.
+ */
+export function textReplyHeaders(contentType: string): Record<string, string> {
+  const headers: Record<string, string> = {
+    "content-type": contentType,
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+  };
+  if (contentType.startsWith("text/html")) {
+    headers["content-security-policy"] = "default-src 'none'; script-src 'unsafe-inline'; " +
+      "style-src 'unsafe-inline'; connect-src 'self'; img-src data:";
+  }
+  return headers;
 }
 
 /**

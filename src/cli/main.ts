@@ -46,6 +46,7 @@ import {
 } from "./commands/node_commands.ts";
 import { runCommand } from "./commands/run.ts";
 import { snapshotCommand } from "./commands/snapshot.ts";
+import { topCommand } from "./commands/top.ts";
 import { versionCommand } from "./commands/version.ts";
 import { commandHelp, overviewHelp } from "./help.ts";
 import { type CliIo, Output } from "./output.ts";
@@ -57,6 +58,7 @@ export const COMMANDS: readonly Command[] = [
   runCommand,
   statusCommand,
   peersCommand,
+  topCommand,
   putCommand,
   getCommand,
   stopCommand,

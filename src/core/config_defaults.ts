@@ -26,6 +26,10 @@ listen = "0.0.0.0:7447"
 advertise = ""
 # host:port of the local control API (HTTP). Loopback addresses only.
 api = "127.0.0.1:7448"
+# host:port of a separate HTTP listener serving only GET /metrics, /v1/metrics and /dashboard,
+# for a Prometheus on another host (any address; limit it with a firewall). Empty: none; the
+# control API above serves the same three routes to this machine without its token.
+metrics = ""
 # Contacts to join through (rhz:// URIs). Empty: this node starts a new network.
 bootstrap = []
 

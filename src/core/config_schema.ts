@@ -156,6 +156,8 @@ export interface Config {
     advertise: string;
     /** Loopback `host:port` of the control API. */
     api: string;
+    /** `host:port` of the separate metrics listener; empty for none (the control API has them). */
+    metrics: string;
     /** Contact URIs to join through. */
     bootstrap: string[];
   };
@@ -258,6 +260,10 @@ const configSchema: v.GenericSchema<unknown, Config> = table({
       `${hostPortMessage}, or "" for the listen address`,
     ),
     api: loopbackHostPort,
+    metrics: v.union(
+      [v.literal(""), hostPort],
+      `${hostPortMessage}, or "" for no separate metrics listener`,
+    ),
     bootstrap: v.pipe(
       v.array(contactUri, "expected a list of contact URIs"),
       v.maxLength(bootstrapContactsMax, `expected at most ${bootstrapContactsMax} contacts`),

@@ -5,6 +5,7 @@
  */
 
 import { ControlApi } from "../../api/control_api.ts";
+import { MetricsListener } from "../../api/metrics_listener.ts";
 import { type NodeType, parseHostPort } from "../../core/config_schema.ts";
 import { UsageError } from "../../core/errors.ts";
 import { getLog } from "../../core/log.ts";
@@ -20,14 +21,16 @@ export const runCommand: Command = {
   name: "run",
   summary: "Start a node and serve until SIGINT, SIGTERM or 'rhizome stop'",
   usage: "run [--seed|--full|--light|--mobile] [--listen HOST:PORT] [--api HOST:PORT] " +
-    "[--bootstrap URI,...]",
+    "[--metrics HOST:PORT] [--bootstrap URI,...]",
   description: [
     "Starts a node: creates its identity on first start, locks the data directory, picks the",
     "node type (a flag, node.type, or measured resources), opens the record store, listens for",
     "encrypted UDP datagrams, serves the control API on loopback, and joins the network through",
     "the bootstrap contacts (node.bootstrap, RHIZOME_BOOTSTRAP or --bootstrap) and the peers it",
     "saved last time. With none it starts a new network. SIGINT or SIGTERM stop it cleanly",
-    "within 5 seconds. Logs go to stderr.",
+    "within 5 seconds. Logs go to stderr. The control API serves GET /metrics (Prometheus),",
+    "GET /v1/metrics (JSON) and GET /dashboard to this machine without the token; --metrics",
+    "(node.metrics) serves those three alone on another address as well.",
   ].join("\n"),
   examples: [
     "rhizome run --seed",
@@ -41,6 +44,11 @@ export const runCommand: Command = {
     mobile: { type: "boolean", description: "Run as a mobile node (DHT client, smallest)" },
     listen: { type: "string", valueName: "HOST:PORT", description: "UDP address (node.listen)" },
     api: { type: "string", valueName: "HOST:PORT", description: "Control API (node.api)" },
+    metrics: {
+      type: "string",
+      valueName: "HOST:PORT",
+      description: "Separate metrics listener (node.metrics)",
+    },
     bootstrap: {
       type: "string",
       valueName: "URI,...",
@@ -55,6 +63,9 @@ export const runCommand: Command = {
     }
     if (typeof flags.api === "string") {
       overrides.push({ path: "node.api", value: flags.api, origin: "--api" });
+    }
+    if (typeof flags.metrics === "string") {
+      overrides.push({ path: "node.metrics", value: flags.metrics, origin: "--metrics" });
     }
     if (typeof flags.bootstrap === "string") {
       const uris = flags.bootstrap.split(",").map((uri) => uri.trim()).filter((uri) => uri);
@@ -87,9 +98,23 @@ export const runCommand: Command = {
       throw error;
     }
     log.info("control API on {url}", { url: api.url });
+    let metrics: MetricsListener | undefined;
+    if (config.node.metrics !== "") {
+      try {
+        metrics = MetricsListener.start({
+          listen: parseHostPort(config.node.metrics)!,
+          handlers: node,
+          log: getLog("api"),
+        });
+      } catch (error) {
+        await api.close();
+        await node.stop("the metrics listener cannot start");
+        throw error;
+      }
+    }
     // On a bug that escapes everything: no stale api.json, and the lock released by the stop.
     const forgetFatalCleanup = onFatalError(async () => {
-      await Promise.allSettled([api.close(), node.stop("fatal error")]);
+      await Promise.allSettled([api.close(), metrics?.close(), node.stop("fatal error")]);
     });
     const onSignal = (signal: Deno.Signal) => () => void node.stop(`received ${signal}`);
     const listeners = (["SIGINT", "SIGTERM"] as const).map((signal) => {
@@ -101,8 +126,11 @@ export const runCommand: Command = {
       node_id: node.nodeId.toHex(),
       node_type: node.type,
       contact: node.contact,
+      api: api.url,
+      metrics: metrics?.url ?? null,
     });
     await node.stopped;
+    await metrics?.close();
     await api.close();
     forgetFatalCleanup();
     for (const remove of listeners) remove();
