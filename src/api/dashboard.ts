@@ -5,8 +5,9 @@
  * traffic, lookups and their latency, store use by class, records below their replica target,
  * errors, bans and event-loop lag; rates are the difference between two reads.
  *
- * The page's elements carry `id`s (`peers`, `sent-rate`, …) and the body a `data-refreshes`
- * count, so a headless browser test can read what it shows.
+ * The page's elements carry `id`s (`peers`, `sent-rate`, …), the traffic and lookup totals
+ * their raw number in `data-value`, and the body a `data-refreshes` count, so a headless browser
+ * test can read what it shows.
  *
  * @module
  */
@@ -33,7 +34,7 @@ header h1 { font-size: 18px; margin: 0; }
 header .meta { color: var(--muted); font-family: ui-monospace, monospace; font-size: 12px; }
 #state.bad { color: var(--bad); }
 main { display: grid; grid-template-columns: repeat(auto-fill, minmax(290px, 1fr)); gap: 14px;
-  padding: 16px 20px; }
+  padding: 16px 20px; align-items: start; }
 section { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
   padding: 12px 14px; }
 section h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .05em; color: var(--muted);
@@ -131,6 +132,8 @@ function render(report, rate) {
   const received = value(report, "rhizome_udp_received_bytes_total");
   set("sent-total", bytes(sent));
   set("received-total", bytes(received));
+  $("sent-total").dataset.value = String(sent);
+  $("received-total").dataset.value = String(received);
   set("sent-rate", rate ? bytes(rate("rhizome_udp_sent_bytes_total")) + "/s" : "…");
   set("received-rate", rate ? bytes(rate("rhizome_udp_received_bytes_total")) + "/s" : "…");
   set("datagrams", count(value(report, "rhizome_udp_sent_datagrams_total")) + " out · " +
@@ -145,6 +148,7 @@ function render(report, rate) {
   }
 
   set("lookups", count(value(report, "rhizome_dht_lookups_total")));
+  $("lookups").dataset.value = String(value(report, "rhizome_dht_lookups_total"));
   set("lookups-rate", rate ? rate("rhizome_dht_lookups_total").toFixed(2) + "/s" : "…");
   const ok = value(report, "rhizome_dht_lookups_finished_total", { result: "ok" });
   const failed = value(report, "rhizome_dht_lookups_finished_total", { result: "failed" });
