@@ -1,10 +1,12 @@
 /**
  * The local control API: HTTP on a loopback address, for the CLI commands that talk to a running
  * node (`status`, `peers`, `put`, `get`, `stop`, `thread`, `post`, `vote`, `profile`,
- * `snapshot import`). Every
+ * `snapshot import`, `top`). Every
  * request must carry the bearer token the node wrote to `api.token` (mode 0600) in its data
- * directory; `api.json` beside it says where the API listens, so `--data-dir` is all the CLI
- * needs to find the node.
+ * directory, except the open routes (`GET /metrics`, `GET /v1/metrics`, `GET /dashboard`: read-only
+ * counters, see docs/observability.md), which answer without it when the request's `Host` names a
+ * loopback address; `api.json` beside the token says where the API listens, so `--data-dir` is
+ * all the CLI needs to find the node.
  *
  * The routes are declared once, in src/api/routes.ts ({@link controlRoutes}): method, path,
  * query, timeout and how each request is parsed and answered; this module serves them.

@@ -11,6 +11,8 @@
 
 import { Histogram, type HistogramSnapshot } from "../core/histogram.ts";
 
+export type { HistogramSnapshot } from "../core/histogram.ts";
+
 /**
  * Upper bounds of the lookup duration buckets, in ms. A lookup on loopback takes a few ms, across
  * the internet a few round trips of 50 to 300 ms, and it ends by `lookup_timeout_ms` (10 s by
