@@ -3,6 +3,7 @@
  * loopback join through one of them and share a value; then
  *
  * - `promtool check metrics` accepts the `/metrics` of a live node,
+ * - the separate listener (`run --metrics HOST:PORT`) serves the same figures and nothing else,
  * - the dashboard of that node, loaded in headless Chromium, shows its peers and its traffic
  *   after refreshing itself from `/v1/metrics` (the test reads the DOM; a screenshot is kept at
  *   `dist/ci-artifacts/dashboard.png`),
@@ -45,7 +46,8 @@ Deno.test({
     await withTempDir(async (root) => {
       const nodes: NodeProcess[] = [];
       try {
-        nodes.push(await startNode(nodeDir(root, 0)));
+        // Node 0 also serves its metrics on a separate listener, as for a Prometheus elsewhere.
+        nodes.push(await startNode(nodeDir(root, 0), ["--metrics", "127.0.0.1:0"]));
         const rest = [];
         for (let i = 1; i < nodesCount; i++) {
           rest.push(startNode(nodeDir(root, i), ["--bootstrap", nodes[0].contact], 60_000));
@@ -67,6 +69,7 @@ Deno.test({
         assert.ok(put.holders >= 2, `held by ${put.holders}`);
 
         await checkLiveMetrics(url, nodes[2]);
+        await checkMetricsListener(first);
         await checkDashboard(first, url, root);
         await checkTop(first);
       } finally {
@@ -98,6 +101,18 @@ async function checkLiveMetrics(url: string, putter: NodeProcess): Promise<void>
   assert.ok(timed >= 1, `lookups timed: ${timed}`);
   assert.equal(timed, metricValue(report, "rhizome_dht_lookups_finished_total"));
   assert.ok(metricValue(report, "rhizome_replication_pushes_total") >= 1);
+}
+
+/** The separate listener `--metrics` opened serves the same figures, and nothing else. */
+async function checkMetricsListener(node: NodeProcess): Promise<void> {
+  const url = /metrics listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(node.stderr())?.[1];
+  assert.ok(url, `no "metrics listening on" line in the log:\n${node.stderr().slice(-2000)}`);
+  const text = await (await fetch(`${url}/metrics`)).text();
+  assert.match(text, /^rhizome_peers 4$/m);
+  assert.ok(text.includes(`rhizome_node_info{node_id="${node.nodeId}",`), "its own node");
+  const status = await fetch(`${url}/v1/status`);
+  assert.equal(status.status, 404);
+  await status.body?.cancel();
 }
 
 /**

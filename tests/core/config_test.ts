@@ -62,6 +62,7 @@ Deno.test("resolveConfig() of nothing gives the documented defaults", () => {
     listen: "0.0.0.0:7447",
     advertise: "",
     api: "127.0.0.1:7448",
+    metrics: "",
     bootstrap: [],
   });
   assert.deepEqual(config.log, { level: "info", format: "text", lines_per_second_max: 50 });
@@ -460,7 +461,7 @@ Deno.test({
 Deno.test("settingEnvironmentNames() gives every setting its own RHIZOME_ variable", () => {
   const names = settingEnvironmentNames();
   const leaves = leafCount(defaultConfigTable());
-  assert.equal(leaves, 66);
+  assert.equal(leaves, 67);
   assert.equal(
     names.size,
     leaves + Object.keys(ENV_ALIASES).length,
