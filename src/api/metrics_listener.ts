@@ -12,7 +12,7 @@
 import type { Log } from "../core/log.ts";
 import { describeOsError } from "../core/os_error.ts";
 import { InvalidInputError, RhizomeError } from "../core/errors.ts";
-import { textReplyHeaders } from "./control_api.ts";
+import { isLoopbackHost, textReplyHeaders } from "./control_api.ts";
 import { HttpServer } from "./http_server.ts";
 import { type AnyRoute, type ControlHandlers, controlRoutes, routeLine } from "./routes.ts";
 
@@ -113,6 +113,13 @@ export class MetricsListener {
       url: listener.url,
       routes: routes.map(routeLine).join(", "),
     });
+    if (!isLoopbackHost(host)) {
+      options.log?.warning(
+        "the metrics listener on {url} answers anyone who can reach that address; " +
+          "limit it with a firewall",
+        { url: listener.url },
+      );
+    }
     return listener;
   }
 
