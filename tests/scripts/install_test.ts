@@ -1,0 +1,261 @@
+/**
+ * `deno task install`: on a fresh copy of the checkout (no node_modules) with the network cut off
+ * (a proxy on a closed port), it writes a `rhizome` launcher into a temporary root; the launcher,
+ * found on PATH, runs from another directory without a word of Deno's own on stderr, resolves
+ * relative paths from that directory (a node started, stopped, exported and verified there), and
+ * passes its arguments through exactly. With Deno's cache empty it fails in one line and writes
+ * nothing; it refuses a file it did not write, bad names and unknown flags.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import denoConfig from "../../deno.json" with { type: "json" };
+import {
+  explainDenoFailure,
+  LAUNCHER_MARKER,
+  type LauncherSpec,
+  posixLauncher,
+  windowsLauncher,
+} from "../../scripts/install.ts";
+import { permissionFlags } from "../../scripts/compile.ts";
+import { withTempDir } from "../_rhizome.ts";
+
+const root = new URL("../..", import.meta.url).pathname;
+const decoder = new TextDecoder();
+
+/** Every request through this proxy fails at once: the registry is out of reach. */
+const offline = { HTTP_PROXY: "http://127.0.0.1:9", HTTPS_PROXY: "http://127.0.0.1:9" };
+
+/** Copies what a fresh clone holds of the program (no node_modules) into `target`. */
+async function freshCheckout(target: string): Promise<void> {
+  for (const name of ["deno.json", "deno.lock", "main.ts", "src", "scripts"]) {
+    const status = await new Deno.Command("cp", { args: ["-R", join(root, name), target] })
+      .output();
+    assert.ok(status.success, `copying ${name}`);
+  }
+}
+
+interface Run {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<Run> {
+  const result = await new Deno.Command(command, {
+    args,
+    cwd: options.cwd,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    status: result.code,
+    stdout: decoder.decode(result.stdout),
+    stderr: decoder.decode(result.stderr),
+  };
+}
+
+/** Runs the checkout's install script as `deno task install` does. */
+function install(checkout: string, args: string[], env: Record<string, string> = {}) {
+  return run(Deno.execPath(), [
+    "run",
+    ...permissionFlags(denoConfig.tasks.install),
+    join(checkout, "scripts/install.ts"),
+    ...args,
+  ], { cwd: checkout, env: { ...offline, ...env } });
+}
+
+Deno.test("the install task runs the script with read, write, env and run only", () => {
+  assert.deepEqual(permissionFlags(denoConfig.tasks.install), [
+    "--no-prompt",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-run",
+  ]);
+  assert.ok(denoConfig.tasks.install.endsWith("scripts/install.ts"));
+});
+
+Deno.test("an installed rhizome runs offline from another directory, quietly, with relative paths", async () => {
+  await withTempDir(async (directory) => {
+    const checkout = join(directory, "checkout");
+    const installRoot = join(directory, "root");
+    const elsewhere = join(directory, "elsewhere");
+    await Deno.mkdir(checkout);
+    await Deno.mkdir(elsewhere);
+    await freshCheckout(checkout);
+
+    const installed = await install(checkout, ["--root", installRoot, "--json"]);
+    assert.equal(installed.status, 0, installed.stderr);
+    const report = JSON.parse(installed.stdout);
+    const launcher = join(installRoot, "bin", "rhizome");
+    assert.equal(report.path, launcher);
+    assert.equal(report.repository, checkout);
+    assert.equal(report.on_path, false);
+    assert.deepEqual(report.permissions, permissionFlags(denoConfig.tasks.rhizome));
+    assert.equal((await Deno.stat(launcher)).mode! & 0o777, 0o755);
+
+    const path = `${join(installRoot, "bin")}:${Deno.env.get("PATH")}`;
+    // NO_PROXY: the control API is on loopback (rhizome does not bypass a proxy for it itself).
+    const env = { ...offline, NO_PROXY: "127.0.0.1,localhost", PATH: path };
+    const version = await run("rhizome", ["version", "--json"], { cwd: elsewhere, env });
+    assert.equal(version.status, 0, version.stderr);
+    assert.equal(JSON.parse(version.stdout).version, denoConfig.version);
+    assert.equal(version.stderr, "", "no Task, Initialize or approve-scripts lines");
+
+    // A node started here with a relative data dir; its snapshot exported and verified here.
+    const node = new Deno.Command("rhizome", {
+      args: ["run", "--json", "--data-dir", "data", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"],
+      cwd: elsewhere,
+      env: { NO_COLOR: "1", ...env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderrText = new Response(node.stderr).text();
+    const lines = node.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let first = "";
+    for (let reads = 0; reads < 100 && !first.includes("\n"); reads++) {
+      const { value, done } = await lines.read();
+      if (done) break;
+      first += value;
+    }
+    assert.ok(first.includes("\n"), `the node printed its contact: ${first}`);
+    assert.match(JSON.parse(first).contact, /^rhz:\/\//);
+    const stopped = await run("rhizome", ["stop", "--data-dir", "data"], { cwd: elsewhere, env });
+    assert.equal(stopped.status, 0, stopped.stderr);
+    while (!(await lines.read()).done) { /* drained */ }
+    assert.equal((await node.status).code, 0);
+    await stderrText;
+    assert.ok((await Deno.stat(join(elsewhere, "data", "records.mdb"))).isFile);
+
+    const exported = await run(
+      "rhizome",
+      ["snapshot", "export", "--data-dir", "data", "--out", "backup.snapshot.gz", "--json"],
+      { cwd: elsewhere, env },
+    );
+    assert.equal(exported.status, 0, exported.stderr);
+    assert.equal(JSON.parse(exported.stdout).path, join(elsewhere, "backup.snapshot.gz"));
+    const verified = await run("rhizome", ["snapshot", "verify", "backup.snapshot.gz", "--json"], {
+      cwd: elsewhere,
+      env,
+    });
+    assert.equal(verified.status, 0, verified.stderr);
+    assert.equal(JSON.parse(verified.stdout).sound, true);
+
+    // Installing again replaces our own launcher; --uninstall removes it.
+    const again = await install(checkout, ["--root", installRoot]);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /^installed .*\/root\/bin\/rhizome \(runs /);
+    assert.match(again.stderr, /is not on PATH; add it/);
+    const removed = await install(checkout, ["--root", installRoot, "--uninstall"]);
+    assert.equal(removed.status, 0, removed.stderr);
+    await assert.rejects(Deno.stat(launcher), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("install with Deno's cache empty and no network fails in one line and writes nothing", async () => {
+  await withTempDir(async (directory) => {
+    const checkout = join(directory, "checkout");
+    await Deno.mkdir(checkout);
+    await freshCheckout(checkout);
+    const denoDir = join(directory, "deno-dir");
+    const result = await install(checkout, ["--root", join(directory, "root")], {
+      DENO_DIR: denoDir,
+    });
+    assert.equal(result.status, 1);
+    assert.equal(
+      result.stderr,
+      "Cannot install: the npm packages are not in Deno's cache and the registry cannot be reached; run `deno task install` once with network access\n",
+    );
+    await assert.rejects(Deno.stat(join(directory, "root")), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("install refuses a file it did not write, bad names and unknown flags", async () => {
+  await withTempDir(async (directory) => {
+    const bin = join(directory, "bin");
+    await Deno.mkdir(bin);
+    await Deno.writeTextFile(join(bin, "rhizome"), "#!/bin/sh\necho someone else's\n");
+    const foreign = await install(root, ["--root", directory]);
+    assert.equal(foreign.status, 1);
+    assert.equal(
+      foreign.stderr,
+      `Cannot install: ${
+        join(bin, "rhizome")
+      } exists and was not written by deno task install (pass --force to replace it)\n`,
+    );
+    assert.equal(await Deno.readTextFile(join(bin, "rhizome")), "#!/bin/sh\necho someone else's\n");
+    const notOurs = await install(root, ["--root", directory, "--uninstall"]);
+    assert.equal(notOurs.status, 1);
+    assert.match(notOurs.stderr, /was not written by deno task install/);
+
+    const badName = await install(root, ["--root", directory, "--name", "../evil"]);
+    assert.equal(badName.status, 2);
+    assert.match(badName.stderr, /^install: --name must be one word/);
+    const flag = await install(root, ["--frob"]);
+    assert.equal(flag.status, 2);
+    assert.equal(flag.stderr.split("\n").filter(Boolean).length, 1);
+    const absent = await install(root, ["--root", join(directory, "none"), "--uninstall"]);
+    assert.equal(absent.status, 1);
+    assert.match(absent.stderr, /^Cannot uninstall: .* does not exist\n$/);
+  });
+});
+
+Deno.test("the launcher passes every argument through unchanged, quoting odd paths", async () => {
+  await withTempDir(async (directory) => {
+    // A stand-in for deno that prints its arguments, one per line.
+    const fakeDeno = join(directory, "fake deno");
+    await Deno.writeTextFile(fakeDeno, '#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n');
+    await Deno.chmod(fakeDeno, 0o755);
+    const spec: LauncherSpec = {
+      denoPath: fakeDeno,
+      repository: join(directory, "it's a checkout"),
+      permissions: ["--no-prompt", "--allow-read"],
+      denoVersion: "2.9.6",
+    };
+    const launcher = join(directory, "rhizome");
+    await Deno.writeTextFile(launcher, posixLauncher(spec), { mode: 0o755 });
+    await Deno.chmod(launcher, 0o755);
+    const args = ["post", "3f2a", "two words", "it's", "$HOME", "*", ""];
+    const result = await run(launcher, args, { cwd: directory });
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(result.stdout.split("\n").slice(0, -1), [
+      "run",
+      "--no-prompt",
+      "--allow-read",
+      "--config",
+      join(spec.repository, "deno.json"),
+      join(spec.repository, "main.ts"),
+      ...args,
+    ]);
+    assert.ok(posixLauncher(spec).split("\n")[1] === LAUNCHER_MARKER);
+    const cmd = windowsLauncher({ ...spec, denoPath: "C:\\deno\\deno.exe" });
+    assert.ok(cmd.includes("\r\n"));
+    assert.match(cmd, /^"C:\\deno\\deno.exe" run --no-prompt --allow-read --config ".*" %\*\r$/m);
+  });
+});
+
+Deno.test("explainDenoFailure() names a stale lock, a missing network or the error in one line", () => {
+  assert.equal(
+    explainDenoFailure("deno install", "error: The lockfile is out of date. Run `deno install`"),
+    "Cannot install: deno.lock does not match deno.json (deno install refused to change the frozen lock)",
+  );
+  assert.match(
+    explainDenoFailure(
+      "deno install",
+      "error: Failed fetching registry info for npm:lmdb\n\nCaused by: error sending request",
+    ),
+    /registry cannot be reached; run `deno task install` once with network access$/,
+  );
+  assert.equal(
+    explainDenoFailure("deno cache", "Check main.ts\nerror: Module not found \"file:///x.ts\"."),
+    'Cannot install: deno cache: Module not found "file:///x.ts".',
+  );
+});
