@@ -254,10 +254,12 @@ async function main(args: string[]): Promise<number> {
       return 0;
     }
     await ownsExisting(path, values.force!);
-    for (const [step, stepArgs] of [
-      ["deno install", ["install", "--frozen", "--quiet"]],
-      ["deno cache", ["cache", "--frozen", "--quiet", "main.ts"]],
-    ] as const) {
+    for (
+      const [step, stepArgs] of [
+        ["deno install", ["install", "--frozen", "--quiet"]],
+        ["deno cache", ["cache", "--frozen", "--quiet", "main.ts"]],
+      ] as const
+    ) {
       const failure = await denoStep([...stepArgs], step);
       if (failure) {
         console.error(failure);

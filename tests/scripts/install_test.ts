@@ -111,7 +111,16 @@ Deno.test("an installed rhizome runs offline from another directory, quietly, wi
 
     // A node started here with a relative data dir; its snapshot exported and verified here.
     const node = new Deno.Command("rhizome", {
-      args: ["run", "--json", "--data-dir", "data", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"],
+      args: [
+        "run",
+        "--json",
+        "--data-dir",
+        "data",
+        "--listen",
+        "127.0.0.1:0",
+        "--api",
+        "127.0.0.1:0",
+      ],
       cwd: elsewhere,
       env: { NO_COLOR: "1", ...env },
       stdin: "null",
@@ -255,7 +264,7 @@ Deno.test("explainDenoFailure() names a stale lock, a missing network or the err
     /registry cannot be reached; run `deno task install` once with network access$/,
   );
   assert.equal(
-    explainDenoFailure("deno cache", "Check main.ts\nerror: Module not found \"file:///x.ts\"."),
+    explainDenoFailure("deno cache", 'Check main.ts\nerror: Module not found "file:///x.ts".'),
     'Cannot install: deno cache: Module not found "file:///x.ts".',
   );
 });
