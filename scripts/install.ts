@@ -45,6 +45,14 @@ export const commandNameLengthMax = 64;
  */
 const existingLauncherBytesMax = 16 * 1024;
 
+/**
+ * The launcher uses the checkout's node_modules as `deno task install` laid it out and never
+ * changes it: no registry lookups at run time (quiet and offline, also with an empty or
+ * read-only DENO_DIR, as under systemd), and no writes into a checkout a service may only read.
+ * After a `git pull` that changes dependencies, `deno task install` lays it out again.
+ */
+export const NODE_MODULES_FLAG = "--node-modules-dir=manual";
+
 /** What the launcher needs to know. */
 export interface LauncherSpec {
   /** Absolute path of the Deno executable that runs it (taken when installing). */
@@ -76,14 +84,15 @@ export function posixLauncher(spec: LauncherSpec): string {
     LAUNCHER_MARKER,
     `# from ${spec.repository} (Deno ${spec.denoVersion}). It runs that checkout's main.ts with its`,
     "# deno.json and lock and the permissions of its `rhizome` task; paths are resolved from the",
-    "# directory you run it in. Run `deno task install` again after moving the checkout or Deno;",
-    "# `deno task install --uninstall` removes this file.",
+    "# directory you run it in. Run `deno task install` again after moving the checkout or Deno,",
+    "# or after a pull that changes deno.json; `deno task install --uninstall` removes this file.",
     `deno=${shellQuote(spec.denoPath)}`,
     `[ -x "$deno" ] || deno=deno`,
     "DENO_NO_UPDATE_CHECK=1",
     "export DENO_NO_UPDATE_CHECK",
     [
       `exec "$deno" run`,
+      NODE_MODULES_FLAG,
       ...spec.permissions,
       "--config",
       shellQuote(config),
@@ -111,6 +120,7 @@ export function windowsLauncher(spec: LauncherSpec): string {
     "set DENO_NO_UPDATE_CHECK=1",
     [
       `"${spec.denoPath}" run`,
+      NODE_MODULES_FLAG,
       ...spec.permissions,
       "--config",
       `"${config}"`,

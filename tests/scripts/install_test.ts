@@ -108,6 +108,13 @@ Deno.test("an installed rhizome runs offline from another directory, quietly, wi
     assert.equal(version.status, 0, version.stderr);
     assert.equal(JSON.parse(version.stdout).version, denoConfig.version);
     assert.equal(version.stderr, "", "no Task, Initialize or approve-scripts lines");
+    // As under systemd: an empty DENO_DIR of its own, still offline and quiet.
+    const service = await run("rhizome", ["version"], {
+      cwd: elsewhere,
+      env: { ...env, DENO_DIR: join(directory, "service-deno-dir") },
+    });
+    assert.equal(service.status, 0, service.stderr);
+    assert.equal(service.stderr, "");
 
     // A node started here with a relative data dir; its snapshot exported and verified here.
     const node = new Deno.Command("rhizome", {
@@ -237,6 +244,7 @@ Deno.test("the launcher passes every argument through unchanged, quoting odd pat
     assert.equal(result.status, 0, result.stderr);
     assert.deepEqual(result.stdout.split("\n").slice(0, -1), [
       "run",
+      "--node-modules-dir=manual",
       "--no-prompt",
       "--allow-read",
       "--config",
@@ -247,7 +255,10 @@ Deno.test("the launcher passes every argument through unchanged, quoting odd pat
     assert.ok(posixLauncher(spec).split("\n")[1] === LAUNCHER_MARKER);
     const cmd = windowsLauncher({ ...spec, denoPath: "C:\\deno\\deno.exe" });
     assert.ok(cmd.includes("\r\n"));
-    assert.match(cmd, /^"C:\\deno\\deno.exe" run --no-prompt --allow-read --config ".*" %\*\r$/m);
+    assert.match(
+      cmd,
+      /^"C:\\deno\\deno.exe" run --node-modules-dir=manual --no-prompt --allow-read --config ".*" %\*\r$/m,
+    );
   });
 });
 
