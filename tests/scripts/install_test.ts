@@ -102,8 +102,8 @@ Deno.test("an installed rhizome runs offline from another directory, quietly, wi
     assert.equal((await Deno.stat(launcher)).mode! & 0o777, 0o755);
 
     const path = `${join(installRoot, "bin")}:${Deno.env.get("PATH")}`;
-    // NO_PROXY: the control API is on loopback (rhizome does not bypass a proxy for it itself).
-    const env = { ...offline, NO_PROXY: "127.0.0.1,localhost", PATH: path };
+    // The proxy stays set: the launcher exempts loopback, where the control API is.
+    const env = { ...offline, PATH: path };
     const version = await run("rhizome", ["version", "--json"], { cwd: elsewhere, env });
     assert.equal(version.status, 0, version.stderr);
     assert.equal(JSON.parse(version.stdout).version, denoConfig.version);
@@ -278,4 +278,73 @@ Deno.test("explainDenoFailure() names a stale lock, a missing network or the err
     explainDenoFailure("deno cache", 'Check main.ts\nerror: Module not found "file:///x.ts".'),
     'Cannot install: deno cache: Module not found "file:///x.ts".',
   );
+});
+
+Deno.test("the README's quick start works as written on a fresh checkout", async () => {
+  const readme = await Deno.readTextFile(join(root, "README.md"));
+  const block = /## Quick start\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(block, "the README has a Quick start block");
+  const commands = block.split("\n").map((line) => line.replace(/\s+#.*$/, "").trim())
+    .filter((line) => line !== "");
+  assert.equal(commands.length, 5, "five commands");
+  assert.equal(commands[0], "deno task install");
+  assert.equal(commands[1], "rhizome run");
+  const denoDir = JSON.parse(
+    (await run(Deno.execPath(), ["info", "--json"])).stdout,
+  ).denoDir as string;
+  await withTempDir(async (directory) => {
+    const checkout = join(directory, "checkout");
+    const home = join(directory, "home");
+    await Deno.mkdir(checkout);
+    await Deno.mkdir(home);
+    await freshCheckout(checkout);
+    // A new user: an empty home, Deno's cache where it was filled, no network.
+    const env = {
+      ...offline,
+      HOME: home,
+      DENO_DIR: denoDir,
+      PATH: `${join(home, ".deno", "bin")}:${Deno.env.get("PATH")}`,
+    };
+    const shell = (line: string) => run("sh", ["-c", line], { cwd: home, env });
+    const installed = await run("sh", ["-c", commands[0]], { cwd: checkout, env });
+    assert.equal(installed.status, 0, installed.stderr);
+    assert.equal(
+      (await shell("command -v rhizome")).stdout.trim(),
+      join(home, ".deno/bin/rhizome"),
+    );
+    // `rhizome run` as written, on loopback and free ports for the test.
+    const node = new Deno.Command("sh", {
+      args: ["-c", `exec ${commands[1]} --listen 127.0.0.1:0 --api 127.0.0.1:0`],
+      cwd: home,
+      env: { NO_COLOR: "1", ...env },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const log = new Response(node.stderr).text();
+    try {
+      let up = false;
+      for (let tries = 0; tries < 100 && !up; tries++) {
+        up = (await shell("rhizome status")).status === 0;
+        if (!up) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.ok(up, "the node answers status");
+      for (const line of commands.slice(2)) {
+        const result = await shell(line);
+        assert.equal(result.status, 0, `${line}: ${result.stderr}`);
+      }
+      const listed = await shell(commands[4]);
+      assert.match(listed.stdout, /Hello/);
+      assert.equal((await shell("rhizome stop")).status, 0);
+      assert.equal((await node.status).code, 0);
+    } finally {
+      try {
+        node.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await node.status;
+      await log;
+    }
+  });
 });
