@@ -109,6 +109,12 @@ Deno.test("the Dockerfile is well-formed: known instructions, pinned bases, exec
       `line ${instruction.line}: ${instruction.keyword}`,
     );
     assert.equal(instruction.keyword, instruction.keyword.toUpperCase());
+    // COPY takes only the flags used here; a misspelt one would fail the build.
+    if (instruction.keyword === "COPY") {
+      for (const flag of instruction.args.split(/\s+/).filter((word) => word.startsWith("--"))) {
+        assert.match(flag, /^--(from=\w+|chown=\d+:\d+)$/, `line ${instruction.line}`);
+      }
+    }
   }
   assert.equal(instructions[0].keyword, "ARG", "the Deno version is one ARG before every FROM");
   assert.match(instructions[0].args, /^DENO_VERSION=2\.9\.\d+$/);
@@ -135,6 +141,9 @@ Deno.test("the image runs rhizome unprivileged with the task's permissions, a vo
   );
   assert.equal(entrypoint.at(-1), "/app/main.ts");
   const health = final("HEALTHCHECK")[0];
+  for (const flag of health.args.split(/\s+CMD\s+/)[0].split(/\s+/)) {
+    assert.match(flag, /^--(interval|timeout|start-period|start-interval)=\d+s$|^--retries=\d+$/);
+  }
   assert.match(health.args, /--interval=\d+s/);
   assert.match(health.args, /--timeout=\d+s/);
   assert.match(health.args, /--start-period=\d+s/);
@@ -146,6 +155,7 @@ Deno.test("the image runs rhizome unprivileged with the task's permissions, a vo
   assert.equal(env.RHIZOME_DATA_DIR, "/data");
   assert.equal(env.DENO_NO_UPDATE_CHECK, "1");
   const exposed = final("EXPOSE").flatMap((i) => i.args.split(/\s+/));
+  for (const port of exposed) assert.match(port, /^\d{1,5}\/(tcp|udp|sctp)$/);
   assert.deepEqual(exposed.sort(), ["7447/tcp", "7447/udp"]);
   assert.equal(final("STOPSIGNAL")[0].args, "SIGTERM");
   // /data and DENO_DIR belong to the user the node runs as.
