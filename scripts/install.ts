@@ -49,9 +49,16 @@ const existingLauncherBytesMax = 16 * 1024;
  * The launcher uses the checkout's node_modules as `deno task install` laid it out and never
  * changes it: no registry lookups at run time (quiet and offline, also with an empty or
  * read-only DENO_DIR, as under systemd), and no writes into a checkout a service may only read.
- * After a `git pull` that changes dependencies, `deno task install` lays it out again.
+ * After a `git pull` that changes dependencies, the POSIX launcher lays it out again (see
+ * {@link INSTALLED_STAMP}); on Windows, run `deno task install` again.
  */
 export const NODE_MODULES_FLAG = "--node-modules-dir=manual";
+
+/**
+ * Written into node_modules once it is laid out for deno.lock. The POSIX launcher lays it out again
+ * when deno.lock or deno.json is newer (a pull changed the dependencies).
+ */
+export const INSTALLED_STAMP = "node_modules/.rhizome-installed";
 
 /** What the launcher needs to know. */
 export interface LauncherSpec {
@@ -84,10 +91,20 @@ export function posixLauncher(spec: LauncherSpec): string {
     LAUNCHER_MARKER,
     `# from ${spec.repository} (Deno ${spec.denoVersion}). It runs that checkout's main.ts with its`,
     "# deno.json and lock and the permissions of its `rhizome` task; paths are resolved from the",
-    "# directory you run it in. Run `deno task install` again after moving the checkout or Deno,",
-    "# or after a pull that changes deno.json; `deno task install --uninstall` removes this file.",
+    "# directory you run it in. Run `deno task install` again after moving the checkout or Deno;",
+    "# `deno task install --uninstall` removes this file.",
     `deno=${shellQuote(spec.denoPath)}`,
     `[ -x "$deno" ] || deno=deno`,
+    `repo=${shellQuote(spec.repository)}`,
+    `stamp="$repo/${INSTALLED_STAMP}"`,
+    "# node_modules is laid out for deno.lock; after a pull that changed it, it is laid out again",
+    "# here, quietly (offline when the packages are in Deno's cache).",
+    'if [ ! -e "$stamp" ] || [ "$repo/deno.lock" -nt "$stamp" ] || [ "$repo/deno.json" -nt "$stamp" ]; then',
+    '  if ! (cd "$repo" && "$deno" install --frozen --quiet >/dev/null 2>&1 && : >"$stamp"); then',
+    `    echo "rhizome: the dependencies of $repo changed and could not be installed; run 'deno task install' there" >&2`,
+    "    exit 1",
+    "  fi",
+    "fi",
     "DENO_NO_UPDATE_CHECK=1",
     "# The control API is on loopback: never send it through an HTTP(S)_PROXY.",
     'NO_PROXY="${NO_PROXY:+$NO_PROXY,}127.0.0.1,localhost,::1"',
@@ -279,6 +296,10 @@ async function main(args: string[]): Promise<number> {
         return 1;
       }
     }
+    await Deno.writeTextFile(
+      join(repositoryPath, INSTALLED_STAMP),
+      `laid out by deno task install for deno.lock, ${new Date().toISOString()}\n`,
+    );
     const spec: LauncherSpec = {
       denoPath: Deno.execPath(),
       repository: repositoryPath,

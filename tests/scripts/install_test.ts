@@ -12,6 +12,7 @@ import { join } from "node:path";
 import denoConfig from "../../deno.json" with { type: "json" };
 import {
   explainDenoFailure,
+  INSTALLED_STAMP,
   LAUNCHER_MARKER,
   type LauncherSpec,
   posixLauncher,
@@ -115,6 +116,30 @@ Deno.test("an installed rhizome runs offline from another directory, quietly, wi
     });
     assert.equal(service.status, 0, service.stderr);
     assert.equal(service.stderr, "");
+
+    // A pull that changes deno.lock (newer than the stamp): the next call lays node_modules out
+    // again, quietly, and renews the stamp.
+    const stamp = join(checkout, INSTALLED_STAMP);
+    const lock = (await Deno.stat(join(checkout, "deno.lock"))).mtime!;
+    const earlier = new Date(lock.getTime() - 60_000);
+    await Deno.utime(stamp, earlier, earlier);
+    const pulled = await run("rhizome", ["version"], { cwd: elsewhere, env });
+    assert.equal(pulled.status, 0, pulled.stderr);
+    assert.equal(pulled.stderr, "");
+    assert.ok((await Deno.stat(stamp)).mtime!.getTime() >= lock.getTime(), "the stamp renewed");
+    // The same with the packages gone from the cache and no network: one line, exit 1.
+    await Deno.remove(join(checkout, "node_modules"), { recursive: true });
+    const stranded = await run("rhizome", ["version"], {
+      cwd: elsewhere,
+      env: { ...env, DENO_DIR: join(directory, "empty-deno-dir") },
+    });
+    assert.equal(stranded.status, 1);
+    assert.equal(
+      stranded.stderr,
+      `rhizome: the dependencies of ${checkout} changed and could not be installed; run 'deno task install' there\n`,
+    );
+    const reinstalled = await install(checkout, ["--root", installRoot]);
+    assert.equal(reinstalled.status, 0, reinstalled.stderr);
 
     // A node started here with a relative data dir; its snapshot exported and verified here.
     const node = new Deno.Command("rhizome", {
@@ -236,6 +261,8 @@ Deno.test("the launcher passes every argument through unchanged, quoting odd pat
       permissions: ["--no-prompt", "--allow-read"],
       denoVersion: "2.9.6",
     };
+    await Deno.mkdir(join(spec.repository, "node_modules"), { recursive: true });
+    await Deno.writeTextFile(join(spec.repository, INSTALLED_STAMP), "");
     const launcher = join(directory, "rhizome");
     await Deno.writeTextFile(launcher, posixLauncher(spec), { mode: 0o755 });
     await Deno.chmod(launcher, 0o755);
