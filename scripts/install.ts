@@ -12,7 +12,8 @@
  * Before writing the launcher it runs `deno install --frozen` and `deno cache main.ts` in the
  * checkout, quietly: the npm packages are fetched (or taken from Deno's cache when offline),
  * node_modules is laid out and the sources are compiled, so the first `rhizome` prints nothing
- * of Deno's own. The npm install scripts of lmdb and msgpackr-extract are denied in deno.json
+ * of Deno's own (and writes a stamp into node_modules, so that a launcher finding deno.lock newer
+ * after a pull lays node_modules out again). The npm install scripts of lmdb and msgpackr-extract are denied in deno.json
  * (`allowScripts`): both ship prebuilt binaries as optional packages, and their scripts would
  * only look for those or build them with node-gyp.
  *
@@ -24,11 +25,12 @@
 
 import { parseArgs } from "node:util";
 import { delimiter, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import denoConfig from "../deno.json" with { type: "json" };
 import { permissionFlags } from "./compile.ts";
 
 /** The checkout this script belongs to. */
-export const repositoryPath: string = resolve(dirname(new URL(import.meta.url).pathname), "..");
+export const repositoryPath: string = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** The first line after the shebang of every launcher we write: how we recognise our own. */
 export const LAUNCHER_MARKER = "# rhizome launcher written by `deno task install`";
@@ -201,8 +203,11 @@ async function denoStep(args: string[], step: string): Promise<string | undefine
   return explainDenoFailure(step, new TextDecoder().decode(result.stderr));
 }
 
-/** Whether `path` holds a launcher of ours; false when absent. Throws if it is someone else's. */
-async function ownsExisting(path: string, force: boolean): Promise<boolean> {
+/**
+ * Whether `path` holds a launcher of ours; false when absent. Throws if it is someone else's
+ * (unless `force`), naming `action`.
+ */
+async function ownsExisting(path: string, force: boolean, action: string): Promise<boolean> {
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path);
@@ -223,7 +228,8 @@ async function ownsExisting(path: string, force: boolean): Promise<boolean> {
   );
   if (!ours && !force) {
     throw new Error(
-      `Cannot install: ${path} exists and was not written by deno task install (pass --force to replace it)`,
+      `Cannot ${action}: ${path} exists and was not written by deno task install` +
+        (action === "install" ? " (pass --force to replace it)" : ""),
     );
   }
   return true;
@@ -274,7 +280,7 @@ async function main(args: string[]): Promise<number> {
   const path = join(bin, windows ? `${name}.cmd` : name);
   try {
     if (values.uninstall) {
-      if (!await ownsExisting(path, false)) {
+      if (!await ownsExisting(path, false, "uninstall")) {
         console.error(`Cannot uninstall: ${path} does not exist`);
         return 1;
       }
@@ -283,7 +289,7 @@ async function main(args: string[]): Promise<number> {
       else console.error(`removed ${path}`);
       return 0;
     }
-    await ownsExisting(path, values.force!);
+    await ownsExisting(path, values.force!, "install");
     for (
       const [step, stepArgs] of [
         ["deno install", ["install", "--frozen", "--quiet"]],

@@ -235,7 +235,10 @@ Deno.test("install refuses a file it did not write, bad names and unknown flags"
     assert.equal(await Deno.readTextFile(join(bin, "rhizome")), "#!/bin/sh\necho someone else's\n");
     const notOurs = await install(root, ["--root", directory, "--uninstall"]);
     assert.equal(notOurs.status, 1);
-    assert.match(notOurs.stderr, /was not written by deno task install/);
+    assert.equal(
+      notOurs.stderr,
+      `Cannot uninstall: ${join(bin, "rhizome")} exists and was not written by deno task install\n`,
+    );
 
     const badName = await install(root, ["--root", directory, "--name", "../evil"]);
     assert.equal(badName.status, 2);
