@@ -5,10 +5,16 @@
  * gives what the daemon needs: SIGHUP reloads, SIGTERM stops, the data dir is the state
  * directory, the hardening is on, and the snapshot timer exports beside the node as its user.
  * Where systemd-analyze is missing only the structural checks run (the verify test is ignored).
+ * Then the units' ExecStart lines are run here with their Environment= (paths moved into a
+ * temporary root, the command a launcher of this checkout): the node, a snapshot beside it, and
+ * the KillSignal.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import denoConfig from "../../deno.json" with { type: "json" };
+import { permissionFlags } from "../../scripts/compile.ts";
+import { posixLauncher } from "../../scripts/install.ts";
 import { withTempDir } from "../_rhizome.ts";
 
 const directory = new URL("../../packaging/systemd/", import.meta.url).pathname;
@@ -138,4 +144,98 @@ Deno.test("the snapshot timer exports hourly beside the node, keeping 24", async
   assert.equal(only(timer, "Timer", "OnCalendar"), "hourly");
   assert.equal(only(timer, "Timer", "Persistent"), "true");
   assert.equal(only(timer, "Install", "WantedBy"), "timers.target");
+});
+
+/** `/usr/local/bin/rhizome` and the state and cache directories, mapped into `root`. */
+function hostPaths(root: string, launcher: string): (text: string) => string {
+  return (text) =>
+    text.replaceAll("/usr/local/bin/rhizome", launcher)
+      .replaceAll("/var/lib/", `${root}/var/lib/`)
+      .replaceAll("/var/cache/", `${root}/var/cache/`);
+}
+
+Deno.test("the units' commands, acted out here: the node starts, the snapshot runs beside it, SIGTERM stops it", async () => {
+  const service = await readUnit("rhizome.service");
+  const snapshot = await readUnit("rhizome-snapshot.service");
+  await withTempDir(async (root) => {
+    const launcher = join(root, "rhizome");
+    await Deno.writeTextFile(
+      launcher,
+      posixLauncher({
+        denoPath: Deno.execPath(),
+        repository: new URL("../..", import.meta.url).pathname.replace(/\/$/, ""),
+        permissions: permissionFlags(denoConfig.tasks.rhizome),
+        denoVersion: Deno.version.deno,
+      }),
+      { mode: 0o755 },
+    );
+    await Deno.chmod(launcher, 0o755);
+    const map = hostPaths(root, launcher);
+    // What systemd creates before ExecStart: StateDirectory= and CacheDirectory=, mode 0700.
+    for (const unit of [service, snapshot]) {
+      for (const name of only(unit, "Service", "StateDirectory").split(" ")) {
+        await Deno.mkdir(join(root, "var/lib", name), { recursive: true, mode: 0o700 });
+      }
+      await Deno.mkdir(join(root, "var/cache", only(unit, "Service", "CacheDirectory")), {
+        recursive: true,
+      });
+    }
+    const environment = (unit: Map<string, Map<string, string[]>>) => ({
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      ...Object.fromEntries(
+        unit.get("Service")!.get("Environment")!.map((pair) => pair.split("=").map(map)),
+      ),
+    });
+    const words = (line: string) => map(line).split(" ");
+    const [program, ...args] = words(only(service, "Service", "ExecStart"));
+    const node = new Deno.Command(program, {
+      // Loopback and free ports in the test; the unit listens on the configured 0.0.0.0:7447.
+      args: [...args, "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"],
+      env: environment(service),
+      clearEnv: true,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const log = new Response(node.stderr).text();
+    try {
+      const status = async () =>
+        (await new Deno.Command(launcher, {
+          args: ["status", "--data-dir", join(root, "var/lib/rhizome")],
+          env: { NO_COLOR: "1" },
+          stdout: "null",
+          stderr: "null",
+        }).output()).code;
+      let up = false;
+      for (let tries = 0; tries < 100 && !up; tries++) {
+        up = await status() === 0;
+        if (!up) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.ok(up, "the node in the state directory answers status");
+      const [snapshotProgram, ...snapshotArgs] = words(only(snapshot, "Service", "ExecStart"));
+      const exported = await new Deno.Command(snapshotProgram, {
+        args: snapshotArgs,
+        env: environment(snapshot),
+        clearEnv: true,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(exported.code, 0, new TextDecoder().decode(exported.stderr));
+      assert.equal(new TextDecoder().decode(exported.stdout), "", "--quiet");
+      const files = [...Deno.readDirSync(join(root, "var/lib/rhizome-snapshots"))];
+      assert.equal(files.length, 1);
+      assert.match(files[0].name, /^rhizome-.*\.snapshot\.gz$/);
+      node.kill(only(service, "Service", "KillSignal") as Deno.Signal);
+      assert.equal((await node.status).code, 0, "KillSignal stops the node cleanly");
+      assert.notEqual(await status(), 0);
+    } finally {
+      try {
+        node.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await node.status;
+      await log;
+    }
+  });
 });
