@@ -7,12 +7,17 @@
  * possible, set `DENORT_BIN` to a local denort for one target and name that target. Any failure is
  * one line on stderr and a non-zero exit.
  *
+ * After building, it writes `SHA256SUMS` in the output directory: one `<sha-256 hex>  <file>` line
+ * per executable there, the format `sha256sum -c SHA256SUMS` checks (the release workflow,
+ * .github/workflows/release.yml, publishes both).
+ *
  * Usage: deno task compile [--target NAME[,NAME...]] [--out-dir DIR] [--json]
  * Exit status: 0 built, 1 a build failed, 2 bad arguments.
  *
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import denoConfig from "../deno.json" with { type: "json" };
@@ -63,6 +68,40 @@ export function explainFailure(target: string, stderr: string): string {
   return `Cannot compile for ${target}: ${line.replace(/^error:\s*/i, "")}`;
 }
 
+/** The checksum file's name in the output directory. */
+export const CHECKSUMS_FILE = "SHA256SUMS";
+
+/** The file name of the executable for `target`. */
+export function executableName(target: string): string {
+  return `rhizome-${target}${target.startsWith("windows") ? ".exe" : ""}`;
+}
+
+/**
+ * Writes `SHA256SUMS` for every executable of ours in `outDir` (those of other builds included),
+ * sorted by name.
+ *
+ * @param outDir The output directory.
+ * @returns The files and their SHA-256 digests (hex), as written.
+ */
+export async function writeChecksums(
+  outDir: string,
+): Promise<{ file: string; sha256: string }[]> {
+  const names = new Set(Object.keys(TARGETS).map(executableName));
+  const sums: { file: string; sha256: string }[] = [];
+  for await (const entry of Deno.readDir(outDir)) {
+    if (!entry.isFile || !names.has(entry.name)) continue;
+    const hash = createHash("sha256");
+    // The readable stream closes the file when it has been read to its end.
+    const file = await Deno.open(join(outDir, entry.name));
+    for await (const chunk of file.readable) hash.update(chunk);
+    sums.push({ file: entry.name, sha256: hash.digest("hex") });
+  }
+  sums.sort((a, b) => a.file < b.file ? -1 : 1);
+  const text = sums.map(({ file, sha256 }) => `${sha256}  ${file}\n`).join("");
+  await Deno.writeTextFile(join(outDir, CHECKSUMS_FILE), text);
+  return sums;
+}
+
 async function main(args: string[]): Promise<number> {
   let values;
   try {
@@ -106,7 +145,7 @@ async function main(args: string[]): Promise<number> {
   await Deno.mkdir(outDir, { recursive: true });
   const built: { target: string; path: string; bytes: number }[] = [];
   for (const target of targets) {
-    const output = join(outDir, `rhizome-${target}${target.startsWith("windows") ? ".exe" : ""}`);
+    const output = join(outDir, executableName(target));
     const result = await new Deno.Command(Deno.execPath(), {
       args: ["compile", ...permissions, "--target", TARGETS[target], "--output", output, "main.ts"],
       env: { NO_COLOR: "1" },
@@ -121,7 +160,19 @@ async function main(args: string[]): Promise<number> {
     built.push({ target, path: output, bytes });
     if (!values.json) console.error(`compiled ${output} (${(bytes / 2 ** 20).toFixed(1)} MiB)`);
   }
-  if (values.json) console.log(JSON.stringify({ built, permissions }));
+  const checksums = await writeChecksums(outDir);
+  if (values.json) {
+    console.log(
+      JSON.stringify({
+        built,
+        permissions,
+        checksums_file: join(outDir, CHECKSUMS_FILE),
+        checksums,
+      }),
+    );
+  } else {
+    console.error(`wrote ${join(outDir, CHECKSUMS_FILE)} (${checksums.length} files)`);
+  }
   return 0;
 }
 

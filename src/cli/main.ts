@@ -32,6 +32,7 @@ import {
   type GlobalFlags,
 } from "./command.ts";
 import { authorCommand } from "./commands/author.ts";
+import { completionCommand } from "./commands/completion.ts";
 import { configCommand } from "./commands/config.ts";
 import { postCommand, profileCommand, threadCommand, voteCommand } from "./commands/discussion.ts";
 import { helpCommand } from "./commands/help.ts";
@@ -72,6 +73,7 @@ export const COMMANDS: readonly Command[] = [
   configCommand,
   snapshotCommand,
   versionCommand,
+  completionCommand(() => COMMANDS),
   helpCommand(() => COMMANDS),
 ];
 

@@ -5,8 +5,17 @@
  */
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
 import denoConfig from "../../deno.json" with { type: "json" };
-import { explainFailure, hostTarget, permissionFlags, TARGETS } from "../../scripts/compile.ts";
+import {
+  CHECKSUMS_FILE,
+  explainFailure,
+  hostTarget,
+  permissionFlags,
+  TARGETS,
+  writeChecksums,
+} from "../../scripts/compile.ts";
 
 const scriptPath = new URL("../../scripts/compile.ts", import.meta.url).pathname;
 const root = new URL("../..", import.meta.url).pathname;
@@ -101,4 +110,41 @@ Deno.test("compile refuses unknown targets, several targets with DENORT_BIN, and
   const flag = await compile(["--frob"]);
   assert.equal(flag.status, 2);
   assert.equal(flag.stderr.split("\n").filter(Boolean).length, 1);
+});
+
+Deno.test("writeChecksums() writes SHA256SUMS for our executables, which sha256sum -c accepts", async () => {
+  const outDir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(outDir, "rhizome-linux-x64"), "linux binary");
+    await Deno.writeTextFile(join(outDir, "rhizome-windows-x64.exe"), "windows binary");
+    await Deno.writeTextFile(join(outDir, "notes.txt"), "not ours");
+    const sums = await writeChecksums(outDir);
+    assert.deepEqual(sums.map((sum) => sum.file), ["rhizome-linux-x64", "rhizome-windows-x64.exe"]);
+    assert.equal(
+      sums[0].sha256,
+      createHash("sha256").update("linux binary").digest("hex"),
+    );
+    const text = await Deno.readTextFile(join(outDir, CHECKSUMS_FILE));
+    assert.equal(text, sums.map((sum) => `${sum.sha256}  ${sum.file}\n`).join(""));
+    const check = await new Deno.Command("sha256sum", {
+      args: ["-c", CHECKSUMS_FILE],
+      cwd: outDir,
+      stdout: "piped",
+    }).output();
+    assert.ok(check.success);
+    assert.equal(
+      new TextDecoder().decode(check.stdout),
+      "rhizome-linux-x64: OK\nrhizome-windows-x64.exe: OK\n",
+    );
+    await Deno.writeTextFile(join(outDir, "rhizome-linux-x64"), "tampered");
+    const tampered = await new Deno.Command("sha256sum", {
+      args: ["-c", "--quiet", CHECKSUMS_FILE],
+      cwd: outDir,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(!tampered.success, "a changed binary fails the check");
+  } finally {
+    await Deno.remove(outDir, { recursive: true });
+  }
 });
