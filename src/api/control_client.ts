@@ -67,6 +67,28 @@ export const controlGetRetryDelayMs = 50;
  */
 const controlFileBytesMax = 4 * 1024;
 
+/**
+ * Keeps `fetch` from sending control calls to an HTTP proxy. Deno's fetch takes `HTTP_PROXY` for
+ * every host not in `NO_PROXY` and reads both at each request, so on a machine with a proxy set a
+ * loopback call went to the proxy, which cannot reach this machine's loopback ("Cannot reach the
+ * node"). Adding the API's loopback host to `NO_PROXY` is the one switch a fetch honours; without
+ * permission to change the environment the call goes as before.
+ */
+function bypassProxyFor(host: string): void {
+  try {
+    // An IPv6 hostname comes bracketed from URL; NO_PROXY may name it either way.
+    const forms = [...new Set([host, host.replace(/^\[(.*)\]$/, "$1")])];
+    for (const name of ["NO_PROXY", "no_proxy"]) {
+      const hosts = (Deno.env.get(name) ?? "").split(",").map((entry) => entry.trim())
+        .filter((entry) => entry !== "");
+      const missing = forms.filter((form) => !hosts.includes(form));
+      if (missing.length > 0) Deno.env.set(name, [...hosts, ...missing].join(","));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+  }
+}
+
 /** A failure the node answered with: its error code and message, and the HTTP status. */
 export class ControlApiError extends RhizomeError {
   /** The HTTP status of the answer. */
@@ -129,6 +151,7 @@ export class ControlClient {
     const problem = loopbackUrlProblem(url);
     if (problem) throw new InvalidInputError(`Cannot use control API URL "${url}": ${problem}`);
     this.url = url.replace(/\/+$/, "");
+    bypassProxyFor(new URL(this.url).hostname);
     this.#token = token;
     this.#timeoutMs = options.timeoutMs ?? controlClientTimeoutMs;
     this.#importTimeoutMs = options.importTimeoutMs ?? controlClientImportTimeoutMs;
