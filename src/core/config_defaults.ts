@@ -26,8 +26,44 @@ listen = "0.0.0.0:7447"
 advertise = ""
 # host:port of the local control API (HTTP). Loopback addresses only.
 api = "127.0.0.1:7448"
-# Contacts to join through (rhz:// URIs). Empty: this node starts a new network.
+# Contacts to join through (rhz:// URIs or RHZ1 share strings). Empty: the built-in seeds and
+# discovery below; a node that none of them gets in touch with starts a new network.
 bootstrap = []
+
+[discovery]
+# How a node finds the network by itself when node.bootstrap is empty. Each source is tried in
+# turn until one gives contacts that answer (docs/discovery.md): saved peers and the seeds
+# below, then the DNS list, then nodes heard on the LAN.
+#
+# The built-in bootstrap list: the project's seeds. PLACEHOLDERS: the project runs no public
+# seeds yet, so these names are under .invalid (RFC 6761: they never resolve, and resolvers
+# answer at once without asking the network), and nobody holds their keys. A release with
+# public seeds replaces them; an operator replaces them here or with node.bootstrap.
+seeds = [
+  "rhz://53g2vo2m6nuu4o6s2ea2bpordscc7qq4epjll4yhh4ilq3ja22mq@seed1.rhizome.invalid:7447",
+  "rhz://syxfmuwpuqdazmk7xg66ytaagfunzgsg5iksjn3kts2jb3m23cla@seed2.rhizome.invalid:7447",
+  "rhz://r3prwihwugsszqmopqihyaqujv3wwxn3odzsixdrag77lezbqr7q@seed3.rhizome.invalid:7447",
+]
+# DNS name of the seed list's root TXT record (a signed list of contacts in TXT records; the
+# format is in docs/discovery.md). "" turns DNS discovery off. A PLACEHOLDER, like the seeds.
+dns_name = "_rhizome-seeds.rhizome.invalid"
+# The Ed25519 public key (base32) that must have signed the list: entries are used only after
+# the signature over the whole list checks, and a list older (lower sequence) than one already
+# seen is refused. A PLACEHOLDER whose secret key nobody holds.
+dns_key = "aharsyupj2sekjsaud6matxz5xilvtyotbzi24kleft2kg5nxx3q"
+# DNS servers to ask, as host:port. Empty: the system's (/etc/resolv.conf).
+dns_servers = []
+# Announce this node on the LAN by multicast and join through the nodes heard there. Off by
+# itself for a node listening on loopback unless lan_interface is a loopback address too.
+lan = true
+# IPv4 multicast group and port of the announcements (239/8 is for a site's own use).
+lan_group = "239.192.74.47:7449"
+# IPv4 address of the interface to announce and listen on. "": the system's choice.
+lan_interface = ""
+# Seconds between two announcements of this node (each one 112 bytes, sent with 20% jitter; a
+# node looking for peers is answered at most once a second): the traffic per node is bounded
+# by one datagram per interval in steady state.
+lan_interval_s = 30
 
 [log]
 # Lowest level written to stderr: "trace", "debug", "info", "warning", "error" or "fatal".
@@ -177,7 +213,17 @@ stores_for_others = false
  * @returns The commented TOML text.
  */
 export function commentedDefaultConfigToml(): string {
+  // A list written over several lines (`seeds = [` … `]`) is commented out line by line.
+  let inList = false;
   return DEFAULT_CONFIG_TOML.split("\n")
-    .map((line) => (/^[a-z_]+ = /.test(line) ? `# ${line}` : line))
+    .map((line) => {
+      if (inList) {
+        inList = line !== "]";
+        return `# ${line}`;
+      }
+      if (!/^[a-z_]+ = /.test(line)) return line;
+      inList = line.endsWith("= [");
+      return `# ${line}`;
+    })
     .join("\n");
 }
