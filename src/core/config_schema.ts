@@ -173,7 +173,8 @@ const ipv4OrEmpty = v.pipe(
   ),
 );
 
-const multicastMessage = "expected an IPv4 multicast group and port (239.0.0.0/8), like 239.192.74.47:7449";
+const multicastMessage =
+  "expected an IPv4 multicast group and port (239.0.0.0/8), like 239.192.74.47:7449";
 const multicastGroup = v.pipe(
   v.string(multicastMessage),
   v.check((text) => {

@@ -178,10 +178,15 @@ function parse(text: string): ContactAddress | string {
 }
 
 function addressBytes(host: string): { kind: number; bytes: Uint8Array } {
-  if (/^[0-9.]+$/.test(host)) return { kind: 4, bytes: new Uint8Array(host.split(".").map(Number)) };
+  if (/^[0-9.]+$/.test(host)) {
+    return { kind: 4, bytes: new Uint8Array(host.split(".").map(Number)) };
+  }
   if (host.includes(":")) return { kind: 6, bytes: ipv6Bytes(host) };
   const name = host.toLowerCase();
-  return { kind: 0, bytes: new Uint8Array([name.length, ...[...name].map((c) => c.charCodeAt(0))]) };
+  return {
+    kind: 0,
+    bytes: new Uint8Array([name.length, ...[...name].map((c) => c.charCodeAt(0))]),
+  };
 }
 
 /** The 16 bytes of a valid IPv6 text (`hostProblem` accepted it), embedded IPv4 included. */

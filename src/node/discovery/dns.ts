@@ -208,8 +208,9 @@ export function dnsListFileMemory(path: string, name: string, key: string): DnsL
       }
       try {
         const parsed = JSON.parse(text) as { list?: unknown; seq?: unknown };
-        return parsed.list === id && Number.isSafeInteger(parsed.seq) ? parsed.seq as number
-        : undefined;
+        return parsed.list === id && Number.isSafeInteger(parsed.seq)
+          ? parsed.seq as number
+          : undefined;
       } catch {
         return undefined;
       }

@@ -81,8 +81,17 @@ export function canonicalDnsName(name: string): string {
  * @param entries The entries, in order.
  * @returns The message.
  */
-export function canonicalDnsList(name: string, seq: number, entries: readonly string[]): Uint8Array {
-  const lines = ["rhizome-dns-list/v1", canonicalDnsName(name), String(seq), String(entries.length)];
+export function canonicalDnsList(
+  name: string,
+  seq: number,
+  entries: readonly string[],
+): Uint8Array {
+  const lines = [
+    "rhizome-dns-list/v1",
+    canonicalDnsName(name),
+    String(seq),
+    String(entries.length),
+  ];
   return utf8Encode([...lines, ...entries].map((line) => `${line}\n`).join(""));
 }
 

@@ -73,7 +73,9 @@ Deno.test("DnsDiscovery.fetch() returns the contacts of a signed list, long URIs
 
 Deno.test("A list at the longest name with the longest contact URI fits 512-byte answers", async () => {
   await withServer(async (server) => {
-    const longName = `_s.${"x".repeat(60)}.${"y".repeat(dnsListNameLengthMax - 60 - 3 - 9)}.example`;
+    const longName = `_s.${"x".repeat(60)}.${
+      "y".repeat(dnsListNameLengthMax - 60 - 3 - 9)
+    }.example`;
     assert.equal(longName.length, dnsListNameLengthMax);
     const host = ["a", "b", "c"].map((c) => c.repeat(63)).join(".") + "." + "d".repeat(61);
     const entries = Array.from({ length: 12 }, () => uri(host, 65535));
