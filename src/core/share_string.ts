@@ -193,7 +193,7 @@ function addressBytes(host: string): { kind: number; bytes: Uint8Array } {
 function ipv6Bytes(text: string): Uint8Array {
   let groups = text;
   const tail: number[] = [];
-  const dotted = /^(.*:)([0-9.]+)$/.exec(text);
+  const dotted = /^(.*:)([0-9]+\.[0-9.]+)$/.exec(text);
   if (dotted) {
     const octets = dotted[2].split(".").map(Number);
     tail.push((octets[0] << 8) | octets[1], (octets[2] << 8) | octets[3]);
