@@ -25,9 +25,11 @@ export const runCommand: Command = {
     "Starts a node: creates its identity on first start, locks the data directory, picks the",
     "node type (a flag, node.type, or measured resources), opens the record store, listens for",
     "encrypted UDP datagrams, serves the control API on loopback, and joins the network through",
-    "the bootstrap contacts (node.bootstrap, RHIZOME_BOOTSTRAP or --bootstrap) and the peers it",
-    "saved last time. With none it starts a new network. SIGINT or SIGTERM stop it cleanly",
-    "within 5 seconds. Logs go to stderr.",
+    "the peers it saved last time and the bootstrap contacts (node.bootstrap, RHIZOME_BOOTSTRAP",
+    "or --bootstrap; URIs or RHZ1 share strings). Without them it finds the network by itself:",
+    "the built-in seeds, a signed DNS list, then nodes heard on the LAN, and logs which worked",
+    "(docs/discovery.md); when none answers it starts a new network and keeps looking. SIGINT",
+    "or SIGTERM stop it cleanly within 5 seconds. Logs go to stderr.",
   ].join("\n"),
   examples: [
     "rhizome run --seed",
@@ -44,7 +46,7 @@ export const runCommand: Command = {
     bootstrap: {
       type: "string",
       valueName: "URI,...",
-      description: "Contacts to join through, comma-separated (node.bootstrap)",
+      description: "Contacts (URIs or share strings) to join through, comma-separated",
     },
   },
   positionals: { min: 0, max: 0 },
