@@ -26,43 +26,34 @@ listen = "0.0.0.0:7447"
 advertise = ""
 # host:port of the local control API (HTTP). Loopback addresses only.
 api = "127.0.0.1:7448"
-# Contacts to join through (rhz:// URIs or RHZ1 share strings). Empty: the built-in seeds and
-# discovery below; a node that none of them gets in touch with starts a new network.
+# Contacts to join through (rhz:// URIs or RHZ1 share strings). Empty: [discovery] below.
 bootstrap = []
 
 [discovery]
-# How a node finds the network by itself when node.bootstrap is empty. Each source is tried in
-# turn until one gives contacts that answer (docs/discovery.md): saved peers and the seeds
-# below, then the DNS list, then nodes heard on the LAN.
-#
-# The built-in bootstrap list: the project's seeds. PLACEHOLDERS: the project runs no public
-# seeds yet, so these names are under .invalid (RFC 6761: they never resolve, and resolvers
-# answer at once without asking the network), and nobody holds their keys. A release with
-# public seeds replaces them; an operator replaces them here or with node.bootstrap.
+# How a node finds the network when node.bootstrap is empty; sources are tried in turn until one
+# gives contacts that answer: saved peers and these seeds, the DNS list, the LAN (docs/discovery.md).
+# The built-in bootstrap list. PLACEHOLDERS until the project runs public seeds: names under
+# .invalid never resolve (RFC 6761), and nobody holds the keys. Replace them here or set
+# node.bootstrap.
 seeds = [
   "rhz://53g2vo2m6nuu4o6s2ea2bpordscc7qq4epjll4yhh4ilq3ja22mq@seed1.rhizome.invalid:7447",
   "rhz://syxfmuwpuqdazmk7xg66ytaagfunzgsg5iksjn3kts2jb3m23cla@seed2.rhizome.invalid:7447",
   "rhz://r3prwihwugsszqmopqihyaqujv3wwxn3odzsixdrag77lezbqr7q@seed3.rhizome.invalid:7447",
 ]
-# DNS name of the seed list's root TXT record (a signed list of contacts in TXT records; the
-# format is in docs/discovery.md). "" turns DNS discovery off. A PLACEHOLDER, like the seeds.
+# DNS name of the signed seed list (TXT records); "" turns DNS discovery off. A PLACEHOLDER.
 dns_name = "_rhizome-seeds.rhizome.invalid"
-# The Ed25519 public key (base32) that must have signed the list: entries are used only after
-# the signature over the whole list checks, and a list older (lower sequence) than one already
-# seen is refused. A PLACEHOLDER whose secret key nobody holds.
+# The key (base32) the list must be signed by; a list older than one seen is refused. A PLACEHOLDER.
 dns_key = "aharsyupj2sekjsaud6matxz5xilvtyotbzi24kleft2kg5nxx3q"
-# DNS servers to ask, as host:port. Empty: the system's (/etc/resolv.conf).
+# DNS servers to ask, as host:port. Empty: the system's.
 dns_servers = []
-# Announce this node on the LAN by multicast and join through the nodes heard there. Off by
-# itself for a node listening on loopback unless lan_interface is a loopback address too.
+# Announce this node on the LAN by multicast and join through nodes heard there (off for a node
+# on loopback unless lan_interface is loopback too).
 lan = true
-# IPv4 multicast group and port of the announcements (239/8 is for a site's own use).
+# IPv4 multicast group and port of the announcements.
 lan_group = "239.192.74.47:7449"
-# IPv4 address of the interface to announce and listen on. "": the system's choice.
+# IPv4 address of the interface to use. "": the system's choice.
 lan_interface = ""
-# Seconds between two announcements of this node (each one 112 bytes, sent with 20% jitter; a
-# node looking for peers is answered at most once a second): the traffic per node is bounded
-# by one datagram per interval in steady state.
+# Seconds between two 112-byte announcements of this node (±20%; never two within 1 s).
 lan_interval_s = 30
 
 [log]
