@@ -17,6 +17,7 @@ import {
   LAN_ANNOUNCEMENT_BYTES,
   LanDiscovery,
   type LanDiscoveryOptions,
+  lanReceivedPerSecondMax,
 } from "../../../src/node/discovery/lan.ts";
 import { waitFor } from "../../_node_process.ts";
 
@@ -99,8 +100,7 @@ Deno.test("LanDiscovery: two nodes on loopback multicast hear each other, never 
     await send(forged);
     await send(encodeLanAnnouncement(stranger, 41003, Date.now() - 3_600_000, false));
     await send(new Uint8Array(40));
-    const replay = encodeLanAnnouncement(b.keyPair, 41002, 1, false);
-    await send(replay);
+    await send(encodeLanAnnouncement(b.keyPair, 41002, 1, false));
     await waitFor("the bad datagrams are counted", () => {
       const after = a.lan.stats();
       return Promise.resolve(after.received - before.received >= 4);
@@ -108,13 +108,55 @@ Deno.test("LanDiscovery: two nodes on loopback multicast hear each other, never 
     const after = a.lan.stats();
     assert.equal(after.dropped.bad_signature - before.dropped.bad_signature, 1);
     assert.equal(after.dropped.malformed - before.dropped.malformed, 1);
-    assert.equal(after.dropped.clock_skew - before.dropped.clock_skew, 2, "old time and replay");
+    assert.equal(after.dropped.clock_skew - before.dropped.clock_skew, 2, "an hour old, 1970");
     assert.equal(after.accepted, before.accepted);
     assert.equal(a.lan.contacts().length, 1, "nothing bad was learned");
+
+    // A valid announcement is learned once; the same bytes again are a replay.
+    const valid = encodeLanAnnouncement(stranger, 41003, Date.now(), false);
+    await send(valid);
+    await send(valid);
+    await waitFor(
+      "the replay is counted",
+      () => Promise.resolve(a.lan.stats().dropped.replayed - after.dropped.replayed === 1),
+      10_000,
+    );
+    assert.equal(heardA.length, 2);
+    assert.equal(heardA[1].address.key, "127.0.0.1:41003");
     assert.ok(a.lan.stats().sent <= 3, `A sent ${a.lan.stats().sent} announcements`);
   } finally {
     sender.close();
     await a.lan.close();
     await b.lan.close();
+  }
+});
+
+Deno.test("LanDiscovery reads at most its rate and drops the rest unread", async () => {
+  const group = testGroup();
+  const { lan } = await startLan(group, 41004, []);
+  const sender = dgram.createSocket({ type: "udp4", reuseAddr: true });
+  try {
+    await new Promise<void>((resolve) => sender.bind(0, "127.0.0.1", () => resolve()));
+    sender.setMulticastInterface("127.0.0.1");
+    const burst = lanReceivedPerSecondMax + 16;
+    await Promise.all(
+      Array.from(
+        { length: burst },
+        () =>
+          new Promise<void>((resolve) =>
+            sender.send(new Uint8Array(40), group.port, group.host, () => resolve())
+          ),
+      ),
+    );
+    await waitFor("the burst to arrive", () => {
+      const stats = lan.stats();
+      return Promise.resolve(stats.dropped.rate_limited + stats.dropped.malformed >= burst);
+    }, 10_000);
+    const stats = lan.stats();
+    assert.ok(stats.dropped.rate_limited >= 1, JSON.stringify(stats));
+    assert.ok(stats.dropped.malformed <= lanReceivedPerSecondMax + 8, JSON.stringify(stats));
+  } finally {
+    sender.close();
+    await lan.close();
   }
 });
