@@ -96,7 +96,12 @@ import { rejoinCheckIntervalMs, RejoinPolicy, rememberedContactsMax } from "./me
 import { importSnapshotInto, type ImportSummary } from "./snapshot_import.ts";
 import { describeResources, measureResources } from "./resources.ts";
 import { probeAddress, ReceiveProbe } from "./receive_probe.ts";
-import { joinThroughSources, NodeDiscovery, type SourceOutcome } from "./discovery/join_sources.ts";
+import {
+  joinThroughSources,
+  NodeDiscovery,
+  type SourceOutcome,
+  uniqueContacts,
+} from "./discovery/join_sources.ts";
 import { parseContactText } from "../core/share_string.ts";
 import { join } from "node:path";
 
@@ -1336,17 +1341,6 @@ function advertisedHostPort(
  */
 function addressOf(host: string, port: number): PeerAddress | undefined {
   return PeerAddress.of(host === "localhost" ? "127.0.0.1" : host, port);
-}
-
-/** Each node ID and address once, in order. */
-function uniqueContacts(contacts: readonly Contact[]): Contact[] {
-  const seen = new Set<string>();
-  return contacts.filter((contact) => {
-    const key = `${contact.nodeId.toHex()}@${contact.address.key}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
 
 /** A plain JSON copy (drops class instances and `undefined`s; NodeIds become hex). */

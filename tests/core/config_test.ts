@@ -516,7 +516,7 @@ Deno.test("uncommenting every `# key = value` line gives back DEFAULT_CONFIG_TOM
   assert.notEqual(commented, DEFAULT_CONFIG_TOML);
   const uncommented = commented.split("\n")
     // A list over several lines (`seeds = [`) has its items and closing bracket commented too.
-    .map((line) => line.replace(/^# ([a-z_]+ = |  "|\]$)/, "$1"))
+    .map((line) => line.replace(/^# ([a-z_]+ = | {2}"|\]$)/, "$1"))
     .join("\n");
   assert.equal(uncommented, DEFAULT_CONFIG_TOML);
 });
