@@ -29,7 +29,7 @@ import {
   type BootstrapSeed,
 } from "../bootstrap_addresses.ts";
 import { DnsDiscovery, dnsListFileMemory } from "./dns.ts";
-import { LanDiscovery, type LanStats } from "./lan.ts";
+import { LanDiscovery, lanFirstAnswerWaitMs, type LanStats } from "./lan.ts";
 import { parseHostPort } from "../../core/config_schema.ts";
 
 /** What a source found: contacts to join through, or why it has none. */
@@ -141,6 +141,8 @@ export class NodeDiscovery {
   readonly #lan: LanDiscovery | undefined;
   /** Why the LAN is not used, when it is not. */
   readonly lanOff: string | undefined;
+  /** Whether the LAN source was asked before. */
+  #lanAsked = false;
 
   private constructor(
     options: NodeDiscoveryOptions,
@@ -272,11 +274,14 @@ export class NodeDiscovery {
       sources.push({
         name: "lan",
         description: "the nodes heard on the LAN",
-        find: () => {
+        find: async () => {
+          // The first time, a node that knows no peer gives the LAN a moment to answer it.
+          if (!this.#lanAsked && this.#options.lonely()) {
+            await lan.waitForPeer(lanFirstAnswerWaitMs);
+          }
+          this.#lanAsked = true;
           const contacts = lan.contacts();
-          return Promise.resolve(
-            contacts.length > 0 ? { contacts, named: [] } : { problem: "no node heard yet" },
-          );
+          return contacts.length > 0 ? { contacts, named: [] } : { problem: "no node heard yet" };
         },
       });
     }

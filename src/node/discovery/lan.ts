@@ -63,6 +63,13 @@ export const lanStartJitterMsMax = 500;
  */
 export const lanAnswerJitterMsMax = 1_000;
 
+/**
+ * How long a node that knows no peer waits, the first time it asks the LAN, for answers to its
+ * own looking announcement: its start jitter, the answerers' jitter, and room for the datagrams.
+ * Without it a node on a busy LAN would start a network of its own a moment before it hears one.
+ */
+export const lanFirstAnswerWaitMs = lanStartJitterMsMax + lanAnswerJitterMsMax + 500;
+
 /** Share of the interval by which each period is moved at random either way. */
 export const lanIntervalJitter = 0.2;
 
@@ -230,6 +237,8 @@ export class LanDiscovery {
   #tokens = lanReceivedPerSecondMax;
   #tokensMs: number;
   #closed = false;
+  /** Those waiting in {@link waitForPeer}. */
+  readonly #waiting = new Set<() => void>();
   readonly #stats: LanStats = {
     sent: 0,
     received: 0,
@@ -313,6 +322,25 @@ export class LanDiscovery {
   }
 
   /**
+   * Waits until a peer is known or `timeoutMs` passes.
+   *
+   * @param timeoutMs The longest wait.
+   * @returns When either happened (or the discovery closed).
+   */
+  waitForPeer(timeoutMs: number): Promise<void> {
+    if (this.#closed || this.contacts().length > 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiting.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#waiting.add(done);
+    });
+  }
+
+  /**
    * The counters.
    *
    * @returns A copy.
@@ -326,6 +354,7 @@ export class LanDiscovery {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
+    for (const done of [...this.#waiting]) done();
     await new Promise<void>((resolve) => {
       try {
         this.#socket.close(() => resolve());
@@ -422,6 +451,7 @@ export class LanDiscovery {
         id: nodeId.toHex(),
         address: address.key,
       });
+      for (const done of [...this.#waiting]) done();
       this.#options.onPeer(contact);
     }
     if (announcement.looking) this.#sendAfter(this.#options.random() * lanAnswerJitterMsMax);
