@@ -184,6 +184,17 @@ const multicastGroup = v.pipe(
   }, multicastMessage),
 );
 
+const ipHostPortMessage =
+  "expected an IP address and port, like 192.0.2.53:53 or [2001:db8::53]:53";
+const ipHostPort = v.pipe(
+  v.string(ipHostPortMessage),
+  v.check((text) => {
+    const address = parseHostPort(text);
+    return address !== undefined && address.port > 0 &&
+      (/^[0-9.]+$/.test(address.host) || address.host.includes(":"));
+  }, ipHostPortMessage),
+);
+
 /** Most DNS servers named in `discovery.dns_servers`: a few fallbacks, not a list to scan. */
 export const dnsServersMax = 8;
 
@@ -353,7 +364,7 @@ const configSchema: v.GenericSchema<unknown, Config> = table({
     dns_name: dnsName,
     dns_key: publicKeyText,
     dns_servers: v.pipe(
-      v.array(hostPort, "expected a list of host:port"),
+      v.array(ipHostPort, "expected a list of IP address:port"),
       v.maxLength(dnsServersMax, `expected at most ${dnsServersMax} servers`),
     ),
     lan: v.boolean("expected true or false"),
