@@ -44,6 +44,7 @@ const pureCoreFiles = [
   "node_id.ts",
   "pool.ts",
   "rng.ts",
+  "share_string.ts",
 ];
 
 /** Net files the protocol core and the simulator may use; as pure as the core files. */

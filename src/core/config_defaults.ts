@@ -30,8 +30,35 @@ api = "127.0.0.1:7448"
 # for a Prometheus on another host (any address; limit it with a firewall). Empty: none; the
 # control API above serves the same three routes to this machine without its token.
 metrics = ""
-# Contacts to join through (rhz:// URIs). Empty: this node starts a new network.
+# Contacts to join through (rhz:// URIs or RHZ1 share strings). Empty: [discovery] below.
 bootstrap = []
+
+[discovery]
+# How a node finds the network when node.bootstrap is empty; sources are tried in turn until one
+# gives contacts that answer: saved peers and these seeds, the DNS list, the LAN (docs/discovery.md).
+# The built-in bootstrap list. PLACEHOLDERS until the project runs public seeds: names under
+# .invalid never resolve (RFC 6761), and nobody holds the keys. Replace them here or set
+# node.bootstrap.
+seeds = [
+  "rhz://53g2vo2m6nuu4o6s2ea2bpordscc7qq4epjll4yhh4ilq3ja22mq@seed1.rhizome.invalid:7447",
+  "rhz://syxfmuwpuqdazmk7xg66ytaagfunzgsg5iksjn3kts2jb3m23cla@seed2.rhizome.invalid:7447",
+  "rhz://r3prwihwugsszqmopqihyaqujv3wwxn3odzsixdrag77lezbqr7q@seed3.rhizome.invalid:7447",
+]
+# DNS name of the signed seed list (TXT records); "" turns DNS discovery off. A PLACEHOLDER.
+dns_name = "_rhizome-seeds.rhizome.invalid"
+# The key (base32) the list must be signed by; a list older than one seen is refused. A PLACEHOLDER.
+dns_key = "aharsyupj2sekjsaud6matxz5xilvtyotbzi24kleft2kg5nxx3q"
+# DNS servers to ask, as host:port. Empty: the system's.
+dns_servers = []
+# Announce this node on the LAN by multicast and join through nodes heard there (off for a node
+# on loopback unless lan_interface is loopback too).
+lan = true
+# IPv4 multicast group and port of the announcements.
+lan_group = "239.192.74.47:7449"
+# IPv4 address of the interface to use. "": the system's choice.
+lan_interface = ""
+# Seconds between two 112-byte announcements of this node (±20%; never two within 1 s).
+lan_interval_s = 30
 
 [log]
 # Lowest level written to stderr: "trace", "debug", "info", "warning", "error" or "fatal".
@@ -181,7 +208,17 @@ stores_for_others = false
  * @returns The commented TOML text.
  */
 export function commentedDefaultConfigToml(): string {
+  // A list written over several lines (`seeds = [` … `]`) is commented out line by line.
+  let inList = false;
   return DEFAULT_CONFIG_TOML.split("\n")
-    .map((line) => (/^[a-z_]+ = /.test(line) ? `# ${line}` : line))
+    .map((line) => {
+      if (inList) {
+        inList = line !== "]";
+        return `# ${line}`;
+      }
+      if (!/^[a-z_]+ = /.test(line)) return line;
+      inList = line.endsWith("= [");
+      return `# ${line}`;
+    })
     .join("\n");
 }

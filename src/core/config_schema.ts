@@ -9,6 +9,8 @@
 import * as v from "valibot";
 import { contactUriProblem, hostProblem, splitHostPort } from "./contact_uri.ts";
 import { bootstrapContactsMax } from "./limits.ts";
+import { fromBase32 } from "./bytes.ts";
+import { isShareString, shareStringProblem } from "./share_string.ts";
 
 /** The four node types, strongest first. */
 export const NODE_TYPES = ["seed", "full", "light", "mobile"] as const;
@@ -116,13 +118,85 @@ const loopbackHostPort = v.pipe(
   }, loopbackMessage),
 );
 
+/** Why `text` is neither a contact URI nor a share string, or `undefined`. */
+function contactTextProblem(text: string): string | undefined {
+  return isShareString(text) ? shareStringProblem(text) : contactUriProblem(text);
+}
+
 const contactUri = v.pipe(
-  v.string("expected a contact URI (rhz://<public key>@<host>:<port>)"),
+  v.string("expected a contact URI (rhz://<public key>@<host>:<port>) or a share string (RHZ1…)"),
   v.check(
-    (text) => contactUriProblem(text) === undefined,
-    (issue) => `expected a contact URI (${contactUriProblem(String(issue.input))})`,
+    (text) => contactTextProblem(text) === undefined,
+    (issue) =>
+      `expected a contact URI or share string (${contactTextProblem(String(issue.input))})`,
   ),
 );
+
+/**
+ * Longest DNS name of a seed list: its entries live at `<index>.<name>`, and with a name this
+ * long an entry of the longest contact URI still fits a 512-byte UDP answer (docs/discovery.md).
+ */
+export const dnsListNameLengthMax = 100;
+
+const dnsNameMessage =
+  `expected a DNS name of at most ${dnsListNameLengthMax} characters (labels of letters, digits, "-" and "_"), or "" for none`;
+const dnsName = v.pipe(
+  v.string(dnsNameMessage),
+  v.check(
+    (text) =>
+      text === "" ||
+      (text.length <= dnsListNameLengthMax &&
+        /^[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?)+\.?$/
+          .test(text)),
+    dnsNameMessage,
+  ),
+);
+
+const publicKeyMessage = "expected an Ed25519 public key (52 base32 characters)";
+const publicKeyText = v.pipe(
+  v.string(publicKeyMessage),
+  v.check((text) => {
+    try {
+      return text.length === 52 && fromBase32(text).length === 32;
+    } catch {
+      return false;
+    }
+  }, publicKeyMessage),
+);
+
+const ipv4Message = 'expected an IPv4 address, or "" for the system\'s choice';
+const ipv4OrEmpty = v.pipe(
+  v.string(ipv4Message),
+  v.check(
+    (text) => text === "" || (/^[0-9.]+$/.test(text) && hostProblem(text) === undefined),
+    ipv4Message,
+  ),
+);
+
+const multicastMessage =
+  "expected an IPv4 multicast group and port (239.0.0.0/8), like 239.192.74.47:7449";
+const multicastGroup = v.pipe(
+  v.string(multicastMessage),
+  v.check((text) => {
+    const address = parseHostPort(text);
+    return address !== undefined && address.port > 0 && /^239\.[0-9.]+$/.test(address.host) &&
+      hostProblem(address.host) === undefined;
+  }, multicastMessage),
+);
+
+const ipHostPortMessage =
+  "expected an IP address and port, like 192.0.2.53:53 or [2001:db8::53]:53";
+const ipHostPort = v.pipe(
+  v.string(ipHostPortMessage),
+  v.check((text) => {
+    const address = parseHostPort(text);
+    return address !== undefined && address.port > 0 &&
+      (/^[0-9.]+$/.test(address.host) || address.host.includes(":"));
+  }, ipHostPortMessage),
+);
+
+/** Most DNS servers named in `discovery.dns_servers`: a few fallbacks, not a list to scan. */
+export const dnsServersMax = 8;
 
 /** The budgets of one node type. */
 export interface NodeProfile {
@@ -160,6 +234,25 @@ export interface Config {
     metrics: string;
     /** Contact URIs to join through. */
     bootstrap: string[];
+  };
+  /** How a node finds contacts by itself: built-in seeds, a signed DNS list, the LAN. */
+  discovery: {
+    /** The built-in bootstrap list, used when `node.bootstrap` is empty. */
+    seeds: string[];
+    /** DNS name of the signed seed list's root TXT record; empty: no DNS discovery. */
+    dns_name: string;
+    /** The Ed25519 public key (base32) the DNS list must be signed by. */
+    dns_key: string;
+    /** DNS servers (`host:port`) to ask; empty: the system's. */
+    dns_servers: string[];
+    /** Whether to announce and listen for nodes on the LAN by multicast. */
+    lan: boolean;
+    /** IPv4 multicast group and port of LAN announcements. */
+    lan_group: string;
+    /** IPv4 address of the interface for LAN announcements; empty: the system's choice. */
+    lan_interface: string;
+    /** Seconds between two LAN announcements of a node. */
+    lan_interval_s: number;
   };
   /** Logging on stderr. */
   log: {
@@ -268,6 +361,22 @@ const configSchema: v.GenericSchema<unknown, Config> = table({
       v.array(contactUri, "expected a list of contact URIs"),
       v.maxLength(bootstrapContactsMax, `expected at most ${bootstrapContactsMax} contacts`),
     ),
+  }),
+  discovery: table({
+    seeds: v.pipe(
+      v.array(contactUri, "expected a list of contact URIs"),
+      v.maxLength(bootstrapContactsMax, `expected at most ${bootstrapContactsMax} contacts`),
+    ),
+    dns_name: dnsName,
+    dns_key: publicKeyText,
+    dns_servers: v.pipe(
+      v.array(ipHostPort, "expected a list of IP address:port"),
+      v.maxLength(dnsServersMax, `expected at most ${dnsServersMax} servers`),
+    ),
+    lan: v.boolean("expected true or false"),
+    lan_group: multicastGroup,
+    lan_interface: ipv4OrEmpty,
+    lan_interval_s: integer(1, 3600),
   }),
   log: table({
     level: oneOf(LOG_LEVELS),

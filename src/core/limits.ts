@@ -8,7 +8,7 @@
 
 /**
  * Largest config file read, checked before parsing. The full commented default file is under
- * 8 KiB; 256 KiB leaves room for long bootstrap lists while keeping a mistaken path (a log file,
+ * 12 KiB; 256 KiB leaves room for long bootstrap lists while keeping a mistaken path (a log file,
  * a disk image) from being parsed. At the limit: `CONFIG_UNREADABLE`, nothing parsed.
  */
 export const configFileBytesMax = 256 * 1024;

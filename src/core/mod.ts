@@ -31,4 +31,5 @@ export * from "./format.ts";
 export * from "./os_error.ts";
 export * from "./pool.ts";
 export * from "./rng.ts";
+export * from "./share_string.ts";
 export * from "./system_clock.ts";

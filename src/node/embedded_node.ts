@@ -51,7 +51,11 @@ export interface StartNodeOptions {
    * one bound and a wildcard host replaced by loopback.
    */
   advertise?: string;
-  /** Contact URIs (`rhz://…`) to join through. Default none: the node starts a new network. */
+  /**
+   * Contact URIs (`rhz://…`) or share strings (`RHZ1…`) to join through. Default none: the
+   * node tries the built-in seeds, DNS and LAN discovery (`settings` `discovery.*`,
+   * docs/discovery.md), and starts a new network when none answers.
+   */
   bootstrap?: readonly string[];
   /** `seed`, `full`, `light` or `mobile`. Default {@link embeddedTypeDefault}. */
   type?: NodeType;

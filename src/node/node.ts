@@ -21,7 +21,7 @@
  * @module
  */
 
-import { formatContactUri, makeContact, parseContactUri } from "../core/contact_uri.ts";
+import { formatContactUri, makeContact } from "../core/contact_uri.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Config, NodeProfile, NodeType } from "../core/config_schema.ts";
 import { parseHostPort } from "../core/config_schema.ts";
@@ -98,6 +98,13 @@ import { describeResources, measureResources } from "./resources.ts";
 import { probeAddress, ReceiveProbe } from "./receive_probe.ts";
 import { EventLoopLagProbe } from "./event_loop_lag.ts";
 import type { NodeMetrics } from "./metrics_snapshot.ts";
+import {
+  joinThroughSources,
+  NodeDiscovery,
+  type SourceOutcome,
+  uniqueContacts,
+} from "./discovery/join_sources.ts";
+import { parseContactText } from "../core/share_string.ts";
 import { join } from "node:path";
 
 /**
@@ -228,8 +235,24 @@ export class RhizomeNode {
   readonly #channel: SecureChannel;
   readonly #guard: ReceiveGuard;
   readonly #rejoin: RejoinPolicy;
-  /** The configured bootstrap contacts, parsed once (the config checked them), ours left out. */
+  /**
+   * The bootstrap list in effect, parsed once (the config checked it), ours left out:
+   * `node.bootstrap`, else the built-in seeds (`discovery.seeds`).
+   */
   readonly #bootstrapContacts: readonly BootstrapContact[];
+  /** Whether {@link #bootstrapContacts} are the built-in seeds (no `node.bootstrap` given). */
+  readonly #builtInSeeds: boolean;
+  /** DNS and LAN discovery, set up once the socket is bound. */
+  #discovery: NodeDiscovery | undefined;
+  /** The saved peers read at start, tried first by every join attempt. */
+  #savedAtStart: readonly Contact[] = [];
+  /** Whether a join attempt through the sources is under way, and whether to run another. */
+  #discovering = false;
+  #discoverAgain = false;
+  /** The source the node joined through (`bootstrap`, `dns`, `lan`), once it did. */
+  #joinedThrough: SourceOutcome | undefined;
+  /** Each source's problem at the last attempt: a warning only when it changes. */
+  readonly #sourceProblems = new Map<string, string>();
   /** Set once the first join is done (or there was nobody to join): rejoins may start then. */
   #joined = false;
   /** Tells the RPC layer and the channel when our own receive queue has been handled. */
@@ -303,9 +326,11 @@ export class RhizomeNode {
       log: getLog("guard"),
     });
     this.#rejoin = new RejoinPolicy(parts.clock);
-    this.#bootstrapContacts = options.config.node.bootstrap
-      .map((uri) => ({ uri, ...parseContactUri(uri) }))
-      .filter((contact) => !contact.nodeId.equals(parts.identity.nodeId));
+    this.#builtInSeeds = options.config.node.bootstrap.length === 0;
+    this.#bootstrapContacts =
+      (this.#builtInSeeds ? options.config.discovery.seeds : options.config.node.bootstrap)
+        .map((uri) => ({ uri, ...parseContactText(uri) }))
+        .filter((contact) => !contact.nodeId.equals(parts.identity.nodeId));
     this.#probe = new ReceiveProbe(
       (bytes) => parts.udp.send(probeAddress(parts.udp.address), bytes),
       () => parts.clock.nowMs(),
@@ -466,6 +491,19 @@ export class RhizomeNode {
         udp: udp.address,
         contact,
       });
+      node.#discovery = await NodeDiscovery.start({
+        config,
+        keyPair: identity.keyPair,
+        nodeId: identity.nodeId,
+        bound: udp.address,
+        dataDirPath: dataDir?.path,
+        resolveHost: options.resolveHost ?? resolveHostName,
+        clock,
+        log,
+        lonely: () => node.#dht.routingTableSize() === 0,
+        onLanPeer: () => node.#heardOnLan(),
+      });
+      opened.push(node.#discovery);
       node.#startTimers();
       await node.#join();
       return node;
@@ -583,88 +621,153 @@ export class RhizomeNode {
         .slice(0, savedContactsBootstrapMax);
       saved.push(...nearest);
     }
-    const contacts = this.#bootstrapContacts;
-    if (saved.length === 0 && contacts.length === 0) {
-      this.#joined = true;
-      this.#resolveJoined();
-      this.#log.info("no bootstrap contacts: starting a new network");
-      this.#announceSeedInBackground();
-      return;
-    }
-    this.#bootstrap(saved, contacts, 1000);
+    this.#savedAtStart = saved;
+    this.#discover(1000);
   }
 
   /**
-   * One attempt to join through the saved peers and the bootstrap contacts, their host names
-   * resolved anew; on failure the next attempt follows after `retryMs`, doubling up to
-   * {@link bootstrapRetryMaxMs}.
+   * Whether this node belongs to a network it was told of: it has saved peers or an operator's
+   * `node.bootstrap`. Such a node keeps trying to reach them and never starts a network of its
+   * own; one with only the automatic sources (built-in seeds, DNS, LAN) starts a new network when
+   * none of them answers, and keeps looking.
    */
-  #bootstrap(saved: readonly Contact[], contacts: readonly BootstrapContact[], retryMs: number) {
-    if (this.#stopping) return;
-    const retry = (tried: number, why: string) => {
+  get #toldWhereToJoin(): boolean {
+    return this.#savedAtStart.length > 0 || !this.#builtInSeeds;
+  }
+
+  /**
+   * One join attempt through the sources in order (src/node/discovery/join_sources.ts); on
+   * failure the next follows after `retryMs`, doubling up to {@link bootstrapRetryMaxMs}, or at
+   * once when a node is heard on the LAN meanwhile. Ends for good once a source worked.
+   */
+  #discover(retryMs: number): void {
+    if (this.#stopping || this.#joinedThrough !== undefined) return;
+    if (this.#discovering) {
+      this.#discoverAgain = true;
+      return;
+    }
+    this.#discovering = true;
+    clearTimeout(this.#bootstrapTimer);
+    const sources = this.#discovery!.sources(
+      this.#savedAtStart,
+      this.#bootstrapContacts,
+      this.#builtInSeeds,
+      (problems) => {
+        if (!this.#stopping) this.#reportBootstrapProblems(problems);
+      },
+    );
+    joinThroughSources(
+      sources,
+      (contacts, named) => this.#tryJoin(contacts, named),
+      () => this.#stopping !== undefined,
+    ).then((outcomes) => {
+      this.#discovering = false;
       if (this.#stopping) return;
-      this.#log.warning(`${why} ({count} tried); trying again in {seconds} s`, {
-        count: tried,
-        seconds: retryMs / 1000,
-      });
-      this.#bootstrapTimer = setTimeout(
-        () => this.#bootstrap(saved, contacts, Math.min(retryMs * 2, bootstrapRetryMaxMs)),
-        retryMs,
-      );
-    };
-    const ipv4Only = this.#udp.address.family === 4;
-    const resolve = this.#options.resolveHost ?? resolveHostName;
-    bootstrapAddresses(contacts, resolve, ipv4Only).then((found) => {
-      if (this.#stopping) return;
-      this.#reportBootstrapProblems(found.problems);
-      const seeds = uniqueContacts([...saved, ...found.seeds.map((seed) => seed.contact)]);
-      if (seeds.length === 0) {
-        retry(contacts.length, "no bootstrap contact has a usable address");
+      this.#reportSources(outcomes);
+      const worked = outcomes.find((outcome) => outcome.joined);
+      if (worked) {
+        this.#joinedThrough = worked;
+        this.#log.info("joined the network through {count} contacts from {source}", {
+          count: worked.found,
+          source: worked.description,
+        });
+        this.#joinedFirstTime();
         return;
       }
-      this.#joinThrough(seeds, found.seeds, retry);
+      const seconds = retryMs / 1000;
+      if (!this.#joined && !this.#toldWhereToJoin) {
+        this.#log.info(
+          "no discovery source gave a contact that answers: starting a new network; " +
+            "looking again in {seconds} s and whenever a node is heard on the LAN",
+          { seconds },
+        );
+        this.#joinedFirstTime();
+      } else if (!this.#joined) {
+        this.#log.warning("no source gave a contact that answers; trying again in {seconds} s", {
+          seconds,
+        });
+      } else {
+        this.#log.debug("still alone: no source answered; trying again in {seconds} s", {
+          seconds,
+        });
+      }
+      const again = this.#discoverAgain;
+      this.#discoverAgain = false;
+      this.#bootstrapTimer = setTimeout(
+        () => this.#discover(Math.min(retryMs * 2, bootstrapRetryMaxMs)),
+        again ? 0 : retryMs,
+      );
     }).catch((error) => {
+      this.#discovering = false;
       this.#log.error("joining failed: {error}", { error: String(error) });
-      retry(contacts.length, "joining failed");
+      this.#bootstrapTimer = setTimeout(() => this.#discover(bootstrapRetryMaxMs), retryMs);
     });
+  }
+
+  /** Marks the first join (or the start of a new network) and does what follows it once. */
+  #joinedFirstTime(): void {
+    const first = !this.#joined;
+    this.#joined = true;
+    this.#resolveJoined();
+    if (this.#dht.routingTableSize() > 0) {
+      // Saved at once, so a node killed before its first periodic save still rejoins alone.
+      this.#savePeers().catch((error) =>
+        this.#log.warning("cannot save the routing table: {error}", { error: String(error) })
+      );
+    }
+    if (first) this.#announceSeedInBackground();
+  }
+
+  /** A node was heard on the LAN for the first time: join through it now if still alone. */
+  #heardOnLan(): void {
+    if (this.#stopping || this.#joinedThrough !== undefined) return;
+    this.#discover(1000);
+  }
+
+  /** Logs each source's problem: at info (warning for a node told where to join) when new. */
+  #reportSources(outcomes: readonly SourceOutcome[]): void {
+    for (const outcome of outcomes) {
+      if (outcome.problem === undefined) continue;
+      const text = outcome.found > 0
+        ? `${outcome.problem} (${outcome.found} tried)`
+        : outcome.problem;
+      const known = this.#sourceProblems.get(outcome.source) === text;
+      this.#sourceProblems.set(outcome.source, text);
+      const level = known ? "debug" : this.#toldWhereToJoin ? "warning" : "info";
+      this.#log[level]("discovery: {source}: {problem}", {
+        source: outcome.description,
+        problem: text,
+      });
+    }
   }
 
   /** Logs each contact's problem as a warning when it is new or changed, else at debug level. */
   #reportBootstrapProblems(problems: readonly { uri: string; problem: string }[]): void {
     const now = new Map(problems.map(({ uri, problem }) => [uri, problem]));
     for (const [uri, problem] of now) {
-      const level = this.#bootstrapProblems.get(uri) === problem ? "debug" : "warning";
+      const level = this.#bootstrapProblems.get(uri) === problem
+        ? "debug"
+        : this.#builtInSeeds
+        ? "info"
+        : "warning";
       this.#log[level]("skipping bootstrap contact {uri}: {problem}", { uri, problem });
     }
     this.#bootstrapProblems.clear();
     for (const [uri, problem] of now) this.#bootstrapProblems.set(uri, problem);
   }
 
-  #joinThrough(
+  /** Joins through `seeds`: whether any answered, and when not, which named the wrong node. */
+  #tryJoin(
     seeds: readonly Contact[],
     named: readonly BootstrapSeed[],
-    retry: (tried: number, why: string) => void,
-  ) {
-    this.#dht.bootstrap(seeds, (result) => {
-      if (this.#stopping) return;
-      const refused = this.#reportWrongIdentities(result.wrongIdentity, named);
-      if (result.ok) {
-        this.#joined = true;
-        this.#resolveJoined();
-        // The count is taken before the last replies are filed: `status` has the settled one.
-        this.#log.info("joined the network through {seeds} bootstrap contacts", {
-          seeds: seeds.length,
-        });
-        // Saved at once, so a node killed before its first periodic save still rejoins alone.
-        this.#savePeers().catch((error) =>
-          this.#log.warning("cannot save the routing table: {error}", { error: String(error) })
-        );
-        this.#announceSeedInBackground();
-        return;
-      }
-      retry(seeds.length, `no bootstrap contact answered${refused}`);
+  ): Promise<{ ok: boolean; why?: string }> {
+    return new Promise((resolve) => {
+      this.#dht.bootstrap(seeds, (result) => {
+        const refused = this.#reportWrongIdentities(result.wrongIdentity, named);
+        resolve({ ok: result.ok, why: `no bootstrap contact answered${refused}` });
+      });
+      this.#schedule();
     });
-    this.#schedule();
   }
 
   /**
@@ -737,7 +840,11 @@ export class RhizomeNode {
       this.#options.resolveHost ?? resolveHostName,
       ipv4Only,
     );
-    const seeds = uniqueContacts([...known, ...found.seeds.map((seed) => seed.contact)]);
+    const seeds = uniqueContacts([
+      ...known,
+      ...found.seeds.map((seed) => seed.contact),
+      ...(this.#discovery?.lanContacts() ?? []),
+    ]);
     if (seeds.length === 0 || this.#stopping) return false;
     this.#log.warning(
       "the routing table is empty or nobody answers; rejoining through {count} known contacts " +
@@ -823,6 +930,7 @@ export class RhizomeNode {
     this.#lagProbe.stop();
     const steps = async () => {
       this.#dht.stop();
+      await this.#discovery?.close();
       await this.#savePeers().catch((error) =>
         this.#log.warning("cannot save the routing table: {error}", { error: String(error) })
       );
@@ -882,6 +990,10 @@ export class RhizomeNode {
       channel: this.#channel.stats(),
       guard: this.#guard.stats(),
       rejoins: this.#rejoin.attempts,
+      discovery: {
+        joined_through: this.#joinedThrough?.source ?? null,
+        ...this.#discovery?.stats(),
+      },
       receive_probe: this.#probe.stats(),
       udp: this.#udp.stats(),
       stream: this.#streams.stats(),
@@ -1263,17 +1375,6 @@ function advertisedHostPort(
  */
 function addressOf(host: string, port: number): PeerAddress | undefined {
   return PeerAddress.of(host === "localhost" ? "127.0.0.1" : host, port);
-}
-
-/** Each node ID and address once, in order. */
-function uniqueContacts(contacts: readonly Contact[]): Contact[] {
-  const seen = new Set<string>();
-  return contacts.filter((contact) => {
-    const key = `${contact.nodeId.toHex()}@${contact.address.key}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
 
 /** A plain JSON copy (drops class instances and `undefined`s; NodeIds become hex). */

@@ -7,19 +7,21 @@
 import { ControlClient } from "../../api/control_client.ts";
 import { controlRoutes } from "../../api/routes.ts";
 import { toBase32 } from "../../core/bytes.ts";
-import { formatContactUri, makeContact } from "../../core/contact_uri.ts";
+import { formatContactUri, makeContact, parseContactUri } from "../../core/contact_uri.ts";
+import { formatShareString } from "../../core/share_string.ts";
 import { getLog } from "../../core/log.ts";
 import type { NodeId } from "../../core/node_id.ts";
 import { advertisedAddress } from "../../node/advertised_address.ts";
 import { readIdentity } from "../../node/data_dir/identity_file.ts";
 import type { Command } from "../command.ts";
 import { OK } from "../output.ts";
+import { encodeQr, renderQr } from "../qr.ts";
 
 /** Prints the node's ID, public key and contact URI. */
 export const idCommand: Command = {
   name: "id",
   summary: "Print the node ID, public key and contact URI",
-  usage: "id",
+  usage: "id [--qr]",
   description: [
     "Reads the identity in the data directory and prints the node ID (hex and base32), the",
     "public key (base32) and the contact URI other nodes bootstrap from. When a node runs on",
@@ -27,13 +29,20 @@ export const idCommand: Command = {
     "it is bound to. Otherwise the address comes from the configuration, and the output says",
     "so: node.advertise, else node.listen with a wildcard host replaced by loopback (then the",
     "URI works only on this machine, and a warning says so).",
+    "",
+    "The share string (RHZ1…) is the same contact in 54 characters with a checksum: node ID,",
+    "address and port. --bootstrap, node.bootstrap and DNS lists accept it like a URI.",
+    "--qr draws it as a QR code in the terminal, to scan with a phone (docs/discovery.md).",
   ].join("\n"),
   examples: [
     "rhizome id",
     "rhizome id --json | jq -r .contact",
     "RHIZOME_NODE_ADVERTISE=203.0.113.7:7447 rhizome id",
+    "rhizome id --qr",
   ],
-  flags: {},
+  flags: {
+    qr: { type: "boolean", description: "Also draw the share string as a QR code" },
+  },
   positionals: { min: 0, max: 0 },
   async run(context) {
     const config = await context.config();
@@ -64,15 +73,22 @@ export const idCommand: Command = {
     }
     const nodeId = identity.nodeId;
     const publicKey = toBase32(identity.keyPair.publicKey);
+    const { host, port } = parseContactUri(contact);
+    const share = formatShareString({ nodeId, host, port });
+    const qr = context.flags.qr === true
+      ? renderQr(encodeQr(share), { color: context.env.NO_COLOR === undefined })
+      : undefined;
     context.output.result(
       [
         `node ID         ${nodeId.toHex()}`,
         `node ID base32  ${nodeId.toBase32()}`,
         `public key      ${publicKey}`,
         `contact         ${contact}`,
+        `share string    ${share}`,
         source === "config"
           ? "address from    the configuration (no node answered on this data dir)"
           : "address from    the running node",
+        ...(qr === undefined ? [] : ["", qr]),
       ].join("\n"),
       {
         node_id: nodeId.toHex(),
@@ -80,6 +96,8 @@ export const idCommand: Command = {
         public_key: publicKey,
         contact,
         contact_source: source,
+        share_string: share,
+        ...(qr === undefined ? {} : { qr }),
         created: identity.created,
       },
     );
