@@ -73,6 +73,9 @@ export class Output {
    * @returns The exit status for the error.
    */
   error(error: unknown, options: { allLines?: boolean } = {}): ExitStatus {
+    // Nobody reads stdout any more: saying so on stdout would fail again, and on stderr it would
+    // be noise after `| head`, which asked for exactly this.
+    if (isOutputClosed(error)) return ExitStatus.outputClosed;
     const status = exitStatusOf(error);
     const code = error instanceof RhizomeError ? error.code : "INTERNAL";
     const lines = messageOf(error).split("\n");
@@ -100,6 +103,39 @@ export class Output {
       );
     }
     return status;
+  }
+}
+
+/**
+ * Whether `error` says the reader of an output went away: a write to a pipe whose read end is
+ * closed (EPIPE, `BrokenPipe` in Deno; Deno ignores SIGPIPE, so the write fails instead of the
+ * signal ending the process), or a write to a stream that closed because of it. The error's
+ * causes are searched too, a few levels deep.
+ *
+ * @param error What was thrown.
+ * @returns `true` for a closed output.
+ */
+export function isOutputClosed(error: unknown): boolean {
+  let current = error;
+  for (let depth = 0; depth < causeDepthMax && current !== undefined; depth++) {
+    if (current instanceof Deno.errors.BrokenPipe) return true;
+    if (current instanceof OutputClosedError) return true;
+    const code = (current as { code?: unknown } | null)?.code;
+    if (code === "EPIPE") return true;
+    current = (current as { cause?: unknown } | null)?.cause;
+  }
+  return false;
+}
+
+/** Causes {@link isOutputClosed} follows: wrappers nest one or two deep; a loop must end. */
+const causeDepthMax = 8;
+
+/** A write to an output that was closed before (by its reader going away). */
+export class OutputClosedError extends Error {
+  /** @param what Which output. */
+  constructor(what: string) {
+    super(`Cannot write to ${what}: it is closed`);
+    this.name = "OutputClosedError";
   }
 }
 
