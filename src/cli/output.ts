@@ -13,6 +13,11 @@ export interface CliIo {
   env: Record<string, string>;
   /** Writes to stdout. */
   stdout(text: string): void;
+  /**
+   * Writes bytes to stdout exactly as they are (`get` of a binary value); where absent, they are
+   * written as UTF-8 text through {@link CliIo.stdout} (tests).
+   */
+  stdoutBytes?(bytes: Uint8Array): void;
   /** Writes to stderr. */
   stderr(text: string): void;
   /**
@@ -52,6 +57,16 @@ export class Output {
   result(text: string, value: unknown): void {
     if (this.#json) this.#io.stdout(JSON.stringify(value) + "\n");
     else this.#io.stdout(text + "\n");
+  }
+
+  /**
+   * Prints bytes on stdout unchanged, with no newline added (a value as it was stored).
+   *
+   * @param bytes The bytes.
+   */
+  bytes(bytes: Uint8Array): void {
+    if (this.#io.stdoutBytes) this.#io.stdoutBytes(bytes);
+    else this.#io.stdout(new TextDecoder().decode(bytes));
   }
 
   /**

@@ -141,6 +141,8 @@ export class FakeHandlers implements ControlHandlers {
   readonly received: FakeCall[] = [];
   /** Thrown by the next discussion calls, when set. */
   error?: unknown;
+  /** What `get` finds, by key in hex. */
+  readonly values: Map<string, Uint8Array> = new Map();
 
   status(): Promise<StatusReport> {
     return this.#answer(["status"], {
@@ -165,7 +167,7 @@ export class FakeHandlers implements ControlHandlers {
     });
   }
   get(key: NodeId): Promise<Uint8Array | undefined> {
-    return this.#answer(["get", key], undefined);
+    return this.#answer(["get", key], this.values.get(key.toHex()));
   }
   stop(reason: string): Promise<void> {
     return this.#answer(["stop", reason], undefined);

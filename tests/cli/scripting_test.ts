@@ -6,12 +6,15 @@
  */
 
 import assert from "node:assert/strict";
+import { createSocket } from "node:dgram";
 import { join } from "node:path";
 import denoConfig from "../../deno.json" with { type: "json" };
 import { permissionFlags } from "../../scripts/compile.ts";
 import { VirtualClock } from "../../src/core/clock.ts";
 import { ExitStatus } from "../../src/core/errors.ts";
+import { ControlApi } from "../../src/api/control_api.ts";
 import { runCli } from "../../src/cli/main.ts";
+import { FakeHandlers } from "../api/_fake_handlers.ts";
 import { linesOf, runInProcess, runProcess, withTempDir } from "../_rhizome.ts";
 import { immutable, openStore } from "../store/_store.ts";
 
@@ -90,4 +93,163 @@ Deno.test("any result written to a closed stdout exits 141 with nothing on stder
   }
 });
 
-export { join, linesOf, runProcess };
+Deno.test("snapshot list --json is one object: the folder and its snapshots", async () => {
+  await withTempDir(async (directory) => {
+    const listed = await runInProcess(["snapshot", "list", directory, "--json"]);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.deepEqual(JSON.parse(listed.stdout), { directory, snapshots: [] });
+  });
+});
+
+Deno.test("stop where no node runs says so and exits 0, also with a stale api.json", async () => {
+  await withTempDir(async (directory) => {
+    const text = await runInProcess(["stop", "--data-dir", directory]);
+    assert.equal(text.status, 0, text.stderr);
+    assert.equal(text.stdout, `no node is running with data dir ${directory}\n`);
+    assert.equal(text.stderr, "");
+    // A node that crashed left its api.json; nothing holds the lock.
+    await Deno.writeTextFile(
+      join(directory, "api.json"),
+      JSON.stringify({ url: "http://127.0.0.1:9", pid: 1 }),
+    );
+    await Deno.writeTextFile(join(directory, "api.token"), "t".repeat(32));
+    const json = await runInProcess(["stop", "--data-dir", directory, "--json"]);
+    assert.equal(json.status, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout), { stopped: true, was_running: false });
+  });
+});
+
+/** The names in `directory`, sorted; `undefined` when it does not exist. */
+async function entriesOf(directory: string): Promise<string[] | undefined> {
+  try {
+    const names = [];
+    for await (const entry of Deno.readDir(directory)) names.push(entry.name);
+    return names.sort();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+Deno.test("a run that fails on a port in use leaves no data dir, identity nor store behind", async () => {
+  await withTempDir(async (root) => {
+    const busy = createSocket("udp4");
+    await new Promise<void>((resolve) => busy.bind(0, "127.0.0.1", resolve));
+    const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const udpPort = busy.address().port;
+    const tcpPort = (tcp.addr as Deno.NetAddr).port;
+    try {
+      // A data dir that does not exist, two levels deep: neither level is left.
+      const fresh = join(root, "parent", "fresh");
+      const udpBusy = await runProcess([
+        "run",
+        "--data-dir",
+        fresh,
+        "--listen",
+        `127.0.0.1:${udpPort}`,
+        "--api",
+        "127.0.0.1:0",
+      ]);
+      assert.equal(udpBusy.status, ExitStatus.failure, udpBusy.stderr);
+      assert.match(
+        udpBusy.stderr,
+        /rhizome: Cannot listen on 127\.0\.0\.1:\d+: the port is in use/,
+      );
+      assert.equal(await entriesOf(join(root, "parent")), undefined, udpBusy.stderr);
+
+      // A data dir that holds a config: only the config is left, after either port failed.
+      const configured = join(root, "configured");
+      await Deno.mkdir(configured);
+      await Deno.writeTextFile(join(configured, "config.toml"), "# mine\n");
+      for (
+        const [listen, api] of [[`127.0.0.1:${udpPort}`, "127.0.0.1:0"], [
+          "127.0.0.1:0",
+          `127.0.0.1:${tcpPort}`,
+        ]]
+      ) {
+        const run = await runProcess([
+          "run",
+          "--data-dir",
+          configured,
+          "--listen",
+          listen,
+          "--api",
+          api,
+        ]);
+        assert.notEqual(run.status, 0, run.stderr);
+        assert.deepEqual(await entriesOf(configured), ["config.toml"], run.stderr);
+      }
+      assert.equal(await Deno.readTextFile(join(configured, "config.toml")), "# mine\n");
+    } finally {
+      await new Promise<void>((resolve) => busy.close(() => resolve()));
+      tcp.close();
+    }
+  });
+});
+
+/** Runs the CLI in this process, capturing stdout as bytes. */
+async function runBytes(
+  args: string[],
+): Promise<{ status: number; stdout: Uint8Array; stderr: string }> {
+  const chunks: Uint8Array[] = [];
+  let stderr = "";
+  const status = await runCli(args, {
+    env: {},
+    stdout: (text) => chunks.push(new TextEncoder().encode(text)),
+    stdoutBytes: (bytes) => chunks.push(bytes.slice()),
+    stderr: (text) => stderr += text,
+  });
+  const stdout = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    stdout.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return { status, stdout, stderr };
+}
+
+Deno.test("get writes the value's bytes unchanged, binary too; not found is a line on stderr", async () => {
+  await withTempDir(async (dataDir) => {
+    const node = new FakeHandlers();
+    const text = "two lines\nno newline at the end";
+    const binary = new Uint8Array([0, 255, 10, 0xc3, 0x28, 1]);
+    node.values.set("aa".repeat(20), new TextEncoder().encode(text));
+    node.values.set("bb".repeat(20), binary);
+    const api = await ControlApi.start({
+      listen: { host: "127.0.0.1", port: 0 },
+      dataDirPath: dataDir,
+      handlers: node,
+    });
+    try {
+      const got = await runBytes(["get", "aa".repeat(20), "--data-dir", dataDir]);
+      assert.equal(got.status, 0, got.stderr);
+      assert.equal(new TextDecoder().decode(got.stdout), text);
+      const raw = await runBytes(["get", "bb".repeat(20), "--data-dir", dataDir]);
+      assert.equal(raw.status, 0, raw.stderr);
+      assert.deepEqual(raw.stdout, binary);
+      assert.equal(raw.stderr, "");
+      const json = await runBytes(["get", "bb".repeat(20), "--data-dir", dataDir, "--json"]);
+      assert.deepEqual(JSON.parse(new TextDecoder().decode(json.stdout)), {
+        key: "bb".repeat(20),
+        found: true,
+        value: null,
+        value_base64url: btoa(String.fromCharCode(...binary))
+          .replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, ""),
+      });
+      const absent = await runBytes(["get", "cc".repeat(20), "--data-dir", dataDir]);
+      assert.equal(absent.status, ExitStatus.failure);
+      assert.equal(absent.stdout.length, 0, "nothing on stdout");
+      assert.deepEqual(linesOf(absent.stderr), [
+        `rhizome: Cannot get ${"cc".repeat(20)}: the network does not hold it`,
+      ]);
+      const absentJson = await runBytes(["get", "cc".repeat(20), "--data-dir", dataDir, "--json"]);
+      assert.equal(absentJson.status, ExitStatus.failure);
+      assert.deepEqual(JSON.parse(new TextDecoder().decode(absentJson.stdout)), {
+        key: "cc".repeat(20),
+        found: false,
+      });
+    } finally {
+      await api.close();
+    }
+  });
+});

@@ -9,11 +9,21 @@ import { type NodeType, parseHostPort } from "../../core/config_schema.ts";
 import { UsageError } from "../../core/errors.ts";
 import { getLog } from "../../core/log.ts";
 import { RhizomeNode } from "../../node/node.ts";
+import { type DataDirNote, noteDataDir, undoFailedStart } from "../../node/data_dir/start_undo.ts";
 import type { Command } from "../command.ts";
 import { OK } from "../output.ts";
 import { onFatalError } from "../fatal.ts";
 
 const TYPE_FLAGS = ["seed", "full", "light", "mobile"] as const;
+
+async function undoStart(before: DataDirNote): Promise<void> {
+  const removed = await undoFailedStart(before);
+  if (removed.length > 0) {
+    getLog("node").info("removed what the failed start created: {paths}", {
+      paths: removed.join(", "),
+    });
+  }
+}
 
 /** Starts a node and serves until a signal or `rhizome stop`. */
 export const runCommand: Command = {
@@ -72,9 +82,17 @@ export const runCommand: Command = {
     const flagType: NodeType | undefined = chosen[0];
     const config = await context.config();
     const dataDir = context.dataDir();
-    const node = await RhizomeNode.start({ dataDir, config, flagType });
+    // A start that fails (a port in use) leaves no data dir, identity or store it created.
+    const before = await noteDataDir(dataDir.path);
     const log = getLog("node");
+    let node: RhizomeNode;
     let api: ControlApi;
+    try {
+      node = await RhizomeNode.start({ dataDir, config, flagType });
+    } catch (error) {
+      await undoStart(before);
+      throw error;
+    }
     try {
       api = await ControlApi.start({
         listen: parseHostPort(config.node.api)!,
@@ -84,6 +102,7 @@ export const runCommand: Command = {
       });
     } catch (error) {
       await node.stop("the control API cannot start");
+      await undoStart(before);
       throw error;
     }
     log.info("control API on {url}", { url: api.url });

@@ -256,18 +256,21 @@ async function runList(context: CommandContext, directory: string | undefined): 
   });
   context.output.result(
     lines.length > 0 ? lines.join("\n") : `(no snapshots in ${folder})`,
-    listed.map((entry) => ({
-      path: entry.path,
-      size_bytes: entry.sizeBytes,
-      ...(entry.header
-        ? {
-          created_at: new Date(entry.header.createdAtMs).toISOString(),
-          node_id: entry.header.nodeId.toHex(),
-          scope: entry.header.scope,
-          counts_by_kind: entry.header.countsByKind,
-        }
-        : { problem: entry.problem }),
-    })),
+    {
+      directory: folder,
+      snapshots: listed.map((entry) => ({
+        path: entry.path,
+        size_bytes: entry.sizeBytes,
+        ...(entry.header
+          ? {
+            created_at: new Date(entry.header.createdAtMs).toISOString(),
+            node_id: entry.header.nodeId.toHex(),
+            scope: entry.header.scope,
+            counts_by_kind: entry.header.countsByKind,
+          }
+          : { problem: entry.problem }),
+      })),
+    },
   );
   return OK;
 }
