@@ -96,6 +96,7 @@ import { rejoinCheckIntervalMs, RejoinPolicy, rememberedContactsMax } from "./me
 import { importSnapshotInto, type ImportSummary } from "./snapshot_import.ts";
 import { describeResources, measureResources } from "./resources.ts";
 import { probeAddress, ReceiveProbe } from "./receive_probe.ts";
+import { statusReport } from "./status_report.ts";
 import { join } from "node:path";
 
 /**
@@ -856,13 +857,13 @@ export class RhizomeNode {
   /**
    * The node's state, as plain JSON: identity, type, uptime, table size, and the counters of
    * store, DHT, secure channel, receive guard (`guard`), rejoins, UDP socket and receive-queue
-   * probe (`receive_probe`).
+   * probe (`receive_probe`); keys in snake_case and counters named (`status_report.ts`).
    *
    * @returns The report.
    */
   status(): NodeStatus {
     const store = this.#store.stats();
-    return json({
+    return statusReport(json({
       node_id: this.nodeId.toHex(),
       contact: this.#contact,
       node_type: this.#choice.type,
@@ -879,7 +880,7 @@ export class RhizomeNode {
       receive_probe: this.#probe.stats(),
       udp: this.#udp.stats(),
       stream: this.#streams.stats(),
-    }) as NodeStatus;
+    }) as Record<string, unknown>) as NodeStatus;
   }
 
   /**

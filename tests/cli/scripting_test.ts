@@ -253,3 +253,27 @@ Deno.test("get writes the value's bytes unchanged, binary too; not found is a li
     }
   });
 });
+
+Deno.test("status for people is labelled lines, no JSON; --json is the report as it is", async () => {
+  await withTempDir(async (dataDir) => {
+    const node = new FakeHandlers();
+    const api = await ControlApi.start({
+      listen: { host: "127.0.0.1", port: 0 },
+      dataDirPath: dataDir,
+      handlers: node,
+    });
+    try {
+      const text = await runInProcess(["status", "--data-dir", dataDir]);
+      assert.equal(text.status, 0, text.stderr);
+      const lines = linesOf(text.stdout);
+      assert.match(lines[0], /^node +(ab){20} \(full\)$/);
+      assert.ok(lines.some((line) => /^up +1 s$/.test(line)), text.stdout);
+      assert.ok(lines.some((line) => /^peers +0 contacts in the routing table/.test(line)));
+      assert.doesNotMatch(text.stdout, /[{}[\]]/, "no JSON blobs");
+      const json = await runInProcess(["status", "--data-dir", dataDir, "--json"]);
+      assert.deepEqual(JSON.parse(json.stdout), await node.status());
+    } finally {
+      await api.close();
+    }
+  });
+});

@@ -14,6 +14,7 @@ import { controlRoutes } from "../../api/routes.ts";
 import { parseKeyHex, parseTtlSeconds } from "../../api/wire.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { OK } from "../output.ts";
+import { statusText } from "../status_text.ts";
 
 /** Exit status of `get` when the network does not hold the key. */
 const NOT_FOUND = 1;
@@ -28,19 +29,22 @@ export const statusCommand: Command = {
   summary: "Show the running node's state",
   usage: "status",
   description: [
-    "Asks the node running with this data directory for its state: node ID, contact URI, type,",
-    "uptime, routing table size, stored records and traffic counters. Exit 1 when no node runs.",
+    "Asks the node running with this data directory for its state and prints a summary: node",
+    "ID, contact URI, type, uptime, peers, store use, traffic, requests, drops and bans. --json",
+    "gives every counter: one object, keys in snake_case, counters named (dht.requests by",
+    "message type, dht.store_refused by status). Exit 1 when no node runs.",
   ].join("\n"),
-  examples: ["rhizome status", "rhizome status --json | jq .contacts"],
+  examples: [
+    "rhizome status",
+    "rhizome status --json | jq .contacts",
+    "rhizome status --json | jq .dht.requests.find_value",
+  ],
   routes: [controlRoutes.status],
   flags: {},
   positionals: { min: 0, max: 0 },
   async run(context) {
     const status = await (await client(context)).call(controlRoutes.status);
-    const lines = Object.entries(status).map(([field, value]) =>
-      `${field.padEnd(17)} ${typeof value === "object" ? JSON.stringify(value) : value}`
-    );
-    context.output.result(lines.join("\n"), status);
+    context.output.result(statusText(status), status);
     return OK;
   },
 };
