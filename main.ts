@@ -43,6 +43,7 @@ if (import.meta.main) {
     stdoutBytes: writeStdoutBytes,
     stderr: writeStderr,
     readStdin,
+    stdinIsTerminal: () => Deno.stdin.isTerminal(),
   };
   const args = Deno.args;
   installFatalHandler(io, {

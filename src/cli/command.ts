@@ -91,6 +91,8 @@ export interface CommandContext {
    * @param limit Most bytes read.
    */
   readStdin(limit: number): Promise<Uint8Array>;
+  /** Whether standard input is a terminal, where a person types (and may not know to). */
+  stdinIsTerminal(): boolean;
 }
 
 /** Where the config file is, and why there. */

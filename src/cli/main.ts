@@ -239,6 +239,9 @@ function makeContext(
       if (!io.readStdin) throw new InvalidInputError("Cannot read standard input here");
       return await io.readStdin(limit);
     },
+    stdinIsTerminal(): boolean {
+      return io.stdinIsTerminal?.() ?? false;
+    },
     async config(): Promise<Config> {
       return (await context.resolvedConfig()).config;
     },

@@ -24,6 +24,8 @@ export interface CliIo {
    * Reads standard input to its end, or until `limit` bytes; absent where there is none (tests).
    */
   readStdin?(limit: number): Promise<Uint8Array>;
+  /** Whether standard input is a terminal (someone types it); absent: it is not. */
+  stdinIsTerminal?(): boolean;
 }
 
 /** Formats results and errors for people or for scripts. */
@@ -67,6 +69,15 @@ export class Output {
   bytes(bytes: Uint8Array): void {
     if (this.#io.stdoutBytes) this.#io.stdoutBytes(bytes);
     else this.#io.stdout(new TextDecoder().decode(bytes));
+  }
+
+  /**
+   * Tells the person at the terminal something on stderr (never stdout, which scripts read).
+   *
+   * @param line One line (a newline is added).
+   */
+  note(line: string): void {
+    this.#io.stderr(line + "\n");
   }
 
   /**

@@ -190,6 +190,57 @@ Deno.test("a body that is not UTF-8 or too large is refused before any request",
   });
 });
 
+Deno.test("an empty or blank body is refused before any request, from stdin too", async () => {
+  await withNode(async ({ node, rhizome }) => {
+    assertRefused(
+      await rhizome(["thread", "new", "--title", "T"], ""),
+      ExitStatus.failure,
+      /^rhizome: Cannot publish thread: the body is empty$/,
+    );
+    assertRefused(
+      await rhizome(["thread", "new", "--title", "T", "  \n\t"]),
+      ExitStatus.failure,
+      /^rhizome: Cannot publish thread: the body is only white space$/,
+    );
+    assertRefused(
+      await rhizome(["post", threadId, "-"], "\n\n"),
+      ExitStatus.failure,
+      /^rhizome: Cannot publish message: the body is only white space$/,
+    );
+    assertRefused(
+      await rhizome(["post", threadId, ""]),
+      ExitStatus.failure,
+      /^rhizome: Cannot publish message: the body is empty$/,
+    );
+    assert.deepEqual(node.received, []);
+  });
+});
+
+Deno.test("a body read from a terminal is announced on stderr, never on stdout", async () => {
+  await withNode(async ({ node, dataDir }) => {
+    let stdout = "";
+    let stderr = "";
+    const status = await runCli(["thread", "new", "--title", "T", "--data-dir", dataDir], {
+      env: {},
+      stdout: (text) => stdout += text,
+      stderr: (text) => stderr += text,
+      readStdin: () => Promise.resolve(new TextEncoder().encode("typed\n")),
+      stdinIsTerminal: () => true,
+    });
+    assert.equal(status, 0, stderr);
+    assert.equal(
+      stderr,
+      "rhizome: reading the body from standard input; end it with Ctrl-D (Ctrl-C cancels)\n",
+    );
+    assert.doesNotMatch(stdout, /reading/);
+    assert.deepEqual(node.received, [["newThread", {
+      title: "T",
+      body: "typed\n",
+      author: "alice",
+    }]]);
+  });
+});
+
 Deno.test("without an author key, publishing stops at the CLI with exit 4", async () => {
   await withNode(async ({ node, dataDir, rhizome }) => {
     const commands = [

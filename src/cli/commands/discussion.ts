@@ -17,6 +17,7 @@ import { bodyBytesMax } from "../../content/documents.ts";
 import {
   messagePageDefault,
   messagePageMax,
+  refuseBlankBody,
   threadPageDefault,
   threadPageMax,
 } from "../../services/discussion/mod.ts";
@@ -138,7 +139,7 @@ export const postCommand: Command = {
     const thread = parseIdHex(threadText, "thread ID");
     const replyText = context.flags["reply-to"];
     const replyTo = typeof replyText === "string" ? parseIdHex(replyText, "message ID") : undefined;
-    const body = await readBody(context, word, "post the message");
+    const body = await readBody(context, word, "post the message", "message");
     const author = await signingAuthor(context);
     const report = await (await client(context)).call(controlRoutes.post, {
       thread,
@@ -241,7 +242,7 @@ async function runNewThread(context: CommandContext, word: string | undefined): 
     throw new UsageError("'rhizome thread new' needs --title T");
   }
   const tags = context.flags.tag;
-  const body = await readBody(context, word, "start the thread");
+  const body = await readBody(context, word, "start the thread", "thread");
   const author = await signingAuthor(context);
   const report = await (await client(context)).call(controlRoutes.newThread, {
     title,
@@ -360,6 +361,7 @@ async function readBody(
   context: CommandContext,
   word: string | undefined,
   action: string,
+  kind: "thread" | "message",
 ): Promise<string> {
   if (word !== undefined && word !== "-") {
     const length = utf8Encode(word).length;
@@ -369,8 +371,21 @@ async function readBody(
         `Cannot ${action}: the body is ${length} bytes, the limit is ${bodyBytesMax}`,
       );
     }
+    refuseBlankBody(word, kind);
     return word;
   }
+  if (context.stdinIsTerminal()) {
+    // Otherwise a forgotten BODY looks like a command that hangs.
+    context.output.note(
+      "rhizome: reading the body from standard input; end it with Ctrl-D (Ctrl-C cancels)",
+    );
+  }
+  const text = await readStdinBody(context, action);
+  refuseBlankBody(text, kind);
+  return text;
+}
+
+async function readStdinBody(context: CommandContext, action: string): Promise<string> {
   const bytes = await context.readStdin(bodyBytesMax);
   if (bytes.length > bodyBytesMax) {
     throw new ContentError(
