@@ -235,6 +235,12 @@ function makeContext(
       resolved ??= loadConfig(context.configLocation(), global, io, commandOverrides);
       return resolved;
     },
+    async reloadConfig() {
+      const commandOverrides = command.configOverrides?.(context.flags) ?? [];
+      const next = await loadConfig(context.configLocation(), global, io, commandOverrides);
+      resolved = Promise.resolve(next);
+      return next;
+    },
     async readStdin(limit: number): Promise<Uint8Array> {
       if (!io.readStdin) throw new InvalidInputError("Cannot read standard input here");
       return await io.readStdin(limit);

@@ -17,6 +17,8 @@ import { runCli } from "../../src/cli/main.ts";
 import { FakeHandlers } from "../api/_fake_handlers.ts";
 import { linesOf, runInProcess, runProcess, withTempDir } from "../_rhizome.ts";
 import { immutable, openStore } from "../store/_store.ts";
+import { killNode, startNode, waitFor } from "../_node_process.ts";
+import { controlRoutes } from "../../src/api/routes.ts";
 
 const mainPath = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -274,6 +276,43 @@ Deno.test("status for people is labelled lines, no JSON; --json is the report as
       assert.deepEqual(JSON.parse(json.stdout), await node.status());
     } finally {
       await api.close();
+    }
+  });
+});
+
+Deno.test("SIGHUP reloads the configuration and the node keeps running; SIGTERM then stops it", async () => {
+  await withTempDir(async (root) => {
+    const dataDir = join(root, "node");
+    await Deno.mkdir(dataDir);
+    const configPath = join(dataDir, "config.toml");
+    await Deno.writeTextFile(configPath, "[dht]\nwrite_quorum = 2\n");
+    const node = await startNode(dataDir);
+    try {
+      await Deno.writeTextFile(configPath, "[dht]\nwrite_quorum = 3\n");
+      node.child.kill("SIGHUP");
+      await waitFor("the reload to be logged", () =>
+        Promise.resolve(
+          node.stderr().includes(
+            "changed settings that take effect at the next start: " +
+              "dht.write_quorum",
+          ),
+        ));
+      assert.match(node.stderr(), /received SIGHUP: reloading the configuration/);
+      // Still serving.
+      const status = await (await node.client()).call(controlRoutes.status);
+      assert.equal(status.node_id, node.nodeId);
+      // A configuration that became invalid is reported, and the node runs on.
+      await Deno.writeTextFile(configPath, "[dht]\nwrite_quorum = -1\n");
+      node.child.kill("SIGHUP");
+      await waitFor(
+        "the refusal to be logged",
+        () => Promise.resolve(node.stderr().includes("Cannot reload the configuration")),
+      );
+      assert.equal((await (await node.client()).call(controlRoutes.status)).node_id, node.nodeId);
+      node.child.kill("SIGTERM");
+      assert.equal(await node.exited, 0, node.stderr());
+    } finally {
+      await killNode(node);
     }
   });
 });
