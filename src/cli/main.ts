@@ -49,6 +49,7 @@ import { snapshotCommand } from "./commands/snapshot.ts";
 import { versionCommand } from "./commands/version.ts";
 import { commandHelp, overviewHelp } from "./help.ts";
 import { type CliIo, Output } from "./output.ts";
+import { closestWord } from "./suggest.ts";
 
 export type { CliIo } from "./output.ts";
 
@@ -129,7 +130,11 @@ function findCommand(args: readonly string[]): Command {
     }
     const command = COMMANDS.find((candidate) => candidate.name === arg);
     if (!command) {
-      throw new UsageError(`unknown command "${arg}" (run 'rhizome help' for the list)`);
+      const guess = closestWord(arg, COMMANDS.map((candidate) => candidate.name));
+      throw new UsageError(
+        `unknown command "${arg}"` +
+          (guess ? `; did you mean '${guess}'?` : "") + " (run 'rhizome help' for the list)",
+      );
     }
     return command;
   }
@@ -160,7 +165,10 @@ function describeParseError(error: unknown, command: Command): string {
   const code = (error as { code?: string }).code;
   const flag = /'(-[^']*)'/.exec(message)?.[1] ?? /"(-[^"]*)"/.exec(message)?.[1];
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag) {
-    return `unknown flag ${flag} for 'rhizome ${command.name}'`;
+    const name = flag.replace(/^--?/, "").split("=")[0];
+    const guess = closestWord(name, [...Object.keys(command.flags), ...Object.keys(GLOBAL_FLAGS)]);
+    return `unknown flag ${flag} for 'rhizome ${command.name}'` +
+      (guess ? `; did you mean --${guess}?` : "");
   }
   if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && flag) {
     const name = flag.replace(/^--?/, "").split(/[ =]/)[0];

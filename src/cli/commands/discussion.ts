@@ -32,6 +32,7 @@ import type { ProfileRequest } from "../../services/discussion/requests.ts";
 import { AuthorKeys } from "../../node/data_dir/author_keys.ts";
 import type { Command, CommandContext, FlagSpec } from "../command.ts";
 import { OK } from "../output.ts";
+import { unknownActionError } from "../suggest.ts";
 
 const authorFlag: FlagSpec = {
   type: "string",
@@ -91,10 +92,7 @@ export const threadCommand: Command = {
     const [action, argument] = context.positionals;
     const ownFlags = threadActionFlags[action];
     if (ownFlags === undefined) {
-      throw new UsageError(
-        `unknown action "${action}" for 'rhizome thread': expected one of ` +
-          Object.keys(threadActionFlags).join(", "),
-      );
+      throw unknownActionError("thread", action, Object.keys(threadActionFlags));
     }
     const misplaced = Object.keys(threadCommand.flags)
       .find((flag) => context.flags[flag] !== undefined && !ownFlags.includes(flag));
@@ -230,9 +228,7 @@ export const profileCommand: Command = {
       if (misplaced) throw new UsageError(`flag --${misplaced} is for 'rhizome profile set'`);
       return runShowProfile(context, argument);
     }
-    throw new UsageError(
-      `unknown action "${action}" for 'rhizome profile': expected one of set, show`,
-    );
+    throw unknownActionError("profile", action, ["set", "show"]);
   },
 };
 

@@ -22,6 +22,7 @@ import {
 import type { Command, CommandContext } from "../command.ts";
 import { OK } from "../output.ts";
 import { Progress } from "../progress.ts";
+import { unknownActionError } from "../suggest.ts";
 
 const actions = ["export", "verify", "import", "list"];
 const exportOnlyFlags = ["out", "scope", "keep", "quiet"];
@@ -65,9 +66,7 @@ export const snapshotCommand: Command = {
   run(context) {
     const [action, argument] = context.positionals;
     if (!actions.includes(action)) {
-      throw new UsageError(
-        `unknown action "${action}" for 'rhizome snapshot': expected one of ${actions.join(", ")}`,
-      );
+      throw unknownActionError("snapshot", action, actions);
     }
     if (action !== "export") {
       const misplaced = exportOnlyFlags.find((flag) => context.flags[flag] !== undefined);
