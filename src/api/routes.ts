@@ -24,6 +24,7 @@
  * | GET `/v1/profiles/<author key>`  |                               | {@link ProfileView}         |
  * | POST `/v1/records?key=<hex key>` | an encoded record             | {@link PublishReport}       |
  * | POST `/v1/snapshots/import`      | {@link SnapshotImportRequest} | {@link ImportReport}        |
+ * | GET `/v1/ids?prefix=HEX`         |                               | `{ "prefix", "matches" }`   |
  *
  * A request type in "Body in" travels as its JSON form (snake_case, IDs in lower-case hex).
  *
@@ -47,6 +48,7 @@ import type {
   VoteRequest,
 } from "../services/discussion/requests.ts";
 import { type ImportReport, importReport, type ImportSummary } from "../node/snapshot_import.ts";
+import type { IdMatch } from "../node/known_ids.ts";
 import {
   formatNewThreadRequest,
   formatPostRequest,
@@ -58,6 +60,7 @@ import {
   type JsonValue,
   parseAuthorKeyHex,
   parseIdHex,
+  parseIdPrefix,
   parseKeyHex,
   parseNewThreadRequest,
   parsePostRequest,
@@ -199,6 +202,11 @@ export interface ControlHandlers {
    *   another import is running), `STORE_FULL` (507); `STORE_UNUSABLE` and anything else 500.
    */
   importSnapshot(path: string): Promise<ImportSummary>;
+  /**
+   * The thread and message IDs the node published or showed that start with a prefix (absent:
+   * none known).
+   */
+  resolveIds?(prefix: string): Awaitable<IdMatch[]>;
 }
 
 /** What the server hands a route's {@link ControlRoute.parse}: the request's pieces. */
@@ -573,6 +581,24 @@ export const controlRoutes = {
         throw response.malformed("snapshot import", "no import counts");
       }
       return body as unknown as ImportReport;
+    },
+  }),
+  /** GET `?prefix=HEX`: `{ "prefix", "matches": [{ "id", "kind" }] }`, most recent first. */
+  resolveIds: defineRoute<ControlHandlers, string, IdMatch[]>({
+    method: "GET",
+    path: "/v1/ids",
+    query: ["prefix"],
+    action: "resolve the ID prefix",
+    parse: (input) => Promise.resolve(parseIdPrefix(input.query.get("prefix") ?? "")),
+    call: async (node, prefix) => await node.resolveIds?.(prefix) ?? [],
+    reply: (matches, prefix) => ({ status: 200, json: { prefix, matches } }),
+    send: (prefix) => ({ query: new URLSearchParams({ prefix }) }),
+    read: async (response) => {
+      const body = await response.json();
+      if (!isObject(body) || !Array.isArray(body.matches) || !body.matches.every(isObject)) {
+        throw response.malformed("ID resolution", "no matches");
+      }
+      return body.matches as unknown as IdMatch[];
     },
   }),
 } as const satisfies ControlRouteTable<ControlHandlers>;

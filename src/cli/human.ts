@@ -13,12 +13,6 @@
 export const shortIdDigits = 10;
 
 /**
- * The fewest hex digits a prefix given for an ID may have: fewer match too many IDs to be a
- * useful name, and each would mean a search of everything the node knows.
- */
-export const idPrefixDigitsMin = 4;
-
-/**
  * An ID as listings show it: its first {@link shortIdDigits} hex digits.
  *
  * @param hex The full ID, hex.
@@ -71,9 +65,8 @@ export function relativeTime(iso: string, nowMs: number): string {
   if (!Number.isFinite(atMs)) return iso;
   const age = nowMs - atMs;
   if (Math.abs(age) < 10 * second) return "just now";
-  if (age < 0) return `in ${roughly(-age)}`;
-  if (age > relativeAgeMsMax) return iso.slice(0, 10);
-  return `${roughly(age)} ago`;
+  if (Math.abs(age) > relativeAgeMsMax) return iso.slice(0, 10);
+  return age < 0 ? `in ${roughly(-age)}` : `${roughly(age)} ago`;
 }
 
 /** The largest whole unit of a duration: `42 s`, `3 min`, `5 h`, `2 days`. */

@@ -215,8 +215,8 @@ Deno.test("get writes the value's bytes unchanged, binary too; not found is a li
     const node = new FakeHandlers();
     const text = "two lines\nno newline at the end";
     const binary = new Uint8Array([0, 255, 10, 0xc3, 0x28, 1]);
-    node.values.set("aa".repeat(20), new TextEncoder().encode(text));
-    node.values.set("bb".repeat(20), binary);
+    node.stored.set("aa".repeat(20), new TextEncoder().encode(text));
+    node.stored.set("bb".repeat(20), binary);
     const api = await ControlApi.start({
       listen: { host: "127.0.0.1", port: 0 },
       dataDirPath: dataDir,

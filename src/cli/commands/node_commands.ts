@@ -15,6 +15,7 @@ import { parseKeyHex, parseTtlSeconds } from "../../api/wire.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { OK } from "../output.ts";
 import { statusText } from "../status_text.ts";
+import { isIdPrefix, resolveId } from "../ids.ts";
 
 /** Exit status of `get` when the network does not hold the key. */
 const NOT_FOUND = 1;
@@ -118,9 +119,13 @@ export const getCommand: Command = {
   flags: {},
   positionals: { min: 1, max: 1 },
   async run(context) {
-    const keyId = parseKeyHex(context.positionals[0]);
+    const api = await client(context);
+    // A thread's or message's ID is the key of its document: a listing's short ID names it too.
+    const keyId = isIdPrefix(context.positionals[0])
+      ? await resolveId(api, context.positionals[0], "key")
+      : parseKeyHex(context.positionals[0]);
     const key = keyId.toHex();
-    const value = await (await client(context)).call(controlRoutes.get, keyId);
+    const value = await api.call(controlRoutes.get, keyId);
     if (value === undefined) {
       if (!context.output.json) {
         throw new ContentError("NOT_FOUND", `Cannot get ${key}: the network does not hold it`);
