@@ -301,6 +301,11 @@ Deno.test("SIGHUP reloads the configuration and the node keeps running; SIGTERM 
       // Still serving.
       const status = await (await node.client()).call(controlRoutes.status);
       assert.equal(status.node_id, node.nodeId);
+      // `id` asks the running node: the contact with the port it bound (--listen 127.0.0.1:0),
+      // not the configuration's.
+      const id = await runProcess(["id", "--data-dir", dataDir, "--json"]);
+      assert.equal(id.status, 0, id.stderr);
+      assert.equal(JSON.parse(id.stdout).contact, node.contact);
       // A configuration that became invalid is reported, and the node runs on.
       await Deno.writeTextFile(configPath, "[dht]\nwrite_quorum = -1\n");
       node.child.kill("SIGHUP");
