@@ -135,14 +135,16 @@ export function parseIdHex(text: string, what: string): NodeId {
 export const idPrefixDigitsMin = 4;
 
 /**
- * Parses the start of a thread or message ID, as listings print it (`3f2a9c1b7d`).
+ * Parses the start of a thread or message ID or an author's key, as listings print them
+ * (`3f2a9c1b7d`).
  *
- * @param text Hex digits of any case, {@link idPrefixDigitsMin} to 40.
+ * @param text Hex digits of any case, {@link idPrefixDigitsMin} to 64 (an author's key).
  * @returns The prefix in lower case.
  * @throws {InvalidInputError} When it is not that.
  */
 export function parseIdPrefix(text: string): string {
-  const digitsMax = NODE_ID_BYTES * 2;
+  // An author's key is the longest ID a prefix may name.
+  const digitsMax = 64;
   if (!/^[0-9a-fA-F]+$/.test(text) || text.length < idPrefixDigitsMin || text.length > digitsMax) {
     throw new InvalidInputError(
       `Cannot read the ID prefix: expected ${idPrefixDigitsMin} to ${digitsMax} hex digits, ` +

@@ -9,7 +9,7 @@
 
 import type { ControlClient } from "../api/control_client.ts";
 import { controlRoutes } from "../api/routes.ts";
-import { idPrefixDigitsMin, parseIdHex } from "../api/wire.ts";
+import { idPrefixDigitsMin, parseAuthorKeyHex, parseIdHex } from "../api/wire.ts";
 import { ContentError, InvalidInputError } from "../core/errors.ts";
 import type { NodeId } from "../core/node_id.ts";
 import type { KnownIdKind } from "../node/known_ids.ts";
@@ -34,7 +34,7 @@ export function isIdPrefix(text: string): boolean {
  * @param client The running node's control API.
  * @param text The ID or its start, as typed.
  * @param what What it is, for messages ("thread ID").
- * @param kinds What it may name; any known ID when absent.
+ * @param kinds What it may name; a thread or a message when absent.
  * @returns The ID.
  * @throws {InvalidInputError} When it is not hex of the right length, or the prefix is
  *   ambiguous (exit 2).
@@ -48,13 +48,15 @@ export async function resolveId(
 ): Promise<NodeId> {
   if (!isIdPrefix(text)) return parseIdHex(text, what);
   const api = typeof client === "function" ? await client() : client;
+  const named = kinds ?? ["thread", "message"];
   const matches = (await api.call(controlRoutes.resolveIds, text.toLowerCase()))
-    .filter((match) => kinds === undefined || kinds.includes(match.kind));
+    .filter((match) => named.includes(match.kind));
   if (matches.length === 0) {
-    const named = kinds === undefined ? "thread or message" : kinds.join(" or ");
     throw new ContentError(
       "NOT_FOUND",
-      `Cannot find the ${what} ${text}: no ${named} this node listed, showed or published ` +
+      `Cannot find the ${what} ${text}: no ${
+        named.join(" or ")
+      } this node listed, showed or published ` +
         `starts with it (give all ${idDigits} digits)`,
     );
   }
@@ -67,3 +69,38 @@ export async function resolveId(
   }
   return parseIdHex(matches[0].id, what);
 }
+
+/**
+ * The author key `text` names: parsed when whole (64 hex digits), else resolved by the node
+ * against the authors of what it listed or showed.
+ *
+ * @param client The running node's control API.
+ * @param text The key or its start, as typed.
+ * @returns The key's bytes.
+ * @throws {InvalidInputError} When it is not hex of the right length, or the prefix is
+ *   ambiguous (exit 2).
+ * @throws {ContentError} `NOT_FOUND` when no author the node knows has a key starting so.
+ */
+export async function resolveAuthorKey(client: ControlClient, text: string): Promise<Uint8Array> {
+  const prefix = /^[0-9a-fA-F]+$/.test(text) && text.length >= idPrefixDigitsMin &&
+    text.length < authorKeyDigits;
+  if (!prefix) return parseAuthorKeyHex(text);
+  const matches = (await client.call(controlRoutes.resolveIds, text.toLowerCase()))
+    .filter((match) => match.kind === "author");
+  if (matches.length === 0) {
+    throw new ContentError(
+      "NOT_FOUND",
+      `Cannot find the author key ${text}: no author of what this node listed or showed has a ` +
+        `key starting with it (give all ${authorKeyDigits} digits)`,
+    );
+  }
+  if (matches.length > 1) {
+    throw new InvalidInputError(
+      `Cannot read the author key ${text}: ${matches.length} keys start with it, ` +
+        `${matches.map((match) => `${match.id.slice(0, 12)}…`).join(", ")}; give more digits`,
+    );
+  }
+  return parseAuthorKeyHex(matches[0].id);
+}
+
+const authorKeyDigits = 64;

@@ -1,6 +1,7 @@
 /**
- * The thread and message IDs this node has published or shown (listed, opened), so a person can
- * name one by a prefix of its hex (`rhizome thread show 3f2a9c`) as listings print them. Only
+ * The thread and message IDs this node has published or shown (listed, opened), and the keys of
+ * their authors, so a person can name one by a prefix of its hex (`rhizome thread show 3f2a9c`,
+ * `rhizome profile show 4c4c4c4c`) as listings print them. Only
  * IDs the node has seen are known: a prefix of an ID it never showed is not found, and a prefix
  * two known IDs share is refused as ambiguous, never taken for one of them. Kept in memory: a
  * restarted node knows the IDs of what it shows from then on.
@@ -18,12 +19,12 @@ export const knownIdsMax = 20_000;
 /** Matches a resolution returns at most: enough to show that a prefix is ambiguous. */
 export const idMatchesMax = 8;
 
-/** What an ID names. */
-export type KnownIdKind = "thread" | "message";
+/** What an ID names: a thread or message (40 hex digits), or an author's key (64). */
+export type KnownIdKind = "thread" | "message" | "author";
 
 /** An ID a prefix matched. */
 export interface IdMatch {
-  /** The whole ID, 40 lower-case hex digits. */
+  /** The whole ID, lower-case hex (40 digits, 64 for an author's key). */
   id: string;
   /** What it names. */
   kind: KnownIdKind;

@@ -1027,7 +1027,10 @@ export class RhizomeNode {
    */
   async listThreads(request: ThreadListRequest): Promise<ThreadList> {
     const list = await this.#reader.listThreads(request);
-    for (const thread of list.threads.toReversed()) this.#knownIds.note("thread", thread.id);
+    for (const thread of list.threads.toReversed()) {
+      this.#knownIds.note("author", thread.author);
+      this.#knownIds.note("thread", thread.id);
+    }
     return list;
   }
 
@@ -1043,16 +1046,18 @@ export class RhizomeNode {
     // A page holds at most messagePageMax messages, replies included.
     for (let seen = 0; stack.length > 0 && seen <= messagePageMax; seen++) {
       const message = stack.pop()!;
+      this.#knownIds.note("author", message.author);
       this.#knownIds.note("message", message.id);
       stack.push(...message.replies);
     }
+    this.#knownIds.note("author", view.thread.author);
     this.#knownIds.note("thread", view.thread.id);
     return view;
   }
 
   /**
-   * The thread and message IDs this node published or showed that start with `prefix`, so a
-   * person can name one by the short ID a listing printed.
+   * The thread and message IDs this node published or showed, and their authors' keys, that
+   * start with `prefix`, so a person can name one by the short ID a listing printed.
    *
    * @param prefix Hex digits.
    * @returns The matches, most recently seen first (at most a few: more than one is ambiguous).

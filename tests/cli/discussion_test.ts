@@ -668,3 +668,23 @@ Deno.test("an ID prefix names the one ID the node knows; none or several is one 
     assert.deepEqual(node.received.map(([name]) => name), ["resolveIds", "resolveIds"]);
   });
 });
+
+Deno.test("profile show takes the start of an author's key, as listings print it", async () => {
+  await withNode(async ({ node, rhizome }) => {
+    node.knownIds.push({ id: authorKey, kind: "author" });
+    const shown = await rhizome(["profile", "show", authorKey.slice(0, 8)]);
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.match(shown.stdout, /^name +Alice$/m);
+    assertRefused(
+      await rhizome(["profile", "show", "9999"]),
+      ExitStatus.failure,
+      /^rhizome: Cannot find the author key 9999: no author of what this node listed or showed/,
+    );
+    // A thread's ID is no author.
+    assertRefused(
+      await rhizome(["profile", "show", "1f1f"]),
+      ExitStatus.failure,
+      /author key 1f1f/,
+    );
+  });
+});

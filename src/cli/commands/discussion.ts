@@ -32,7 +32,7 @@ import type { ProfileRequest } from "../../services/discussion/requests.ts";
 import { AuthorKeys } from "../../node/data_dir/author_keys.ts";
 import type { Command, CommandContext, FlagSpec } from "../command.ts";
 import { OK } from "../output.ts";
-import { resolveId } from "../ids.ts";
+import { resolveAuthorKey, resolveId } from "../ids.ts";
 import { relativeTime, shortId } from "../human.ts";
 import { unknownActionError } from "../suggest.ts";
 
@@ -357,10 +357,11 @@ async function runSetProfile(context: CommandContext): Promise<number> {
 }
 
 async function runShowProfile(context: CommandContext, keyText?: string): Promise<number> {
+  const api = await client(context);
   const author = keyText === undefined
     ? (await authorKeys(context).load()).keyPair.publicKey
-    : parseAuthorKeyHex(keyText);
-  const profile = await (await client(context)).call(controlRoutes.showProfile, author);
+    : await resolveAuthorKey(api, keyText);
+  const profile = await api.call(controlRoutes.showProfile, author);
   const lines = [
     `name     ${printableLine(profile.name)}`,
     `about    ${printable(profile.about).replaceAll("\n", "\n         ")}`,
