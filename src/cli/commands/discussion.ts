@@ -369,7 +369,7 @@ async function runShowProfile(context: CommandContext, keyText?: string): Promis
     `author   ${profile.author}`,
     `updated  ${timeText(profile.updated_at, Date.now())}`,
   ];
-  context.output.result(lines.join("\n"), profile);
+  context.output.result(lines.map((line) => line.trimEnd()).join("\n"), profile);
   return OK;
 }
 
