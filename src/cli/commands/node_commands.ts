@@ -202,6 +202,11 @@ async function notRunning(dataDirPath: string, error: unknown): Promise<boolean>
 }
 
 async function readAllStdin(context: CommandContext): Promise<Uint8Array> {
+  if (context.stdinIsTerminal()) {
+    context.output.note(
+      "rhizome: reading the value from standard input; end it with Ctrl-D (Ctrl-C cancels)",
+    );
+  }
   const bytes = await context.readStdin(recordBytesMax + 1);
   if (bytes.length > recordBytesMax) {
     throw new InvalidInputError(
