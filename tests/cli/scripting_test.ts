@@ -321,3 +321,48 @@ Deno.test("SIGHUP reloads the configuration and the node keeps running; SIGTERM 
     }
   });
 });
+
+Deno.test("a node whose stderr and stdout readers went away keeps running, and stops cleanly", async () => {
+  await withTempDir(async (dataDir) => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...permissionFlags(denoConfig.tasks.rhizome),
+        mainPath,
+        "run",
+        "--data-dir",
+        dataDir,
+        "--listen",
+        "127.0.0.1:0",
+        "--api",
+        "127.0.0.1:0",
+        "--log-level",
+        "debug",
+      ],
+      env: { NO_COLOR: "1", HOME: Deno.env.get("HOME") ?? "/nonexistent" },
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Both pipes closed before the node wrote a line: every later write meets EPIPE.
+    await child.stdout.cancel();
+    await child.stderr.cancel();
+    try {
+      await waitFor("the node to answer", async () => {
+        const status = await runInProcess(["status", "--data-dir", dataDir, "--json"]);
+        return status.status === 0;
+      });
+      const stopped = await runInProcess(["stop", "--data-dir", dataDir]);
+      assert.equal(stopped.status, 0, stopped.stderr);
+      assert.equal((await child.status).code, 0, "a clean stop, not 141 nor 70");
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+    }
+  });
+});

@@ -11,7 +11,7 @@ import { getLog } from "../../core/log.ts";
 import { RhizomeNode } from "../../node/node.ts";
 import { type DataDirNote, noteDataDir, undoFailedStart } from "../../node/data_dir/start_undo.ts";
 import type { Command, CommandContext } from "../command.ts";
-import { OK } from "../output.ts";
+import { isOutputClosed, OK } from "../output.ts";
 import { onFatalError } from "../fatal.ts";
 
 const TYPE_FLAGS = ["seed", "full", "light", "mobile"] as const;
@@ -125,11 +125,16 @@ export const runCommand: Command = {
       Deno.addSignalListener("SIGHUP", onHangup);
       listeners.push(() => Deno.removeSignalListener("SIGHUP", onHangup));
     }
-    context.output.result(`node ${node.nodeId.toHex()} running as ${node.type}; ${node.contact}`, {
-      node_id: node.nodeId.toHex(),
-      node_type: node.type,
-      contact: node.contact,
-    });
+    try {
+      context.output.result(
+        `node ${node.nodeId.toHex()} running as ${node.type}; ${node.contact}`,
+        { node_id: node.nodeId.toHex(), node_type: node.type, contact: node.contact },
+      );
+    } catch (error) {
+      // Nobody reads stdout any more: the node serves the network, not its first line.
+      if (!isOutputClosed(error)) throw error;
+      log.debug("stdout is closed; the node runs on");
+    }
     await node.stopped;
     await api.close();
     forgetFatalCleanup();
