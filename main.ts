@@ -11,7 +11,10 @@ import { installFatalHandler } from "./src/cli/fatal.ts";
 const encoder = new TextEncoder();
 
 function writeStdout(text: string): void {
-  let bytes = encoder.encode(text);
+  writeStdoutBytes(encoder.encode(text));
+}
+
+function writeStdoutBytes(bytes: Uint8Array): void {
   while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
 }
 
@@ -34,7 +37,14 @@ async function readStdin(limit: number): Promise<Uint8Array> {
 }
 
 if (import.meta.main) {
-  const io = { env: Deno.env.toObject(), stdout: writeStdout, stderr: writeStderr, readStdin };
+  const io = {
+    env: Deno.env.toObject(),
+    stdout: writeStdout,
+    stdoutBytes: writeStdoutBytes,
+    stderr: writeStderr,
+    readStdin,
+    stdinIsTerminal: () => Deno.stdin.isTerminal(),
+  };
   const args = Deno.args;
   installFatalHandler(io, {
     jsonErrors: args.includes("--log-format=json") ||

@@ -69,7 +69,9 @@ let thread: NodeId | undefined;
 let posts = POSTS_PER_THREAD;
 async function post(index: number): Promise<void> {
   if (posts >= POSTS_PER_THREAD) {
-    thread = NodeId.fromHex((await publisher.newThread({ title: `bench ${index}`, body: "" })).id);
+    thread = NodeId.fromHex(
+      (await publisher.newThread({ title: `bench ${index}`, body: `Bench ${index}.` })).id,
+    );
     posts = 0;
   }
   posts++;

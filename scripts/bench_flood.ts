@@ -17,7 +17,7 @@
  * - `flooder`: whether the target still answered the flooder's identity after the flood (a PING
  *   through its session), and the target's guard counters (graylistings, bans, drops by reason);
  * - `target`: its peak resident memory (VmHWM) and the most seen while sampling (VmRSS), the
- *   kernel's receive-buffer drops for its socket (`udp.kernelReceiveDrops`, from /proc/net/udp)
+ *   kernel's receive-buffer drops for its socket (`udp.kernel_receive_drops`, from /proc/net/udp)
  *   and the machine-wide UDP `RcvbufErrors` during the run, and its receive-queue sheds.
  *
  * The flooder's datagrams are sealed in advance (`--pool` of them) and cycled: after the first
@@ -368,8 +368,8 @@ async function main(): Promise<number> {
     progress(`before: ${beforeMs / 1000} s of client operations`);
     await sleep(beforeMs);
     const received = async () =>
-      ((await target.client.call(controlRoutes.status)).udp as { datagramsReceived: number })
-        .datagramsReceived;
+      ((await target.client.call(controlRoutes.status)).udp as { datagrams_received: number })
+        .datagrams_received;
     const receivedBefore = await received();
     const floodStartMs = performance.now();
     progress(
@@ -469,12 +469,12 @@ async function main(): Promise<number> {
       target: {
         peak_rss_mb: memory ? Math.round(memory.peakMb) : null,
         max_sampled_rss_mb: Math.round(peakRssMb),
-        kernel_receive_drops: udp.kernelReceiveDrops ?? null,
+        kernel_receive_drops: udp.kernel_receive_drops ?? null,
         machine_udp_rcvbuf_errors: rcvbufBefore !== undefined && rcvbufAfter !== undefined
           ? rcvbufAfter - rcvbufBefore
           : null,
-        receive_queue_shed: udp.receivesShed ?? null,
-        receives_refused: udp.receivesRefused ?? null,
+        receive_queue_shed: udp.receives_shed ?? null,
+        receives_refused: udp.receives_refused ?? null,
         channel_dropped: (targetAfter.channel as { dropped: unknown }).dropped,
         dht_dropped: (targetAfter.dht as { dropped: unknown }).dropped,
       },

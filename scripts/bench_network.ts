@@ -387,7 +387,10 @@ async function measureDiscussion(
     const created = await within(
       "a new thread",
       left(deadlineMs),
-      creator.client.call(controlRoutes.newThread, { title: `bench thread ${sample}`, body: "" }),
+      creator.client.call(controlRoutes.newThread, {
+        title: `bench thread ${sample}`,
+        body: `Bench thread ${sample}.`,
+      }),
     );
     threadMs.push(performance.now() - started);
     threads.push(created.id);
@@ -429,7 +432,7 @@ async function measureDiscussion(
   const busy = nodes[randomIndex(nodes.length)];
   const burstThread = await busy.client.call(controlRoutes.newThread, {
     title: "bench burst",
-    body: "",
+    body: "A burst of votes on this thread.",
   });
   const sentBefore = (await networkCounters(nodes)).rpc_sent ?? 0;
   let next = 0;

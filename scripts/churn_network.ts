@@ -214,7 +214,7 @@ async function runOperation(
       case "thread_new": {
         const report = await node.client.call(controlRoutes.newThread, {
           title: `churn thread ${atMs}`,
-          body: "",
+          body: `Opened at ${atMs}.`,
         });
         known.threads.push(report.id);
         return sample(true);

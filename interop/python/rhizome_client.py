@@ -1630,9 +1630,9 @@ def _flat_counters(value: object, prefix: str = "") -> dict[str, float]:
     return {}
 
 
-VOLATILE_COUNTERS = ("uptime_s", "packetsSealed", "packetsOpened", "rpc.", "requests.",
-                     "store.bytes", "store.quotaBytes", "store.values", "byKind", "byClass",
-                     "stored_records", "sessions", "handshakesAnswered", "memory", "udp.")
+VOLATILE_COUNTERS = ("uptime_s", "packets_sealed", "packets_opened", "rpc.", "requests.",
+                     "store.bytes", "store.quota_bytes", "store.values", "by_kind", "by_class",
+                     "stored_records", "sessions", "handshakes_answered", "memory", "udp.")
 
 
 def _counters(status_command: str | None) -> dict[str, float]:

@@ -27,6 +27,7 @@
  * | GET `/metrics` (open)            |                               | Prometheus text             |
  * | GET `/v1/metrics` (open)         |                               | {@link MetricsReport}       |
  * | GET `/dashboard` (open)          |                               | the dashboard's HTML page   |
+ * | GET `/v1/ids?prefix=HEX`         |                               | `{ "prefix", "matches" }`   |
  *
  * A request type in "Body in" travels as its JSON form (snake_case, IDs in lower-case hex).
  * Routes marked open answer without the bearer token (see {@link ControlRoute.open}).
@@ -51,6 +52,7 @@ import type {
   VoteRequest,
 } from "../services/discussion/requests.ts";
 import { type ImportReport, importReport, type ImportSummary } from "../node/snapshot_import.ts";
+import type { IdMatch } from "../node/known_ids.ts";
 import {
   formatNewThreadRequest,
   formatPostRequest,
@@ -62,6 +64,7 @@ import {
   type JsonValue,
   parseAuthorKeyHex,
   parseIdHex,
+  parseIdPrefix,
   parseKeyHex,
   parseNewThreadRequest,
   parsePostRequest,
@@ -218,6 +221,11 @@ export interface ControlHandlers {
    * @returns The snapshot.
    */
   metrics(): Awaitable<NodeMetrics>;
+  /**
+   * The thread and message IDs the node published or showed that start with a prefix (absent:
+   * none known).
+   */
+  resolveIds?(prefix: string): Awaitable<IdMatch[]>;
 }
 
 /** What the server hands a route's {@link ControlRoute.parse}: the request's pieces. */
@@ -637,6 +645,24 @@ export const controlRoutes = {
     call: () => Promise.resolve(dashboardHtml),
     reply: (text) => ({ status: 200, text, contentType: "text/html; charset=utf-8" }),
     read: async (response) => utf8Decode(await response.bytes()),
+  }),
+  /** GET `?prefix=HEX`: `{ "prefix", "matches": [{ "id", "kind" }] }`, most recent first. */
+  resolveIds: defineRoute<ControlHandlers, string, IdMatch[]>({
+    method: "GET",
+    path: "/v1/ids",
+    query: ["prefix"],
+    action: "resolve the ID prefix",
+    parse: (input) => Promise.resolve(parseIdPrefix(input.query.get("prefix") ?? "")),
+    call: async (node, prefix) => await node.resolveIds?.(prefix) ?? [],
+    reply: (matches, prefix) => ({ status: 200, json: { prefix, matches } }),
+    send: (prefix) => ({ query: new URLSearchParams({ prefix }) }),
+    read: async (response) => {
+      const body = await response.json();
+      if (!isObject(body) || !Array.isArray(body.matches) || !body.matches.every(isObject)) {
+        throw response.malformed("ID resolution", "no matches");
+      }
+      return body.matches as unknown as IdMatch[];
+    },
   }),
 } as const satisfies ControlRouteTable<ControlHandlers>;
 

@@ -129,6 +129,32 @@ export function parseIdHex(text: string, what: string): NodeId {
 }
 
 /**
+ * The fewest hex digits a prefix given for an ID may have: fewer match too many IDs to be a
+ * useful name. The CLI prints 10.
+ */
+export const idPrefixDigitsMin = 4;
+
+/**
+ * Parses the start of a thread or message ID or an author's key, as listings print them
+ * (`3f2a9c1b7d`).
+ *
+ * @param text Hex digits of any case, {@link idPrefixDigitsMin} to 64 (an author's key).
+ * @returns The prefix in lower case.
+ * @throws {InvalidInputError} When it is not that.
+ */
+export function parseIdPrefix(text: string): string {
+  // An author's key is the longest ID a prefix may name.
+  const digitsMax = 64;
+  if (!/^[0-9a-fA-F]+$/.test(text) || text.length < idPrefixDigitsMin || text.length > digitsMax) {
+    throw new InvalidInputError(
+      `Cannot read the ID prefix: expected ${idPrefixDigitsMin} to ${digitsMax} hex digits, ` +
+        `got "${clip(text)}"`,
+    );
+  }
+  return text.toLowerCase();
+}
+
+/**
  * Parses a content key given in hex (`get`, `GET /v1/get/<key>`).
  *
  * @param text The key as typed or as found in a URL.

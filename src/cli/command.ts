@@ -86,11 +86,20 @@ export interface CommandContext {
   /** The configuration with the origin of each setting (loaded once). */
   resolvedConfig(): Promise<ResolvedConfig>;
   /**
+   * Reads the configuration again (file, environment, flags), applies its log settings, and
+   * makes it the one {@link CommandContext.config} answers: for `run` on SIGHUP.
+   *
+   * @throws {ConfigError} When it is now invalid; the one in effect is kept.
+   */
+  reloadConfig(): Promise<ResolvedConfig>;
+  /**
    * Standard input, read to its end or until `limit` bytes.
    *
    * @param limit Most bytes read.
    */
   readStdin(limit: number): Promise<Uint8Array>;
+  /** Whether standard input is a terminal, where a person types (and may not know to). */
+  stdinIsTerminal(): boolean;
 }
 
 /** Where the config file is, and why there. */

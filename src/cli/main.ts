@@ -51,6 +51,7 @@ import { topCommand } from "./commands/top.ts";
 import { versionCommand } from "./commands/version.ts";
 import { commandHelp, overviewHelp } from "./help.ts";
 import { type CliIo, Output } from "./output.ts";
+import { closestWord } from "./suggest.ts";
 
 export type { CliIo } from "./output.ts";
 
@@ -133,7 +134,11 @@ function findCommand(args: readonly string[]): Command {
     }
     const command = COMMANDS.find((candidate) => candidate.name === arg);
     if (!command) {
-      throw new UsageError(`unknown command "${arg}" (run 'rhizome help' for the list)`);
+      const guess = closestWord(arg, COMMANDS.map((candidate) => candidate.name));
+      throw new UsageError(
+        `unknown command "${arg}"` +
+          (guess ? `; did you mean '${guess}'?` : "") + " (run 'rhizome help' for the list)",
+      );
     }
     return command;
   }
@@ -164,7 +169,10 @@ function describeParseError(error: unknown, command: Command): string {
   const code = (error as { code?: string }).code;
   const flag = /'(-[^']*)'/.exec(message)?.[1] ?? /"(-[^"]*)"/.exec(message)?.[1];
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag) {
-    return `unknown flag ${flag} for 'rhizome ${command.name}'`;
+    const name = flag.replace(/^--?/, "").split("=")[0];
+    const guess = closestWord(name, [...Object.keys(command.flags), ...Object.keys(GLOBAL_FLAGS)]);
+    return `unknown flag ${flag} for 'rhizome ${command.name}'` +
+      (guess ? `; did you mean --${guess}?` : "");
   }
   if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && flag) {
     const name = flag.replace(/^--?/, "").split(/[ =]/)[0];
@@ -239,9 +247,18 @@ function makeContext(
       resolved ??= loadConfig(context.configLocation(), global, io, commandOverrides);
       return resolved;
     },
+    async reloadConfig() {
+      const commandOverrides = command.configOverrides?.(context.flags) ?? [];
+      const next = await loadConfig(context.configLocation(), global, io, commandOverrides);
+      resolved = Promise.resolve(next);
+      return next;
+    },
     async readStdin(limit: number): Promise<Uint8Array> {
       if (!io.readStdin) throw new InvalidInputError("Cannot read standard input here");
       return await io.readStdin(limit);
+    },
+    stdinIsTerminal(): boolean {
+      return io.stdinIsTerminal?.() ?? false;
     },
     async config(): Promise<Config> {
       return (await context.resolvedConfig()).config;

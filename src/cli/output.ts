@@ -13,12 +13,19 @@ export interface CliIo {
   env: Record<string, string>;
   /** Writes to stdout. */
   stdout(text: string): void;
+  /**
+   * Writes bytes to stdout exactly as they are (`get` of a binary value); where absent, they are
+   * written as UTF-8 text through {@link CliIo.stdout} (tests).
+   */
+  stdoutBytes?(bytes: Uint8Array): void;
   /** Writes to stderr. */
   stderr(text: string): void;
   /**
    * Reads standard input to its end, or until `limit` bytes; absent where there is none (tests).
    */
   readStdin?(limit: number): Promise<Uint8Array>;
+  /** Whether standard input is a terminal (someone types it); absent: it is not. */
+  stdinIsTerminal?(): boolean;
 }
 
 /** Formats results and errors for people or for scripts. */
@@ -55,6 +62,25 @@ export class Output {
   }
 
   /**
+   * Prints bytes on stdout unchanged, with no newline added (a value as it was stored).
+   *
+   * @param bytes The bytes.
+   */
+  bytes(bytes: Uint8Array): void {
+    if (this.#io.stdoutBytes) this.#io.stdoutBytes(bytes);
+    else this.#io.stdout(new TextDecoder().decode(bytes));
+  }
+
+  /**
+   * Tells the person at the terminal something on stderr (never stdout, which scripts read).
+   *
+   * @param line One line (a newline is added).
+   */
+  note(line: string): void {
+    this.#io.stderr(line + "\n");
+  }
+
+  /**
    * Prints text on stdout whatever the mode (help text).
    *
    * @param text The text (a newline is added).
@@ -73,6 +99,9 @@ export class Output {
    * @returns The exit status for the error.
    */
   error(error: unknown, options: { allLines?: boolean } = {}): ExitStatus {
+    // Nobody reads stdout any more: saying so on stdout would fail again, and on stderr it would
+    // be noise after `| head`, which asked for exactly this.
+    if (isOutputClosed(error)) return ExitStatus.outputClosed;
     const status = exitStatusOf(error);
     const code = error instanceof RhizomeError ? error.code : "INTERNAL";
     const lines = messageOf(error).split("\n");
@@ -100,6 +129,39 @@ export class Output {
       );
     }
     return status;
+  }
+}
+
+/**
+ * Whether `error` says the reader of an output went away: a write to a pipe whose read end is
+ * closed (EPIPE, `BrokenPipe` in Deno; Deno ignores SIGPIPE, so the write fails instead of the
+ * signal ending the process), or a write to a stream that closed because of it. The error's
+ * causes are searched too, a few levels deep.
+ *
+ * @param error What was thrown.
+ * @returns `true` for a closed output.
+ */
+export function isOutputClosed(error: unknown): boolean {
+  let current = error;
+  for (let depth = 0; depth < causeDepthMax && current !== undefined; depth++) {
+    if (current instanceof Deno.errors.BrokenPipe) return true;
+    if (current instanceof OutputClosedError) return true;
+    const code = (current as { code?: unknown } | null)?.code;
+    if (code === "EPIPE") return true;
+    current = (current as { cause?: unknown } | null)?.cause;
+  }
+  return false;
+}
+
+/** Causes {@link isOutputClosed} follows: wrappers nest one or two deep; a loop must end. */
+const causeDepthMax = 8;
+
+/** A write to an output that was closed before (by its reader going away). */
+export class OutputClosedError extends Error {
+  /** @param what Which output. */
+  constructor(what: string) {
+    super(`Cannot write to ${what}: it is closed`);
+    this.name = "OutputClosedError";
   }
 }
 

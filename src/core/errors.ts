@@ -41,6 +41,12 @@ export const ExitStatus = {
   notStored: 9,
   /** A bug in Rhizome: an assertion failed or an unexpected exception escaped. */
   internal: 70,
+  /**
+   * Whoever read the output went away (the read end of a pipe closed, as `| head` does): the
+   * command stopped quietly. 141 is 128 + SIGPIPE, what a shell reports for a Unix tool that
+   * the same closed pipe ended, so `set -o pipefail` scripts treat it alike.
+   */
+  outputClosed: 141,
 } as const;
 
 /** One of the values of {@link ExitStatus}. */

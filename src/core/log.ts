@@ -189,6 +189,17 @@ const encoder = new TextEncoder();
 
 /** Writes all of `line` to stderr, synchronously: a partial write is continued, never dropped. */
 export function writeStderr(line: string): void {
+  // Whoever read stderr went away (`rhizome run 2>&1 | head`): the lines have nobody to reach,
+  // and a node must not stop over its log.
+  if (stderrClosed) return;
   let bytes = encoder.encode(line);
-  while (bytes.length > 0) bytes = bytes.subarray(Deno.stderr.writeSync(bytes));
+  try {
+    while (bytes.length > 0) bytes = bytes.subarray(Deno.stderr.writeSync(bytes));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+    stderrClosed = true;
+  }
 }
+
+/** Set once a write to stderr found its reader gone; later lines are dropped. */
+let stderrClosed = false;

@@ -45,7 +45,7 @@ import {
 import { decodeRecord, encodeRecord, recordKey, RecordKind } from "../content/records.ts";
 import { acknowledgedPut, DhtRecordNetwork } from "../services/discussion/dht_record_network.ts";
 import { Publisher } from "../services/discussion/publisher.ts";
-import { Reader } from "../services/discussion/reader.ts";
+import { messagePageMax, Reader } from "../services/discussion/reader.ts";
 import type {
   ProfileView,
   PublishReport,
@@ -105,6 +105,8 @@ import {
   uniqueContacts,
 } from "./discovery/join_sources.ts";
 import { parseContactText } from "../core/share_string.ts";
+import { statusReport } from "./status_report.ts";
+import { type IdMatch, KnownIds } from "./known_ids.ts";
 import { join } from "node:path";
 
 /**
@@ -970,13 +972,13 @@ export class RhizomeNode {
   /**
    * The node's state, as plain JSON: identity, type, uptime, table size, and the counters of
    * store, DHT, secure channel, receive guard (`guard`), rejoins, UDP socket and receive-queue
-   * probe (`receive_probe`).
+   * probe (`receive_probe`); keys in snake_case and counters named (`status_report.ts`).
    *
    * @returns The report.
    */
   status(): NodeStatus {
     const store = this.#store.stats();
-    return json({
+    return statusReport(json({
       node_id: this.nodeId.toHex(),
       contact: this.#contact,
       node_type: this.#choice.type,
@@ -997,7 +999,7 @@ export class RhizomeNode {
       receive_probe: this.#probe.stats(),
       udp: this.#udp.stats(),
       stream: this.#streams.stats(),
-    }) as NodeStatus;
+    }) as Record<string, unknown>) as NodeStatus;
   }
 
   /**
@@ -1113,8 +1115,10 @@ export class RhizomeNode {
    * @param request Title, body, tags, author.
    * @returns What was published and where.
    */
-  newThread(request: NewThreadRequest): Promise<PublishReport> {
-    return this.#publisher.newThread(request);
+  async newThread(request: NewThreadRequest): Promise<PublishReport> {
+    const report = await this.#publisher.newThread(request);
+    this.#knownIds.note("thread", report.id);
+    return report;
   }
 
   /**
@@ -1123,8 +1127,11 @@ export class RhizomeNode {
    * @param request Thread, parent, body, author.
    * @returns What was published and where.
    */
-  post(request: PostRequest): Promise<PublishReport> {
-    return this.#publisher.post(request);
+  async post(request: PostRequest): Promise<PublishReport> {
+    const report = await this.#publisher.post(request);
+    this.#knownIds.note("thread", request.thread.toHex());
+    this.#knownIds.note("message", report.id);
+    return report;
   }
 
   /**
@@ -1164,8 +1171,13 @@ export class RhizomeNode {
    * @param request Order, page size, cursor.
    * @returns One page.
    */
-  listThreads(request: ThreadListRequest): Promise<ThreadList> {
-    return this.#reader.listThreads(request);
+  async listThreads(request: ThreadListRequest): Promise<ThreadList> {
+    const list = await this.#reader.listThreads(request);
+    for (const thread of list.threads.toReversed()) {
+      this.#knownIds.note("author", thread.author);
+      this.#knownIds.note("thread", thread.id);
+    }
+    return list;
   }
 
   /**
@@ -1174,9 +1186,34 @@ export class RhizomeNode {
    * @param request Thread, page size, cursor.
    * @returns The page, with what could not be read.
    */
-  showThread(request: ThreadShowRequest): Promise<ThreadView> {
-    return this.#reader.showThread(request);
+  async showThread(request: ThreadShowRequest): Promise<ThreadView> {
+    const view = await this.#reader.showThread(request);
+    const stack = [...view.messages];
+    // A page holds at most messagePageMax messages, replies included.
+    for (let seen = 0; stack.length > 0 && seen <= messagePageMax; seen++) {
+      const message = stack.pop()!;
+      this.#knownIds.note("author", message.author);
+      this.#knownIds.note("message", message.id);
+      stack.push(...message.replies);
+    }
+    this.#knownIds.note("author", view.thread.author);
+    this.#knownIds.note("thread", view.thread.id);
+    return view;
   }
+
+  /**
+   * The thread and message IDs this node published or showed, and their authors' keys, that
+   * start with `prefix`, so a person can name one by the short ID a listing printed.
+   *
+   * @param prefix Hex digits.
+   * @returns The matches, most recently seen first (at most a few: more than one is ambiguous).
+   */
+  resolveIds(prefix: string): IdMatch[] {
+    return this.#knownIds.resolve(prefix);
+  }
+
+  /** IDs published or shown here, for {@link resolveIds}. */
+  readonly #knownIds = new KnownIds();
 
   /**
    * Finds an author's profile.

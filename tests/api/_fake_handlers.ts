@@ -34,6 +34,7 @@ import {
   type StatusReport,
 } from "../../src/api/control_api.ts";
 import { ControlClient } from "../../src/api/control_client.ts";
+import type { IdMatch } from "../../src/node/known_ids.ts";
 import { withTempDir } from "../_rhizome.ts";
 import type { NodeMetrics } from "../../src/node/metrics_snapshot.ts";
 import { sampleMetrics } from "./_metrics_fixture.ts";
@@ -143,6 +144,8 @@ export class FakeHandlers implements ControlHandlers {
   readonly received: FakeCall[] = [];
   /** Thrown by the next discussion calls, when set. */
   error?: unknown;
+  /** What `get` finds, by key in hex. */
+  readonly stored: Map<string, Uint8Array> = new Map();
 
   status(): Promise<StatusReport> {
     return this.#answer(["status"], {
@@ -167,7 +170,7 @@ export class FakeHandlers implements ControlHandlers {
     });
   }
   get(key: NodeId): Promise<Uint8Array | undefined> {
-    return this.#answer(["get", key], undefined);
+    return this.#answer(["get", key], this.stored.get(key.toHex()));
   }
   stop(reason: string): Promise<void> {
     return this.#answer(["stop", reason], undefined);
@@ -221,6 +224,20 @@ export class FakeHandlers implements ControlHandlers {
       indexes: {},
     });
   }
+  resolveIds(prefix: string): Promise<IdMatch[]> {
+    const known: IdMatch[] = [
+      { id: threadId, kind: "thread" },
+      { id: messageId, kind: "message" },
+      { id: replyId, kind: "message" },
+      ...this.knownIds,
+    ];
+    return this.#answer(
+      ["resolveIds", prefix],
+      known.filter((match) => match.id.startsWith(prefix)),
+    );
+  }
+  /** More IDs {@link resolveIds} knows, beside the thread, message and reply. */
+  readonly knownIds: IdMatch[] = [];
   importSnapshot(path: string): Promise<ImportSummary> {
     return this.#answer(["importSnapshot", path], importSummaryFor(path));
   }

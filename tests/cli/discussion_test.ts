@@ -13,6 +13,7 @@ import { NodeId } from "../../src/core/node_id.ts";
 import { ExitStatus } from "../../src/core/errors.ts";
 import { bodyBytesMax } from "../../src/content/documents.ts";
 import { runCli } from "../../src/cli/main.ts";
+import type { ThreadList } from "../../src/services/discussion/reports.ts";
 import { type CliRun, linesOf, withTempDir } from "../_rhizome.ts";
 import {
   authorKey,
@@ -21,6 +22,7 @@ import {
   nextCursor,
   profileView,
   publishReport,
+  replyId,
   threadId,
   threadList,
   threadView,
@@ -136,8 +138,8 @@ Deno.test("thread new sends title, body, tags and the current author; prints one
     assert.equal(text.status, 0, text.stderr);
     assert.equal(
       text.stdout,
-      `published thread ${threadId}: stored by 3 nodes, 4 holders (2 needed); indexes recent 2, ` +
-        "author_threads 1\n",
+      `published thread ${threadId}: held by 4 nodes (2 needed), announced in 2 indexes\n`,
+      "no internal index names for people: --json names them",
     );
     const json = await rhizome(["thread", "new", "--title", "Hi", "--json", "body"]);
     assert.deepEqual(JSON.parse(json.stdout), publishReport("thread"));
@@ -190,6 +192,57 @@ Deno.test("a body that is not UTF-8 or too large is refused before any request",
   });
 });
 
+Deno.test("an empty or blank body is refused before any request, from stdin too", async () => {
+  await withNode(async ({ node, rhizome }) => {
+    assertRefused(
+      await rhizome(["thread", "new", "--title", "T"], ""),
+      ExitStatus.failure,
+      /^rhizome: Cannot publish thread: the body is empty$/,
+    );
+    assertRefused(
+      await rhizome(["thread", "new", "--title", "T", "  \n\t"]),
+      ExitStatus.failure,
+      /^rhizome: Cannot publish thread: the body is only white space$/,
+    );
+    assertRefused(
+      await rhizome(["post", threadId, "-"], "\n\n"),
+      ExitStatus.failure,
+      /^rhizome: Cannot publish message: the body is only white space$/,
+    );
+    assertRefused(
+      await rhizome(["post", threadId, ""]),
+      ExitStatus.failure,
+      /^rhizome: Cannot publish message: the body is empty$/,
+    );
+    assert.deepEqual(node.received, []);
+  });
+});
+
+Deno.test("a body read from a terminal is announced on stderr, never on stdout", async () => {
+  await withNode(async ({ node, dataDir }) => {
+    let stdout = "";
+    let stderr = "";
+    const status = await runCli(["thread", "new", "--title", "T", "--data-dir", dataDir], {
+      env: {},
+      stdout: (text) => stdout += text,
+      stderr: (text) => stderr += text,
+      readStdin: () => Promise.resolve(new TextEncoder().encode("typed\n")),
+      stdinIsTerminal: () => true,
+    });
+    assert.equal(status, 0, stderr);
+    assert.equal(
+      stderr,
+      "rhizome: reading the body from standard input; end it with Ctrl-D (Ctrl-C cancels)\n",
+    );
+    assert.doesNotMatch(stdout, /reading/);
+    assert.deepEqual(node.received, [["newThread", {
+      title: "T",
+      body: "typed\n",
+      author: "alice",
+    }]]);
+  });
+});
+
 Deno.test("without an author key, publishing stops at the CLI with exit 4", async () => {
   await withNode(async ({ node, dataDir, rhizome }) => {
     const commands = [
@@ -230,13 +283,14 @@ Deno.test("without an author key, publishing stops at the CLI with exit 4", asyn
   }, { noAuthor: true });
 });
 
-Deno.test("thread list prints full IDs, the next cursor, and missing pieces as warnings", async () => {
+Deno.test("thread list prints short IDs, the next cursor, and missing pieces as warnings", async () => {
   await withNode(async ({ node, rhizome }) => {
     const text = await rhizome(["thread", "list"]);
     assert.equal(text.status, 0, text.stderr);
     assert.deepEqual(linesOf(text.stdout), [
-      `${threadId}  2027-01-15T12:00:00.000Z  Hello\uFFFD[2J world`,
-      `next: --cursor ${nextCursor}`,
+      "id          posted      votes  msgs  title",
+      `${threadId.slice(0, 10)}  2027-01-15  ?      ?     Hello\uFFFD[2J world  by 4c4c4c4c`,
+      `next page: --cursor ${nextCursor}`,
     ]);
     assert.match(text.stderr, /^\S+ WARN .*missing 1: .*thread 5b5b.* \(not found\)"\n$/);
     const json = await rhizome(["thread", "list", "--popular", "--limit", "5", "--cursor", "abc"]);
@@ -244,11 +298,72 @@ Deno.test("thread list prints full IDs, the next cursor, and missing pieces as w
     const scripted = await rhizome(["thread", "list", "--recent", "--json"]);
     assert.deepEqual(JSON.parse(scripted.stdout), threadList);
     assert.equal(scripted.stderr, "", "with --json the missing pieces are in the object only");
+    // A short page asks on with its cursor; a cursor that does not move ends the asking.
     assert.deepEqual(node.received, [
       ["listThreads", { order: "recent", limit: 20 }],
+      ["listThreads", { order: "recent", limit: 19, cursor: nextCursor }],
       ["listThreads", { order: "popular", limit: 5, cursor: "abc" }],
+      ["listThreads", { order: "popular", limit: 4, cursor: nextCursor }],
       ["listThreads", { order: "recent", limit: 20 }],
+      ["listThreads", { order: "recent", limit: 19, cursor: nextCursor }],
     ]);
+  });
+});
+
+Deno.test("thread list shows when, votes, messages, names and scores; the last page has no cursor", async () => {
+  await withNode(async ({ node, rhizome }) => {
+    const nowMs = Date.now();
+    const second = "6f".repeat(20);
+    const pages: ThreadList[] = [
+      {
+        threads: [{
+          id: threadId,
+          title: "Hello",
+          author: authorKey,
+          author_name: "Alice",
+          created_at: new Date(nowMs - 3 * 60_000 - 5_000).toISOString(),
+          tags: [],
+          votes: { up: 3, down: 1 },
+          messages: 256,
+          messages_more: true,
+          score: 4,
+        }],
+        next_cursor: nextCursor,
+        missing: [],
+      },
+      // The node's next page: one more thread, then the end.
+      {
+        threads: [{
+          id: second,
+          title: "Older",
+          author: "9a".repeat(32),
+          created_at: new Date(nowMs - 2 * 86_400_000 - 60_000).toISOString(),
+          tags: [],
+          votes: { up: 0, down: 0 },
+          messages: 0,
+          score: 2,
+        }],
+        next_cursor: null,
+        missing: [],
+      },
+    ];
+    node.listThreads = (request) => {
+      node.received.push(["listThreads", request]);
+      return Promise.resolve(pages[request.cursor === undefined ? 0 : 1]);
+    };
+    const text = await rhizome(["thread", "list", "--popular"]);
+    assert.equal(text.status, 0, text.stderr);
+    assert.deepEqual(linesOf(text.stdout), [
+      "id          posted      votes  msgs  score  title",
+      `${threadId.slice(0, 10)}  3 min ago   +3 -1  256+  4      Hello  by Alice (4c4c4c4c)`,
+      `${second.slice(0, 10)}  2 days ago  +0 -0  0     2      Older  by 9a9a9a9a`,
+      "score: 2 for the thread, +1 per up vote, -1 per down vote, over the last week",
+    ]);
+    assert.doesNotMatch(text.stdout, /next/, "the last page prints no cursor");
+    const json = await rhizome(["thread", "list", "--json"]);
+    const listed = JSON.parse(json.stdout);
+    assert.equal(listed.next_cursor, null);
+    assert.deepEqual(listed.threads, [...pages[0].threads, ...pages[1].threads]);
   });
 });
 
@@ -286,8 +401,8 @@ Deno.test("thread show prints the thread, the reply tree, votes, missing pieces"
       [
         "Hello\uFFFD[2J world",
         `  id        ${threadId}`,
-        `  author    ${authorKey}`,
-        "  created   2027-01-15T12:00:00.000Z",
+        "  author    4c4c4c4c",
+        "  created   2027-01-15 12:00 UTC",
         "  tags      intro",
         "  votes     +3 -1",
         "  messages  2",
@@ -295,11 +410,9 @@ Deno.test("thread show prints the thread, the reply tree, votes, missing pieces"
         "  Opening post",
         "  second line",
         "",
-        `- ${messageId}  2027-01-15T12:01:00.000Z  +1 -0`,
-        `  by ${authorKey}`,
+        `- ${messageId.slice(0, 10)}  4c4c4c4c  2027-01-15  +1 -0`,
         "  First reply",
-        `  - ${"3d".repeat(20)}  2027-01-15T12:02:00.000Z  +0 -2`,
-        `    by ${authorKey}`,
+        `  - ${"3d".repeat(5)}  4c4c4c4c  2027-01-15  +0 -2`,
         "    A reply to it",
         "",
         `missing: votes of ${messageId} (unreachable)`,
@@ -339,7 +452,17 @@ Deno.test("post sends the thread, the parent and the body; vote the direction", 
       "Me too",
     ]);
     assert.equal(posted.status, 0, posted.stderr);
-    assert.match(posted.stdout, new RegExp(`^published message ${messageId}: stored by 3 nodes`));
+    assert.equal(
+      posted.stdout,
+      `published message ${messageId}: held by 4 nodes (2 needed), announced in 2 indexes\n`,
+    );
+    const votedText = await rhizome(["vote", threadId, "up"]);
+    assert.equal(
+      votedText.stdout,
+      `published vote up on ${threadId.slice(0, 10)}: held by 4 nodes (2 needed), ` +
+        "announced in 2 indexes\n",
+    );
+    node.received.pop();
     const voted = await rhizome(["vote", messageId, "down", "--json"]);
     assert.deepEqual(JSON.parse(voted.stdout), publishReport("vote", "5a".repeat(20)));
     assert.deepEqual(node.received, [
@@ -403,15 +526,19 @@ Deno.test("profile set sends the fields given; profile show reads anyone's", asy
       authorKey,
     ]);
     assert.equal(set.status, 0, set.stderr);
-    assert.match(set.stdout, /^published profile 6b6b/);
+    assert.equal(
+      set.stdout,
+      "published the profile of alice: held by 4 nodes (2 needed), announced in 2 indexes\n",
+    );
     const shown = await rhizome(["profile", "show", authorKey]);
     assert.equal(shown.status, 0, shown.stderr);
     assert.deepEqual(linesOf(shown.stdout), [
       "name     Alice",
       "about    Gardener",
       `author   ${authorKey}`,
-      "updated  2027-01-15T12:00:00.000Z (version 7)",
+      "updated  2027-01-15 12:00 UTC",
     ]);
+    assert.doesNotMatch(shown.stdout, /version|seq/, "the internal sequence is for --json only");
     const json = await rhizome(["profile", "show", authorKey, "--json"]);
     assert.deepEqual(JSON.parse(json.stdout), profileView);
     assert.deepEqual(node.received.slice(0, 2), [
@@ -498,5 +625,66 @@ Deno.test("a partial page is exit 0 with one warning line naming the first piece
     assert.equal(json.status, 0);
     assert.deepEqual(JSON.parse(json.stdout).missing, missing);
     assert.equal(json.stderr, "");
+  });
+});
+
+Deno.test("an ID prefix names the one ID the node knows; none or several is one clear line", async () => {
+  await withNode(async ({ node, rhizome }) => {
+    const shown = await rhizome(["thread", "show", threadId.slice(0, 10).toUpperCase()]);
+    assert.equal(shown.status, 0, shown.stderr);
+    const posted = await rhizome(["post", "1f1f1f", "--reply-to", "2e2e2e2e", "Hi"]);
+    assert.equal(posted.status, 0, posted.stderr);
+    const voted = await rhizome(["vote", "3d3d", "up"]);
+    assert.equal(voted.status, 0, voted.stderr);
+    assert.deepEqual(node.received.filter(([name]) => name !== "resolveIds"), [
+      ["showThread", { thread: NodeId.fromHex(threadId), limit: 50 }],
+      ["post", {
+        thread: NodeId.fromHex(threadId),
+        replyTo: NodeId.fromHex(messageId),
+        body: "Hi",
+        author: "alice",
+      }],
+      ["vote", { target: NodeId.fromHex(replyId), direction: "up", author: "alice" }],
+    ]);
+    node.received.length = 0;
+
+    // A thread ID's prefix does not name a message, nor the other way round.
+    assertRefused(
+      await rhizome(["thread", "show", "2e2e2e"]),
+      ExitStatus.failure,
+      /^rhizome: Cannot find the thread ID 2e2e2e: no thread this node listed, showed or published starts with it \(give all 40 digits\)$/,
+    );
+    node.knownIds.push({ id: "1f1f" + "00".repeat(18), kind: "thread" });
+    assertRefused(
+      await rhizome(["thread", "show", "1f1f"]),
+      ExitStatus.usage,
+      /^rhizome: Cannot read the thread ID 1f1f: 2 IDs start with it, 1f1f1f1f1f… \(thread\), 1f1f000000… \(thread\); give more digits$/,
+    );
+    assertRefused(
+      await rhizome(["thread", "show", "1f1"]),
+      ExitStatus.usage,
+      /expected 40 hex digits, got "1f1"/,
+    );
+    assert.deepEqual(node.received.map(([name]) => name), ["resolveIds", "resolveIds"]);
+  });
+});
+
+Deno.test("profile show takes the start of an author's key, as listings print it", async () => {
+  await withNode(async ({ node, rhizome }) => {
+    node.knownIds.push({ id: authorKey, kind: "author" });
+    const shown = await rhizome(["profile", "show", authorKey.slice(0, 8)]);
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.match(shown.stdout, /^name +Alice$/m);
+    assertRefused(
+      await rhizome(["profile", "show", "9999"]),
+      ExitStatus.failure,
+      /^rhizome: Cannot find the author key 9999: no author of what this node listed or showed/,
+    );
+    // A thread's ID is no author.
+    assertRefused(
+      await rhizome(["profile", "show", "1f1f"]),
+      ExitStatus.failure,
+      /author key 1f1f/,
+    );
   });
 });

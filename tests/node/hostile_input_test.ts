@@ -104,12 +104,12 @@ Deno.test("hostile datagrams are dropped and counted; the node keeps serving", a
       await waitFor("every hostile datagram to be counted", async () => {
         const status = await api.call(controlRoutes.status);
         const dropped = (status.channel as { dropped: Record<string, number> }).dropped;
-        const udp = status.udp as { oversizeReceivesDropped: number };
+        const udp = status.udp as { oversize_receives_dropped: number };
         const dht = status.dht as { dropped: Record<string, number> };
         const all = Object.values(dropped).reduce((sum, count) => sum + count, 0);
-        return all >= 200 + 2 * sessionPackets.length && udp.oversizeReceivesDropped === 1 &&
+        return all >= 200 + 2 * sessionPackets.length && udp.oversize_receives_dropped === 1 &&
           dht.dropped.impostor === 10 && dropped.replay >= sessionPackets.length &&
-          dropped.badSignature + dropped.handshakeReplay >= 1;
+          dropped.bad_signature + dropped.handshake_replay >= 1;
       }, 10_000);
       const status = await api.call(controlRoutes.status);
       const dropped = (status.channel as { dropped: Record<string, number> }).dropped;

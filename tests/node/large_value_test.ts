@@ -33,7 +33,7 @@ Deno.test("a 60 KiB value is stored and found through the stream transport", asy
       const accepted = async () => {
         const counts = await Promise.all(nodes.map(async (node) => {
           const status = await (await node.client()).call(controlRoutes.status);
-          return (status.stream as { connectionsAccepted: number }).connectionsAccepted;
+          return (status.stream as { connections_accepted: number }).connections_accepted;
         }));
         return counts.reduce((a, b) => a + b, 0);
       };

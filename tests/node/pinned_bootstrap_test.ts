@@ -45,11 +45,11 @@ Deno.test({
           );
         }, 30_000);
         const status = await (await nodes[1].client()).call(controlRoutes.status);
-        const channel = status.channel as { wrongIdentity: number };
-        const dht = status.dht as { rpc: { wrongIdentity: number } };
+        const channel = status.channel as { wrong_identity: number };
+        const dht = status.dht as { rpc: { wrong_identity: number } };
         assert.equal(status.contacts, 0, "nothing learnt from the node that is not the contact");
-        assert.ok(channel.wrongIdentity >= 1, "counted by the secure channel");
-        assert.ok(dht.rpc.wrongIdentity >= 1, "counted by the DHT");
+        assert.ok(channel.wrong_identity >= 1, "counted by the secure channel");
+        assert.ok(dht.rpc.wrong_identity >= 1, "counted by the DHT");
         const seen = await (await nodes[0].client()).call(controlRoutes.status);
         assert.equal(seen.contacts, 0, "the node at the address never heard a DHT message");
       } catch (error) {

@@ -157,7 +157,8 @@ Deno.test("export → import into a fresh data dir: the same records byte for by
 
     const listed = await runInProcess(["snapshot", "list", root, "--json"]);
     assert.equal(listed.status, 0, listed.stderr);
-    const entries = JSON.parse(listed.stdout);
+    const { directory, snapshots: entries } = JSON.parse(listed.stdout);
+    assert.equal(directory, root, "one object, like every --json: the folder and its snapshots");
     assert.equal(entries.length, 1);
     assert.equal(entries[0].node_id, summary.node_id);
   });
@@ -472,7 +473,7 @@ Deno.test("import through a running node: found by get, twice unchanged, corrupt
         const key = immutable(`value ${index}`).key.toHex();
         const got = await runInProcess(["get", key, "--data-dir", node.dataDir]);
         assert.equal(got.status, 0, got.stderr);
-        assert.equal(got.stdout, `value ${index}\n`);
+        assert.equal(got.stdout, `value ${index}`, "the bytes as stored, no newline added");
       }
 
       // Twice: everything unchanged; the human summary is the local import's.

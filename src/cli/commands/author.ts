@@ -10,6 +10,7 @@ import { AuthorKeys } from "../../node/data_dir/author_keys.ts";
 import type { AuthorReport } from "../../services/discussion/reports.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { OK } from "../output.ts";
+import { unknownActionError } from "../suggest.ts";
 
 const actions = ["new", "list", "use"];
 
@@ -38,9 +39,7 @@ export const authorCommand: Command = {
   async run(context) {
     const [action, name] = context.positionals;
     if (!actions.includes(action)) {
-      throw new UsageError(
-        `unknown action "${action}" for 'rhizome author': expected one of ${actions.join(", ")}`,
-      );
+      throw unknownActionError("author", action, actions);
     }
     if (action === "list" && name !== undefined) {
       throw new UsageError(`unexpected argument "${name}" for 'rhizome author list'`);

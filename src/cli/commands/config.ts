@@ -5,10 +5,11 @@
  */
 
 import { stringify as toToml } from "smol-toml";
-import { ConfigError, UsageError } from "../../core/errors.ts";
+import { ConfigError } from "../../core/errors.ts";
 import { exists } from "../../core/fs.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { OK } from "../output.ts";
+import { unknownActionError } from "../suggest.ts";
 
 const actions = ["show", "validate", "path"];
 
@@ -38,9 +39,7 @@ export const configCommand: Command = {
     if (action === "show") return show(context);
     if (action === "validate") return validate(context);
     if (action === "path") return path(context);
-    throw new UsageError(
-      `unknown action "${action}" for 'rhizome config': expected one of ${actions.join(", ")}`,
-    );
+    throw unknownActionError("config", action, actions);
   },
 };
 

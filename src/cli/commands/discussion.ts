@@ -9,7 +9,7 @@
 
 import { ControlClient } from "../../api/control_client.ts";
 import { controlRoutes } from "../../api/routes.ts";
-import { parseAuthorKeyHex, parseCursor, parseIdHex, parsePageLimit } from "../../api/wire.ts";
+import { parseAuthorKeyHex, parseCursor, parsePageLimit } from "../../api/wire.ts";
 import { utf8Encode } from "../../core/bytes.ts";
 import { ContentError, UsageError } from "../../core/errors.ts";
 import { getLog } from "../../core/log.ts";
@@ -17,6 +17,7 @@ import { bodyBytesMax } from "../../content/documents.ts";
 import {
   messagePageDefault,
   messagePageMax,
+  refuseBlankBody,
   threadPageDefault,
   threadPageMax,
 } from "../../services/discussion/mod.ts";
@@ -31,6 +32,9 @@ import type { ProfileRequest } from "../../services/discussion/requests.ts";
 import { AuthorKeys } from "../../node/data_dir/author_keys.ts";
 import type { Command, CommandContext, FlagSpec } from "../command.ts";
 import { OK } from "../output.ts";
+import { resolveAuthorKey, resolveId } from "../ids.ts";
+import { relativeTime, shortId } from "../human.ts";
+import { unknownActionError } from "../suggest.ts";
 
 const authorFlag: FlagSpec = {
   type: "string",
@@ -55,10 +59,12 @@ export const threadCommand: Command = {
     "new   publishes a thread: a one-line title (up to 200 bytes), an opening post (BODY, or",
     "      standard input with - or no BODY; UTF-8, up to 16 KiB) and up to 8 tags (lower-case",
     "      words). Prints its ID.",
-    "list  one page of threads, newest first (--recent, the default) or by activity (--popular):",
-    `      ID, time, title. --limit N threads (1..${threadPageMax}, default ${threadPageDefault});`,
-    "      the next page with the printed --cursor C.",
+    "list  one page of threads, newest first (--recent, the default) or by activity (--popular,",
+    "      with its score): short ID, age, votes, messages, title and author (by name where one",
+    `      is published). --limit N threads (1..${threadPageMax}, default ${threadPageDefault});`,
+    "      the next page with the printed --cursor C (none after the last page).",
     "show  the thread ID with one page of its messages as a tree of replies, and the votes.",
+    "      Any ID may be given by its first 4 or more hex digits, as listings print it.",
     `      --limit N messages (1..${messagePageMax}, default ${messagePageDefault}); the next page`,
     "      with --cursor C. Pieces the network could not return are listed as missing.",
     "Needs a running node on the data directory. Exit 1 when the node refuses the content or",
@@ -90,10 +96,7 @@ export const threadCommand: Command = {
     const [action, argument] = context.positionals;
     const ownFlags = threadActionFlags[action];
     if (ownFlags === undefined) {
-      throw new UsageError(
-        `unknown action "${action}" for 'rhizome thread': expected one of ` +
-          Object.keys(threadActionFlags).join(", "),
-      );
+      throw unknownActionError("thread", action, Object.keys(threadActionFlags));
     }
     const misplaced = Object.keys(threadCommand.flags)
       .find((flag) => context.flags[flag] !== undefined && !ownFlags.includes(flag));
@@ -135,12 +138,15 @@ export const postCommand: Command = {
   positionals: { min: 2, max: 2 },
   async run(context) {
     const [threadText, word] = context.positionals;
-    const thread = parseIdHex(threadText, "thread ID");
+    const api = lazyClient(context);
+    const thread = await resolveId(api, threadText, "thread ID", ["thread"]);
     const replyText = context.flags["reply-to"];
-    const replyTo = typeof replyText === "string" ? parseIdHex(replyText, "message ID") : undefined;
-    const body = await readBody(context, word, "post the message");
+    const replyTo = typeof replyText === "string"
+      ? await resolveId(api, replyText, "message ID", ["message"])
+      : undefined;
+    const body = await readBody(context, word, "post the message", "message");
     const author = await signingAuthor(context);
-    const report = await (await client(context)).call(controlRoutes.post, {
+    const report = await (await api()).call(controlRoutes.post, {
       thread,
       ...(replyTo === undefined ? {} : { replyTo }),
       body,
@@ -167,17 +173,21 @@ export const voteCommand: Command = {
   positionals: { min: 2, max: 2 },
   async run(context) {
     const [targetText, direction] = context.positionals;
-    const target = parseIdHex(targetText, "vote target ID");
     if (direction !== "up" && direction !== "down") {
       throw new UsageError(`'rhizome vote' takes up or down, got "${direction}"`);
     }
+    const api = lazyClient(context);
+    const target = await resolveId(api, targetText, "vote target ID");
     const author = await signingAuthor(context);
-    const report = await (await client(context)).call(controlRoutes.vote, {
+    const report = await (await api()).call(controlRoutes.vote, {
       target,
       direction,
       author,
     });
-    context.output.result(publishedLine(report), report);
+    context.output.result(
+      publishedLine(report, `vote ${direction} on ${shortId(target.toHex())}`),
+      report,
+    );
     return OK;
   },
 };
@@ -229,9 +239,7 @@ export const profileCommand: Command = {
       if (misplaced) throw new UsageError(`flag --${misplaced} is for 'rhizome profile set'`);
       return runShowProfile(context, argument);
     }
-    throw new UsageError(
-      `unknown action "${action}" for 'rhizome profile': expected one of set, show`,
-    );
+    throw unknownActionError("profile", action, ["set", "show"]);
   },
 };
 
@@ -241,7 +249,7 @@ async function runNewThread(context: CommandContext, word: string | undefined): 
     throw new UsageError("'rhizome thread new' needs --title T");
   }
   const tags = context.flags.tag;
-  const body = await readBody(context, word, "start the thread");
+  const body = await readBody(context, word, "start the thread", "thread");
   const author = await signingAuthor(context);
   const report = await (await client(context)).call(controlRoutes.newThread, {
     title,
@@ -257,31 +265,60 @@ async function runListThreads(context: CommandContext): Promise<number> {
   if (context.flags.recent === true && context.flags.popular === true) {
     throw new UsageError("Choose one order, not --recent and --popular");
   }
-  const limit = context.flags.limit;
-  const cursor = context.flags.cursor;
-  const list = await (await client(context)).call(controlRoutes.listThreads, {
-    order: context.flags.popular === true ? "popular" : "recent",
-    limit: typeof limit === "string" ? parsePageLimit(limit, threadPageMax) : threadPageDefault,
-    ...(typeof cursor === "string" ? { cursor: parseCursor(cursor) } : {}),
-  });
+  const limitText = context.flags.limit;
+  const cursorText = context.flags.cursor;
+  const order = context.flags.popular === true ? "popular" : "recent";
+  const limit = typeof limitText === "string"
+    ? parsePageLimit(limitText, threadPageMax)
+    : threadPageDefault;
+  let cursor = typeof cursorText === "string" ? parseCursor(cursorText) : undefined;
+  const api = await client(context);
+  // The node may answer a short page before the end (it reads at most a few hour shards per
+  // call): the CLI asks on, so a page is full or the last, and the last has no cursor.
+  const list: ThreadList = { threads: [], next_cursor: null, missing: [] };
+  for (let calls = 0; calls < listCallsMax; calls++) {
+    const page = await api.call(controlRoutes.listThreads, {
+      order,
+      limit: limit - list.threads.length,
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    const listed = new Set(list.threads.map((thread) => thread.id));
+    list.threads.push(...page.threads.filter((thread) => !listed.has(thread.id)));
+    list.missing.push(...page.missing.filter((line) => !list.missing.includes(line)));
+    list.next_cursor = page.next_cursor;
+    // A cursor that did not move would only repeat the page.
+    if (page.next_cursor === null || page.next_cursor === cursor) break;
+    if (list.threads.length >= limit) break;
+    cursor = page.next_cursor;
+  }
   warnMissing(context, list.missing);
-  context.output.result(threadListText(list), list);
+  context.output.result(
+    threadListText(list, Date.now(), context.flags.popular === true),
+    list,
+  );
   return OK;
 }
 
 async function runShowThread(context: CommandContext, idText: string): Promise<number> {
-  const thread = parseIdHex(idText, "thread ID");
   const limit = context.flags.limit;
   const cursor = context.flags.cursor;
-  const view = await (await client(context)).call(controlRoutes.showThread, {
-    thread,
+  const request = {
     limit: typeof limit === "string" ? parsePageLimit(limit, messagePageMax) : messagePageDefault,
     ...(typeof cursor === "string" ? { cursor: parseCursor(cursor) } : {}),
-  });
+  };
+  const api = lazyClient(context);
+  const thread = await resolveId(api, idText, "thread ID", ["thread"]);
+  const view = await (await api()).call(controlRoutes.showThread, { thread, ...request });
   warnMissing(context, view.missing);
-  context.output.result(threadViewText(view), view);
+  context.output.result(threadViewText(view, Date.now()), view);
   return OK;
 }
+
+/**
+ * Calls one `thread list` makes at most to fill its page. A quiet network's listing ends within
+ * three (the reader's test says so); each call is bounded by the node's read budget (1.5 s).
+ */
+const listCallsMax = 4;
 
 /** Missing pieces a warning names before it says how many more there are. */
 const missingNamedMax = 3;
@@ -315,28 +352,35 @@ async function runSetProfile(context: CommandContext): Promise<number> {
     author: await signingAuthor(context),
   };
   const report = await (await client(context)).call(controlRoutes.setProfile, request);
-  context.output.result(publishedLine(report), report);
+  context.output.result(publishedLine(report, `the profile of ${request.author}`), report);
   return OK;
 }
 
 async function runShowProfile(context: CommandContext, keyText?: string): Promise<number> {
+  const api = await client(context);
   const author = keyText === undefined
     ? (await authorKeys(context).load()).keyPair.publicKey
-    : parseAuthorKeyHex(keyText);
-  const profile = await (await client(context)).call(controlRoutes.showProfile, author);
+    : await resolveAuthorKey(api, keyText);
+  const profile = await api.call(controlRoutes.showProfile, author);
   const lines = [
     `name     ${printableLine(profile.name)}`,
     `about    ${printable(profile.about).replaceAll("\n", "\n         ")}`,
     ...profile.keys.map((key) => `key      ${key}`),
     `author   ${profile.author}`,
-    `updated  ${profile.updated_at} (version ${profile.seq})`,
+    `updated  ${timeText(profile.updated_at, Date.now())}`,
   ];
-  context.output.result(lines.join("\n"), profile);
+  context.output.result(lines.map((line) => line.trimEnd()).join("\n"), profile);
   return OK;
 }
 
 async function client(context: CommandContext): Promise<ControlClient> {
   return await ControlClient.fromDataDir(context.dataDir().path);
+}
+
+/** The control API client, found on first use and kept. */
+function lazyClient(context: CommandContext): () => Promise<ControlClient> {
+  let found: Promise<ControlClient> | undefined;
+  return () => found ??= client(context);
 }
 
 function authorKeys(context: CommandContext): AuthorKeys {
@@ -360,6 +404,7 @@ async function readBody(
   context: CommandContext,
   word: string | undefined,
   action: string,
+  kind: "thread" | "message",
 ): Promise<string> {
   if (word !== undefined && word !== "-") {
     const length = utf8Encode(word).length;
@@ -369,8 +414,21 @@ async function readBody(
         `Cannot ${action}: the body is ${length} bytes, the limit is ${bodyBytesMax}`,
       );
     }
+    refuseBlankBody(word, kind);
     return word;
   }
+  if (context.stdinIsTerminal()) {
+    // Otherwise a forgotten BODY looks like a command that hangs.
+    context.output.note(
+      "rhizome: reading the body from standard input; end it with Ctrl-D (Ctrl-C cancels)",
+    );
+  }
+  const text = await readStdinBody(context, action);
+  refuseBlankBody(text, kind);
+  return text;
+}
+
+async function readStdinBody(context: CommandContext, action: string): Promise<string> {
   const bytes = await context.readStdin(bodyBytesMax);
   if (bytes.length > bodyBytesMax) {
     throw new ContentError(
@@ -388,36 +446,76 @@ async function readBody(
   }
 }
 
-/** One line saying what a publish did. */
-function publishedLine(report: PublishReport): string {
-  const indexes = Object.entries(report.indexes).map(([name, count]) => `${name} ${count}`);
-  return `published ${report.kind} ${report.id}: stored by ${report.stored} ` +
-    `node${report.stored === 1 ? "" : "s"}, ${report.holders} ` +
-    `holder${report.holders === 1 ? "" : "s"} (${report.quorum} needed)` +
-    (indexes.length > 0 ? `; indexes ${indexes.join(", ")}` : "");
+/**
+ * One line saying what a publish did, for people: what, its ID (whole, to copy), and how many
+ * nodes hold it. The indexes it was announced in are counted here and named in `--json`.
+ */
+function publishedLine(report: PublishReport, what?: string): string {
+  const indexes = Object.keys(report.indexes).length;
+  const copies = `held by ${report.holders} node${report.holders === 1 ? "" : "s"} ` +
+    `(${report.quorum} needed)`;
+  const announced = indexes > 0
+    ? `, announced in ${indexes} ${indexes === 1 ? "index" : "indexes"}`
+    : "";
+  const subject = what ?? `${report.kind} ${report.id}`;
+  return `published ${subject}: ${copies}${announced}`;
 }
 
-function threadListText(list: ThreadList): string {
-  const lines = list.threads.map((thread) =>
-    [
-      thread.id,
-      thread.created_at,
-      ...(thread.score === undefined ? [] : [`score ${thread.score}`]),
-      printableLine(thread.title),
-    ].join("  ")
-  );
-  if (lines.length === 0) lines.push("(no threads)");
-  if (list.next_cursor !== null) lines.push(`next: --cursor ${list.next_cursor}`);
+/** An author for people: the published name and the key's start, or the key's start alone. */
+function authorText(key: string, name: string | undefined): string {
+  const short = key.slice(0, authorKeyDigitsShown);
+  return name === undefined ? short : `${printableLine(name)} (${short})`;
+}
+
+/**
+ * Hex digits of an author's key shown beside a name: two authors may pick one name, so the
+ * key's start tells them apart.
+ */
+const authorKeyDigitsShown = 8;
+
+function threadListText(list: ThreadList, nowMs: number, popular: boolean): string {
+  const rows = list.threads.map((thread) => [
+    shortId(thread.id),
+    relativeTime(thread.created_at, nowMs),
+    thread.votes === undefined ? "?" : votesText(thread.votes),
+    thread.messages === undefined ? "?" : `${thread.messages}${thread.messages_more ? "+" : ""}`,
+    ...(popular ? [thread.score === undefined ? "?" : String(thread.score)] : []),
+    `${printableLine(thread.title)}  by ${authorText(thread.author, thread.author_name)}`,
+  ]);
+  if (rows.length === 0) return list.next_cursor === null ? "(no threads)" : nextLine(list);
+  const header = ["id", "posted", "votes", "msgs", ...(popular ? ["score"] : []), "title"];
+  const lines = table([header, ...rows]);
+  if (popular) {
+    lines.push("score: 2 for the thread, +1 per up vote, -1 per down vote, over the last week");
+  }
+  if (list.next_cursor !== null) lines.push(nextLine(list));
   return lines.join("\n");
 }
 
-function threadViewText(view: ThreadView): string {
+/** Where the next page is, as the command to type. */
+function nextLine(page: { next_cursor: string | null }): string {
+  return `next page: --cursor ${page.next_cursor}`;
+}
+
+/** Rows as columns: each cell padded to its column's widest, the last column as it is. */
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, column) =>
+    Math.max(...rows.map((row) => [...(row[column] ?? "")].length))
+  );
+  return rows.map((row) =>
+    row.map((cell, column) =>
+      column === row.length - 1 ? cell : cell + " ".repeat(widths[column] - [...cell].length)
+    ).join("  ").trimEnd()
+  );
+}
+
+function threadViewText(view: ThreadView, nowMs: number): string {
   const { thread } = view;
   const lines = [
     printableLine(thread.title),
     `  id        ${thread.id}`,
-    `  author    ${thread.author}`,
-    `  created   ${thread.created_at}`,
+    `  author    ${authorText(thread.author, thread.author_name)}`,
+    `  created   ${timeText(thread.created_at, nowMs)}`,
     ...(thread.tags.length > 0 ? [`  tags      ${thread.tags.map(printableLine).join(", ")}`] : []),
     `  votes     ${votesText(thread.votes)}`,
     `  messages  ${thread.messages}`,
@@ -425,24 +523,31 @@ function threadViewText(view: ThreadView): string {
   if (thread.body !== "") lines.push("", ...indented(thread.body, "  "));
   lines.push("");
   if (view.messages.length === 0) lines.push("(no messages on this page)");
-  for (const message of view.messages) lines.push(...messageLines(message, ""));
+  for (const message of view.messages) lines.push(...messageLines(message, "", nowMs));
   if (view.missing.length > 0) {
     lines.push("", ...view.missing.map((what) => `missing: ${printableLine(what)}`));
   }
-  if (view.next_cursor !== null) lines.push("", `next: --cursor ${view.next_cursor}`);
+  if (view.next_cursor !== null) lines.push("", nextLine(view));
   return lines.join("\n");
 }
 
+/** A time for people: how long ago, and the date and minute in UTC. */
+function timeText(iso: string, nowMs: number): string {
+  const relative = relativeTime(iso, nowMs);
+  const exact = `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+  return relative.startsWith(iso.slice(0, 10)) ? exact : `${relative} (${exact})`;
+}
+
 /** A message, its body, then its replies one level deeper. */
-function messageLines(message: MessageView, indent: string): string[] {
+function messageLines(message: MessageView, indent: string, nowMs: number): string[] {
   const orphan = message.parent_missing
-    ? `  (reply to ${message.parent}, which could not be read)`
+    ? `  (reply to ${shortId(message.parent!)}, which could not be read)`
     : "";
   return [
-    `${indent}- ${message.id}  ${message.created_at}  ${votesText(message.votes)}`,
-    `${indent}  by ${message.author}${orphan}`,
+    `${indent}- ${shortId(message.id)}  ${authorText(message.author, message.author_name)}  ` +
+    `${relativeTime(message.created_at, nowMs)}  ${votesText(message.votes)}${orphan}`,
     ...indented(message.body, `${indent}  `),
-    ...message.replies.flatMap((reply) => messageLines(reply, `${indent}  `)),
+    ...message.replies.flatMap((reply) => messageLines(reply, `${indent}  `, nowMs)),
   ];
 }
 

@@ -6,13 +6,16 @@
  */
 
 import { toBase64Url, utf8Decode, utf8Encode } from "../../core/bytes.ts";
-import { InvalidInputError, RhizomeError } from "../../core/errors.ts";
+import { ContentError, InvalidInputError, RhizomeError } from "../../core/errors.ts";
 import { recordBytesMax } from "../../core/limits.ts";
-import { ControlClient } from "../../api/control_client.ts";
+import { ControlApiError, ControlClient } from "../../api/control_client.ts";
+import { isDataDirLockHeld } from "../../node/data_dir/lock.ts";
 import { controlRoutes } from "../../api/routes.ts";
 import { parseKeyHex, parseTtlSeconds } from "../../api/wire.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { OK } from "../output.ts";
+import { statusText } from "../status_text.ts";
+import { isIdPrefix, resolveId } from "../ids.ts";
 
 /** Exit status of `get` when the network does not hold the key. */
 const NOT_FOUND = 1;
@@ -27,19 +30,22 @@ export const statusCommand: Command = {
   summary: "Show the running node's state",
   usage: "status",
   description: [
-    "Asks the node running with this data directory for its state: node ID, contact URI, type,",
-    "uptime, routing table size, stored records and traffic counters. Exit 1 when no node runs.",
+    "Asks the node running with this data directory for its state and prints a summary: node",
+    "ID, contact URI, type, uptime, peers, store use, traffic, requests, drops and bans. --json",
+    "gives every counter: one object, keys in snake_case, counters named (dht.requests by",
+    "message type, dht.store_refused by status). Exit 1 when no node runs.",
   ].join("\n"),
-  examples: ["rhizome status", "rhizome status --json | jq .contacts"],
+  examples: [
+    "rhizome status",
+    "rhizome status --json | jq .contacts",
+    "rhizome status --json | jq .dht.requests.find_value",
+  ],
   routes: [controlRoutes.status],
   flags: {},
   positionals: { min: 0, max: 0 },
   async run(context) {
     const status = await (await client(context)).call(controlRoutes.status);
-    const lines = Object.entries(status).map(([field, value]) =>
-      `${field.padEnd(17)} ${typeof value === "object" ? JSON.stringify(value) : value}`
-    );
-    context.output.result(lines.join("\n"), status);
+    context.output.result(statusText(status), status);
     return OK;
   },
 };
@@ -96,40 +102,51 @@ export const putCommand: Command = {
 /** `rhizome get`. */
 export const getCommand: Command = {
   name: "get",
-  summary: "Find a value by its key; exit 1 if the network does not hold it",
+  summary: "Find a value by its key and print its bytes; exit 1 if the network does not hold it",
   usage: "get KEY",
   description: [
-    "Finds the value stored under KEY (40 hex digits) through the running node and prints it",
-    "as text. A value that is not UTF-8 is printed with --json only (as base64url). Exit 1 when",
-    "the network does not hold the key.",
+    "Finds the value stored under KEY (40 hex digits) through the running node and writes its",
+    "bytes to stdout exactly as stored: no newline added, binary values too (redirect them to a",
+    "file). With --json: {key, found, value (the UTF-8 text, or null), value_base64url}. Exit 1",
+    "when the network does not hold the key, with one line on stderr (--json: found false).",
   ].join("\n"),
-  examples: ["rhizome get 3f2a…", "rhizome get $(rhizome put hello)"],
+  examples: [
+    "rhizome get 3f2a…",
+    "rhizome get $(rhizome put hello)",
+    "rhizome get 3f2a… > value.bin",
+  ],
   routes: [controlRoutes.get],
   flags: {},
   positionals: { min: 1, max: 1 },
   async run(context) {
-    const keyId = parseKeyHex(context.positionals[0]);
+    const api = await client(context);
+    // A thread's or message's ID is the key of its document: a listing's short ID names it too.
+    const keyId = isIdPrefix(context.positionals[0])
+      ? await resolveId(api, context.positionals[0], "key")
+      : parseKeyHex(context.positionals[0]);
     const key = keyId.toHex();
-    const value = await (await client(context)).call(controlRoutes.get, keyId);
+    const value = await api.call(controlRoutes.get, keyId);
     if (value === undefined) {
-      context.output.result(`not found: ${key}`, { key, found: false });
+      if (!context.output.json) {
+        throw new ContentError("NOT_FOUND", `Cannot get ${key}: the network does not hold it`);
+      }
+      context.output.result("", { key, found: false });
       return NOT_FOUND;
     }
-    let text: string | undefined;
+    if (!context.output.json) {
+      context.output.bytes(value);
+      return OK;
+    }
+    let text: string | null;
     try {
       text = utf8Decode(value);
     } catch {
-      text = undefined;
+      text = null;
     }
-    if (text === undefined && !context.output.json) {
-      throw new InvalidInputError(
-        `Cannot print the value of ${key}: it is binary (${value.length} bytes); use --json`,
-      );
-    }
-    context.output.result(text ?? "", {
+    context.output.result("", {
       key,
       found: true,
-      value: text ?? null,
+      value: text,
       value_base64url: toBase64Url(value),
     });
     return OK;
@@ -139,29 +156,57 @@ export const getCommand: Command = {
 /** `rhizome stop`. */
 export const stopCommand: Command = {
   name: "stop",
-  summary: "Stop the running node and wait until it is gone",
+  summary: "Stop the running node and wait until it is gone (exit 0 if none runs)",
   usage: "stop",
   description: [
     "Asks the node running with this data directory to shut down cleanly, then waits (up to 10",
-    "seconds) until its control API stops answering.",
+    "seconds) until its control API stops answering. When no node runs there it says so and",
+    "exits 0, so a script may stop a node whatever its state (--json: was_running false).",
   ].join("\n"),
   examples: ["rhizome stop", "rhizome stop --data-dir /srv/rhizome"],
   routes: [controlRoutes.stop],
   flags: {},
   positionals: { min: 0, max: 0 },
   async run(context) {
-    const api = await client(context);
-    await api.call(controlRoutes.stop);
+    const dataDirPath = context.dataDir().path;
+    let api: ControlClient;
+    try {
+      api = await client(context);
+      await api.call(controlRoutes.stop);
+    } catch (error) {
+      if (!await notRunning(dataDirPath, error)) throw error;
+      context.output.result(`no node is running with data dir ${dataDirPath}`, {
+        stopped: true,
+        was_running: false,
+      });
+      return OK;
+    }
     const gone = await api.waitUntilGone();
     if (!gone) {
       throw new RhizomeError("UNAVAILABLE", "Cannot confirm the stop: the node still answers");
     }
-    context.output.result("stopped", { stopped: true });
+    context.output.result("stopped", { stopped: true, was_running: true });
     return OK;
   },
 };
 
+/**
+ * Whether a failure to reach the control API means no node runs on the data dir: the API is
+ * unreachable (no `api.json`, or one a crashed node left) and nobody holds the data dir's lock.
+ * A node that holds the lock but does not answer is running, just not answering.
+ */
+async function notRunning(dataDirPath: string, error: unknown): Promise<boolean> {
+  const unreachable = error instanceof RhizomeError && error.code === "UNAVAILABLE" &&
+    !(error instanceof ControlApiError);
+  return unreachable && !await isDataDirLockHeld(dataDirPath);
+}
+
 async function readAllStdin(context: CommandContext): Promise<Uint8Array> {
+  if (context.stdinIsTerminal()) {
+    context.output.note(
+      "rhizome: reading the value from standard input; end it with Ctrl-D (Ctrl-C cancels)",
+    );
+  }
   const bytes = await context.readStdin(recordBytesMax + 1);
   if (bytes.length > recordBytesMax) {
     throw new InvalidInputError(

@@ -6,15 +6,25 @@
 
 import { ControlApi } from "../../api/control_api.ts";
 import { MetricsListener } from "../../api/metrics_listener.ts";
-import { type NodeType, parseHostPort } from "../../core/config_schema.ts";
+import { type Config, type NodeType, parseHostPort } from "../../core/config_schema.ts";
 import { UsageError } from "../../core/errors.ts";
 import { getLog } from "../../core/log.ts";
 import { RhizomeNode } from "../../node/node.ts";
-import type { Command } from "../command.ts";
-import { OK } from "../output.ts";
+import { type DataDirNote, noteDataDir, undoFailedStart } from "../../node/data_dir/start_undo.ts";
+import type { Command, CommandContext } from "../command.ts";
+import { isOutputClosed, OK } from "../output.ts";
 import { onFatalError } from "../fatal.ts";
 
 const TYPE_FLAGS = ["seed", "full", "light", "mobile"] as const;
+
+async function undoStart(before: DataDirNote): Promise<void> {
+  const removed = await undoFailedStart(before);
+  if (removed.length > 0) {
+    getLog("node").info("removed what the failed start created: {paths}", {
+      paths: removed.join(", "),
+    });
+  }
+}
 
 /** Starts a node and serves until a signal or `rhizome stop`. */
 export const runCommand: Command = {
@@ -85,9 +95,17 @@ export const runCommand: Command = {
     const flagType: NodeType | undefined = chosen[0];
     const config = await context.config();
     const dataDir = context.dataDir();
-    const node = await RhizomeNode.start({ dataDir, config, flagType });
+    // A start that fails (a port in use) leaves no data dir, identity or store it created.
+    const before = await noteDataDir(dataDir.path);
     const log = getLog("node");
+    let node: RhizomeNode;
     let api: ControlApi;
+    try {
+      node = await RhizomeNode.start({ dataDir, config, flagType });
+    } catch (error) {
+      await undoStart(before);
+      throw error;
+    }
     try {
       api = await ControlApi.start({
         listen: parseHostPort(config.node.api)!,
@@ -97,6 +115,7 @@ export const runCommand: Command = {
       });
     } catch (error) {
       await node.stop("the control API cannot start");
+      await undoStart(before);
       throw error;
     }
     log.info("control API on {url}", { url: api.url });
@@ -124,13 +143,31 @@ export const runCommand: Command = {
       Deno.addSignalListener(signal, listener);
       return () => Deno.removeSignalListener(signal, listener);
     });
-    context.output.result(`node ${node.nodeId.toHex()} running as ${node.type}; ${node.contact}`, {
-      node_id: node.nodeId.toHex(),
-      node_type: node.type,
-      contact: node.contact,
-      api: api.url,
-      metrics: metrics?.url ?? null,
-    });
+    // SIGHUP (a closing terminal, `systemctl reload`) reloads; it never ends the node silently.
+    if (Deno.build.os !== "windows") {
+      let reloading = Promise.resolve();
+      const onHangup = () => {
+        reloading = reloading.then(() => reloadOnHangup(context, config));
+      };
+      Deno.addSignalListener("SIGHUP", onHangup);
+      listeners.push(() => Deno.removeSignalListener("SIGHUP", onHangup));
+    }
+    try {
+      context.output.result(
+        `node ${node.nodeId.toHex()} running as ${node.type}; ${node.contact}`,
+        {
+          node_id: node.nodeId.toHex(),
+          node_type: node.type,
+          contact: node.contact,
+          api: api.url,
+          metrics: metrics?.url ?? null,
+        },
+      );
+    } catch (error) {
+      // Nobody reads stdout any more: the node serves the network, not its first line.
+      if (!isOutputClosed(error)) throw error;
+      log.debug("stdout is closed; the node runs on");
+    }
     await node.stopped;
     await metrics?.close();
     await api.close();
@@ -140,3 +177,60 @@ export const runCommand: Command = {
     return OK;
   },
 };
+
+/**
+ * What SIGHUP does to a running node: reads the configuration again and applies what can change
+ * while it runs, the log settings (`log.level`, `log.format`, `log.lines_per_second_max`); any
+ * other setting that changed is named in a warning and takes effect at the next start. A
+ * configuration that is now invalid is reported and the one in effect kept. The node keeps
+ * running either way: a terminal that closes is no reason to leave the network.
+ */
+async function reloadOnHangup(context: CommandContext, started: Config): Promise<void> {
+  const log = getLog("node");
+  log.info("received SIGHUP: reloading the configuration");
+  let next: Config;
+  try {
+    next = (await context.reloadConfig()).config;
+  } catch (error) {
+    log.error("Cannot reload the configuration, keeping the one in effect: {reason}", {
+      reason: error instanceof Error ? error.message.split("\n")[0] : String(error),
+    });
+    return;
+  }
+  log.info("reloaded: log level {level}, format {format}", {
+    level: next.log.level,
+    format: next.log.format,
+  });
+  const pending = changedSettings(started, next).filter((path) => !path.startsWith("log."));
+  if (pending.length > 0) {
+    log.warning("changed settings that take effect at the next start: {paths}", {
+      paths: pending.join(", "),
+    });
+  }
+}
+
+/** Setting paths compared at most: the configuration has about a hundred. */
+const settingsComparedMax = 1_000;
+
+/** The dotted paths of the settings whose values differ between two configurations. */
+function changedSettings(before: Config, after: Config): string[] {
+  const flat = (config: Config) => {
+    const out = new Map<string, string>();
+    const walk = (value: unknown, path: string) => {
+      if (out.size >= settingsComparedMax) return;
+      if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+        for (const [key, field] of Object.entries(value)) {
+          walk(field, path === "" ? key : `${path}.${key}`);
+        }
+      } else {
+        out.set(path, JSON.stringify(value));
+      }
+    };
+    walk(config, "");
+    return out;
+  };
+  const old = flat(before);
+  const now = flat(after);
+  const paths = new Set([...old.keys(), ...now.keys()]);
+  return [...paths].filter((path) => old.get(path) !== now.get(path)).sort();
+}

@@ -22,6 +22,7 @@ import {
 import type { Command, CommandContext } from "../command.ts";
 import { OK } from "../output.ts";
 import { Progress } from "../progress.ts";
+import { unknownActionError } from "../suggest.ts";
 
 const actions = ["export", "verify", "import", "list"];
 const exportOnlyFlags = ["out", "scope", "keep", "quiet"];
@@ -65,9 +66,7 @@ export const snapshotCommand: Command = {
   run(context) {
     const [action, argument] = context.positionals;
     if (!actions.includes(action)) {
-      throw new UsageError(
-        `unknown action "${action}" for 'rhizome snapshot': expected one of ${actions.join(", ")}`,
-      );
+      throw unknownActionError("snapshot", action, actions);
     }
     if (action !== "export") {
       const misplaced = exportOnlyFlags.find((flag) => context.flags[flag] !== undefined);
@@ -256,18 +255,21 @@ async function runList(context: CommandContext, directory: string | undefined): 
   });
   context.output.result(
     lines.length > 0 ? lines.join("\n") : `(no snapshots in ${folder})`,
-    listed.map((entry) => ({
-      path: entry.path,
-      size_bytes: entry.sizeBytes,
-      ...(entry.header
-        ? {
-          created_at: new Date(entry.header.createdAtMs).toISOString(),
-          node_id: entry.header.nodeId.toHex(),
-          scope: entry.header.scope,
-          counts_by_kind: entry.header.countsByKind,
-        }
-        : { problem: entry.problem }),
-    })),
+    {
+      directory: folder,
+      snapshots: listed.map((entry) => ({
+        path: entry.path,
+        size_bytes: entry.sizeBytes,
+        ...(entry.header
+          ? {
+            created_at: new Date(entry.header.createdAtMs).toISOString(),
+            node_id: entry.header.nodeId.toHex(),
+            scope: entry.header.scope,
+            counts_by_kind: entry.header.countsByKind,
+          }
+          : { problem: entry.problem }),
+      })),
+    },
   );
   return OK;
 }

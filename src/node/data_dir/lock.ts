@@ -257,3 +257,29 @@ async function isSameFile(file: Deno.FsFile, path: string): Promise<boolean> {
 async function isOurs(file: Deno.FsFile, path: string): Promise<boolean> {
   return await isSameFile(file, path) && parsePid(await readFromStart(file)) === Deno.pid;
 }
+
+/**
+ * Whether a process holds the data directory's lock now, that is whether a node runs there. The
+ * probe takes the lock for an instant when it is free and lets go at once; it never creates,
+ * changes nor removes the lock file.
+ *
+ * @param dataDirPath The data directory.
+ * @returns `true` when another process (or this one) holds it.
+ */
+export async function isDataDirLockHeld(dataDirPath: string): Promise<boolean> {
+  const path = join(resolve(dataDirPath), DATA_DIR_FILES.lock);
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw lockFileError(resolve(dataDirPath), error);
+  }
+  try {
+    if (!await file.tryLock(true)) return true;
+    await file.unlock();
+    return false;
+  } finally {
+    file.close();
+  }
+}

@@ -24,6 +24,7 @@ export {
   type AuthorSource,
   Publisher,
   type PublisherOptions,
+  refuseBlankBody,
   threadIndexPagesUsedMax,
 } from "./publisher.ts";
 export {

@@ -135,6 +135,7 @@ export class Publisher {
    * @throws {ContentError} `CONTENT_INVALID` when a field breaks the rules; `AUTHOR_MISSING`.
    */
   async newThread(request: NewThreadRequest): Promise<PublishReport> {
+    refuseBlankBody(request.body, "thread");
     const author = await this.#authors(request.author);
     const doc = signThread(author.keyPair, {
       createdMs: this.#clock.nowMs(),
@@ -169,6 +170,7 @@ export class Publisher {
   async post(request: PostRequest): Promise<PublishReport> {
     const thread = request.thread;
     const parent = request.replyTo ?? thread;
+    refuseBlankBody(request.body, "message");
     const author = await this.#authors(request.author);
     const doc = signMessage(author.keyPair, {
       createdMs: this.#clock.nowMs(),
@@ -496,3 +498,28 @@ function report(
 function secondsOf(ms: number): number {
   return Math.floor(ms / 1000);
 }
+
+/**
+ * Refuses a body with nothing to read: empty, or only white space and invisible formatting
+ * characters (a zero-width space). The record rules accept such bodies from the network (a
+ * thread's opening post may be empty there, and other programs publish), but a node publishes
+ * none: an empty opening post is what a forgotten argument produces, not what an author meant.
+ *
+ * @param body The body asked for.
+ * @param kind What is being published, for the message.
+ * @throws {ContentError} `CONTENT_INVALID`: "Cannot publish thread: the body is empty".
+ */
+export function refuseBlankBody(body: string, kind: "thread" | "message"): void {
+  if (body === "") {
+    throw new ContentError("CONTENT_INVALID", `Cannot publish ${kind}: the body is empty`);
+  }
+  if (blankPattern.test(body)) {
+    throw new ContentError(
+      "CONTENT_INVALID",
+      `Cannot publish ${kind}: the body is only white space`,
+    );
+  }
+}
+
+/** Text with nothing visible: white space and format characters (`\p{Cf}`, U+200B and kin). */
+const blankPattern = /^[\s\p{Cf}]*$/u;

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { toHex } from "../../core/bytes.ts";
+import { fromHex, toHex } from "../../core/bytes.ts";
 import type { Clock } from "../../core/clock.ts";
 import { ContentError, InvalidInputError, RhizomeError } from "../../core/errors.ts";
 import { isoTimeOf } from "../../core/format.ts";
@@ -42,6 +42,7 @@ import {
   type SetAddress,
   threadHoursIndex,
   threadIndex,
+  threadIndexPageSize,
   threadsByHourIndex,
   votesIndex,
 } from "../../content/key_schema.ts";
@@ -146,7 +147,7 @@ export const indexPagesPerShowMax = 2;
  * @returns The bound.
  */
 export function showThreadLookupsMax(limit: number): number {
-  return 2 + threadIndexPagesUsedMax + 3 * limit;
+  return 2 + threadIndexPagesUsedMax + 3 * limit + authorNamesLookupsMax(limit + 1);
 }
 
 /**
@@ -157,8 +158,27 @@ export function showThreadLookupsMax(limit: number): number {
  * @returns The bound.
  */
 export function listThreadsLookupsMax(limit: number): number {
-  return 1 + threadHoursPerListMax + hourShardsPerListMax + limit;
+  return 1 + threadHoursPerListMax + hourShardsPerListMax + 3 * limit +
+    authorNamesLookupsMax(limit);
 }
+
+/**
+ * Profiles a view reads to show its authors' names: one per distinct author of its `documents`
+ * documents, at most {@link authorNamesPerViewMax}.
+ *
+ * @param documents Documents in the view.
+ * @returns The bound.
+ */
+export function authorNamesLookupsMax(documents: number): number {
+  return Math.min(documents, authorNamesPerViewMax);
+}
+
+/**
+ * Distinct authors whose names one view looks up. A page of 200 messages by 200 authors would
+ * otherwise double its lookups for names; past this the others are shown by key. 32 covers the
+ * authors of a typical page (a listing of 20, a thread's busy page) within the read's budget.
+ */
+export const authorNamesPerViewMax = 32;
 
 /** What a {@link Reader} is built from. */
 export interface ReaderOptions {
@@ -266,14 +286,26 @@ export class Reader {
       const doc = await read.doc(thread.id, `thread ${thread.id.toHex()}`);
       if (doc?.type !== "thread") return undefined;
       if (byTime && !thread.claims.includes(doc.createdMs)) return undefined;
-      return {
-        id: thread.id,
-        createdMs: doc.createdMs,
-        summary: summaryOf(thread.id, doc, thread.score),
-      };
+      const summary = summaryOf(thread.id, doc, thread.score);
+      // Details a listing can go without: left out, not named missing, when late.
+      const [votes, messages] = await Promise.all([
+        read.detailVotes(thread.id),
+        read.detailMessageCount(thread.id),
+      ]);
+      if (votes !== undefined) summary.votes = votes;
+      if (messages !== undefined) {
+        summary.messages = messages.count;
+        if (messages.more) summary.messages_more = true;
+      }
+      return { id: thread.id, createdMs: doc.createdMs, summary };
     });
     const found = checked.filter((thread) => thread !== undefined);
     if (byTime) found.sort(newestOrder);
+    const names = await read.authorNames(found.map((thread) => thread.summary.author));
+    for (const { summary } of found) {
+      const name = names.get(summary.author);
+      if (name !== undefined) summary.author_name = name;
+    }
     return found.map((thread) => thread.summary);
   }
 
@@ -318,8 +350,13 @@ export class Reader {
       );
     }
     const views = await this.#messageViews(read, thread, page.refs);
+    const summary = summaryOf(thread, doc);
+    const names = await read.authorNames([summary.author, ...authorsOf(views)]);
+    nameAuthors(views, names);
+    const threadName = names.get(summary.author);
+    if (threadName !== undefined) summary.author_name = threadName;
     return {
-      thread: { ...summaryOf(thread, doc), body: doc.body, votes, messages },
+      thread: { ...summary, body: doc.body, votes, messages },
       messages: views,
       next_cursor: page.next === undefined ? null : encodeThreadCursor(page.next),
       missing: read.missing,
@@ -868,23 +905,91 @@ class ReadSession {
   }
 
   /**
+   * A record a view can go without (a listing's vote counts, an author's name): `null` when
+   * nobody holds it, `undefined` when it could not be read in time. Nothing is noted in
+   * `missing`: the view shows the detail, or leaves it out.
+   */
+  async detail(key: NodeId, what: string): Promise<DhtRecord | null | undefined> {
+    const name = `detail: ${what}`;
+    this.#aheadNotes.set(name, []);
+    try {
+      const record = await this.record(key, name);
+      if (record === "late" || record === "unreachable") return undefined;
+      return record ?? null;
+    } finally {
+      this.#aheadNotes.delete(name);
+    }
+  }
+
+  /** The votes on `target` as a {@link detail}: `undefined` when not read in time. */
+  async detailVotes(target: NodeId): Promise<VoteCount | undefined> {
+    const address = votesIndex(target);
+    const record = await this.detail(address.key, `votes of ${target.toHex()}`);
+    if (record === undefined) return undefined;
+    if (record === null || record.kind !== RecordKind.set) return { up: 0, down: 0 };
+    return voteCountOf(liveEntries(record, address.kind, this.nowS));
+  }
+
+  /**
+   * The messages of `thread` as a {@link detail}: the live entries of its first index page, and
+   * whether the page is full (more pages may follow: the count is then a lower bound).
+   */
+  async detailMessageCount(
+    thread: NodeId,
+  ): Promise<{ count: number; more: boolean } | undefined> {
+    const address = threadIndex(thread, 0);
+    const record = await this.detail(address.key, `index page 0 of ${thread.toHex()}`);
+    if (record === undefined) return undefined;
+    if (record === null || record.kind !== RecordKind.set) return { count: 0, more: false };
+    const count = liveEntries(record, address.kind, this.nowS).length;
+    return { count, more: record.entries.length >= threadIndexPageSize };
+  }
+
+  /**
+   * The display names of `authors` (hex keys) that published a profile with a name, read as
+   * {@link detail}s: at most {@link authorNamesPerViewMax} distinct authors, the first listed.
+   */
+  async authorNames(authors: readonly string[]): Promise<Map<string, string>> {
+    const distinct = [...new Set(authors)].slice(0, authorNamesPerViewMax);
+    const names = new Map<string, string>();
+    await pooledMap(distinct, readConcurrencyMax, async (author) => {
+      const record = await this.detail(profileKey(fromHex(author)), `profile of ${author}`);
+      if (!record || record.kind !== RecordKind.mutable) return;
+      try {
+        const name = decodeProfile(record.payload).name;
+        if (name !== "") names.set(author, name);
+      } catch (error) {
+        if (!(error instanceof RecordError)) throw error;
+      }
+    });
+    return names;
+  }
+
+  /**
    * The current votes on a thread or message: one per writer, its entry of the highest sequence
    * (a set from a peer could hold a writer's entry more than once).
    */
   async votes(target: NodeId): Promise<VoteCount> {
     const entries = await this.entries(votesIndex(target), `votes of ${target.toHex()}`);
-    const latest = new Map<string, { seq: number; direction: number }>();
-    for (const { writer, seq, value } of entries) {
-      const key = toHex(writer);
-      const held = latest.get(key);
-      if (held === undefined || seq > held.seq) {
-        latest.set(key, { seq, direction: value.direction });
-      }
-    }
-    const directions = [...latest.values()].map((vote) => vote.direction);
-    const up = directions.filter((direction) => direction === 1).length;
-    return { up, down: directions.length - up };
+    return voteCountOf(entries);
   }
+}
+
+/** Votes counted from a votes set's live entries: each writer's entry of the highest sequence. */
+function voteCountOf(
+  entries: readonly { writer: Uint8Array; seq: number; value: { direction: number } }[],
+): VoteCount {
+  const latest = new Map<string, { seq: number; direction: number }>();
+  for (const { writer, seq, value } of entries) {
+    const key = toHex(writer);
+    const held = latest.get(key);
+    if (held === undefined || seq > held.seq) {
+      latest.set(key, { seq, direction: value.direction });
+    }
+  }
+  const directions = [...latest.values()].map((vote) => vote.direction);
+  const up = directions.filter((direction) => direction === 1).length;
+  return { up, down: directions.length - up };
 }
 
 /**
@@ -963,6 +1068,29 @@ function deduplicated(positions: Position[]): Position[] {
     seen.add(key);
     return true;
   });
+}
+
+/** The authors of messages and their replies, in the order shown (at most the page's). */
+function authorsOf(views: readonly MessageView[]): string[] {
+  const authors: string[] = [];
+  const stack = [...views].reverse();
+  for (let visited = 0; stack.length > 0 && visited <= messagePageMax; visited++) {
+    const view = stack.pop()!;
+    authors.push(view.author);
+    stack.push(...[...view.replies].reverse());
+  }
+  return authors;
+}
+
+/** Sets `author_name` on the messages (and replies) whose author has a name in `names`. */
+function nameAuthors(views: readonly MessageView[], names: Map<string, string>): void {
+  const stack = [...views];
+  for (let visited = 0; stack.length > 0 && visited <= messagePageMax; visited++) {
+    const view = stack.pop()!;
+    const name = names.get(view.author);
+    if (name !== undefined) view.author_name = name;
+    stack.push(...view.replies);
+  }
 }
 
 function summaryOf(id: NodeId, doc: ThreadDoc, score?: number): ThreadSummary {

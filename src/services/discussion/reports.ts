@@ -47,8 +47,22 @@ export interface ThreadSummary {
   created_at: string;
   /** Its tags. */
   tags: string[];
-  /** The activity score (for `--popular`). */
+  /**
+   * The activity score (for `--popular`): the popular index's live entries for the thread,
+   * summed: 2 for its creation, +1 per up vote and -1 per down vote on it (entries live a week).
+   */
   score?: number;
+  /** The author's display name, when the author published a profile with one (read in time). */
+  author_name?: string;
+  /** Its votes (a listing: absent when they could not be read in time). */
+  votes?: VoteCount;
+  /**
+   * Messages posted in it (a listing: those of its first index page; absent when it could not
+   * be read in time).
+   */
+  messages?: number;
+  /** `true` when the thread has more messages than `messages` counts (a listing). */
+  messages_more?: boolean;
 }
 
 /** One page of a listing. */
@@ -71,6 +85,8 @@ export interface MessageView {
   id: string;
   /** The author's public key. */
   author: string;
+  /** The author's display name, when the author published a profile with one (read in time). */
+  author_name?: string;
   /** When the author says it was written. */
   created_at: string;
   /** The message it replies to; `null` for a top-level post. */

@@ -117,6 +117,23 @@ Deno.test("Publisher.newThread() refuses bad fields and a missing author, publis
     "AUTHOR_MISSING",
     /no author key named carol/,
   );
+  await rejects(
+    w.publisher.newThread({ title: "T", body: "" }),
+    "CONTENT_INVALID",
+    /^Cannot publish thread: the body is empty$/,
+  );
+  for (const blank of [" ", "\n\t \n", "\u00a0\u3000", "\u200b \u200b"]) {
+    await rejects(
+      w.publisher.newThread({ title: "T", body: blank }),
+      "CONTENT_INVALID",
+      /^Cannot publish thread: the body is only white space$/,
+    );
+    await rejects(
+      w.publisher.post({ thread: NodeId.fromHex("ab".repeat(20)), body: blank }),
+      "CONTENT_INVALID",
+      /^Cannot publish message: the body is only white space$/,
+    );
+  }
   assert.equal(w.network.size, 0);
 });
 

@@ -793,3 +793,48 @@ Deno.test("Reader.showThread() names an index page it could not count, even one 
   assert.equal(view.thread.messages, threadIndexPageSize);
   assert.ok(view.missing.some((note) => note.startsWith("index page 1: ")), `${view.missing}`);
 });
+
+Deno.test("Reader.listThreads() gives each thread its votes, messages and author's name", async () => {
+  const w = world();
+  await w.publisher.setProfile({ name: "Alice", about: "", keys: [] });
+  const thread = await newThread(w, "Named");
+  await post(w, thread, "One.");
+  await post(w, thread, "Two.", undefined, "bob");
+  await w.publisher.vote({ target: NodeId.fromHex(thread), direction: "up", author: "bob" });
+  const page = await list(w, { order: "recent", limit: 5 });
+  assert.deepEqual(page.missing, []);
+  const [summary] = page.threads;
+  assert.equal(summary.author_name, "Alice");
+  assert.deepEqual(summary.votes, { up: 1, down: 0 });
+  assert.equal(summary.messages, 2);
+  assert.equal(summary.messages_more, undefined);
+  const view = await show(w, { thread, limit: 10 });
+  assert.equal(view.thread.author_name, "Alice");
+  assert.deepEqual(
+    view.messages.map((message) => message.author_name ?? null),
+    ["Alice", null],
+    "bob published no profile: shown by key",
+  );
+});
+
+Deno.test("Reader.listThreads() leaves out details it could not read in time, naming none missing", async () => {
+  const w = world();
+  await w.publisher.setProfile({ name: "Alice", about: "", keys: [] });
+  const thread = await newThread(w, "Quiet");
+  await post(w, thread, "One.");
+  // The thread's votes, its index and the author's profile answer nothing in time.
+  w.network.stall(votesIndex(NodeId.fromHex(thread)).key);
+  w.network.stall(threadIndex(NodeId.fromHex(thread), 0).key);
+  w.network.stall(profileKey(w.alice.keyPair.publicKey));
+  const page = await list(w, { order: "recent", limit: 5 });
+  assert.equal(page.threads.length, 1);
+  for (const summary of page.threads) {
+    assert.equal(summary.votes, undefined);
+    assert.equal(summary.messages, undefined);
+    assert.equal(summary.author_name, undefined);
+  }
+  assert.ok(
+    page.missing.every((line) => !/votes of|index page 0 of|profile of/.test(line)),
+    page.missing.join("\n"),
+  );
+});
