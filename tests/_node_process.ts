@@ -4,7 +4,7 @@
  */
 
 import { join } from "node:path";
-import { rhizomeRunArgs } from "../scripts/_node_processes.ts";
+import { denoCacheEnv, rhizomeRunArgs } from "../scripts/_node_processes.ts";
 import { ControlClient } from "../src/api/control_client.ts";
 
 const mainPath = new URL("../main.ts", import.meta.url).pathname;
@@ -48,7 +48,7 @@ export async function startNode(
   const program = [...launcher, Deno.execPath()];
   const child = new Deno.Command(program[0], {
     args: [...program.slice(1), ...rhizomeRunArgs(mainPath, dataDir, "debug"), ...args],
-    env: { NO_COLOR: "1", HOME: dataDir, PATH: Deno.env.get("PATH") ?? "" },
+    env: { NO_COLOR: "1", HOME: dataDir, PATH: Deno.env.get("PATH") ?? "", ...denoCacheEnv() },
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
