@@ -69,6 +69,7 @@ import type {
   BootstrapResult,
   Contact,
   DhtNodeOptions,
+  DhtObserver,
   GetOptions,
   GetResult,
   LookupResult,
@@ -142,6 +143,8 @@ export class DhtNode {
   #replication: ReplicationPolicy;
   /** Records whose policy terms were out of range since the last upkeep pass (logged there). */
   #termsCorrected = 0;
+  /** Sees the reads served and the pushes' outcomes (the popularity service). */
+  #observer: DhtObserver | undefined;
   /** The routing table as the replication planner reads it: node IDs by distance alone. */
   readonly #routingView: RoutingView = {
     closestIds: (key, count) =>
@@ -178,6 +181,7 @@ export class DhtNode {
     this.#self = options.nodeId;
     this.#rules = options.store.rules;
     this.#replication = options.replication ?? defaultReplicationPolicy;
+    this.#observer = options.observer;
     this.#profile = profile;
     this.#flags = profile.stores_for_others ? 0 : FLAG_CLIENT;
     this.#limiter = new RequestLimiter(options.clock, {
@@ -312,6 +316,7 @@ export class DhtNode {
         subject,
         "datagram",
         (body) => this.#reply(from, message.sender, message.tx, body),
+        from,
       );
       // After the answer: a newcomer is pinged to verify it, and its reply comes first.
       this.#observe(message, from, false);
@@ -582,6 +587,7 @@ export class DhtNode {
       };
       const { replicas } = this.#termsOf(published);
       storeRemote(lifetimeS, replicas, (stored, selfAmongClosest) => {
+        this.#observer?.pushed(key, stored + (localError ? 0 : 1), this.#options.clock.nowMs());
         report(stored, selfAmongClosest, localError);
       });
     });
@@ -608,6 +614,16 @@ export class DhtNode {
    */
   setReplicationPolicy(policy: ReplicationPolicy): void {
     this.#replication = policy;
+  }
+
+  /**
+   * Takes an observer of the reads this node serves and of its pushes' outcomes (the popularity
+   * service's metrics), replacing any other.
+   *
+   * @param observer The observer; `undefined` for none.
+   */
+  setObserver(observer: DhtObserver | undefined): void {
+    this.#observer = observer;
   }
 
   /**
@@ -676,6 +692,7 @@ export class DhtNode {
     subject: string,
     size: MessageSize,
     reply: (body: MessageBody) => void,
+    from?: PeerAddress,
   ): void {
     this.#stats.requests[request.type] = (this.#stats.requests[request.type] ?? 0) + 1;
     switch (request.type) {
@@ -691,6 +708,12 @@ export class DhtNode {
         if (held && held.expiresAtMs > nowMs) {
           // A read keeps a value alive, by the store's policy (no verification: it is held).
           this.#options.store.noteRead(request.key);
+          this.#observer?.served({
+            key: request.key,
+            requester: request.sender,
+            address: from,
+            nowMs,
+          });
           const token = this.#tokens.issue(subject);
           if (size === "datagram" && held.value.length > datagramValueBytesMax) {
             reply({ type: MessageType.valueRef, size: held.value.length, token });
@@ -1244,8 +1267,9 @@ export class DhtNode {
       this.#write({ key: push.key, value: current.value, ttlMs, published: current.published });
     }
     this.#maintenanceLookups++;
-    this.#storeAtClosest(push.key, current.value, push.ttlS, push.replicas, () => {
+    this.#storeAtClosest(push.key, current.value, push.ttlS, push.replicas, (stored) => {
       this.#maintenanceLookups--;
+      this.#observer?.pushed(push.key, stored + 1, this.#options.clock.nowMs());
     });
   }
 
