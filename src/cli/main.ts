@@ -34,6 +34,7 @@ import {
 import { authorCommand } from "./commands/author.ts";
 import { configCommand } from "./commands/config.ts";
 import { postCommand, profileCommand, threadCommand, voteCommand } from "./commands/discussion.ts";
+import { popularityCommand } from "./commands/popularity.ts";
 import { helpCommand } from "./commands/help.ts";
 import { idCommand } from "./commands/id.ts";
 import { initCommand } from "./commands/init.ts";
@@ -64,6 +65,7 @@ export const COMMANDS: readonly Command[] = [
   postCommand,
   voteCommand,
   profileCommand,
+  popularityCommand,
   authorCommand,
   initCommand,
   idCommand,

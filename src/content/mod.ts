@@ -14,3 +14,12 @@ export {
   type SetPolicy,
   type SetRecord,
 } from "./records.ts";
+export {
+  decodeRanking,
+  encodeRanking,
+  type RankedItem,
+  RANKING_NAME,
+  rankingEntriesMax,
+  type RankingRecord,
+  signRanking,
+} from "./ranking_records.ts";

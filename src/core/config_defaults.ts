@@ -196,6 +196,8 @@ score_warm = 8.0
 score_hot = 20.0
 # Fewer live holders than this after a loss: pushed again at the next upkeep pass.
 emergency_holders = 10
+# Seeds publish their signed ranking this often.
+ranking_period_s = 600
 `;
 
 /**

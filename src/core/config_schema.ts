@@ -255,6 +255,8 @@ export interface Config {
     score_hot: number;
     /** Live holders below which a record is pushed again at the next upkeep pass. */
     emergency_holders: number;
+    /** Period of the seeds' ranking records, in seconds. */
+    ranking_period_s: number;
   };
 }
 
@@ -363,6 +365,7 @@ const configSchema: v.GenericSchema<unknown, Config> = table({
     score_warm: decimal(0, 1000),
     score_hot: decimal(0, 1000),
     emergency_holders: integer(0, 60),
+    ranking_period_s: integer(10, 86400),
   }),
 });
 

@@ -80,6 +80,8 @@ import type { ValueStore } from "../store/value_store.ts";
 import { recordRules } from "../content/record_rules.ts";
 import { AuthorKeys } from "./data_dir/author_keys.ts";
 import { cryptoRandomBytes, CryptoRng } from "./crypto_rng.ts";
+import { NodePopularity } from "./popularity.ts";
+import type { KeyPopularity } from "../services/popularity/mod.ts";
 import { acquireDataDirLock, type DataDirLock } from "./data_dir/lock.ts";
 import type { DataDir } from "./data_dir/paths.ts";
 import { openDataDirStore } from "./data_dir/store.ts";
@@ -238,6 +240,8 @@ export class RhizomeNode {
   /** The sequence of this node's last entry in the seeds index. */
   #seedSeq = 0;
   readonly #reader: Reader;
+  /** Popularity measured here: the DHT's observer and replication policy, the rankings. */
+  readonly #popularity: NodePopularity;
   readonly #contact: string;
   #choice: Omit<NodeTypeChoice, "classification">;
   #wakeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -319,6 +323,15 @@ export class RhizomeNode {
       onWrongIdentity: (to, expected, actual) => this.#dht.identityRefused(to, expected, actual),
     });
     const channel = this.#channel;
+    const popularity = new NodePopularity({
+      config: options.config,
+      clock: parts.clock,
+      identity: parts.identity,
+      store: parts.store,
+      salt: new CryptoRng().nextUint32(),
+      log: getLog("popularity"),
+    });
+    this.#popularity = popularity;
     this.#dht = new DhtNode({
       nodeId: parts.identity.nodeId,
       address: parts.advertised,
@@ -334,6 +347,9 @@ export class RhizomeNode {
         store: options.config.store,
       },
       log: getLog("dht"),
+      // Reads served here are the popularity metrics; popularity sets replicas and lifetimes.
+      observer: popularity.observer(),
+      replication: popularity.service.policy(),
       localQueueClearedMs,
       // Large values go over TCP to the peer's stream listener, on the port of its UDP address.
       streams: {
@@ -369,7 +385,12 @@ export class RhizomeNode {
             ),
           ),
     });
-    this.#reader = new Reader({ network, clock: parts.clock });
+    const self = parts.identity.nodeId;
+    this.#reader = new Reader({
+      network,
+      clock: parts.clock,
+      onRead: (key) => popularity.noteLocalRead(key, self),
+    });
   }
 
   /**
@@ -559,6 +580,7 @@ export class RhizomeNode {
     every(peerSaveIntervalMs, () => this.#savePeers());
     if (this.#choice.source === "auto") every(reclassifyIntervalMs, () => this.#reclassify());
     every(seedAnnounceIntervalMs, () => this.#announceSeed());
+    every(config.popularity.ranking_period_s * 1000, () => this.#publishRanking());
     every(rejoinCheckIntervalMs, () => Promise.resolve(this.#checkMembership()));
     this.#schedule();
   }
@@ -767,6 +789,18 @@ export class RhizomeNode {
     this.#log.info("announced this seed in the seeds index (stored by {stored} nodes)", {
       stored,
     });
+  }
+
+  /**
+   * A seed publishes its ranking (its local ranking, signed) as its `ranking` record every
+   * `popularity.ranking_period_s`; readers combine several seeds' rankings.
+   */
+  async #publishRanking(): Promise<void> {
+    if (this.#choice.type !== "seed" || this.#stopping) return;
+    const record = this.#popularity.rankingRecord();
+    if (record === undefined) return;
+    const { stored } = await this.#network.publish(record);
+    this.#log.debug("published this seed's ranking (stored by {stored} nodes)", { stored });
   }
 
   #announceSeedInBackground(): void {
@@ -1019,7 +1053,50 @@ export class RhizomeNode {
    * @returns One page.
    */
   listThreads(request: ThreadListRequest): Promise<ThreadList> {
-    return this.#reader.listThreads(request);
+    if (request.order !== "popular") return this.#reader.listThreads(request);
+    return this.#listPopular(request);
+  }
+
+  /**
+   * The popular listing: the seeds' global ranking (median rank over their signed rankings),
+   * or, without one or with `source` `local`, this node's own ranking.
+   */
+  async #listPopular(request: ThreadListRequest): Promise<ThreadList> {
+    const global = request.source === "local"
+      ? { threads: [], seeds: 0 }
+      : await this.#popularity.globalRanking(this.#network);
+    const ranking = global.threads.length > 0 ? "global" : "local";
+    const ranked = ranking === "global" ? global.threads : this.#popularity.localRanking();
+    const list = await this.#reader.listRankedThreads(ranked, request);
+    const explained = new Map(ranked.map((thread) => [thread.id.toHex(), thread.explain]));
+    return {
+      ...list,
+      ranking,
+      threads: list.threads.map((thread) => {
+        const explain = request.explain ? explained.get(thread.id) : undefined;
+        return explain ? { ...thread, explain } : thread;
+      }),
+    };
+  }
+
+  /**
+   * One record's popularity as this node measures it.
+   *
+   * @param key The record's key.
+   * @returns Its counters and score.
+   * @throws {ContentError} `NOT_FOUND` when this node tracks no reads of it.
+   */
+  popularity(key: NodeId): Promise<KeyPopularity> {
+    const report = this.#popularity.popularityOf(key);
+    if (report === undefined) {
+      return Promise.reject(
+        new ContentError(
+          "NOT_FOUND",
+          `Cannot show the popularity of ${key.toHex()}: this node has served no reads of it`,
+        ),
+      );
+    }
+    return Promise.resolve(report);
   }
 
   /**
@@ -1028,8 +1105,14 @@ export class RhizomeNode {
    * @param request Thread, page size, cursor.
    * @returns The page, with what could not be read.
    */
-  showThread(request: ThreadShowRequest): Promise<ThreadView> {
-    return this.#reader.showThread(request);
+  async showThread(request: ThreadShowRequest): Promise<ThreadView> {
+    const view = await this.#reader.showThread(request);
+    const { votes, messages } = view.thread;
+    this.#popularity.noteThreadShown(request.thread, {
+      replies: messages,
+      votes: votes.up + votes.down,
+    });
+    return view;
   }
 
   /**

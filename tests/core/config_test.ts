@@ -460,7 +460,7 @@ Deno.test({
 Deno.test("settingEnvironmentNames() gives every setting its own RHIZOME_ variable", () => {
   const names = settingEnvironmentNames();
   const leaves = leafCount(defaultConfigTable());
-  assert.equal(leaves, 84);
+  assert.equal(leaves, 85);
   assert.equal(
     names.size,
     leaves + Object.keys(ENV_ALIASES).length,

@@ -31,6 +31,7 @@ import type { ProfileRequest } from "../../services/discussion/requests.ts";
 import { AuthorKeys } from "../../node/data_dir/author_keys.ts";
 import type { Command, CommandContext, FlagSpec } from "../command.ts";
 import { OK } from "../output.ts";
+import { rankingText } from "./popularity.ts";
 
 const authorFlag: FlagSpec = {
   type: "string",
@@ -41,7 +42,7 @@ const authorFlag: FlagSpec = {
 /** Each `thread` action's own flags; any other `thread` flag is refused with it. */
 const threadActionFlags: Record<string, readonly string[]> = {
   new: ["title", "tag", "author"],
-  list: ["recent", "popular", "limit", "cursor"],
+  list: ["recent", "popular", "local", "explain", "limit", "cursor"],
   show: ["limit", "cursor"],
 };
 
@@ -50,14 +51,17 @@ export const threadCommand: Command = {
   name: "thread",
   summary: "Start a thread, list threads, or show one with its messages",
   usage: "thread new --title T [--tag X]... [--author NAME] [BODY|-] | " +
-    "list [--recent|--popular] [--limit N] [--cursor C] | show ID [--limit N] [--cursor C]",
+    "list [--recent|--popular [--local] [--explain]] [--limit N] [--cursor C] | " +
+    "show ID [--limit N] [--cursor C]",
   description: [
     "new   publishes a thread: a one-line title (up to 200 bytes), an opening post (BODY, or",
     "      standard input with - or no BODY; UTF-8, up to 16 KiB) and up to 8 tags (lower-case",
     "      words). Prints its ID.",
     "list  one page of threads, newest first (--recent, the default) or by activity (--popular):",
     `      ID, time, title. --limit N threads (1..${threadPageMax}, default ${threadPageDefault});`,
-    "      the next page with the printed --cursor C.",
+    "      the next page with the printed --cursor C. --popular reads the seeds' global ranking",
+    "      (this node's own without one; --local: this node's only); --explain shows each",
+    "      score's parts (docs/popularity.md).",
     "show  the thread ID with one page of its messages as a tree of replies, and the votes.",
     `      --limit N messages (1..${messagePageMax}, default ${messagePageDefault}); the next page`,
     "      with --cursor C. Pieces the network could not return are listed as missing.",
@@ -81,7 +85,9 @@ export const threadCommand: Command = {
     },
     author: { ...authorFlag, description: `new: ${authorFlag.description.toLowerCase()}` },
     recent: { type: "boolean", description: "list: newest first (the default)" },
-    popular: { type: "boolean", description: "list: by activity" },
+    popular: { type: "boolean", description: "list: by popularity (the global ranking)" },
+    local: { type: "boolean", description: "list --popular: this node's own ranking" },
+    explain: { type: "boolean", description: "list --popular: each score's parts" },
     limit: { type: "string", valueName: "N", description: "list, show: items per page" },
     cursor: { type: "string", valueName: "C", description: "list, show: the next page" },
   },
@@ -257,15 +263,24 @@ async function runListThreads(context: CommandContext): Promise<number> {
   if (context.flags.recent === true && context.flags.popular === true) {
     throw new UsageError("Choose one order, not --recent and --popular");
   }
+  const popular = context.flags.popular === true;
+  const local = context.flags.local === true;
+  const explain = context.flags.explain === true;
+  if (!popular && (local || explain)) {
+    throw new UsageError("--local and --explain are for 'rhizome thread list --popular'");
+  }
   const limit = context.flags.limit;
   const cursor = context.flags.cursor;
   const list = await (await client(context)).call(controlRoutes.listThreads, {
-    order: context.flags.popular === true ? "popular" : "recent",
+    order: popular ? "popular" : "recent",
     limit: typeof limit === "string" ? parsePageLimit(limit, threadPageMax) : threadPageDefault,
     ...(typeof cursor === "string" ? { cursor: parseCursor(cursor) } : {}),
+    ...(local ? { source: "local" as const } : {}),
+    ...(explain ? { explain: true } : {}),
   });
   warnMissing(context, list.missing);
-  context.output.result(threadListText(list), list);
+  const text = popular ? rankingText(list, threadListText(list), explain) : threadListText(list);
+  context.output.result(text, list);
   return OK;
 }
 

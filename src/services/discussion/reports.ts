@@ -47,14 +47,21 @@ export interface ThreadSummary {
   created_at: string;
   /** Its tags. */
   tags: string[];
-  /** The activity score (for `--popular`). */
+  /** The popularity score (for `--popular`). */
   score?: number;
+  /** The score's parts by metric, points each (for `--popular --explain`). */
+  explain?: Record<string, number>;
 }
 
 /** One page of a listing. */
 export interface ThreadList {
   /** The threads, in the order asked for. */
   threads: ThreadSummary[];
+  /**
+   * The popular listing's ranking: `global` (the seeds' rankings by median rank), `local` (this
+   * node's measurements). Absent for the recent listing.
+   */
+  ranking?: "global" | "local";
   /** Pass as `cursor` for the next page; `null` at the end. */
   next_cursor: string | null;
   /**

@@ -10,23 +10,26 @@
  */
 
 export {
+  decodeRanking,
+  encodeRanking,
+  type RankedItem,
+  RANKING_NAME,
+  rankingEntriesMax,
+  type RankingRecord,
+  signRanking,
+} from "../../content/mod.ts";
+export {
   cappedSum,
   type CombinedItem,
   combineRankings,
-  decodeRanking,
-  encodeRanking,
   type HolderReport,
   median,
   mergeReports,
-  type RankedItem,
-  rankingEntriesMax,
-  type RankingRecord,
   rankingRecordsMax,
   rankLocally,
   type ReportItem,
   reportItemsMax,
   reportOutlierFactor,
-  signRanking,
 } from "./ranking.ts";
 export {
   type LifetimeClasses,
@@ -46,7 +49,6 @@ export {
   futureSkewS,
   type PopularitySettings,
   popularitySettingsOf,
-  rankingPeriodS,
   retentionHalfLifeS,
   staleAgeS,
   staleFactor,

@@ -38,9 +38,6 @@ export const futureSkewS = 300;
  */
 export const viewReportSMax = 600;
 
-/** Period of the seeds' ranking records: ten minutes. */
-export const rankingPeriodS = 600;
-
 /** Everything the popularity service reads: the `[popularity]` table and the fixed numbers. */
 export interface PopularitySettings extends Readonly<Config["popularity"]> {
   /** Half-life of the request rate, in seconds (one window). */
@@ -57,8 +54,6 @@ export interface PopularitySettings extends Readonly<Config["popularity"]> {
   readonly future_skew_s: number;
   /** {@link viewReportSMax}. */
   readonly view_report_s_max: number;
-  /** {@link rankingPeriodS}. */
-  readonly ranking_period_s: number;
 }
 
 /**
@@ -77,6 +72,5 @@ export function popularitySettingsOf(table: Config["popularity"]): PopularitySet
     stale_factor: staleFactor,
     future_skew_s: futureSkewS,
     view_report_s_max: viewReportSMax,
-    ranking_period_s: rankingPeriodS,
   };
 }
