@@ -72,6 +72,7 @@ export {
   prefixRegisters,
   requesterRegisters,
   type ServedRequest,
+  sketchHashSeed,
   trackedKeyBytes,
   trackedKeyBytesMax,
   type TrackerOptions,

@@ -73,7 +73,9 @@ export interface HolderReport {
 /**
  * Merges the holders' reports into one set of counters per key: audience and geo by register max
  * (a requester seen by several holders counts once); request, retention and view rates summed
- * with each report capped at {@link reportOutlierFactor} × their median; replies, votes, creation
+ * with each report capped at {@link reportOutlierFactor} × their median, the request and
+ * retention rates then scaled by the merged audience over the sum of the holders' audiences (a
+ * requester asking every holder counts once, not once per holder); replies, votes, creation
  * and last activity by median (what most holders agree on); replication_count the holders that
  * reported it. One holder's report counts once per key (its first item for it).
  *
@@ -111,11 +113,16 @@ export function mergeReports(
     const field = (pick: (m: KeyMetrics) => number) => items.map((item) => pick(item.metrics));
     const created = items.map((item) => item.metrics.created_ms).filter((v) => v !== null);
     const active = items.map((item) => item.metrics.last_activity_ms).filter((v) => v !== null);
+    // A requester that asked several holders counts at each: the rates are scaled by the share of
+    // the holders' audiences that is distinct once merged (1 when every holder saw other readers,
+    // 1/n when n holders all saw the same one).
+    const audienceSum = field((m) => m.audience_size).reduce((sum, value) => sum + value, 0);
+    const distinct = audienceSum > 0 ? Math.min(1, audience.estimate() / audienceSum) : 1;
     merged.push({
       key,
       requests_per_h: cappedSum(field((m) => m.requests_per_h)),
-      request_rate: cappedSum(field((m) => m.request_rate)),
-      retention_rate: cappedSum(field((m) => m.retention_rate)),
+      request_rate: cappedSum(field((m) => m.request_rate)) * distinct,
+      retention_rate: cappedSum(field((m) => m.retention_rate)) * distinct,
       audience_size: audience.estimate(),
       geo_prefixes: geo.estimate(),
       replies: median(field((m) => m.replies)),

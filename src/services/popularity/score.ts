@@ -52,7 +52,8 @@ export type ScoreMetric =
  *
  * youth = exp(−age / age_pivot_s) (age 0 when unknown);
  * score = Σ wᵢ · log2(1 + mᵢ), with w(request_rate) = youth·velocity_young + (1−youth)·velocity_old,
- * w(retention_rate) likewise with the retention weights, the other weights fixed;
+ * w(retention_rate) likewise with the retention weights, the other weights fixed; the audience
+ * taken as at most `prefix_requesters_max` × geo_prefixes;
  * × stale_factor when older than `stale_age_s` and idle (no request or engagement) for
  * `stale_idle_s`; 0 when created more than `future_skew_s` in the future.
  *
@@ -84,7 +85,12 @@ export function explainScore(
       metrics.retention_rate,
       youth * s.weight_retention_young + (1 - youth) * s.weight_retention_old,
     ),
-    audience_size: part(metrics.audience_size, s.weight_audience),
+    // Distinct requesters count at most prefix_requesters_max per distinct prefix: a thousand
+    // identities on one /24 are two readers.
+    audience_size: part(
+      Math.min(metrics.audience_size, s.prefix_requesters_max * metrics.geo_prefixes),
+      s.weight_audience,
+    ),
     geo_prefixes: part(metrics.geo_prefixes, s.weight_geo),
     engagements: part(metrics.replies + metrics.votes, s.weight_engagement),
     view_time_s: part(metrics.view_time_s, s.weight_view_time),

@@ -63,6 +63,15 @@ export const trackedKeyBytes: number = 2 * requesterRegisters + 2 * prefixRegist
  */
 export const evictionSample = 16;
 
+/**
+ * The hash seed of the sketches holders merge (audience, geo, and the windows'): the same on
+ * every node, or a requester seen by two holders would fill different registers and count twice
+ * in the merge. A requester could grind identities whose hashes fill high registers; the
+ * audience therefore counts at most `prefix_requesters_max` per distinct /24 or /48 (see the
+ * score), and prefixes are addresses, not identities to grind.
+ */
+export const sketchHashSeed = 0x52485a4d;
+
 /** Replies and votes one engagement note may claim at most: counts beyond are taken as this. */
 export const engagementCountMax = 1_000_000;
 
@@ -139,7 +148,10 @@ interface KeyState {
 export interface TrackerOptions {
   /** The `[popularity]` settings. */
   settings: PopularitySettings;
-  /** The salt of the requester hashes: secret to this node (from its injected randomness). */
+  /**
+   * The salt of this node's own hashes (the view-report bitmap): secret to it (from its injected
+   * randomness), so a reporter cannot aim at a bit another reporter set.
+   */
   salt: number;
   /**
    * Whether loopback and private requesters each count as a prefix of their own (a test network
@@ -197,8 +209,8 @@ export class PopularityTracker {
   observe(request: ServedRequest): void {
     const state = this.#stateFor(request.key, request.nowMs);
     this.#roll(state, request.nowMs);
-    const requesterHash = keyedHash32(this.#salt, request.requester.toBytes());
-    const prefixHash = keyedHash32(this.#salt ^ 0x5bd1e995, this.#prefixOf(request));
+    const requesterHash = keyedHash32(sketchHashSeed, request.requester.toBytes());
+    const prefixHash = keyedHash32(sketchHashSeed ^ 0x5bd1e995, this.#prefixOf(request));
     state.windowRequesters.add(requesterHash);
     state.windowPrefixes.add(prefixHash);
     state.audience.add(requesterHash);

@@ -12,6 +12,8 @@ import {
   decodeRanking,
   encodeRanking,
   type HolderReport,
+  HyperLogLog,
+  keyedHash32,
   type KeyMetrics,
   mergeReports,
   prefixRegisters,
@@ -87,7 +89,7 @@ function item(n: number, rate: number): HolderReport["items"][number] {
     requests_per_h: rate,
     request_rate: rate,
     retention_rate: rate * 24,
-    audience_size: rate,
+    audience_size: 0,
     geo_prefixes: rate,
     replies: 1,
     votes: 1,
@@ -113,6 +115,26 @@ Deno.test("mergeReports() caps a lying holder at reportOutlierFactor × the medi
   const [merged] = mergeReports(reports);
   assert.equal(merged.request_rate, 10 * 10 + 30);
   assert.equal(merged.replication_count, 11);
+});
+
+Deno.test("mergeReports() counts a requester that asked every holder once, not once per holder", () => {
+  const oneReader = new HyperLogLog(requesterRegisters);
+  oneReader.add(keyedHash32(1, new Uint8Array([7])));
+  const reports: HolderReport[] = [];
+  for (let h = 0; h < 20; h++) {
+    const base = item(1, 1);
+    reports.push({
+      holder: key(100 + h),
+      items: [{
+        ...base,
+        metrics: { ...base.metrics, audience_size: 1 },
+        audience: oneReader.registers,
+      }],
+    });
+  }
+  const [merged] = mergeReports(reports);
+  assert.ok(Math.abs(merged.request_rate - 1) < 0.01, `rate ${merged.request_rate}`);
+  assert.ok(Math.abs(merged.audience_size - 1) < 0.01);
 });
 
 Deno.test("mergeReports() skips items with bad numbers or sketch sizes", () => {

@@ -17,7 +17,7 @@ function metrics(changes: Partial<KeyMetrics> = {}): KeyMetrics {
     request_rate: 15,
     retention_rate: 255,
     audience_size: 63,
-    geo_prefixes: 31,
+    geo_prefixes: 40,
     replies: 4,
     votes: 3,
     view_time_s: 127,
@@ -36,10 +36,17 @@ Deno.test("scoreOf() is the documented weighted sum of log2(1 + metric), reprodu
   const youth = Math.exp(-86400 / s.age_pivot_s);
   const expected = (youth * s.weight_velocity_young + (1 - youth) * s.weight_velocity_old) * 4 +
     (youth * s.weight_retention_young + (1 - youth) * s.weight_retention_old) * 8 +
-    s.weight_audience * 6 + s.weight_geo * 5 + s.weight_engagement * 3 + s.weight_view_time * 7 +
+    s.weight_audience * 6 + s.weight_geo * Math.log2(41) + s.weight_engagement * 3 +
+    s.weight_view_time * 7 +
     s.weight_replication * Math.log2(21) + s.weight_seed_coverage * 1;
   assert.ok(Math.abs(scoreOf(m, s, nowMs) - expected) < 1e-9);
   assert.equal(scoreOf(JSON.parse(JSON.stringify(m)), s, nowMs), scoreOf(m, s, nowMs));
+});
+
+Deno.test("explainScore() counts at most prefix_requesters_max readers per network prefix in the audience", () => {
+  const s = popularitySettings({ prefix_requesters_max: 2 });
+  const sybil = explainScore(metrics({ audience_size: 1000, geo_prefixes: 1 }), s, nowMs);
+  assert.equal(sybil.parts.audience_size.value, 2);
 });
 
 Deno.test("explainScore() weighs velocity most for a new item and retention most for an old one", () => {
@@ -76,6 +83,7 @@ Deno.test("explainScore() takes bad counters as 0 and an unknown creation time a
     request_rate: NaN,
     retention_rate: -5,
     audience_size: Infinity,
+    geo_prefixes: NaN,
     created_ms: null,
   });
   const explained = explainScore(bad, s, nowMs);
