@@ -24,6 +24,7 @@ import { contactUriLengthMax } from "../core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import { type CanonicalValue, decodeCanonical, encodeCanonical } from "./canonical.ts";
 import { decodeRanking, RANKING_NAME } from "./ranking_records.ts";
+import { decodeReport, REPORT_NAME } from "./popularity_reports.ts";
 import {
   checkDocTime,
   clockSkewMs,
@@ -641,9 +642,10 @@ export function checkContent(key: NodeId, record: DhtRecord, nowMs?: number): vo
     }
     case RecordKind.mutable:
       if (bytesEqual(record.name, RANKING_NAME)) return checkRanking(record, nowMs);
+      if (bytesEqual(record.name, REPORT_NAME)) return checkReport(record, nowMs);
       if (!bytesEqual(record.name, PROFILE_NAME)) {
         throw new RecordError(
-          'Cannot accept record: a mutable record must be a "profile" or a "ranking"',
+          'Cannot accept record: a mutable record must be a "profile", a "ranking" or a "report"',
         );
       }
       checkProfileTime(record.seq, decodeProfile(record.payload).updatedMs, nowMs);
@@ -669,6 +671,18 @@ function checkRanking(record: MutableRecord, nowMs: number | undefined): void {
   if (record.seq > nowMs + profileAheadMsMax || ranking.atMs > nowMs + profileAheadMsMax) {
     throw new RecordError(
       `Cannot accept record: the ranking is dated more than ${profileAheadMsMax / 1000} s ahead`,
+    );
+  }
+}
+
+/** A holder's report: its payload a popularity report, its time no more than skew ahead. */
+function checkReport(record: MutableRecord, nowMs: number | undefined): void {
+  const report = decodeReport(record.payload);
+  if (typeof report === "string") throw new RecordError(`Cannot accept record: ${report}`);
+  if (nowMs === undefined) return;
+  if (record.seq > nowMs + profileAheadMsMax || report.atMs > nowMs + profileAheadMsMax) {
+    throw new RecordError(
+      `Cannot accept record: the report is dated more than ${profileAheadMsMax / 1000} s ahead`,
     );
   }
 }

@@ -23,3 +23,13 @@ export {
   type RankingRecord,
   signRanking,
 } from "./ranking_records.ts";
+export {
+  decodeReport,
+  encodeReport,
+  type PopularityReportRecord,
+  REPORT_NAME,
+  reportAudienceBytes,
+  type ReportedItem,
+  reportGeoBytes,
+  reportItemsMax,
+} from "./popularity_reports.ts";

@@ -527,7 +527,10 @@ export class RhizomeNode {
     if (this.#probe.take(datagram)) return this.#schedule();
     // The transport's classifier ran SecureChannel.admit as the datagram was read.
     const received = this.#channel.receiveAdmitted(from, datagram);
-    if (received) this.#dht.receive(from, received.plaintext, received.peer);
+    if (received) {
+      this.#popularity.notePeerKey(received.peer, received.publicKey);
+      this.#dht.receive(from, received.plaintext, received.peer);
+    }
     this.#schedule();
   }
 
@@ -792,12 +795,18 @@ export class RhizomeNode {
   }
 
   /**
-   * A seed publishes its ranking (its local ranking, signed) as its `ranking` record every
-   * `popularity.ranking_period_s`; readers combine several seeds' rankings.
+   * Every `popularity.ranking_period_s` a node that stores for others publishes its report (what
+   * it measured as a holder) as its `report` record; a seed then merges the reports of the peers
+   * it heard from most recently with its own and publishes its signed ranking as its `ranking`
+   * record; readers combine several seeds' rankings.
    */
   async #publishRanking(): Promise<void> {
-    if (this.#choice.type !== "seed" || this.#stopping) return;
-    const record = this.#popularity.rankingRecord();
+    if (this.#stopping) return;
+    const profile = this.#options.config.profiles[this.#choice.type];
+    const report = profile.stores_for_others ? this.#popularity.reportRecord() : undefined;
+    if (report !== undefined) await this.#network.publish(report);
+    if (this.#choice.type !== "seed") return;
+    const record = await this.#popularity.rankingRecord(this.#network);
     if (record === undefined) return;
     const { stored } = await this.#network.publish(record);
     this.#log.debug("published this seed's ranking (stored by {stored} nodes)", { stored });

@@ -25,11 +25,21 @@ import {
   signMutable,
 } from "../content/records.ts";
 import { encodeRanking } from "../content/ranking_records.ts";
+import {
+  decodeReport,
+  encodeReport,
+  REPORT_NAME,
+  reportItemsMax,
+} from "../content/popularity_reports.ts";
+import { pooledMap } from "../core/pool.ts";
 import type { DhtObserver } from "../dht/mod.ts";
 import type { RecordNetwork } from "../services/discussion/mod.ts";
 import {
   combineRankings,
+  explainScore,
+  type HolderReport,
   type KeyPopularity,
+  mergeReports,
   PopularityService,
   popularitySettingsOf,
   type RankingRecord,
@@ -46,10 +56,26 @@ import type { ValueStore } from "../store/value_store.ts";
 export const attributionsMax = 4096;
 
 /**
- * How long a combined global ranking is reused, in ms: pages of one listing read one ranking, and
- * the seeds publish at most once per `ranking_period_s` anyway.
+ * How long a combined global ranking is reused, in ms (at most half a ranking period): pages of one
+ * listing read one ranking, and the seeds publish once per `ranking_period_s` anyway.
  */
 export const globalRankingReuseMs = 30_000;
+
+/**
+ * Peers whose public keys a node remembers (learnt from the secure channel's handshakes), the
+ * most recently heard first: a seed reads the reports of up to {@link reportsReadMax} of them.
+ */
+export const peerKeysMax = 1024;
+
+/**
+ * Holders' reports a seed reads per ranking period: the peers it heard from most recently. With
+ * k-fold replication, a record's holders are among many peers, and each holder's report lists
+ * its most popular records; 64 reads of at most 20 KB each is a bounded cost per period.
+ */
+export const reportsReadMax = 64;
+
+/** Reports a seed reads at once. */
+const reportReadsInFlightMax = 8;
 
 /** Set kinds whose name starts with the thread they belong to. */
 const threadSetKinds = new Set(["threadIndex", "threadPopular", "threadStats", "votes", "refs"]);
@@ -88,6 +114,8 @@ export class NodePopularity {
   /** Key (hex) → the thread it counts for (`null`: none), least recently used first. */
   readonly #threadOf = new Map<string, NodeId | null>();
   #global: { atMs: number; ranking: RankedThread[] } | undefined;
+  /** Peer node ID (hex) → its public key, least recently heard first. */
+  readonly #peerKeys = new Map<string, Uint8Array>();
 
   /**
    * Makes the node's popularity service.
@@ -190,7 +218,11 @@ export class NodePopularity {
    */
   async globalRanking(network: RecordNetwork): Promise<{ threads: RankedThread[]; seeds: number }> {
     const nowMs = this.#nowMs();
-    if (this.#global && nowMs - this.#global.atMs < globalRankingReuseMs) {
+    const reuseMs = Math.min(
+      globalRankingReuseMs,
+      (this.#options.config.popularity.ranking_period_s * 1000) / 2,
+    );
+    if (this.#global && nowMs - this.#global.atMs < reuseMs) {
       return { threads: this.#global.ranking, seeds: -1 };
     }
     const index = await network.fetch(seedsIndex().key).catch(() => undefined);
@@ -207,26 +239,83 @@ export class NodePopularity {
       id: item.key,
       score: round3(item.score),
     }));
-    this.#global = { atMs: nowMs, ranking };
+    // An empty ranking is not kept: the first seed's record is read as soon as it exists.
+    this.#global = ranking.length > 0 ? { atMs: nowMs, ranking } : undefined;
     return { threads: ranking, seeds: found.length };
   }
 
   /**
-   * A seed's ranking record: its local ranking, signed, as its `ranking` mutable record.
+   * Remembers a peer's public key, as its secure session proved it.
    *
-   * @returns The record to publish, or `undefined` when it ranks nothing yet.
+   * @param peer The peer's node ID.
+   * @param publicKey Its Ed25519 public key.
    */
-  rankingRecord(): DhtRecord | undefined {
-    const items = this.localRanking().map((thread) => ({ key: thread.id, score: thread.score }));
-    if (items.length === 0) return undefined;
+  notePeerKey(peer: NodeId, publicKey: Uint8Array): void {
+    const hex = peer.toHex();
+    if (this.#peerKeys.has(hex)) this.#peerKeys.delete(hex);
+    else if (this.#peerKeys.size >= peerKeysMax) {
+      this.#peerKeys.delete(this.#peerKeys.keys().next().value!);
+    }
+    this.#peerKeys.set(hex, publicKey);
+  }
+
+  /**
+   * This node's report for the seeds: its most popular threads (at most `reportItemsMax`) with
+   * their counters and sketches, as its `report` mutable record.
+   *
+   * @returns The record, or `undefined` when it tracks no thread.
+   */
+  reportRecord(): DhtRecord | undefined {
+    const report = this.#holderReport();
+    if (report.items.length === 0) return undefined;
     const nowMs = this.#nowMs();
+    const payload = encodeReport({ atMs: nowMs, items: report.items });
+    return signMutable(this.#options.identity.keyPair, REPORT_NAME, nowMs, payload);
+  }
+
+  /**
+   * A seed's ranking record: the reports of the peers it heard from most recently (at most
+   * {@link reportsReadMax}) and its own, merged (`mergeReports`), scored, signed, as its
+   * `ranking` mutable record.
+   *
+   * @param network Where the reports are read.
+   * @returns The record, or `undefined` when nothing is ranked yet.
+   */
+  async rankingRecord(network: RecordNetwork): Promise<DhtRecord | undefined> {
+    const owners = [...this.#peerKeys.values()].reverse().slice(0, reportsReadMax);
+    const read = await pooledMap(owners, reportReadsInFlightMax, async (owner) => {
+      const record = await network.fetch(mutableKey(owner, REPORT_NAME)).catch(() => undefined);
+      if (record === undefined || record.kind !== RecordKind.mutable) return undefined;
+      const report = decodeReport(record.payload);
+      if (typeof report === "string") return undefined;
+      const holder: HolderReport = { holder: NodeId.fromPublicKey(owner), items: report.items };
+      return holder;
+    });
+    const reports = [this.#holderReport(), ...read.filter((report) => report !== undefined)];
+    const nowMs = this.#nowMs();
+    const { settings } = this.service;
+    const items = mergeReports(reports)
+      .map((metrics) => ({
+        key: NodeId.fromHex(metrics.key),
+        score: explainScore(metrics, settings, nowMs).score,
+      }))
+      .filter((item) => item.score > 0)
+      .sort((a, b) => b.score - a.score || a.key.compare(b.key));
+    if (items.length === 0) return undefined;
     const { keyPair } = this.#options.identity;
-    return signMutable(
-      keyPair,
-      RANKING_NAME,
-      nowMs,
-      encodeRanking(signRanking(keyPair, items, nowMs)),
-    );
+    const payload = encodeRanking(signRanking(keyPair, items, nowMs));
+    return signMutable(keyPair, RANKING_NAME, nowMs, payload);
+  }
+
+  /** This node's own report: its local ranking's threads with their counters and sketches. */
+  #holderReport(): HolderReport {
+    const nowMs = this.#nowMs();
+    const items = this.localRanking().slice(0, reportItemsMax).flatMap((thread) => {
+      const metrics = this.service.tracker.metricsOf(thread.id, nowMs);
+      const sketches = this.service.tracker.sketchesOf(thread.id);
+      return metrics && sketches ? [{ metrics, ...sketches }] : [];
+    });
+    return { holder: this.#options.identity.nodeId, items };
   }
 
   #nowMs(): number {

@@ -34,5 +34,5 @@ Deno.test("checkContent() refuses a ranking signed by another key, dated ahead, 
   assert.throws(check(signMutable(seed, RANKING_NAME, nowMs, ahead)), /ahead/);
   assert.throws(check(signMutable(seed, RANKING_NAME, nowMs, new Uint8Array(10))), RecordError);
   const named = signMutable(seed, new TextEncoder().encode("other"), nowMs, new Uint8Array(1));
-  assert.throws(check(named), /"profile" or a "ranking"/);
+  assert.throws(check(named), /"profile", a "ranking" or a "report"/);
 });

@@ -28,7 +28,6 @@ export {
   rankingRecordsMax,
   rankLocally,
   type ReportItem,
-  reportItemsMax,
   reportOutlierFactor,
 } from "./ranking.ts";
 export {

@@ -8,17 +8,11 @@
  */
 
 import { NodeId } from "../../core/node_id.ts";
-import type { RankingRecord } from "../../content/mod.ts";
+import { type RankingRecord, reportItemsMax } from "../../content/mod.ts";
 import { explainScore, type ScoreExplained } from "./score.ts";
 import type { PopularitySettings } from "./settings.ts";
 import { HyperLogLog } from "./sketches.ts";
 import { type KeyMetrics, prefixRegisters, requesterRegisters } from "./tracker.ts";
-
-/**
- * Items one holder report carries at most: its most active tracked keys. A seed then takes at most
- * this many items from each holder, whatever the holder claims.
- */
-export const reportItemsMax = 256;
 
 /**
  * A holder's report counts at most this many times the median of the reports on the same key

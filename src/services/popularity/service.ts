@@ -49,6 +49,8 @@ export interface KeyPopularity {
 export class PopularityService {
   /** The metrics of the keys this node serves. */
   readonly tracker: PopularityTracker;
+  /** The settings it scores with. */
+  readonly settings: PopularitySettings;
   readonly #options: PopularityServiceOptions;
   readonly #policy: PopularityReplicationPolicy;
 
@@ -59,6 +61,7 @@ export class PopularityService {
    */
   constructor(options: PopularityServiceOptions) {
     this.#options = options;
+    this.settings = options.settings;
     this.tracker = new PopularityTracker({
       settings: options.settings,
       salt: options.salt,
