@@ -19,6 +19,8 @@ import {
   FakeHandlers,
   messageId,
   nextCursor,
+  popularKey,
+  popularReport,
   profileView,
   publishReport,
   threadId,
@@ -252,6 +254,29 @@ Deno.test("thread list prints full IDs, the next cursor, and missing pieces as w
   });
 });
 
+Deno.test("thread list --popular passes --local and --explain and names the ranking; popularity KEY shows a record's score", async () => {
+  await withNode(async ({ node, rhizome }) => {
+    const text = await rhizome(["thread", "list", "--popular", "--local", "--explain"]);
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /^ranking: local/);
+    const shown = await rhizome(["popularity", popularKey.toHex()]);
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.match(shown.stdout, /^key {8}c{40}\nscore {6}\d/);
+    assert.match(shown.stdout, /request_rate/);
+    const json = await rhizome(["popularity", popularKey.toHex(), "--json"]);
+    assert.deepEqual(JSON.parse(json.stdout), popularReport);
+    const missing = await rhizome(["popularity", "99".repeat(20)]);
+    assert.equal(missing.status, ExitStatus.failure);
+    assert.match(missing.stderr, /served no reads/);
+    assert.deepEqual(node.received, [
+      ["listThreads", { order: "popular", limit: 20, source: "local", explain: true }],
+      ["popularity", popularKey],
+      ["popularity", popularKey],
+      ["popularity", NodeId.fromHex("99".repeat(20))],
+    ]);
+  });
+});
+
 Deno.test("thread list and show refuse bad flags and arguments before any request", async () => {
   await withNode(async ({ node, rhizome }) => {
     const cases: [string[], RegExp][] = [
@@ -265,6 +290,14 @@ Deno.test("thread list and show refuse bad flags and arguments before any reques
       [["thread", "show", "abc"], /Cannot read the thread ID: expected 40 hex digits, got "abc"/],
       [["thread", "show", threadId, "--limit", "201"], /from 1 to 200/],
       [["thread", "show", threadId, "--popular"], /flag --popular is not for/],
+      [
+        ["thread", "list", "--local"],
+        /--local and --explain are for 'rhizome thread list --popular'/,
+      ],
+      [["thread", "list", "--recent", "--explain"], /--local and --explain are for/],
+      [["thread", "show", threadId, "--explain"], /flag --explain is not for/],
+      [["popularity"], /'rhizome popularity' needs/],
+      [["popularity", "xyz"], /Cannot read the key: expected 40 hex digits, got "xyz"/],
       [["thread", "new", "body"], /'rhizome thread new' needs --title T/],
       [["thread", "new", "--title", "T", "--limit", "2", "b"], /flag --limit is not for/],
       [["thread", "delete"], /unknown action "delete" for 'rhizome thread'/],
