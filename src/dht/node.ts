@@ -28,7 +28,7 @@ import {
 } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import { randomInt } from "../core/rng.ts";
-import type { PeerAddress } from "../net/address.ts";
+import { isLocal, type PeerAddress, sharedWireForm } from "../net/address.ts";
 import type { RecordRules, VerifiedRecord } from "../store/record_rules.ts";
 import type { ValueWrite, ValueWritten } from "../store/value_store.ts";
 import { contentKey } from "../core/content_key.ts";
@@ -53,6 +53,7 @@ import {
   remainingTtlS,
   replicasPerRecordMax,
   type RoutingView,
+  spreadOverPrefixes,
   termsFor,
 } from "./replication_plan.ts";
 import {
@@ -1012,17 +1013,22 @@ export class DhtNode {
     ttlS: number,
     replicas: number,
     done: (stored: number, selfAmongClosest: boolean) => void,
+    spreadPrefixes = false,
   ): void {
+    // Spreading over prefixes needs a few more nodes to choose from than the replicas.
+    const width = spreadPrefixes
+      ? Math.min(replicas + Math.ceil(replicas / 2), replicasPerRecordMax)
+      : replicas;
     this.#lookup(
       key,
       false,
       [],
       (_result, operation) => {
-        this.#storeAtFound(operation, value, ttlS, replicas, done);
+        this.#storeAtFound(operation, value, ttlS, replicas, done, spreadPrefixes);
       },
       undefined,
       false,
-      replicas,
+      width,
     );
   }
 
@@ -1037,6 +1043,7 @@ export class DhtNode {
     ttlS: number,
     replicas: number,
     done: (stored: number, selfAmongClosest: boolean) => void,
+    spreadPrefixes = false,
   ): void {
     const key = operation.state.target;
     // A read for update settled k nodes: a policy asking for more replicas gets those k, and this
@@ -1046,7 +1053,15 @@ export class DhtNode {
     const closest = operation.state.closestAnswered(count);
     const selfAmongClosest = closest.length < count ||
       key.compareDistance(this.#self, closest[count - 1].contact.nodeId) < 0;
-    const targets = closest.filter((candidate) => candidate.token !== undefined);
+    const exempt = this.#options.settings.dht.local_ranges_exempt;
+    const targets = spreadPrefixes
+      ? spreadOverPrefixes(
+        operation.state.closestAnswered(operation.width)
+          .filter((candidate) => candidate.token !== undefined),
+        count,
+        (candidate) => networkPrefix(candidate.contact.address, exempt),
+      )
+      : closest.filter((candidate) => candidate.token !== undefined);
     let waiting = targets.length;
     let stored = 0;
     if (waiting === 0) return done(0, selfAmongClosest);
@@ -1267,10 +1282,18 @@ export class DhtNode {
       this.#write({ key: push.key, value: current.value, ttlMs, published: current.published });
     }
     this.#maintenanceLookups++;
-    this.#storeAtClosest(push.key, current.value, push.ttlS, push.replicas, (stored) => {
+    const done = (stored: number) => {
       this.#maintenanceLookups--;
       this.#observer?.pushed(push.key, stored + 1, this.#options.clock.nowMs());
-    });
+    };
+    this.#storeAtClosest(
+      push.key,
+      current.value,
+      push.ttlS,
+      push.replicas,
+      done,
+      push.spreadPrefixes === true,
+    );
   }
 
   /** The replication planner's settings: the `[dht]` periods and the publisher's lifetime. */
@@ -1365,6 +1388,16 @@ function storeStatusOf(error: Error): number {
   if (error.code === "RECORD_STALE") return StoreStatus.stale;
   if (error.code === "STORE_FULL") return StoreStatus.full;
   return StoreStatus.declined;
+}
+
+/**
+ * The network prefix replicas are spread over: the /24 of an IPv4 address, the /48 of an IPv6
+ * one; `undefined` (no conflict) for loopback and private addresses when they are exempt.
+ */
+function networkPrefix(address: PeerAddress, exemptLocal: boolean): string | undefined {
+  const wire = sharedWireForm(address);
+  if (exemptLocal && isLocal(wire)) return undefined;
+  return Array.from(wire.subarray(0, wire.length === 6 ? 3 : 6)).join(".");
 }
 
 /**

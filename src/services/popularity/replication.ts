@@ -99,6 +99,9 @@ export class PopularityReplicationPolicy implements ReplicationPolicy {
       replicas,
       intervalMs: emergency ? pushIntervalMsMin : defaults.intervalMs,
       renewS,
+      // A warm record's copies go to distinct /24s where possible: one network's outage or one
+      // operator's many nodes hold at most one of them.
+      ...(warm ? { spreadPrefixes: true } : {}),
     };
   }
 }
