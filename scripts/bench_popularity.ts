@@ -32,9 +32,9 @@ import {
   explainScore,
   type HolderReport,
   mergeReports,
-  PopularityTracker,
   type PopularitySettings,
   popularitySettingsOf,
+  PopularityTracker,
   type RankingRecord,
   replicasForScore,
   signRanking,
@@ -82,7 +82,10 @@ function main() {
     ids.push(NodeId.fromBytes(randomBytes(prng, new Uint8Array(NODE_ID_BYTES))));
     const net = randomInt(prng, Math.max(1, Math.floor(nodesCount / 2)));
     addresses.push(
-      PeerAddress.of(`${11 + (net >> 16)}.${(net >> 8) & 255}.${net & 255}.${1 + (i % 250)}`, 7447)!,
+      PeerAddress.of(
+        `${11 + (net >> 16)}.${(net >> 8) & 255}.${net & 255}.${1 + (i % 250)}`,
+        7447,
+      )!,
     );
   }
   const trackers = ids.map((_, i) =>
@@ -115,7 +118,11 @@ function main() {
     lastReadMs: 0,
     holders: [],
   };
-  const sybilItem: Item = { ...attackItem, key: NodeId.fromBytes(randomBytes(prng, new Uint8Array(20))), holders: [] };
+  const sybilItem: Item = {
+    ...attackItem,
+    key: NodeId.fromBytes(randomBytes(prng, new Uint8Array(20))),
+    holders: [],
+  };
   const futureItem: Item = {
     ...attackItem,
     key: NodeId.fromBytes(randomBytes(prng, new Uint8Array(20))),
@@ -126,8 +133,9 @@ function main() {
   // Holders: the k closest nodes by XOR (the cold terms; the policy's target is measured below).
   // The 53 leading bits of each ID, enough to order XOR distances among 10^4..10^5 nodes.
   const high = ids.map((id) => id.toBytes());
-  const leading = (bytes: Uint8Array) =>
-    ((bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3]) >>> 0);
+  const leading = (
+    bytes: Uint8Array,
+  ) => ((bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3]) >>> 0);
   const second = (bytes: Uint8Array) =>
     ((bytes[4] << 24 | bytes[5] << 16 | bytes[6] << 8 | bytes[7]) >>> 0) >>> 11;
   const idHigh = Float64Array.from(high, leading);
@@ -188,7 +196,12 @@ function main() {
   let observed = 0;
   const read = (item: Item, reader: number, nowMs: number) => {
     const holder = item.holders[randomInt(prng, item.holders.length)];
-    trackers[holder].observe({ key: item.key, requester: ids[reader], address: addresses[reader], nowMs });
+    trackers[holder].observe({
+      key: item.key,
+      requester: ids[reader],
+      address: addresses[reader],
+      nowMs,
+    });
     served[holder]++;
     observed++;
     if (nowMs >= day1Ms) {
@@ -242,7 +255,9 @@ function main() {
   const reportOf = (holder: number): HolderReport => {
     const tracker = trackers[holder];
     const metrics = tracker.allMetrics(endMs)
-      .sort((a, b) => explainScore(b, settings, endMs).score - explainScore(a, settings, endMs).score)
+      .sort((a, b) =>
+        explainScore(b, settings, endMs).score - explainScore(a, settings, endMs).score
+      )
       .slice(0, 64);
     return {
       holder: ids[holder],
@@ -272,14 +287,7 @@ function main() {
     return signRanking(seedKey, ranked, endMs);
   });
   const combinedHonest = combineRankings(honestRankings);
-  if (Deno.env.get("BENCH_DEBUG")) {
-    const merged = mergeReports(reports);
-    for (const probe of [attackItem, sybilItem, combinedHonest[49]]) {
-      const m = merged.find((x) => x.key === probe.key.toHex())!;
-      const e = explainScore(m, settings, endMs);
-      console.error(JSON.stringify({ m, score: e.score, parts: Object.fromEntries(Object.entries(e.parts).map(([n, p]) => [n, [Math.round(p.value * 10) / 10, Math.round(p.points * 10) / 10]])) }));
-    }
-  }
+
   // One seed lies: it reverses the top 200 and puts the attacker's thread first.
   const forgedItems = [
     { key: attackItem.key, score: 1e6 },
@@ -322,8 +330,12 @@ function main() {
     return { item, score, replicas: replicasForScore(score, k, settings) };
   });
   const byTruth = new Map(currentZipf.order.map((item, i) => [item.key.toHex(), i]));
-  const top1 = targets.filter((t) => (byTruth.get(t.item.key.toHex()) ?? Infinity) < itemsCount / 2 / 100);
-  const cold = targets.filter((t) => t.item.cohort === "old" || (byTruth.get(t.item.key.toHex()) ?? 0) > itemsCount / 4);
+  const top1 = targets.filter((t) =>
+    (byTruth.get(t.item.key.toHex()) ?? Infinity) < itemsCount / 2 / 100
+  );
+  const cold = targets.filter((t) =>
+    t.item.cohort === "old" || (byTruth.get(t.item.key.toHex()) ?? 0) > itemsCount / 4
+  );
   // Load with the targets applied: reads of each item spread over its target's closest holders.
   const loadWith = (spread: (item: Item) => number) => {
     const load = new Float64Array(nodesCount);
@@ -338,7 +350,11 @@ function main() {
       max = Math.max(max, value);
       sum += value;
     }
-    return { busiest: Math.round(max), mean: round(sum / nodesCount), ratio: round(max / (sum / nodesCount)) };
+    return {
+      busiest: Math.round(max),
+      mean: round(sum / nodesCount),
+      ratio: round(max / (sum / nodesCount)),
+    };
   };
   const targetOf = new Map(targets.map((t) => [t.item.key.toHex(), t.replicas]));
   const hottest = currentZipf.order[0];
@@ -366,7 +382,9 @@ function main() {
     if (survivors === 0) lost++;
     if (t.score <= medianScore) continue;
     aboveMedian++;
-    const live = byDistance(t.item.key, Math.ceil(t.replicas / 0.7) + 20).filter((h) => crashed[h] === 0);
+    const live = byDistance(t.item.key, Math.ceil(t.replicas / 0.7) + 20).filter((h) =>
+      crashed[h] === 0
+    );
     if (survivors > 0 && live.length >= t.replicas) restored++;
   }
 
