@@ -136,6 +136,7 @@ export class NodePopularity {
       },
       k: config.dht.k,
     });
+    this.#observer = this.#makeObserver();
   }
 
   /**
@@ -145,6 +146,13 @@ export class NodePopularity {
    * @returns The observer.
    */
   observer(): DhtObserver {
+    return this.#observer;
+  }
+
+  /** The observer the DHT calls: made once, after the service. */
+  readonly #observer: DhtObserver;
+
+  #makeObserver(): DhtObserver {
     const inner = this.service.observer();
     return {
       served: (read) => {
@@ -167,7 +175,7 @@ export class NodePopularity {
    */
   noteLocalRead(key: NodeId, self: NodeId): void {
     if (this.#options.store.get(key) === undefined) return;
-    this.observer().served({ key, requester: self, address: undefined, nowMs: this.#nowMs() });
+    this.#observer.served({ key, requester: self, address: undefined, nowMs: this.#nowMs() });
   }
 
   /**
