@@ -28,6 +28,7 @@
  * | GET `/v1/metrics` (open)         |                               | {@link MetricsReport}       |
  * | GET `/dashboard` (open)          |                               | the dashboard's HTML page   |
  * | GET `/v1/ids?prefix=HEX`         |                               | `{ "prefix", "matches" }`   |
+ * | GET `/v1/popularity/<hex key>`   |                               | {@link PopularityReport}    |
  *
  * A request type in "Body in" travels as its JSON form (snake_case, IDs in lower-case hex).
  * Routes marked open answer without the bearer token (see {@link ControlRoute.open}).
@@ -53,6 +54,10 @@ import type {
 } from "../services/discussion/requests.ts";
 import { type ImportReport, importReport, type ImportSummary } from "../node/snapshot_import.ts";
 import type { IdMatch } from "../node/known_ids.ts";
+import type { KeyPopularity } from "../services/popularity/mod.ts";
+
+/** One record's popularity as this node measures it (`rhizome popularity KEY`). */
+export type PopularityReport = KeyPopularity;
 import {
   formatNewThreadRequest,
   formatPostRequest,
@@ -195,6 +200,14 @@ export interface ControlHandlers {
    * @throws {RhizomeError} `NOT_FOUND` (404) when the author has none.
    */
   showProfile(author: Uint8Array): Promise<ProfileView>;
+  /**
+   * One record's popularity as this node measures it: the raw counters, the score and its parts.
+   *
+   * @param key The record's key.
+   * @returns The report.
+   * @throws {RhizomeError} `NOT_FOUND` (404) when this node tracks no reads of the key.
+   */
+  popularity(key: NodeId): Promise<PopularityReport>;
   /**
    * Publishes a record signed elsewhere (any kind).
    *
@@ -479,11 +492,14 @@ export const controlRoutes = {
     send: (request) => ({ body: { json: formatNewThreadRequest(request) } }),
     read: readPublishReport,
   }),
-  /** GET, `?order=recent|popular&limit=N&cursor=C` optional: a {@link ThreadList}. */
+  /**
+   * GET, `?order=recent|popular&limit=N&cursor=C&source=global|local&explain=true` optional: a
+   * {@link ThreadList}.
+   */
   listThreads: defineRoute<ControlHandlers, ThreadListRequest, ThreadList>({
     method: "GET",
     path: "/v1/threads",
-    query: ["order", "limit", "cursor"],
+    query: ["order", "limit", "cursor", "source", "explain"],
     action: "list threads",
     parse: (input) => Promise.resolve(parseThreadListQuery(input.query)),
     call: (node, request) => node.listThreads(request),
@@ -590,6 +606,23 @@ export const controlRoutes = {
       read: readPublishReport,
     },
   ),
+  /** GET, followed by the record's key: its {@link PopularityReport}. */
+  popularity: defineRoute<ControlHandlers, NodeId, PopularityReport>({
+    method: "GET",
+    path: "/v1/popularity/",
+    parameter: "KEY",
+    action: "show the popularity",
+    parse: (input) => Promise.resolve(parseKeyHex(input.parameter)),
+    call: (node, key) => node.popularity(key),
+    send: (key) => ({ parameter: key.toHex() }),
+    read: async (response) => {
+      const body = await response.json();
+      if (!isObject(body) || !isObject(body.metrics) || !isObject(body.explained)) {
+        throw response.malformed("popularity", "no metrics");
+      }
+      return body as unknown as PopularityReport;
+    },
+  }),
   /** POST a JSON {@link SnapshotImportRequest}: an {@link ImportReport}. */
   importSnapshot: defineRoute<ControlHandlers, SnapshotImportRequest, ImportReport>({
     method: "POST",

@@ -233,7 +233,8 @@ export function parseCursor(text: string): string {
 
 /**
  * Parses the query of `GET /v1/threads`: `order` (default `recent`), `limit` (default
- * {@link threadPageDefault}) and `cursor`.
+ * {@link threadPageDefault}), `cursor`, and for the popular order `source` (`global`, the
+ * default, or `local`) and `explain` (`true` or `false`).
  *
  * @param params The query parameters (unknown ones are refused by the caller).
  * @returns The request.
@@ -248,10 +249,29 @@ export function parseThreadListQuery(params: URLSearchParams): ThreadListRequest
   }
   const limit = params.get("limit");
   const cursor = params.get("cursor");
+  const source = params.get("source");
+  const explain = params.get("explain");
+  if (source !== null && source !== "global" && source !== "local") {
+    throw new InvalidInputError(
+      `Cannot read the ranking source: expected global or local, got "${clip(source)}"`,
+    );
+  }
+  if (explain !== null && explain !== "true" && explain !== "false") {
+    throw new InvalidInputError(
+      `Cannot read explain: expected true or false, got "${clip(explain)}"`,
+    );
+  }
+  if (order !== "popular" && (source !== null || explain !== null)) {
+    throw new InvalidInputError(
+      "Cannot list threads: source and explain are for the popular order",
+    );
+  }
   return {
     order: order as ThreadOrder,
     limit: limit === null ? threadPageDefault : parsePageLimit(limit, threadPageMax),
     ...(cursor === null ? {} : { cursor: parseCursor(cursor) }),
+    ...(source === null ? {} : { source }),
+    ...(explain === "true" ? { explain: true } : {}),
   };
 }
 
@@ -264,6 +284,8 @@ export function parseThreadListQuery(params: URLSearchParams): ThreadListRequest
 export function formatThreadListQuery(request: ThreadListRequest): URLSearchParams {
   const query = new URLSearchParams({ order: request.order, limit: String(request.limit) });
   if (request.cursor !== undefined) query.set("cursor", request.cursor);
+  if (request.source !== undefined) query.set("source", request.source);
+  if (request.explain === true) query.set("explain", "true");
   return query;
 }
 

@@ -35,6 +35,7 @@ import { authorCommand } from "./commands/author.ts";
 import { completionCommand } from "./commands/completion.ts";
 import { configCommand } from "./commands/config.ts";
 import { postCommand, profileCommand, threadCommand, voteCommand } from "./commands/discussion.ts";
+import { popularityCommand } from "./commands/popularity.ts";
 import { helpCommand } from "./commands/help.ts";
 import { idCommand } from "./commands/id.ts";
 import { initCommand } from "./commands/init.ts";
@@ -68,6 +69,7 @@ export const COMMANDS: readonly Command[] = [
   postCommand,
   voteCommand,
   profileCommand,
+  popularityCommand,
   authorCommand,
   initCommand,
   idCommand,

@@ -1,6 +1,7 @@
 /**
  * The key schema: which keys discussions live under (ROADMAP §4.1), and what the entries of each
- * index set hold. Documents (threads, messages) are immutable records and profiles mutable ones
+ * index set hold. Documents (threads, messages) are immutable records, profiles and the seeds'
+ * rankings (`ranking_records.ts`) mutable ones
  * (src/content/documents.ts); everything that lists or counts them is a set, one kind per index:
  *
  * - global: `recent`, `threadsByHour`, `threadHours`, `popular`, `seeds`;
@@ -22,6 +23,8 @@ import { contactUriProblem, parseContactUri } from "../core/contact_uri.ts";
 import { contactUriLengthMax } from "../core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
 import { type CanonicalValue, decodeCanonical, encodeCanonical } from "./canonical.ts";
+import { decodeRanking, RANKING_NAME } from "./ranking_records.ts";
+import { decodeReport, REPORT_NAME } from "./popularity_reports.ts";
 import {
   checkDocTime,
   clockSkewMs,
@@ -33,6 +36,7 @@ import {
 import {
   describeValue,
   type DhtRecord,
+  type MutableRecord,
   RecordError,
   recordKey,
   RecordKind,
@@ -637,13 +641,49 @@ export function checkContent(key: NodeId, record: DhtRecord, nowMs?: number): vo
       return;
     }
     case RecordKind.mutable:
+      if (bytesEqual(record.name, RANKING_NAME)) return checkRanking(record, nowMs);
+      if (bytesEqual(record.name, REPORT_NAME)) return checkReport(record, nowMs);
       if (!bytesEqual(record.name, PROFILE_NAME)) {
-        throw new RecordError('Cannot accept record: a mutable record must be a "profile"');
+        throw new RecordError(
+          'Cannot accept record: a mutable record must be a "profile", a "ranking" or a "report"',
+        );
       }
       checkProfileTime(record.seq, decodeProfile(record.payload).updatedMs, nowMs);
       return;
     case RecordKind.set:
       return checkSetContent(record, nowMs);
+  }
+}
+
+/**
+ * A seed's ranking: its payload a ranking record ({@link decodeRanking}) signed by the record's
+ * owner, its time and sequence no more than {@link profileAheadMsMax} ahead.
+ */
+function checkRanking(record: MutableRecord, nowMs: number | undefined): void {
+  const ranking = decodeRanking(record.payload);
+  if (typeof ranking === "string") throw new RecordError(`Cannot accept record: ${ranking}`);
+  if (!bytesEqual(ranking.seed, record.owner)) {
+    throw new RecordError(
+      "Cannot accept record: the ranking is signed by another key than its owner's",
+    );
+  }
+  if (nowMs === undefined) return;
+  if (record.seq > nowMs + profileAheadMsMax || ranking.atMs > nowMs + profileAheadMsMax) {
+    throw new RecordError(
+      `Cannot accept record: the ranking is dated more than ${profileAheadMsMax / 1000} s ahead`,
+    );
+  }
+}
+
+/** A holder's report: its payload a popularity report, its time no more than skew ahead. */
+function checkReport(record: MutableRecord, nowMs: number | undefined): void {
+  const report = decodeReport(record.payload);
+  if (typeof report === "string") throw new RecordError(`Cannot accept record: ${report}`);
+  if (nowMs === undefined) return;
+  if (record.seq > nowMs + profileAheadMsMax || report.atMs > nowMs + profileAheadMsMax) {
+    throw new RecordError(
+      `Cannot accept record: the report is dated more than ${profileAheadMsMax / 1000} s ahead`,
+    );
   }
 }
 

@@ -14,3 +14,22 @@ export {
   type SetPolicy,
   type SetRecord,
 } from "./records.ts";
+export {
+  decodeRanking,
+  encodeRanking,
+  type RankedItem,
+  RANKING_NAME,
+  rankingEntriesMax,
+  type RankingRecord,
+  signRanking,
+} from "./ranking_records.ts";
+export {
+  decodeReport,
+  encodeReport,
+  type PopularityReportRecord,
+  REPORT_NAME,
+  reportAudienceBytes,
+  type ReportedItem,
+  reportGeoBytes,
+  reportItemsMax,
+} from "./popularity_reports.ts";

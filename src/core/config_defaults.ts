@@ -199,6 +199,36 @@ memory_bytes_max = "64 MiB"
 routing_contacts_max = 160
 rpc_inflight_max = 8
 stores_for_others = false
+
+# Popularity (docs/popularity.md): measured where records are served, scored with weights that
+# move from velocity to retention as an item ages; drives replicas and lifetimes.
+[popularity]
+# A requester counts once per key per window; a /24 (or /48) at most prefix_requesters_max times.
+window_s = 3600
+prefix_requesters_max = 2
+# Age at which the weights are halfway from their young to their old values.
+age_pivot_s = 172800
+# Keys tracked at most, each in at most 2 KB.
+tracked_keys_max = 4096
+# The score's weights: each term is weight × log2(1 + metric).
+weight_velocity_young = 3.0
+weight_velocity_old = 1.0
+weight_retention_young = 0.5
+weight_retention_old = 2.5
+weight_audience = 0.5
+weight_geo = 0.5
+weight_engagement = 1.0
+weight_view_time = 0.5
+weight_replication = 0.0
+weight_seed_coverage = 0.25
+# Replicas grow from k at score_warm to replicas_max at score_hot.
+replicas_max = 40
+score_warm = 8.0
+score_hot = 20.0
+# Fewer live holders than this after a loss: pushed again at the next upkeep pass.
+emergency_holders = 10
+# Seeds publish their signed ranking this often.
+ranking_period_s = 600
 `;
 
 /**

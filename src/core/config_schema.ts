@@ -66,6 +66,11 @@ function integer(min: number, max: number) {
   );
 }
 
+function decimal(min: number, max: number) {
+  const message = `expected a number ${min}..${max}`;
+  return v.pipe(v.number(message), v.minValue(min, message), v.maxValue(max, message));
+}
+
 function byteSize(min: number) {
   const message = `expected a size of at least ${min} bytes (a number, or text like "4 GiB")`;
   return v.pipe(
@@ -307,6 +312,47 @@ export interface Config {
   } & Record<RecordClass, RecordClassPolicy>;
   /** Budgets by node type. */
   profiles: Record<NodeType, NodeProfile>;
+  /** Popularity: the metrics' windows, the score's weights, replication by popularity. */
+  popularity: {
+    /** One requester counts once per key in a window this long, in seconds. */
+    window_s: number;
+    /** Age at which the score's weights are halfway from velocity to retention, in seconds. */
+    age_pivot_s: number;
+    /** Keys whose metrics a node tracks at most. */
+    tracked_keys_max: number;
+    /** Requesters of one network prefix (/24, /48) counted per key per window at most. */
+    prefix_requesters_max: number;
+    /** Weight of the request rate for new items. */
+    weight_velocity_young: number;
+    /** Weight of the request rate for old items. */
+    weight_velocity_old: number;
+    /** Weight of the retention rate for new items. */
+    weight_retention_young: number;
+    /** Weight of the retention rate for old items. */
+    weight_retention_old: number;
+    /** Weight of the audience size. */
+    weight_audience: number;
+    /** Weight of the requesters' network diversity. */
+    weight_geo: number;
+    /** Weight of replies and votes. */
+    weight_engagement: number;
+    /** Weight of the reported view time. */
+    weight_view_time: number;
+    /** Weight of the holders known. */
+    weight_replication: number;
+    /** Weight of the seeds holding the item. */
+    weight_seed_coverage: number;
+    /** Most replicas a record gets however popular (k at least). */
+    replicas_max: number;
+    /** Score above which a record gets more than k replicas and a longer life. */
+    score_warm: number;
+    /** Score at which a record gets `replicas_max` replicas. */
+    score_hot: number;
+    /** Live holders below which a record is pushed again at the next upkeep pass. */
+    emergency_holders: number;
+    /** Period of the seeds' ranking records, in seconds. */
+    ranking_period_s: number;
+  };
 }
 
 /** The classes a stored record belongs to, which decide its lifetime and eviction order. */
@@ -415,6 +461,27 @@ const configSchema: v.GenericSchema<unknown, Config> = table({
     light: profile,
     mobile: profile,
   }),
+  popularity: table({
+    window_s: integer(60, 86400),
+    age_pivot_s: integer(60, 365 * 86400),
+    tracked_keys_max: integer(16, 1_000_000),
+    prefix_requesters_max: integer(1, 1000),
+    weight_velocity_young: decimal(0, 100),
+    weight_velocity_old: decimal(0, 100),
+    weight_retention_young: decimal(0, 100),
+    weight_retention_old: decimal(0, 100),
+    weight_audience: decimal(0, 100),
+    weight_geo: decimal(0, 100),
+    weight_engagement: decimal(0, 100),
+    weight_view_time: decimal(0, 100),
+    weight_replication: decimal(0, 100),
+    weight_seed_coverage: decimal(0, 100),
+    replicas_max: integer(1, 60),
+    score_warm: decimal(0, 1000),
+    score_hot: decimal(0, 1000),
+    emergency_holders: integer(0, 60),
+    ranking_period_s: integer(10, 86400),
+  }),
 });
 
 /** One way a configuration breaks the schema. */
@@ -480,6 +547,11 @@ export interface CrossFieldRule {
 
 /** Rules between fields; each message says which other field is involved and why. */
 export const crossFieldRules: readonly CrossFieldRule[] = [
+  {
+    path: "popularity.score_hot",
+    holds: (c) => c.popularity.score_hot > c.popularity.score_warm,
+    expected: "expected more than popularity.score_warm (replicas grow between the two)",
+  },
   {
     path: "dht.alpha",
     holds: (c) => c.dht.alpha <= c.dht.k,

@@ -28,7 +28,7 @@ import {
 } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import { randomInt } from "../core/rng.ts";
-import type { PeerAddress } from "../net/address.ts";
+import { isLocal, type PeerAddress, sharedWireForm } from "../net/address.ts";
 import type { RecordRules, VerifiedRecord } from "../store/record_rules.ts";
 import type { ValueWrite, ValueWritten } from "../store/value_store.ts";
 import { contentKey } from "../core/content_key.ts";
@@ -54,6 +54,7 @@ import {
   remainingTtlS,
   replicasPerRecordMax,
   type RoutingView,
+  spreadOverPrefixes,
   termsFor,
 } from "./replication_plan.ts";
 import {
@@ -70,6 +71,7 @@ import type {
   BootstrapResult,
   Contact,
   DhtNodeOptions,
+  DhtObserver,
   GetOptions,
   GetResult,
   LookupResult,
@@ -143,6 +145,8 @@ export class DhtNode {
   #replication: ReplicationPolicy;
   /** Records whose policy terms were out of range since the last upkeep pass (logged there). */
   #termsCorrected = 0;
+  /** Sees the reads served and the pushes' outcomes (the popularity service). */
+  #observer: DhtObserver | undefined;
   /** The routing table as the replication planner reads it: node IDs by distance alone. */
   readonly #routingView: RoutingView = {
     closestIds: (key, count) =>
@@ -181,6 +185,7 @@ export class DhtNode {
     this.#self = options.nodeId;
     this.#rules = options.store.rules;
     this.#replication = options.replication ?? defaultReplicationPolicy;
+    this.#observer = options.observer;
     this.#profile = profile;
     this.#flags = profile.stores_for_others ? 0 : FLAG_CLIENT;
     this.#limiter = new RequestLimiter(options.clock, {
@@ -324,6 +329,7 @@ export class DhtNode {
         subject,
         "datagram",
         (body) => this.#reply(from, message.sender, message.tx, body),
+        from,
       );
       // After the answer: a newcomer is pinged to verify it, and its reply comes first.
       this.#observe(message, from, false);
@@ -595,6 +601,7 @@ export class DhtNode {
       const { replicas } = this.#termsOf(published);
       storeRemote(lifetimeS, replicas, (stored, selfAmongClosest) => {
         this.#notePush(key, stored, selfAmongClosest && !localError, replicas);
+        this.#observer?.pushed(key, stored + (localError ? 0 : 1), this.#options.clock.nowMs());
         report(stored, selfAmongClosest, localError);
       });
     });
@@ -621,6 +628,16 @@ export class DhtNode {
    */
   setReplicationPolicy(policy: ReplicationPolicy): void {
     this.#replication = policy;
+  }
+
+  /**
+   * Takes an observer of the reads this node serves and of its pushes' outcomes (the popularity
+   * service's metrics), replacing any other.
+   *
+   * @param observer The observer; `undefined` for none.
+   */
+  setObserver(observer: DhtObserver | undefined): void {
+    this.#observer = observer;
   }
 
   /**
@@ -689,6 +706,7 @@ export class DhtNode {
     subject: string,
     size: MessageSize,
     reply: (body: MessageBody) => void,
+    from?: PeerAddress,
   ): void {
     this.#stats.requests[request.type] = (this.#stats.requests[request.type] ?? 0) + 1;
     switch (request.type) {
@@ -704,6 +722,12 @@ export class DhtNode {
         if (held && held.expiresAtMs > nowMs) {
           // A read keeps a value alive, by the store's policy (no verification: it is held).
           this.#options.store.noteRead(request.key);
+          this.#observer?.served({
+            key: request.key,
+            requester: request.sender,
+            address: from,
+            nowMs,
+          });
           const token = this.#tokens.issue(subject);
           if (size === "datagram" && held.value.length > datagramValueBytesMax) {
             reply({ type: MessageType.valueRef, size: held.value.length, token });
@@ -1004,17 +1028,22 @@ export class DhtNode {
     ttlS: number,
     replicas: number,
     done: (stored: number, selfAmongClosest: boolean) => void,
+    spreadPrefixes = false,
   ): void {
+    // Spreading over prefixes needs a few more nodes to choose from than the replicas.
+    const width = spreadPrefixes
+      ? Math.min(replicas + Math.ceil(replicas / 2), replicasPerRecordMax)
+      : replicas;
     this.#lookup(
       key,
       false,
       [],
       (_result, operation) => {
-        this.#storeAtFound(operation, value, ttlS, replicas, done);
+        this.#storeAtFound(operation, value, ttlS, replicas, done, spreadPrefixes);
       },
       undefined,
       false,
-      replicas,
+      width,
     );
   }
 
@@ -1029,6 +1058,7 @@ export class DhtNode {
     ttlS: number,
     replicas: number,
     done: (stored: number, selfAmongClosest: boolean) => void,
+    spreadPrefixes = false,
   ): void {
     const key = operation.state.target;
     // A read for update settled k nodes: a policy asking for more replicas gets those k, and this
@@ -1038,7 +1068,15 @@ export class DhtNode {
     const closest = operation.state.closestAnswered(count);
     const selfAmongClosest = closest.length < count ||
       key.compareDistance(this.#self, closest[count - 1].contact.nodeId) < 0;
-    const targets = closest.filter((candidate) => candidate.token !== undefined);
+    const exempt = this.#options.settings.dht.local_ranges_exempt;
+    const targets = spreadPrefixes
+      ? spreadOverPrefixes(
+        operation.state.closestAnswered(operation.width)
+          .filter((candidate) => candidate.token !== undefined),
+        count,
+        (candidate) => networkPrefix(candidate.contact.address, exempt),
+      )
+      : closest.filter((candidate) => candidate.token !== undefined);
     let waiting = targets.length;
     let stored = 0;
     if (waiting === 0) return done(0, selfAmongClosest);
@@ -1260,10 +1298,18 @@ export class DhtNode {
       this.#write({ key: push.key, value: current.value, ttlMs, published: current.published });
     }
     this.#maintenanceLookups++;
-    this.#storeAtClosest(push.key, current.value, push.ttlS, push.replicas, (stored, self) => {
-      this.#maintenanceLookups--;
-      this.#notePush(push.key, stored, self, push.replicas);
-    });
+    this.#storeAtClosest(
+      push.key,
+      current.value,
+      push.ttlS,
+      push.replicas,
+      (stored, self) => {
+        this.#maintenanceLookups--;
+        this.#notePush(push.key, stored, self, push.replicas);
+        this.#observer?.pushed(push.key, stored + 1, this.#options.clock.nowMs());
+      },
+      push.spreadPrefixes === true,
+    );
   }
 
   /**
@@ -1369,6 +1415,16 @@ function storeStatusOf(error: Error): number {
   if (error.code === "RECORD_STALE") return StoreStatus.stale;
   if (error.code === "STORE_FULL") return StoreStatus.full;
   return StoreStatus.declined;
+}
+
+/**
+ * The network prefix replicas are spread over: the /24 of an IPv4 address, the /48 of an IPv6
+ * one; `undefined` (no conflict) for loopback and private addresses when they are exempt.
+ */
+function networkPrefix(address: PeerAddress, exemptLocal: boolean): string | undefined {
+  const wire = sharedWireForm(address);
+  if (exemptLocal && isLocal(wire)) return undefined;
+  return Array.from(wire.subarray(0, wire.length === 6 ? 3 : 6)).join(".");
 }
 
 /**

@@ -97,6 +97,8 @@ export interface PlannedPush {
   readonly ttlS: number;
   /** The local copy's expiry after the push: renewed when the terms renew, never shortened. */
   readonly expiresAtMs: number;
+  /** Spread the copies over distinct network prefixes ({@link spreadOverPrefixes}). */
+  readonly spreadPrefixes?: boolean;
 }
 
 /** What an upkeep pass does with the records held. */
@@ -142,6 +144,7 @@ export function planUpkeep(input: UpkeepInput): UpkeepPlan {
       expiresAtMs: renewed
         ? Math.max(record.expiresAtMs, nowMs + terms.renewS * 1000)
         : record.expiresAtMs,
+      ...(terms.spreadPrefixes === true ? { spreadPrefixes: true } : {}),
     });
   }
   return { expired, pushes, termsCorrected };
@@ -268,10 +271,47 @@ export function termsFor(
     ),
     intervalMs: inRange(asked.intervalMs, defaults.intervalMs, pushIntervalMsMin, Infinity, false),
     renewS: inRange(asked.renewS, defaults.renewS, 0, settings.renew_ttl_s, true),
+    ...(asked.spreadPrefixes === true ? { spreadPrefixes: true } : {}),
   };
   const corrected = terms.replicas !== asked.replicas || terms.intervalMs !== asked.intervalMs ||
     terms.renewS !== asked.renewS;
   return { terms, corrected };
+}
+
+/**
+ * Chooses `count` of `candidates` (nearest first) with at most one per network prefix where
+ * possible: walking in order, a candidate whose prefix already has one is set aside; if fewer
+ * than `count` were chosen, the set-aside ones fill up, nearest first. Candidates without a
+ * prefix (`prefixOf` gives `undefined`: loopback and private addresses) never conflict.
+ *
+ * @param candidates Candidates, nearest first.
+ * @param count How many to choose.
+ * @param prefixOf A candidate's prefix.
+ * @returns The chosen ones, in the order chosen.
+ */
+export function spreadOverPrefixes<T>(
+  candidates: readonly T[],
+  count: number,
+  prefixOf: (candidate: T) => string | undefined,
+): T[] {
+  const chosen: T[] = [];
+  const setAside: T[] = [];
+  const used = new Set<string>();
+  for (const candidate of candidates) {
+    if (chosen.length >= count) break;
+    const prefix = prefixOf(candidate);
+    if (prefix !== undefined && used.has(prefix)) {
+      setAside.push(candidate);
+      continue;
+    }
+    if (prefix !== undefined) used.add(prefix);
+    chosen.push(candidate);
+  }
+  for (const candidate of setAside) {
+    if (chosen.length >= count) break;
+    chosen.push(candidate);
+  }
+  return chosen;
 }
 
 /** `value` within `min..max` (whole when `whole`), or `fallback` when it is not a number. */

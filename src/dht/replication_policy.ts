@@ -50,6 +50,12 @@ export interface ReplicationTerms {
    * copies keep what this one has left. At most `renew_ttl_s`; each holder caps a copy by its own classes.
    */
   readonly renewS: number;
+  /**
+   * Place the replicas on distinct network prefixes where possible (at most one per /24 or /48,
+   * loopback and private addresses exempt): the push looks a little wider than `replicas` and
+   * skips a node whose prefix already holds a copy while others remain. Absent: the closest.
+   */
+  readonly spreadPrefixes?: boolean;
 }
 
 /** The settings the default terms come from: the `[dht]` table's replication fields. */

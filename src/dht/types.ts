@@ -37,6 +37,34 @@ export interface DhtSettings {
   store: Record<RecordClass, RecordClassPolicy>;
 }
 
+/**
+ * Sees what a node serves and how its pushes end: the popularity service's metrics are collected
+ * here, at the holders (ROADMAP §5.1). Called synchronously from the node's receive path, so
+ * each method must be cheap, must not throw and must not call back into the node.
+ */
+export interface DhtObserver {
+  /**
+   * A FIND_VALUE this node answered from its store (a read of a held record).
+   *
+   * @param read The key, who asked (its node ID, authenticated when the transport is), the
+   *   address it asked from (`undefined` on the stream transport) and the time.
+   */
+  served(read: {
+    readonly key: NodeId;
+    readonly requester: NodeId;
+    readonly address: PeerAddress | undefined;
+    readonly nowMs: number;
+  }): void;
+  /**
+   * A push of a held record (a publish, a republish, a replication) ended.
+   *
+   * @param key The record's key.
+   * @param holders Holders that acknowledged it, this node included when it holds a copy.
+   * @param nowMs The time.
+   */
+  pushed(key: NodeId, holders: number, nowMs: number): void;
+}
+
 /** What a DHT node is built from. */
 export interface DhtNodeOptions {
   /** This node's ID (derived from its public key). */
@@ -65,6 +93,11 @@ export interface DhtNodeOptions {
    * the personal class's `ttl_s` by the publisher only.
    */
   replication?: ReplicationPolicy;
+  /**
+   * Sees the reads this node serves and how its pushes end (see `DhtNode.setObserver`).
+   * @default none
+   */
+  observer?: DhtObserver;
   /**
    * The stream transport, for values too large for a datagram. Without it (the simulator) such
    * values are refused.

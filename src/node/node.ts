@@ -80,6 +80,8 @@ import type { ValueStore } from "../store/value_store.ts";
 import { recordRules } from "../content/record_rules.ts";
 import { AuthorKeys } from "./data_dir/author_keys.ts";
 import { cryptoRandomBytes, CryptoRng } from "./crypto_rng.ts";
+import { NodePopularity } from "./popularity.ts";
+import type { KeyPopularity } from "../services/popularity/mod.ts";
 import { acquireDataDirLock, type DataDirLock } from "./data_dir/lock.ts";
 import type { DataDir } from "./data_dir/paths.ts";
 import { openDataDirStore } from "./data_dir/store.ts";
@@ -267,6 +269,8 @@ export class RhizomeNode {
   /** The sequence of this node's last entry in the seeds index. */
   #seedSeq = 0;
   readonly #reader: Reader;
+  /** Popularity measured here: the DHT's observer and replication policy, the rankings. */
+  readonly #popularity: NodePopularity;
   readonly #contact: string;
   #choice: Omit<NodeTypeChoice, "classification">;
   #wakeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -350,6 +354,15 @@ export class RhizomeNode {
       onWrongIdentity: (to, expected, actual) => this.#dht.identityRefused(to, expected, actual),
     });
     const channel = this.#channel;
+    const popularity = new NodePopularity({
+      config: options.config,
+      clock: parts.clock,
+      identity: parts.identity,
+      store: parts.store,
+      salt: new CryptoRng().nextUint32(),
+      log: getLog("popularity"),
+    });
+    this.#popularity = popularity;
     this.#dht = new DhtNode({
       nodeId: parts.identity.nodeId,
       address: parts.advertised,
@@ -365,6 +378,9 @@ export class RhizomeNode {
         store: options.config.store,
       },
       log: getLog("dht"),
+      // Reads served here are the popularity metrics; popularity sets replicas and lifetimes.
+      observer: popularity.observer(),
+      replication: popularity.service.policy(),
       localQueueClearedMs,
       // Large values go over TCP to the peer's stream listener, on the port of its UDP address.
       streams: {
@@ -400,7 +416,12 @@ export class RhizomeNode {
             ),
           ),
     });
-    this.#reader = new Reader({ network, clock: parts.clock });
+    const self = parts.identity.nodeId;
+    this.#reader = new Reader({
+      network,
+      clock: parts.clock,
+      onRead: (key) => popularity.noteLocalRead(key, self),
+    });
   }
 
   /**
@@ -550,7 +571,10 @@ export class RhizomeNode {
     if (this.#probe.take(datagram)) return this.#schedule();
     // The transport's classifier ran SecureChannel.admit as the datagram was read.
     const received = this.#channel.receiveAdmitted(from, datagram);
-    if (received) this.#dht.receive(from, received.plaintext, received.peer);
+    if (received) {
+      this.#popularity.notePeerKey(received.peer, received.publicKey);
+      this.#dht.receive(from, received.plaintext, received.peer);
+    }
     this.#schedule();
   }
 
@@ -603,6 +627,7 @@ export class RhizomeNode {
     every(peerSaveIntervalMs, () => this.#savePeers());
     if (this.#choice.source === "auto") every(reclassifyIntervalMs, () => this.#reclassify());
     every(seedAnnounceIntervalMs, () => this.#announceSeed());
+    every(config.popularity.ranking_period_s * 1000, () => this.#publishRanking());
     every(rejoinCheckIntervalMs, () => Promise.resolve(this.#checkMembership()));
     this.#lagProbe.start();
     this.#schedule();
@@ -881,6 +906,24 @@ export class RhizomeNode {
     this.#log.info("announced this seed in the seeds index (stored by {stored} nodes)", {
       stored,
     });
+  }
+
+  /**
+   * Every `popularity.ranking_period_s` a node that stores for others publishes its report (what
+   * it measured as a holder) as its `report` record; a seed then merges the reports of the peers
+   * it heard from most recently with its own and publishes its signed ranking as its `ranking`
+   * record; readers combine several seeds' rankings.
+   */
+  async #publishRanking(): Promise<void> {
+    if (this.#stopping) return;
+    const profile = this.#options.config.profiles[this.#choice.type];
+    const report = profile.stores_for_others ? this.#popularity.reportRecord() : undefined;
+    if (report !== undefined) await this.#network.publish(report);
+    if (this.#choice.type !== "seed") return;
+    const record = await this.#popularity.rankingRecord(this.#network);
+    if (record === undefined) return;
+    const { stored } = await this.#network.publish(record);
+    this.#log.debug("published this seed's ranking (stored by {stored} nodes)", { stored });
   }
 
   #announceSeedInBackground(): void {
@@ -1172,12 +1215,56 @@ export class RhizomeNode {
    * @returns One page.
    */
   async listThreads(request: ThreadListRequest): Promise<ThreadList> {
-    const list = await this.#reader.listThreads(request);
+    const list = request.order === "popular"
+      ? await this.#listPopular(request)
+      : await this.#reader.listThreads(request);
     for (const thread of list.threads.toReversed()) {
       this.#knownIds.note("author", thread.author);
       this.#knownIds.note("thread", thread.id);
     }
     return list;
+  }
+
+  /**
+   * The popular listing: the seeds' global ranking (median rank over their signed rankings),
+   * or, without one or with `source` `local`, this node's own ranking.
+   */
+  async #listPopular(request: ThreadListRequest): Promise<ThreadList> {
+    const global = request.source === "local"
+      ? { threads: [], seeds: 0 }
+      : await this.#popularity.globalRanking(this.#network);
+    const ranking = global.threads.length > 0 ? "global" : "local";
+    const ranked = ranking === "global" ? global.threads : this.#popularity.localRanking();
+    const list = await this.#reader.listRankedThreads(ranked, request);
+    const explained = new Map(ranked.map((thread) => [thread.id.toHex(), thread.explain]));
+    return {
+      ...list,
+      ranking,
+      threads: list.threads.map((thread) => {
+        const explain = request.explain ? explained.get(thread.id) : undefined;
+        return explain ? { ...thread, explain } : thread;
+      }),
+    };
+  }
+
+  /**
+   * One record's popularity as this node measures it.
+   *
+   * @param key The record's key.
+   * @returns Its counters and score.
+   * @throws {ContentError} `NOT_FOUND` when this node tracks no reads of it.
+   */
+  popularity(key: NodeId): Promise<KeyPopularity> {
+    const report = this.#popularity.popularityOf(key);
+    if (report === undefined) {
+      return Promise.reject(
+        new ContentError(
+          "NOT_FOUND",
+          `Cannot show the popularity of ${key.toHex()}: this node has served no reads of it`,
+        ),
+      );
+    }
+    return Promise.resolve(report);
   }
 
   /**
@@ -1198,6 +1285,11 @@ export class RhizomeNode {
     }
     this.#knownIds.note("author", view.thread.author);
     this.#knownIds.note("thread", view.thread.id);
+    const { votes, messages } = view.thread;
+    this.#popularity.noteThreadShown(request.thread, {
+      replies: messages,
+      votes: votes.up + votes.down,
+    });
     return view;
   }
 

@@ -23,6 +23,8 @@ import type {
   VoteRequest,
 } from "../../src/services/discussion/requests.ts";
 import { importReport, type ImportSummary } from "../../src/node/snapshot_import.ts";
+import { explainScore, type KeyPopularity } from "../../src/services/popularity/mod.ts";
+import { popularitySettings } from "../services/popularity/_settings.ts";
 import {
   CONTROL_API_FILES,
   ControlApi,
@@ -214,6 +216,19 @@ export class FakeHandlers implements ControlHandlers {
     }
     return this.#answer(["showProfile", author], profileView);
   }
+
+  popularity(key: NodeId): Promise<KeyPopularity> {
+    if (!key.equals(popularKey)) {
+      return this.#fail(
+        ["popularity", key],
+        new ContentError(
+          "NOT_FOUND",
+          `Cannot show the popularity of ${key.toHex()}: this node has served no reads of it`,
+        ),
+      );
+    }
+    return this.#answer(["popularity", key], popularReport);
+  }
   publishRecord(key: NodeId, record: Uint8Array): Promise<PublishReport> {
     return this.#answer(["publishRecord", key, record], {
       id: key.toHex(),
@@ -292,3 +307,30 @@ export async function withControlApi(
     }
   });
 }
+
+/** The one key {@link FakeHandlers.popularity} knows. */
+export const popularKey: NodeId = NodeId.fromHex("c".repeat(40));
+
+const popularMetrics = {
+  key: popularKey.toHex(),
+  requests_per_h: 120,
+  request_rate: 30,
+  retention_rate: 400,
+  audience_size: 55,
+  geo_prefixes: 40,
+  replies: 6,
+  votes: 9,
+  view_time_s: 300,
+  replication_count: 20,
+  seed_coverage: 1,
+  created_ms: 1_700_000_000_000,
+  last_activity_ms: 1_700_000_500_000,
+  tracked_since_ms: 1_700_000_000_000,
+};
+
+/** What {@link FakeHandlers.popularity} answers for {@link popularKey}. */
+export const popularReport: KeyPopularity = {
+  metrics: popularMetrics,
+  explained: explainScore(popularMetrics, popularitySettings(), 1_700_000_600_000),
+  replicas_target: 24,
+};

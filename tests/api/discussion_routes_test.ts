@@ -30,6 +30,8 @@ import {
   FakeHandlers,
   messageId,
   nextCursor,
+  popularKey,
+  popularReport,
   profileView,
   publishReport,
   threadId,
@@ -317,8 +319,15 @@ Deno.test("bad IDs, keys, limits, orders and cursors answer 400 and reach no han
       ["/v1/threads?cursor=abc%3D", /Cannot read the cursor/],
       ["/v1/threads?cursor=a%2Bb", /Cannot read the cursor/],
       [`/v1/threads?cursor=${"A".repeat(cursorLengthMax + 1)}`, /Cannot read the cursor/],
-      ["/v1/threads?sort=recent", /unknown parameter "sort" \(expected order, limit, cursor\)/],
+      [
+        "/v1/threads?sort=recent",
+        /unknown parameter "sort" \(expected order, limit, cursor, source, explain\)/,
+      ],
       ["/v1/threads?limit=5&limit=6", /parameter "limit" is repeated/],
+      ["/v1/threads?order=popular&source=seeds", /ranking source: expected global or local/],
+      ["/v1/threads?order=popular&explain=yes", /^Cannot read explain: expected true or false/],
+      ["/v1/threads?source=local", /source and explain are for the popular order/],
+      ["/v1/popularity/abc", /^Cannot read the key: expected 40 hex digits, got "abc"$/],
       ["/v1/threads/abc", /^Cannot read the thread ID: expected 40 hex digits, got "abc"$/],
       ["/v1/threads/", /^Cannot read the thread ID: expected 40 hex digits, got ""$/],
       [`/v1/threads/${"g".repeat(40)}`, /Cannot read the thread ID/],
@@ -455,6 +464,33 @@ Deno.test("a thread or profile that is not there is a 404 NOT_FOUND", async () =
       client.call(controlRoutes.showProfile, fromHex("77".repeat(32))),
       (error: unknown) => {
         assert.ok(error instanceof ControlApiError);
+        assert.equal(error.code, "NOT_FOUND");
+        return true;
+      },
+    );
+  });
+});
+
+Deno.test("the popular listing's source and explain travel to the node, and a key's popularity comes back", async () => {
+  await withApi(async ({ client, node }) => {
+    await client.call(controlRoutes.listThreads, {
+      order: "popular",
+      limit: 5,
+      source: "local",
+      explain: true,
+    });
+    await client.call(controlRoutes.listThreads, { order: "popular", limit: 5, source: "global" });
+    assert.deepEqual(await client.call(controlRoutes.popularity, popularKey), popularReport);
+    assert.deepEqual(node.received, [
+      ["listThreads", { order: "popular", limit: 5, source: "local", explain: true }],
+      ["listThreads", { order: "popular", limit: 5, source: "global" }],
+      ["popularity", popularKey],
+    ]);
+    await assert.rejects(
+      client.call(controlRoutes.popularity, NodeId.fromHex("99".repeat(20))),
+      (error: unknown) => {
+        assert.ok(error instanceof ControlApiError);
+        assert.equal(error.httpStatus, 404);
         assert.equal(error.code, "NOT_FOUND");
         return true;
       },

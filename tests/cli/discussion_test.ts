@@ -20,6 +20,8 @@ import {
   FakeHandlers,
   messageId,
   nextCursor,
+  popularKey,
+  popularReport,
   profileView,
   publishReport,
   replyId,
@@ -354,16 +356,48 @@ Deno.test("thread list shows when, votes, messages, names and scores; the last p
     const text = await rhizome(["thread", "list", "--popular"]);
     assert.equal(text.status, 0, text.stderr);
     assert.deepEqual(linesOf(text.stdout), [
+      "ranking: local (this node's measurements)",
       "id          posted      votes  msgs  score  title",
       `${threadId.slice(0, 10)}  3 min ago   +3 -1  256+  4      Hello  by Alice (4c4c4c4c)`,
       `${second.slice(0, 10)}  2 days ago  +0 -0  0     2      Older  by 9a9a9a9a`,
-      "score: 2 for the thread, +1 per up vote, -1 per down vote, over the last week",
+      "score: popularity points (docs/popularity.md; --explain shows the parts)",
     ]);
     assert.doesNotMatch(text.stdout, /next/, "the last page prints no cursor");
     const json = await rhizome(["thread", "list", "--json"]);
     const listed = JSON.parse(json.stdout);
     assert.equal(listed.next_cursor, null);
     assert.deepEqual(listed.threads, [...pages[0].threads, ...pages[1].threads]);
+  });
+});
+
+Deno.test("thread list --popular passes --local and --explain and names the ranking; popularity KEY shows a record's score", async () => {
+  await withNode(async ({ node, rhizome }) => {
+    const text = await rhizome(["thread", "list", "--popular", "--local", "--explain"]);
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /^ranking: local/);
+    const shown = await rhizome(["popularity", popularKey.toHex()]);
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.match(shown.stdout, /^key {8}c{40}\nscore {6}\d/);
+    assert.match(shown.stdout, /request_rate/);
+    const json = await rhizome(["popularity", popularKey.toHex(), "--json"]);
+    assert.deepEqual(JSON.parse(json.stdout), popularReport);
+    const missing = await rhizome(["popularity", "99".repeat(20)]);
+    assert.equal(missing.status, ExitStatus.failure);
+    assert.match(missing.stderr, /served no reads/);
+    assert.deepEqual(node.received, [
+      ["listThreads", { order: "popular", limit: 20, source: "local", explain: true }],
+      // The fake's page is short with a cursor: the CLI asks on for the rest of the page.
+      ["listThreads", {
+        order: "popular",
+        limit: 19,
+        cursor: nextCursor,
+        source: "local",
+        explain: true,
+      }],
+      ["popularity", popularKey],
+      ["popularity", popularKey],
+      ["popularity", NodeId.fromHex("99".repeat(20))],
+    ]);
   });
 });
 
@@ -380,6 +414,14 @@ Deno.test("thread list and show refuse bad flags and arguments before any reques
       [["thread", "show", "abc"], /Cannot read the thread ID: expected 40 hex digits, got "abc"/],
       [["thread", "show", threadId, "--limit", "201"], /from 1 to 200/],
       [["thread", "show", threadId, "--popular"], /flag --popular is not for/],
+      [
+        ["thread", "list", "--local"],
+        /--local and --explain are for 'rhizome thread list --popular'/,
+      ],
+      [["thread", "list", "--recent", "--explain"], /--local and --explain are for/],
+      [["thread", "show", threadId, "--explain"], /flag --explain is not for/],
+      [["popularity"], /'rhizome popularity' needs/],
+      [["popularity", "xyz"], /Cannot read the key: expected 40 hex digits, got "xyz"/],
       [["thread", "new", "body"], /'rhizome thread new' needs --title T/],
       [["thread", "new", "--title", "T", "--limit", "2", "b"], /flag --limit is not for/],
       [["thread", "delete"], /unknown action "delete" for 'rhizome thread'/],

@@ -21,6 +21,7 @@ import {
   remainingTtlS,
   replicasPerRecordMax,
   type RoutingView,
+  spreadOverPrefixes,
   termsFor,
   upkeepPushesMax,
 } from "../../src/dht/replication_plan.ts";
@@ -327,4 +328,20 @@ Deno.test("planHandOff() follows a policy that gives a record more replicas", ()
   assert.deepEqual(planHandOff({ ...input, policy: defaultReplicationPolicy }).offers, []);
   const hot = policyFor(key, { replicas: 2 * settings.k });
   assert.deepEqual(planHandOff({ ...input, policy: hot }).offers, [key], `seed ${SEED}`);
+});
+
+Deno.test("spreadOverPrefixes() takes one per prefix where possible, then fills with the set-aside, nearest first", () => {
+  const candidates = ["a1", "a2", "b1", "c1", "a3", "x1", "x2"];
+  const prefixOf = (c: string) => c.startsWith("x") ? undefined : c[0];
+  assert.deepEqual(spreadOverPrefixes(candidates, 4, prefixOf), ["a1", "b1", "c1", "x1"]);
+  assert.deepEqual(spreadOverPrefixes(candidates, 6, prefixOf), [
+    "a1",
+    "b1",
+    "c1",
+    "x1",
+    "x2",
+    "a2",
+  ]);
+  assert.deepEqual(spreadOverPrefixes(candidates, 0, prefixOf), []);
+  assert.deepEqual(spreadOverPrefixes(["a1", "a2"], 5, prefixOf), ["a1", "a2"]);
 });

@@ -35,6 +35,7 @@ import { OK } from "../output.ts";
 import { resolveAuthorKey, resolveId } from "../ids.ts";
 import { relativeTime, shortId } from "../human.ts";
 import { unknownActionError } from "../suggest.ts";
+import { rankingText } from "./popularity.ts";
 
 const authorFlag: FlagSpec = {
   type: "string",
@@ -45,7 +46,7 @@ const authorFlag: FlagSpec = {
 /** Each `thread` action's own flags; any other `thread` flag is refused with it. */
 const threadActionFlags: Record<string, readonly string[]> = {
   new: ["title", "tag", "author"],
-  list: ["recent", "popular", "limit", "cursor"],
+  list: ["recent", "popular", "local", "explain", "limit", "cursor"],
   show: ["limit", "cursor"],
 };
 
@@ -54,15 +55,18 @@ export const threadCommand: Command = {
   name: "thread",
   summary: "Start a thread, list threads, or show one with its messages",
   usage: "thread new --title T [--tag X]... [--author NAME] [BODY|-] | " +
-    "list [--recent|--popular] [--limit N] [--cursor C] | show ID [--limit N] [--cursor C]",
+    "list [--recent|--popular [--local] [--explain]] [--limit N] [--cursor C] | " +
+    "show ID [--limit N] [--cursor C]",
   description: [
     "new   publishes a thread: a one-line title (up to 200 bytes), an opening post (BODY, or",
     "      standard input with - or no BODY; UTF-8, up to 16 KiB) and up to 8 tags (lower-case",
     "      words). Prints its ID.",
-    "list  one page of threads, newest first (--recent, the default) or by activity (--popular,",
-    "      with its score): short ID, age, votes, messages, title and author (by name where one",
-    `      is published). --limit N threads (1..${threadPageMax}, default ${threadPageDefault});`,
-    "      the next page with the printed --cursor C (none after the last page).",
+    "list  one page of threads, newest first (--recent, the default) or by popularity",
+    "      (--popular, with its score): short ID, age, votes, messages, title and author (by name",
+    `      where one is published). --limit N threads (1..${threadPageMax}, default ${threadPageDefault});`,
+    "      the next page with the printed --cursor C (none after the last page). --popular reads",
+    "      the seeds' global ranking (this node's own without one; --local: this node's only);",
+    "      --explain shows each score's parts (docs/popularity.md).",
     "show  the thread ID with one page of its messages as a tree of replies, and the votes.",
     "      Any ID may be given by its first 4 or more hex digits, as listings print it.",
     `      --limit N messages (1..${messagePageMax}, default ${messagePageDefault}); the next page`,
@@ -87,7 +91,9 @@ export const threadCommand: Command = {
     },
     author: { ...authorFlag, description: `new: ${authorFlag.description.toLowerCase()}` },
     recent: { type: "boolean", description: "list: newest first (the default)" },
-    popular: { type: "boolean", description: "list: by activity" },
+    popular: { type: "boolean", description: "list: by popularity (the global ranking)" },
+    local: { type: "boolean", description: "list --popular: this node's own ranking" },
+    explain: { type: "boolean", description: "list --popular: each score's parts" },
     limit: { type: "string", valueName: "N", description: "list, show: items per page" },
     cursor: { type: "string", valueName: "C", description: "list, show: the next page" },
   },
@@ -265,9 +271,15 @@ async function runListThreads(context: CommandContext): Promise<number> {
   if (context.flags.recent === true && context.flags.popular === true) {
     throw new UsageError("Choose one order, not --recent and --popular");
   }
+  const popular = context.flags.popular === true;
+  const local = context.flags.local === true;
+  const explain = context.flags.explain === true;
+  if (!popular && (local || explain)) {
+    throw new UsageError("--local and --explain are for 'rhizome thread list --popular'");
+  }
   const limitText = context.flags.limit;
   const cursorText = context.flags.cursor;
-  const order = context.flags.popular === true ? "popular" : "recent";
+  const order = popular ? "popular" : "recent";
   const limit = typeof limitText === "string"
     ? parsePageLimit(limitText, threadPageMax)
     : threadPageDefault;
@@ -281,21 +293,22 @@ async function runListThreads(context: CommandContext): Promise<number> {
       order,
       limit: limit - list.threads.length,
       ...(cursor === undefined ? {} : { cursor }),
+      ...(local ? { source: "local" as const } : {}),
+      ...(explain ? { explain: true } : {}),
     });
     const listed = new Set(list.threads.map((thread) => thread.id));
     list.threads.push(...page.threads.filter((thread) => !listed.has(thread.id)));
     list.missing.push(...page.missing.filter((line) => !list.missing.includes(line)));
     list.next_cursor = page.next_cursor;
+    if (page.ranking !== undefined) list.ranking = page.ranking;
     // A cursor that did not move would only repeat the page.
     if (page.next_cursor === null || page.next_cursor === cursor) break;
     if (list.threads.length >= limit) break;
     cursor = page.next_cursor;
   }
   warnMissing(context, list.missing);
-  context.output.result(
-    threadListText(list, Date.now(), context.flags.popular === true),
-    list,
-  );
+  const listing = threadListText(list, Date.now(), popular);
+  context.output.result(popular ? rankingText(list, listing, explain) : listing, list);
   return OK;
 }
 
@@ -486,7 +499,7 @@ function threadListText(list: ThreadList, nowMs: number, popular: boolean): stri
   const header = ["id", "posted", "votes", "msgs", ...(popular ? ["score"] : []), "title"];
   const lines = table([header, ...rows]);
   if (popular) {
-    lines.push("score: 2 for the thread, +1 per up vote, -1 per down vote, over the last week");
+    lines.push("score: popularity points (docs/popularity.md; --explain shows the parts)");
   }
   if (list.next_cursor !== null) lines.push(nextLine(list));
   return lines.join("\n");

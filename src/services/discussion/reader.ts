@@ -266,6 +266,41 @@ export class Reader {
   }
 
   /**
+   * One page of a ranking made elsewhere (the popularity service's): the threads at the cursor's
+   * offset, in the ranking's order, each read once; a thread that cannot be read is named in
+   * `missing`, an ID that is no thread is dropped. Pages with the popular listing's cursor.
+   *
+   * @param ranked The ranking, highest first (at most a few hundred IDs).
+   * @param request The page size and the cursor (its order and source are the caller's).
+   * @returns The page.
+   * @throws {InvalidInputError} When the limit is out of range or the cursor is malformed or
+   *   belongs to the recent listing.
+   */
+  async listRankedThreads(
+    ranked: readonly { id: NodeId; score: number }[],
+    request: ThreadListRequest,
+  ): Promise<ThreadList> {
+    checkLimit(request.limit, threadPageMax, "list threads");
+    const cursor = request.cursor === undefined ? undefined : decodeListCursor(request.cursor);
+    if (cursor !== undefined && cursor.source !== "popular") {
+      throw new InvalidInputError(
+        "Cannot list threads: the cursor belongs to the recent listing",
+      );
+    }
+    const offset = cursor?.source === "popular" ? cursor.offset : 0;
+    const read = new ReadSession(this.#network, this.#onRead, this.#clock);
+    const page = ranked.slice(offset, offset + request.limit);
+    const end = offset + request.limit;
+    return {
+      threads: await this.#summaries(read, [...page], false),
+      next_cursor: end < ranked.length
+        ? encodeListCursor({ source: "popular", offset: end })
+        : null,
+      missing: read.missing,
+    };
+  }
+
+  /**
    * The summaries of a page's threads, each read once: a thread that cannot be read is named in
    * `missing`; an entry whose document is no thread, or (when `byTime`) whose claimed creation
    * time is not the document's, is dropped. With `byTime`, ordered newest first by the documents'

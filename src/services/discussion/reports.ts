@@ -47,11 +47,10 @@ export interface ThreadSummary {
   created_at: string;
   /** Its tags. */
   tags: string[];
-  /**
-   * The activity score (for `--popular`): the popular index's live entries for the thread,
-   * summed: 2 for its creation, +1 per up vote and -1 per down vote on it (entries live a week).
-   */
+  /** The popularity score (for `--popular`). */
   score?: number;
+  /** The score's parts by metric, points each (for `--popular --explain`). */
+  explain?: Record<string, number>;
   /** The author's display name, when the author published a profile with one (read in time). */
   author_name?: string;
   /** Its votes (a listing: absent when they could not be read in time). */
@@ -69,6 +68,11 @@ export interface ThreadSummary {
 export interface ThreadList {
   /** The threads, in the order asked for. */
   threads: ThreadSummary[];
+  /**
+   * The popular listing's ranking: `global` (the seeds' rankings by median rank), `local` (this
+   * node's measurements). Absent for the recent listing.
+   */
+  ranking?: "global" | "local";
   /** Pass as `cursor` for the next page; `null` at the end. */
   next_cursor: string | null;
   /**

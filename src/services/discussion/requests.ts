@@ -69,7 +69,17 @@ export interface ThreadListRequest {
   limit: number;
   /** Where the previous page ended (its `next_cursor`); the first page when absent. */
   cursor?: string;
+  /**
+   * Popular listing only: `global` (the default) reads the seeds' rankings and falls back to this
+   * node's own when there is none; `local` reads this node's own ranking only.
+   */
+  source?: RankingSource;
+  /** Popular listing only: show each thread's score parts. */
+  explain?: boolean;
 }
+
+/** Which ranking a popular listing reads. */
+export type RankingSource = "global" | "local";
 
 /** `thread show`. */
 export interface ThreadShowRequest {
