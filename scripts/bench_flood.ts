@@ -375,6 +375,25 @@ async function main(): Promise<number> {
     progress(
       `flooding: ${floodRate}/s valid requests and ${junkRate}/s junk for ${floodMs / 1000} s`,
     );
+    // How soon the target penalizes the flood: its guard's graylistings and bans, polled.
+    const penalized = async () => {
+      const guard = (await target.client.call(controlRoutes.status)).guard as
+        | { penalties: { graylistings: number; bans: number } }
+        | undefined;
+      return guard === undefined ? undefined : guard.penalties.graylistings + guard.penalties.bans;
+    };
+    const penalizedBefore = await penalized();
+    let graylistedAfterMs: number | undefined;
+    const watching = (async () => {
+      while (penalizedBefore !== undefined && graylistedAfterMs === undefined) {
+        if (performance.now() - floodStartMs > floodMs) return;
+        const now = await penalized().catch(() => undefined);
+        if (now !== undefined && now > penalizedBefore) {
+          graylistedAfterMs = performance.now() - floodStartMs;
+        }
+        await sleep(50);
+      }
+    })();
     const floodPort = flooder.udp.address.port;
     // The flood leaves from the port that made the session, so the target sees one peer.
     await flooder.udp.close();
@@ -405,6 +424,7 @@ async function main(): Promise<number> {
       Promise.all(senders),
     );
     const floodEndMs = performance.now();
+    await watching;
     const targetRead = (await received()) - receivedBefore;
     progress(`after: ${afterMs / 1000} s of client operations`);
     await sleep(afterMs);
@@ -464,6 +484,10 @@ async function main(): Promise<number> {
       },
       flooder: {
         answered_after_flood: again,
+        // Seen by polling the status API (every 50 ms plus its answer time): an upper bound.
+        first_penalty_after_flood_start_ms: graylistedAfterMs === undefined
+          ? null
+          : Math.round(graylistedAfterMs),
         guard: targetAfter.guard ?? null,
       },
       target: {
@@ -474,6 +498,8 @@ async function main(): Promise<number> {
           ? rcvbufAfter - rcvbufBefore
           : null,
         receive_queue_shed: udp.receives_shed ?? null,
+        kernel_filter_sources: udp.kernel_filter_sources ?? null,
+        kernel_filter_problem: udp.kernel_filter_problem ?? null,
         receives_refused: udp.receives_refused ?? null,
         channel_dropped: (targetAfter.channel as { dropped: unknown }).dropped,
         dht_dropped: (targetAfter.dht as { dropped: unknown }).dropped,
