@@ -383,14 +383,12 @@ async function main(): Promise<number> {
       return guard === undefined ? undefined : guard.penalties.graylistings + guard.penalties.bans;
     };
     const penalizedBefore = await penalized();
-    let graylistedAfterMs: number | undefined;
+    let graylistedAtEpochMs: number | undefined;
     const watching = (async () => {
-      while (penalizedBefore !== undefined && graylistedAfterMs === undefined) {
+      while (penalizedBefore !== undefined && graylistedAtEpochMs === undefined) {
         if (performance.now() - floodStartMs > floodMs) return;
         const now = await penalized().catch(() => undefined);
-        if (now !== undefined && now > penalizedBefore) {
-          graylistedAfterMs = performance.now() - floodStartMs;
-        }
+        if (now !== undefined && now > penalizedBefore) graylistedAtEpochMs = Date.now();
         await sleep(50);
       }
     })();
@@ -484,10 +482,12 @@ async function main(): Promise<number> {
       },
       flooder: {
         answered_after_flood: again,
-        // Seen by polling the status API (every 50 ms plus its answer time): an upper bound.
-        first_penalty_after_flood_start_ms: graylistedAfterMs === undefined
-          ? null
-          : Math.round(graylistedAfterMs),
+        // From the flooder's first datagram to the target's first graylisting or ban, seen by
+        // polling the status API (every 50 ms plus its answer time): an upper bound.
+        first_penalty_after_flood_start_ms:
+          graylistedAtEpochMs === undefined || floodReport === undefined
+            ? null
+            : Math.max(0, graylistedAtEpochMs - floodReport.startedAtEpochMs),
         guard: targetAfter.guard ?? null,
       },
       target: {
