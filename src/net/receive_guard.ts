@@ -6,7 +6,10 @@
  *
  * - A source address, an identity or an address prefix that is banned or graylisted in the
  *   {@link PeerPenalties} is dropped at once (a graylisted one still earns a point per packet,
- *   so a peer that keeps flooding while graylisted is banned).
+ *   so a peer that keeps flooding while graylisted is banned, and each such packet earns its
+ *   source address a point, so an address sending for a banned identity is banned too).
+ *   Banned source addresses are listed ({@link ReceiveGuard.bannedSources}) for the node to have
+ *   the kernel drop their datagrams unread.
  * - Token buckets cap the packets of one source address and of one identity, and the INITs
  *   (handshakes) of one source address and of one address prefix (/24 for IPv4, /48 for IPv6),
  *   per second and per session lifetime (which caps the sessions each can hold).
@@ -315,9 +318,12 @@ export class ReceiveGuard {
       (identity === undefined ? undefined : this.#standingRefusal(identity)) ??
       (prefix === undefined ? undefined : this.#standingRefusal(prefix));
     if (refused !== undefined) {
-      if (refused === "graylisted") {
-        penalizeSource(1);
-        if (identity !== undefined) this.#report(penalties.penalize(identity, 1));
+      // Every refused packet earns its source a point, whoever was refused: a flooder whose
+      // identity is banned and that moves to a fresh address (or port) gets that address banned
+      // too, and so dropped by the kernel (`bannedSources`) instead of read and refused here.
+      penalizeSource(1);
+      if (refused === "graylisted" && identity !== undefined) {
+        this.#report(penalties.penalize(identity, 1));
       }
       return this.#drop(refused);
     }

@@ -135,6 +135,25 @@ Deno.test("a banned source is announced and listed with its address until its ba
   assert.deepEqual(guard.bannedSources(), []);
 });
 
+Deno.test("an address sending for a banned identity is banned too, and listed", () => {
+  const clock = new VirtualClock(START_MS);
+  const guard = new ReceiveGuard({ clock, limits: { identityPacketsPerS: 5 } });
+  const identity = "ef".repeat(20);
+  const first = at("127.0.0.1:5000");
+  for (let i = 0; i < 10 + banPointsMin; i++) guard.admit(first, "data", identity);
+  assert.equal(guard.standing(identity), "banned");
+  // The flooder moves to a fresh port with the same identity: refused as banned, and the new
+  // address earns a point a packet until it is banned itself.
+  const moved = at("127.0.0.1:5001");
+  assert.equal(guard.admit(moved, "data", identity), "banned");
+  assert.equal(guard.standing(moved), "good");
+  for (let i = 0; i < banPointsMin; i++) guard.admit(moved, "data", identity);
+  assert.equal(guard.standing(moved), "banned");
+  assert.ok(guard.bannedSources().some((source) => source.address.equals(moved)));
+  // Another local address is not affected.
+  assert.equal(guard.admit(at("127.0.0.1:5002"), "data", "01".repeat(20)), undefined);
+});
+
 Deno.test("isLocal() knows loopback, private and link-local ranges", () => {
   const local = [
     at("127.0.0.1:1"),
