@@ -15,10 +15,13 @@
  *   failure, and the client's contacts and rejoins at the end (a get succeeds when it returns
  *   the value, a put when at least one remote node stored it; each has `--op-timeout-ms`);
  * - `flooder`: whether the target still answered the flooder's identity after the flood (a PING
- *   through its session), and the target's guard counters (graylistings, bans, drops by reason);
+ *   through its session), the time from the flooder's first datagram to the target's first
+ *   graylisting or ban (polled, an upper bound), and the target's guard counters (graylistings,
+ *   bans, drops by reason);
  * - `target`: its peak resident memory (VmHWM) and the most seen while sampling (VmRSS), the
  *   kernel's receive-buffer drops for its socket (`udp.kernel_receive_drops`, from /proc/net/udp)
- *   and the machine-wide UDP `RcvbufErrors` during the run, and its receive-queue sheds.
+ *   and the machine-wide UDP `RcvbufErrors` during the run, its receive-queue sheds, and the
+ *   sources its kernel filter drops (banned ones; their datagrams count as kernel drops too).
  *
  * The flooder's datagrams are sealed in advance (`--pool` of them) and cycled: after the first
  * pass the repeats are replays, which a target that has graylisted the flooder drops unread
