@@ -491,6 +491,15 @@ async function main(): Promise<number> {
           graylistedAtEpochMs === undefined || floodReport === undefined
             ? null
             : Math.max(0, graylistedAtEpochMs - floodReport.startedAtEpochMs),
+        // The same from the target's log: its first graylisting or ban line (of the flooder or
+        // the junk source), after the first datagram of either sender.
+        first_guard_line_after_flood_start_ms: firstGuardLineMs(
+          target.stderr(),
+          Math.min(
+            floodReport?.startedAtEpochMs ?? Infinity,
+            junkReport?.startedAtEpochMs ?? Infinity,
+          ),
+        ),
         guard: targetAfter.guard ?? null,
       },
       target: {
@@ -526,6 +535,13 @@ async function main(): Promise<number> {
     await processes.killAll().catch((error) => progress(String(error)));
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
+}
+
+/** Milliseconds from `startEpochMs` to the first guard line in a node's log, or `null`. */
+function firstGuardLineMs(log: string, startEpochMs: number): number | null {
+  const line = /^(\S+) WARN\s+rhizome\.guard: (graylisted|banned) /m.exec(log);
+  const atMs = line === null ? NaN : Date.parse(line[1]);
+  return Number.isFinite(atMs) && Number.isFinite(startEpochMs) ? atMs - startEpochMs : null;
 }
 
 /**
