@@ -15,10 +15,13 @@
  *   failure, and the client's contacts and rejoins at the end (a get succeeds when it returns
  *   the value, a put when at least one remote node stored it; each has `--op-timeout-ms`);
  * - `flooder`: whether the target still answered the flooder's identity after the flood (a PING
- *   through its session), and the target's guard counters (graylistings, bans, drops by reason);
+ *   through its session), the time from the flooder's first datagram to the target's first
+ *   graylisting or ban (polled, an upper bound), and the target's guard counters (graylistings,
+ *   bans, drops by reason);
  * - `target`: its peak resident memory (VmHWM) and the most seen while sampling (VmRSS), the
  *   kernel's receive-buffer drops for its socket (`udp.kernel_receive_drops`, from /proc/net/udp)
- *   and the machine-wide UDP `RcvbufErrors` during the run, and its receive-queue sheds.
+ *   and the machine-wide UDP `RcvbufErrors` during the run, its receive-queue sheds, and the
+ *   sources its kernel filter drops (banned ones; their datagrams count as kernel drops too).
  *
  * The flooder's datagrams are sealed in advance (`--pool` of them) and cycled: after the first
  * pass the repeats are replays, which a target that has graylisted the flooder drops unread
@@ -375,6 +378,23 @@ async function main(): Promise<number> {
     progress(
       `flooding: ${floodRate}/s valid requests and ${junkRate}/s junk for ${floodMs / 1000} s`,
     );
+    // How soon the target penalizes the flood: its guard's graylistings and bans, polled.
+    const penalized = async () => {
+      const guard = (await target.client.call(controlRoutes.status)).guard as
+        | { penalties: { graylistings: number; bans: number } }
+        | undefined;
+      return guard === undefined ? undefined : guard.penalties.graylistings + guard.penalties.bans;
+    };
+    const penalizedBefore = await penalized();
+    let graylistedAtEpochMs: number | undefined;
+    const watching = (async () => {
+      while (penalizedBefore !== undefined && graylistedAtEpochMs === undefined) {
+        if (performance.now() - floodStartMs > floodMs) return;
+        const now = await penalized().catch(() => undefined);
+        if (now !== undefined && now > penalizedBefore) graylistedAtEpochMs = Date.now();
+        await sleep(50);
+      }
+    })();
     const floodPort = flooder.udp.address.port;
     // The flood leaves from the port that made the session, so the target sees one peer.
     await flooder.udp.close();
@@ -405,6 +425,7 @@ async function main(): Promise<number> {
       Promise.all(senders),
     );
     const floodEndMs = performance.now();
+    await watching;
     const targetRead = (await received()) - receivedBefore;
     progress(`after: ${afterMs / 1000} s of client operations`);
     await sleep(afterMs);
@@ -464,6 +485,21 @@ async function main(): Promise<number> {
       },
       flooder: {
         answered_after_flood: again,
+        // From the flooder's first datagram to the target's first graylisting or ban, seen by
+        // polling the status API (every 50 ms plus its answer time): an upper bound.
+        first_penalty_after_flood_start_ms:
+          graylistedAtEpochMs === undefined || floodReport === undefined
+            ? null
+            : Math.max(0, graylistedAtEpochMs - floodReport.startedAtEpochMs),
+        // The same from the target's log: its first graylisting or ban line (of the flooder or
+        // the junk source), after the first datagram of either sender.
+        first_guard_line_after_flood_start_ms: firstGuardLineMs(
+          target.stderr(),
+          Math.min(
+            floodReport?.startedAtEpochMs ?? Infinity,
+            junkReport?.startedAtEpochMs ?? Infinity,
+          ),
+        ),
         guard: targetAfter.guard ?? null,
       },
       target: {
@@ -474,6 +510,8 @@ async function main(): Promise<number> {
           ? rcvbufAfter - rcvbufBefore
           : null,
         receive_queue_shed: udp.receives_shed ?? null,
+        kernel_filter_sources: udp.kernel_filter_sources ?? null,
+        kernel_filter_problem: udp.kernel_filter_problem ?? null,
         receives_refused: udp.receives_refused ?? null,
         channel_dropped: (targetAfter.channel as { dropped: unknown }).dropped,
         dht_dropped: (targetAfter.dht as { dropped: unknown }).dropped,
@@ -497,6 +535,13 @@ async function main(): Promise<number> {
     await processes.killAll().catch((error) => progress(String(error)));
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
+}
+
+/** Milliseconds from `startEpochMs` to the first guard line in a node's log, or `null`. */
+function firstGuardLineMs(log: string, startEpochMs: number): number | null {
+  const line = /^(\S+) WARN\s+rhizome\.guard: (graylisted|banned) /m.exec(log);
+  const atMs = line === null ? NaN : Date.parse(line[1]);
+  return Number.isFinite(atMs) && Number.isFinite(startEpochMs) ? atMs - startEpochMs : null;
 }
 
 /**

@@ -38,6 +38,8 @@ export interface SenderReport {
   errors: number;
   /** How long the sending took. */
   elapsedMs: number;
+  /** When the first datagram was handed to the socket (`Date.now()`). */
+  startedAtEpochMs: number;
 }
 
 /** Sends handed to the socket and not finished, at most: node:dgram queues without limit. */
@@ -59,6 +61,7 @@ self.onmessage = async (event: MessageEvent<SenderTask>) => {
     else sent++;
   };
   const startMs = performance.now();
+  const startedAtEpochMs = Date.now();
   const endMs = startMs + task.durationMs;
   while (performance.now() < endMs) {
     const dueCount = Math.floor((task.ratePerS * (performance.now() - startMs)) / 1000);
@@ -79,6 +82,6 @@ self.onmessage = async (event: MessageEvent<SenderTask>) => {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   await new Promise<void>((resolve) => socket.close(() => resolve()));
-  self.postMessage({ sent, errors, elapsedMs } satisfies SenderReport);
+  self.postMessage({ sent, errors, elapsedMs, startedAtEpochMs } satisfies SenderReport);
   self.close();
 };

@@ -17,7 +17,12 @@
  *   datagram never ends a lookup before the retries (issue 14). Once k others answered, a silent
  *   peer holds no lookup: otherwise every put near a silent identity would wait out its retries.
  *   It also ends when nothing is left to ask, or when `lookupQueriesMax` requests were sent and
- *   none is in flight; the node's `lookup_timeout_ms` bounds its time.
+ *   none is in flight; the node's `lookup_timeout_ms` bounds its time;
+ * - while no candidate has answered, one of the node's own contacts (hop 1) that failed after
+ *   its retries is asked again, up to {@link lookupReasksMax} times ({@link LookupState.reask}):
+ *   a node whose only contacts sit behind a moment of loss (a flooded peer, before it bans the
+ *   flooder) gets through within the lookup's time instead of failing after one request's
+ *   retries (issue 14). Once anybody answered, a failed candidate stays failed.
  *
  * @module
  */
@@ -25,6 +30,14 @@
 import { lookupCandidatesMax, lookupQueriesMax } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import type { Contact } from "./types.ts";
+
+/**
+ * Times one of the node's own contacts is asked again after failing, while no candidate of the
+ * lookup has answered. Two more requests (each with its resends, about 1.8 s on a measured
+ * loopback round trip and up to 7 s unmeasured) fit in the default `lookup_timeout_ms` (10 s),
+ * which still bounds the lookup. At the limit the candidate fails for good.
+ */
+export const lookupReasksMax = 2;
 
 /** Where a candidate stands. */
 export type CandidateState = "new" | "asking" | "stalled" | "answered" | "failed";
@@ -37,6 +50,8 @@ export interface Candidate {
   hop: number;
   /** Where it stands. */
   state: CandidateState;
+  /** Times it was asked again after failing ({@link LookupState.reask}). */
+  reasks?: number;
   /** The write token from its reply, for a STORE that follows the lookup. */
   token?: Uint8Array;
 }
@@ -165,6 +180,24 @@ export class LookupState {
     // k closest not yet asked. The lookup must hear from each of them before it ends anyway, and
     // when several are silent their timeouts then run side by side, not one after another.
     this.#parallelism = this.#k;
+  }
+
+  /**
+   * A candidate's request failed after its retries: asks it again when it is one of the node's
+   * own contacts (hop 1), was asked again fewer than {@link lookupReasksMax} times, and no
+   * candidate has answered yet (nothing else can settle the lookup); the query budget
+   * (`lookupQueriesMax`) applies as to any request.
+   *
+   * @param candidate The candidate whose request failed.
+   * @returns `true` when it will be asked again; else the caller marks it {@link failed}.
+   */
+  reask(candidate: Candidate): boolean {
+    if (candidate.hop !== 1 || (candidate.reasks ?? 0) >= lookupReasksMax) return false;
+    if (candidate.state !== "asking" && candidate.state !== "stalled") return false;
+    if (this.#candidates.some((other) => other.state === "answered")) return false;
+    candidate.reasks = (candidate.reasks ?? 0) + 1;
+    candidate.state = "new";
+    return true;
   }
 
   /**

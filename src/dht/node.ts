@@ -903,7 +903,7 @@ export class DhtNode {
         if (reason === "wrongIdentity") this.#dropMisnamedContact(candidate.contact);
         if (operation.finished) return;
         operation.messages += attempts;
-        state.failed(candidate);
+        if (reason !== "timeout" || !state.reask(candidate)) state.failed(candidate);
         this.#advance(operation);
       },
       onStall: () => {

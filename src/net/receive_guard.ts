@@ -6,7 +6,10 @@
  *
  * - A source address, an identity or an address prefix that is banned or graylisted in the
  *   {@link PeerPenalties} is dropped at once (a graylisted one still earns a point per packet,
- *   so a peer that keeps flooding while graylisted is banned).
+ *   so a peer that keeps flooding while graylisted is banned, and each such packet earns its
+ *   source address a point, so an address sending for a banned identity is banned too).
+ *   Banned source addresses are listed ({@link ReceiveGuard.bannedSources}) for the node to have
+ *   the kernel drop their datagrams unread.
  * - Token buckets cap the packets of one source address and of one identity, and the INITs
  *   (handshakes) of one source address and of one address prefix (/24 for IPv4, /48 for IPv6),
  *   per second and per session lifetime (which caps the sessions each can hold).
@@ -104,6 +107,13 @@ export const guardBucketsMax = 20_000;
  */
 export const standingLogIntervalMs = 10_000;
 
+/**
+ * Banned sources remembered with their address for {@link ReceiveGuard.bannedSources}: beyond
+ * this many the oldest ban is forgotten there (the penalty box still bans it). Four times what
+ * the kernel filter takes (`kernelFilterSourcesMax`), so expired bans leave room for live ones.
+ */
+export const bannedSourcesRememberedMax = 1024;
+
 /** Penalty points for an INIT over a handshake limit: it would have cost a signature check. */
 const initPenaltyPoints = 10;
 
@@ -192,6 +202,11 @@ export interface ReceiveGuardOptions {
   penaltyLimits?: Partial<PeerPenaltyLimits>;
   /** Where graylistings and bans are reported, rate-limited. */
   log?: Log;
+  /**
+   * Called when a source address is banned, so the node can have the kernel drop its datagrams
+   * before they are read ({@link ReceiveGuard.bannedSources}).
+   */
+  onSourceBanned?: () => void;
 }
 
 /** Counters of a {@link ReceiveGuard}, for `rhizome status`. */
@@ -258,6 +273,9 @@ export class ReceiveGuard {
   #junk = 0;
   #loggedAtMs = -Infinity;
   #unloggedChanges = 0;
+  readonly #onSourceBanned: (() => void) | undefined;
+  /** Sources banned, by their key, oldest ban first (Map order). */
+  readonly #bannedSources = new Map<string, { address: PeerAddress; wholeHost: boolean }>();
 
   /**
    * @param options Clock, exemption, limits, log.
@@ -275,6 +293,7 @@ export class ReceiveGuard {
     this.#handshakes = new Buckets(this.#limits.guardBucketsMax);
     this.#sessions = new Buckets(this.#limits.guardBucketsMax);
     this.#log = options.log;
+    this.#onSourceBanned = options.onSourceBanned;
     this.#dropped = Object.fromEntries(guardDropReasons.map((reason) => [reason, 0])) as Record<
       GuardDropReason,
       number
@@ -291,15 +310,20 @@ export class ReceiveGuard {
    * @returns `undefined` to admit it, else why it was refused (counted).
    */
   admit(from: PeerAddress, packet: GuardedPacket, identity?: string): GuardDropReason | undefined {
-    const { source, prefix } = this.#keysOf(from);
+    const keys = this.#keysOf(from);
+    const { source, prefix } = keys;
     const penalties = this.#penalties;
+    const penalizeSource = (points: number) => this.#penalizeSource(from, keys, points);
     const refused = this.#standingRefusal(source) ??
       (identity === undefined ? undefined : this.#standingRefusal(identity)) ??
       (prefix === undefined ? undefined : this.#standingRefusal(prefix));
     if (refused !== undefined) {
-      if (refused === "graylisted") {
-        this.#report(penalties.penalize(source, 1));
-        if (identity !== undefined) this.#report(penalties.penalize(identity, 1));
+      // Every refused packet earns its source a point, whoever was refused: a flooder whose
+      // identity is banned and that moves to a fresh address (or port) gets that address banned
+      // too, and so dropped by the kernel (`bannedSources`) instead of read and refused here.
+      penalizeSource(1);
+      if (refused === "graylisted" && identity !== undefined) {
+        this.#report(penalties.penalize(identity, 1));
       }
       return this.#drop(refused);
     }
@@ -307,7 +331,7 @@ export class ReceiveGuard {
     const nowMs = this.#clock.nowMs();
     const perS = limits.sourcePacketsPerS;
     if (!this.#packets.take(source, nowMs, perS, 2 * perS)) {
-      this.#report(penalties.penalize(source, 1));
+      penalizeSource(1);
       if (identity !== undefined) this.#report(penalties.penalize(identity, 1));
       return this.#drop("sourceRate");
     }
@@ -315,7 +339,7 @@ export class ReceiveGuard {
       const identityPerS = limits.identityPacketsPerS;
       if (!this.#packets.take(`id ${identity}`, nowMs, identityPerS, 2 * identityPerS)) {
         this.#report(penalties.penalize(identity, 1));
-        this.#report(penalties.penalize(source, 1));
+        penalizeSource(1);
         return this.#drop("identityRate");
       }
     }
@@ -328,7 +352,7 @@ export class ReceiveGuard {
         limits.handshakesPerSourceBurst,
       )
     ) {
-      this.#report(penalties.penalize(source, initPenaltyPoints));
+      penalizeSource(initPenaltyPoints);
       return this.#drop("handshakeSourceRate");
     }
     if (prefix !== undefined) {
@@ -340,7 +364,7 @@ export class ReceiveGuard {
     }
     const sourceMax = limits.sessionsPerSourceMax;
     if (!this.#sessions.take(source, nowMs, (sourceMax * 1000) / sessionWindowMs, sourceMax)) {
-      this.#report(penalties.penalize(source, 1));
+      penalizeSource(1);
       return this.#drop("sessionSourceCap");
     }
     if (prefix !== undefined) {
@@ -362,7 +386,24 @@ export class ReceiveGuard {
    */
   junk(from: PeerAddress, points = 1): void {
     this.#junk++;
-    this.#report(this.#penalties.penalize(this.#keysOf(from).source, points));
+    this.#penalizeSource(from, this.#keysOf(from), points);
+  }
+
+  /**
+   * The sources banned now, with their addresses, oldest ban first: for a kernel filter that
+   * drops their datagrams before they are read (then they no longer earn points, and the ban
+   * runs its course). A remote source is its whole IP address; an exempt local one its IP and
+   * port. At most {@link bannedSourcesRememberedMax}; bans that ended are forgotten here.
+   *
+   * @returns A fresh list.
+   */
+  bannedSources(): { address: PeerAddress; wholeHost: boolean }[] {
+    const banned: { address: PeerAddress; wholeHost: boolean }[] = [];
+    for (const [key, source] of this.#bannedSources) {
+      if (this.#penalties.standing(key) === "banned") banned.push(source);
+      else this.#bannedSources.delete(key);
+    }
+    return banned;
   }
 
   /**
@@ -403,6 +444,19 @@ export class ReceiveGuard {
     let prefix = "";
     for (let i = 0; i < 6; i++) prefix += wire[i].toString(16).padStart(2, "0");
     return { source: ip, prefix: `${prefix}/48` };
+  }
+
+  /** Points against a source address; a ban is remembered with its address and announced. */
+  #penalizeSource(from: PeerAddress, keys: SourceKeys, points: number): void {
+    const change = this.#penalties.penalize(keys.source, points);
+    this.#report(change);
+    if (change?.standing !== "banned") return;
+    this.#bannedSources.delete(keys.source);
+    if (this.#bannedSources.size >= bannedSourcesRememberedMax) {
+      this.#bannedSources.delete(this.#bannedSources.keys().next().value!);
+    }
+    this.#bannedSources.set(keys.source, { address: from, wholeHost: keys.prefix !== undefined });
+    this.#onSourceBanned?.();
   }
 
   #drop(reason: GuardDropReason): GuardDropReason {

@@ -52,6 +52,7 @@ import {
 import type { Transport } from "./transport.ts";
 import { isHostName } from "./host_names.ts";
 import { readProcFile } from "./proc_file.ts";
+import { type BlockedSource, SocketFilter } from "./socket_filter.ts";
 import {
   type ReceivePriority,
   receivePriorityCount,
@@ -142,6 +143,13 @@ export interface UdpTransportStats {
   kernelReceiveDrops: number | null;
   /** Bytes waiting in this socket's kernel receive buffer now (`rx_queue`); `null` as above. */
   kernelReceiveQueueBytes: number | null;
+  /**
+   * Sources the kernel drops before they reach the socket's buffer ({@link UdpTransport.blockSources});
+   * their datagrams are counted in {@link kernelReceiveDrops}.
+   */
+  kernelFilterSources: number;
+  /** Why the last {@link UdpTransport.blockSources} could not install its filter, if it could not. */
+  kernelFilterProblem: string | null;
 }
 
 /**
@@ -237,6 +245,8 @@ export class UdpTransport implements Transport {
     receiveQueued: 0,
     kernelReceiveDrops: null,
     kernelReceiveQueueBytes: null,
+    kernelFilterSources: 0,
+    kernelFilterProblem: null,
   };
   readonly #classify: UdpClassifier | undefined;
   readonly #queue: ReceiveQueue<{ from: PeerAddress; bytes: Uint8Array }> | undefined;
@@ -249,6 +259,8 @@ export class UdpTransport implements Transport {
   #sendsInFlight = 0;
   #sendsDrained: (() => void) | undefined;
   #closing: Promise<void> | undefined;
+  readonly #filter: SocketFilter;
+  #filterProblem: string | undefined;
 
   private constructor(socket: Socket, receive: UdpReceiver, options: UdpTransportOptions) {
     const log = options.log;
@@ -261,6 +273,7 @@ export class UdpTransport implements Transport {
     this.address = PeerAddress.of(bound.address, bound.port)!;
     this.#socket = socket;
     this.#ipv4Only = bound.family === "IPv4";
+    this.#filter = new SocketFilter(this.address, this.#ipv4Only);
     this.#receive = receive;
     this.#sendErrorLog = new ProblemLog(log, "cannot send to {to}: {reason}");
     this.#oversizeSendLog = new ProblemLog(
@@ -465,6 +478,21 @@ export class UdpTransport implements Transport {
   }
 
   /**
+   * Has the kernel drop datagrams from `sources` before they reach this socket's buffer (see
+   * `socket_filter.ts`), replacing the sources given before; none removes the filter. Meant for
+   * banned peers: a flood from them then costs the process nothing and takes no buffer space
+   * from anybody else.
+   *
+   * @param sources What to drop; the last `kernelFilterSourcesMax` (256) are used.
+   * @returns `undefined` when installed, else why not in one line (also in the stats).
+   */
+  blockSources(sources: readonly BlockedSource[]): string | undefined {
+    if (this.#closing !== undefined) return "the socket is closed";
+    this.#filterProblem = this.#filter.install(sources);
+    return this.#filterProblem;
+  }
+
+  /**
    * What this transport has done so far.
    *
    * @returns A copy of the counters.
@@ -477,6 +505,8 @@ export class UdpTransport implements Transport {
       receiveQueued: this.#queue?.size ?? 0,
       kernelReceiveDrops: kernel?.drops ?? null,
       kernelReceiveQueueBytes: kernel?.queueBytes ?? null,
+      kernelFilterSources: this.#filter.installed,
+      kernelFilterProblem: this.#filterProblem ?? null,
     };
   }
 

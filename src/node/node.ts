@@ -148,6 +148,16 @@ const bootstrapRetryMaxMs = 60_000;
 /** How often an `auto` node measures its resources again. */
 const reclassifyIntervalMs = 10 * 60_000;
 
+/**
+ * Least time between two updates of the kernel filter of banned sources (`UdpTransport.
+ * blockSources`): the first ban is filtered at once, a burst of bans (a flood from many
+ * addresses) rebuilds the filter at most this often instead of once per ban.
+ */
+const kernelFilterUpdateMinMs = 100;
+
+/** How often the kernel filter is rebuilt without a new ban, so bans that ended leave it. */
+const kernelFilterRefreshMs = 10_000;
+
 /** The file in the data dir holding the routing table. */
 const PEER_FILE = "peers.json";
 
@@ -277,6 +287,10 @@ export class RhizomeNode {
   #wakeAtMs = Infinity;
   readonly #intervals: ReturnType<typeof setInterval>[] = [];
   #bootstrapTimer: ReturnType<typeof setTimeout> | undefined;
+  /** While set, a new ban waits for it to update the kernel filter (`#sourceBanned`). */
+  #filterTimer: ReturnType<typeof setTimeout> | undefined;
+  #filterPending = false;
+  #filterProblem: string | undefined;
   #resolveJoined!: () => void;
   #rejectJoined!: (error: Error) => void;
   /**
@@ -330,6 +344,7 @@ export class RhizomeNode {
       clock: parts.clock,
       localRangesExempt: options.config.dht.local_ranges_exempt,
       log: getLog("guard"),
+      onSourceBanned: () => this.#sourceBanned(),
     });
     this.#rejoin = new RejoinPolicy(parts.clock);
     this.#builtInSeeds = options.config.node.bootstrap.length === 0;
@@ -629,8 +644,43 @@ export class RhizomeNode {
     every(seedAnnounceIntervalMs, () => this.#announceSeed());
     every(config.popularity.ranking_period_s * 1000, () => this.#publishRanking());
     every(rejoinCheckIntervalMs, () => Promise.resolve(this.#checkMembership()));
+    every(kernelFilterRefreshMs, () => Promise.resolve(this.#updateKernelFilter()));
     this.#lagProbe.start();
     this.#schedule();
+  }
+
+  // --- banned sources ---
+
+  /**
+   * The guard banned a source: the kernel is told to drop its datagrams before they are read,
+   * at once, then at most once per {@link kernelFilterUpdateMinMs} while bans keep coming.
+   */
+  #sourceBanned(): void {
+    if (this.#stopping) return;
+    if (this.#filterTimer !== undefined) {
+      this.#filterPending = true;
+      return;
+    }
+    this.#updateKernelFilter();
+    this.#filterTimer = setTimeout(() => {
+      this.#filterTimer = undefined;
+      if (!this.#filterPending) return;
+      this.#filterPending = false;
+      this.#sourceBanned();
+    }, kernelFilterUpdateMinMs);
+  }
+
+  /** Installs the guard's banned sources as the socket's kernel filter; says once why not. */
+  #updateKernelFilter(): void {
+    if (this.#stopping) return;
+    const problem = this.#udp.blockSources(this.#guard.bannedSources());
+    if (problem !== undefined && problem !== this.#filterProblem) {
+      this.#log.info(
+        "banned peers are dropped after their datagrams are read, not by the kernel: {problem}",
+        { problem },
+      );
+    }
+    this.#filterProblem = problem;
   }
 
   // --- joining ---
@@ -971,6 +1021,7 @@ export class RhizomeNode {
     this.#log.info("stopping: {reason}", { reason });
     clearTimeout(this.#wakeTimer);
     clearTimeout(this.#bootstrapTimer);
+    clearTimeout(this.#filterTimer);
     for (const interval of this.#intervals) clearInterval(interval);
     this.#lagProbe.stop();
     const steps = async () => {

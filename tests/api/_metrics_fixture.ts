@@ -148,6 +148,8 @@ export function sampleMetrics(change: Partial<NodeMetrics> = {}): NodeMetrics {
       receiveQueued: 0,
       kernelReceiveDrops: null,
       kernelReceiveQueueBytes: null,
+      kernelFilterSources: 0,
+      kernelFilterProblem: null,
     },
     stream: {
       connectionsAccepted: 2,

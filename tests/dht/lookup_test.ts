@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { lookupCandidatesMax, lookupQueriesMax } from "../../src/core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../../src/core/node_id.ts";
 import { Prng } from "../../src/core/rng.ts";
-import { type Candidate, LookupState } from "../../src/dht/lookup.ts";
+import { type Candidate, lookupReasksMax, LookupState } from "../../src/dht/lookup.ts";
 import type { Contact } from "../../src/dht/types.ts";
 import type { GetResult, LookupResult } from "../../src/dht/types.ts";
 import { contentKey } from "../../src/core/content_key.ts";
@@ -343,4 +343,67 @@ Deno.test("gets through an only contact behind 30% loss succeed (retries, not st
   // A get now fails only when all three attempts are lost (0.3^3 = 2.7%); before the fix, a
   // lost first attempt ended it (about 30% of gets).
   assert.ok(found >= 94, `${found} of ${gets} found, simSeed ${simSeed}`);
+});
+
+Deno.test("an only contact that failed is asked again, lookupReasksMax times, while nobody answered", () => {
+  const lookup = new LookupState(target, self, 20, 3);
+  lookup.add([at(7)], 1);
+  for (let round = 0; round < lookupReasksMax; round++) {
+    const [only] = lookup.next();
+    assert.equal(distanceOf(only), 7, `asked again in round ${round}`);
+    assert.equal(lookup.reask(only), true);
+    assert.equal(lookup.isDone(), false);
+  }
+  const [last] = lookup.next();
+  assert.equal(lookup.reask(last), false, "at the limit it fails for good");
+  lookup.failed(last);
+  assert.equal(lookup.isDone(), true);
+  assert.equal(lookup.queries, lookupReasksMax + 1);
+});
+
+Deno.test("a failed candidate is not asked again once another answered, nor one learnt from a reply", () => {
+  const lookup = new LookupState(target, self, 20, 3);
+  lookup.add([at(7), at(9)], 1);
+  const [near, far] = lookup.next();
+  lookup.answered(far, [at(3)]);
+  assert.equal(lookup.reask(near), false, "another candidate answered");
+  lookup.failed(near);
+  const [learnt] = lookup.next();
+  assert.equal(distanceOf(learnt), 3);
+  const fresh = new LookupState(target, self, 20, 3);
+  fresh.add([at(3)], 2);
+  const [secondHop] = fresh.next();
+  assert.equal(fresh.reask(secondHop), false, "only the node's own contacts are asked again");
+});
+
+Deno.test("gets through an only contact behind 70% loss mostly succeed (asked again, issue 14)", () => {
+  const simSeed = 4_104;
+  const network = new SimNetwork({ simSeed, latencyMsMin: 10, latencyMsMax: 100 });
+  const nodes: LossyDhtNode[] = [];
+  const cluster = new SimCluster(network, {
+    simSeed,
+    settings: settingsFor("full"),
+    createNode: (options) => {
+      const node = new LossyDhtNode(options);
+      nodes.push(node);
+      return node;
+    },
+  });
+  const [holder, reader] = [cluster.add(), cluster.add()];
+  runOne(network, (done) => cluster.join(holder, [], done));
+  runOne(network, (done) => cluster.join(reader, [holder], done));
+  nodes[holder].lossRate = 0.7;
+  const gets = 50;
+  let found = 0;
+  for (let i = 0; i < gets; i++) {
+    const value = new TextEncoder().encode(`held behind a flood ${i}`);
+    const key = contentKey(value);
+    const nowMs = network.clock.nowMs();
+    const entry = { key, value, expiresAtMs: nowMs + 3_600_000, storedAtMs: nowMs };
+    cluster.store(holder).put({ ...entry, published: false }, () => {});
+    const result = runOne<GetResult>(network, (done) => cluster.get(reader, key, done));
+    if (result.ok) found++;
+  }
+  // Nine attempts (three requests of three) all lost: 0.7^9 = 4%; with one request, 34%.
+  assert.ok(found >= 42, `${found} of ${gets} found, simSeed ${simSeed}`);
 });

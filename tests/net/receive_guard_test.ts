@@ -11,7 +11,7 @@ import { ed25519KeyPairFromSecretKey } from "../../src/core/crypto.ts";
 import { NodeId } from "../../src/core/node_id.ts";
 import { Prng, randomBytes } from "../../src/core/rng.ts";
 import type { PeerAddress } from "../../src/net/address.ts";
-import { graylistPointsMin } from "../../src/net/peer_penalties.ts";
+import { banMs, banPointsMin, graylistPointsMin } from "../../src/net/peer_penalties.ts";
 import { ReceiveGuard } from "../../src/net/receive_guard.ts";
 import { isLocal } from "../../src/net/address.ts";
 import { encodeAddress } from "../../src/net/address.ts";
@@ -96,6 +96,62 @@ Deno.test("junk earns its source points until it is graylisted", () => {
   assert.equal(guard.admit(at("127.0.0.1:9999"), "response"), "graylisted");
   assert.equal(guard.admit(at("127.0.0.1:9998"), "response"), undefined);
   assert.equal(guard.stats().junk, graylistPointsMin);
+});
+
+Deno.test("a banned source is announced and listed with its address until its ban ends", () => {
+  const clock = new VirtualClock(START_MS);
+  let announced = 0;
+  const guard = new ReceiveGuard({
+    clock,
+    limits: { identityPacketsPerS: 5 },
+    onSourceBanned: () => announced++,
+  });
+  const flooder = at("127.0.0.1:5000");
+  const identity = "ab".repeat(20);
+  // Over the identity's rate, then graylisted: no ban yet, nothing listed.
+  for (let i = 0; i < 10 + graylistPointsMin; i++) guard.admit(flooder, "data", identity);
+  assert.equal(guard.standing(flooder), "graylisted");
+  assert.deepEqual(guard.bannedSources(), []);
+  assert.equal(announced, 0);
+  // It keeps flooding while graylisted: banned, announced once, listed as its address and port
+  // (a loopback source is a whole address when local ranges are exempt).
+  for (let i = 0; i < banPointsMin; i++) guard.admit(flooder, "data", identity);
+  assert.equal(guard.standing(flooder), "banned");
+  assert.equal(announced, 1);
+  const listed = guard.bannedSources();
+  assert.equal(listed.length, 1);
+  assert.ok(listed[0].address.equals(flooder));
+  assert.equal(listed[0].wholeHost, false);
+  // Junk from a remote source is listed as its whole host.
+  const remote = at("198.51.100.9:7000");
+  for (let i = 0; i < banPointsMin; i++) guard.junk(remote);
+  assert.equal(announced, 2);
+  assert.deepEqual(
+    guard.bannedSources().map((source) => [source.address.key, source.wholeHost]),
+    [["127.0.0.1:5000", false], ["198.51.100.9:7000", true]],
+  );
+  // Bans end: the list empties.
+  clock.advanceBy(banMs + 1);
+  assert.deepEqual(guard.bannedSources(), []);
+});
+
+Deno.test("an address sending for a banned identity is banned too, and listed", () => {
+  const clock = new VirtualClock(START_MS);
+  const guard = new ReceiveGuard({ clock, limits: { identityPacketsPerS: 5 } });
+  const identity = "ef".repeat(20);
+  const first = at("127.0.0.1:5000");
+  for (let i = 0; i < 10 + banPointsMin; i++) guard.admit(first, "data", identity);
+  assert.equal(guard.standing(identity), "banned");
+  // The flooder moves to a fresh port with the same identity: refused as banned, and the new
+  // address earns a point a packet until it is banned itself.
+  const moved = at("127.0.0.1:5001");
+  assert.equal(guard.admit(moved, "data", identity), "banned");
+  assert.equal(guard.standing(moved), "good");
+  for (let i = 0; i < banPointsMin; i++) guard.admit(moved, "data", identity);
+  assert.equal(guard.standing(moved), "banned");
+  assert.ok(guard.bannedSources().some((source) => source.address.equals(moved)));
+  // Another local address is not affected.
+  assert.equal(guard.admit(at("127.0.0.1:5002"), "data", "01".repeat(20)), undefined);
 });
 
 Deno.test("isLocal() knows loopback, private and link-local ranges", () => {

@@ -23,6 +23,7 @@ import {
   UdpTransport,
 } from "../../src/net/udp_transport.ts";
 import type { ReceivePriority } from "../../src/net/receive_queue.ts";
+import { kernelFilterSourcesMax } from "../../src/net/socket_filter.ts";
 
 /** Longest wait for a datagram on loopback; arrivals take well under a millisecond. */
 const WAIT_MS_MAX = 2_000;
@@ -175,12 +176,117 @@ async function exchangeBothWays(host: string, addressPattern: RegExp): Promise<v
       receivesRefused: 0,
       receivesShed: [0, 0, 0, 0],
       receiveQueued: 0,
+      kernelFilterSources: 0,
+      kernelFilterProblem: null,
     });
   } finally {
     await a.transport.close();
     await b.transport.close();
   }
 }
+
+/**
+ * Blocks one of two senders through the kernel filter: its datagrams never arrive (and are
+ * counted as kernel drops), the other's do; clearing the filter lets the first through again.
+ * Each round is marked by the other sender's datagram, which arrives after the blocked one would
+ * have (loopback keeps order).
+ */
+async function blockOneSender(host: string, senderHost: string): Promise<void> {
+  const target = await listening(host);
+  const blocked = await listening(senderHost);
+  const other = await listening(senderHost);
+  const to = PeerAddress.of(
+    senderHost === "::1" ? "::1" : "127.0.0.1",
+    target.transport.address.port,
+  )!;
+  try {
+    assert.equal(
+      target.transport.blockSources([{ address: blocked.transport.address, wholeHost: false }]),
+      undefined,
+    );
+    assert.equal(target.transport.stats().kernelFilterSources, 1);
+    blocked.transport.send(to, new Uint8Array([1]));
+    other.transport.send(to, new Uint8Array([2]));
+    await waitUntil(() => target.arrivals.length >= 1, "the other sender's datagram");
+    const fromBlocked = (arrival: Arrival) => arrival.from.equals(blocked.transport.address);
+    assert.equal(target.arrivals.filter(fromBlocked).length, 0);
+    assert.equal(target.transport.stats().kernelReceiveDrops, 1);
+    assert.equal(target.transport.blockSources([]), undefined);
+    assert.equal(target.transport.stats().kernelFilterSources, 0);
+    blocked.transport.send(to, new Uint8Array([3]));
+    await waitUntil(() => target.arrivals.some(fromBlocked), "the unblocked sender's datagram");
+  } finally {
+    await target.transport.close();
+    await blocked.transport.close();
+    await other.transport.close();
+  }
+}
+
+Deno.test({
+  name: "blockSources: the kernel drops a blocked IPv4 source (address and port), not another",
+  ignore: Deno.build.os !== "linux",
+  fn: () => blockOneSender("127.0.0.1", "127.0.0.1"),
+});
+
+Deno.test({
+  name: "blockSources: the kernel drops a blocked IPv6 source, not another",
+  ignore: Deno.build.os !== "linux" || noIpv6 !== undefined,
+  fn: () => blockOneSender("::1", "::1"),
+});
+
+Deno.test({
+  name: "blockSources: a dual-stack socket drops a blocked IPv4 source, not another",
+  ignore: Deno.build.os !== "linux" || noDualStack !== undefined,
+  fn: () => blockOneSender("::", "127.0.0.1"),
+});
+
+Deno.test({
+  name: "blockSources: a whole blocked host is dropped on every port",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const target = await listening("127.0.0.1");
+    const sender = await listening("127.0.0.1");
+    try {
+      const anyPort = PeerAddress.of("127.0.0.1", 1)!;
+      assert.equal(
+        target.transport.blockSources([{ address: anyPort, wholeHost: true }]),
+        undefined,
+      );
+      sender.transport.send(target.transport.address, new Uint8Array([1]));
+      await waitUntil(() => target.transport.stats().kernelReceiveDrops === 1, "the drop");
+      assert.equal(target.arrivals.length, 0);
+      // The same list again changes nothing; more than the cap keeps the newest.
+      assert.equal(
+        target.transport.blockSources([{ address: anyPort, wholeHost: true }]),
+        undefined,
+      );
+      const many = Array.from({ length: kernelFilterSourcesMax + 10 }, (_, i) => ({
+        address: PeerAddress.of("10.0.0.1", 1000 + i)!,
+        wholeHost: false,
+      }));
+      assert.equal(target.transport.blockSources(many), undefined);
+      assert.equal(target.transport.stats().kernelFilterSources, kernelFilterSourcesMax);
+      sender.transport.send(target.transport.address, new Uint8Array([2]));
+      await waitUntil(
+        () => target.arrivals.length === 1,
+        "the datagram of a host no longer blocked",
+      );
+    } finally {
+      await target.transport.close();
+      await sender.transport.close();
+    }
+  },
+});
+
+Deno.test("blockSources after close says so and changes nothing", async () => {
+  const target = await listening("127.0.0.1");
+  await target.transport.close();
+  assert.equal(
+    target.transport.blockSources([{ address: target.transport.address, wholeHost: false }]),
+    "the socket is closed",
+  );
+  assert.equal(target.transport.stats().kernelFilterSources, 0);
+});
 
 Deno.test("two IPv4 transports exchange datagrams both ways; `from` is the peer's address", () =>
   exchangeBothWays("127.0.0.1", /^127\.0\.0\.1:[1-9][0-9]*$/));
