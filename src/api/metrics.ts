@@ -234,7 +234,7 @@ export const metricDefinitions: readonly MetricDefinition[] = [
   ),
   counter(
     "rhizome_udp_kernel_dropped_datagrams_total",
-    "Datagrams the kernel dropped from this socket's full receive buffer (Linux only).",
+    "Datagrams the kernel dropped on this socket: a full receive buffer, or the filter of banned sources (Linux only).",
     (m) => one(m.udp.kernelReceiveDrops),
   ),
   gauge(
