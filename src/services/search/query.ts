@@ -74,7 +74,7 @@ export function parseQuery(text: string): SearchQuery {
     refuse(`the query is ${text.length} characters, the limit is ${queryCharsMax}`);
   }
   if (text.trim() === "") refuse("the query is empty");
-  if (/[\u0000-\u001f\u007f]/.test(text)) refuse("the query holds a control character");
+  if (hasControlCharacter(text)) refuse("the query holds a control character");
   const terms: QueryTerm[] = [];
   const tags: string[] = [];
   for (const piece of splitPieces(text, refuse)) {
@@ -125,6 +125,14 @@ export function ftsExpression(query: SearchQuery): string {
   });
   for (const tag of query.tags) parts.push(`tags : "${tag.replaceAll("-", " ")}"`);
   return parts.join(" AND ");
+}
+
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
 }
 
 interface Piece {
