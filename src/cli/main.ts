@@ -45,6 +45,7 @@ import {
   stopCommand,
 } from "./commands/node_commands.ts";
 import { runCommand } from "./commands/run.ts";
+import { searchCommand } from "./commands/search.ts";
 import { snapshotCommand } from "./commands/snapshot.ts";
 import { versionCommand } from "./commands/version.ts";
 import { commandHelp, overviewHelp } from "./help.ts";
@@ -64,6 +65,7 @@ export const COMMANDS: readonly Command[] = [
   postCommand,
   voteCommand,
   profileCommand,
+  searchCommand,
   authorCommand,
   initCommand,
   idCommand,

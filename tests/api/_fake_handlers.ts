@@ -23,6 +23,8 @@ import type {
   VoteRequest,
 } from "../../src/services/discussion/requests.ts";
 import { importReport, type ImportSummary } from "../../src/node/snapshot_import.ts";
+import type { SearchApiRequest } from "../../src/api/search_wire.ts";
+import type { ReindexReport, SearchPage } from "../../src/services/search/mod.ts";
 import {
   CONTROL_API_FILES,
   ControlApi,
@@ -221,6 +223,20 @@ export class FakeHandlers implements ControlHandlers {
   }
   importSnapshot(path: string): Promise<ImportSummary> {
     return this.#answer(["importSnapshot", path], importSummaryFor(path));
+  }
+  search(request: SearchApiRequest): Promise<SearchPage> {
+    return this.#answer(["search", request], {
+      query: request.query,
+      source: request.local ? "local" : "network",
+      results: [],
+      matched: 0,
+      as_of: "2026-01-01T00:00:00.000Z",
+      next_cursor: null,
+      missing: [],
+    });
+  }
+  reindexSearch(): Promise<ReindexReport> {
+    return this.#answer(["reindexSearch"], { documents: 0, profiles: 0, elapsed_ms: 0 });
   }
 
   #answer<T>(call: FakeCall, value: T): Promise<T> {

@@ -289,9 +289,7 @@ Deno.test("every kind's entries round-trip through encodeEntry() and decodeEntry
       thread: id,
       createdMs: fc.nat(),
       weight: fc.integer({ min: 1, max: 255 }),
-      terms: fc.nat({ max: 8 }).chain((n) =>
-        fc.uint8Array({ minLength: n * 5, maxLength: n * 5 })
-      ),
+      terms: fc.nat({ max: 8 }).chain((n) => fc.uint8Array({ minLength: n * 5, maxLength: n * 5 })),
     }),
   };
   const ids = (value: unknown) =>

@@ -9,9 +9,15 @@
 
 import { bytesEqual, toHex } from "../../core/bytes.ts";
 import type { Clock } from "../../core/clock.ts";
+import { isoTimeOf } from "../../core/format.ts";
 import { InvalidInputError } from "../../core/errors.ts";
 import type { NodeId } from "../../core/node_id.ts";
-import { decodeProfile, docOfRecord, PROFILE_NAME } from "../../content/documents.ts";
+import {
+  type AuthoredDoc,
+  decodeProfile,
+  docOfRecord,
+  PROFILE_NAME,
+} from "../../content/documents.ts";
 import { decodeStoredRecord, type DhtRecord, RecordKind } from "../../content/records.ts";
 import { ftsExpression, parseQuery, type SearchQuery } from "./query.ts";
 import { rank, type RankedMatch, type RankingWeights } from "./ranking.ts";
@@ -90,6 +96,8 @@ interface Snapshot {
   asOfMs: number;
   madeMs: number;
   ranked: RankedMatch[];
+  source: "local" | "network";
+  query: string;
 }
 
 /** The local search: index upkeep and queries. */
@@ -206,6 +214,39 @@ export class LocalSearch {
    * @throws {InvalidInputError} For a bad query, limit or cursor (one line; nothing read).
    */
   search(request: SearchRequest): SearchPage {
+    const prepared = this.#prepare(request);
+    if ("kept" in prepared) return this.#page(prepared.kept, prepared.offset, request, []);
+    const ranked = this.rankQuery(prepared.query, prepared.asOfMs);
+    const snapshot = this.#keep(prepared.queryHash, prepared.asOfMs, ranked, "local");
+    return this.#page(snapshot, 0, request, []);
+  }
+
+  /**
+   * {@link search} with another ranking: the network search ranks this index's matches with
+   * what it found elsewhere. Pages come from the kept ranking as for a local search.
+   *
+   * @param request The query, page size, cursor.
+   * @param ranker Ranks the query as of a time; names what it could not read.
+   * @returns The page.
+   * @throws {InvalidInputError} For a bad query, limit or cursor.
+   */
+  async searchWith(
+    request: SearchRequest,
+    ranker: (
+      query: SearchQuery,
+      asOfMs: number,
+    ) => Promise<{ ranked: RankedMatch[]; missing: string[] }>,
+  ): Promise<SearchPage> {
+    const prepared = this.#prepare(request);
+    if ("kept" in prepared) return this.#page(prepared.kept, prepared.offset, request, []);
+    const { ranked, missing } = await ranker(prepared.query, prepared.asOfMs);
+    const snapshot = this.#keep(prepared.queryHash, prepared.asOfMs, ranked, "network");
+    return this.#page(snapshot, 0, request, missing);
+  }
+
+  #prepare(request: SearchRequest):
+    | { kept: Snapshot; offset: number }
+    | { query: SearchQuery; queryHash: number; asOfMs: number } {
     const query = parseQuery(request.query);
     checkLimit(request.limit);
     const queryHash = queryHashOf(query.canonical);
@@ -213,21 +254,63 @@ export class LocalSearch {
     if (cursor && cursor.queryHash !== queryHash) {
       throw new InvalidInputError("Cannot search: the cursor belongs to another query");
     }
-    const snapshot = this.#snapshotFor(query, queryHash, cursor);
-    const offset = cursor?.offset ?? 0;
+    const nowMs = this.#options.clock.nowMs();
+    this.#dropOldSnapshots(nowMs);
+    if (cursor) {
+      const kept = this.#snapshots.get(cursor.snapshot);
+      if (kept && kept.queryHash === queryHash && kept.asOfMs === cursor.asOfMs) {
+        return { kept, offset: cursor.offset };
+      }
+      // The ranking is gone: rank again as of the cursor's time, and go on from its offset.
+      const ranked = this.rankQuery(query, cursor.asOfMs);
+      return { kept: this.#keep(queryHash, cursor.asOfMs, ranked, "local"), offset: cursor.offset };
+    }
+    return { query, queryHash, asOfMs: Math.max(nowMs, this.#indexedMs) };
+  }
+
+  #keep(
+    queryHash: number,
+    asOfMs: number,
+    ranked: RankedMatch[],
+    source: "local" | "network",
+  ): Snapshot {
+    this.#snapshotNumber = (this.#snapshotNumber % 0xffff_fffe) + 1;
+    const snapshot: Snapshot = {
+      number: this.#snapshotNumber,
+      queryHash,
+      asOfMs,
+      madeMs: this.#options.clock.nowMs(),
+      ranked: ranked.slice(0, searchCandidatesMax),
+      source,
+      query: "",
+    };
+    this.#snapshots.set(snapshot.number, snapshot);
+    while (this.#snapshots.size > searchSnapshotsMax) {
+      this.#snapshots.delete(this.#snapshots.keys().next().value!);
+    }
+    return snapshot;
+  }
+
+  #page(snapshot: Snapshot, offset: number, request: SearchRequest, missing: string[]): SearchPage {
+    const query = parseQuery(request.query);
     const page = snapshot.ranked.slice(offset, offset + request.limit);
     const nextOffset = offset + page.length;
     const next: SearchCursor | undefined = nextOffset < snapshot.ranked.length
-      ? { snapshot: snapshot.number, asOfMs: snapshot.asOfMs, offset: nextOffset, queryHash }
+      ? {
+        snapshot: snapshot.number,
+        asOfMs: snapshot.asOfMs,
+        offset: nextOffset,
+        queryHash: snapshot.queryHash,
+      }
       : undefined;
     return {
       query: query.canonical,
-      source: "local",
+      source: snapshot.source,
       results: page.map((match) => this.#hit(match, request.explain ?? false)),
       matched: snapshot.ranked.length,
-      as_of: new Date(snapshot.asOfMs).toISOString(),
+      as_of: isoTimeOf(snapshot.asOfMs),
       next_cursor: next ? encodeSearchCursor(next) : null,
-      missing: [],
+      missing,
     };
   }
 
@@ -256,33 +339,6 @@ export class LocalSearch {
    */
   #hit(match: RankedMatch, explain: boolean): SearchHit {
     return hitOf(match, this.#options.index.authorName(match.author), explain);
-  }
-
-  #snapshotFor(
-    query: SearchQuery,
-    queryHash: number,
-    cursor: SearchCursor | undefined,
-  ): Snapshot {
-    const nowMs = this.#options.clock.nowMs();
-    this.#dropOldSnapshots(nowMs);
-    if (cursor) {
-      const kept = this.#snapshots.get(cursor.snapshot);
-      if (kept && kept.queryHash === queryHash && kept.asOfMs === cursor.asOfMs) return kept;
-    }
-    const asOfMs = cursor?.asOfMs ?? Math.max(nowMs, this.#indexedMs);
-    this.#snapshotNumber = (this.#snapshotNumber % 0xffff_fffe) + 1;
-    const snapshot: Snapshot = {
-      number: this.#snapshotNumber,
-      queryHash,
-      asOfMs,
-      madeMs: nowMs,
-      ranked: this.rankQuery(query, asOfMs),
-    };
-    this.#snapshots.set(snapshot.number, snapshot);
-    while (this.#snapshots.size > searchSnapshotsMax) {
-      this.#snapshots.delete(this.#snapshots.keys().next().value!);
-    }
-    return snapshot;
   }
 
   #dropOldSnapshots(nowMs: number): void {
@@ -326,10 +382,7 @@ export class LocalSearch {
  * @param doc The document.
  * @returns The indexed form.
  */
-export function indexedDocOf(
-  id: NodeId,
-  doc: NonNullable<ReturnType<typeof docOfRecord>>,
-): IndexedDoc {
+export function indexedDocOf(id: NodeId, doc: AuthoredDoc): IndexedDoc {
   return doc.type === "thread"
     ? {
       id,
@@ -406,7 +459,7 @@ export function hitOf(
     excerpt: match.excerpt,
     author: toHex(match.author),
     ...(authorName ? { author_name: authorName } : {}),
-    created_at: new Date(match.createdMs).toISOString(),
+    created_at: isoTimeOf(match.createdMs),
     tags: match.tags,
     score: round(parts.score),
     ...(explain

@@ -42,7 +42,13 @@ export {
   queryTermsMax,
   type SearchQuery,
 } from "./query.ts";
-export { authorHitsFull, rank, type RankedMatch, type RankingWeights } from "./ranking.ts";
+export {
+  authorHitsFull,
+  rank,
+  type RankedMatch,
+  type RankingWeights,
+  type ScoreParts,
+} from "./ranking.ts";
 export { decodeSearchCursor, encodeSearchCursor, type SearchCursor } from "./search_cursor.ts";
 export type * from "./search_report.ts";
 export {
@@ -54,3 +60,21 @@ export {
   termRepeatsMax,
   words,
 } from "./text.ts";
+export {
+  networkDocsPerQueryMax,
+  networkReadWaitMs,
+  NetworkSearch,
+  type NetworkSearchOptions,
+  networkTerms,
+  postingListsPerQueryMax,
+  type PostingReport,
+} from "./network_search.ts";
+export {
+  bm25Of,
+  docMatches,
+  packPostingTerms,
+  type PostingTerm,
+  postingTerms,
+  postingWeightOf,
+  type TermStatistics,
+} from "./postings.ts";
