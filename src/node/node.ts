@@ -261,6 +261,8 @@ export class RhizomeNode {
   readonly #searchIndex: SqliteSearchIndex;
   readonly #search: LocalSearch;
   readonly #networkSearch: NetworkSearch;
+  /** Stops the pending write of store changes to the search index. */
+  #cancelSearchFlush: () => void = () => {};
   /** Loads an author key by name (the data dir's), for signing a thread's postings. */
   readonly #authors: AuthorKeys | undefined;
   readonly #contact: string;
@@ -412,9 +414,30 @@ export class RhizomeNode {
       weights,
     });
     const search = this.#search;
+    // Changes reach the index in batches: written within searchFlushDelayMs, or at once when a
+    // query comes or the batch is full.
+    let flushTimer: ReturnType<typeof setTimeout> | undefined;
+    const flushSoon = () => {
+      flushTimer ??= setTimeout(() => {
+        flushTimer = undefined;
+        if (this.#stopping) return;
+        try {
+          search.flush();
+        } catch (error) {
+          this.#log.warning("cannot update the search index: {error}", { error: String(error) });
+        }
+      }, searchFlushDelayMs);
+    };
+    this.#cancelSearchFlush = () => clearTimeout(flushTimer);
     parts.store.setObserver?.({
-      stored: (key, bytes) => search.noteStored(key, bytes),
-      removed: (key) => search.noteRemoved(key),
+      stored: (key, bytes) => {
+        search.noteStored(key, bytes);
+        flushSoon();
+      },
+      removed: (key) => {
+        search.noteRemoved(key);
+        flushSoon();
+      },
     });
     if (parts.searchIndex.created) this.#rebuildSearch();
   }
@@ -874,6 +897,12 @@ export class RhizomeNode {
       await this.#udp.close();
       if (this.#ownsStore) await this.#store.close();
       this.#store.setObserver?.(undefined);
+      this.#cancelSearchFlush();
+      try {
+        this.#search.flush();
+      } catch (error) {
+        this.#log.warning("cannot update the search index: {error}", { error: String(error) });
+      }
       this.#searchIndex.close();
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -1371,6 +1400,12 @@ function json(value: unknown): unknown {
  * publish's STOREs go out once the local write is verified and durable) whose timers the next
  * wake-up must cover.
  */
+/**
+ * How long store changes wait before they are written to the search index, in ms: arrivals in a
+ * burst share one transaction; a query writes them first, so none is missed.
+ */
+const searchFlushDelayMs = 50;
+
 /** The ranking's weights from the config's `[search]` table. */
 function rankingWeights(config: Config): RankingWeights {
   return {

@@ -22,6 +22,13 @@ import {
   type SearchIndex,
 } from "../services/search/mod.ts";
 
+/**
+ * Matches of one author a query reads: their best by BM25. The ranking counts an author's third
+ * hit half and each further one half again, so the 16th weighs 1/16,000 of the first and more
+ * would only take the place of other authors' documents among the candidates.
+ */
+export const authorMatchesMax = 16;
+
 /** The index's format; a file of another is rebuilt. */
 export const SEARCH_INDEX_FORMAT = "rhizome-search/1";
 
@@ -44,7 +51,7 @@ CREATE TABLE IF NOT EXISTS authors(author BLOB PRIMARY KEY, name TEXT NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
   title, tags, body, author, pairs,
   content='', contentless_delete=1,
-  tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+  tokenize='unicode61 remove_diacritics 2'
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(fts, row);
 `;
@@ -74,10 +81,17 @@ export class SqliteSearchIndex implements SearchIndex {
       authorDocs: prepare("SELECT id FROM docs WHERE author = ? LIMIT ?"),
       count: prepare("SELECT count(*) AS n FROM docs"),
       frequency: prepare("SELECT doc FROM fts_vocab WHERE term = ?"),
+      // An author's best matches only (authorMatchesMax): a flood from a few keys cannot push
+      // everyone else out of the candidates the ranking sees.
       match: prepare(
-        "SELECT d.id, d.kind, d.thread, d.author, d.created_ms, d.title, d.excerpt, d.tags, " +
+        "WITH m AS MATERIALIZED (SELECT d.rowid AS r, d.author AS author, " +
           "bm25(fts, 3.0, 2.0, 1.0, 1.0, 1.0) AS score FROM fts JOIN docs d ON d.rowid = fts.rowid " +
-          "WHERE fts MATCH ? AND d.indexed_ms <= ? ORDER BY score LIMIT ?",
+          "WHERE fts MATCH ? AND d.indexed_ms <= ?), " +
+          "ranked AS (SELECT r, score, row_number() OVER (PARTITION BY author ORDER BY score) AS n " +
+          "FROM m) " +
+          "SELECT d.id, d.kind, d.thread, d.author, d.created_ms, d.title, d.excerpt, d.tags, " +
+          "ranked.score AS score FROM ranked JOIN docs d ON d.rowid = ranked.r " +
+          "WHERE ranked.n <= ? ORDER BY ranked.score LIMIT ?",
       ),
     };
   }
@@ -130,9 +144,9 @@ export class SqliteSearchIndex implements SearchIndex {
     return { index: fresh.index, created: true };
   }
 
-  put(doc: IndexedDoc, fields: IndexedFields, indexedMs: number): void {
+  put(doc: IndexedDoc, fields: IndexedFields, indexedMs: number, fresh = false): void {
     this.batch(() => {
-      this.remove(doc.id);
+      if (!fresh) this.remove(doc.id);
       const { lastInsertRowid } = this.#statements.insertDoc.run(
         doc.id.toBytes(),
         doc.kind === "thread" ? 1 : 2,
@@ -186,7 +200,12 @@ export class SqliteSearchIndex implements SearchIndex {
   }
 
   match(expression: string, options: MatchOptions): IndexMatch[] {
-    const rows = this.#statements.match.all(expression, options.asOfMs, options.limit) as {
+    const rows = this.#statements.match.all(
+      expression,
+      options.asOfMs,
+      authorMatchesMax,
+      options.limit,
+    ) as {
       id: Uint8Array;
       kind: number;
       thread: Uint8Array;

@@ -15,7 +15,7 @@ import type { NodeId } from "../../core/node_id.ts";
 import {
   type AuthoredDoc,
   decodeProfile,
-  docOfRecord,
+  heldDocOf,
   PROFILE_NAME,
 } from "../../content/documents.ts";
 import { decodeStoredRecord, type DhtRecord, RecordKind } from "../../content/records.ts";
@@ -60,6 +60,13 @@ export const searchSnapshotLifetimeMs: number = 10 * 60_000;
  * profile can cause.
  */
 export const authorReindexMax = 1000;
+
+/**
+ * Store changes held before they are written to the index in one transaction: a transaction per
+ * record costs about ten times a batched one. At the limit the batch is written at once; a query
+ * writes it first, so it never misses a held document.
+ */
+export const pendingChangesMax = 512;
 
 /** Characters of a document's text shown with a result. */
 export const excerptCharsMax = 160;
@@ -106,6 +113,8 @@ export class LocalSearch {
   readonly #snapshots = new Map<number, Snapshot>();
   #snapshotNumber = 0;
   #indexedMs = 0;
+  /** Changes not yet written: bytes stored, or `undefined` for removed; in arrival order. */
+  readonly #pending = new Map<string, { key: NodeId; bytes: Uint8Array | undefined }>();
 
   /**
    * Makes the service over an index (which may already hold documents).
@@ -124,21 +133,58 @@ export class LocalSearch {
   /**
    * Takes in a record the store now holds: a document is indexed, a profile names its author.
    * Anything else is ignored. Bytes that do not decode are ignored too (the store verified them,
-   * so that would be a bug elsewhere, not a reason to stop).
+   * so that would be a bug elsewhere, not a reason to stop). The change waits with others until
+   * {@link flush} (the node calls it shortly after), a query, or {@link pendingChangesMax}.
    *
    * @param key The record's key.
    * @param bytes The record as stored.
    */
   noteStored(key: NodeId, bytes: Uint8Array): void {
+    this.#queue(key, bytes);
+  }
+
+  /**
+   * Forgets a record the store no longer holds (queued as {@link noteStored} is).
+   *
+   * @param key The record's key.
+   */
+  noteRemoved(key: NodeId): void {
+    this.#queue(key, undefined);
+  }
+
+  /** Whether changes wait to be written ({@link flush}). */
+  get pendingChanges(): number {
+    return this.#pending.size;
+  }
+
+  /** Writes the waiting changes to the index, in one transaction. */
+  flush(): void {
+    if (this.#pending.size === 0) return;
+    const changes = [...this.#pending.values()];
+    this.#pending.clear();
+    this.#options.index.batch(() => {
+      for (const { key, bytes } of changes) {
+        if (bytes) this.#apply(key, bytes);
+        else this.#options.index.remove(key);
+      }
+    });
+  }
+
+  #queue(key: NodeId, bytes: Uint8Array | undefined): void {
+    const hex = key.toHex();
+    // A later change of the same key goes after the others: the order of the store's is kept.
+    this.#pending.delete(hex);
+    this.#pending.set(hex, { key, bytes });
+    if (this.#pending.size >= pendingChangesMax) this.flush();
+  }
+
+  #apply(key: NodeId, bytes: Uint8Array): void {
+    const doc = heldDocOf(bytes);
+    if (doc) return this.#put(indexedDocOf(key, doc));
     let record: DhtRecord;
     try {
       record = decodeStoredRecord(bytes);
     } catch {
-      return;
-    }
-    if (record.kind === RecordKind.immutable) {
-      const doc = docOfRecord(record);
-      if (doc) this.#put(indexedDocOf(key, doc));
       return;
     }
     if (record.kind === RecordKind.mutable && bytesEqual(record.name, PROFILE_NAME)) {
@@ -150,15 +196,6 @@ export class LocalSearch {
       }
       if (this.#options.index.setAuthorName(record.owner, name)) this.#reindexAuthor(record.owner);
     }
-  }
-
-  /**
-   * Forgets a record the store no longer holds.
-   *
-   * @param key The record's key.
-   */
-  noteRemoved(key: NodeId): void {
-    this.#options.index.remove(key);
   }
 
   /**
@@ -176,19 +213,22 @@ export class LocalSearch {
     let documents = 0;
     let profiles = 0;
     const docs: IndexedDoc[] = [];
+    this.#pending.clear();
     index.batch(() => {
       index.clear();
       for (const { key, bytes } of records) {
+        const doc = heldDocOf(bytes);
+        if (doc) {
+          docs.push(indexedDocOf(key, doc));
+          continue;
+        }
         let record: DhtRecord;
         try {
           record = decodeStoredRecord(bytes);
         } catch {
           continue;
         }
-        if (record.kind === RecordKind.immutable) {
-          const doc = docOfRecord(record);
-          if (doc) docs.push(indexedDocOf(key, doc));
-        } else if (record.kind === RecordKind.mutable && bytesEqual(record.name, PROFILE_NAME)) {
+        if (record.kind === RecordKind.mutable && bytesEqual(record.name, PROFILE_NAME)) {
           try {
             index.setAuthorName(record.owner, decodeProfile(record.payload).name);
             profiles++;
@@ -198,7 +238,7 @@ export class LocalSearch {
         }
       }
       for (const doc of docs) {
-        this.#put(doc);
+        this.#put(doc, true);
         documents++;
       }
     });
@@ -249,6 +289,7 @@ export class LocalSearch {
     | { query: SearchQuery; queryHash: number; asOfMs: number } {
     const query = parseQuery(request.query);
     checkLimit(request.limit);
+    this.flush();
     const queryHash = queryHashOf(query.canonical);
     const cursor = request.cursor === undefined ? undefined : decodeSearchCursor(request.cursor);
     if (cursor && cursor.queryHash !== queryHash) {
@@ -323,6 +364,7 @@ export class LocalSearch {
    * @returns The ranking, best first.
    */
   rankQuery(query: SearchQuery, asOfMs: number): RankedMatch[] {
+    this.flush();
     const matches = this.#options.index.match(ftsExpression(query), {
       asOfMs,
       limit: searchCandidatesMax,
@@ -348,12 +390,13 @@ export class LocalSearch {
     }
   }
 
-  #put(doc: IndexedDoc): void {
+  /** Indexes a document; `fresh` when the index cannot hold it yet (a rebuild after clear). */
+  #put(doc: IndexedDoc, fresh = false): void {
     const { index, clock } = this.#options;
     // Never earlier than the last: a document indexed after a ranking's as-of time stays out.
     const indexedMs = Math.max(clock.nowMs(), this.#indexedMs);
     this.#indexedMs = indexedMs;
-    index.put(doc, fieldsOf(doc, index.authorName(doc.author) ?? ""), indexedMs);
+    index.put(doc, fieldsOf(doc, index.authorName(doc.author) ?? ""), indexedMs, fresh);
   }
 
   #reindexAuthor(author: Uint8Array): void {
@@ -364,12 +407,8 @@ export class LocalSearch {
       for (const id of ids) {
         const bytes = load(id);
         if (bytes === undefined) continue;
-        try {
-          const doc = docOfRecord(decodeStoredRecord(bytes));
-          if (doc) this.#put(indexedDocOf(id, doc));
-        } catch {
-          // Held bytes that do not decode: left as indexed.
-        }
+        const doc = heldDocOf(bytes);
+        if (doc) this.#put(indexedDocOf(id, doc));
       }
     });
   }
@@ -432,9 +471,11 @@ export function fieldsOf(doc: IndexedDoc, authorName: string): IndexedFields {
  * @returns At most {@link excerptCharsMax} characters.
  */
 export function excerptOf(text: string): string {
-  const line = text.replace(/\s+/g, " ").trim();
-  const chars = [...line];
-  return chars.length <= excerptCharsMax ? line : `${chars.slice(0, excerptCharsMax).join("")}…`;
+  // Only the start is looked at: two code units per character at most, and spaces collapse.
+  const head = text.slice(0, excerptCharsMax * 4).replace(/\s+/g, " ").trim();
+  const chars = [...head];
+  const cut = chars.length > excerptCharsMax || text.length > excerptCharsMax * 4;
+  return cut ? `${chars.slice(0, excerptCharsMax).join("")}…` : head;
 }
 
 /**

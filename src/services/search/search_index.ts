@@ -81,8 +81,9 @@ export interface SearchIndex {
    * @param doc The document.
    * @param fields Its indexable text.
    * @param indexedMs When it was indexed (ms).
+   * @param fresh Whether the caller knows the ID is not indexed (a rebuild): no lookup first.
    */
-  put(doc: IndexedDoc, fields: IndexedFields, indexedMs: number): void;
+  put(doc: IndexedDoc, fields: IndexedFields, indexedMs: number, fresh?: boolean): void;
   /**
    * Removes a document.
    *

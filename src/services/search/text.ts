@@ -43,8 +43,19 @@ const spacelessRun =
  * @returns The folded text.
  */
 export function foldText(text: string): string {
+  // Most text is ASCII: it needs no decomposition.
+  if (!nonAscii.test(text)) return text.toLowerCase();
   return text.normalize("NFKD").replace(marks, "").toLowerCase();
 }
+
+const nonAscii = /[^\x00-\x7f]/;
+/**
+ * A cheap test for the blocks of the spaceless scripts (Thai, Lao, Myanmar, Khmer, kana, Han and
+ * its compatibility and supplementary planes): only text that passes it meets the exact, slower
+ * script test.
+ */
+const spacelessBlocks =
+  /[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\ud840-\ud87f]/;
 
 /**
  * Whether a character (or a word) belongs to a script written without spaces.
@@ -64,7 +75,13 @@ export function isSpaceless(text: string): boolean {
  */
 export function words(text: string): string[] {
   const found: string[] = [];
-  for (const match of foldText(text).matchAll(wordPattern)) {
+  const folded = foldText(text);
+  if (!nonAscii.test(folded)) return asciiWords(folded);
+  if (!spacelessBlocks.test(folded)) {
+    for (const match of folded.matchAll(wordPattern)) found.push(clip(match[0]));
+    return found;
+  }
+  for (const match of folded.matchAll(wordPattern)) {
     const word = match[0];
     if (isSpaceless(word)) {
       // A mixed run ("abc東京"): its letters of spaced scripts are still a word.
@@ -85,6 +102,7 @@ export function words(text: string): string[] {
  */
 export function spacelessPairs(text: string): string[] {
   const pairs: string[] = [];
+  if (!spacelessBlocks.test(text)) return pairs;
   for (const match of foldText(text).matchAll(spacelessRun)) {
     const chars = [...match[0]];
     if (chars.length === 1) pairs.push(chars[0]);
@@ -94,14 +112,38 @@ export function spacelessPairs(text: string): string[] {
 }
 
 /**
- * The text the index holds for a field: its words and pairs, each at most
- * {@link termRepeatsMax} times, joined by spaces.
+ * The text the index holds for a field: its lower-cased words (runs of letters and digits) each
+ * kept at most {@link termRepeatsMax} times, for FTS5's own tokenizer to fold (diacritics) and
+ * cut (in C, far faster than folding here); and the spaceless pairs,
+ * each at most as often, joined by spaces. A flood of one word is cut; a flood of its spellings
+ * with other accents ("spam spám spâm") counts once per spelling, which BM25 saturates anyway.
  *
  * @param text The field's text.
- * @returns `{ words, pairs }`: the words, and the spaceless pairs, as indexable text.
+ * @returns `{ words, pairs }`: the text for the words column, and the pairs.
  */
 export function indexableText(text: string): { words: string; pairs: string } {
-  return { words: clamped(words(text)).join(" "), pairs: clamped(spacelessPairs(text)).join(" ") };
+  return { words: clampedText(text), pairs: clamped(spacelessPairs(text)).join(" ") };
+}
+
+const nonWord = /[^\p{L}\p{N}]+/u;
+const repeats = new Map<string, number>();
+
+function clampedText(text: string): string {
+  const lower = text.toLowerCase();
+  const tokens = nonAscii.test(lower) ? lower.split(nonWord) : asciiWords(lower);
+  // One map, cleared per call: a fresh map per document costs more than the counting.
+  const seen = repeats;
+  seen.clear();
+  let kept = "";
+  for (const token of tokens) {
+    if (token === "") continue;
+    const count = (seen.get(token) ?? 0) + 1;
+    if (count > termRepeatsMax) continue;
+    seen.set(token, count);
+    kept = kept === "" ? token : `${kept} ${token}`;
+  }
+  seen.clear();
+  return kept;
 }
 
 /**
@@ -127,6 +169,26 @@ function clamped(terms: readonly string[]): string[] {
     if (count <= termRepeatsMax) kept.push(term);
   }
   return kept;
+}
+
+/** {@link words} of folded ASCII text: runs of [a-z0-9], by a loop (regexes cost 10 times more). */
+function asciiWords(folded: string): string[] {
+  const found: string[] = [];
+  let start = -1;
+  for (let i = 0; i <= folded.length; i++) {
+    const code = i < folded.length ? folded.charCodeAt(i) : 0;
+    const inWord = (code >= 97 && code <= 122) || (code >= 48 && code <= 57);
+    if (inWord && start < 0) start = i;
+    else if (!inWord && start >= 0) {
+      found.push(
+        i - start <= termCharsMax
+          ? folded.slice(start, i)
+          : folded.slice(start, start + termCharsMax),
+      );
+      start = -1;
+    }
+  }
+  return found;
 }
 
 function clip(word: string): string {
