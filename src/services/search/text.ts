@@ -48,7 +48,7 @@ export function foldText(text: string): string {
   return text.normalize("NFKD").replace(marks, "").toLowerCase();
 }
 
-const nonAscii = /[^\x00-\x7f]/;
+const nonAscii = /[^\t-~]/;
 /**
  * A cheap test for the blocks of the spaceless scripts (Thai, Lao, Myanmar, Khmer, kana, Han and
  * its compatibility and supplementary planes): only text that passes it meets the exact, slower
