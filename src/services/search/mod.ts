@@ -61,6 +61,7 @@ export {
   words,
 } from "./text.ts";
 export {
+  completePostingsEnough,
   networkDocsPerQueryMax,
   networkReadWaitMs,
   NetworkSearch,

@@ -53,6 +53,12 @@ export const postingListsPerQueryMax = 2;
 export const networkDocsPerQueryMax = 15;
 
 /**
+ * Postings listing every term of the query that make a second posting list not worth reading:
+ * a page's worth.
+ */
+export const completePostingsEnough = 10;
+
+/**
  * How long a query waits for a posting list or a document, in ms. What is not read by then is
  * named in the page's `missing`, and the page is what arrived.
  */
@@ -213,7 +219,11 @@ export class NetworkSearch {
           byThread.set(value.thread.toHex(), { posting: value, score });
         }
       }
-      if (byThread.size >= networkDocsPerQueryMax) break;
+      // Enough postings that list every term: the next list would cost bytes and add little.
+      const complete = [...byThread.values()].filter((entry) =>
+        entry.score >= terms.length * 256
+      ).length;
+      if (complete >= completePostingsEnough) break;
     }
     return [...byThread.values()]
       .sort((a, b) => b.score - a.score || b.posting.createdMs - a.posting.createdMs)

@@ -62,7 +62,7 @@ export interface PostingTerm {
 
 /**
  * The terms a thread is posted under, and their weights: up to {@link postingTagsMax} tags, then
- * the highest-weighted words (spaceless pairs count as words), at most `postingTermsMax` in all.
+ * the `postingTermsMax` highest-weighted words (spaceless pairs count as words).
  *
  * @param doc The thread.
  * @param stats Document frequencies (this node's index), for idf.
@@ -91,16 +91,18 @@ export function postingTerms(doc: IndexedDoc, stats: TermStatistics): PostingTer
   candidates.sort((a, b) =>
     b.weight - a.weight || b.term.length - a.term.length || (a.term < b.term ? -1 : 1)
   );
-  return [...tags, ...candidates].slice(0, postingTermsMax);
+  return [...tags, ...candidates.slice(0, postingTermsMax)];
 }
 
 /**
- * A posting's `terms` field: each term's first 4 hash bytes and its weight.
+ * A posting's `terms` field: each word's first 4 hash bytes and its weight (tags left out).
  *
- * @param terms The thread's posting terms.
+ * @param all The thread's posting terms.
  * @returns The packed bytes.
  */
-export function packPostingTerms(terms: readonly PostingTerm[]): Uint8Array {
+export function packPostingTerms(all: readonly PostingTerm[]): Uint8Array {
+  // Tags are checked on the document itself; the eight places go to words.
+  const terms = all.filter((term) => !term.term.startsWith("tag:")).slice(0, postingTermsMax);
   const bytes = new Uint8Array(terms.length * postingTermBytes);
   terms.forEach((term, i) => {
     bytes.set(searchTermHash(term.term).subarray(0, 4), i * postingTermBytes);
