@@ -5,8 +5,8 @@
  * writer); each two-term query reads the set of its rarest term as the search service does,
  * fetches the 15 best postings' documents, checks and ranks them (`bm25Of`). Compared with a
  * centralized BM25 (every post holding both terms, ranked by the same scorer with the whole
- * corpus's statistics): recall@10, bytes read per query (the sets' and documents' encoded
- * records; lookup overhead not counted), and the index's size against keyword-only postings
+ * corpus's statistics): recall@10, bytes read per query (the sets' encoded records, and with the
+ * documents fetched; lookup overhead not counted), and the index's size against keyword-only postings
  * (entries holding only the thread and its time). The querying node's statistics are a 10 %
  * sample of the corpus, as a node's own index would be. Prints one JSON object.
  *
@@ -236,11 +236,13 @@ function evaluate(queries: string[]) {
         const score = listed * 256 + weights.reduce((sum, weight) => sum + weight, 0);
         byDoc.set(posting.doc, Math.max(byDoc.get(posting.doc) ?? 0, score));
       }
+      if (list.length < termPostingsMax) break;
       const complete = [...byDoc.values()].filter((score) => score >= terms.length * 256).length;
       if (complete >= completePostingsEnough) break;
     }
     const fetched = [...byDoc.entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0])
       .slice(0, networkDocsPerQueryMax).map(([i]) => i);
+    listBytesPerQuery.push(bytes);
     for (const i of fetched) bytes += docBytes(docs[i]);
     const found = fetched.filter((i) => docMatches(docs[i], query))
       .map((i) => ({ i, score: bm25Of(docs[i], query, sampleStats) }))
@@ -261,6 +263,11 @@ function evaluate(queries: string[]) {
       mean: Math.round(mean(bytesPerQuery)),
       p50: percentile(bytesPerQuery, 0.5),
       p99: percentile(bytesPerQuery, 0.99),
+    },
+    posting_list_bytes_per_query: {
+      mean: Math.round(mean(listBytesPerQuery)),
+      p50: percentile(listBytesPerQuery, 0.5),
+      p99: percentile(listBytesPerQuery, 0.99),
     },
     posting_lists_per_query_mean: round(mean(listsPerQuery)),
   };

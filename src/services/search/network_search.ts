@@ -20,6 +20,7 @@ import {
   searchTermIndex,
   signedEntrySet,
   type TermPosting,
+  termPostingsMax,
 } from "../../content/key_schema.ts";
 import { docOfRecord, type ThreadDoc } from "../../content/documents.ts";
 import { RecordKind } from "../../content/records.ts";
@@ -219,6 +220,9 @@ export class NetworkSearch {
           byThread.set(value.thread.toHex(), { posting: value, score });
         }
       }
+      // A set that is not full was never cut: it holds every thread posted under its term, so
+      // every thread holding all the terms is here, and the next list adds nothing.
+      if (entries.length < termPostingsMax) break;
       // Enough postings that list every term: the next list would cost bytes and add little.
       const complete = [...byThread.values()].filter((entry) =>
         entry.score >= terms.length * 256
