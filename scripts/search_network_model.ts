@@ -202,6 +202,7 @@ const results = {
 function evaluate(queries: string[]) {
   const recalls: number[] = [];
   const bytesPerQuery: number[] = [];
+  const listBytesPerQuery: number[] = [];
   const listsPerQuery: number[] = [];
   let centralEmpty = 0;
   for (const text of queries) {
