@@ -184,10 +184,13 @@ const random = () => {
   state >>>= 0;
   return state / 0x1_0000_0000;
 };
+const topicalWordsMax = 8;
 const topical: string[] = [];
 for (let attempt = 0; topical.length < corpus.queries.length && attempt < 100_000; attempt++) {
   const doc = docs[Math.floor(random() * docs.length)];
-  const top = postingTerms({ ...doc, tags: [] }, globalStats).map((term) => term.term);
+  // Two of its eight best words by the whole corpus's statistics, whatever a posting carries.
+  const top = postingTerms({ ...doc, tags: [] }, globalStats).map((term) => term.term)
+    .slice(0, topicalWordsMax);
   if (top.length < 2) continue;
   const a = top[Math.floor(random() * top.length)];
   const others = top.filter((term) => term !== a);

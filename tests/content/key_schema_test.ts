@@ -182,7 +182,7 @@ Deno.test("a full set of each kind's largest entries, really signed, fits in one
       thread: big,
       createdMs: Number.MAX_SAFE_INTEGER,
       weight: 255,
-      terms: new Uint8Array(40).fill(255),
+      terms: new Uint8Array(60).fill(255),
     },
   };
   // A one-per-writer set holds one entry per writer: as many writers as entries.
@@ -289,7 +289,9 @@ Deno.test("every kind's entries round-trip through encodeEntry() and decodeEntry
       thread: id,
       createdMs: fc.nat(),
       weight: fc.integer({ min: 1, max: 255 }),
-      terms: fc.nat({ max: 8 }).chain((n) => fc.uint8Array({ minLength: n * 5, maxLength: n * 5 })),
+      terms: fc.nat({ max: 12 }).chain((n) =>
+        fc.uint8Array({ minLength: n * 5, maxLength: n * 5 })
+      ),
     }),
   };
   const ids = (value: unknown) =>

@@ -30,7 +30,7 @@ export const bm25B = 0.75;
 export const averageDocWords = 120;
 /** The term weight that maps to 255: a title word with an idf of about 6 (one thread in 400). */
 export const weightScaleMax = 12;
-/** Tags a posting carries as terms; the rest of the eight go to words. */
+/** Tags a thread is posted under (weight 255), besides its `postingTermsMax` words. */
 export const postingTagsMax = 3;
 /** Field weights of the JavaScript scorer, as the FTS5 index's `bm25()` call: title, tags, body. */
 const titleWeight = 3;
@@ -101,7 +101,7 @@ export function postingTerms(doc: IndexedDoc, stats: TermStatistics): PostingTer
  * @returns The packed bytes.
  */
 export function packPostingTerms(all: readonly PostingTerm[]): Uint8Array {
-  // Tags are checked on the document itself; the eight places go to words.
+  // Tags are checked on the document itself; the places in a posting go to words.
   const terms = all.filter((term) => !term.term.startsWith("tag:")).slice(0, postingTermsMax);
   const bytes = new Uint8Array(terms.length * postingTermBytes);
   terms.forEach((term, i) => {
