@@ -27,21 +27,20 @@ import {
 import { encodeRecord, RecordKind, type SetEntry } from "../src/content/records.ts";
 import {
   bm25Of,
+  completePostingsEnough,
   docMatches,
   type IndexedDoc,
+  networkDocsPerQueryMax,
+  networkTerms,
   packPostingTerms,
   parseQuery,
+  postingListsPerQueryMax,
   postingTerms,
   postingWeightOf,
   type TermStatistics,
   words,
 } from "../src/services/search/mod.ts";
-import {
-  completePostingsEnough,
-  networkDocsPerQueryMax,
-  networkTerms,
-  postingListsPerQueryMax,
-} from "../src/services/search/network_search.ts";
+
 import { makeCorpus } from "./_search_corpus.ts";
 
 const { values: flags } = parseArgs({
