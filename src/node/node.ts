@@ -421,10 +421,10 @@ export class RhizomeNode {
       flushTimer ??= setTimeout(() => {
         flushTimer = undefined;
         if (this.#stopping) return;
-        try {
-          search.flush();
-        } catch (error) {
-          this.#log.warning("cannot update the search index: {error}", { error: String(error) });
+        if (!search.flush()) {
+          this.#log.warning(
+            "cannot update the search index; run 'rhizome search --reindex' once the disk has room",
+          );
         }
       }, searchFlushDelayMs);
     };
@@ -898,11 +898,7 @@ export class RhizomeNode {
       if (this.#ownsStore) await this.#store.close();
       this.#store.setObserver?.(undefined);
       this.#cancelSearchFlush();
-      try {
-        this.#search.flush();
-      } catch (error) {
-        this.#log.warning("cannot update the search index: {error}", { error: String(error) });
-      }
+      this.#search.flush();
       this.#searchIndex.close();
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -960,6 +956,11 @@ export class RhizomeNode {
       receive_probe: this.#probe.stats(),
       udp: this.#udp.stats(),
       stream: this.#streams.stats(),
+      search: {
+        documents: this.#searchIndex.count(),
+        pending_changes: this.#search.pendingChanges,
+        flush_failures: this.#search.flushFailures,
+      },
     }) as NodeStatus;
   }
 

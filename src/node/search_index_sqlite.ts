@@ -239,6 +239,7 @@ export class SqliteSearchIndex implements SearchIndex {
   }
 
   count(): number {
+    if (!this.#db.isOpen) return 0;
     return (this.#statements.count.get() as { n: number }).n;
   }
 

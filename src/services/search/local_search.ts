@@ -115,6 +115,7 @@ export class LocalSearch {
   #indexedMs = 0;
   /** Changes not yet written: bytes stored, or `undefined` for removed; in arrival order. */
   readonly #pending = new Map<string, { key: NodeId; bytes: Uint8Array | undefined }>();
+  #flushFailures = 0;
 
   /**
    * Makes the service over an index (which may already hold documents).
@@ -157,17 +158,35 @@ export class LocalSearch {
     return this.#pending.size;
   }
 
-  /** Writes the waiting changes to the index, in one transaction. */
-  flush(): void {
-    if (this.#pending.size === 0) return;
+  /**
+   * Writes the waiting changes to the index, in one transaction. When the index cannot take them
+   * (its disk is full, its file damaged), they are dropped and counted in {@link flushFailures}:
+   * queries go on over what the index holds, and `rhizome search --reindex` brings it back in
+   * step with the store.
+   *
+   * @returns Whether the changes were written.
+   */
+  flush(): boolean {
+    if (this.#pending.size === 0) return true;
     const changes = [...this.#pending.values()];
     this.#pending.clear();
-    this.#options.index.batch(() => {
-      for (const { key, bytes } of changes) {
-        if (bytes) this.#apply(key, bytes);
-        else this.#options.index.remove(key);
-      }
-    });
+    try {
+      this.#options.index.batch(() => {
+        for (const { key, bytes } of changes) {
+          if (bytes) this.#apply(key, bytes);
+          else this.#options.index.remove(key);
+        }
+      });
+      return true;
+    } catch {
+      this.#flushFailures++;
+      return false;
+    }
+  }
+
+  /** Batches of store changes the index could not take since start (see {@link flush}). */
+  get flushFailures(): number {
+    return this.#flushFailures;
   }
 
   #queue(key: NodeId, bytes: Uint8Array | undefined): void {
