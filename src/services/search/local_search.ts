@@ -97,14 +97,22 @@ export interface SearchRequest {
   explain?: boolean;
 }
 
+/** A kept ranking: what the pages of one query are cut from. */
 interface Snapshot {
+  /** Its number, in the cursors. */
   number: number;
+  /** The query's hash. */
   queryHash: number;
+  /** The time it ranks as of. */
   asOfMs: number;
+  /** When it was made (it is dropped {@link searchSnapshotLifetimeMs} later). */
   madeMs: number;
+  /** The ranking, best first. */
   ranked: RankedMatch[];
+  /** This node's index alone, or with the network's. */
   source: "local" | "network";
-  query: string;
+  /** The query as understood. */
+  canonical: string;
 }
 
 /** The local search: index upkeep and queries. */
@@ -276,7 +284,13 @@ export class LocalSearch {
     const prepared = this.#prepare(request);
     if ("kept" in prepared) return this.#page(prepared.kept, prepared.offset, request, []);
     const ranked = this.rankQuery(prepared.query, prepared.asOfMs);
-    const snapshot = this.#keep(prepared.queryHash, prepared.asOfMs, ranked, "local");
+    const snapshot = this.#keep(
+      prepared.query.canonical,
+      prepared.queryHash,
+      prepared.asOfMs,
+      ranked,
+      "local",
+    );
     return this.#page(snapshot, 0, request, []);
   }
 
@@ -299,7 +313,13 @@ export class LocalSearch {
     const prepared = this.#prepare(request);
     if ("kept" in prepared) return this.#page(prepared.kept, prepared.offset, request, []);
     const { ranked, missing } = await ranker(prepared.query, prepared.asOfMs);
-    const snapshot = this.#keep(prepared.queryHash, prepared.asOfMs, ranked, "network");
+    const snapshot = this.#keep(
+      prepared.query.canonical,
+      prepared.queryHash,
+      prepared.asOfMs,
+      ranked,
+      "network",
+    );
     return this.#page(snapshot, 0, request, missing);
   }
 
@@ -323,12 +343,14 @@ export class LocalSearch {
       }
       // The ranking is gone: rank again as of the cursor's time, and go on from its offset.
       const ranked = this.rankQuery(query, cursor.asOfMs);
-      return { kept: this.#keep(queryHash, cursor.asOfMs, ranked, "local"), offset: cursor.offset };
+      const again = this.#keep(query.canonical, queryHash, cursor.asOfMs, ranked, "local");
+      return { kept: again, offset: cursor.offset };
     }
     return { query, queryHash, asOfMs: Math.max(nowMs, this.#indexedMs) };
   }
 
   #keep(
+    canonical: string,
     queryHash: number,
     asOfMs: number,
     ranked: RankedMatch[],
@@ -342,7 +364,7 @@ export class LocalSearch {
       madeMs: this.#options.clock.nowMs(),
       ranked: ranked.slice(0, searchCandidatesMax),
       source,
-      query: "",
+      canonical,
     };
     this.#snapshots.set(snapshot.number, snapshot);
     while (this.#snapshots.size > searchSnapshotsMax) {
@@ -352,7 +374,6 @@ export class LocalSearch {
   }
 
   #page(snapshot: Snapshot, offset: number, request: SearchRequest, missing: string[]): SearchPage {
-    const query = parseQuery(request.query);
     const page = snapshot.ranked.slice(offset, offset + request.limit);
     const nextOffset = offset + page.length;
     const next: SearchCursor | undefined = nextOffset < snapshot.ranked.length
@@ -364,7 +385,7 @@ export class LocalSearch {
       }
       : undefined;
     return {
-      query: query.canonical,
+      query: snapshot.canonical,
       source: snapshot.source,
       results: page.map((match) => this.#hit(match, request.explain ?? false)),
       matched: snapshot.ranked.length,
