@@ -48,10 +48,11 @@ import { excerptOf } from "./local_search.ts";
 export const postingListsPerQueryMax = 2;
 
 /**
- * Documents one query fetches from the network to check and rank: a page and a half of the best
- * postings. Each is one lookup; more would make a query as slow as a listing.
+ * Documents one query fetches from the network to check and rank: a page of the best postings.
+ * Each is one lookup and about 600 bytes; in the network model (100,000 posts) fifteen raised
+ * recall@10 from 0.944 to 0.965 and the bytes a query reads from 11.9 KB to 15.2 KB.
  */
-export const networkDocsPerQueryMax = 15;
+export const networkDocsPerQueryMax = 10;
 
 /**
  * Postings listing every term of the query that make a second posting list not worth reading:
