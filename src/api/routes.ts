@@ -29,6 +29,8 @@
  * | GET `/dashboard` (open)          |                               | the dashboard's HTML page   |
  * | GET `/v1/ids?prefix=HEX`         |                               | `{ "prefix", "matches" }`   |
  * | GET `/v1/popularity/<hex key>`   |                               | {@link PopularityReport}    |
+ * | GET `/v1/search?q&limit&…`       |                               | {@link SearchPage}          |
+ * | POST `/v1/search/reindex`        |                               | {@link ReindexReport}       |
  *
  * A request type in "Body in" travels as its JSON form (snake_case, IDs in lower-case hex).
  * Routes marked open answer without the bearer token (see {@link ControlRoute.open}).
@@ -86,6 +88,8 @@ import {
 } from "./wire.ts";
 import { InvalidInputError } from "../core/errors.ts";
 import { toHex, utf8Decode } from "../core/bytes.ts";
+import type { ReindexReport, SearchPage } from "../services/search/mod.ts";
+import { formatSearchQuery, parseSearchQuery, type SearchApiRequest } from "./search_wire.ts";
 import { NODE_ID_BYTES } from "../core/node_id.ts";
 import type { NodeMetrics } from "../node/metrics_snapshot.ts";
 import {
@@ -239,6 +243,20 @@ export interface ControlHandlers {
    * none known).
    */
   resolveIds?(prefix: string): Awaitable<IdMatch[]>;
+  /**
+   * Searches this node's index, and the network's unless `local`.
+   *
+   * @param request The query, page size, cursor, explain, local.
+   * @returns One page of results.
+   * @throws {RhizomeError} `INVALID_INPUT` (400) for a bad query, limit or cursor.
+   */
+  search(request: SearchApiRequest): Promise<SearchPage>;
+  /**
+   * Rebuilds the search index from the records the store holds.
+   *
+   * @returns What was indexed.
+   */
+  reindexSearch(): Promise<ReindexReport>;
 }
 
 /** What the server hands a route's {@link ControlRoute.parse}: the request's pieces. */
@@ -695,6 +713,38 @@ export const controlRoutes = {
         throw response.malformed("ID resolution", "no matches");
       }
       return body.matches as unknown as IdMatch[];
+    },
+  }),
+  /** GET, `?q=QUERY` and `limit`, `cursor`, `local`, `explain` optional: a {@link SearchPage}. */
+  search: defineRoute<ControlHandlers, SearchApiRequest, SearchPage>({
+    method: "GET",
+    path: "/v1/search",
+    query: ["q", "limit", "cursor", "local", "explain"],
+    action: "search",
+    parse: (input) => Promise.resolve(parseSearchQuery(input.query)),
+    call: (node, request) => node.search(request),
+    send: (request) => ({ query: formatSearchQuery(request) }),
+    read: async (response) => {
+      const body = await response.json();
+      if (!isObject(body) || !Array.isArray(body.results) || !Array.isArray(body.missing)) {
+        throw response.malformed("search", "no results");
+      }
+      return body as unknown as SearchPage;
+    },
+  }),
+  /** POST: rebuilds the search index; a {@link ReindexReport}. */
+  reindexSearch: defineRoute<ControlHandlers, void, ReindexReport>({
+    method: "POST",
+    path: "/v1/search/reindex",
+    timeout: "importTimeoutMs",
+    action: "rebuild the search index",
+    call: (node) => node.reindexSearch(),
+    read: async (response) => {
+      const body = await response.json();
+      if (!isObject(body) || typeof body.documents !== "number") {
+        throw response.malformed("reindex", "no document count");
+      }
+      return body as unknown as ReindexReport;
     },
   }),
 } as const satisfies ControlRouteTable<ControlHandlers>;

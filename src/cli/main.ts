@@ -47,6 +47,7 @@ import {
   stopCommand,
 } from "./commands/node_commands.ts";
 import { runCommand } from "./commands/run.ts";
+import { searchCommand } from "./commands/search.ts";
 import { snapshotCommand } from "./commands/snapshot.ts";
 import { topCommand } from "./commands/top.ts";
 import { versionCommand } from "./commands/version.ts";
@@ -70,6 +71,7 @@ export const COMMANDS: readonly Command[] = [
   voteCommand,
   profileCommand,
   popularityCommand,
+  searchCommand,
   authorCommand,
   initCommand,
   idCommand,

@@ -7,7 +7,8 @@
  * - global: `recent`, `threadsByHour`, `threadHours`, `popular`, `seeds`;
  * - per thread: `threadIndex` (pages of its messages), `threadPopular`, `threadStats`;
  * - per message (or thread): `refs` (its replies), `votes`;
- * - per author: `authorThreads`, `reputation`.
+ * - per author: `authorThreads`, `reputation`;
+ * - per search term: `searchTerm` (postings of the threads holding it).
  *
  * A set's name is one tag byte followed by the fields that place it (an hour, a thread, an
  * author). Its policy is fixed per kind and is part of the key, so nobody can open a second set
@@ -17,8 +18,8 @@
  * @module
  */
 
-import { bytesEqual, utf8Encode } from "../core/bytes.ts";
-import { ED25519_PUBLIC_KEY_BYTES, type Ed25519KeyPair } from "../core/crypto.ts";
+import { bytesEqual, toHex, utf8Encode } from "../core/bytes.ts";
+import { ED25519_PUBLIC_KEY_BYTES, type Ed25519KeyPair, sha256 } from "../core/crypto.ts";
 import { contactUriProblem, parseContactUri } from "../core/contact_uri.ts";
 import { contactUriLengthMax } from "../core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../core/node_id.ts";
@@ -41,6 +42,7 @@ import {
   recordKey,
   RecordKind,
   setKey,
+  type SetMergeOrder,
   type SetPolicy,
   type SetRecord,
   signSetEntry,
@@ -104,6 +106,49 @@ export interface Reputation {
   score: number;
 }
 
+/**
+ * A thread's posting under a search term: the thread, how much the term weighs in it, and the
+ * thread's other important terms, so a query of several terms is answered from one posting list
+ * and the rest checked there (docs/search.md, "Network index").
+ */
+export interface TermPosting {
+  /** The thread's ID. */
+  thread: NodeId;
+  /** Its creation time (ms since the epoch), as its author signed it. */
+  createdMs: number;
+  /** The term's weight in the thread, 1..255 (docs/search.md gives the formula). */
+  weight: number;
+  /**
+   * The thread's important terms (this one included), each 5 bytes: the first 4 bytes of the
+   * term's hash ({@link searchTermHash}) and its weight; at most {@link postingTermsMax}.
+   */
+  terms: Uint8Array;
+}
+
+/**
+ * Important words a thread is posted under, and that each of its postings lists. Twelve covers a
+ * title and the body's main words: in the network model (docs/search.md) eight found 80 % of what
+ * a central index finds for two-word queries, twelve 94 %. Each costs 5 bytes in every posting of
+ * the thread and a publish. More: the entry is refused.
+ */
+export const postingTermsMax = 12;
+
+/** Bytes of one term in a posting's `terms`: 4 of its hash, 1 of its weight. */
+export const postingTermBytes = 5;
+
+/**
+ * Postings one term's set keeps: the highest-weighted first. 32 postings of about 200 bytes are
+ * 6.4 KB, so a query reads one set within its 8 KB budget. A thread below the 32nd for every one
+ * of its terms is found by the network only through its other terms (or locally).
+ */
+export const termPostingsMax = 32;
+
+/**
+ * Postings one writer (an author key) keeps in one term's set: two, so an author's two threads on
+ * a subject both show, and a flood from one key takes two places, not thirty-two.
+ */
+export const termPostingsPerWriterMax = 2;
+
 /** What an entry of each kind of index holds. */
 export interface EntryValues {
   /** Threads created lately. */
@@ -130,6 +175,8 @@ export interface EntryValues {
   authorThreads: ThreadRef;
   /** Scores given to an author, one per scorer. */
   reputation: Reputation;
+  /** Threads holding a search term, the highest-weighted kept. */
+  searchTerm: TermPosting;
 }
 
 /** The kinds of index set. */
@@ -302,6 +349,28 @@ const schema: { [K in IndexKind]: IndexSchema<EntryValues[K]> } = {
         ? { hour: hour as number }
         : `holds hour ${describeValue(hour)} (expected 0..23)`,
   },
+  searchTerm: {
+    tag: 13,
+    fieldBytes: NODE_ID_BYTES,
+    fieldCount: 4,
+    policy: { onePerWriter: false, entriesMax: termPostingsMax },
+    lifetimeS: entryLifetimeS,
+    fields: (value) => [value.thread.toBytes(), value.createdMs, value.weight, value.terms],
+    parse: ([thread, createdMs, weight, terms]) => {
+      if (!isId(thread)) return "holds a thread ID that is not 20 bytes";
+      if (!isWholeNumber(createdMs)) return "holds a creation time that is not a whole number";
+      if (!Number.isInteger(weight) || (weight as number) < 1 || (weight as number) > 255) {
+        return `holds weight ${describeValue(weight)} (expected 1..255)`;
+      }
+      if (
+        !(terms instanceof Uint8Array) || terms.length % postingTermBytes !== 0 ||
+        terms.length > postingTermsMax * postingTermBytes
+      ) {
+        return `holds terms that are not up to ${postingTermsMax} groups of ${postingTermBytes} bytes`;
+      }
+      return { thread: NodeId.fromBytes(thread), createdMs, weight: weight as number, terms };
+    },
+  },
   reputation: {
     tag: 11,
     fieldBytes: ED25519_PUBLIC_KEY_BYTES,
@@ -461,6 +530,49 @@ export function authorThreadsIndex(author: Uint8Array): SetAddress<"authorThread
  */
 export function reputationIndex(author: Uint8Array): SetAddress<"reputation"> {
   return address("reputation", authorBytes(author));
+}
+
+/**
+ * The hash that names a search term: SHA-256 of a domain and the folded term, 20 bytes.
+ *
+ * @param term A folded word (as the search service cuts text).
+ * @returns The hash.
+ */
+export function searchTermHash(term: string): Uint8Array {
+  return sha256(searchTermDomain, term).subarray(0, NODE_ID_BYTES);
+}
+
+const searchTermDomain = utf8Encode("rhizome/search-term/v1");
+
+/**
+ * The postings of one search term.
+ *
+ * @param term A folded word.
+ * @returns Its address.
+ */
+export function searchTermIndex(term: string): SetAddress<"searchTerm"> {
+  return address("searchTerm", searchTermHash(term));
+}
+
+/**
+ * How a set's entries rank when merged: search postings by weight, each writer capped at
+ * {@link termPostingsPerWriterMax}; `undefined` for every other kind (latest expiry first).
+ *
+ * @param record A set.
+ * @returns The order, or `undefined`.
+ */
+export function setMergeOrderOf(record: SetRecord): SetMergeOrder | undefined {
+  if (record.name[0] !== schema.searchTerm.tag) return undefined;
+  return {
+    rank: (entry) => {
+      try {
+        return decodeEntry("searchTerm", entry.payload).weight;
+      } catch {
+        return 0;
+      }
+    },
+    writerEntriesMax: termPostingsPerWriterMax,
+  };
 }
 
 /**
@@ -707,6 +819,7 @@ function checkSetContent(record: SetRecord, nowMs: number | undefined): void {
     ? Infinity
     : Math.floor(nowMs / 1000) + entryExpirySlackS + schema[kind].lifetimeS;
   const createdMsMax = nowMs === undefined ? Infinity : nowMs + clockSkewMs;
+  const writerCounts = new Map<string, number>();
   for (const entry of record.entries) {
     const value = decodeEntry(kind, entry.payload);
     // A reference dated ahead would pin its thread or message on top of every listing.
@@ -723,6 +836,16 @@ function checkSetContent(record: SetRecord, nowMs: number | undefined): void {
       throw new RecordError(
         "Cannot accept record: an authorThreads entry is not written by the author it lists",
       );
+    }
+    if (kind === "searchTerm") {
+      const writer = toHex(entry.writer);
+      const count = (writerCounts.get(writer) ?? 0) + 1;
+      writerCounts.set(writer, count);
+      if (count > termPostingsPerWriterMax) {
+        throw new RecordError(
+          `Cannot accept record: a searchTerm set holds more than ${termPostingsPerWriterMax} entries of one writer`,
+        );
+      }
     }
     if (
       kind === "seeds" &&

@@ -5,6 +5,7 @@
  * @module
  */
 
+export type { AuthoredDoc, MessageDoc, ThreadDoc } from "./documents.ts";
 export {
   type DhtRecord,
   type ImmutableRecord,

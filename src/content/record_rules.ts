@@ -12,7 +12,7 @@ import { bytesEqual } from "../core/bytes.ts";
 import { recordBytesMax } from "../core/limits.ts";
 import type { NodeId } from "../core/node_id.ts";
 import type { MergeResult, RecordRules, VerifiedRecord } from "../store/record_rules.ts";
-import { checkContent } from "./key_schema.ts";
+import { checkContent, setMergeOrderOf } from "./key_schema.ts";
 import {
   checkRecord,
   decodeStoredRecord,
@@ -70,7 +70,8 @@ export const recordRules: RecordRules<VerifiedDhtRecord> = {
       };
     }
     if (record.kind === RecordKind.set && heldRecord.kind === RecordKind.set) {
-      const merged = encodeRecord(mergeSets(heldRecord, record, Math.floor(nowMs / 1000)));
+      const order = setMergeOrderOf(record);
+      const merged = encodeRecord(mergeSets(heldRecord, record, Math.floor(nowMs / 1000), order));
       return bytesEqual(merged, held) ? { outcome: "keep" } : { outcome: "replace", bytes: merged };
     }
     // Same key, same immutable content (the key is its hash); kinds cannot differ under one key.

@@ -346,12 +346,22 @@ export function replaces(held: MutableRecord, incoming: MutableRecord): boolean 
  * exact duplicates removed, and at
  * most `entriesMax` entries in at most `recordBytesMax` bytes, the ones that expire first going first.
  *
+ * With an `order` (a kind that ranks its entries, such as search postings), each writer keeps at
+ * most its `writerEntriesMax` highest-ranked entries, and the highest-ranked go first instead of
+ * the latest to expire.
+ *
  * @param a One version.
  * @param b The other (same key, so the same name and policy).
  * @param nowS The time, in seconds since the epoch.
+ * @param order How the kind ranks its entries, when it does.
  * @returns The merged set.
  */
-export function mergeSets(a: SetRecord, b: SetRecord, nowS: number): SetRecord {
+export function mergeSets(
+  a: SetRecord,
+  b: SetRecord,
+  nowS: number,
+  order?: SetMergeOrder,
+): SetRecord {
   const byId = new Map<string, SetEntry>();
   for (const entry of [...a.entries, ...b.entries]) {
     if (entry.expiresAtS <= nowS) continue;
@@ -370,8 +380,12 @@ export function mergeSets(a: SetRecord, b: SetRecord, nowS: number): SetRecord {
     }
   }
   let entries = [...byId.values()];
-  // Latest expiry first: what is cut to fit goes in the order it would expire anyway.
-  entries.sort((x, y) => y.expiresAtS - x.expiresAtS || compareSetEntries(x, y));
+  if (order) {
+    entries = rankedEntries(entries, order);
+  } else {
+    // Latest expiry first: what is cut to fit goes in the order it would expire anyway.
+    entries.sort((x, y) => y.expiresAtS - x.expiresAtS || compareSetEntries(x, y));
+  }
   entries = entries.slice(0, a.policy.entriesMax);
   // Two sets that each fit may not fit together: cut by estimated size, then check exactly.
   let bytes = encodeCanonical(setFields({ ...a, entries })).length;
@@ -382,6 +396,29 @@ export function mergeSets(a: SetRecord, b: SetRecord, nowS: number): SetRecord {
   }
   entries.sort(compareSetEntries);
   return { ...a, entries };
+}
+
+/** How a kind of set ranks its entries when merging (see {@link mergeSets}). */
+export interface SetMergeOrder {
+  /** An entry's rank: higher is kept first. Must be a pure function of the entry. */
+  rank(entry: SetEntry): number;
+  /** Most entries one writer keeps in the set. */
+  writerEntriesMax: number;
+}
+
+/** Entries best-ranked first, each writer cut to its cap; ties by later expiry, then bytes. */
+function rankedEntries(entries: SetEntry[], order: SetMergeOrder): SetEntry[] {
+  const ranks = new Map(entries.map((entry) => [entry, order.rank(entry)]));
+  entries.sort((x, y) =>
+    ranks.get(y)! - ranks.get(x)! || y.expiresAtS - x.expiresAtS || compareSetEntries(x, y)
+  );
+  const perWriter = new Map<string, number>();
+  return entries.filter((entry) => {
+    const writer = toHex(entry.writer);
+    const count = (perWriter.get(writer) ?? 0) + 1;
+    perWriter.set(writer, count);
+    return count <= order.writerEntriesMax;
+  });
 }
 
 /** An entry's encoded size, at least: its byte fields, two numbers and the array header. */

@@ -161,6 +161,20 @@ extension_s = 86400
 ttl_max_s = 31536000
 retention_s = 2592000
 
+[search]
+# How results are ranked (docs/search.md): score = (relevance_weight × BM25 relevance +
+# freshness_weight × freshness + popularity_weight × popularity) / 100, each part 0..1, then
+# halved for each hit of one author beyond the first two. \`rhizome search --explain\` shows them.
+relevance_weight = 100
+freshness_weight = 25
+# Popularity is 0 for every thread until the popularity service lands.
+popularity_weight = 10
+# Age at which a document's freshness is one half.
+freshness_half_life_s = 604800
+# Publish each new thread's important terms to the network's index, and ask it when this node's
+# own index finds fewer results than a page.
+network = true
+
 # Budgets for each node type. "auto" picks the largest profile the machine can honour.
 [profiles.seed]
 # Disk space for stored records (their bytes plus a fixed overhead per record).

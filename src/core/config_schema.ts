@@ -310,6 +310,19 @@ export interface Config {
     /** Period of the expiry sweep, in seconds. */
     sweep_s: number;
   } & Record<RecordClass, RecordClassPolicy>;
+  /** Search: the ranking's weights and the network index. */
+  search: {
+    /** Weight of BM25 relevance, in percent. */
+    relevance_weight: number;
+    /** Weight of freshness, in percent. */
+    freshness_weight: number;
+    /** Weight of popularity, in percent. */
+    popularity_weight: number;
+    /** Age at which freshness is one half, in seconds. */
+    freshness_half_life_s: number;
+    /** Whether threads' terms are published to, and queries sent to, the network's index. */
+    network: boolean;
+  };
   /** Budgets by node type. */
   profiles: Record<NodeType, NodeProfile>;
   /** Popularity: the metrics' windows, the score's weights, replication by popularity. */
@@ -454,6 +467,13 @@ const configSchema: v.GenericSchema<unknown, Config> = table({
     active: recordClass,
     normal: recordClass,
     personal: recordClass,
+  }),
+  search: table({
+    relevance_weight: integer(0, 1000),
+    freshness_weight: integer(0, 1000),
+    popularity_weight: integer(0, 1000),
+    freshness_half_life_s: integer(60, 10 * 365 * 86400),
+    network: v.boolean("expected true or false"),
   }),
   profiles: table({
     seed: profile,

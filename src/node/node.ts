@@ -46,6 +46,18 @@ import { decodeRecord, encodeRecord, recordKey, RecordKind } from "../content/re
 import { acknowledgedPut, DhtRecordNetwork } from "../services/discussion/dht_record_network.ts";
 import { Publisher } from "../services/discussion/publisher.ts";
 import { messagePageMax, Reader } from "../services/discussion/reader.ts";
+import {
+  LocalSearch,
+  NetworkSearch,
+  type RankingWeights,
+  type ReindexReport,
+  type SearchPage,
+  type SearchRequest,
+} from "../services/search/mod.ts";
+import { docOfRecord } from "../content/documents.ts";
+import { decodeStoredRecord } from "../content/records.ts";
+import { SqliteSearchIndex } from "./search_index_sqlite.ts";
+import type { StoreObserver } from "../store/value_store.ts";
 import type {
   ProfileView,
   PublishReport,
@@ -202,6 +214,13 @@ export interface NodeStore extends ValueStore {
    * @returns When closed.
    */
   close(): Promise<void>;
+  /**
+   * Sets who is told of stored and removed records (the search index follows the store by it).
+   * A store without it leaves the index to `rhizome search --reindex`.
+   *
+   * @param observer The observer.
+   */
+  setObserver?(observer: StoreObserver | undefined): void;
 }
 
 /** What a node is started with. */
@@ -281,6 +300,14 @@ export class RhizomeNode {
   readonly #reader: Reader;
   /** Popularity measured here: the DHT's observer and replication policy, the rankings. */
   readonly #popularity: NodePopularity;
+  /** The search index (SQLite FTS5 beside the store) and the searches over it. */
+  readonly #searchIndex: SqliteSearchIndex;
+  readonly #search: LocalSearch;
+  readonly #networkSearch: NetworkSearch;
+  /** Stops the pending write of store changes to the search index. */
+  #cancelSearchFlush: () => void = () => {};
+  /** Loads an author key by name (the data dir's), for signing a thread's postings. */
+  readonly #authors: AuthorKeys | undefined;
   readonly #contact: string;
   #choice: Omit<NodeTypeChoice, "classification">;
   #wakeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -324,6 +351,7 @@ export class RhizomeNode {
       choice: Omit<NodeTypeChoice, "classification">;
       advertised: PeerAddress;
       contact: string;
+      searchIndex: { index: SqliteSearchIndex; created: boolean };
     },
   ) {
     this.#options = options;
@@ -437,6 +465,48 @@ export class RhizomeNode {
       clock: parts.clock,
       onRead: (key) => popularity.noteLocalRead(key, self),
     });
+    this.#authors = authors;
+    const weights = rankingWeights(options.config);
+    this.#searchIndex = parts.searchIndex.index;
+    this.#search = new LocalSearch({
+      index: parts.searchIndex.index,
+      clock: parts.clock,
+      weights,
+      load: (key) => parts.store.get(key)?.value,
+    });
+    this.#networkSearch = new NetworkSearch({
+      network,
+      local: this.#search,
+      clock: parts.clock,
+      weights,
+    });
+    const search = this.#search;
+    // Changes reach the index in batches: written within searchFlushDelayMs, or at once when a
+    // query comes or the batch is full.
+    let flushTimer: ReturnType<typeof setTimeout> | undefined;
+    const flushSoon = () => {
+      flushTimer ??= setTimeout(() => {
+        flushTimer = undefined;
+        if (this.#stopping) return;
+        if (!search.flush()) {
+          this.#log.warning(
+            "cannot update the search index; run 'rhizome search --reindex' once the disk has room",
+          );
+        }
+      }, searchFlushDelayMs);
+    };
+    this.#cancelSearchFlush = () => clearTimeout(flushTimer);
+    parts.store.setObserver?.({
+      stored: (key, bytes) => {
+        search.noteStored(key, bytes);
+        flushSoon();
+      },
+      removed: (key) => {
+        search.noteRemoved(key);
+        flushSoon();
+      },
+    });
+    if (parts.searchIndex.created) this.#rebuildSearch();
   }
 
   /**
@@ -503,7 +573,10 @@ export class RhizomeNode {
       const contact = formatContactUri(
         makeContact(identity.keyPair.publicKey, advertised.host, advertised.port),
       );
+      const searchIndex = SqliteSearchIndex.open(dataDir ? dataDir.searchPath : ":memory:");
+      opened.push({ close: () => Promise.resolve(searchIndex.index.close()) });
       const node = new RhizomeNode(options, {
+        searchIndex,
         log,
         clock,
         identity,
@@ -1033,6 +1106,10 @@ export class RhizomeNode {
       await this.#streams.close();
       await this.#udp.close();
       if (this.#ownsStore) await this.#store.close();
+      this.#store.setObserver?.(undefined);
+      this.#cancelSearchFlush();
+      this.#search.flush();
+      this.#searchIndex.close();
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<"late">((resolve) =>
@@ -1093,6 +1170,11 @@ export class RhizomeNode {
       receive_probe: this.#probe.stats(),
       udp: this.#udp.stats(),
       stream: this.#streams.stats(),
+      search: {
+        documents: this.#searchIndex.count(),
+        pending_changes: this.#search.pendingChanges,
+        flush_failures: this.#search.flushFailures,
+      },
     }) as Record<string, unknown>) as NodeStatus;
   }
 
@@ -1212,6 +1294,68 @@ export class RhizomeNode {
   async newThread(request: NewThreadRequest): Promise<PublishReport> {
     const report = await this.#publisher.newThread(request);
     this.#knownIds.note("thread", report.id);
+    if (!this.#options.config.search.network || !this.#authors) return report;
+    // The network's search index: the thread's postings under its important terms. A failure
+    // here leaves the thread published and findable by listings and local search.
+    try {
+      const id = NodeId.fromHex(report.id);
+      const held = this.#store.get(id);
+      const doc = held && docOfRecord(decodeStoredRecord(held.value));
+      if (doc?.type === "thread") {
+        const author = await this.#authors.load(request.author);
+        const posted = await this.#networkSearch.publishThread(author.keyPair, id, doc);
+        report.indexes.search_terms = posted.stored;
+      }
+    } catch (error) {
+      this.#log.warning("cannot publish the thread's search postings: {error}", {
+        error: String(error),
+      });
+    }
+    return report;
+  }
+
+  // --- search (src/services/search/) ---
+
+  /**
+   * One page of search results: this node's index, and the network's unless `local`.
+   *
+   * @param request The query, page size, cursor, explain, and whether to stay local.
+   * @returns The page.
+   * @throws {InvalidInputError} For a bad query, limit or cursor (one line; nothing read).
+   */
+  async search(request: SearchRequest & { local: boolean }): Promise<SearchPage> {
+    if (request.local || !this.#options.config.search.network) {
+      return this.#search.search(request);
+    }
+    const page = await this.#networkSearch.search(request);
+    this.#schedule();
+    return page;
+  }
+
+  /**
+   * Rebuilds the search index from every record the store holds.
+   *
+   * @returns How many documents and profiles were indexed, and how long it took.
+   */
+  reindexSearch(): Promise<ReindexReport> {
+    return Promise.resolve(this.#rebuildSearch());
+  }
+
+  #rebuildSearch(): ReindexReport {
+    const startedMs = performance.now();
+    const store = this.#store;
+    const records = function* () {
+      for (const value of store.values()) {
+        const held = store.get(value.key);
+        if (held) yield { key: held.key, bytes: held.value };
+      }
+    };
+    const counts = this.#search.rebuild(records());
+    const report = { ...counts, elapsed_ms: Math.round(performance.now() - startedMs) };
+    this.#log.info("search index rebuilt: {documents} documents in {ms} ms", {
+      documents: report.documents,
+      ms: report.elapsed_ms,
+    });
     return report;
   }
 
@@ -1571,6 +1715,22 @@ function json(value: unknown): unknown {
  * publish's STOREs go out once the local write is verified and durable) whose timers the next
  * wake-up must cover.
  */
+/**
+ * How long store changes wait before they are written to the search index, in ms: arrivals in a
+ * burst share one transaction; a query writes them first, so none is missed.
+ */
+const searchFlushDelayMs = 50;
+
+/** The ranking's weights from the config's `[search]` table. */
+function rankingWeights(config: Config): RankingWeights {
+  return {
+    relevance: config.search.relevance_weight,
+    freshness: config.search.freshness_weight,
+    popularity: config.search.popularity_weight,
+    freshnessHalfLifeS: config.search.freshness_half_life_s,
+  };
+}
+
 function wakingStore(store: ValueStore, wake: () => void): ValueStore {
   return {
     rules: store.rules,

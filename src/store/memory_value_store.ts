@@ -15,6 +15,7 @@ import { classOfWrite, expiryAfterRead, expiryAfterWrite } from "./lifetime.ts";
 import { contentAddressedRules, type RecordRules } from "./record_rules.ts";
 import type {
   StoredValue,
+  StoreObserver,
   ValueStore,
   ValueStoreStats,
   ValueWrite,
@@ -59,6 +60,7 @@ export class MemoryValueStore implements ValueStore {
   #bytes = 0;
   #quota: MemoryStoreQuota;
   #closed = false;
+  #observer: StoreObserver | undefined;
 
   /**
    * Makes an empty store.
@@ -147,6 +149,7 @@ export class MemoryValueStore implements ValueStore {
     };
     this.#values.set(hex, held);
     this.#bytes = bytesAfter;
+    if (!previous || !bytesEqual(previous.value, value)) this.#tell(write.key, value);
     done(undefined, { value, expiresAtMs: held.expiresAtMs });
   }
 
@@ -175,6 +178,26 @@ export class MemoryValueStore implements ValueStore {
     if (!previous) return;
     this.#bytes -= previous.value.length;
     this.#values.delete(hex);
+    this.#tell(key, undefined);
+  }
+
+  /**
+   * Sets who is told of each stored and removed value (one observer; `undefined` for none).
+   *
+   * @param observer The observer.
+   */
+  setObserver(observer: StoreObserver | undefined): void {
+    this.#observer = observer;
+  }
+
+  /** Tells the observer of a change; an observer that throws changes nothing here. */
+  #tell(key: NodeId, value: Uint8Array | undefined): void {
+    try {
+      if (value) this.#observer?.stored(key, value);
+      else this.#observer?.removed(key);
+    } catch {
+      // The observer keeps derived data; the store stays as it is.
+    }
   }
 
   /**

@@ -17,7 +17,7 @@ export type {
   RecordStoreStats,
   StoredRecord,
 } from "./record_store.ts";
-export type { StoredValue, ValueStore, ValueStoreStats } from "./value_store.ts";
+export type { StoredValue, StoreObserver, ValueStore, ValueStoreStats } from "./value_store.ts";
 export type { MergeResult, RecordRules, VerifiedRecord } from "./record_rules.ts";
 export type { ValueWrite, ValueWritten } from "./value_store.ts";
 export {

@@ -57,6 +57,7 @@ import { decodeMeta, encodeMeta, type RecordMeta } from "./record_meta.ts";
 import type { RecordRules, VerifiedRecord } from "./record_rules.ts";
 import type {
   StoredValue,
+  StoreObserver,
   ValueStore,
   ValueStoreStats,
   ValueWrite,
@@ -242,6 +243,7 @@ export interface QuarantinedRecord {
 }
 
 type Db = Database<Uint8Array, Uint8Array>;
+type StoreChange = { key: Uint8Array; bytes?: Uint8Array };
 type Applied = { outcome: PutOutcome } | { refused: StoreError };
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -267,6 +269,10 @@ export class RecordStore implements ValueStore {
   /** A read-only store's releaser of mapped pages; undefined when writable or unsupported. */
   readonly #mappedPages: MappedFilePages | undefined;
   #releaseMissWarned = false;
+  /** Told of changes after each commit; see {@link setObserver}. */
+  #observer: StoreObserver | undefined;
+  /** The changes of the transaction running now (set only inside {@link #write}'s action). */
+  #changes: StoreChange[] | undefined;
   readonly #events = {
     evicted: 0,
     expired: 0,
@@ -768,6 +774,16 @@ export class RecordStore implements ValueStore {
   }
 
   /**
+   * Sets who is told of each stored and removed record once its transaction committed (one
+   * observer; `undefined` for none). Changes of a transaction that failed are never told.
+   *
+   * @param observer The observer.
+   */
+  setObserver(observer: StoreObserver | undefined): void {
+    this.#observer = observer;
+  }
+
+  /**
    * Removes a record; resolves once durable.
    *
    * @param key The record's key.
@@ -870,10 +886,19 @@ export class RecordStore implements ValueStore {
    * undoes its own writes and no one else's; resolves after commit and flush.
    */
   async #write<T>(action: () => T): Promise<T> {
+    const changes: StoreChange[] = [];
+    const observed = () => {
+      this.#changes = changes;
+      try {
+        return action();
+      } finally {
+        this.#changes = undefined;
+      }
+    };
     const done = (async () => {
       let result: T;
       try {
-        result = await this.#root.childTransaction(action);
+        result = await this.#root.childTransaction(observed);
         await this.#root.flushed;
         this.#lastCommitFailed = false;
       } catch (error) {
@@ -884,6 +909,7 @@ export class RecordStore implements ValueStore {
         if (error instanceof AssertionError) throw error;
         throw await this.#writeFailure(error);
       }
+      this.#tell(changes);
       return result;
     })();
     this.#pending.add(done);
@@ -891,6 +917,23 @@ export class RecordStore implements ValueStore {
       return await done;
     } finally {
       this.#pending.delete(done);
+    }
+  }
+
+  /** Tells the observer of a committed transaction's changes; its failures are logged. */
+  #tell(changes: readonly StoreChange[]): void {
+    const observer = this.#observer;
+    if (!observer) return;
+    for (const change of changes) {
+      try {
+        const key = NodeId.fromBytes(change.key);
+        if (change.bytes) observer.stored(key, change.bytes);
+        else observer.removed(key);
+      } catch (error) {
+        this.#options.log?.warning("the store's observer failed: {error}", {
+          error: String(error),
+        });
+      }
     }
   }
 
@@ -1061,6 +1104,7 @@ export class RecordStore implements ValueStore {
     }
     if (status !== "renewed") this.#records.put(keyBytes, bytes);
     this.#writeMeta(keyBytes, held, meta);
+    if (status !== "renewed") this.#changes?.push({ key: keyBytes.slice(), bytes });
     // Paired with the integrity check of every read (#readChecked): what was just written, read
     // back in the same transaction, is what the metadata's hash promises. A renewal wrote no
     // bytes, and the held ones were checked above.
@@ -1129,6 +1173,7 @@ export class RecordStore implements ValueStore {
 
   /** Removes a record with its metadata and index entry. In a transaction. */
   #removeInTxn(keyBytes: Uint8Array, meta: RecordMeta | undefined): void {
+    if (meta) this.#changes?.push({ key: keyBytes.slice() });
     this.#records.remove(keyBytes);
     this.#meta.remove(keyBytes);
     if (meta) {

@@ -56,6 +56,28 @@ export interface ValueStoreStats {
   bytes: number;
 }
 
+/**
+ * Told of each change to what a store holds, once it is durable: derived data (the search
+ * index) follows the store through it. Called synchronously after the commit; an observer that
+ * throws is logged by the store and changes nothing in it.
+ */
+export interface StoreObserver {
+  /**
+   * A value was stored or replaced (a merged set, a newer mutable record); not called for a
+   * renewal that kept the same bytes.
+   *
+   * @param key The key.
+   * @param value The bytes now held.
+   */
+  stored(key: NodeId, value: Uint8Array): void;
+  /**
+   * A value is gone: expired, evicted, deleted or quarantined.
+   *
+   * @param key The key.
+   */
+  removed(key: NodeId): void;
+}
+
 /** A node's values. */
 export interface ValueStore {
   /** The rules the store verifies and merges by; the DHT checks its gets' answers by them. */

@@ -25,6 +25,8 @@ import type {
 import { importReport, type ImportSummary } from "../../src/node/snapshot_import.ts";
 import { explainScore, type KeyPopularity } from "../../src/services/popularity/mod.ts";
 import { popularitySettings } from "../services/popularity/_settings.ts";
+import type { SearchApiRequest } from "../../src/api/search_wire.ts";
+import type { ReindexReport, SearchPage } from "../../src/services/search/mod.ts";
 import {
   CONTROL_API_FILES,
   ControlApi,
@@ -258,6 +260,20 @@ export class FakeHandlers implements ControlHandlers {
   }
   metrics(): Promise<NodeMetrics> {
     return this.#answer(["metrics"], sampleMetrics());
+  }
+  search(request: SearchApiRequest): Promise<SearchPage> {
+    return this.#answer(["search", request], {
+      query: request.query,
+      source: request.local ? "local" : "network",
+      results: [],
+      matched: 0,
+      as_of: "2026-01-01T00:00:00.000Z",
+      next_cursor: null,
+      missing: [],
+    });
+  }
+  reindexSearch(): Promise<ReindexReport> {
+    return this.#answer(["reindexSearch"], { documents: 0, profiles: 0, elapsed_ms: 0 });
   }
 
   #answer<T>(call: FakeCall, value: T): Promise<T> {

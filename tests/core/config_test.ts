@@ -464,7 +464,7 @@ Deno.test({
 Deno.test("settingEnvironmentNames() gives every setting its own RHIZOME_ variable", () => {
   const names = settingEnvironmentNames();
   const leaves = leafCount(defaultConfigTable());
-  assert.equal(leaves, 94);
+  assert.equal(leaves, 99);
   assert.equal(
     names.size,
     leaves + Object.keys(ENV_ALIASES).length,
@@ -508,6 +508,7 @@ Deno.test("commentedDefaultConfigToml() parses to tables without any setting", (
     log: {},
     dht: {},
     store: { popular: {}, active: {}, normal: {}, personal: {} },
+    search: {},
     profiles: { seed: {}, full: {}, light: {}, mobile: {} },
     popularity: {},
   });

@@ -17,6 +17,8 @@ export const DATA_DIR_FILES = {
   identity: "identity.key",
   /** The record store (LMDB; its lock file is this name with `-lock` appended). */
   records: "records.mdb",
+  /** The search index (SQLite; derived from the store, rebuilt when absent or damaged). */
+  search: "search.sqlite",
   /** The single-writer lock: the running node's PID, under an OS lock (lock.ts). */
   lock: "node.lock",
   /** The author keys (`<name>.key`, mode 0600) and `current` (author_keys.ts). */
@@ -67,6 +69,11 @@ export class DataDir {
   /** @returns The path of the record store's LMDB file. */
   get recordsPath(): string {
     return join(this.path, DATA_DIR_FILES.records);
+  }
+
+  /** @returns The path of the search index (SQLite). */
+  get searchPath(): string {
+    return join(this.path, DATA_DIR_FILES.search);
   }
 
   /** @returns The path of the author keys folder. */
