@@ -30,7 +30,10 @@ import {
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { records: { type: "string", default: "100000" }, missing: { type: "string", default: "1000" } },
+  options: {
+    records: { type: "string", default: "100000" },
+    missing: { type: "string", default: "1000" },
+  },
 });
 const recordCount = Number(values.records);
 const missingCount = Number(values.missing);
@@ -55,7 +58,12 @@ function makeRecords(count: number): Made[] {
     const createdMs = nowMs - 30 * 86_400_000 + Math.floor((i / count) * 30 * 86_400_000);
     const length = 200 + Math.floor(random() * 1000);
     const body = "x".repeat(length) + ` ${i}`;
-    const doc = signMessage(authors[i % authors.length], { createdMs, thread, parent: thread, body });
+    const doc = signMessage(authors[i % authors.length], {
+      createdMs,
+      thread,
+      parent: thread,
+      body,
+    });
     const record = docRecord(doc);
     out.push({ key: recordKey(record), bytes: encodeRecord(record), createdMs });
   }
@@ -72,7 +80,12 @@ function storeOf(records: Iterable<Made>): MemoryValueStore {
   return store;
 }
 
-async function sync(server: MemoryValueStore, client: MemoryValueStore, filter?: SyncFilter, idBytes?: number) {
+async function sync(
+  server: MemoryValueStore,
+  client: MemoryValueStore,
+  filter?: SyncFilter,
+  idBytes?: number,
+) {
   const answering = new SyncServer({ store: server, clock });
   const started = performance.now();
   const report: SyncReport = await runSync({
@@ -86,7 +99,11 @@ async function sync(server: MemoryValueStore, client: MemoryValueStore, filter?:
   return { report, ms: Math.round(performance.now() - started) };
 }
 
-function summary(name: string, result: { report: SyncReport; ms: number }, extra: Record<string, unknown> = {}) {
+function summary(
+  name: string,
+  result: { report: SyncReport; ms: number },
+  extra: Record<string, unknown> = {},
+) {
   const r = result.report;
   const wire = r.bytesSent + r.bytesReceived;
   return {
@@ -101,7 +118,9 @@ function summary(name: string, result: { report: SyncReport; ms: number }, extra
     wire_bytes: wire,
     wire_per_record_bytes: r.recordsReceived ? Math.round(wire / r.recordsReceived) : 0,
     overhead_per_record_bytes: Math.round(overheadPerRecord(r)),
-    wire_over_record_bytes: r.recordBytesReceived ? Number((wire / r.recordBytesReceived).toFixed(3)) : 0,
+    wire_over_record_bytes: r.recordBytesReceived
+      ? Number((wire / r.recordBytesReceived).toFixed(3))
+      : 0,
     ms: result.ms,
     ...extra,
   };
@@ -117,7 +136,7 @@ const full = await sync(server, storeOf([]));
 results.push(summary("full", full, {
   target: "wire <= 1.2 x record bytes + 100 B/record",
   target_met: full.report.bytesSent + full.report.bytesReceived <=
-    1.2 * full.report.recordBytesReceived + 100 * full.report.recordsReceived &&
+      1.2 * full.report.recordBytesReceived + 100 * full.report.recordsReceived &&
     full.report.recordsStored === recordCount,
 }));
 
@@ -150,11 +169,14 @@ for (const idBytes of [32, 16, 8]) {
 // Partial: the last day only, to an empty node.
 const fromS = Math.floor((nowMs - 86_400_000) / 1000);
 const inWindow = made.filter((m) => m.createdMs >= fromS * 1000).length;
-const windowed = await sync(server, storeOf([]), { time: { fromS, toS: Math.floor(nowMs / 1000) + 1 } });
+const windowed = await sync(server, storeOf([]), {
+  time: { fromS, toS: Math.floor(nowMs / 1000) + 1 },
+});
 results.push(summary("partial_time_window", windowed, {
   records_in_range: inWindow,
   target: "transfers only the range",
-  target_met: windowed.report.recordsReceived === inWindow && windowed.report.recordsStored === inWindow,
+  target_met: windowed.report.recordsReceived === inWindow &&
+    windowed.report.recordsStored === inWindow,
 }));
 
 // Partial: a sixteenth of the key space.
@@ -170,11 +192,19 @@ results.push(summary("partial_key_range", keyed, {
 }));
 
 // Partial: a category nobody has (profiles): nothing moves.
-const profiles = await sync(server, storeOf([]), { categories: 1 << SYNC_CATEGORIES.indexOf("profile") });
+const profiles = await sync(server, storeOf([]), {
+  categories: 1 << SYNC_CATEGORIES.indexOf("profile"),
+});
 results.push(summary("partial_category_profiles", profiles, {
   records_in_range: 0,
   target: "transfers only the range",
   target_met: profiles.report.recordsReceived === 0,
 }));
 
-console.log(JSON.stringify({ records: recordCount, record_bytes: recordBytes, missing: missingCount, results }, null, 2));
+console.log(
+  JSON.stringify(
+    { records: recordCount, record_bytes: recordBytes, missing: missingCount, results },
+    null,
+    2,
+  ),
+);

@@ -47,6 +47,7 @@ import {
 } from "./commands/node_commands.ts";
 import { runCommand } from "./commands/run.ts";
 import { snapshotCommand } from "./commands/snapshot.ts";
+import { syncCommand } from "./commands/sync.ts";
 import { topCommand } from "./commands/top.ts";
 import { versionCommand } from "./commands/version.ts";
 import { commandHelp, overviewHelp } from "./help.ts";
@@ -72,6 +73,7 @@ export const COMMANDS: readonly Command[] = [
   idCommand,
   configCommand,
   snapshotCommand,
+  syncCommand,
   versionCommand,
   completionCommand(() => COMMANDS),
   helpCommand(() => COMMANDS),

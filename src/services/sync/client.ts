@@ -119,7 +119,10 @@ export async function runSync(options: SyncRunOptions): Promise<SyncReport> {
   const filter = options.filter ?? {};
   const idBytes = options.idBytes ?? SYNC_ID_BYTES_DEFAULT;
   if (!Number.isInteger(idBytes) || idBytes < ID_BYTES_MIN || idBytes > ID_BYTES_MAX) {
-    throw new RhizomeError("INVALID_INPUT", `Cannot sync: the ID width ${idBytes} is outside 8..32`);
+    throw new RhizomeError(
+      "INVALID_INPUT",
+      `Cannot sync: the ID width ${idBytes} is outside 8..32`,
+    );
   }
   if (options.session.length !== SESSION_ID_BYTES) {
     throw new RhizomeError("INVALID_INPUT", "Cannot sync: the session ID is not 8 bytes");
@@ -157,7 +160,10 @@ export async function runSync(options: SyncRunOptions): Promise<SyncReport> {
     progress.bytesReceived += bytes.length;
     const response = decodeResponse(bytes);
     if (typeof response === "string") {
-      throw new RhizomeError("UNAVAILABLE", `Cannot sync: the peer's answer is malformed: ${response}`);
+      throw new RhizomeError(
+        "UNAVAILABLE",
+        `Cannot sync: the peer's answer is malformed: ${response}`,
+      );
     }
     if (response.type === SyncType.error) {
       throw new RhizomeError("UNAVAILABLE", `Cannot sync: the peer refused: ${response.reason}`);
@@ -172,27 +178,39 @@ export async function runSync(options: SyncRunOptions): Promise<SyncReport> {
     let nextMessage: Uint8Array = new Uint8Array(0);
     if (message.length > 0) {
       const request = encodeRequest({ ...base, type: SyncType.reconcile, body: message });
-      tasks.push(send(request).then(async (response) => {
-        if (response.type !== SyncType.reconciled) {
-          throw new RhizomeError("UNAVAILABLE", "Cannot sync: the peer answered out of turn");
-        }
-        await storeRecords(response.records);
-        const ranges = decodeRanges(response.message, idBytes, Math.floor(SYNC_FRAME_BYTES_MAX / idBytes));
-        if (typeof ranges === "string") {
-          throw new RhizomeError("UNAVAILABLE", `Cannot sync: the peer's message is malformed: ${ranges}`);
-        }
-        const step = reconciler.step(ranges, { bytesMax: budget });
-        progress.peerLacks += step.have.length;
-        for (const id of step.need) {
-          const hex = toHex(id);
-          if (!received.has(hex)) wanted.set(hex, id);
-        }
-        nextMessage = step.message;
-      }));
+      tasks.push(
+        send(request).then(async (response) => {
+          if (response.type !== SyncType.reconciled) {
+            throw new RhizomeError("UNAVAILABLE", "Cannot sync: the peer answered out of turn");
+          }
+          await storeRecords(response.records);
+          const ranges = decodeRanges(
+            response.message,
+            idBytes,
+            Math.floor(SYNC_FRAME_BYTES_MAX / idBytes),
+          );
+          if (typeof ranges === "string") {
+            throw new RhizomeError(
+              "UNAVAILABLE",
+              `Cannot sync: the peer's message is malformed: ${ranges}`,
+            );
+          }
+          const step = reconciler.step(ranges, { bytesMax: budget });
+          progress.peerLacks += step.have.length;
+          for (const id of step.need) {
+            const hex = toHex(id);
+            if (!received.has(hex)) wanted.set(hex, id);
+          }
+          nextMessage = step.message;
+        }),
+      );
     }
     const perFetch = Math.max(
       1,
-      Math.min(Math.floor(budget / idBytes) - 4, Math.floor(SYNC_FRAME_BYTES_MAX / averageRecordBytes)),
+      Math.min(
+        Math.floor(budget / idBytes) - 4,
+        Math.floor(SYNC_FRAME_BYTES_MAX / averageRecordBytes),
+      ),
     );
     const asked = [...wanted.entries()].slice(0, perFetch * SYNC_FETCHES_PER_ROUND_MAX);
     for (let start = 0; start < asked.length; start += perFetch) {
@@ -201,18 +219,22 @@ export async function runSync(options: SyncRunOptions): Promise<SyncReport> {
       body.varint(batch.length);
       for (const [, id] of batch) body.push(id);
       const request = encodeRequest({ ...base, type: SyncType.fetch, body: body.finish() });
-      tasks.push(send(request).then(async (response) => {
-        if (response.type !== SyncType.records) {
-          throw new RhizomeError("UNAVAILABLE", "Cannot sync: the peer answered out of turn");
-        }
-        await storeRecords(response.records);
-      }));
+      tasks.push(
+        send(request).then(async (response) => {
+          if (response.type !== SyncType.records) {
+            throw new RhizomeError("UNAVAILABLE", "Cannot sync: the peer answered out of turn");
+          }
+          await storeRecords(response.records);
+        }),
+      );
     }
     await Promise.all(tasks);
     // What was asked and not delivered stays wanted; a peer that no longer holds it stalls below.
     message = nextMessage;
     const signature = `${toHex(sha256(message))}:${wanted.size}`;
-    stalled = progress.recordsStored === storedBefore && signature === lastMessage ? stalled + 1 : 0;
+    stalled = progress.recordsStored === storedBefore && signature === lastMessage
+      ? stalled + 1
+      : 0;
     lastMessage = signature;
     if (progress.recordBytesReceived > 0) {
       averageRecordBytes = Math.max(64, progress.recordBytesReceived / progress.recordsReceived);
@@ -241,14 +263,18 @@ export async function runSync(options: SyncRunOptions): Promise<SyncReport> {
         continue;
       }
       const held = options.store.get(NodeId.fromBytes(record.key));
-      if (held && held.value.length === record.bytes.length && toHex(sha256(held.value)) === toHex(id)) {
+      if (
+        held && held.value.length === record.bytes.length && toHex(sha256(held.value)) === toHex(id)
+      ) {
         progress.recordsUnchanged++;
         continue;
       }
-      puts.push(put(options.store, record).then((stored) => {
-        if (stored) progress.recordsStored++;
-        else progress.recordsRefused++;
-      }));
+      puts.push(
+        put(options.store, record).then((stored) => {
+          if (stored) progress.recordsStored++;
+          else progress.recordsRefused++;
+        }),
+      );
     }
     await Promise.all(puts);
   }

@@ -10,7 +10,7 @@ import { compareBytes } from "../../core/bytes.ts";
 import { sha256 } from "../../core/crypto.ts";
 import { RhizomeError } from "../../core/errors.ts";
 import type { ValueStore } from "../../store/value_store.ts";
-import { SyncItemSet, type SyncItem } from "./items.ts";
+import { type SyncItem, SyncItemSet } from "./items.ts";
 import { recordFacts } from "./record_facts.ts";
 import type { SyncFilter } from "./wire.ts";
 
@@ -36,7 +36,9 @@ export function collectItems(store: ValueStore, filter: SyncFilter, nowMs: numbe
     if (held.expiresAtMs <= nowMs) continue;
     const key = held.key.toBytes();
     if (filter.keys) {
-      if (compareBytes(key, filter.keys.low) < 0 || compareBytes(key, filter.keys.high) > 0) continue;
+      if (compareBytes(key, filter.keys.low) < 0 || compareBytes(key, filter.keys.high) > 0) {
+        continue;
+      }
     }
     let bytes: Uint8Array;
     try {
@@ -45,7 +47,9 @@ export function collectItems(store: ValueStore, filter: SyncFilter, nowMs: numbe
       continue; // gone or damaged since the walk began: the store quarantined it
     }
     const facts = recordFacts(bytes);
-    if (filter.time && (facts.timeS < filter.time.fromS || facts.timeS >= filter.time.toS)) continue;
+    if (filter.time && (facts.timeS < filter.time.fromS || facts.timeS >= filter.time.toS)) {
+      continue;
+    }
     if (filter.categories !== undefined && (filter.categories & (1 << facts.category)) === 0) {
       continue;
     }

@@ -35,7 +35,12 @@ export {
   SYNC_BUCKETS,
   SYNC_ID_LIST_ITEMS_MAX,
 } from "./reconcile.ts";
-export { type RecordFacts, recordFacts, SYNC_CATEGORIES, type SyncCategory } from "./record_facts.ts";
+export {
+  type RecordFacts,
+  recordFacts,
+  SYNC_CATEGORIES,
+  type SyncCategory,
+} from "./record_facts.ts";
 export {
   decodeRequest,
   decodeResponse,

@@ -25,10 +25,10 @@
 
 import { bytesEqual, toHex } from "../../core/bytes.ts";
 import {
+  type Bound,
   BOUND_END,
   BOUND_START,
   boundBetween,
-  type Bound,
   FINGERPRINT_BYTES,
   SYNC_ID_BYTES,
   type SyncItem,
@@ -397,8 +397,14 @@ export class Reconciler {
     for (let bucket = 0; bucket < SYNC_BUCKETS; bucket++) {
       const start = current;
       current += per + (bucket < extra ? 1 : 0);
-      const bound = current === upper ? upperBound : boundBetween(set.at(current - 1), set.at(current));
-      ranges.push({ bound, mode: RangeMode.fingerprint, fingerprint: set.fingerprint(start, current) });
+      const bound = current === upper
+        ? upperBound
+        : boundBetween(set.at(current - 1), set.at(current));
+      ranges.push({
+        bound,
+        mode: RangeMode.fingerprint,
+        fingerprint: set.fingerprint(start, current),
+      });
     }
     return ranges;
   }

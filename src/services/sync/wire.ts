@@ -80,7 +80,11 @@ export interface KeyedRecord {
 
 /** A decoded response. */
 export type SyncResponse =
-  | { readonly type: typeof SyncType.reconciled; readonly message: Uint8Array; records: KeyedRecord[] }
+  | {
+    readonly type: typeof SyncType.reconciled;
+    readonly message: Uint8Array;
+    records: KeyedRecord[];
+  }
   | { readonly type: typeof SyncType.records; readonly records: KeyedRecord[] }
   | { readonly type: typeof SyncType.error; readonly reason: string };
 
@@ -113,7 +117,10 @@ export function encodeRequest(request: SyncRequest): Uint8Array {
   out.push(request.session);
   out.byte(request.idBytes);
   const { keys, time, categories } = request.filter;
-  out.byte((keys ? FILTER_KEYS : 0) | (time ? FILTER_TIME : 0) | (categories !== undefined ? FILTER_CATEGORIES : 0));
+  out.byte(
+    (keys ? FILTER_KEYS : 0) | (time ? FILTER_TIME : 0) |
+      (categories !== undefined ? FILTER_CATEGORIES : 0),
+  );
   if (keys) {
     out.push(keys.low);
     out.push(keys.high);
@@ -134,7 +141,9 @@ export function encodeRequest(request: SyncRequest): Uint8Array {
  * @returns The request, or a one-line reason.
  */
 export function decodeRequest(bytes: Uint8Array): SyncRequest | string {
-  if (bytes.length > SYNC_FRAME_BYTES_MAX) return `the request is over ${SYNC_FRAME_BYTES_MAX} bytes`;
+  if (bytes.length > SYNC_FRAME_BYTES_MAX) {
+    return `the request is over ${SYNC_FRAME_BYTES_MAX} bytes`;
+  }
   const reader = new ByteReader(bytes);
   const magic = reader.bytes(3);
   if (!magic || compareBytes(magic, SYNC_PROTOCOL_ID) !== 0) return "it is not a sync message";
@@ -219,7 +228,9 @@ export function encodeResponse(response: SyncResponse): Uint8Array {
  * @returns It, or a one-line reason.
  */
 export function decodeResponse(bytes: Uint8Array): SyncResponse | string {
-  if (bytes.length > SYNC_FRAME_BYTES_MAX) return `the response is over ${SYNC_FRAME_BYTES_MAX} bytes`;
+  if (bytes.length > SYNC_FRAME_BYTES_MAX) {
+    return `the response is over ${SYNC_FRAME_BYTES_MAX} bytes`;
+  }
   const reader = new ByteReader(bytes);
   const magic = reader.bytes(3);
   if (!magic || compareBytes(magic, SYNC_PROTOCOL_ID) !== 0) return "it is not a sync message";
