@@ -47,11 +47,20 @@ export {
   encodeRequest,
   encodeResponse,
   isSyncMessage,
+  type KeyedRecord,
   SESSION_ID_BYTES,
   SYNC_FRAME_BYTES_MAX,
   SYNC_PROTOCOL_ID,
   SYNC_VERSION,
   type SyncFilter,
+  type SyncRequest,
+  type SyncResponse,
   SyncType,
 } from "./wire.ts";
-export { FINGERPRINT_BYTES, SYNC_ID_BYTES, type SyncItem, SyncItemSet } from "./items.ts";
+export {
+  type Bound,
+  FINGERPRINT_BYTES,
+  SYNC_ID_BYTES,
+  type SyncItem,
+  SyncItemSet,
+} from "./items.ts";

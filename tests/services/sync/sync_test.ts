@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { VirtualClock } from "../../../src/core/clock.ts";
 import { resolveConfig } from "../../../src/core/config.ts";
 import { generateEd25519KeyPair } from "../../../src/core/crypto.ts";
-import { RhizomeError } from "../../../src/core/errors.ts";
+import type { RhizomeError } from "../../../src/core/errors.ts";
 import { NodeId } from "../../../src/core/node_id.ts";
 import { docRecord, signMessage, signThread } from "../../../src/content/documents.ts";
 import { encodeRecord, recordKey } from "../../../src/content/records.ts";
