@@ -33,3 +33,22 @@ export {
   type SeedStanding,
   SeedWatch,
 } from "./challenge_policy.ts";
+export {
+  assignCategories,
+  COMMITTEE_SIZE,
+  committeeOf,
+  currentLeader,
+  EPOCH_MS,
+  LEADER_SILENCE_MS,
+  leaderOrder,
+  SEED_LIST_SEEDS_MAX,
+  type SeedList,
+  seedListBytes,
+  type SeedListEntry,
+  seedListHash,
+  type SeedListSignature,
+  type SignedSeedList,
+  signSeedList,
+  supermajority,
+  verifySeedList,
+} from "./seed_list.ts";
