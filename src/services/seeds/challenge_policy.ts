@@ -8,8 +8,9 @@
  *
  * Figures (measured by `scripts/sim_storage_challenges.ts`, `docs/seeds.md`): with one challenge
  * every {@link CHALLENGE_INTERVAL_MS}, a seed that dropped 1% of its records is demoted within a
- * day with probability 1 − 0.99^470 ≈ 99.1% (470 challenges land before the last 30 minutes), and
- * a stall of up to 10 minutes ends containment after at most 10 min + 5 min + the answer time.
+ * day with probability 1 − 0.99^564 ≈ 99.65% (564 challenges land before the last 30 minutes),
+ * and a stall of up to 10 minutes ends containment after at most 10 min + 5 min + the answer
+ * time.
  *
  * @module
  */
@@ -18,10 +19,13 @@ import { assert } from "../../core/assert.ts";
 import { randomInt, type Rng } from "../../core/rng.ts";
 
 /**
- * Time between challenges to one seed: 480 a day, enough for 99% detection of a 1% loss within a
- * day (459 needed), and a negligible load (one 52-byte challenge and an 853-byte proof at most).
+ * Time between challenges to one seed: 576 a day. A 1% loss is caught within a day when one of the
+ * challenges sent before the day's last {@link CONTAINED_MS_MAX} hits a dropped record: 564 of
+ * them, so 1 − 0.99^564 ≈ 99.65% (459 would give exactly 99%; the margin absorbs the variance of
+ * where the first challenge falls). The load stays negligible: one 52-byte challenge and a proof of
+ * at most 853 bytes every 2.5 minutes.
  */
-export const CHALLENGE_INTERVAL_MS = 3 * 60_000;
+export const CHALLENGE_INTERVAL_MS = 150_000;
 
 /**
  * Time a seed has to answer: a proof is one read and one hash, so 10 s covers a busy disk and a
