@@ -6,6 +6,7 @@
  * record is verified by the receiving store as it arrives. Prints one JSON object.
  *
  * Usage: deno run -A scripts/bench_sync.ts [--records 100000] [--missing 1000]
+ *   [--scenarios full,recent,random,partial]
  *
  * @module
  */
@@ -33,9 +34,11 @@ const { values } = parseArgs({
   options: {
     records: { type: "string", default: "100000" },
     missing: { type: "string", default: "1000" },
+    scenarios: { type: "string", default: "full,recent,random,partial" },
   },
 });
 const recordCount = Number(values.records);
+const scenarios = new Set(values.scenarios.split(","));
 const missingCount = Number(values.missing);
 const nowMs = Date.UTC(2026, 11, 1);
 const clock = new VirtualClock(nowMs);
@@ -132,74 +135,82 @@ const server = storeOf(made);
 const results: Record<string, unknown>[] = [];
 
 // Full sync: an empty node.
-const full = await sync(server, storeOf([]));
-results.push(summary("full", full, {
-  target: "wire <= 1.2 x record bytes + 100 B/record",
-  target_met: full.report.bytesSent + full.report.bytesReceived <=
-      1.2 * full.report.recordBytesReceived + 100 * full.report.recordsReceived &&
-    full.report.recordsStored === recordCount,
-}));
-
-// Incremental: the newest `missing` records lacking (a node that was away).
-const sorted = [...made].sort((a, b) => a.createdMs - b.createdMs);
-const recent = await sync(server, storeOf(sorted.slice(0, recordCount - missingCount)));
-results.push(summary("incremental_recent", recent, {
-  target: "<= 200 B overhead per missing record, <= 6 rounds",
-  target_met: overheadPerRecord(recent.report) <= 200 && recent.report.rounds <= 6 &&
-    recent.report.recordsStored === missingCount,
-}));
-
-// Incremental: `missing` random records lacking (the worst case for ranges).
-const dropped = new Set<number>();
-let pick = 987654;
-while (dropped.size < missingCount) {
-  pick = (pick * 1103515245 + 12345) % 2 ** 31;
-  dropped.add(pick % recordCount);
-}
-const randomClient = made.filter((_, i) => !dropped.has(i));
-for (const idBytes of [32, 16, 8]) {
-  const random = await sync(server, storeOf(randomClient), undefined, idBytes);
-  results.push(summary(`incremental_random_id${idBytes}`, random, {
-    target: "<= 200 B overhead per missing record, <= 6 rounds",
-    target_met: overheadPerRecord(random.report) <= 200 && random.report.rounds <= 6 &&
-      random.report.recordsStored === missingCount,
+if (scenarios.has("full")) {
+  const full = await sync(server, storeOf([]));
+  results.push(summary("full", full, {
+    target: "wire <= 1.2 x record bytes + 100 B/record",
+    target_met: full.report.bytesSent + full.report.bytesReceived <=
+        1.2 * full.report.recordBytesReceived + 100 * full.report.recordsReceived &&
+      full.report.recordsStored === recordCount,
   }));
 }
 
+// Incremental: the newest `missing` records lacking (a node that was away).
+if (scenarios.has("recent")) {
+  const sorted = [...made].sort((a, b) => a.createdMs - b.createdMs);
+  const recent = await sync(server, storeOf(sorted.slice(0, recordCount - missingCount)));
+  results.push(summary("incremental_recent", recent, {
+    target: "<= 200 B overhead per missing record, <= 6 rounds",
+    target_met: overheadPerRecord(recent.report) <= 200 && recent.report.rounds <= 6 &&
+      recent.report.recordsStored === missingCount,
+  }));
+}
+
+// Incremental: `missing` random records lacking (the worst case for ranges).
+if (scenarios.has("random")) {
+  const dropped = new Set<number>();
+  let pick = 987654;
+  while (dropped.size < missingCount) {
+    pick = (pick * 1103515245 + 12345) % 2 ** 31;
+    dropped.add(pick % recordCount);
+  }
+  const randomClient = made.filter((_, i) => !dropped.has(i));
+  for (const idBytes of [32, 16, 8]) {
+    const random = await sync(server, storeOf(randomClient), undefined, idBytes);
+    results.push(summary(`incremental_random_id${idBytes}`, random, {
+      target: "<= 200 B overhead per missing record, <= 6 rounds",
+      target_met: overheadPerRecord(random.report) <= 200 && random.report.rounds <= 6 &&
+        random.report.recordsStored === missingCount,
+    }));
+  }
+}
+
 // Partial: the last day only, to an empty node.
-const fromS = Math.floor((nowMs - 86_400_000) / 1000);
-const inWindow = made.filter((m) => m.createdMs >= fromS * 1000).length;
-const windowed = await sync(server, storeOf([]), {
-  time: { fromS, toS: Math.floor(nowMs / 1000) + 1 },
-});
-results.push(summary("partial_time_window", windowed, {
-  records_in_range: inWindow,
-  target: "transfers only the range",
-  target_met: windowed.report.recordsReceived === inWindow &&
-    windowed.report.recordsStored === inWindow,
-}));
+if (scenarios.has("partial")) {
+  const fromS = Math.floor((nowMs - 86_400_000) / 1000);
+  const inWindow = made.filter((m) => m.createdMs >= fromS * 1000).length;
+  const windowed = await sync(server, storeOf([]), {
+    time: { fromS, toS: Math.floor(nowMs / 1000) + 1 },
+  });
+  results.push(summary("partial_time_window", windowed, {
+    records_in_range: inWindow,
+    target: "transfers only the range",
+    target_met: windowed.report.recordsReceived === inWindow &&
+      windowed.report.recordsStored === inWindow,
+  }));
 
-// Partial: a sixteenth of the key space.
-const low = new Uint8Array(20);
-const high = new Uint8Array(20).fill(0xff);
-high[0] = 0x0f;
-const inKeys = made.filter((m) => m.key.toBytes()[0] <= 0x0f).length;
-const keyed = await sync(server, storeOf([]), { keys: { low, high } });
-results.push(summary("partial_key_range", keyed, {
-  records_in_range: inKeys,
-  target: "transfers only the range",
-  target_met: keyed.report.recordsReceived === inKeys && keyed.report.recordsStored === inKeys,
-}));
+  // Partial: a sixteenth of the key space.
+  const low = new Uint8Array(20);
+  const high = new Uint8Array(20).fill(0xff);
+  high[0] = 0x0f;
+  const inKeys = made.filter((m) => m.key.toBytes()[0] <= 0x0f).length;
+  const keyed = await sync(server, storeOf([]), { keys: { low, high } });
+  results.push(summary("partial_key_range", keyed, {
+    records_in_range: inKeys,
+    target: "transfers only the range",
+    target_met: keyed.report.recordsReceived === inKeys && keyed.report.recordsStored === inKeys,
+  }));
 
-// Partial: a category nobody has (profiles): nothing moves.
-const profiles = await sync(server, storeOf([]), {
-  categories: 1 << SYNC_CATEGORIES.indexOf("profile"),
-});
-results.push(summary("partial_category_profiles", profiles, {
-  records_in_range: 0,
-  target: "transfers only the range",
-  target_met: profiles.report.recordsReceived === 0,
-}));
+  // Partial: a category nobody has (profiles): nothing moves.
+  const profiles = await sync(server, storeOf([]), {
+    categories: 1 << SYNC_CATEGORIES.indexOf("profile"),
+  });
+  results.push(summary("partial_category_profiles", profiles, {
+    records_in_range: 0,
+    target: "transfers only the range",
+    target_met: profiles.report.recordsReceived === 0,
+  }));
+}
 
 console.log(
   JSON.stringify(

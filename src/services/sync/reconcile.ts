@@ -54,6 +54,9 @@ export const SYNC_ID_LIST_ITEMS_MAX: number = 2 * SYNC_BUCKETS;
  */
 const REMAINDER_BYTES = 128;
 
+/** Bytes of an ID list's range around its IDs at most: a skip and a bound, mode and count. */
+const LIST_HEADER_BYTES = 96;
+
 /** Range modes on the wire. */
 export const RangeMode = { skip: 0, fingerprint: 1, idList: 2 } as const;
 
@@ -301,7 +304,7 @@ export class Reconciler {
             pushedBytes += stop.bytes;
             if (stop.stoppedAt !== undefined) {
               const within = { lowerIndex, upperIndex, upperBound: range.bound };
-              return this.#cut(out, within, stop.stoppedAt, { need, have, push });
+              return this.#cut(out, within, stop.stoppedAt, room(), { need, have, push });
             }
           } else {
             reply = this.#split(lowerIndex, upperIndex, range.bound);
@@ -315,7 +318,7 @@ export class Reconciler {
           pushedBytes += stop.bytes;
           if (stop.stoppedAt !== undefined) {
             const within = { lowerIndex, upperIndex, upperBound: range.bound };
-            return this.#cut(out, within, stop.stoppedAt, { need, have, push });
+            return this.#cut(out, within, stop.stoppedAt, room(), { need, have, push });
           }
         }
       }
@@ -343,6 +346,7 @@ export class Reconciler {
     out: RangeWriter,
     range: { lowerIndex: number; upperIndex: number; upperBound: Bound },
     stoppedAt: number,
+    roomLeft: number,
     result: { need: Uint8Array[]; have: SyncItem[]; push: SyncItem[] },
   ): StepResult {
     const set = this.#set;
@@ -356,8 +360,24 @@ export class Reconciler {
         ids.push(set.at(i).id.subarray(0, this.#idBytes));
       }
       out.commit(out.encode([{ bound, mode: RangeMode.idList, ids }]), through);
-    } else if (stoppedAt > range.lowerIndex) {
-      out.skip(boundBetween(set.at(stoppedAt - 1), set.at(stoppedAt)), stoppedAt);
+    } else {
+      if (stoppedAt > range.lowerIndex) {
+        out.skip(boundBetween(set.at(stoppedAt - 1), set.at(stoppedAt)), stoppedAt);
+      }
+      // The rest of the range as this server's IDs, as many as the frame holds: the client fetches
+      // them in parallel next round instead of taking one frame of pushed records per round.
+      const through = Math.min(
+        range.upperIndex,
+        stoppedAt + Math.max(0, Math.floor((roomLeft - LIST_HEADER_BYTES) / this.#idBytes)),
+      );
+      if (through > stoppedAt) {
+        const bound = through === range.upperIndex
+          ? range.upperBound
+          : boundBetween(set.at(through - 1), set.at(through));
+        const ids: Uint8Array[] = [];
+        for (let i = stoppedAt; i < through; i++) ids.push(set.at(i).id.subarray(0, this.#idBytes));
+        out.commit(out.encode([{ bound, mode: RangeMode.idList, ids }]), through);
+      }
     }
     return this.#finishWithRemainder(out, result.need, result.have, result.push);
   }
