@@ -37,11 +37,11 @@ import {
 export const SYNC_ROUNDS_MAX = 200_000;
 
 /**
- * Fetch requests a round sends at once beside its reconciliation message: 8 × 64 KiB in flight
- * let 1,000 records of 1 KiB arrive in two rounds, while one peer is never asked for more than
- * half a megabyte at a time.
+ * Fetch requests a round sends at once beside its reconciliation message: 16 × 64 KiB in flight
+ * let 1,000 records of 1 KiB arrive in one round, while one peer is never asked for more than a
+ * megabyte at a time (16 of its 128 stream connections).
  */
-export const SYNC_FETCHES_PER_ROUND_MAX = 8;
+export const SYNC_FETCHES_PER_ROUND_MAX = 16;
 
 /**
  * Rounds in a row that store nothing new and send the same message before the sync gives up: a

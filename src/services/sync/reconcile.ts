@@ -174,7 +174,7 @@ class RangeWriter {
   }
 
   /** Encodes ranges as they would be written now, without writing them. */
-  encode(ranges: readonly Range[]): { bytes: Uint8Array; lastTime: number } {
+  encode(ranges: readonly Range[]): { bytes: Uint8Array; lastTime: number; end: boolean } {
     const out = new ByteWriter();
     let lastTime = this.#lastTime;
     const all = this.#pendingSkip
@@ -196,7 +196,8 @@ class RangeWriter {
         for (const id of range.ids) out.push(id);
       }
     }
-    return { bytes: out.finish(), lastTime };
+    const end = all.some((range) => range.bound.timeS === Infinity);
+    return { bytes: out.finish(), lastTime, end };
   }
 
   /** Writes the pending skip, if any, so the next range starts where it ends. */
@@ -206,7 +207,14 @@ class RangeWriter {
     this.commit(this.encode([]), index);
   }
 
-  commit(encoded: { bytes: Uint8Array; lastTime: number }, index: number): void {
+  /** Whether a range up to the end bound was written: nothing may follow it. */
+  endWritten = false;
+
+  commit(
+    encoded: { bytes: Uint8Array; lastTime: number; end: boolean },
+    index: number,
+  ): void {
+    if (encoded.end) this.endWritten = true;
     this.#writer.push(encoded.bytes);
     this.#lastTime = encoded.lastTime;
     this.#pendingSkip = undefined;
@@ -236,6 +244,11 @@ export interface StepBudget {
   readonly bytesMax: number;
   /** The bytes a pushed item costs in the reply (its record, framed). */
   readonly pushBytes?: (item: SyncItem) => number;
+  /**
+   * Bytes of records pushed in one reply at most (at least one record always goes); the rest of
+   * the range is listed by ID for the client to fetch in parallel. Unbounded when absent.
+   */
+  readonly pushBytesMax?: number;
 }
 
 /**
@@ -300,7 +313,7 @@ export class Reconciler {
         const ours = set.fingerprint(lowerIndex, upperIndex);
         if (!bytesEqual(ours, range.fingerprint)) {
           if (this.#role === "server" && bytesEqual(range.fingerprint, EMPTY_FINGERPRINT)) {
-            const stop = this.#pushAll([], lowerIndex, upperIndex, push, budget, room);
+            const stop = this.#pushAll([], lowerIndex, upperIndex, push, budget, room, pushedBytes);
             pushedBytes += stop.bytes;
             if (stop.stoppedAt !== undefined) {
               const within = { lowerIndex, upperIndex, upperBound: range.bound };
@@ -314,7 +327,15 @@ export class Reconciler {
         if (this.#role === "client") {
           this.#compare(range.ids, lowerIndex, upperIndex, need, have);
         } else {
-          const stop = this.#pushAll(range.ids, lowerIndex, upperIndex, push, budget, room);
+          const stop = this.#pushAll(
+            range.ids,
+            lowerIndex,
+            upperIndex,
+            push,
+            budget,
+            room,
+            pushedBytes,
+          );
           pushedBytes += stop.bytes;
           if (stop.stoppedAt !== undefined) {
             const within = { lowerIndex, upperIndex, upperBound: range.bound };
@@ -389,7 +410,10 @@ export class Reconciler {
     push: SyncItem[],
   ): StepResult {
     out.flushSkip();
-    out.commit(out.encode([this.#remainder(out.emittedIndex)]), this.#set.size);
+    // A range already written up to the end bound leaves nothing after it.
+    if (!out.endWritten) {
+      out.commit(out.encode([this.#remainder(out.emittedIndex)]), this.#set.size);
+    }
     return { message: out.finish(), need, have, push };
   }
 
@@ -455,7 +479,9 @@ export class Reconciler {
     push: SyncItem[],
     budget: StepBudget,
     room: () => number,
+    pushedBefore: number,
   ): { bytes: number; stoppedAt?: number } {
+    const capBytes = budget.pushBytesMax ?? Infinity;
     const known = new Set(theirs.map(toHex));
     let bytes = 0;
     for (let i = lower; i < upper; i++) {
@@ -463,6 +489,7 @@ export class Reconciler {
       if (known.has(toHex(item.id.subarray(0, this.#idBytes)))) continue;
       const cost = budget.pushBytes?.(item) ?? 0;
       if (cost > room() - bytes) return { bytes, stoppedAt: i };
+      if (push.length > 0 && pushedBefore + bytes + cost > capBytes) return { bytes, stoppedAt: i };
       bytes += cost;
       push.push(item);
     }

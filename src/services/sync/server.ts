@@ -43,6 +43,14 @@ export const SYNC_SESSIONS_MAX = 4;
 export const SYNC_SESSION_IDLE_MS = 60_000;
 
 /**
+ * Bytes of records a reconciliation reply pushes at most: half a frame, so the other half can list
+ * the IDs of the rest of the range (about 1,000 at 32 bytes), which the client then fetches with
+ * up to 8 requests in parallel: a node that was away gets 1,000 records in two rounds of fetches
+ * instead of one frame of pushed records per round.
+ */
+export const SYNC_PUSH_BYTES_MAX = 32 * 1024;
+
+/**
  * Bytes of a response's header and counts (protocol ID, version, type, two varints): kept free
  * under {@link SYNC_FRAME_BYTES_MAX}.
  */
@@ -178,6 +186,7 @@ export class SyncServer {
     const heldBytes = new Map<SyncItem, Uint8Array | undefined>();
     const result = session.reconciler.step(ranges, {
       bytesMax: SYNC_FRAME_BYTES_MAX - RESPONSE_HEADER_BYTES,
+      pushBytesMax: SYNC_PUSH_BYTES_MAX,
       pushBytes: (item) => {
         const held = this.#held(item);
         heldBytes.set(item, held);
