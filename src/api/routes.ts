@@ -24,6 +24,8 @@
  * | GET `/v1/profiles/<author key>`  |                               | {@link ProfileView}         |
  * | POST `/v1/records?key=<hex key>` | an encoded record             | {@link PublishReport}       |
  * | POST `/v1/snapshots/import`      | {@link SnapshotImportRequest} | {@link ImportReport}        |
+ * | POST `/v1/sync`                  | {@link SyncCommand}           | {@link SyncOutcomeReport}   |
+ * | GET `/v1/sync`                   |                               | {@link SyncStateReport}     |
  * | GET `/metrics` (open)            |                               | Prometheus text             |
  * | GET `/v1/metrics` (open)         |                               | {@link MetricsReport}       |
  * | GET `/dashboard` (open)          |                               | the dashboard's HTML page   |
@@ -100,6 +102,15 @@ import {
   prometheusText,
 } from "./metrics.ts";
 import { dashboardHtml } from "./dashboard.ts";
+import type { SyncCommand, SyncOutcome, SyncState } from "../node/node_sync.ts";
+import {
+  formatSyncCommand,
+  parseSyncCommand,
+  type SyncOutcomeReport,
+  syncOutcomeReport,
+  type SyncStateReport,
+  syncStateReport,
+} from "./sync_wire.ts";
 
 /** A value now or later: handlers may answer at once (status, peers) or after I/O. */
 export type Awaitable<T> = T | Promise<T>;
@@ -232,6 +243,18 @@ export interface ControlHandlers {
    *   another import is running), `STORE_FULL` (507); `STORE_UNUSABLE` and anything else 500.
    */
   importSnapshot(path: string): Promise<ImportSummary>;
+  /**
+   * Syncs this node's store from a peer (`docs/sync.md`). May take minutes: the route's timeout
+   * is `controlImportTimeoutMs`.
+   *
+   * @param command The peer (or the node's peers in turn) and what to sync.
+   * @returns What moved.
+   * @throws {RhizomeError} `UNAVAILABLE` (503: another sync runs, no peer answered),
+   *   `INVALID_INPUT` (400).
+   */
+  sync(command: SyncCommand): Promise<SyncOutcome>;
+  /** The sync running now, if any, with its progress. */
+  syncState(): Awaitable<SyncState>;
   /**
    * Every counter of the node at this moment, for the metrics routes and the dashboard.
    *
@@ -660,6 +683,37 @@ export const controlRoutes = {
         throw response.malformed("snapshot import", "no import counts");
       }
       return body as unknown as ImportReport;
+    },
+  }),
+  /** POST a JSON {@link SyncCommand}: a {@link SyncOutcomeReport} once the sync ends. */
+  sync: defineRoute<ControlHandlers, SyncCommand, SyncOutcomeReport>({
+    method: "POST",
+    path: "/v1/sync",
+    timeout: "importTimeoutMs",
+    action: "sync",
+    parse: jsonBody(parseSyncCommand),
+    call: async (node, command) => syncOutcomeReport(await node.sync(command)),
+    send: (command) => ({ body: { json: formatSyncCommand(command) } }),
+    read: async (response) => {
+      const body = await response.json();
+      if (!isObject(body) || typeof body.peer !== "string" || typeof body.rounds !== "number") {
+        throw response.malformed("sync", "no sync report");
+      }
+      return body as unknown as SyncOutcomeReport;
+    },
+  }),
+  /** GET: the running sync's {@link SyncStateReport}. */
+  syncState: defineRoute<ControlHandlers, void, SyncStateReport>({
+    method: "GET",
+    path: "/v1/sync",
+    action: "report the sync",
+    call: async (node) => syncStateReport(await node.syncState()),
+    read: async (response) => {
+      const body = await response.json();
+      if (!isObject(body) || typeof body.running !== "boolean") {
+        throw response.malformed("sync state", "no sync state");
+      }
+      return body as unknown as SyncStateReport;
     },
   }),
   /** GET, open: the metrics in the Prometheus text format (src/api/metrics.ts). */

@@ -49,6 +49,7 @@ import {
 import { runCommand } from "./commands/run.ts";
 import { searchCommand } from "./commands/search.ts";
 import { snapshotCommand } from "./commands/snapshot.ts";
+import { syncCommand } from "./commands/sync.ts";
 import { topCommand } from "./commands/top.ts";
 import { versionCommand } from "./commands/version.ts";
 import { commandHelp, overviewHelp } from "./help.ts";
@@ -77,6 +78,7 @@ export const COMMANDS: readonly Command[] = [
   idCommand,
   configCommand,
   snapshotCommand,
+  syncCommand,
   versionCommand,
   completionCommand(() => COMMANDS),
   helpCommand(() => COMMANDS),

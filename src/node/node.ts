@@ -108,6 +108,8 @@ import { chooseNodeType, type NodeTypeChoice, shouldReclassify } from "./node_ty
 import { readPeerFile, writePeerFile } from "./data_dir/peer_file.ts";
 import { rejoinCheckIntervalMs, RejoinPolicy, rememberedContactsMax } from "./membership.ts";
 import { importSnapshotInto, type ImportSummary } from "./snapshot_import.ts";
+import { NodeSync, type SyncCommand, type SyncOutcome, type SyncState } from "./node_sync.ts";
+import { isSyncMessage } from "../services/sync/mod.ts";
 import { describeResources, measureResources } from "./resources.ts";
 import { probeAddress, ReceiveProbe } from "./receive_probe.ts";
 import { EventLoopLagProbe } from "./event_loop_lag.ts";
@@ -293,6 +295,8 @@ export class RhizomeNode {
   /** Measures how late the event loop runs timers, for the metrics. */
   readonly #lagProbe = new EventLoopLagProbe();
   readonly #dht: DhtNode;
+  /** Answers peers' sync requests and runs `rhizome sync`. */
+  readonly #sync: NodeSync;
   readonly #network: DhtRecordNetwork;
   readonly #publisher: Publisher;
   /** The sequence of this node's last entry in the seeds index. */
@@ -434,6 +438,12 @@ export class RhizomeNode {
             .finally(() => this.#schedule());
         },
       },
+    });
+    this.#sync = new NodeSync({
+      store: parts.store,
+      clock: parts.clock,
+      keyPair: parts.identity.keyPair,
+      log: getLog("sync"),
     });
     const network = new DhtRecordNetwork({
       dht: this.#dht,
@@ -668,6 +678,8 @@ export class RhizomeNode {
 
   /** A request that came by stream: the DHT answers it, or the connection is closed. */
   #answerStream(peer: StreamPeer, request: Uint8Array): Promise<Uint8Array> {
+    // Sync messages start "RHS", the DHT's "RHZ": the sync service answers its own.
+    if (isSyncMessage(request)) return Promise.resolve(this.#sync.answer(peer.nodeId, request));
     return new Promise<Uint8Array>((resolve, reject) => {
       this.#dht.answerStream(request, peer.nodeId, (answer) => {
         if (answer) resolve(answer);
@@ -1204,6 +1216,28 @@ export class RhizomeNode {
       eventLoop: this.#lagProbe.stats(),
       memory: { rss, heapUsed, heapTotal, external },
     };
+  }
+
+  /**
+   * Syncs the store from a peer: the contact named, else the routing table's peers in turn.
+   *
+   * @param command The peer and what to sync.
+   * @returns What moved.
+   */
+  sync(command: SyncCommand): Promise<SyncOutcome> {
+    return this.#sync.run(
+      command,
+      () => this.#dht.closestContacts(this.nodeId, 100),
+    );
+  }
+
+  /**
+   * The sync running now, if any.
+   *
+   * @returns Its state.
+   */
+  syncState(): SyncState {
+    return this.#sync.state();
   }
 
   /**

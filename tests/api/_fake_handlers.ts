@@ -27,6 +27,7 @@ import { explainScore, type KeyPopularity } from "../../src/services/popularity/
 import { popularitySettings } from "../services/popularity/_settings.ts";
 import type { SearchApiRequest } from "../../src/api/search_wire.ts";
 import type { ReindexReport, SearchPage } from "../../src/services/search/mod.ts";
+import type { SyncCommand, SyncOutcome, SyncState } from "../../src/node/node_sync.ts";
 import {
   CONTROL_API_FILES,
   ControlApi,
@@ -255,6 +256,30 @@ export class FakeHandlers implements ControlHandlers {
   }
   /** More IDs {@link resolveIds} knows, beside the thread, message and reply. */
   readonly knownIds: IdMatch[] = [];
+  sync(command: SyncCommand): Promise<SyncOutcome> {
+    return this.#answer(["sync", command], {
+      peer: "127.0.0.1:7447",
+      peerNodeId: "ab".repeat(20),
+      complete: true,
+      durationMs: 5,
+      rounds: 2,
+      requests: 3,
+      bytesSent: 100,
+      bytesReceived: 2000,
+      recordsReceived: 2,
+      recordBytesReceived: 1800,
+      recordsStored: 2,
+      recordsUnchanged: 0,
+      recordsRefused: 0,
+      peerLacks: 0,
+      itemsLocal: 0,
+    });
+  }
+
+  syncState(): SyncState {
+    return { running: false };
+  }
+
   importSnapshot(path: string): Promise<ImportSummary> {
     return this.#answer(["importSnapshot", path], importSummaryFor(path));
   }
