@@ -2,7 +2,7 @@
  * Replication driven by popularity: a {@link ReplicationPolicy} for the DHT's planner
  * (`DhtNode.setReplicationPolicy`) that gives a record more replicas as its score grows (active
  * replication, up to `replicas_max`, back to k as it cools), pushes it again at the next upkeep
- * pass when its last push found holders lost and fewer than `emergency_holders` left (emergency),
+ * pass when its last push found holders lost and fewer than its target left (emergency),
  * and lets holders of a warm record renew its copies instead of passing on what is left, so
  * popular records live longer (the lifetime follows popularity). Untracked records keep the
  * default terms. Pure apart from reading the tracker: time comes from the injected clock.
@@ -96,9 +96,9 @@ export class PopularityReplicationPolicy implements ReplicationPolicy {
     const score = scoreOf(metrics, settings, nowMs);
     const replicas = Math.max(replicasForScore(score, defaults.replicas, settings), hinted);
     // Holders were lost since the push before (fewer acknowledged it) and fewer than the target
-    // (or the threshold) remain: push again at the next upkeep pass, not a period later.
+    // (or `emergency_holders`, if larger) remain: push again at the next upkeep pass.
     const emergency = tracker.holdersDropped(record.key) &&
-      metrics.replication_count < replicas;
+      metrics.replication_count < Math.max(settings.emergency_holders, replicas);
     const hot = score >= settings.score_hot;
     const warm = score > settings.score_warm;
     const renewS = hot
