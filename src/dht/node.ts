@@ -1106,11 +1106,16 @@ export class DhtNode {
     let waiting = targets.length;
     let stored = 0;
     if (waiting === 0) return done(0, selfAmongClosest);
+    // A count no larger than the one other holders pushed lately may be theirs, taken on by this
+    // node's policy: not sent on, so a record that cooled at every holder that counts its reads
+    // goes back to k once their counts are two periods old, instead of holders echoing it forever.
+    const hinted = this.#hintOf(key, this.#options.clock.nowMs()).replicasHint;
+    const announced = hinted !== undefined && replicas <= hinted ? undefined : replicas;
     for (const candidate of targets) {
       this.#storeAt(candidate.contact, candidate.token!, key, value, ttlS, (ok) => {
         if (ok) stored++;
         if (--waiting === 0) done(stored, selfAmongClosest);
-      }, replicas);
+      }, announced);
     }
   }
 

@@ -178,3 +178,33 @@ Deno.test("holders of a hot record push it at its count after the holder that co
   const holders = replicaRanks(cluster, key, network.clock.nowMs()).length;
   assert.ok(holders >= 2 * k - 2, `${holders} holders after the crash, want ~${2 * k}`);
 });
+
+Deno.test("a pushed replica count is not echoed by the holders that took it: a cooled record goes back to k", () => {
+  const settings = settingsFor("full", { replicate_s: 3600, republish_s: 3600 });
+  const { k } = settings.dht;
+  const { network, cluster, nodes } = joinedCluster(8_305, 50, settings);
+  const value = text("hot, then cold");
+  const key = contentKey(value);
+  let hot = true;
+  const seen: { atMs: number; hint: number }[] = [];
+  nodes.forEach((node, index) =>
+    node.setReplicationPolicy({
+      termsOf: (held, defaults) => {
+        if (!held.key.equals(key)) return defaults;
+        if (index === 4) return hot ? { ...defaults, replicas: 2 * k } : defaults;
+        if (held.replicasHint !== undefined) {
+          seen.push({ atMs: network.clock.nowMs(), hint: held.replicasHint });
+          return { ...defaults, replicas: held.replicasHint };
+        }
+        return defaults;
+      },
+    })
+  );
+  assert.ok(runOne<PutResult>(network, (done) => cluster.put(4, value, done)).ok);
+  assert.ok(seen.some((s) => s.hint === 2 * k), "the holders heard the count");
+  hot = false;
+  const cooledMs = network.clock.nowMs();
+  network.run({ untilMs: cooledMs + 4 * HOUR });
+  const late = seen.filter((s) => s.atMs > cooledMs + 2.2 * HOUR);
+  assert.deepEqual(late, [], "no holder still pushes at the old count two periods later");
+});
