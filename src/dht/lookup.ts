@@ -154,6 +154,31 @@ export class LookupState {
   }
 
   /**
+   * The first round of a get, spread: `alpha` candidates drawn at random from the `width` closest
+   * known (they become "asking"), not the `alpha` closest. Every reader of a key otherwise starts
+   * at the few nodes nearest to it that everyone knows, and a popular key's many copies further
+   * out serve nothing; drawn at random, the first round lands on any of them. Later rounds go by
+   * distance as usual (`next`).
+   *
+   * @param width How many of the closest known candidates to draw from.
+   * @param pick Returns a whole number in [0, n): the caller's randomness.
+   * @returns The candidates to ask now.
+   */
+  nextSpread(width: number, pick: (n: number) => number): Candidate[] {
+    const pool = this.#candidates
+      .filter((candidate) => candidate.state === "new")
+      .slice(0, Math.max(0, width));
+    const chosen: Candidate[] = [];
+    while (chosen.length < this.#alpha && pool.length > 0 && this.#queries < lookupQueriesMax) {
+      const [candidate] = pool.splice(Math.min(pool.length - 1, Math.max(0, pick(pool.length))), 1);
+      candidate.state = "asking";
+      this.#queries++;
+      chosen.push(candidate);
+    }
+    return chosen;
+  }
+
+  /**
    * Records a reply naming more peers.
    *
    * @param candidate Who answered.

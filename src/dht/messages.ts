@@ -13,6 +13,7 @@ import { Packr } from "msgpackr";
 import {
   datagramValueBytesMax,
   dhtMessageBytesMax,
+  lookupQueriesMax,
   recordBytesMax,
   streamDhtMessageBytesMax,
   tokenBytes,
@@ -94,6 +95,12 @@ export type Message =
     token: Uint8Array;
     /** Seconds the value has left to live: a replica never outlives the copy it came from. */
     ttlS: number;
+    /**
+     * The replica count the sender's policy pushes the record at, sent only when above k (a
+     * popular record): holders keep the largest they heard lately, so they agree on a record's
+     * replica count however few of its reads each served. Absent: k.
+     */
+    replicas?: number;
   }
   | Header & { type: typeof MessageType.stored; status: number }
   | Header & { type: typeof MessageType.valueRef; size: number; token: Uint8Array };
@@ -143,6 +150,7 @@ export function encodeMessage(message: Message, size: MessageSize = "datagram"):
       break;
     case MessageType.store:
       body = [message.key.toBytes(), message.value, message.token, message.ttlS];
+      if (message.replicas !== undefined) body.push(message.replicas);
       break;
     case MessageType.stored:
       body = [message.status];
@@ -223,8 +231,8 @@ function messageOf(fields: unknown[], valueMax: number): Message | undefined {
         ? { ...header, type, value: copy(fields[4]), token: copy(fields[5]) }
         : undefined;
     case MessageType.store:
-      return fields.length === 8 && isId(fields[4]) && isValue(fields[5]) &&
-          isToken(fields[6]) && isUint32(fields[7])
+      return (fields.length === 8 || (fields.length === 9 && isReplicas(fields[8]))) &&
+          isId(fields[4]) && isValue(fields[5]) && isToken(fields[6]) && isUint32(fields[7])
         ? {
           ...header,
           type,
@@ -232,6 +240,7 @@ function messageOf(fields: unknown[], valueMax: number): Message | undefined {
           value: copy(fields[5]),
           token: copy(fields[6]),
           ttlS: fields[7],
+          ...(fields.length === 9 ? { replicas: fields[8] as number } : {}),
         }
         : undefined;
     case MessageType.stored:
@@ -291,6 +300,12 @@ function contactsOf(field: unknown): Contact[] | undefined {
 /** Decoded byte fields are views into the datagram, whose buffer a driver may reuse: copy. */
 function copy(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
+}
+
+/** A STORE's replica count: 1 to the most a record is pushed to (`replicasPerRecordMax`). */
+function isReplicas(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 1 &&
+    value <= lookupQueriesMax;
 }
 
 function isUint32(value: unknown): value is number {

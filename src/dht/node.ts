@@ -141,6 +141,11 @@ export class DhtNode {
   readonly #lookups = new Set<LookupOperation>();
   /** Last time each held value was replicated by us or stored to us by another holder. */
   readonly #replicatedMs = new Map<string, number>();
+  /**
+   * Per held record, the largest replica count other holders' pushes asked for lately
+   * ({@link #replicaHintMs}); one entry per held record at most, dropped with the record.
+   */
+  readonly #replicaHints = new Map<string, { replicas: number; atMs: number }>();
   /** Decides per record how many nodes hold it, how often it is pushed, how long it lives. */
   #replication: ReplicationPolicy;
   /** Records whose policy terms were out of range since the last upkeep pass (logged there). */
@@ -787,8 +792,21 @@ export class DhtNode {
       // A publisher's republish clock is its own: replicas must not postpone the republish. A
       // versioned copy that holds what the sender's lacks must still go out, or it never spreads.
       const covers = this.#rules.isFinal(request.value) || bytesEqual(written.value, request.value);
-      if (!published && covers) {
-        this.#replicatedMs.set(request.key.toHex(), this.#options.clock.nowMs());
+      const nowMs = this.#options.clock.nowMs();
+      const hex = request.key.toHex();
+      const hinted = request.replicas ?? this.#options.settings.dht.k;
+      if (hinted > this.#options.settings.dht.k) {
+        const hint = this.#replicaHints.get(hex);
+        const fresh = hint !== undefined && nowMs - hint.atMs < this.#replicaHintMs();
+        if (!fresh || hinted >= hint.replicas) {
+          this.#replicaHints.set(hex, { replicas: hinted, atMs: nowMs });
+        }
+      }
+      // A push at fewer replicas than this node's terms ask does not postpone its own push: the
+      // record would otherwise stay at the smaller count of whichever holder pushed first.
+      const wanted = this.#termsOf(this.#heldRecordOf(request.key, published, nowMs)).replicas;
+      if (!published && covers && hinted >= wanted) {
+        this.#replicatedMs.set(hex, nowMs);
       }
       this.#stats.stored++;
       reply({ type: MessageType.stored, status: StoreStatus.ok });
@@ -843,6 +861,14 @@ export class DhtNode {
     this.#stats.lookups++;
     // A stopped node asks nobody: the lookup ends at once, unanswered, so its caller hears back.
     if (this.#stopped) return this.#finish(operation, false);
+    // A get starts at random ones of the closest it knows: a popular key's reads spread over its
+    // copies instead of all landing on the same few nearest nodes (issue 17's load).
+    if (wantValue && !settles) {
+      const rng = this.#options.rng;
+      for (const candidate of state.nextSpread(width, (n) => randomInt(rng, n))) {
+        this.#query(operation, candidate);
+      }
+    }
     this.#advance(operation);
   }
 
@@ -1080,11 +1106,16 @@ export class DhtNode {
     let waiting = targets.length;
     let stored = 0;
     if (waiting === 0) return done(0, selfAmongClosest);
+    // A count no larger than the one other holders pushed lately may be theirs, taken on by this
+    // node's policy: not sent on, so a record that cooled at every holder that counts its reads
+    // goes back to k once their counts are two periods old, instead of holders echoing it forever.
+    const hinted = this.#hintOf(key, this.#options.clock.nowMs()).replicasHint;
+    const announced = hinted !== undefined && replicas <= hinted ? undefined : replicas;
     for (const candidate of targets) {
       this.#storeAt(candidate.contact, candidate.token!, key, value, ttlS, (ok) => {
         if (ok) stored++;
         if (--waiting === 0) done(stored, selfAmongClosest);
-      });
+      }, announced);
     }
   }
 
@@ -1095,13 +1126,24 @@ export class DhtNode {
     value: Uint8Array,
     ttlS: number,
     done: (ok: boolean) => void,
+    replicas?: number,
   ) {
     const { nodeId: id, address } = contact;
     this.#stats.replicated++;
+    // A push at more than k replicas says so: the holders keep the count as a hint, so they push
+    // the record at the same count however few of its reads each one served.
+    const body = {
+      type: MessageType.store,
+      key,
+      value,
+      token,
+      ttlS,
+      ...(replicas !== undefined && replicas > this.#options.settings.dht.k ? { replicas } : {}),
+    } as const;
     if (value.length > datagramValueBytesMax) {
       const streams = this.#options.streams;
       if (!streams || this.#stopped) return done(false);
-      const request = this.#message(0, { type: MessageType.store, key, value, token, ttlS });
+      const request = this.#message(0, body);
       streams.request(address, id, encodeMessage(request, "stream"), (answer) => {
         const reply = answer && decodeMessage(answer, "stream");
         done(
@@ -1115,7 +1157,7 @@ export class DhtNode {
       to: address,
       expectedId: id,
       rtt: this.#table.get(id),
-      build: (tx) => this.#message(tx, { type: MessageType.store, key, value, token, ttlS }),
+      build: (tx) => this.#message(tx, body),
       onReply: (reply) =>
         done(reply.type === MessageType.stored && reply.status === StoreStatus.ok),
       onFail: (reason) => {
@@ -1267,6 +1309,7 @@ export class DhtNode {
     for (const key of plan.expired) {
       store.delete(key);
       this.#replicatedMs.delete(key.toHex());
+      this.#replicaHints.delete(key.toHex());
       this.#health.forget(key.toHex());
     }
     this.#reportTermsCorrected(plan.termsCorrected);
@@ -1336,6 +1379,7 @@ export class DhtNode {
 
   /** The held values as the replication planner reads them: bookkeeping and push times. */
   *#heldRecords(): Generator<HeldRecord> {
+    const nowMs = this.#options.clock.nowMs();
     for (const held of this.#options.store.values()) {
       yield {
         key: held.key,
@@ -1343,8 +1387,38 @@ export class DhtNode {
         expiresAtMs: held.expiresAtMs,
         storedAtMs: held.storedAtMs,
         pushedAtMs: this.#replicatedMs.get(held.key.toHex()),
+        ...this.#hintOf(held.key, nowMs),
       };
     }
+  }
+
+  /** One held record's bookkeeping, as {@link #heldRecords} gives it. */
+  #heldRecordOf(key: NodeId, published: boolean, nowMs: number): HeldRecord {
+    const held = this.#options.store.get(key);
+    return {
+      key,
+      kind: published ? "published" : "replica",
+      expiresAtMs: held?.expiresAtMs ?? nowMs,
+      storedAtMs: held?.storedAtMs ?? nowMs,
+      pushedAtMs: this.#replicatedMs.get(key.toHex()),
+      ...this.#hintOf(key, nowMs),
+    };
+  }
+
+  /** The replica count other holders pushed a record at lately, while fresh. */
+  #hintOf(key: NodeId, nowMs: number): { replicasHint?: number } {
+    const hint = this.#replicaHints.get(key.toHex());
+    if (hint === undefined || nowMs - hint.atMs >= this.#replicaHintMs()) return {};
+    return { replicasHint: hint.replicas };
+  }
+
+  /**
+   * How long a pushed replica count is kept: two replication periods, so a holder coming due
+   * after a missed push (its pusher crashed) still pushes at the count the record had; a record
+   * that cooled stops being pushed at its old count two periods after its last push at it.
+   */
+  #replicaHintMs(): number {
+    return 2 * this.#options.settings.dht.replicate_s * 1000;
   }
 
   /** The policy's terms for a record, brought into range (a correction is counted). */

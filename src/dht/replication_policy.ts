@@ -34,6 +34,12 @@ export interface HeldRecord {
    * pushed a copy covering it here; `undefined` when neither happened since it was stored.
    */
   readonly pushedAtMs: number | undefined;
+  /**
+   * The largest replica count other holders pushed this record at within the last two
+   * replication periods, when above k (a STORE's `replicas`); absent when none. A policy that
+   * counts replicas by what it alone observed should take at least this, so holders agree.
+   */
+  readonly replicasHint?: number;
 }
 
 /** How one record is replicated, as a policy decides it. */

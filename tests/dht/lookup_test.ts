@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { lookupCandidatesMax, lookupQueriesMax } from "../../src/core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../../src/core/node_id.ts";
-import { Prng } from "../../src/core/rng.ts";
+import { Prng, randomInt } from "../../src/core/rng.ts";
 import { type Candidate, lookupReasksMax, LookupState } from "../../src/dht/lookup.ts";
 import type { Contact } from "../../src/dht/types.ts";
 import type { GetResult, LookupResult } from "../../src/dht/types.ts";
@@ -50,6 +50,31 @@ Deno.test("a lookup first asks the alpha closest candidates, nearest first", () 
   assert.equal(lookup.queries, 3);
   assert.deepEqual(lookup.next(), [], "every slot is taken");
   assert.equal(lookup.isDone(), false);
+});
+
+Deno.test("a get's first round draws alpha candidates at random from the width closest", () => {
+  const drawn = new Set<number>();
+  for (let draw = 0; draw < 20; draw++) {
+    const lookup = new LookupState(target, self, 5, 3);
+    lookup.add(range(1, 10).reverse(), 1);
+    const prng = new Prng(draw);
+    const first = lookup.nextSpread(6, (n) => randomInt(prng, n));
+    assert.equal(first.length, 3);
+    assert.ok(
+      first.every((c) => c.state === "asking" && distanceOf(c) <= 6),
+      `${distances(first)}`,
+    );
+    assert.equal(new Set(distances(first)).size, 3, "three distinct candidates");
+    assert.equal(lookup.queries, 3);
+    assert.deepEqual(lookup.next(), [], "the drawn ones hold every slot");
+    for (const c of first) drawn.add(distanceOf(c));
+  }
+  assert.ok(drawn.size > 3, `draws spread over the closest six: ${[...drawn]}`);
+  // A pick out of range is clamped, fewer candidates than alpha are all asked.
+  const few = new LookupState(target, self, 5, 3);
+  few.add(range(1, 2), 1);
+  assert.deepEqual(distances(few.nextSpread(6, () => 99)).sort(), [1, 2]);
+  assert.deepEqual(new LookupState(target, self, 5, 3).nextSpread(6, () => 0), [], "none known");
 });
 
 Deno.test("this node's own ID is never a candidate", () => {

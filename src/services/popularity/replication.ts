@@ -2,7 +2,7 @@
  * Replication driven by popularity: a {@link ReplicationPolicy} for the DHT's planner
  * (`DhtNode.setReplicationPolicy`) that gives a record more replicas as its score grows (active
  * replication, up to `replicas_max`, back to k as it cools), pushes it again at the next upkeep
- * pass when its last push found holders lost and fewer than `emergency_holders` left (emergency),
+ * pass when its last push found holders lost and fewer than its target left (emergency),
  * and lets holders of a warm record renew its copies instead of passing on what is left, so
  * popular records live longer (the lifetime follows popularity). Untracked records keep the
  * default terms. Pure apart from reading the tracker: time comes from the injected clock.
@@ -81,13 +81,24 @@ export class PopularityReplicationPolicy implements ReplicationPolicy {
     const { tracker, settings, clock, lifetimes } = this.#options;
     const nowMs = clock.nowMs();
     const metrics = tracker.metricsOf(record.key, nowMs);
-    if (metrics === undefined) return defaults;
+    // Other holders' pushes say how many replicas they keep the record at: every holder takes
+    // the largest count it heard lately, so a holder that served few of the reads (or none: a
+    // new holder) pushes as many copies as the busiest one's score asks.
+    const hinted = Math.min(
+      Math.max(defaults.replicas, settings.replicas_max),
+      record.replicasHint ?? 0,
+    );
+    if (metrics === undefined) {
+      return hinted > defaults.replicas
+        ? { ...defaults, replicas: hinted, spreadPrefixes: true }
+        : defaults;
+    }
     const score = scoreOf(metrics, settings, nowMs);
-    const replicas = replicasForScore(score, defaults.replicas, settings);
-    // Holders were lost since the push before (fewer acknowledged it), and fewer than the
-    // threshold remain: push again at the next upkeep pass, not a period later.
+    const replicas = Math.max(replicasForScore(score, defaults.replicas, settings), hinted);
+    // Holders were lost since the push before (fewer acknowledged it) and fewer than the target
+    // (or `emergency_holders`, if larger) remain: push again at the next upkeep pass.
     const emergency = tracker.holdersDropped(record.key) &&
-      metrics.replication_count < Math.min(settings.emergency_holders, replicas);
+      metrics.replication_count < Math.max(settings.emergency_holders, replicas);
     const hot = score >= settings.score_hot;
     const warm = score > settings.score_warm;
     const renewS = hot

@@ -20,6 +20,7 @@ import {
 } from "../../../src/services/popularity/mod.ts";
 import { replicaRanks } from "../../../src/sim/checkers.ts";
 import { runOne } from "../../../src/sim/operations.ts";
+import { Prng, randomInt } from "../../../src/core/rng.ts";
 import { joinedCluster, settingsFor } from "../../dht/_helpers.ts";
 import { popularitySettings } from "./_settings.ts";
 
@@ -115,4 +116,95 @@ Deno.test("PopularityReplicationPolicy pushes at the next pass a record whose la
   assert.equal(policy.termsOf(record(key), defaults).intervalMs, pushIntervalMsMin);
   tracker.noteHolders(key, 6, HOUR);
   assert.equal(policy.termsOf(record(key), defaults).intervalMs, HOUR, "once per loss");
+});
+
+Deno.test("PopularityReplicationPolicy takes at least the replica count other holders pushed at", () => {
+  const settings = popularitySettings({ score_warm: 8, score_hot: 20, replicas_max: 40 });
+  const clock = new VirtualClock(HOUR);
+  const tracker = new PopularityTracker({ settings, salt: 1 });
+  const policy = new PopularityReplicationPolicy({ tracker, settings, clock, lifetimes });
+  const defaults = { replicas: 20, intervalMs: HOUR, renewS: 0 };
+  const key = contentKey(text("hinted"));
+  // Untracked here (this holder served none of its reads): the hint alone sets the count.
+  const untracked = policy.termsOf({ ...record(key), replicasHint: 34 }, defaults);
+  assert.equal(untracked.replicas, 34);
+  assert.equal(untracked.spreadPrefixes, true);
+  assert.equal(
+    policy.termsOf({ ...record(key), replicasHint: 500 }, defaults).replicas,
+    40,
+    "capped",
+  );
+  assert.deepEqual(policy.termsOf({ ...record(key), replicasHint: 12 }, defaults), defaults);
+  // Tracked with a low score: the larger of its own count and the hint.
+  tracker.observe({ key, requester: key, nowMs: HOUR });
+  const own = policy.termsOf(record(key), defaults).replicas;
+  assert.equal(own, 20);
+  assert.equal(policy.termsOf({ ...record(key), replicasHint: 31 }, defaults).replicas, 31);
+});
+
+Deno.test("holders of a hot record push it at its count after the holder that counted it crashed", () => {
+  const settings = settingsFor("full", { replicate_s: 3600, republish_s: 3600 });
+  const { k } = settings.dht;
+  const { network, cluster, nodes } = joinedCluster(8_303, 90, settings);
+  const value = text("hot at one holder only");
+  const key = contentKey(value);
+  // Only node 4's policy knows the record is hot (it served the reads); the others see nothing.
+  const seen: number[] = [];
+  nodes.forEach((node, index) =>
+    node.setReplicationPolicy({
+      termsOf: (held, defaults) => {
+        if (index === 4 && held.key.equals(key)) return { ...defaults, replicas: 2 * k };
+        if (held.key.equals(key) && held.replicasHint !== undefined) seen.push(held.replicasHint);
+        return held.key.equals(key) && held.replicasHint !== undefined
+          ? { ...defaults, replicas: held.replicasHint }
+          : defaults;
+      },
+    })
+  );
+  const put = runOne<PutResult>(network, (done) => cluster.put(4, value, done));
+  assert.ok(put.ok);
+  assert.ok(seen.includes(2 * k), `holders heard the count: ${seen.slice(0, 5)}`);
+  // Node 4 and a third of the others crash; within one replication period the survivors that
+  // heard the count bring the record back to 2k holders.
+  cluster.crash(4);
+  const prng = new Prng(3);
+  for (let crashed = 0; crashed < 27;) {
+    const index = randomInt(prng, 90);
+    if (index === 4 || !cluster.liveIndexes().includes(index)) continue;
+    cluster.crash(index);
+    crashed++;
+  }
+  network.run({ untilMs: network.clock.nowMs() + 1.1 * HOUR });
+  const holders = replicaRanks(cluster, key, network.clock.nowMs()).length;
+  assert.ok(holders >= 2 * k - 2, `${holders} holders after the crash, want ~${2 * k}`);
+});
+
+Deno.test("a pushed replica count is not echoed by the holders that took it: a cooled record goes back to k", () => {
+  const settings = settingsFor("full", { replicate_s: 3600, republish_s: 3600 });
+  const { k } = settings.dht;
+  const { network, cluster, nodes } = joinedCluster(8_305, 50, settings);
+  const value = text("hot, then cold");
+  const key = contentKey(value);
+  let hot = true;
+  const seen: { atMs: number; hint: number }[] = [];
+  nodes.forEach((node, index) =>
+    node.setReplicationPolicy({
+      termsOf: (held, defaults) => {
+        if (!held.key.equals(key)) return defaults;
+        if (index === 4) return hot ? { ...defaults, replicas: 2 * k } : defaults;
+        if (held.replicasHint !== undefined) {
+          seen.push({ atMs: network.clock.nowMs(), hint: held.replicasHint });
+          return { ...defaults, replicas: held.replicasHint };
+        }
+        return defaults;
+      },
+    })
+  );
+  assert.ok(runOne<PutResult>(network, (done) => cluster.put(4, value, done)).ok);
+  assert.ok(seen.some((s) => s.hint === 2 * k), "the holders heard the count");
+  hot = false;
+  const cooledMs = network.clock.nowMs();
+  network.run({ untilMs: cooledMs + 4 * HOUR });
+  const late = seen.filter((s) => s.atMs > cooledMs + 2.2 * HOUR);
+  assert.deepEqual(late, [], "no holder still pushes at the old count two periods later");
 });
