@@ -48,6 +48,19 @@ export type HostResolver = (host: string, family: AddressFamily) => Promise<stri
 let lookupsOutstanding = 0;
 
 /**
+ * Whether `name` is under the special-use domain `invalid.` (RFC 6761 §6.4), which never
+ * resolves: resolvers should answer it at once without asking the network. The built-in seeds
+ * are placeholders under it, so every node without a bootstrap list would otherwise send DNS
+ * queries for them at each start and rejoin.
+ *
+ * @param name A host or DNS name, with or without the trailing dot.
+ * @returns True when its last label is `invalid`, in any case.
+ */
+export function isInvalidDomainName(name: string): boolean {
+  return /(^|\.)invalid\.?$/i.test(name);
+}
+
+/**
  * Resolves a host name through the operating system, waiting at most
  * {@link hostResolveTimeoutMs}; keeps the first {@link hostAddressesMax} addresses of `family`,
  * in the resolver's order.
@@ -60,6 +73,9 @@ let lookupsOutstanding = 0;
  *   not allowed.
  */
 export async function resolveHostName(host: string, family: AddressFamily): Promise<string[]> {
+  if (isInvalidDomainName(host)) {
+    throw new RhizomeError("UNAVAILABLE", "it does not resolve (.invalid names never do)");
+  }
   if (lookupsOutstanding >= hostLookupsOutstandingMax) {
     throw new RhizomeError(
       "UNAVAILABLE",

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { RhizomeError } from "../../src/core/errors.ts";
-import { isHostName, resolveHostName } from "../../src/net/host_names.ts";
+import { isHostName, isInvalidDomainName, resolveHostName } from "../../src/net/host_names.ts";
 
 Deno.test("isHostName: names yes; IP addresses, digits-and-dots and junk no", () => {
   for (const name of ["localhost", "seed.example.org", "seed.example.org.", "a-1.b2", "x"]) {
@@ -35,4 +35,17 @@ Deno.test({
         !error.message.includes("\n"),
     );
   },
+});
+
+Deno.test("names under .invalid fail at once, without asking the resolver (RFC 6761)", async () => {
+  for (const name of ["seed1.rhizome.invalid", "INVALID", "a.Invalid.", "invalid."]) {
+    assert.ok(isInvalidDomainName(name), name);
+  }
+  for (const name of ["invalid.example", "notinvalid", "seed.invalidx", "example.org"]) {
+    assert.ok(!isInvalidDomainName(name), name);
+  }
+  await assert.rejects(
+    resolveHostName("seed1.rhizome.invalid", 0),
+    (error: unknown) => error instanceof RhizomeError && /never do/.test(error.message),
+  );
 });

@@ -16,6 +16,7 @@ import { Resolver } from "node:dns/promises";
 import { fromBase32 } from "../../core/bytes.ts";
 import { writeFileAtomic } from "../../core/fs.ts";
 import type { ContactAddress } from "../../core/share_string.ts";
+import { isInvalidDomainName } from "../../net/host_names.ts";
 import {
   canonicalDnsName,
   dnsEntryName,
@@ -171,6 +172,9 @@ export class DnsDiscovery {
   }
 
   async #txt(name: string): Promise<{ records: string[][] } | { problem: string }> {
+    if (isInvalidDomainName(name)) {
+      return { problem: "no TXT record (.invalid names never resolve)" };
+    }
     try {
       return { records: await this.#resolver.resolveTxt(name) };
     } catch (error) {
