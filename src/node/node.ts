@@ -1109,19 +1109,34 @@ export class RhizomeNode {
     clearTimeout(this.#filterTimer);
     for (const interval of this.#intervals) clearInterval(interval);
     this.#lagProbe.stop();
+    // Each step runs whatever an earlier one did: a failed save or discovery close must not
+    // leave the socket bound or the store open.
+    const step = async (name: string, run: () => unknown) => {
+      try {
+        await run();
+      } catch (error) {
+        this.#log.error("shutdown step {name} failed: {error}", { name, error: String(error) });
+      }
+    };
     const steps = async () => {
-      this.#dht.stop();
-      await this.#discovery?.close();
-      await this.#savePeers().catch((error) =>
-        this.#log.warning("cannot save the routing table: {error}", { error: String(error) })
+      await step("dht", () => this.#dht.stop());
+      await step("discovery", () => this.#discovery?.close());
+      await step(
+        "peers",
+        () =>
+          this.#savePeers().catch((error) =>
+            this.#log.warning("cannot save the routing table: {error}", { error: String(error) })
+          ),
       );
-      await this.#streams.close();
-      await this.#udp.close();
-      if (this.#ownsStore) await this.#store.close();
-      this.#store.setObserver?.(undefined);
-      this.#cancelSearchFlush();
-      this.#search.flush();
-      this.#searchIndex.close();
+      await step("streams", () => this.#streams.close());
+      await step("udp", () => this.#udp.close());
+      await step("search", () => {
+        this.#store.setObserver?.(undefined);
+        this.#cancelSearchFlush();
+        this.#search.flush();
+        this.#searchIndex.close();
+      });
+      await step("store", () => this.#ownsStore ? this.#store.close() : undefined);
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<"late">((resolve) =>
