@@ -34,7 +34,7 @@ import type { ValueWrite, ValueWritten } from "../store/value_store.ts";
 import { contentKey } from "../core/content_key.ts";
 import { FailedPeers } from "./failed_peers.ts";
 import { DhtHealth, type DhtHealthStats } from "./health.ts";
-import { type Candidate, LookupState } from "./lookup.ts";
+import { type Candidate, getSpreadWidth, LookupState } from "./lookup.ts";
 import {
   contactsPerReplyMax,
   type DecodeFailure,
@@ -865,7 +865,12 @@ export class DhtNode {
     // copies instead of all landing on the same few nearest nodes (issue 17's load).
     if (wantValue && !settles) {
       const rng = this.#options.rng;
-      for (const candidate of state.nextSpread(width, (n) => randomInt(rng, n))) {
+      for (
+        const candidate of state.nextSpread(
+          Math.min(width, getSpreadWidth),
+          (n) => randomInt(rng, n),
+        )
+      ) {
         this.#query(operation, candidate);
       }
     }
