@@ -67,10 +67,16 @@ export interface RpcOptions {
    * The latest time before which every datagram that reached our socket has been handled (the
    * driver's `ReceiveProbe.clearedMs`). A timed-out attempt is resent or failed only once this
    * passes its deadline, so a reply still waiting in our own receive queue is not taken for lost;
-   * the wait is bounded by `timeoutMsMax`. The stall is still reported at the deadline. Absent:
-   * the queue is always clear (the simulator).
+   * the wait is bounded by `localQueueWaitMsMax`. The stall is still reported at the deadline.
+   * Absent: the queue is always clear (the simulator).
    */
   localQueueClearedMs?: () => number;
+  /**
+   * Longest wait for the receive queue past an attempt's deadline.
+   *
+   * @default {@link localQueueWaitMsMax}
+   */
+  localQueueWaitMsMax?: number;
 }
 
 /** Counters for metrics and tests. */
@@ -118,6 +124,19 @@ interface Pending {
  * before another candidate is asked, instead of 50.
  */
 const timeoutMsMin = 250;
+
+/**
+ * Longest a timed-out attempt waits for our own receive queue to be handled past its deadline
+ * before it is resent or failed anyway. While the queue is behind, the reply may be sitting in
+ * it, and a resend would only add to the queue (its reply lands behind the same backlog): with
+ * hundreds of nodes on one event loop, queues seconds deep made resends most of the traffic
+ * (60% of requests sent at 400 nodes, with a 4 s bound) and collapsed the network. The receive
+ * probe says when the queue has been handled; this bound only covers probes lost with a full
+ * socket buffer (a new probe goes every 5 s). 30 s is three lookup budgets: a request held that
+ * long no longer matters to the lookup that sent it, only its slot does. At the limit: the
+ * attempt is resent or failed as if the queue were clear.
+ */
+export const localQueueWaitMsMax = 30_000;
 
 /**
  * How often a timed-out attempt checks again whether our receive queue has been handled past its
@@ -345,7 +364,8 @@ export class RpcClient {
 
   /**
    * Whether a timed-out attempt must wait because its reply may still be in our own receive
-   * queue; if so its deadline becomes the next check (at most `timeoutMsMax` past the due time).
+   * queue; if so its deadline becomes the next check (at most `localQueueWaitMsMax` past the
+   * due time).
    */
   #waitsForLocalQueue(pending: Pending, nowMs: number): boolean {
     const clearedMs = this.#options.localQueueClearedMs;
@@ -354,7 +374,8 @@ export class RpcClient {
       pending.dueMs = pending.deadlineMs;
       this.stats.postponed++;
     }
-    const waitEndMs = pending.dueMs + this.#options.timeoutMsMax;
+    const waitEndMs = pending.dueMs +
+      (this.#options.localQueueWaitMsMax ?? localQueueWaitMsMax);
     if (nowMs >= waitEndMs || clearedMs() >= pending.dueMs) {
       pending.dueMs = undefined;
       return false;

@@ -756,20 +756,20 @@ Deno.test("SecureChannel holds an INIT resend while its own receive queue is beh
   assert.equal(alice.channel.stats().handshakeRetries, 1);
 });
 
-Deno.test("SecureChannel holds an INIT resend at most one retry period", () => {
+Deno.test("SecureChannel holds an INIT resend at most handshakeLocalQueueWaitMsMax", () => {
   const net = new Net();
   const alice = net.add(A, 1, {}, () => -Infinity);
   alice.channel.send(B, undefined, utf8Encode("hello"));
   net.take();
   const dueMs = alice.channel.nextWakeupMs();
-  for (let step = 0; step < 1000 && net.wire.length === 0; step++) {
+  for (let step = 0; step < 5000 && net.wire.length === 0; step++) {
     net.clock.advanceTo(alice.channel.nextWakeupMs());
     alice.channel.tick();
   }
   assert.equal(net.take().length, 1);
   assert.equal(
     net.clock.nowMs(),
-    dueMs + secureChannelLimitsDefault.handshakeRetryMs,
+    dueMs + secureChannelLimitsDefault.handshakeLocalQueueWaitMsMax,
     "resent at the bound",
   );
 });
@@ -788,6 +788,82 @@ Deno.test("SecureChannel gives up after the last attempt and drops the queue, co
   assert.equal(stats.handshakesAbandoned, 1);
   assert.equal(stats.sendDropped.handshakeTimeout, 3);
   assert.equal(stats.handshakesPending, 0);
+});
+
+Deno.test("SecureChannel finishes an abandoned handshake with a late RESPONSE and uses it", () => {
+  const net = new Net();
+  const alice = net.add(A, 1);
+  const bob = net.add(B, 2);
+  alice.channel.send(B, bob.nodeId, utf8Encode("lost with the handshake"));
+  const [init] = net.take();
+  // Bob answers, but his RESPONSE waits (a busy socket) until alice has given up.
+  net.deliver(init);
+  const [lateResponse] = net.take();
+  for (let step = 0; alice.channel.stats().handshakesAbandoned === 0; step++) {
+    assert.ok(step < 10, "the handshake must be given up");
+    net.clock.advanceTo(alice.channel.nextWakeupMs());
+    alice.channel.tick();
+    net.take();
+  }
+  assert.equal(alice.channel.stats().sendDropped.handshakeTimeout, 1);
+  net.deliver(lateResponse);
+  assert.equal(alice.channel.stats().handshakesFinishedLate, 1);
+  assert.equal(alice.channel.stats().handshakesCompleted, 1);
+  net.flush(); // the keepalive confirms the session on bob's side
+  assert.equal(bob.inbox.length, 0, "the dropped plaintext is not resurrected");
+  const startedBefore = alice.channel.stats().handshakesStarted;
+  assert.equal(alice.channel.send(B, bob.nodeId, utf8Encode("next")), "sent");
+  net.flush();
+  assert.deepEqual(texts(bob), ["next"]);
+  assert.equal(alice.channel.stats().handshakesStarted, startedBefore, "no new handshake");
+  assert.equal(bob.channel.stats().handshakesAnswered, 1, "bob's work was not wasted");
+});
+
+Deno.test("SecureChannel hands a newer handshake's queue to a late one that finishes first", () => {
+  const net = new Net();
+  const alice = net.add(A, 1);
+  const bob = net.add(B, 2);
+  alice.channel.send(B, bob.nodeId, utf8Encode("first"));
+  net.deliver(net.take()[0]);
+  const [lateResponse] = net.take();
+  while (alice.channel.stats().handshakesAbandoned === 0) {
+    net.clock.advanceTo(alice.channel.nextWakeupMs());
+    alice.channel.tick();
+    net.take();
+  }
+  alice.channel.send(B, bob.nodeId, utf8Encode("second"));
+  const [newerInit] = net.take();
+  net.deliver(lateResponse);
+  net.flush();
+  assert.deepEqual(texts(bob), ["second"], "sent through the late session");
+  assert.equal(alice.channel.stats().handshakesPending, 0, "the newer handshake is dropped");
+  // The newer INIT arrives after all: bob answers it, alice no longer knows it.
+  net.deliver(newerInit);
+  net.flush();
+  assert.equal(alice.channel.stats().dropped.unknownSession, 1);
+  assert.equal(alice.channel.send(B, bob.nodeId, utf8Encode("third")), "sent");
+  net.flush();
+  assert.deepEqual(texts(bob), ["second", "third"]);
+});
+
+Deno.test("SecureChannel forgets an abandoned handshake after handshakeAbandonedKeepMs", () => {
+  const net = new Net();
+  const alice = net.add(A, 1);
+  const bob = net.add(B, 2);
+  alice.channel.send(B, bob.nodeId, utf8Encode("hello"));
+  net.deliver(net.take()[0]);
+  const [lateResponse] = net.take();
+  while (alice.channel.stats().handshakesAbandoned === 0) {
+    net.clock.advanceTo(alice.channel.nextWakeupMs());
+    alice.channel.tick();
+    net.take();
+  }
+  net.clock.advanceBy(secureChannelLimitsDefault.handshakeAbandonedKeepMs);
+  alice.channel.tick();
+  net.deliver(lateResponse);
+  assert.equal(alice.channel.stats().dropped.unknownSession, 1);
+  assert.equal(alice.channel.stats().handshakesFinishedLate, 0);
+  assert.equal(alice.channel.stats().sessions, 0);
 });
 
 Deno.test("SecureChannel reaches a restarted peer again once its sends go unanswered", () => {
