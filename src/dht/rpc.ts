@@ -55,7 +55,11 @@ export interface RpcRequest {
 
 /** Timing and limits of an {@link RpcClient}. */
 export interface RpcOptions {
-  /** Timeout of a first attempt to a peer with no measured round trip. */
+  /**
+   * Timeout of a first attempt to a peer with no measured round trip, at least: when the round
+   * trips this node measures to all its peers are longer (its own queue or the network is
+   * slow), their RFC 6298 timeout is used instead, up to `timeoutMsMax`.
+   */
   timeoutMs: number;
   /** Longest timeout of any attempt. */
   timeoutMsMax: number;
@@ -163,6 +167,12 @@ export class RpcClient {
   /** Requests refused at submission; failed on the next tick so callers never re-enter. */
   readonly #refused: RpcRequest[] = [];
   #nextDeadlineMs = Infinity;
+  /**
+   * Smoothed round trip and its variation over every peer's first-attempt replies: the timeout
+   * for a peer not yet measured. Under load (ours or the network's) replies come late from
+   * everyone, and a fixed first timeout below that resends work that was merely waiting.
+   */
+  readonly #anyPeerRtt = { rttMs: 0, rttVarMs: 0 };
   /** What the client has sent, retried, postponed and given up on, for the node's status. */
   readonly stats: RpcStats = {
     sent: 0,
@@ -259,6 +269,7 @@ export class RpcClient {
     this.#inflight.delete(reply.tx);
     this.stats.replies++;
     const rttMs = pending.attempts === 1 ? this.#clock.nowMs() - pending.firstSentMs : undefined;
+    if (rttMs !== undefined) this.#recordAnyPeerRtt(rttMs);
     pending.request.onReply(reply, pending.attempts, rttMs);
     this.#drainQueue();
     return true;
@@ -390,12 +401,37 @@ export class RpcClient {
     return true;
   }
 
-  /** RFC 6298's RTO (smoothed RTT + 4 × variation) when measured, doubled on each resend. */
+  /**
+   * The round trip to this node's peers as a whole, for the timeout of a peer not yet measured.
+   *
+   * @returns The smoothed round trip and its variation in ms (0 before the first reply).
+   */
+  anyPeerRtt(): { rttMs: number; rttVarMs: number } {
+    return { ...this.#anyPeerRtt };
+  }
+
+  /** RFC 6298's smoothing (Karn: first attempts only, which the caller ensures). */
+  #recordAnyPeerRtt(sampleMs: number): void {
+    const rtt = this.#anyPeerRtt;
+    if (rtt.rttMs === 0) {
+      rtt.rttMs = Math.max(1, sampleMs);
+      rtt.rttVarMs = sampleMs / 2;
+      return;
+    }
+    rtt.rttVarMs = 0.75 * rtt.rttVarMs + 0.25 * Math.abs(rtt.rttMs - sampleMs);
+    rtt.rttMs = 0.875 * rtt.rttMs + 0.125 * sampleMs;
+  }
+
+  /**
+   * RFC 6298's RTO (smoothed RTT + 4 × variation) when measured, doubled on each resend. A peer
+   * not yet measured gets `timeoutMs`, or the RTO over all peers when that is longer.
+   */
   #timeoutOf(request: RpcRequest, attempt: number): number {
     const rtt = request.rtt;
+    const any = this.#anyPeerRtt;
     const base = rtt && rtt.rttMs > 0
       ? Math.max(timeoutMsMin, rtt.rttMs + 4 * rtt.rttVarMs, rtt.rttMs * 1.5)
-      : this.#options.timeoutMs;
+      : Math.max(this.#options.timeoutMs, any.rttMs + 4 * any.rttVarMs);
     return Math.min(this.#options.timeoutMsMax, base * 2 ** (attempt - 1));
   }
 

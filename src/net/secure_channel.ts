@@ -96,6 +96,16 @@ export const handshakeQueuePacketsMax = 8;
 export const handshakeRetryMs = 1000;
 
 /**
+ * Longest first wait before an INIT is resent. The first wait is {@link handshakeRetryMs}, or,
+ * when the handshakes this node finished on their first INIT took longer (RFC 6298's timeout
+ * over their smoothed time and its variation: the peers, or our own loop, are busy), that
+ * timeout up to this bound: a resend then would only be answered from the responder's cache
+ * after the RESPONSE already on its way. 4 s, the DHT's longest request timeout, keeps three
+ * attempts inside twice the responder's {@link handshakeResponseCacheMs}.
+ */
+export const handshakeRetryMsMax = 4_000;
+
+/**
  * Longest a due INIT resend (or the abandonment after the last one) waits for our own receive
  * queue to be handled past its due time. The RESPONSE may be waiting there, and a resend's answer
  * would land behind the same backlog; with hundreds of nodes on one event loop a bound of one
@@ -589,6 +599,8 @@ interface PendingHandshake {
   readonly state: InitiatorState;
   readonly idKey: string;
   attempts: number;
+  /** When the first INIT went. */
+  readonly startedMs: number;
   /** The wait after the latest attempt (doubles with each). */
   retryIntervalMs: number;
   nextRetryMs: number;
@@ -685,6 +697,8 @@ export class SecureChannel {
   /** Latest INIT timestamp accepted per initiator key (hex), least recently heard first. */
   readonly #initTimestamps = new Map<string, number>();
   #lastInitTimestampMs = -1;
+  /** Smoothed time and variation of handshakes finished on their first INIT (0: none yet). */
+  readonly #handshakeRtt = { rttMs: 0, rttVarMs: 0 };
   #handshakeTokens: number;
   #handshakeTokensMs: number;
   #nextSweepMs: number;
@@ -1056,8 +1070,9 @@ export class SecureChannel {
       state,
       idKey,
       attempts: 1,
-      retryIntervalMs: this.#limits.handshakeRetryMs,
-      nextRetryMs: nowMs + this.#limits.handshakeRetryMs,
+      startedMs: nowMs,
+      retryIntervalMs: this.#firstRetryMs(),
+      nextRetryMs: nowMs + this.#firstRetryMs(),
       dueMs: undefined,
       queue: [],
     };
@@ -1120,6 +1135,29 @@ export class SecureChannel {
     }
     this.#pendingById.delete(pending.idKey);
     this.#abandonedById.delete(pending.idKey);
+  }
+
+  /**
+   * The first wait before an INIT is resent: {@link handshakeRetryMs}, or RFC 6298's timeout
+   * over the handshakes finished on their first INIT when that is longer, up to
+   * {@link handshakeRetryMsMax}.
+   */
+  #firstRetryMs(): number {
+    const { rttMs, rttVarMs } = this.#handshakeRtt;
+    const floorMs = this.#limits.handshakeRetryMs;
+    return Math.max(floorMs, Math.min(handshakeRetryMsMax, rttMs + 4 * rttVarMs));
+  }
+
+  /** Counts a handshake's time from its only INIT to the RESPONSE (Karn: never a resent one). */
+  #recordHandshakeRtt(sampleMs: number): void {
+    const rtt = this.#handshakeRtt;
+    if (rtt.rttMs === 0) {
+      rtt.rttMs = Math.max(1, sampleMs);
+      rtt.rttVarMs = sampleMs / 2;
+      return;
+    }
+    rtt.rttVarMs = 0.75 * rtt.rttVarMs + 0.25 * Math.abs(rtt.rttMs - sampleMs);
+    rtt.rttMs = 0.875 * rtt.rttMs + 0.125 * sampleMs;
   }
 
   /** Gives a handshake up: its plaintexts go, its state waits a while for a late RESPONSE. */
@@ -1266,6 +1304,7 @@ export class SecureChannel {
       }
     } else {
       this.#removePending(pending);
+      if (pending.attempts === 1) this.#recordHandshakeRtt(nowMs - pending.startedMs);
     }
     const session = new Session({
       role: "initiator",

@@ -422,3 +422,35 @@ Deno.test("a receive queue that never clears delays a timeout by at most localQu
   assert.equal(clock.nowMs(), t0 + 1000 + localQueueWaitMsMax, "resent at the bound, not before");
   assert.equal(a.stalls, 1);
 });
+
+Deno.test("a peer not yet measured waits as long as replies from all peers take, bounded", () => {
+  /** Sends a request to OTHER and returns when its first resend goes, in ms (10 ms steps). */
+  const firstResendMs = (client: ReturnType<typeof setup>): number => {
+    client.request(OTHER);
+    client.transport.take();
+    const startMs = client.clock.nowMs();
+    for (let step = 0; step < 1000; step++) {
+      client.clock.advanceBy(10);
+      client.rpc.tick();
+      if (client.transport.take().length > 0) return client.clock.nowMs() - startMs;
+    }
+    assert.fail("no resend within 10 s");
+  };
+  const fast = setup({ timeoutMs: 1000, timeoutMsMax: 4000 });
+  assert.deepEqual(fast.rpc.anyPeerRtt(), { rttMs: 0, rttVarMs: 0 });
+  const answered = fast.request();
+  fast.clock.advanceBy(50);
+  assert.equal(fast.rpc.handleReply(pong(answered.tx()), PEER), true);
+  assert.equal(firstResendMs(fast), 1000, "fast replies: the first timeout stays timeoutMs");
+  // Replies that come back after 1.5 s (a busy loop): a stranger's first attempt waits longer
+  // than timeoutMs instead of being resent while its reply is on its way, but not past the cap.
+  const slow = setup({ timeoutMs: 1000, timeoutMsMax: 4000 });
+  for (let i = 0; i < 8; i++) {
+    const outcome = slow.request();
+    slow.clock.advanceBy(1500);
+    assert.equal(slow.rpc.handleReply(pong(outcome.tx()), PEER), true);
+  }
+  assert.ok(slow.rpc.anyPeerRtt().rttMs > 1000);
+  const waitMs = firstResendMs(slow);
+  assert.ok(waitMs > 1500 && waitMs <= 4000, `first attempt waited ${waitMs} ms`);
+});

@@ -28,6 +28,7 @@ import {
   SECURE_PROTOCOL_ID,
 } from "../../src/net/handshake.ts";
 import {
+  handshakeRetryMsMax,
   type Received,
   SecureChannel,
   type SecureChannelLimits,
@@ -114,6 +115,20 @@ class Net {
   take(): Datagram[] {
     return this.wire.splice(0);
   }
+}
+
+/** How long after the send just made `peer` resends its INIT (10 ms steps, at most 10 s). */
+function firstInitWaitMs(net: Net, peer: Peer): number {
+  const startMs = net.clock.nowMs();
+  for (let step = 0; step < 1000; step++) {
+    net.clock.advanceBy(10);
+    peer.channel.tick();
+    if (net.wire.length > 0) {
+      net.take();
+      return net.clock.nowMs() - startMs;
+    }
+  }
+  assert.fail("no resend within 10 s");
 }
 
 function texts(peer: Peer): string[] {
@@ -744,9 +759,15 @@ Deno.test("SecureChannel holds an INIT resend while its own receive queue is beh
   // Another handshake, whose INIT is lost: resent once our queue is handled past the retry time.
   alice.channel.send(C, undefined, utf8Encode("to nobody"));
   net.take();
-  const secondDueMs = net.clock.nowMs() + secureChannelLimitsDefault.handshakeRetryMs;
-  net.clock.advanceTo(secondDueMs);
-  alice.channel.tick();
+  // Its resend falls due (the first handshake took a second, so later than the first's did):
+  // held while the queue is behind.
+  const sentMs = net.clock.nowMs();
+  for (let step = 0; step < 1000 && alice.channel.stats().handshakeRetriesPostponed < 2; step++) {
+    net.clock.advanceBy(10);
+    alice.channel.tick();
+  }
+  const secondDueMs = net.clock.nowMs();
+  assert.ok(secondDueMs > sentMs + secureChannelLimitsDefault.handshakeRetryMs);
   assert.equal(net.wire.length, 0);
   assert.equal(alice.channel.stats().handshakeRetriesPostponed, 2);
   clearedMs = secondDueMs;
@@ -754,6 +775,39 @@ Deno.test("SecureChannel holds an INIT resend while its own receive queue is beh
   alice.channel.tick();
   assert.equal(net.take().length, 1, "resent");
   assert.equal(alice.channel.stats().handshakeRetries, 1);
+});
+
+Deno.test("SecureChannel waits longer before resending an INIT once its handshakes are slow", () => {
+  const net = new Net();
+  const alice = net.add(A, 1);
+  const retryMs = secureChannelLimitsDefault.handshakeRetryMs;
+  for (const [index, address] of [B, C].entries()) {
+    const peer = net.add(address, 2 + index);
+    alice.channel.send(address, peer.nodeId, utf8Encode("hello"));
+    net.deliver(net.take()[0]);
+    const [response] = net.take();
+    net.clock.advanceBy(retryMs - 1); // answered on the first INIT, just before its resend
+    net.deliver(response);
+    net.flush();
+  }
+  alice.channel.send(at("192.0.2.9:7447"), undefined, utf8Encode("slow"));
+  net.take();
+  const firstWaitMs = firstInitWaitMs(net, alice);
+  assert.ok(firstWaitMs > retryMs, `waits ${firstWaitMs} ms, more than ${retryMs}`);
+  assert.ok(firstWaitMs <= handshakeRetryMsMax);
+  // The bound holds however slow the handshakes were.
+  for (let i = 0; i < 20; i++) {
+    const peer = net.add(at(`192.0.2.${20 + i}:7447`), 10 + i);
+    alice.channel.send(peer.address, peer.nodeId, utf8Encode("hello"));
+    net.deliver(net.take()[0]);
+    const [response] = net.take();
+    net.clock.advanceBy(60_000);
+    net.deliver(response);
+    net.flush();
+  }
+  alice.channel.send(at("192.0.2.10:7447"), undefined, utf8Encode("slower"));
+  net.take();
+  assert.ok(firstInitWaitMs(net, alice) <= handshakeRetryMsMax);
 });
 
 Deno.test("SecureChannel holds an INIT resend at most handshakeLocalQueueWaitMsMax", () => {
