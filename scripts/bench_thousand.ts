@@ -111,7 +111,7 @@ class BenchNode {
       nodeId,
       address: udp.address,
       clock,
-      transport: { send: (to, bytes) => void channel.send(to, undefined, bytes) },
+      transport: { send: (to, bytes, expectedId) => void channel.send(to, expectedId, bytes) },
       store: new MemoryValueStore({ clock, classes: settings.store }),
       rng: new CryptoRng(),
       settings,
@@ -229,6 +229,7 @@ function sumChannelStats(nodes: readonly BenchNode[]) {
     handshakes_completed: 0,
     handshakes_answered: 0,
     handshakes_abandoned: 0,
+    handshakes_finished_late: 0,
     handshake_retries: 0,
     handshake_responses_resent: 0,
     handshake_retries_held: 0,
@@ -244,6 +245,7 @@ function sumChannelStats(nodes: readonly BenchNode[]) {
     sum.handshakes_completed += stats.handshakesCompleted;
     sum.handshakes_answered += stats.handshakesAnswered;
     sum.handshakes_abandoned += stats.handshakesAbandoned;
+    sum.handshakes_finished_late += stats.handshakesFinishedLate;
     sum.handshake_retries += stats.handshakeRetries;
     sum.handshake_responses_resent += stats.handshakeResponsesResent;
     sum.handshake_retries_held += stats.handshakeRetriesPostponed;

@@ -275,13 +275,14 @@ export const metricDefinitions: readonly MetricDefinition[] = [
   ),
   counter(
     "rhizome_channel_handshakes_total",
-    "Handshakes, by event (started, completed, answered, retried, abandoned).",
+    "Handshakes, by event (started, completed, answered, retried, abandoned, finished_late).",
     (m) => [
       { labels: { event: "started" }, value: m.channel.handshakesStarted },
       { labels: { event: "completed" }, value: m.channel.handshakesCompleted },
       { labels: { event: "answered" }, value: m.channel.handshakesAnswered },
       { labels: { event: "retried" }, value: m.channel.handshakeRetries },
       { labels: { event: "abandoned" }, value: m.channel.handshakesAbandoned },
+      { labels: { event: "finished_late" }, value: m.channel.handshakesFinishedLate },
     ],
   ),
   counter(

@@ -55,7 +55,11 @@ export interface RpcRequest {
 
 /** Timing and limits of an {@link RpcClient}. */
 export interface RpcOptions {
-  /** Timeout of a first attempt to a peer with no measured round trip. */
+  /**
+   * Timeout of a first attempt to a peer with no measured round trip, at least: when the round
+   * trips this node measures to all its peers are longer (its own queue or the network is
+   * slow), their RFC 6298 timeout is used instead, up to `timeoutMsMax`.
+   */
   timeoutMs: number;
   /** Longest timeout of any attempt. */
   timeoutMsMax: number;
@@ -67,10 +71,16 @@ export interface RpcOptions {
    * The latest time before which every datagram that reached our socket has been handled (the
    * driver's `ReceiveProbe.clearedMs`). A timed-out attempt is resent or failed only once this
    * passes its deadline, so a reply still waiting in our own receive queue is not taken for lost;
-   * the wait is bounded by `timeoutMsMax`. The stall is still reported at the deadline. Absent:
-   * the queue is always clear (the simulator).
+   * the wait is bounded by `localQueueWaitMsMax`. The stall is still reported at the deadline.
+   * Absent: the queue is always clear (the simulator).
    */
   localQueueClearedMs?: () => number;
+  /**
+   * Longest wait for the receive queue past an attempt's deadline.
+   *
+   * @default {@link localQueueWaitMsMax}
+   */
+  localQueueWaitMsMax?: number;
 }
 
 /** Counters for metrics and tests. */
@@ -120,6 +130,19 @@ interface Pending {
 const timeoutMsMin = 250;
 
 /**
+ * Longest a timed-out attempt waits for our own receive queue to be handled past its deadline
+ * before it is resent or failed anyway. While the queue is behind, the reply may be sitting in
+ * it, and a resend would only add to the queue (its reply lands behind the same backlog): with
+ * hundreds of nodes on one event loop, queues seconds deep made resends most of the traffic
+ * (60% of requests sent at 400 nodes, with a 4 s bound) and collapsed the network. The receive
+ * probe says when the queue has been handled; this bound only covers probes lost with a full
+ * socket buffer (a new probe goes every 5 s). 30 s is three lookup budgets: a request held that
+ * long no longer matters to the lookup that sent it, only its slot does. At the limit: the
+ * attempt is resent or failed as if the queue were clear.
+ */
+export const localQueueWaitMsMax = 30_000;
+
+/**
  * How often a timed-out attempt checks again whether our receive queue has been handled past its
  * deadline: often enough that a cleared queue costs little more, rarely enough to stay cheap.
  */
@@ -144,6 +167,12 @@ export class RpcClient {
   /** Requests refused at submission; failed on the next tick so callers never re-enter. */
   readonly #refused: RpcRequest[] = [];
   #nextDeadlineMs = Infinity;
+  /**
+   * Smoothed round trip and its variation over every peer's first-attempt replies: the timeout
+   * for a peer not yet measured. Under load (ours or the network's) replies come late from
+   * everyone, and a fixed first timeout below that resends work that was merely waiting.
+   */
+  readonly #anyPeerRtt = { rttMs: 0, rttVarMs: 0 };
   /** What the client has sent, retried, postponed and given up on, for the node's status. */
   readonly stats: RpcStats = {
     sent: 0,
@@ -240,6 +269,7 @@ export class RpcClient {
     this.#inflight.delete(reply.tx);
     this.stats.replies++;
     const rttMs = pending.attempts === 1 ? this.#clock.nowMs() - pending.firstSentMs : undefined;
+    if (rttMs !== undefined) this.#recordAnyPeerRtt(rttMs);
     pending.request.onReply(reply, pending.attempts, rttMs);
     this.#drainQueue();
     return true;
@@ -345,7 +375,8 @@ export class RpcClient {
 
   /**
    * Whether a timed-out attempt must wait because its reply may still be in our own receive
-   * queue; if so its deadline becomes the next check (at most `timeoutMsMax` past the due time).
+   * queue; if so its deadline becomes the next check (at most `localQueueWaitMsMax` past the
+   * due time).
    */
   #waitsForLocalQueue(pending: Pending, nowMs: number): boolean {
     const clearedMs = this.#options.localQueueClearedMs;
@@ -354,7 +385,8 @@ export class RpcClient {
       pending.dueMs = pending.deadlineMs;
       this.stats.postponed++;
     }
-    const waitEndMs = pending.dueMs + this.#options.timeoutMsMax;
+    const waitEndMs = pending.dueMs +
+      (this.#options.localQueueWaitMsMax ?? localQueueWaitMsMax);
     if (nowMs >= waitEndMs || clearedMs() >= pending.dueMs) {
       pending.dueMs = undefined;
       return false;
@@ -369,12 +401,37 @@ export class RpcClient {
     return true;
   }
 
-  /** RFC 6298's RTO (smoothed RTT + 4 × variation) when measured, doubled on each resend. */
+  /**
+   * The round trip to this node's peers as a whole, for the timeout of a peer not yet measured.
+   *
+   * @returns The smoothed round trip and its variation in ms (0 before the first reply).
+   */
+  anyPeerRtt(): { rttMs: number; rttVarMs: number } {
+    return { ...this.#anyPeerRtt };
+  }
+
+  /** RFC 6298's smoothing (Karn: first attempts only, which the caller ensures). */
+  #recordAnyPeerRtt(sampleMs: number): void {
+    const rtt = this.#anyPeerRtt;
+    if (rtt.rttMs === 0) {
+      rtt.rttMs = Math.max(1, sampleMs);
+      rtt.rttVarMs = sampleMs / 2;
+      return;
+    }
+    rtt.rttVarMs = 0.75 * rtt.rttVarMs + 0.25 * Math.abs(rtt.rttMs - sampleMs);
+    rtt.rttMs = 0.875 * rtt.rttMs + 0.125 * sampleMs;
+  }
+
+  /**
+   * RFC 6298's RTO (smoothed RTT + 4 × variation) when measured, doubled on each resend. A peer
+   * not yet measured gets `timeoutMs`, or the RTO over all peers when that is longer.
+   */
   #timeoutOf(request: RpcRequest, attempt: number): number {
     const rtt = request.rtt;
+    const any = this.#anyPeerRtt;
     const base = rtt && rtt.rttMs > 0
       ? Math.max(timeoutMsMin, rtt.rttMs + 4 * rtt.rttVarMs, rtt.rttMs * 1.5)
-      : this.#options.timeoutMs;
+      : Math.max(this.#options.timeoutMs, any.rttMs + 4 * any.rttVarMs);
     return Math.min(this.#options.timeoutMsMax, base * 2 ** (attempt - 1));
   }
 

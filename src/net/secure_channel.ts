@@ -90,9 +90,32 @@ export const handshakeQueuePacketsMax = 8;
  * handshake, and the responder answers a copy from its cache ({@link handshakeResponseCacheMs})
  * instead of redoing its public-key work. Matches the DHT's first RPC timeout, so a lost INIT
  * costs what a lost request does. While our own receive queue is behind (the RESPONSE may be
- * waiting in our socket), the resend waits until it is handled, at most one more such wait.
+ * waiting in our socket), the resend waits until it is handled, at most
+ * {@link handshakeLocalQueueWaitMsMax}.
  */
 export const handshakeRetryMs = 1000;
+
+/**
+ * Longest first wait before an INIT is resent. The first wait is {@link handshakeRetryMs}, or,
+ * when the handshakes this node finished on their first INIT took longer (RFC 6298's timeout
+ * over their smoothed time and its variation: the peers, or our own loop, are busy), that
+ * timeout up to this bound: a resend then would only be answered from the responder's cache
+ * after the RESPONSE already on its way. 4 s, the DHT's longest request timeout, keeps three
+ * attempts inside twice the responder's {@link handshakeResponseCacheMs}.
+ */
+export const handshakeRetryMsMax = 4_000;
+
+/**
+ * Longest a due INIT resend (or the abandonment after the last one) waits for our own receive
+ * queue to be handled past its due time. The RESPONSE may be waiting there, and a resend's answer
+ * would land behind the same backlog; with hundreds of nodes on one event loop a bound of one
+ * retry period let resends and abandonments go on while queues were tens of seconds deep, and
+ * most handshakes were abandoned (7,615 of 13,087 at 400 nodes), each costing a new one later.
+ * The receive probe says when the queue is handled; this bound covers probes lost with a full
+ * socket buffer. As the DHT's requests (`localQueueWaitMsMax`). At the limit: the resend or
+ * abandonment goes ahead as if the queue were clear.
+ */
+export const handshakeLocalQueueWaitMsMax = 30_000;
 
 /**
  * INITs sent for one handshake, the first included. At the limit: the handshake is abandoned
@@ -100,6 +123,25 @@ export const handshakeRetryMs = 1000;
  * (`handshakeTimeout`, `handshakesAbandoned`); the next send starts afresh with a new INIT.
  */
 export const handshakeAttemptsMax = 3;
+
+/**
+ * How long an abandoned handshake's state is kept so a late RESPONSE still makes a session.
+ * Under load a RESPONSE can arrive after the last INIT's wait ran out: the responder has then
+ * verified, derived keys and made a session for nothing, and the next send to that peer would
+ * start another handshake, doubling the public-key work on both sides. Kept, the late RESPONSE
+ * finishes the handshake (its queued plaintexts were dropped; a keepalive confirms the session)
+ * and the next send uses the session. 10 s matches {@link handshakeResponseCacheMs}: past it the
+ * responder no longer answers copies of the INIT either. At the limit: the state is forgotten
+ * and a later RESPONSE is dropped (`unknownSession`).
+ */
+export const handshakeAbandonedKeepMs = 10_000;
+
+/**
+ * Abandoned handshakes kept for a late RESPONSE ({@link handshakeAbandonedKeepMs}). As many as
+ * may run at once ({@link handshakesPendingMax}); about 300 bytes each. At the limit: the
+ * oldest is forgotten.
+ */
+export const handshakesAbandonedKeptMax = 256;
 
 /**
  * How long a responder keeps the RESPONSE it sent for an INIT, to answer resent copies of that
@@ -231,6 +273,12 @@ export interface SecureChannelLimits {
    */
   handshakeRetryMs: number;
   /**
+   * Longest wait for our receive queue before a due resend or abandonment.
+   *
+   * @default {@link handshakeLocalQueueWaitMsMax}
+   */
+  handshakeLocalQueueWaitMsMax: number;
+  /**
    * INITs per handshake before it is abandoned.
    *
    * @default {@link handshakeAttemptsMax}
@@ -297,6 +345,18 @@ export interface SecureChannelLimits {
    */
   sessionReplyWindowMs: number;
   /**
+   * How long an abandoned handshake waits for a late RESPONSE.
+   *
+   * @default {@link handshakeAbandonedKeepMs}
+   */
+  handshakeAbandonedKeepMs: number;
+  /**
+   * Abandoned handshakes kept for a late RESPONSE.
+   *
+   * @default {@link handshakesAbandonedKeptMax}
+   */
+  handshakesAbandonedKeptMax: number;
+  /**
    * How long a RESPONSE is kept to answer copies of its INIT.
    *
    * @default {@link handshakeResponseCacheMs}
@@ -328,6 +388,7 @@ export const secureChannelLimitsDefault: Readonly<SecureChannelLimits> = Object.
   handshakesPendingMax,
   handshakeQueuePacketsMax,
   handshakeRetryMs,
+  handshakeLocalQueueWaitMsMax,
   handshakeAttemptsMax,
   handshakeClockSkewMsMax,
   handshakeTimestampsMax,
@@ -339,6 +400,8 @@ export const secureChannelLimitsDefault: Readonly<SecureChannelLimits> = Object.
   sessionRejectMs,
   sessionUnansweredMs,
   sessionReplyWindowMs,
+  handshakeAbandonedKeepMs,
+  handshakesAbandonedKeptMax,
   handshakeResponseCacheMs,
   handshakeResponsesCachedMax,
   handshakeResponseResendsMax,
@@ -369,7 +432,8 @@ export interface SecureChannelOptions {
    * The latest time before which every datagram that reached our socket has been handled
    * (production: `ReceiveProbe.clearedMs`). An INIT is resent, or its handshake abandoned, only
    * once this passes the retry time, so a RESPONSE still waiting in our own queue is not taken
-   * for lost; the wait is bounded by one more retry period. Absent: always clear (the simulator).
+   * for lost; the wait is bounded by {@link handshakeLocalQueueWaitMsMax}. Absent: always clear
+   * (the simulator).
    */
   localQueueClearedMs?: () => number;
   /**
@@ -450,6 +514,11 @@ export interface SecureChannelStats {
   handshakeRetriesPostponed: number;
   /** Handshakes given up after the last attempt. */
   handshakesAbandoned: number;
+  /**
+   * Of those, finished by a RESPONSE that arrived after they were given up (within
+   * {@link handshakeAbandonedKeepMs}): a session made instead of a new handshake later.
+   */
+  handshakesFinishedLate: number;
   /** Copies of an answered INIT answered again from the cache, without new crypto. */
   handshakeResponsesResent: number;
   /** Sessions whose sends went unanswered, so a new handshake started (a rekey, counted too). */
@@ -530,6 +599,8 @@ interface PendingHandshake {
   readonly state: InitiatorState;
   readonly idKey: string;
   attempts: number;
+  /** When the first INIT went. */
+  readonly startedMs: number;
   /** The wait after the latest attempt (doubles with each). */
   retryIntervalMs: number;
   nextRetryMs: number;
@@ -615,6 +686,8 @@ export class SecureChannel {
   /** Running handshakes by address key. */
   readonly #pendingByAddress = new Map<string, PendingHandshake>();
   readonly #pendingById = new Map<string, PendingHandshake>();
+  /** Abandoned handshakes by our session ID, oldest first, with when they are forgotten. */
+  readonly #abandonedById = new Map<string, { pending: PendingHandshake; untilMs: number }>();
   /** No pending handshake is due before this (possibly earlier than the first due one). */
   #pendingWakeMs = Infinity;
   /** RESPONSEs sent, by the hex of the INIT's signature, oldest first. */
@@ -624,6 +697,8 @@ export class SecureChannel {
   /** Latest INIT timestamp accepted per initiator key (hex), least recently heard first. */
   readonly #initTimestamps = new Map<string, number>();
   #lastInitTimestampMs = -1;
+  /** Smoothed time and variation of handshakes finished on their first INIT (0: none yet). */
+  readonly #handshakeRtt = { rttMs: 0, rttVarMs: 0 };
   #handshakeTokens: number;
   #handshakeTokensMs: number;
   #nextSweepMs: number;
@@ -663,6 +738,7 @@ export class SecureChannel {
       handshakeRetries: 0,
       handshakeRetriesPostponed: 0,
       handshakesAbandoned: 0,
+      handshakesFinishedLate: 0,
       handshakeResponsesResent: 0,
       sessionsSuspected: 0,
       handshakesCompleted: 0,
@@ -838,9 +914,7 @@ export class SecureChannel {
         // The RESPONSE may be waiting in our own socket: decide once that has been handled.
         if (!this.#waitsForLocalQueue(pending, nowMs)) {
           if (pending.attempts >= this.#limits.handshakeAttemptsMax) {
-            this.#removePending(pending);
-            this.#stats.handshakesAbandoned++;
-            this.#stats.sendDropped.handshakeTimeout += pending.queue.length;
+            this.#abandon(pending, nowMs);
             continue;
           }
           this.#retryHandshake(pending, nowMs);
@@ -857,6 +931,7 @@ export class SecureChannel {
         }
       }
       this.#forgetExpiredResponses(nowMs);
+      this.#forgetAbandoned(nowMs);
     }
   }
 
@@ -867,7 +942,8 @@ export class SecureChannel {
    *   waits.
    */
   nextWakeupMs(): number {
-    const sweeping = this.#sessionsById.size > 0 || this.#responseCache.size > 0;
+    const sweeping = this.#sessionsById.size > 0 || this.#responseCache.size > 0 ||
+      this.#abandonedById.size > 0;
     const sweepMs = sweeping ? this.#nextSweepMs : Infinity;
     const pendingMs = this.#pendingByAddress.size > 0 ? this.#pendingWakeMs : Infinity;
     return Math.min(sweepMs, pendingMs);
@@ -994,8 +1070,9 @@ export class SecureChannel {
       state,
       idKey,
       attempts: 1,
-      retryIntervalMs: this.#limits.handshakeRetryMs,
-      nextRetryMs: nowMs + this.#limits.handshakeRetryMs,
+      startedMs: nowMs,
+      retryIntervalMs: this.#firstRetryMs(),
+      nextRetryMs: nowMs + this.#firstRetryMs(),
       dueMs: undefined,
       queue: [],
     };
@@ -1020,7 +1097,8 @@ export class SecureChannel {
 
   /**
    * Whether a due retry must wait because the RESPONSE may still be in our own receive queue;
-   * if so its retry time becomes the next check (at most one retry period past the due time).
+   * if so its retry time becomes the next check (at most `handshakeLocalQueueWaitMsMax` past the
+   * due time).
    */
   #waitsForLocalQueue(pending: PendingHandshake, nowMs: number): boolean {
     if (this.#localQueueClearedMs === undefined) return false;
@@ -1028,7 +1106,7 @@ export class SecureChannel {
       pending.dueMs = pending.nextRetryMs;
       this.#stats.handshakeRetriesPostponed++;
     }
-    const waitEndMs = pending.dueMs + pending.retryIntervalMs;
+    const waitEndMs = pending.dueMs + this.#limits.handshakeLocalQueueWaitMsMax;
     if (nowMs >= waitEndMs || this.#localQueueClearedMs() >= pending.dueMs) {
       pending.dueMs = undefined;
       return false;
@@ -1051,8 +1129,71 @@ export class SecureChannel {
   }
 
   #removePending(pending: PendingHandshake): void {
-    this.#pendingByAddress.delete(pending.to.key);
+    // An abandoned handshake's address may have a newer one running: that one stays.
+    if (this.#pendingByAddress.get(pending.to.key) === pending) {
+      this.#pendingByAddress.delete(pending.to.key);
+    }
     this.#pendingById.delete(pending.idKey);
+    this.#abandonedById.delete(pending.idKey);
+  }
+
+  /**
+   * The first wait before an INIT is resent: {@link handshakeRetryMs}, or RFC 6298's timeout
+   * over the handshakes finished on their first INIT when that is longer, up to
+   * {@link handshakeRetryMsMax}.
+   */
+  #firstRetryMs(): number {
+    const { rttMs, rttVarMs } = this.#handshakeRtt;
+    const floorMs = this.#limits.handshakeRetryMs;
+    return Math.max(floorMs, Math.min(handshakeRetryMsMax, rttMs + 4 * rttVarMs));
+  }
+
+  /** Counts a handshake's time from its only INIT to the RESPONSE (Karn: never a resent one). */
+  #recordHandshakeRtt(sampleMs: number): void {
+    const rtt = this.#handshakeRtt;
+    if (rtt.rttMs === 0) {
+      rtt.rttMs = Math.max(1, sampleMs);
+      rtt.rttVarMs = sampleMs / 2;
+      return;
+    }
+    rtt.rttVarMs = 0.75 * rtt.rttVarMs + 0.25 * Math.abs(rtt.rttMs - sampleMs);
+    rtt.rttMs = 0.875 * rtt.rttMs + 0.125 * sampleMs;
+  }
+
+  /** Gives a handshake up: its plaintexts go, its state waits a while for a late RESPONSE. */
+  #abandon(pending: PendingHandshake, nowMs: number): void {
+    this.#removePending(pending);
+    this.#stats.handshakesAbandoned++;
+    this.#stats.sendDropped.handshakeTimeout += pending.queue.length;
+    pending.queue.length = 0;
+    this.#abandonedById.set(pending.idKey, {
+      pending,
+      untilMs: nowMs + this.#limits.handshakeAbandonedKeepMs,
+    });
+    if (this.#abandonedById.size > this.#limits.handshakesAbandonedKeptMax) {
+      this.#abandonedById.delete(this.#abandonedById.keys().next().value!);
+    }
+  }
+
+  /** Forgets abandoned handshakes past their time; entries are oldest first. */
+  #forgetAbandoned(nowMs: number): void {
+    for (const [key, entry] of this.#abandonedById) {
+      if (entry.untilMs > nowMs) break;
+      this.#abandonedById.delete(key);
+    }
+  }
+
+  /** The running or recently abandoned handshake a RESPONSE names, if any. */
+  #handshakeFor(idKey: string, nowMs: number): PendingHandshake | undefined {
+    const pending = this.#pendingById.get(idKey);
+    if (pending !== undefined) return pending;
+    const abandoned = this.#abandonedById.get(idKey);
+    if (abandoned === undefined) return undefined;
+    if (abandoned.untilMs <= nowMs) {
+      this.#abandonedById.delete(idKey);
+      return undefined;
+    }
+    return abandoned.pending;
   }
 
   #onInit(from: PeerAddress, bytes: Uint8Array, nowMs: number): void {
@@ -1136,8 +1277,10 @@ export class SecureChannel {
   #onResponse(bytes: Uint8Array, nowMs: number): void {
     const response = decodeResponse(bytes);
     if (response === undefined) return this.#drop("malformed");
-    const pending = this.#pendingById.get(sessionIdKey(response.initiatorSessionId));
+    const idKey = sessionIdKey(response.initiatorSessionId);
+    const pending = this.#handshakeFor(idKey, nowMs);
     if (pending === undefined) return this.#drop("unknownSession");
+    const late = !this.#pendingById.has(idKey);
     // Before the signature, since a hash is cheaper: nobody may claim a node ID without its key.
     const peerNodeId = NodeId.fromPublicKey(response.staticPublicKey);
     if (
@@ -1148,7 +1291,21 @@ export class SecureChannel {
     }
     const keys = finishHandshake(pending.state, bytes, response);
     if (typeof keys === "string") return this.#drop(keys);
-    this.#removePending(pending);
+    if (late) {
+      this.#abandonedById.delete(idKey);
+      this.#stats.handshakesFinishedLate++;
+      // A send since the abandonment started another handshake to the address: this session
+      // carries its plaintexts now, and that one's RESPONSE, if it comes, finds nothing.
+      const newer = this.#pendingByAddress.get(pending.to.key);
+      if (newer !== undefined) {
+        this.#removePending(newer);
+        pending.queue.push(...newer.queue);
+        pending.expectedNodeId ??= newer.expectedNodeId;
+      }
+    } else {
+      this.#removePending(pending);
+      if (pending.attempts === 1) this.#recordHandshakeRtt(nowMs - pending.startedMs);
+    }
     const session = new Session({
       role: "initiator",
       localSessionId: pending.state.initiatorSessionId,

@@ -24,8 +24,8 @@ import { PeerAddress } from "../net/address.ts";
 /**
  * How long a probe may stay out before the next question sends another beside it (a full socket
  * buffer drops probes like any datagram). Five seconds is above any timeout the probe delays
- * (`rpc_timeout_ms_max`, 4 s), so a lost probe never holds a decision longer than the callers'
- * own bound does.
+ * (`rpc_timeout_ms_max`, 4 s) and well under the callers' own bound on the wait (30 s,
+ * `localQueueWaitMsMax`), so a lost probe delays a decision by at most this much.
  */
 export const probeLostMs = 5_000;
 

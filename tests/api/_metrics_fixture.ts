@@ -103,6 +103,7 @@ export function sampleMetrics(change: Partial<NodeMetrics> = {}): NodeMetrics {
       handshakeRetries: 1,
       handshakeRetriesPostponed: 0,
       handshakesAbandoned: 0,
+      handshakesFinishedLate: 0,
       handshakeResponsesResent: 0,
       sessionsSuspected: 0,
       handshakesCompleted: 4,

@@ -13,7 +13,13 @@ import { rpcPendingMax } from "../../src/core/limits.ts";
 import { NODE_ID_BYTES, NodeId } from "../../src/core/node_id.ts";
 import { Prng } from "../../src/core/rng.ts";
 import { decodeMessage, type Message, MessageType } from "../../src/dht/messages.ts";
-import { RpcClient, type RpcFailure, type RpcOptions, type RpcRequest } from "../../src/dht/rpc.ts";
+import {
+  localQueueWaitMsMax,
+  RpcClient,
+  type RpcFailure,
+  type RpcOptions,
+  type RpcRequest,
+} from "../../src/dht/rpc.ts";
 import { RecordingTransport } from "./_helpers.ts";
 import { at } from "../_address.ts";
 import type { PeerAddress } from "../../src/net/address.ts";
@@ -401,18 +407,50 @@ Deno.test("a timeout is decided once our receive queue is handled past its deadl
   assert.equal(a.stalls, 1);
 });
 
-Deno.test("a receive queue that never clears delays a timeout by at most timeoutMsMax", () => {
+Deno.test("a receive queue that never clears delays a timeout by at most localQueueWaitMsMax", () => {
   const { rpc, request, tickAt, transport, t0, clock } = setup({
     timeoutMsMax: 4000,
     localQueueClearedMs: () => -Infinity,
   });
   const a = request();
   transport.take();
-  for (let step = 0; step < 1000 && transport.sent.length === 0; step++) {
+  for (let step = 0; step < 5000 && transport.sent.length === 0; step++) {
     tickAt(rpc.nextDeadlineMs());
   }
   assert.equal(transport.take().length, 1, "resent in the end");
   assert.equal(rpc.stats.postponed, 1, "counted once per attempt");
-  assert.equal(clock.nowMs(), t0 + 1000 + 4000, "resent at the bound, not before");
+  assert.equal(clock.nowMs(), t0 + 1000 + localQueueWaitMsMax, "resent at the bound, not before");
   assert.equal(a.stalls, 1);
+});
+
+Deno.test("a peer not yet measured waits as long as replies from all peers take, bounded", () => {
+  /** Sends a request to OTHER and returns when its first resend goes, in ms (10 ms steps). */
+  const firstResendMs = (client: ReturnType<typeof setup>): number => {
+    client.request(OTHER);
+    client.transport.take();
+    const startMs = client.clock.nowMs();
+    for (let step = 0; step < 1000; step++) {
+      client.clock.advanceBy(10);
+      client.rpc.tick();
+      if (client.transport.take().length > 0) return client.clock.nowMs() - startMs;
+    }
+    assert.fail("no resend within 10 s");
+  };
+  const fast = setup({ timeoutMs: 1000, timeoutMsMax: 4000 });
+  assert.deepEqual(fast.rpc.anyPeerRtt(), { rttMs: 0, rttVarMs: 0 });
+  const answered = fast.request();
+  fast.clock.advanceBy(50);
+  assert.equal(fast.rpc.handleReply(pong(answered.tx()), PEER), true);
+  assert.equal(firstResendMs(fast), 1000, "fast replies: the first timeout stays timeoutMs");
+  // Replies that come back after 1.5 s (a busy loop): a stranger's first attempt waits longer
+  // than timeoutMs instead of being resent while its reply is on its way, but not past the cap.
+  const slow = setup({ timeoutMs: 1000, timeoutMsMax: 4000 });
+  for (let i = 0; i < 8; i++) {
+    const outcome = slow.request();
+    slow.clock.advanceBy(1500);
+    assert.equal(slow.rpc.handleReply(pong(outcome.tx()), PEER), true);
+  }
+  assert.ok(slow.rpc.anyPeerRtt().rttMs > 1000);
+  const waitMs = firstResendMs(slow);
+  assert.ok(waitMs > 1500 && waitMs <= 4000, `first attempt waited ${waitMs} ms`);
 });

@@ -28,6 +28,7 @@ import {
   SECURE_PROTOCOL_ID,
 } from "../../src/net/handshake.ts";
 import {
+  handshakeRetryMsMax,
   type Received,
   SecureChannel,
   type SecureChannelLimits,
@@ -114,6 +115,20 @@ class Net {
   take(): Datagram[] {
     return this.wire.splice(0);
   }
+}
+
+/** How long after the send just made `peer` resends its INIT (10 ms steps, at most 10 s). */
+function firstInitWaitMs(net: Net, peer: Peer): number {
+  const startMs = net.clock.nowMs();
+  for (let step = 0; step < 1000; step++) {
+    net.clock.advanceBy(10);
+    peer.channel.tick();
+    if (net.wire.length > 0) {
+      net.take();
+      return net.clock.nowMs() - startMs;
+    }
+  }
+  assert.fail("no resend within 10 s");
 }
 
 function texts(peer: Peer): string[] {
@@ -744,9 +759,15 @@ Deno.test("SecureChannel holds an INIT resend while its own receive queue is beh
   // Another handshake, whose INIT is lost: resent once our queue is handled past the retry time.
   alice.channel.send(C, undefined, utf8Encode("to nobody"));
   net.take();
-  const secondDueMs = net.clock.nowMs() + secureChannelLimitsDefault.handshakeRetryMs;
-  net.clock.advanceTo(secondDueMs);
-  alice.channel.tick();
+  // Its resend falls due (the first handshake took a second, so later than the first's did):
+  // held while the queue is behind.
+  const sentMs = net.clock.nowMs();
+  for (let step = 0; step < 1000 && alice.channel.stats().handshakeRetriesPostponed < 2; step++) {
+    net.clock.advanceBy(10);
+    alice.channel.tick();
+  }
+  const secondDueMs = net.clock.nowMs();
+  assert.ok(secondDueMs > sentMs + secureChannelLimitsDefault.handshakeRetryMs);
   assert.equal(net.wire.length, 0);
   assert.equal(alice.channel.stats().handshakeRetriesPostponed, 2);
   clearedMs = secondDueMs;
@@ -756,20 +777,53 @@ Deno.test("SecureChannel holds an INIT resend while its own receive queue is beh
   assert.equal(alice.channel.stats().handshakeRetries, 1);
 });
 
-Deno.test("SecureChannel holds an INIT resend at most one retry period", () => {
+Deno.test("SecureChannel waits longer before resending an INIT once its handshakes are slow", () => {
+  const net = new Net();
+  const alice = net.add(A, 1);
+  const retryMs = secureChannelLimitsDefault.handshakeRetryMs;
+  for (const [index, address] of [B, C].entries()) {
+    const peer = net.add(address, 2 + index);
+    alice.channel.send(address, peer.nodeId, utf8Encode("hello"));
+    net.deliver(net.take()[0]);
+    const [response] = net.take();
+    net.clock.advanceBy(retryMs - 1); // answered on the first INIT, just before its resend
+    net.deliver(response);
+    net.flush();
+  }
+  alice.channel.send(at("192.0.2.9:7447"), undefined, utf8Encode("slow"));
+  net.take();
+  const firstWaitMs = firstInitWaitMs(net, alice);
+  assert.ok(firstWaitMs > retryMs, `waits ${firstWaitMs} ms, more than ${retryMs}`);
+  assert.ok(firstWaitMs <= handshakeRetryMsMax);
+  // The bound holds however slow the handshakes were.
+  for (let i = 0; i < 20; i++) {
+    const peer = net.add(at(`192.0.2.${20 + i}:7447`), 10 + i);
+    alice.channel.send(peer.address, peer.nodeId, utf8Encode("hello"));
+    net.deliver(net.take()[0]);
+    const [response] = net.take();
+    net.clock.advanceBy(60_000);
+    net.deliver(response);
+    net.flush();
+  }
+  alice.channel.send(at("192.0.2.10:7447"), undefined, utf8Encode("slower"));
+  net.take();
+  assert.ok(firstInitWaitMs(net, alice) <= handshakeRetryMsMax);
+});
+
+Deno.test("SecureChannel holds an INIT resend at most handshakeLocalQueueWaitMsMax", () => {
   const net = new Net();
   const alice = net.add(A, 1, {}, () => -Infinity);
   alice.channel.send(B, undefined, utf8Encode("hello"));
   net.take();
   const dueMs = alice.channel.nextWakeupMs();
-  for (let step = 0; step < 1000 && net.wire.length === 0; step++) {
+  for (let step = 0; step < 5000 && net.wire.length === 0; step++) {
     net.clock.advanceTo(alice.channel.nextWakeupMs());
     alice.channel.tick();
   }
   assert.equal(net.take().length, 1);
   assert.equal(
     net.clock.nowMs(),
-    dueMs + secureChannelLimitsDefault.handshakeRetryMs,
+    dueMs + secureChannelLimitsDefault.handshakeLocalQueueWaitMsMax,
     "resent at the bound",
   );
 });
@@ -788,6 +842,82 @@ Deno.test("SecureChannel gives up after the last attempt and drops the queue, co
   assert.equal(stats.handshakesAbandoned, 1);
   assert.equal(stats.sendDropped.handshakeTimeout, 3);
   assert.equal(stats.handshakesPending, 0);
+});
+
+Deno.test("SecureChannel finishes an abandoned handshake with a late RESPONSE and uses it", () => {
+  const net = new Net();
+  const alice = net.add(A, 1);
+  const bob = net.add(B, 2);
+  alice.channel.send(B, bob.nodeId, utf8Encode("lost with the handshake"));
+  const [init] = net.take();
+  // Bob answers, but his RESPONSE waits (a busy socket) until alice has given up.
+  net.deliver(init);
+  const [lateResponse] = net.take();
+  for (let step = 0; alice.channel.stats().handshakesAbandoned === 0; step++) {
+    assert.ok(step < 10, "the handshake must be given up");
+    net.clock.advanceTo(alice.channel.nextWakeupMs());
+    alice.channel.tick();
+    net.take();
+  }
+  assert.equal(alice.channel.stats().sendDropped.handshakeTimeout, 1);
+  net.deliver(lateResponse);
+  assert.equal(alice.channel.stats().handshakesFinishedLate, 1);
+  assert.equal(alice.channel.stats().handshakesCompleted, 1);
+  net.flush(); // the keepalive confirms the session on bob's side
+  assert.equal(bob.inbox.length, 0, "the dropped plaintext is not resurrected");
+  const startedBefore = alice.channel.stats().handshakesStarted;
+  assert.equal(alice.channel.send(B, bob.nodeId, utf8Encode("next")), "sent");
+  net.flush();
+  assert.deepEqual(texts(bob), ["next"]);
+  assert.equal(alice.channel.stats().handshakesStarted, startedBefore, "no new handshake");
+  assert.equal(bob.channel.stats().handshakesAnswered, 1, "bob's work was not wasted");
+});
+
+Deno.test("SecureChannel hands a newer handshake's queue to a late one that finishes first", () => {
+  const net = new Net();
+  const alice = net.add(A, 1);
+  const bob = net.add(B, 2);
+  alice.channel.send(B, bob.nodeId, utf8Encode("first"));
+  net.deliver(net.take()[0]);
+  const [lateResponse] = net.take();
+  while (alice.channel.stats().handshakesAbandoned === 0) {
+    net.clock.advanceTo(alice.channel.nextWakeupMs());
+    alice.channel.tick();
+    net.take();
+  }
+  alice.channel.send(B, bob.nodeId, utf8Encode("second"));
+  const [newerInit] = net.take();
+  net.deliver(lateResponse);
+  net.flush();
+  assert.deepEqual(texts(bob), ["second"], "sent through the late session");
+  assert.equal(alice.channel.stats().handshakesPending, 0, "the newer handshake is dropped");
+  // The newer INIT arrives after all: bob answers it, alice no longer knows it.
+  net.deliver(newerInit);
+  net.flush();
+  assert.equal(alice.channel.stats().dropped.unknownSession, 1);
+  assert.equal(alice.channel.send(B, bob.nodeId, utf8Encode("third")), "sent");
+  net.flush();
+  assert.deepEqual(texts(bob), ["second", "third"]);
+});
+
+Deno.test("SecureChannel forgets an abandoned handshake after handshakeAbandonedKeepMs", () => {
+  const net = new Net();
+  const alice = net.add(A, 1);
+  const bob = net.add(B, 2);
+  alice.channel.send(B, bob.nodeId, utf8Encode("hello"));
+  net.deliver(net.take()[0]);
+  const [lateResponse] = net.take();
+  while (alice.channel.stats().handshakesAbandoned === 0) {
+    net.clock.advanceTo(alice.channel.nextWakeupMs());
+    alice.channel.tick();
+    net.take();
+  }
+  net.clock.advanceBy(secureChannelLimitsDefault.handshakeAbandonedKeepMs);
+  alice.channel.tick();
+  net.deliver(lateResponse);
+  assert.equal(alice.channel.stats().dropped.unknownSession, 1);
+  assert.equal(alice.channel.stats().handshakesFinishedLate, 0);
+  assert.equal(alice.channel.stats().sessions, 0);
 });
 
 Deno.test("SecureChannel reaches a restarted peer again once its sends go unanswered", () => {
