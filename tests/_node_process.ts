@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { denoCacheEnv, rhizomeRunArgs } from "../scripts/_node_processes.ts";
 import { ControlClient } from "../src/api/control_client.ts";
+import { controlRoutes } from "../src/api/routes.ts";
 
 const mainPath = new URL("../main.ts", import.meta.url).pathname;
 
@@ -151,4 +152,37 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/**
+ * Starts `count` real nodes under `root`: node 0 first, the others bootstrapping from it 100 ms
+ * apart, then waits until every one knows `contactsMin` peers. The nodes are pushed onto `nodes`
+ * as they start, so the caller's cleanup kills them even when this throws.
+ *
+ * @param root A temporary directory.
+ * @param count How many nodes.
+ * @param nodes Where the started nodes go.
+ * @param argsOf Extra `rhizome run` arguments of node `index` (after node 0).
+ * @param contactsMin Peers each must know before this returns.
+ */
+export async function startNetwork(
+  root: string,
+  count: number,
+  nodes: NodeProcess[],
+  argsOf: (index: number) => string[] = () => [],
+  contactsMin = 5,
+): Promise<void> {
+  nodes.push(await startNode(nodeDir(root, 0)));
+  const rest = [];
+  for (let i = 1; i < count; i++) {
+    rest.push(startNode(nodeDir(root, i), ["--bootstrap", nodes[0].contact, ...argsOf(i)], 60_000));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  nodes.push(...await Promise.all(rest));
+  for (const [index, node] of nodes.entries()) {
+    await waitFor(`node ${index} to know peers`, async () => {
+      const status = await (await node.client()).call(controlRoutes.status);
+      return status.contacts >= contactsMin;
+    }, 30_000);
+  }
 }

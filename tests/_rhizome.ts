@@ -52,6 +52,22 @@ export async function runProcess(
   };
 }
 
+/**
+ * Runs `rhizome ARGS --json --data-dir DIR` as a process; parses stdout when it succeeded.
+ *
+ * @param dir The data dir of the node to ask.
+ * @param args The command and its arguments.
+ * @returns The run, with `json` the parsed answer (undefined on failure).
+ */
+export async function rhizomeJson<T>(
+  dir: string,
+  ...args: string[]
+): Promise<CliRun & { json: T | undefined }> {
+  const run = await runProcess([...args, "--json", "--data-dir", dir]);
+  const json = run.status === 0 ? JSON.parse(run.stdout) as T : undefined;
+  return { ...run, json };
+}
+
 /** Runs `test` with a fresh temporary directory, removed afterwards. */
 export async function withTempDir<T>(test: (directory: string) => Promise<T>): Promise<T> {
   const directory = await Deno.makeTempDir({ prefix: "rhizome-test-" });

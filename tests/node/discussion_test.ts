@@ -16,19 +16,14 @@ import type {
   ThreadList,
   ThreadView,
 } from "../../src/services/discussion/reports.ts";
-import { nodeDir, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
-import { runProcess, withTempDir } from "../_rhizome.ts";
+import { type NodeProcess, startNetwork, waitFor } from "../_node_process.ts";
+import { rhizomeJson, withTempDir } from "../_rhizome.ts";
 import { controlRoutes } from "../../src/api/routes.ts";
 import { NodeId } from "../../src/core/node_id.ts";
 
 const nodesCount = 10;
 
-/** Runs `rhizome ARGS --json --data-dir DIR` as a process; parses stdout when it succeeded. */
-async function rhizome<T>(dir: string, ...args: string[]) {
-  const run = await runProcess([...args, "--json", "--data-dir", dir]);
-  const json = run.status === 0 ? JSON.parse(run.stdout) as T : undefined;
-  return { ...run, json };
-}
+const rhizome = rhizomeJson;
 
 Deno.test({
   name: "10 nodes: threads, replies, votes and profiles travel; bad posts change nothing",
@@ -37,19 +32,7 @@ Deno.test({
     await withTempDir(async (root) => {
       const nodes: NodeProcess[] = [];
       try {
-        nodes.push(await startNode(nodeDir(root, 0)));
-        const rest = [];
-        for (let i = 1; i < nodesCount; i++) {
-          rest.push(startNode(nodeDir(root, i), ["--bootstrap", nodes[0].contact], 60_000));
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        nodes.push(...await Promise.all(rest));
-        for (const [index, node] of nodes.entries()) {
-          await waitFor(`node ${index} to know peers`, async () => {
-            const status = await (await node.client()).call(controlRoutes.status);
-            return (status.contacts as number) >= 5;
-          }, 30_000);
-        }
+        await startNetwork(root, nodesCount, nodes);
         const [a, b, c, d] = [
           nodes[1].dataDir,
           nodes[4].dataDir,

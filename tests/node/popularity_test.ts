@@ -14,17 +14,13 @@ import { controlRoutes } from "../../src/api/routes.ts";
 import type { PopularityReport } from "../../src/api/routes.ts";
 import type { PublishReport, ThreadList } from "../../src/services/discussion/reports.ts";
 import { nodeDir, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
-import { runProcess, withTempDir } from "../_rhizome.ts";
+import { rhizomeJson, runProcess, withTempDir } from "../_rhizome.ts";
 
 const nodesCount = 10;
 const seedsCount = 3;
 const rankingPeriodS = 10;
 
-async function rhizome<T>(dir: string, ...args: string[]) {
-  const run = await runProcess([...args, "--json", "--data-dir", dir]);
-  const json = run.status === 0 ? JSON.parse(run.stdout) as T : undefined;
-  return { ...run, json };
-}
+const rhizome = rhizomeJson;
 
 Deno.test({
   name: "10 nodes, 3 seeds: thread list --popular lists by the seeds' global ranking of the reads",

@@ -7,20 +7,14 @@
  */
 
 import assert from "node:assert/strict";
-import { controlRoutes } from "../../src/api/routes.ts";
 import type { PublishReport } from "../../src/services/discussion/reports.ts";
 import type { ReindexReport, SearchPage } from "../../src/services/search/mod.ts";
-import { nodeDir, type NodeProcess, startNode, waitFor } from "../_node_process.ts";
-import { runProcess, withTempDir } from "../_rhizome.ts";
+import { type NodeProcess, startNetwork } from "../_node_process.ts";
+import { rhizomeJson, runProcess, withTempDir } from "../_rhizome.ts";
 
 const nodesCount = 10;
 
-/** Runs `rhizome ARGS --json --data-dir DIR` as a process; parses stdout when it succeeded. */
-async function rhizome<T>(dir: string, ...args: string[]) {
-  const run = await runProcess([...args, "--json", "--data-dir", dir]);
-  const json = run.status === 0 ? JSON.parse(run.stdout) as T : undefined;
-  return { ...run, json };
-}
+const rhizome = rhizomeJson;
 
 Deno.test({
   name: "10 nodes: a thread posted on one node is found by search on others, by body word and tag",
@@ -29,22 +23,12 @@ Deno.test({
     await withTempDir(async (root) => {
       const nodes: NodeProcess[] = [];
       try {
-        nodes.push(await startNode(nodeDir(root, 0)));
-        const rest = [];
-        for (let i = 1; i < nodesCount; i++) {
-          const type = i === nodesCount - 1 ? ["--mobile"] : [];
-          rest.push(
-            startNode(nodeDir(root, i), ["--bootstrap", nodes[0].contact, ...type], 60_000),
-          );
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        nodes.push(...await Promise.all(rest));
-        for (const [index, node] of nodes.entries()) {
-          await waitFor(`node ${index} to know peers`, async () => {
-            const status = await (await node.client()).call(controlRoutes.status);
-            return (status.contacts as number) >= 5;
-          }, 30_000);
-        }
+        await startNetwork(
+          root,
+          nodesCount,
+          nodes,
+          (i) => i === nodesCount - 1 ? ["--mobile"] : [],
+        );
         const author = nodes[1].dataDir;
         const full = nodes[4].dataDir;
         const mobile = nodes[nodesCount - 1].dataDir;
