@@ -27,35 +27,38 @@ export const reportAudienceBytes = 256;
 /** Bytes of an item's network-prefix sketch (64 registers). */
 export const reportGeoBytes = 64;
 
-/** One record in a report: the holder's counters (as the popularity service names them). */
+/** One record in a report: the holder's counters of one key, as the popularity service keeps them. */
 export interface ReportedItem {
-  /** The record's key, hex. */
+  /** The key, hex. */
   key: string;
-  /** Reads served per hour, repeats included. */
+  /** FIND_VALUEs served per hour (every one, repeats included), decayed with the velocity half-life. */
   requests_per_h: number;
-  /** Distinct requesters per hour. */
+  /**
+   * Distinct requesters per hour (each once per window, prefixes capped): the larger of the
+   * current window's count and the average window decayed with the velocity half-life.
+   */
   request_rate: number;
-  /** Distinct requesters per day (retention). */
+  /** Distinct requesters per day, as `request_rate` with the retention half-life: the retention. */
   retention_rate: number;
-  /** Distinct requesters since tracked. */
+  /** Distinct requesters since the key was tracked (HyperLogLog estimate). */
   audience_size: number;
-  /** Distinct requester prefixes since tracked. */
+  /** Distinct network prefixes (/24, /48) of requesters since tracked (estimate). */
   geo_prefixes: number;
-  /** Replies. */
+  /** Replies the thread's index holds (as last noted). */
   replies: number;
-  /** Votes. */
+  /** Votes on it (as last noted). */
   votes: number;
-  /** Reported view time, seconds. */
+  /** View time readers reported, seconds, decayed with the retention half-life. */
   view_time_s: number;
-  /** Holders known. */
+  /** Holders known to hold it (the last push's acknowledgements plus this node); 0 unknown. */
   replication_count: number;
-  /** Seeds known to hold it. */
+  /** Seeds known to hold it; 0 unknown. */
   seed_coverage: number;
-  /** Creation time, ms; `null` unknown. */
+  /** When it was created (its document's time), ms since the epoch; `null` unknown. */
   created_ms: number | null;
-  /** Last request or engagement, ms; `null` none. */
+  /** The last request or engagement seen, ms; `null` none. */
   last_activity_ms: number | null;
-  /** Tracked since, ms. */
+  /** Since when this node tracks it, ms. */
   tracked_since_ms: number;
 }
 

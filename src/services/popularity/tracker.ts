@@ -13,6 +13,7 @@ import { assert } from "../../core/assert.ts";
 import type { NodeId } from "../../core/node_id.ts";
 import { isLocal, type PeerAddress, sharedWireForm } from "../../net/address.ts";
 import type { PopularitySettings } from "./settings.ts";
+import type { ReportedItem } from "../../content/mod.ts";
 import {
   addDecaying,
   decayedValue,
@@ -87,40 +88,11 @@ export interface ServedRequest {
   readonly nowMs: number;
 }
 
-/** The raw counters of one key: everything its score is computed from. */
-export interface KeyMetrics {
-  /** The key, hex. */
-  key: string;
-  /** FIND_VALUEs served per hour (every one, repeats included), decayed with the velocity half-life. */
-  requests_per_h: number;
-  /**
-   * Distinct requesters per hour (each once per window, prefixes capped): the larger of the
-   * current window's count and the average window decayed with the velocity half-life.
-   */
-  request_rate: number;
-  /** Distinct requesters per day, as `request_rate` with the retention half-life: the retention. */
-  retention_rate: number;
-  /** Distinct requesters since the key was tracked (HyperLogLog estimate). */
-  audience_size: number;
-  /** Distinct network prefixes (/24, /48) of requesters since tracked (estimate). */
-  geo_prefixes: number;
-  /** Replies the thread's index holds (as last noted). */
-  replies: number;
-  /** Votes on it (as last noted). */
-  votes: number;
-  /** View time readers reported, seconds, decayed with the retention half-life. */
-  view_time_s: number;
-  /** Holders known to hold it (the last push's acknowledgements plus this node); 0 unknown. */
-  replication_count: number;
-  /** Seeds known to hold it; 0 unknown. */
-  seed_coverage: number;
-  /** When it was created (its document's time), ms since the epoch; `null` unknown. */
-  created_ms: number | null;
-  /** The last request or engagement seen, ms; `null` none. */
-  last_activity_ms: number | null;
-  /** Since when this node tracks it, ms. */
-  tracked_since_ms: number;
-}
+/**
+ * The raw counters of one key: everything its score is computed from. The same shape a holder's
+ * signed report carries ({@link ReportedItem}), so a report's items are metrics as they stand.
+ */
+export type KeyMetrics = ReportedItem;
 
 interface KeyState {
   readonly key: NodeId;
