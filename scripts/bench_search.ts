@@ -5,14 +5,13 @@
  * trigram tokenizer over the same text, the alternative for scripts without spaces, for its size
  * and speed. Prints one JSON object.
  *
- * The corpus: words drawn from a 50,000-word vocabulary with Zipf frequencies (s = 1), titles of
- * 6 words, bodies of 40..120 words, two of 200 tags, 2,000 authors. Queries: two words of one
- * post, each among the 100th..5,000th most frequent words (so results exist and lists are long).
+ * The corpus and queries are `_search_corpus.ts`'s, with 2,000 authors.
  *
  * Usage: deno task bench:search [--posts N] [--queries N] [--seed N]
  */
 
 import { parseArgs } from "node:util";
+import { cpuUsage } from "node:process";
 import { join } from "node:path";
 import MiniSearch from "minisearch";
 import { DatabaseSync } from "node:sqlite";
@@ -23,6 +22,7 @@ import { encodeRecord } from "../src/content/records.ts";
 import type { NodeId } from "../src/core/node_id.ts";
 import { LocalSearch } from "../src/services/search/mod.ts";
 import { SqliteSearchIndex } from "../src/node/search_index_sqlite.ts";
+import { makeCorpus } from "./_search_corpus.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -34,64 +34,8 @@ const { values: flags } = parseArgs({
 });
 const postsCount = Number(flags.posts);
 const queriesCount = Number(flags.queries);
-let state = Number(flags.seed) >>> 0 || 1;
-
-/** xorshift32: a deterministic corpus for a seed. */
-function random(): number {
-  state ^= state << 13;
-  state >>>= 0;
-  state ^= state >>> 17;
-  state ^= state << 5;
-  state >>>= 0;
-  return state / 0x1_0000_0000;
-}
-
-const vocabularySize = 50_000;
-const syllables = [
-  "ka",
-  "lo",
-  "mi",
-  "ne",
-  "ru",
-  "sa",
-  "ti",
-  "vo",
-  "be",
-  "da",
-  "fu",
-  "go",
-  "hi",
-  "ju",
-  "pe",
-  "zo",
-];
-const vocabulary = Array.from({ length: vocabularySize }, (_, i) => {
-  let word = "";
-  let n = i + 1;
-  while (n > 0) {
-    word += syllables[n % syllables.length];
-    n = Math.floor(n / syllables.length);
-  }
-  return word + (i % 7 === 0 ? "é" : "");
-});
-// Zipf (s = 1) by inverse CDF over cumulative weights.
-const cumulative = new Float64Array(vocabularySize);
-let total = 0;
-for (let i = 0; i < vocabularySize; i++) cumulative[i] = total += 1 / (i + 1);
-function zipfIndex(): number {
-  const target = random() * total;
-  let low = 0;
-  let high = vocabularySize - 1;
-  while (low < high) {
-    const middle = (low + high) >> 1;
-    if (cumulative[middle] < target) low = middle + 1;
-    else high = middle;
-  }
-  return low;
-}
-const sentence = (count: number) => Array.from({ length: count }, () => vocabulary[zipfIndex()]);
-const tags = Array.from({ length: 200 }, (_, i) => `tag${i}`);
-const authors = Array.from({ length: 2000 }, (_, i) => {
+const authorsCount = 2000;
+const authors = Array.from({ length: authorsCount }, (_, i) => {
   const secret = new Uint8Array(32);
   new DataView(secret.buffer).setUint32(0, i + 1);
   return ed25519KeyPairFromSecretKey(secret);
@@ -100,37 +44,25 @@ const authors = Array.from({ length: 2000 }, (_, i) => {
 // --- the corpus (not timed) ---
 const startMs = 1_700_000_000_000;
 const made = performance.now();
+const { posts, queries } = makeCorpus({
+  posts: postsCount,
+  queries: queriesCount,
+  authors: authorsCount,
+  seed: Number(flags.seed),
+});
 const records: { key: NodeId; bytes: Uint8Array }[] = [];
 const texts: { id: number; title: string; body: string; tags: string }[] = [];
-const postWords: string[][] = [];
-for (let i = 0; i < postsCount; i++) {
-  const titleWords = sentence(6);
-  const bodyWords = sentence(40 + Math.floor(random() * 81));
-  const postTags = [tags[Math.floor(random() * 200)], tags[Math.floor(random() * 200)]];
-  const doc = signThread(authors[i % authors.length], {
-    createdMs: startMs - Math.floor(random() * 30 * 86400_000),
-    title: titleWords.join(" "),
-    body: bodyWords.join(" "),
-    tags: [...new Set(postTags)],
+for (const post of posts) {
+  const doc = signThread(authors[post.author], {
+    createdMs: startMs - post.ageMs,
+    title: post.title.join(" "),
+    body: post.body.join(" "),
+    tags: post.tags,
   });
   records.push({ key: docId(doc), bytes: encodeRecord(docRecord(doc)) });
-  texts.push({ id: i, title: doc.title, body: doc.body, tags: doc.tags.join(" ") });
-  postWords.push([...titleWords, ...bodyWords]);
+  texts.push({ id: post.index, title: doc.title, body: doc.body, tags: doc.tags.join(" ") });
 }
 const corpusMs = performance.now() - made;
-
-// Two-term queries: two distinct mid-frequency words of one post.
-const rank = new Map(vocabulary.map((word, i) => [word, i]));
-const queries: string[] = [];
-for (let attempts = 0; queries.length < queriesCount && attempts < queriesCount * 100; attempts++) {
-  const words = postWords[Math.floor(random() * postsCount)]
-    .filter((word) => rank.get(word)! >= 100 && rank.get(word)! < 5000);
-  const unique = [...new Set(words)];
-  if (unique.length < 2) continue;
-  const a = unique[Math.floor(random() * unique.length)];
-  const b = unique.filter((word) => word !== a)[Math.floor(random() * (unique.length - 1))];
-  queries.push(`${a} ${b}`);
-}
 
 const directory = await Deno.makeTempDir({ prefix: "rhizome-bench-search-" });
 try {
@@ -297,9 +229,10 @@ function round(ms: number): number {
  * This process's CPU time (user + system) in ms, from /proc (10 ms ticks): throughput per CPU
  * second does not depend on how many other processes share the cores.
  */
+/** CPU time of this process so far, ms (user and system); `/proc/self/stat` needs --allow-all. */
 function cpuMs(): number {
-  const fields = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  const { user, system } = cpuUsage();
+  return (user + system) / 1000;
 }
 
 async function fileBytes(path: string): Promise<number> {
