@@ -5,7 +5,7 @@
  * key range, a category), with bytes on the wire and rounds, against the issue's targets. Every
  * record is verified by the receiving store as it arrives. Prints one JSON object.
  *
- * Usage: deno run -A scripts/bench_sync.ts [--records 100000] [--missing 1000]
+ * Usage: deno task bench:sync [--records 100000] [--missing 1000]
  *   [--scenarios full,recent,random,partial]
  *
  * @module

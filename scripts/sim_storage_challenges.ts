@@ -4,7 +4,7 @@
  * probability that a seed which silently dropped 1% of its records is demoted within a day, and
  * the demotions of honest seeds across 10,000 stalls of up to 10 minutes. Prints one JSON object.
  *
- * Usage: deno run -A scripts/sim_storage_challenges.ts [--records 100000] [--days 2000]
+ * Usage: deno task sim:storage-challenges [--records 100000] [--days 2000]
  *   [--stalls 10000]
  *
  * @module
