@@ -108,9 +108,7 @@ export function posixLauncher(spec: LauncherSpec): string {
     "  fi",
     "fi",
     "DENO_NO_UPDATE_CHECK=1",
-    "# The control API is on loopback: never send it through an HTTP(S)_PROXY.",
-    'NO_PROXY="${NO_PROXY:+$NO_PROXY,}127.0.0.1,localhost,::1"',
-    "export DENO_NO_UPDATE_CHECK NO_PROXY",
+    "export DENO_NO_UPDATE_CHECK",
     [
       `exec "$deno" run`,
       NODE_MODULES_FLAG,
@@ -139,7 +137,6 @@ export function windowsLauncher(spec: LauncherSpec): string {
     `rem from ${spec.repository} (Deno ${spec.denoVersion}); run it again after moving either.`,
     "setlocal",
     "set DENO_NO_UPDATE_CHECK=1",
-    'if defined NO_PROXY (set "NO_PROXY=%NO_PROXY%,127.0.0.1,localhost,::1") else (set "NO_PROXY=127.0.0.1,localhost,::1")',
     [
       `"${spec.denoPath}" run`,
       NODE_MODULES_FLAG,

@@ -103,7 +103,7 @@ Deno.test("an installed rhizome runs offline from another directory, quietly, wi
     assert.equal((await Deno.stat(launcher)).mode! & 0o777, 0o755);
 
     const path = `${join(installRoot, "bin")}:${Deno.env.get("PATH")}`;
-    // The proxy stays set: the launcher exempts loopback, where the control API is.
+    // The proxy stays set: the control client exempts its loopback API (NO_PROXY).
     const env = { ...offline, PATH: path };
     const version = await run("rhizome", ["version", "--json"], { cwd: elsewhere, env });
     assert.equal(version.status, 0, version.stderr);
