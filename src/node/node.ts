@@ -516,7 +516,11 @@ export class RhizomeNode {
         flushSoon();
       },
     });
-    if (parts.searchIndex.created) this.#rebuildSearch();
+    // The index takes the store's changes in batches, so a process killed mid-batch (its lock
+    // found stale at this start) may have left it behind the store: rebuild it then as well.
+    if (parts.searchIndex.created || parts.lock?.takenOverFromPid !== undefined) {
+      this.#rebuildSearch();
+    }
   }
 
   /**
